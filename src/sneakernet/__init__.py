@@ -1,0 +1,27 @@
+"""sneakernet: ship datasets too big for the network on drives, checkably and resumably.
+
+The library API (the command line is a thin layer over it)::
+
+    import sneakernet
+    summary = sneakernet.pack("dataset/", out="shipment/", drive_size=sneakernet.parse_size("8TB"))
+    print(summary.short_fingerprint)
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .errors import ExitCode, SneakernetError
+from .pack import PackOptions, PackSummary, pack
+from .units import format_size, parse_size
+
+__all__ = [
+    "ExitCode",
+    "PackOptions",
+    "PackSummary",
+    "SneakernetError",
+    "__version__",
+    "format_size",
+    "pack",
+    "parse_size",
+]

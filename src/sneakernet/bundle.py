@@ -1,0 +1,279 @@
+"""The only code that writes or reads the files of a drive: :class:`DriveWriter` and :class:`DriveReader`.
+
+Write order (docs/format.md, "Write order"), which makes every crash detectable:
+
+1. each segment is written as ``segments/sNNNNNN.seg.partial``, fsynced, then renamed to its final name;
+2. the manifest is written as ``manifest.jsonl.zst.partial``, ending with its end record, fsynced, renamed;
+3. B3SUMS (segments, manifest, and the drive.json about to be written) is written to a temporary name,
+   fsynced, renamed;
+4. drive.json is written to a temporary name, fsynced, renamed, and the directories fsynced. Only now is the
+   drive finished: a drive without drive.json is unfinished whatever else it holds;
+5. once every drive is finished, the catalog is added the same way and B3SUMS is replaced by one that covers it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import blake3
+
+from .errors import DestinationError, FormatError, OutOfSpace
+from .format import (
+    CATALOG_NAME,
+    CHECKSUMS_NAME,
+    DRIVE_LABEL_NAME,
+    MANIFEST_NAME,
+    PARTIAL_SUFFIX,
+    SEGMENTS_DIR,
+    ChunkRecord,
+    DriveLabel,
+    EndRecord,
+    ManifestHeader,
+    ManifestRecord,
+    SegmentRecord,
+    manifest_record_from_json,
+    segment_name,
+)
+from .recordfile import HashingReader, RecordWriter, read_records
+
+#: Names pack writes on a drive; a directory holding any of them already holds (part of) a shipment.
+SHIPMENT_NAMES = (DRIVE_LABEL_NAME, MANIFEST_NAME, CATALOG_NAME, CHECKSUMS_NAME, SEGMENTS_DIR)
+
+
+def holds_shipment(path: str) -> bool:
+    """Whether ``path`` already holds sneakernet files, finished or not."""
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return False
+    return any(name.split(".partial")[0] in SHIPMENT_NAMES for name in names)
+
+
+def fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """Write ``data`` under a temporary name, fsync, and rename over ``path``: all or nothing."""
+    partial = path + PARTIAL_SUFFIX
+    with open(partial, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(partial, path)
+
+
+def checksum_lines(entries: list[tuple[str, str]]) -> bytes:
+    """B3SUMS text: ``<hex>  <name>`` per line, the format ``b3sum --check`` reads."""
+    return "".join(f"{digest}  {name}\n" for name, digest in entries).encode("ascii")
+
+
+@dataclass(frozen=True)
+class EncodedChunk:
+    """A chunk ready to be written: id, stored bytes, method, sizes and both hashes."""
+
+    id: int
+    stored: bytes
+    method: str
+    raw_size: int
+    stored_blake3: str
+    raw_blake3: str
+
+
+class DriveWriter:
+    """Writes one drive directory: segments, manifest, B3SUMS, drive.json, in the write order above.
+
+    Guarantee: nothing under a final name is ever partial. Segments and the manifest are durable (fsynced)
+    before drive.json names them; drive.json is durable before :meth:`finish` returns.
+    """
+
+    def __init__(self, path: str, label: str, header: ManifestHeader, segment_size: int) -> None:
+        self.path = path
+        self.label = label
+        self.header = header
+        self.segment_size = segment_size
+        try:
+            os.makedirs(os.path.join(path, SEGMENTS_DIR), exist_ok=True)
+            self.manifest = RecordWriter(os.path.join(path, MANIFEST_NAME + PARTIAL_SUFFIX))
+        except OSError as exc:
+            raise self._os_error(exc, "start") from exc
+        self.manifest.write(header.to_json())
+        self.segments: list[SegmentRecord] = []
+        #: The B3SUMS entries, once :meth:`finish` wrote them (pack adds the catalog's later).
+        self.checksums: list[tuple[str, str]] = []
+        self.stored_bytes = 0
+        self.raw_bytes = 0
+        self._segment: BinaryIO | None = None
+        self._segment_hasher = blake3.blake3()
+        self._segment_size = 0
+        self._segment_chunks = 0
+
+    def add_chunk(self, chunk: EncodedChunk, new_segment: bool) -> ChunkRecord:
+        """Append ``chunk`` to the current segment (or a new one) and record it in the manifest."""
+        try:
+            if new_segment or self._segment is None:
+                self._close_segment()
+                self._open_segment()
+            assert self._segment is not None
+            offset = self._segment_size
+            self._segment.write(chunk.stored)
+        except OSError as exc:
+            raise self._os_error(exc, "write a segment") from exc
+        self._segment_hasher.update(chunk.stored)
+        self._segment_size += len(chunk.stored)
+        self._segment_chunks += 1
+        self.stored_bytes += len(chunk.stored)
+        self.raw_bytes += chunk.raw_size
+        record = ChunkRecord(
+            id=chunk.id,
+            segment=segment_name(len(self.segments) + 1),
+            offset=offset,
+            stored_size=len(chunk.stored),
+            raw_size=chunk.raw_size,
+            method=chunk.method,
+            stored_blake3=chunk.stored_blake3,
+            raw_blake3=chunk.raw_blake3,
+        )
+        self.add_record(record)
+        return record
+
+    def add_record(self, record: ManifestRecord) -> None:
+        try:
+            self.manifest.write(record.to_json())
+        except OSError as exc:
+            raise self._os_error(exc, "write the manifest") from exc
+
+    def finish(self) -> DriveLabel:
+        """Close the last segment, finish the manifest, write B3SUMS and drive.json; the drive is finished."""
+        try:
+            self._close_segment()
+            self.manifest.write(EndRecord(self.manifest.records + 1).to_json())
+            manifest_size, manifest_blake3 = self.manifest.close()
+            os.replace(os.path.join(self.path, MANIFEST_NAME + PARTIAL_SUFFIX), os.path.join(self.path, MANIFEST_NAME))
+            label = DriveLabel(
+                shipment=self.header.shipment,
+                drive=self.header.drive,
+                label=self.label,
+                created=self.header.created,
+                tool=self.header.tool,
+                manifest_size=manifest_size,
+                manifest_blake3=manifest_blake3,
+                segments=len(self.segments),
+                stored_bytes=self.stored_bytes,
+                raw_bytes=self.raw_bytes,
+            )
+            label_bytes = label.to_bytes()
+            sums = [(s.name, s.blake3) for s in self.segments]
+            sums += [(MANIFEST_NAME, manifest_blake3), (DRIVE_LABEL_NAME, blake3.blake3(label_bytes).hexdigest())]
+            write_atomically(os.path.join(self.path, CHECKSUMS_NAME), checksum_lines(sums))
+            self.checksums = sums
+            write_atomically(os.path.join(self.path, DRIVE_LABEL_NAME), label_bytes)
+            fsync_dir(os.path.join(self.path, SEGMENTS_DIR))
+            fsync_dir(self.path)
+        except OSError as exc:
+            raise self._os_error(exc, "finish the drive") from exc
+        return label
+
+    def abort(self) -> None:
+        """Stop writing; partial files stay behind under their .partial names."""
+        if self._segment is not None:
+            with contextlib.suppress(OSError):
+                self._segment.close()
+        self.manifest.abort()
+
+    def _open_segment(self) -> None:
+        name = segment_name(len(self.segments) + 1)
+        self._segment = open(os.path.join(self.path, name + PARTIAL_SUFFIX), "xb")  # noqa: SIM115
+        self._segment_hasher = blake3.blake3()
+        self._segment_size = 0
+        self._segment_chunks = 0
+
+    def _close_segment(self) -> None:
+        if self._segment is None:
+            return
+        self._segment.flush()
+        os.fsync(self._segment.fileno())
+        self._segment.close()
+        self._segment = None
+        name = segment_name(len(self.segments) + 1)
+        os.replace(os.path.join(self.path, name + PARTIAL_SUFFIX), os.path.join(self.path, name))
+        record = SegmentRecord(name, self._segment_size, self._segment_hasher.hexdigest(), self._segment_chunks)
+        self.segments.append(record)
+        self.add_record(record)
+
+    def _os_error(self, exc: OSError, doing: str) -> Exception:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            written = self.stored_bytes if hasattr(self, "stored_bytes") else 0
+            return OutOfSpace(
+                f"{self.label} ({self.path}) is full after {written} bytes of chunks ({exc.strerror}); "
+                "it is left unfinished (no drive.json): free space or use a larger drive, then pack again"
+            )
+        return DestinationError(f"cannot {doing} on {self.label} ({self.path}): {exc.strerror}")
+
+
+class DriveReader:
+    """Reads one drive directory strictly read-only: drive.json first (format version), then the manifest.
+
+    Guarantee: :meth:`records` yields records from a manifest whose every line parsed; the manifest's BLAKE3
+    and its end record are checked when the stream ends, so a caller that consumed every record has read the
+    exact manifest drive.json names, or got a :class:`FormatError`.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        label_path = os.path.join(path, DRIVE_LABEL_NAME)
+        if not os.path.isdir(path):
+            raise DestinationError(f"{path} is not a directory: give a drive directory such as OUT/drive-0001")
+        if not os.path.exists(label_path):
+            if holds_shipment(path):
+                raise FormatError(
+                    f"{path} is an unfinished drive: it has no {DRIVE_LABEL_NAME}, packing never finished"
+                )
+            raise DestinationError(f"{path} is not a sneakernet drive: it has no {DRIVE_LABEL_NAME}")
+        try:
+            with open(label_path, "rb") as handle:
+                data = handle.read(1 << 16)
+        except OSError as exc:
+            raise FormatError(f"cannot read {label_path}: {exc.strerror}") from exc
+        self.label = DriveLabel.from_bytes(data)
+
+    def file(self, name: str) -> str:
+        return os.path.join(self.path, name)
+
+    def records(self) -> Iterator[ManifestRecord]:
+        """The manifest's header, then each record through the end record."""
+        what = f"the manifest of {self.path}"
+        try:
+            handle = open(self.file(MANIFEST_NAME), "rb")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise FormatError(f"cannot open {what}: {exc.strerror}") from exc
+        with handle:
+            source = HashingReader(handle)
+            raw_records = read_records(source, what)
+            header = ManifestHeader.from_json(next(raw_records, {}))
+            if header.shipment != self.label.shipment or header.drive != self.label.drive:
+                raise FormatError(f"{what} belongs to another shipment or drive than its {DRIVE_LABEL_NAME}")
+            yield header
+            count = 1
+            for raw in raw_records:
+                record = manifest_record_from_json(raw)
+                count += 1
+                yield record
+                if isinstance(record, EndRecord):
+                    if record.records != count:
+                        raise FormatError(f"{what} has {count} records, its end record says {record.records}")
+                    break
+            else:
+                raise FormatError(f"{what} is cut short: it has no end record")
+            source.drain()
+        if source.size != self.label.manifest_size or source.hasher.hexdigest() != self.label.manifest_blake3:
+            raise FormatError(f"{what} does not match the BLAKE3 in its {DRIVE_LABEL_NAME}")

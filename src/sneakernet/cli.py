@@ -1,0 +1,192 @@
+"""The ``sneakernet`` command: click commands only.
+
+Each command parses its options, calls one library function, draws progress on stderr and prints the
+summary on stdout. Only sneakernet's own errors become a one-line message and their exit code
+(errors.ExitCode); anything else is a bug and keeps its traceback. ``--debug`` shows the traceback of
+sneakernet's own errors too.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from . import __version__
+from .errors import ExitCode, SneakernetError
+from .pack import DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL, DEFAULT_SEGMENT_SIZE, PackOptions, PackSummary, pack
+from .units import format_size, parse_size
+
+T = TypeVar("T")
+
+
+class SizeType(click.ParamType):  # type: ignore[type-arg]
+    """A size such as 150MB, 8TB, 7.2TiB or 4M."""
+
+    name = "SIZE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_size(value)
+        except SneakernetError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+SIZE = SizeType()
+
+
+class TqdmProgress:
+    """A tqdm bar on stderr with bytes, rate and ETA."""
+
+    def __init__(self, description: str) -> None:
+        self.description = description
+        self.bar: Any = None
+
+    def start(self, total_bytes: int) -> None:
+        from tqdm import tqdm  # type: ignore[import-untyped]
+
+        self.bar = tqdm(
+            total=total_bytes, unit="B", unit_scale=True, unit_divisor=1000, desc=self.description,
+            file=sys.stderr, dynamic_ncols=True, smoothing=0.1,
+        )  # fmt: skip
+
+    def advance(self, done_bytes: int) -> None:
+        if self.bar is not None:
+            self.bar.update(done_bytes)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def progress_for(description: str, quiet: bool) -> TqdmProgress | None:
+    """A progress bar, unless asked for quiet or stderr is not a terminal."""
+    return None if quiet or not sys.stderr.isatty() else TqdmProgress(description)
+
+
+def run(ctx: click.Context, action: Callable[[], T]) -> T:
+    """Call the library; turn sneakernet's errors into one line on stderr and their exit code."""
+    try:
+        return action()
+    except SneakernetError as exc:
+        if ctx.find_root().params.get("debug"):
+            traceback.print_exc()
+        click.echo(f"sneakernet: error: {exc}", err=True)
+        ctx.exit(int(exc.exit_code))
+    except KeyboardInterrupt:
+        click.echo("sneakernet: interrupted; what was being written is left unfinished (.partial)", err=True)
+        ctx.exit(int(ExitCode.INTERRUPTED))
+    raise AssertionError("unreachable")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="sneakernet")
+@click.option("--debug", is_flag=True, help="Show a traceback with every error.")
+def main(debug: bool) -> None:
+    """Ship datasets too big for the network on drives: pack, verify on arrival, restore.
+
+    Exit codes: 0 success; 1 done, but data problems found (see the message); 2 bad input, nothing written;
+    3 shipment incomplete; 4 out of space; 130 interrupted.
+    """
+
+
+@main.command("pack")
+@click.argument("source", type=click.Path(file_okay=True, dir_okay=True, path_type=str))
+@click.option("--out", "out", metavar="DIR", help="Write drive directories DIR/drive-0001, DIR/drive-0002, ...")
+@click.option("--drive", "drives", metavar="PATH", multiple=True, help="Fill this mounted drive (repeat, in order).")
+@click.option("--drive-size", type=SIZE, help="Size of each drive: 8TB, 500GB, 7.2TiB, 150MB.")
+@click.option("--chunk-size", type=SIZE, default=DEFAULT_CHUNK_SIZE, show_default="4MiB", help="Raw bytes per chunk.")
+@click.option(
+    "--segment-size", type=SIZE, default=DEFAULT_SEGMENT_SIZE, show_default="1GiB", help="Most bytes per segment file."
+)
+@click.option("--level", type=int, default=DEFAULT_LEVEL, show_default=True, help="zstd level, 1 to 22.")
+@click.option("--reserve", type=SIZE, help="Bytes kept free on each drive.  [default: 1% of the drive, at most 1GiB]")
+@click.option("--exclude", "excludes", metavar="PATTERN", multiple=True, help="Leave out matching paths (repeat).")
+@click.option("--skip-unreadable", is_flag=True, help="Skip unreadable files (recorded as skipped) instead of failing.")
+@click.option("--threads", type=click.IntRange(0, 256), default=0, help="Encoding threads.  [default: all cores]")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar, no warnings.")
+@click.pass_context
+def pack_command(
+    ctx: click.Context,
+    source: str,
+    out: str | None,
+    drives: tuple[str, ...],
+    drive_size: int | None,
+    chunk_size: int,
+    segment_size: int,
+    level: int,
+    reserve: int | None,
+    excludes: tuple[str, ...],
+    skip_unreadable: bool,
+    threads: int,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Pack SOURCE into drive-sized directories, each checkable on its own.
+
+    \b
+    Examples:
+      sneakernet pack dataset/ --out shipment/ --drive-size 8TB
+      sneakernet pack dataset/ --drive /mnt/usb1 --drive /mnt/usb2
+      sneakernet pack dataset/ --out shipment/ --drive-size 500GB --exclude '*.tmp' --json
+
+    Exit codes: 0 packed; 1 packed, but some files changed while they were read (listed); 2 bad input,
+    nothing written; 4 a drive ran out of space.
+    """
+    options = PackOptions(
+        chunk_size=chunk_size,
+        segment_size=segment_size,
+        level=level,
+        reserve=reserve,
+        excludes=excludes,
+        skip_unreadable=skip_unreadable,
+        threads=threads,
+    )
+    progress = progress_for("pack", quiet)
+    summary = run(
+        ctx, lambda: pack(source, out=out, drives=drives, drive_size=drive_size, options=options, progress=progress)
+    )
+    if as_json:
+        click.echo(json.dumps(summary.to_json(), indent=2))
+    else:
+        print_pack_summary(summary, quiet)
+    if summary.changed_count:
+        ctx.exit(int(ExitCode.PROBLEMS))
+
+
+def print_pack_summary(summary: PackSummary, quiet: bool) -> None:
+    if not quiet:
+        for skipped in summary.skipped:
+            click.echo(f"sneakernet: warning: skipped {skipped['path']}: {skipped['reason']}", err=True)
+        for path in summary.changed:
+            click.echo(
+                f"sneakernet: warning: {path} changed while it was read; its stored bytes are what was read", err=True
+            )
+    lines = [
+        f"packed {summary.files} files, {summary.dirs} directories, {summary.symlinks} symlinks, "
+        f"{summary.hardlinks} hard links onto {len(summary.drives)} drives",
+        f"  in {format_size(summary.raw_bytes)}, out {format_size(summary.stored_bytes)} "
+        f"(ratio {summary.ratio:.3f}; {format_size(summary.stored_raw_bytes)} stored uncompressed)",
+        f"  {summary.seconds:.1f} s, {format_size(summary.raw_bytes / max(summary.seconds, 1e-9))}/s",
+    ]
+    if summary.excluded_entries:
+        lines.append(f"  excluded {summary.excluded_entries} entries ({format_size(summary.excluded_bytes)})")
+    if summary.skipped_count:
+        lines.append(f"  skipped {summary.skipped_count} entries (see the warnings)")
+    if summary.changed_count:
+        lines.append(f"  {summary.changed_count} files changed while they were read (exit code 1)")
+    for drive in summary.drives:
+        lines.append(f"  {drive['label']}: {drive['path']}  {format_size(drive['stored_bytes'])}")
+    lines.append(f"fingerprint: {summary.short_fingerprint}  (full: {summary.fingerprint})")
+    click.echo("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

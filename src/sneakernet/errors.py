@@ -1,0 +1,68 @@
+"""The exception hierarchy and the exit codes the command line maps it to.
+
+Every failure a user can cause or meet is a subclass of :class:`SneakernetError` that carries its exit code
+and a message a person can act on (what is wrong, then what to do). The CLI prints ``str(error)`` on one
+line and exits with ``error.exit_code``; anything else is a bug and shows a traceback.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """The one table of exit codes; docs/cli.md documents each."""
+
+    OK = 0
+    #: The job ran, but found or caused a data problem (damage, files that changed while read).
+    PROBLEMS = 1
+    #: Bad input or a refusal before anything was written.
+    USAGE = 2
+    #: The shipment is not complete yet (drives still missing).
+    INCOMPLETE = 3
+    #: A drive or the destination ran out of space.
+    NO_SPACE = 4
+    #: Interrupted by the user (Ctrl-C); what was written is detectably incomplete.
+    INTERRUPTED = 130
+
+
+class SneakernetError(Exception):
+    """Root of every error sneakernet raises on purpose."""
+
+    exit_code: ExitCode = ExitCode.USAGE
+
+
+class UsageError(SneakernetError):
+    """A bad option value or combination (e.g. an unparsable size)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class SourceError(SneakernetError):
+    """The source tree is missing, not a directory, or has unreadable files."""
+
+    exit_code = ExitCode.USAGE
+
+
+class DestinationError(SneakernetError):
+    """The output or drive cannot take a shipment (already holds one, too small, not writable)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class FormatError(SneakernetError):
+    """A drive's files do not follow docs/format.md (damaged, truncated, or not sneakernet's)."""
+
+    exit_code = ExitCode.PROBLEMS
+
+
+class UnsupportedVersion(FormatError):
+    """A drive written by a format version this sneakernet does not read."""
+
+    exit_code = ExitCode.USAGE
+
+
+class OutOfSpace(SneakernetError):
+    """A drive filled before its declared size (ENOSPC, quota, smaller than labelled)."""
+
+    exit_code = ExitCode.NO_SPACE

@@ -1,0 +1,633 @@
+"""The on-disk format, version 1: names on a drive, the records of manifests and catalogs, and their JSON.
+
+docs/format.md is the specification; this module is its executable form and must change with it. It owns
+plain data and (de)serialisation only: no walking the source, no policy on when to write or fsync (that is
+bundle.py), no reading of segments.
+
+Every record is one JSON object on one line of a zstd-compressed JSON Lines file. Paths are bytes: a path
+that is valid UTF-8 is written as ``"path"``, any other as ``"path_b64"`` (standard base64), so non-UTF-8
+names and names with newlines survive.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+import blake3
+
+from .errors import FormatError, UnsupportedVersion
+
+FORMAT_VERSION = 1
+
+DRIVE_LABEL_NAME = "drive.json"
+MANIFEST_NAME = "manifest.jsonl.zst"
+CATALOG_NAME = "catalog.jsonl.zst"
+CHECKSUMS_NAME = "B3SUMS"
+SEGMENTS_DIR = "segments"
+#: Suffix of a file still being written; a drive holding one is unfinished.
+PARTIAL_SUFFIX = ".partial"
+
+DRIVE_LABEL_FORMAT = "sneakernet-drive"
+MANIFEST_FORMAT = "sneakernet-manifest"
+CATALOG_FORMAT = "sneakernet-catalog"
+
+#: Readers refuse chunks whose declared raw size exceeds this: it bounds the memory a hostile drive can make a
+#: reader allocate, and is far above any useful chunk size.
+MAX_CHUNK_SIZE = 64 * 2**20
+#: The short fingerprint read over the phone: 20 hex digits (80 bits) in groups of four.
+SHORT_FINGERPRINT_DIGITS = 20
+
+METHOD_ZSTD = "zstd"
+METHOD_STORE = "store"
+METHODS = (METHOD_ZSTD, METHOD_STORE)
+
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def drive_label(index: int) -> str:
+    """The directory name and label of drive ``index`` (1-based): ``drive-0001``."""
+    return f"drive-{index:04d}"
+
+
+def segment_name(number: int) -> str:
+    """The path of segment ``number`` (1-based) relative to its drive: ``segments/s000001.seg``."""
+    return f"{SEGMENTS_DIR}/s{number:06d}.seg"
+
+
+def encode_path(key: str, path: bytes, out: dict[str, Any]) -> None:
+    """Store ``path`` under ``key`` when it is UTF-8, else under ``key + '_b64'``."""
+    try:
+        out[key] = path.decode("utf-8")
+    except UnicodeDecodeError:
+        out[key + "_b64"] = base64.b64encode(path).decode("ascii")
+
+
+def decode_path(key: str, raw: dict[str, Any]) -> bytes:
+    if key in raw:
+        value = raw[key]
+        if not isinstance(value, str):
+            raise FormatError(f"field {key!r} is not a string")
+        return value.encode("utf-8", "surrogatepass")
+    if key + "_b64" in raw:
+        try:
+            return base64.b64decode(raw[key + "_b64"], validate=True)
+        except (ValueError, TypeError) as exc:
+            raise FormatError(f"field {key}_b64 is not valid base64") from exc
+    raise FormatError(f"record has no {key!r}")
+
+
+def show_path(path: bytes) -> str:
+    """A path for messages: UTF-8 where possible, backslash escapes for the rest, newlines visible."""
+    return path.decode("utf-8", "backslashreplace").replace("\n", "\\n")
+
+
+def _field(raw: dict[str, Any], name: str, kind: type | tuple[type, ...], problems: list[str]) -> Any:
+    value = raw.get(name)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        problems.append(f"{name!r} missing or not {getattr(kind, '__name__', kind)}")
+        return None
+    return value
+
+
+def _natural(raw: dict[str, Any], name: str, problems: list[str]) -> int:
+    value = _field(raw, name, int, problems)
+    if value is not None and value < 0:
+        problems.append(f"{name!r} is negative")
+    return value if value is not None else 0
+
+
+def _hex(raw: dict[str, Any], name: str, problems: list[str]) -> str:
+    value = _field(raw, name, str, problems)
+    if value is not None and not HEX64.match(value):
+        problems.append(f"{name!r} is not 64 lowercase hex digits")
+    return value or ""
+
+
+def _check(record_type: str, problems: list[str]) -> None:
+    if problems:
+        raise FormatError(f"bad {record_type} record: " + "; ".join(problems))
+
+
+# --- manifest records ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ManifestHeader:
+    """First line of a manifest: which shipment and drive, and the parameters it was packed with."""
+
+    shipment: str
+    drive: int
+    created: str
+    chunk_size: int
+    segment_size: int
+    tool: str
+    version: int = FORMAT_VERSION
+    TYPE: ClassVar[str] = "header"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "format": MANIFEST_FORMAT, **asdict(self)}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> ManifestHeader:
+        check_version(raw, MANIFEST_FORMAT, "manifest")
+        problems: list[str] = []
+        header = cls(
+            shipment=_field(raw, "shipment", str, problems),
+            drive=_natural(raw, "drive", problems),
+            created=_field(raw, "created", str, problems),
+            chunk_size=_natural(raw, "chunk_size", problems),
+            segment_size=_natural(raw, "segment_size", problems),
+            tool=_field(raw, "tool", str, problems),
+        )
+        if header.chunk_size > MAX_CHUNK_SIZE:
+            problems.append(f"chunk_size above the limit of {MAX_CHUNK_SIZE}")
+        _check("manifest header", problems)
+        return header
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """One chunk: where its stored bytes are, how they were stored, and both hashes.
+
+    ``id`` counts chunks across the whole shipment from 0, so a file's data continues from chunk ``id`` into
+    ``id + 1`` even when that chunk is on the next drive.
+    """
+
+    id: int
+    segment: str
+    offset: int
+    stored_size: int
+    raw_size: int
+    method: str
+    stored_blake3: str
+    raw_blake3: str
+    TYPE: ClassVar[str] = "chunk"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.TYPE, **asdict(self)}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> ChunkRecord:
+        problems: list[str] = []
+        record = cls(
+            id=_natural(raw, "id", problems),
+            segment=_field(raw, "segment", str, problems),
+            offset=_natural(raw, "offset", problems),
+            stored_size=_natural(raw, "stored_size", problems),
+            raw_size=_natural(raw, "raw_size", problems),
+            method=_field(raw, "method", str, problems),
+            stored_blake3=_hex(raw, "stored_blake3", problems),
+            raw_blake3=_hex(raw, "raw_blake3", problems),
+        )
+        if record.method not in METHODS:
+            problems.append(f"method {record.method!r} is not one of {', '.join(METHODS)}")
+        if record.raw_size > MAX_CHUNK_SIZE:
+            problems.append(f"raw_size above the limit of {MAX_CHUNK_SIZE}")
+        _check("chunk", problems)
+        return record
+
+
+@dataclass(frozen=True)
+class SegmentRecord:
+    """One segment file, written after its last chunk: its name, size and BLAKE3."""
+
+    name: str
+    size: int
+    blake3: str
+    chunks: int
+    TYPE: ClassVar[str] = "segment"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.TYPE, **asdict(self)}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> SegmentRecord:
+        problems: list[str] = []
+        record = cls(
+            name=_field(raw, "name", str, problems),
+            size=_natural(raw, "size", problems),
+            blake3=_hex(raw, "blake3", problems),
+            chunks=_natural(raw, "chunks", problems),
+        )
+        _check("segment", problems)
+        return record
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """What restore puts back besides the bytes: permission bits (with setuid/setgid/sticky), mtime, owner."""
+
+    mode: int
+    mtime_ns: int
+    uid: int
+    gid: int
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any], problems: list[str]) -> Metadata:
+        mode = _natural(raw, "mode", problems)
+        if mode > 0o7777:
+            problems.append("'mode' has bits beyond 0o7777")
+        mtime = _field(raw, "mtime_ns", int, problems)
+        return cls(mode, mtime or 0, _natural(raw, "uid", problems), _natural(raw, "gid", problems))
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """A regular file, or a piece of one, carried by this drive.
+
+    The piece's ``length`` bytes start at raw offset ``chunk_offset`` of chunk ``chunk`` and continue through
+    the following chunks; they are bytes ``offset`` ... ``offset + length`` of the file. Only the last piece
+    of a file (``final``) carries its size, whole-file BLAKE3 and metadata; pieces on earlier drives were
+    written before the end of the file had been read. An empty file has ``length`` 0 and ``chunk`` -1.
+    """
+
+    path: bytes
+    offset: int
+    length: int
+    chunk: int
+    chunk_offset: int
+    final: bool
+    size: int | None = None
+    blake3: str | None = None
+    meta: Metadata | None = None
+    #: The file's size or mtime differed before and after it was read: the stored bytes are what was read.
+    changed: bool = False
+    TYPE: ClassVar[str] = "file"
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.TYPE}
+        encode_path("path", self.path, out)
+        out.update(
+            offset=self.offset,
+            length=self.length,
+            chunk=self.chunk,
+            chunk_offset=self.chunk_offset,
+            final=self.final,
+        )
+        if self.final:
+            assert self.meta is not None
+            out.update(size=self.size, blake3=self.blake3, **self.meta.to_json())
+            if self.changed:
+                out["changed"] = True
+        return out
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> FileRecord:
+        problems: list[str] = []
+        final = _field(raw, "final", bool, problems)
+        record = cls(
+            path=decode_path("path", raw),
+            offset=_natural(raw, "offset", problems),
+            length=_natural(raw, "length", problems),
+            chunk=_field(raw, "chunk", int, problems),
+            chunk_offset=_natural(raw, "chunk_offset", problems),
+            final=bool(final),
+            size=_natural(raw, "size", problems) if final else None,
+            blake3=_hex(raw, "blake3", problems) if final else None,
+            meta=Metadata.from_json(raw, problems) if final else None,
+            changed=raw.get("changed") is True,
+        )
+        if record.final and record.size != record.offset + record.length:
+            problems.append("a final piece must end at the file's size")
+        if record.chunk is not None and record.chunk < (-1 if record.length == 0 else 0):
+            problems.append("'chunk' out of range")
+        _check("file", problems)
+        return record
+
+
+@dataclass(frozen=True)
+class DirRecord:
+    """A directory, empty or not; written before anything inside it."""
+
+    path: bytes
+    meta: Metadata
+    TYPE: ClassVar[str] = "dir"
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.TYPE}
+        encode_path("path", self.path, out)
+        out.update(self.meta.to_json())
+        return out
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> DirRecord:
+        problems: list[str] = []
+        record = cls(decode_path("path", raw), Metadata.from_json(raw, problems))
+        _check("dir", problems)
+        return record
+
+
+@dataclass(frozen=True)
+class SymlinkRecord:
+    """A symbolic link, stored as its target verbatim and never followed."""
+
+    path: bytes
+    target: bytes
+    meta: Metadata
+    TYPE: ClassVar[str] = "symlink"
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.TYPE}
+        encode_path("path", self.path, out)
+        encode_path("target", self.target, out)
+        out.update(self.meta.to_json())
+        return out
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> SymlinkRecord:
+        problems: list[str] = []
+        record = cls(decode_path("path", raw), decode_path("target", raw), Metadata.from_json(raw, problems))
+        _check("symlink", problems)
+        return record
+
+
+@dataclass(frozen=True)
+class HardlinkRecord:
+    """A further name of a regular file stored earlier in the shipment under ``target``."""
+
+    path: bytes
+    target: bytes
+    TYPE: ClassVar[str] = "hardlink"
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.TYPE}
+        encode_path("path", self.path, out)
+        encode_path("target", self.target, out)
+        return out
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> HardlinkRecord:
+        return cls(decode_path("path", raw), decode_path("target", raw))
+
+
+@dataclass(frozen=True)
+class SkippedRecord:
+    """A source entry that was not packed, and why (a FIFO, socket, device, or an unreadable file)."""
+
+    path: bytes
+    reason: str
+    TYPE: ClassVar[str] = "skipped"
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.TYPE}
+        encode_path("path", self.path, out)
+        out["reason"] = self.reason
+        return out
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> SkippedRecord:
+        problems: list[str] = []
+        record = cls(decode_path("path", raw), _field(raw, "reason", str, problems))
+        _check("skipped", problems)
+        return record
+
+
+@dataclass(frozen=True)
+class EndRecord:
+    """Last line of a manifest or catalog: counts that let a reader tell a complete file from a cut one."""
+
+    records: int
+    TYPE: ClassVar[str] = "end"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "records": self.records}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> EndRecord:
+        problems: list[str] = []
+        record = cls(_natural(raw, "records", problems))
+        _check("end", problems)
+        return record
+
+
+EntryRecord = FileRecord | DirRecord | SymlinkRecord | HardlinkRecord | SkippedRecord
+ManifestRecord = ManifestHeader | ChunkRecord | SegmentRecord | EntryRecord | EndRecord
+
+_MANIFEST_TYPES: dict[str, Any] = {
+    cls.TYPE: cls
+    for cls in (ChunkRecord, SegmentRecord, FileRecord, DirRecord, SymlinkRecord, HardlinkRecord, SkippedRecord)
+}
+
+
+def manifest_record_from_json(raw: dict[str, Any]) -> ManifestRecord:
+    """The record a manifest line holds (not the header, which :class:`ManifestHeader` reads)."""
+    kind = raw.get("type")
+    if kind == EndRecord.TYPE:
+        return EndRecord.from_json(raw)
+    cls = _MANIFEST_TYPES.get(kind)  # type: ignore[arg-type]
+    if cls is None:
+        raise FormatError(f"unknown manifest record type {kind!r}")
+    result: ManifestRecord = cls.from_json(raw)
+    return result
+
+
+# --- the drive label ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DriveLabel:
+    """drive.json: written last, so its presence means the drive was finished.
+
+    It names the shipment and the drive and pins the manifest by size and BLAKE3.
+    """
+
+    shipment: str
+    drive: int
+    label: str
+    created: str
+    tool: str
+    manifest_size: int
+    manifest_blake3: str
+    segments: int
+    stored_bytes: int
+    raw_bytes: int
+    version: int = FORMAT_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": DRIVE_LABEL_FORMAT, **asdict(self)}
+
+    def to_bytes(self) -> bytes:
+        return (json.dumps(self.to_json(), indent=2, sort_keys=False) + "\n").encode("ascii")
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> DriveLabel:
+        check_version(raw, DRIVE_LABEL_FORMAT, DRIVE_LABEL_NAME)
+        problems: list[str] = []
+        label = cls(
+            shipment=_field(raw, "shipment", str, problems),
+            drive=_natural(raw, "drive", problems),
+            label=_field(raw, "label", str, problems),
+            created=_field(raw, "created", str, problems),
+            tool=_field(raw, "tool", str, problems),
+            manifest_size=_natural(raw, "manifest_size", problems),
+            manifest_blake3=_hex(raw, "manifest_blake3", problems),
+            segments=_natural(raw, "segments", problems),
+            stored_bytes=_natural(raw, "stored_bytes", problems),
+            raw_bytes=_natural(raw, "raw_bytes", problems),
+        )
+        _check(DRIVE_LABEL_NAME, problems)
+        return label
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> DriveLabel:
+        try:
+            raw = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise FormatError(f"{DRIVE_LABEL_NAME} is not valid JSON ({exc})") from exc
+        if not isinstance(raw, dict):
+            raise FormatError(f"{DRIVE_LABEL_NAME} is not a JSON object")
+        return cls.from_json(raw)
+
+
+def check_version(raw: dict[str, Any], expected_format: str, what: str) -> None:
+    """Refuse anything that is not ``expected_format`` at a version this code reads; checked before all else."""
+    if raw.get("format") != expected_format:
+        raise FormatError(f"{what} is not a sneakernet {expected_format.split('-')[1]} (format {raw.get('format')!r})")
+    version = raw.get("version")
+    if version != FORMAT_VERSION:
+        raise UnsupportedVersion(
+            f"{what} uses format version {version!r}, this sneakernet reads version {FORMAT_VERSION}: "
+            "use a sneakernet release that reads it"
+        )
+
+
+# --- the catalog --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CatalogHeader:
+    """First line of the catalog: the shipment, its drive count, totals and fingerprint."""
+
+    shipment: str
+    drives: int
+    fingerprint: str
+    created: str
+    tool: str
+    files: int
+    raw_bytes: int
+    stored_bytes: int
+    version: int = FORMAT_VERSION
+    TYPE: ClassVar[str] = "header"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "format": CATALOG_FORMAT, **asdict(self)}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> CatalogHeader:
+        check_version(raw, CATALOG_FORMAT, "catalog")
+        problems: list[str] = []
+        header = cls(
+            shipment=_field(raw, "shipment", str, problems),
+            drives=_natural(raw, "drives", problems),
+            fingerprint=_hex(raw, "fingerprint", problems),
+            created=_field(raw, "created", str, problems),
+            tool=_field(raw, "tool", str, problems),
+            files=_natural(raw, "files", problems),
+            raw_bytes=_natural(raw, "raw_bytes", problems),
+            stored_bytes=_natural(raw, "stored_bytes", problems),
+        )
+        _check("catalog header", problems)
+        return header
+
+
+@dataclass(frozen=True)
+class CatalogDrive:
+    """One drive as the catalog knows it: its manifest's hash pins everything on it."""
+
+    drive: int
+    label: str
+    manifest_size: int
+    manifest_blake3: str
+    stored_bytes: int
+    TYPE: ClassVar[str] = "drive"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.TYPE, **asdict(self)}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> CatalogDrive:
+        problems: list[str] = []
+        record = cls(
+            drive=_natural(raw, "drive", problems),
+            label=_field(raw, "label", str, problems),
+            manifest_size=_natural(raw, "manifest_size", problems),
+            manifest_blake3=_hex(raw, "manifest_blake3", problems),
+            stored_bytes=_natural(raw, "stored_bytes", problems),
+        )
+        _check("catalog drive", problems)
+        return record
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """One shipment path: its kind, size, and the drives ``first_drive`` ... ``last_drive`` that carry it."""
+
+    path: bytes
+    kind: str
+    size: int
+    first_drive: int
+    last_drive: int
+    TYPE: ClassVar[str] = "entry"
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.TYPE}
+        encode_path("path", self.path, out)
+        out.update(kind=self.kind, size=self.size, first_drive=self.first_drive, last_drive=self.last_drive)
+        return out
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> CatalogEntry:
+        problems: list[str] = []
+        record = cls(
+            path=decode_path("path", raw),
+            kind=_field(raw, "kind", str, problems),
+            size=_natural(raw, "size", problems),
+            first_drive=_natural(raw, "first_drive", problems),
+            last_drive=_natural(raw, "last_drive", problems),
+        )
+        _check("catalog entry", problems)
+        return record
+
+
+CatalogRecord = CatalogHeader | CatalogDrive | CatalogEntry | EndRecord
+
+
+def catalog_record_from_json(raw: dict[str, Any]) -> CatalogRecord:
+    kind = raw.get("type")
+    parsers: dict[str, Any] = {
+        CatalogDrive.TYPE: CatalogDrive,
+        CatalogEntry.TYPE: CatalogEntry,
+        EndRecord.TYPE: EndRecord,
+    }
+    if kind not in parsers:
+        raise FormatError(f"unknown catalog record type {kind!r}")
+    result: CatalogRecord = parsers[kind].from_json(raw)
+    return result
+
+
+# --- the fingerprint ----------------------------------------------------------------------------------------
+
+
+def fingerprint(manifest_hashes: Iterable[str]) -> str:
+    """BLAKE3 over the manifests' BLAKE3 hex digests, one per line in drive order.
+
+    By hand: ``for d in drive-*; do b3sum --no-names $d/manifest.jsonl.zst; done | b3sum --no-names``.
+    """
+    hasher = blake3.blake3()
+    for digest in manifest_hashes:
+        hasher.update(digest.encode("ascii") + b"\n")
+    return hasher.hexdigest()
+
+
+def short_fingerprint(full: str) -> str:
+    """The first 80 bits in groups of four hex digits: ``3f9a-12bc-77d0-e145-9abc``."""
+    digits = full[:SHORT_FINGERPRINT_DIGITS]
+    return "-".join(digits[i : i + 4] for i in range(0, len(digits), 4))

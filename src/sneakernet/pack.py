@@ -1,0 +1,739 @@
+"""Packing a source tree into drive directories: ``sneakernet.pack()``.
+
+The pipeline: scan the tree once into a spool (totals, problems, the catalog's size bound), refuse bad input
+before anything is written, then read files in walk order into chunks (chunking.py), encode chunks on a pool
+of threads (zstd and BLAKE3 release the GIL), and hand them in order to :class:`ShipmentWriter`, which fills
+one drive after another (planner.py) through :class:`~sneakernet.bundle.DriveWriter`. Last, the catalog and the
+fingerprint are written to every drive.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import blake3
+
+from . import __version__
+from .bundle import (
+    DriveReader,
+    DriveWriter,
+    EncodedChunk,
+    checksum_lines,
+    fsync_dir,
+    holds_shipment,
+    write_atomically,
+)
+from .chunking import Chunker, RawChunk, is_large
+from .codec import encode_chunk, stored_size_bound
+from .errors import DestinationError, OutOfSpace, SourceError, UsageError
+from .format import (
+    CATALOG_NAME,
+    CHECKSUMS_NAME,
+    DRIVE_LABEL_NAME,
+    MANIFEST_NAME,
+    MAX_CHUNK_SIZE,
+    PARTIAL_SUFFIX,
+    CatalogDrive,
+    CatalogEntry,
+    CatalogHeader,
+    DirRecord,
+    DriveLabel,
+    EndRecord,
+    EntryRecord,
+    FileRecord,
+    HardlinkRecord,
+    ManifestHeader,
+    Metadata,
+    SkippedRecord,
+    SymlinkRecord,
+    drive_label,
+    fingerprint,
+    short_fingerprint,
+)
+from .planner import DriveBudget, DriveSpace, Placement, catalog_bound, default_reserve
+from .progress import NullProgress, Progress
+from .recordfile import RecordWriter
+from .scan import KIND_DIR, KIND_FILE, KIND_SYMLINK, ScanTotals, SourceEntry, Unreadable, describe, scan
+
+DEFAULT_CHUNK_SIZE = 4 * 2**20
+"""4 MiB: large enough that per-chunk costs (a frame, a record, a pool hand-off) vanish, small enough that a
+damaged chunk costs little to resend and that a few chunks per thread in flight keep memory low."""
+MIN_CHUNK_SIZE = 64 * 2**10
+DEFAULT_SEGMENT_SIZE = 2**30
+"""1 GiB: few files per drive, yet far below FAT32's 4 GiB limit and easy for copy tools to resume."""
+DEFAULT_LEVEL = 3
+#: Bounds of one manifest record, used to reserve manifest room before a chunk is accepted (compact JSON;
+#: a path can grow sixfold when escaped).
+RECORD_BOUND = 512
+PATH_ESCAPE_FACTOR = 6
+#: How many paths a summary lists for each kind of problem; the counts are always complete.
+LISTED_PATHS = 100
+
+
+@dataclass(frozen=True)
+class PackOptions:
+    """Everything about how to pack, with the documented defaults."""
+
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    segment_size: int = DEFAULT_SEGMENT_SIZE
+    level: int = DEFAULT_LEVEL
+    #: Bytes kept free on each drive; None means 1% of the drive size, at most 1 GiB.
+    reserve: int | None = None
+    excludes: tuple[str, ...] = ()
+    skip_unreadable: bool = False
+    threads: int = 0
+
+    def check(self) -> None:
+        if not MIN_CHUNK_SIZE <= self.chunk_size <= MAX_CHUNK_SIZE:
+            raise UsageError(f"chunk size must be between {MIN_CHUNK_SIZE} and {MAX_CHUNK_SIZE} bytes (64KiB to 64MiB)")
+        if self.segment_size < stored_size_bound(self.chunk_size):
+            raise UsageError("segment size must be at least the chunk size (plus a few bytes of framing)")
+        if not 1 <= self.level <= 22:
+            raise UsageError(f"zstd level must be between 1 and 22, not {self.level}")
+        if self.reserve is not None and self.reserve < 0:
+            raise UsageError("reserve cannot be negative")
+
+    @property
+    def workers(self) -> int:
+        return self.threads or os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class DriveSlot:
+    """Where drive ``index`` goes and how many bytes its directory may take on disk."""
+
+    index: int
+    path: str
+    capacity: int
+
+
+class DriveTargets:
+    """The drives to fill: ``OUT/drive-NNNN`` for as many as needed, or a given list of mounted drives."""
+
+    def __init__(self, out: str | None, drives: Sequence[str], drive_size: int | None, reserve: int | None) -> None:
+        if bool(out) == bool(drives):
+            raise UsageError("give either --out DIR or at least one --drive PATH")
+        if out and drive_size is None:
+            raise UsageError("--out needs --drive-size, the size of the drives the shipment will go on")
+        self.out = out
+        self.drives = list(drives)
+        self.drive_size = drive_size
+        self.reserve = reserve
+        if out:
+            if os.path.exists(out) and not os.path.isdir(out):
+                raise DestinationError(f"output {out} is not a directory")
+            if os.path.isdir(out) and any(n.startswith("drive-") for n in os.listdir(out)):
+                raise DestinationError(
+                    f"output {out} already holds a shipment (drive-* directories): choose an empty directory"
+                )
+        for path in self.drives:
+            if not os.path.isdir(path):
+                raise DestinationError(f"drive {path} is not a directory: mount the drive and give its path")
+            if holds_shipment(path):
+                raise DestinationError(f"drive {path} already holds a shipment: give an empty drive")
+            if not os.access(path, os.W_OK):
+                raise DestinationError(f"drive {path} is not writable")
+        if len(set(map(os.path.realpath, self.drives))) != len(self.drives):
+            raise UsageError("the same drive is given twice")
+
+    def _reserve_for(self, size: int) -> int:
+        return self.reserve if self.reserve is not None else default_reserve(size)
+
+    def slot(self, index: int) -> DriveSlot | None:
+        """Drive ``index`` (1-based), or None when the given drives are used up."""
+        if self.out:
+            assert self.drive_size is not None
+            path = os.path.join(self.out, drive_label(index))
+            return DriveSlot(index, path, self.drive_size - self._reserve_for(self.drive_size))
+        if index > len(self.drives):
+            return None
+        path = self.drives[index - 1]
+        free = shutil.disk_usage(path).free
+        size = min(free, self.drive_size) if self.drive_size else free
+        return DriveSlot(index, path, size - self._reserve_for(size))
+
+    def known_slots(self) -> list[DriveSlot]:
+        """The drives known before packing: all given drives, or the first drive of an output directory."""
+        count = len(self.drives) if self.drives else 1
+        return [slot for i in range(1, count + 1) if (slot := self.slot(i)) is not None]
+
+
+@dataclass
+class PackSummary:
+    """What pack did, for the human summary and ``--json``."""
+
+    shipment: str
+    fingerprint: str
+    drives: list[dict[str, Any]]
+    files: int = 0
+    dirs: int = 0
+    symlinks: int = 0
+    hardlinks: int = 0
+    raw_bytes: int = 0
+    stored_bytes: int = 0
+    stored_raw_bytes: int = 0
+    chunks: int = 0
+    excluded_entries: int = 0
+    excluded_bytes: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    skipped_count: int = 0
+    changed: list[str] = field(default_factory=list)
+    changed_count: int = 0
+    seconds: float = 0.0
+
+    @property
+    def short_fingerprint(self) -> str:
+        return short_fingerprint(self.fingerprint)
+
+    @property
+    def ratio(self) -> float:
+        return self.stored_bytes / self.raw_bytes if self.raw_bytes else 1.0
+
+    def to_json(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out.update(short_fingerprint=self.short_fingerprint, ratio=round(self.ratio, 4))
+        out["rate_bytes_per_second"] = round(self.raw_bytes / self.seconds) if self.seconds else None
+        return out
+
+    def note_skipped(self, path: bytes, reason: str) -> None:
+        self.skipped_count += 1
+        if len(self.skipped) < LISTED_PATHS:
+            self.skipped.append({"path": _show(path), "reason": reason})
+
+    def note_changed(self, path: bytes) -> None:
+        self.changed_count += 1
+        if len(self.changed) < LISTED_PATHS:
+            self.changed.append(_show(path))
+
+
+def _show(path: bytes) -> str:
+    return path.decode("utf-8", "backslashreplace")
+
+
+# --- reading the source -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileEnd:
+    """A file has been read to its end: what its final record needs."""
+
+    index: int
+    size: int
+    blake3: str
+    meta: Metadata
+    changed: bool
+
+
+@dataclass
+class SourceReader:
+    """Turns the spooled entries into an ordered stream of records, chunks and file ends.
+
+    Order guarantees the writer relies on: a file's :class:`FileEnd` comes after the chunk holding its last
+    bytes and before any later chunk; a group chunk comes before the ends of the files it holds.
+    """
+
+    root: bytes
+    options: PackOptions
+    summary: PackSummary
+    paths: dict[int, bytes] = field(default_factory=dict)
+    on_bytes: Callable[[int], None] = lambda n: None
+    _hardlinks: dict[tuple[int, int], bytes] = field(default_factory=dict)
+    _pending_ends: list[FileEnd] = field(default_factory=list)
+
+    def items(self, entries: Iterator[SourceEntry | Unreadable]) -> Iterator[EntryRecord | RawChunk | FileEnd]:
+        chunker = Chunker(self.options.chunk_size)
+        for index, entry in enumerate(entries):
+            if isinstance(entry, Unreadable):
+                self.summary.note_skipped(entry.path, f"unreadable: {entry.reason}")
+                yield SkippedRecord(entry.path, f"unreadable: {entry.reason}")
+            elif entry.kind == KIND_DIR:
+                self.summary.dirs += 1
+                yield DirRecord(entry.path, _meta(entry))
+            elif entry.kind == KIND_SYMLINK:
+                yield from self._symlink(entry)
+            elif entry.kind == KIND_FILE:
+                yield from self._file(index, entry, chunker)
+            else:
+                self.summary.note_skipped(entry.path, "not a regular file, directory or symlink")
+                yield SkippedRecord(entry.path, "special file (FIFO, socket or device)")
+        yield from self._flush_group(chunker)
+
+    def _symlink(self, entry: SourceEntry) -> Iterator[EntryRecord]:
+        try:
+            target = os.readlink(os.path.join(self.root, entry.path))
+        except FileNotFoundError:
+            self.summary.note_skipped(entry.path, "vanished before it was read")
+            return
+        self.summary.symlinks += 1
+        yield SymlinkRecord(entry.path, target, _meta(entry))
+
+    def _flush_group(self, chunker: Chunker) -> Iterator[RawChunk | FileEnd]:
+        yield from chunker.close_group()
+        yield from self._pending_ends
+        self._pending_ends = []
+
+    def _file(self, index: int, entry: SourceEntry, chunker: Chunker) -> Iterator[EntryRecord | RawChunk | FileEnd]:
+        if entry.nlink > 1:
+            key = (entry.dev, entry.ino)
+            if key in self._hardlinks:
+                self.summary.hardlinks += 1
+                yield HardlinkRecord(entry.path, self._hardlinks[key])
+                return
+        try:
+            fd = _open_source(os.path.join(self.root, entry.path))
+        except FileNotFoundError:
+            self.summary.note_skipped(entry.path, "vanished before it was read")
+            yield SkippedRecord(entry.path, "vanished before it was read")
+            return
+        except OSError as exc:
+            if not self.options.skip_unreadable:
+                raise SourceError(
+                    f"cannot read {_show(entry.path)}: {exc.strerror}; fix it or pack with --skip-unreadable"
+                ) from exc
+            self.summary.note_skipped(entry.path, f"unreadable: {exc.strerror}")
+            yield SkippedRecord(entry.path, f"unreadable: {exc.strerror}")
+            return
+        try:
+            before = os.fstat(fd)
+            if entry.nlink > 1:
+                self._hardlinks[(entry.dev, entry.ino)] = entry.path
+            self.paths[index] = entry.path
+            self.summary.files += 1
+            if is_large(before.st_size, self.options.chunk_size):
+                yield from self._large_file(index, fd, before, chunker)
+            else:
+                yield from self._small_file(index, fd, before, chunker)
+        finally:
+            os.close(fd)
+
+    def _small_file(
+        self, index: int, fd: int, before: os.stat_result, chunker: Chunker
+    ) -> Iterator[RawChunk | FileEnd]:
+        # Ask for one byte more than the size: getting it means the file grew while it was read.
+        data = _read_exactly(fd, before.st_size + 1)
+        grew = len(data) > before.st_size
+        data = data[: before.st_size]
+        self.on_bytes(len(data))
+        end = self._end(index, fd, before, len(data), blake3.blake3(data).hexdigest(), grew)
+        if not data:
+            yield end
+            return
+        closed = chunker.add_small(index, data)
+        if closed:
+            yield from closed
+            yield from self._pending_ends
+            self._pending_ends = []
+        self._pending_ends.append(end)
+
+    def _large_file(
+        self, index: int, fd: int, before: os.stat_result, chunker: Chunker
+    ) -> Iterator[RawChunk | FileEnd]:
+        yield from self._flush_group(chunker)
+        hasher = blake3.blake3()
+        offset, chunk_size = 0, self.options.chunk_size
+        while offset < before.st_size:
+            data = _read_exactly(fd, min(chunk_size, before.st_size - offset))
+            if not data:
+                break
+            hasher.update(data)
+            self.on_bytes(len(data))
+            yield from chunker.add_large_piece(index, offset, data)
+            offset += len(data)
+        grew = offset == before.st_size and bool(os.pread(fd, 1, offset))
+        yield self._end(index, fd, before, offset, hasher.hexdigest(), grew)
+
+    def _end(self, index: int, fd: int, before: os.stat_result, size: int, digest: str, grew: bool) -> FileEnd:
+        after = os.fstat(fd)
+        changed = grew or size != before.st_size or after.st_size != before.st_size
+        changed = changed or after.st_mtime_ns != before.st_mtime_ns
+        if changed:
+            self.summary.note_changed(self.paths[index])
+        self.summary.raw_bytes += size
+        meta = Metadata(after.st_mode & 0o7777, after.st_mtime_ns, after.st_uid, after.st_gid)
+        return FileEnd(index, size, digest, meta, changed)
+
+
+def _meta(entry: SourceEntry) -> Metadata:
+    return Metadata(entry.mode, entry.mtime_ns, entry.uid, entry.gid)
+
+
+def _open_source(path: bytes) -> int:
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        # O_NOATIME spares the source an inode write per file read; only the owner (or root) may ask for it.
+        return os.open(path, flags | getattr(os, "O_NOATIME", 0))
+    except PermissionError:
+        return os.open(path, flags)
+
+
+def _read_exactly(fd: int, size: int) -> bytes:
+    """Up to ``size`` bytes, fewer only at the end of the file."""
+    data = os.read(fd, size)
+    if len(data) == size or not data:
+        return data
+    parts = [data]
+    got = len(data)
+    while got < size and (more := os.read(fd, size - got)):
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
+def encode(chunk: RawChunk, level: int) -> EncodedChunk:
+    """Compress (or store) and hash one chunk; runs on the pool."""
+    method, stored = encode_chunk(chunk.data, level)
+    return EncodedChunk(
+        id=chunk.id,
+        stored=stored,
+        method=method,
+        raw_size=len(chunk.data),
+        stored_blake3=blake3.blake3(stored).hexdigest(),
+        raw_blake3=blake3.blake3(chunk.data).hexdigest(),
+    )
+
+
+# --- writing drives -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Piece:
+    """The part of a file written to the current drive so far."""
+
+    chunk: int
+    chunk_offset: int
+    offset: int
+    length: int
+
+
+def _record_bound(path: bytes) -> int:
+    return RECORD_BOUND + PATH_ESCAPE_FACTOR * len(path)
+
+
+class ShipmentWriter:
+    """Fills drives in order with records and chunks; opens the next drive when one is full."""
+
+    def __init__(
+        self, targets: DriveTargets, options: PackOptions, catalog_size: int, shipment: str, created: str
+    ) -> None:
+        self.targets = targets
+        self.options = options
+        self.catalog_size = catalog_size
+        self.shipment = shipment
+        self.created = created
+        self.labels: list[DriveLabel] = []
+        self.checksums: list[list[tuple[str, str]]] = []
+        self.drive: DriveWriter | None = None
+        self.space: DriveSpace | None = None
+        self.slot: DriveSlot | None = None
+        self.pieces: dict[int, _Piece] = {}
+        self.paths: dict[int, bytes] = {}
+        self.stored_raw_bytes = 0
+
+    # The manifest may still need, beyond what is written: the records of open pieces, a segment record and
+    # the end record. Every check reserves them.
+    def _closing_bound(self) -> int:
+        return sum(_record_bound(self.paths[i]) for i in self.pieces) + 2 * RECORD_BOUND
+
+    def _ensure_room(self, stored_size: int, extra_records: int) -> tuple[DriveWriter, Placement | None]:
+        """Make the current drive take ``stored_size`` chunk bytes (None: no chunk) and ``extra_records`` manifest
+        bytes, finishing it and opening the next when they do not fit."""
+        for attempt in range(2):
+            if self.drive is None:
+                self._open_drive()
+            assert self.drive is not None and self.space is not None and self.slot is not None
+            bound = self.drive.manifest.size_bound(extra_records + self._closing_bound())
+            if stored_size:
+                placement = self.space.place(stored_size, bound)
+                if placement is not None:
+                    return self.drive, placement
+            elif self.space.fits(bound):
+                return self.drive, None
+            if attempt == 1 or (self.space.empty and self.drive.manifest.records <= 1):
+                raise DestinationError(
+                    f"{self.slot.path} cannot take even one chunk with its records in {self.slot.capacity} bytes: "
+                    "use larger drives or a smaller --chunk-size"
+                )
+            self._finish_drive()
+        raise AssertionError("unreachable")
+
+    def add_entry(self, record: EntryRecord) -> None:
+        drive, _ = self._ensure_room(0, _record_bound(record.path) * 2)
+        drive.add_record(record)
+
+    def add_chunk(self, chunk: EncodedChunk, raw: RawChunk) -> None:
+        extra = RECORD_BOUND + sum(_record_bound(self.paths[s.file_index]) for s in raw.slices)
+        drive, placement = self._ensure_room(len(chunk.stored), extra)
+        assert placement is not None
+        drive.add_chunk(chunk, placement.new_segment)
+        if chunk.method == "store":
+            self.stored_raw_bytes += chunk.raw_size
+        for piece in raw.slices:
+            open_piece = self.pieces.get(piece.file_index)
+            if open_piece is None:
+                self.pieces[piece.file_index] = _Piece(raw.id, piece.chunk_offset, piece.file_offset, piece.length)
+            else:
+                open_piece.length += piece.length
+
+    def end_file(self, end: FileEnd) -> None:
+        path = self.paths.pop(end.index)
+        piece = self.pieces.pop(end.index, None) or _Piece(-1, 0, end.size, 0)
+        record = FileRecord(
+            path, piece.offset, piece.length, piece.chunk, piece.chunk_offset, True,
+            end.size, end.blake3, end.meta, end.changed,
+        )  # fmt: skip
+        drive, _ = self._ensure_room(0, _record_bound(path))
+        drive.add_record(record)
+
+    def finish(self) -> None:
+        if self.drive is None:
+            self._open_drive()
+        self._finish_drive()
+
+    def abort(self) -> None:
+        if self.drive is not None:
+            self.drive.abort()
+
+    def _open_drive(self) -> None:
+        index = len(self.labels) + 1
+        slot = self.targets.slot(index)
+        if slot is None:
+            raise OutOfSpace(
+                f"the {index - 1} drives given are full and data is left to pack: "
+                "give more --drive paths (or larger drives) and pack again"
+            )
+        header = ManifestHeader(
+            shipment=self.shipment,
+            drive=index,
+            created=self.created,
+            chunk_size=self.options.chunk_size,
+            segment_size=self.options.segment_size,
+            tool=f"sneakernet {__version__}",
+        )
+        self.slot = slot
+        self.drive = DriveWriter(slot.path, drive_label(index), header, self.options.segment_size)
+        self.space = DriveSpace(DriveBudget(slot.capacity, self.catalog_size), self.options.segment_size)
+
+    def _finish_drive(self) -> None:
+        assert self.drive is not None
+        # Pieces of files that continue on the next drive end here.
+        for index, piece in self.pieces.items():
+            record = FileRecord(self.paths[index], piece.offset, piece.length, piece.chunk, piece.chunk_offset, False)
+            self.drive.add_record(record)
+        self.pieces = {}
+        self.labels.append(self.drive.finish())
+        self.checksums.append(self.drive.checksums)
+        self.drive = None
+
+
+# --- the catalog --------------------------------------------------------------------------------------------
+
+
+def write_catalog(paths: list[str], labels: list[DriveLabel], summary: PackSummary, bound: int) -> str:
+    """Build the catalog from the finished drives' manifests, add it to every drive; return its BLAKE3."""
+    first = os.path.join(paths[0], CATALOG_NAME)
+    writer = RecordWriter(first + PARTIAL_SUFFIX)
+    header = CatalogHeader(
+        shipment=summary.shipment,
+        drives=len(labels),
+        fingerprint=summary.fingerprint,
+        created=labels[0].created,
+        tool=labels[0].tool,
+        files=summary.files,
+        raw_bytes=summary.raw_bytes,
+        stored_bytes=summary.stored_bytes,
+    )
+    writer.write(header.to_json())
+    for label in labels:
+        drive = CatalogDrive(label.drive, label.label, label.manifest_size, label.manifest_blake3, label.stored_bytes)
+        writer.write(drive.to_json())
+    first_drive: dict[bytes, int] = {}
+    for path, label in zip(paths, labels, strict=False):
+        for record in DriveReader(path).records():
+            entry = _catalog_entry(record, label.drive, first_drive)
+            if entry is not None:
+                writer.write(entry.to_json())
+    writer.write(EndRecord(writer.records + 1).to_json())
+    size, digest = writer.close()
+    if size > bound:
+        raise AssertionError(f"catalog of {size} bytes exceeds the {bound} bytes reserved for it")
+    os.replace(first + PARTIAL_SUFFIX, first)
+    for path in paths[1:]:
+        target = os.path.join(path, CATALOG_NAME)
+        shutil.copyfile(first, target + PARTIAL_SUFFIX)
+        with open(target + PARTIAL_SUFFIX, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(target + PARTIAL_SUFFIX, target)
+    return digest
+
+
+def _catalog_entry(record: object, drive: int, first_drive: dict[bytes, int]) -> CatalogEntry | None:
+    if isinstance(record, FileRecord):
+        if not record.final:
+            first_drive.setdefault(record.path, drive)
+            return None
+        assert record.size is not None
+        return CatalogEntry(record.path, "file", record.size, first_drive.pop(record.path, drive), drive)
+    if isinstance(record, DirRecord):
+        return CatalogEntry(record.path, "dir", 0, drive, drive)
+    if isinstance(record, SymlinkRecord):
+        return CatalogEntry(record.path, "symlink", len(record.target), drive, drive)
+    if isinstance(record, HardlinkRecord):
+        return CatalogEntry(record.path, "hardlink", 0, drive, drive)
+    return None
+
+
+# --- the entry point ----------------------------------------------------------------------------------------
+
+
+def pack(
+    source: str | os.PathLike[str],
+    *,
+    out: str | None = None,
+    drives: Sequence[str] = (),
+    drive_size: int | None = None,
+    options: PackOptions | None = None,
+    progress: Progress | None = None,
+) -> PackSummary:
+    """Pack the tree at ``source`` into ``out/drive-NNNN`` directories of ``drive_size`` bytes, or onto the
+    mounted ``drives`` in order (each up to its free space or ``drive_size``, whichever is smaller).
+
+    Raises a :class:`~sneakernet.errors.SneakernetError` subclass for every refusal, before anything is
+    written when the problem is visible up front. ``summary.changed`` lists files that changed while they were
+    read: their stored bytes and hashes agree with each other, but may be a mix of old and new content.
+    """
+    options = options or PackOptions()
+    progress = progress or NullProgress()
+    started = time.monotonic()
+    options.check()
+    targets = DriveTargets(out, drives, drive_size, options.reserve)
+    totals, spool = scan(source, options.excludes)
+    try:
+        _refuse_bad_input(totals, options)
+        catalog_size = _check_space(targets, totals, options)
+        created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        summary = PackSummary(shipment=uuid.uuid4().hex, fingerprint="", drives=[])
+        summary.excluded_entries, summary.excluded_bytes = totals.excluded_entries, totals.excluded_bytes
+        if out:
+            os.makedirs(out, exist_ok=True)
+        writer = ShipmentWriter(targets, options, catalog_size, summary.shipment, created)
+        progress.start(totals.data_bytes)
+        try:
+            _run_pipeline(os.fsencode(source), spool, writer, options, summary, progress)
+            writer.finish()
+        except BaseException:
+            writer.abort()
+            raise
+        finally:
+            progress.close()
+    finally:
+        spool.close()
+    drive_paths = [os.path.join(out, label.label) if out else drives[label.drive - 1] for label in writer.labels]
+    summary.fingerprint = fingerprint(label.manifest_blake3 for label in writer.labels)
+    summary.stored_bytes = sum(label.stored_bytes for label in writer.labels)
+    summary.stored_raw_bytes = writer.stored_raw_bytes
+    _finish_shipment(drive_paths, writer, summary, catalog_size)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _refuse_bad_input(totals: ScanTotals, options: PackOptions) -> None:
+    if totals.unreadable and not options.skip_unreadable:
+        raise SourceError(
+            f"{len(totals.unreadable)} entries cannot be read: {describe(totals.unreadable)}; "
+            "fix their permissions or pack with --skip-unreadable"
+        )
+
+
+def _check_space(targets: DriveTargets, totals: ScanTotals, options: PackOptions) -> int:
+    """The catalog bound, after refusing drives too small for the format or, together, for the data."""
+    slots = targets.known_slots()
+    smallest = min(slots, key=lambda s: s.capacity)
+    # Data that does not compress is stored as is: the stored bound is the worst case.
+    worst_case = stored_size_bound(options.chunk_size) * (totals.data_bytes // options.chunk_size + 1)
+    estimated_drives = min(1 + worst_case // max(smallest.capacity, 1), 1_000_000)
+    catalog_size = catalog_bound(totals.catalog_entry_bytes, estimated_drives + 1)
+    budget = DriveBudget(smallest.capacity, catalog_size)
+    one_chunk = stored_size_bound(options.chunk_size) + RECORD_BOUND * 8
+    if budget.usable(one_chunk) < stored_size_bound(options.chunk_size):
+        raise DestinationError(
+            f"drive size too small: {smallest.path} has {max(smallest.capacity, 0)} usable bytes, but the format "
+            f"needs {budget.capacity - budget.usable(one_chunk) + stored_size_bound(options.chunk_size)} "
+            "for one chunk, its manifest, the catalog and the filesystem reserve: use larger drives"
+        )
+    if targets.drives:
+        room = sum(DriveBudget(s.capacity, catalog_size).usable(0) for s in slots)
+        if room < totals.data_bytes:
+            raise DestinationError(
+                f"the {len(slots)} drives given hold about {room} bytes after overhead, the source has "
+                f"{totals.data_bytes} bytes (that may not compress): add drives"
+            )
+    return catalog_size
+
+
+def _run_pipeline(
+    root: bytes, spool: Any, writer: ShipmentWriter, options: PackOptions, summary: PackSummary, progress: Progress
+) -> None:
+    """Read in order, encode on the pool, write in order; at most a few chunks per worker in flight."""
+    reader = SourceReader(root, options, summary, paths=writer.paths, on_bytes=progress.advance)
+    window: deque[tuple[Any, Future[EncodedChunk] | None]] = deque()
+    limit = options.workers * 2 + 2
+    with ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="sneakernet-encode") as pool:
+        for item in reader.items(spool.entries()):
+            if isinstance(item, RawChunk):
+                window.append((item, pool.submit(encode, item, options.level)))
+            else:
+                window.append((item, None))
+            while len(window) > limit or (window and window[0][1] is None):
+                _write_item(writer, *window.popleft(), summary)
+        while window:
+            _write_item(writer, *window.popleft(), summary)
+
+
+def _write_item(writer: ShipmentWriter, item: Any, future: Future[EncodedChunk] | None, summary: PackSummary) -> None:
+    if future is not None:
+        writer.add_chunk(future.result(), item)
+        summary.chunks += 1
+    elif isinstance(item, FileEnd):
+        writer.end_file(item)
+    else:
+        writer.add_entry(item)
+
+
+def _finish_shipment(paths: list[str], writer: ShipmentWriter, summary: PackSummary, catalog_size: int) -> None:
+    """Write the catalog to every drive, then replace each B3SUMS by one that covers it too."""
+    try:
+        catalog_digest = write_catalog(paths, writer.labels, summary, catalog_size)
+        for path, sums in zip(paths, writer.checksums, strict=False):
+            write_atomically(
+                os.path.join(path, CHECKSUMS_NAME), checksum_lines([*sums, (CATALOG_NAME, catalog_digest)])
+            )
+            fsync_dir(path)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise OutOfSpace(f"no room left to write the catalog: {exc.strerror}") from exc
+        raise DestinationError(f"cannot write the catalog: {exc.strerror}") from exc
+    for path, label in zip(paths, writer.labels, strict=False):
+        summary.drives.append(
+            {
+                "drive": label.drive,
+                "label": label.label,
+                "path": path,
+                "segments": label.segments,
+                "stored_bytes": label.stored_bytes,
+                "raw_bytes": label.raw_bytes,
+                "manifest_blake3": label.manifest_blake3,
+            }
+        )
+
+
+__all__ = ["DRIVE_LABEL_NAME", "MANIFEST_NAME", "PackOptions", "PackSummary", "pack"]

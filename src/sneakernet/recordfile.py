@@ -1,0 +1,146 @@
+"""Streaming JSON Lines files compressed with zstd: the container of manifests and catalogs.
+
+A writer never holds more than one record and zstd's window; a reader never holds more than one line. The
+writer keeps an upper bound of the file's final size, so a drive can reserve room for its manifest while it is
+still growing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+from collections.abc import Iterator
+from typing import Any, BinaryIO, cast
+
+import blake3
+import zstandard
+
+from .errors import FormatError
+
+#: Compression level of manifests and catalogs: they are small next to the data, and level 9 shrinks hashes
+#: and paths well while staying far faster than the disks.
+RECORD_LEVEL = 9
+#: Flush the compressor after this much input, so the bytes still held inside it stay bounded and the
+#: writer's size bound stays tight.
+FLUSH_EVERY = 1 << 20
+#: Longest line a reader accepts; a longer one is damage, not a record (bounds a reader's memory).
+MAX_LINE = 1 << 20
+# zstd adds at most a few bytes per 128 KiB block plus a frame header and a final empty block.
+_FRAME_SLACK = 64
+
+
+def encode_record(record: dict[str, Any]) -> bytes:
+    """One record as its line: compact JSON, ASCII only, ending in a newline."""
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=True).encode("ascii") + b"\n"
+
+
+class RecordWriter:
+    """Writes records to ``path`` as zstd-compressed JSON Lines and hashes the compressed bytes as they go.
+
+    ``close()`` finishes the frame and fsyncs the file; until then the file on disk is not a valid manifest
+    (no end record, no closed frame), which is what makes a crash detectable.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._file: BinaryIO = open(self.path, "xb")  # noqa: SIM115 - closed in close()
+        self._hashing = _HashingSink(self._file)
+        compressor = zstandard.ZstdCompressor(level=RECORD_LEVEL, write_checksum=True)
+        self._stream = compressor.stream_writer(cast(BinaryIO, self._hashing), closefd=False)
+        self.records = 0
+        self._unflushed = 0
+
+    def write(self, record: dict[str, Any]) -> None:
+        line = encode_record(record)
+        self._stream.write(line)
+        self.records += 1
+        self._unflushed += len(line)
+        if self._unflushed >= FLUSH_EVERY:
+            self._stream.flush(zstandard.FLUSH_BLOCK)
+            self._unflushed = 0
+
+    def size_bound(self, extra: int = 0) -> int:
+        """The most bytes the finished file can have if ``extra`` more uncompressed bytes are written."""
+        pending = self._unflushed + extra
+        return self._hashing.size + pending + pending // 1024 + _FRAME_SLACK
+
+    def close(self) -> tuple[int, str]:
+        """Finish the frame, fsync, and return ``(size, blake3 hex)`` of the file."""
+        self._stream.close()  # type: ignore[no-untyped-call]
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        return self._hashing.size, self._hashing.hasher.hexdigest()
+
+    def abort(self) -> None:
+        """Close without finishing; the partial file stays detectably incomplete."""
+        with contextlib.suppress(OSError):
+            self._file.close()
+
+
+class _HashingSink(io.RawIOBase):
+    """A write-only file object that hashes and counts what passes through to ``target``."""
+
+    def __init__(self, target: BinaryIO) -> None:
+        self.target = target
+        self.hasher = blake3.blake3()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.target.write(data)
+        self.hasher.update(data)
+        self.size += len(data)
+        return len(data)
+
+
+class HashingReader:
+    """A readable file object that hashes and counts every byte read from ``source``."""
+
+    def __init__(self, source: BinaryIO) -> None:
+        self.source = source
+        self.hasher = blake3.blake3()
+        self.size = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.source.read(size)
+        self.hasher.update(data)
+        self.size += len(data)
+        return data
+
+    def drain(self) -> None:
+        """Read (and hash) whatever the consumer left unread."""
+        while self.read(1 << 20):
+            pass
+
+
+def read_records(source: BinaryIO | HashingReader, what: str) -> Iterator[dict[str, Any]]:
+    """Each record of a zstd JSON Lines stream, as a dict; :class:`FormatError` naming ``what`` on damage.
+
+    The caller checks the header (the first record) and the end record's count; this reader only promises
+    that each record it yields was a whole, well-formed line.
+    """
+    reader = zstandard.ZstdDecompressor().stream_reader(cast(BinaryIO, source), read_across_frames=False, closefd=False)
+    text = io.BufferedReader(reader, buffer_size=1 << 16)
+    number = 0
+    while True:
+        try:
+            line = text.readline(MAX_LINE + 1)
+        except zstandard.ZstdError as exc:
+            raise FormatError(f"{what} is damaged: zstd cannot decode it ({exc})") from exc
+        if not line:
+            return
+        number += 1
+        if len(line) > MAX_LINE or not line.endswith(b"\n"):
+            raise FormatError(f"{what} is damaged or cut short at line {number}")
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            raise FormatError(f"{what} line {number} is not valid JSON") from exc
+        if not isinstance(record, dict):
+            raise FormatError(f"{what} line {number} is not a JSON object")
+        yield record

@@ -1,0 +1,230 @@
+"""Walking a source tree: what each entry is, its metadata, excludes, and a deterministic order.
+
+The walk is depth-first with each directory's entries sorted by their name's bytes, a directory before what it
+holds, so the same tree always gives the same sequence. Symlinks are reported, never followed. Only one
+directory listing per level is in memory at a time; the full list of a scan is spooled to a temporary file
+(:class:`ScanSpool`) so that pack can read it twice without holding it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import pickle
+import stat
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from .errors import SourceError
+from .format import show_path
+from .planner import catalog_entry_bound
+
+KIND_FILE = "file"
+KIND_DIR = "dir"
+KIND_SYMLINK = "symlink"
+#: FIFOs, sockets and device nodes: reported and skipped, never packed.
+KIND_SPECIAL = "special"
+
+
+@dataclass(frozen=True)
+class SourceEntry:
+    """One entry of the source tree, from a single ``lstat``; ``path`` is relative with ``/`` separators."""
+
+    path: bytes
+    kind: str
+    size: int
+    mode: int
+    mtime_ns: int
+    uid: int
+    gid: int
+    dev: int
+    ino: int
+    nlink: int
+
+    @classmethod
+    def from_stat(cls, path: bytes, st: os.stat_result) -> SourceEntry:
+        if stat.S_ISREG(st.st_mode):
+            kind = KIND_FILE
+        elif stat.S_ISDIR(st.st_mode):
+            kind = KIND_DIR
+        elif stat.S_ISLNK(st.st_mode):
+            kind = KIND_SYMLINK
+        else:
+            kind = KIND_SPECIAL
+        size = st.st_size if kind == KIND_FILE else 0
+        return cls(
+            path, kind, size, stat.S_IMODE(st.st_mode), st.st_mtime_ns, st.st_uid, st.st_gid,
+            st.st_dev, st.st_ino, st.st_nlink,
+        )  # fmt: skip
+
+
+class Excluder:
+    """Exclude patterns as in tar and rsync: a pattern without ``/`` matches any single name, one with ``/``
+    matches the whole relative path; ``*`` and ``?`` do not cross ``/`` in the latter. A trailing ``/`` only
+    matches directories. An excluded directory's subtree is skipped without being read."""
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        self.patterns = [(p.rstrip("/").encode("utf-8", "surrogateescape"), p.endswith("/")) for p in patterns]
+
+    def excludes(self, path: bytes, is_dir: bool) -> bool:
+        name = path.rsplit(b"/", 1)[-1]
+        for pattern, dirs_only in self.patterns:
+            if dirs_only and not is_dir:
+                continue
+            if b"/" in pattern:
+                if _match_path(path, pattern.lstrip(b"/")):
+                    return True
+            elif fnmatch.fnmatchcase(name, pattern):
+                return True
+        return False
+
+
+def _match_path(path: bytes, pattern: bytes) -> bool:
+    parts, pattern_parts = path.split(b"/"), pattern.split(b"/")
+    if len(parts) != len(pattern_parts):
+        return False
+    return all(fnmatch.fnmatchcase(p, q) for p, q in zip(parts, pattern_parts, strict=False))
+
+
+@dataclass
+class ScanTotals:
+    """What the first pass learned: counts for planning and progress, and the problems found."""
+
+    files: int = 0
+    dirs: int = 0
+    symlinks: int = 0
+    data_bytes: int = 0
+    excluded_entries: int = 0
+    excluded_bytes: int = 0
+    #: Bound of the catalog's entry lines, which every drive must make room for.
+    catalog_entry_bytes: int = 0
+    specials: list[bytes] = field(default_factory=list)
+    unreadable: list[bytes] = field(default_factory=list)
+
+    def add(self, entry: SourceEntry) -> None:
+        if entry.kind == KIND_FILE:
+            self.files += 1
+            self.data_bytes += entry.size
+        elif entry.kind == KIND_DIR:
+            self.dirs += 1
+        else:
+            self.symlinks += 1
+        self.catalog_entry_bytes += catalog_entry_bound(entry.path)
+
+    @property
+    def entries(self) -> int:
+        return self.files + self.dirs + self.symlinks
+
+
+@dataclass(frozen=True)
+class Excluded:
+    """An entry an exclude pattern matched (its subtree was not read)."""
+
+    entry: SourceEntry
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """An entry that could not be listed or stat'ed."""
+
+    path: bytes
+    reason: str
+
+
+def walk(
+    root: str | os.PathLike[str], excluder: Excluder | None = None
+) -> Iterator[SourceEntry | Excluded | Unreadable]:
+    """Every entry below ``root`` in deterministic order; ``root`` itself is not yielded."""
+    top = os.fsencode(root)
+    yield from _walk_dir(top, b"", excluder)
+
+
+def _walk_dir(top: bytes, rel: bytes, excluder: Excluder | None) -> Iterator[SourceEntry | Excluded | Unreadable]:
+    try:
+        with os.scandir(os.path.join(top, rel) if rel else top) as listing:
+            names = sorted(entry.name for entry in listing)
+    except OSError as exc:
+        yield Unreadable(rel or b".", exc.strerror or str(exc))
+        return
+    for name in names:
+        path = rel + b"/" + name if rel else name
+        try:
+            st = os.lstat(os.path.join(top, path))
+        except FileNotFoundError:
+            continue  # removed since it was listed: it is simply not part of the shipment
+        except OSError as exc:
+            yield Unreadable(path, exc.strerror or str(exc))
+            continue
+        entry = SourceEntry.from_stat(path, st)
+        if excluder is not None and excluder.excludes(path, entry.kind == KIND_DIR):
+            yield Excluded(entry)
+            continue
+        yield entry
+        if entry.kind == KIND_DIR:
+            yield from _walk_dir(top, path, excluder)
+
+
+class ScanSpool:
+    """The scanned entries (and the unreadable ones) in a temporary file, in walk order, for pack to read back."""
+
+    def __init__(self) -> None:
+        self._file: BinaryIO = tempfile.TemporaryFile(prefix="sneakernet-scan-")  # noqa: SIM115
+        self._pickler = pickle.Pickler(self._file, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def add(self, entry: SourceEntry | Unreadable) -> None:
+        self._pickler.dump(entry)
+        # The pickler's memo would otherwise keep every entry alive.
+        self._pickler.clear_memo()
+
+    def entries(self) -> Iterator[SourceEntry | Unreadable]:
+        self._file.flush()
+        self._file.seek(0)
+        unpickler = pickle.Unpickler(self._file)
+        while True:
+            try:
+                yield unpickler.load()
+            except EOFError:
+                return
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def scan(root: str | os.PathLike[str], excludes: Sequence[str] = ()) -> tuple[ScanTotals, ScanSpool]:
+    """Walk ``root`` once: totals, problems (special files, unreadable entries) and a spool of the entries.
+
+    Raises :class:`SourceError` when ``root`` is missing or not a directory.
+    """
+    root_text = os.fsdecode(root)
+    if not os.path.exists(root_text):
+        raise SourceError(f"source {root_text} does not exist: give the directory to pack")
+    if not os.path.isdir(root_text):
+        raise SourceError(f"source {root_text} is not a directory: give the directory to pack")
+    totals = ScanTotals()
+    spool = ScanSpool()
+    top = os.fsencode(root)
+    for item in walk(root, Excluder(excludes) if excludes else None):
+        if isinstance(item, Excluded):
+            totals.excluded_entries += 1
+            totals.excluded_bytes += item.entry.size
+        elif isinstance(item, Unreadable):
+            totals.unreadable.append(item.path)
+            spool.add(item)
+        elif item.kind == KIND_SPECIAL:
+            totals.specials.append(item.path)
+            spool.add(item)
+        elif item.kind == KIND_FILE and not os.access(os.path.join(top, item.path), os.R_OK):
+            totals.unreadable.append(item.path)
+            spool.add(Unreadable(item.path, "permission denied"))
+        else:
+            totals.add(item)
+            spool.add(item)
+    return totals, spool
+
+
+def describe(paths: Sequence[bytes], limit: int = 5) -> str:
+    """Up to ``limit`` paths for a one-line message, with a count of the rest."""
+    shown = ", ".join(show_path(p) for p in paths[:limit])
+    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
