@@ -22,6 +22,7 @@ from typing import BinaryIO
 
 import blake3
 
+from .codec import decode_chunk
 from .errors import DestinationError, FormatError, OutOfSpace
 from .format import (
     CATALOG_NAME,
@@ -248,6 +249,29 @@ class DriveReader:
 
     def file(self, name: str) -> str:
         return os.path.join(self.path, name)
+
+    def read_stored(self, chunk: ChunkRecord) -> bytes:
+        """The stored bytes of ``chunk``, checked against its ``stored_blake3``."""
+        try:
+            with open(self.file(chunk.segment), "rb") as handle:
+                handle.seek(chunk.offset)
+                stored = handle.read(chunk.stored_size)
+        except OSError as exc:
+            raise FormatError(
+                f"cannot read chunk {chunk.id} from {chunk.segment} on {self.path}: {exc.strerror}"
+            ) from exc
+        if len(stored) != chunk.stored_size or blake3.blake3(stored).hexdigest() != chunk.stored_blake3:
+            raise FormatError(f"chunk {chunk.id} in {chunk.segment} on {self.path} is damaged (BLAKE3 mismatch)")
+        return stored
+
+    def read_chunk(self, chunk: ChunkRecord) -> bytes:
+        """The raw bytes of ``chunk``, with both its hashes checked."""
+        raw = decode_chunk(self.read_stored(chunk), chunk.raw_size)
+        if blake3.blake3(raw).hexdigest() != chunk.raw_blake3:
+            raise FormatError(
+                f"chunk {chunk.id} in {chunk.segment} on {self.path} decodes to other bytes than recorded"
+            )
+        return raw
 
     def records(self) -> Iterator[ManifestRecord]:
         """The manifest's header, then each record through the end record."""

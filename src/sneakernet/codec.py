@@ -25,8 +25,11 @@ _RAW_BLOCK_TYPE = 0
 
 #: Compression must save at least this fraction of a sample, or the chunk is stored.
 MIN_SAVING = 0.03
-#: Size of the sample compressed at level 1 to decide whether a chunk is worth compressing at all.
-TRIAL_SIZE = 64 * 1024
+#: The trial that decides whether a chunk is worth compressing at all compresses this many samples of this
+#: size, spread over the chunk at level 1: a group of small files can mix text with JPEGs, so one sample from
+#: one place would misjudge it.
+TRIAL_SAMPLES = 4
+TRIAL_SAMPLE_SIZE = 16 * 1024
 
 _local = threading.local()
 
@@ -58,12 +61,13 @@ def store_frame(raw: bytes | memoryview) -> bytes:
 
 
 def looks_compressible(raw: bytes | memoryview) -> bool:
-    """Whether a fast trial on a sample from the middle of ``raw`` saves at least :data:`MIN_SAVING`."""
-    if len(raw) <= TRIAL_SIZE:
-        sample = raw
+    """Whether a fast trial on samples spread over ``raw`` saves at least :data:`MIN_SAVING`."""
+    if len(raw) <= TRIAL_SAMPLES * TRIAL_SAMPLE_SIZE:
+        sample: bytes | memoryview = raw
     else:
-        start = (len(raw) - TRIAL_SIZE) // 2
-        sample = memoryview(raw)[start : start + TRIAL_SIZE]
+        view = memoryview(raw)
+        step = (len(raw) - TRIAL_SAMPLE_SIZE) // (TRIAL_SAMPLES - 1)
+        sample = b"".join(view[i * step : i * step + TRIAL_SAMPLE_SIZE] for i in range(TRIAL_SAMPLES))
     trial = _compressor(1).compress(sample)
     return len(trial) <= len(sample) * (1 - MIN_SAVING)
 

@@ -47,6 +47,7 @@ METHOD_STORE = "store"
 METHODS = (METHOD_ZSTD, METHOD_STORE)
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
+SEGMENT_NAME = re.compile(r"^segments/s[0-9]{6}\.seg$")
 
 
 def drive_label(index: int) -> str:
@@ -184,6 +185,8 @@ class ChunkRecord:
             stored_blake3=_hex(raw, "stored_blake3", problems),
             raw_blake3=_hex(raw, "raw_blake3", problems),
         )
+        if record.segment is not None and not SEGMENT_NAME.match(record.segment):
+            problems.append(f"segment name {record.segment!r} is not of the form segments/sNNNNNN.seg")
         if record.method not in METHODS:
             problems.append(f"method {record.method!r} is not one of {', '.join(METHODS)}")
         if record.raw_size > MAX_CHUNK_SIZE:
@@ -214,6 +217,8 @@ class SegmentRecord:
             blake3=_hex(raw, "blake3", problems),
             chunks=_natural(raw, "chunks", problems),
         )
+        if record.name is not None and not SEGMENT_NAME.match(record.name):
+            problems.append(f"segment name {record.name!r} is not of the form segments/sNNNNNN.seg")
         _check("segment", problems)
         return record
 

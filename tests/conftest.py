@@ -1,0 +1,154 @@
+"""Shared fixtures: a generated source tree with the edge cases pack must handle, and a test-only reader that
+reassembles every file from drive directories (so pack's output is checked byte for byte without restore)."""
+
+from __future__ import annotations
+
+import os
+import random
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import blake3
+import pytest
+
+from sneakernet.bundle import DriveReader
+from sneakernet.format import ChunkRecord, DirRecord, FileRecord, HardlinkRecord, SkippedRecord, SymlinkRecord
+
+#: Fixed mtimes with nanoseconds, so a lost sub-second part shows.
+MTIME_NS = 1_700_000_000_123_456_789
+
+
+def write_file(path: Path, data: bytes, mode: int = 0o644, mtime_ns: int = MTIME_NS) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    os.chmod(path, mode)
+    os.utime(path, ns=(mtime_ns, mtime_ns))
+
+
+def make_edge_tree(root: Path, big_size: int = 3_000_000, seed: int = 7) -> Path:
+    """A tree with every kind of entry pack must handle; ``big_size`` should exceed one test drive."""
+    rng = random.Random(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(40):
+        words = " ".join(rng.choice(["alpha", "beta", "gamma", "delta", "tensor"]) for _ in range(rng.randint(1, 400)))
+        write_file(root / "text" / f"doc{i:03d}.jsonl", (words + "\n").encode())
+    write_file(root / "images" / "noise.png", rng.randbytes(200_000))
+    write_file(root / "arrays" / "big.npy", rng.randbytes(big_size))
+    write_file(root / "empty.txt", b"")
+    write_file(root / "readonly.txt", b"do not touch\n", mode=0o444)
+    write_file(root / "tool.sh", b"#!/bin/sh\necho hi\n", mode=0o4755)
+    write_file(root / "line\nbreak.txt", b"a name with a newline\n")
+    write_file(root / os.fsdecode(b"latin1-\xe9t\xe9.txt"), b"not utf-8 name\n")
+    (root / "empty-dir" / "nested-empty").mkdir(parents=True)
+    os.symlink("text/doc000.jsonl", root / "link-relative")
+    os.symlink("/etc/hostname", root / "link-absolute")
+    os.symlink("does/not/exist", root / "link-dangling")
+    os.symlink("text", root / "link-to-dir")
+    os.link(root / "text" / "doc001.jsonl", root / "hardlink-to-doc001")
+    return root
+
+
+@pytest.fixture
+def edge_tree(tmp_path: Path) -> Path:
+    return make_edge_tree(tmp_path / "src")
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: str
+    data: bytes = b""
+    mode: int = 0
+    mtime_ns: int = 0
+
+
+def source_entries(root: Path) -> dict[bytes, Entry]:
+    """What a faithful shipment of ``root`` must hold (hard links read as the bytes they share)."""
+    out: dict[bytes, Entry] = {}
+    top = os.fsencode(root)
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in dirnames + filenames:
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, top)
+            st = os.lstat(full)
+            if stat.S_ISLNK(st.st_mode):
+                out[rel] = Entry("symlink", os.readlink(full), 0, st.st_mtime_ns)
+            elif stat.S_ISDIR(st.st_mode):
+                out[rel] = Entry("dir", b"", stat.S_IMODE(st.st_mode), st.st_mtime_ns)
+            elif stat.S_ISREG(st.st_mode):
+                out[rel] = Entry("file", Path(os.fsdecode(full)).read_bytes(), stat.S_IMODE(st.st_mode), st.st_mtime_ns)
+    return out
+
+
+@dataclass
+class Unpacked:
+    entries: dict[bytes, Entry]
+    hardlinks: dict[bytes, bytes]
+    skipped: dict[bytes, str]
+    changed: set[bytes]
+    #: drive number -> paths whose bytes (or entry) that drive carries
+    drive_paths: dict[int, set[bytes]]
+
+
+def unpack(drives: Iterable[Path]) -> Unpacked:
+    """Reassemble every entry from the drives, checking every hash on the way."""
+    chunks: dict[int, tuple[DriveReader, ChunkRecord]] = {}
+    pieces: dict[bytes, list[FileRecord]] = {}
+    result = Unpacked({}, {}, {}, set(), {})
+    for drive in drives:
+        reader = DriveReader(str(drive))
+        carried = result.drive_paths.setdefault(reader.label.drive, set())
+        for record in reader.records():
+            if isinstance(record, ChunkRecord):
+                chunks[record.id] = (reader, record)
+            elif isinstance(record, FileRecord):
+                pieces.setdefault(record.path, []).append(record)
+                carried.add(record.path)
+            elif isinstance(record, DirRecord):
+                result.entries[record.path] = Entry("dir", b"", record.meta.mode, record.meta.mtime_ns)
+            elif isinstance(record, SymlinkRecord):
+                result.entries[record.path] = Entry("symlink", record.target, 0, record.meta.mtime_ns)
+            elif isinstance(record, HardlinkRecord):
+                result.hardlinks[record.path] = record.target
+            elif isinstance(record, SkippedRecord):
+                result.skipped[record.path] = record.reason
+    for path, records in pieces.items():
+        records.sort(key=lambda r: r.offset)
+        final = records[-1]
+        assert final.final and sum(1 for r in records if r.final) == 1, path
+        data = b"".join(_piece_bytes(r, chunks) for r in records)
+        assert len(data) == final.size and blake3.blake3(data).hexdigest() == final.blake3, path
+        assert final.meta is not None
+        result.entries[path] = Entry("file", data, final.meta.mode, final.meta.mtime_ns)
+        if final.changed:
+            result.changed.add(path)
+    for path, target in result.hardlinks.items():
+        result.entries[path] = result.entries[target]
+    return result
+
+
+def _piece_bytes(record: FileRecord, chunks: dict[int, tuple[DriveReader, ChunkRecord]]) -> bytes:
+    out, chunk_id, skip = [], record.chunk, record.chunk_offset
+    remaining = record.length
+    while remaining:
+        reader, chunk = chunks[chunk_id]
+        raw = reader.read_chunk(chunk)[skip : skip + remaining]
+        out.append(raw)
+        remaining -= len(raw)
+        chunk_id, skip = chunk_id + 1, 0
+    return b"".join(out)
+
+
+def drive_dirs(out: Path) -> list[Path]:
+    return sorted(p for p in out.iterdir() if p.name.startswith("drive-"))
+
+
+def disk_usage(path: Path) -> int:
+    """Bytes allocated on disk below ``path``, as ``du`` counts them."""
+    total = 0
+    for dirpath, _, filenames in os.walk(path):
+        total += os.lstat(dirpath).st_blocks * 512
+        for name in filenames:
+            total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+    return total

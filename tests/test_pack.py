@@ -1,0 +1,366 @@
+"""End-to-end tests of pack: a generated tree with every edge case, read back byte for byte."""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import disk_usage, drive_dirs, make_edge_tree, source_entries, unpack, write_file
+
+from sneakernet import PackOptions, pack
+from sneakernet.bundle import DriveReader
+from sneakernet.errors import DestinationError, OutOfSpace, SourceError, UsageError
+from sneakernet.format import CATALOG_NAME, DRIVE_LABEL_NAME, MANIFEST_NAME, ChunkRecord, FileRecord, fingerprint
+from sneakernet.recordfile import read_records
+
+DRIVE = 1_500_000
+SMALL = PackOptions(chunk_size=256 * 1024, reserve=0)
+
+
+def pack_tree(src: Path, out: Path, drive_size: int = DRIVE, options: PackOptions = SMALL):
+    return pack(src, out=str(out), drive_size=drive_size, options=options)
+
+
+def test_round_trip_every_edge_case(edge_tree: Path, tmp_path: Path) -> None:
+    summary = pack_tree(edge_tree, tmp_path / "out")
+    drives = drive_dirs(tmp_path / "out")
+    assert [d.name for d in drives] == [f"drive-{i:04d}" for i in range(1, len(drives) + 1)]
+    assert len(drives) >= 3 and len(summary.drives) == len(drives)
+    got = unpack(drives)
+    expected = source_entries(edge_tree)
+    assert set(got.entries) == set(expected)
+    for path, entry in expected.items():
+        assert got.entries[path].kind == entry.kind, path
+        assert got.entries[path].data == entry.data, path
+        if entry.kind != "symlink":
+            assert got.entries[path].mode == entry.mode, path
+        if entry.kind == "file":
+            assert got.entries[path].mtime_ns == entry.mtime_ns, path
+    # Walk order is by name bytes: the first name met is stored, the later one links to it.
+    assert got.hardlinks == {b"text/doc001.jsonl": b"hardlink-to-doc001"}
+    assert summary.hardlinks == 1 and summary.symlinks == 4
+    assert summary.files == sum(1 for e in expected.values() if e.kind == "file") - 1
+    assert not got.changed and not got.skipped and summary.changed_count == 0
+
+
+def test_big_file_spans_drives_and_no_drive_exceeds_its_size(edge_tree: Path, tmp_path: Path) -> None:
+    pack_tree(edge_tree, tmp_path / "out")
+    drives = drive_dirs(tmp_path / "out")
+    holders = [n for n, paths in unpack(drives).drive_paths.items() if b"arrays/big.npy" in paths]
+    assert len(holders) >= 2 and holders == list(range(holders[0], holders[-1] + 1))
+    for drive in drives:
+        assert disk_usage(drive) <= DRIVE, drive.name
+
+
+def test_groups_small_files_into_few_chunks(tmp_path: Path) -> None:
+    for i in range(2000):
+        write_file(tmp_path / "src" / f"d{i % 10}" / f"f{i:05d}.txt", f"record {i}\n".encode() * 20)
+    summary = pack_tree(tmp_path / "src", tmp_path / "out", drive_size=10**9, options=PackOptions(reserve=0))
+    assert summary.files == 2000
+    # 2000 files of about 220 bytes fit in one 4 MiB chunk.
+    assert summary.chunks == 1
+    assert summary.stored_bytes < summary.raw_bytes / 5
+
+
+def test_incompressible_data_is_stored_and_counted(tmp_path: Path) -> None:
+    write_file(tmp_path / "src" / "noise.bin", os.urandom(1_000_000))
+    write_file(tmp_path / "src" / "text.txt", b"compressible " * 50_000)
+    summary = pack_tree(tmp_path / "src", tmp_path / "out", drive_size=10**9)
+    methods = {}
+    for record in DriveReader(str(tmp_path / "out" / "drive-0001")).records():
+        if isinstance(record, ChunkRecord):
+            methods[record.id] = record.method
+    assert set(methods.values()) == {"zstd", "store"}
+    assert summary.stored_raw_bytes == 1_000_000
+
+
+def test_deterministic_chunks_and_drive_assignment(edge_tree: Path, tmp_path: Path) -> None:
+    def layout(out: Path) -> list[list[object]]:
+        result = []
+        for drive in drive_dirs(out):
+            records = [r for r in DriveReader(str(drive)).records() if isinstance(r, ChunkRecord | FileRecord)]
+            result.append(records)
+        return result
+
+    pack_tree(edge_tree, tmp_path / "a")
+    pack_tree(edge_tree, tmp_path / "b")
+    assert layout(tmp_path / "a") == layout(tmp_path / "b")
+
+
+def test_fingerprint_and_catalog_on_every_drive(edge_tree: Path, tmp_path: Path) -> None:
+    summary = pack_tree(edge_tree, tmp_path / "out")
+    drives = drive_dirs(tmp_path / "out")
+    labels = [DriveReader(str(d)).label for d in drives]
+    assert summary.fingerprint == fingerprint(label.manifest_blake3 for label in labels)
+    assert len(summary.short_fingerprint) == 24
+    catalogs = {(d / CATALOG_NAME).read_bytes() for d in drives}
+    assert len(catalogs) == 1
+    with open(drives[0] / CATALOG_NAME, "rb") as handle:
+        records = list(read_records(handle, "catalog"))
+    assert records[0]["fingerprint"] == summary.fingerprint and records[0]["drives"] == len(drives)
+    big = next(r for r in records if r.get("path") == "arrays/big.npy")
+    assert big["first_drive"] < big["last_drive"]
+    assert records[-1] == {"type": "end", "records": len(records)}
+
+
+@pytest.mark.skipif(shutil.which("b3sum") is None, reason="b3sum is not installed (apt-get install b3sum)")
+def test_b3sum_check_passes_on_every_drive(edge_tree: Path, tmp_path: Path) -> None:
+    pack_tree(edge_tree, tmp_path / "out")
+    for drive in drive_dirs(tmp_path / "out"):
+        result = subprocess.run(["b3sum", "--check", "B3SUMS"], cwd=drive, capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+        checked = {line.split(":")[0] for line in result.stdout.splitlines()}
+        assert {MANIFEST_NAME, DRIVE_LABEL_NAME, CATALOG_NAME, "segments/s000001.seg"} <= checked
+
+
+def test_segments_roll_at_segment_size(tmp_path: Path) -> None:
+    write_file(tmp_path / "src" / "noise.bin", os.urandom(700_000))
+    options = PackOptions(chunk_size=64 * 1024, segment_size=200_000, reserve=0)
+    pack_tree(tmp_path / "src", tmp_path / "out", drive_size=10**8, options=options)
+    segments = sorted((tmp_path / "out" / "drive-0001" / "segments").iterdir())
+    assert len(segments) == 4
+    assert all(s.stat().st_size <= 200_000 for s in segments)
+    assert unpack(drive_dirs(tmp_path / "out")).entries[b"noise.bin"].data == (tmp_path / "src" / "noise.bin").read_bytes()
+
+
+def test_excludes(edge_tree: Path, tmp_path: Path) -> None:
+    options = PackOptions(chunk_size=256 * 1024, reserve=0, excludes=("*.png", "text/doc00?.jsonl", "empty-dir/"))
+    summary = pack_tree(edge_tree, tmp_path / "out", options=options)
+    paths = set(unpack(drive_dirs(tmp_path / "out")).entries)
+    assert b"images/noise.png" not in paths and b"text/doc001.jsonl" not in paths and b"text/doc010.jsonl" in paths
+    assert b"empty-dir" not in paths and b"empty-dir/nested-empty" not in paths
+    assert summary.excluded_entries == 1 + 10 + 1
+    assert summary.excluded_bytes >= 200_000
+
+
+def test_special_files_are_skipped_with_their_name(tmp_path: Path) -> None:
+    write_file(tmp_path / "src" / "a.txt", b"a")
+    os.mkfifo(tmp_path / "src" / "pipe")
+    summary = pack_tree(tmp_path / "src", tmp_path / "out")
+    assert [s["path"] for s in summary.skipped] == ["pipe"]
+    got = unpack(drive_dirs(tmp_path / "out"))
+    assert set(got.skipped) == {b"pipe"} and b"a.txt" in got.entries
+
+
+@pytest.fixture
+def unreadable_tree(tmp_path: Path) -> Path:
+    if os.geteuid() == 0:
+        pytest.skip("root reads every file; unreadable files cannot be made")
+    write_file(tmp_path / "src" / "ok.txt", b"fine")
+    write_file(tmp_path / "src" / "secret.txt", b"no", mode=0o000)
+    return tmp_path / "src"
+
+
+def test_unreadable_files_fail_before_writing(unreadable_tree: Path, tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="secret.txt.*--skip-unreadable"):
+        pack_tree(unreadable_tree, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_skip_unreadable_records_them(unreadable_tree: Path, tmp_path: Path) -> None:
+    options = PackOptions(chunk_size=256 * 1024, reserve=0, skip_unreadable=True)
+    summary = pack_tree(unreadable_tree, tmp_path / "out", options=options)
+    assert summary.skipped_count == 1
+    assert b"secret.txt" in unpack(drive_dirs(tmp_path / "out")).skipped
+
+
+def test_unreadable_file_found_while_reading_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same refusal when a file becomes unreadable after the scan (works as root too)."""
+    write_file(tmp_path / "src" / "a.txt", b"a")
+    pack_module = importlib.import_module("sneakernet.pack")
+
+    def deny(path: bytes) -> int:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(pack_module, "_open_source", deny)
+    with pytest.raises(SourceError, match="cannot read a.txt"):
+        pack_tree(tmp_path / "src", tmp_path / "out")
+    assert not (tmp_path / "out" / "drive-0001" / DRIVE_LABEL_NAME).exists()
+
+
+def test_file_that_changes_while_read_is_reported_and_consistent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_file(tmp_path / "src" / "growing.log", b"x" * 1000)
+    write_file(tmp_path / "src" / "stable.txt", b"stable")
+    pack_module = importlib.import_module("sneakernet.pack")
+
+    real_read = pack_module._read_exactly
+
+    def read_then_append(fd: int, size: int) -> bytes:
+        data = real_read(fd, size)
+        with open(tmp_path / "src" / "growing.log", "ab") as handle:
+            handle.write(b"y" * 10)
+        return data
+
+    monkeypatch.setattr(pack_module, "_read_exactly", read_then_append)
+    summary = pack_tree(tmp_path / "src", tmp_path / "out")
+    # stable.txt is read after growing.log and did not change itself.
+    assert summary.changed_count == 1 and summary.changed == ["growing.log"]
+    got = unpack(drive_dirs(tmp_path / "out"))  # every stored hash matches the stored bytes
+    assert got.changed == {b"growing.log"}
+    assert got.entries[b"growing.log"].data == b"x" * 1000
+
+
+def test_file_that_shrinks_while_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_file(tmp_path / "src" / "big.bin", os.urandom(1_000_000))
+    pack_module = importlib.import_module("sneakernet.pack")
+
+    real_read = pack_module._read_exactly
+    calls = []
+
+    def truncate_after_first(fd: int, size: int) -> bytes:
+        calls.append(size)
+        if len(calls) == 2:
+            os.truncate(tmp_path / "src" / "big.bin", 300_000)
+        return real_read(fd, size)
+
+    monkeypatch.setattr(pack_module, "_read_exactly", truncate_after_first)
+    summary = pack_tree(tmp_path / "src", tmp_path / "out", drive_size=10**8)
+    assert summary.changed == ["big.bin"]
+    got = unpack(drive_dirs(tmp_path / "out"))
+    assert len(got.entries[b"big.bin"].data) == 300_000
+
+
+def test_empty_source_gives_one_finished_drive(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    summary = pack_tree(tmp_path / "src", tmp_path / "out")
+    assert [d["label"] for d in summary.drives] == ["drive-0001"]
+    assert unpack(drive_dirs(tmp_path / "out")).entries == {}
+
+
+def test_pack_onto_mounted_drives(edge_tree: Path, tmp_path: Path) -> None:
+    mounts = [tmp_path / f"usb{i}" for i in range(6)]
+    for mount in mounts:
+        mount.mkdir()
+        (mount / "lost+found").mkdir()
+    summary = pack(edge_tree, drives=[str(m) for m in mounts], drive_size=DRIVE, options=SMALL)
+    used = [Path(d["path"]) for d in summary.drives]
+    assert used == mounts[: len(used)] and len(used) >= 3
+    assert unpack(used).entries[b"arrays/big.npy"].data == (edge_tree / "arrays" / "big.npy").read_bytes()
+
+
+# --- refusals before anything is written ---------------------------------------------------------------------
+
+
+def test_refuses_missing_source(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="does not exist"):
+        pack_tree(tmp_path / "nope", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_refuses_file_as_source(tmp_path: Path) -> None:
+    write_file(tmp_path / "f", b"x")
+    with pytest.raises(SourceError, match="not a directory"):
+        pack_tree(tmp_path / "f", tmp_path / "out")
+
+
+def test_refuses_drive_too_small(edge_tree: Path, tmp_path: Path) -> None:
+    with pytest.raises(DestinationError, match="drive size too small"):
+        pack_tree(edge_tree, tmp_path / "out", drive_size=500_000)
+    assert not (tmp_path / "out").exists()
+
+
+def test_refuses_output_that_holds_a_shipment(edge_tree: Path, tmp_path: Path) -> None:
+    pack_tree(edge_tree, tmp_path / "out")
+    before = sorted(p.name for p in (tmp_path / "out").iterdir())
+    with pytest.raises(DestinationError, match="already holds a shipment"):
+        pack_tree(edge_tree, tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == before
+
+
+def test_refuses_drives_that_cannot_hold_the_data(edge_tree: Path, tmp_path: Path) -> None:
+    mounts = [tmp_path / "usb1", tmp_path / "usb2"]
+    for mount in mounts:
+        mount.mkdir()
+    with pytest.raises(DestinationError, match="add drives"):
+        pack(edge_tree, drives=[str(m) for m in mounts], drive_size=DRIVE, options=SMALL)
+    assert all(list(m.iterdir()) == [] for m in mounts)
+
+
+def test_refuses_drive_that_holds_a_shipment(tmp_path: Path) -> None:
+    (tmp_path / "usb").mkdir()
+    (tmp_path / "usb" / DRIVE_LABEL_NAME).write_text("{}")
+    (tmp_path / "src").mkdir()
+    with pytest.raises(DestinationError, match="already holds a shipment"):
+        pack(tmp_path / "src", drives=[str(tmp_path / "usb")])
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (PackOptions(chunk_size=1000), "chunk size"),
+        (PackOptions(chunk_size=2**27), "chunk size"),
+        (PackOptions(segment_size=1000), "segment size"),
+        (PackOptions(level=0), "level"),
+        (PackOptions(reserve=-1), "reserve"),
+    ],
+)
+def test_refuses_bad_options(tmp_path: Path, options: PackOptions, message: str) -> None:
+    (tmp_path / "src").mkdir()
+    with pytest.raises(UsageError, match=message):
+        pack_tree(tmp_path / "src", tmp_path / "out", options=options)
+
+
+def test_out_of_drives_midway_is_a_clear_error(tmp_path: Path) -> None:
+    """The up-front check trusts sizes; data that grows past the drives is refused when it happens."""
+    write_file(tmp_path / "src" / "a.bin", os.urandom(1_200_000))
+    (tmp_path / "usb").mkdir()
+    pack_module = importlib.import_module("sneakernet.pack")
+
+    real = pack_module._check_space
+    try:
+        pack_module._check_space = lambda *a: real(*a) if False else 10_000  # type: ignore[assignment]
+        with pytest.raises(OutOfSpace, match="drives given are full"):
+            pack(tmp_path / "src", drives=[str(tmp_path / "usb")], drive_size=DRIVE, options=SMALL)
+    finally:
+        pack_module._check_space = real
+    # The drive that was filled is finished and checkable; the rest of the data waits for more drives.
+    assert DriveReader(str(tmp_path / "usb")).label.drive == 1
+
+
+def test_enospc_leaves_the_drive_unfinished(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_file(tmp_path / "src" / "a.bin", os.urandom(600_000))
+    bundle_module = importlib.import_module("sneakernet.bundle")
+    real_open = builtins.open
+
+    class FullDisk:
+        def __init__(self, handle):  # noqa: ANN001
+            self.handle = handle
+            self.written = 0
+
+        def write(self, data: bytes) -> int:
+            self.written += len(data)
+            if self.written > 300_000:
+                raise OSError(28, "No space left on device")
+            return self.handle.write(data)
+
+        def __getattr__(self, name: str):  # noqa: ANN204
+            return getattr(self.handle, name)
+
+    def fake_open(path, mode="r", *args, **kwargs):  # noqa: ANN001, ANN202
+        handle = real_open(path, mode, *args, **kwargs)
+        return FullDisk(handle) if str(path).endswith(".seg.partial") else handle
+
+    monkeypatch.setattr(bundle_module, "open", fake_open, raising=False)
+    with pytest.raises(OutOfSpace, match=r"drive-0001 .* is full"):
+        pack_tree(tmp_path / "src", tmp_path / "out", drive_size=10**8)
+    drive = tmp_path / "out" / "drive-0001"
+    assert not (drive / DRIVE_LABEL_NAME).exists()
+    with pytest.raises(Exception, match="unfinished"):
+        DriveReader(str(drive))
+
+
+def test_bigger_tree_several_drives(tmp_path: Path) -> None:
+    """A larger mixed tree over many drives with default chunking: every byte back, no drive over size."""
+    src = make_edge_tree(tmp_path / "src", big_size=9_000_000, seed=11)
+    summary = pack(src, out=str(tmp_path / "out"), drive_size=4_000_000, options=PackOptions(chunk_size=512 * 1024))
+    drives = drive_dirs(tmp_path / "out")
+    assert len(drives) == len(summary.drives) >= 3
+    got = unpack(drives)
+    for path, entry in source_entries(src).items():
+        assert got.entries[path].data == entry.data
+    assert all(disk_usage(d) <= 4_000_000 for d in drives)
