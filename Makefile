@@ -17,8 +17,8 @@ demo: $(BIN)/.installed
 	PATH="$(abspath $(BIN)):$$PATH" bash examples/demo.sh
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check src tests examples bench
-	$(BIN)/ruff format --check src tests examples bench
+	$(BIN)/ruff check src tests examples
+	$(BIN)/ruff format --check src tests examples
 	$(BIN)/mypy
 
 test: lint

@@ -10,8 +10,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import disk_usage, drive_dirs, make_edge_tree, source_entries, unpack, write_file
 
+from conftest import disk_usage, drive_dirs, make_edge_tree, source_entries, unpack, write_file
 from sneakernet import PackOptions, pack
 from sneakernet.bundle import DriveReader
 from sneakernet.errors import DestinationError, OutOfSpace, SourceError, UsageError
@@ -125,7 +125,9 @@ def test_segments_roll_at_segment_size(tmp_path: Path) -> None:
     segments = sorted((tmp_path / "out" / "drive-0001" / "segments").iterdir())
     assert len(segments) == 4
     assert all(s.stat().st_size <= 200_000 for s in segments)
-    assert unpack(drive_dirs(tmp_path / "out")).entries[b"noise.bin"].data == (tmp_path / "src" / "noise.bin").read_bytes()
+    assert (
+        unpack(drive_dirs(tmp_path / "out")).entries[b"noise.bin"].data == (tmp_path / "src" / "noise.bin").read_bytes()
+    )
 
 
 def test_excludes(edge_tree: Path, tmp_path: Path) -> None:
@@ -183,7 +185,9 @@ def test_unreadable_file_found_while_reading_is_refused(tmp_path: Path, monkeypa
     assert not (tmp_path / "out" / "drive-0001" / DRIVE_LABEL_NAME).exists()
 
 
-def test_file_that_changes_while_read_is_reported_and_consistent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_file_that_changes_while_read_is_reported_and_consistent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write_file(tmp_path / "src" / "growing.log", b"x" * 1000)
     write_file(tmp_path / "src" / "stable.txt", b"stable")
     pack_module = importlib.import_module("sneakernet.pack")
@@ -328,7 +332,7 @@ def test_enospc_leaves_the_drive_unfinished(tmp_path: Path, monkeypatch: pytest.
     real_open = builtins.open
 
     class FullDisk:
-        def __init__(self, handle):  # noqa: ANN001
+        def __init__(self, handle):
             self.handle = handle
             self.written = 0
 
@@ -338,10 +342,10 @@ def test_enospc_leaves_the_drive_unfinished(tmp_path: Path, monkeypatch: pytest.
                 raise OSError(28, "No space left on device")
             return self.handle.write(data)
 
-        def __getattr__(self, name: str):  # noqa: ANN204
+        def __getattr__(self, name: str):
             return getattr(self.handle, name)
 
-    def fake_open(path, mode="r", *args, **kwargs):  # noqa: ANN001, ANN202
+    def fake_open(path, mode="r", *args, **kwargs):
         handle = real_open(path, mode, *args, **kwargs)
         return FullDisk(handle) if str(path).endswith(".seg.partial") else handle
 

@@ -392,7 +392,7 @@ def _read_exactly(fd: int, size: int) -> bytes:
 def encode(chunk: RawChunk, level: int) -> EncodedChunk:
     """Compress (or store) and hash one chunk; runs on the pool."""
     method, stored = encode_chunk(chunk.data, level)
-    return EncodedChunk(
+    encoded = EncodedChunk(
         id=chunk.id,
         stored=stored,
         method=method,
@@ -400,6 +400,9 @@ def encode(chunk: RawChunk, level: int) -> EncodedChunk:
         stored_blake3=blake3.blake3(stored).hexdigest(),
         raw_blake3=blake3.blake3(chunk.data).hexdigest(),
     )
+    # The writer needs only the slices from here on: let the raw bytes go while the chunk waits its turn.
+    chunk.data = b""
+    return encoded
 
 
 # --- writing drives -----------------------------------------------------------------------------------------
@@ -686,7 +689,8 @@ def _run_pipeline(
     """Read in order, encode on the pool, write in order; at most a few chunks per worker in flight."""
     reader = SourceReader(root, options, summary, paths=writer.paths, on_bytes=progress.advance)
     window: deque[tuple[Any, Future[EncodedChunk] | None]] = deque()
-    limit = options.workers * 2 + 2
+    # Enough chunks in flight to keep every worker busy while the writer waits on the oldest one.
+    limit = options.workers + 2
     with ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="sneakernet-encode") as pool:
         for item in reader.items(spool.entries()):
             if isinstance(item, RawChunk):

@@ -1,0 +1,136 @@
+"""The command line: every refusal is one line and a documented exit code; the summary and --json."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import drive_dirs, write_file
+from sneakernet import __version__
+from sneakernet.cli import main
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def src(tmp_path: Path) -> Path:
+    write_file(tmp_path / "src" / "a.txt", b"hello\n" * 1000)
+    write_file(tmp_path / "src" / "b.bin", os.urandom(300_000))
+    return tmp_path / "src"
+
+
+def test_pack_prints_summary_and_fingerprint(src: Path, tmp_path: Path) -> None:
+    code, out, err = run("pack", str(src), "--out", str(tmp_path / "out"), "--drive-size", "1GB")
+    assert code == 0, err
+    assert "packed 2 files" in out and "onto 1 drives" in out
+    assert "fingerprint: " in out
+    assert len(drive_dirs(tmp_path / "out")) == 1
+
+
+def test_pack_json(src: Path, tmp_path: Path) -> None:
+    code, out, _ = run("pack", str(src), "--out", str(tmp_path / "out"), "--drive-size", "1GB", "--json")
+    assert code == 0
+    summary = json.loads(out)
+    assert summary["files"] == 2 and summary["raw_bytes"] == 306_000
+    assert len(summary["fingerprint"]) == 64 and summary["short_fingerprint"] == "-".join(
+        summary["fingerprint"][i : i + 4] for i in range(0, 20, 4)
+    )
+    assert [d["label"] for d in summary["drives"]] == ["drive-0001"]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["pack", "{missing}", "--out", "{out}", "--drive-size", "1GB"], 2, "does not exist"),
+        (["pack", "{file}", "--out", "{out}", "--drive-size", "1GB"], 2, "not a directory"),
+        (["pack", "{src}", "--out", "{out}", "--drive-size", "100KB"], 2, "drive size too small"),
+        (["pack", "{src}", "--out", "{out}"], 2, "--out needs --drive-size"),
+        (["pack", "{src}"], 2, "give either --out DIR or at least one --drive PATH"),
+        (["pack", "{src}", "--out", "{out}", "--drive-size", "lots"], 2, "cannot read size 'lots'"),
+        (["pack", "{src}", "--out", "{out}", "--drive-size", "1GB", "--level", "30"], 2, "level must be between"),
+        (["pack", "{src}", "--out", "{out}", "--drive-size", "1GB", "--chunk-size", "1K"], 2, "chunk size"),
+        (["pack", "{src}", "--drive", "{missing}"], 2, "is not a directory: mount the drive"),
+    ],
+)
+def test_refusals_are_one_line_with_exit_code(
+    src: Path, tmp_path: Path, args: list[str], code: int, message: str
+) -> None:
+    write_file(tmp_path / "file", b"x")
+    names = {"src": src, "out": tmp_path / "out", "missing": tmp_path / "missing", "file": tmp_path / "file"}
+    got_code, out, err = run(*(a.format(**names) for a in args))
+    assert got_code == code
+    assert message in err
+    assert "Traceback" not in err and out == ""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) <= 3  # click's own usage errors add a usage line and a hint
+    assert not (tmp_path / "out" / "drive-0001").exists()
+
+
+def test_refuses_existing_shipment_and_keeps_it(src: Path, tmp_path: Path) -> None:
+    out = str(tmp_path / "out")
+    assert run("pack", str(src), "--out", out, "--drive-size", "1GB")[0] == 0
+    manifest = (tmp_path / "out" / "drive-0001" / "manifest.jsonl.zst").read_bytes()
+    code, _, err = run("pack", str(src), "--out", out, "--drive-size", "1GB")
+    assert code == 2 and err.strip() == (
+        f"sneakernet: error: output {out} already holds a shipment (drive-* directories): choose an empty directory"
+    )
+    assert (tmp_path / "out" / "drive-0001" / "manifest.jsonl.zst").read_bytes() == manifest
+
+
+def test_changed_file_exits_1_with_warning(src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    pack_module = importlib.import_module("sneakernet.pack")
+    real = pack_module._read_exactly
+
+    def touch_after_read(fd: int, size: int) -> bytes:
+        data = real(fd, size)
+        os.utime(src / "a.txt", ns=(1, 1))
+        return data
+
+    monkeypatch.setattr(pack_module, "_read_exactly", touch_after_read)
+    code, out, err = run("pack", str(src), "--out", str(tmp_path / "out"), "--drive-size", "1GB")
+    assert code == 1
+    assert "warning: a.txt changed while it was read" in err
+    assert "1 files changed while they were read" in out
+
+
+def test_skipped_special_file_warns(src: Path, tmp_path: Path) -> None:
+    os.mkfifo(src / "fifo")
+    code, _, err = run("pack", str(src), "--out", str(tmp_path / "out"), "--drive-size", "1GB")
+    assert code == 0
+    assert "warning: skipped fifo: not a regular file, directory or symlink" in err
+    code, _, err = run("pack", str(src), "--out", str(tmp_path / "out2"), "--drive-size", "1GB", "--quiet")
+    assert code == 0 and err == ""
+
+
+def test_debug_shows_traceback(tmp_path: Path) -> None:
+    code, _, err = run(
+        "--debug", "pack", str(tmp_path / "missing"), "--out", str(tmp_path / "o"), "--drive-size", "1GB"
+    )
+    assert code == 2 and "Traceback" in err and "does not exist" in err
+
+
+def test_version_and_help_with_examples() -> None:
+    code, out, _ = run("--version")
+    assert code == 0 and __version__ in out
+    code, out, _ = run("pack", "--help")
+    assert code == 0 and "Examples:" in out and "sneakernet pack dataset/ --out shipment/ --drive-size 8TB" in out
+    code, out, _ = run("--help")
+    assert code == 0 and "Exit codes" in out
+
+
+def test_python_dash_m(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "sneakernet", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and __version__ in result.stdout

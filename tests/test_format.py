@@ -1,0 +1,829 @@
+"""format.py: every record's JSON, the refusals of bad records and other versions, the fingerprint, and the
+golden format-v1 fixture (a real shipment written by sneakernet 0.1) read back record by record."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import blake3
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sneakernet.bundle import DriveReader
+from sneakernet.codec import store_frame
+from sneakernet.errors import ExitCode, FormatError, UnsupportedVersion
+from sneakernet.format import (
+    CATALOG_NAME,
+    CHECKSUMS_NAME,
+    DRIVE_LABEL_NAME,
+    FORMAT_VERSION,
+    MANIFEST_NAME,
+    MAX_CHUNK_SIZE,
+    CatalogDrive,
+    CatalogEntry,
+    CatalogHeader,
+    ChunkRecord,
+    DirRecord,
+    DriveLabel,
+    EndRecord,
+    FileRecord,
+    HardlinkRecord,
+    ManifestHeader,
+    Metadata,
+    SegmentRecord,
+    SkippedRecord,
+    SymlinkRecord,
+    catalog_record_from_json,
+    drive_label,
+    fingerprint,
+    manifest_record_from_json,
+    segment_name,
+    short_fingerprint,
+    show_path,
+)
+from sneakernet.recordfile import encode_record, read_records
+
+H1 = "0123456789abcdef" * 4
+H2 = "fedcba9876543210" * 4
+META = Metadata(mode=0o4755, mtime_ns=1_700_000_000_123_456_789, uid=1000, gid=100)
+
+
+def via_line(record: Any) -> dict[str, Any]:
+    """``record`` as its manifest line and back to a dict, as a reader sees it."""
+    line = encode_record(record.to_json())
+    assert line.endswith(b"\n")
+    assert line.count(b"\n") == 1, "a record must be one line"
+    assert line.isascii()
+    raw = json.loads(line)
+    assert isinstance(raw, dict)
+    return raw
+
+
+# --- names ----------------------------------------------------------------------------------------------------
+
+
+def test_names() -> None:
+    assert drive_label(1) == "drive-0001"
+    assert drive_label(123) == "drive-0123"
+    assert drive_label(12345) == "drive-12345"
+    assert segment_name(1) == "segments/s000001.seg"
+    assert segment_name(999999) == "segments/s999999.seg"
+    assert show_path(b"a\nb") == "a\\nb"
+    assert show_path(b"caf\xe9") == "caf\\xe9"
+    assert show_path("é".encode()) == "é"
+
+
+# --- round trips ----------------------------------------------------------------------------------------------
+
+MANIFEST_RECORDS = [
+    ChunkRecord(7, "segments/s000002.seg", 123, 456, 789, "zstd", H1, H2),
+    ChunkRecord(0, "segments/s000001.seg", 0, 13, 0, "store", H2, H1),
+    ChunkRecord(1, "segments/s000001.seg", 1, 10, MAX_CHUNK_SIZE, "store", H2, H1),
+    SegmentRecord("segments/s000001.seg", 2**30, H1, 256),
+    FileRecord(b"dir/file.bin", 0, 100, 3, 17, True, 100, H1, META),
+    FileRecord(b"dir/file.bin", 0, 100, 3, 17, True, 100, H1, META, changed=True),
+    FileRecord(b"big", 4096, 8192, 12, 0, False),
+    FileRecord(b"big", 12288, 10, 14, 0, True, 12298, H2, Metadata(0o644, -5, 0, 0)),
+    FileRecord(b"empty", 0, 0, -1, 0, True, 0, H1, Metadata(0o600, 0, 0, 0)),
+    FileRecord(b"caf\xe9/\xff\xfe.bin", 0, 1, 0, 0, True, 1, H1, META),
+    FileRecord(b"line\nbreak\r\x00\x01", 0, 1, 0, 0, True, 1, H1, META),
+    FileRecord("日本語/ファイル 😀.txt".encode(), 0, 1, 0, 0, True, 1, H1, META),
+    DirRecord(b"dir", Metadata(0o7777, 1, 2**32 - 1, 2**32 - 1)),
+    DirRecord(b"\xff\xfe", META),
+    SymlinkRecord(b"link", b"../target", Metadata(0o777, 5, 0, 0)),
+    SymlinkRecord(b"link\xff", b"target-\xfe\xff", META),
+    SymlinkRecord(b"nl\nlink", b"t\narget", META),
+    HardlinkRecord(b"second", b"first"),
+    HardlinkRecord(b"second\xff", b"first\xfe"),
+    SkippedRecord(b"fifo", "special file (FIFO, socket or device)"),
+    SkippedRecord(b"\x80", "unreadable: Permission denied"),
+    EndRecord(17),
+]
+
+
+@pytest.mark.parametrize("record", MANIFEST_RECORDS, ids=lambda r: type(r).__name__)
+def test_manifest_record_round_trip(record: Any) -> None:
+    raw = via_line(record)
+    assert raw["type"] == record.TYPE
+    assert type(record).from_json(raw) == record
+    assert manifest_record_from_json(raw) == record
+
+
+def test_manifest_header_round_trip() -> None:
+    header = ManifestHeader("ab" * 16, 3, "2024-01-02T03:04:05Z", 4 * 2**20, 2**30, "sneakernet 0.1.0")
+    raw = via_line(header)
+    assert raw["type"] == "header"
+    assert raw["format"] == "sneakernet-manifest"
+    assert raw["version"] == FORMAT_VERSION == 1
+    assert ManifestHeader.from_json(raw) == header
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        CatalogDrive(2, "drive-0002", 5555, H1, 10**12),
+        CatalogEntry(b"a/b", "file", 2**63, 1, 4),
+        CatalogEntry(b"\xff\n", "symlink", 3, 2, 2),
+        CatalogEntry(b"", "dir", 0, 1, 1),
+        EndRecord(123456),
+    ],
+    ids=lambda r: type(r).__name__,
+)
+def test_catalog_record_round_trip(record: Any) -> None:
+    raw = via_line(record)
+    assert catalog_record_from_json(raw) == record
+
+
+def test_catalog_header_round_trip() -> None:
+    header = CatalogHeader("cd" * 16, 12, H2, "2024-01-02T03:04:05Z", "sneakernet 0.1.0", 10**7, 10**13, 9 * 10**12)
+    raw = via_line(header)
+    assert raw["type"] == "header"
+    assert raw["format"] == "sneakernet-catalog"
+    assert raw["version"] == 1
+    assert CatalogHeader.from_json(raw) == header
+
+
+def test_drive_label_round_trip() -> None:
+    label = DriveLabel(
+        "ef" * 16, 2, "drive-0002", "2024-01-02T03:04:05Z", "sneakernet 0.1.0", 999, H1, 3, 10**9, 2 * 10**9
+    )
+    data = label.to_bytes()
+    assert data.endswith(b"}\n")
+    raw = json.loads(data)
+    assert raw["format"] == "sneakernet-drive"
+    assert raw["version"] == 1
+    assert DriveLabel.from_json(raw) == label
+    assert DriveLabel.from_bytes(data) == label
+
+
+def test_utf8_path_is_written_as_path() -> None:
+    raw = FileRecord("é/ü\nx".encode(), 0, 0, -1, 0, True, 0, H1, META).to_json()
+    assert raw["path"] == "é/ü\nx"
+    assert "path_b64" not in raw
+
+
+def test_non_utf8_path_is_written_as_path_b64() -> None:
+    raw = FileRecord(b"caf\xe9", 0, 0, -1, 0, True, 0, H1, META).to_json()
+    assert "path" not in raw
+    assert raw["path_b64"] == "Y2Fm6Q=="
+    assert base64.b64decode(raw["path_b64"]) == b"caf\xe9"
+
+
+def test_non_utf8_symlink_target_is_written_as_target_b64() -> None:
+    raw = SymlinkRecord(b"link", b"\xff\xfe", META).to_json()
+    assert raw["path"] == "link"
+    assert raw["target_b64"] == "//4="
+    assert "target" not in raw
+
+
+def test_file_record_fields() -> None:
+    final = FileRecord(b"f", 10, 5, 3, 7, True, 15, H1, META, changed=True).to_json()
+    assert final == {
+        "type": "file", "path": "f", "offset": 10, "length": 5, "chunk": 3, "chunk_offset": 7, "final": True,
+        "size": 15, "blake3": H1, "mode": 0o4755, "mtime_ns": 1_700_000_000_123_456_789, "uid": 1000, "gid": 100,
+        "changed": True,
+    }  # fmt: skip
+    piece = FileRecord(b"f", 0, 10, 1, 0, False).to_json()
+    assert piece == {
+        "type": "file",
+        "path": "f",
+        "offset": 0,
+        "length": 10,
+        "chunk": 1,
+        "chunk_offset": 0,
+        "final": False,
+    }
+    unchanged = FileRecord(b"f", 0, 1, 0, 0, True, 1, H1, META).to_json()
+    assert "changed" not in unchanged
+
+
+@settings(max_examples=200, deadline=None)
+@given(path=st.binary(max_size=300), target=st.binary(max_size=300))
+def test_any_bytes_path_round_trips(path: bytes, target: bytes) -> None:
+    for record in (
+        FileRecord(path, 0, 1, 0, 0, True, 1, H1, META),
+        SymlinkRecord(path, target, META),
+        HardlinkRecord(path, target),
+        DirRecord(path, META),
+        SkippedRecord(path, "x"),
+        CatalogEntry(path, "file", 1, 1, 1),
+    ):
+        raw = via_line(record)
+        assert ("path" in raw) != ("path_b64" in raw)
+        assert type(record).from_json(raw) == record
+
+
+# --- refusals -------------------------------------------------------------------------------------------------
+
+CHUNK = ChunkRecord(4, "segments/s000001.seg", 10, 20, 30, "zstd", H1, H2).to_json()
+SEGMENT = SegmentRecord("segments/s000001.seg", 100, H1, 2).to_json()
+FINAL = FileRecord(b"f", 10, 5, 3, 0, True, 15, H1, META).to_json()
+PIECE = FileRecord(b"f", 0, 10, 1, 0, False).to_json()
+DIR = DirRecord(b"d", META).to_json()
+SYMLINK = SymlinkRecord(b"l", b"t", META).to_json()
+SKIPPED = SkippedRecord(b"s", "why").to_json()
+END = EndRecord(3).to_json()
+HEADER = ManifestHeader("ab" * 16, 1, "2024-01-02T03:04:05Z", 2**20, 2**30, "sneakernet 0.1.0").to_json()
+LABEL = DriveLabel("ab" * 16, 1, "drive-0001", "2024-01-02T03:04:05Z", "t", 9, H1, 1, 2, 3).to_json()
+CAT_HEADER = CatalogHeader("ab" * 16, 1, H1, "2024-01-02T03:04:05Z", "t", 1, 2, 3).to_json()
+CAT_DRIVE = CatalogDrive(1, "drive-0001", 9, H1, 2).to_json()
+CAT_ENTRY = CatalogEntry(b"p", "file", 1, 1, 1).to_json()
+
+PARSERS: dict[str, Any] = {
+    "header": ManifestHeader.from_json,
+    "label": DriveLabel.from_json,
+    "catalog-header": CatalogHeader.from_json,
+}
+
+
+def changed(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """``base`` with ``changes`` applied; a value of ``...`` deletes the key."""
+    out = dict(base)
+    for key, value in changes.items():
+        if value is ...:
+            del out[key]
+        else:
+            out[key] = value
+    return out
+
+
+BAD_RECORDS = [
+    # (record, the problem the message must name)
+    (changed(CHUNK, segment=...), "'segment' missing or not str"),
+    (changed(CHUNK, segment=5), "'segment' missing or not str"),
+    (changed(CHUNK, id="4"), "'id' missing or not int"),
+    (changed(CHUNK, id=True), "'id' missing or not int"),
+    (changed(CHUNK, id=4.0), "'id' missing or not int"),
+    (changed(CHUNK, id=None), "'id' missing or not int"),
+    (changed(CHUNK, offset=-1), "'offset' is negative"),
+    (changed(CHUNK, stored_size=-20), "'stored_size' is negative"),
+    (changed(CHUNK, stored_blake3=H1.upper()), "'stored_blake3' is not 64 lowercase hex digits"),
+    (changed(CHUNK, stored_blake3=H1[:63]), "'stored_blake3' is not 64 lowercase hex digits"),
+    (changed(CHUNK, raw_blake3=H1 + "0"), "'raw_blake3' is not 64 lowercase hex digits"),
+    (changed(CHUNK, raw_blake3="g" * 64), "'raw_blake3' is not 64 lowercase hex digits"),
+    (changed(CHUNK, raw_blake3=...), "'raw_blake3' missing or not str"),
+    (changed(CHUNK, method="lz4"), "method 'lz4' is not one of zstd, store"),
+    (changed(CHUNK, method="ZSTD"), "method 'ZSTD' is not one of zstd, store"),
+    (changed(CHUNK, raw_size=MAX_CHUNK_SIZE + 1), f"raw_size above the limit of {MAX_CHUNK_SIZE}"),
+    (
+        changed(CHUNK, segment="segments/s1.seg"),
+        "segment name 'segments/s1.seg' is not of the form segments/sNNNNNN.seg",
+    ),
+    (changed(CHUNK, segment="../s000001.seg"), "segment name '../s000001.seg' is not of the form segments/sNNNNNN.seg"),
+    (changed(SEGMENT, name="/etc/passwd"), "segment name '/etc/passwd' is not of the form segments/sNNNNNN.seg"),
+    (changed(SEGMENT, size=1.5), "'size' missing or not int"),
+    (changed(SEGMENT, blake3=...), "'blake3' missing or not str"),
+    (changed(SEGMENT, chunks=-1), "'chunks' is negative"),
+    (changed(FINAL, size=16), "a final piece must end at the file's size"),
+    (changed(FINAL, size=14), "a final piece must end at the file's size"),
+    (changed(FINAL, mode=0o10000), "'mode' has bits beyond 0o7777"),
+    (changed(FINAL, mode=0o170644), "'mode' has bits beyond 0o7777"),
+    (changed(FINAL, mode=-1), "'mode' is negative"),
+    (changed(FINAL, mtime_ns="0"), "'mtime_ns' missing or not int"),
+    (changed(FINAL, uid=-1), "'uid' is negative"),
+    (changed(FINAL, gid=...), "'gid' missing or not int"),
+    (changed(FINAL, blake3="0" * 64 + "0"), "'blake3' is not 64 lowercase hex digits"),
+    (changed(FINAL, final="true"), "'final' missing or not bool"),
+    (changed(FINAL, final=1), "'final' missing or not bool"),
+    (changed(FINAL, chunk=-1), "'chunk' out of range"),
+    (changed(FINAL, chunk="3"), "'chunk' missing or not int"),
+    (changed(FINAL, length=-5, size=5), "'length' is negative"),
+    (changed(FINAL, path=...), "record has no 'path'"),
+    (changed(FINAL, path=7), "field 'path' is not a string"),
+    (changed(FINAL, path=..., path_b64="not base64!"), "field path_b64 is not valid base64"),
+    (changed(FINAL, path=..., path_b64="Y2Fm6Q="), "field path_b64 is not valid base64"),
+    (changed(FINAL, path=..., path_b64=5), "field path_b64 is not valid base64"),
+    (changed(PIECE, final=...), "'final' missing or not bool"),
+    (changed(PIECE, chunk=-1), "'chunk' out of range"),
+    (changed(PIECE, length=0, chunk=-2), "'chunk' out of range"),
+    (changed(DIR, mode=0o20000), "'mode' has bits beyond 0o7777"),
+    (changed(DIR, mtime_ns=...), "'mtime_ns' missing or not int"),
+    (changed(SYMLINK, target=...), "record has no 'target'"),
+    (changed(SYMLINK, uid="0"), "'uid' missing or not int"),
+    (changed(SKIPPED, reason=...), "'reason' missing or not str"),
+    (changed(END, records=-1), "'records' is negative"),
+    (changed(END, records="3"), "'records' missing or not int"),
+    (changed(HEADER, chunk_size=MAX_CHUNK_SIZE + 1), f"chunk_size above the limit of {MAX_CHUNK_SIZE}"),
+    (changed(HEADER, drive=-1), "'drive' is negative"),
+    (changed(HEADER, shipment=...), "'shipment' missing or not str"),
+    (changed(LABEL, manifest_blake3="x"), "'manifest_blake3' is not 64 lowercase hex digits"),
+    (changed(LABEL, manifest_size=-1), "'manifest_size' is negative"),
+    (changed(LABEL, segments=...), "'segments' missing or not int"),
+    (changed(CAT_HEADER, fingerprint=H1[:-1]), "'fingerprint' is not 64 lowercase hex digits"),
+    (changed(CAT_HEADER, drives="2"), "'drives' missing or not int"),
+    (changed(CAT_DRIVE, manifest_blake3=...), "'manifest_blake3' missing or not str"),
+    (changed(CAT_DRIVE, stored_bytes=-3), "'stored_bytes' is negative"),
+    (changed(CAT_ENTRY, size=-1), "'size' is negative"),
+    (changed(CAT_ENTRY, kind=None), "'kind' missing or not str"),
+    (changed(CAT_ENTRY, path=...), "record has no 'path'"),
+]
+
+
+def parse_any(raw: dict[str, Any]) -> Any:
+    if raw.get("format") == "sneakernet-manifest":
+        return ManifestHeader.from_json(raw)
+    if raw.get("format") == "sneakernet-drive":
+        return DriveLabel.from_json(raw)
+    if raw.get("format") == "sneakernet-catalog":
+        return CatalogHeader.from_json(raw)
+    if raw["type"] in ("drive", "entry"):
+        return catalog_record_from_json(raw)
+    return manifest_record_from_json(raw)
+
+
+@pytest.mark.parametrize(("raw", "problem"), BAD_RECORDS, ids=lambda x: x if isinstance(x, str) else "")
+def test_bad_record_is_refused(raw: dict[str, Any], problem: str) -> None:
+    with pytest.raises(FormatError, match=re.escape(problem)) as info:
+        parse_any(raw)
+    assert type(info.value) is FormatError
+    assert info.value.exit_code == ExitCode.PROBLEMS == 1
+
+
+def test_all_problems_are_reported_together() -> None:
+    raw = changed(CHUNK, id=-1, offset="x", method="lz4")
+    with pytest.raises(FormatError) as info:
+        ChunkRecord.from_json(raw)
+    assert str(info.value) == (
+        "bad chunk record: 'id' is negative; 'offset' missing or not int; method 'lz4' is not one of zstd, store"
+    )
+
+
+def test_limits_are_inclusive() -> None:
+    assert ChunkRecord.from_json(changed(CHUNK, raw_size=MAX_CHUNK_SIZE)).raw_size == MAX_CHUNK_SIZE
+    assert ManifestHeader.from_json(changed(HEADER, chunk_size=MAX_CHUNK_SIZE)).chunk_size == MAX_CHUNK_SIZE
+    meta = FileRecord.from_json(changed(FINAL, mode=0o7777)).meta
+    assert meta is not None and meta.mode == 0o7777
+    assert FileRecord.from_json(changed(PIECE, length=0, chunk=-1)).chunk == -1
+
+
+def test_unknown_fields_are_ignored() -> None:
+    assert ChunkRecord.from_json(changed(CHUNK, future_field=[1, 2])) == ChunkRecord.from_json(CHUNK)
+
+
+def test_changed_only_when_true() -> None:
+    assert FileRecord.from_json(changed(FINAL, changed=True)).changed is True
+    assert FileRecord.from_json(changed(FINAL, changed=1)).changed is False
+    assert FileRecord.from_json(FINAL).changed is False
+
+
+@pytest.mark.parametrize("kind", ["header", "nonsense", "", None, 5, "CHUNK"])
+def test_manifest_record_of_unknown_type(kind: Any) -> None:
+    raw = changed(CHUNK, type=kind)
+    with pytest.raises(FormatError, match=re.escape(f"unknown manifest record type {kind!r}")):
+        manifest_record_from_json(raw)
+
+
+def test_manifest_record_without_type() -> None:
+    with pytest.raises(FormatError, match="unknown manifest record type None"):
+        manifest_record_from_json(changed(CHUNK, type=...))
+
+
+@pytest.mark.parametrize("kind", ["header", "chunk", "file", None, 3])
+def test_catalog_record_of_unknown_type(kind: Any) -> None:
+    with pytest.raises(FormatError, match=re.escape(f"unknown catalog record type {kind!r}")):
+        catalog_record_from_json(changed(CAT_ENTRY, type=kind))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=TypeError,
+    reason="bug: manifest_record_from_json and catalog_record_from_json look an unhashable 'type' (a JSON list or "
+    "object) up in a dict and raise TypeError instead of FormatError",
+)
+@pytest.mark.parametrize("parse", [manifest_record_from_json, catalog_record_from_json])
+@pytest.mark.parametrize("kind", [["chunk"], {"a": 1}])
+def test_record_with_unhashable_type_is_a_format_error(parse: Any, kind: Any) -> None:
+    with pytest.raises(FormatError):
+        parse(changed(CHUNK, type=kind))
+
+
+# --- versions -------------------------------------------------------------------------------------------------
+
+VERSIONED = [
+    ("manifest", HEADER, ManifestHeader.from_json),
+    ("drive.json", LABEL, DriveLabel.from_json),
+    ("catalog", CAT_HEADER, CatalogHeader.from_json),
+]
+
+
+@pytest.mark.parametrize(("what", "raw", "parse"), VERSIONED, ids=[v[0] for v in VERSIONED])
+@pytest.mark.parametrize("version", [2, 0, "1", None])
+def test_other_version_is_unsupported(what: str, raw: dict[str, Any], parse: Any, version: Any) -> None:
+    bad = changed(raw, version=version)
+    with pytest.raises(UnsupportedVersion) as info:
+        parse(bad)
+    assert info.value.exit_code == ExitCode.USAGE == 2
+    assert str(info.value) == (
+        f"{what} uses format version {version!r}, this sneakernet reads version 1: "
+        "use a sneakernet release that reads it"
+    )
+
+
+@pytest.mark.parametrize(("what", "raw", "parse"), VERSIONED, ids=[v[0] for v in VERSIONED])
+def test_version_is_checked_before_the_fields(what: str, raw: dict[str, Any], parse: Any) -> None:
+    # A version 2 record may have other fields: the version is what the reader must report.
+    with pytest.raises(UnsupportedVersion):
+        parse({"type": "header", "format": raw["format"], "version": 2})
+
+
+@pytest.mark.parametrize(("what", "raw", "parse"), VERSIONED, ids=[v[0] for v in VERSIONED])
+@pytest.mark.parametrize("fmt", ["sneakernet-other", "", None, 1, "SNEAKERNET-DRIVE"])
+def test_wrong_format_is_a_format_error(what: str, raw: dict[str, Any], parse: Any, fmt: Any) -> None:
+    with pytest.raises(FormatError) as info:
+        parse(changed(raw, format=fmt))
+    assert not isinstance(info.value, UnsupportedVersion)
+    assert info.value.exit_code == 1
+    assert f"(format {fmt!r})" in str(info.value)
+
+
+@pytest.mark.parametrize(("what", "raw", "parse"), VERSIONED, ids=[v[0] for v in VERSIONED])
+def test_formats_are_not_interchangeable(what: str, raw: dict[str, Any], parse: Any) -> None:
+    for _, other, _ in VERSIONED:
+        if other["format"] != raw["format"]:
+            with pytest.raises(FormatError, match=re.escape(f"(format {other['format']!r})")):
+                parse(changed(raw, format=other["format"]))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=pytest.fail.Exception,
+    reason="bug: format.HEX64 is matched with re.match and ends in '$', which also matches before a final "
+    "newline, so a digest followed by '\\n' passes as 64 hex digits",
+)
+@pytest.mark.parametrize(
+    ("parse", "raw", "field"),
+    [
+        (ChunkRecord.from_json, CHUNK, "raw_blake3"),
+        (SegmentRecord.from_json, SEGMENT, "blake3"),
+        (DriveLabel.from_json, LABEL, "manifest_blake3"),
+        (CatalogHeader.from_json, CAT_HEADER, "fingerprint"),
+    ],
+)
+def test_digest_with_trailing_newline_is_refused(parse: Any, raw: dict[str, Any], field: str) -> None:
+    with pytest.raises(FormatError, match=re.escape(f"{field!r} is not 64 lowercase hex digits")):
+        parse(changed(raw, **{field: H1 + "\n"}))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=pytest.fail.Exception,
+    reason="bug: format.SEGMENT_NAME is matched with re.match and ends in '$', so 'segments/s000001.seg\\n' passes",
+)
+@pytest.mark.parametrize(
+    ("parse", "raw", "field"), [(ChunkRecord.from_json, CHUNK, "segment"), (SegmentRecord.from_json, SEGMENT, "name")]
+)
+def test_segment_name_with_trailing_newline_is_refused(parse: Any, raw: dict[str, Any], field: str) -> None:
+    with pytest.raises(FormatError, match=re.escape("is not of the form segments/sNNNNNN.seg")):
+        parse(changed(raw, **{field: "segments/s000001.seg\n"}))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=pytest.fail.Exception,
+    reason="bug: check_version compares with !=, so JSON true and 1.0 pass as version 1",
+)
+@pytest.mark.parametrize("version", [True, 1.0])
+def test_version_must_be_the_integer_1(version: Any) -> None:
+    with pytest.raises(UnsupportedVersion):
+        CatalogHeader.from_json(changed(CAT_HEADER, version=version))
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "drive.json is not valid JSON"),
+        (b"not json", "drive.json is not valid JSON"),
+        (b"\xff\xfe\xfd", "drive.json is not valid JSON"),
+        (b'{"format": "sneakernet-drive"', "drive.json is not valid JSON"),
+        (b"\x00" * 100, "drive.json is not valid JSON"),
+        (b"[1, 2]", "drive.json is not a JSON object"),
+        (b'"sneakernet-drive"', "drive.json is not a JSON object"),
+        (b"null", "drive.json is not a JSON object"),
+        (b"{}", "drive.json is not a sneakernet drive (format None)"),
+        (b'{"format": "sneakernet-drive"}', "drive.json uses format version None"),
+        (b'{"format": "sneakernet-drive", "version": 1}', "bad drive.json record: 'shipment' missing or not str"),
+        (b"1" * 5000, "drive.json is not valid JSON"),
+    ],
+)
+def test_drive_label_from_garbage(data: bytes, message: str) -> None:
+    with pytest.raises(FormatError, match=re.escape(message)):
+        DriveLabel.from_bytes(data)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=RecursionError,
+    reason="bug: DriveLabel.from_bytes lets json's RecursionError on deeply nested JSON escape",
+)
+def test_drive_label_from_deeply_nested_json() -> None:
+    with pytest.raises(FormatError):
+        DriveLabel.from_bytes(b"[" * 100_000)
+
+
+# --- the fingerprint ------------------------------------------------------------------------------------------
+
+
+def test_fingerprint_is_blake3_of_hex_lines() -> None:
+    hashes = [blake3.blake3(bytes([i])).hexdigest() for i in range(3)]
+    expected = blake3.blake3("".join(h + "\n" for h in hashes).encode()).hexdigest()
+    assert fingerprint(hashes) == expected
+    assert fingerprint(iter(hashes)) == expected
+    assert fingerprint(hashes[:2]) != expected
+    assert fingerprint(list(reversed(hashes))) != expected
+    assert fingerprint([]) == blake3.blake3(b"").hexdigest()
+    assert fingerprint(["h1", "h2"]) == "44349549b4b5e5e6cdab5a73c5a386f93e7ec111667d014169e2e9ffd52ea40f"
+
+
+@pytest.mark.skipif(shutil.which("b3sum") is None, reason="the b3sum binary is not on PATH")
+def test_fingerprint_matches_b3sum() -> None:
+    result = subprocess.run(
+        ["sh", "-c", "printf 'h1\\nh2\\n' | b3sum --no-names"], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == fingerprint(["h1", "h2"])
+    hashes = [H1, H2, H1]
+    result = subprocess.run(
+        ["b3sum", "--no-names"], input="".join(h + "\n" for h in hashes), capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == fingerprint(hashes)
+
+
+def test_short_fingerprint() -> None:
+    full = "3f9a12bc77d0e1459abcdef0123456789abcdef0123456789abcdef012345678"
+    assert short_fingerprint(full) == "3f9a-12bc-77d0-e145-9abc"
+    short = short_fingerprint(fingerprint([H1, H2]))
+    assert re.fullmatch(r"[0-9a-f]{4}(-[0-9a-f]{4}){4}", short)
+    assert short.replace("-", "") == fingerprint([H1, H2])[:20]
+
+
+# --- the golden format-v1 fixture -----------------------------------------------------------------------------
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SHIPMENT = FIXTURES / "format-v1" / "shipment"
+#: Pinned when the fixture was made: any change to a manifest changes it.
+GOLDEN_SHIPMENT = "8888b63f358a40618695912fb50e6d0a"
+GOLDEN_FINGERPRINT = "dca36bb133640e2e3f8408965ea0bbcbb9ee41af7f8c09708fd24634baa93522"
+GOLDEN_CREATED = "2026-11-29T01:39:06Z"
+SEGMENT_1 = "segments/s000001.seg"
+
+
+def load_generator() -> Any:
+    spec = importlib.util.spec_from_file_location("make_format_v1", FIXTURES / "make_format_v1.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("make_format_v1", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+gen = load_generator()
+SOURCE = {entry.path: entry for entry in gen.source_entries()}
+CHUNK_SIZE = 64 * 1024
+#: The small files in walk order, grouped into the last chunk.
+SMALL = [b"caf\xe9.txt", b"docs/notes.md", b"docs/readme-first.txt", b"line\nbreak.txt", b"script.sh"]
+
+
+def b3(data: bytes) -> str:
+    return blake3.blake3(data).hexdigest()
+
+
+def expected_raw_chunks() -> list[bytes]:
+    big = SOURCE[b"big.bin"].data
+    pieces = [big[i : i + CHUNK_SIZE] for i in range(0, len(big), CHUNK_SIZE)]
+    return [*pieces, b"".join(SOURCE[p].data for p in SMALL)]
+
+
+def meta_of(path: bytes, record_meta: Metadata | None) -> Metadata:
+    """The metadata the generator gave ``path``; uid and gid are whoever made the fixture."""
+    assert record_meta is not None
+    entry = SOURCE[path]
+    mode = 0o777 if entry.kind == "symlink" else entry.mode
+    return Metadata(mode, gen.MTIME_NS, record_meta.uid, record_meta.gid)
+
+
+def final_file(path: bytes, offset: int, length: int, chunk: int, chunk_offset: int, meta: Metadata | None) -> Any:
+    data = SOURCE[path].data
+    return FileRecord(path, offset, length, chunk, chunk_offset, True, len(data), b3(data), meta_of(path, meta))
+
+
+def chunk_record(chunk_id: int, offset: int, method: str, stored: bytes) -> ChunkRecord:
+    raw = expected_raw_chunks()[chunk_id]
+    return ChunkRecord(chunk_id, SEGMENT_1, offset, len(stored), len(raw), method, b3(stored), b3(raw))
+
+
+def drives() -> list[str]:
+    return sorted(str(p) for p in SHIPMENT.iterdir())
+
+
+def test_generator_is_deterministic() -> None:
+    assert SOURCE[b"big.bin"].data == gen.big_content()
+    assert len(SOURCE[b"big.bin"].data) == 300 * 1024
+    assert b3(SOURCE[b"big.bin"].data) == "f59e94b8eb13e9a6de66452d25f4107d823844d3ce2d46a1780b4f0d81697ae9"
+    assert gen.CHUNK_SIZE == CHUNK_SIZE
+
+
+def test_fixture_is_committable() -> None:
+    names = sorted(str(p.relative_to(SHIPMENT)) for p in SHIPMENT.rglob("*"))
+    expected = []
+    for drive in ("drive-0001", "drive-0002", "drive-0003"):
+        expected += [drive] + [f"{drive}/{n}" for n in ("B3SUMS", "catalog.jsonl.zst", "drive.json")]
+        expected += [f"{drive}/{n}" for n in ("manifest.jsonl.zst", "segments", "segments/s000001.seg")]
+    assert names == sorted(expected)
+    # git drops empty directories; no file is left half-written.
+    assert [d for d, subdirs, files in os.walk(SHIPMENT) if not subdirs and not files] == []
+    assert sum(p.stat().st_size for p in SHIPMENT.rglob("*") if p.is_file()) < 1_500_000
+
+
+def read_drive(index: int) -> tuple[DriveReader, list[Any]]:
+    reader = DriveReader(drives()[index - 1])
+    return reader, list(reader.records())
+
+
+def test_golden_labels() -> None:
+    for index in (1, 2, 3):
+        reader, _ = read_drive(index)
+        label = reader.label
+        manifest = Path(reader.file(MANIFEST_NAME)).read_bytes()
+        segment = Path(reader.file(SEGMENT_1)).read_bytes()
+        raw_sizes = {1: 2 * CHUNK_SIZE, 2: 2 * CHUNK_SIZE, 3: sum(len(c) for c in expected_raw_chunks()[4:])}
+        assert label == DriveLabel(
+            shipment=GOLDEN_SHIPMENT,
+            drive=index,
+            label=f"drive-000{index}",
+            created=GOLDEN_CREATED,
+            tool="sneakernet 0.1.0",
+            manifest_size=len(manifest),
+            manifest_blake3=b3(manifest),
+            segments=1,
+            stored_bytes=len(segment),
+            raw_bytes=raw_sizes[index],
+        )
+        # drive.json is exactly what the writer makes of the label.
+        assert Path(reader.file(DRIVE_LABEL_NAME)).read_bytes() == label.to_bytes()
+
+
+def test_golden_manifests() -> None:
+    raw = expected_raw_chunks()
+    assert [len(c) for c in raw] == [65536, 65536, 65536, 65536, 45056, 11701]
+    stored = [store_frame(c) for c in raw[:5]]
+    header = {
+        "shipment": GOLDEN_SHIPMENT, "created": GOLDEN_CREATED, "chunk_size": CHUNK_SIZE, "segment_size": 2**30,
+        "tool": "sneakernet 0.1.0",
+    }  # fmt: skip
+
+    reader, records = read_drive(1)
+    segment = Path(reader.file(SEGMENT_1)).read_bytes()
+    assert segment == stored[0] + stored[1]
+    assert records == [
+        ManifestHeader(drive=1, **header),
+        chunk_record(0, 0, "store", stored[0]),
+        chunk_record(1, len(stored[0]), "store", stored[1]),
+        FileRecord(b"big.bin", 0, 2 * CHUNK_SIZE, 0, 0, False),
+        SegmentRecord(SEGMENT_1, len(segment), b3(segment), 2),
+        EndRecord(6),
+    ]
+
+    reader, records = read_drive(2)
+    segment = Path(reader.file(SEGMENT_1)).read_bytes()
+    assert segment == stored[2] + stored[3]
+    assert records == [
+        ManifestHeader(drive=2, **header),
+        chunk_record(2, 0, "store", stored[2]),
+        chunk_record(3, len(stored[2]), "store", stored[3]),
+        FileRecord(b"big.bin", 2 * CHUNK_SIZE, 2 * CHUNK_SIZE, 2, 0, False),
+        SegmentRecord(SEGMENT_1, len(segment), b3(segment), 2),
+        EndRecord(6),
+    ]
+
+    reader, records = read_drive(3)
+    segment = Path(reader.file(SEGMENT_1)).read_bytes()
+    assert segment.startswith(stored[4])
+    compressed = segment[len(stored[4]) :]
+    assert len(compressed) == 384
+    assert records[9] == chunk_record(5, len(stored[4]), "zstd", compressed)
+    offsets = [0, 24, 58, 11658, 11680]
+    assert records == [
+        ManifestHeader(drive=3, **header),
+        chunk_record(4, 0, "store", stored[4]),
+        final_file(b"big.bin", 4 * CHUNK_SIZE, len(raw[4]), 4, 0, records[2].meta),
+        SymlinkRecord(b"dangling", b"no-such-target-\xff", meta_of(b"dangling", records[3].meta)),
+        DirRecord(b"docs", meta_of(b"docs", records[4].meta)),
+        HardlinkRecord(b"docs/readme.txt", b"docs/readme-first.txt"),
+        final_file(b"empty.txt", 0, 0, -1, 0, records[6].meta),
+        DirRecord(b"emptydir", meta_of(b"emptydir", records[7].meta)),
+        SymlinkRecord(b"link", b"docs/readme-first.txt", meta_of(b"link", records[8].meta)),
+        chunk_record(5, len(stored[4]), "zstd", compressed),
+        *[
+            final_file(path, 0, len(SOURCE[path].data), 5, offset, records[10 + i].meta)
+            for i, (path, offset) in enumerate(zip(SMALL, offsets, strict=True))
+        ],
+        SegmentRecord(SEGMENT_1, len(segment), b3(segment), 2),
+        EndRecord(17),
+    ]
+    # The metadata is recorded as the generator set it.
+    assert records[2].meta.mode == 0o644
+    assert records[4].meta.mode == 0o755
+    assert records[7].meta.mode == 0o700
+    assert records[10].meta.mode == 0o600
+    assert records[14].meta.mode == 0o755
+    assert records[2].meta.mtime_ns == 1_700_000_000_123_456_789
+
+
+def test_golden_chunks_decode_to_the_source_files() -> None:
+    chunks: dict[int, bytes] = {}
+    pieces: dict[bytes, list[FileRecord]] = {}
+    for index in (1, 2, 3):
+        reader, records = read_drive(index)
+        for record in records:
+            if isinstance(record, ChunkRecord):
+                chunks[record.id] = reader.read_chunk(record)
+            elif isinstance(record, FileRecord):
+                pieces.setdefault(record.path, []).append(record)
+    assert [chunks[i] for i in range(6)] == expected_raw_chunks()
+    files = {}
+    for path, file_pieces in pieces.items():
+        assert [p.final for p in file_pieces] == [False] * (len(file_pieces) - 1) + [True]
+        data = b""
+        for piece in file_pieces:
+            assert piece.offset == len(data)
+            chunk, at, left = piece.chunk, piece.chunk_offset, piece.length
+            while left:
+                part = chunks[chunk][at : at + left]
+                data += part
+                left -= len(part)
+                chunk, at = chunk + 1, 0
+        assert b3(data) == file_pieces[-1].blake3
+        files[path] = data
+    assert files == {path: e.data for path, e in SOURCE.items() if e.kind == "file"}
+    assert len(pieces[b"big.bin"]) == 3
+
+
+def test_golden_catalog() -> None:
+    catalogs = {Path(d, CATALOG_NAME).read_bytes() for d in drives()}
+    assert len(catalogs) == 1, "every drive carries the same catalog"
+    with open(Path(drives()[0], CATALOG_NAME), "rb") as handle:
+        raw = list(read_records(handle, "the catalog"))
+    header = CatalogHeader.from_json(raw[0])
+    labels = [DriveReader(d).label for d in drives()]
+    file_bytes = sum(len(e.data) for e in SOURCE.values() if e.kind == "file")
+    assert header == CatalogHeader(
+        shipment=GOLDEN_SHIPMENT,
+        drives=3,
+        fingerprint=GOLDEN_FINGERPRINT,
+        created=GOLDEN_CREATED,
+        tool="sneakernet 0.1.0",
+        files=7,
+        raw_bytes=file_bytes,
+        stored_bytes=sum(label.stored_bytes for label in labels),
+    )
+    assert file_bytes == 318901
+    assert fingerprint(label.manifest_blake3 for label in labels) == GOLDEN_FINGERPRINT
+    assert short_fingerprint(GOLDEN_FINGERPRINT) == "dca3-6bb1-3364-0e2e-3f84"
+    records = [catalog_record_from_json(r) for r in raw[1:]]
+    size = {path: len(e.data if e.kind == "file" else e.target) for path, e in SOURCE.items()}
+
+    def entry(path: bytes, kind: str, first: int = 3) -> CatalogEntry:
+        return CatalogEntry(path, kind, size[path] if kind in ("file", "symlink") else 0, first, 3)
+
+    assert records == [
+        *[CatalogDrive(lb.drive, lb.label, lb.manifest_size, lb.manifest_blake3, lb.stored_bytes) for lb in labels],
+        entry(b"big.bin", "file", first=1),
+        entry(b"dangling", "symlink"),
+        entry(b"docs", "dir"),
+        entry(b"docs/readme.txt", "hardlink"),
+        entry(b"empty.txt", "file"),
+        entry(b"emptydir", "dir"),
+        entry(b"link", "symlink"),
+        *[entry(path, "file") for path in SMALL],
+        EndRecord(17),
+    ]
+    assert raw[11] == {
+        "type": "entry", "path_b64": "Y2Fm6S50eHQ=", "kind": "file", "size": 24, "first_drive": 3, "last_drive": 3,
+    }  # fmt: skip
+    assert raw[14]["path"] == "line\nbreak.txt"
+
+
+def test_golden_checksums() -> None:
+    for drive in drives():
+        lines = Path(drive, CHECKSUMS_NAME).read_text("ascii").splitlines()
+        entries = [line.split("  ", 1) for line in lines]
+        assert [name for _, name in entries] == [SEGMENT_1, MANIFEST_NAME, DRIVE_LABEL_NAME, CATALOG_NAME]
+        for digest, name in entries:
+            assert digest == b3(Path(drive, name).read_bytes()), f"{drive}/{name}"
+
+
+@pytest.mark.skipif(shutil.which("b3sum") is None, reason="the b3sum binary is not on PATH")
+def test_golden_checksums_pass_b3sum_check() -> None:
+    for drive in drives():
+        result = subprocess.run(["b3sum", "--check", CHECKSUMS_NAME], cwd=drive, capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.stdout.count(": OK") == 4
