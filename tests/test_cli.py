@@ -110,7 +110,7 @@ def test_skipped_special_file_warns(src: Path, tmp_path: Path) -> None:
     os.mkfifo(src / "fifo")
     code, _, err = run("pack", str(src), "--out", str(tmp_path / "out"), "--drive-size", "1GB")
     assert code == 0
-    assert "warning: skipped fifo: not a regular file, directory or symlink" in err
+    assert "warning: skipped fifo: special file (FIFO, socket or device)" in err
     code, _, err = run("pack", str(src), "--out", str(tmp_path / "out2"), "--drive-size", "1GB", "--quiet")
     assert code == 0 and err == ""
 

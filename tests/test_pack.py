@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import importlib
 import os
+import random
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,8 +15,18 @@ import pytest
 from conftest import disk_usage, drive_dirs, make_edge_tree, source_entries, unpack, write_file
 from sneakernet import PackOptions, pack
 from sneakernet.bundle import DriveReader
+from sneakernet.codec import stored_size_bound
 from sneakernet.errors import DestinationError, OutOfSpace, SourceError, UsageError
-from sneakernet.format import CATALOG_NAME, DRIVE_LABEL_NAME, MANIFEST_NAME, ChunkRecord, FileRecord, fingerprint
+from sneakernet.format import (
+    CATALOG_NAME,
+    DRIVE_LABEL_NAME,
+    MANIFEST_NAME,
+    ChunkRecord,
+    FileRecord,
+    HardlinkRecord,
+    fingerprint,
+)
+from sneakernet.planner import DriveBudget, catalog_bound, catalog_entry_bound
 from sneakernet.recordfile import read_records
 
 DRIVE = 1_500_000
@@ -159,7 +170,7 @@ def unreadable_tree(tmp_path: Path) -> Path:
 
 
 def test_unreadable_files_fail_before_writing(unreadable_tree: Path, tmp_path: Path) -> None:
-    with pytest.raises(SourceError, match="secret.txt.*--skip-unreadable"):
+    with pytest.raises(SourceError, match=r"secret\.txt.*--skip-unreadable"):
         pack_tree(unreadable_tree, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
@@ -180,7 +191,7 @@ def test_unreadable_file_found_while_reading_is_refused(tmp_path: Path, monkeypa
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(pack_module, "_open_source", deny)
-    with pytest.raises(SourceError, match="cannot read a.txt"):
+    with pytest.raises(SourceError, match=r"cannot read a\.txt"):
         pack_tree(tmp_path / "src", tmp_path / "out")
     assert not (tmp_path / "out" / "drive-0001" / DRIVE_LABEL_NAME).exists()
 
@@ -368,3 +379,51 @@ def test_bigger_tree_several_drives(tmp_path: Path) -> None:
     for path, entry in source_entries(src).items():
         assert got.entries[path].data == entry.data
     assert all(disk_usage(d) <= 4_000_000 for d in drives)
+
+
+# --- regressions: record order of hard links, the size check --------------------------------------------------
+
+
+def drive_records(out: Path) -> list[object]:
+    records: list[object] = []
+    for drive in sorted(out.iterdir()):
+        records += list(DriveReader(str(drive)).records())
+    return records
+
+
+def test_hardlink_to_a_large_file_follows_its_target(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a-big").write_bytes(random.Random(1).randbytes(100_000))
+    os.link(src / "a-big", src / "b-link")
+    pack(src, out=str(tmp_path / "out"), drive_size=10**7, options=PackOptions(chunk_size=64 * 1024, reserve=0))
+    records = drive_records(tmp_path / "out")
+    target = next(i for i, r in enumerate(records) if isinstance(r, FileRecord) and r.final)
+    link = next(i for i, r in enumerate(records) if isinstance(r, HardlinkRecord))
+    assert records[link] == HardlinkRecord(b"b-link", b"a-big")
+    assert target < link
+
+
+def test_hardlink_to_a_small_file_follows_its_target(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a-small.txt").write_bytes(b"small file content\n")
+    os.link(src / "a-small.txt", src / "b-link")
+    pack(src, out=str(tmp_path / "out"), drive_size=10**7, options=PackOptions(chunk_size=64 * 1024, reserve=0))
+    records = drive_records(tmp_path / "out")
+    target = next(i for i, r in enumerate(records) if isinstance(r, FileRecord) and r.path == b"a-small.txt")
+    link = next(i for i, r in enumerate(records) if isinstance(r, HardlinkRecord))
+    assert target < link
+
+
+def test_drive_that_holds_a_chunk_is_not_refused(tmp_path: Path) -> None:
+    chunk_size = 256 * 1024
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "data.bin").write_bytes(random.Random(2).randbytes(200_000))
+    # Room for everything the planner counts: one full chunk, 64 KiB of manifest and a generous catalog.
+    catalog = catalog_bound(catalog_entry_bound(b"data.bin"), 4)
+    drive_size = DriveBudget(0, catalog).overhead(1, 64 * 1024) + stored_size_bound(chunk_size)
+    assert drive_size < 1_200_000
+    pack(src, out=str(tmp_path / "out"), drive_size=drive_size, options=PackOptions(chunk_size=chunk_size, reserve=0))
+    assert [d.name for d in (tmp_path / "out").iterdir()] == ["drive-0001"]

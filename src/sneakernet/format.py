@@ -39,6 +39,9 @@ CATALOG_FORMAT = "sneakernet-catalog"
 #: Readers refuse chunks whose declared raw size exceeds this: it bounds the memory a hostile drive can make a
 #: reader allocate, and is far above any useful chunk size.
 MAX_CHUNK_SIZE = 64 * 2**20
+#: Readers refuse chunks whose stored size exceeds this (a raw chunk of the largest size as a stored frame, with
+#: room to spare): it bounds the bytes a reader reads for one chunk.
+MAX_STORED_SIZE = MAX_CHUNK_SIZE + MAX_CHUNK_SIZE // 128 + 1024
 #: The short fingerprint read over the phone: 20 hex digits (80 bits) in groups of four.
 SHORT_FINGERPRINT_DIGITS = 20
 
@@ -46,8 +49,10 @@ METHOD_ZSTD = "zstd"
 METHOD_STORE = "store"
 METHODS = (METHOD_ZSTD, METHOD_STORE)
 
-HEX64 = re.compile(r"^[0-9a-f]{64}$")
-SEGMENT_NAME = re.compile(r"^segments/s[0-9]{6}\.seg$")
+HEX64 = re.compile(r"[0-9a-f]{64}")
+SEGMENT_NAME = re.compile(r"segments/s[0-9]{6}\.seg")
+#: Segment names have six digits, so a drive holds at most this many segments.
+MAX_SEGMENTS = 999_999
 
 
 def drive_label(index: int) -> str:
@@ -73,7 +78,11 @@ def decode_path(key: str, raw: dict[str, Any]) -> bytes:
         value = raw[key]
         if not isinstance(value, str):
             raise FormatError(f"field {key!r} is not a string")
-        return value.encode("utf-8", "surrogatepass")
+        try:
+            return value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            # A lone surrogate would give a second spelling of a path that path_b64 spells: refuse it.
+            raise FormatError(f"field {key!r} holds a lone surrogate; non-UTF-8 paths go in {key}_b64") from exc
     if key + "_b64" in raw:
         try:
             return base64.b64decode(raw[key + "_b64"], validate=True)
@@ -104,7 +113,7 @@ def _natural(raw: dict[str, Any], name: str, problems: list[str]) -> int:
 
 def _hex(raw: dict[str, Any], name: str, problems: list[str]) -> str:
     value = _field(raw, name, str, problems)
-    if value is not None and not HEX64.match(value):
+    if value is not None and not HEX64.fullmatch(value):
         problems.append(f"{name!r} is not 64 lowercase hex digits")
     return value or ""
 
@@ -135,6 +144,8 @@ class ManifestHeader:
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> ManifestHeader:
+        if raw.get("type") != cls.TYPE:
+            raise FormatError("the manifest does not start with its header record")
         check_version(raw, MANIFEST_FORMAT, "manifest")
         problems: list[str] = []
         header = cls(
@@ -185,12 +196,14 @@ class ChunkRecord:
             stored_blake3=_hex(raw, "stored_blake3", problems),
             raw_blake3=_hex(raw, "raw_blake3", problems),
         )
-        if record.segment is not None and not SEGMENT_NAME.match(record.segment):
+        if record.segment is not None and not SEGMENT_NAME.fullmatch(record.segment):
             problems.append(f"segment name {record.segment!r} is not of the form segments/sNNNNNN.seg")
         if record.method not in METHODS:
             problems.append(f"method {record.method!r} is not one of {', '.join(METHODS)}")
         if record.raw_size > MAX_CHUNK_SIZE:
             problems.append(f"raw_size above the limit of {MAX_CHUNK_SIZE}")
+        if record.stored_size > MAX_STORED_SIZE:
+            problems.append(f"stored_size above the limit of {MAX_STORED_SIZE}")
         _check("chunk", problems)
         return record
 
@@ -217,7 +230,7 @@ class SegmentRecord:
             blake3=_hex(raw, "blake3", problems),
             chunks=_natural(raw, "chunks", problems),
         )
-        if record.name is not None and not SEGMENT_NAME.match(record.name):
+        if record.name is not None and not SEGMENT_NAME.fullmatch(record.name):
             problems.append(f"segment name {record.name!r} is not of the form segments/sNNNNNN.seg")
         _check("segment", problems)
         return record
@@ -427,7 +440,7 @@ def manifest_record_from_json(raw: dict[str, Any]) -> ManifestRecord:
     kind = raw.get("type")
     if kind == EndRecord.TYPE:
         return EndRecord.from_json(raw)
-    cls = _MANIFEST_TYPES.get(kind)  # type: ignore[arg-type]
+    cls = _MANIFEST_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise FormatError(f"unknown manifest record type {kind!r}")
     result: ManifestRecord = cls.from_json(raw)
@@ -485,7 +498,7 @@ class DriveLabel:
     def from_bytes(cls, data: bytes) -> DriveLabel:
         try:
             raw = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:
             raise FormatError(f"{DRIVE_LABEL_NAME} is not valid JSON ({exc})") from exc
         if not isinstance(raw, dict):
             raise FormatError(f"{DRIVE_LABEL_NAME} is not a JSON object")
@@ -497,7 +510,7 @@ def check_version(raw: dict[str, Any], expected_format: str, what: str) -> None:
     if raw.get("format") != expected_format:
         raise FormatError(f"{what} is not a sneakernet {expected_format.split('-')[1]} (format {raw.get('format')!r})")
     version = raw.get("version")
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version != FORMAT_VERSION:
         raise UnsupportedVersion(
             f"{what} uses format version {version!r}, this sneakernet reads version {FORMAT_VERSION}: "
             "use a sneakernet release that reads it"
@@ -527,6 +540,8 @@ class CatalogHeader:
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> CatalogHeader:
+        if raw.get("type") != cls.TYPE:
+            raise FormatError("the catalog does not start with its header record")
         check_version(raw, CATALOG_FORMAT, "catalog")
         problems: list[str] = []
         header = cls(
@@ -612,7 +627,7 @@ def catalog_record_from_json(raw: dict[str, Any]) -> CatalogRecord:
         CatalogEntry.TYPE: CatalogEntry,
         EndRecord.TYPE: EndRecord,
     }
-    if kind not in parsers:
+    if not isinstance(kind, str) or kind not in parsers:
         raise FormatError(f"unknown catalog record type {kind!r}")
     result: CatalogRecord = parsers[kind].from_json(raw)
     return result

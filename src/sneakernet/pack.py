@@ -42,6 +42,7 @@ from .format import (
     DRIVE_LABEL_NAME,
     MANIFEST_NAME,
     MAX_CHUNK_SIZE,
+    MAX_SEGMENTS,
     PARTIAL_SUFFIX,
     CatalogDrive,
     CatalogEntry,
@@ -76,6 +77,9 @@ DEFAULT_LEVEL = 3
 #: a path can grow sixfold when escaped).
 RECORD_BOUND = 512
 PATH_ESCAPE_FACTOR = 6
+#: Reasons recorded in skipped records and shown in warnings.
+VANISHED = "vanished before it was read"
+SPECIAL = "special file (FIFO, socket or device)"
 #: How many paths a summary lists for each kind of problem; the counts are always complete.
 LISTED_PATHS = 100
 
@@ -248,7 +252,7 @@ class SourceReader:
     paths: dict[int, bytes] = field(default_factory=dict)
     on_bytes: Callable[[int], None] = lambda n: None
     _hardlinks: dict[tuple[int, int], bytes] = field(default_factory=dict)
-    _pending_ends: list[FileEnd] = field(default_factory=list)
+    _pending_ends: list[FileEnd | HardlinkRecord] = field(default_factory=list)
 
     def items(self, entries: Iterator[SourceEntry | Unreadable]) -> Iterator[EntryRecord | RawChunk | FileEnd]:
         chunker = Chunker(self.options.chunk_size)
@@ -264,20 +268,21 @@ class SourceReader:
             elif entry.kind == KIND_FILE:
                 yield from self._file(index, entry, chunker)
             else:
-                self.summary.note_skipped(entry.path, "not a regular file, directory or symlink")
-                yield SkippedRecord(entry.path, "special file (FIFO, socket or device)")
+                self.summary.note_skipped(entry.path, SPECIAL)
+                yield SkippedRecord(entry.path, SPECIAL)
         yield from self._flush_group(chunker)
 
     def _symlink(self, entry: SourceEntry) -> Iterator[EntryRecord]:
         try:
             target = os.readlink(os.path.join(self.root, entry.path))
         except FileNotFoundError:
-            self.summary.note_skipped(entry.path, "vanished before it was read")
+            self.summary.note_skipped(entry.path, VANISHED)
+            yield SkippedRecord(entry.path, VANISHED)
             return
         self.summary.symlinks += 1
         yield SymlinkRecord(entry.path, target, _meta(entry))
 
-    def _flush_group(self, chunker: Chunker) -> Iterator[RawChunk | FileEnd]:
+    def _flush_group(self, chunker: Chunker) -> Iterator[RawChunk | FileEnd | HardlinkRecord]:
         yield from chunker.close_group()
         yield from self._pending_ends
         self._pending_ends = []
@@ -287,13 +292,18 @@ class SourceReader:
             key = (entry.dev, entry.ino)
             if key in self._hardlinks:
                 self.summary.hardlinks += 1
-                yield HardlinkRecord(entry.path, self._hardlinks[key])
+                link = HardlinkRecord(entry.path, self._hardlinks[key])
+                if self._pending_ends:
+                    # The target may be a small file still waiting for its group chunk: the link follows its record.
+                    self._pending_ends.append(link)
+                else:
+                    yield link
                 return
         try:
             fd = _open_source(os.path.join(self.root, entry.path))
         except FileNotFoundError:
-            self.summary.note_skipped(entry.path, "vanished before it was read")
-            yield SkippedRecord(entry.path, "vanished before it was read")
+            self.summary.note_skipped(entry.path, VANISHED)
+            yield SkippedRecord(entry.path, VANISHED)
             return
         except OSError as exc:
             if not self.options.skip_unreadable:
@@ -318,7 +328,7 @@ class SourceReader:
 
     def _small_file(
         self, index: int, fd: int, before: os.stat_result, chunker: Chunker
-    ) -> Iterator[RawChunk | FileEnd]:
+    ) -> Iterator[RawChunk | FileEnd | HardlinkRecord]:
         # Ask for one byte more than the size: getting it means the file grew while it was read.
         data = _read_exactly(fd, before.st_size + 1)
         grew = len(data) > before.st_size
@@ -337,7 +347,7 @@ class SourceReader:
 
     def _large_file(
         self, index: int, fd: int, before: os.stat_result, chunker: Chunker
-    ) -> Iterator[RawChunk | FileEnd]:
+    ) -> Iterator[RawChunk | FileEnd | HardlinkRecord]:
         yield from self._flush_group(chunker)
         hasher = blake3.blake3()
         offset, chunk_size = 0, self.options.chunk_size
@@ -470,7 +480,8 @@ class ShipmentWriter:
         raise AssertionError("unreachable")
 
     def add_entry(self, record: EntryRecord) -> None:
-        drive, _ = self._ensure_room(0, _record_bound(record.path) * 2)
+        target = getattr(record, "target", b"")
+        drive, _ = self._ensure_room(0, _record_bound(record.path + target))
         drive.add_record(record)
 
     def add_chunk(self, chunk: EncodedChunk, raw: RawChunk) -> None:
@@ -488,13 +499,16 @@ class ShipmentWriter:
                 open_piece.length += piece.length
 
     def end_file(self, end: FileEnd) -> None:
-        path = self.paths.pop(end.index)
+        path = self.paths[end.index]
+        # Room first: should the drive fill here, the open piece is closed on it and the final record, empty,
+        # goes on the next drive.
+        drive, _ = self._ensure_room(0, _record_bound(path))
+        del self.paths[end.index]
         piece = self.pieces.pop(end.index, None) or _Piece(-1, 0, end.size, 0)
         record = FileRecord(
             path, piece.offset, piece.length, piece.chunk, piece.chunk_offset, True,
             end.size, end.blake3, end.meta, end.changed,
         )  # fmt: skip
-        drive, _ = self._ensure_room(0, _record_bound(path))
         drive.add_record(record)
 
     def finish(self) -> None:
@@ -661,17 +675,32 @@ def _check_space(targets: DriveTargets, totals: ScanTotals, options: PackOptions
     """The catalog bound, after refusing drives too small for the format or, together, for the data."""
     slots = targets.known_slots()
     smallest = min(slots, key=lambda s: s.capacity)
-    # Data that does not compress is stored as is: the stored bound is the worst case.
-    worst_case = stored_size_bound(options.chunk_size) * (totals.data_bytes // options.chunk_size + 1)
-    estimated_drives = min(1 + worst_case // max(smallest.capacity, 1), 1_000_000)
-    catalog_size = catalog_bound(totals.catalog_entry_bytes, estimated_drives + 1)
-    budget = DriveBudget(smallest.capacity, catalog_size)
-    one_chunk = stored_size_bound(options.chunk_size) + RECORD_BOUND * 8
-    if budget.usable(one_chunk) < stored_size_bound(options.chunk_size):
+    chunk_bound = stored_size_bound(options.chunk_size)
+    one_chunk_records = RECORD_BOUND * 8
+    without_catalog = DriveBudget(smallest.capacity, catalog_bound(totals.catalog_entry_bytes, 0))
+    per_drive = without_catalog.usable(one_chunk_records)
+    if per_drive < chunk_bound:
+        needed = smallest.capacity - per_drive + chunk_bound
         raise DestinationError(
-            f"drive size too small: {smallest.path} has {max(smallest.capacity, 0)} usable bytes, but the format "
-            f"needs {budget.capacity - budget.usable(one_chunk) + stored_size_bound(options.chunk_size)} "
-            "for one chunk, its manifest, the catalog and the filesystem reserve: use larger drives"
+            f"drive size too small: {smallest.path} can take {max(smallest.capacity, 0)} bytes after the reserve, "
+            f"the format needs at least {needed} for one chunk, its manifest and the catalog: use larger drives"
+        )
+    # Worst case: nothing compresses, and the manifests take about as much room as the catalog's entries again.
+    worst_case = chunk_bound * (totals.data_bytes // options.chunk_size + 1) + totals.catalog_entry_bytes
+    # Twice the estimate and some: a drive line costs 320 bytes, running short would fail at the very end.
+    drives = 2 * (worst_case // per_drive + 1) + 4
+    catalog_size = catalog_bound(totals.catalog_entry_bytes, drives)
+    budget = DriveBudget(smallest.capacity, catalog_size)
+    if budget.usable(one_chunk_records) < chunk_bound:
+        raise DestinationError(
+            f"drive size too small: {smallest.path} cannot hold one chunk beside the catalog of {catalog_size} bytes: "
+            "use larger drives"
+        )
+    largest = max(s.capacity for s in slots)
+    if largest // options.segment_size > MAX_SEGMENTS:
+        raise UsageError(
+            f"segment size too small for these drives: a drive holds at most {MAX_SEGMENTS} segments; "
+            "use a larger --segment-size"
         )
     if targets.drives:
         room = sum(DriveBudget(s.capacity, catalog_size).usable(0) for s in slots)

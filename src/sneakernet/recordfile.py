@@ -139,7 +139,7 @@ def read_records(source: BinaryIO | HashingReader, what: str) -> Iterator[dict[s
             raise FormatError(f"{what} is damaged or cut short at line {number}")
         try:
             record = json.loads(line)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise FormatError(f"{what} line {number} is not valid JSON") from exc
         if not isinstance(record, dict):
             raise FormatError(f"{what} line {number} is not a JSON object")

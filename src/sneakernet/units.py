@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 from .errors import UsageError
 
@@ -11,22 +12,29 @@ _BINARY = {"KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40, "PIB": 2**50}
 # A bare letter is binary, as in zstd, dd and rclone (``--chunk-size 4M`` means 4 MiB).
 _BARE = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40, "P": 2**50}
 _UNITS = {**_DECIMAL, **_BINARY, **_BARE}
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*([A-Za-z]*)\s*$")
+_SIZE_RE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?|\.[0-9]+)\s*([A-Za-z]*)\s*", re.ASCII)
 
 
 def parse_size(text: str) -> int:
     """Bytes in ``text``: decimal units (KB, MB, GB, TB, PB), binary (KiB ... PiB, or K, M, G, T, P)."""
-    match = _SIZE_RE.match(text)
+    match = _SIZE_RE.fullmatch(text)
     unit = match.group(2).upper() if match else ""
     if not match or unit not in _UNITS:
         raise UsageError(f"cannot read size {text!r}: give a number with a unit such as 150MB, 500GB, 8TB or 7.2TiB")
-    return int(float(match.group(1)) * _UNITS[unit])
+    # Decimal, not float: 4.1GB is exactly 4100000000 bytes.
+    return int(Decimal(match.group(1)) * _UNITS[unit])
 
 
 def format_size(size: float) -> str:
     """``size`` bytes in decimal units with three significant digits, e.g. ``1.23 GB``."""
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(size) < 1000 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.3g} {unit}"
-        size /= 1000
+    units = ("B", "KB", "MB", "GB", "TB", "PB")
+    value = float(size)
+    for unit in units:
+        # Round first, so 999,500 bytes shows as 1 MB, not 1e+03 KB.
+        shown = float(f"{value:.3g}")
+        if abs(shown) < 1000 or unit == units[-1]:
+            return (
+                f"{shown:.0f} {unit}" if unit == "B" or shown >= 100 or shown == int(shown) else f"{shown:.3g} {unit}"
+            )
+        value /= 1000
     raise AssertionError("unreachable")
