@@ -777,14 +777,15 @@ def test_golden_catalog() -> None:
         entry(b"big.bin", "file", first=1),
         entry(b"dangling", "symlink"),
         entry(b"docs", "dir"),
-        entry(b"docs/readme.txt", "hardlink"),
         entry(b"empty.txt", "file"),
         entry(b"emptydir", "dir"),
         entry(b"link", "symlink"),
-        *[entry(path, "file") for path in SMALL],
+        *[entry(path, "file") for path in SMALL[:3]],
+        entry(b"docs/readme.txt", "hardlink"),
+        *[entry(path, "file") for path in SMALL[3:]],
         EndRecord(17),
     ]
-    assert raw[11] == {
+    assert raw[10] == {
         "type": "entry", "path_b64": "Y2Fm6S50eHQ=", "kind": "file", "size": 24, "first_drive": 3, "last_drive": 3,
     }  # fmt: skip
     assert raw[14]["path"] == "line\nbreak.txt"
