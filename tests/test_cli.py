@@ -134,3 +134,34 @@ def test_version_and_help_with_examples() -> None:
 def test_python_dash_m(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "sneakernet", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and __version__ in result.stdout
+
+
+def test_drives_that_cannot_hold_the_data(src: Path, tmp_path: Path) -> None:
+    (tmp_path / "usb").mkdir()
+    write_file(src / "c.bin", os.urandom(2_000_000))
+    args = ["--drive-size", "1.5MB", "--chunk-size", "256K", "--reserve", "0"]
+    code, _, err = run("pack", str(src), "--drive", str(tmp_path / "usb"), *args)
+    assert code == 2 and "add drives" in err
+    assert list((tmp_path / "usb").iterdir()) == []
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from sneakernet.cli import TqdmProgress, progress_for
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    progress = progress_for("pack", quiet=False)
+    assert isinstance(progress, TqdmProgress)
+    assert progress_for("pack", quiet=True) is None
+    progress.start(10_000_000)
+    progress.advance(5_000_000)
+    progress.close()
+    assert "pack" in terminal.getvalue() and "5.00M/10.0M" in terminal.getvalue()
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert progress_for("pack", quiet=False) is None

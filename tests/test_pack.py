@@ -8,6 +8,7 @@ import os
 import random
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from conftest import disk_usage, drive_dirs, make_edge_tree, source_entries, unp
 from sneakernet import PackOptions, pack
 from sneakernet.bundle import DriveReader
 from sneakernet.codec import stored_size_bound
-from sneakernet.errors import DestinationError, OutOfSpace, SourceError, UsageError
+from sneakernet.errors import DestinationError, FormatError, OutOfSpace, SourceError, UsageError
 from sneakernet.format import (
     CATALOG_NAME,
     DRIVE_LABEL_NAME,
@@ -320,19 +321,14 @@ def test_refuses_bad_options(tmp_path: Path, options: PackOptions, message: str)
         pack_tree(tmp_path / "src", tmp_path / "out", options=options)
 
 
-def test_out_of_drives_midway_is_a_clear_error(tmp_path: Path) -> None:
-    """The up-front check trusts sizes; data that grows past the drives is refused when it happens."""
+def test_out_of_drives_midway_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The up-front check trusts sizes; data that still does not fit is refused when it happens."""
     write_file(tmp_path / "src" / "a.bin", os.urandom(1_200_000))
     (tmp_path / "usb").mkdir()
     pack_module = importlib.import_module("sneakernet.pack")
-
-    real = pack_module._check_space
-    try:
-        pack_module._check_space = lambda *a: real(*a) if False else 10_000  # type: ignore[assignment]
-        with pytest.raises(OutOfSpace, match="drives given are full"):
-            pack(tmp_path / "src", drives=[str(tmp_path / "usb")], drive_size=DRIVE, options=SMALL)
-    finally:
-        pack_module._check_space = real
+    monkeypatch.setattr(pack_module, "_check_space", lambda *args: 10_000)
+    with pytest.raises(OutOfSpace, match="drives given are full"):
+        pack(tmp_path / "src", drives=[str(tmp_path / "usb")], drive_size=DRIVE, options=SMALL)
     # The drive that was filled is finished and checkable; the rest of the data waits for more drives.
     assert DriveReader(str(tmp_path / "usb")).label.drive == 1
 
@@ -427,3 +423,64 @@ def test_drive_that_holds_a_chunk_is_not_refused(tmp_path: Path) -> None:
     assert drive_size < 1_200_000
     pack(src, out=str(tmp_path / "out"), drive_size=drive_size, options=PackOptions(chunk_size=chunk_size, reserve=0))
     assert [d.name for d in (tmp_path / "out").iterdir()] == ["drive-0001"]
+
+
+# --- interruptions: a killed pack leaves drives that are recognisably unfinished ---------------------------------
+
+KILL_AFTER_CHUNKS = """
+import os, signal, sys
+import sneakernet.bundle as bundle
+from sneakernet import PackOptions, pack
+
+real = bundle.DriveWriter.add_chunk
+count = 0
+
+def add_chunk_then_die(self, chunk, new_segment):
+    global count
+    record = real(self, chunk, new_segment)
+    count += 1
+    if count == int(sys.argv[3]):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return record
+
+bundle.DriveWriter.add_chunk = add_chunk_then_die
+pack(sys.argv[1], out=sys.argv[2], drive_size=1_500_000, options=PackOptions(chunk_size=256 * 1024, reserve=0))
+"""
+
+
+@pytest.mark.parametrize("chunks", [1, 3, 6])
+def test_sigkill_leaves_the_open_drive_unfinished(edge_tree: Path, tmp_path: Path, chunks: int) -> None:
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-c", KILL_AFTER_CHUNKS, str(edge_tree), str(out), str(chunks)])
+    assert result.returncode == -9
+    drives = drive_dirs(out)
+    finished = [d for d in drives if (d / DRIVE_LABEL_NAME).exists()]
+    unfinished = [d for d in drives if not (d / DRIVE_LABEL_NAME).exists()]
+    assert len(unfinished) == 1 and drives[-1] == unfinished[0]
+    assert list(unfinished[0].glob("*.partial")) or list(unfinished[0].glob("segments/*.partial"))
+    with pytest.raises(FormatError, match="unfinished drive"):
+        DriveReader(str(unfinished[0]))
+    for drive in finished:  # drives finished before the kill stay whole and readable
+        assert list(DriveReader(str(drive)).records())
+        assert not (drive / CATALOG_NAME).exists()  # the shipment itself never finished
+
+
+def test_interrupt_leaves_partial_files_and_no_label(
+    edge_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle_module = importlib.import_module("sneakernet.bundle")
+    real = bundle_module.DriveWriter.add_chunk
+    calls = []
+
+    def interrupted(self, chunk, new_segment):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, chunk, new_segment)
+
+    monkeypatch.setattr(bundle_module.DriveWriter, "add_chunk", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pack_tree(edge_tree, tmp_path / "out")
+    drive = tmp_path / "out" / "drive-0001"
+    assert not (drive / DRIVE_LABEL_NAME).exists() and not (drive / MANIFEST_NAME).exists()
+    assert (drive / (MANIFEST_NAME + ".partial")).exists()
