@@ -23,7 +23,7 @@ from typing import BinaryIO
 import blake3
 
 from .codec import decode_chunk
-from .errors import DestinationError, FormatError, OutOfSpace
+from .errors import DestinationError, FormatError, NotADrive, OutOfSpace, UnfinishedDrive
 from .format import (
     CATALOG_NAME,
     CHECKSUMS_NAME,
@@ -31,17 +31,22 @@ from .format import (
     MANIFEST_NAME,
     PARTIAL_SUFFIX,
     SEGMENTS_DIR,
+    CatalogHeader,
+    CatalogRecord,
     ChunkRecord,
     DriveLabel,
     EndRecord,
     ManifestHeader,
     ManifestRecord,
     SegmentRecord,
+    catalog_record_from_json,
     manifest_record_from_json,
     segment_name,
 )
 from .recordfile import HashingReader, RecordWriter, read_records
 
+#: drive.json is a few hundred bytes; a reader refuses one larger than this.
+LABEL_LIMIT = 1 << 16
 #: Names pack writes on a drive; a directory holding any of them already holds (part of) a shipment.
 SHIPMENT_NAMES = (DRIVE_LABEL_NAME, MANIFEST_NAME, CATALOG_NAME, CHECKSUMS_NAME, SEGMENTS_DIR)
 
@@ -233,19 +238,26 @@ class DriveReader:
         self.path = path
         label_path = os.path.join(path, DRIVE_LABEL_NAME)
         if not os.path.isdir(path):
-            raise DestinationError(f"{path} is not a directory: give a drive directory such as OUT/drive-0001")
+            raise NotADrive(f"{path} is not a directory: give a drive directory such as OUT/drive-0001")
         if not os.path.exists(label_path):
             if holds_shipment(path):
-                raise FormatError(
-                    f"{path} is an unfinished drive: it has no {DRIVE_LABEL_NAME}, packing never finished"
+                raise UnfinishedDrive(
+                    f"{path} is an unfinished drive: it has no {DRIVE_LABEL_NAME}, its packing never finished"
                 )
-            raise DestinationError(f"{path} is not a sneakernet drive: it has no {DRIVE_LABEL_NAME}")
+            raise NotADrive(f"{path} is not a sneakernet drive: it has no {DRIVE_LABEL_NAME}")
         try:
             with open(label_path, "rb") as handle:
-                data = handle.read(1 << 16)
+                data = handle.read(LABEL_LIMIT + 1)
         except OSError as exc:
             raise FormatError(f"cannot read {label_path}: {exc.strerror}") from exc
+        if len(data) > LABEL_LIMIT:
+            raise FormatError(f"{label_path} is larger than any drive.json sneakernet writes")
+        #: The bytes of drive.json, as B3SUMS hashes them.
+        self.label_bytes = data
         self.label = DriveLabel.from_bytes(data)
+        #: Size and BLAKE3 of the manifest as read, once :meth:`records` has read it to its end.
+        self.manifest_size: int | None = None
+        self.manifest_blake3: str | None = None
 
     def file(self, name: str) -> str:
         return os.path.join(self.path, name)
@@ -299,5 +311,43 @@ class DriveReader:
             else:
                 raise FormatError(f"{what} is cut short: it has no end record")
             source.drain()
+        self.manifest_size, self.manifest_blake3 = source.size, source.hasher.hexdigest()
         if source.size != self.label.manifest_size or source.hasher.hexdigest() != self.label.manifest_blake3:
             raise FormatError(f"{what} does not match the BLAKE3 in its {DRIVE_LABEL_NAME}")
+
+
+class CatalogReader:
+    """Reads a catalog file: the header (format version first), then drive and entry records to the end record.
+
+    Guarantee: when :meth:`records` has been consumed, every line parsed, the count in the end record matched,
+    and :attr:`size` and :attr:`blake3` are those of the bytes read (for B3SUMS).
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.size: int | None = None
+        self.blake3: str | None = None
+
+    def records(self) -> Iterator[CatalogRecord]:
+        what = f"the catalog {self.path}"
+        try:
+            handle = open(self.path, "rb")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise FormatError(f"cannot open {what}: {exc.strerror}") from exc
+        with handle:
+            source = HashingReader(handle)
+            raw_records = read_records(source, what)
+            yield CatalogHeader.from_json(next(raw_records, {}))
+            count = 1
+            for raw in raw_records:
+                record = catalog_record_from_json(raw)
+                count += 1
+                yield record
+                if isinstance(record, EndRecord):
+                    if record.records != count:
+                        raise FormatError(f"{what} has {count} records, its end record says {record.records}")
+                    break
+            else:
+                raise FormatError(f"{what} is cut short: it has no end record")
+            source.drain()
+        self.size, self.blake3 = source.size, source.hasher.hexdigest()

@@ -56,6 +56,14 @@ class FormatError(SneakernetError):
     exit_code = ExitCode.PROBLEMS
 
 
+class NotADrive(DestinationError):
+    """A path given as a drive is not a directory, or holds no sneakernet files at all."""
+
+
+class UnfinishedDrive(FormatError):
+    """A drive whose packing never finished: no drive.json (it may hold .partial files)."""
+
+
 class UnsupportedVersion(FormatError):
     """A drive written by a format version this sneakernet does not read."""
 
