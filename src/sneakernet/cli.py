@@ -20,6 +20,7 @@ from . import __version__
 from .errors import ExitCode, SneakernetError
 from .pack import DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL, DEFAULT_SEGMENT_SIZE, PackOptions, PackSummary, pack
 from .units import format_size, parse_size
+from .verify import DriveReport, Mode, Status, VerifyReport, default_state_dir, verify
 
 T = TypeVar("T")
 
@@ -186,6 +187,131 @@ def print_pack_summary(summary: PackSummary, quiet: bool) -> None:
         lines.append(f"  {drive['label']}: {drive['path']}  {format_size(drive['stored_bytes'])}")
     lines.append(f"fingerprint: {summary.short_fingerprint}  (full: {summary.fingerprint})")
     click.echo("\n".join(lines))
+
+
+@main.command("verify")
+@click.argument("drives", nargs=-1, required=True, metavar="DRIVE...")
+@click.option("--quick", is_flag=True, help="Sizes, manifests, checksum file and catalog only: no data is read.")
+@click.option("--deep", is_flag=True, help="Also decompress every chunk and check whole-file hashes.")
+@click.option(
+    "--sample",
+    type=click.FloatRange(0, 100, min_open=True),
+    metavar="PERCENT",
+    help="Read a random sample of segments.",
+)
+@click.option("--seed", type=int, help="Seed of --sample's choice, to repeat a sample.")
+@click.option(
+    "--fingerprint", "expected", metavar="HASH", help="The fingerprint pack printed: the drive must belong to it."
+)
+@click.option("--restart", is_flag=True, help="Start over instead of resuming an interrupted verify.")
+@click.option("--threads", type=click.IntRange(0, 256), default=0, help="Hashing threads.  [default: all cores]")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (schema: docs/verify.md).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar; print only problems.")
+@click.pass_context
+def verify_command(
+    ctx: click.Context,
+    drives: tuple[str, ...],
+    quick: bool,
+    deep: bool,
+    sample: float | None,
+    seed: int | None,
+    expected: str | None,
+    restart: bool,
+    threads: int,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Check each DRIVE alone, offline and read-only, and name every file that any damage hurts.
+
+    By default every stored byte is hashed. An interrupted verify resumes where it stopped (progress is kept in
+    ~/.cache/sneakernet/verify, never on the drive) unless --restart.
+
+    \b
+    Examples:
+      sneakernet verify /mnt/usb
+      sneakernet verify shipment/drive-* --fingerprint 3f9a-12bc-77d0-e145-9abc
+      sneakernet verify /mnt/usb --quick
+      sneakernet verify /mnt/usb --sample 5 --json > report.json
+
+    Exit codes: 0 every drive intact; 1 damage, an unfinished drive or a drive of another shipment; 2 bad
+    arguments or a path that is not a drive.
+    """
+    if quick and deep:
+        click.echo("sneakernet: error: --quick and --deep do not go together: choose one", err=True)
+        ctx.exit(int(ExitCode.USAGE))
+    mode = Mode.QUICK if quick else Mode.DEEP if deep else Mode.FULL
+    progress = progress_for("verify", quiet)
+    report = run(
+        ctx,
+        lambda: verify(
+            drives,
+            mode=mode,
+            expected_fingerprint=expected,
+            sample_percent=sample,
+            seed=seed,
+            state_dir=default_state_dir(),
+            restart=restart,
+            threads=threads,
+            progress=progress,
+        ),
+    )
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        print_verify_report(report, quiet)
+    if any(r.status == Status.NOT_A_DRIVE.value for r in report.drives):
+        ctx.exit(int(ExitCode.USAGE))
+    if not report.ok:
+        ctx.exit(int(ExitCode.PROBLEMS))
+
+
+#: How many hurt paths the human report lists per problem; --json lists them all.
+SHOWN_PATHS = 10
+
+
+def _paths_line(paths: list[str]) -> str:
+    shown = ", ".join(paths[:SHOWN_PATHS])
+    return shown + (f" and {len(paths) - SHOWN_PATHS} more" if len(paths) > SHOWN_PATHS else "")
+
+
+def print_verify_report(report: VerifyReport, quiet: bool) -> None:
+    for drive in report.drives:
+        if quiet and drive.ok:
+            continue
+        click.echo(_drive_headline(drive))
+        for chunk in drive.damaged_chunks:
+            click.echo(f"  damaged chunk {chunk.id} in {chunk.segment} at byte {chunk.offset}: {chunk.reason}")
+            if chunk.paths:
+                click.echo(f"    hurts: {_paths_line(chunk.paths)}")
+        for problem in drive.problems:
+            click.echo(f"  {problem.message}")
+            if problem.paths:
+                click.echo(f"    hurts: {_paths_line(problem.paths)}")
+        for note in drive.notes:
+            click.echo(f"  note: {note}")
+    hurt = sorted({p for r in report.drives for p in r.hurt_paths()})
+    intact = sum(r.ok for r in report.drives)
+    line = f"{intact} of {len(report.drives)} drives intact"
+    if hurt:
+        line += f"; {len(hurt)} files hurt: ask the sender to resend them (--json lists chunks and paths)"
+    click.echo(line)
+
+
+def _drive_headline(drive: DriveReport) -> str:
+    name = f"{drive.label} ({drive.path})" if drive.label else drive.path
+    of = f" of {drive.drives}" if drive.drives else ""
+    where = f"drive {drive.drive}{of}, " if drive.drive else ""
+    checked = f"{format_size(drive.bytes_checked)} in {drive.chunks_checked} chunks checked"
+    if drive.mode == Mode.QUICK.value:
+        checked = "sizes and manifests checked (--quick)"
+    elif drive.sample_percent is not None:
+        checked += f" (a {drive.sample_percent:g}% sample of segments)"
+    if drive.mode == Mode.DEEP.value:
+        checked += f", {drive.files_checked} whole files hashed"
+    if drive.resumed:
+        checked += ", resumed"
+    status = drive.status.upper().replace("_", " ") if not drive.ok else "intact"
+    return f"{name}: {status}: {where}{checked}"
 
 
 if __name__ == "__main__":

@@ -1,0 +1,754 @@
+"""Verifying drives on arrival: ``sneakernet.verify()``.
+
+Each drive is checked alone, offline and strictly read-only (nothing is ever written on a drive): its label,
+manifest, segments, B3SUMS and catalog, then, by mode, the stored bytes of every chunk (default), a random sample
+of segments (``sample``), decompressed bytes and whole-file hashes too (``deep``), or sizes and manifests only
+(``quick``). Everything found is collected as typed :class:`Problem` records and mapped to the shipment paths it
+hurts; the verdict comes once, at the end (bagit's ``validate`` works the same way).
+
+Memory stays bounded: the manifest is streamed (two or three times), and the only per-chunk state is one 8-byte
+raw offset per chunk on the drive. Progress is kept off the drive in a state file (:class:`VerifyState`), so an
+interrupted verify resumes at the last finished segment.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import json
+import os
+import random
+from array import array
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+import blake3
+
+from .bundle import CatalogReader, DriveReader, write_atomically
+from .codec import decode_chunk
+from .errors import FormatError, NotADrive, SneakernetError, UnfinishedDrive, UsageError
+from .format import (
+    CATALOG_NAME,
+    CHECKSUMS_NAME,
+    DRIVE_LABEL_NAME,
+    HEX64,
+    MANIFEST_NAME,
+    PARTIAL_SUFFIX,
+    SEGMENTS_DIR,
+    CatalogDrive,
+    CatalogEntry,
+    CatalogHeader,
+    ChunkRecord,
+    DriveLabel,
+    FileRecord,
+    HardlinkRecord,
+    ManifestHeader,
+    SegmentRecord,
+    fingerprint,
+    short_fingerprint,
+    show_path,
+)
+from .progress import NullProgress, Progress
+
+#: A fingerprint given on the command line must have at least this many hex digits (64 bits).
+MIN_FINGERPRINT_DIGITS = 16
+#: Chunks being hashed at once, per worker: enough to overlap reading with hashing.
+IN_FLIGHT_PER_WORKER = 2
+
+
+class Mode(str, Enum):
+    QUICK = "quick"
+    FULL = "full"
+    DEEP = "deep"
+
+
+class Status(str, Enum):
+    INTACT = "intact"
+    DAMAGED = "damaged"
+    UNFINISHED = "unfinished"
+    WRONG_SHIPMENT = "wrong_shipment"
+    #: A check that was asked for could not be made (--fingerprint on a drive without a catalog).
+    UNCONFIRMED = "unconfirmed"
+    NOT_A_DRIVE = "not_a_drive"
+
+
+@dataclass
+class Problem:
+    """One thing wrong with a drive. ``kind`` is one of the documented kinds (docs/verify.md)."""
+
+    kind: str
+    message: str
+    paths: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DamagedChunk:
+    """A chunk whose stored (or, with --deep, raw) bytes are not what the manifest says, and the paths it hurts."""
+
+    id: int
+    segment: str
+    offset: int
+    stored_size: int
+    reason: str
+    paths: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DriveReport:
+    """Everything verify found on one drive."""
+
+    path: str
+    mode: str
+    status: str = Status.INTACT.value
+    label: str | None = None
+    drive: int | None = None
+    drives: int | None = None
+    shipment: str | None = None
+    fingerprint: str | None = None
+    sample_percent: float | None = None
+    bytes_checked: int = 0
+    chunks_checked: int = 0
+    files_checked: int = 0
+    resumed: bool = False
+    damaged_chunks: list[DamagedChunk] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == Status.INTACT.value
+
+    def add(self, kind: str, message: str, paths: Sequence[str] = (), status: Status = Status.DAMAGED) -> None:
+        self.problems.append(Problem(kind, message, list(paths)))
+        if self.status == Status.INTACT.value:
+            self.status = status.value
+
+    def hurt_paths(self) -> list[str]:
+        """Every shipment path some problem of this drive hurts, sorted, once each."""
+        paths = {p for chunk in self.damaged_chunks for p in chunk.paths}
+        paths.update(p for problem in self.problems for p in problem.paths)
+        return sorted(paths)
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["hurt_paths"] = self.hurt_paths()
+        return out
+
+
+@dataclass
+class VerifyReport:
+    """The reports of all drives given, and the resend list for the sender."""
+
+    drives: list[DriveReport]
+
+    @property
+    def ok(self) -> bool:
+        return all(report.ok for report in self.drives)
+
+    def to_json(self) -> dict[str, Any]:
+        chunks = sorted({c.id for r in self.drives for c in r.damaged_chunks})
+        paths = sorted({p for r in self.drives for p in r.hurt_paths()})
+        return {
+            "ok": self.ok,
+            "drives": [report.to_json() for report in self.drives],
+            "resend": {"chunks": chunks, "paths": paths},
+        }
+
+
+# --- resumable state ----------------------------------------------------------------------------------------
+
+
+def default_state_dir() -> str:
+    """Where verify keeps its progress: $SNEAKERNET_STATE_DIR, else the user's cache directory."""
+    if os.environ.get("SNEAKERNET_STATE_DIR"):
+        return os.environ["SNEAKERNET_STATE_DIR"]
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, "sneakernet", "verify")
+
+
+@dataclass
+class VerifyState:
+    """Progress of one drive's data pass, saved after every finished segment (atomically, off the drive).
+
+    It is keyed by the manifest's BLAKE3 and the mode, so a state never applies to other data or another check.
+    """
+
+    path: str
+    key: str
+    done_segments: list[str] = field(default_factory=list)
+    damaged: list[dict[str, Any]] = field(default_factory=list)
+    bytes_checked: int = 0
+    chunks_checked: int = 0
+
+    @classmethod
+    def load(cls, state_dir: str, key: str) -> VerifyState:
+        path = os.path.join(state_dir, key + ".json")
+        try:
+            with open(path, encoding="utf-8") as handle:
+                raw = json.load(handle)
+            return cls(path, key, raw["done_segments"], raw["damaged"], raw["bytes_checked"], raw["chunks_checked"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return cls(path, key)
+
+    def save(self) -> None:
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        data = {k: v for k, v in asdict(self).items() if k not in ("path", "key")}
+        write_atomically(self.path, json.dumps(data).encode("utf-8"))
+
+    def clear(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self.path)
+
+
+# --- the checks ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Manifest:
+    """What one streaming pass over a manifest learned."""
+
+    header: ManifestHeader | None = None
+    first_chunk: int | None = None
+    #: Raw offset of each chunk on this drive in the drive's raw stream (chunk id - first_chunk as index),
+    #: with one more entry for the end: what maps a damaged chunk to the file pieces over it.
+    raw_offsets: array = field(default_factory=lambda: array("Q"))  # type: ignore[type-arg]
+    segments: dict[str, SegmentRecord] = field(default_factory=dict)
+    chunks_per_segment: dict[str, int] = field(default_factory=dict)
+    stored_bytes: int = 0
+    raw_bytes: int = 0
+
+    def add_chunk(self, chunk: ChunkRecord) -> None:
+        if self.first_chunk is None:
+            self.first_chunk = chunk.id
+            self.raw_offsets.append(0)
+        expected = self.first_chunk + len(self.raw_offsets) - 1
+        if chunk.id != expected:
+            raise FormatError(f"chunk ids are not consecutive: {chunk.id} follows {expected - 1}")
+        self.raw_offsets.append(self.raw_offsets[-1] + chunk.raw_size)
+        self.chunks_per_segment[chunk.segment] = self.chunks_per_segment.get(chunk.segment, 0) + 1
+        self.stored_bytes += chunk.stored_size
+        self.raw_bytes += chunk.raw_size
+
+    def piece_range(self, record: FileRecord) -> tuple[int, int] | None:
+        """The raw-stream range a file piece covers on this drive, or None for a piece without bytes."""
+        if record.length == 0 or self.first_chunk is None:
+            return None
+        index = record.chunk - self.first_chunk
+        if not 0 <= index < len(self.raw_offsets) - 1:
+            raise FormatError(f"{show_path(record.path)} names chunk {record.chunk}, which is not on this drive")
+        start = self.raw_offsets[index] + record.chunk_offset
+        if start + record.length > self.raw_offsets[-1]:
+            raise FormatError(f"{show_path(record.path)} runs past the last chunk of this drive")
+        return start, start + record.length
+
+
+class DriveVerifier:
+    """Runs every check on one drive and fills a :class:`DriveReport`."""
+
+    def __init__(
+        self,
+        path: str,
+        mode: Mode,
+        expected_fingerprint: str | None,
+        sample_percent: float | None,
+        seed: int | None,
+        state_dir: str | None,
+        restart: bool,
+        workers: int,
+        progress: Progress,
+    ) -> None:
+        self.path = path
+        self.mode = mode
+        self.expected_fingerprint = expected_fingerprint
+        self.sample_percent = sample_percent
+        self.seed = seed
+        self.state_dir = state_dir
+        self.restart = restart
+        self.workers = workers
+        self.progress = progress
+        self.report = DriveReport(path=path, mode=mode.value, sample_percent=sample_percent)
+        self.manifest = _Manifest()
+        self.reader: DriveReader | None = None
+        self.catalog_digest: str | None = None
+        self.catalog_drive: CatalogDrive | None = None
+
+    def run(self) -> DriveReport:
+        report = self.report
+        try:
+            self.reader = DriveReader(self.path)
+        except NotADrive as exc:
+            report.add("not_a_drive", str(exc), status=Status.NOT_A_DRIVE)
+            return report
+        except UnfinishedDrive as exc:
+            report.add("unfinished", str(exc), status=Status.UNFINISHED)
+            self._check_unexpected(set())
+            return report
+        except FormatError as exc:
+            report.add("label", f"{DRIVE_LABEL_NAME} is damaged: {exc}")
+            return report
+        label = self.reader.label
+        report.label, report.drive, report.shipment = label.label, label.drive, label.shipment
+        self._read_catalog(label)
+        if not self._check_manifest():
+            return report
+        self._check_catalog_against_drive(label)
+        self._check_label(label)
+        self._check_segment_files()
+        self._check_unexpected(set(self.manifest.segments))
+        self._check_checksums(label)
+        if self.mode != Mode.QUICK:
+            self._check_data()
+        if report.damaged_chunks:
+            self._map_damage_to_paths()
+        return report
+
+    # -- manifest, label, catalog, checksums --
+
+    def _check_manifest(self) -> bool:
+        """One pass over the manifest: its structure, hash, and the chunk map; False when it cannot be trusted."""
+        assert self.reader is not None
+        try:
+            for record in self.reader.records():
+                if isinstance(record, ChunkRecord):
+                    self.manifest.add_chunk(record)
+                elif isinstance(record, FileRecord):
+                    self.manifest.piece_range(record)  # a piece must lie within this drive's chunks
+                elif isinstance(record, SegmentRecord):
+                    self.manifest.segments[record.name] = record
+                elif isinstance(record, ManifestHeader):
+                    self.manifest.header = record
+        except FormatError as exc:
+            actual = self.reader.manifest_blake3
+            if actual is not None and self.catalog_drive is not None and self.catalog_drive.manifest_blake3 == actual:
+                # The manifest read whole and matches the catalog: it is drive.json that is wrong.
+                self.report.add("label", f"{DRIVE_LABEL_NAME} is damaged: its manifest BLAKE3 is wrong")
+            else:
+                self.report.add(
+                    "manifest",
+                    f"{MANIFEST_NAME} is damaged ({exc}); every file with bytes on this drive may be hurt: "
+                    "ask the sender for a new copy of the drive",
+                    self._paths_on_drive_from_catalog(),
+                )
+                return False
+        for name, record in self.manifest.segments.items():
+            if self.manifest.chunks_per_segment.get(name, 0) != record.chunks:
+                self.report.add("manifest", f"{MANIFEST_NAME} lists {record.chunks} chunks for {name}, but has others")
+        return True
+
+    def _paths_on_drive_from_catalog(self) -> list[str]:
+        """The catalog's paths with bytes on this drive: what a damaged manifest may hurt."""
+        assert self.reader is not None
+        drive = self.reader.label.drive
+        catalog = self.reader.file(CATALOG_NAME)
+        if not os.path.exists(catalog):
+            return []
+        try:
+            return [
+                show_path(r.path)
+                for r in CatalogReader(catalog).records()
+                if isinstance(r, CatalogEntry) and r.first_drive <= drive <= r.last_drive
+            ]
+        except FormatError:
+            return []
+
+    def _check_label(self, label: DriveLabel) -> None:
+        found = (len(self.manifest.segments), self.manifest.stored_bytes, self.manifest.raw_bytes)
+        if found != (label.segments, label.stored_bytes, label.raw_bytes):
+            self.report.add(
+                "label",
+                f"{DRIVE_LABEL_NAME} says {label.segments} segments, {label.stored_bytes} stored and {label.raw_bytes} "
+                f"raw bytes; the manifest has {found[0]}, {found[1]} and {found[2]}",
+            )
+
+    def _read_catalog(self, label: DriveLabel) -> None:
+        """Read the catalog whole: its integrity, its shipment, its fingerprint, and this drive's line in it."""
+        assert self.reader is not None
+        report = self.report
+        path = self.reader.file(CATALOG_NAME)
+        if not os.path.exists(path):
+            report.notes.append(
+                "no catalog on this drive: the shipment's packing may not have finished; the drive was checked alone"
+            )
+            if self.expected_fingerprint:
+                report.add(
+                    "fingerprint",
+                    "cannot check --fingerprint: this drive carries no catalog",
+                    status=Status.UNCONFIRMED,
+                )
+            return
+        reader = CatalogReader(path)
+        header: CatalogHeader | None = None
+        drives: list[CatalogDrive] = []
+        try:
+            for record in reader.records():
+                if isinstance(record, CatalogHeader):
+                    header = record
+                elif isinstance(record, CatalogDrive):
+                    drives.append(record)
+        except FormatError as exc:
+            report.add("catalog", f"{CATALOG_NAME} is damaged: {exc}")
+            return
+        self.catalog_digest = reader.blake3
+        assert header is not None
+        report.drives, report.fingerprint = header.drives, header.fingerprint
+        if header.shipment != label.shipment:
+            report.add(
+                "other_shipment",
+                f"this drive is from shipment {label.shipment}, its catalog from {header.shipment}",
+                status=Status.WRONG_SHIPMENT,
+            )
+            return
+        computed = fingerprint(d.manifest_blake3 for d in drives)
+        if computed != header.fingerprint or [d.drive for d in drives] != list(range(1, header.drives + 1)):
+            report.add("catalog", f"{CATALOG_NAME} is inconsistent: its drive list does not give its fingerprint")
+        self.catalog_drive = next((d for d in drives if d.drive == label.drive), None)
+        if self.catalog_drive is None:
+            report.add("catalog", f"the catalog lists no drive {label.drive}")
+        if self.expected_fingerprint and not computed.startswith(self.expected_fingerprint):
+            report.add(
+                "fingerprint",
+                f"this drive belongs to shipment {short_fingerprint(computed)}, not to the expected "
+                f"{short_fingerprint(self.expected_fingerprint.ljust(20, '?'))}: it is a drive of another shipment",
+                status=Status.WRONG_SHIPMENT,
+            )
+
+    def _check_catalog_against_drive(self, label: DriveLabel) -> None:
+        """The manifest read must be the one the catalog (and so the fingerprint) names for this drive."""
+        assert self.reader is not None
+        own, actual = self.catalog_drive, self.reader.manifest_blake3
+        if own is None or actual is None:
+            return
+        if own.manifest_blake3 != actual:
+            self.report.add(
+                "catalog",
+                f"{MANIFEST_NAME} is not the one the catalog names for drive {label.drive}: "
+                "the drive's files were changed or mixed with another drive's",
+            )
+
+    def _check_checksums(self, label: DriveLabel) -> None:
+        """B3SUMS must name exactly the drive's files, with the hashes the manifest, label and catalog pin."""
+        assert self.reader is not None
+        expected = {name: seg.blake3 for name, seg in self.manifest.segments.items()}
+        expected[MANIFEST_NAME] = self.reader.manifest_blake3 or label.manifest_blake3
+        expected[DRIVE_LABEL_NAME] = blake3.blake3(self.reader.label_bytes).hexdigest()
+        if self.catalog_digest is not None:
+            expected[CATALOG_NAME] = self.catalog_digest
+        try:
+            with open(self.reader.file(CHECKSUMS_NAME), "rb") as handle:
+                text = handle.read(1 << 24)
+        except OSError as exc:
+            self.report.add("checksums", f"{CHECKSUMS_NAME} cannot be read ({exc.strerror})")
+            return
+        found: dict[str, str] = {}
+        for number, line in enumerate(text.decode("ascii", "replace").split("\n")[:-1], 1):
+            digest, sep, file_name = line.partition("  ")
+            if not sep or not HEX64.fullmatch(digest):
+                self.report.add("checksums", f"{CHECKSUMS_NAME} line {number} is damaged")
+                return
+            found[file_name] = digest
+        if not text.endswith(b"\n"):
+            self.report.add("checksums", f"{CHECKSUMS_NAME} is cut short")
+        for name in sorted(set(expected) | set(found)):
+            if name not in found:
+                self.report.add("checksums", f"{CHECKSUMS_NAME} has no line for {name}")
+            elif name not in expected:
+                self.report.add("checksums", f"{CHECKSUMS_NAME} names {name}, which is not part of this drive")
+            elif found[name] != expected[name]:
+                self.report.add("checksums", f"{CHECKSUMS_NAME} disagrees with the drive about {name}")
+
+    # -- files on the drive --
+
+    def _check_segment_files(self) -> None:
+        assert self.reader is not None
+        for name, segment in sorted(self.manifest.segments.items()):
+            try:
+                size = os.stat(self.reader.file(name)).st_size
+            except FileNotFoundError:
+                self.report.missing.append(name)
+                self.report.add("missing_segment", f"segment {name} is missing")
+                continue
+            if size < segment.size:
+                self.report.add("truncated_segment", f"segment {name} is truncated: {size} of {segment.size} bytes")
+            elif size > segment.size:
+                self.report.add("oversized_segment", f"segment {name} has {size - segment.size} bytes too many")
+
+    def _check_unexpected(self, segments: set[str]) -> None:
+        """Files on the drive that are not part of it (strays, leftovers of an unfinished pack)."""
+        expected = {DRIVE_LABEL_NAME, MANIFEST_NAME, CATALOG_NAME, CHECKSUMS_NAME}
+        segments_dir = os.path.join(self.path, SEGMENTS_DIR)
+        for name in sorted(os.listdir(self.path)):
+            if name not in expected and not (name == SEGMENTS_DIR and os.path.isdir(segments_dir)):
+                self._unexpected(name)
+        if os.path.isdir(segments_dir):
+            for name in sorted(os.listdir(segments_dir)):
+                relative = f"{SEGMENTS_DIR}/{name}"
+                if relative not in segments:
+                    self._unexpected(relative)
+
+    def _unexpected(self, name: str) -> None:
+        self.report.unexpected.append(name)
+        if self.report.status == Status.UNFINISHED.value:
+            return
+        hint = " (left by a pack that did not finish)" if name.endswith(PARTIAL_SUFFIX) else ""
+        self.report.add("unexpected_file", f"{name} is not part of this drive{hint}")
+
+    # -- the data --
+
+    def _selected_segments(self) -> set[str]:
+        names = sorted(self.manifest.segments)
+        if self.sample_percent is None:
+            return set(names)
+        count = max(1, round(len(names) * self.sample_percent / 100)) if names else 0
+        return set(random.Random(self.seed).sample(names, count))
+
+    def _check_data(self) -> None:
+        """Read every selected chunk's stored bytes (and with --deep decode them and hash whole files)."""
+        assert self.reader is not None and self.manifest.header is not None
+        selected = self._selected_segments()
+        state = self._load_state()
+        done = set(state.done_segments) if state else set()
+        if state is not None and done:
+            self.report.resumed = True
+            self.report.bytes_checked, self.report.chunks_checked = state.bytes_checked, state.chunks_checked
+            for raw in state.damaged:
+                self.report.damaged_chunks.append(DamagedChunk(**raw))
+        files = _FileHasher(self) if self.mode == Mode.DEEP and self.sample_percent is None and not done else None
+        segment_chunks: dict[str, int] = {}
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="sneakernet-verify") as pool:
+            window: list[tuple[ChunkRecord, Future[tuple[str | None, bytes | None]]]] = []
+            limit = self.workers * IN_FLIGHT_PER_WORKER
+            for chunk in self._chunk_records():
+                if chunk.segment not in selected or chunk.segment in done:
+                    if files is not None:
+                        files.skip(chunk)
+                    continue
+                window.append((chunk, pool.submit(self._check_chunk, chunk, files is not None)))
+                while len(window) > limit:
+                    self._finish_chunk(*window.pop(0), files, segment_chunks, state)
+            for item in window:
+                self._finish_chunk(*item, files, segment_chunks, state)
+        if state is not None:
+            state.clear()
+
+    def _load_state(self) -> VerifyState | None:
+        assert self.reader is not None
+        if self.state_dir is None:
+            return None
+        label = self.reader.label
+        key = f"{label.shipment}-{label.drive:04d}-{self.reader.manifest_blake3}-{self.mode.value}"
+        if self.sample_percent is not None:
+            key += f"-sample{self.sample_percent}-{self.seed}"
+        state = VerifyState.load(self.state_dir, key)
+        if self.restart:
+            state.clear()
+            state = VerifyState(state.path, key)
+        return state
+
+    def _chunk_records(self) -> Iterator[ChunkRecord]:
+        assert self.reader is not None
+        for record in self.reader.records():
+            if isinstance(record, ChunkRecord):
+                yield record
+
+    def _check_chunk(self, chunk: ChunkRecord, decode: bool) -> tuple[str | None, bytes | None]:
+        """Runs on the pool: ``(reason the chunk is damaged or None, raw bytes when decoding)``."""
+        assert self.reader is not None
+        try:
+            stored = self.reader.read_stored(chunk)
+        except FormatError:
+            return "stored bytes do not match their BLAKE3 (or cannot be read)", None
+        if not decode:
+            return None, None
+        try:
+            raw = decode_chunk(stored, chunk.raw_size)
+        except FormatError as exc:
+            return f"does not decompress: {exc}", None
+        if blake3.blake3(raw).hexdigest() != chunk.raw_blake3:
+            return "decompressed bytes do not match their BLAKE3", None
+        return None, raw
+
+    def _finish_chunk(
+        self,
+        chunk: ChunkRecord,
+        future: Future[tuple[str | None, bytes | None]],
+        files: _FileHasher | None,
+        segment_chunks: dict[str, int],
+        state: VerifyState | None,
+    ) -> None:
+        reason, raw = future.result()
+        self.report.bytes_checked += chunk.stored_size
+        self.report.chunks_checked += 1
+        self.progress.advance(chunk.stored_size)
+        if reason is not None:
+            self.report.damaged_chunks.append(
+                DamagedChunk(chunk.id, chunk.segment, chunk.offset, chunk.stored_size, reason)
+            )
+            if self.report.status == Status.INTACT.value:
+                self.report.status = Status.DAMAGED.value
+        if files is not None:
+            files.feed(chunk, raw)
+        segment_chunks[chunk.segment] = segment_chunks.get(chunk.segment, 0) + 1
+        if state is not None and segment_chunks[chunk.segment] == self.manifest.segments[chunk.segment].chunks:
+            state.done_segments.append(chunk.segment)
+            state.damaged = [asdict(c) for c in self.report.damaged_chunks]
+            state.bytes_checked, state.chunks_checked = self.report.bytes_checked, self.report.chunks_checked
+            state.save()
+
+    def _map_damage_to_paths(self) -> None:
+        """A pass over the file records: every piece over a damaged chunk names its path (and its hard links)."""
+        assert self.reader is not None
+        offsets, first = self.manifest.raw_offsets, self.manifest.first_chunk
+        assert first is not None
+        damaged = sorted(self.report.damaged_chunks, key=lambda c: c.id)
+        starts = [offsets[c.id - first] for c in damaged]
+        ends = [offsets[c.id - first + 1] for c in damaged]
+        hurt: dict[bytes, list[DamagedChunk]] = {}
+        for record in self.reader.records():
+            if isinstance(record, FileRecord):
+                span = self.manifest.piece_range(record)
+                if span is None:
+                    continue
+                # Damaged chunks are disjoint and sorted: the first that ends after the piece starts, and on.
+                index = bisect.bisect_right(ends, span[0])
+                while index < len(damaged) and starts[index] < span[1]:
+                    damaged[index].paths.append(show_path(record.path))
+                    hurt.setdefault(record.path, []).append(damaged[index])
+                    index += 1
+            elif isinstance(record, HardlinkRecord) and record.target in hurt:
+                for chunk in hurt[record.target]:
+                    chunk.paths.append(show_path(record.path))
+
+
+class _FileHasher:
+    """--deep: hashes each file wholly on this drive from the decoded chunks, in the drive's raw order.
+
+    File records come after their chunks in the manifest, so a second iterator over the manifest walks the file
+    pieces while the chunks are fed in order; both advance together and hold one chunk at a time.
+    """
+
+    def __init__(self, verifier: DriveVerifier) -> None:
+        assert verifier.reader is not None
+        self.verifier = verifier
+        self.pieces = (r for r in verifier.reader.records() if isinstance(r, FileRecord) and r.length)
+        self.current: FileRecord | None = None
+        self.span: tuple[int, int] | None = None
+        self.hasher = blake3.blake3()
+        self.broken = False
+        self.position = 0
+        self._next_piece()
+
+    def _next_piece(self) -> None:
+        self.current = next(self.pieces, None)
+        self.span = self.verifier.manifest.piece_range(self.current) if self.current else None
+        self.hasher = blake3.blake3()
+        self.broken = False
+
+    def skip(self, chunk: ChunkRecord) -> None:
+        self.feed(chunk, None)
+
+    def feed(self, chunk: ChunkRecord, raw: bytes | None) -> None:
+        """The raw bytes of the next chunk, or None when they are unknown (damaged)."""
+        end = self.position + chunk.raw_size
+        while self.span is not None and self.span[0] < end:
+            lo, hi = max(self.span[0], self.position), min(self.span[1], end)
+            if raw is None:
+                self.broken = True
+            else:
+                self.hasher.update(memoryview(raw)[lo - self.position : hi - self.position])
+            if self.span[1] > end:
+                break
+            self._close_piece()
+        self.position = end
+
+    def _close_piece(self) -> None:
+        record = self.current
+        assert record is not None
+        if record.final and record.offset == 0 and not self.broken:
+            self.verifier.report.files_checked += 1
+            if self.hasher.hexdigest() != record.blake3:
+                self.verifier.report.add(
+                    "file_hash",
+                    f"{show_path(record.path)} does not match its whole-file BLAKE3",
+                    [show_path(record.path)],
+                )
+        self._next_piece()
+
+
+# --- the entry point ----------------------------------------------------------------------------------------
+
+
+def normalise_fingerprint(text: str) -> str:
+    """A fingerprint as typed (any case, dashes or spaces between groups) as lowercase hex."""
+    digits = "".join(ch for ch in text.lower() if ch not in "- :")
+    if len(digits) < MIN_FINGERPRINT_DIGITS or len(digits) > 64 or any(ch not in "0123456789abcdef" for ch in digits):
+        raise UsageError(
+            f"cannot read fingerprint {text!r}: give at least {MIN_FINGERPRINT_DIGITS} hex digits, "
+            "as pack printed them (e.g. 3f9a-12bc-77d0-e145-9abc)"
+        )
+    return digits
+
+
+def verify(
+    drives: Sequence[str],
+    *,
+    mode: Mode = Mode.FULL,
+    expected_fingerprint: str | None = None,
+    sample_percent: float | None = None,
+    seed: int | None = None,
+    state_dir: str | None = None,
+    restart: bool = False,
+    threads: int = 0,
+    progress: Progress | None = None,
+) -> VerifyReport:
+    """Check each drive in ``drives`` alone, read-only, and report what is wrong and which paths it hurts.
+
+    Raises :class:`~sneakernet.errors.UsageError` for bad arguments; damage is never raised, it is reported.
+    ``state_dir`` keeps progress for resuming (None: do not keep any).
+    """
+    if not drives:
+        raise UsageError("give at least one drive directory to verify")
+    if sample_percent is not None and not 0 < sample_percent <= 100:
+        raise UsageError(f"--sample takes a percentage above 0 and at most 100, not {sample_percent}")
+    if sample_percent is not None and mode == Mode.QUICK:
+        raise UsageError("--sample and --quick do not go together: --quick reads no data")
+    wanted = normalise_fingerprint(expected_fingerprint) if expected_fingerprint else None
+    progress = progress or NullProgress()
+    workers = threads or os.cpu_count() or 1
+    progress.start(sum(_stored_bytes(path) for path in drives) if mode != Mode.QUICK else 0)
+    reports = []
+    try:
+        for path in drives:
+            verifier = DriveVerifier(path, mode, wanted, sample_percent, seed, state_dir, restart, workers, progress)
+            reports.append(verifier.run())
+    finally:
+        progress.close()
+    _check_same_shipment(reports)
+    return VerifyReport(reports)
+
+
+def _stored_bytes(path: str) -> int:
+    try:
+        return DriveReader(path).label.stored_bytes
+    except SneakernetError:
+        return 0
+
+
+def _check_same_shipment(reports: list[DriveReport]) -> None:
+    """Drives verified together must be of one shipment; the odd ones out are named."""
+    shipments = [r.shipment for r in reports if r.shipment]
+    if len(set(shipments)) < 2:
+        return
+    majority = max(set(shipments), key=shipments.count)
+    for report in reports:
+        if report.shipment and report.shipment != majority:
+            report.add(
+                "other_shipment",
+                f"this drive is from shipment {report.shipment}, the other drives from {majority}: "
+                "a drive of another shipment is mixed in",
+                status=Status.WRONG_SHIPMENT,
+            )
