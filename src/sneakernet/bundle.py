@@ -18,7 +18,7 @@ import errno
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import blake3
 
@@ -43,7 +43,7 @@ from .format import (
     manifest_record_from_json,
     segment_name,
 )
-from .recordfile import HashingReader, RecordWriter, read_records
+from .recordfile import HashingReader, RecordWriter, read_records, type_prefix
 
 #: drive.json is a few hundred bytes; a reader refuses one larger than this.
 LABEL_LIMIT = 1 << 16
@@ -285,8 +285,12 @@ class DriveReader:
             )
         return raw
 
-    def records(self) -> Iterator[ManifestRecord]:
-        """The manifest's header, then each record through the end record."""
+    def records(self, only: tuple[str, ...] | None = None) -> Iterator[ManifestRecord]:
+        """The manifest's header, then each record through the end record.
+
+        With ``only`` (record types), the other records are counted but neither parsed nor yielded: a fast pass
+        for one kind of record, to be made after a full pass has checked every record.
+        """
         what = f"the manifest of {self.path}"
         try:
             handle = open(self.file(MANIFEST_NAME), "rb")  # noqa: SIM115 - closed below
@@ -294,15 +298,19 @@ class DriveReader:
             raise FormatError(f"cannot open {what}: {exc.strerror}") from exc
         with handle:
             source = HashingReader(handle)
-            raw_records = read_records(source, what)
-            header = ManifestHeader.from_json(next(raw_records, {}))
+            prefixes = None if only is None else tuple(type_prefix(t) for t in (*only, EndRecord.TYPE))
+            raw_records = read_records(source, what, prefixes)
+            first: dict[str, Any] | None = next(raw_records, None)
+            header = ManifestHeader.from_json(first or {})
             if header.shipment != self.label.shipment or header.drive != self.label.drive:
                 raise FormatError(f"{what} belongs to another shipment or drive than its {DRIVE_LABEL_NAME}")
             yield header
             count = 1
             for raw in raw_records:
-                record = manifest_record_from_json(raw)
                 count += 1
+                if raw is None:
+                    continue
+                record = manifest_record_from_json(raw)
                 yield record
                 if isinstance(record, EndRecord):
                     if record.records != count:
@@ -328,7 +336,9 @@ class CatalogReader:
         self.size: int | None = None
         self.blake3: str | None = None
 
-    def records(self) -> Iterator[CatalogRecord]:
+    def records(self, only: tuple[str, ...] | None = None) -> Iterator[CatalogRecord]:
+        """The header, then each record through the end record (with ``only``, just those types; see
+        :meth:`DriveReader.records`)."""
         what = f"the catalog {self.path}"
         try:
             handle = open(self.path, "rb")  # noqa: SIM115 - closed below
@@ -336,12 +346,16 @@ class CatalogReader:
             raise FormatError(f"cannot open {what}: {exc.strerror}") from exc
         with handle:
             source = HashingReader(handle)
-            raw_records = read_records(source, what)
-            yield CatalogHeader.from_json(next(raw_records, {}))
+            prefixes = None if only is None else tuple(type_prefix(t) for t in (*only, EndRecord.TYPE))
+            raw_records = read_records(source, what, prefixes)
+            first: dict[str, Any] | None = next(raw_records, None)
+            yield CatalogHeader.from_json(first or {})
             count = 1
             for raw in raw_records:
-                record = catalog_record_from_json(raw)
                 count += 1
+                if raw is None:
+                    continue
+                record = catalog_record_from_json(raw)
                 yield record
                 if isinstance(record, EndRecord):
                     if record.records != count:

@@ -118,9 +118,18 @@ class HashingReader:
             pass
 
 
-def read_records(source: BinaryIO | HashingReader, what: str) -> Iterator[dict[str, Any]]:
+def type_prefix(record_type: str) -> bytes:
+    """How a line of ``record_type`` starts: writers put ``type`` first (docs/format.md, section 5)."""
+    return b'{"type":"' + record_type.encode("ascii") + b'"'
+
+
+def read_records(
+    source: BinaryIO | HashingReader, what: str, only: tuple[bytes, ...] | None = None
+) -> Iterator[dict[str, Any] | None]:
     """Each record of a zstd JSON Lines stream, as a dict; :class:`FormatError` naming ``what`` on damage.
 
+    With ``only`` (line prefixes from :func:`type_prefix`), the first line and lines starting with one of them
+    are parsed and every other line yields None: a cheap way to walk one kind of record while still counting all.
     The caller checks the header (the first record) and the end record's count; this reader only promises
     that each record it yields was a whole, well-formed line.
     """
@@ -137,8 +146,11 @@ def read_records(source: BinaryIO | HashingReader, what: str) -> Iterator[dict[s
         number += 1
         if len(line) > MAX_LINE or not line.endswith(b"\n"):
             raise FormatError(f"{what} is damaged or cut short at line {number}")
+        if only is not None and number > 1 and not line.startswith(only):
+            yield None
+            continue
         try:
-            record = json.loads(line)
+            record = json.loads(line.decode("utf-8"))
         except (ValueError, RecursionError) as exc:
             raise FormatError(f"{what} line {number} is not valid JSON") from exc
         if not isinstance(record, dict):

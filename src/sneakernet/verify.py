@@ -385,7 +385,8 @@ class DriveVerifier:
         header: CatalogHeader | None = None
         drives: list[CatalogDrive] = []
         try:
-            for record in reader.records():
+            # Entries are not parsed here (restore and ls read them); their lines are counted and hashed.
+            for record in reader.records(only=(CatalogDrive.TYPE,)):
                 if isinstance(record, CatalogHeader):
                     header = record
                 elif isinstance(record, CatalogDrive):
@@ -550,10 +551,16 @@ class DriveVerifier:
         return state
 
     def _chunk_records(self) -> Iterator[ChunkRecord]:
+        """The chunk records again, fast: the first pass parsed and checked every record, this one must find as
+        many chunks (a record whose ``type`` is not its first member would otherwise slip through)."""
         assert self.reader is not None
-        for record in self.reader.records():
+        count = 0
+        for record in self.reader.records(only=(ChunkRecord.TYPE,)):
             if isinstance(record, ChunkRecord):
+                count += 1
                 yield record
+        if count != len(self.manifest.raw_offsets) - 1 + (self.manifest.first_chunk is None):
+            raise FormatError(f"{MANIFEST_NAME} changed while it was read")
 
     def _check_chunk(self, chunk: ChunkRecord, decode: bool) -> tuple[str | None, bytes | None]:
         """Runs on the pool: ``(reason the chunk is damaged or None, raw bytes when decoding)``."""
@@ -608,7 +615,7 @@ class DriveVerifier:
         starts = [offsets[c.id - first] for c in damaged]
         ends = [offsets[c.id - first + 1] for c in damaged]
         hurt: dict[bytes, list[DamagedChunk]] = {}
-        for record in self.reader.records():
+        for record in self.reader.records(only=(FileRecord.TYPE, HardlinkRecord.TYPE)):
             if isinstance(record, FileRecord):
                 span = self.manifest.piece_range(record)
                 if span is None:
