@@ -17,7 +17,9 @@ echo "== pack: $work/dataset -> $work/shipment (2 MB drives)"
 sneakernet pack "$work/dataset" --out "$work/shipment" --drive-size 2MB --chunk-size 256K
 
 echo
-echo "== check each drive with plain b3sum"
+echo "== verify every drive (sneakernet), then check them with plain b3sum (no sneakernet needed)"
+sneakernet verify "$work"/shipment/drive-*
+echo
 if command -v b3sum >/dev/null 2>&1; then
   for drive in "$work"/shipment/drive-*; do
     (cd "$drive" && b3sum --check --quiet B3SUMS && echo "$(basename "$drive"): all files OK")
