@@ -51,7 +51,7 @@ from sneakernet.format import (
     short_fingerprint,
     show_path,
 )
-from sneakernet.recordfile import encode_record, read_records
+from sneakernet.recordfile import RecordWriter, encode_record, read_records
 
 H1 = "0123456789abcdef" * 4
 H2 = "fedcba9876543210" * 4
@@ -87,7 +87,7 @@ def test_names() -> None:
 
 MANIFEST_RECORDS = [
     ChunkRecord(7, "segments/s000002.seg", 123, 456, 789, "zstd", H1, H2),
-    ChunkRecord(0, "segments/s000001.seg", 0, 13, 0, "store", H2, H1),
+    ChunkRecord(0, "segments/s000001.seg", 0, 13, 1, "store", H2, H1),
     ChunkRecord(1, "segments/s000001.seg", 1, 10, MAX_CHUNK_SIZE, "store", H2, H1),
     SegmentRecord("segments/s000001.seg", 2**30, H1, 256),
     FileRecord(b"dir/file.bin", 0, 100, 3, 17, True, 100, H1, META),
@@ -295,7 +295,7 @@ BAD_RECORDS = [
     (changed(FINAL, blake3="0" * 64 + "0"), "'blake3' is not 64 lowercase hex digits"),
     (changed(FINAL, final="true"), "'final' missing or not bool"),
     (changed(FINAL, final=1), "'final' missing or not bool"),
-    (changed(FINAL, chunk=-1), "'chunk' out of range"),
+    (changed(FINAL, chunk=-1), "'chunk' must be -1 exactly when 'length' is 0"),
     (changed(FINAL, chunk="3"), "'chunk' missing or not int"),
     (changed(FINAL, length=-5, size=5), "'length' is negative"),
     (changed(FINAL, path=...), "record has no 'path'"),
@@ -304,8 +304,12 @@ BAD_RECORDS = [
     (changed(FINAL, path=..., path_b64="Y2Fm6Q="), "field path_b64 is not valid base64"),
     (changed(FINAL, path=..., path_b64=5), "field path_b64 is not valid base64"),
     (changed(PIECE, final=...), "'final' missing or not bool"),
-    (changed(PIECE, chunk=-1), "'chunk' out of range"),
+    (changed(PIECE, chunk=-1), "'chunk' must be -1 exactly when 'length' is 0"),
     (changed(PIECE, length=0, chunk=-2), "'chunk' out of range"),
+    (changed(PIECE, length=0, chunk=3), "'chunk' must be -1 exactly when 'length' is 0"),
+    (changed(FINAL, length=0, offset=15, chunk=-1, chunk_offset=4), "a piece without bytes must have 'chunk_offset' 0"),
+    (changed(FINAL, path_b64="Y2Fm6Q=="), "record has both 'path' and path_b64"),
+    (changed(CHUNK, raw_size=0), "raw_size is 0: a chunk holds at least one byte"),
     (changed(DIR, mode=0o20000), "'mode' has bits beyond 0o7777"),
     (changed(DIR, mtime_ns=...), "'mtime_ns' missing or not int"),
     (changed(SYMLINK, target=...), "record has no 'target'"),
@@ -806,3 +810,24 @@ def test_golden_checksums_pass_b3sum_check() -> None:
         result = subprocess.run(["b3sum", "--check", CHECKSUMS_NAME], cwd=drive, capture_output=True, text=True)
         assert result.returncode == 0, result.stdout + result.stderr
         assert result.stdout.count(": OK") == 4
+
+
+def test_catalog_entry_kind_is_one_of_four() -> None:
+    raw = CatalogEntry(b"a", "file", 1, 1, 1).to_json()
+    raw["kind"] = "socket"
+    with pytest.raises(FormatError, match="kind 'socket' is not one of file, dir, symlink, hardlink"):
+        CatalogEntry.from_json(raw)
+
+
+def test_lines_after_the_end_record_are_refused(tmp_path: Path) -> None:
+    drive = tmp_path / "drive"
+    shutil.copytree(drives()[0], drive)
+    with open(drive / MANIFEST_NAME, "rb") as handle:
+        records = [r for r in read_records(handle, "m") if r is not None]
+    writer = RecordWriter(drive / "m2")
+    for record in [*records, {"type": "dir", "path": "late", "mode": 0, "mtime_ns": 0, "uid": 0, "gid": 0}]:
+        writer.write(record)
+    writer.close()
+    os.replace(drive / "m2", drive / MANIFEST_NAME)
+    with pytest.raises(FormatError, match="lines after its end record"):
+        list(DriveReader(str(drive)).records())

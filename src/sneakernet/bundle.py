@@ -45,6 +45,7 @@ from .format import (
 )
 from .recordfile import HashingReader, RecordWriter, read_records, type_prefix
 
+_NO_MORE: Any = object()
 #: drive.json is a few hundred bytes; a reader refuses one larger than this.
 LABEL_LIMIT = 1 << 16
 #: Names pack writes on a drive; a directory holding any of them already holds (part of) a shipment.
@@ -315,6 +316,8 @@ class DriveReader:
                 if isinstance(record, EndRecord):
                     if record.records != count:
                         raise FormatError(f"{what} has {count} records, its end record says {record.records}")
+                    if next(raw_records, _NO_MORE) is not _NO_MORE:
+                        raise FormatError(f"{what} has lines after its end record")
                     break
             else:
                 raise FormatError(f"{what} is cut short: it has no end record")
@@ -360,6 +363,8 @@ class CatalogReader:
                 if isinstance(record, EndRecord):
                     if record.records != count:
                         raise FormatError(f"{what} has {count} records, its end record says {record.records}")
+                    if next(raw_records, _NO_MORE) is not _NO_MORE:
+                        raise FormatError(f"{what} has lines after its end record")
                     break
             else:
                 raise FormatError(f"{what} is cut short: it has no end record")

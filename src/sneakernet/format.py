@@ -48,6 +48,7 @@ SHORT_FINGERPRINT_DIGITS = 20
 METHOD_ZSTD = "zstd"
 METHOD_STORE = "store"
 METHODS = (METHOD_ZSTD, METHOD_STORE)
+CATALOG_KINDS = ("file", "dir", "symlink", "hardlink")
 
 HEX64 = re.compile(r"[0-9a-f]{64}")
 SEGMENT_NAME = re.compile(r"segments/s[0-9]{6}\.seg")
@@ -74,6 +75,8 @@ def encode_path(key: str, path: bytes, out: dict[str, Any]) -> None:
 
 
 def decode_path(key: str, raw: dict[str, Any]) -> bytes:
+    if key in raw and key + "_b64" in raw:
+        raise FormatError(f"record has both {key!r} and {key}_b64")
     if key in raw:
         value = raw[key]
         if not isinstance(value, str):
@@ -202,6 +205,8 @@ class ChunkRecord:
             problems.append(f"method {record.method!r} is not one of {', '.join(METHODS)}")
         if record.raw_size > MAX_CHUNK_SIZE:
             problems.append(f"raw_size above the limit of {MAX_CHUNK_SIZE}")
+        if record.raw_size == 0:
+            problems.append("raw_size is 0: a chunk holds at least one byte")
         if record.stored_size > MAX_STORED_SIZE:
             problems.append(f"stored_size above the limit of {MAX_STORED_SIZE}")
         _check("chunk", problems)
@@ -315,8 +320,12 @@ class FileRecord:
         )
         if record.final and record.size != record.offset + record.length:
             problems.append("a final piece must end at the file's size")
-        if record.chunk is not None and record.chunk < (-1 if record.length == 0 else 0):
+        if record.chunk is not None and (record.chunk == -1) != (record.length == 0):
+            problems.append("'chunk' must be -1 exactly when 'length' is 0")
+        if record.chunk is not None and record.chunk < -1:
             problems.append("'chunk' out of range")
+        if record.chunk == -1 and record.chunk_offset != 0:
+            problems.append("a piece without bytes must have 'chunk_offset' 0")
         _check("file", problems)
         return record
 
@@ -613,6 +622,8 @@ class CatalogEntry:
             first_drive=_natural(raw, "first_drive", problems),
             last_drive=_natural(raw, "last_drive", problems),
         )
+        if record.kind not in CATALOG_KINDS:
+            problems.append(f"kind {record.kind!r} is not one of {', '.join(CATALOG_KINDS)}")
         _check("catalog entry", problems)
         return record
 

@@ -501,8 +501,8 @@ class ShipmentWriter:
     def end_file(self, end: FileEnd) -> None:
         path = self.paths[end.index]
         # Room first: should the drive fill here, the open piece is closed on it and the final record, empty,
-        # goes on the next drive.
-        drive, _ = self._ensure_room(0, _record_bound(path))
+        # goes on the next drive. An open piece's record is already counted by _closing_bound.
+        drive, _ = self._ensure_room(0, 0 if end.index in self.pieces else _record_bound(path))
         del self.paths[end.index]
         piece = self.pieces.pop(end.index, None) or _Piece(-1, 0, end.size, 0)
         record = FileRecord(
@@ -687,8 +687,13 @@ def _check_space(targets: DriveTargets, totals: ScanTotals, options: PackOptions
         )
     # Worst case: nothing compresses, and the manifests take about as much room as the catalog's entries again.
     worst_case = chunk_bound * (totals.data_bytes // options.chunk_size + 1) + totals.catalog_entry_bytes
-    # Twice the estimate and some: a drive line costs 320 bytes, running short would fail at the very end.
+    # Estimate the drive count twice, the second time with the catalog of the first estimate in place, then
+    # reserve for twice as many drives and some: a drive line costs 320 bytes, running short fails at the end.
     drives = 2 * (worst_case // per_drive + 1) + 4
+    per_drive = DriveBudget(smallest.capacity, catalog_bound(totals.catalog_entry_bytes, drives)).usable(
+        one_chunk_records
+    )
+    drives = 2 * (worst_case // max(per_drive, 1) + 1) + 4
     catalog_size = catalog_bound(totals.catalog_entry_bytes, drives)
     budget = DriveBudget(smallest.capacity, catalog_size)
     if budget.usable(one_chunk_records) < chunk_bound:

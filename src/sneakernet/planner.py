@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .format import MAX_SEGMENTS
+
 #: Allocation rounding counted per file on a drive: exFAT uses clusters of up to 128 KiB on large volumes.
 FILE_SLACK = 128 * 1024
 #: drive.json is a few hundred bytes; this bounds it with room to spare.
@@ -95,6 +97,8 @@ class DriveSpace:
         """Accept ``stored_size`` bytes if they fit with the manifest grown to ``manifest_bound``, else None."""
         new_segment = self.segments == 0 or self.segment_used + stored_size > self.segment_size
         segments = self.segments + new_segment
+        if segments > MAX_SEGMENTS:
+            return None
         if self.data_bytes + stored_size + self.budget.overhead(segments, manifest_bound) > self.budget.capacity:
             return None
         if new_segment:
