@@ -18,7 +18,6 @@ import contextlib
 import json
 import os
 import random
-from array import array
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -27,7 +26,7 @@ from typing import Any
 
 import blake3
 
-from .bundle import CatalogReader, DriveReader, write_atomically
+from .bundle import CatalogReader, ChunkMap, DriveReader, write_atomically
 from .codec import decode_chunk
 from .errors import FormatError, NotADrive, SneakernetError, UnfinishedDrive, UsageError
 from .format import (
@@ -208,45 +207,6 @@ class VerifyState:
 # --- the checks ---------------------------------------------------------------------------------------------
 
 
-@dataclass
-class _Manifest:
-    """What one streaming pass over a manifest learned."""
-
-    header: ManifestHeader | None = None
-    first_chunk: int | None = None
-    #: Raw offset of each chunk on this drive in the drive's raw stream (chunk id - first_chunk as index),
-    #: with one more entry for the end: what maps a damaged chunk to the file pieces over it.
-    raw_offsets: array = field(default_factory=lambda: array("Q"))  # type: ignore[type-arg]
-    segments: dict[str, SegmentRecord] = field(default_factory=dict)
-    chunks_per_segment: dict[str, int] = field(default_factory=dict)
-    stored_bytes: int = 0
-    raw_bytes: int = 0
-
-    def add_chunk(self, chunk: ChunkRecord) -> None:
-        if self.first_chunk is None:
-            self.first_chunk = chunk.id
-            self.raw_offsets.append(0)
-        expected = self.first_chunk + len(self.raw_offsets) - 1
-        if chunk.id != expected:
-            raise FormatError(f"chunk ids are not consecutive: {chunk.id} follows {expected - 1}")
-        self.raw_offsets.append(self.raw_offsets[-1] + chunk.raw_size)
-        self.chunks_per_segment[chunk.segment] = self.chunks_per_segment.get(chunk.segment, 0) + 1
-        self.stored_bytes += chunk.stored_size
-        self.raw_bytes += chunk.raw_size
-
-    def piece_range(self, record: FileRecord) -> tuple[int, int] | None:
-        """The raw-stream range a file piece covers on this drive, or None for a piece without bytes."""
-        if record.length == 0 or self.first_chunk is None:
-            return None
-        index = record.chunk - self.first_chunk
-        if not 0 <= index < len(self.raw_offsets) - 1:
-            raise FormatError(f"{show_path(record.path)} names chunk {record.chunk}, which is not on this drive")
-        start = self.raw_offsets[index] + record.chunk_offset
-        if start + record.length > self.raw_offsets[-1]:
-            raise FormatError(f"{show_path(record.path)} runs past the last chunk of this drive")
-        return start, start + record.length
-
-
 class DriveVerifier:
     """Runs every check on one drive and fills a :class:`DriveReport`."""
 
@@ -272,7 +232,7 @@ class DriveVerifier:
         self.workers = workers
         self.progress = progress
         self.report = DriveReport(path=path, mode=mode.value, sample_percent=sample_percent)
-        self.manifest = _Manifest()
+        self.manifest = ChunkMap()
         self.reader: DriveReader | None = None
         self.catalog_digest: str | None = None
         self.catalog_drive: CatalogDrive | None = None

@@ -1,0 +1,211 @@
+"""The restore journal: DEST/.sneakernet/journal.sqlite3, what makes restore idempotent and resumable.
+
+SQLite from the standard library keeps the state on disk, so memory stays flat for a 10-million-file shipment.
+Every commit is durable (``synchronous=FULL``); restore commits a batch only after the files it records are on
+disk (see restore.py), so a state the journal calls done is never lost by a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+JOURNAL_DIR = ".sneakernet"
+JOURNAL_NAME = "journal.sqlite3"
+PARTS_DIR = "parts"
+CATALOG_COPY = "catalog.jsonl.zst"
+#: Bumped when the tables change; a journal of another version is refused, never misread.
+JOURNAL_VERSION = 1
+
+DONE = "done"
+PENDING = "pending"
+FAILED = "failed"
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE drives (drive INTEGER PRIMARY KEY, label TEXT NOT NULL, manifest_blake3 TEXT NOT NULL,
+                     state TEXT NOT NULL, failed INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE entries (path BLOB PRIMARY KEY, kind TEXT NOT NULL, drive INTEGER NOT NULL, state TEXT NOT NULL,
+                      size INTEGER, blake3 TEXT, mode INTEGER, mtime_ns INTEGER, uid INTEGER, gid INTEGER,
+                      target BLOB, final_drive INTEGER);
+CREATE TABLE pieces (path BLOB NOT NULL, offset INTEGER NOT NULL, length INTEGER NOT NULL, drive INTEGER NOT NULL,
+                     PRIMARY KEY (path, offset));
+CREATE TABLE names (parent BLOB NOT NULL, folded TEXT NOT NULL, path BLOB NOT NULL, PRIMARY KEY (parent, folded));
+CREATE INDEX entries_state ON entries (state, kind);
+CREATE INDEX entries_target ON entries (target) WHERE target IS NOT NULL;
+"""
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: bytes
+    kind: str
+    drive: int
+    state: str
+    size: int | None
+    blake3: str | None
+    mode: int | None
+    mtime_ns: int | None
+    uid: int | None
+    gid: int | None
+    target: bytes | None
+    final_drive: int | None
+
+
+class Journal:
+    """One restore's state. Open with :meth:`open` or :meth:`create`; :meth:`commit` makes changes durable."""
+
+    def __init__(self, dest: str, connection: sqlite3.Connection) -> None:
+        self.dest = dest
+        self.db = connection
+
+    @staticmethod
+    def directory(dest: str) -> str:
+        return os.path.join(dest, JOURNAL_DIR)
+
+    @classmethod
+    def exists(cls, dest: str) -> bool:
+        return os.path.exists(os.path.join(cls.directory(dest), JOURNAL_NAME))
+
+    @classmethod
+    def open(cls, dest: str) -> Journal:
+        connection = sqlite3.connect(os.path.join(cls.directory(dest), JOURNAL_NAME), isolation_level="DEFERRED")
+        journal = cls(dest, _configure(connection))
+        version = journal.get("journal_version")
+        if version != str(JOURNAL_VERSION):
+            connection.close()
+            raise ValueError(f"journal version {version}, this sneakernet reads version {JOURNAL_VERSION}")
+        return journal
+
+    @classmethod
+    def create(cls, dest: str, meta: dict[str, Any]) -> Journal:
+        directory = cls.directory(dest)
+        os.makedirs(os.path.join(directory, PARTS_DIR), exist_ok=True)
+        path = os.path.join(directory, JOURNAL_NAME)
+        # Built under a temporary name and renamed: a crash never leaves a half-made journal.
+        partial = path + ".partial"
+        if os.path.exists(partial):
+            os.remove(partial)
+        connection = _configure(sqlite3.connect(partial, isolation_level="DEFERRED"))
+        connection.executescript(_SCHEMA)
+        journal = cls(dest, connection)
+        journal.set("journal_version", str(JOURNAL_VERSION))
+        for key, value in meta.items():
+            journal.set(key, json.dumps(value))
+        journal.commit()
+        connection.close()
+        os.replace(partial, path)
+        return cls.open(dest)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def commit(self) -> None:
+        self.db.commit()
+
+    # -- meta --
+
+    def get(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def get_json(self, key: str) -> Any:
+        value = self.get(key)
+        return None if value is None else json.loads(value)
+
+    def set(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    # -- drives --
+
+    def drive_state(self, drive: int) -> str | None:
+        row = self.db.execute("SELECT state FROM drives WHERE drive = ?", (drive,)).fetchone()
+        return row[0] if row else None
+
+    def set_drive(self, drive: int, label: str, manifest_blake3: str, state: str, failed: int = 0) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO drives (drive, label, manifest_blake3, state, failed) VALUES (?, ?, ?, ?, ?)",
+            (drive, label, manifest_blake3, state, failed),
+        )
+
+    def drives(self) -> dict[int, tuple[str, str, int]]:
+        """drive -> (label, state, files that failed on it)"""
+        rows = self.db.execute("SELECT drive, label, state, failed FROM drives")
+        return {drive: (label, state, failed) for drive, label, state, failed in rows}
+
+    def manifest_of_catalog(self, drive: int) -> str | None:
+        """The manifest BLAKE3 the catalog names for ``drive``."""
+        manifests: list[str] = self.get_json("manifests") or []
+        return manifests[drive - 1] if 1 <= drive <= len(manifests) else None
+
+    # -- entries --
+
+    def entry(self, path: bytes) -> Entry | None:
+        row = self.db.execute("SELECT * FROM entries WHERE path = ?", (path,)).fetchone()
+        return Entry(*row) if row else None
+
+    def add_entry(self, entry: Entry) -> None:
+        self.db.execute(
+            "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", tuple(entry.__dict__.values())
+        )
+
+    def set_final(self, path: bytes, drive: int, size: int, digest: str, meta: tuple[int, int, int, int]) -> None:
+        self.db.execute(
+            "UPDATE entries SET size = ?, blake3 = ?, mode = ?, mtime_ns = ?, uid = ?, gid = ?, final_drive = ? "
+            "WHERE path = ?",
+            (size, digest, *meta, drive, path),
+        )
+
+    def set_state(self, path: bytes, state: str) -> None:
+        self.db.execute("UPDATE entries SET state = ? WHERE path = ?", (state, path))
+
+    def add_piece(self, path: bytes, offset: int, length: int, drive: int) -> None:
+        self.db.execute("INSERT OR REPLACE INTO pieces VALUES (?, ?, ?, ?)", (path, offset, length, drive))
+
+    def piece_bytes(self, path: bytes) -> int:
+        row = self.db.execute("SELECT COALESCE(SUM(length), 0) FROM pieces WHERE path = ?", (path,)).fetchone()
+        return int(row[0])
+
+    def drop_pieces(self, path: bytes) -> None:
+        self.db.execute("DELETE FROM pieces WHERE path = ?", (path,))
+
+    def entries(self, kind: str, state: str | None = None) -> Iterator[Entry]:
+        query = "SELECT * FROM entries WHERE kind = ?" + (" AND state = ?" if state else "")
+        for row in self.db.execute(query, (kind, state) if state else (kind,)):
+            yield Entry(*row)
+
+    def count(self, state: str | None = None, kind: str | None = None) -> int:
+        clauses, args = [], []
+        if state:
+            clauses.append("state = ?")
+            args.append(state)
+        if kind:
+            clauses.append("kind = ?")
+            args.append(kind)
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        return int(self.db.execute("SELECT COUNT(*) FROM entries" + where, args).fetchone()[0])
+
+    def failed_paths(self, limit: int) -> list[bytes]:
+        rows = self.db.execute("SELECT path FROM entries WHERE state = ? ORDER BY path LIMIT ?", (FAILED, limit))
+        return [row[0] for row in rows]
+
+    # -- names that collide on case-insensitive or normalising filesystems --
+
+    def claim_name(self, parent: bytes, folded: str, path: bytes) -> bytes | None:
+        """Record ``path`` under its folded name; return the other path already holding it, if any."""
+        row = self.db.execute("SELECT path FROM names WHERE parent = ? AND folded = ?", (parent, folded)).fetchone()
+        if row and row[0] != path:
+            return bytes(row[0])
+        if not row:
+            self.db.execute("INSERT INTO names VALUES (?, ?, ?)", (parent, folded, path))
+        return None
+
+
+def _configure(connection: sqlite3.Connection) -> sqlite3.Connection:
+    connection.execute("PRAGMA synchronous = FULL")
+    connection.execute("PRAGMA journal_mode = TRUNCATE")
+    return connection

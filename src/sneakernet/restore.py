@@ -1,0 +1,715 @@
+"""Restoring a shipment drive by drive, in any order: ``sneakernet.restore()`` and ``sneakernet.status()``.
+
+Each run takes the drives it is given, checks each one whole before writing anything for it (the manifest parses
+and matches drive.json and the catalog, every path is a plain relative path, no path appears twice), then writes
+the files it carries. A file is assembled under a temporary name in DEST/.sneakernet/parts and appears under its
+final name only once complete and matching its whole-file BLAKE3. The journal (journal.py) records what is done,
+so running a drive twice is a no-op and a killed run resumes without redoing finished work. When the last drive
+is in, directory metadata is set (deepest first), the journal is removed, and the fingerprint is stated.
+
+Durability: finished files are installed in batches. A batch's files are written, their metadata set, then
+``os.sync()`` makes them durable, then they are renamed to their final names, then the journal commits them. A
+crash at any point leaves every final name either absent, or holding the exact, synced bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fnmatch
+import os
+import shutil
+import unicodedata
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import blake3
+
+from .bundle import CatalogReader, ChunkMap, DriveReader
+from .errors import FormatError, OutOfSpace, UsageError
+from .format import (
+    CATALOG_NAME,
+    CatalogDrive,
+    CatalogEntry,
+    CatalogHeader,
+    ChunkRecord,
+    DirRecord,
+    FileRecord,
+    HardlinkRecord,
+    ManifestHeader,
+    SkippedRecord,
+    SymlinkRecord,
+    drive_label,
+    fingerprint,
+    short_fingerprint,
+    show_path,
+)
+from .journal import CATALOG_COPY, DONE, FAILED, PARTS_DIR, PENDING, Entry, Journal
+from .progress import NullProgress, Progress
+from .safetree import SafeTree, UnsafePath, check_path
+
+#: Files installed per batch, and bytes: one os.sync() and one journal commit per batch.
+BATCH_FILES = 2000
+BATCH_BYTES = 256 * 2**20
+#: How many failed or colliding paths a report lists; the counts are always complete.
+LISTED_PATHS = 100
+
+
+@dataclass
+class DriveOutcome:
+    """What one run did with one drive."""
+
+    path: str
+    label: str | None = None
+    drive: int | None = None
+    status: str = "restored"  # restored | already | refused | damaged
+    message: str = ""
+    files: int = 0
+    bytes: int = 0
+    failed: list[str] = field(default_factory=list)
+    failed_count: int = 0
+    collisions: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return self.status in ("restored", "already")
+
+
+@dataclass
+class WaitingDrive:
+    drive: int
+    label: str
+    files: int
+    bytes: int
+    state: str  # missing | partial
+
+
+@dataclass
+class ShipmentStatus:
+    """Where a restore stands: which drives are in, which are still needed and what waits on each."""
+
+    dest: str
+    shipment: str
+    fingerprint: str
+    drives: int
+    restored: list[int]
+    waiting: list[WaitingDrive]
+    failed: list[str]
+    failed_count: int
+    complete: bool
+    finished: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["waiting"] = [w.__dict__ for w in self.waiting]
+        out["short_fingerprint"] = short_fingerprint(self.fingerprint)
+        return out
+
+
+@dataclass
+class RestoreReport:
+    drives: list[DriveOutcome]
+    status: ShipmentStatus
+
+    @property
+    def clean(self) -> bool:
+        return all(d.clean for d in self.drives)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"drives": [d.__dict__ for d in self.drives], "status": self.status.to_json(), "clean": self.clean}
+
+
+# --- selecting paths ----------------------------------------------------------------------------------------
+
+
+class Includes:
+    """``--include`` patterns: a glob over shipment paths (``*`` crosses ``/``, as in tar), or a directory whose
+    whole subtree is wanted. No pattern: everything."""
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        self.patterns = [p.rstrip("/").encode("utf-8", "surrogateescape") for p in patterns]
+
+    def __bool__(self) -> bool:
+        return bool(self.patterns)
+
+    def wants(self, path: bytes) -> bool:
+        if not self.patterns:
+            return True
+        return any(path == p or path.startswith(p + b"/") or fnmatch.fnmatchcase(path, p) for p in self.patterns)
+
+
+# --- reading a drive's raw stream -----------------------------------------------------------------------------
+
+
+class ChunkCursor:
+    """Hands out the raw bytes of a drive's chunks for increasing ranges; reads only chunks that are asked for.
+
+    Each chunk read is checked (stored BLAKE3, a bounded decode, raw BLAKE3); a damaged one gives None.
+    """
+
+    def __init__(self, reader: DriveReader, chunk_map: ChunkMap) -> None:
+        self.reader = reader
+        self.map = chunk_map
+        self.records: Iterator[ChunkRecord] = (
+            r for r in reader.records(only=(ChunkRecord.TYPE,)) if isinstance(r, ChunkRecord)
+        )
+        self.index = -1
+        self.current: ChunkRecord | None = None
+        self.raw: bytes | None = None
+        self.loaded = -1
+
+    def slices(self, start: int, end: int) -> Iterator[tuple[int, memoryview | None]]:
+        """``(position, bytes or None)`` covering ``[start, end)`` of the drive's raw stream, in order."""
+        offsets = self.map.raw_offsets
+        position = start
+        while position < end:
+            self._seek(position)
+            chunk_start, chunk_end = offsets[self.index], offsets[self.index + 1]
+            stop = min(end, chunk_end)
+            raw = self._load()
+            yield position, None if raw is None else memoryview(raw)[position - chunk_start : stop - chunk_start]
+            position = stop
+
+    def _seek(self, position: int) -> None:
+        offsets = self.map.raw_offsets
+        while self.index < 0 or offsets[self.index + 1] <= position:
+            self.current = next(self.records)
+            self.index += 1
+
+    def _load(self) -> bytes | None:
+        if self.loaded != self.index:
+            assert self.current is not None
+            try:
+                self.raw = self.reader.read_chunk(self.current)
+            except FormatError:
+                self.raw = None
+            self.loaded = self.index
+        return self.raw
+
+
+# --- restoring one drive ------------------------------------------------------------------------------------
+
+
+def _folded(name: bytes) -> str:
+    """How a case-insensitive, normalising filesystem sees a name."""
+    return unicodedata.normalize("NFC", name.decode("utf-8", "surrogateescape")).casefold()
+
+
+@dataclass
+class _Finished:
+    part: bytes
+    path: bytes
+    size: int
+
+
+class DriveRestorer:
+    """Writes what one (already validated) drive carries into the destination."""
+
+    def __init__(
+        self,
+        reader: DriveReader,
+        chunk_map: ChunkMap,
+        journal: Journal,
+        tree: SafeTree,
+        includes: Includes,
+        outcome: DriveOutcome,
+        progress: Progress,
+        fold_names: bool,
+    ) -> None:
+        self.reader = reader
+        self.drive = reader.label.drive
+        self.map = chunk_map
+        self.journal = journal
+        self.tree = tree
+        self.includes = includes
+        self.outcome = outcome
+        self.progress = progress
+        self.fold_names = fold_names
+        self.parts_fd = os.open(os.path.join(Journal.directory(journal.dest), PARTS_DIR), os.O_RDONLY | os.O_DIRECTORY)
+        self.owner = os.geteuid() == 0
+        self.batch: list[_Finished] = []
+        self.batch_bytes = 0
+        self.deferred_links: list[HardlinkRecord] = []
+
+    def run(self) -> None:
+        cursor = ChunkCursor(self.reader, self.map)
+        wanted = (FileRecord.TYPE, DirRecord.TYPE, SymlinkRecord.TYPE, HardlinkRecord.TYPE)
+        try:
+            for record in self.reader.records(only=wanted):
+                if isinstance(record, FileRecord):
+                    self._file(record, cursor)
+                elif isinstance(record, DirRecord):
+                    self._dir(record)
+                elif isinstance(record, SymlinkRecord):
+                    self._symlink(record)
+                elif isinstance(record, HardlinkRecord):
+                    self._hardlink(record)
+            self._flush()
+        finally:
+            os.close(self.parts_fd)
+
+    # -- entries --
+
+    def _claim(self, path: bytes, kind: str, **fields: Any) -> Entry | None:
+        """The journal's entry for ``path``, created if new; None when the path must be skipped."""
+        entry = self.journal.entry(path)
+        if entry is not None:
+            if entry.kind != kind:
+                self._fail(path, f"is a {entry.kind} on drive {entry.drive} and a {kind} here")
+                return None
+            return entry
+        if self.fold_names:
+            parent, _, name = path.rpartition(b"/")
+            other = self.journal.claim_name(parent, _folded(name), path)
+            if other is not None:
+                self.outcome.collisions.append(f"{show_path(path)} collides with {show_path(other)}")
+                return None
+        entry = Entry(path, kind, self.drive, PENDING, None, None, None, None, None, None, fields.get("target"), None)
+        self.journal.add_entry(entry)
+        return entry
+
+    def _dir(self, record: DirRecord) -> None:
+        if not self.includes.wants(record.path) or self._claim(record.path, "dir") is None:
+            return
+        self.tree.make_dir(record.path)
+        meta = record.meta
+        self.journal.set_final(record.path, self.drive, 0, "", (meta.mode, meta.mtime_ns, meta.uid, meta.gid))
+        self.journal.set_state(record.path, DONE)
+
+    def _symlink(self, record: SymlinkRecord) -> None:
+        if not self.includes.wants(record.path):
+            return
+        entry = self._claim(record.path, "symlink", target=record.target)
+        if entry is None or entry.state == DONE:
+            return
+        self.tree.symlink(record.path, record.target)
+        self.tree.set_metadata(record.path, None, record.meta.mtime_ns, self._owner(record.meta.uid, record.meta.gid))
+        self.journal.set_state(record.path, DONE)
+
+    def _hardlink(self, record: HardlinkRecord) -> None:
+        if not self.includes.wants(record.path) or not self.includes.wants(record.target):
+            return
+        entry = self._claim(record.path, "hardlink", target=record.target)
+        if entry is None or entry.state == DONE:
+            return
+        if any(item.path == record.target for item in self.batch):
+            self.deferred_links.append(record)
+        else:
+            link_pending_or_now(self.journal, self.tree, record.path, record.target)
+
+    # -- file data --
+
+    def _file(self, record: FileRecord, cursor: ChunkCursor) -> None:
+        path = record.path
+        if not self.includes.wants(path):
+            return
+        entry = self._claim(path, "file")
+        if entry is None or entry.state == DONE:
+            return
+        if record.final:
+            assert record.meta is not None and record.size is not None and record.blake3 is not None
+            meta = record.meta
+            self.journal.set_final(
+                path, self.drive, record.size, record.blake3, (meta.mode, meta.mtime_ns, meta.uid, meta.gid)
+            )
+        part = _part_name(path)
+        whole = record.final and record.offset == 0
+        hasher = blake3.blake3() if whole else None
+        fd = os.open(
+            part, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600, dir_fd=self.parts_fd
+        )
+        try:
+            broken = self._write_piece(fd, record, cursor, hasher)
+            if record.final:
+                assert record.size is not None
+                os.ftruncate(fd, record.size)
+            if broken:
+                self._fail(path, f"has damaged bytes on {self.reader.label.label}")
+                return
+            if hasher is not None:
+                if hasher.hexdigest() != record.blake3:
+                    self._fail(path, "does not match its BLAKE3")
+                    return
+                self._finish(fd, part, path)
+                return
+            self.journal.add_piece(path, record.offset, record.length, self.drive)
+            self._finish_if_complete(fd, part, path)
+        finally:
+            os.close(fd)
+
+    def _write_piece(self, fd: int, record: FileRecord, cursor: ChunkCursor, hasher: Any) -> bool:
+        span = self.map.piece_range(record)
+        if span is None:
+            return False
+        broken = False
+        for position, data in cursor.slices(*span):
+            if data is None:
+                broken = True
+                continue
+            try:
+                os.pwrite(fd, data, record.offset + position - span[0])
+            except OSError as exc:
+                raise _space_error(exc, self.journal.dest) from exc
+            if hasher is not None:
+                hasher.update(data)
+            self.progress.advance(len(data))
+        return broken
+
+    def _finish_if_complete(self, fd: int, part: bytes, path: bytes) -> None:
+        """A file spanning drives: once every byte is in, hash the assembled part and install it."""
+        entry = self.journal.entry(path)
+        assert entry is not None
+        if entry.size is None or self.journal.piece_bytes(path) != entry.size:
+            return
+        hasher = blake3.blake3()
+        position = 0
+        while data := os.pread(fd, 1 << 22, position):
+            hasher.update(data)
+            position += len(data)
+        if hasher.hexdigest() != entry.blake3:
+            self.journal.drop_pieces(path)
+            self._fail(path, "does not match its BLAKE3 once assembled from its drives")
+            return
+        self._finish(fd, part, path)
+
+    def _finish(self, fd: int, part: bytes, path: bytes) -> None:
+        entry = self.journal.entry(path)
+        assert entry is not None and entry.mode is not None and entry.mtime_ns is not None
+        if self.owner and entry.uid is not None and entry.gid is not None:
+            os.fchown(fd, entry.uid, entry.gid)
+        os.fchmod(fd, entry.mode)
+        os.utime(fd, ns=(entry.mtime_ns, entry.mtime_ns))
+        self.batch.append(_Finished(part, path, entry.size or 0))
+        self.batch_bytes += entry.size or 0
+        self.outcome.files += 1
+        self.outcome.bytes += entry.size or 0
+        if len(self.batch) >= BATCH_FILES or self.batch_bytes >= BATCH_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Make the batch durable, install it under final names, then record it (see the module docstring)."""
+        if self.batch:
+            os.sync()
+            for item in self.batch:
+                try:
+                    self.tree.install(self.parts_fd, item.part, item.path)
+                except UnsafePath as exc:
+                    os.unlink(item.part, dir_fd=self.parts_fd)
+                    self._fail(item.path, str(exc))
+                    continue
+                except OSError as exc:
+                    raise _space_error(exc, self.journal.dest) from exc
+                self.journal.set_state(item.path, DONE)
+                self.journal.drop_pieces(item.path)
+                link_waiting(self.journal, self.tree, item.path)
+        for link in self.deferred_links:
+            link_pending_or_now(self.journal, self.tree, link.path, link.target)
+        self.journal.commit()
+        self.batch, self.batch_bytes, self.deferred_links = [], 0, []
+
+    def _fail(self, path: bytes, reason: str) -> None:
+        if self.journal.entry(path) is not None:
+            self.journal.set_state(path, FAILED)
+        self.outcome.failed_count += 1
+        if len(self.outcome.failed) < LISTED_PATHS:
+            self.outcome.failed.append(f"{show_path(path)} {reason}")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(_part_name(path), dir_fd=self.parts_fd)
+
+    def _owner(self, uid: int, gid: int) -> tuple[int, int] | None:
+        return (uid, gid) if self.owner else None
+
+
+def _part_name(path: bytes) -> bytes:
+    """The temporary name of a file being assembled: a hash of its path, so any path maps to a plain name."""
+    return blake3.blake3(path).hexdigest()[:40].encode("ascii") + b".part"
+
+
+def link_pending_or_now(journal: Journal, tree: SafeTree, path: bytes, target: bytes) -> None:
+    """Create hard link ``path`` now if its target is installed, else leave it pending in the journal."""
+    target_entry = journal.entry(target)
+    if target_entry is None or target_entry.kind != "file":
+        journal.set_state(path, FAILED)
+        return
+    if target_entry.state == DONE:
+        tree.hardlink(target, path)
+        journal.set_state(path, DONE)
+
+
+def link_waiting(journal: Journal, tree: SafeTree, target: bytes) -> None:
+    """Hard links that were waiting for ``target``."""
+    rows = journal.db.execute(
+        "SELECT path FROM entries WHERE kind = 'hardlink' AND state = ? AND target = ?", (PENDING, target)
+    ).fetchall()
+    for (path,) in rows:
+        tree.hardlink(target, bytes(path))
+        journal.set_state(bytes(path), DONE)
+
+
+def _space_error(exc: OSError, dest: str) -> Exception:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return OutOfSpace(
+            f"the destination {dest} is full ({exc.strerror}): free space and run the same restore again; "
+            "the journal keeps everything already done"
+        )
+    return exc
+
+
+# --- checking a drive before writing anything ----------------------------------------------------------------
+
+
+def validate_drive(reader: DriveReader, journal: Journal) -> ChunkMap:
+    """Read the whole manifest and refuse the drive (FormatError) if anything would be unsafe or wrong."""
+    chunk_map = ChunkMap()
+    expected = journal.manifest_of_catalog(reader.label.drive)
+    if expected is None:
+        raise FormatError(f"the catalog has no drive {reader.label.drive}")
+    if reader.label.manifest_blake3 != expected:
+        raise FormatError("its manifest is not the one the catalog names for this drive (a drive of another copy?)")
+    db = journal.db
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS seen (path BLOB PRIMARY KEY, kind TEXT NOT NULL)")
+    db.execute("DELETE FROM seen")
+    for record in reader.records():
+        if isinstance(record, ManifestHeader):
+            continue
+        if isinstance(record, ChunkRecord):
+            chunk_map.add_chunk(record)
+            continue
+        path = getattr(record, "path", None)
+        if path is None or isinstance(record, SkippedRecord):
+            continue
+        check_path(path)
+        if isinstance(record, HardlinkRecord):
+            check_path(record.target)
+        if isinstance(record, FileRecord):
+            chunk_map.piece_range(record)
+        kind = record.TYPE
+        if db.execute("SELECT 1 FROM seen WHERE path = ?", (path,)).fetchone():
+            raise FormatError(f"it lists {show_path(path)!r} twice")
+        parts = path.split(b"/")
+        for depth in range(1, len(parts)):
+            row = db.execute("SELECT kind FROM seen WHERE path = ?", (b"/".join(parts[:depth]),)).fetchone()
+            if row and row[0] != DirRecord.TYPE:
+                raise FormatError(
+                    f"{show_path(path)!r} lies inside {show_path(b'/'.join(parts[:depth]))!r}, a {row[0]}"
+                )
+        db.execute("INSERT INTO seen VALUES (?, ?)", (path, kind))
+    db.execute("DELETE FROM seen")
+    return chunk_map
+
+
+# --- the entry points ---------------------------------------------------------------------------------------
+
+
+def _journal_for(dest: str, readers: list[DriveReader], includes: Includes, force: bool) -> Journal:
+    """Open the destination's journal, or start one from the first catalog among the drives."""
+    if Journal.exists(dest):
+        try:
+            journal = Journal.open(dest)
+        except ValueError as exc:
+            raise UsageError(f"cannot use the journal in {dest}: {exc}") from exc
+        stored = journal.get_json("includes") or []
+        given = [p.decode("utf-8", "surrogateescape") for p in includes.patterns]
+        if includes and given != stored:
+            journal.close()
+            raise UsageError(
+                f"{dest} is a restore with --include {stored or '(everything)'}: give the same patterns or none"
+            )
+        return journal
+    if os.path.isdir(dest) and os.listdir(dest) and not force:
+        raise UsageError(f"{dest} is not empty and holds no restore of a shipment: give an empty directory or --force")
+    source = next((r for r in readers if os.path.exists(r.file(CATALOG_NAME))), None)
+    if source is None:
+        raise UsageError(
+            "none of these drives carries the shipment's catalog: restore first a drive that does "
+            "(with --out, every drive does)"
+        )
+    header, drives = read_catalog(source.file(CATALOG_NAME))
+    os.makedirs(dest, exist_ok=True)
+    journal = Journal.create(
+        dest,
+        {
+            "shipment": header.shipment,
+            "fingerprint": header.fingerprint,
+            "drives": header.drives,
+            "files": header.files,
+            "manifests": [d.manifest_blake3 for d in drives],
+            "labels": [d.label for d in drives],
+            "includes": [p.decode("utf-8", "surrogateescape") for p in includes.patterns],
+        },
+    )
+    shutil.copyfile(source.file(CATALOG_NAME), os.path.join(Journal.directory(dest), CATALOG_COPY))
+    return journal
+
+
+def read_catalog(path: str) -> tuple[CatalogHeader, list[CatalogDrive]]:
+    """A catalog's header and drive list, after reading it whole (FormatError when damaged or inconsistent)."""
+    header: CatalogHeader | None = None
+    drives: list[CatalogDrive] = []
+    try:
+        for record in CatalogReader(path).records(only=(CatalogDrive.TYPE,)):
+            if isinstance(record, CatalogHeader):
+                header = record
+            elif isinstance(record, CatalogDrive):
+                drives.append(record)
+    except FormatError as exc:
+        raise UsageError(f"the catalog {path} is damaged ({exc}): use another drive's catalog") from exc
+    assert header is not None
+    if [d.drive for d in drives] != list(range(1, header.drives + 1)) or fingerprint(
+        d.manifest_blake3 for d in drives
+    ) != header.fingerprint:
+        raise UsageError(f"the catalog {path} is inconsistent with its fingerprint: use another drive's catalog")
+    return header, drives
+
+
+def _probe_folding(dest: str) -> bool:
+    """Whether the destination's filesystem merges names that differ in case or Unicode normalisation."""
+    directory = Journal.directory(dest)
+    probe = os.path.join(directory, "Probe-\u00e9")
+    try:
+        with open(probe, "w"):
+            pass
+        folded = os.path.exists(os.path.join(directory, "probe-\u00e9")) or os.path.exists(
+            os.path.join(directory, "Probe-e\u0301")
+        )
+    finally:
+        os.remove(probe)
+    return folded
+
+
+def restore(
+    drives: Sequence[str],
+    into: str,
+    *,
+    include: Sequence[str] = (),
+    keep_journal: bool = False,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> RestoreReport:
+    """Restore what ``drives`` carry into ``into``; finish the shipment when its last drive is in.
+
+    Drives that fail their checks are refused with nothing written for them and reported; damaged files are
+    never installed and are reported. Raises :class:`~sneakernet.errors.UsageError` for bad arguments and
+    :class:`~sneakernet.errors.OutOfSpace` when the destination fills (the journal keeps what is done).
+    """
+    if not drives:
+        raise UsageError("give at least one drive to restore")
+    progress = progress or NullProgress()
+    readers = [DriveReader(path) for path in drives]
+    includes = Includes(include)
+    journal = _journal_for(into, readers, includes, force)
+    tree = SafeTree(into)
+    outcomes: list[DriveOutcome] = []
+    try:
+        includes = Includes(journal.get_json("includes") or [])
+        fold = _probe_folding(into)
+        progress.start(sum(r.label.raw_bytes for r in readers))
+        for reader in readers:
+            outcomes.append(_restore_drive(reader, journal, tree, includes, progress, fold))
+        progress.close()
+        status = shipment_status(into, journal)
+        if status.complete:
+            _finish_shipment(journal, tree)
+            status.finished = True
+    finally:
+        tree.close()
+        journal.close()
+    if status.finished and not keep_journal:
+        shutil.rmtree(Journal.directory(into))
+    return RestoreReport(outcomes, status)
+
+
+def _restore_drive(
+    reader: DriveReader, journal: Journal, tree: SafeTree, includes: Includes, progress: Progress, fold: bool
+) -> DriveOutcome:
+    label = reader.label
+    outcome = DriveOutcome(reader.path, label.label, label.drive)
+    if label.shipment != journal.get_json("shipment"):
+        outcome.status, outcome.message = "refused", "this drive is from another shipment than the restore in progress"
+        return outcome
+    if journal.drive_state(label.drive) == DONE:
+        outcome.status, outcome.message = "already", "already restored: nothing to do"
+        return outcome
+    try:
+        chunk_map = validate_drive(reader, journal)
+    except FormatError as exc:
+        outcome.status, outcome.message = "refused", f"refused, nothing written for it: {exc}"
+        return outcome
+    DriveRestorer(reader, chunk_map, journal, tree, includes, outcome, progress, fold).run()
+    state = DONE if not outcome.failed_count and not outcome.collisions else "partial"
+    if state != DONE:
+        outcome.status = "damaged"
+        outcome.message = f"{outcome.failed_count + len(outcome.collisions)} entries could not be restored"
+    journal.set_drive(label.drive, label.label, label.manifest_blake3, state, outcome.failed_count)
+    journal.commit()
+    return outcome
+
+
+def _finish_shipment(journal: Journal, tree: SafeTree) -> None:
+    """Last drive in: pending hard links, then directory metadata, deepest first (their mtimes last of all)."""
+    for entry in list(journal.entries("hardlink", PENDING)):
+        assert entry.target is not None
+        link_pending_or_now(journal, tree, entry.path, entry.target)
+    owner = os.geteuid() == 0
+    rows = journal.db.execute(
+        "SELECT path, mode, mtime_ns, uid, gid FROM entries WHERE kind = 'dir' ORDER BY length(path) DESC, path"
+    )
+    for path, mode, mtime_ns, uid, gid in rows.fetchall():
+        tree.set_metadata(bytes(path), mode, mtime_ns, (uid, gid) if owner else None)
+    journal.set("finished", "true")
+    journal.commit()
+
+
+def shipment_status(dest: str, journal: Journal | None = None) -> ShipmentStatus:
+    """Which drives are restored, which are still needed and how many files and bytes wait on each."""
+    own = journal is None
+    if journal is None:
+        if not Journal.exists(dest):
+            raise UsageError(f"{dest} holds no restore in progress (no {Journal.directory(dest)})")
+        journal = Journal.open(dest)
+    try:
+        labels: list[str] = journal.get_json("labels")
+        count = int(journal.get_json("drives"))
+        states = journal.drives()
+        restored = sorted(d for d, (_, state, _) in states.items() if state == DONE)
+        includes = Includes(journal.get_json("includes") or [])
+        files: dict[int, int] = {}
+        sizes: dict[int, int] = {}
+        catalog = os.path.join(Journal.directory(dest), CATALOG_COPY)
+        for record in CatalogReader(catalog).records():
+            if isinstance(record, CatalogEntry) and includes.wants(record.path):
+                for drive in range(record.first_drive, record.last_drive + 1):
+                    if drive not in restored:
+                        files[drive] = files.get(drive, 0) + 1
+                        sizes[drive] = sizes.get(drive, 0) + record.size * (record.kind == "file")
+        waiting = [
+            WaitingDrive(d, labels[d - 1] if d <= len(labels) else drive_label(d), files.get(d, 0), sizes.get(d, 0),
+                         "partial" if d in states else "missing")
+            for d in range(1, count + 1)
+            if d not in restored and (files.get(d) or not includes)
+        ]  # fmt: skip
+        failed_count = journal.count(FAILED)
+        return ShipmentStatus(
+            dest=dest,
+            shipment=journal.get_json("shipment"),
+            fingerprint=journal.get_json("fingerprint"),
+            drives=count,
+            restored=restored,
+            waiting=waiting,
+            failed=[show_path(p) for p in journal.failed_paths(LISTED_PATHS)],
+            failed_count=failed_count,
+            complete=not waiting and failed_count == 0 and journal.count(PENDING, "file") == 0,
+            finished=journal.get("finished") == "true",
+        )
+    finally:
+        if own:
+            journal.close()
+
+
+def status(dest: str) -> ShipmentStatus:
+    """The status of the restore in ``dest`` (see :func:`shipment_status`)."""
+    return shipment_status(dest)
+
+
+__all__ = ["RestoreReport", "ShipmentStatus", "restore", "status"]

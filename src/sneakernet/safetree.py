@@ -1,0 +1,168 @@
+"""The only code that creates anything under a restore destination, and never anywhere else.
+
+Every path is a shipment path checked by :func:`check_path` (relative, no ``..``, no NUL, no empty or ``.``
+component) and is reached from the destination one directory at a time with ``O_NOFOLLOW``, through directory
+file descriptors: a symlink anywhere on the way, whether it was in the destination before or restore created it
+itself, stops the operation instead of being followed (the tar-slip family of attacks). Final components are
+created or renamed relative to their parent's descriptor, never through a path string.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+from collections import OrderedDict
+
+from .errors import FormatError
+from .format import show_path
+
+#: Directory descriptors kept open: entries come in walk order, so a few cover the directories in use.
+OPEN_DIRS = 64
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
+class UnsafePath(FormatError):
+    """A shipment path that would escape the destination or go through a symlink."""
+
+
+def check_path(path: bytes) -> list[bytes]:
+    """The components of a shipment path, or :class:`UnsafePath` if it is not a plain relative path."""
+    if not path:
+        raise UnsafePath("an empty path")
+    if b"\0" in path:
+        raise UnsafePath(f"{show_path(path)!r} holds a NUL byte")
+    if path.startswith(b"/"):
+        raise UnsafePath(f"{show_path(path)!r} is absolute")
+    parts = path.split(b"/")
+    for part in parts:
+        if part in (b"", b".", b".."):
+            raise UnsafePath(f"{show_path(path)!r} has a {part.decode() or 'empty'!r} component")
+    return parts
+
+
+class SafeTree:
+    """Creates directories, files, symlinks and hard links under ``root`` without following any symlink."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.root_fd = os.open(root, _DIR_FLAGS)
+        self._dirs: OrderedDict[bytes, int] = OrderedDict()
+
+    def close(self) -> None:
+        for fd in self._dirs.values():
+            os.close(fd)
+        self._dirs.clear()
+        os.close(self.root_fd)
+
+    def parent(self, path: bytes, create: bool = True) -> tuple[int, bytes]:
+        """``(descriptor of the parent directory, final name)`` of a checked shipment path."""
+        parts = check_path(path)
+        return self.directory(b"/".join(parts[:-1]), create), parts[-1]
+
+    def directory(self, path: bytes, create: bool = True) -> int:
+        """A descriptor of directory ``path`` (b"" is the root), made as needed (mode 0o755, fixed later)."""
+        if not path:
+            return self.root_fd
+        cached = self._dirs.get(path)
+        if cached is not None:
+            self._dirs.move_to_end(path)
+            return cached
+        parent_fd, name = self.parent(path, create)
+        try:
+            fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+        except FileNotFoundError:
+            if not create:
+                raise
+            # Made meanwhile, or a symlink: the open below refuses the latter.
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(name, 0o755, dir_fd=parent_fd)
+            fd = self._open_existing_dir(path, name, parent_fd)
+        except OSError as exc:
+            raise self._not_a_directory(path, exc) from exc
+        self._dirs[path] = fd
+        if len(self._dirs) > OPEN_DIRS:
+            os.close(self._dirs.popitem(last=False)[1])
+        return fd
+
+    def _open_existing_dir(self, path: bytes, name: bytes, parent_fd: int) -> int:
+        try:
+            return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+        except OSError as exc:
+            raise self._not_a_directory(path, exc) from exc
+
+    def _not_a_directory(self, path: bytes, exc: OSError) -> Exception:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
+            return UnsafePath(f"{show_path(path)!r} is a symlink or a file in the destination, not a directory")
+        return exc
+
+    def make_dir(self, path: bytes) -> None:
+        self.directory(path)
+
+    def install(self, parts_fd: int, part_name: bytes, path: bytes) -> None:
+        """Rename a finished part file onto its final name (replacing a file, never a directory)."""
+        parent_fd, name = self.parent(path)
+        self._refuse_directory(parent_fd, name, path)
+        os.rename(part_name, name, src_dir_fd=parts_fd, dst_dir_fd=parent_fd)
+
+    def symlink(self, path: bytes, target: bytes) -> None:
+        """Create a symlink with ``target`` verbatim (an existing identical one is kept)."""
+        parent_fd, name = self.parent(path)
+        try:
+            os.symlink(target, name, dir_fd=parent_fd)
+        except FileExistsError:
+            if self._readlink(parent_fd, name) != target:
+                raise UnsafePath(f"{show_path(path)!r} already exists in the destination") from None
+
+    def hardlink(self, target: bytes, path: bytes) -> None:
+        """Link ``path`` to the regular file ``target`` (both shipment paths); the target must not be a symlink."""
+        target_fd, target_name = self.parent(target, create=False)
+        st = os.stat(target_name, dir_fd=target_fd, follow_symlinks=False)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafePath(f"hard link {show_path(path)!r} names {show_path(target)!r}, which is not a regular file")
+        parent_fd, name = self.parent(path)
+        try:
+            os.link(target_name, name, src_dir_fd=target_fd, dst_dir_fd=parent_fd, follow_symlinks=False)
+        except FileExistsError:
+            existing = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+            if (existing.st_dev, existing.st_ino) != (st.st_dev, st.st_ino):
+                self._refuse_directory(parent_fd, name, path)
+                os.unlink(name, dir_fd=parent_fd)
+                os.link(target_name, name, src_dir_fd=target_fd, dst_dir_fd=parent_fd, follow_symlinks=False)
+
+    def set_metadata(self, path: bytes, mode: int | None, mtime_ns: int, owner: tuple[int, int] | None) -> None:
+        """Owner, permission bits and mtime of ``path`` itself (a symlink's own times; its mode is ignored)."""
+        parent_fd, name = self.parent(path, create=False)
+        is_link = stat.S_ISLNK(os.stat(name, dir_fd=parent_fd, follow_symlinks=False).st_mode)
+        if owner is not None:
+            os.chown(name, *owner, dir_fd=parent_fd, follow_symlinks=False)
+        if mode is not None and not is_link:
+            # Linux has no chmod that refuses symlinks (lchmod); the name was just seen not to be one, and
+            # restore is the only writer in the destination.
+            os.chmod(name, mode, dir_fd=parent_fd)
+        os.utime(name, ns=(mtime_ns, mtime_ns), dir_fd=parent_fd, follow_symlinks=False)
+
+    def exists(self, path: bytes) -> bool:
+        try:
+            parent_fd, name = self.parent(path, create=False)
+            os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+        except (FileNotFoundError, UnsafePath):
+            return False
+        return True
+
+    @staticmethod
+    def _readlink(parent_fd: int, name: bytes) -> bytes | None:
+        try:
+            return os.readlink(name, dir_fd=parent_fd)
+        except OSError:
+            return None
+
+    @staticmethod
+    def _refuse_directory(parent_fd: int, name: bytes, path: bytes) -> None:
+        try:
+            st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return
+        if stat.S_ISDIR(st.st_mode):
+            raise UnsafePath(f"{show_path(path)!r} is a directory in the destination, the shipment has a file there")
