@@ -18,7 +18,10 @@ import click
 
 from . import __version__
 from .errors import ExitCode, SneakernetError
+from .format import short_fingerprint
+from .info import info, ls
 from .pack import DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL, DEFAULT_SEGMENT_SIZE, PackOptions, PackSummary, pack
+from .restore import RestoreReport, ShipmentStatus, restore, status
 from .units import format_size, parse_size
 from .verify import DriveReport, Mode, Status, VerifyReport, default_state_dir, verify
 
@@ -312,6 +315,172 @@ def _drive_headline(drive: DriveReport) -> str:
         checked += ", resumed"
     status = drive.status.upper().replace("_", " ") if not drive.ok else "intact"
     return f"{name}: {status}: {where}{checked}"
+
+
+@main.command("restore")
+@click.argument("drives", nargs=-1, required=True, metavar="DRIVE...")
+@click.option("--into", "dest", required=True, metavar="DEST", help="The destination directory.")
+@click.option("--include", "includes", metavar="PATTERN", multiple=True, help="Restore only matching paths (repeat).")
+@click.option("--keep-journal", is_flag=True, help="Keep DEST/.sneakernet once the shipment is complete.")
+@click.option("--force", is_flag=True, help="Restore into a non-empty DEST that holds no restore of this shipment.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.pass_context
+def restore_command(
+    ctx: click.Context,
+    drives: tuple[str, ...],
+    dest: str,
+    includes: tuple[str, ...],
+    keep_journal: bool,
+    force: bool,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Restore the files DRIVE carries into DEST; run it once per drive, in any order, as drives arrive.
+
+    A file appears under its final name only when complete and matching its BLAKE3. Running a drive twice does
+    nothing; a run that was killed resumes. When the last drive is in, directory metadata is set, the journal
+    (DEST/.sneakernet) is removed and the fingerprint is stated.
+
+    \b
+    Examples:
+      sneakernet restore /mnt/usb --into /data/dataset
+      sneakernet restore shipment/drive-* --into /data/dataset
+      sneakernet restore /mnt/usb --into /data/subset --include 'images/*'
+
+    Exit codes: 0 every drive given went in cleanly (even with drives still to come); 1 a drive was refused or
+    some files were damaged (named); 2 bad arguments; 4 the destination is full (free space, run again).
+    """
+    progress = progress_for("restore", quiet)
+    report = run(
+        ctx,
+        lambda: restore(drives, dest, include=includes, keep_journal=keep_journal, force=force, progress=progress),
+    )
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        print_restore_report(report)
+    if not report.clean:
+        ctx.exit(int(ExitCode.PROBLEMS))
+
+
+def print_restore_report(report: RestoreReport) -> None:
+    for drive in report.drives:
+        name = f"{drive.label} ({drive.path})"
+        if drive.status == "restored":
+            click.echo(
+                f"{name}: wrote {format_size(drive.written)}; {drive.files} files complete ({format_size(drive.bytes)})"
+            )
+        else:
+            click.echo(f"{name}: {drive.message}")
+        for failed in drive.failed:
+            click.echo(f"  not restored: {failed}")
+        for collision in drive.collisions:
+            click.echo(f"  not restored: {collision} on this case-insensitive destination")
+    print_status(report.status)
+
+
+def print_status(state: ShipmentStatus) -> None:
+    if state.finished:
+        click.echo(
+            f"shipment {short_fingerprint(state.fingerprint)} complete: every file matched its BLAKE3 "
+            f"(fingerprint {state.fingerprint})"
+        )
+        return
+    click.echo(f"restored drives: {', '.join(map(str, state.restored)) or 'none'} of {state.drives}")
+    for waiting in state.waiting:
+        how = "restore it again from a good copy" if waiting.state == "partial" else "still needed"
+        click.echo(
+            f"  drive {waiting.drive} ({waiting.label}): {how}: {waiting.files} entries, "
+            f"{format_size(waiting.bytes)} wait on it"
+        )
+    if state.failed_count:
+        click.echo(f"  {state.failed_count} files could not be restored: {', '.join(state.failed[:SHOWN_PATHS])}")
+
+
+@main.command("status")
+@click.argument("dest", metavar="DEST")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.pass_context
+def status_command(ctx: click.Context, dest: str, as_json: bool) -> None:
+    """Say which drives DEST still needs, and how many files and bytes wait on each.
+
+    \b
+    Examples:
+      sneakernet status /data/dataset
+      sneakernet status /data/dataset --json
+
+    Exit codes: 0 the shipment is complete; 3 drives (or good copies of damaged drives) are still needed;
+    2 DEST holds no restore in progress (a finished restore removes its journal unless --keep-journal).
+    """
+    state = run(ctx, lambda: status(dest))
+    if as_json:
+        click.echo(json.dumps(state.to_json(), indent=2))
+    else:
+        print_status(state)
+    if not state.complete:
+        ctx.exit(int(ExitCode.INCOMPLETE))
+
+
+@main.command("ls")
+@click.argument("drive", metavar="DRIVE")
+@click.option(
+    "--json", "as_json", is_flag=True, help="One JSON object per line: path, kind, size, first_drive, last_drive."
+)
+@click.pass_context
+def ls_command(ctx: click.Context, drive: str, as_json: bool) -> None:
+    """List the shipment's paths from the catalog DRIVE carries, with sizes and the drives that hold each.
+
+    \b
+    Examples:
+      sneakernet ls /mnt/usb
+      sneakernet ls /mnt/usb --json | grep weights
+    """
+
+    def emit() -> None:
+        for entry in ls(drive):
+            if as_json:
+                click.echo(json.dumps(entry.to_json()))
+            else:
+                drives = (
+                    str(entry.first_drive)
+                    if entry.first_drive == entry.last_drive
+                    else f"{entry.first_drive}-{entry.last_drive}"
+                )
+                click.echo(f"{entry.kind:8} {entry.size:>15} drive {drives:9} {entry.path}")
+
+    run(ctx, emit)
+
+
+@main.command("info")
+@click.argument("drive", metavar="DRIVE")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+def info_command(ctx: click.Context, drive: str, as_json: bool) -> None:
+    """Say what DRIVE is: shipment, fingerprint, drive n of N, label, created, sizes.
+
+    \b
+    Examples:
+      sneakernet info /mnt/usb
+    """
+    found = run(ctx, lambda: info(drive))
+    if as_json:
+        click.echo(json.dumps(found.to_json(), indent=2))
+        return
+    of = f" of {found.drives}" if found.drives else " (no catalog on this drive)"
+    lines = [
+        f"{found.label}: drive {found.drive}{of} of shipment {found.shipment}",
+        f"  created {found.created} by {found.tool}",
+        f"  {found.segments} segments, {format_size(found.stored_bytes)} stored, "
+        f"{format_size(found.raw_bytes)} of data",
+    ]
+    if found.fingerprint:
+        lines.append(
+            f"  shipment: {found.files} files, {format_size(found.shipment_raw_bytes or 0)} of data, "
+            f"{format_size(found.shipment_stored_bytes or 0)} on drives"
+        )
+        lines.append(f"  fingerprint: {short_fingerprint(found.fingerprint)}  (full: {found.fingerprint})")
+    click.echo("\n".join(lines))
 
 
 if __name__ == "__main__":

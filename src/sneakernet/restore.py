@@ -67,6 +67,8 @@ class DriveOutcome:
     message: str = ""
     files: int = 0
     bytes: int = 0
+    #: Data bytes written, including pieces of files that continue on other drives.
+    written: int = 0
     failed: list[str] = field(default_factory=list)
     failed_count: int = 0
     collisions: list[str] = field(default_factory=list)
@@ -353,6 +355,7 @@ class DriveRestorer:
                 raise _space_error(exc, self.journal.dest) from exc
             if hasher is not None:
                 hasher.update(data)
+            self.outcome.written += len(data)
             self.progress.advance(len(data))
         return broken
 

@@ -1,0 +1,83 @@
+"""Looking at a drive without changing anything: ``sneakernet.info()`` and ``sneakernet.ls()``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .bundle import CatalogReader, DriveReader
+from .errors import UsageError
+from .format import CATALOG_NAME, CatalogEntry, CatalogHeader, short_fingerprint, show_path
+
+
+@dataclass
+class DriveInfo:
+    """A drive's label and, when it carries the catalog, the shipment's totals and fingerprint."""
+
+    path: str
+    shipment: str
+    drive: int
+    label: str
+    created: str
+    tool: str
+    segments: int
+    stored_bytes: int
+    raw_bytes: int
+    drives: int | None = None
+    fingerprint: str | None = None
+    files: int | None = None
+    shipment_raw_bytes: int | None = None
+    shipment_stored_bytes: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["short_fingerprint"] = short_fingerprint(self.fingerprint) if self.fingerprint else None
+        return out
+
+
+def info(drive: str) -> DriveInfo:
+    """What ``drive`` is: read from drive.json and the catalog's header (nothing else is read)."""
+    reader = DriveReader(drive)
+    label = reader.label
+    result = DriveInfo(
+        drive, label.shipment, label.drive, label.label, label.created, label.tool, label.segments,
+        label.stored_bytes, label.raw_bytes,
+    )  # fmt: skip
+    header = _catalog_header(reader)
+    if header is not None:
+        result.drives, result.fingerprint, result.files = header.drives, header.fingerprint, header.files
+        result.shipment_raw_bytes, result.shipment_stored_bytes = header.raw_bytes, header.stored_bytes
+    return result
+
+
+def _catalog_header(reader: DriveReader) -> CatalogHeader | None:
+    path = reader.file(CATALOG_NAME)
+    if not os.path.exists(path):
+        return None
+    first = next(CatalogReader(path).records(only=()), None)
+    return first if isinstance(first, CatalogHeader) else None
+
+
+@dataclass(frozen=True)
+class ListedEntry:
+    path: str
+    kind: str
+    size: int
+    first_drive: int
+    last_drive: int
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def ls(drive: str) -> Iterator[ListedEntry]:
+    """Every path of the shipment, from the catalog ``drive`` carries, with its size and the drives holding it."""
+    reader = DriveReader(drive)
+    path = reader.file(CATALOG_NAME)
+    if not os.path.exists(path):
+        raise UsageError(f"{drive} carries no catalog: list a drive that does (with --out, every drive does)")
+    for record in CatalogReader(path).records():
+        if isinstance(record, CatalogEntry):
+            yield ListedEntry(show_path(record.path), record.kind, record.size, record.first_drive, record.last_drive)
