@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The sneakernet workflow on the example dataset: pack it onto 2 MB "drives", then check every drive with
-# plain b3sum, as a receiver without sneakernet could. Run from the repository root: make demo.
+# The whole sneakernet workflow on the example dataset: pack it onto 2 MB "drives", verify every drive (with
+# sneakernet, then with plain b3sum as a receiver without sneakernet could), restore the drives one at a time
+# in reverse order, and compare the result with the source. Run from the repository root: make demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,12 +15,16 @@ mkdir -p "$work/dataset/empty-dir"
 python3 examples/make_weights.py "$work/dataset/weights/model.safetensors" 3000000
 
 echo "== pack: $work/dataset -> $work/shipment (2 MB drives)"
-sneakernet pack "$work/dataset" --out "$work/shipment" --drive-size 2MB --chunk-size 256K
+sneakernet pack "$work/dataset" --out "$work/shipment" --drive-size 2MB --chunk-size 256K --json > "$work/pack.json"
+fingerprint=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["short_fingerprint"])' "$work/pack.json")
+echo "packed onto $(ls -d "$work"/shipment/drive-* | wc -l) drives; fingerprint $fingerprint"
 
 echo
-echo "== verify every drive (sneakernet), then check them with plain b3sum (no sneakernet needed)"
-sneakernet verify "$work"/shipment/drive-*
+echo "== verify every drive against the fingerprint"
+sneakernet verify "$work"/shipment/drive-* --fingerprint "$fingerprint"
+
 echo
+echo "== the same check with plain b3sum (no sneakernet needed)"
 if command -v b3sum >/dev/null 2>&1; then
   for drive in "$work"/shipment/drive-*; do
     (cd "$drive" && b3sum --check --quiet B3SUMS && echo "$(basename "$drive"): all files OK")
@@ -29,7 +34,11 @@ else
 fi
 
 echo
-echo "== the fingerprint by hand (matches pack's full fingerprint)"
-if command -v b3sum >/dev/null 2>&1; then
-  for drive in "$work"/shipment/drive-*; do b3sum --no-names "$drive/manifest.jsonl.zst"; done | b3sum --no-names
-fi
+echo "== restore, one drive per run, last drive first"
+for drive in $(ls -d "$work"/shipment/drive-* | sort -r); do
+  sneakernet restore "$drive" --into "$work/restored"
+  echo
+done
+
+echo "== compare the restored tree with the source"
+diff -r --no-dereference "$work/dataset" "$work/restored" && echo "identical: every file, symlink and directory"

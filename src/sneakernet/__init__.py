@@ -17,11 +17,17 @@ from .units import format_size, parse_size
 
 __all__ = [
     "ExitCode",
+    "Mode",
     "PackOptions",
     "PackSummary",
     "SneakernetError",
     "__version__",
     "format_size",
+    "info",
+    "ls",
     "pack",
     "parse_size",
+    "restore",
+    "status",
+    "verify",
 ]

@@ -387,7 +387,8 @@ def print_status(state: ShipmentStatus) -> None:
             f"(fingerprint {state.fingerprint})"
         )
         return
-    click.echo(f"restored drives: {', '.join(map(str, state.restored)) or 'none'} of {state.drives}")
+    done = ", ".join(map(str, state.restored)) or "none yet"
+    click.echo(f"{len(state.restored)} of {state.drives} drives restored (drives {done}); still needed:")
     for waiting in state.waiting:
         how = "restore it again from a good copy" if waiting.state == "partial" else "still needed"
         click.echo(
