@@ -74,6 +74,14 @@ def progress_for(description: str, quiet: bool) -> TqdmProgress | None:
     return None if quiet or not sys.stderr.isatty() else TqdmProgress(description)
 
 
+#: What an interrupted command leaves behind, and what to do, by command.
+INTERRUPTED = {
+    "pack": "what was being written is left unfinished (.partial files, no drive.json)",
+    "verify": "run the same command again to resume (--restart to start over); nothing was written on the drive",
+    "restore": "run the same command again to resume; the journal keeps everything already done",
+}
+
+
 def run(ctx: click.Context, action: Callable[[], T]) -> T:
     """Call the library; turn sneakernet's errors into one line on stderr and their exit code."""
     try:
@@ -84,7 +92,8 @@ def run(ctx: click.Context, action: Callable[[], T]) -> T:
         click.echo(f"sneakernet: error: {exc}", err=True)
         ctx.exit(int(exc.exit_code))
     except KeyboardInterrupt:
-        click.echo("sneakernet: interrupted; what was being written is left unfinished (.partial)", err=True)
+        hint = INTERRUPTED.get(ctx.info_name or "", "nothing was changed")
+        click.echo(f"sneakernet: interrupted; {hint}", err=True)
         ctx.exit(int(ExitCode.INTERRUPTED))
     raise AssertionError("unreachable")
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import dataclasses
 import json
 import os
 import random
@@ -183,6 +184,10 @@ class VerifyState:
     damaged: list[dict[str, Any]] = field(default_factory=list)
     bytes_checked: int = 0
     chunks_checked: int = 0
+    files_checked: int = 0
+    file_problems: list[dict[str, Any]] = field(default_factory=list)
+    #: The --sample choice, so a resumed run reads the same segments even when no --seed was given.
+    seed: int | None = None
 
     @classmethod
     def load(cls, state_dir: str, key: str) -> VerifyState:
@@ -190,7 +195,10 @@ class VerifyState:
         try:
             with open(path, encoding="utf-8") as handle:
                 raw = json.load(handle)
-            return cls(path, key, raw["done_segments"], raw["damaged"], raw["bytes_checked"], raw["chunks_checked"])
+            return cls(
+                path, key, raw["done_segments"], raw["damaged"], raw["bytes_checked"], raw["chunks_checked"],
+                raw["files_checked"], raw["file_problems"], raw["seed"],
+            )  # fmt: skip
         except (OSError, ValueError, KeyError, TypeError):
             return cls(path, key)
 
@@ -285,8 +293,12 @@ class DriveVerifier:
         except FormatError as exc:
             actual = self.reader.manifest_blake3
             if actual is not None and self.catalog_drive is not None and self.catalog_drive.manifest_blake3 == actual:
-                # The manifest read whole and matches the catalog: it is drive.json that is wrong.
+                # The manifest read whole and matches the catalog: it is drive.json that is wrong. Later passes
+                # check the manifest against the hash the catalog vouches for.
                 self.report.add("label", f"{DRIVE_LABEL_NAME} is damaged: its manifest BLAKE3 is wrong")
+                self.reader.label = dataclasses.replace(
+                    self.reader.label, manifest_size=self.reader.manifest_size or 0, manifest_blake3=actual
+                )
             else:
                 self.report.add(
                     "manifest",
@@ -353,6 +365,7 @@ class DriveVerifier:
                     drives.append(record)
         except FormatError as exc:
             report.add("catalog", f"{CATALOG_NAME} is damaged: {exc}")
+            self.catalog_digest = _file_blake3(path)
             return
         self.catalog_digest = reader.blake3
         assert header is not None
@@ -460,25 +473,28 @@ class DriveVerifier:
 
     # -- the data --
 
-    def _selected_segments(self) -> set[str]:
+    def _selected_segments(self, seed: int | None) -> set[str]:
         names = sorted(self.manifest.segments)
         if self.sample_percent is None:
             return set(names)
         count = max(1, round(len(names) * self.sample_percent / 100)) if names else 0
-        return set(random.Random(self.seed).sample(names, count))
+        return set(random.Random(seed).sample(names, count))
 
     def _check_data(self) -> None:
         """Read every selected chunk's stored bytes (and with --deep decode them and hash whole files)."""
         assert self.reader is not None and self.manifest.header is not None
-        selected = self._selected_segments()
         state = self._load_state()
+        seed = self.seed
+        if self.sample_percent is not None and seed is None:
+            seed = state.seed if state is not None and state.seed is not None else random.randrange(2**32)
+        if state is not None:
+            state.seed = seed
+        selected = self._selected_segments(seed)
         done = set(state.done_segments) if state else set()
         if state is not None and done:
-            self.report.resumed = True
-            self.report.bytes_checked, self.report.chunks_checked = state.bytes_checked, state.chunks_checked
-            for raw in state.damaged:
-                self.report.damaged_chunks.append(DamagedChunk(**raw))
-        files = _FileHasher(self) if self.mode == Mode.DEEP and self.sample_percent is None and not done else None
+            self._resume_from(state)
+        # Files that span the resume point cannot be hashed whole; the others still are.
+        files = _FileHasher(self) if self.mode == Mode.DEEP and self.sample_percent is None else None
         segment_chunks: dict[str, int] = {}
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="sneakernet-verify") as pool:
             window: list[tuple[ChunkRecord, Future[tuple[str | None, bytes | None]]]] = []
@@ -493,8 +509,23 @@ class DriveVerifier:
                     self._finish_chunk(*window.pop(0), files, segment_chunks, state)
             for item in window:
                 self._finish_chunk(*item, files, segment_chunks, state)
+        if files is not None and files.unchecked:
+            self.report.notes.append(
+                f"{files.unchecked} files spanning the point where this verify resumed were not hashed whole "
+                "(their chunks were); --restart checks them too"
+            )
         if state is not None:
             state.clear()
+
+    def _resume_from(self, state: VerifyState) -> None:
+        report = self.report
+        report.resumed = True
+        report.bytes_checked, report.chunks_checked = state.bytes_checked, state.chunks_checked
+        report.files_checked = state.files_checked
+        report.damaged_chunks.extend(DamagedChunk(**raw) for raw in state.damaged)
+        report.problems.extend(Problem(**raw) for raw in state.file_problems)
+        if (report.damaged_chunks or state.file_problems) and report.status == Status.INTACT.value:
+            report.status = Status.DAMAGED.value
 
     def _load_state(self) -> VerifyState | None:
         assert self.reader is not None
@@ -503,7 +534,7 @@ class DriveVerifier:
         label = self.reader.label
         key = f"{label.shipment}-{label.drive:04d}-{self.reader.manifest_blake3}-{self.mode.value}"
         if self.sample_percent is not None:
-            key += f"-sample{self.sample_percent}-{self.seed}"
+            key += f"-sample{self.sample_percent}-{'auto' if self.seed is None else self.seed}"
         state = VerifyState.load(self.state_dir, key)
         if self.restart:
             state.clear()
@@ -564,6 +595,8 @@ class DriveVerifier:
             state.done_segments.append(chunk.segment)
             state.damaged = [asdict(c) for c in self.report.damaged_chunks]
             state.bytes_checked, state.chunks_checked = self.report.bytes_checked, self.report.chunks_checked
+            state.files_checked = self.report.files_checked
+            state.file_problems = [asdict(p) for p in self.report.problems if p.kind == "file_hash"]
             state.save()
 
     def _map_damage_to_paths(self) -> None:
@@ -603,10 +636,14 @@ class _FileHasher:
         self.verifier = verifier
         self.pieces = (r for r in verifier.reader.records() if isinstance(r, FileRecord) and r.length)
         self.current: FileRecord | None = None
+        self.skipping = False
         self.span: tuple[int, int] | None = None
         self.hasher = blake3.blake3()
         self.broken = False
+        self.skipped = False
         self.position = 0
+        #: Files wholly on the drive that could not be hashed because a resume skipped part of them.
+        self.unchecked = 0
         self._next_piece()
 
     def _next_piece(self) -> None:
@@ -614,9 +651,13 @@ class _FileHasher:
         self.span = self.verifier.manifest.piece_range(self.current) if self.current else None
         self.hasher = blake3.blake3()
         self.broken = False
+        self.skipped = False
 
     def skip(self, chunk: ChunkRecord) -> None:
+        """A chunk not read in this run (done before a resume, or not sampled)."""
+        self.skipping = True
         self.feed(chunk, None)
+        self.skipping = False
 
     def feed(self, chunk: ChunkRecord, raw: bytes | None) -> None:
         """The raw bytes of the next chunk, or None when they are unknown (damaged)."""
@@ -625,6 +666,7 @@ class _FileHasher:
             lo, hi = max(self.span[0], self.position), min(self.span[1], end)
             if raw is None:
                 self.broken = True
+                self.skipped = self.skipped or self.skipping
             else:
                 self.hasher.update(memoryview(raw)[lo - self.position : hi - self.position])
             if self.span[1] > end:
@@ -635,6 +677,8 @@ class _FileHasher:
     def _close_piece(self) -> None:
         record = self.current
         assert record is not None
+        if record.final and record.offset == 0 and self.broken and self.skipped:
+            self.unchecked += 1
         if record.final and record.offset == 0 and not self.broken:
             self.verifier.report.files_checked += 1
             if self.hasher.hexdigest() != record.blake3:
@@ -644,6 +688,14 @@ class _FileHasher:
                     [show_path(record.path)],
                 )
         self._next_piece()
+
+
+def _file_blake3(path: str) -> str:
+    hasher = blake3.blake3()
+    with open(path, "rb") as handle:
+        while data := handle.read(1 << 22):
+            hasher.update(data)
+    return hasher.hexdigest()
 
 
 # --- the entry point ----------------------------------------------------------------------------------------
@@ -710,7 +762,8 @@ def _check_same_shipment(reports: list[DriveReport]) -> None:
     shipments = [r.shipment for r in reports if r.shipment]
     if len(set(shipments)) < 2:
         return
-    majority = max(set(shipments), key=shipments.count)
+    # The shipment most drives belong to; on a tie, the one of the first drive given (never set order).
+    majority = max(dict.fromkeys(shipments), key=shipments.count)
     for report in reports:
         if report.shipment and report.shipment != majority:
             report.add(
