@@ -29,7 +29,7 @@ from conftest import drive_dirs, make_edge_tree, write_file
 from sneakernet import PackOptions, PackSummary, pack
 from sneakernet.bundle import CatalogReader, DriveReader
 from sneakernet.cli import main
-from sneakernet.errors import FormatError, UsageError
+from sneakernet.errors import UsageError
 from sneakernet.format import (
     CATALOG_NAME,
     CHECKSUMS_NAME,
