@@ -15,7 +15,7 @@ import base64
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import blake3
@@ -143,7 +143,7 @@ class ManifestHeader:
     TYPE: ClassVar[str] = "header"
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": self.TYPE, "format": MANIFEST_FORMAT, **asdict(self)}
+        return {"type": self.TYPE, "format": MANIFEST_FORMAT, **vars(self)}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> ManifestHeader:
@@ -184,7 +184,7 @@ class ChunkRecord:
     TYPE: ClassVar[str] = "chunk"
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": self.TYPE, **asdict(self)}
+        return {"type": self.TYPE, **vars(self)}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> ChunkRecord:
@@ -224,7 +224,7 @@ class SegmentRecord:
     TYPE: ClassVar[str] = "segment"
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": self.TYPE, **asdict(self)}
+        return {"type": self.TYPE, **vars(self)}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> SegmentRecord:
@@ -251,7 +251,7 @@ class Metadata:
     gid: int
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return dict(vars(self))
 
     @classmethod
     def from_json(cls, raw: dict[str, Any], problems: list[str]) -> Metadata:
@@ -479,7 +479,7 @@ class DriveLabel:
     version: int = FORMAT_VERSION
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": DRIVE_LABEL_FORMAT, **asdict(self)}
+        return {"format": DRIVE_LABEL_FORMAT, **vars(self)}
 
     def to_bytes(self) -> bytes:
         return (json.dumps(self.to_json(), indent=2, sort_keys=False) + "\n").encode("ascii")
@@ -545,7 +545,7 @@ class CatalogHeader:
     TYPE: ClassVar[str] = "header"
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": self.TYPE, "format": CATALOG_FORMAT, **asdict(self)}
+        return {"type": self.TYPE, "format": CATALOG_FORMAT, **vars(self)}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> CatalogHeader:
@@ -579,7 +579,7 @@ class CatalogDrive:
     TYPE: ClassVar[str] = "drive"
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": self.TYPE, **asdict(self)}
+        return {"type": self.TYPE, **vars(self)}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> CatalogDrive:

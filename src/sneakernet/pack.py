@@ -449,13 +449,16 @@ class ShipmentWriter:
         self.space: DriveSpace | None = None
         self.slot: DriveSlot | None = None
         self.pieces: dict[int, _Piece] = {}
+        #: Sum of the record bounds of the open pieces, kept as pieces open and close (summing it on every
+        #: record would cost the square of the files in a chunk).
+        self.pieces_bound = 0
         self.paths: dict[int, bytes] = {}
         self.stored_raw_bytes = 0
 
     # The manifest may still need, beyond what is written: the records of open pieces, a segment record and
     # the end record. Every check reserves them.
     def _closing_bound(self) -> int:
-        return sum(_record_bound(self.paths[i]) for i in self.pieces) + 2 * RECORD_BOUND
+        return self.pieces_bound + 2 * RECORD_BOUND
 
     def _ensure_room(self, stored_size: int, extra_records: int) -> tuple[DriveWriter, Placement | None]:
         """Make the current drive take ``stored_size`` chunk bytes (None: no chunk) and ``extra_records`` manifest
@@ -495,6 +498,7 @@ class ShipmentWriter:
             open_piece = self.pieces.get(piece.file_index)
             if open_piece is None:
                 self.pieces[piece.file_index] = _Piece(raw.id, piece.chunk_offset, piece.file_offset, piece.length)
+                self.pieces_bound += _record_bound(self.paths[piece.file_index])
             else:
                 open_piece.length += piece.length
 
@@ -504,7 +508,11 @@ class ShipmentWriter:
         # goes on the next drive. An open piece's record is already counted by _closing_bound.
         drive, _ = self._ensure_room(0, 0 if end.index in self.pieces else _record_bound(path))
         del self.paths[end.index]
-        piece = self.pieces.pop(end.index, None) or _Piece(-1, 0, end.size, 0)
+        piece = self.pieces.pop(end.index, None)
+        if piece is None:
+            piece = _Piece(-1, 0, end.size, 0)
+        else:
+            self.pieces_bound -= _record_bound(path)
         record = FileRecord(
             path, piece.offset, piece.length, piece.chunk, piece.chunk_offset, True,
             end.size, end.blake3, end.meta, end.changed,
@@ -547,6 +555,7 @@ class ShipmentWriter:
             record = FileRecord(self.paths[index], piece.offset, piece.length, piece.chunk, piece.chunk_offset, False)
             self.drive.add_record(record)
         self.pieces = {}
+        self.pieces_bound = 0
         self.labels.append(self.drive.finish())
         self.checksums.append(self.drive.checksums)
         self.drive = None
