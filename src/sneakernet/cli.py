@@ -291,10 +291,11 @@ def print_verify_report(report: VerifyReport, quiet: bool) -> None:
         if quiet and drive.ok:
             continue
         click.echo(_drive_headline(drive))
-        for chunk in drive.damaged_chunks:
-            click.echo(f"  damaged chunk {chunk.id} in {chunk.segment} at byte {chunk.offset}: {chunk.reason}")
-            if chunk.paths:
-                click.echo(f"    hurts: {_paths_line(chunk.paths)}")
+        for first, last, chunk, paths in _chunk_runs(drive):
+            which = f"chunk {first}" if first == last else f"chunks {first}-{last}"
+            click.echo(f"  damaged {which} in {chunk.segment} from byte {chunk.offset}: {chunk.reason}")
+            if paths:
+                click.echo(f"    hurts: {_paths_line(paths)}")
         for problem in drive.problems:
             click.echo(f"  {problem.message}")
             if problem.paths:
@@ -307,6 +308,19 @@ def print_verify_report(report: VerifyReport, quiet: bool) -> None:
     if hurt:
         line += f"; {len(hurt)} files hurt: ask the sender to resend them (--json lists chunks and paths)"
     click.echo(line)
+
+
+def _chunk_runs(drive: DriveReport) -> list[tuple[int, int, Any, list[str]]]:
+    """Consecutive damaged chunks of one segment with one reason, as one line each: (first, last, chunk, paths)."""
+    runs: list[tuple[int, int, Any, list[str]]] = []
+    for chunk in sorted(drive.damaged_chunks, key=lambda c: c.id):
+        if runs:
+            first, last, head, paths = runs[-1]
+            if chunk.id == last + 1 and (chunk.segment, chunk.reason) == (head.segment, head.reason):
+                runs[-1] = (first, chunk.id, head, paths + [p for p in chunk.paths if p not in paths])
+                continue
+        runs.append((chunk.id, chunk.id, chunk, list(chunk.paths)))
+    return runs
 
 
 def _drive_headline(drive: DriveReport) -> str:

@@ -244,6 +244,8 @@ class DriveVerifier:
         self.reader: DriveReader | None = None
         self.catalog_digest: str | None = None
         self.catalog_drive: CatalogDrive | None = None
+        #: Sizes of the segment files on the drive, by name (missing ones are absent).
+        self.segment_sizes: dict[str, int] = {}
 
     def run(self) -> DriveReport:
         report = self.report
@@ -446,6 +448,7 @@ class DriveVerifier:
                 self.report.missing.append(name)
                 self.report.add("missing_segment", f"segment {name} is missing")
                 continue
+            self.segment_sizes[name] = size
             if size < segment.size:
                 self.report.add("truncated_segment", f"segment {name} is truncated: {size} of {segment.size} bytes")
             elif size > segment.size:
@@ -556,6 +559,11 @@ class DriveVerifier:
     def _check_chunk(self, chunk: ChunkRecord, decode: bool) -> tuple[str | None, bytes | None]:
         """Runs on the pool: ``(reason the chunk is damaged or None, raw bytes when decoding)``."""
         assert self.reader is not None
+        size = self.segment_sizes.get(chunk.segment)
+        if size is None:
+            return "its segment is missing", None
+        if size < chunk.offset + chunk.stored_size:
+            return "its segment is cut short before its end", None
         try:
             stored = self.reader.read_stored(chunk)
         except FormatError:
