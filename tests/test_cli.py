@@ -94,8 +94,8 @@ def test_changed_file_exits_1_with_warning(src: Path, tmp_path: Path, monkeypatc
     pack_module = importlib.import_module("sneakernet.pack")
     real = pack_module._read_exactly
 
-    def touch_after_read(fd: int, size: int) -> bytes:
-        data = real(fd, size)
+    def touch_after_read(fd: int, size: int, expected: int | None = None) -> bytes:
+        data = real(fd, size, expected)
         os.utime(src / "a.txt", ns=(1, 1))
         return data
 

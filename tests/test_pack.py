@@ -206,8 +206,8 @@ def test_file_that_changes_while_read_is_reported_and_consistent(
 
     real_read = pack_module._read_exactly
 
-    def read_then_append(fd: int, size: int) -> bytes:
-        data = real_read(fd, size)
+    def read_then_append(fd: int, size: int, expected: int | None = None) -> bytes:
+        data = real_read(fd, size, expected)
         with open(tmp_path / "src" / "growing.log", "ab") as handle:
             handle.write(b"y" * 10)
         return data
@@ -228,11 +228,11 @@ def test_file_that_shrinks_while_read(tmp_path: Path, monkeypatch: pytest.Monkey
     real_read = pack_module._read_exactly
     calls = []
 
-    def truncate_after_first(fd: int, size: int) -> bytes:
+    def truncate_after_first(fd: int, size: int, expected: int | None = None) -> bytes:
         calls.append(size)
         if len(calls) == 2:
             os.truncate(tmp_path / "src" / "big.bin", 300_000)
-        return real_read(fd, size)
+        return real_read(fd, size, expected)
 
     monkeypatch.setattr(pack_module, "_read_exactly", truncate_after_first)
     summary = pack_tree(tmp_path / "src", tmp_path / "out", drive_size=10**8)

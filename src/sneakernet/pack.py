@@ -330,7 +330,7 @@ class SourceReader:
         self, index: int, fd: int, before: os.stat_result, chunker: Chunker
     ) -> Iterator[RawChunk | FileEnd | HardlinkRecord]:
         # Ask for one byte more than the size: getting it means the file grew while it was read.
-        data = _read_exactly(fd, before.st_size + 1)
+        data = _read_exactly(fd, before.st_size + 1, before.st_size)
         grew = len(data) > before.st_size
         data = data[: before.st_size]
         self.on_bytes(len(data))
@@ -386,10 +386,15 @@ def _open_source(path: bytes) -> int:
         return os.open(path, flags)
 
 
-def _read_exactly(fd: int, size: int) -> bytes:
-    """Up to ``size`` bytes, fewer only at the end of the file."""
+def _read_exactly(fd: int, size: int, expected: int | None = None) -> bytes:
+    """Up to ``size`` bytes, fewer only at the end of the file.
+
+    A short read is taken as the end without asking again once ``expected`` bytes (the size fstat gave) are
+    in: that spares small files a second read; any other short read (a shrinking file, a network filesystem)
+    is followed up.
+    """
     data = os.read(fd, size)
-    if len(data) == size or not data:
+    if len(data) == size or not data or len(data) == expected:
         return data
     parts = [data]
     got = len(data)
