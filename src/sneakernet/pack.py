@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import tempfile
 import time
 import uuid
 from collections import deque
@@ -19,13 +20,12 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, BinaryIO
 
 import blake3
 
 from . import __version__
 from .bundle import (
-    DriveReader,
     DriveWriter,
     EncodedChunk,
     checksum_lines,
@@ -63,7 +63,7 @@ from .format import (
 )
 from .planner import DriveBudget, DriveSpace, Placement, catalog_bound, default_reserve
 from .progress import NullProgress, Progress
-from .recordfile import RecordWriter
+from .recordfile import RecordWriter, encode_record
 from .scan import KIND_DIR, KIND_FILE, KIND_SYMLINK, ScanTotals, SourceEntry, Unreadable, describe, scan
 
 DEFAULT_CHUNK_SIZE = 4 * 2**20
@@ -454,6 +454,10 @@ class ShipmentWriter:
         self.space: DriveSpace | None = None
         self.slot: DriveSlot | None = None
         self.pieces: dict[int, _Piece] = {}
+        #: The first drive of each file whose pieces span drives, until its final record.
+        self.first_drive: dict[bytes, int] = {}
+        #: The catalog's entry lines, in order, as JSON Lines (uncompressed, in a temporary file).
+        self.catalog_lines: BinaryIO = tempfile.TemporaryFile(prefix="sneakernet-catalog-")  # noqa: SIM115
         #: Sum of the record bounds of the open pieces, kept as pieces open and close (summing it on every
         #: record would cost the square of the files in a chunk).
         self.pieces_bound = 0
@@ -491,6 +495,7 @@ class ShipmentWriter:
         target = getattr(record, "target", b"")
         drive, _ = self._ensure_room(0, _record_bound(record.path + target))
         drive.add_record(record)
+        self._catalog(_catalog_entry(record, drive.header.drive, self.first_drive))
 
     def add_chunk(self, chunk: EncodedChunk, raw: RawChunk) -> None:
         extra = RECORD_BOUND + sum(_record_bound(self.paths[s.file_index]) for s in raw.slices)
@@ -523,6 +528,12 @@ class ShipmentWriter:
             end.size, end.blake3, end.meta, end.changed,
         )  # fmt: skip
         drive.add_record(record)
+        self._catalog(_catalog_entry(record, drive.header.drive, self.first_drive))
+
+    def _catalog(self, entry: CatalogEntry | None) -> None:
+        """Spool the catalog's entry lines as entries are written: the catalog needs no second read of manifests."""
+        if entry is not None:
+            self.catalog_lines.write(encode_record(entry.to_json()))
 
     def finish(self) -> None:
         if self.drive is None:
@@ -532,6 +543,7 @@ class ShipmentWriter:
     def abort(self) -> None:
         if self.drive is not None:
             self.drive.abort()
+        self.catalog_lines.close()
 
     def _open_drive(self) -> None:
         index = len(self.labels) + 1
@@ -559,6 +571,7 @@ class ShipmentWriter:
         for index, piece in self.pieces.items():
             record = FileRecord(self.paths[index], piece.offset, piece.length, piece.chunk, piece.chunk_offset, False)
             self.drive.add_record(record)
+            self.first_drive.setdefault(record.path, self.drive.header.drive)
         self.pieces = {}
         self.pieces_bound = 0
         self.labels.append(self.drive.finish())
@@ -569,8 +582,8 @@ class ShipmentWriter:
 # --- the catalog --------------------------------------------------------------------------------------------
 
 
-def write_catalog(paths: list[str], labels: list[DriveLabel], summary: PackSummary, bound: int) -> str:
-    """Build the catalog from the finished drives' manifests, add it to every drive; return its BLAKE3."""
+def write_catalog(paths: list[str], labels: list[DriveLabel], summary: PackSummary, bound: int, lines: BinaryIO) -> str:
+    """Write the catalog (header, drives, then the spooled ``lines``) to every drive; return its BLAKE3."""
     first = os.path.join(paths[0], CATALOG_NAME)
     writer = RecordWriter(first + PARTIAL_SUFFIX)
     header = CatalogHeader(
@@ -587,12 +600,9 @@ def write_catalog(paths: list[str], labels: list[DriveLabel], summary: PackSumma
     for label in labels:
         drive = CatalogDrive(label.drive, label.label, label.manifest_size, label.manifest_blake3, label.stored_bytes)
         writer.write(drive.to_json())
-    first_drive: dict[bytes, int] = {}
-    for path, label in zip(paths, labels, strict=False):
-        for record in DriveReader(path).records():
-            entry = _catalog_entry(record, label.drive, first_drive)
-            if entry is not None:
-                writer.write(entry.to_json())
+    lines.seek(0)
+    for line in lines:
+        writer.write_line(line)
     writer.write(EndRecord(writer.records + 1).to_json())
     size, digest = writer.close()
     if size > bound:
@@ -672,7 +682,10 @@ def pack(
     summary.fingerprint = fingerprint(label.manifest_blake3 for label in writer.labels)
     summary.stored_bytes = sum(label.stored_bytes for label in writer.labels)
     summary.stored_raw_bytes = writer.stored_raw_bytes
-    _finish_shipment(drive_paths, writer, summary, catalog_size)
+    try:
+        _finish_shipment(drive_paths, writer, summary, catalog_size)
+    finally:
+        writer.catalog_lines.close()
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -764,7 +777,7 @@ def _write_item(writer: ShipmentWriter, item: Any, future: Future[EncodedChunk] 
 def _finish_shipment(paths: list[str], writer: ShipmentWriter, summary: PackSummary, catalog_size: int) -> None:
     """Write the catalog to every drive, then replace each B3SUMS by one that covers it too."""
     try:
-        catalog_digest = write_catalog(paths, writer.labels, summary, catalog_size)
+        catalog_digest = write_catalog(paths, writer.labels, summary, catalog_size, writer.catalog_lines)
         for path, sums in zip(paths, writer.checksums, strict=False):
             write_atomically(
                 os.path.join(path, CHECKSUMS_NAME), checksum_lines([*sums, (CATALOG_NAME, catalog_digest)])

@@ -53,7 +53,10 @@ class RecordWriter:
         self._unflushed = 0
 
     def write(self, record: dict[str, Any]) -> None:
-        line = encode_record(record)
+        self.write_line(encode_record(record))
+
+    def write_line(self, line: bytes) -> None:
+        """A record already encoded by :func:`encode_record`."""
         self._stream.write(line)
         self.records += 1
         self._unflushed += len(line)
