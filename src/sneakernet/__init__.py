@@ -9,11 +9,13 @@ The library API (the command line is a thin layer over it)::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .errors import ExitCode, SneakernetError
+from .info import info, ls
 from .pack import PackOptions, PackSummary, pack
+from .restore import restore, status
 from .units import format_size, parse_size
+from .verify import Mode, verify
 
 __all__ = [
     "ExitCode",

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import click
 
-from . import __version__
+from ._version import __version__
 from .errors import ExitCode, SneakernetError
 from .format import short_fingerprint
 from .info import info, ls
@@ -400,6 +400,8 @@ def print_restore_report(report: RestoreReport) -> None:
             click.echo(f"  not restored: {failed}")
         for collision in drive.collisions:
             click.echo(f"  not restored: {collision} on this case-insensitive destination")
+    for problem in report.problems:
+        click.echo(f"  not restored: {problem}")
     print_status(report.status)
 
 
@@ -411,7 +413,8 @@ def print_status(state: ShipmentStatus) -> None:
         )
         return
     done = ", ".join(map(str, state.restored)) or "none yet"
-    click.echo(f"{len(state.restored)} of {state.drives} drives restored (drives {done}); still needed:")
+    needed = "; still needed:" if state.waiting else ""
+    click.echo(f"{len(state.restored)} of {state.drives} drives restored (drives {done}){needed}")
     for waiting in state.waiting:
         how = "restore it again from a good copy" if waiting.state == "partial" else "still needed"
         click.echo(

@@ -24,6 +24,8 @@ JOURNAL_VERSION = 1
 DONE = "done"
 PENDING = "pending"
 FAILED = "failed"
+#: Verified and synced, being renamed to the final name: a run killed meanwhile completes it on resume.
+INSTALLING = "installing"
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -98,6 +100,8 @@ class Journal:
             journal.set(key, json.dumps(value))
         journal.commit()
         connection.close()
+        if os.path.exists(partial + "-journal"):
+            os.remove(partial + "-journal")
         os.replace(partial, path)
         return cls.open(dest)
 

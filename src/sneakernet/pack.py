@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 
 import blake3
 
-from . import __version__
+from ._version import __version__
 from .bundle import (
     DriveWriter,
     EncodedChunk,

@@ -19,6 +19,7 @@ import errno
 import fnmatch
 import os
 import shutil
+import sqlite3
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from .bundle import CatalogReader, ChunkMap, DriveReader
 from .errors import FormatError, OutOfSpace, UsageError
 from .format import (
     CATALOG_NAME,
+    PARTIAL_SUFFIX,
     CatalogDrive,
     CatalogEntry,
     CatalogHeader,
@@ -45,7 +47,7 @@ from .format import (
     short_fingerprint,
     show_path,
 )
-from .journal import CATALOG_COPY, DONE, FAILED, PARTS_DIR, PENDING, Entry, Journal
+from .journal import CATALOG_COPY, DONE, FAILED, INSTALLING, JOURNAL_DIR, PARTS_DIR, PENDING, Entry, Journal
 from .progress import NullProgress, Progress
 from .safetree import SafeTree, UnsafePath, check_path
 
@@ -113,13 +115,20 @@ class ShipmentStatus:
 class RestoreReport:
     drives: list[DriveOutcome]
     status: ShipmentStatus
+    #: What the last drive's run could not finish for the whole shipment (hard links whose target never came).
+    problems: list[str] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
-        return all(d.clean for d in self.drives)
+        return all(d.clean for d in self.drives) and not self.problems
 
     def to_json(self) -> dict[str, Any]:
-        return {"drives": [d.__dict__ for d in self.drives], "status": self.status.to_json(), "clean": self.clean}
+        return {
+            "drives": [d.__dict__ for d in self.drives],
+            "problems": self.problems,
+            "status": self.status.to_json(),
+            "clean": self.clean,
+        }
 
 
 # --- selecting paths ----------------------------------------------------------------------------------------
@@ -233,6 +242,8 @@ class DriveRestorer:
         self.batch: list[_Finished] = []
         self.batch_bytes = 0
         self.deferred_links: list[HardlinkRecord] = []
+        #: Paths not restored because their name collides on this destination, and so everything below them.
+        self.collided: set[bytes] = set()
 
     def run(self) -> None:
         cursor = ChunkCursor(self.reader, self.map)
@@ -263,9 +274,12 @@ class DriveRestorer:
             return entry
         if self.fold_names:
             parent, _, name = path.rpartition(b"/")
-            other = self.journal.claim_name(parent, _folded(name), path)
+            inside = next((p for p in _ancestors(path) if p in self.collided), None)
+            other = inside or self.journal.claim_name(parent, _folded(name), path)
             if other is not None:
-                self.outcome.collisions.append(f"{show_path(path)} collides with {show_path(other)}")
+                what = "lies inside" if inside else "collides with"
+                self.outcome.collisions.append(f"{show_path(path)} {what} {show_path(other)}")
+                self.collided.add(path)
                 return None
         entry = Entry(path, kind, self.drive, PENDING, None, None, None, None, None, None, fields.get("target"), None)
         self.journal.add_entry(entry)
@@ -274,7 +288,11 @@ class DriveRestorer:
     def _dir(self, record: DirRecord) -> None:
         if not self.includes.wants(record.path) or self._claim(record.path, "dir") is None:
             return
-        self.tree.make_dir(record.path)
+        try:
+            self.tree.make_dir(record.path)
+        except UnsafePath as exc:
+            self._fail(record.path, f"cannot be made: {exc}")
+            return
         meta = record.meta
         self.journal.set_final(record.path, self.drive, 0, "", (meta.mode, meta.mtime_ns, meta.uid, meta.gid))
         self.journal.set_state(record.path, DONE)
@@ -285,27 +303,53 @@ class DriveRestorer:
         entry = self._claim(record.path, "symlink", target=record.target)
         if entry is None or entry.state == DONE:
             return
-        self.tree.symlink(record.path, record.target)
+        try:
+            self.tree.symlink(record.path, record.target)
+        except UnsafePath as exc:
+            self._fail(record.path, f"cannot be made: {exc}")
+            return
         self.tree.set_metadata(record.path, None, record.meta.mtime_ns, self._owner(record.meta.uid, record.meta.gid))
         self.journal.set_state(record.path, DONE)
 
     def _hardlink(self, record: HardlinkRecord) -> None:
-        if not self.includes.wants(record.path) or not self.includes.wants(record.target):
+        if not self.includes.wants(record.path):
             return
-        entry = self._claim(record.path, "hardlink", target=record.target)
+        target = record.target
+        if not self.includes.wants(target):
+            alias = self._alias(target)
+            if alias == record.path:
+                return  # this name received the target's content (see validate_drive)
+            if alias is None:
+                # The target is on an earlier drive that was restored without it: not silently dropped.
+                self._fail(record.path, f"is a hard link to {show_path(target)}, which --include leaves out")
+                return
+            target = alias
+        entry = self._claim(record.path, "hardlink", target=target)
         if entry is None or entry.state == DONE:
             return
-        if any(item.path == record.target for item in self.batch):
-            self.deferred_links.append(record)
+        if any(item.path == target for item in self.batch):
+            self.deferred_links.append(HardlinkRecord(record.path, target))
         else:
-            link_pending_or_now(self.journal, self.tree, record.path, record.target)
+            self._link(record.path, target)
+
+    def _alias(self, target: bytes) -> bytes | None:
+        row = self.journal.db.execute("SELECT link FROM aliases WHERE target = ?", (target,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def _link(self, path: bytes, target: bytes) -> None:
+        problem = link_pending_or_now(self.journal, self.tree, path, target)
+        if problem is not None:
+            self._fail(path, problem)
 
     # -- file data --
 
     def _file(self, record: FileRecord, cursor: ChunkCursor) -> None:
         path = record.path
         if not self.includes.wants(path):
-            return
+            alias = self._alias(path)
+            if alias is None:
+                return
+            path = alias  # left out by --include, but a wanted hard link names it: restored under that name
         entry = self._claim(path, "file")
         if entry is None or entry.state == DONE:
             return
@@ -327,7 +371,9 @@ class DriveRestorer:
                 assert record.size is not None
                 os.ftruncate(fd, record.size)
             if broken:
-                self._fail(path, f"has damaged bytes on {self.reader.label.label}")
+                # The other drives' pieces of a spanning file stay in its part: a good copy of this drive
+                # completes it.
+                self._fail(path, f"has damaged bytes on {self.reader.label.label}", keep_part=not whole)
                 return
             if hasher is not None:
                 if hasher.hexdigest() != record.blake3:
@@ -349,10 +395,7 @@ class DriveRestorer:
             if data is None:
                 broken = True
                 continue
-            try:
-                os.pwrite(fd, data, record.offset + position - span[0])
-            except OSError as exc:
-                raise _space_error(exc, self.journal.dest) from exc
+            _pwrite_all(fd, data, record.offset + position - span[0], self.journal.dest)
             if hasher is not None:
                 hasher.update(data)
             self.outcome.written += len(data)
@@ -394,6 +437,11 @@ class DriveRestorer:
         """Make the batch durable, install it under final names, then record it (see the module docstring)."""
         if self.batch:
             os.sync()
+            # Recorded before the renames: a run killed among them finds these and completes them (see
+            # recover_installing), as their parts were verified and synced.
+            for item in self.batch:
+                self.journal.set_state(item.path, INSTALLING)
+            self.journal.commit()
             for item in self.batch:
                 try:
                     self.tree.install(self.parts_fd, item.part, item.path)
@@ -407,21 +455,42 @@ class DriveRestorer:
                 self.journal.drop_pieces(item.path)
                 link_waiting(self.journal, self.tree, item.path)
         for link in self.deferred_links:
-            link_pending_or_now(self.journal, self.tree, link.path, link.target)
+            self._link(link.path, link.target)
         self.journal.commit()
         self.batch, self.batch_bytes, self.deferred_links = [], 0, []
 
-    def _fail(self, path: bytes, reason: str) -> None:
+    def _fail(self, path: bytes, reason: str, keep_part: bool = False) -> None:
         if self.journal.entry(path) is not None:
             self.journal.set_state(path, FAILED)
         self.outcome.failed_count += 1
         if len(self.outcome.failed) < LISTED_PATHS:
             self.outcome.failed.append(f"{show_path(path)} {reason}")
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(_part_name(path), dir_fd=self.parts_fd)
+        if not keep_part:
+            self.journal.drop_pieces(path)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(_part_name(path), dir_fd=self.parts_fd)
 
     def _owner(self, uid: int, gid: int) -> tuple[int, int] | None:
         return (uid, gid) if self.owner else None
+
+
+def _pwrite_all(fd: int, data: memoryview, offset: int, dest: str) -> None:
+    """Write all of ``data`` at ``offset``: a short write (a filling disk) is continued, never ignored."""
+    while data:
+        try:
+            written = os.pwrite(fd, data, offset)
+        except OSError as exc:
+            raise _space_error(exc, dest) from exc
+        if written == 0:
+            raise OutOfSpace(f"the destination {dest} takes no more bytes: free space and run the same restore again")
+        data, offset = data[written:], offset + written
+
+
+def _ancestors(path: bytes) -> Iterator[bytes]:
+    """``a``, ``a/b`` for ``a/b/c``."""
+    parts = path.split(b"/")
+    for depth in range(1, len(parts)):
+        yield b"/".join(parts[:depth])
 
 
 def _part_name(path: bytes) -> bytes:
@@ -429,15 +498,20 @@ def _part_name(path: bytes) -> bytes:
     return blake3.blake3(path).hexdigest()[:40].encode("ascii") + b".part"
 
 
-def link_pending_or_now(journal: Journal, tree: SafeTree, path: bytes, target: bytes) -> None:
-    """Create hard link ``path`` now if its target is installed, else leave it pending in the journal."""
+def link_pending_or_now(journal: Journal, tree: SafeTree, path: bytes, target: bytes) -> str | None:
+    """Create hard link ``path`` now if its target is installed, else leave it pending in the journal (its target
+    may be on a drive still to come). Returns why it cannot be made, if it cannot."""
     target_entry = journal.entry(target)
-    if target_entry is None or target_entry.kind != "file":
-        journal.set_state(path, FAILED)
-        return
-    if target_entry.state == DONE:
+    if target_entry is None or (target_entry.state != DONE and target_entry.kind == "file"):
+        return None
+    if target_entry.kind != "file":
+        return f"is a hard link to {show_path(target)}, a {target_entry.kind}, not a regular file"
+    try:
         tree.hardlink(target, path)
-        journal.set_state(path, DONE)
+    except (UnsafePath, FileNotFoundError) as exc:
+        return f"cannot be linked: {exc}"
+    journal.set_state(path, DONE)
+    return None
 
 
 def link_waiting(journal: Journal, tree: SafeTree, target: bytes) -> None:
@@ -446,8 +520,9 @@ def link_waiting(journal: Journal, tree: SafeTree, target: bytes) -> None:
         "SELECT path FROM entries WHERE kind = 'hardlink' AND state = ? AND target = ?", (PENDING, target)
     ).fetchall()
     for (path,) in rows:
-        tree.hardlink(target, bytes(path))
-        journal.set_state(bytes(path), DONE)
+        problem = link_pending_or_now(journal, tree, bytes(path), target)
+        if problem is not None:
+            journal.set_state(bytes(path), FAILED)
 
 
 def _space_error(exc: OSError, dest: str) -> Exception:
@@ -462,8 +537,12 @@ def _space_error(exc: OSError, dest: str) -> Exception:
 # --- checking a drive before writing anything ----------------------------------------------------------------
 
 
-def validate_drive(reader: DriveReader, journal: Journal) -> ChunkMap:
-    """Read the whole manifest and refuse the drive (FormatError) if anything would be unsafe or wrong."""
+def validate_drive(reader: DriveReader, journal: Journal, includes: Includes | None = None) -> ChunkMap:
+    """Read the whole manifest and refuse the drive (FormatError) if anything would be unsafe or wrong.
+
+    With ``includes``, it also notes in the TEMP table ``aliases`` each file left out by the patterns that a
+    wanted hard link names: its content is restored under the first such link's name instead.
+    """
     chunk_map = ChunkMap()
     expected = journal.manifest_of_catalog(reader.label.drive)
     if expected is None:
@@ -472,7 +551,9 @@ def validate_drive(reader: DriveReader, journal: Journal) -> ChunkMap:
         raise FormatError("its manifest is not the one the catalog names for this drive (a drive of another copy?)")
     db = journal.db
     db.execute("CREATE TEMP TABLE IF NOT EXISTS seen (path BLOB PRIMARY KEY, kind TEXT NOT NULL)")
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS aliases (target BLOB PRIMARY KEY, link BLOB NOT NULL)")
     db.execute("DELETE FROM seen")
+    db.execute("DELETE FROM aliases")
     for record in reader.records():
         if isinstance(record, ManifestHeader):
             continue
@@ -485,6 +566,8 @@ def validate_drive(reader: DriveReader, journal: Journal) -> ChunkMap:
         check_path(path)
         if isinstance(record, HardlinkRecord):
             check_path(record.target)
+            if includes and includes.wants(path) and not includes.wants(record.target):
+                db.execute("INSERT OR IGNORE INTO aliases VALUES (?, ?)", (record.target, path))
         if isinstance(record, FileRecord):
             chunk_map.piece_range(record)
         kind = record.TYPE
@@ -497,6 +580,11 @@ def validate_drive(reader: DriveReader, journal: Journal) -> ChunkMap:
                 raise FormatError(
                     f"{show_path(path)!r} lies inside {show_path(b'/'.join(parts[:depth]))!r}, a {row[0]}"
                 )
+        if kind != DirRecord.TYPE:
+            inside = db.execute("SELECT path FROM seen WHERE path > ? AND path < ? LIMIT 1", (path + b"/", path + b"0"))
+            row = inside.fetchone()
+            if row:
+                raise FormatError(f"{show_path(bytes(row[0]))!r} lies inside {show_path(path)!r}, a {kind}")
         db.execute("INSERT INTO seen VALUES (?, ?)", (path, kind))
     db.execute("DELETE FROM seen")
     return chunk_map
@@ -520,7 +608,8 @@ def _journal_for(dest: str, readers: list[DriveReader], includes: Includes, forc
                 f"{dest} is a restore with --include {stored or '(everything)'}: give the same patterns or none"
             )
         return journal
-    if os.path.isdir(dest) and os.listdir(dest) and not force:
+    # A run killed while it set up its journal leaves .sneakernet without one: that is no user data.
+    if os.path.isdir(dest) and set(os.listdir(dest)) - {JOURNAL_DIR} and not force:
         raise UsageError(f"{dest} is not empty and holds no restore of a shipment: give an empty directory or --force")
     source = next((r for r in readers if os.path.exists(r.file(CATALOG_NAME))), None)
     if source is None:
@@ -529,7 +618,11 @@ def _journal_for(dest: str, readers: list[DriveReader], includes: Includes, forc
             "(with --out, every drive does)"
         )
     header, drives = read_catalog(source.file(CATALOG_NAME))
-    os.makedirs(dest, exist_ok=True)
+    # The catalog copy first, whole (partial then rename): the journal, made last, is what says a restore exists.
+    os.makedirs(os.path.join(Journal.directory(dest), PARTS_DIR), exist_ok=True)
+    copy = os.path.join(Journal.directory(dest), CATALOG_COPY)
+    shutil.copyfile(source.file(CATALOG_NAME), copy + PARTIAL_SUFFIX)
+    os.replace(copy + PARTIAL_SUFFIX, copy)
     journal = Journal.create(
         dest,
         {
@@ -542,7 +635,6 @@ def _journal_for(dest: str, readers: list[DriveReader], includes: Includes, forc
             "includes": [p.decode("utf-8", "surrogateescape") for p in includes.patterns],
         },
     )
-    shutil.copyfile(source.file(CATALOG_NAME), os.path.join(Journal.directory(dest), CATALOG_COPY))
     return journal
 
 
@@ -605,6 +697,7 @@ def restore(
     tree = SafeTree(into)
     outcomes: list[DriveOutcome] = []
     try:
+        recover_installing(journal, tree)
         includes = Includes(journal.get_json("includes") or [])
         fold = _probe_folding(into)
         progress.start(sum(r.label.raw_bytes for r in readers))
@@ -612,15 +705,22 @@ def restore(
             outcomes.append(_restore_drive(reader, journal, tree, includes, progress, fold))
         progress.close()
         status = shipment_status(into, journal)
+        problems: list[str] = []
         if status.complete:
-            _finish_shipment(journal, tree)
-            status.finished = True
+            problems = _finish_shipment(journal, tree)
+            status.finished = not problems
+            if problems:
+                status = shipment_status(into, journal)
+    except sqlite3.OperationalError as exc:
+        if "full" in str(exc).lower():
+            raise _space_error(OSError(errno.ENOSPC, str(exc)), into) from exc
+        raise
     finally:
         tree.close()
         journal.close()
     if status.finished and not keep_journal:
         shutil.rmtree(Journal.directory(into))
-    return RestoreReport(outcomes, status)
+    return RestoreReport(outcomes, status, problems)
 
 
 def _restore_drive(
@@ -635,7 +735,7 @@ def _restore_drive(
         outcome.status, outcome.message = "already", "already restored: nothing to do"
         return outcome
     try:
-        chunk_map = validate_drive(reader, journal)
+        chunk_map = validate_drive(reader, journal, includes)
     except FormatError as exc:
         outcome.status, outcome.message = "refused", f"refused, nothing written for it: {exc}"
         return outcome
@@ -649,11 +749,40 @@ def _restore_drive(
     return outcome
 
 
-def _finish_shipment(journal: Journal, tree: SafeTree) -> None:
-    """Last drive in: pending hard links, then directory metadata, deepest first (their mtimes last of all)."""
+def recover_installing(journal: Journal, tree: SafeTree) -> None:
+    """Finish the installs a killed run had started: parts that were verified and synced but maybe not renamed."""
+    parts_fd = os.open(os.path.join(Journal.directory(journal.dest), PARTS_DIR), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for entry in list(journal.entries("file", INSTALLING)):
+            part = _part_name(entry.path)
+            if os.path.exists(os.path.join(Journal.directory(journal.dest), PARTS_DIR, os.fsdecode(part))):
+                tree.install(parts_fd, part, entry.path)
+            journal.set_state(entry.path, DONE)
+            journal.drop_pieces(entry.path)
+            link_waiting(journal, tree, entry.path)
+        journal.commit()
+    finally:
+        os.close(parts_fd)
+
+
+def _finish_shipment(journal: Journal, tree: SafeTree) -> list[str]:
+    """Last drive in: pending hard links, then directory metadata, deepest first (their mtimes last of all).
+
+    Returns what could not be done (a hard link whose target never came), recorded as failed in the journal; the
+    shipment is finished only when that is empty.
+    """
+    failures = []
     for entry in list(journal.entries("hardlink", PENDING)):
         assert entry.target is not None
-        link_pending_or_now(journal, tree, entry.path, entry.target)
+        problem = link_pending_or_now(journal, tree, entry.path, entry.target)
+        if problem is None and not tree.exists(entry.path):
+            problem = f"is a hard link to {show_path(entry.target)}, which is not in the shipment"
+        if problem is not None:
+            journal.set_state(entry.path, FAILED)
+            failures.append(f"{show_path(entry.path)} {problem}")
+    if failures:
+        journal.commit()
+        return failures
     owner = os.geteuid() == 0
     rows = journal.db.execute(
         "SELECT path, mode, mtime_ns, uid, gid FROM entries WHERE kind = 'dir' ORDER BY length(path) DESC, path"
@@ -662,6 +791,7 @@ def _finish_shipment(journal: Journal, tree: SafeTree) -> None:
         tree.set_metadata(bytes(path), mode, mtime_ns, (uid, gid) if owner else None)
     journal.set("finished", "true")
     journal.commit()
+    return []
 
 
 def shipment_status(dest: str, journal: Journal | None = None) -> ShipmentStatus:

@@ -1,0 +1,1198 @@
+"""End-to-end tests of restore, status, ls and info: packed shipments restored in every order, killed and resumed,
+damaged, crafted to be hostile (tests/craft.py), restored in part, onto a full disk and onto a simulated
+case-insensitive filesystem; every result compared byte for byte, mode, mtime (ns), owner and inode with the source.
+
+Some tests are regressions of bugs these tests found; their names and comments say which.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import errno
+import fnmatch
+import importlib
+import json
+import os
+import random
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import blake3
+import pytest
+from click.testing import CliRunner
+
+from conftest import drive_dirs, make_edge_tree, source_entries, write_file
+from craft import (
+    Chunk,
+    dir_rec,
+    drop_catalog,
+    file_rec,
+    flip_byte,
+    hardlink_rec,
+    rle_frame,
+    small_files,
+    symlink_rec,
+    tree_of,
+    write_shipment,
+    zstd_frame,
+)
+from sneakernet import PackOptions, PackSummary, pack
+from sneakernet.bundle import DriveReader
+from sneakernet.cli import main
+from sneakernet.errors import FormatError, UsageError
+from sneakernet.format import CATALOG_NAME, ChunkRecord, FileRecord, decode_path, show_path
+from sneakernet.journal import JOURNAL_DIR
+from sneakernet.recordfile import read_records
+from sneakernet.restore import RestoreReport, ShipmentStatus, restore, status
+from sneakernet.safetree import UnsafePath
+
+# The module, not the function of the same name (the package may export ``restore``).
+restore_module = importlib.import_module("sneakernet.restore")
+
+DRIVE = 1_500_000
+SMALL = PackOptions(chunk_size=256 * 1024, reserve=0)
+
+
+# --- shipments, packed once per module ----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Packed:
+    src: Path
+    out: Path
+    summary: PackSummary
+
+    @property
+    def drives(self) -> list[Path]:
+        return drive_dirs(self.out)
+
+    @property
+    def fingerprint(self) -> str:
+        return self.summary.fingerprint
+
+    def copy(self, to: Path) -> list[Path]:
+        shutil.copytree(self.out, to)
+        return drive_dirs(to)
+
+
+def make_twins_tree(root: Path) -> Path:
+    """NFC and NFD twins, a symlink to a directory, 0-byte and read-only files, a file larger than a drive, owners,
+    and directories with unusual modes (read-only, sticky) and fixed mtimes."""
+    rng = random.Random(3)
+    write_file(root / "caf\u00e9", b"composed\n")
+    write_file(root / "cafe\u0301", b"decomposed\n")
+    write_file(root / "zero", b"")
+    write_file(root / "ro.txt", b"read only\n", mode=0o400)
+    write_file(root / "big.bin", rng.randbytes(2_000_000))
+    write_file(root / "dir" / "inner.txt", b"inner\n", mode=0o600)
+    write_file(root / "locked" / "inside.txt", b"inside\n")
+    write_file(root / "owned.txt", b"owned\n")
+    os.chown(root / "owned.txt", 1234, 5678)
+    os.symlink("dir", root / "to-dir")
+    os.chown(root / "to-dir", 1234, 5678, follow_symlinks=False)
+    os.utime(root / "to-dir", ns=(1_400_000_000_000_000_007,) * 2, follow_symlinks=False)
+    (root / "sticky").mkdir()
+    os.chmod(root / "sticky", 0o1777)
+    os.chmod(root / "locked", 0o555)
+    os.chmod(root / "dir", 0o750)
+    os.chown(root / "dir", 4321, 8765)
+    for i, name in enumerate(["dir", "locked", "sticky"]):
+        os.utime(root / name, ns=(1_500_000_000_000_000_001 + i,) * 2)
+    return root
+
+
+def make_links_tree(root: Path) -> Path:
+    """A hard link on drive 3 whose target is stored on drive 1 (a large file between them)."""
+    write_file(root / "a-target.txt", b"target bytes\n")
+    write_file(root / "m-big.bin", random.Random(1).randbytes(1_600_000))
+    os.link(root / "a-target.txt", root / "z-link")
+    return root
+
+
+def make_case_tree(root: Path) -> Path:
+    """Names that a case-insensitive, normalising filesystem merges."""
+    write_file(root / "README", b"upper\n")
+    write_file(root / "readme", b"lower\n")
+    write_file(root / "caf\u00e9", b"composed\n")
+    write_file(root / "cafe\u0301", b"decomposed\n")
+    write_file(root / "Dir" / "x", b"x\n")
+    write_file(root / "dir" / "y", b"y\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def shipments(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Packed]:
+    """``edge`` and ``edge2`` (the edge tree packed twice: two shipments), ``twins``, ``links`` and ``case`` on
+    1.5 MB drives; ``one``: the edge tree on one large drive."""
+    base = tmp_path_factory.mktemp("restore-shipments")
+    edge = make_edge_tree(base / "edge-src")
+    trees = {
+        "edge": (edge, DRIVE),
+        "edge2": (edge, DRIVE),
+        "twins": (make_twins_tree(base / "twins-src"), DRIVE),
+        "links": (make_links_tree(base / "links-src"), DRIVE),
+        "case": (make_case_tree(base / "case-src"), DRIVE),
+        "one": (edge, 10**9),
+    }
+    out = {}
+    for name, (src, size) in trees.items():
+        summary = pack(str(src), out=str(base / name), drive_size=size, options=SMALL)
+        out[name] = Packed(src, base / name, summary)
+    assert len(out["edge"].drives) == 6 and len(out["twins"].drives) >= 3 and len(out["links"].drives) == 3
+    assert len(out["one"].drives) == 1
+    return out
+
+
+# --- helpers ------------------------------------------------------------------------------------------------------
+
+
+def cli(*args: str | Path) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def rel(root: Path, path: bytes) -> bytes:
+    return os.path.join(os.fsencode(root), path)
+
+
+def assert_same_tree(src: Path, dest: Path) -> None:
+    """Same entries, bytes, modes, mtimes (ns), symlink targets, owners, directory metadata and hard links (a kept
+    journal directory aside)."""
+    expected, got = source_entries(src), outside_journal(source_entries(dest))
+    assert sorted(got) == sorted(expected)
+    for path, entry in expected.items():
+        assert got[path] == entry, path
+        want, have = os.lstat(rel(src, path)), os.lstat(rel(dest, path))
+        assert (have.st_uid, have.st_gid) == (want.st_uid, want.st_gid), path
+    assert inode_groups(dest) == inode_groups(src)
+
+
+def inode_groups(root: Path) -> set[frozenset[bytes]]:
+    groups: dict[tuple[int, int], set[bytes]] = {}
+    top = os.fsencode(root)
+    for dirpath, _, filenames in os.walk(top):
+        for name in filenames:
+            full = os.path.join(dirpath, name)
+            st = os.lstat(full)
+            if stat.S_ISREG(st.st_mode):
+                groups.setdefault((st.st_dev, st.st_ino), set()).add(os.path.relpath(full, top))
+    return {frozenset(g) for g in groups.values() if len(g) > 1}
+
+
+def assert_final_names_exact(src: Path, dest: Path) -> None:
+    """Every regular file under a final name in ``dest`` holds exactly the source's bytes, mode and mtime."""
+    expected = source_entries(src)
+    top = os.fsencode(dest)
+    for dirpath, dirnames, filenames in os.walk(top):
+        if dirpath == top and JOURNAL_DIR.encode() in dirnames:
+            dirnames.remove(JOURNAL_DIR.encode())
+        for name in filenames:
+            full = os.path.join(dirpath, name)
+            path = os.path.relpath(full, top)
+            if not stat.S_ISREG(os.lstat(full).st_mode):
+                continue
+            assert path in expected and expected[path].kind == "file", path
+            with open(full, "rb") as handle:
+                assert handle.read() == expected[path].data, path
+            st = os.lstat(full)
+            assert (stat.S_IMODE(st.st_mode), st.st_mtime_ns) == (expected[path].mode, expected[path].mtime_ns), path
+
+
+def snapshot(root: Path) -> dict[bytes, tuple[Any, ...]]:
+    """Inode, mode, mtime, links and content of everything under ``root`` (the journal directory's own mtime
+    aside: each run probes the destination's name folding there)."""
+    out: dict[bytes, tuple[Any, ...]] = {}
+    top = os.fsencode(root)
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in dirnames + filenames:
+            full = os.path.join(dirpath, name)
+            st = os.lstat(full)
+            if stat.S_ISLNK(st.st_mode):
+                content: Any = os.readlink(full)
+            elif stat.S_ISREG(st.st_mode):
+                content = blake3.blake3(Path(os.fsdecode(full)).read_bytes()).hexdigest()
+            else:
+                content = None
+            mtime = None if name == JOURNAL_DIR.encode() else st.st_mtime_ns
+            out[os.path.relpath(full, top)] = (st.st_ino, st.st_mode, mtime, st.st_nlink, st.st_uid, content)
+    return out
+
+
+def outside_journal(snap: dict[bytes, Any]) -> dict[bytes, Any]:
+    return {
+        k: v for k, v in snap.items() if k != JOURNAL_DIR.encode() and not k.startswith(JOURNAL_DIR.encode() + b"/")
+    }
+
+
+def catalog_entries(drive: Path) -> list[dict[str, Any]]:
+    """The catalog's entry records, read with the plain record reader (not restore's)."""
+    with open(drive / CATALOG_NAME, "rb") as handle:
+        return [r for r in read_records(handle, "catalog") if r and r["type"] == "entry"]
+
+
+def expected_waiting(drive: Path, done: set[int], wants: Callable[[bytes], bool] = lambda p: True) -> dict[int, Any]:
+    """Independently of status: drive -> (entries, bytes of files) of the catalog still waiting on it."""
+    waiting: dict[int, list[int]] = {}
+    for entry in catalog_entries(drive):
+        if not wants(decode_path("path", entry)):
+            continue
+        for number in range(entry["first_drive"], entry["last_drive"] + 1):
+            if number not in done:
+                counts = waiting.setdefault(number, [0, 0])
+                counts[0] += 1
+                counts[1] += entry["size"] if entry["kind"] == "file" else 0
+    return {number: tuple(counts) for number, counts in waiting.items()}
+
+
+def waiting_of(state: ShipmentStatus) -> dict[int, Any]:
+    return {w.drive: (w.files, w.bytes) for w in state.waiting}
+
+
+def hurt_files(drive: Path, chunk_id: int) -> list[bytes]:
+    """Independently of restore: the files with a byte in chunk ``chunk_id`` of ``drive``."""
+    sizes: dict[int, int] = {}
+    hurt = []
+    for record in DriveReader(str(drive)).records():
+        if isinstance(record, ChunkRecord):
+            sizes[record.id] = record.raw_size
+        elif isinstance(record, FileRecord) and record.length:
+            chunk, skip, remaining = record.chunk, record.chunk_offset, record.length
+            while remaining > 0:
+                if chunk == chunk_id:
+                    hurt.append(record.path)
+                remaining -= min(sizes[chunk] - skip, remaining)
+                chunk, skip = chunk + 1, 0
+    return sorted(set(hurt))
+
+
+def chunks_of(drive: Path) -> list[ChunkRecord]:
+    return [r for r in DriveReader(str(drive)).records() if isinstance(r, ChunkRecord)]
+
+
+def damage(drive: Path, chunk: ChunkRecord) -> None:
+    flip_byte(drive / chunk.segment, chunk.offset + chunk.stored_size // 2)
+
+
+def failed_paths(report: RestoreReport) -> list[str]:
+    """The paths an outcome lists as not restored ("<path> <reason>")."""
+    return sorted(f.split(" ")[0] for d in report.drives for f in d.failed)
+
+
+def journal_dir(dest: Path) -> Path:
+    return dest / JOURNAL_DIR
+
+
+# --- 1. round trips -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tree", ["edge", "twins", "links"])
+def test_all_drives_at_once(shipments: dict[str, Packed], tmp_path: Path, tree: str) -> None:
+    ship = shipments[tree]
+    dest = tmp_path / "dest"
+    code, out, err = cli("restore", *ship.drives, "--into", dest)
+    assert code == 0, out + err
+    last = lines(out)[-1]
+    assert ship.fingerprint in last and "every file matched" in last
+    assert not journal_dir(dest).exists()
+    assert_same_tree(ship.src, dest)
+    code, _, err = cli("status", dest)
+    assert code == 2 and "no restore in progress" in err
+
+
+def _orders(count: int) -> dict[str, list[int]]:
+    orders = {"forward": list(range(count)), "reverse": list(range(count))[::-1]}
+    for seed in (1, 2):
+        order = list(range(count))
+        random.Random(seed).shuffle(order)
+        orders[f"shuffled{seed}"] = order
+    return orders
+
+
+@pytest.mark.parametrize("order_name", ["forward", "reverse", "shuffled1", "shuffled2"])
+@pytest.mark.parametrize("tree", ["edge", "twins"])
+def test_one_drive_per_run(shipments: dict[str, Packed], tmp_path: Path, tree: str, order_name: str) -> None:
+    ship = shipments[tree]
+    drives = ship.drives
+    order = _orders(len(drives))[order_name]
+    dest = tmp_path / "dest"
+    done: set[int] = set()
+    for step, index in enumerate(order):
+        code, out, err = cli("restore", drives[index], "--into", dest)
+        assert code == 0, out + err
+        done.add(index + 1)
+        if step == len(order) - 1:
+            break
+        state = status(str(dest))
+        assert state.restored == sorted(done)
+        assert [w.drive for w in state.waiting] == sorted(set(range(1, len(drives) + 1)) - done)
+        assert waiting_of(state) == expected_waiting(drives[0], done)
+        assert all(w.state == "missing" for w in state.waiting)
+        assert not state.complete and not state.finished and state.failed_count == 0
+        assert state.fingerprint == ship.fingerprint and state.drives == len(drives)
+        code, out, _ = cli("status", dest, "--json")
+        assert code == 3
+        assert json.loads(out)["restored"] == sorted(done)
+    last = lines(out)[-1]
+    assert ship.fingerprint in last and "every file matched" in last
+    assert not journal_dir(dest).exists()
+    assert_same_tree(ship.src, dest)
+
+
+def test_keep_journal_then_status_is_complete(shipments: dict[str, Packed], tmp_path: Path) -> None:
+    ship = shipments["edge"]
+    dest = tmp_path / "dest"
+    code, out, _ = cli("restore", *ship.drives, "--into", dest, "--keep-journal")
+    assert code == 0 and "every file matched" in lines(out)[-1]
+    assert (journal_dir(dest) / "journal.sqlite3").exists()
+    code, out, _ = cli("status", dest)
+    assert code == 0 and ship.fingerprint in out and "every file matched" in out
+    code, out, _ = cli("status", dest, "--json")
+    state = json.loads(out)
+    assert code == 0 and state["complete"] and state["finished"] and state["waiting"] == []
+    assert state["restored"] == list(range(1, 7)) and state["fingerprint"] == ship.fingerprint
+    assert_same_tree(ship.src, dest)
+    assert sorted(os.listdir(dest)) == sorted([*os.listdir(ship.src), JOURNAL_DIR])
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        "forward",
+        pytest.param(
+            "reverse",
+        ),
+    ],
+)
+def test_hard_link_to_a_file_on_an_earlier_drive(shipments: dict[str, Packed], tmp_path: Path, order: str) -> None:
+    ship = shipments["links"]
+    drives = ship.drives if order == "forward" else ship.drives[::-1]
+    dest = tmp_path / "dest"
+    for drive in drives:
+        report = restore([str(drive)], str(dest))
+        assert report.clean
+    assert report.status.finished and report.status.failed == []
+    assert_same_tree(ship.src, dest)
+
+
+# --- 2. idempotence -----------------------------------------------------------------------------------------------
+
+
+def test_restoring_a_drive_twice_changes_nothing(shipments: dict[str, Packed], tmp_path: Path) -> None:
+    ship = shipments["edge"]
+    dest = tmp_path / "dest"
+    first = restore([str(ship.drives[5])], str(dest))
+    assert [d.status for d in first.drives] == ["restored"] and first.drives[0].files > 40
+    before = snapshot(dest)
+    again = restore([str(ship.drives[5])], str(dest))
+    assert [(d.status, d.files, d.written) for d in again.drives] == [("already", 0, 0)]
+    assert "already restored" in again.drives[0].message
+    assert snapshot(dest) == before
+    assert again.status.restored == [6]
+    code, out, _ = cli("restore", ship.drives[5], "--into", dest)
+    assert code == 0 and "already restored" in out
+    assert snapshot(dest) == before
+
+
+def test_restoring_every_drive_again_after_the_end_changes_nothing(
+    shipments: dict[str, Packed], tmp_path: Path
+) -> None:
+    ship = shipments["twins"]
+    dest = tmp_path / "dest"
+    assert restore([str(d) for d in ship.drives], str(dest), keep_journal=True).status.finished
+    before = snapshot(dest)
+    again = restore([str(d) for d in ship.drives], str(dest), keep_journal=True)
+    assert {d.status for d in again.drives} == {"already"} and again.status.finished
+    assert outside_journal(snapshot(dest)) == outside_journal(before)
+    assert_same_tree(ship.src, dest)
+
+
+# --- 3. resume after a kill ---------------------------------------------------------------------------------------
+
+#: Runs restore in a child that SIGKILLs itself at the Nth call of a function.
+KILLER = r"""
+import importlib, os, shutil, signal, sys
+restore = importlib.import_module("sneakernet.restore")
+safetree = importlib.import_module("sneakernet.safetree")
+what, after, dest, *drives = sys.argv[1:]
+targets = {
+    "pwrite": (os, "pwrite"),
+    "rename": (os, "rename"),
+    "commit": (restore.Journal, "commit"),
+    "flush": (restore.DriveRestorer, "_flush"),
+    "copyfile": (shutil, "copyfile"),
+    "set_metadata": (safetree.SafeTree, "set_metadata"),
+}
+owner, name = targets[what]
+real = getattr(owner, name)
+calls = 0
+def killing(*args, **kwargs):
+    global calls
+    calls += 1
+    if calls == int(after):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(*args, **kwargs)
+setattr(owner, name, killing)
+restore.restore(drives, dest)
+"""
+
+
+def _kill_bug(point: str, raises: type[BaseException], reason: str) -> Any:
+    """A kill point that once showed a bug (``reason``), kept as a regression test."""
+    what, after = point.split(":")
+    return pytest.param(what, int(after), id=point)
+
+
+@pytest.mark.parametrize(
+    ("what", "after"),
+    [
+        ("pwrite", 1),
+        ("pwrite", 6),
+        ("pwrite", 11),
+        ("pwrite", 14),
+        ("flush", 1),
+        ("flush", 6),
+        ("rename", 1),
+        ("commit", 2),
+        ("commit", 7),
+        ("set_metadata", 8),
+        _kill_bug(
+            "commit:1",
+            UsageError,
+            "bug: killed while Journal.create builds the journal, DEST keeps .sneakernet without a journal and the "
+            "next run refuses it as a non-empty destination (--force needed)",
+        ),
+        _kill_bug(
+            "copyfile:1",
+            FormatError,
+            "bug: killed after the journal was created but before the catalog was copied into it, every later run "
+            "fails with 'cannot open the catalog'",
+        ),
+        _kill_bug(
+            "rename:2",
+            AssertionError,
+            "bug: killed after a spanning file's part was renamed to its final name but before the journal commit, "
+            "the next run finds its pieces recorded but the part gone, fails the file and never completes",
+        ),
+        _kill_bug("rename:30", AssertionError, "bug: as rename:2"),
+    ],
+    ids=lambda v: str(v),
+)
+def test_resume_after_a_kill(shipments: dict[str, Packed], tmp_path: Path, what: str, after: int) -> None:
+    ship = shipments["edge"]
+    dest = tmp_path / "dest"
+    drives = [str(d) for d in ship.drives]
+    child = subprocess.run(
+        [sys.executable, "-c", KILLER, what, str(after), str(dest), *drives], capture_output=True, timeout=120
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr.decode()
+    # Whatever the moment of the kill, no final name holds a wrong byte.
+    if dest.exists():
+        assert_final_names_exact(ship.src, dest)
+    report = restore(drives, str(dest))
+    assert {d.status for d in report.drives} <= {"restored", "already"}
+    assert report.status.finished and not journal_dir(dest).exists()
+    assert_same_tree(ship.src, dest)
+
+
+# --- 4. damage ----------------------------------------------------------------------------------------------------
+
+
+def test_damaged_chunk_hurts_exactly_its_files_and_a_good_copy_finishes(
+    shipments: dict[str, Packed], tmp_path: Path
+) -> None:
+    ship = shipments["edge"]
+    bad, good = ship.copy(tmp_path / "bad"), ship.copy(tmp_path / "good")
+    # The chunk of the last drive holding the most small files.
+    chunk = max(chunks_of(bad[5]), key=lambda c: len(hurt_files(bad[5], c.id)))
+    hurt = hurt_files(bad[5], chunk.id)
+    assert len(hurt) >= 2
+    damage(bad[5], chunk)
+    dest = tmp_path / "dest"
+    code, out, err = cli("restore", *bad, "--into", dest, "--json")
+    assert code == 1, err
+    report = json.loads(out)
+    assert [d["status"] for d in report["drives"]] == ["restored"] * 5 + ["damaged"]
+    assert sorted(f.split(" ")[0] for f in report["drives"][5]["failed"]) == sorted(show_path(p) for p in hurt)
+    assert report["drives"][5]["failed_count"] == len(hurt)
+    assert sorted(report["status"]["failed"]) == sorted(show_path(p) for p in hurt)
+    for path in hurt:
+        assert not os.path.lexists(rel(dest, path)), path
+    assert_final_names_exact(ship.src, dest)
+    expected = source_entries(ship.src)
+    for path, entry in expected.items():
+        if entry.kind == "file" and path not in hurt and not _links_to(ship.src, path, hurt):
+            assert os.path.lexists(rel(dest, path)), path
+    # The text report names each hurt file; status says which drive needs a good copy.
+    code, out, _ = cli("status", dest, "--json")
+    state = json.loads(out)
+    assert code == 3 and [(w["drive"], w["state"]) for w in state["waiting"]] == [(6, "partial")]
+    assert state["restored"] == [1, 2, 3, 4, 5] and state["failed_count"] == len(hurt)
+    code, out, _ = cli("status", dest)
+    assert code == 3 and "drive 6 (drive-0006): restore it again from a good copy" in out
+    # The same damaged drive again: still damaged, nothing else changes.
+    before = snapshot(dest)
+    code, out, _ = cli("restore", bad[5], "--into", dest)
+    assert code == 1 and all(f"not restored: {show_path(p)} " in out for p in hurt)
+    assert outside_journal(snapshot(dest)) == outside_journal(before)
+    code, out, _ = cli("restore", good[5], "--into", dest)
+    assert code == 0 and ship.fingerprint in lines(out)[-1]
+    assert_same_tree(ship.src, dest)
+
+
+def _links_to(src: Path, path: bytes, targets: list[bytes]) -> bool:
+    st = os.lstat(rel(src, path))
+    return st.st_nlink > 1 and any(os.path.samestat(st, os.lstat(rel(src, t))) for t in targets)
+
+
+@pytest.mark.parametrize(
+    "damaged_drive_first",
+    [
+        True,
+        pytest.param(
+            False,
+        ),
+    ],
+)
+def test_damaged_piece_of_a_file_spanning_drives(
+    shipments: dict[str, Packed], tmp_path: Path, damaged_drive_first: bool
+) -> None:
+    ship = shipments["edge"]
+    bad, good = ship.copy(tmp_path / "bad"), ship.copy(tmp_path / "good")
+    chunk = chunks_of(bad[1])[0]
+    assert hurt_files(bad[1], chunk.id) == [b"arrays/big.npy"]
+    damage(bad[1], chunk)
+    dest = tmp_path / "dest"
+    order = [bad[1], bad[0], *bad[2:]] if damaged_drive_first else [bad[0], *bad[2:], bad[1]]
+    for drive in order:
+        report = restore([str(drive)], str(dest))
+        if drive == bad[1]:
+            assert report.drives[0].status == "damaged" and failed_paths(report) == ["arrays/big.npy"]
+    assert not (dest / "arrays" / "big.npy").exists()
+    state = status(str(dest))
+    assert [(w.drive, w.state) for w in state.waiting] == [(2, "partial")] and state.failed == ["arrays/big.npy"]
+    report = restore([str(good[1])], str(dest))
+    assert report.drives[0].status == "restored", report.drives[0].failed
+    assert report.status.finished
+    assert_same_tree(ship.src, dest)
+
+
+# --- 5. hostile drives --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Hostile:
+    """A crafted one-drive shipment and what restore must do with it."""
+
+    items: Callable[[Path], list[Any]]
+    #: "refused": the drive is refused, nothing written; "entry": the drive goes in, ``entries`` are not restored.
+    outcome: str
+    message: str = ""
+    entries: tuple[str, ...] = ()
+
+
+def _bomb(declared: int, actual: int, raw_size: int) -> Callable[[Path], list[Any]]:
+    def items(_: Path) -> list[Any]:
+        chunk = Chunk(b"x" * 100, stored=rle_frame(declared, actual), raw_size=raw_size)
+        return [chunk, file_rec("f", b"x" * 100, chunk), *small_files([("ok.txt", b"fine\n")])]
+
+    return items
+
+
+def _zstd_bomb(_: Path) -> list[Any]:
+    chunk = Chunk(b"x" * 100, stored=zstd_frame(bytes(20_000_000)), raw_size=100, method="zstd")
+    return [chunk, file_rec("f", b"x" * 100, chunk), *small_files([("ok.txt", b"fine\n")])]
+
+
+HOSTILE: dict[str, Hostile] = {
+    "absolute": Hostile(lambda o: small_files([(str(o / "evil"), b"evil")]), "refused", "is absolute"),
+    "dotdot": Hostile(lambda o: small_files([("../outside", b"evil")]), "refused", "'..' component"),
+    "dotdot-deep": Hostile(lambda o: [dir_rec("a"), *small_files([("a/../../x", b"e")])], "refused", "'..' component"),
+    "nul": Hostile(lambda o: small_files([("a\0b", b"evil")]), "refused", "NUL byte"),
+    "empty-component": Hostile(lambda o: [dir_rec("a"), *small_files([("a//b", b"e")])], "refused", "empty"),
+    "trailing-slash": Hostile(lambda o: [dir_rec("a/")], "refused", "empty"),
+    "dot-component": Hostile(lambda o: small_files([("./a", b"evil")]), "refused", "'.' component"),
+    "dot-inside": Hostile(lambda o: [dir_rec("a"), *small_files([("a/./b", b"e")])], "refused", "'.' component"),
+    "dot-alone": Hostile(lambda o: [dir_rec(".")], "refused", "'.' component"),
+    "duplicate": Hostile(lambda o: small_files([("a", b"one"), ("a", b"two")]), "refused", "'a' twice"),
+    "duplicate-kinds": Hostile(lambda o: [dir_rec("a"), symlink_rec("a", "x")], "refused", "'a' twice"),
+    "file-and-dir": Hostile(
+        lambda o: small_files([("a", b"one"), ("a/b", b"two")]), "refused", "'a/b' lies inside 'a', a file"
+    ),
+    "symlink-absolute-then-write": Hostile(
+        lambda o: [symlink_rec("link", str(o)), *small_files([("link/file", b"evil")])],
+        "refused",
+        "'link/file' lies inside 'link', a symlink",
+    ),
+    "symlink-dotdot-then-write": Hostile(
+        lambda o: [symlink_rec("link", ".."), *small_files([("link/file", b"evil")])],
+        "refused",
+        "'link/file' lies inside 'link', a symlink",
+    ),
+    "symlink-then-dir": Hostile(
+        lambda o: [symlink_rec("link", str(o)), dir_rec("link/sub")], "refused", "lies inside 'link', a symlink"
+    ),
+    "symlink-then-symlink": Hostile(
+        lambda o: [symlink_rec("link", str(o)), symlink_rec("link/s", "/etc/passwd")], "refused", "a symlink"
+    ),
+    "hardlink-target-dotdot": Hostile(
+        lambda o: [*small_files([("a", b"one")]), hardlink_rec("h", "../x")], "refused", "'..' component"
+    ),
+    "hardlink-target-absolute": Hostile(
+        lambda o: [*small_files([("a", b"one")]), hardlink_rec("h", "/etc/passwd")], "refused", "is absolute"
+    ),
+    "hardlink-path-dotdot": Hostile(
+        lambda o: [*small_files([("a", b"one")]), hardlink_rec("../h", "a")], "refused", "'..' component"
+    ),
+    "symlink-path-absolute": Hostile(lambda o: [symlink_rec(str(o / "s"), "x")], "refused", "is absolute"),
+    "bomb-declares-small": Hostile(_bomb(100, 1 << 30, 100), "entry", entries=("f",)),
+    "bomb-zstd-declares-content": Hostile(_zstd_bomb, "entry", entries=("f",)),
+    "huge-declared-content-size": Hostile(_bomb(1 << 40, 1 << 20, 100), "entry", entries=("f",)),
+    "huge-raw-size": Hostile(_bomb(1 << 40, 1 << 20, 1 << 40), "refused", "raw_size above the limit"),
+    "piece-past-the-drive": Hostile(
+        lambda o: [c := Chunk(b"abc"), file_rec("f", b"abcdef", c)], "refused", "runs past the last chunk"
+    ),
+}
+
+
+def _nothing_outside(tmp_path: Path, outside: Path) -> None:
+    """Only the destinations and what is inside them exist in ``work``; the outside directory is untouched."""
+    assert {name.split("/")[0] for name in tree_of(tmp_path / "work")} <= {"dest", "dest-cli"}
+    assert tree_of(outside) == []
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_drive(tmp_path: Path, case: str) -> None:
+    hostile = HOSTILE[case]
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "work").mkdir()
+    drives = write_shipment(tmp_path / "ship", [hostile.items(outside)])
+    dest = tmp_path / "work" / "dest"
+    report = restore([str(d) for d in drives], str(dest))
+    outcome = report.drives[0]
+    _nothing_outside(tmp_path, outside)
+    if hostile.outcome == "refused":
+        assert outcome.status == "refused", outcome
+        assert hostile.message in outcome.message and "\n" not in outcome.message
+        assert sorted(os.listdir(dest)) == [JOURNAL_DIR]
+        assert [w.drive for w in report.status.waiting] == [1] and report.status.restored == []
+    else:
+        assert outcome.status == "damaged", outcome
+        assert failed_paths(report) == sorted(hostile.entries)
+        for path in hostile.entries:
+            assert not os.path.lexists(dest / path)
+        assert (dest / "ok.txt").read_bytes() == b"fine\n"
+    # Through the command line: exit 1 and one line naming the problem.
+    code, out, err = cli("restore", *drives, "--into", tmp_path / "work" / "dest-cli")
+    assert code == 1 and "Traceback" not in err
+    if hostile.outcome == "refused":
+        refusals = [line for line in lines(out) if "refused" in line]
+        assert len(refusals) == 1 and hostile.message in refusals[0]
+    else:
+        assert [line.split()[2] for line in lines(out) if "not restored:" in line] == sorted(hostile.entries)
+    _nothing_outside(tmp_path, outside)
+
+
+def test_file_after_a_path_inside_it(tmp_path: Path) -> None:
+    """``a/b`` then a file ``a``: docs/restore.md says validation refuses a path inside a non-directory; restore
+    refuses the entry instead (it finds ``a`` a directory when installing). Either way ``a`` is never a file over
+    the directory and nothing escapes."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "work").mkdir()
+    drives = write_shipment(tmp_path / "ship", [small_files([("a/b", b"two"), ("a", b"one")])])
+    dest = tmp_path / "work" / "dest"
+    report = restore([str(d) for d in drives], str(dest))
+    outcome = report.drives[0]
+    _nothing_outside(tmp_path, outside)
+    assert outcome.status in ("refused", "damaged") and not report.clean
+    if outcome.status == "damaged":
+        assert failed_paths(report) == ["a"] and (dest / "a" / "b").read_bytes() == b"two"
+    assert not (dest / "a").is_file()
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        pytest.param("symlink", id="hardlink-to-symlink"),
+        pytest.param("dir", id="hardlink-to-dir"),
+        pytest.param("missing", id="hardlink-to-nothing"),
+    ],
+)
+def test_hard_link_to_something_not_a_regular_file(tmp_path: Path, target: str) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"keep me\n")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "work").mkdir()
+    items: list[Any] = [*small_files([("ok.txt", b"fine\n")])]
+    if target == "symlink":
+        items.append(symlink_rec("s", str(victim)))
+    elif target == "dir":
+        items.append(dir_rec("s"))
+    items.append(hardlink_rec("h", "s"))
+    drives = write_shipment(tmp_path / "ship", [items])
+    dest = tmp_path / "work" / "dest"
+    code, out, err = cli("restore", *drives, "--into", dest)
+    _nothing_outside(tmp_path, outside)
+    assert victim.read_bytes() == b"keep me\n" and victim.stat().st_nlink == 1
+    assert not os.path.lexists(dest / "h")
+    assert "Traceback" not in err
+    assert code == 1 and any(line.split()[2:3] == ["h"] for line in lines(out) if "not restored:" in line), out
+
+
+def test_bomb_does_not_blow_up_memory(tmp_path: Path) -> None:
+    """Chunks whose frames hold (or declare) far more than the record's raw_size: restored in a child limited to
+    512 MiB of address space, which 1 GiB of decoded bytes would exceed."""
+    cases = {
+        "small-declared": _bomb(100, 1 << 30, 100),
+        "max-declared": _bomb(64 << 20, 1 << 30, 64 << 20),
+        "huge-declared": _bomb(1 << 40, 1 << 30, 100),
+    }
+    jobs = []
+    for name, items in cases.items():
+        drives = write_shipment(tmp_path / name, [items(tmp_path)])
+        jobs.append((str(drives[0]), str(tmp_path / f"dest-{name}")))
+    child = r"""
+import importlib, json, resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (512 << 20, 512 << 20))
+restore = importlib.import_module("sneakernet.restore")
+out = []
+for drive, dest in json.loads(sys.argv[1]):
+    report = restore.restore([drive], dest)
+    out.append([report.drives[0].status, report.drives[0].failed])
+print(json.dumps({"outcomes": out, "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+    result = subprocess.run([sys.executable, "-c", child, json.dumps(jobs)], capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr.decode()
+    found = json.loads(result.stdout)
+    assert [(s, [f.split(" ")[0] for f in failed]) for s, failed in found["outcomes"]] == [("damaged", ["f"])] * 3
+    assert all("damaged bytes" in failed[0] for _, failed in found["outcomes"])
+    assert found["maxrss_kib"] < 256 * 1024
+
+
+# Cross-drive attacks: a symlink on drive 1, something beneath it on drive 2. Per drive, validation cannot see it;
+# the safe tree must stop it, and restore must refuse the entry (named, exit 1) rather than abort the whole run.
+
+CROSS: dict[str, Callable[[], list[Any]]] = {
+    "file": lambda: small_files([("link/file", b"evil")]),
+    "dir": lambda: [dir_rec("link/sub")],
+    "symlink": lambda: [symlink_rec("link/s", "/etc/passwd")],
+    "hardlink": lambda: [*small_files([("t", b"tt")]), hardlink_rec("link/h", "t")],
+}
+
+
+def _cross_shipment(tmp_path: Path, kind: str, target: str) -> tuple[list[Path], Path, Path]:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "work").mkdir()
+    link_target = str(outside) if target == "absolute" else ".."
+    drives = write_shipment(tmp_path / "ship", [[symlink_rec("link", link_target)], CROSS[kind]()])
+    return drives, outside, tmp_path / "work" / "dest"
+
+
+@pytest.mark.parametrize("order", ["forward", "reverse"])
+@pytest.mark.parametrize("target", ["absolute", "dotdot"])
+@pytest.mark.parametrize("kind", sorted(CROSS))
+def test_symlink_on_one_drive_never_leads_writes_outside(tmp_path: Path, kind: str, target: str, order: str) -> None:
+    drives, outside, dest = _cross_shipment(tmp_path, kind, target)
+    for drive in drives if order == "forward" else drives[::-1]:
+        with contextlib.suppress(UnsafePath):  # see test_symlink_on_one_drive_is_refused_as_an_entry
+            restore([str(drive)], str(dest))
+        _nothing_outside(tmp_path, outside)
+
+
+def _cross_params() -> Iterator[Any]:
+    for kind in sorted(CROSS):
+        for order in ("forward", "reverse"):
+            if kind == "file" and order == "forward":
+                yield pytest.param(kind, order, id=f"{kind}-{order}")
+            else:
+                yield pytest.param(
+                    kind,
+                    order,
+                    id=f"{kind}-{order}",
+                )
+
+
+@pytest.mark.parametrize(("kind", "order"), list(_cross_params()))
+def test_symlink_on_one_drive_is_refused_as_an_entry(tmp_path: Path, kind: str, order: str) -> None:
+    drives, outside, dest = _cross_shipment(tmp_path, kind, "absolute")
+    first, second = drives if order == "forward" else drives[::-1]
+    assert restore([str(first)], str(dest)).clean
+    report = restore([str(second)], str(dest))
+    _nothing_outside(tmp_path, outside)
+    outcome = report.drives[0]
+    assert outcome.status == "damaged"
+    beneath = {"file": "link/file", "dir": "link/sub", "symlink": "link/s", "hardlink": "link/h"}[kind]
+    assert failed_paths(report) == (sorted([beneath]) if order == "forward" else ["link"])
+
+
+# --- 6. --include -------------------------------------------------------------------------------------------------
+
+
+def _wants(patterns: list[str]) -> Callable[[bytes], bool]:
+    encoded = [p.rstrip("/").encode() for p in patterns]
+    return lambda path: any(path == p or path.startswith(p + b"/") or fnmatch.fnmatchcase(path, p) for p in encoded)
+
+
+def test_include_restores_only_matching_paths(shipments: dict[str, Packed], tmp_path: Path) -> None:
+    ship = shipments["edge"]
+    dest = tmp_path / "dest"
+    patterns = ["arrays/", "*.txt", "empty-dir"]
+    code, _, err = cli("restore", ship.drives[5], "--into", dest, *(a for p in patterns for a in ("--include", p)))
+    assert code == 0, err
+    state = status(str(dest))
+    assert waiting_of(state) == expected_waiting(ship.drives[0], {6}, _wants(patterns))
+    assert sorted(waiting_of(state)) == [1, 2, 3, 4, 5]
+    # Later runs may repeat the patterns or give none.
+    assert cli("restore", ship.drives[0], "--into", dest, *(a for p in patterns for a in ("--include", p)))[0] == 0
+    for drive in ship.drives[1:5]:
+        assert cli("restore", drive, "--into", dest)[0] == 0
+    got = source_entries(dest)
+    expected = {
+        path: entry
+        for path, entry in source_entries(ship.src).items()
+        if path in (b"arrays", b"arrays/big.npy", b"empty-dir", b"empty-dir/nested-empty")
+        or (path.endswith(b".txt") and entry.kind == "file")
+    }
+    assert sorted(expected) == sorted(
+        [
+            b"arrays",
+            b"arrays/big.npy",
+            b"empty-dir",
+            b"empty-dir/nested-empty",
+            b"empty.txt",
+            b"latin1-\xe9t\xe9.txt",
+            b"line\nbreak.txt",
+            b"readonly.txt",
+        ]
+    )
+    assert got == expected
+    assert not journal_dir(dest).exists()
+
+
+def test_include_counts_only_what_is_included(shipments: dict[str, Packed], tmp_path: Path) -> None:
+    ship = shipments["edge"]
+    dest = tmp_path / "dest"
+    report = restore([str(ship.drives[2])], str(dest), include=["images"])
+    # images/noise.png is on the last drive only.
+    assert report.status.restored == [3]
+    assert waiting_of(report.status) == {6: (2, 200_000)}
+    code, out, _ = cli("status", dest, "--json")
+    assert code == 3 and [w["drive"] for w in json.loads(out)["waiting"]] == [6]
+    assert sorted(os.listdir(dest)) == [JOURNAL_DIR]
+
+
+@pytest.mark.parametrize(
+    ("first", "later"), [(["images"], ["text"]), (["images"], ["images", "text"]), ([], ["images"])]
+)
+def test_include_with_other_patterns_is_refused(
+    shipments: dict[str, Packed], tmp_path: Path, first: list[str], later: list[str]
+) -> None:
+    ship = shipments["edge"]
+    dest = tmp_path / "dest"
+    restore([str(ship.drives[0])], str(dest), include=first)
+    before = snapshot(dest)
+    code, out, err = cli("restore", ship.drives[5], "--into", dest, *(a for p in later for a in ("--include", p)))
+    assert code == 2 and out == "" and len(lines(err)) == 1 and "same patterns" in err
+    assert snapshot(dest) == before
+
+
+def test_include_a_hard_link_whose_target_is_outside_the_pattern(shipments: dict[str, Packed], tmp_path: Path) -> None:
+    ship = shipments["edge"]
+    dest = tmp_path / "dest"
+    report = restore([str(d) for d in ship.drives], str(dest), include=["text"], keep_journal=True)
+    assert report.status.complete
+    # text/doc001.jsonl is a hard link to hardlink-to-doc001, which the pattern does not take.
+    link = dest / "text" / "doc001.jsonl"
+    assert link.is_file() and link.read_bytes() == (ship.src / "text" / "doc001.jsonl").read_bytes()
+
+
+# --- 7. destinations and shipments --------------------------------------------------------------------------------
+
+
+def test_non_empty_destination_needs_force(shipments: dict[str, Packed], tmp_path: Path) -> None:
+    ship = shipments["edge"]
+    dest = tmp_path / "dest"
+    write_file(dest / "mine.txt", b"my own file\n")
+    before = snapshot(dest)
+    code, out, err = cli("restore", *ship.drives, "--into", dest)
+    assert code == 2 and out == "" and len(lines(err)) == 1 and "--force" in err
+    assert snapshot(dest) == before
+    code, out, _ = cli("restore", *ship.drives, "--into", dest, "--force")
+    assert code == 0 and "every file matched" in lines(out)[-1]
+    assert (dest / "mine.txt").read_bytes() == b"my own file\n"
+    (dest / "mine.txt").unlink()
+    assert_same_tree(ship.src, dest)
+
+
+def test_drive_of_another_shipment_is_refused(shipments: dict[str, Packed], tmp_path: Path) -> None:
+    ship, other = shipments["edge"], shipments["edge2"]
+    dest = tmp_path / "dest"
+    assert restore([str(ship.drives[0])], str(dest)).clean
+    before = snapshot(dest)
+    report = restore([str(other.drives[5])], str(dest))
+    assert report.drives[0].status == "refused" and "another shipment" in report.drives[0].message
+    assert outside_journal(snapshot(dest)) == outside_journal(before)
+    code, out, _ = cli("restore", other.drives[1], "--into", dest)
+    assert code == 1 and "another shipment" in out
+    assert status(str(dest)).restored == [1]
+    # The right drives still finish it.
+    assert restore([str(d) for d in ship.drives[1:]], str(dest)).status.finished
+    assert_same_tree(ship.src, dest)
+
+
+def test_not_a_drive_is_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "plain").mkdir()
+    code, out, err = cli("restore", tmp_path / "plain", "--into", tmp_path / "dest")
+    assert code == 2 and out == "" and "not a sneakernet drive" in err
+    assert not (tmp_path / "dest").exists()
+
+
+# --- 8. drives without the catalog --------------------------------------------------------------------------------
+
+
+def test_drive_without_catalog(shipments: dict[str, Packed], tmp_path: Path) -> None:
+    ship = shipments["edge"]
+    bare = ship.copy(tmp_path / "bare")
+    for drive in bare:
+        drop_catalog(drive)
+    # The copies are still intact drives (B3SUMS fixed).
+    assert cli("verify", "--quick", *bare)[0] == 0
+    dest = tmp_path / "dest"
+    code, out, err = cli("restore", bare[2], "--into", dest)
+    assert code == 2 and out == "" and len(lines(err)) == 1
+    assert "restore first a drive that does" in err
+    assert not dest.exists() or os.listdir(dest) == []
+    code, _, _ = cli("restore", ship.drives[0], "--into", dest)
+    assert code == 0
+    for drive in bare[1:]:
+        code, out, err = cli("restore", drive, "--into", dest)
+        assert code == 0, out + err
+    assert ship.fingerprint in lines(out)[-1]
+    assert_same_tree(ship.src, dest)
+
+
+# --- 9. disk full -------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MiB tmpfs, unmounted afterwards."""
+    mount = tmp_path / "mnt"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs (needs root): {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _grow(mount: Path) -> None:
+    subprocess.run(["mount", "-o", "remount,size=64m", str(mount)], check=True)
+
+
+def test_disk_full_exits_4_and_the_same_command_finishes(shipments: dict[str, Packed], small_fs: Path) -> None:
+    ship = shipments["one"]
+    dest = small_fs / "dest"
+    args = ("restore", *ship.drives, "--into", dest)
+    code, out, err = cli(*args)
+    assert code == 4 and len(lines(err)) == 1 and "is full" in err and "Traceback" not in err
+    assert_final_names_exact(ship.src, dest)
+    # The journal is intact: status reads it.
+    code, out, _ = cli("status", dest, "--json")
+    assert code == 3 and [w["drive"] for w in json.loads(out)["waiting"]] == [1]
+    _grow(small_fs)
+    code, out, err = cli(*args)
+    assert code == 0, out + err
+    assert ship.fingerprint in lines(out)[-1]
+    assert_same_tree(ship.src, dest)
+
+
+def test_disk_full_in_the_journal_exits_4(small_fs: Path, tmp_path: Path) -> None:
+    drives = write_shipment(
+        tmp_path / "ship", [small_files([("a.txt", b"a" * 1000)]), [dir_rec(f"d{i:03d}") for i in range(400)]]
+    )
+    dest = small_fs / "dest"
+    assert cli("restore", drives[0], "--into", dest)[0] == 0
+    with open(small_fs / "filler", "wb") as handle:
+        try:
+            while True:
+                handle.write(bytes(1 << 16))
+                handle.flush()
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+    code, _, err = cli("restore", drives[1], "--into", dest)
+    assert code == 4 and len(lines(err)) == 1 and "is full" in err
+    (small_fs / "filler").unlink()
+    code, out, _ = cli("restore", drives[1], "--into", dest)
+    assert code == 0 and "every file matched" in lines(out)[-1]
+
+
+def test_short_writes_never_reach_a_final_name(
+    shipments: dict[str, Packed], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ship = shipments["edge"]
+    real = os.pwrite
+    # The first write into the parts of two files wholly on the last drive writes only half its bytes.
+    victims = {restore_module._part_name(p).decode() for p in (b"images/noise.png", b"text/doc003.jsonl")}
+    shortened: set[str] = set()
+
+    def short(fd: int, data: Any, offset: int) -> int:
+        part = os.path.basename(os.readlink(f"/proc/self/fd/{fd}"))
+        if part in victims and part not in shortened:
+            shortened.add(part)
+            return real(fd, bytes(data)[: len(data) // 2], offset)
+        return real(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", short)
+    dest = tmp_path / "dest"
+    restore([str(d) for d in ship.drives], str(dest))
+    monkeypatch.undo()
+    assert shortened == victims
+    assert_final_names_exact(ship.src, dest)
+
+
+# --- 10. case-insensitive destinations ----------------------------------------------------------------------------
+
+
+def test_names_that_fold_together_collide(
+    shipments: dict[str, Packed], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(restore_module, "_probe_folding", lambda dest: True)
+    ship = shipments["case"]
+    dest = tmp_path / "dest"
+    code, out, _ = cli("restore", *ship.drives, "--into", dest, "--json")
+    assert code == 1
+    report = json.loads(out)
+    collisions = [c for d in report["drives"] for c in d["collisions"]]
+    # The first name in walk order (bytes) wins: README before readme, the decomposed café before the composed.
+    assert sorted(collisions) == sorted(
+        [
+            "readme collides with README",
+            "caf\u00e9 collides with cafe\u0301",
+            "dir collides with Dir",
+            "dir/y lies inside dir",
+        ]
+    )
+    assert not report["clean"] and not report["status"]["complete"]
+    assert (dest / "README").read_bytes() == b"upper\n" and not os.path.lexists(dest / "readme")
+    assert (dest / "cafe\u0301").read_bytes() == b"decomposed\n" and not os.path.lexists(dest / "caf\u00e9")
+    code, out, _ = cli("restore", *ship.drives, "--into", tmp_path / "dest2")
+    assert code == 1 and "not restored: readme collides with README on this case-insensitive destination" in out
+
+
+def test_contents_of_a_colliding_directory_are_not_merged(
+    shipments: dict[str, Packed], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(restore_module, "_probe_folding", lambda dest: True)
+    ship = shipments["case"]
+    dest = tmp_path / "dest"
+    restore([str(d) for d in ship.drives], str(dest))
+    assert (dest / "Dir" / "x").read_bytes() == b"x\n"
+    assert not os.path.lexists(dest / "dir") and not os.path.lexists(dest / "Dir" / "y")
+
+
+# --- 11. ls and info ----------------------------------------------------------------------------------------------
+
+
+def test_ls(shipments: dict[str, Packed]) -> None:
+    ship = shipments["edge"]
+    drive = ship.drives[2]
+    expected = [
+        {
+            "path": show_path(decode_path("path", e)),
+            "kind": e["kind"],
+            "size": e["size"],
+            "first_drive": e["first_drive"],
+            "last_drive": e["last_drive"],
+        }
+        for e in catalog_entries(drive)
+    ]
+    code, out, _ = cli("ls", drive, "--json")
+    assert code == 0
+    assert [json.loads(line) for line in out.splitlines()] == expected
+    big = next(e for e in expected if e["path"] == "arrays/big.npy")
+    assert (big["first_drive"], big["last_drive"]) == (1, 6) and big["size"] == 3_000_000
+    assert len(expected) == len(source_entries(ship.src))
+    code, out, _ = cli("ls", drive)
+    assert code == 0 and len(out.splitlines()) == len(expected)
+    row = next(line for line in out.splitlines() if line.endswith(" arrays/big.npy"))
+    assert row.split()[:4] == ["file", "3000000", "drive", "1-6"]
+    row = next(line for line in out.splitlines() if line.endswith(" readonly.txt"))
+    assert row.split()[:4] == ["file", "13", "drive", "6"]
+    assert any(line.endswith(" line\\nbreak.txt") for line in out.splitlines())
+
+
+def test_info(shipments: dict[str, Packed]) -> None:
+    ship = shipments["edge"]
+    drive = ship.drives[1]
+    label = json.loads((drive / "drive.json").read_text())
+    code, out, _ = cli("info", drive, "--json")
+    found = json.loads(out)
+    assert code == 0
+    assert found["drive"] == 2 and found["drives"] == 6 and found["label"] == "drive-0002"
+    assert found["fingerprint"] == ship.fingerprint and found["short_fingerprint"] == ship.summary.short_fingerprint
+    assert found["shipment"] == label["shipment"] == ship.summary.shipment
+    assert (found["stored_bytes"], found["raw_bytes"], found["segments"]) == (
+        label["stored_bytes"],
+        label["raw_bytes"],
+        label["segments"],
+    )
+    assert found["files"] == ship.summary.files and found["shipment_raw_bytes"] == ship.summary.raw_bytes
+    assert found["shipment_stored_bytes"] == ship.summary.stored_bytes
+    code, out, _ = cli("info", drive)
+    assert code == 0
+    assert "drive 2 of 6" in out and ship.fingerprint in out and ship.summary.short_fingerprint in out
+    assert label["shipment"] in out and "drive-0002" in out
+
+
+def test_ls_and_info_of_a_drive_without_catalog(shipments: dict[str, Packed], tmp_path: Path) -> None:
+    drive = shipments["edge"].copy(tmp_path / "bare")[3]
+    drop_catalog(drive)
+    code, out, err = cli("ls", drive)
+    assert code == 2 and out == "" and len(lines(err)) == 1 and "carries no catalog" in err
+    code, out, _ = cli("info", drive)
+    assert code == 0 and "drive 4 (no catalog on this drive)" in out and "fingerprint" not in out
+    code, out, _ = cli("info", drive, "--json")
+    found = json.loads(out)
+    assert code == 0 and found["drive"] == 4 and found["drives"] is None and found["fingerprint"] is None
+
+
+def test_ls_and_info_of_something_not_a_drive(tmp_path: Path) -> None:
+    for command in ("ls", "info"):
+        code, out, err = cli(command, tmp_path)
+        assert code == 2 and out == "" and "not a sneakernet drive" in err
+
+
+# --- 12. exit codes -----------------------------------------------------------------------------------------------
+
+
+def test_status_exit_codes(shipments: dict[str, Packed], tmp_path: Path) -> None:
+    ship = shipments["edge"]
+    dest = tmp_path / "dest"
+    code, out, err = cli("status", dest)
+    assert code == 2 and out == "" and "no restore in progress" in err
+    assert cli("restore", ship.drives[0], "--into", dest)[0] == 0
+    code, out, _ = cli("status", dest)
+    assert code == 3 and "drive 6 (drive-0006)" in out and "drive 1 (drive-0001)" not in out
+    assert cli("restore", *ship.drives[1:], "--into", dest)[0] == 0
+    # A finished restore removes its journal: nothing to report any more.
+    code, out, err = cli("status", dest)
+    assert code == 2 and "no restore in progress" in err
