@@ -167,24 +167,23 @@ def _walk_dir(top: bytes, rel: bytes, excluder: Excluder | None) -> Iterator[Sou
 
 
 class ScanSpool:
-    """The scanned entries (and the unreadable ones) in a temporary file, in walk order, for pack to read back."""
+    """The scanned entries (and the unreadable ones) in a temporary file, in walk order, for pack to read back.
+
+    Each entry is a pickle of its own: one long-lived Unpickler would keep every object it ever loaded in its memo.
+    """
 
     def __init__(self) -> None:
         self._file: BinaryIO = tempfile.TemporaryFile(prefix="sneakernet-scan-")  # noqa: SIM115
-        self._pickler = pickle.Pickler(self._file, protocol=pickle.HIGHEST_PROTOCOL)
 
     def add(self, entry: SourceEntry | Unreadable) -> None:
-        self._pickler.dump(entry)
-        # The pickler's memo would otherwise keep every entry alive.
-        self._pickler.clear_memo()
+        pickle.dump(entry, self._file, protocol=pickle.HIGHEST_PROTOCOL)
 
     def entries(self) -> Iterator[SourceEntry | Unreadable]:
         self._file.flush()
         self._file.seek(0)
-        unpickler = pickle.Unpickler(self._file)
         while True:
             try:
-                yield unpickler.load()
+                yield pickle.load(self._file)
             except EOFError:
                 return
 
