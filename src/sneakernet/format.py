@@ -99,19 +99,23 @@ def show_path(path: bytes) -> str:
     return path.decode("utf-8", "backslashreplace").replace("\n", "\\n")
 
 
-def _field(raw: dict[str, Any], name: str, kind: type | tuple[type, ...], problems: list[str]) -> Any:
+def _field(raw: dict[str, Any], name: str, kind: type, problems: list[str]) -> Any:
     value = raw.get(name)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        problems.append(f"{name!r} missing or not {getattr(kind, '__name__', kind)}")
+    # ``type(...) is``: exact types, so JSON true is never taken for an integer (and it is the fast path).
+    if type(value) is not kind:
+        problems.append(f"{name!r} missing or not {kind.__name__}")
         return None
     return value
 
 
 def _natural(raw: dict[str, Any], name: str, problems: list[str]) -> int:
+    value = raw.get(name)
+    if type(value) is int and value >= 0:
+        return value
     value = _field(raw, name, int, problems)
-    if value is not None and value < 0:
+    if value is not None:
         problems.append(f"{name!r} is negative")
-    return value if value is not None else 0
+    return 0
 
 
 def _hex(raw: dict[str, Any], name: str, problems: list[str]) -> str:

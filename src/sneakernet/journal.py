@@ -167,6 +167,13 @@ class Journal:
     def set_state(self, path: bytes, state: str) -> None:
         self.db.execute("UPDATE entries SET state = ? WHERE path = ?", (state, path))
 
+    def set_states(self, paths: list[bytes], state: str) -> None:
+        self.db.executemany("UPDATE entries SET state = ? WHERE path = ?", [(state, path) for path in paths])
+
+    def has_pending_links(self) -> bool:
+        query = "SELECT 1 FROM entries WHERE kind = 'hardlink' AND state = ? LIMIT 1"
+        return self.db.execute(query, (PENDING,)).fetchone() is not None
+
     def add_piece(self, path: bytes, offset: int, length: int, drive: int) -> None:
         self.db.execute("INSERT OR REPLACE INTO pieces VALUES (?, ?, ?, ?)", (path, offset, length, drive))
 

@@ -40,6 +40,7 @@ from .format import (
     FileRecord,
     HardlinkRecord,
     ManifestHeader,
+    Metadata,
     SkippedRecord,
     SymlinkRecord,
     drive_label,
@@ -212,6 +213,7 @@ class _Finished:
     part: bytes
     path: bytes
     size: int
+    spanning: bool
 
 
 class DriveRestorer:
@@ -264,7 +266,9 @@ class DriveRestorer:
 
     # -- entries --
 
-    def _claim(self, path: bytes, kind: str, **fields: Any) -> Entry | None:
+    def _claim(
+        self, path: bytes, kind: str, target: bytes | None = None, final: FileRecord | None = None
+    ) -> Entry | None:
         """The journal's entry for ``path``, created if new; None when the path must be skipped."""
         entry = self.journal.entry(path)
         if entry is not None:
@@ -281,7 +285,15 @@ class DriveRestorer:
                 self.outcome.collisions.append(f"{show_path(path)} {what} {show_path(other)}")
                 self.collided.add(path)
                 return None
-        entry = Entry(path, kind, self.drive, PENDING, None, None, None, None, None, None, fields.get("target"), None)
+        if final is not None and final.final and final.meta is not None:
+            # The usual case, a file wholly on this drive: one insert with everything.
+            meta = final.meta
+            entry = Entry(
+                path, kind, self.drive, PENDING, final.size, final.blake3, meta.mode, meta.mtime_ns, meta.uid,
+                meta.gid, target, self.drive,
+            )  # fmt: skip
+        else:
+            entry = Entry(path, kind, self.drive, PENDING, None, None, None, None, None, None, target, None)
         self.journal.add_entry(entry)
         return entry
 
@@ -350,10 +362,10 @@ class DriveRestorer:
             if alias is None:
                 return
             path = alias  # left out by --include, but a wanted hard link names it: restored under that name
-        entry = self._claim(path, "file")
+        entry = self._claim(path, "file", final=record)
         if entry is None or entry.state == DONE:
             return
-        if record.final:
+        if record.final and entry.final_drive is None:
             assert record.meta is not None and record.size is not None and record.blake3 is not None
             meta = record.meta
             self.journal.set_final(
@@ -379,7 +391,8 @@ class DriveRestorer:
                 if hasher.hexdigest() != record.blake3:
                     self._fail(path, "does not match its BLAKE3")
                     return
-                self._finish(fd, part, path)
+                assert record.meta is not None and record.size is not None
+                self._finish(fd, part, path, record.meta, record.size, spanning=False)
                 return
             self.journal.add_piece(path, record.offset, record.length, self.drive)
             self._finish_if_complete(fd, part, path)
@@ -417,19 +430,20 @@ class DriveRestorer:
             self.journal.drop_pieces(path)
             self._fail(path, "does not match its BLAKE3 once assembled from its drives")
             return
-        self._finish(fd, part, path)
+        assert entry.mode is not None and entry.mtime_ns is not None and entry.uid is not None
+        assert entry.gid is not None
+        meta = Metadata(entry.mode, entry.mtime_ns, entry.uid, entry.gid)
+        self._finish(fd, part, path, meta, entry.size, spanning=True)
 
-    def _finish(self, fd: int, part: bytes, path: bytes) -> None:
-        entry = self.journal.entry(path)
-        assert entry is not None and entry.mode is not None and entry.mtime_ns is not None
-        if self.owner and entry.uid is not None and entry.gid is not None:
-            os.fchown(fd, entry.uid, entry.gid)
-        os.fchmod(fd, entry.mode)
-        os.utime(fd, ns=(entry.mtime_ns, entry.mtime_ns))
-        self.batch.append(_Finished(part, path, entry.size or 0))
-        self.batch_bytes += entry.size or 0
+    def _finish(self, fd: int, part: bytes, path: bytes, meta: Metadata, size: int, spanning: bool) -> None:
+        if self.owner:
+            os.fchown(fd, meta.uid, meta.gid)
+        os.fchmod(fd, meta.mode)
+        os.utime(fd, ns=(meta.mtime_ns, meta.mtime_ns))
+        self.batch.append(_Finished(part, path, size, spanning))
+        self.batch_bytes += size
         self.outcome.files += 1
-        self.outcome.bytes += entry.size or 0
+        self.outcome.bytes += size
         if len(self.batch) >= BATCH_FILES or self.batch_bytes >= BATCH_BYTES:
             self._flush()
 
@@ -439,9 +453,9 @@ class DriveRestorer:
             os.sync()
             # Recorded before the renames: a run killed among them finds these and completes them (see
             # recover_installing), as their parts were verified and synced.
-            for item in self.batch:
-                self.journal.set_state(item.path, INSTALLING)
+            self.journal.set_states([item.path for item in self.batch], INSTALLING)
             self.journal.commit()
+            installed = []
             for item in self.batch:
                 try:
                     self.tree.install(self.parts_fd, item.part, item.path)
@@ -451,9 +465,13 @@ class DriveRestorer:
                     continue
                 except OSError as exc:
                     raise _space_error(exc, self.journal.dest) from exc
-                self.journal.set_state(item.path, DONE)
-                self.journal.drop_pieces(item.path)
-                link_waiting(self.journal, self.tree, item.path)
+                installed.append(item.path)
+                if item.spanning:
+                    self.journal.drop_pieces(item.path)
+            self.journal.set_states(installed, DONE)
+            if self.journal.has_pending_links():
+                for path in installed:
+                    link_waiting(self.journal, self.tree, path)
         for link in self.deferred_links:
             self._link(link.path, link.target)
         self.journal.commit()
@@ -554,6 +572,7 @@ def validate_drive(reader: DriveReader, journal: Journal, includes: Includes | N
     db.execute("CREATE TEMP TABLE IF NOT EXISTS aliases (target BLOB PRIMARY KEY, link BLOB NOT NULL)")
     db.execute("DELETE FROM seen")
     db.execute("DELETE FROM aliases")
+    pending: list[tuple[bytes, str]] = []
     for record in reader.records():
         if isinstance(record, ManifestHeader):
             continue
@@ -570,24 +589,37 @@ def validate_drive(reader: DriveReader, journal: Journal, includes: Includes | N
                 db.execute("INSERT OR IGNORE INTO aliases VALUES (?, ?)", (record.target, path))
         if isinstance(record, FileRecord):
             chunk_map.piece_range(record)
-        kind = record.TYPE
-        if db.execute("SELECT 1 FROM seen WHERE path = ?", (path,)).fetchone():
-            raise FormatError(f"it lists {show_path(path)!r} twice")
-        parts = path.split(b"/")
-        for depth in range(1, len(parts)):
-            row = db.execute("SELECT kind FROM seen WHERE path = ?", (b"/".join(parts[:depth]),)).fetchone()
-            if row and row[0] != DirRecord.TYPE:
-                raise FormatError(
-                    f"{show_path(path)!r} lies inside {show_path(b'/'.join(parts[:depth]))!r}, a {row[0]}"
-                )
-        if kind != DirRecord.TYPE:
-            inside = db.execute("SELECT path FROM seen WHERE path > ? AND path < ? LIMIT 1", (path + b"/", path + b"0"))
-            row = inside.fetchone()
-            if row:
-                raise FormatError(f"{show_path(bytes(row[0]))!r} lies inside {show_path(path)!r}, a {kind}")
-        db.execute("INSERT INTO seen VALUES (?, ?)", (path, kind))
+        pending.append((path, record.TYPE))
+        if len(pending) >= 10_000:
+            _add_seen(db, pending)
+    _add_seen(db, pending)
+    # Set-wise, in SQLite: the first path that lies inside a path of this drive that is not a directory.
+    row = db.execute(
+        "SELECT inner.path, outer.path, outer.kind FROM seen AS outer JOIN seen AS inner "
+        "ON inner.path > CAST(outer.path || x'2f' AS BLOB) AND inner.path < CAST(outer.path || x'30' AS BLOB) "
+        "WHERE outer.kind != ? LIMIT 1",
+        (DirRecord.TYPE,),
+    ).fetchone()
+    if row:
+        raise FormatError(f"{show_path(bytes(row[0]))!r} lies inside {show_path(bytes(row[1]))!r}, a {row[2]}")
     db.execute("DELETE FROM seen")
     return chunk_map
+
+
+def _add_seen(db: sqlite3.Connection, pending: list[tuple[bytes, str]]) -> None:
+    """Record paths seen on the drive being checked; a path seen twice refuses the drive."""
+    last = db.execute("SELECT COALESCE(MAX(rowid), 0) FROM seen").fetchone()[0]
+    before = db.total_changes
+    db.executemany("INSERT OR IGNORE INTO seen VALUES (?, ?)", pending)
+    if db.total_changes - before != len(pending):
+        # Rare (a broken or hostile drive): find the path, in this batch twice or seen in an earlier one.
+        batch: set[bytes] = set()
+        for path, _ in pending:
+            earlier = db.execute("SELECT rowid FROM seen WHERE path = ?", (path,)).fetchone()[0] <= last
+            if path in batch or earlier:
+                raise FormatError(f"it lists {show_path(path)!r} twice")
+            batch.add(path)
+    pending.clear()
 
 
 # --- the entry points ---------------------------------------------------------------------------------------
