@@ -83,7 +83,7 @@ def test_refuses_existing_shipment_and_keeps_it(src: Path, tmp_path: Path) -> No
     manifest = (tmp_path / "out" / "drive-0001" / "manifest.jsonl.zst").read_bytes()
     code, _, err = run("pack", str(src), "--out", out, "--drive-size", "1GB")
     assert code == 2 and err.strip() == (
-        f"sneakernet: error: output {out} already holds a shipment (drive-* directories): choose an empty directory"
+        f"sneakernet: error: output {out} already holds a shipment: choose an empty directory or drive"
     )
     assert (tmp_path / "out" / "drive-0001" / "manifest.jsonl.zst").read_bytes() == manifest
 

@@ -25,11 +25,20 @@ class Slice:
 
 @dataclass
 class RawChunk:
-    """A chunk before encoding: its shipment-wide id, raw bytes, and the file slices they hold, in order."""
+    """A chunk before encoding: its shipment-wide id, raw bytes, and the file slices they hold, in order.
+
+    A *dry* chunk has its layout but no bytes: a resumed pack replays the chunks already on finished drives
+    without reading them again.
+    """
 
     id: int
     data: bytes
     slices: list[Slice]
+    dry: bool = False
+
+    @property
+    def raw_size(self) -> int:
+        return sum(piece.length for piece in self.slices)
 
 
 @dataclass
@@ -42,40 +51,62 @@ class Chunker:
 
     chunk_size: int
     next_id: int = 0
-    _group: list[bytes] = field(default_factory=list)
+    #: The group's file contents, or their sizes alone for files read dry (see :class:`RawChunk`).
+    _group: list[bytes | int] = field(default_factory=list)
     _group_slices: list[Slice] = field(default_factory=list)
     _group_size: int = 0
 
-    def add_small(self, file_index: int, data: bytes) -> list[RawChunk]:
-        """The whole content of a small file (at most the chunk size); returns the group it closed, if any."""
-        if len(data) > self.chunk_size:
+    def add_small(self, file_index: int, data: bytes | int) -> list[RawChunk]:
+        """The whole content of a small file (at most the chunk size), or its size alone when read dry; returns
+        the group it closed, if any."""
+        size = data if isinstance(data, int) else len(data)
+        if size > self.chunk_size:
             raise ValueError("a small file must fit in one chunk")
-        done = self.close_group() if self._group_size + len(data) > self.chunk_size else []
-        self._group_slices.append(Slice(file_index, 0, self._group_size, len(data)))
+        done = self.close_group() if self._group_size + size > self.chunk_size else []
+        self._group_slices.append(Slice(file_index, 0, self._group_size, size))
         self._group.append(data)
-        self._group_size += len(data)
+        self._group_size += size
         return done
 
-    def add_large_piece(self, file_index: int, file_offset: int, data: bytes) -> list[RawChunk]:
+    def dry_files(self) -> list[int]:
+        """Files of the open group known by size alone."""
+        return [s.file_index for s, part in zip(self._group_slices, self._group, strict=True) if isinstance(part, int)]
+
+    def fill(self, file_index: int, data: bytes) -> None:
+        """Give the bytes of a file of the open group that was added dry (exactly its size)."""
+        for position, piece in enumerate(self._group_slices):
+            if piece.file_index == file_index:
+                if len(data) != piece.length:
+                    raise ValueError("filled bytes must have the size the file was added with")
+                self._group[position] = data
+
+    def add_large_piece(self, file_index: int, file_offset: int, data: bytes | int) -> list[RawChunk]:
         """One piece (at most the chunk size) of a large file, in order; it becomes a chunk of its own.
 
         Call :meth:`close_group` first: a group never spans a large file.
         """
-        if len(data) > self.chunk_size or self._group_slices:
+        size = data if isinstance(data, int) else len(data)
+        if size > self.chunk_size or self._group_slices:
             raise ValueError("a piece must fit in one chunk, after the group was closed")
-        return [self._new_chunk(data, [Slice(file_index, file_offset, 0, len(data))])]
+        if isinstance(data, int):
+            return [self._new_chunk(b"", [Slice(file_index, file_offset, 0, size)], dry=True)]
+        return [self._new_chunk(data, [Slice(file_index, file_offset, 0, size)])]
 
     def close_group(self) -> list[RawChunk]:
         """The open group of small files as a chunk, if there is one."""
         if not self._group_slices:
             return []
-        data = self._group[0] if len(self._group) == 1 else b"".join(self._group)
-        chunk = self._new_chunk(data, self._group_slices)
+        parts = self._group
+        if any(isinstance(part, int) for part in parts):
+            chunk = self._new_chunk(b"", self._group_slices, dry=True)
+        else:
+            data = parts[0] if len(parts) == 1 else b"".join(parts)  # type: ignore[arg-type]
+            chunk = self._new_chunk(data, self._group_slices)  # type: ignore[arg-type]
         self._group, self._group_slices, self._group_size = [], [], 0
         return [chunk]
 
-    def _new_chunk(self, data: bytes, slices: list[Slice]) -> RawChunk:
-        chunk = RawChunk(self.next_id, data, slices)
+    def _new_chunk(self, data: bytes, slices: list[Slice], dry: bool = False) -> RawChunk:
+        chunk = RawChunk(self.next_id, data, slices, dry)
         self.next_id += 1
         return chunk
 

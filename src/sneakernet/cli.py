@@ -123,6 +123,9 @@ def main(debug: bool) -> None:
 @click.option("--exclude", "excludes", metavar="PATTERN", multiple=True, help="Leave out matching paths (repeat).")
 @click.option("--skip-unreadable", is_flag=True, help="Skip unreadable files (recorded as skipped) instead of failing.")
 @click.option("--threads", type=click.IntRange(0, 256), default=0, help="Encoding threads.  [default: all cores]")
+@click.option(
+    "--resume", is_flag=True, help="Continue an interrupted pack into the same output, with the same options."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no warnings.")
 @click.pass_context
@@ -139,6 +142,7 @@ def pack_command(
     excludes: tuple[str, ...],
     skip_unreadable: bool,
     threads: int,
+    resume: bool,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -149,6 +153,7 @@ def pack_command(
       sneakernet pack dataset/ --out shipment/ --drive-size 8TB
       sneakernet pack dataset/ --drive /mnt/usb1 --drive /mnt/usb2
       sneakernet pack dataset/ --out shipment/ --drive-size 500GB --exclude '*.tmp' --json
+      sneakernet pack dataset/ --out shipment/ --drive-size 8TB --resume    # after an interruption
 
     Exit codes: 0 packed; 1 packed, but some files changed while they were read (listed); 2 bad input,
     nothing written; 4 a drive ran out of space.
@@ -164,7 +169,10 @@ def pack_command(
     )
     progress = progress_for("pack", quiet)
     summary = run(
-        ctx, lambda: pack(source, out=out, drives=drives, drive_size=drive_size, options=options, progress=progress)
+        ctx,
+        lambda: pack(
+            source, out=out, drives=drives, drive_size=drive_size, options=options, progress=progress, resume=resume
+        ),
     )
     if as_json:
         click.echo(json.dumps(summary.to_json(), indent=2))

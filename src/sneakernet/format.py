@@ -144,10 +144,15 @@ class ManifestHeader:
     segment_size: int
     tool: str
     version: int = FORMAT_VERSION
+    #: The zstd level pack used: a resumed pack must use the same one to give the same chunks (optional).
+    level: int | None = None
     TYPE: ClassVar[str] = "header"
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": self.TYPE, "format": MANIFEST_FORMAT, **vars(self)}
+        out = {"type": self.TYPE, "format": MANIFEST_FORMAT, **vars(self)}
+        if self.level is None:
+            del out["level"]
+        return out
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> ManifestHeader:
@@ -162,6 +167,7 @@ class ManifestHeader:
             chunk_size=_natural(raw, "chunk_size", problems),
             segment_size=_natural(raw, "segment_size", problems),
             tool=_field(raw, "tool", str, problems),
+            level=raw["level"] if type(raw.get("level")) is int else None,
         )
         if header.chunk_size > MAX_CHUNK_SIZE:
             problems.append(f"chunk_size above the limit of {MAX_CHUNK_SIZE}")

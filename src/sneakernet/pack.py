@@ -47,6 +47,7 @@ from .format import (
     CatalogDrive,
     CatalogEntry,
     CatalogHeader,
+    ChunkRecord,
     DirRecord,
     DriveLabel,
     EndRecord,
@@ -54,6 +55,7 @@ from .format import (
     FileRecord,
     HardlinkRecord,
     ManifestHeader,
+    ManifestRecord,
     Metadata,
     SkippedRecord,
     SymlinkRecord,
@@ -64,6 +66,15 @@ from .format import (
 from .planner import DriveBudget, DriveSpace, Placement, catalog_bound, default_reserve
 from .progress import NullProgress, Progress
 from .recordfile import RecordWriter, encode_record
+from .resume import (
+    FinishedDrives,
+    clear_unfinished,
+    find_finished,
+    match,
+    out_drive_paths,
+    replayed_records,
+    store_bytes,
+)
 from .scan import KIND_DIR, KIND_FILE, KIND_SYMLINK, ScanTotals, SourceEntry, Unreadable, describe, scan
 
 DEFAULT_CHUNK_SIZE = 4 * 2**20
@@ -124,7 +135,9 @@ class DriveSlot:
 class DriveTargets:
     """The drives to fill: ``OUT/drive-NNNN`` for as many as needed, or a given list of mounted drives."""
 
-    def __init__(self, out: str | None, drives: Sequence[str], drive_size: int | None, reserve: int | None) -> None:
+    def __init__(
+        self, out: str | None, drives: Sequence[str], drive_size: int | None, reserve: int | None, resume: bool = False
+    ) -> None:
         if bool(out) == bool(drives):
             raise UsageError("give either --out DIR or at least one --drive PATH")
         if out and drive_size is None:
@@ -133,22 +146,25 @@ class DriveTargets:
         self.drives = list(drives)
         self.drive_size = drive_size
         self.reserve = reserve
+        self.resume = resume
         if out:
             if os.path.exists(out) and not os.path.isdir(out):
                 raise DestinationError(f"output {out} is not a directory")
-            if os.path.isdir(out) and any(n.startswith("drive-") for n in os.listdir(out)):
-                raise DestinationError(
-                    f"output {out} already holds a shipment (drive-* directories): choose an empty directory"
-                )
-        for path in self.drives:
+            if not resume and os.path.isdir(out) and any(n.startswith("drive-") for n in os.listdir(out)):
+                raise DestinationError(_holds_shipment_message(f"output {out}", list(out_drive_paths(out))))
+        for number, path in enumerate(self.drives):
             if not os.path.isdir(path):
                 raise DestinationError(f"drive {path} is not a directory: mount the drive and give its path")
-            if holds_shipment(path):
-                raise DestinationError(f"drive {path} already holds a shipment: give an empty drive")
+            if holds_shipment(path) and not resume:
+                raise DestinationError(_holds_shipment_message(f"drive {path}", self.drives[: number + 1]))
             if not os.access(path, os.W_OK):
                 raise DestinationError(f"drive {path} is not writable")
         if len(set(map(os.path.realpath, self.drives))) != len(self.drives):
             raise UsageError("the same drive is given twice")
+
+    def drive_paths(self) -> Iterator[str]:
+        """The drives in order: the given ones, or those under the output directory."""
+        return iter(self.drives) if self.drives else out_drive_paths(self.out or "")
 
     def _reserve_for(self, size: int) -> int:
         return self.reserve if self.reserve is not None else default_reserve(size)
@@ -170,6 +186,17 @@ class DriveTargets:
         """The drives known before packing: all given drives, or the first drive of an output directory."""
         count = len(self.drives) if self.drives else 1
         return [slot for i in range(1, count + 1) if (slot := self.slot(i)) is not None]
+
+
+def _holds_shipment_message(where: str, drives: list[str]) -> str:
+    finished = [d for d in drives if os.path.exists(os.path.join(d, DRIVE_LABEL_NAME))]
+    complete = bool(finished) and all(os.path.exists(os.path.join(d, CATALOG_NAME)) for d in finished)
+    if complete and len(finished) == len(drives):
+        return f"{where} already holds a shipment: choose an empty directory or drive"
+    return (
+        f"{where} holds an interrupted pack ({len(finished)} drives finished): run the same command with "
+        "--resume to continue it, or empty it to start over"
+    )
 
 
 @dataclass
@@ -229,11 +256,11 @@ def _show(path: bytes) -> str:
 
 @dataclass(frozen=True)
 class FileEnd:
-    """A file has been read to its end: what its final record needs."""
+    """A file has been read to its end: what its final record needs (``blake3`` is None while replaying)."""
 
     index: int
     size: int
-    blake3: str
+    blake3: str | None
     meta: Metadata
     changed: bool
 
@@ -251,11 +278,19 @@ class SourceReader:
     summary: PackSummary
     paths: dict[int, bytes] = field(default_factory=dict)
     on_bytes: Callable[[int], None] = lambda n: None
+    #: Replaying what finished drives already hold (a resumed pack): files are neither opened nor read, chunks
+    #: are laid out from the sizes the scan found. :meth:`go_live` ends it.
+    dry: bool = False
     _hardlinks: dict[tuple[int, int], bytes] = field(default_factory=dict)
     _pending_ends: list[FileEnd | HardlinkRecord] = field(default_factory=list)
+    _chunker: Chunker | None = None
+    #: While replaying: the raw BLAKE3 of the finished drives' chunks of the large file in progress, and the
+    #: last chunk replayed with a function that reads its bytes back from its drive.
+    replayed_chunks: dict[int, list[str]] = field(default_factory=dict)
+    last_replayed: tuple[RawChunk, Callable[[], bytes]] | None = None
 
     def items(self, entries: Iterator[SourceEntry | Unreadable]) -> Iterator[EntryRecord | RawChunk | FileEnd]:
-        chunker = Chunker(self.options.chunk_size)
+        chunker = self._chunker = Chunker(self.options.chunk_size)
         for index, entry in enumerate(entries):
             if isinstance(entry, Unreadable):
                 self.summary.note_skipped(entry.path, f"unreadable: {entry.reason}")
@@ -272,6 +307,11 @@ class SourceReader:
                 yield SkippedRecord(entry.path, SPECIAL)
         yield from self._flush_group(chunker)
 
+    def _drain_ends(self) -> Iterator[FileEnd | HardlinkRecord]:
+        """The waiting file ends, each taken off the list as it is handed out (a replay may end between two)."""
+        while self._pending_ends:
+            yield self._pending_ends.pop(0)
+
     def _symlink(self, entry: SourceEntry) -> Iterator[EntryRecord]:
         try:
             target = os.readlink(os.path.join(self.root, entry.path))
@@ -284,8 +324,7 @@ class SourceReader:
 
     def _flush_group(self, chunker: Chunker) -> Iterator[RawChunk | FileEnd | HardlinkRecord]:
         yield from chunker.close_group()
-        yield from self._pending_ends
-        self._pending_ends = []
+        yield from self._drain_ends()
 
     def _file(self, index: int, entry: SourceEntry, chunker: Chunker) -> Iterator[EntryRecord | RawChunk | FileEnd]:
         if entry.nlink > 1:
@@ -299,6 +338,9 @@ class SourceReader:
                 else:
                     yield link
                 return
+        if self.dry:
+            yield from self._dry_file(index, entry, chunker)
+            return
         try:
             fd = _open_source(os.path.join(self.root, entry.path))
         except FileNotFoundError:
@@ -341,16 +383,28 @@ class SourceReader:
         closed = chunker.add_small(index, data)
         if closed:
             yield from closed
-            yield from self._pending_ends
-            self._pending_ends = []
+            yield from self._drain_ends()
         self._pending_ends.append(end)
 
     def _large_file(
-        self, index: int, fd: int, before: os.stat_result, chunker: Chunker
+        self, index: int, fd: int, before: os.stat_result, chunker: Chunker, offset: int = 0
     ) -> Iterator[RawChunk | FileEnd | HardlinkRecord]:
-        yield from self._flush_group(chunker)
+        """Read a large file into chunks of its own, from ``offset``: a resumed pack re-reads what lies before,
+        which must be exactly what the finished drives hold (their chunks' raw BLAKE3)."""
+        if offset == 0:
+            yield from self._flush_group(chunker)
         hasher = blake3.blake3()
-        offset, chunk_size = 0, self.options.chunk_size
+        chunk_size = self.options.chunk_size
+        stored = self.replayed_chunks.pop(index, [])
+        position = 0
+        for digest in stored:
+            data = _read_exactly(fd, min(chunk_size, offset - position))
+            if blake3.blake3(data).hexdigest() != digest:
+                raise SourceError(f"{_show(self.paths[index])} changed since the interrupted pack: start over")
+            hasher.update(data)
+            position += len(data)
+        if position != offset:
+            raise SourceError(f"{_show(self.paths[index])} changed since the interrupted pack: start over")
         while offset < before.st_size:
             data = _read_exactly(fd, min(chunk_size, before.st_size - offset))
             if not data:
@@ -371,6 +425,105 @@ class SourceReader:
         self.summary.raw_bytes += size
         meta = Metadata(after.st_mode & 0o7777, after.st_mtime_ns, after.st_uid, after.st_gid)
         return FileEnd(index, size, digest, meta, changed)
+
+    # -- replaying a resumed pack --
+
+    def _dry_file(
+        self, index: int, entry: SourceEntry, chunker: Chunker
+    ) -> Iterator[RawChunk | FileEnd | HardlinkRecord]:
+        """A file as the finished drives hold it, from its scanned size: no open, no read."""
+        if entry.nlink > 1:
+            self._hardlinks[(entry.dev, entry.ino)] = entry.path
+        self.paths[index] = entry.path
+        self.summary.files += 1
+        self.summary.raw_bytes += entry.size
+        self.on_bytes(entry.size)
+        meta = _meta(entry)
+        if not is_large(entry.size, self.options.chunk_size):
+            if entry.size == 0:
+                yield FileEnd(index, 0, EMPTY_BLAKE3, meta, False)
+                return
+            closed = chunker.add_small(index, entry.size)
+            if closed:
+                yield from closed
+                yield from self._drain_ends()
+            self._pending_ends.append(FileEnd(index, entry.size, None, meta, False))
+            return
+        yield from self._flush_group(chunker)
+        offset = 0
+        while offset < entry.size and self.dry:
+            piece = min(self.options.chunk_size, entry.size - offset)
+            yield from chunker.add_large_piece(index, offset, piece)
+            offset += piece
+        if self.dry:
+            yield FileEnd(index, entry.size, None, meta, False)
+            return
+        # The replay ended inside this file: the rest is read for real, after hashing what came before.
+        self.summary.raw_bytes -= entry.size
+        fd = self._open_unchanged(index, entry.size, entry.mtime_ns)
+        try:
+            yield from self._large_file(index, fd, os.fstat(fd), chunker, offset)
+        finally:
+            os.close(fd)
+
+    def go_live(self) -> None:
+        """End the replay: what follows is read for real, and replayed files still to come are read now.
+
+        Files whose bytes are in the last replayed chunk (on a finished drive) but whose final record is not must
+        still be what that chunk holds.
+        """
+        self.dry = False
+        assert self._chunker is not None
+        for index in self._chunker.dry_files():
+            data, end = self._read_whole(index)
+            self._chunker.fill(index, data)
+            self._replace_end(end)
+        stored: dict[int, bytes] = {}
+        if self.last_replayed is not None:
+            chunk, read_back = self.last_replayed
+            raw = read_back()
+            stored = {s.file_index: raw[s.chunk_offset : s.chunk_offset + s.length] for s in chunk.slices}
+        for item in list(self._pending_ends):
+            if isinstance(item, FileEnd) and item.blake3 is None:
+                data, end = self._read_whole(item.index)
+                if stored.get(item.index, data) != data:
+                    raise SourceError(f"{_show(self.paths[item.index])} changed since the interrupted pack: start over")
+                self._replace_end(end)
+
+    def _replace_end(self, end: FileEnd) -> None:
+        self._pending_ends = [
+            end if isinstance(item, FileEnd) and item.index == end.index else item for item in self._pending_ends
+        ]
+
+    def _read_whole(self, index: int) -> tuple[bytes, FileEnd]:
+        """A replayed small file read for real; it must be as the scan saw it."""
+        dry = next(e for e in self._pending_ends if isinstance(e, FileEnd) and e.index == index)
+        assert isinstance(dry, FileEnd)
+        fd = self._open_unchanged(index, dry.size, dry.meta.mtime_ns)
+        try:
+            data = _read_exactly(fd, dry.size + 1, dry.size)
+            if len(data) != dry.size:
+                raise SourceError(f"{_show(self.paths[index])} changed since the interrupted pack: start over")
+            after = os.fstat(fd)
+        finally:
+            os.close(fd)
+        meta = Metadata(after.st_mode & 0o7777, after.st_mtime_ns, after.st_uid, after.st_gid)
+        return data, FileEnd(index, dry.size, blake3.blake3(data).hexdigest(), meta, False)
+
+    def _open_unchanged(self, index: int, size: int, mtime_ns: int) -> int:
+        path = self.paths[index]
+        try:
+            fd = _open_source(os.path.join(self.root, path))
+        except OSError as exc:
+            raise SourceError(f"cannot read {_show(path)} ({exc.strerror}) to resume: start over") from exc
+        st = os.fstat(fd)
+        if (st.st_size, st.st_mtime_ns) != (size, mtime_ns):
+            os.close(fd)
+            raise SourceError(f"{_show(path)} changed since the interrupted pack: start over (without --resume)")
+        return fd
+
+
+EMPTY_BLAKE3 = blake3.blake3(b"").hexdigest()
 
 
 def _meta(entry: SourceEntry) -> Metadata:
@@ -464,6 +617,18 @@ class ShipmentWriter:
         self.paths: dict[int, bytes] = {}
         self.stored_raw_bytes = 0
 
+    def take_over(self, finished: FinishedDrives) -> Iterator[tuple[ManifestRecord, Callable[[], bytes]]]:
+        """Continue after the drives an interrupted pack finished: their labels, checksums and catalog entries;
+        returns the records to replay (see :func:`_run_pipeline`)."""
+        self.labels = list(finished.labels)
+        self.checksums = list(finished.checksums)
+
+        def absorb(record: ManifestRecord, drive: int) -> None:
+            self._catalog(_catalog_entry(record, drive, self.first_drive))
+            self.stored_raw_bytes += store_bytes(record)
+
+        return replayed_records(finished, absorb)
+
     # The manifest may still need, beyond what is written: the records of open pieces, a segment record and
     # the end record. Every check reserves them.
     def _closing_bound(self) -> int:
@@ -537,6 +702,8 @@ class ShipmentWriter:
 
     def finish(self) -> None:
         if self.drive is None:
+            if self.labels:
+                return  # a resumed pack whose finished drives already held everything
             self._open_drive()
         self._finish_drive()
 
@@ -560,6 +727,7 @@ class ShipmentWriter:
             chunk_size=self.options.chunk_size,
             segment_size=self.options.segment_size,
             tool=f"sneakernet {__version__}",
+            level=self.options.level,
         )
         self.slot = slot
         self.drive = DriveWriter(slot.path, drive_label(index), header, self.options.segment_size)
@@ -644,6 +812,7 @@ def pack(
     drive_size: int | None = None,
     options: PackOptions | None = None,
     progress: Progress | None = None,
+    resume: bool = False,
 ) -> PackSummary:
     """Pack the tree at ``source`` into ``out/drive-NNNN`` directories of ``drive_size`` bytes, or onto the
     mounted ``drives`` in order (each up to its free space or ``drive_size``, whichever is smaller).
@@ -651,25 +820,37 @@ def pack(
     Raises a :class:`~sneakernet.errors.SneakernetError` subclass for every refusal, before anything is
     written when the problem is visible up front. ``summary.changed`` lists files that changed while they were
     read: their stored bytes and hashes agree with each other, but may be a mix of old and new content.
+
+    With ``resume``, an interrupted pack into the same output continues (see resume.py): its finished drives are
+    re-checked and kept, the result is the shipment an uninterrupted run would have written.
     """
     options = options or PackOptions()
     progress = progress or NullProgress()
     started = time.monotonic()
     options.check()
-    targets = DriveTargets(out, drives, drive_size, options.reserve)
+    targets = DriveTargets(out, drives, drive_size, options.reserve, resume)
     totals, spool = scan(source, options.excludes)
     try:
         _refuse_bad_input(totals, options)
-        catalog_size = _check_space(targets, totals, options)
-        created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        summary = PackSummary(shipment=uuid.uuid4().hex, fingerprint="", drives=[])
+        finished = (
+            find_finished(targets.drive_paths(), options.chunk_size, options.segment_size, options.level)
+            if resume
+            else FinishedDrives()
+        )
+        catalog_size = _check_space(targets, totals, options, finished)
+        created = finished.labels[0].created if finished.labels else _now()
+        summary = PackSummary(shipment=finished.shipment or uuid.uuid4().hex, fingerprint="", drives=[])
         summary.excluded_entries, summary.excluded_bytes = totals.excluded_entries, totals.excluded_bytes
         if out:
             os.makedirs(out, exist_ok=True)
+        if resume:
+            for path in list(targets.drive_paths())[len(finished.labels) :]:
+                clear_unfinished(path)
         writer = ShipmentWriter(targets, options, catalog_size, summary.shipment, created)
+        replay = writer.take_over(finished) if finished.labels else None
         progress.start(totals.data_bytes)
         try:
-            _run_pipeline(os.fsencode(source), spool, writer, options, summary, progress)
+            _run_pipeline(os.fsencode(source), spool, writer, options, summary, progress, replay)
             writer.finish()
         except BaseException:
             writer.abort()
@@ -690,6 +871,10 @@ def pack(
     return summary
 
 
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _refuse_bad_input(totals: ScanTotals, options: PackOptions) -> None:
     if totals.unreadable and not options.skip_unreadable:
         raise SourceError(
@@ -698,9 +883,16 @@ def _refuse_bad_input(totals: ScanTotals, options: PackOptions) -> None:
         )
 
 
-def _check_space(targets: DriveTargets, totals: ScanTotals, options: PackOptions) -> int:
-    """The catalog bound, after refusing drives too small for the format or, together, for the data."""
-    slots = targets.known_slots()
+def _check_space(
+    targets: DriveTargets, totals: ScanTotals, options: PackOptions, finished: FinishedDrives | None = None
+) -> int:
+    """The catalog bound, after refusing drives too small for the format or, together, for the data.
+
+    ``finished`` drives (of a resumed pack) hold data already: neither they nor their data are counted.
+    """
+    done = len(finished.labels) if finished else 0
+    left = totals.data_bytes - (sum(label.raw_bytes for label in finished.labels) if finished else 0)
+    slots = targets.known_slots()[done:] or targets.known_slots()
     smallest = min(slots, key=lambda s: s.capacity)
     chunk_bound = stored_size_bound(options.chunk_size)
     one_chunk_records = RECORD_BOUND * 8
@@ -736,24 +928,51 @@ def _check_space(targets: DriveTargets, totals: ScanTotals, options: PackOptions
         )
     if targets.drives:
         room = sum(DriveBudget(s.capacity, catalog_size).usable(0) for s in slots)
-        if room < totals.data_bytes:
+        if room < left:
             raise DestinationError(
                 f"the {len(slots)} drives given hold about {room} bytes after overhead, the source has "
-                f"{totals.data_bytes} bytes (that may not compress): add drives"
+                f"{left} bytes left to pack (that may not compress): add drives"
             )
     return catalog_size
 
 
 def _run_pipeline(
-    root: bytes, spool: Any, writer: ShipmentWriter, options: PackOptions, summary: PackSummary, progress: Progress
+    root: bytes,
+    spool: Any,
+    writer: ShipmentWriter,
+    options: PackOptions,
+    summary: PackSummary,
+    progress: Progress,
+    replay: Iterator[tuple[ManifestRecord, Callable[[], bytes]]] | None = None,
 ) -> None:
-    """Read in order, encode on the pool, write in order; at most a few chunks per worker in flight."""
+    """Read in order, encode on the pool, write in order; at most a few chunks per worker in flight.
+
+    With ``replay`` (a resumed pack: the records of the finished drives), the stream's first items are only
+    compared with those records, without reading files, until they run out; then packing goes on for real.
+    """
     reader = SourceReader(root, options, summary, paths=writer.paths, on_bytes=progress.advance)
+    expected = next(replay, None) if replay is not None else None
+    reader.dry = expected is not None
     window: deque[tuple[Any, Future[EncodedChunk] | None]] = deque()
     # Enough chunks in flight to keep every worker busy while the writer waits on the oldest one.
     limit = options.workers + 2
     with ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="sneakernet-encode") as pool:
         for item in reader.items(spool.entries()):
+            if expected is not None:
+                record, read_back = expected
+                match(item, record, writer.paths)
+                if isinstance(item, RawChunk):
+                    summary.chunks += 1
+                    reader.last_replayed = (item, read_back)
+                    if len(item.slices) == 1 and item.slices[0].chunk_offset == 0 and isinstance(record, ChunkRecord):
+                        reader.replayed_chunks.setdefault(item.slices[0].file_index, []).append(record.raw_blake3)
+                elif isinstance(item, FileEnd):
+                    del writer.paths[item.index]
+                    reader.replayed_chunks.pop(item.index, None)
+                expected = next(replay, None) if replay is not None else None
+                if expected is None:
+                    reader.go_live()
+                continue
             if isinstance(item, RawChunk):
                 window.append((item, pool.submit(encode, item, options.level)))
             else:
@@ -762,6 +981,10 @@ def _run_pipeline(
                 _write_item(writer, *window.popleft(), summary)
         while window:
             _write_item(writer, *window.popleft(), summary)
+    if expected is not None:
+        raise SourceError(
+            "the source has fewer entries than the interrupted pack wrote: it changed; start over without --resume"
+        )
 
 
 def _write_item(writer: ShipmentWriter, item: Any, future: Future[EncodedChunk] | None, summary: PackSummary) -> None:
