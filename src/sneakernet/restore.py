@@ -8,20 +8,24 @@ so running a drive twice is a no-op and a killed run resumes without redoing fin
 is in, directory metadata is set (deepest first), the journal is removed, and the fingerprint is stated.
 
 Durability: finished files are installed in batches. A batch's files are written, their metadata set, then
-``os.sync()`` makes them durable, then they are renamed to their final names, then the journal commits them. A
-crash at any point leaves every final name either absent, or holding the exact, synced bytes.
+``syncfs`` (else ``os.sync()``) makes them durable, then they are renamed to their final names, then the journal
+commits them. A crash at any point leaves every final name either absent, or holding the exact, synced bytes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import fnmatch
+import functools
 import os
 import shutil
 import sqlite3
 import unicodedata
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,7 +56,7 @@ from .journal import CATALOG_COPY, DONE, FAILED, INSTALLING, JOURNAL_DIR, PARTS_
 from .progress import NullProgress, Progress
 from .safetree import SafeTree, UnsafePath, check_path
 
-#: Files installed per batch, and bytes: one os.sync() and one journal commit per batch.
+#: Files installed per batch, and bytes: one syncfs and one journal commit per batch.
 BATCH_FILES = 2000
 BATCH_BYTES = 256 * 2**20
 #: How many failed or colliding paths a report lists; the counts are always complete.
@@ -155,19 +159,27 @@ class Includes:
 
 
 class ChunkCursor:
-    """Hands out the raw bytes of a drive's chunks for increasing ranges; reads only chunks that are asked for.
+    """Hands out the raw bytes of a drive's chunks for increasing ranges.
 
-    Each chunk read is checked (stored BLAKE3, a bounded decode, raw BLAKE3); a damaged one gives None.
+    Each chunk read is checked (stored BLAKE3, a bounded decode, raw BLAKE3); a damaged one gives None. With
+    ``prefetch`` (a thread pool), the next chunks are read, checked and decoded ahead on all cores while files are
+    written; without it (a partial restore), only chunks that are asked for are read.
     """
 
-    def __init__(self, reader: DriveReader, chunk_map: ChunkMap) -> None:
+    def __init__(
+        self, reader: DriveReader, chunk_map: ChunkMap, prefetch: ThreadPoolExecutor | None = None, depth: int = 0
+    ) -> None:
         self.reader = reader
         self.map = chunk_map
         self.records: Iterator[ChunkRecord] = (
             r for r in reader.records(only=(ChunkRecord.TYPE,)) if isinstance(r, ChunkRecord)
         )
+        self.pool = prefetch
+        self.depth = depth if prefetch else 0
+        self.ahead: deque[tuple[ChunkRecord, Future[bytes | None] | None]] = deque()
         self.index = -1
         self.current: ChunkRecord | None = None
+        self.future: Future[bytes | None] | None = None
         self.raw: bytes | None = None
         self.loaded = -1
 
@@ -186,18 +198,29 @@ class ChunkCursor:
     def _seek(self, position: int) -> None:
         offsets = self.map.raw_offsets
         while self.index < 0 or offsets[self.index + 1] <= position:
-            self.current = next(self.records)
+            self.current, self.future = self.ahead.popleft() if self.ahead else (next(self.records), None)
             self.index += 1
 
     def _load(self) -> bytes | None:
         if self.loaded != self.index:
             assert self.current is not None
-            try:
-                self.raw = self.reader.read_chunk(self.current)
-            except FormatError:
-                self.raw = None
+            self.raw = self.future.result() if self.future is not None else self._read(self.current)
             self.loaded = self.index
+            self._top_up()
         return self.raw
+
+    def _top_up(self) -> None:
+        while self.pool is not None and len(self.ahead) < self.depth:
+            record = next(self.records, None)
+            if record is None:
+                return
+            self.ahead.append((record, self.pool.submit(self._read, record)))
+
+    def _read(self, record: ChunkRecord) -> bytes | None:
+        try:
+            return self.reader.read_chunk(record)
+        except FormatError:
+            return None
 
 
 # --- restoring one drive ------------------------------------------------------------------------------------
@@ -248,7 +271,12 @@ class DriveRestorer:
         self.collided: set[bytes] = set()
 
     def run(self) -> None:
-        cursor = ChunkCursor(self.reader, self.map)
+        workers = os.cpu_count() or 1
+        # A partial restore reads only the chunks it needs; a whole one reads ahead on every core.
+        with ThreadPoolExecutor(workers, thread_name_prefix="sneakernet-restore") as pool:
+            self._run(ChunkCursor(self.reader, self.map, None if self.includes else pool, 2 * workers))
+
+    def _run(self, cursor: ChunkCursor) -> None:
         wanted = (FileRecord.TYPE, DirRecord.TYPE, SymlinkRecord.TYPE, HardlinkRecord.TYPE)
         try:
             for record in self.reader.records(only=wanted):
@@ -450,7 +478,7 @@ class DriveRestorer:
     def _flush(self) -> None:
         """Make the batch durable, install it under final names, then record it (see the module docstring)."""
         if self.batch:
-            os.sync()
+            sync_filesystem(self.parts_fd)
             # Recorded before the renames: a run killed among them finds these and completes them (see
             # recover_installing), as their parts were verified and synced.
             self.journal.set_states([item.path for item in self.batch], INSTALLING)
@@ -490,6 +518,22 @@ class DriveRestorer:
 
     def _owner(self, uid: int, gid: int) -> tuple[int, int] | None:
         return (uid, gid) if self.owner else None
+
+
+def sync_filesystem(fd: int) -> None:
+    """Make everything written to the filesystem holding ``fd`` durable: Linux's syncfs, which leaves other
+    filesystems alone, else ``os.sync()``."""
+    syncfs = _syncfs()
+    if syncfs is None or syncfs(fd) != 0:
+        os.sync()
+
+
+@functools.cache
+def _syncfs() -> Any:
+    try:
+        return ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
 
 
 def _pwrite_all(fd: int, data: memoryview, offset: int, dest: str) -> None:
