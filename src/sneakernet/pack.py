@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import errno
 import os
+import queue
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from collections import deque
@@ -945,34 +947,21 @@ def _run_pipeline(
     progress: Progress,
     replay: Iterator[tuple[ManifestRecord, Callable[[], bytes]]] | None = None,
 ) -> None:
-    """Read in order, encode on the pool, write in order; at most a few chunks per worker in flight.
+    """Three stages that overlap: a thread reads the source (and hashes whole files), a pool encodes chunks, and
+    this thread writes in order; at most a few chunks per worker are in flight, so memory stays flat.
 
     With ``replay`` (a resumed pack: the records of the finished drives), the stream's first items are only
     compared with those records, without reading files, until they run out; then packing goes on for real.
     """
     reader = SourceReader(root, options, summary, paths=writer.paths, on_bytes=progress.advance)
-    expected = next(replay, None) if replay is not None else None
-    reader.dry = expected is not None
+    items = reader.items(spool.entries())
+    if replay is not None:
+        _replay(items, reader, replay, writer, summary)
     window: deque[tuple[Any, Future[EncodedChunk] | None]] = deque()
     # Enough chunks in flight to keep every worker busy while the writer waits on the oldest one.
     limit = options.workers + 2
     with ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="sneakernet-encode") as pool:
-        for item in reader.items(spool.entries()):
-            if expected is not None:
-                record, read_back = expected
-                match(item, record, writer.paths)
-                if isinstance(item, RawChunk):
-                    summary.chunks += 1
-                    reader.last_replayed = (item, read_back)
-                    if len(item.slices) == 1 and item.slices[0].chunk_offset == 0 and isinstance(record, ChunkRecord):
-                        reader.replayed_chunks.setdefault(item.slices[0].file_index, []).append(record.raw_blake3)
-                elif isinstance(item, FileEnd):
-                    del writer.paths[item.index]
-                    reader.replayed_chunks.pop(item.index, None)
-                expected = next(replay, None) if replay is not None else None
-                if expected is None:
-                    reader.go_live()
-                continue
+        for item in read_ahead(items, limit):
             if isinstance(item, RawChunk):
                 window.append((item, pool.submit(encode, item, options.level)))
             else:
@@ -981,10 +970,88 @@ def _run_pipeline(
                 _write_item(writer, *window.popleft(), summary)
         while window:
             _write_item(writer, *window.popleft(), summary)
-    if expected is not None:
-        raise SourceError(
-            "the source has fewer entries than the interrupted pack wrote: it changed; start over without --resume"
-        )
+
+
+def _replay(
+    items: Iterator[Any],
+    reader: SourceReader,
+    replay: Iterator[tuple[ManifestRecord, Callable[[], bytes]]],
+    writer: ShipmentWriter,
+    summary: PackSummary,
+) -> None:
+    """Consume the stream's items that the finished drives already hold, checking each; then go live."""
+    expected = next(replay, None)
+    reader.dry = expected is not None
+    while expected is not None:
+        item = next(items, None)
+        if item is None:
+            raise SourceError(
+                "the source has fewer entries than the interrupted pack wrote: it changed; start over without --resume"
+            )
+        record, read_back = expected
+        match(item, record, writer.paths)
+        if isinstance(item, RawChunk):
+            summary.chunks += 1
+            reader.last_replayed = (item, read_back)
+            if len(item.slices) == 1 and item.slices[0].chunk_offset == 0 and isinstance(record, ChunkRecord):
+                reader.replayed_chunks.setdefault(item.slices[0].file_index, []).append(record.raw_blake3)
+        elif isinstance(item, FileEnd):
+            del writer.paths[item.index]
+            reader.replayed_chunks.pop(item.index, None)
+        expected = next(replay, None)
+    reader.go_live()
+
+
+#: Items handed from the reading thread at a time: a chunk ends a batch, so each holds at most one chunk.
+READ_BATCH = 256
+_END: Any = object()
+
+
+def read_ahead(items: Iterator[Any], batches: int) -> Iterator[Any]:
+    """``items``, produced on a thread of its own at most ``batches`` batches ahead (each with one chunk at most).
+
+    Reading and whole-file hashing then overlap with encoding and writing. An exception in the producer is raised
+    here; when the consumer stops early, the producer stops too and closes the generator.
+    """
+    handoff: queue.Queue[Any] = queue.Queue(maxsize=batches)
+    stop = threading.Event()
+
+    def put(value: Any) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(value, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        batch: list[Any] = []
+        try:
+            for item in items:
+                batch.append(item)
+                if (isinstance(item, RawChunk) or len(batch) >= READ_BATCH) and not put(batch):
+                    return
+                if isinstance(item, RawChunk) or len(batch) >= READ_BATCH:
+                    batch = []
+            if put(batch):
+                put(_END)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put(exc)
+        finally:
+            if stop.is_set():
+                items.close()  # type: ignore[attr-defined]
+
+    thread = threading.Thread(target=produce, name="sneakernet-read", daemon=True)
+    thread.start()
+    try:
+        while (got := handoff.get()) is not _END:
+            if isinstance(got, BaseException):
+                raise got
+            yield from got
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _write_item(writer: ShipmentWriter, item: Any, future: Future[EncodedChunk] | None, summary: PackSummary) -> None:
