@@ -484,3 +484,25 @@ def test_interrupt_leaves_partial_files_and_no_label(
     drive = tmp_path / "out" / "drive-0001"
     assert not (drive / DRIVE_LABEL_NAME).exists() and not (drive / MANIFEST_NAME).exists()
     assert (drive / (MANIFEST_NAME + ".partial")).exists()
+
+
+def test_refuses_a_drive_that_holds_other_files(tmp_path: Path) -> None:
+    (tmp_path / "usb").mkdir()
+    (tmp_path / "usb" / "holiday.jpg").write_bytes(b"mine")
+    (tmp_path / "src").mkdir()
+    with pytest.raises(DestinationError, match=r"is not empty \(it holds holiday\.jpg\)"):
+        pack(tmp_path / "src", drives=[str(tmp_path / "usb")])
+    assert sorted(p.name for p in (tmp_path / "usb").iterdir()) == ["holiday.jpg"]
+
+
+def test_a_fresh_filesystem_root_counts_as_empty(tmp_path: Path) -> None:
+    """lost+found (ext4) and the like are the filesystem's; verify does not call them strays either."""
+    from sneakernet import verify
+
+    usb = tmp_path / "usb"
+    (usb / "lost+found").mkdir(parents=True)
+    (usb / "System Volume Information").mkdir()
+    write_file(tmp_path / "src" / "a.txt", b"a")
+    summary = pack(tmp_path / "src", drives=[str(usb)], options=SMALL)
+    report = verify([str(usb)], expected_fingerprint=summary.fingerprint)
+    assert report.ok and report.drives[0].unexpected == []

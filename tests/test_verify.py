@@ -367,7 +367,7 @@ def test_flipped_byte_damages_exactly_one_chunk(ship: list[Path], method: str) -
     code, out, _ = run("verify", drive)
     assert code == 1
     assert f"damaged chunk {chunk.id} in {chunk.segment} from byte {chunk.offset}" in out
-    assert f"0 of 1 drives intact; {len(expected)} files hurt" in out
+    assert f"0 of 1 drive intact; {len(expected)} file{'s' if len(expected) != 1 else ''} hurt" in out
 
 
 # --- 3./4./5./6. damaged manifest, catalog, B3SUMS and drive.json ---------------------------------------------

@@ -51,6 +51,12 @@ from .recordfile import HashingReader, RecordWriter, read_records, type_prefix
 _NO_MORE: Any = object()
 #: drive.json is a few hundred bytes; a reader refuses one larger than this.
 LABEL_LIMIT = 1 << 16
+#: What filesystems and operating systems put at the root of a drive by themselves: never part of a shipment,
+#: never reported as strays, and no reason to call a drive not empty.
+FILESYSTEM_ENTRIES = frozenset(
+    {"lost+found", "System Volume Information", "$RECYCLE.BIN", ".Trashes", ".fseventsd", ".Spotlight-V100",
+     ".TemporaryItems", ".DS_Store"}
+)  # fmt: skip
 #: Names pack writes on a drive; a directory holding any of them already holds (part of) a shipment.
 SHIPMENT_NAMES = (DRIVE_LABEL_NAME, MANIFEST_NAME, CATALOG_NAME, CHECKSUMS_NAME, SEGMENTS_DIR)
 

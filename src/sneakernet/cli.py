@@ -69,6 +69,11 @@ class TqdmProgress:
             self.bar.close()
 
 
+def counted(count: int, word: str, plural: str | None = None) -> str:
+    """``1 file``, ``2 files``."""
+    return f"{count} {word if count == 1 else plural or word + 's'}"
+
+
 def progress_for(description: str, quiet: bool) -> TqdmProgress | None:
     """A progress bar, unless asked for quiet or stderr is not a terminal."""
     return None if quiet or not sys.stderr.isatty() else TqdmProgress(description)
@@ -111,18 +116,32 @@ def main(debug: bool) -> None:
 
 @main.command("pack")
 @click.argument("source", type=click.Path(file_okay=True, dir_okay=True, path_type=str))
-@click.option("--out", "out", metavar="DIR", help="Write drive directories DIR/drive-0001, DIR/drive-0002, ...")
-@click.option("--drive", "drives", metavar="PATH", multiple=True, help="Fill this mounted drive (repeat, in order).")
-@click.option("--drive-size", type=SIZE, help="Size of each drive: 8TB, 500GB, 7.2TiB, 150MB.")
-@click.option("--chunk-size", type=SIZE, default=DEFAULT_CHUNK_SIZE, show_default="4MiB", help="Raw bytes per chunk.")
 @click.option(
-    "--segment-size", type=SIZE, default=DEFAULT_SEGMENT_SIZE, show_default="1GiB", help="Most bytes per segment file."
+    "--out", "out", metavar="DIR", help="Write drive directories DIR/drive-0001, DIR/drive-0002, ... (or use --drive)."
 )
-@click.option("--level", type=int, default=DEFAULT_LEVEL, show_default=True, help="zstd level, 1 to 22.")
+@click.option(
+    "--drive", "drives", metavar="PATH", multiple=True, help="Fill this mounted, empty drive (repeat, in order)."
+)
+@click.option(
+    "--drive-size",
+    type=SIZE,
+    help="Size of each drive: 8TB, 500GB, 7.2TiB. Needed with --out; caps --drive's free space.",
+)
+@click.option("--chunk-size", type=SIZE, default=DEFAULT_CHUNK_SIZE, help="Raw bytes per chunk.  [default: 4MiB]")
+@click.option(
+    "--segment-size", type=SIZE, default=DEFAULT_SEGMENT_SIZE, help="Most bytes per segment.  [default: 1GiB]"
+)
+@click.option("--level", type=click.IntRange(1, 22), default=DEFAULT_LEVEL, show_default=True, help="zstd level.")
 @click.option("--reserve", type=SIZE, help="Bytes kept free on each drive.  [default: 1% of the drive, at most 1GiB]")
-@click.option("--exclude", "excludes", metavar="PATTERN", multiple=True, help="Leave out matching paths (repeat).")
+@click.option(
+    "--exclude",
+    "excludes",
+    metavar="PATTERN",
+    multiple=True,
+    help="Leave out paths matching PATTERN (repeat): a name anywhere, or a path from SOURCE if it has a '/'.",
+)
 @click.option("--skip-unreadable", is_flag=True, help="Skip unreadable files (recorded as skipped) instead of failing.")
-@click.option("--threads", type=click.IntRange(0, 256), default=0, help="Encoding threads.  [default: all cores]")
+@click.option("--threads", type=click.IntRange(0, 256), default=0, help="Encoding threads, 0 for one per core.")
 @click.option(
     "--resume", is_flag=True, help="Continue an interrupted pack into the same output, with the same options."
 )
@@ -191,8 +210,10 @@ def print_pack_summary(summary: PackSummary, quiet: bool) -> None:
                 f"sneakernet: warning: {path} changed while it was read; its stored bytes are what was read", err=True
             )
     lines = [
-        f"packed {summary.files} files, {summary.dirs} directories, {summary.symlinks} symlinks, "
-        f"{summary.hardlinks} hard links onto {len(summary.drives)} drives",
+        f"packed {counted(summary.files, 'file')}, {counted(summary.dirs, 'directory', 'directories')}, "
+        f"{counted(summary.symlinks, 'symlink')}, {counted(summary.hardlinks, 'hard link')} "
+        f"onto {counted(len(summary.drives), 'drive')}"
+        + (f" ({summary.resumed_drives} kept from before)" if summary.resumed_drives else ""),
         f"  in {format_size(summary.raw_bytes)}, out {format_size(summary.stored_bytes)} "
         f"(ratio {summary.ratio:.3f}; {format_size(summary.stored_raw_bytes)} stored uncompressed)",
         f"  {summary.seconds:.1f} s, {format_size(summary.raw_bytes / max(summary.seconds, 1e-9))}/s",
@@ -200,9 +221,9 @@ def print_pack_summary(summary: PackSummary, quiet: bool) -> None:
     if summary.excluded_entries:
         lines.append(f"  excluded {summary.excluded_entries} entries ({format_size(summary.excluded_bytes)})")
     if summary.skipped_count:
-        lines.append(f"  skipped {summary.skipped_count} entries (see the warnings)")
+        lines.append(f"  skipped {counted(summary.skipped_count, 'entry', 'entries')} (see the warnings)")
     if summary.changed_count:
-        lines.append(f"  {summary.changed_count} files changed while they were read (exit code 1)")
+        lines.append(f"  {counted(summary.changed_count, 'file')} changed while read (exit code 1)")
     for drive in summary.drives:
         lines.append(f"  {drive['label']}: {drive['path']}  {format_size(drive['stored_bytes'])}")
     lines.append(f"fingerprint: {summary.short_fingerprint}  (full: {summary.fingerprint})")
@@ -221,10 +242,13 @@ def print_pack_summary(summary: PackSummary, quiet: bool) -> None:
 )
 @click.option("--seed", type=int, help="Seed of --sample's choice, to repeat a sample.")
 @click.option(
-    "--fingerprint", "expected", metavar="HASH", help="The fingerprint pack printed: the drive must belong to it."
+    "--fingerprint",
+    "expected",
+    metavar="HASH",
+    help="The fingerprint pack printed (16+ hex digits, dashes allowed): the drive must belong to it.",
 )
 @click.option("--restart", is_flag=True, help="Start over instead of resuming an interrupted verify.")
-@click.option("--threads", type=click.IntRange(0, 256), default=0, help="Hashing threads.  [default: all cores]")
+@click.option("--threads", type=click.IntRange(0, 256), default=0, help="Hashing threads, 0 for one per core.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (schema: docs/verify.md).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar; print only problems.")
 @click.pass_context
@@ -312,9 +336,9 @@ def print_verify_report(report: VerifyReport, quiet: bool) -> None:
             click.echo(f"  note: {note}")
     hurt = sorted({p for r in report.drives for p in r.hurt_paths()})
     intact = sum(r.ok for r in report.drives)
-    line = f"{intact} of {len(report.drives)} drives intact"
+    line = f"{intact} of {counted(len(report.drives), 'drive')} intact"
     if hurt:
-        line += f"; {len(hurt)} files hurt: ask the sender to resend them (--json lists chunks and paths)"
+        line += f"; {counted(len(hurt), 'file')} hurt: ask the sender to resend them (--json lists chunks and paths)"
     click.echo(line)
 
 
@@ -335,7 +359,7 @@ def _drive_headline(drive: DriveReport) -> str:
     name = f"{drive.label} ({drive.path})" if drive.label else drive.path
     of = f" of {drive.drives}" if drive.drives else ""
     where = f"drive {drive.drive}{of}, " if drive.drive else ""
-    checked = f"{format_size(drive.bytes_checked)} in {drive.chunks_checked} chunks checked"
+    checked = f"{format_size(drive.bytes_checked)} in {counted(drive.chunks_checked, 'chunk')} checked"
     if drive.mode == Mode.QUICK.value:
         checked = "sizes and manifests checked (--quick)"
     elif drive.sample_percent is not None:
@@ -351,7 +375,13 @@ def _drive_headline(drive: DriveReport) -> str:
 @main.command("restore")
 @click.argument("drives", nargs=-1, required=True, metavar="DRIVE...")
 @click.option("--into", "dest", required=True, metavar="DEST", help="The destination directory.")
-@click.option("--include", "includes", metavar="PATTERN", multiple=True, help="Restore only matching paths (repeat).")
+@click.option(
+    "--include",
+    "includes",
+    metavar="PATTERN",
+    multiple=True,
+    help="Restore only matching paths (repeat; '*' crosses '/', a directory takes its subtree); later runs: the same.",
+)
 @click.option("--keep-journal", is_flag=True, help="Keep DEST/.sneakernet once the shipment is complete.")
 @click.option("--force", is_flag=True, help="Restore into a non-empty DEST that holds no restore of this shipment.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -426,11 +456,12 @@ def print_status(state: ShipmentStatus) -> None:
     for waiting in state.waiting:
         how = "restore it again from a good copy" if waiting.state == "partial" else "still needed"
         click.echo(
-            f"  drive {waiting.drive} ({waiting.label}): {how}: {waiting.files} entries, "
+            f"  drive {waiting.drive} ({waiting.label}): {how}: {counted(waiting.files, 'entry', 'entries')}, "
             f"{format_size(waiting.bytes)} wait on it"
         )
     if state.failed_count:
-        click.echo(f"  {state.failed_count} files could not be restored: {', '.join(state.failed[:SHOWN_PATHS])}")
+        failed = ", ".join(state.failed[:SHOWN_PATHS])
+        click.echo(f"  {counted(state.failed_count, 'file')} could not be restored: {failed}")
 
 
 @main.command("status")
@@ -470,6 +501,8 @@ def ls_command(ctx: click.Context, drive: str, as_json: bool) -> None:
     Examples:
       sneakernet ls /mnt/usb
       sneakernet ls /mnt/usb --json | grep weights
+
+    Exit codes: 0 listed; 2 not a drive, or a drive without the catalog.
     """
 
     def emit() -> None:
@@ -489,7 +522,7 @@ def ls_command(ctx: click.Context, drive: str, as_json: bool) -> None:
 
 @main.command("info")
 @click.argument("drive", metavar="DRIVE")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON (the fields of the text, by name).")
 @click.pass_context
 def info_command(ctx: click.Context, drive: str, as_json: bool) -> None:
     """Say what DRIVE is: shipment, fingerprint, drive n of N, label, created, sizes.
@@ -497,6 +530,9 @@ def info_command(ctx: click.Context, drive: str, as_json: bool) -> None:
     \b
     Examples:
       sneakernet info /mnt/usb
+      sneakernet info /mnt/usb --json
+
+    Exit codes: 0 shown; 2 not a drive.
     """
     found = run(ctx, lambda: info(drive))
     if as_json:
@@ -504,9 +540,9 @@ def info_command(ctx: click.Context, drive: str, as_json: bool) -> None:
         return
     of = f" of {found.drives}" if found.drives else " (no catalog on this drive)"
     lines = [
-        f"{found.label}: drive {found.drive}{of} of shipment {found.shipment}",
+        f"{found.label}: drive {found.drive}{of}, shipment {found.shipment}",
         f"  created {found.created} by {found.tool}",
-        f"  {found.segments} segments, {format_size(found.stored_bytes)} stored, "
+        f"  {counted(found.segments, 'segment')}, {format_size(found.stored_bytes)} stored, "
         f"{format_size(found.raw_bytes)} of data",
     ]
     if found.fingerprint:

@@ -28,6 +28,8 @@ import blake3
 
 from ._version import __version__
 from .bundle import (
+    FILESYSTEM_ENTRIES,
+    SHIPMENT_NAMES,
     DriveWriter,
     EncodedChunk,
     checksum_lines,
@@ -159,6 +161,12 @@ class DriveTargets:
                 raise DestinationError(f"drive {path} is not a directory: mount the drive and give its path")
             if holds_shipment(path) and not resume:
                 raise DestinationError(_holds_shipment_message(f"drive {path}", self.drives[: number + 1]))
+            others = sorted(set(os.listdir(path)) - FILESYSTEM_ENTRIES - set(SHIPMENT_NAMES))
+            if others and not holds_shipment(path):
+                raise DestinationError(
+                    f"drive {path} is not empty (it holds {', '.join(others[:3])}): give an empty drive, "
+                    "or a new directory on it"
+                )
             if not os.access(path, os.W_OK):
                 raise DestinationError(f"drive {path} is not writable")
         if len(set(map(os.path.realpath, self.drives))) != len(self.drives):
@@ -223,6 +231,8 @@ class PackSummary:
     changed: list[str] = field(default_factory=list)
     changed_count: int = 0
     seconds: float = 0.0
+    #: Drives a resumed pack kept from the interrupted one.
+    resumed_drives: int = 0
 
     @property
     def short_fingerprint(self) -> str:
@@ -843,6 +853,7 @@ def pack(
         created = finished.labels[0].created if finished.labels else _now()
         summary = PackSummary(shipment=finished.shipment or uuid.uuid4().hex, fingerprint="", drives=[])
         summary.excluded_entries, summary.excluded_bytes = totals.excluded_entries, totals.excluded_bytes
+        summary.resumed_drives = len(finished.labels)
         if out:
             os.makedirs(out, exist_ok=True)
         if resume:

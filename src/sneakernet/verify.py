@@ -27,7 +27,7 @@ from typing import Any
 
 import blake3
 
-from .bundle import CatalogReader, ChunkMap, DriveReader, write_atomically
+from .bundle import FILESYSTEM_ENTRIES, CatalogReader, ChunkMap, DriveReader, write_atomically
 from .codec import decode_chunk
 from .errors import FormatError, NotADrive, SneakernetError, UnfinishedDrive, UsageError
 from .format import (
@@ -459,6 +459,8 @@ class DriveVerifier:
         expected = {DRIVE_LABEL_NAME, MANIFEST_NAME, CATALOG_NAME, CHECKSUMS_NAME}
         segments_dir = os.path.join(self.path, SEGMENTS_DIR)
         for name in sorted(os.listdir(self.path)):
+            if name in FILESYSTEM_ENTRIES:
+                continue
             if name not in expected and not (name == SEGMENTS_DIR and os.path.isdir(segments_dir)):
                 self._unexpected(name)
         if os.path.isdir(segments_dir):

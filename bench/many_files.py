@@ -1,0 +1,226 @@
+#!/usr/bin/env python3
+"""Time sneakernet pack on a tree of many small files against ``tar -cf - | zstd -3 -T0 > /dev/null``.
+
+    python bench/many_files.py --count 1000000
+
+Generates (once, cached by the manifest of its parameters) a deterministic tree of --count files of 1-4 KB, 1,000
+per directory, reads it once to warm the page cache, then times both sides alternately (A B A B ...) with ``sync``
+between runs, and reports median files per second and the peak RSS of ``sneakernet pack`` against the targets of
+issue 5 (at least tar's file rate; under 200 MB for a million files). Standard library only; helpers are shared
+with compare.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import random
+import shlex
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from compare import (
+    DEFAULT_WORKDIR,
+    MB,
+    REPO,
+    RSS_TARGET_MB,
+    BenchError,
+    Command,
+    Measured,
+    find_sneakernet,
+    machine_summary,
+    note,
+    q,
+    repo_state,
+    repo_warning,
+    run_checked,
+    shell,
+    show_size,
+    timed_sync,
+    vocabulary,
+    warm_cache,
+    words,
+)
+
+GENERATOR_VERSION = 1
+FILES_PER_DIR = 1000
+POOL_SIZE = 8 * 2**20
+
+
+def file_content(rng: random.Random, pool: bytes, number: int) -> bytes:
+    """1-4 KB: a line naming the file, then words from a random place in the pool."""
+    size = rng.randint(1024, 4096)
+    start = rng.randrange(len(pool) - size)
+    return (f"file {number}\n".encode() + pool[start : start + size])[:size]
+
+
+def write_tree(root: Path, count: int, seed: int) -> int:
+    """Write ``count`` files under ``root``; return their bytes."""
+    rng = random.Random(f"many:{seed}")
+    pool = words(random.Random(f"pool:{seed}"), vocabulary(seed), POOL_SIZE)
+    total = 0
+    for number in range(count):
+        folder = root / f"d{number // FILES_PER_DIR:05d}"
+        if number % FILES_PER_DIR == 0:
+            folder.mkdir(parents=True)
+        with open(folder / f"f{number:07d}.txt", "wb") as handle:
+            total += handle.write(file_content(rng, pool, number))
+        if (number + 1) % 100_000 == 0:
+            note(f"  generated {number + 1} files")
+    return total
+
+
+def ensure_tree(workdir: Path, count: int, seed: int) -> tuple[Path, dict[str, Any]]:
+    """The tree and its manifest, generated unless a tree of the same parameters is cached."""
+    params = {"generator": GENERATOR_VERSION, "count": count, "seed": seed}
+    home = workdir / f"many-{count}-s{seed}"
+    manifest_path = home / "manifest.json"
+    if manifest_path.exists():
+        manifest: dict[str, Any] = json.loads(manifest_path.read_text())
+        if manifest.get("params") == params:
+            note(f"tree: cached in {home / 'tree'} ({count} files, {show_size(manifest['bytes'])})")
+            return home / "tree", manifest
+    shutil.rmtree(home, ignore_errors=True)
+    note(f"tree: generating {count} files into {home / 'tree'}")
+    started = time.perf_counter()
+    total = write_tree(home / "tree", count, seed)
+    manifest = {"params": params, "files": count, "bytes": total}
+    manifest["generate_seconds"] = round(time.perf_counter() - started, 1)
+    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
+    return home / "tree", manifest
+
+
+def sides(sneakernet: str, tree: Path, out: Path, drive_size: int) -> dict[str, Command]:
+    """The two commands timed: sneakernet pack (onto one drive) and tar | zstd -3 -T0 into /dev/null."""
+    pack = [sneakernet, "pack", str(tree), "--out", str(out), "--drive-size", str(drive_size), "--quiet"]
+    tar = f"tar -cf - -C {q(tree.parent)} {q(tree.name)} | zstd -3 -T0 -q > /dev/null"
+    return {"sneakernet": Command(pack), "tar": shell(tar)}
+
+
+def time_both(commands: dict[str, Command], out: Path, logs: Path, repeats: int) -> list[Measured]:
+    """Alternate the two sides ``repeats`` times, sync before and after each run."""
+    runs = []
+    for repeat in range(repeats):
+        for tool, command in commands.items():
+            shutil.rmtree(out, ignore_errors=True)
+            os.sync()
+            seconds, rss = run_checked(command, logs / f"many-{tool}-{repeat}")
+            after = timed_sync()
+            runs.append(Measured("pack", tool, repeat, seconds, after, rss, command.shown()))
+            note(f"{tool:11} #{repeat + 1}  {seconds:8.2f} s  {rss / 1024:7.0f} MB RSS  sync {after:.2f} s")
+    return runs
+
+
+def summary(runs: list[Measured], files: int, size: int) -> list[dict[str, Any]]:
+    """Median seconds, files/s, MB/s and peak RSS per tool."""
+    rows = []
+    for tool in dict.fromkeys(r.tool for r in runs):
+        median = statistics.median(r.seconds for r in runs if r.tool == tool)
+        rss = max(r.max_rss_kib for r in runs if r.tool == tool) / 1024
+        rows.append(
+            {
+                "tool": tool,
+                "median_seconds": round(median, 3),
+                "files_per_second": round(files / median),
+                "mb_per_second": round(size / MB / median, 1),
+                "peak_rss_mb": round(rss, 1),
+            }
+        )
+    return rows
+
+
+def targets(rows: list[dict[str, Any]], files: int) -> list[dict[str, Any]]:
+    ours, tar = rows[0], rows[1]
+    ratio = ours["files_per_second"] / tar["files_per_second"]
+    return [
+        {"target": "sneakernet pack files/s >= tar | zstd -3 -T0", "value": f"{ratio:.2f}x", "met": ratio >= 1.0},
+        {
+            "target": f"peak RSS of sneakernet pack < {RSS_TARGET_MB:.0f} MB (for 1,000,000 files; here {files:,})",
+            "value": f"{ours['peak_rss_mb']:.0f} MB",
+            "met": ours["peak_rss_mb"] < RSS_TARGET_MB,
+        },
+    ]
+
+
+def table(rows: list[dict[str, Any]], goals: list[dict[str, Any]]) -> str:
+    labels = {"sneakernet": "sneakernet pack", "tar": "tar -cf - | zstd -3 -T0 > /dev/null"}
+    lines = [f"{'tool':38} {'median s':>9} {'files/s':>9} {'MB/s':>7} {'peak RSS MB':>12}", "-" * 79]
+    lines += [
+        f"{labels[r['tool']]:38} {r['median_seconds']:9.2f} {r['files_per_second']:9} {r['mb_per_second']:7.0f}"
+        f" {r['peak_rss_mb']:12.0f}"
+        for r in rows
+    ]
+    lines += ["", "targets (issue 5):"]
+    lines += [f"  {g['target']:72} {g['value']:>7}  {'met' if g['met'] else 'NOT MET'}" for g in goals]
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=1_000_000, help="files in the tree (default 1,000,000)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each side (default 3)")
+    parser.add_argument("--out", type=Path, help="JSON results (default bench/results/DATE-many-COUNT.json)")
+    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help=f"default {DEFAULT_WORKDIR}")
+    parser.add_argument("--seed", type=int, default=0, help="tree seed (default 0)")
+    parser.add_argument("--keep", action="store_true", help="keep sneakernet's last output")
+    args = parser.parse_args(argv)
+    args.workdir = args.workdir.resolve()
+    if args.count < 1 or args.repeats < 1:
+        parser.error("--count and --repeats must be at least 1")
+    if args.workdir == REPO or REPO in args.workdir.parents:
+        parser.error(f"--workdir must be outside the repository ({REPO})")
+    stamp = time.strftime("%Y-%m-%d-%H%M%S")
+    args.out = args.out or REPO / "bench" / "results" / f"{stamp}-many-{args.count}.json"
+    return args
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    sneakernet = find_sneakernet()
+    tree, manifest = ensure_tree(args.workdir, args.count, args.seed)
+    note(f"warm cache: read the tree once in {warm_cache(tree):.1f} s; nothing is dropped from the page cache")
+    out, logs = args.workdir / "many-sneakernet-out", args.workdir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    commands = sides(sneakernet, tree, out, max(2 * manifest["bytes"], 10**9))
+    result: dict[str, Any] = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
+    result |= {"command": shlex.join([sys.executable, *sys.argv]), "load_before": os.getloadavg()}
+    result["repo_before"] = repo_state()
+    runs = time_both(commands, out, logs, args.repeats)
+    result["repo_after"] = repo_state()
+    if not args.keep:
+        shutil.rmtree(out, ignore_errors=True)
+    rows = summary(runs, manifest["files"], manifest["bytes"])
+    result |= {"load_after": os.getloadavg(), "machine": machine_summary(sneakernet, args.workdir)}
+    result |= {"tree": manifest | {"path": str(tree)}, "cache": "warm: the tree was read once before timing"}
+    result |= {"runs": [vars(m) for m in runs], "summary": rows, "targets": targets(rows, manifest["files"])}
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        result = run(args)
+    except BenchError as exc:
+        note(f"bench: {exc}")
+        return 1
+    tree = result["tree"]
+    print(f"\ntree: {tree['files']:,} files of 1-4 KB, {show_size(tree['bytes'])}; {result['cache']}")
+    print(f"repeats: {args.repeats}, medians, sides alternated, sync between runs")
+    print(f"commit: {result['repo_before']['commit']}, modified in src/: {result['repo_before']['modified_src']}")
+    print(repo_warning(result["repo_before"], result["repo_after"]), end="")
+    print(f"load average before / after: {result['load_before']} / {result['load_after']}\n")
+    print(table(result["summary"], result["targets"]))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"\nresults: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

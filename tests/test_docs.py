@@ -1,0 +1,230 @@
+"""The documentation against the code: docs/cli.md is what docs/gen_cli.py renders now, every command has help
+with examples, every option has help, local links resolve, the README's quick start is the two make targets,
+and the exit-code tables match ExitCode."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shlex
+import unicodedata
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import click
+import pytest
+
+from sneakernet.errors import ExitCode
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+README = ROOT / "README.md"
+
+
+def load_gen_cli() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("gen_cli", DOCS / "gen_cli.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+gen_cli = load_gen_cli()
+#: (path, command) for the group and every command, as docs/cli.md lists them.
+TREE: list[tuple[tuple[str, ...], click.Command]] = list(gen_cli.commands())
+COMMANDS = [(path, command) for path, command in TREE if path]
+
+
+def name(path: tuple[str, ...]) -> str:
+    return " ".join(("sneakernet", *path))
+
+
+# --- docs/cli.md --------------------------------------------------------------------------------------------
+
+
+def test_cli_md_is_current() -> None:
+    current = (DOCS / "cli.md").read_text(encoding="utf-8") if (DOCS / "cli.md").exists() else ""
+    assert current == gen_cli.render(), "docs/cli.md is stale: run `python docs/gen_cli.py` and commit docs/cli.md"
+
+
+def test_cli_md_covers_every_command() -> None:
+    text = (DOCS / "cli.md").read_text(encoding="utf-8")
+    for path, _ in TREE:
+        assert f"\n## {name(path)}\n" in text, f"docs/cli.md has no section for {name(path)}"
+
+
+# --- help texts ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("path", "command"), TREE, ids=[name(p) for p, _ in TREE])
+def test_help_text(path: tuple[str, ...], command: click.Command) -> None:
+    assert (command.help or "").strip(), f"{name(path)} has no help text (its docstring)"
+    assert command.get_short_help_str().strip(), f"{name(path)} has no short help"
+
+
+def example_lines(path: tuple[str, ...]) -> list[str]:
+    """The lines after "Examples:" in the rendered --help, up to the next blank line."""
+    lines = gen_cli.render_help(path).splitlines()
+    starts = [i for i, line in enumerate(lines) if line.strip() == "Examples:"]
+    if not starts:
+        return []
+    examples = []
+    for line in lines[starts[0] + 1 :]:
+        if not line.strip():
+            break
+        examples.append(line.strip())
+    return examples
+
+
+@pytest.mark.parametrize(("path", "command"), COMMANDS, ids=[name(p) for p, _ in COMMANDS])
+def test_help_has_examples(path: tuple[str, ...], command: click.Command) -> None:
+    assert "Examples:" in gen_cli.render_help(path), f"{name(path)} --help has no 'Examples:' section"
+    examples = example_lines(path)
+    assert examples, f"{name(path)} --help: no example lines right after 'Examples:' (use \\b to keep them)"
+    assert all(line.startswith("sneakernet ") for line in examples), f"{name(path)}: {examples}"
+    assert any(line.startswith(f"{name(path)} ") for line in examples), (
+        f"{name(path)} --help: no example line starts with '{name(path)} '"
+    )
+
+
+def example_options(line: str) -> Iterator[str]:
+    """The options an example line uses, up to a pipe, a redirection or a comment."""
+    for token in shlex.split(line, comments=True):
+        if token in ("|", ">", ">>", "<", "&&", ";"):
+            return
+        if token.startswith("-") and token != "-":
+            yield token.split("=", 1)[0]
+
+
+@pytest.mark.parametrize(("path", "command"), COMMANDS, ids=[name(p) for p, _ in COMMANDS])
+def test_examples_use_existing_options(path: tuple[str, ...], command: click.Command) -> None:
+    ctx = click.Context(command, info_name=path[-1])
+    known = {opt for param in command.get_params(ctx) for opt in (*param.opts, *param.secondary_opts)}
+    for line in example_lines(path):
+        if line.startswith(f"{name(path)} "):
+            unknown = sorted(set(example_options(line)) - known)
+            assert not unknown, f"{name(path)} --help: the example `{line}` uses unknown options {unknown}"
+
+
+@pytest.mark.parametrize(("path", "command"), TREE, ids=[name(p) for p, _ in TREE])
+def test_every_option_has_help(path: tuple[str, ...], command: click.Command) -> None:
+    ctx = click.Context(command, info_name=path[-1] if path else "sneakernet")
+    missing = [
+        "/".join(param.opts)
+        for param in command.get_params(ctx)
+        if isinstance(param, click.Option) and not (param.help or "").strip()
+    ]
+    assert not missing, f"{name(path)}: options without help text: {', '.join(missing)}"
+
+
+# --- links --------------------------------------------------------------------------------------------------
+
+
+def markdown_files() -> list[Path]:
+    return [README, *sorted(DOCS.glob("*.md"))]
+
+
+def without_code_blocks(text: str) -> str:
+    """The text without fenced code blocks (a ``# comment`` in one is not a heading, a ``[x](y)`` not a link)."""
+    return re.sub(r"^(```|~~~).*?^\1[^\n]*$", "", text, flags=re.MULTILINE | re.DOTALL)
+
+
+def links(text: str) -> Iterator[str]:
+    """Targets of inline links and images, and of reference definitions, outside code."""
+    clean = re.sub(r"`[^`\n]*`", "", without_code_blocks(text))
+    for match in re.finditer(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)", clean):
+        yield match.group(1)
+    for match in re.finditer(r"^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)", clean, flags=re.MULTILINE):
+        yield match.group(1)
+
+
+def is_external(target: str) -> bool:
+    return re.match(r"^[a-z][a-z0-9+.-]*:", target, flags=re.IGNORECASE) is not None
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, markup and punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading)  # a link keeps its text
+    text = text.strip().lower().replace("`", "").replace("*", "")
+    text = "".join(c for c in text if c in " -_" or unicodedata.category(c)[0] in "LN")
+    return text.replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    found: set[str] = set()
+    counts: dict[str, int] = {}
+    for line in without_code_blocks(path.read_text(encoding="utf-8")).splitlines():
+        match = re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if match:
+            base = slug(match.group(1))
+            count = counts.get(base, 0)
+            counts[base] = count + 1
+            found.add(base if count == 0 else f"{base}-{count}")
+    return found
+
+
+@pytest.mark.parametrize("md", markdown_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_local_links_resolve(md: Path) -> None:
+    broken = []
+    for target in links(md.read_text(encoding="utf-8")):
+        if is_external(target):
+            continue
+        file_part, _, fragment = target.partition("#")
+        linked = (md.parent / file_part).resolve() if file_part else md
+        if not linked.exists():
+            broken.append(f"{target} (no file {linked.relative_to(ROOT) if linked.is_relative_to(ROOT) else linked})")
+        elif fragment and linked.suffix == ".md" and fragment not in anchors(linked):
+            broken.append(f"{target} (no heading with anchor #{fragment} in {linked.relative_to(ROOT)})")
+    assert not broken, f"{md.relative_to(ROOT)}: broken links: " + "; ".join(broken)
+
+
+# --- README quick start -------------------------------------------------------------------------------------
+
+
+def section(text: str, heading: str) -> str:
+    match = re.search(rf"^## {re.escape(heading)}\s*$(.*?)(?=^## |\Z)", text, flags=re.MULTILINE | re.DOTALL)
+    assert match, f"README.md has no '## {heading}' section"
+    return match.group(1)
+
+
+def test_quick_start_is_make_demo_and_make_test() -> None:
+    quick = section(README.read_text(encoding="utf-8"), "Quick start")
+    blocks = re.findall(r"^```[^\n]*\n(.*?)^```", quick, flags=re.MULTILINE | re.DOTALL)
+    assert len(blocks) == 1, f"Quick start should have one code block, has {len(blocks)}"
+    commands = [line.split("#", 1)[0].strip() for line in blocks[0].splitlines()]
+    commands = [command for command in commands if command]
+    assert commands == ["make demo", "make test"], f"Quick start commands: {commands}"
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    for target in ("demo", "test"):
+        assert re.search(rf"^{target}\s*:", makefile, flags=re.MULTILINE), f"Makefile has no '{target}' target"
+
+
+# --- exit codes ---------------------------------------------------------------------------------------------
+
+
+def table_rows(text: str, header: str) -> list[list[str]]:
+    """The cells of the Markdown table whose header row is ``header`` (cells compared without spaces)."""
+    lines = text.splitlines()
+    wanted = [cell.strip() for cell in header.strip("|").split("|")]
+    for i, line in enumerate(lines):
+        if line.startswith("|") and [cell.strip() for cell in line.strip().strip("|").split("|")] == wanted:
+            rows = []
+            for row in lines[i + 2 :]:
+                if not row.startswith("|"):
+                    break
+                rows.append([cell.strip() for cell in row.strip().strip("|").split("|")])
+            return rows
+    raise AssertionError(f"no table with the header {header!r}")
+
+
+def test_cli_md_exit_codes_match_exit_code_enum() -> None:
+    rows = table_rows((DOCS / "cli.md").read_text(encoding="utf-8"), "| name | value | meaning |")
+    documented = {row[0].strip("`"): int(row[1]) for row in rows}
+    assert documented == {code.name: code.value for code in ExitCode}
+    assert all(row[2] for row in rows), "an exit code without a meaning in docs/cli.md"
+
+
+def test_readme_exit_codes_match_exit_code_enum() -> None:
+    rows = table_rows(section(README.read_text(encoding="utf-8"), "Exit codes"), "| code | meaning |")
+    assert sorted(int(row[0]) for row in rows) == sorted(code.value for code in ExitCode)
