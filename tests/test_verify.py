@@ -269,13 +269,15 @@ class ReadSpy:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.reads: list[tuple[str, int]] = []
-        real = DriveReader.read_stored
+        # verify reads stored bytes either way: copied (to decode them) or hashed in place.
+        for name in ("read_stored", "stored_matches"):
+            real = getattr(DriveReader, name)
 
-        def spying(reader: DriveReader, chunk: ChunkRecord) -> bytes:
-            self.reads.append((chunk.segment, chunk.stored_size))
-            return real(reader, chunk)
+            def spying(reader: DriveReader, chunk: ChunkRecord, _real: Any = real) -> Any:
+                self.reads.append((chunk.segment, chunk.stored_size))
+                return _real(reader, chunk)
 
-        monkeypatch.setattr(DriveReader, "read_stored", spying)
+            monkeypatch.setattr(DriveReader, name, spying)
 
     @property
     def segments(self) -> set[str]:

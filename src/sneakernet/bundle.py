@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import mmap
 import os
+import threading
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -265,6 +267,8 @@ class DriveReader:
         #: The bytes of drive.json, as B3SUMS hashes them.
         self.label_bytes = data
         self.label = DriveLabel.from_bytes(data)
+        self._maps: dict[str, mmap.mmap] = {}
+        self._maps_lock = threading.Lock()
         #: Size and BLAKE3 of the manifest as read, once :meth:`records` has read it to its end.
         self.manifest_size: int | None = None
         self.manifest_blake3: str | None = None
@@ -285,6 +289,39 @@ class DriveReader:
         if len(stored) != chunk.stored_size or blake3.blake3(stored).hexdigest() != chunk.stored_blake3:
             raise FormatError(f"chunk {chunk.id} in {chunk.segment} on {self.path} is damaged (BLAKE3 mismatch)")
         return stored
+
+    def stored_matches(self, chunk: ChunkRecord) -> bool:
+        """Whether ``chunk``'s stored bytes are there and match their BLAKE3, hashed in place from a memory map
+        of the segment (no copy); the pages are let go afterwards, so memory does not grow with the segment."""
+        try:
+            mapped = self._map(chunk.segment)
+        except (OSError, ValueError):
+            return False
+        end = chunk.offset + chunk.stored_size
+        if end > len(mapped):
+            return False
+        digest = blake3.blake3(memoryview(mapped)[chunk.offset : end]).hexdigest()
+        first = chunk.offset - chunk.offset % mmap.PAGESIZE
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            mapped.madvise(mmap.MADV_DONTNEED, first, end - first)
+        return digest == chunk.stored_blake3
+
+    def _map(self, segment: str) -> mmap.mmap:
+        with self._maps_lock:
+            mapped = self._maps.get(segment)
+            if mapped is None:
+                with open(self.file(segment), "rb") as handle:
+                    mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+                self._maps[segment] = mapped
+            return mapped
+
+    def close(self) -> None:
+        """Let go of the segments mapped by :meth:`stored_matches`."""
+        with self._maps_lock:
+            for mapped in self._maps.values():
+                with contextlib.suppress(BufferError):
+                    mapped.close()
+            self._maps.clear()
 
     def read_chunk(self, chunk: ChunkRecord) -> bytes:
         """The raw bytes of ``chunk``, with both its hashes checked."""

@@ -519,6 +519,7 @@ class DriveVerifier:
                 f"{files.unchecked} files spanning the point where this verify resumed were not hashed whole "
                 "(their chunks were); --restart checks them too"
             )
+        self.reader.close()
         if state is not None:
             state.clear()
 
@@ -566,12 +567,14 @@ class DriveVerifier:
             return "its segment is missing", None
         if size < chunk.offset + chunk.stored_size:
             return "its segment is cut short before its end", None
+        if not decode:
+            # Hashed in place in the segment's memory map: no copy of the bytes.
+            ok = self.reader.stored_matches(chunk)
+            return (None if ok else "stored bytes do not match their BLAKE3 (or cannot be read)"), None
         try:
             stored = self.reader.read_stored(chunk)
         except FormatError:
             return "stored bytes do not match their BLAKE3 (or cannot be read)", None
-        if not decode:
-            return None, None
         try:
             raw = decode_chunk(stored, chunk.raw_size)
         except FormatError as exc:
