@@ -59,6 +59,8 @@ from .safetree import SafeTree, UnsafePath, check_path
 #: Files installed per batch, and bytes: one syncfs and one journal commit per batch.
 BATCH_FILES = 2000
 BATCH_BYTES = 256 * 2**20
+#: Bytes of whole files handed to the writer pool and not yet written (they keep their chunks alive).
+INFLIGHT_BYTES = 64 * 2**20
 #: How many failed or colliding paths a report lists; the counts are always complete.
 LISTED_PATHS = 100
 
@@ -218,7 +220,8 @@ class ChunkCursor:
 
     def _read(self, record: ChunkRecord) -> bytes | None:
         try:
-            return self.reader.read_chunk(record)
+            # Every byte restore uses is checked again in its file's whole-file BLAKE3.
+            return self.reader.read_chunk(record, check_raw=False)
         except FormatError:
             return None
 
@@ -237,6 +240,8 @@ class _Finished:
     path: bytes
     size: int
     spanning: bool
+    #: A file written on the writer pool: its result is None, or why it cannot be installed.
+    job: Future[str | None] | None = None
 
 
 class DriveRestorer:
@@ -252,6 +257,7 @@ class DriveRestorer:
         outcome: DriveOutcome,
         progress: Progress,
         fold_names: bool,
+        spanning: dict[bytes, tuple[Any, int]] | None = None,
     ) -> None:
         self.reader = reader
         self.drive = reader.label.drive
@@ -267,14 +273,27 @@ class DriveRestorer:
         self.batch: list[_Finished] = []
         self.batch_bytes = 0
         self.deferred_links: list[HardlinkRecord] = []
+        #: Writes whole files in parallel (set by :meth:`run`); the jobs in flight and the bytes they hold.
+        self.writers: ThreadPoolExecutor | None = None
+        #: Files spanning drives whose pieces came in order in this run: their hash so far, and up to where.
+        self.spanning: dict[bytes, tuple[Any, int]] = spanning if spanning is not None else {}
+        self.inflight: deque[tuple[Future[str | None], int]] = deque()
+        self.inflight_bytes = 0
         #: Paths not restored because their name collides on this destination, and so everything below them.
         self.collided: set[bytes] = set()
 
     def run(self) -> None:
         workers = os.cpu_count() or 1
         # A partial restore reads only the chunks it needs; a whole one reads ahead on every core.
-        with ThreadPoolExecutor(workers, thread_name_prefix="sneakernet-restore") as pool:
-            self._run(ChunkCursor(self.reader, self.map, None if self.includes else pool, 2 * workers))
+        with (
+            ThreadPoolExecutor(workers, thread_name_prefix="sneakernet-read") as pool,
+            ThreadPoolExecutor(workers, thread_name_prefix="sneakernet-write") as writers,
+        ):
+            self.writers = writers
+            try:
+                self._run(ChunkCursor(self.reader, self.map, None if self.includes else pool, 2 * workers))
+            finally:
+                self.writers = None
 
     def _run(self, cursor: ChunkCursor) -> None:
         wanted = (FileRecord.TYPE, DirRecord.TYPE, SymlinkRecord.TYPE, HardlinkRecord.TYPE)
@@ -401,7 +420,15 @@ class DriveRestorer:
             )
         part = _part_name(path)
         whole = record.final and record.offset == 0
-        hasher = blake3.blake3() if whole else None
+        if whole and self.writers is not None:
+            self._write_whole(record, path, part, cursor)
+            return
+        # A piece of a file spanning drives is hashed as it is written when it follows the bytes hashed so far.
+        hasher, upto = self.spanning.pop(path, (None, -1)) if not whole else (blake3.blake3(), 0)
+        if not whole and record.offset == 0:
+            hasher, upto = blake3.blake3(), 0
+        if upto != record.offset:
+            hasher = None
         fd = os.open(
             part, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600, dir_fd=self.parts_fd
         )
@@ -415,7 +442,8 @@ class DriveRestorer:
                 # completes it.
                 self._fail(path, f"has damaged bytes on {self.reader.label.label}", keep_part=not whole)
                 return
-            if hasher is not None:
+            if whole:
+                assert hasher is not None
                 if hasher.hexdigest() != record.blake3:
                     self._fail(path, "does not match its BLAKE3")
                     return
@@ -423,9 +451,40 @@ class DriveRestorer:
                 self._finish(fd, part, path, record.meta, record.size, spanning=False)
                 return
             self.journal.add_piece(path, record.offset, record.length, self.drive)
+            if hasher is not None:
+                self.spanning[path] = (hasher, record.offset + record.length)
             self._finish_if_complete(fd, part, path)
         finally:
             os.close(fd)
+
+    def _write_whole(self, record: FileRecord, path: bytes, part: bytes, cursor: ChunkCursor) -> None:
+        """A file wholly on this drive, the usual case: its (already checked) chunk bytes are handed to the writer
+        pool, which writes, hashes and closes it; the batch installs it once the job said it matched."""
+        assert record.meta is not None and record.size is not None and record.blake3 is not None
+        span = self.map.piece_range(record)
+        pieces = list(cursor.slices(*span)) if span else []
+        if any(data is None for _, data in pieces):
+            self._fail(path, f"has damaged bytes on {self.reader.label.label}")
+            return
+        datas = [data for _, data in pieces if data is not None]
+        assert self.writers is not None
+        owner = (record.meta.uid, record.meta.gid) if self.owner else None
+        job = self.writers.submit(
+            _write_file, self.parts_fd, part, datas, record.size, record.blake3, record.meta, owner, self.journal.dest
+        )
+        self.outcome.written += record.size
+        self.progress.advance(record.size)
+        self.inflight.append((job, record.size))
+        self.inflight_bytes += record.size
+        # The jobs hold their chunks' bytes: bound them.
+        while self.inflight and self.inflight_bytes > INFLIGHT_BYTES:
+            done, size = self.inflight.popleft()
+            done.exception()
+            self.inflight_bytes -= size
+        self.batch.append(_Finished(part, path, record.size, False, job))
+        self.batch_bytes += record.size
+        if len(self.batch) >= BATCH_FILES or self.batch_bytes >= BATCH_BYTES:
+            self._flush()
 
     def _write_piece(self, fd: int, record: FileRecord, cursor: ChunkCursor, hasher: Any) -> bool:
         span = self.map.piece_range(record)
@@ -449,8 +508,8 @@ class DriveRestorer:
         assert entry is not None
         if entry.size is None or self.journal.piece_bytes(path) != entry.size:
             return
-        hasher = blake3.blake3()
-        position = 0
+        hasher, position = self.spanning.pop(path, (blake3.blake3(), 0))
+        # Pieces that came in order in this run were hashed as they were written; the rest is read back.
         while data := os.pread(fd, 1 << 22, position):
             hasher.update(data)
             position += len(data)
@@ -477,6 +536,7 @@ class DriveRestorer:
 
     def _flush(self) -> None:
         """Make the batch durable, install it under final names, then record it (see the module docstring)."""
+        self._collect_jobs()
         if self.batch:
             sync_filesystem(self.parts_fd)
             # Recorded before the renames: a run killed among them finds these and completes them (see
@@ -505,6 +565,22 @@ class DriveRestorer:
         self.journal.commit()
         self.batch, self.batch_bytes, self.deferred_links = [], 0, []
 
+    def _collect_jobs(self) -> None:
+        """Wait for the batch's writer jobs; a file that did not match is failed, the others count as done."""
+        kept = []
+        for item in self.batch:
+            problem = item.job.result() if item.job is not None else None
+            if problem is not None:
+                self._fail(item.path, problem)
+                continue
+            if item.job is not None:
+                self.outcome.files += 1
+                self.outcome.bytes += item.size
+            kept.append(item)
+        self.batch = kept
+        self.inflight.clear()
+        self.inflight_bytes = 0
+
     def _fail(self, path: bytes, reason: str, keep_part: bool = False) -> None:
         if self.journal.entry(path) is not None:
             self.journal.set_state(path, FAILED)
@@ -518,6 +594,41 @@ class DriveRestorer:
 
     def _owner(self, uid: int, gid: int) -> tuple[int, int] | None:
         return (uid, gid) if self.owner else None
+
+
+def _write_file(
+    parts_fd: int,
+    part: bytes,
+    datas: list[memoryview],
+    size: int,
+    expected: str,
+    meta: Metadata,
+    owner: tuple[int, int] | None,
+    dest: str,
+) -> str | None:
+    """On the writer pool: write a whole file's bytes into its part, hashing them as they go; set its metadata.
+    Returns None when it matched its BLAKE3, else why not."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(part, flags, 0o600, dir_fd=parts_fd)
+    except OSError as exc:
+        raise _space_error(exc, dest) from exc
+    try:
+        hasher = blake3.blake3()
+        offset = 0
+        for data in datas:
+            _pwrite_all(fd, data, offset, dest)
+            hasher.update(data)
+            offset += len(data)
+        if offset != size or hasher.hexdigest() != expected:
+            return "does not match its BLAKE3"
+        if owner is not None:
+            os.fchown(fd, *owner)
+        os.fchmod(fd, meta.mode)
+        os.utime(fd, ns=(meta.mtime_ns, meta.mtime_ns))
+    finally:
+        os.close(fd)
+    return None
 
 
 def sync_filesystem(fd: int) -> None:
@@ -777,8 +888,9 @@ def restore(
         includes = Includes(journal.get_json("includes") or [])
         fold = _probe_folding(into)
         progress.start(sum(r.label.raw_bytes for r in readers))
+        spanning: dict[bytes, tuple[Any, int]] = {}  # hashes of files spanning drives, kept across this run's drives
         for reader in readers:
-            outcomes.append(_restore_drive(reader, journal, tree, includes, progress, fold))
+            outcomes.append(_restore_drive(reader, journal, tree, includes, progress, fold, spanning))
         progress.close()
         status = shipment_status(into, journal)
         problems: list[str] = []
@@ -800,7 +912,13 @@ def restore(
 
 
 def _restore_drive(
-    reader: DriveReader, journal: Journal, tree: SafeTree, includes: Includes, progress: Progress, fold: bool
+    reader: DriveReader,
+    journal: Journal,
+    tree: SafeTree,
+    includes: Includes,
+    progress: Progress,
+    fold: bool,
+    spanning: dict[bytes, tuple[Any, int]],
 ) -> DriveOutcome:
     label = reader.label
     outcome = DriveOutcome(reader.path, label.label, label.drive)
@@ -815,7 +933,7 @@ def _restore_drive(
     except FormatError as exc:
         outcome.status, outcome.message = "refused", f"refused, nothing written for it: {exc}"
         return outcome
-    DriveRestorer(reader, chunk_map, journal, tree, includes, outcome, progress, fold).run()
+    DriveRestorer(reader, chunk_map, journal, tree, includes, outcome, progress, fold, spanning).run()
     state = DONE if not outcome.failed_count and not outcome.collisions else "partial"
     if state != DONE:
         outcome.status = "damaged"
