@@ -60,7 +60,7 @@ from .safetree import SafeTree, UnsafePath, check_path
 BATCH_FILES = 2000
 BATCH_BYTES = 256 * 2**20
 #: Bytes of whole files handed to the writer pool and not yet written (they keep their chunks alive).
-INFLIGHT_BYTES = 64 * 2**20
+INFLIGHT_BYTES = 32 * 2**20
 #: How many failed or colliding paths a report lists; the counts are always complete.
 LISTED_PATHS = 100
 
