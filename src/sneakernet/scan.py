@@ -8,9 +8,9 @@ directory listing per level is in memory at a time; the full list of a scan is s
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import pickle
+import re
 import stat
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -61,31 +61,77 @@ class SourceEntry:
 
 
 class Excluder:
-    """Exclude patterns as in tar and rsync: a pattern without ``/`` matches any single name, one with ``/``
-    matches the whole relative path; ``*`` and ``?`` do not cross ``/`` in the latter. A trailing ``/`` only
-    matches directories. An excluded directory's subtree is skipped without being read."""
+    """Exclude patterns with gitignore's rules, checked in order, the last match deciding:
+
+    * a pattern without ``/`` (but a trailing one) matches a name at any depth; one with a ``/`` at its start or
+      in its middle matches the path from the source's top (a leading ``/`` only anchors);
+    * ``*`` and ``?`` match within one name, ``**`` across names (``**/x``, ``a/**``, ``a/**/b``);
+      ``[...]`` is a character class;
+    * a trailing ``/`` matches directories only; a leading ``!`` re-includes what an earlier pattern excluded
+      (not inside an excluded directory, whose subtree is never read, as in git);
+    * in a file (``--exclude-from``), blank lines and lines starting with ``#`` are ignored.
+    """
 
     def __init__(self, patterns: Sequence[str]) -> None:
-        self.patterns = [(p.rstrip("/").encode("utf-8", "surrogateescape"), p.endswith("/")) for p in patterns]
+        self.rules = [_compile(p) for p in patterns if p and not p.startswith("#")]
 
     def excludes(self, path: bytes, is_dir: bool) -> bool:
-        name = path.rsplit(b"/", 1)[-1]
-        for pattern, dirs_only in self.patterns:
-            if dirs_only and not is_dir:
-                continue
-            if b"/" in pattern:
-                if _match_path(path, pattern.lstrip(b"/")):
-                    return True
-            elif fnmatch.fnmatchcase(name, pattern):
-                return True
-        return False
+        excluded = False
+        for regex, negate, dirs_only in self.rules:
+            if (is_dir or not dirs_only) and regex.match(path):
+                excluded = not negate
+        return excluded
 
 
-def _match_path(path: bytes, pattern: bytes) -> bool:
-    parts, pattern_parts = path.split(b"/"), pattern.split(b"/")
-    if len(parts) != len(pattern_parts):
-        return False
-    return all(fnmatch.fnmatchcase(p, q) for p, q in zip(parts, pattern_parts, strict=False))
+def _compile(pattern: str) -> tuple[re.Pattern[bytes], bool, bool]:
+    negate = pattern.startswith("!")
+    if negate or pattern.startswith("\\"):
+        pattern = pattern[1:]
+    dirs_only = pattern.endswith("/")
+    pattern = pattern.rstrip("/")
+    anchored = "/" in pattern
+    pattern = pattern.lstrip("/")
+    body = _translate(pattern.encode("utf-8", "surrogateescape"))
+    regex = body if anchored else rb"(?:.*/)?" + body
+    return re.compile(rb"(?s:" + regex + rb")\Z"), negate, dirs_only
+
+
+def _translate(pattern: bytes) -> bytes:
+    """A gitignore glob as a regular expression over paths with ``/`` separators."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith(b"**/", i):
+            out.append(rb"(?:.*/)?")
+            i += 3
+        elif pattern.startswith(b"**", i):
+            out.append(rb".*")
+            i += 2
+        elif pattern[i : i + 1] == b"*":
+            out.append(rb"[^/]*")
+            i += 1
+        elif pattern[i : i + 1] == b"?":
+            out.append(rb"[^/]")
+            i += 1
+        elif pattern[i : i + 1] == b"[" and (close := pattern.find(b"]", i + 2)) != -1:
+            inner = pattern[i + 1 : close]
+            if inner.startswith(b"!"):
+                inner = b"^" + inner[1:]
+            out.append(b"[" + inner.replace(b"\\", b"\\\\") + b"]")
+            i = close + 1
+        else:
+            out.append(re.escape(pattern[i : i + 1]))
+            i += 1
+    return b"".join(out)
+
+
+def read_exclude_file(path: str) -> list[str]:
+    """The patterns of an exclude file (``--exclude-from``): one per line, blank and ``#`` lines ignored."""
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+            lines = [line.rstrip("\n").rstrip("\r") for line in handle]
+    except OSError as exc:
+        raise SourceError(f"cannot read exclude file {path}: {exc.strerror}") from exc
+    return [line for line in lines if line.strip() and not line.startswith("#")]
 
 
 @dataclass
