@@ -167,7 +167,7 @@ class ManifestHeader:
             chunk_size=_natural(raw, "chunk_size", problems),
             segment_size=_natural(raw, "segment_size", problems),
             tool=_field(raw, "tool", str, problems),
-            level=raw["level"] if type(raw.get("level")) is int else None,
+            level=_field(raw, "level", int, problems) if "level" in raw else None,
         )
         if header.chunk_size > MAX_CHUNK_SIZE:
             problems.append(f"chunk_size above the limit of {MAX_CHUNK_SIZE}")

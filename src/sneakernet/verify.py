@@ -29,7 +29,7 @@ import blake3
 
 from .bundle import FILESYSTEM_ENTRIES, CatalogReader, ChunkMap, DriveReader, write_atomically
 from .codec import decode_chunk
-from .errors import FormatError, NotADrive, SneakernetError, UnfinishedDrive, UsageError
+from .errors import FormatError, NotADrive, SneakernetError, UnfinishedDrive, UnsupportedVersion, UsageError
 from .format import (
     CATALOG_NAME,
     CHECKSUMS_NAME,
@@ -253,6 +253,9 @@ class DriveVerifier:
             self.reader = DriveReader(self.path)
         except NotADrive as exc:
             report.add("not_a_drive", str(exc), status=Status.NOT_A_DRIVE)
+            return report
+        except UnsupportedVersion as exc:
+            report.add("label", str(exc), status=Status.NOT_A_DRIVE)
             return report
         except UnfinishedDrive as exc:
             report.add("unfinished", str(exc), status=Status.UNFINISHED)
