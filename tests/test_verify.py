@@ -1037,3 +1037,11 @@ def test_quiet_prints_only_problems(ship: list[Path]) -> None:
     assert code == 1
     assert drive.name in out and not any(d.name in out for d in ship if d != drive)
     assert f"{len(ship) - 1} of {len(ship)} drives intact" in out
+
+
+def test_a_drive_of_an_unknown_format_version_is_exit_2(ship: list[Path]) -> None:
+    drive = ship[0]
+    replace_text(drive / DRIVE_LABEL_NAME, '"version": 1', '"version": 2')
+    code, out, _ = run("verify", drive)
+    assert code == 2
+    assert "format version 2" in out and "use a sneakernet release that reads it" in out
