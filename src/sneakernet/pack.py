@@ -136,14 +136,31 @@ class DriveSlot:
     capacity: int
 
 
+#: Asked for the next drive at the one mount point of a swapping pack: ``(drive number, problem with what is
+#: mounted now or None)``; it returns once the user (or a hook command) has put the next drive in place, or raises
+#: to stop.
+NextDrive = Callable[[int, "str | None"], None]
+
+
 class DriveTargets:
-    """The drives to fill: ``OUT/drive-NNNN`` for as many as needed, or a given list of mounted drives."""
+    """The drives to fill: ``OUT/drive-NNNN`` for as many as needed, a given list of mounted drives, or one mount
+    point where drive after drive is swapped in (``next_drive``)."""
 
     def __init__(
-        self, out: str | None, drives: Sequence[str], drive_size: int | None, reserve: int | None, resume: bool = False
+        self,
+        out: str | None,
+        drives: Sequence[str],
+        drive_size: int | None,
+        reserve: int | None,
+        resume: bool = False,
+        next_drive: NextDrive | None = None,
     ) -> None:
         if bool(out) == bool(drives):
             raise UsageError("give either --out DIR or at least one --drive PATH")
+        if next_drive is not None and (len(drives) != 1 or resume):
+            raise UsageError("swapping drives needs exactly one --drive mount point, and cannot --resume")
+        self.next_drive = next_drive
+        self._swapped_in = 1
         if out and drive_size is None:
             raise UsageError("--out needs --drive-size, the size of the drives the shipment will go on")
         self.out = out
@@ -185,12 +202,42 @@ class DriveTargets:
             assert self.drive_size is not None
             path = os.path.join(self.out, drive_label(index))
             return DriveSlot(index, path, self.drive_size - self._reserve_for(self.drive_size))
-        if index > len(self.drives):
+        if self.next_drive is not None:
+            self._swap_in(index)
+            path = self.drives[0]
+        elif index > len(self.drives):
             return None
-        path = self.drives[index - 1]
+        else:
+            path = self.drives[index - 1]
         free = shutil.disk_usage(path).free
         size = min(free, self.drive_size) if self.drive_size else free
         return DriveSlot(index, path, size - self._reserve_for(size))
+
+    def _swap_in(self, index: int) -> None:
+        """Have drive ``index`` put in at the mount point: ask until an empty drive is there."""
+        assert self.next_drive is not None
+        if index <= self._swapped_in:
+            return
+        problem: str | None = None
+        while True:
+            self.next_drive(index, problem)
+            problem = self._not_ready(self.drives[0])
+            if problem is None:
+                self._swapped_in = index
+                return
+
+    @staticmethod
+    def _not_ready(path: str) -> str | None:
+        if not os.path.isdir(path):
+            return f"nothing is mounted at {path}"
+        if holds_shipment(path):
+            return f"the drive at {path} already holds (part of) a shipment: put in the next, empty drive"
+        others = sorted(set(os.listdir(path)) - FILESYSTEM_ENTRIES)
+        if others:
+            return f"the drive at {path} is not empty (it holds {', '.join(others[:3])}): put in an empty drive"
+        if not os.access(path, os.W_OK):
+            return f"the drive at {path} is not writable"
+        return None
 
     def known_slots(self) -> list[DriveSlot]:
         """The drives known before packing: all given drives, or the first drive of an output directory."""
@@ -825,6 +872,8 @@ def pack(
     options: PackOptions | None = None,
     progress: Progress | None = None,
     resume: bool = False,
+    next_drive: NextDrive | None = None,
+    catalog_copy: str | None = None,
 ) -> PackSummary:
     """Pack the tree at ``source`` into ``out/drive-NNNN`` directories of ``drive_size`` bytes, or onto the
     mounted ``drives`` in order (each up to its free space or ``drive_size``, whichever is smaller).
@@ -835,12 +884,16 @@ def pack(
 
     With ``resume``, an interrupted pack into the same output continues (see resume.py): its finished drives are
     re-checked and kept, the result is the shipment an uninterrupted run would have written.
+
+    With ``next_drive`` (one dock), every drive goes in at the one mount point ``drives[0]``: when a drive is
+    full, ``next_drive`` is called until an empty drive is there. Only the last drive can then carry the catalog;
+    ``catalog_copy`` names a file the sender keeps with a copy of it.
     """
     options = options or PackOptions()
     progress = progress or NullProgress()
     started = time.monotonic()
     options.check()
-    targets = DriveTargets(out, drives, drive_size, options.reserve, resume)
+    targets = DriveTargets(out, drives, drive_size, options.reserve, resume, next_drive)
     totals, spool = scan(source, options.excludes)
     try:
         _refuse_bad_input(totals, options)
@@ -872,12 +925,17 @@ def pack(
             progress.close()
     finally:
         spool.close()
-    drive_paths = [os.path.join(out, label.label) if out else drives[label.drive - 1] for label in writer.labels]
+    drive_paths = [
+        os.path.join(out, label.label) if out else drives[0 if next_drive else label.drive - 1]
+        for label in writer.labels
+    ]
     summary.fingerprint = fingerprint(label.manifest_blake3 for label in writer.labels)
     summary.stored_bytes = sum(label.stored_bytes for label in writer.labels)
     summary.stored_raw_bytes = writer.stored_raw_bytes
     try:
-        _finish_shipment(drive_paths, writer, summary, catalog_size)
+        _finish_shipment(drive_paths, writer, summary, catalog_size, swapped=next_drive is not None)
+        if catalog_copy:
+            _copy_catalog(drive_paths[-1], catalog_copy)
     finally:
         writer.catalog_lines.close()
     summary.seconds = time.monotonic() - started
@@ -939,7 +997,7 @@ def _check_space(
             f"segment size too small for these drives: a drive holds at most {MAX_SEGMENTS} segments; "
             "use a larger --segment-size"
         )
-    if targets.drives:
+    if targets.drives and targets.next_drive is None:
         room = sum(DriveBudget(s.capacity, catalog_size).usable(0) for s in slots)
         if room < left:
             raise DestinationError(
@@ -1075,11 +1133,29 @@ def _write_item(writer: ShipmentWriter, item: Any, future: Future[EncodedChunk] 
         writer.add_entry(item)
 
 
-def _finish_shipment(paths: list[str], writer: ShipmentWriter, summary: PackSummary, catalog_size: int) -> None:
-    """Write the catalog to every drive, then replace each B3SUMS by one that covers it too."""
+def _copy_catalog(drive: str, target: str) -> None:
+    """The sender's copy of the catalog (written whole, then renamed)."""
     try:
-        catalog_digest = write_catalog(paths, writer.labels, summary, catalog_size, writer.catalog_lines)
-        for path, sums in zip(paths, writer.checksums, strict=False):
+        os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+        shutil.copyfile(os.path.join(drive, CATALOG_NAME), target + PARTIAL_SUFFIX)
+        os.replace(target + PARTIAL_SUFFIX, target)
+    except OSError as exc:
+        raise DestinationError(f"cannot keep a copy of the catalog at {target}: {exc.strerror}") from exc
+
+
+def _finish_shipment(
+    paths: list[str], writer: ShipmentWriter, summary: PackSummary, catalog_size: int, swapped: bool = False
+) -> None:
+    """Write the catalog to every drive still at hand (only the last when drives were swapped at one mount point),
+    then replace its B3SUMS by one that covers the catalog too."""
+    present = list(zip(paths, writer.checksums, strict=True))
+    if swapped:
+        present = present[-1:]
+    try:
+        catalog_digest = write_catalog(
+            [path for path, _ in present], writer.labels, summary, catalog_size, writer.catalog_lines
+        )
+        for path, sums in present:
             write_atomically(
                 os.path.join(path, CHECKSUMS_NAME), checksum_lines([*sums, (CATALOG_NAME, catalog_digest)])
             )
