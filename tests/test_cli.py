@@ -58,7 +58,11 @@ def test_pack_json(src: Path, tmp_path: Path) -> None:
         (["pack", "{src}", "--out", "{out}"], 2, "--out needs --drive-size"),
         (["pack", "{src}"], 2, "give either --out DIR or at least one --drive PATH"),
         (["pack", "{src}", "--out", "{out}", "--drive-size", "lots"], 2, "cannot read size 'lots'"),
-        (["pack", "{src}", "--out", "{out}", "--drive-size", "1GB", "--level", "30"], 2, "30 is not in the range 1<=x<=22"),
+        (
+            ["pack", "{src}", "--out", "{out}", "--drive-size", "1GB", "--level", "30"],
+            2,
+            "30 is not in the range 1<=x<=22",
+        ),
         (["pack", "{src}", "--out", "{out}", "--drive-size", "1GB", "--chunk-size", "1K"], 2, "chunk size"),
         (["pack", "{src}", "--drive", "{missing}"], 2, "is not a directory: mount the drive"),
     ],

@@ -12,15 +12,18 @@ import json
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
+from click.core import ParameterSource
 
 from ._version import __version__
+from .config import Profile, load_profile
 from .errors import ExitCode, SneakernetError
 from .format import short_fingerprint
 from .info import info, ls
 from .pack import DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL, DEFAULT_SEGMENT_SIZE, PackOptions, PackSummary, pack
+from .plan import DEFAULT_LINKS, Plan, format_duration, plan
 from .restore import RestoreReport, ShipmentStatus, restore, status
 from .units import format_size, parse_size
 from .verify import DriveReport, Mode, Status, VerifyReport, default_state_dir, verify
@@ -103,6 +106,30 @@ def run(ctx: click.Context, action: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
+#: Profile keys that say where the shipment goes: a destination given on the command line replaces both.
+DESTINATION_KEYS = ("out", "drives")
+
+
+def on_command_line(ctx: click.Context, name: str) -> bool:
+    """Whether option ``name`` was given on the command line (not left to its default)."""
+    return ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
+
+
+def profile_picker(ctx: click.Context, config: str | None) -> Callable[[str, T], T]:
+    """``pick(name, value)``: an option's value from the command line when given there, else from the profile
+    ``config`` (when it sets it), else the option's default. A refused profile ends the command (exit 2)."""
+    profile = run(ctx, lambda: load_profile(config)) if config else Profile()
+    given = profile.given()
+    destination = any(on_command_line(ctx, key) for key in DESTINATION_KEYS)
+
+    def pick(name: str, value: T) -> T:
+        if name not in given or on_command_line(ctx, name) or (name in DESTINATION_KEYS and destination):
+            return value
+        return cast(T, given[name])
+
+    return pick
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="sneakernet")
 @click.option("--debug", is_flag=True, help="Show a traceback with every error.")
@@ -147,6 +174,12 @@ def main(debug: bool) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no warnings.")
+@click.option(
+    "--config",
+    type=click.Path(path_type=str),
+    metavar="FILE",
+    help="Read options from this YAML profile (examples/sneakernet.yaml); options given here win.",
+)
 @click.pass_context
 def pack_command(
     ctx: click.Context,
@@ -164,6 +197,7 @@ def pack_command(
     resume: bool,
     as_json: bool,
     quiet: bool,
+    config: str | None,
 ) -> None:
     """Pack SOURCE into drive-sized directories, each checkable on its own.
 
@@ -173,18 +207,21 @@ def pack_command(
       sneakernet pack dataset/ --drive /mnt/usb1 --drive /mnt/usb2
       sneakernet pack dataset/ --out shipment/ --drive-size 500GB --exclude '*.tmp' --json
       sneakernet pack dataset/ --out shipment/ --drive-size 8TB --resume    # after an interruption
+      sneakernet pack dataset/ --config sneakernet.yaml --out shipment/
 
     Exit codes: 0 packed; 1 packed, but some files changed while they were read (listed); 2 bad input,
     nothing written; 4 a drive ran out of space.
     """
+    pick = profile_picker(ctx, config)
+    out, drives, drive_size = pick("out", out), pick("drives", drives), pick("drive_size", drive_size)
     options = PackOptions(
-        chunk_size=chunk_size,
-        segment_size=segment_size,
-        level=level,
-        reserve=reserve,
-        excludes=excludes,
-        skip_unreadable=skip_unreadable,
-        threads=threads,
+        chunk_size=pick("chunk_size", chunk_size),
+        segment_size=pick("segment_size", segment_size),
+        level=pick("level", level),
+        reserve=pick("reserve", reserve),
+        excludes=pick("excludes", excludes),
+        skip_unreadable=pick("skip_unreadable", skip_unreadable),
+        threads=pick("threads", threads),
     )
     progress = progress_for("pack", quiet)
     summary = run(
@@ -228,6 +265,162 @@ def print_pack_summary(summary: PackSummary, quiet: bool) -> None:
         lines.append(f"  {drive['label']}: {drive['path']}  {format_size(drive['stored_bytes'])}")
     lines.append(f"fingerprint: {summary.short_fingerprint}  (full: {summary.fingerprint})")
     click.echo("\n".join(lines))
+
+
+@main.command("plan")
+@click.argument("source", type=click.Path(path_type=str))
+@click.option(
+    "--drive-size", type=SIZE, help="Size of each drive: 8TB, 500GB, 7.2TiB (or drive_size in the --config profile)."
+)
+@click.option("--drives", "drive_count", type=click.IntRange(1), metavar="N", help="Say whether N drives are enough.")
+@click.option(
+    "--link",
+    "links",
+    metavar="RATE",
+    multiple=True,
+    help="A network link to compare with (repeat): 1Gbps, 10Gbit, 500Mbps, 100MB/s.  "
+    f"[default: {', '.join(DEFAULT_LINKS)}]",
+)
+@click.option(
+    "--rate",
+    metavar="RATE",
+    help="Pack at this rate instead of the one measured on the sample, e.g. 200MB/s for a USB hard drive.",
+)
+@click.option("--chunk-size", type=SIZE, default=DEFAULT_CHUNK_SIZE, help="Raw bytes per chunk.  [default: 4MiB]")
+@click.option(
+    "--segment-size", type=SIZE, default=DEFAULT_SEGMENT_SIZE, help="Most bytes per segment.  [default: 1GiB]"
+)
+@click.option("--level", type=click.IntRange(1, 22), default=DEFAULT_LEVEL, show_default=True, help="zstd level.")
+@click.option("--reserve", type=SIZE, help="Bytes kept free on each drive.  [default: 1% of the drive, at most 1GiB]")
+@click.option(
+    "--exclude",
+    "excludes",
+    metavar="PATTERN",
+    multiple=True,
+    help="Leave out paths matching PATTERN (repeat), as pack does.",
+)
+@click.option(
+    "--threads", type=click.IntRange(0, 256), default=0, help="Encoding threads pack will use, 0 for one per core."
+)
+@click.option(
+    "--config",
+    type=click.Path(path_type=str),
+    metavar="FILE",
+    help="Read pack's options from this YAML profile (its drives: how many); options given here win.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (schema: docs/plan.md).")
+@click.pass_context
+def plan_command(
+    ctx: click.Context,
+    source: str,
+    drive_size: int | None,
+    drive_count: int | None,
+    links: tuple[str, ...],
+    rate: str | None,
+    chunk_size: int,
+    segment_size: int,
+    level: int,
+    reserve: int | None,
+    excludes: tuple[str, ...],
+    threads: int,
+    config: str | None,
+    as_json: bool,
+) -> None:
+    """Estimate a shipment before packing it: drives needed and how full, packing time, and the network instead.
+
+    Reads the metadata of SOURCE and a small sample of its data (at most 64 MiB, compressed as pack would),
+    never the whole of it: the sizes and times are estimates. Options mean what they mean for pack.
+
+    \b
+    Examples:
+      sneakernet plan dataset/ --drive-size 8TB
+      sneakernet plan dataset/ --drive-size 8TB --drives 10 --link 1Gbps --link 10Gbit
+      sneakernet plan dataset/ --config sneakernet.yaml --rate 200MB/s
+      sneakernet plan dataset/ --drive-size 500GB --json
+
+    Exit codes: 0 planned (even when --drives N is not enough: see drives_suffice in --json); 2 bad input,
+    such as a missing source or drives too small for the format.
+    """
+    pick = profile_picker(ctx, config)
+    profile_drives = pick("drives", ())
+    if drive_count is None and profile_drives:
+        drive_count = len(profile_drives)
+    result = run(
+        ctx,
+        lambda: plan(
+            source,
+            drive_size=pick("drive_size", drive_size),
+            drives=drive_count,
+            links=links or DEFAULT_LINKS,
+            level=pick("level", level),
+            chunk_size=pick("chunk_size", chunk_size),
+            segment_size=pick("segment_size", segment_size),
+            excludes=pick("excludes", excludes),
+            reserve=pick("reserve", reserve),
+            threads=pick("threads", threads),
+            rate=rate,
+        ),
+    )
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        print_plan(result)
+
+
+def print_plan(result: Plan) -> None:
+    data = format_size(result.data_bytes)
+    lines = [
+        f"{result.source}: {counted(result.files, 'file')}, {counted(result.dirs, 'directory', 'directories')}, "
+        f"{counted(result.symlinks, 'symlink')}, {counted(result.hardlinks, 'hard link')}; {data} of data",
+    ]
+    if result.excluded_entries:
+        lines.append(f"  excluded {result.excluded_entries} entries ({format_size(result.excluded_bytes)})")
+    lines.append(
+        f"on drives: about {format_size(result.stored_bytes)} (ratio {result.ratio:.3f}, from a sample of "
+        f"{format_size(result.sample_bytes)} in {counted(result.sample_pieces, 'piece')} of "
+        f"{counted(result.sample_files, 'file')}, compressed at level {result.level})"
+    )
+    worst = result.drives_if_nothing_compresses
+    lines.append(
+        f"drives of {format_size(result.drive_size)} ({format_size(result.capacity)} after the reserve): "
+        f"{result.drives_needed} needed" + (f", {worst} if nothing compressed" if worst != result.drives_needed else "")
+    )
+    lines.extend(_fill_lines(result))
+    if result.drives_given is not None:
+        verdict = (
+            "enough"
+            if result.drives_suffice
+            else f"not enough: about {result.drives_needed - result.drives_given} more needed"
+        )
+        lines.append(f"  with {counted(result.drives_given, 'drive')}: {verdict}")
+    for link in result.links:
+        lines.append(f"{data}: {format_duration(link.seconds)} at {link.link.label}")
+    how = (
+        f"estimated from the sample on {counted(result.threads, 'thread')}; pack goes no faster than the source "
+        "reads and the drives write: --rate sets that speed"
+        if result.pack_rate_measured
+        else "at the --rate given"
+    )
+    lines.append(f"packing: {format_duration(result.pack_seconds)} at {format_size(result.pack_rate)}/s ({how})")
+    lines.extend(f"note: {note}" for note in result.notes)
+    click.echo("\n".join(lines))
+
+
+def _fill_lines(result: Plan) -> list[str]:
+    """How full each drive is, consecutive drives of the same fill on one line."""
+    runs: list[tuple[int, int, int, int]] = []  # first, last, percent, used bytes of the first
+    for drive in result.drives:
+        percent = round(drive.fill * 100)
+        if runs and runs[-1][2] == percent and runs[-1][1] == drive.drive - 1:
+            runs[-1] = (runs[-1][0], drive.drive, percent, runs[-1][3])
+        else:
+            runs.append((drive.drive, drive.drive, percent, drive.used_bytes))
+    lines = []
+    for first, last, percent, used in runs:
+        which = f"drive {first}" if first == last else f"drives {first}-{last}"
+        each = "" if first == last else " each"
+        lines.append(f"  {which}: {percent}% full{each} ({format_size(used)})")
+    return lines
 
 
 @main.command("verify")
