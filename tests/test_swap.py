@@ -44,18 +44,19 @@ class Dock:
 def test_swap_packs_a_multi_drive_shipment_through_one_mount_point(tmp_path: Path) -> None:
     src = make_edge_tree(tmp_path / "src")
     dock = Dock(tmp_path)
-    copy = tmp_path / "sender" / "catalog.jsonl.zst"
+    sender = tmp_path / "sender"
     options = PackOptions(chunk_size=256 * 1024, reserve=0)
     summary = pack(
         src, drives=[str(dock.mount)], drive_size=DRIVE, options=options, next_drive=dock.next_drive,
-        catalog_copy=str(copy),
+        catalog_dir=str(sender),
     )  # fmt: skip
     used = dock.drives[: len(summary.drives)]
     assert len(used) >= 3 and dock.problems == [None] * (len(used) - 1)
     assert all((d / DRIVE_LABEL_NAME).exists() for d in used)
     # Only the last drive (and the sender's copy) carry the catalog; every drive verifies alone.
     assert [d.name for d in used if (d / CATALOG_NAME).exists()] == [used[-1].name]
-    assert copy.read_bytes() == (used[-1] / CATALOG_NAME).read_bytes()
+    copy = sender / f"{summary.shipment}.catalog.jsonl.zst"
+    assert summary.catalog_copy == str(copy) and copy.read_bytes() == (used[-1] / CATALOG_NAME).read_bytes()
     report = verify([str(d) for d in used])
     assert report.ok, [p.message for r in report.drives for p in r.problems]
     assert verify([str(used[-1])], expected_fingerprint=summary.fingerprint).ok
@@ -110,3 +111,98 @@ def test_swap_needs_one_mount_point(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="exactly one --drive"):
         pack(tmp_path / "src", drives=[str(tmp_path / "a"), str(tmp_path / "b")], next_drive=lambda n, p: None)
     assert os.listdir(tmp_path / "a") == []
+
+
+def test_cli_swap_with_next_drive_cmd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from sneakernet.cli import main
+
+    src = make_edge_tree(tmp_path / "src")
+    (tmp_path / "shelf" / "usb1").mkdir(parents=True)
+    (tmp_path / "mnt").symlink_to(tmp_path / "shelf" / "usb1")
+    hook = tmp_path / "next-drive.sh"
+    hook.write_text(
+        "#!/bin/sh\nset -e\n"
+        f'mkdir -p "{tmp_path}/shelf/usb$SNEAKERNET_DRIVE_NUMBER"\n'
+        f'ln -sfn "{tmp_path}/shelf/usb$SNEAKERNET_DRIVE_NUMBER" "{tmp_path}/mnt"\n'
+    )
+    hook.chmod(0o755)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    args = ["pack", str(src), "--drive", str(tmp_path / "mnt"), "--swap", "--next-drive-cmd", str(hook)]
+    args += ["--drive-size", str(DRIVE), "--chunk-size", "256K", "--reserve", "0", "--json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.stderr
+    import json
+
+    summary = json.loads(result.stdout)
+    drives = sorted((tmp_path / "shelf").iterdir())
+    assert len(drives) == len(summary["drives"]) >= 3
+    assert summary["catalog_copy"].startswith(str(tmp_path / "data" / "sneakernet" / "catalogs"))
+    result = CliRunner().invoke(main, ["verify", *map(str, drives)])
+    assert result.exit_code == 0, result.stdout
+
+
+def test_cli_swap_refusals(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from sneakernet.cli import main
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "mnt").mkdir()
+    result = CliRunner().invoke(
+        main, ["pack", str(tmp_path / "src"), "--drive", str(tmp_path / "mnt"), "--next-drive-cmd", "true"]
+    )
+    assert result.exit_code == 2 and "--next-drive-cmd goes with --swap" in result.stderr
+    src = make_edge_tree(tmp_path / "big")
+    args = [
+        "pack",
+        str(src),
+        "--drive",
+        str(tmp_path / "mnt"),
+        "--swap",
+        "--drive-size",
+        str(DRIVE),
+        "--chunk-size",
+        "256K",
+    ]
+    result = CliRunner().invoke(main, [*args, "--reserve", "0"])  # no terminal in tests
+    assert result.exit_code == 2 and "--swap asks for each drive on the terminal" in result.stderr
+
+
+def test_cli_exclude_from(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from sneakernet.cli import main
+
+    src = make_edge_tree(tmp_path / "src")
+    (tmp_path / "ignore").write_text("# no images\nimages/\n*.npy\n")
+    args = [
+        "pack",
+        str(src),
+        "--out",
+        str(tmp_path / "out"),
+        "--drive-size",
+        "1GB",
+        "--exclude-from",
+        str(tmp_path / "ignore"),
+    ]
+    result = CliRunner().invoke(main, [*args, "--json"])
+    assert result.exit_code == 0, result.stderr
+    import json
+
+    assert json.loads(result.stdout)["excluded_entries"] == 2
+    missing = CliRunner().invoke(
+        main,
+        [
+            "pack",
+            str(src),
+            "--out",
+            str(tmp_path / "o2"),
+            "--drive-size",
+            "1GB",
+            "--exclude-from",
+            str(tmp_path / "nope"),
+        ],
+    )
+    assert missing.exit_code == 2 and "cannot read exclude file" in missing.stderr

@@ -9,6 +9,8 @@ sneakernet's own errors too.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import traceback
 from collections.abc import Callable
@@ -19,12 +21,13 @@ from click.core import ParameterSource
 
 from ._version import __version__
 from .config import Profile, load_profile
-from .errors import ExitCode, SneakernetError
+from .errors import DestinationError, ExitCode, SneakernetError, UsageError
 from .format import short_fingerprint
 from .info import info, ls
-from .pack import DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL, DEFAULT_SEGMENT_SIZE, PackOptions, PackSummary, pack
+from .pack import DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL, DEFAULT_SEGMENT_SIZE, NextDrive, PackOptions, PackSummary, pack
 from .plan import DEFAULT_LINKS, Plan, format_duration, plan
 from .restore import RestoreReport, ShipmentStatus, restore, status
+from .scan import read_exclude_file
 from .units import format_size, parse_size
 from .verify import DriveReport, Mode, Status, VerifyReport, default_state_dir, verify
 
@@ -165,7 +168,21 @@ def main(debug: bool) -> None:
     "excludes",
     metavar="PATTERN",
     multiple=True,
-    help="Leave out paths matching PATTERN (repeat): a name anywhere, or a path from SOURCE if it has a '/'.",
+    help="Leave out paths matching PATTERN, gitignore's rules (repeat; '!PATTERN' takes one back).",
+)
+@click.option(
+    "--exclude-from", "exclude_files", metavar="FILE", multiple=True, help="Read exclude patterns from FILE (repeat)."
+)
+@click.option("--swap", is_flag=True, help="One dock: swap drives at the one --drive mount point as each fills.")
+@click.option(
+    "--next-drive-cmd",
+    metavar="CMD",
+    help="With --swap, run CMD (a shell command) to put the next drive in place, instead of asking on the terminal.",
+)
+@click.option(
+    "--catalog-dir",
+    metavar="DIR",
+    help="Keep a copy of the catalog here.  [default with --swap: ~/.local/share/sneakernet/catalogs]",
 )
 @click.option("--skip-unreadable", is_flag=True, help="Skip unreadable files (recorded as skipped) instead of failing.")
 @click.option("--threads", type=click.IntRange(0, 256), default=0, help="Encoding threads, 0 for one per core.")
@@ -192,6 +209,10 @@ def pack_command(
     level: int,
     reserve: int | None,
     excludes: tuple[str, ...],
+    exclude_files: tuple[str, ...],
+    swap: bool,
+    next_drive_cmd: str | None,
+    catalog_dir: str | None,
     skip_unreadable: bool,
     threads: int,
     resume: bool,
@@ -208,6 +229,8 @@ def pack_command(
       sneakernet pack dataset/ --out shipment/ --drive-size 500GB --exclude '*.tmp' --json
       sneakernet pack dataset/ --out shipment/ --drive-size 8TB --resume    # after an interruption
       sneakernet pack dataset/ --config sneakernet.yaml --out shipment/
+      sneakernet pack dataset/ --drive /mnt/usb --swap                      # one dock, asks for each drive
+      sneakernet pack dataset/ --drive /mnt/usb --swap --next-drive-cmd ./mount-next.sh
 
     Exit codes: 0 packed; 1 packed, but some files changed while they were read (listed); 2 bad input,
     nothing written; 4 a drive ran out of space.
@@ -219,15 +242,29 @@ def pack_command(
         segment_size=pick("segment_size", segment_size),
         level=pick("level", level),
         reserve=pick("reserve", reserve),
-        excludes=pick("excludes", excludes),
+        excludes=(*pick("excludes", excludes), *run(ctx, lambda: _exclude_files(exclude_files))),
         skip_unreadable=pick("skip_unreadable", skip_unreadable),
         threads=pick("threads", threads),
     )
+    if next_drive_cmd and not swap:
+        click.echo("sneakernet: error: --next-drive-cmd goes with --swap", err=True)
+        ctx.exit(int(ExitCode.USAGE))
+    next_drive = _next_drive_asker(ctx, next_drive_cmd, quiet) if swap else None
+    if swap and catalog_dir is None:
+        catalog_dir = default_catalog_dir()
     progress = progress_for("pack", quiet)
     summary = run(
         ctx,
         lambda: pack(
-            source, out=out, drives=drives, drive_size=drive_size, options=options, progress=progress, resume=resume
+            source,
+            out=out,
+            drives=drives,
+            drive_size=drive_size,
+            options=options,
+            progress=progress,
+            resume=resume,
+            next_drive=next_drive,
+            catalog_dir=catalog_dir,
         ),
     )
     if as_json:
@@ -236,6 +273,43 @@ def pack_command(
         print_pack_summary(summary, quiet)
     if summary.changed_count:
         ctx.exit(int(ExitCode.PROBLEMS))
+
+
+def _exclude_files(paths: tuple[str, ...]) -> list[str]:
+    return [pattern for path in paths for pattern in read_exclude_file(path)]
+
+
+def default_catalog_dir() -> str:
+    """Where a swapping pack keeps the sender's copy of the catalog: $XDG_DATA_HOME/sneakernet/catalogs."""
+    data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(data, "sneakernet", "catalogs")
+
+
+def _next_drive_asker(ctx: click.Context, command: str | None, quiet: bool) -> NextDrive:
+    """How --swap gets the next drive: a hook command, or a question on the terminal."""
+
+    def by_command(number: int, problem: str | None) -> None:
+        assert command is not None
+        if problem is not None:
+            raise DestinationError(f"after --next-drive-cmd, drive {number} is not ready: {problem}")
+        env = {**os.environ, "SNEAKERNET_DRIVE_NUMBER": str(number)}
+        result = subprocess.run(command, shell=True, env=env)
+        if result.returncode != 0:
+            raise DestinationError(f"--next-drive-cmd exited with {result.returncode} for drive {number}: stopped")
+
+    def by_terminal(number: int, problem: str | None) -> None:
+        if not sys.stdin.isatty():
+            raise UsageError("--swap asks for each drive on the terminal: run it on one, or give --next-drive-cmd")
+        if problem:
+            click.echo(f"sneakernet: {problem}", err=True)
+        answer = click.prompt(
+            f"Drive {number - 1} is full and finished. Put in drive {number} and press Enter (q to stop)",
+            default="", show_default=False, err=True,
+        )  # fmt: skip
+        if answer.strip().lower() == "q":
+            raise DestinationError(f"stopped before drive {number}: the drives so far are finished and checkable")
+
+    return by_command if command else by_terminal
 
 
 def print_pack_summary(summary: PackSummary, quiet: bool) -> None:
@@ -263,6 +337,8 @@ def print_pack_summary(summary: PackSummary, quiet: bool) -> None:
         lines.append(f"  {counted(summary.changed_count, 'file')} changed while read (exit code 1)")
     for drive in summary.drives:
         lines.append(f"  {drive['label']}: {drive['path']}  {format_size(drive['stored_bytes'])}")
+    if summary.catalog_copy:
+        lines.append(f"  the catalog is on the last drive and kept at {summary.catalog_copy}")
     lines.append(f"fingerprint: {summary.short_fingerprint}  (full: {summary.fingerprint})")
     click.echo("\n".join(lines))
 

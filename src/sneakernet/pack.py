@@ -280,6 +280,8 @@ class PackSummary:
     seconds: float = 0.0
     #: Drives a resumed pack kept from the interrupted one.
     resumed_drives: int = 0
+    #: The sender's copy of the catalog, when one was asked for (one dock: only the last drive carries it).
+    catalog_copy: str | None = None
 
     @property
     def short_fingerprint(self) -> str:
@@ -873,7 +875,7 @@ def pack(
     progress: Progress | None = None,
     resume: bool = False,
     next_drive: NextDrive | None = None,
-    catalog_copy: str | None = None,
+    catalog_dir: str | None = None,
 ) -> PackSummary:
     """Pack the tree at ``source`` into ``out/drive-NNNN`` directories of ``drive_size`` bytes, or onto the
     mounted ``drives`` in order (each up to its free space or ``drive_size``, whichever is smaller).
@@ -887,7 +889,8 @@ def pack(
 
     With ``next_drive`` (one dock), every drive goes in at the one mount point ``drives[0]``: when a drive is
     full, ``next_drive`` is called until an empty drive is there. Only the last drive can then carry the catalog;
-    ``catalog_copy`` names a file the sender keeps with a copy of it.
+    ``catalog_dir`` is where the sender keeps a copy of it, ``<shipment>.catalog.jsonl.zst``
+    (``summary.catalog_copy``).
     """
     options = options or PackOptions()
     progress = progress or NullProgress()
@@ -934,8 +937,9 @@ def pack(
     summary.stored_raw_bytes = writer.stored_raw_bytes
     try:
         _finish_shipment(drive_paths, writer, summary, catalog_size, swapped=next_drive is not None)
-        if catalog_copy:
-            _copy_catalog(drive_paths[-1], catalog_copy)
+        if catalog_dir:
+            summary.catalog_copy = os.path.join(catalog_dir, f"{summary.shipment}.catalog.jsonl.zst")
+            _copy_catalog(drive_paths[-1], summary.catalog_copy)
     finally:
         writer.catalog_lines.close()
     summary.seconds = time.monotonic() - started
