@@ -14,6 +14,10 @@ cp -a examples/dataset "$work/dataset"
 mkdir -p "$work/dataset/empty-dir"
 python3 examples/make_weights.py "$work/dataset/weights/model.safetensors" 3000000
 
+echo "== plan: how many 2 MB drives, how long, and how that compares with the network"
+sneakernet plan "$work/dataset" --drive-size 2MB --chunk-size 256K
+
+echo
 echo "== pack: $work/dataset -> $work/shipment (2 MB drives)"
 sneakernet pack "$work/dataset" --out "$work/shipment" --drive-size 2MB --chunk-size 256K --json > "$work/pack.json"
 fingerprint=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["short_fingerprint"])' "$work/pack.json")
