@@ -194,8 +194,10 @@ class DriveWriter:
             sums += [(MANIFEST_NAME, manifest_blake3), (DRIVE_LABEL_NAME, blake3.blake3(label_bytes).hexdigest())]
             write_atomically(os.path.join(self.path, CHECKSUMS_NAME), checksum_lines(sums))
             self.checksums = sums
-            write_atomically(os.path.join(self.path, DRIVE_LABEL_NAME), label_bytes)
+            # The renames of segments, manifest and B3SUMS are durable before drive.json says the drive is done.
             fsync_dir(os.path.join(self.path, SEGMENTS_DIR))
+            fsync_dir(self.path)
+            write_atomically(os.path.join(self.path, DRIVE_LABEL_NAME), label_bytes)
             fsync_dir(self.path)
         except OSError as exc:
             raise self._os_error(exc, "finish the drive") from exc

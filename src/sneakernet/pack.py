@@ -1165,9 +1165,13 @@ def _finish_shipment(
             )
             fsync_dir(path)
     except OSError as exc:
+        where = exc.filename or (present[0][0] if present else "the drives")
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise OutOfSpace(f"no room left to write the catalog: {exc.strerror}") from exc
-        raise DestinationError(f"cannot write the catalog: {exc.strerror}") from exc
+            raise OutOfSpace(
+                f"no room left to write the catalog at {where} ({exc.strerror}): every drive is finished and "
+                "checkable; free some space and run the same pack with --resume to add the catalog"
+            ) from exc
+        raise DestinationError(f"cannot write the catalog at {where}: {exc.strerror}") from exc
     for path, label in zip(paths, writer.labels, strict=False):
         summary.drives.append(
             {

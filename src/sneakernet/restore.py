@@ -52,7 +52,18 @@ from .format import (
     short_fingerprint,
     show_path,
 )
-from .journal import CATALOG_COPY, DONE, FAILED, INSTALLING, JOURNAL_DIR, PARTS_DIR, PENDING, Entry, Journal
+from .journal import (
+    CATALOG_COPY,
+    DONE,
+    FAILED,
+    INSTALLING,
+    JOURNAL_DIR,
+    JOURNAL_NAME,
+    PARTS_DIR,
+    PENDING,
+    Entry,
+    Journal,
+)
 from .progress import NullProgress, Progress
 from .safetree import SafeTree, UnsafePath, check_path
 
@@ -556,6 +567,8 @@ class DriveRestorer:
                 installed.append(item.path)
                 if item.spanning:
                     self.journal.drop_pieces(item.path)
+            # The renames are durable before the journal calls the files done.
+            sync_filesystem(self.parts_fd)
             self.journal.set_states(installed, DONE)
             if self.journal.has_pending_links():
                 for path in installed:
@@ -696,6 +709,24 @@ def link_waiting(journal: Journal, tree: SafeTree, target: bytes) -> None:
         problem = link_pending_or_now(journal, tree, bytes(path), target)
         if problem is not None:
             journal.set_state(bytes(path), FAILED)
+
+
+def _remove_journal(dest: str) -> None:
+    """Remove a finished restore's journal directory, the journal itself last: a run killed meanwhile leaves a
+    journal that says finished, and the next run just finishes again."""
+    directory = Journal.directory(dest)
+    for name in os.listdir(directory):
+        if name != JOURNAL_NAME:
+            path = os.path.join(directory, name)
+            shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
+    os.unlink(os.path.join(directory, JOURNAL_NAME))
+    os.rmdir(directory)
+
+
+def _journal_error(exc: sqlite3.OperationalError, dest: str) -> Exception:
+    if "full" in str(exc).lower():
+        return _space_error(OSError(errno.ENOSPC, str(exc)), dest)
+    return exc
 
 
 def _space_error(exc: OSError, dest: str) -> Exception:
@@ -880,7 +911,12 @@ def restore(
     progress = progress or NullProgress()
     readers = [DriveReader(path) for path in drives]
     includes = Includes(include)
-    journal = _journal_for(into, readers, includes, force)
+    try:
+        journal = _journal_for(into, readers, includes, force)
+    except sqlite3.OperationalError as exc:
+        raise _journal_error(exc, into) from exc
+    except OSError as exc:
+        raise _space_error(exc, into) from exc
     tree = SafeTree(into)
     outcomes: list[DriveOutcome] = []
     try:
@@ -900,14 +936,12 @@ def restore(
             if problems:
                 status = shipment_status(into, journal)
     except sqlite3.OperationalError as exc:
-        if "full" in str(exc).lower():
-            raise _space_error(OSError(errno.ENOSPC, str(exc)), into) from exc
-        raise
+        raise _journal_error(exc, into) from exc
     finally:
         tree.close()
         journal.close()
     if status.finished and not keep_journal:
-        shutil.rmtree(Journal.directory(into))
+        _remove_journal(into)
     return RestoreReport(outcomes, status, problems)
 
 
@@ -998,6 +1032,12 @@ def shipment_status(dest: str, journal: Journal | None = None) -> ShipmentStatus
     try:
         labels: list[str] = journal.get_json("labels")
         count = int(journal.get_json("drives"))
+        if journal.get("finished") == "true":
+            # A finished restore whose journal was being removed: nothing waits (its catalog copy may be gone).
+            return ShipmentStatus(
+                dest, journal.get_json("shipment"), journal.get_json("fingerprint"), count,
+                list(range(1, count + 1)), [], [], 0, complete=True, finished=True,
+            )  # fmt: skip
         states = journal.drives()
         restored = sorted(d for d, (_, state, _) in states.items() if state == DONE)
         includes = Includes(journal.get_json("includes") or [])
