@@ -940,13 +940,6 @@ def test_pack_disk_full_while_the_catalog_is_written_loses_nothing(
     assert_identical(drives[0].parent.parent / "src", tmp_path / "dest")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: disk full while pack writes or copies the catalog (pack.py _finish_shipment) says only 'no room left "
-    "to write the catalog: No space left on device': it names neither the drive that is full nor what was left "
-    "(drive 1 with a catalog its B3SUMS does not list, .partial files on the next)",
-)
 def test_pack_disk_full_while_the_catalog_is_written_names_the_drive(
     catalog_enospc: Callable[[], tuple[int, str, list[Path]]],
 ) -> None:

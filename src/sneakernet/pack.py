@@ -839,10 +839,14 @@ def write_catalog(paths: list[str], labels: list[DriveLabel], summary: PackSumma
     os.replace(first + PARTIAL_SUFFIX, first)
     for path in paths[1:]:
         target = os.path.join(path, CATALOG_NAME)
-        shutil.copyfile(first, target + PARTIAL_SUFFIX)
-        with open(target + PARTIAL_SUFFIX, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(target + PARTIAL_SUFFIX, target)
+        try:
+            shutil.copyfile(first, target + PARTIAL_SUFFIX)
+            with open(target + PARTIAL_SUFFIX, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(target + PARTIAL_SUFFIX, target)
+        except OSError as exc:
+            exc.filename = target  # the message names the drive whose copy failed, not the source
+            raise
     return digest
 
 
