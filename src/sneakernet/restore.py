@@ -70,6 +70,11 @@ from .safetree import SafeTree, UnsafePath, check_path
 #: Files installed per batch, and bytes: one syncfs and one journal commit per batch.
 BATCH_FILES = 2000
 BATCH_BYTES = 256 * 2**20
+#: Whole files below this size are written on the writer pool; larger ones are written here as their chunks come
+#: (from the read-ahead pool), so memory never holds a whole large file.
+POOLED_FILE_LIMIT = 8 * 2**20
+#: Files below this size hand the writer pool a copy of their bytes rather than a view into their chunk.
+SMALL_COPY = 1 << 20
 #: Bytes of whole files handed to the writer pool and not yet written (they keep their chunks alive).
 INFLIGHT_BYTES = 32 * 2**20
 #: How many failed or colliding paths a report lists; the counts are always complete.
@@ -431,7 +436,7 @@ class DriveRestorer:
             )
         part = _part_name(path)
         whole = record.final and record.offset == 0
-        if whole and self.writers is not None:
+        if whole and self.writers is not None and (record.size or 0) < POOLED_FILE_LIMIT:
             self._write_whole(record, path, part, cursor)
             return
         # A piece of a file spanning drives is hashed as it is written when it follows the bytes hashed so far.
@@ -477,7 +482,8 @@ class DriveRestorer:
         if any(data is None for _, data in pieces):
             self._fail(path, f"has damaged bytes on {self.reader.label.label}")
             return
-        datas = [data for _, data in pieces if data is not None]
+        # A small file's slice is copied out: a view would keep its whole chunk alive while the job waits.
+        datas = [data if record.size >= SMALL_COPY else bytes(data) for _, data in pieces if data is not None]
         assert self.writers is not None
         owner = (record.meta.uid, record.meta.gid) if self.owner else None
         job = self.writers.submit(
@@ -612,7 +618,7 @@ class DriveRestorer:
 def _write_file(
     parts_fd: int,
     part: bytes,
-    datas: list[memoryview],
+    datas: list[memoryview | bytes],
     size: int,
     expected: str,
     meta: Metadata,
@@ -660,7 +666,7 @@ def _syncfs() -> Any:
         return None
 
 
-def _pwrite_all(fd: int, data: memoryview, offset: int, dest: str) -> None:
+def _pwrite_all(fd: int, data: memoryview | bytes, offset: int, dest: str) -> None:
     """Write all of ``data`` at ``offset``: a short write (a filling disk) is continued, never ignored."""
     while data:
         try:
