@@ -169,3 +169,17 @@ def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> Non
     assert "pack" in terminal.getvalue() and "5.00M/10.0M" in terminal.getvalue()
     monkeypatch.setattr(sys, "stderr", io.StringIO())
     assert progress_for("pack", quiet=False) is None
+
+
+def test_verbose_says_what_happens_drive_by_drive(src: Path, tmp_path: Path) -> None:
+    code, _, err = run("-v", "pack", str(src), "--out", str(tmp_path / "out"), "--drive-size", "1GB")
+    assert code == 0
+    assert "sneakernet: drive-0001: filling" in err and "drive-0001 finished at" in err
+    code, _, err = run("-v", "verify", str(tmp_path / "out" / "drive-0001"))
+    assert code == 0 and "verifying" in err and "intact" in err
+
+
+def test_quiet_before_the_command_silences_warnings(src: Path, tmp_path: Path) -> None:
+    os.mkfifo(src / "fifo")
+    code, out, err = run("-q", "pack", str(src), "--out", str(tmp_path / "out"), "--drive-size", "1GB")
+    assert code == 0 and err == "" and "packed" in out

@@ -9,6 +9,7 @@ sneakernet's own errors too.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -81,8 +82,15 @@ def counted(count: int, word: str, plural: str | None = None) -> str:
 
 
 def progress_for(description: str, quiet: bool) -> TqdmProgress | None:
-    """A progress bar, unless asked for quiet or stderr is not a terminal."""
+    """A progress bar, unless asked for quiet (here or before the command) or stderr is not a terminal."""
+    context = click.get_current_context(silent=True)
+    quiet = quiet or bool(context and (context.find_root().obj or {}).get("quiet"))
     return None if quiet or not sys.stderr.isatty() else TqdmProgress(description)
+
+
+def is_quiet(ctx: click.Context, quiet: bool) -> bool:
+    """A command's --quiet, or the one given before the command."""
+    return quiet or bool((ctx.find_root().obj or {}).get("quiet"))
 
 
 #: What an interrupted command leaves behind, and what to do, by command.
@@ -136,12 +144,29 @@ def profile_picker(ctx: click.Context, config: str | None) -> Callable[[str, T],
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="sneakernet")
 @click.option("--debug", is_flag=True, help="Show a traceback with every error.")
-def main(debug: bool) -> None:
+@click.option("-v", "--verbose", count=True, help="Say what happens, drive by drive, on stderr (-vv: more).")
+@click.option("-q", "--quiet", "quiet_all", is_flag=True, help="No progress bars or warnings for any command.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool, verbose: int, quiet_all: bool) -> None:
     """Ship datasets too big for the network on drives: pack, verify on arrival, restore.
+
+    \b
+    Examples:
+      sneakernet plan dataset/ --drive-size 8TB
+      sneakernet pack dataset/ --out shipment/ --drive-size 8TB
+      sneakernet -v verify /mnt/usb --fingerprint 3f9a-12bc-77d0-e145-9abc
+      sneakernet restore /mnt/usb --into /data/dataset
 
     Exit codes: 0 success; 1 done, but data problems found (see the message); 2 bad input, nothing written;
     3 shipment incomplete; 4 out of space; 130 interrupted.
     """
+    ctx.ensure_object(dict)["quiet"] = quiet_all
+    if verbose and not quiet_all:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("sneakernet: %(message)s"))
+        library = logging.getLogger("sneakernet")
+        library.handlers = [handler]  # one handler, however often main runs in a process
+        library.setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
 
 
 @main.command("pack")
@@ -270,7 +295,7 @@ def pack_command(
     if as_json:
         click.echo(json.dumps(summary.to_json(), indent=2))
     else:
-        print_pack_summary(summary, quiet)
+        print_pack_summary(summary, is_quiet(ctx, quiet))
     if summary.changed_count:
         ctx.exit(int(ExitCode.PROBLEMS))
 
@@ -571,7 +596,7 @@ def verify_command(
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
-        print_verify_report(report, quiet)
+        print_verify_report(report, is_quiet(ctx, quiet))
     if any(r.status == Status.NOT_A_DRIVE.value for r in report.drives):
         ctx.exit(int(ExitCode.USAGE))
     if not report.ok:

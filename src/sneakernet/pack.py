@@ -10,6 +10,7 @@ fingerprint are written to every drive.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import queue
 import shutil
@@ -80,6 +81,8 @@ from .resume import (
     store_bytes,
 )
 from .scan import KIND_DIR, KIND_FILE, KIND_SYMLINK, ScanTotals, SourceEntry, Unreadable, describe, scan
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_SIZE = 4 * 2**20
 """4 MiB: large enough that per-chunk costs (a frame, a record, a pool hand-off) vanish, small enough that a
@@ -791,6 +794,7 @@ class ShipmentWriter:
             level=self.options.level,
         )
         self.slot = slot
+        log.info("%s: filling %s (room for %d bytes)", drive_label(index), slot.path, slot.capacity)
         self.drive = DriveWriter(slot.path, drive_label(index), header, self.options.segment_size)
         self.space = DriveSpace(DriveBudget(slot.capacity, self.catalog_size), self.options.segment_size)
 
@@ -804,6 +808,11 @@ class ShipmentWriter:
         self.pieces = {}
         self.pieces_bound = 0
         self.labels.append(self.drive.finish())
+        label = self.labels[-1]
+        log.info(
+            "%s finished at %s: %d segments, %d bytes stored for %d bytes of data",
+            label.label, self.drive.path, label.segments, label.stored_bytes, label.raw_bytes,
+        )  # fmt: skip
         self.checksums.append(self.drive.checksums)
         self.drive = None
 

@@ -19,6 +19,7 @@ import ctypes
 import errno
 import fnmatch
 import functools
+import logging
 import os
 import shutil
 import sqlite3
@@ -66,6 +67,8 @@ from .journal import (
 )
 from .progress import NullProgress, Progress
 from .safetree import SafeTree, UnsafePath, check_path
+
+log = logging.getLogger(__name__)
 
 #: Files installed per batch, and bytes: one syncfs and one journal commit per batch.
 BATCH_FILES = 2000
@@ -555,6 +558,7 @@ class DriveRestorer:
         """Make the batch durable, install it under final names, then record it (see the module docstring)."""
         self._collect_jobs()
         if self.batch:
+            log.debug("installing %d files (%d bytes)", len(self.batch), self.batch_bytes)
             sync_filesystem(self.parts_fd)
             # Recorded before the renames: a run killed among them finds these and completes them (see
             # recover_installing), as their parts were verified and synced.
@@ -961,6 +965,7 @@ def _restore_drive(
     spanning: dict[bytes, tuple[Any, int]],
 ) -> DriveOutcome:
     label = reader.label
+    log.info("%s (%s): checking, then restoring", label.label, reader.path)
     outcome = DriveOutcome(reader.path, label.label, label.drive)
     if label.shipment != journal.get_json("shipment"):
         outcome.status, outcome.message = "refused", "this drive is from another shipment than the restore in progress"

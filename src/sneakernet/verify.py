@@ -17,6 +17,7 @@ import bisect
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import random
 from collections.abc import Iterator, Sequence
@@ -52,6 +53,8 @@ from .format import (
     show_path,
 )
 from .progress import NullProgress, Progress
+
+log = logging.getLogger(__name__)
 
 #: A fingerprint given on the command line must have at least this many hex digits (64 bits).
 MIN_FINGERPRINT_DIGITS = 16
@@ -758,8 +761,10 @@ def verify(
     reports = []
     try:
         for path in drives:
+            log.info("verifying %s (%s)", path, mode.value)
             verifier = DriveVerifier(path, mode, wanted, sample_percent, seed, state_dir, restart, workers, progress)
             reports.append(verifier.run())
+            log.info("%s: %s, %d bytes checked", path, reports[-1].status, reports[-1].bytes_checked)
     finally:
         progress.close()
     _check_same_shipment(reports)
