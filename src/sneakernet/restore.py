@@ -36,6 +36,7 @@ from .bundle import CatalogReader, ChunkMap, DriveReader
 from .errors import FormatError, OutOfSpace, UsageError
 from .format import (
     CATALOG_NAME,
+    MAX_CHUNK_SIZE,
     PARTIAL_SUFFIX,
     CatalogDrive,
     CatalogEntry,
@@ -73,6 +74,8 @@ log = logging.getLogger(__name__)
 #: Files installed per batch, and bytes: one syncfs and one journal commit per batch.
 BATCH_FILES = 2000
 BATCH_BYTES = 256 * 2**20
+#: Most raw chunk bytes read ahead (each also held stored while it is decoded).
+PREFETCH_BYTES = 32 * 2**20
 #: Whole files below this size are written on the writer pool; larger ones are written here as their chunks come
 #: (from the read-ahead pool), so memory never holds a whole large file.
 POOLED_FILE_LIMIT = 8 * 2**20
@@ -309,8 +312,11 @@ class DriveRestorer:
             ThreadPoolExecutor(workers, thread_name_prefix="sneakernet-write") as writers,
         ):
             self.writers = writers
+            # Read ahead two chunks a worker, but never more than PREFETCH_BYTES of chunks (large chunks: fewer).
+            chunk_size = self.map.header.chunk_size if self.map.header else MAX_CHUNK_SIZE
+            depth = max(1, min(2 * workers, PREFETCH_BYTES // max(chunk_size, 1)))
             try:
-                self._run(ChunkCursor(self.reader, self.map, None if self.includes else pool, 2 * workers))
+                self._run(ChunkCursor(self.reader, self.map, None if self.includes else pool, depth))
             finally:
                 self.writers = None
 
@@ -771,6 +777,7 @@ def validate_drive(reader: DriveReader, journal: Journal, includes: Includes | N
     pending: list[tuple[bytes, str]] = []
     for record in reader.records():
         if isinstance(record, ManifestHeader):
+            chunk_map.header = record
             continue
         if isinstance(record, ChunkRecord):
             chunk_map.add_chunk(record)
