@@ -774,7 +774,9 @@ out = []
 for drive, dest in json.loads(sys.argv[1]):
     report = restore.restore([drive], dest)
     out.append([report.drives[0].status, report.drives[0].failed])
-print(json.dumps({"outcomes": out, "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+# VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so a child would report pytest's own peak.
+peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"outcomes": out, "maxrss_kib": peak}))
 """
     result = subprocess.run([sys.executable, "-c", child, json.dumps(jobs)], capture_output=True, timeout=120)
     assert result.returncode == 0, result.stderr.decode()
