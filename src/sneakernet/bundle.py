@@ -48,7 +48,7 @@ from .format import (
     segment_name,
     show_path,
 )
-from .recordfile import HashingReader, RecordWriter, read_records, type_prefix
+from .recordfile import HashingReader, RecordWriter, check_single_frame, read_records, type_prefix
 
 _NO_MORE: Any = object()
 #: drive.json is a few hundred bytes; a reader refuses one larger than this.
@@ -371,6 +371,7 @@ class DriveReader:
             else:
                 raise FormatError(f"{what} is cut short: it has no end record")
             source.drain()
+            check_single_frame(handle, what)
         self.manifest_size, self.manifest_blake3 = source.size, source.hasher.hexdigest()
         if source.size != self.label.manifest_size or source.hasher.hexdigest() != self.label.manifest_blake3:
             raise FormatError(f"{what} does not match the BLAKE3 in its {DRIVE_LABEL_NAME}")
@@ -418,6 +419,7 @@ class CatalogReader:
             else:
                 raise FormatError(f"{what} is cut short: it has no end record")
             source.drain()
+            check_single_frame(handle, what)
         self.size, self.blake3 = source.size, source.hasher.hexdigest()
 
 

@@ -27,6 +27,7 @@ RECORD_LEVEL = 9
 FLUSH_EVERY = 1 << 20
 #: Longest line a reader accepts; a longer one is damage, not a record (bounds a reader's memory).
 MAX_LINE = 1 << 20
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 # zstd adds at most a few bytes per 128 KiB block plus a frame header and a final empty block.
 _FRAME_SLACK = 64
 
@@ -159,3 +160,36 @@ def read_records(
         if not isinstance(record, dict):
             raise FormatError(f"{what} line {number} is not a JSON object")
         yield record
+
+
+def check_single_frame(handle: BinaryIO, what: str) -> None:
+    """The file holds exactly one whole zstd frame: its blocks are walked by their headers (no decoding) to the
+    last one and its checksum. python-zstandard's stream reader takes a frame cut inside its final checksum for a
+    clean end, so a reader that must know the file is whole calls this after reading the records."""
+    handle.seek(0, os.SEEK_END)
+    size = handle.tell()
+    handle.seek(0)
+    head = handle.read(18)
+    if head[:4] != ZSTD_MAGIC:
+        raise FormatError(f"{what} is not a zstd frame (no zstd magic number)")
+    try:
+        position = zstandard.frame_header_size(head)
+    except zstandard.ZstdError as exc:
+        raise FormatError(f"{what} is not a zstd frame ({exc})") from exc
+    has_checksum = bool(head[4] & 0x04)
+    while True:
+        handle.seek(position)
+        block = handle.read(3)
+        if len(block) < 3:
+            raise FormatError(f"{what} is cut short: its zstd frame has no last block")
+        header = int.from_bytes(block, "little")
+        last, kind, length = header & 1, (header >> 1) & 3, header >> 3
+        if kind == 3:
+            raise FormatError(f"{what} is damaged: a zstd block of reserved type")
+        position += 3 + (1 if kind == 1 else length)
+        if last:
+            break
+    position += 4 if has_checksum else 0
+    if position != size:
+        problem = "cut short" if position > size else "followed by other bytes"
+        raise FormatError(f"{what} is {problem}: its zstd frame ends at byte {position} of {size}")
