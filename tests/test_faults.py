@@ -516,14 +516,6 @@ def test_catalog_cut_in_its_checksum_is_refused(fault_ship: Shipment, tmp_path: 
 
 
 @pytest.mark.parametrize("field", MISATTRIBUTED_LABEL_FIELDS)
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: a damaged 'drive' or 'shipment' value in drive.json is reported as a damaged manifest (and as a "
-    "drive of another shipment), although the manifest matches the catalog: DriveReader.records raises on the header "
-    "mismatch before hashing the manifest, so verify's _check_manifest never lets the catalog decide, and B3SUMS, "
-    "which names drive.json, is never checked",
-)
 def test_drive_json_damage_is_blamed_on_drive_json(fault_ship: Shipment, tmp_path: Path, field: str) -> None:
     drive = shutil.copytree(fault_ship.drives[1], tmp_path / "drive-0002")
     label = drive / DRIVE_LABEL_NAME

@@ -247,6 +247,8 @@ class DriveVerifier:
         self.reader: DriveReader | None = None
         self.catalog_digest: str | None = None
         self.catalog_drive: CatalogDrive | None = None
+        self.catalog_header: CatalogHeader | None = None
+        self.catalog_drives: list[CatalogDrive] = []
         #: Sizes of the segment files on the drive, by name (missing ones are absent).
         self.segment_sizes: dict[str, int] = {}
 
@@ -272,6 +274,14 @@ class DriveVerifier:
         self._read_catalog(label)
         if not self._check_manifest():
             return report
+        label = self.reader.label  # as the catalog vouches for it, when drive.json was damaged
+        if self.catalog_header is not None and self.catalog_header.shipment != label.shipment:
+            report.add(
+                "other_shipment",
+                f"this drive is from shipment {label.shipment}, its catalog from {self.catalog_header.shipment}",
+                status=Status.WRONG_SHIPMENT,
+            )
+            return report
         self._check_catalog_against_drive(label)
         self._check_label(label)
         self._check_segment_files()
@@ -285,7 +295,18 @@ class DriveVerifier:
 
     # -- manifest, label, catalog, checksums --
 
-    def _check_manifest(self) -> bool:
+    def _drive_the_catalog_vouches_for(self) -> CatalogDrive | None:
+        """The catalog's drive whose manifest BLAKE3 is that of the manifest on this drive, if any."""
+        assert self.reader is not None
+        actual = self.reader.manifest_blake3
+        if actual is None:
+            try:
+                actual = _file_blake3(self.reader.file(MANIFEST_NAME))
+            except OSError:
+                return None
+        return next((d for d in self.catalog_drives if d.manifest_blake3 == actual), None)
+
+    def _check_manifest(self, retried: bool = False) -> bool:
         """One pass over the manifest: its structure, hash, and the chunk map; False when it cannot be trusted."""
         assert self.reader is not None
         try:
@@ -299,14 +320,23 @@ class DriveVerifier:
                 elif isinstance(record, ManifestHeader):
                     self.manifest.header = record
         except FormatError as exc:
-            actual = self.reader.manifest_blake3
-            if actual is not None and self.catalog_drive is not None and self.catalog_drive.manifest_blake3 == actual:
-                # The manifest read whole and matches the catalog: it is drive.json that is wrong. Later passes
-                # check the manifest against the hash the catalog vouches for.
-                self.report.add("label", f"{DRIVE_LABEL_NAME} is damaged: its manifest BLAKE3 is wrong")
+            vouched = self._drive_the_catalog_vouches_for()
+            if vouched is not None and not retried:
+                # The manifest is one the catalog names: it is drive.json that is wrong. The drive is checked as
+                # the catalog describes it (its number, shipment and manifest hash).
+                label = self.reader.label
+                self.report.add("label", f"{DRIVE_LABEL_NAME} is damaged: it does not describe the manifest it names")
                 self.reader.label = dataclasses.replace(
-                    self.reader.label, manifest_size=self.reader.manifest_size or 0, manifest_blake3=actual
+                    label,
+                    drive=vouched.drive,
+                    shipment=self.catalog_header.shipment if self.catalog_header else label.shipment,
+                    manifest_size=vouched.manifest_size,
+                    manifest_blake3=vouched.manifest_blake3,
                 )
+                self.catalog_drive = vouched
+                self.report.drive, self.report.shipment = vouched.drive, self.reader.label.shipment
+                self.manifest = ChunkMap()
+                return self._check_manifest(retried=True)
             else:
                 self.report.add(
                     "manifest",
@@ -378,12 +408,9 @@ class DriveVerifier:
         self.catalog_digest = reader.blake3
         assert header is not None
         report.drives, report.fingerprint = header.drives, header.fingerprint
+        self.catalog_header, self.catalog_drives = header, drives
         if header.shipment != label.shipment:
-            report.add(
-                "other_shipment",
-                f"this drive is from shipment {label.shipment}, its catalog from {header.shipment}",
-                status=Status.WRONG_SHIPMENT,
-            )
+            # Decided once the manifest is read: drive.json may be the damaged one (see _check_manifest).
             return
         computed = fingerprint(d.manifest_blake3 for d in drives)
         if computed != header.fingerprint or [d.drive for d in drives] != list(range(1, header.drives + 1)):
