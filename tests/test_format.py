@@ -831,3 +831,23 @@ def test_lines_after_the_end_record_are_refused(tmp_path: Path) -> None:
     os.replace(drive / "m2", drive / MANIFEST_NAME)
     with pytest.raises(FormatError, match="lines after its end record"):
         list(DriveReader(str(drive)).records())
+
+
+@given(
+    path=st.binary(min_size=1, max_size=40),
+    final=st.booleans(),
+    changed=st.booleans(),
+    numbers=st.lists(st.integers(min_value=0, max_value=2**63), min_size=6, max_size=6),
+)
+@settings(max_examples=300)
+def test_fast_lines_are_exactly_the_json_lines(path: bytes, final: bool, changed: bool, numbers: list[int]) -> None:
+    """FileRecord.to_line and CatalogEntry.to_line (pack's fast paths) write what encode_record writes."""
+    offset, length, chunk_offset, size, mtime, uid = numbers
+    meta = Metadata(0o644, mtime, uid, 7) if final else None
+    record = FileRecord(
+        path, offset, length, 3, chunk_offset, final, size if final else None, H1 if final else None, meta,
+        changed and final,
+    )  # fmt: skip
+    assert record.to_line() == encode_record(record.to_json())
+    entry = CatalogEntry(path, "file", size, 1, 2)
+    assert entry.to_line() == encode_record(entry.to_json())

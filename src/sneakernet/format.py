@@ -94,6 +94,20 @@ def decode_path(key: str, raw: dict[str, Any]) -> bytes:
     raise FormatError(f"record has no {key!r}")
 
 
+#: Printable ASCII without the two characters JSON escapes: such a path is its own JSON string.
+_PLAIN = re.compile(rb"[\x20-\x21\x23-\x5b\x5d-\x7e]*")
+
+
+def path_json(key: str, path: bytes) -> str:
+    """``"key":"path"`` (or ``"key_b64":"..."``) exactly as ``json.dumps`` of :func:`encode_path` writes it, fast
+    for the usual plain path (pack writes one or two per file)."""
+    if _PLAIN.fullmatch(path):
+        return f'"{key}":"{path.decode("ascii")}"'
+    out: dict[str, Any] = {}
+    encode_path(key, path, out)
+    return json.dumps(out, separators=(",", ":"), ensure_ascii=True)[1:-1]
+
+
 def show_path(path: bytes) -> str:
     """A path for messages: UTF-8 where possible, backslash escapes for the rest, newlines visible."""
     return path.decode("utf-8", "backslashreplace").replace("\n", "\\n")
@@ -311,6 +325,23 @@ class FileRecord:
             if self.changed:
                 out["changed"] = True
         return out
+
+    def to_line(self) -> bytes:
+        """The record's manifest line, byte for byte what ``encode_record(self.to_json())`` gives, faster."""
+        line = (
+            f'{{"type":"file",{path_json("path", self.path)},"offset":{self.offset},"length":{self.length},'
+            f'"chunk":{self.chunk},"chunk_offset":{self.chunk_offset},"final":{"true" if self.final else "false"}'
+        )
+        if self.final:
+            meta = self.meta
+            assert meta is not None
+            line += (
+                f',"size":{self.size},"blake3":"{self.blake3}","mode":{meta.mode},"mtime_ns":{meta.mtime_ns},'
+                f'"uid":{meta.uid},"gid":{meta.gid}'
+            )
+            if self.changed:
+                line += ',"changed":true'
+        return (line + "}\n").encode("ascii")
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> FileRecord:
@@ -621,6 +652,13 @@ class CatalogEntry:
         encode_path("path", self.path, out)
         out.update(kind=self.kind, size=self.size, first_drive=self.first_drive, last_drive=self.last_drive)
         return out
+
+    def to_line(self) -> bytes:
+        """The record's catalog line, byte for byte what ``encode_record(self.to_json())`` gives, faster."""
+        return (
+            f'{{"type":"entry",{path_json("path", self.path)},"kind":"{self.kind}","size":{self.size},'
+            f'"first_drive":{self.first_drive},"last_drive":{self.last_drive}}}\n'
+        ).encode("ascii")
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> CatalogEntry:

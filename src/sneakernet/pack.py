@@ -70,7 +70,7 @@ from .format import (
 )
 from .planner import DriveBudget, DriveSpace, Placement, catalog_bound, default_reserve
 from .progress import NullProgress, Progress
-from .recordfile import RecordWriter, encode_record
+from .recordfile import RecordWriter
 from .resume import (
     FinishedDrives,
     clear_unfinished,
@@ -762,7 +762,7 @@ class ShipmentWriter:
     def _catalog(self, entry: CatalogEntry | None) -> None:
         """Spool the catalog's entry lines as entries are written: the catalog needs no second read of manifests."""
         if entry is not None:
-            self.catalog_lines.write(encode_record(entry.to_json()))
+            self.catalog_lines.write(entry.to_line())
 
     def finish(self) -> None:
         if self.drive is None:

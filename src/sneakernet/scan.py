@@ -15,7 +15,7 @@ import stat
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from .errors import SourceError
 from .format import show_path
@@ -28,9 +28,11 @@ KIND_SYMLINK = "symlink"
 KIND_SPECIAL = "special"
 
 
-@dataclass(frozen=True)
-class SourceEntry:
-    """One entry of the source tree, from a single ``lstat``; ``path`` is relative with ``/`` separators."""
+class SourceEntry(NamedTuple):
+    """One entry of the source tree, from a single ``lstat``; ``path`` is relative with ``/`` separators.
+
+    A named tuple, not a dataclass: a million of them are made, pickled to the spool and read back.
+    """
 
     path: bytes
     kind: str
