@@ -194,7 +194,10 @@ def test_flipped_byte_is_refused(big_file: tuple[list[dict[str, Any]], bytes], w
     position = int(len(data) * where) if isinstance(where, float) else len(data) + where
     damaged = bytearray(data)
     damaged[position] ^= 0xFF
-    with pytest.raises(FormatError, match="the manifest is damaged: zstd cannot decode it"):
+    # Caught by the frame checksum, or before it by a line that no longer parses.
+    with pytest.raises(
+        FormatError, match=r"the manifest is damaged: zstd cannot decode it|the manifest line \d+ is not valid JSON"
+    ):
         read(bytes(damaged))
 
 

@@ -19,9 +19,11 @@ import zstandard
 
 from .errors import FormatError
 
-#: Compression level of manifests and catalogs: they are small next to the data, and level 9 shrinks hashes
-#: and paths well while staying far faster than the disks.
-RECORD_LEVEL = 9
+#: Compression level of manifests and catalogs: level 3, as for data; level 9 saved 1.3% of a 50,000-file manifest (most
+#: of it is hashes, which do not compress) at several times the CPU, per file packed.
+RECORD_LEVEL = 3
+#: Lines gathered before they go to the compressor together.
+BATCH = 64 * 1024
 #: Flush the compressor after this much input, so the bytes still held inside it stay bounded and the
 #: writer's size bound stays tight.
 FLUSH_EVERY = 1 << 20
@@ -52,18 +54,30 @@ class RecordWriter:
         self._stream = compressor.stream_writer(cast(BinaryIO, self._hashing), closefd=False)
         self.records = 0
         self._unflushed = 0
+        #: Lines not yet handed to the compressor: one call per batch, not per record.
+        self._pending: list[bytes] = []
+        self._pending_size = 0
 
     def write(self, record: dict[str, Any]) -> None:
         self.write_line(encode_record(record))
 
     def write_line(self, line: bytes) -> None:
         """A record already encoded by :func:`encode_record`."""
-        self._stream.write(line)
+        self._pending.append(line)
+        self._pending_size += len(line)
         self.records += 1
         self._unflushed += len(line)
+        if self._pending_size >= BATCH:
+            self._hand_over()
         if self._unflushed >= FLUSH_EVERY:
+            self._hand_over()
             self._stream.flush(zstandard.FLUSH_BLOCK)
             self._unflushed = 0
+
+    def _hand_over(self) -> None:
+        if self._pending:
+            self._stream.write(b"".join(self._pending))
+            self._pending, self._pending_size = [], 0
 
     def size_bound(self, extra: int = 0) -> int:
         """The most bytes the finished file can have if ``extra`` more uncompressed bytes are written."""
@@ -72,6 +86,7 @@ class RecordWriter:
 
     def close(self) -> tuple[int, str]:
         """Finish the frame, fsync, and return ``(size, blake3 hex)`` of the file."""
+        self._hand_over()
         self._stream.close()  # type: ignore[no-untyped-call]
         self._file.flush()
         os.fsync(self._file.fileno())
