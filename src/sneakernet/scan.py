@@ -252,6 +252,8 @@ def scan(root: str | os.PathLike[str], excludes: Sequence[str] = ()) -> tuple[Sc
     totals = ScanTotals()
     spool = ScanSpool()
     top = os.fsencode(root)
+    # root reads every file whatever its mode: no access() call per file then.
+    root_reads_all = os.geteuid() == 0
     for item in walk(root, Excluder(excludes) if excludes else None):
         if isinstance(item, Excluded):
             totals.excluded_entries += 1
@@ -262,7 +264,7 @@ def scan(root: str | os.PathLike[str], excludes: Sequence[str] = ()) -> tuple[Sc
         elif item.kind == KIND_SPECIAL:
             totals.specials.append(item.path)
             spool.add(item)
-        elif item.kind == KIND_FILE and not os.access(os.path.join(top, item.path), os.R_OK):
+        elif item.kind == KIND_FILE and not root_reads_all and not os.access(os.path.join(top, item.path), os.R_OK):
             totals.unreadable.append(item.path)
             spool.add(Unreadable(item.path, "permission denied"))
         else:
