@@ -506,3 +506,31 @@ def test_a_fresh_filesystem_root_counts_as_empty(tmp_path: Path) -> None:
     summary = pack(tmp_path / "src", drives=[str(usb)], options=SMALL)
     report = verify([str(usb)], expected_fingerprint=summary.fingerprint)
     assert report.ok and report.drives[0].unexpected == []
+
+
+PEAK_CHILD = """
+import sys
+from sneakernet import PackOptions, pack
+pack(sys.argv[1], out=sys.argv[2], drive_size=10**9, options=PackOptions(reserve=0))
+print(next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")))
+"""
+
+
+def test_memory_stays_flat_with_many_files(tmp_path: Path) -> None:
+    """Peak RSS of pack does not grow with the number of files (loosely: 20,000 files stay near 2,000's)."""
+
+    def peak(count: int) -> int:
+        src = tmp_path / f"src{count}"
+        for i in range(count):
+            if i % 1000 == 0:
+                (src / f"d{i // 1000:03d}").mkdir(parents=True)
+            (src / f"d{i // 1000:03d}" / f"f{i:06d}").write_bytes(b"x" * (1000 + i % 3000))
+        out = subprocess.run(
+            [sys.executable, "-c", PEAK_CHILD, str(src), str(tmp_path / f"out{count}")], capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr
+        return int(out.stdout.strip())
+
+    small, large = peak(2_000), peak(20_000)
+    assert large < 200 * 1024  # KiB
+    assert large - small < 30 * 1024, (small, large)  # 18,000 more files cost less than 30 MiB
