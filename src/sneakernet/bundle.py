@@ -19,9 +19,9 @@ import mmap
 import os
 import threading
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import blake3
 
@@ -51,6 +51,7 @@ from .format import (
 from .recordfile import HashingReader, RecordWriter, check_single_frame, read_records, type_prefix
 
 _NO_MORE: Any = object()
+R = TypeVar("R")
 #: drive.json is a few hundred bytes; a reader refuses one larger than this.
 LABEL_LIMIT = 1 << 16
 #: What filesystems and operating systems put at the root of a drive by themselves: never part of a shipment,
@@ -358,26 +359,33 @@ class DriveReader:
             if header.shipment != self.label.shipment or header.drive != self.label.drive:
                 raise FormatError(f"{what} belongs to another shipment or drive than its {DRIVE_LABEL_NAME}")
             yield header
-            count = 1
-            for raw in raw_records:
-                count += 1
-                if raw is None:
-                    continue
-                record = manifest_record_from_json(raw)
-                yield record
-                if isinstance(record, EndRecord):
-                    if record.records != count:
-                        raise FormatError(f"{what} has {count} records, its end record says {record.records}")
-                    if next(raw_records, _NO_MORE) is not _NO_MORE:
-                        raise FormatError(f"{what} has lines after its end record")
-                    break
-            else:
-                raise FormatError(f"{what} is cut short: it has no end record")
+            yield from _to_end_record(raw_records, manifest_record_from_json, what)
             source.drain()
             check_single_frame(handle, what)
         self.manifest_size, self.manifest_blake3 = source.size, source.hasher.hexdigest()
         if source.size != self.label.manifest_size or source.hasher.hexdigest() != self.label.manifest_blake3:
             raise FormatError(f"{what} does not match the BLAKE3 in its {DRIVE_LABEL_NAME}")
+
+
+def _to_end_record(
+    raw_records: Iterator[dict[str, Any] | None], parse: Callable[[dict[str, Any]], R], what: str
+) -> Iterator[R]:
+    """The records after the header, parsed, through the end record, whose count (header and end included) must
+    match and after which nothing may follow; lines ``read_records`` skipped (None) are counted, not parsed."""
+    count = 1
+    for raw in raw_records:
+        count += 1
+        if raw is None:
+            continue
+        record = parse(raw)
+        yield record
+        if isinstance(record, EndRecord):
+            if record.records != count:
+                raise FormatError(f"{what} has {count} records, its end record says {record.records}")
+            if next(raw_records, _NO_MORE) is not _NO_MORE:
+                raise FormatError(f"{what} has lines after its end record")
+            return
+    raise FormatError(f"{what} is cut short: it has no end record")
 
 
 class CatalogReader:
@@ -406,21 +414,7 @@ class CatalogReader:
             raw_records = read_records(source, what, prefixes)
             first: dict[str, Any] | None = next(raw_records, None)
             yield CatalogHeader.from_json(first or {})
-            count = 1
-            for raw in raw_records:
-                count += 1
-                if raw is None:
-                    continue
-                record = catalog_record_from_json(raw)
-                yield record
-                if isinstance(record, EndRecord):
-                    if record.records != count:
-                        raise FormatError(f"{what} has {count} records, its end record says {record.records}")
-                    if next(raw_records, _NO_MORE) is not _NO_MORE:
-                        raise FormatError(f"{what} has lines after its end record")
-                    break
-            else:
-                raise FormatError(f"{what} is cut short: it has no end record")
+            yield from _to_end_record(raw_records, catalog_record_from_json, what)
             source.drain()
             check_single_frame(handle, what)
         self.size, self.blake3 = source.size, source.hasher.hexdigest()
