@@ -169,6 +169,31 @@ def main(ctx: click.Context, debug: bool, verbose: int, quiet_all: bool) -> None
         library.setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
 
 
+def chunking_options(command: Callable[..., T]) -> Callable[..., T]:
+    """The options that shape a shipment, shared by pack and plan (plan must see what pack will do)."""
+    for option in reversed(
+        [
+            click.option(
+                "--chunk-size", type=SIZE, default=DEFAULT_CHUNK_SIZE, help="Raw bytes per chunk.  [default: 4MiB]"
+            ),
+            click.option(
+                "--segment-size",
+                type=SIZE,
+                default=DEFAULT_SEGMENT_SIZE,
+                help="Most bytes per segment.  [default: 1GiB]",
+            ),
+            click.option(
+                "--level", type=click.IntRange(1, 22), default=DEFAULT_LEVEL, show_default=True, help="zstd level."
+            ),
+            click.option(
+                "--reserve", type=SIZE, help="Bytes kept free on each drive.  [default: 1% of the drive, at most 1GiB]"
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
 @main.command("pack")
 @click.argument("source", type=click.Path(file_okay=True, dir_okay=True, path_type=str))
 @click.option(
@@ -182,12 +207,7 @@ def main(ctx: click.Context, debug: bool, verbose: int, quiet_all: bool) -> None
     type=SIZE,
     help="Size of each drive: 8TB, 500GB, 7.2TiB. Needed with --out; caps --drive's free space.",
 )
-@click.option("--chunk-size", type=SIZE, default=DEFAULT_CHUNK_SIZE, help="Raw bytes per chunk.  [default: 4MiB]")
-@click.option(
-    "--segment-size", type=SIZE, default=DEFAULT_SEGMENT_SIZE, help="Most bytes per segment.  [default: 1GiB]"
-)
-@click.option("--level", type=click.IntRange(1, 22), default=DEFAULT_LEVEL, show_default=True, help="zstd level.")
-@click.option("--reserve", type=SIZE, help="Bytes kept free on each drive.  [default: 1% of the drive, at most 1GiB]")
+@chunking_options
 @click.option(
     "--exclude",
     "excludes",
@@ -387,12 +407,7 @@ def print_pack_summary(summary: PackSummary, quiet: bool) -> None:
     metavar="RATE",
     help="Pack at this rate instead of the one measured on the sample, e.g. 200MB/s for a USB hard drive.",
 )
-@click.option("--chunk-size", type=SIZE, default=DEFAULT_CHUNK_SIZE, help="Raw bytes per chunk.  [default: 4MiB]")
-@click.option(
-    "--segment-size", type=SIZE, default=DEFAULT_SEGMENT_SIZE, help="Most bytes per segment.  [default: 1GiB]"
-)
-@click.option("--level", type=click.IntRange(1, 22), default=DEFAULT_LEVEL, show_default=True, help="zstd level.")
-@click.option("--reserve", type=SIZE, help="Bytes kept free on each drive.  [default: 1% of the drive, at most 1GiB]")
+@chunking_options
 @click.option(
     "--exclude",
     "excludes",
