@@ -206,3 +206,26 @@ def test_cli_exclude_from(tmp_path: Path) -> None:
         ],
     )
     assert missing.exit_code == 2 and "cannot read exclude file" in missing.stderr
+
+
+def test_restore_a_swapped_shipment_in_any_order_with_the_senders_catalog(tmp_path: Path) -> None:
+    """Only the last drive of a --swap pack carries the catalog: --catalog gives restore the sender's copy."""
+    from sneakernet import restore
+    from sneakernet.errors import UsageError as Usage
+
+    src = make_edge_tree(tmp_path / "src")
+    dock = Dock(tmp_path)
+    options = PackOptions(chunk_size=256 * 1024, reserve=0)
+    summary = pack(
+        src, drives=[str(dock.mount)], drive_size=DRIVE, options=options, next_drive=dock.next_drive,
+        catalog_dir=str(tmp_path / "sender"),
+    )  # fmt: skip
+    used = dock.drives[: len(summary.drives)]
+    with pytest.raises(Usage, match="give --catalog"):
+        restore([str(used[0])], str(tmp_path / "dest"))
+    assert summary.catalog_copy is not None
+    for drive in used:  # first drive first: it carries no catalog
+        report = restore([str(drive)], str(tmp_path / "dest"), catalog=summary.catalog_copy)
+        assert report.clean, report.drives
+    assert report.status.finished
+    assert source_entries(tmp_path / "dest") == source_entries(src)

@@ -691,6 +691,11 @@ def _drive_headline(drive: DriveReport) -> str:
     multiple=True,
     help="Restore only matching paths (repeat; '*' crosses '/', a directory takes its subtree); later runs: the same.",
 )
+@click.option(
+    "--catalog",
+    metavar="FILE",
+    help="The shipment's catalog (e.g. the sender's copy of a --swap pack), for drives that do not carry it.",
+)
 @click.option("--keep-journal", is_flag=True, help="Keep DEST/.sneakernet once the shipment is complete.")
 @click.option("--force", is_flag=True, help="Restore into a non-empty DEST that holds no restore of this shipment.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -701,6 +706,7 @@ def restore_command(
     drives: tuple[str, ...],
     dest: str,
     includes: tuple[str, ...],
+    catalog: str | None,
     keep_journal: bool,
     force: bool,
     as_json: bool,
@@ -717,6 +723,7 @@ def restore_command(
       sneakernet restore /mnt/usb --into /data/dataset
       sneakernet restore shipment/drive-* --into /data/dataset
       sneakernet restore /mnt/usb --into /data/subset --include 'images/*'
+      sneakernet restore /mnt/usb --into /data/dataset --catalog shipment.catalog.jsonl.zst
 
     Exit codes: 0 every drive given went in cleanly (even with drives still to come); 1 a drive was refused or
     some files were damaged (named); 2 bad arguments; 4 the destination is full (free space, run again).
@@ -724,7 +731,9 @@ def restore_command(
     progress = progress_for("restore", quiet)
     report = run(
         ctx,
-        lambda: restore(drives, dest, include=includes, keep_journal=keep_journal, force=force, progress=progress),
+        lambda: restore(
+            drives, dest, include=includes, keep_journal=keep_journal, force=force, progress=progress, catalog=catalog
+        ),
     )
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))

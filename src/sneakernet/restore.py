@@ -828,8 +828,10 @@ def _add_seen(db: sqlite3.Connection, pending: list[tuple[bytes, str]]) -> None:
 # --- the entry points ---------------------------------------------------------------------------------------
 
 
-def _journal_for(dest: str, readers: list[DriveReader], includes: Includes, force: bool) -> Journal:
-    """Open the destination's journal, or start one from the first catalog among the drives."""
+def _journal_for(
+    dest: str, readers: list[DriveReader], includes: Includes, force: bool, catalog: str | None = None
+) -> Journal:
+    """Open the destination's journal, or start one from ``catalog`` or the first catalog among the drives."""
     if Journal.exists(dest):
         try:
             journal = Journal.open(dest)
@@ -846,17 +848,21 @@ def _journal_for(dest: str, readers: list[DriveReader], includes: Includes, forc
     # A run killed while it set up its journal leaves .sneakernet without one: that is no user data.
     if os.path.isdir(dest) and set(os.listdir(dest)) - {JOURNAL_DIR} and not force:
         raise UsageError(f"{dest} is not empty and holds no restore of a shipment: give an empty directory or --force")
-    source = next((r for r in readers if os.path.exists(r.file(CATALOG_NAME))), None)
-    if source is None:
-        raise UsageError(
-            "none of these drives carries the shipment's catalog: restore first a drive that does "
-            "(with --out, every drive does)"
-        )
-    header, drives = read_catalog(source.file(CATALOG_NAME))
+    if catalog is None:
+        source = next((r for r in readers if os.path.exists(r.file(CATALOG_NAME))), None)
+        if source is None:
+            raise UsageError(
+                "none of these drives carries the shipment's catalog: restore first a drive that does (with --out "
+                "every drive does; with --swap the last one), or give --catalog with the sender's copy"
+            )
+        catalog = source.file(CATALOG_NAME)
+    elif not os.path.isfile(catalog):
+        raise UsageError(f"catalog {catalog} is not a file: give the catalog.jsonl.zst of the shipment")
+    header, drives = read_catalog(catalog)
     # The catalog copy first, whole (partial then rename): the journal, made last, is what says a restore exists.
     os.makedirs(os.path.join(Journal.directory(dest), PARTS_DIR), exist_ok=True)
     copy = os.path.join(Journal.directory(dest), CATALOG_COPY)
-    shutil.copyfile(source.file(CATALOG_NAME), copy + PARTIAL_SUFFIX)
+    shutil.copyfile(catalog, copy + PARTIAL_SUFFIX)
     os.replace(copy + PARTIAL_SUFFIX, copy)
     journal = Journal.create(
         dest,
@@ -916,6 +922,7 @@ def restore(
     keep_journal: bool = False,
     force: bool = False,
     progress: Progress | None = None,
+    catalog: str | None = None,
 ) -> RestoreReport:
     """Restore what ``drives`` carry into ``into``; finish the shipment when its last drive is in.
 
@@ -929,7 +936,7 @@ def restore(
     readers = [DriveReader(path) for path in drives]
     includes = Includes(include)
     try:
-        journal = _journal_for(into, readers, includes, force)
+        journal = _journal_for(into, readers, includes, force, catalog)
     except sqlite3.OperationalError as exc:
         raise _journal_error(exc, into) from exc
     except OSError as exc:
