@@ -229,3 +229,24 @@ def test_restore_a_swapped_shipment_in_any_order_with_the_senders_catalog(tmp_pa
         assert report.clean, report.drives
     assert report.status.finished
     assert source_entries(tmp_path / "dest") == source_entries(src)
+
+
+def test_verify_a_swapped_drive_against_the_senders_catalog(tmp_path: Path) -> None:
+    """A --swap drive without a catalog is 'unconfirmed' with --fingerprint, unless --catalog gives one."""
+    from sneakernet.verify import Status
+
+    src = make_edge_tree(tmp_path / "src")
+    dock = Dock(tmp_path)
+    options = PackOptions(chunk_size=256 * 1024, reserve=0)
+    summary = pack(
+        src, drives=[str(dock.mount)], drive_size=DRIVE, options=options, next_drive=dock.next_drive,
+        catalog_dir=str(tmp_path / "sender"),
+    )  # fmt: skip
+    first = str(dock.drives[0])
+    alone = verify([first], expected_fingerprint=summary.fingerprint)
+    assert alone.drives[0].status == Status.UNCONFIRMED.value
+    checked = verify([first], expected_fingerprint=summary.fingerprint, catalog=summary.catalog_copy)
+    assert checked.ok, [p.message for p in checked.drives[0].problems]
+    assert checked.drives[0].drives == len(summary.drives)
+    wrong = verify([first], expected_fingerprint="0123456789abcdef0123", catalog=summary.catalog_copy)
+    assert wrong.drives[0].status == Status.WRONG_SHIPMENT.value

@@ -556,6 +556,11 @@ def _fill_lines(result: Plan) -> list[str]:
     metavar="HASH",
     help="The fingerprint pack printed (16+ hex digits, dashes allowed): the drive must belong to it.",
 )
+@click.option(
+    "--catalog",
+    metavar="FILE",
+    help="The shipment's catalog, for drives that do not carry it (a --swap pack's): checks --fingerprint.",
+)
 @click.option("--restart", is_flag=True, help="Start over instead of resuming an interrupted verify.")
 @click.option("--threads", type=click.IntRange(0, 256), default=0, help="Hashing threads, 0 for one per core.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (schema: docs/verify.md).")
@@ -569,6 +574,7 @@ def verify_command(
     sample: float | None,
     seed: int | None,
     expected: str | None,
+    catalog: str | None,
     restart: bool,
     threads: int,
     as_json: bool,
@@ -606,6 +612,7 @@ def verify_command(
             restart=restart,
             threads=threads,
             progress=progress,
+            catalog=catalog,
         ),
     )
     if as_json:

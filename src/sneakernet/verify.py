@@ -232,8 +232,10 @@ class DriveVerifier:
         restart: bool,
         workers: int,
         progress: Progress,
+        catalog: str | None = None,
     ) -> None:
         self.path = path
+        self.catalog = catalog
         self.mode = mode
         self.expected_fingerprint = expected_fingerprint
         self.sample_percent = sample_percent
@@ -379,7 +381,10 @@ class DriveVerifier:
         """Read the catalog whole: its integrity, its shipment, its fingerprint, and this drive's line in it."""
         assert self.reader is not None
         report = self.report
-        path = self.reader.file(CATALOG_NAME)
+        own = self.reader.file(CATALOG_NAME)
+        # A drive without its own catalog (all but the last of a --swap pack) can be checked against the sender's.
+        path = own if os.path.exists(own) or self.catalog is None else self.catalog
+        external = path != own
         if not os.path.exists(path):
             report.notes.append(
                 "no catalog on this drive: the shipment's packing may not have finished; the drive was checked alone"
@@ -403,9 +408,9 @@ class DriveVerifier:
                     drives.append(record)
         except FormatError as exc:
             report.add("catalog", f"{CATALOG_NAME} is damaged: {exc}")
-            self.catalog_digest = _file_blake3(path)
+            self.catalog_digest = None if external else _file_blake3(path)
             return
-        self.catalog_digest = reader.blake3
+        self.catalog_digest = None if external else reader.blake3
         assert header is not None
         report.drives, report.fingerprint = header.drives, header.fingerprint
         self.catalog_header, self.catalog_drives = header, drives
@@ -769,6 +774,7 @@ def verify(
     restart: bool = False,
     threads: int = 0,
     progress: Progress | None = None,
+    catalog: str | None = None,
 ) -> VerifyReport:
     """Check each drive in ``drives`` alone, read-only, and report what is wrong and which paths it hurts.
 
@@ -789,7 +795,9 @@ def verify(
     try:
         for path in drives:
             log.info("verifying %s (%s)", path, mode.value)
-            verifier = DriveVerifier(path, mode, wanted, sample_percent, seed, state_dir, restart, workers, progress)
+            verifier = DriveVerifier(
+                path, mode, wanted, sample_percent, seed, state_dir, restart, workers, progress, catalog
+            )
             reports.append(verifier.run())
             log.info("%s: %s, %d bytes checked", path, reports[-1].status, reports[-1].bytes_checked)
     finally:
