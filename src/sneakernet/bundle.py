@@ -34,6 +34,7 @@ from .format import (
     MANIFEST_NAME,
     PARTIAL_SUFFIX,
     SEGMENTS_DIR,
+    CatalogDrive,
     CatalogHeader,
     CatalogRecord,
     ChunkRecord,
@@ -419,6 +420,18 @@ class CatalogReader:
             check_single_frame(handle, what)
         self.size, self.blake3 = source.size, source.hasher.hexdigest()
 
+    def drives(self) -> tuple[CatalogHeader, list[CatalogDrive]]:
+        """The header and the drive list, after reading the whole catalog (entries counted, not parsed)."""
+        header: CatalogHeader | None = None
+        drives: list[CatalogDrive] = []
+        for record in self.records(only=(CatalogDrive.TYPE,)):
+            if isinstance(record, CatalogHeader):
+                header = record
+            elif isinstance(record, CatalogDrive):
+                drives.append(record)
+        assert header is not None
+        return header, drives
+
 
 @dataclass
 class ChunkMap:
@@ -457,3 +470,14 @@ class ChunkMap:
         if start + record.length > self.raw_offsets[-1]:
             raise FormatError(f"{show_path(record.path)} runs past the last chunk of this drive")
         return start, start + record.length
+
+
+def file_blake3(path: str) -> tuple[int, str]:
+    """``(size, BLAKE3 hex)`` of a whole file, read in large blocks."""
+    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    size = 0
+    with open(path, "rb") as handle:
+        while data := handle.read(1 << 22):
+            hasher.update(data)
+            size += len(data)
+    return size, hasher.hexdigest()

@@ -706,6 +706,12 @@ def fingerprint(manifest_hashes: Iterable[str]) -> str:
     return hasher.hexdigest()
 
 
+def catalog_is_consistent(header: CatalogHeader, drives: list[CatalogDrive]) -> bool:
+    """Whether a catalog lists drives 1..N and its drives' manifest hashes give its fingerprint."""
+    numbered = [d.drive for d in drives] == list(range(1, header.drives + 1))
+    return numbered and fingerprint(d.manifest_blake3 for d in drives) == header.fingerprint
+
+
 def short_fingerprint(full: str) -> str:
     """The first 80 bits in groups of four hex digits: ``3f9a-12bc-77d0-e145-9abc``."""
     digits = full[:SHORT_FINGERPRINT_DIGITS]

@@ -49,8 +49,8 @@ from .format import (
     Metadata,
     SkippedRecord,
     SymlinkRecord,
+    catalog_is_consistent,
     drive_label,
-    fingerprint,
     short_fingerprint,
     show_path,
 )
@@ -881,20 +881,11 @@ def _journal_for(
 
 def read_catalog(path: str) -> tuple[CatalogHeader, list[CatalogDrive]]:
     """A catalog's header and drive list, after reading it whole (FormatError when damaged or inconsistent)."""
-    header: CatalogHeader | None = None
-    drives: list[CatalogDrive] = []
     try:
-        for record in CatalogReader(path).records(only=(CatalogDrive.TYPE,)):
-            if isinstance(record, CatalogHeader):
-                header = record
-            elif isinstance(record, CatalogDrive):
-                drives.append(record)
+        header, drives = CatalogReader(path).drives()
     except FormatError as exc:
         raise UsageError(f"the catalog {path} is damaged ({exc}): use another drive's catalog") from exc
-    assert header is not None
-    if [d.drive for d in drives] != list(range(1, header.drives + 1)) or fingerprint(
-        d.manifest_blake3 for d in drives
-    ) != header.fingerprint:
+    if not catalog_is_consistent(header, drives):
         raise UsageError(f"the catalog {path} is inconsistent with its fingerprint: use another drive's catalog")
     return header, drives
 

@@ -16,9 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 
-import blake3
-
-from .bundle import SHIPMENT_NAMES, DriveReader
+from .bundle import SHIPMENT_NAMES, DriveReader, file_blake3
 from .errors import DestinationError, SneakernetError, SourceError, UsageError
 from .format import (
     CATALOG_NAME,
@@ -39,9 +37,6 @@ from .format import (
     drive_label,
     show_path,
 )
-
-#: Bytes read at a time when re-hashing a finished drive's segments.
-READ_SIZE = 1 << 22
 
 
 @dataclass
@@ -105,13 +100,7 @@ def _read_manifest(reader: DriveReader) -> tuple[ManifestHeader, list[SegmentRec
 def _check_segments(reader: DriveReader, segments: list[SegmentRecord]) -> None:
     """Every segment of a finished drive, read whole and hashed: only proven bytes are kept."""
     for segment in segments:
-        hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
-        size = 0
-        with open(reader.file(segment.name), "rb") as handle:
-            while data := handle.read(READ_SIZE):
-                hasher.update(data)
-                size += len(data)
-        if size != segment.size or hasher.hexdigest() != segment.blake3:
+        if file_blake3(reader.file(segment.name)) != (segment.size, segment.blake3):
             raise DestinationError(f"segment {segment.name} does not match its BLAKE3")
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import blake3
 
-from .bundle import FILESYSTEM_ENTRIES, CatalogReader, ChunkMap, DriveReader, write_atomically
+from .bundle import FILESYSTEM_ENTRIES, CatalogReader, ChunkMap, DriveReader, file_blake3, write_atomically
 from .codec import decode_chunk
 from .errors import FormatError, NotADrive, SneakernetError, UnfinishedDrive, UnsupportedVersion, UsageError
 from .format import (
@@ -48,6 +48,7 @@ from .format import (
     HardlinkRecord,
     ManifestHeader,
     SegmentRecord,
+    catalog_is_consistent,
     fingerprint,
     short_fingerprint,
     show_path,
@@ -303,7 +304,7 @@ class DriveVerifier:
         actual = self.reader.manifest_blake3
         if actual is None:
             try:
-                actual = _file_blake3(self.reader.file(MANIFEST_NAME))
+                actual = file_blake3(self.reader.file(MANIFEST_NAME))[1]
             except OSError:
                 return None
         return next((d for d in self.catalog_drives if d.manifest_blake3 == actual), None)
@@ -397,28 +398,21 @@ class DriveVerifier:
                 )
             return
         reader = CatalogReader(path)
-        header: CatalogHeader | None = None
-        drives: list[CatalogDrive] = []
         try:
             # Entries are not parsed here (restore and ls read them); their lines are counted and hashed.
-            for record in reader.records(only=(CatalogDrive.TYPE,)):
-                if isinstance(record, CatalogHeader):
-                    header = record
-                elif isinstance(record, CatalogDrive):
-                    drives.append(record)
+            header, drives = reader.drives()
         except FormatError as exc:
             report.add("catalog", f"{CATALOG_NAME} is damaged: {exc}")
-            self.catalog_digest = None if external else _file_blake3(path)
+            self.catalog_digest = None if external else file_blake3(path)[1]
             return
         self.catalog_digest = None if external else reader.blake3
-        assert header is not None
         report.drives, report.fingerprint = header.drives, header.fingerprint
         self.catalog_header, self.catalog_drives = header, drives
         if header.shipment != label.shipment:
             # Decided once the manifest is read: drive.json may be the damaged one (see _check_manifest).
             return
         computed = fingerprint(d.manifest_blake3 for d in drives)
-        if computed != header.fingerprint or [d.drive for d in drives] != list(range(1, header.drives + 1)):
+        if not catalog_is_consistent(header, drives):
             report.add("catalog", f"{CATALOG_NAME} is inconsistent: its drive list does not give its fingerprint")
         self.catalog_drive = next((d for d in drives if d.drive == label.drive), None)
         if self.catalog_drive is None:
@@ -739,14 +733,6 @@ class _FileHasher:
                     [show_path(record.path)],
                 )
         self._next_piece()
-
-
-def _file_blake3(path: str) -> str:
-    hasher = blake3.blake3()
-    with open(path, "rb") as handle:
-        while data := handle.read(1 << 22):
-            hasher.update(data)
-    return hasher.hexdigest()
 
 
 # --- the entry point ----------------------------------------------------------------------------------------
