@@ -19,7 +19,7 @@ import mmap
 import os
 import threading
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, TypeVar
 
@@ -52,6 +52,7 @@ from .format import (
 from .recordfile import HashingReader, RecordWriter, check_single_frame, read_records, type_prefix
 
 _NO_MORE: Any = object()
+H = TypeVar("H")
 R = TypeVar("R")
 #: drive.json is a few hundred bytes; a reader refuses one larger than this.
 LABEL_LIMIT = 1 << 16
@@ -347,25 +348,46 @@ class DriveReader:
         for one kind of record, to be made after a full pass has checked every record.
         """
         what = f"the manifest of {self.path}"
-        try:
-            handle = open(self.file(MANIFEST_NAME), "rb")  # noqa: SIM115 - closed below
-        except OSError as exc:
-            raise FormatError(f"cannot open {what}: {exc.strerror}") from exc
-        with handle:
-            source = HashingReader(handle)
-            prefixes = None if only is None else tuple(type_prefix(t) for t in (*only, EndRecord.TYPE))
-            raw_records = read_records(source, what, prefixes)
-            first: dict[str, Any] | None = next(raw_records, None)
-            header = ManifestHeader.from_json(first or {})
+
+        def own_header(raw: dict[str, Any]) -> ManifestHeader:
+            header = ManifestHeader.from_json(raw)
             if header.shipment != self.label.shipment or header.drive != self.label.drive:
                 raise FormatError(f"{what} belongs to another shipment or drive than its {DRIVE_LABEL_NAME}")
-            yield header
-            yield from _to_end_record(raw_records, manifest_record_from_json, what)
-            source.drain()
-            check_single_frame(handle, what)
-        self.manifest_size, self.manifest_blake3 = source.size, source.hasher.hexdigest()
-        if source.size != self.label.manifest_size or source.hasher.hexdigest() != self.label.manifest_blake3:
+            return header
+
+        size, digest = yield from _read_record_file(
+            self.file(MANIFEST_NAME), what, only, own_header, manifest_record_from_json
+        )
+        self.manifest_size, self.manifest_blake3 = size, digest
+        if size != self.label.manifest_size or digest != self.label.manifest_blake3:
             raise FormatError(f"{what} does not match the BLAKE3 in its {DRIVE_LABEL_NAME}")
+
+
+def _read_record_file(
+    path: str,
+    what: str,
+    only: tuple[str, ...] | None,
+    parse_header: Callable[[dict[str, Any]], H],
+    parse: Callable[[dict[str, Any]], R],
+) -> Generator[H | R, None, tuple[int, str]]:
+    """The header, then each record through the end record, of the record file at ``path``; returns the size and
+    BLAKE3 of the bytes read, once every byte has been read and the file found to be a single zstd frame.
+
+    With ``only`` (record types), the other records are counted but neither parsed nor yielded."""
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise FormatError(f"cannot open {what}: {exc.strerror}") from exc
+    with handle:
+        source = HashingReader(handle)
+        prefixes = None if only is None else tuple(type_prefix(t) for t in (*only, EndRecord.TYPE))
+        raw_records = read_records(source, what, prefixes)
+        first: dict[str, Any] | None = next(raw_records, None)
+        yield parse_header(first or {})
+        yield from _to_end_record(raw_records, parse, what)
+        source.drain()
+        check_single_frame(handle, what)
+    return source.size, source.hasher.hexdigest()
 
 
 def _to_end_record(
@@ -405,20 +427,9 @@ class CatalogReader:
         """The header, then each record through the end record (with ``only``, just those types; see
         :meth:`DriveReader.records`)."""
         what = f"the catalog {self.path}"
-        try:
-            handle = open(self.path, "rb")  # noqa: SIM115 - closed below
-        except OSError as exc:
-            raise FormatError(f"cannot open {what}: {exc.strerror}") from exc
-        with handle:
-            source = HashingReader(handle)
-            prefixes = None if only is None else tuple(type_prefix(t) for t in (*only, EndRecord.TYPE))
-            raw_records = read_records(source, what, prefixes)
-            first: dict[str, Any] | None = next(raw_records, None)
-            yield CatalogHeader.from_json(first or {})
-            yield from _to_end_record(raw_records, catalog_record_from_json, what)
-            source.drain()
-            check_single_frame(handle, what)
-        self.size, self.blake3 = source.size, source.hasher.hexdigest()
+        self.size, self.blake3 = yield from _read_record_file(
+            self.path, what, only, CatalogHeader.from_json, catalog_record_from_json
+        )
 
     def drives(self) -> tuple[CatalogHeader, list[CatalogDrive]]:
         """The header and the drive list, after reading the whole catalog (entries counted, not parsed)."""
