@@ -286,27 +286,39 @@ def summarise(files: list[FileSpec]) -> dict[str, dict[str, int]]:
     return kinds
 
 
+def ensure_generated(
+    home: Path, name: str, params: dict[str, Any], generate: Callable[[Path], dict[str, Any]]
+) -> tuple[Path, dict[str, Any]]:
+    """``home/name`` and its manifest, made by ``generate`` (which writes the tree and returns at least its
+    ``files`` and ``bytes``) unless ``home`` already holds one made with the same ``params``."""
+    root = home / name
+    manifest_path = home / "manifest.json"
+    if manifest_path.exists():
+        manifest: dict[str, Any] = json.loads(manifest_path.read_text())
+        if manifest.get("params") == params:
+            note(f"{name}: cached in {root} ({show_size(manifest['bytes'])}, {manifest['files']} files)")
+            return root, manifest
+    shutil.rmtree(home, ignore_errors=True)
+    note(f"{name}: generating into {root}")
+    started = time.perf_counter()
+    manifest = {"params": params, **generate(root)}
+    seconds = manifest["generate_seconds"] = round(time.perf_counter() - started, 1)
+    note(f"{name}: {manifest['files']} files, {show_size(manifest['bytes'])} generated in {seconds} s")
+    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
+    return root, manifest
+
+
 def ensure_dataset(workdir: Path, size: int, drive_size: int, seed: int) -> tuple[Path, dict[str, Any]]:
     """The dataset's directory and manifest, generated unless a dataset of the same parameters is cached."""
     files = plan_dataset(size, drive_size, seed)
     params = {"generator": GENERATOR_VERSION, "size": size, "seed": seed, "big_file": max(f.size for f in files)}
     key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
-    home = workdir / f"dataset-{key}"
-    manifest_path = home / "manifest.json"
-    if manifest_path.exists():
-        manifest: dict[str, Any] = json.loads(manifest_path.read_text())
-        if manifest.get("params") == params:
-            note(f"dataset: cached in {home / 'data'} ({show_size(manifest['bytes'])}, {manifest['files']} files)")
-            return home / "data", manifest
-    shutil.rmtree(home, ignore_errors=True)
-    note(f"dataset: generating {len(files)} files, {show_size(size)}, into {home / 'data'}")
-    started = time.perf_counter()
-    total = write_dataset(files, home / "data", seed)
-    manifest = {"params": params, "files": len(files), "bytes": total, "kinds": summarise(files)}
-    manifest["generate_seconds"] = round(time.perf_counter() - started, 1)
-    note(f"dataset: {len(files)} files, {show_size(total)} generated in {manifest['generate_seconds']} s")
-    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
-    return home / "data", manifest
+
+    def generate(root: Path) -> dict[str, Any]:
+        total = write_dataset(files, root, seed)
+        return {"files": len(files), "bytes": total, "kinds": summarise(files)}
+
+    return ensure_generated(workdir / f"dataset-{key}", "data", params, generate)
 
 
 def warm_cache(root: Path) -> float:

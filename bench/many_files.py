@@ -33,6 +33,7 @@ from compare import (
     BenchError,
     Command,
     Measured,
+    ensure_generated,
     find_sneakernet,
     machine_summary,
     note,
@@ -79,21 +80,12 @@ def write_tree(root: Path, count: int, seed: int) -> int:
 def ensure_tree(workdir: Path, count: int, seed: int) -> tuple[Path, dict[str, Any]]:
     """The tree and its manifest, generated unless a tree of the same parameters is cached."""
     params = {"generator": GENERATOR_VERSION, "count": count, "seed": seed}
-    home = workdir / f"many-{count}-s{seed}"
-    manifest_path = home / "manifest.json"
-    if manifest_path.exists():
-        manifest: dict[str, Any] = json.loads(manifest_path.read_text())
-        if manifest.get("params") == params:
-            note(f"tree: cached in {home / 'tree'} ({count} files, {show_size(manifest['bytes'])})")
-            return home / "tree", manifest
-    shutil.rmtree(home, ignore_errors=True)
-    note(f"tree: generating {count} files into {home / 'tree'}")
-    started = time.perf_counter()
-    total = write_tree(home / "tree", count, seed)
-    manifest = {"params": params, "files": count, "bytes": total}
-    manifest["generate_seconds"] = round(time.perf_counter() - started, 1)
-    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
-    return home / "tree", manifest
+    return ensure_generated(
+        workdir / f"many-{count}-s{seed}",
+        "tree",
+        params,
+        lambda root: {"files": count, "bytes": write_tree(root, count, seed)},
+    )
 
 
 def sides(sneakernet: str, tree: Path, out: Path, drive_size: int) -> dict[str, Command]:
