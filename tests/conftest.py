@@ -12,8 +12,10 @@ from pathlib import Path
 
 import blake3
 import pytest
+from click.testing import CliRunner
 
 from sneakernet.bundle import DriveReader
+from sneakernet.cli import main
 from sneakernet.format import ChunkRecord, DirRecord, FileRecord, HardlinkRecord, SkippedRecord, SymlinkRecord
 
 #: Fixed mtimes with nanoseconds, so a lost sub-second part shows.
@@ -152,3 +154,15 @@ def disk_usage(path: Path) -> int:
         for name in filenames:
             total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
     return total
+
+
+def invoke_cli(*args: str | os.PathLike[str]) -> tuple[int, str, str]:
+    """Run the CLI in-process: exit code, stdout, stderr; an exception other than an exit is raised, not hidden."""
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def nonblank_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]

@@ -3,30 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from conftest import drive_dirs, unpack, write_file
+from conftest import invoke_cli as run
 from sneakernet.bundle import DriveReader
-from sneakernet.cli import main
 from sneakernet.config import KEYS, Profile, load_profile
 from sneakernet.errors import UsageError
 from sneakernet.format import ManifestHeader
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "sneakernet.yaml"
-
-
-def run(*args: str | os.PathLike[str]) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
 
 
 def profile(tmp_path: Path, text: str, name: str = "sneakernet.yaml") -> Path:

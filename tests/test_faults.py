@@ -36,14 +36,14 @@ from typing import Any
 
 import blake3
 import pytest
-from click.testing import CliRunner
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from conftest import drive_dirs, make_edge_tree, write_file
+from conftest import invoke_cli as cli
+from conftest import nonblank_lines as lines
 from sneakernet import PackOptions, pack, restore, verify
 from sneakernet.bundle import CatalogReader
-from sneakernet.cli import main
 from sneakernet.codec import stored_size_bound
 from sneakernet.errors import FormatError, OutOfSpace, SneakernetError
 from sneakernet.format import (
@@ -165,17 +165,6 @@ def wrong_under_final_names(dest: Path, src_state: dict[bytes, tuple[Any, ...]])
         elif entry[0] == "file" and entry[1:4] != want[1:4]:
             wrong.append(f"file {path!r} holds other bytes or metadata than the source")
     return wrong
-
-
-def cli(*args: str | Path) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
-
-
-def lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.strip()]
 
 
 # --- tmpfs mounts (tests run as root) ------------------------------------------------------------------------------

@@ -9,11 +9,10 @@ import re
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
+from conftest import invoke_cli as run
 from conftest import make_edge_tree, write_file
 from sneakernet import PackOptions, pack
-from sneakernet.cli import main
 from sneakernet.errors import DestinationError, SourceError, UsageError
 from sneakernet.pack import DriveTargets, _check_space
 from sneakernet.plan import (
@@ -28,13 +27,6 @@ from sneakernet.scan import scan
 
 ROOT = Path(__file__).resolve().parent.parent
 KiB, MiB = 2**10, 2**20
-
-
-def run(*args: str | os.PathLike[str]) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
 
 
 # --- link rates ---------------------------------------------------------------------------------------------

@@ -26,9 +26,10 @@ from typing import Any
 
 import blake3
 import pytest
-from click.testing import CliRunner
 
 from conftest import drive_dirs, make_edge_tree, source_entries, write_file
+from conftest import invoke_cli as cli
+from conftest import nonblank_lines as lines
 from craft import (
     Chunk,
     dir_rec,
@@ -45,7 +46,6 @@ from craft import (
 )
 from sneakernet import PackOptions, PackSummary, pack
 from sneakernet.bundle import DriveReader
-from sneakernet.cli import main
 from sneakernet.errors import FormatError, UsageError
 from sneakernet.format import CATALOG_NAME, ChunkRecord, FileRecord, decode_path, show_path
 from sneakernet.journal import JOURNAL_DIR
@@ -151,17 +151,6 @@ def shipments(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Packed]:
 
 
 # --- helpers ------------------------------------------------------------------------------------------------------
-
-
-def cli(*args: str | Path) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
-
-
-def lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.strip()]
 
 
 def rel(root: Path, path: bytes) -> bytes:

@@ -23,12 +23,11 @@ from typing import Any
 import blake3
 import jsonschema
 import pytest
-from click.testing import CliRunner
 
 from conftest import drive_dirs, make_edge_tree, write_file
+from conftest import invoke_cli as run
 from sneakernet import PackOptions, PackSummary, pack
 from sneakernet.bundle import CatalogReader, DriveReader
-from sneakernet.cli import main
 from sneakernet.errors import UsageError
 from sneakernet.format import (
     CATALOG_NAME,
@@ -119,13 +118,6 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
-
-
-def run(*args: str | Path) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
 
 
 def run_json(*args: str | Path) -> tuple[int, dict[str, Any]]:
