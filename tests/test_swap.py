@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import make_edge_tree, source_entries, unpack
-from sneakernet import PackOptions, pack, verify
+from sneakernet import PackOptions, PackSummary, pack, verify
 from sneakernet.errors import DestinationError, UsageError
 from sneakernet.format import CATALOG_NAME, DRIVE_LABEL_NAME
 
@@ -41,15 +41,21 @@ class Dock:
         self._insert()
 
 
-def test_swap_packs_a_multi_drive_shipment_through_one_mount_point(tmp_path: Path) -> None:
+def swap_pack(tmp_path: Path) -> tuple[Path, Dock, PackSummary]:
+    """The edge tree packed through one dock, the catalog copied to ``tmp_path/sender``: source, dock, summary."""
     src = make_edge_tree(tmp_path / "src")
     dock = Dock(tmp_path)
-    sender = tmp_path / "sender"
     options = PackOptions(chunk_size=256 * 1024, reserve=0)
     summary = pack(
         src, drives=[str(dock.mount)], drive_size=DRIVE, options=options, next_drive=dock.next_drive,
-        catalog_dir=str(sender),
+        catalog_dir=str(tmp_path / "sender"),
     )  # fmt: skip
+    return src, dock, summary
+
+
+def test_swap_packs_a_multi_drive_shipment_through_one_mount_point(tmp_path: Path) -> None:
+    src, dock, summary = swap_pack(tmp_path)
+    sender = tmp_path / "sender"
     used = dock.drives[: len(summary.drives)]
     assert len(used) >= 3 and dock.problems == [None] * (len(used) - 1)
     assert all((d / DRIVE_LABEL_NAME).exists() for d in used)
@@ -213,13 +219,7 @@ def test_restore_a_swapped_shipment_in_any_order_with_the_senders_catalog(tmp_pa
     from sneakernet import restore
     from sneakernet.errors import UsageError as Usage
 
-    src = make_edge_tree(tmp_path / "src")
-    dock = Dock(tmp_path)
-    options = PackOptions(chunk_size=256 * 1024, reserve=0)
-    summary = pack(
-        src, drives=[str(dock.mount)], drive_size=DRIVE, options=options, next_drive=dock.next_drive,
-        catalog_dir=str(tmp_path / "sender"),
-    )  # fmt: skip
+    src, dock, summary = swap_pack(tmp_path)
     used = dock.drives[: len(summary.drives)]
     with pytest.raises(Usage, match="give --catalog"):
         restore([str(used[0])], str(tmp_path / "dest"))
@@ -235,13 +235,7 @@ def test_verify_a_swapped_drive_against_the_senders_catalog(tmp_path: Path) -> N
     """A --swap drive without a catalog is 'unconfirmed' with --fingerprint, unless --catalog gives one."""
     from sneakernet.verify import Status
 
-    src = make_edge_tree(tmp_path / "src")
-    dock = Dock(tmp_path)
-    options = PackOptions(chunk_size=256 * 1024, reserve=0)
-    summary = pack(
-        src, drives=[str(dock.mount)], drive_size=DRIVE, options=options, next_drive=dock.next_drive,
-        catalog_dir=str(tmp_path / "sender"),
-    )  # fmt: skip
+    _, dock, summary = swap_pack(tmp_path)
     first = str(dock.drives[0])
     alone = verify([first], expected_fingerprint=summary.fingerprint)
     assert alone.drives[0].status == Status.UNCONFIRMED.value
