@@ -166,3 +166,16 @@ def invoke_cli(*args: str | os.PathLike[str]) -> tuple[int, str, str]:
 
 def nonblank_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
+
+
+def inode_groups(root: Path) -> set[frozenset[bytes]]:
+    """The sets of paths that are hard links of one file."""
+    groups: dict[tuple[int, int], set[bytes]] = {}
+    top = os.fsencode(root)
+    for dirpath, _, filenames in os.walk(top):
+        for name in filenames:
+            full = os.path.join(dirpath, name)
+            info = os.lstat(full)
+            if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+                groups.setdefault((info.st_dev, info.st_ino), set()).add(os.path.relpath(full, top))
+    return {frozenset(group) for group in groups.values() if len(group) > 1}

@@ -39,7 +39,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from conftest import drive_dirs, make_edge_tree, write_file
+from conftest import drive_dirs, inode_groups, make_edge_tree, write_file
 from conftest import invoke_cli as cli
 from conftest import nonblank_lines as lines
 from sneakernet import PackOptions, pack, restore, verify
@@ -115,19 +115,6 @@ def tree_state(root: Path) -> dict[bytes, tuple[Any, ...]]:
                     entry = ("file", blake3.blake3(handle.read()).hexdigest(), stat.S_IMODE(info.st_mode))
             out[os.path.relpath(full, top)] = (*entry, info.st_mtime_ns, info.st_uid, info.st_gid)
     return out
-
-
-def inode_groups(root: Path) -> set[frozenset[bytes]]:
-    """The sets of paths that are hard links of one file."""
-    groups: dict[tuple[int, int], set[bytes]] = {}
-    top = os.fsencode(root)
-    for dirpath, _, filenames in os.walk(top):
-        for name in filenames:
-            full = os.path.join(dirpath, name)
-            info = os.lstat(full)
-            if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
-                groups.setdefault((info.st_dev, info.st_ino), set()).add(os.path.relpath(full, top))
-    return {frozenset(group) for group in groups.values() if len(group) > 1}
 
 
 def tree_differences(src: Path, dest: Path, src_state: dict[bytes, tuple[Any, ...]] | None = None) -> list[str]:

@@ -27,7 +27,7 @@ from typing import Any
 import blake3
 import pytest
 
-from conftest import drive_dirs, make_edge_tree, source_entries, write_file
+from conftest import drive_dirs, inode_groups, make_edge_tree, source_entries, write_file
 from conftest import invoke_cli as cli
 from conftest import nonblank_lines as lines
 from craft import (
@@ -167,18 +167,6 @@ def assert_same_tree(src: Path, dest: Path) -> None:
         want, have = os.lstat(rel(src, path)), os.lstat(rel(dest, path))
         assert (have.st_uid, have.st_gid) == (want.st_uid, want.st_gid), path
     assert inode_groups(dest) == inode_groups(src)
-
-
-def inode_groups(root: Path) -> set[frozenset[bytes]]:
-    groups: dict[tuple[int, int], set[bytes]] = {}
-    top = os.fsencode(root)
-    for dirpath, _, filenames in os.walk(top):
-        for name in filenames:
-            full = os.path.join(dirpath, name)
-            st = os.lstat(full)
-            if stat.S_ISREG(st.st_mode):
-                groups.setdefault((st.st_dev, st.st_ino), set()).add(os.path.relpath(full, top))
-    return {frozenset(g) for g in groups.values() if len(g) > 1}
 
 
 def assert_final_names_exact(src: Path, dest: Path) -> None:
