@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from conftest import write_file
+from sneakernet import scan as scan_module
 from sneakernet.errors import SourceError
-from sneakernet.scan import Excluder, read_exclude_file, scan, walk
+from sneakernet.scan import Excluder, ScanSpool, SourceEntry, Unreadable, read_exclude_file, scan, walk
 
 
 @pytest.mark.parametrize(
@@ -80,3 +81,82 @@ def test_walk_order_is_by_name_bytes_directory_first(tmp_path: Path) -> None:
         write_file(tmp_path / "src" / name, b"x")
     paths = [e.path for e in walk(tmp_path / "src")]
     assert paths == [b"B", b"a", b"a/b", b"a/z", b"b", "\u00e9".encode()]
+
+
+def _deep_tree(top: Path, depth: int) -> list[bytes]:
+    """A chain of ``depth`` directories with a file beside each; the paths a walk gives, by a plain recursion."""
+    folder = top
+    for level in range(depth):
+        write_file(folder / f"f{level}", b"x")
+        folder = folder / "d"
+        folder.mkdir()
+
+    def listed(rel: bytes) -> list[bytes]:
+        paths = []
+        for name in sorted(os.listdir(os.path.join(os.fsencode(top), rel) if rel else os.fsencode(top))):
+            path = rel + b"/" + name if rel else name
+            paths.append(path)
+            if os.path.isdir(os.path.join(os.fsencode(top), path)):
+                paths += listed(path)
+        return paths
+
+    return listed(b"")
+
+
+def test_walk_past_the_open_levels_goes_by_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = _deep_tree(tmp_path, 6)
+    assert [e.path for e in walk(tmp_path)] == expected
+    monkeypatch.setattr(scan_module, "MAX_OPEN_LEVELS", 2)
+    assert [e.path for e in walk(tmp_path)] == expected
+
+
+def _open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd to count descriptors")
+def test_walk_closes_its_directories_even_when_abandoned(tmp_path: Path) -> None:
+    _deep_tree(tmp_path, 5)
+    before = _open_descriptors()
+    assert len(list(walk(tmp_path))) == 10
+    assert _open_descriptors() == before
+    walker = walk(tmp_path)
+    for _ in range(7):  # deep inside: several levels open
+        next(walker)
+    assert _open_descriptors() > before
+    walker.close()
+    assert _open_descriptors() == before
+
+
+def test_a_directory_swapped_for_a_symlink_while_walking_is_not_followed(tmp_path: Path) -> None:
+    write_file(tmp_path / "src" / "a" / "inside", b"x")
+    write_file(tmp_path / "src" / "b", b"y")
+    write_file(tmp_path / "outside" / "secret", b"z")
+    walker = walk(tmp_path / "src")
+    first = next(walker)
+    assert first.path == b"a" and first.kind == "dir"  # type: ignore[union-attr]
+    (tmp_path / "src" / "a" / "inside").unlink()
+    (tmp_path / "src" / "a").rmdir()
+    (tmp_path / "src" / "a").symlink_to(tmp_path / "outside")
+    rest = list(walker)
+    assert isinstance(rest[0], Unreadable) and rest[0].path == b"a"
+    assert [e.path for e in rest[1:]] == [b"b"]
+
+
+def test_the_spool_gives_back_every_entry_in_order_across_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scan_module, "SPOOL_BATCH", 3)
+    for number in range(7):
+        write_file(tmp_path / "src" / f"d{number % 2}" / f"f{number}", bytes(number))
+    entries: list[SourceEntry | Unreadable] = list(walk(tmp_path / "src"))  # type: ignore[arg-type]
+    entries.insert(4, Unreadable(b"gone", "permission denied"))
+    spool = ScanSpool()
+    for entry in entries:
+        spool.add(entry)
+    try:
+        assert list(spool.entries()) == entries
+        assert list(spool.entries()) == entries  # read twice, as pack does
+        assert all(type(a) is type(b) for a, b in zip(spool.entries(), entries, strict=True))
+    finally:
+        spool.close()

@@ -13,14 +13,15 @@ import difflib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from .errors import SneakernetError, UsageError
 from .format import MAX_CHUNK_SIZE
 from .pack import MIN_CHUNK_SIZE
 from .units import parse_size
+
+if TYPE_CHECKING:
+    import yaml
 
 #: zstd's levels, as ``--level`` takes them.
 MAX_LEVEL = 22
@@ -146,6 +147,8 @@ def load_profile(path: str | os.PathLike[str]) -> Profile:
         raise UsageError(f"profile {name} is not UTF-8 text: give a YAML file") from None
     except OSError as exc:
         raise UsageError(f"cannot read profile {name}: {exc.strerror}") from exc
+    import yaml  # here, not at the top: yaml is most of the start-up of commands that read no profile
+
     loader = yaml.SafeLoader(text)
     try:
         return _profile(name, loader)
@@ -161,6 +164,8 @@ def load_profile(path: str | os.PathLike[str]) -> Profile:
 
 
 def _profile(name: str, loader: yaml.SafeLoader) -> Profile:
+    import yaml
+
     root = loader.get_single_node()
     if root is None or (isinstance(root, yaml.ScalarNode) and loader.construct_object(root) is None):
         return Profile()  # an empty document

@@ -312,6 +312,8 @@ class _Manifest:
     flushed: float = 0.0
     unflushed: int = 0
     records: int = 0
+    #: The part of :meth:`size_bound` that changes only when the manifest is flushed.
+    base: int = MANIFEST_SLACK
 
     def add(self, size: int) -> None:
         self.records += 1
@@ -319,10 +321,11 @@ class _Manifest:
         if self.unflushed >= FLUSH_EVERY:
             self.flushed += self.unflushed * MANIFEST_RATIO
             self.unflushed = 0
+            self.base = math.ceil(self.flushed) + MANIFEST_SLACK
 
     def size_bound(self, extra: int) -> int:
         pending = self.unflushed + extra
-        return math.ceil(self.flushed) + pending + pending // 1024 + MANIFEST_SLACK
+        return self.base + pending + pending // 1024
 
     def final_size(self) -> int:
         return math.ceil(self.flushed + self.unflushed * MANIFEST_RATIO) + MANIFEST_SLACK
@@ -358,6 +361,8 @@ class _Fill:
         #: Open pieces of files on this drive: file index -> path length.
         self.pieces: dict[int, int] = {}
         self.pieces_bound = 0
+        #: Manifest bytes the open drive takes beside its data: see :meth:`_records_fit`.
+        self.record_room = 0
 
     def _room(self, stored: int, extra: int) -> None:
         for attempt in range(2):
@@ -371,8 +376,10 @@ class _Fill:
                 if placement is not None:
                     if placement.new_segment and placement.segment > 1:
                         self.manifest.add(SEGMENT_LINE)
+                    self._note_room(self.space)
                     return
             elif self.space.fits(bound):
+                self._note_room(self.space)
                 return
             if attempt == 1 or (self.space.empty and self.manifest.records <= 1):
                 raise DestinationError(
@@ -381,8 +388,21 @@ class _Fill:
                 )
             self._finish()
 
+    def _note_room(self, space: DriveSpace) -> None:
+        self.record_room = self.budget.capacity - space.data_bytes - self.budget.overhead(space.segments, 0)
+
+    def _records_fit(self, extra: int) -> bool:
+        """``space.fits(manifest.size_bound(...))`` as :meth:`_room` asks it, from :attr:`record_room`: the
+        drive's overhead is linear in its manifest bound, and this is asked for every entry."""
+        if self.space is None:
+            return False
+        pending = self.manifest.unflushed + extra + self.pieces_bound + 2 * RECORD_BOUND
+        return self.manifest.base + pending + pending // 1024 <= self.record_room
+
     def entry(self, line: int, path_length: int) -> None:
-        self._room(0, record_bound(path_length))
+        extra = record_bound(path_length)
+        if not self._records_fit(extra):
+            self._room(0, extra)
         self.manifest.add(line + path_length)
 
     def chunk(self, stored: int, raw_size: int, slices: list[tuple[int, int]], records: int) -> None:
@@ -397,9 +417,12 @@ class _Fill:
                 self.pieces_bound += record_bound(length)
 
     def end(self, index: int, path_length: int) -> None:
-        self._room(0, 0 if index in self.pieces else record_bound(path_length))
-        if index in self.pieces:
-            self.pieces_bound -= record_bound(self.pieces.pop(index))
+        extra = 0 if index in self.pieces else record_bound(path_length)
+        if not self._records_fit(extra):
+            self._room(0, extra)
+        length = self.pieces.pop(index, None)  # gone if the drive was finished: its piece record is written
+        if length is not None:
+            self.pieces_bound -= record_bound(length)
         self.manifest.add(FILE_LINE + path_length)
 
     def _finish(self) -> None:

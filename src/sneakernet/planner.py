@@ -8,7 +8,6 @@ directory never exceeds its size on disk.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from .format import MAX_SEGMENTS
@@ -32,12 +31,14 @@ CATALOG_ENTRY_OVERHEAD = 128
 #: The catalog's header, end record and zstd framing; plus a line per drive.
 CATALOG_FIXED = 4096
 CATALOG_DRIVE_LINE = 320
-_PLAIN_JSON = re.compile(rb"[^\x20-\x7e]|[\"\\]")
+#: The bytes JSON writes as they are: printable ASCII but the quote and the backslash.
+_PLAIN_JSON = bytes(c for c in range(0x20, 0x7F) if c not in b'"\\')
 
 
 def catalog_entry_bound(path: bytes) -> int:
     """The longest catalog line ``path`` can take: printable ASCII as is, anything else at most 6 bytes a byte."""
-    escaped = len(path) * 6 if _PLAIN_JSON.search(path) else len(path)
+    # translate() deleting the plain bytes is several times faster than a regular expression search.
+    escaped = len(path) * 6 if path.translate(None, _PLAIN_JSON) else len(path)
     return CATALOG_ENTRY_OVERHEAD + escaped
 
 

@@ -12,10 +12,11 @@ import os
 import pickle
 import re
 import stat
+import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 from .errors import SourceError
 from .format import show_path
@@ -26,6 +27,8 @@ KIND_DIR = "dir"
 KIND_SYMLINK = "symlink"
 #: FIFOs, sockets and device nodes: reported and skipped, never packed.
 KIND_SPECIAL = "special"
+#: Entries per pickle in the scan spool: about 100 KB each.
+SPOOL_BATCH = 1024
 
 
 class SourceEntry(NamedTuple):
@@ -181,59 +184,132 @@ class Unreadable:
     reason: str
 
 
+#: Directories deeper than this are listed and stat'ed by path, not through an open descriptor each: a walk
+#: holds one descriptor per level, and a pathological depth must not run the process out of them.
+MAX_OPEN_LEVELS = 64
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+_OPEN_DIR = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+@dataclass
+class _Level:
+    """A directory being walked: its path below the root, a descriptor (None past :data:`MAX_OPEN_LEVELS`),
+    and the names still to visit, sorted."""
+
+    rel: bytes
+    fd: int | None
+    names: Iterator[bytes]
+
+
 def walk(
     root: str | os.PathLike[str], excluder: Excluder | None = None
 ) -> Iterator[SourceEntry | Excluded | Unreadable]:
-    """Every entry below ``root`` in deterministic order; ``root`` itself is not yielded."""
+    """Every entry below ``root`` in deterministic order; ``root`` itself is not yielded.
+
+    Each directory is opened once (``O_NOFOLLOW``) and its entries stat'ed relative to it: no path is resolved
+    from the root per entry, and a directory swapped for a symlink while walking is never followed. The walk is
+    a loop over a stack of levels rather than nested generators, whose every item would climb the nesting.
+    """
     top = os.fsencode(root)
-    yield from _walk_dir(top, b"", excluder)
-
-
-def _walk_dir(top: bytes, rel: bytes, excluder: Excluder | None) -> Iterator[SourceEntry | Excluded | Unreadable]:
-    try:
-        with os.scandir(os.path.join(top, rel) if rel else top) as listing:
-            names = sorted(entry.name for entry in listing)
-    except OSError as exc:
-        yield Unreadable(rel or b".", exc.strerror or str(exc))
+    stack: list[_Level] = []
+    first = _open_level(top, b"", stack)
+    if isinstance(first, Unreadable):
+        yield first
         return
-    for name in names:
-        path = rel + b"/" + name if rel else name
-        try:
-            st = os.lstat(os.path.join(top, path))
-        except FileNotFoundError:
-            continue  # removed since it was listed: it is simply not part of the shipment
-        except OSError as exc:
-            yield Unreadable(path, exc.strerror or str(exc))
-            continue
-        entry = SourceEntry.from_stat(path, st)
-        if excluder is not None and excluder.excludes(path, entry.kind == KIND_DIR):
-            yield Excluded(entry)
-            continue
-        yield entry
-        if entry.kind == KIND_DIR:
-            yield from _walk_dir(top, path, excluder)
+    stack.append(first)
+    try:
+        while stack:
+            level = stack[-1]
+            name = next(level.names, None)
+            if name is None:
+                stack.pop()
+                if level.fd is not None:
+                    os.close(level.fd)
+                continue
+            path = level.rel + b"/" + name if level.rel else name
+            try:
+                if level.fd is not None:
+                    st = os.stat(name, dir_fd=level.fd, follow_symlinks=False)
+                else:
+                    st = os.lstat(os.path.join(top, path))
+            except FileNotFoundError:
+                continue  # removed since it was listed: it is simply not part of the shipment
+            except OSError as exc:
+                yield Unreadable(path, exc.strerror or str(exc))
+                continue
+            entry = SourceEntry.from_stat(path, st)
+            if excluder is not None and excluder.excludes(path, entry.kind == KIND_DIR):
+                yield Excluded(entry)
+                continue
+            yield entry
+            if entry.kind == KIND_DIR:
+                below = _open_level(top, path, stack)
+                if isinstance(below, Unreadable):
+                    yield below
+                else:
+                    stack.append(below)
+    finally:
+        for level in stack:
+            if level.fd is not None:
+                os.close(level.fd)
+
+
+def _open_level(top: bytes, rel: bytes, stack: list[_Level]) -> _Level | Unreadable:
+    """The directory ``rel`` opened and listed, or why it could not be."""
+    fd: int | None = None
+    try:
+        if len(stack) < MAX_OPEN_LEVELS:
+            parent = stack[-1].fd if stack else None
+            if parent is not None:
+                fd = os.open(rel.rsplit(b"/", 1)[-1], _OPEN_DIR, dir_fd=parent)
+            else:
+                fd = os.open(os.path.join(top, rel) if rel else top, _OPEN_DIR)
+            # listdir of a descriptor gives str names: back to the bytes they are, as os.fsencode would.
+            names = sorted([name.encode(_FS_ENCODING, _FS_ERRORS) for name in os.listdir(fd)])
+        else:
+            names = sorted(os.listdir(os.path.join(top, rel)))
+    except OSError as exc:
+        if fd is not None:
+            os.close(fd)
+        return Unreadable(rel or b".", exc.strerror or str(exc))
+    return _Level(rel, fd, iter(names))
 
 
 class ScanSpool:
     """The scanned entries (and the unreadable ones) in a temporary file, in walk order, for pack to read back.
 
-    Each entry is a pickle of its own: one long-lived Unpickler would keep every object it ever loaded in its memo.
+    Entries are pickled as plain tuples in batches of :data:`SPOOL_BATCH`: a named tuple pickles by a reference to
+    its class, five times slower to write and read back, and one pickle per entry costs a frame each. Each batch is
+    a pickle of its own, so no Unpickler's memo outlives a batch and memory stays bounded by one batch.
     """
 
     def __init__(self) -> None:
         self._file: BinaryIO = tempfile.TemporaryFile(prefix="sneakernet-scan-")  # noqa: SIM115
+        self._batch: list[tuple[Any, ...]] = []
 
     def add(self, entry: SourceEntry | Unreadable) -> None:
-        pickle.dump(entry, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+        # An Unreadable is the only two-field tuple in the spool.
+        self._batch.append(tuple(entry) if isinstance(entry, SourceEntry) else (entry.path, entry.reason))
+        if len(self._batch) >= SPOOL_BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._batch:
+            pickle.dump(self._batch, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+            self._batch = []
 
     def entries(self) -> Iterator[SourceEntry | Unreadable]:
+        self._flush()
         self._file.flush()
         self._file.seek(0)
+        make = SourceEntry._make
         while True:
             try:
-                yield pickle.load(self._file)
+                batch = pickle.load(self._file)
             except EOFError:
                 return
+            for fields in batch:
+                yield make(fields) if len(fields) != 2 else Unreadable(*fields)
 
     def close(self) -> None:
         self._file.close()
