@@ -13,12 +13,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sneakernet.codec import (
+    LOW_YIELD,
+    LOW_YIELD_LEVEL,
+    LOW_YIELD_WINDOW_LOG,
     MIN_SAVING,
     decode_chunk,
     encode_chunk,
-    looks_compressible,
     store_frame,
     stored_size_bound,
+    trial_saving,
 )
 from sneakernet.errors import FormatError
 
@@ -162,10 +165,56 @@ def test_encode_round_trip_and_bound(raw: bytes, level: int) -> None:
 
 
 def test_compressibility_trial() -> None:
-    assert looks_compressible(bytes(100))
-    assert looks_compressible(text(2**20))
-    assert not looks_compressible(random_bytes(100))
-    assert not looks_compressible(random_bytes(2**20))
+    assert trial_saving(bytes(100)) > 0.5
+    assert trial_saving(text(2**20)) > 0.5
+    assert trial_saving(random_bytes(100)) <= 0
+    assert trial_saving(random_bytes(2**20)) <= 0
+    assert trial_saving(b"") == 0
+
+
+def float_like(size: int, seed: int = 0) -> bytes:
+    """float32 values with random mantissas and few exponents: zstd saves about 10%, only by entropy coding."""
+    rng = random.Random(seed)
+    values = [rng.getrandbits(23) | (rng.choice((124, 125, 126, 127)) << 23) for _ in range(size // 4)]
+    return struct.pack(f"<{len(values)}I", *values)
+
+
+def low_yield_frame(raw: bytes) -> bytes:
+    params = zstandard.ZstdCompressionParameters.from_level(
+        LOW_YIELD_LEVEL, window_log=LOW_YIELD_WINDOW_LOG, write_content_size=True, write_checksum=False
+    )
+    return zstandard.ZstdCompressor(compression_params=params).compress(raw)
+
+
+@pytest.mark.parametrize("level", [3, 9])
+def test_well_compressing_chunks_use_the_chosen_level(level: int) -> None:
+    raw = text(2**20)
+    assert trial_saving(raw) >= LOW_YIELD
+    chosen = zstandard.ZstdCompressor(level=level, write_content_size=True, write_checksum=False).compress(raw)
+    assert encode_chunk(raw, level) == ("zstd", chosen)
+
+
+def test_low_yield_chunks_are_compressed_fast_and_lose_nothing_to_level_3() -> None:
+    raw = float_like(2**20)
+    assert 0 < trial_saving(raw) < LOW_YIELD
+    method, stored = encode_chunk(raw, 3)
+    assert (method, stored) == ("zstd", low_yield_frame(raw))
+    level_3 = zstandard.ZstdCompressor(level=3).compress(raw)
+    assert len(stored) <= len(level_3) * 1.01
+    assert decode_chunk(stored, len(raw)) == raw
+
+
+def test_repeats_the_samples_miss_are_found() -> None:
+    # Two copies of the same 1.5 MiB of noise in one chunk (a group of files repeating each other): every sample
+    # of the trial is noise, and only compressing the whole chunk with a window over all of it sees the repeat.
+    noise = random_bytes(1536 * 1024, seed=7)
+    raw = noise + noise
+    assert trial_saving(raw) <= 0
+    method, stored = encode_chunk(raw, 3)
+    assert method == "zstd"
+    assert len(stored) < len(raw) * 0.51
+    assert decode_chunk(stored, len(raw)) == raw
+    assert zstandard.get_frame_parameters(stored).window_size <= 2**LOW_YIELD_WINDOW_LOG
 
 
 @pytest.mark.parametrize(
