@@ -34,6 +34,7 @@ from sneakernet.format import (
     CHECKSUMS_NAME,
     DRIVE_LABEL_NAME,
     MANIFEST_NAME,
+    SEGMENTS_DIR,
     CatalogEntry,
     ChunkRecord,
     DriveLabel,
@@ -52,6 +53,9 @@ from sneakernet.verify import (
     normalise_fingerprint,
     verify,
 )
+
+#: The module (``sneakernet.verify`` is the function): what tests patch to watch or stop its reads.
+verify_module = importlib.import_module("sneakernet.verify")
 
 DRIVE = 1_500_000
 SMALL = PackOptions(chunk_size=256 * 1024, reserve=0)
@@ -270,6 +274,14 @@ class ReadSpy:
                 return _real(reader, chunk)
 
             monkeypatch.setattr(DriveReader, name, spying)
+        whole = verify_module.segment_blake3
+
+        # ... or hashed whole, a segment at a time (ahead, on another thread, in the order verify uses them).
+        def spying_whole(path: str, threads: int, advance: Any) -> str | None:
+            self.reads.append((f"{SEGMENTS_DIR}/{os.path.basename(path)}", os.path.getsize(path)))
+            return whole(path, threads, advance)
+
+        monkeypatch.setattr(verify_module, "segment_blake3", spying_whole)
 
     @property
     def segments(self) -> set[str]:
@@ -285,22 +297,31 @@ def ctrl_c(*_: Any) -> None:
 
 
 @contextlib.contextmanager
-def interrupted_after(monkeypatch: pytest.MonkeyPatch, finished_chunks: int) -> Iterator[None]:
-    """Ctrl-C while verify finishes chunk ``finished_chunks + 1`` (the first ``finished_chunks`` are done)."""
-    real = DriveVerifier._finish_chunk
+def interrupted_after(monkeypatch: pytest.MonkeyPatch, finished: int) -> Iterator[None]:
+    """Ctrl-C while verify finishes unit ``finished + 1`` (the first ``finished`` are done). A unit is a segment
+    hashed whole (the default mode, an intact segment) or a chunk checked on its own (--deep, a damaged
+    segment): what verify saves its progress after."""
+    real_chunk, real_segment = DriveVerifier._finish_chunk, verify_module.segment_blake3
     done: list[int] = []
 
     def finishing(self: DriveVerifier, *args: Any) -> None:
-        if len(done) == finished_chunks:
+        if len(done) == finished:
             raise KeyboardInterrupt
         done.append(1)
-        real(self, *args)
+        real_chunk(self, *args)
+
+    def hashing(*args: Any) -> str | None:
+        if len(done) == finished:
+            raise KeyboardInterrupt
+        done.append(1)
+        return real_segment(*args)
 
     with monkeypatch.context() as patch:
         patch.setattr(DriveVerifier, "_finish_chunk", finishing)
+        patch.setattr(verify_module, "segment_blake3", hashing)
         with pytest.raises(KeyboardInterrupt):
             yield
-    assert len(done) == finished_chunks
+    assert len(done) == finished
 
 
 # --- 1. an untouched shipment -------------------------------------------------------------------------------
@@ -845,7 +866,7 @@ def test_resume_after_an_interruption(seg_drive: Path, tmp_path: Path, monkeypat
     state = tmp_path / "resume-state"
     segment_1 = [c for c in chunks(seg_drive) if c.segment == "segments/s000001.seg"]
     assert len(segment_1) == 2
-    with interrupted_after(monkeypatch, 3):  # segment 1 finished, segment 2 half
+    with interrupted_after(monkeypatch, 1):  # segment 1 hashed whole, segment 2 under way
         check(seg_drive, state_dir=state)
     assert len(list(state.iterdir())) == 1
 
@@ -862,20 +883,30 @@ def test_resume_after_an_interruption(seg_drive: Path, tmp_path: Path, monkeypat
     assert not again.resumed and spy.bytes == stored_total(seg_drive)
 
 
+def _two_damaged_segments(seg_drive: Path) -> tuple[ChunkRecord, ChunkRecord]:
+    """Damage the first chunk of segments 1 and 3; verify checks those two chunk by chunk after hashing the ten
+    segments whole, so an interruption after 12 units (10 segments hashed, the 2 chunks of segment 1) has saved
+    the damage of segment 1 and not yet checked segment 3 chunk by chunk."""
+    first = chunks(seg_drive)[0]
+    third = next(c for c in chunks(seg_drive) if c.segment == "segments/s000003.seg")
+    flip_inside(seg_drive, first)
+    flip_inside(seg_drive, third)
+    return first, third
+
+
 def test_damage_found_before_an_interruption_is_still_listed(
     seg_drive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     state = tmp_path / "resume-state"
-    first = chunks(seg_drive)[0]
-    flip_inside(seg_drive, first)
-    with interrupted_after(monkeypatch, 5):
+    first, third = _two_damaged_segments(seg_drive)
+    with interrupted_after(monkeypatch, 12):
         check(seg_drive, state_dir=state)
     spy = ReadSpy(monkeypatch)
     got = check_one(seg_drive, state_dir=state)
-    assert got.resumed and first.segment not in spy.segments  # the damage comes from the saved state
-    assert [c.id for c in got.damaged_chunks] == [first.id]
+    assert got.resumed and spy.segments == {third.segment}  # the damage of segment 1 comes from the saved state
+    assert [c.id for c in got.damaged_chunks] == [first.id, third.id]
     assert got.damaged_chunks[0].paths == hurt_by(seg_drive, {first.id}) == ["f0.bin"]
-    assert got.hurt_paths() == ["f0.bin"]
+    assert got.hurt_paths() == sorted(hurt_by(seg_drive, {first.id, third.id}))
     assert got.bytes_checked == stored_total(seg_drive)
 
 
@@ -884,7 +915,7 @@ def test_damage_found_before_an_interruption_keeps_the_drive_damaged(
 ) -> None:
     first = chunks(seg_drive)[0]
     flip_inside(seg_drive, first)
-    with interrupted_after(monkeypatch, 5):
+    with interrupted_after(monkeypatch, 10):  # the 10 segments hashed whole, the damaged one's chunks not yet
         check(seg_drive, state_dir=state_dir)
     code, report = run_json(seg_drive)
     assert report["drives"][0]["resumed"] is True
@@ -906,17 +937,17 @@ def test_restart_starts_over(seg_drive: Path, tmp_path: Path, monkeypatch: pytes
 
 def test_resume_and_restart_through_the_cli(seg_drive: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def interrupted_run(*args: str) -> None:
-        real = DriveVerifier._finish_chunk
+        real = verify_module.segment_blake3
         calls: list[int] = []
 
-        def finishing(self: DriveVerifier, *rest: Any) -> None:
+        def hashing(*rest: Any) -> str | None:
             calls.append(1)
             if len(calls) == 4:
                 raise KeyboardInterrupt
-            real(self, *rest)
+            return real(*rest)
 
         with monkeypatch.context() as patch:
-            patch.setattr(DriveVerifier, "_finish_chunk", finishing)
+            patch.setattr(verify_module, "segment_blake3", hashing)
             code, _, err = run("verify", *args, seg_drive)
         assert code == 130 and "interrupted" in err
         assert len(list(state_dir.iterdir())) == 1
@@ -939,7 +970,7 @@ def test_resume_and_restart_through_the_cli(seg_drive: Path, state_dir: Path, mo
 
 def test_interrupted_verify_does_not_speak_of_partial_files(seg_drive: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with monkeypatch.context() as patch:
-        patch.setattr(DriveVerifier, "_finish_chunk", ctrl_c)
+        patch.setattr(verify_module, "segment_blake3", ctrl_c)
         code, _, err = run("verify", seg_drive)
     assert code == 130
     assert ".partial" not in err and "left unfinished" not in err
@@ -1037,3 +1068,22 @@ def test_a_drive_of_an_unknown_format_version_is_exit_2(ship: list[Path]) -> Non
     code, out, _ = run("verify", drive)
     assert code == 2
     assert "format version 2" in out and "use a sneakernet release that reads it" in out
+
+
+def test_an_intact_drive_is_read_once_a_segment_at_a_time(seg_drive: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spy = ReadSpy(monkeypatch)
+    got = check_one(seg_drive)
+    assert got.ok and got.chunks_checked == len(chunks(seg_drive))
+    segments = sorted({c.segment for c in chunks(seg_drive)})
+    assert spy.reads == [(name, os.path.getsize(seg_drive / name)) for name in segments]
+
+
+def test_only_a_damaged_segment_is_read_again_chunk_by_chunk(seg_drive: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    chunk = next(c for c in chunks(seg_drive) if c.segment == "segments/s000004.seg")
+    flip_inside(seg_drive, chunk)
+    spy = ReadSpy(monkeypatch)
+    got = check_one(seg_drive)
+    assert [c.id for c in got.damaged_chunks] == [chunk.id]
+    again = [(segment, size) for segment, size in spy.reads[10:]]
+    assert len(spy.reads) == 12 and {segment for segment, _ in again} == {chunk.segment}
+    assert got.bytes_checked == stored_total(seg_drive)

@@ -246,6 +246,37 @@ class DriveWriter:
         return DestinationError(f"cannot {doing} on {self.label} ({self.path}): {exc.strerror}")
 
 
+#: Bytes of a segment hashed at a time when it is hashed whole: large enough for BLAKE3's threads to share (64 MiB
+#: hashes as fast as the whole file at once, about 11 GB/s on two cores here), small enough to let its pages go.
+HASH_SLICE = 64 * 2**20
+
+
+def segment_blake3(path: str, threads: int, advance: Callable[[int], None]) -> str | None:
+    """The BLAKE3 of a whole (segment) file, None if it cannot be read: hashed from a memory map in slices of
+    :data:`HASH_SLICE` on ``threads`` threads, as b3sum does; each slice's pages are let go once hashed, so
+    memory stays at a slice. ``advance`` is told the bytes of every slice."""
+    hasher = blake3.blake3(max_threads=threads)
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if not size:
+                return hasher.hexdigest()
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                view = memoryview(mapped)
+                try:
+                    for start in range(0, size, HASH_SLICE):
+                        end = min(start + HASH_SLICE, size)
+                        hasher.update(view[start:end])
+                        with contextlib.suppress(OSError, ValueError, AttributeError):
+                            mapped.madvise(mmap.MADV_DONTNEED, start, end - start)
+                        advance(end - start)
+                finally:
+                    view.release()
+    except (OSError, ValueError):
+        return None
+    return hasher.hexdigest()
+
+
 class DriveReader:
     """Reads one drive directory strictly read-only: drive.json first (format version), then the manifest.
 
