@@ -16,7 +16,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sneakernet.errors import FormatError
-from sneakernet.recordfile import MAX_LINE, HashingReader, RecordWriter, check_single_frame, encode_record, read_records
+from sneakernet.recordfile import (
+    MAX_LINE,
+    HashingReader,
+    RecordWriter,
+    _parse_line,
+    check_single_frame,
+    encode_record,
+    read_records,
+)
 
 COUNT = 10_000
 
@@ -285,3 +293,32 @@ def test_abort_leaves_a_file_without_its_end(tmp_path: Path) -> None:
     got = read(path.read_bytes())
     assert len(got) < len(records)
     assert got == records[: len(got)]
+
+
+# --- the line parser --------------------------------------------------------------------------------------------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=JSON_VALUES, compact=st.booleans())
+def test_a_line_parses_as_json_loads_reads_it(value: Any, compact: bool) -> None:
+    text = json.dumps(value, separators=(",", ":") if compact else (", ", ": "))
+    assert _parse_line(text + "\n") == json.loads(text)
+
+
+@pytest.mark.parametrize("line", ['  {"a":1}\n', '{"a":1}  \n', "\t[1, 2]\n", "NaN\n"])
+def test_whitespace_around_the_value_is_accepted_as_json_loads_accepts_it(line: str) -> None:
+    assert repr(_parse_line(line)) == repr(json.loads(line))
+
+
+@pytest.mark.parametrize("line", ['{"a":1}x\n', '{"a":1}{"b":2}\n', "\n", '{"a":\n', '{"a" 1}\n', "]\n"])
+def test_what_json_loads_refuses_is_refused(line: str) -> None:
+    with pytest.raises(ValueError):
+        json.loads(line)
+    with pytest.raises(ValueError):
+        _parse_line(line)

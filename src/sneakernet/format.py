@@ -75,6 +75,12 @@ def encode_path(key: str, path: bytes, out: dict[str, Any]) -> None:
 
 
 def decode_path(key: str, raw: dict[str, Any]) -> bytes:
+    value = raw.get(key)
+    if type(value) is str and key + "_b64" not in raw:  # the usual case first: a UTF-8 path
+        try:
+            return value.encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # refused below, with its reason
     if key in raw and key + "_b64" in raw:
         raise FormatError(f"record has both {key!r} and {key}_b64")
     if key in raw:
@@ -279,6 +285,14 @@ class Metadata:
 
     @classmethod
     def from_json(cls, raw: dict[str, Any], problems: list[str]) -> Metadata:
+        mode, mtime, uid, gid = raw.get("mode"), raw.get("mtime_ns"), raw.get("uid"), raw.get("gid")
+        # The usual record, checked in one expression (a manifest has a million of them); anything else is
+        # checked field by field below, which names what is wrong.
+        if (
+            type(mode) is int and type(mtime) is int and type(uid) is int and type(gid) is int
+            and 0 <= mode <= 0o7777 and uid >= 0 and gid >= 0
+        ):  # fmt: skip
+            return cls(mode, mtime, uid, gid)
         mode = _natural(raw, "mode", problems)
         if mode > 0o7777:
             problems.append("'mode' has bits beyond 0o7777")

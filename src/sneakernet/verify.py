@@ -291,29 +291,38 @@ class DriveVerifier:
         self.hashed_whole: set[str] = set()
         #: What hashes this drive's segment files ahead, if anything does (see :meth:`hash_ahead`).
         self.ahead: HashAhead | None = None
+        #: Catalogs parsed whole in this run, by BLAKE3: shared by the verifiers of one run.
+        self.catalogs: dict[str, tuple[CatalogHeader, list[CatalogDrive]]] = {}
 
     def run(self) -> DriveReport:
+        if self.check_structure():
+            self.check_contents()
+        return self.report
+
+    def check_structure(self) -> bool:
+        """Everything but the segments' contents: label, catalog, manifest, segment files, B3SUMS. Whether the
+        contents are to be checked too (not when the drive is not one, is unfinished or of another shipment)."""
         report = self.report
         try:
             self.reader = DriveReader(self.path)
         except NotADrive as exc:
             report.add("not_a_drive", str(exc), status=Status.NOT_A_DRIVE)
-            return report
+            return False
         except UnsupportedVersion as exc:
             report.add("label", str(exc), status=Status.NOT_A_DRIVE)
-            return report
+            return False
         except UnfinishedDrive as exc:
             report.add("unfinished", str(exc), status=Status.UNFINISHED)
             self._check_unexpected(set())
-            return report
+            return False
         except FormatError as exc:
             report.add("label", f"{DRIVE_LABEL_NAME} is damaged: {exc}")
-            return report
+            return False
         label = self.reader.label
         report.label, report.drive, report.shipment = label.label, label.drive, label.shipment
         self._read_catalog(label)
         if not self._check_manifest():
-            return report
+            return False
         label = self.reader.label  # as the catalog vouches for it, when drive.json was damaged
         if self.catalog_header is not None and self.catalog_header.shipment != label.shipment:
             report.add(
@@ -321,17 +330,20 @@ class DriveVerifier:
                 f"this drive is from shipment {label.shipment}, its catalog from {self.catalog_header.shipment}",
                 status=Status.WRONG_SHIPMENT,
             )
-            return report
+            return False
         self._check_catalog_against_drive(label)
         self._check_label(label)
         self._check_segment_files()
         self._check_unexpected(set(self.manifest.segments))
         self._check_checksums(label)
+        return True
+
+    def check_contents(self) -> None:
+        """The segments' contents as the mode asks, and the paths any damage hurts."""
         if self.mode != Mode.QUICK:
             self._check_data()
-        if report.damaged_chunks:
+        if self.report.damaged_chunks:
             self._map_damage_to_paths()
-        return report
 
     # -- manifest, label, catalog, checksums --
 
@@ -434,15 +446,13 @@ class DriveVerifier:
                     status=Status.UNCONFIRMED,
                 )
             return
-        reader = CatalogReader(path)
         try:
-            # Entries are not parsed here (restore and ls read them); their lines are counted and hashed.
-            header, drives = reader.drives()
+            header, drives, digest = self._parsed_catalog(path)
         except FormatError as exc:
             report.add("catalog", f"{CATALOG_NAME} is damaged: {exc}")
             self.catalog_digest = None if external else file_blake3(path)[1]
             return
-        self.catalog_digest = None if external else reader.blake3
+        self.catalog_digest = None if external else digest
         report.drives, report.fingerprint = header.drives, header.fingerprint
         self.catalog_header, self.catalog_drives = header, drives
         if header.shipment != label.shipment:
@@ -461,6 +471,23 @@ class DriveVerifier:
                 f"{short_fingerprint(self.expected_fingerprint.ljust(20, '?'))}: it is a drive of another shipment",
                 status=Status.WRONG_SHIPMENT,
             )
+
+    def _parsed_catalog(self, path: str) -> tuple[CatalogHeader, list[CatalogDrive], str | None]:
+        """The catalog's header, drive list and BLAKE3. Every drive of a shipment carries the same catalog: one
+        whose bytes (by BLAKE3) were parsed whole for an earlier drive of this run is not parsed again."""
+        try:
+            digest: str | None = file_blake3(path)[1]
+        except OSError:
+            digest = None
+        if digest is not None and digest in self.catalogs:
+            header, drives = self.catalogs[digest]
+            return header, drives, digest
+        reader = CatalogReader(path)
+        # Entries are not parsed here (restore and ls read them); their lines are counted and hashed.
+        header, drives = reader.drives()
+        if reader.blake3 == digest and digest is not None:
+            self.catalogs[digest] = (header, drives)
+        return header, drives, reader.blake3
 
     def _check_catalog_against_drive(self, label: DriveLabel) -> None:
         """The manifest read must be the one the catalog (and so the fingerprint) names for this drive."""
@@ -896,18 +923,36 @@ def verify(
         for path in drives
     ]
     ahead = HashAhead(workers)
+    catalogs: dict[str, tuple[CatalogHeader, list[CatalogDrive]]] = {}
     try:
         for verifier in verifiers:
+            verifier.catalogs = catalogs
             verifier.hash_ahead(ahead)
+        # The structure of each drive is checked before the contents of the one before it: the main thread
+        # parses a manifest while the segments it waits for are still being hashed ahead.
+        waiting: DriveVerifier | None = None
         for verifier in verifiers:
             log.info("verifying %s (%s)", verifier.path, mode.value)
-            reports.append(verifier.run())
-            log.info("%s: %s, %d bytes checked", verifier.path, reports[-1].status, reports[-1].bytes_checked)
+            whole = verifier.check_structure()
+            if waiting is not None:
+                reports.append(_finish(waiting))
+            waiting = verifier if whole else None
+            if not whole:
+                reports.append(verifier.report)
+        if waiting is not None:
+            reports.append(_finish(waiting))
     finally:
         ahead.close()
         progress.close()
     _check_same_shipment(reports)
     return VerifyReport(reports)
+
+
+def _finish(verifier: DriveVerifier) -> DriveReport:
+    verifier.check_contents()
+    report = verifier.report
+    log.info("%s: %s, %d bytes checked", verifier.path, report.status, report.bytes_checked)
+    return report
 
 
 def _stored_bytes(path: str) -> int:
