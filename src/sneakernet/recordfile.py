@@ -11,7 +11,7 @@ import contextlib
 import io
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO, cast
 
 import blake3
@@ -142,7 +142,8 @@ def type_prefix(record_type: str) -> bytes:
     return b'{"type":"' + record_type.encode("ascii") + b'"'
 
 
-_scan_value = json.JSONDecoder().scan_once
+# JSONDecoder sets scan_once in __init__ (the C scanner); typeshed does not declare it.
+_scan_value: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def _parse_line(text: str) -> Any:
