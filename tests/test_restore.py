@@ -1175,3 +1175,23 @@ def test_status_exit_codes(shipments: dict[str, Packed], tmp_path: Path) -> None
     # A finished restore removes its journal: nothing to report any more.
     code, out, err = cli("status", dest)
     assert code == 2 and "no restore in progress" in err
+
+
+@pytest.mark.parametrize("path", ["pooled", "large"])
+def test_a_file_whose_bytes_differ_from_its_blake3_never_gets_its_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """Chunks intact (their own hashes match), the file record's BLAKE3 another: the file is refused, whichever
+    way it is written: by the writer pool (small files) or as its chunks come, hashed on the hash lane (large)."""
+    if path == "large":
+        monkeypatch.setattr(restore_module, "POOLED_FILE_LIMIT", 1)
+    data = random.Random(3).randbytes(600_000)
+    chunks = [Chunk(data[i : i + 256 * 1024]) for i in range(0, len(data), 256 * 1024)]
+    record = file_rec("big.bin", data, chunks[0], blake3=blake3.blake3(data + b"!").hexdigest())
+    good = small_files([("good.txt", b"fine\n")])
+    drives = write_shipment(tmp_path / "ship", [[*chunks, record, *good]])
+    dest = tmp_path / "dest"
+    code, out, _ = cli("restore", *drives, "--into", dest)
+    assert code == 1 and "big.bin does not match its BLAKE3" in out, out
+    assert not os.path.lexists(dest / "big.bin")
+    assert (dest / "good.txt").read_bytes() == b"fine\n"

@@ -83,6 +83,8 @@ POOLED_FILE_LIMIT = 8 * 2**20
 SMALL_COPY = 1 << 20
 #: Bytes of whole files handed to the writer pool and not yet written (they keep their chunks alive).
 INFLIGHT_BYTES = 32 * 2**20
+#: Slices of a large file waiting for the hash lane: a few chunks of memory at most.
+HASH_LANE_DEPTH = 4
 #: How many failed or colliding paths a report lists; the counts are always complete.
 LISTED_PATHS = 100
 
@@ -297,6 +299,9 @@ class DriveRestorer:
         self.deferred_links: list[HardlinkRecord] = []
         #: Writes whole files in parallel (set by :meth:`run`); the jobs in flight and the bytes they hold.
         self.writers: ThreadPoolExecutor | None = None
+        #: One thread hashing a large file's bytes in order while the main thread writes them: BLAKE3 and pwrite
+        #: both let go of the interpreter lock, so the two overlap instead of taking turns.
+        self.hash_lane: ThreadPoolExecutor | None = None
         #: Files spanning drives whose pieces came in order in this run: their hash so far, and up to where.
         self.spanning: dict[bytes, tuple[Any, int]] = spanning if spanning is not None else {}
         self.inflight: deque[tuple[Future[str | None], int]] = deque()
@@ -310,8 +315,9 @@ class DriveRestorer:
         with (
             ThreadPoolExecutor(workers, thread_name_prefix="sneakernet-read") as pool,
             ThreadPoolExecutor(workers, thread_name_prefix="sneakernet-write") as writers,
+            ThreadPoolExecutor(1, thread_name_prefix="sneakernet-hash") as hash_lane,
         ):
-            self.writers = writers
+            self.writers, self.hash_lane = writers, hash_lane
             # Read ahead two chunks a worker, but never more than PREFETCH_BYTES of chunks (large chunks: fewer).
             chunk_size = self.map.header.chunk_size if self.map.header else MAX_CHUNK_SIZE
             depth = max(1, min(2 * workers, PREFETCH_BYTES // max(chunk_size, 1)))
@@ -517,15 +523,25 @@ class DriveRestorer:
         if span is None:
             return False
         broken = False
-        for position, data in cursor.slices(*span):
-            if data is None:
-                broken = True
-                continue
-            _pwrite_all(fd, data, record.offset + position - span[0], self.journal.dest)
-            if hasher is not None:
-                hasher.update(data)
-            self.outcome.written += len(data)
-            self.progress.advance(len(data))
+        hashing: deque[Future[None]] = deque()
+        try:
+            for position, data in cursor.slices(*span):
+                if data is None:
+                    broken = True
+                    continue
+                if hasher is not None:
+                    if self.hash_lane is None:
+                        hasher.update(data)
+                    else:
+                        hashing.append(self.hash_lane.submit(hasher.update, data))
+                        while len(hashing) > HASH_LANE_DEPTH:  # each holds its chunk's bytes
+                            hashing.popleft().result()
+                _pwrite_all(fd, data, record.offset + position - span[0], self.journal.dest)
+                self.outcome.written += len(data)
+                self.progress.advance(len(data))
+        finally:
+            for pending in hashing:  # the hasher is complete (or untouched) when this returns
+                pending.result()
         return broken
 
     def _finish_if_complete(self, fd: int, part: bytes, path: bytes) -> None:
