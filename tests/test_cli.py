@@ -175,3 +175,11 @@ def test_quiet_before_the_command_silences_warnings(src: Path, tmp_path: Path) -
     os.mkfifo(src / "fifo")
     code, out, err = run("-q", "pack", str(src), "--out", str(tmp_path / "out"), "--drive-size", "1GB")
     assert code == 0 and err == "" and "packed" in out
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="mallopt is glibc's")
+def test_freed_chunk_buffers_are_kept_for_reuse() -> None:
+    from sneakernet.allocator import keep_freed_buffers
+
+    assert keep_freed_buffers() is True
+    assert keep_freed_buffers() is True  # once: later calls change nothing

@@ -21,6 +21,7 @@ import click
 from click.core import ParameterSource
 
 from ._version import __version__
+from .allocator import keep_freed_buffers
 from .config import Profile, load_profile
 from .errors import DestinationError, ExitCode, SneakernetError, UsageError
 from .format import short_fingerprint
@@ -161,6 +162,7 @@ def main(ctx: click.Context, debug: bool, verbose: int, quiet_all: bool) -> None
     3 shipment incomplete; 4 out of space; 130 interrupted.
     """
     ctx.ensure_object(dict)["quiet"] = quiet_all
+    keep_freed_buffers()
     if verbose and not quiet_all:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("sneakernet: %(message)s"))
