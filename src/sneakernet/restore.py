@@ -301,7 +301,7 @@ class DriveRestorer:
         self.writers: ThreadPoolExecutor | None = None
         #: One thread hashing a large file's bytes in order while the main thread writes them: BLAKE3 and pwrite
         #: both let go of the interpreter lock, so the two overlap instead of taking turns.
-        self.hash_lane: ThreadPoolExecutor | None = None
+        self.hash_lane: HashLane | None = None
         #: Files spanning drives whose pieces came in order in this run: their hash so far, and up to where.
         self.spanning: dict[bytes, tuple[Any, int]] = spanning if spanning is not None else {}
         self.inflight: deque[tuple[Future[str | None], int]] = deque()
@@ -315,16 +315,16 @@ class DriveRestorer:
         with (
             ThreadPoolExecutor(workers, thread_name_prefix="sneakernet-read") as pool,
             ThreadPoolExecutor(workers, thread_name_prefix="sneakernet-write") as writers,
-            ThreadPoolExecutor(1, thread_name_prefix="sneakernet-hash") as hash_lane,
         ):
-            self.writers, self.hash_lane = writers, hash_lane
+            self.writers, self.hash_lane = writers, HashLane(HASH_LANE_DEPTH)
             # Read ahead two chunks a worker, but never more than PREFETCH_BYTES of chunks (large chunks: fewer).
             chunk_size = self.map.header.chunk_size if self.map.header else MAX_CHUNK_SIZE
             depth = max(1, min(2 * workers, PREFETCH_BYTES // max(chunk_size, 1)))
             try:
                 self._run(ChunkCursor(self.reader, self.map, None if self.includes else pool, depth))
             finally:
-                self.writers = None
+                self.hash_lane.close()
+                self.writers, self.hash_lane = None, None
 
     def _run(self, cursor: ChunkCursor) -> None:
         wanted = (FileRecord.TYPE, DirRecord.TYPE, SymlinkRecord.TYPE, HardlinkRecord.TYPE)
@@ -523,25 +523,23 @@ class DriveRestorer:
         if span is None:
             return False
         broken = False
-        hashing: deque[Future[None]] = deque()
+        lane = self.hash_lane
         try:
             for position, data in cursor.slices(*span):
                 if data is None:
                     broken = True
                     continue
                 if hasher is not None:
-                    if self.hash_lane is None:
+                    if lane is None:
                         hasher.update(data)
                     else:
-                        hashing.append(self.hash_lane.submit(hasher.update, data))
-                        while len(hashing) > HASH_LANE_DEPTH:  # each holds its chunk's bytes
-                            hashing.popleft().result()
+                        lane.update(hasher, data)
                 _pwrite_all(fd, data, record.offset + position - span[0], self.journal.dest)
                 self.outcome.written += len(data)
                 self.progress.advance(len(data))
         finally:
-            for pending in hashing:  # the hasher is complete (or untouched) when this returns
-                pending.result()
+            if lane is not None:
+                lane.drain()  # the hasher is complete when this returns
         return broken
 
     def _finish_if_complete(self, fd: int, part: bytes, path: bytes) -> None:
@@ -639,6 +637,31 @@ class DriveRestorer:
 
     def _owner(self, uid: int, gid: int) -> tuple[int, int] | None:
         return (uid, gid) if self.owner else None
+
+
+class HashLane:
+    """BLAKE3 updates run in order on a thread of their own, so that the thread writing the same bytes overlaps
+    with the hashing instead of taking turns with it (both pwrite and BLAKE3 free the interpreter lock). At most
+    ``depth`` updates wait, each holding its buffer. :meth:`drain` before reading a digest."""
+
+    def __init__(self, depth: int = 4) -> None:
+        self.depth = depth
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="sneakernet-hash")
+        self._pending: deque[Future[None]] = deque()
+
+    def update(self, hasher: Any, data: bytes | memoryview) -> None:
+        self._pending.append(self._pool.submit(hasher.update, data))
+        while len(self._pending) > self.depth:
+            self._pending.popleft().result()
+
+    def drain(self) -> None:
+        """Every update handed over so far is done."""
+        while self._pending:
+            self._pending.popleft().result()
+
+    def close(self) -> None:
+        self._pending.clear()
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _write_file(
