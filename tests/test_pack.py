@@ -9,8 +9,11 @@ import random
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
+import blake3
 import pytest
 
 from conftest import disk_usage, drive_dirs, make_edge_tree, source_entries, unpack, write_file
@@ -534,3 +537,36 @@ def test_memory_stays_flat_with_many_files(tmp_path: Path) -> None:
     small, large = peak(2_000), peak(20_000)
     assert large < 200 * 1024  # KiB
     assert large - small < 30 * 1024, (small, large)  # 18,000 more files cost less than 30 MiB
+
+
+def test_chunks_of_small_files_are_encoded_side_by_side(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chunk of small files comes with a record for each of its files: the chunks in flight are counted, not the
+    items, or the pool would encode one chunk at a time. Two encodes must be running at once: each waits (up to
+    10 s) for the other at a barrier."""
+    for number in range(400):
+        write_file(tmp_path / "src" / f"f{number:03d}.txt", random.Random(number).randbytes(2000))
+    pack_module = importlib.import_module("sneakernet.pack")
+    real, barrier = pack_module.encode, threading.Barrier(2, timeout=10)
+
+    def side_by_side(chunk: Any, level: int) -> Any:
+        if chunk.id < 2:
+            barrier.wait()  # BrokenBarrierError (and a failed pack) if the other never starts
+        return real(chunk, level)
+
+    monkeypatch.setattr(pack_module, "encode", side_by_side)
+    options = PackOptions(chunk_size=64 * 1024, threads=2)
+    summary = pack(tmp_path / "src", out=tmp_path / "out", drive_size=10**8, options=options)
+    assert summary.files == 400 and summary.chunks >= 10
+
+
+def test_small_files_hashed_with_their_chunk_have_their_own_blake3(tmp_path: Path) -> None:
+    files = {f"d/f{n:02d}": random.Random(n).randbytes(n * 100) for n in range(30)}
+    for name, data in files.items():
+        write_file(tmp_path / "src" / name, data)
+    pack(tmp_path / "src", out=tmp_path / "out", drive_size=10**8, options=PackOptions(chunk_size=64 * 1024))
+    finals = {
+        record.path: record.blake3
+        for record in drive_records(tmp_path / "out")
+        if isinstance(record, FileRecord) and record.final
+    }
+    assert finals == {name.encode(): blake3.blake3(data).hexdigest() for name, data in files.items()}

@@ -108,6 +108,8 @@ class EncodedChunk:
     raw_size: int
     stored_blake3: str
     raw_blake3: str
+    #: For a group of small files: each file's whole-file BLAKE3, by file index (hashed with the chunk).
+    file_blake3: dict[int, str] = field(default_factory=dict)
 
 
 class DriveWriter:

@@ -35,6 +35,9 @@ class RawChunk:
     data: bytes
     slices: list[Slice]
     dry: bool = False
+    #: A group of small files, each slice a whole file: what lets the encoder hash the files with the chunk. Not
+    #: part of a chunk's identity (its id, bytes and slices say that).
+    group: bool = field(default=False, compare=False)
 
     @property
     def raw_size(self) -> int:
@@ -102,6 +105,7 @@ class Chunker:
         else:
             data = parts[0] if len(parts) == 1 else b"".join(parts)  # type: ignore[arg-type]
             chunk = self._new_chunk(data, self._group_slices)  # type: ignore[arg-type]
+            chunk.group = True
         self._group, self._group_slices, self._group_size = [], [], 0
         return [chunk]
 
