@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import importlib
 import json
 import os
 import random
@@ -934,11 +935,15 @@ def restore_until_done(ship: Shipment, dest: Path, mount: Path, runs: Sequence[S
     return full
 
 
+@pytest.mark.parametrize("path", ["pooled", "large"])
 def test_restore_disk_full_again_and_again_until_it_fits(
-    kill_ship: Shipment, small_tmpfs: Callable[[str], Path]
+    kill_ship: Shipment, small_tmpfs: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch, path: str
 ) -> None:
     """All drives at once onto a 1 MiB tmpfs, grown by 1 MiB after each disk-full exit: every run stops cleanly
-    with exit 4, the journal keeps what is done, and the last run gives the identical tree."""
+    with exit 4, the journal keeps what is done, and the last run gives the identical tree. ``large``: every file
+    takes the large-file path (its writes on the writer pool, its hash on the lane)."""
+    if path == "large":
+        monkeypatch.setattr(importlib.import_module("sneakernet.restore"), "POOLED_FILE_LIMIT", 1)
     mount = small_tmpfs("1m")
     dest = mount / "dest"
     full = restore_until_done(kill_ship, dest, mount, [kill_ship.drives], 1)

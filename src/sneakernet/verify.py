@@ -248,6 +248,12 @@ class HashAhead:
     def take(self, drive: str, segment: str) -> Future[str | None] | None:
         return self.futures.pop((drive, segment), None)
 
+    def forget(self, drive: str) -> None:
+        """Drop what is still to be hashed of ``drive`` (its structure failed, or its check is over): an 8 TB
+        drive whose manifest is damaged must not be hashed ahead for hours before the next drive."""
+        for key in [key for key in self.futures if key[0] == drive]:
+            self.futures.pop(key).cancel()
+
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
@@ -934,13 +940,15 @@ def verify(
         for verifier in verifiers:
             log.info("verifying %s (%s)", verifier.path, mode.value)
             whole = verifier.check_structure()
+            if not whole:
+                ahead.forget(verifier.path)
             if waiting is not None:
-                reports.append(_finish(waiting))
+                reports.append(_finish(waiting, ahead))
             waiting = verifier if whole else None
             if not whole:
                 reports.append(verifier.report)
         if waiting is not None:
-            reports.append(_finish(waiting))
+            reports.append(_finish(waiting, ahead))
     finally:
         ahead.close()
         progress.close()
@@ -948,8 +956,9 @@ def verify(
     return VerifyReport(reports)
 
 
-def _finish(verifier: DriveVerifier) -> DriveReport:
+def _finish(verifier: DriveVerifier, ahead: HashAhead) -> DriveReport:
     verifier.check_contents()
+    ahead.forget(verifier.path)  # segment files the manifest does not list
     report = verifier.report
     log.info("%s: %s, %d bytes checked", verifier.path, report.status, report.bytes_checked)
     return report
