@@ -570,3 +570,36 @@ def test_small_files_hashed_with_their_chunk_have_their_own_blake3(tmp_path: Pat
         if isinstance(record, FileRecord) and record.final
     }
     assert finals == {name.encode(): blake3.blake3(data).hexdigest() for name, data in files.items()}
+
+
+def test_hard_links_count_once_against_the_room_of_the_drives(tmp_path: Path) -> None:
+    """Four more names of one 600 kB file add no data: drives with room for it once (not five times) are taken,
+    and the progress counts its bytes once."""
+    src = tmp_path / "src"
+    src.mkdir()
+    data = random.Random(5).randbytes(600_000)
+    (src / "a").write_bytes(data)
+    for number in range(4):
+        os.link(src / "a", src / f"link{number}")
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    started: list[int] = []
+
+    class Counting:
+        def start(self, total: int) -> None:
+            started.append(total)
+
+        def advance(self, done: int) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+    summary = pack(
+        src, drives=[str(drive)], drive_size=1_500_000, options=PackOptions(chunk_size=256 * 1024, reserve=0),
+        progress=Counting(),
+    )  # fmt: skip
+    assert summary.files == 1 and summary.hardlinks == 4
+    assert started == [600_000]
+    unpacked = unpack([drive])
+    assert unpacked.entries[b"link3"].data == data and unpacked.hardlinks[b"link3"] == b"a"

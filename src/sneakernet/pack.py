@@ -943,7 +943,7 @@ def pack(
                 clear_unfinished(path)
         writer = ShipmentWriter(targets, options, catalog_size, summary.shipment, created)
         replay = writer.take_over(finished) if finished.labels else None
-        progress.start(totals.data_bytes)
+        progress.start(totals.unique_bytes)
         try:
             _run_pipeline(os.fsencode(source), spool, writer, options, summary, progress, replay)
             writer.finish()
@@ -992,7 +992,7 @@ def _check_space(
     ``finished`` drives (of a resumed pack) hold data already: neither they nor their data are counted.
     """
     done = len(finished.labels) if finished else 0
-    left = totals.data_bytes - (sum(label.raw_bytes for label in finished.labels) if finished else 0)
+    left = totals.unique_bytes - (sum(label.raw_bytes for label in finished.labels) if finished else 0)
     slots = targets.known_slots()[done:] or targets.known_slots()
     smallest = min(slots, key=lambda s: s.capacity)
     chunk_bound = stored_size_bound(options.chunk_size)
@@ -1006,7 +1006,7 @@ def _check_space(
             f"the format needs at least {needed} for one chunk, its manifest and the catalog: use larger drives"
         )
     # Worst case: nothing compresses, and the manifests take about as much room as the catalog's entries again.
-    worst_case = chunk_bound * (totals.data_bytes // options.chunk_size + 1) + totals.catalog_entry_bytes
+    worst_case = chunk_bound * (totals.unique_bytes // options.chunk_size + 1) + totals.catalog_entry_bytes
     # Estimate the drive count twice, the second time with the catalog of the first estimate in place, then
     # reserve for twice as many drives and some: a drive line costs 320 bytes, running short fails at the end.
     drives = 2 * (worst_case // per_drive + 1) + 4

@@ -608,7 +608,7 @@ def catalog_reservation(totals: ScanTotals, capacity: int, chunk_size: int, segm
             f"at least {capacity - per_drive + chunk_bound} for one chunk, its manifest and the catalog: "
             "use larger drives"
         )
-    worst_case = chunk_bound * (totals.data_bytes // chunk_size + 1) + totals.catalog_entry_bytes
+    worst_case = chunk_bound * (totals.unique_bytes // chunk_size + 1) + totals.catalog_entry_bytes
     drives = 0
     for _ in range(2):
         drives = 2 * (worst_case // max(per_drive, 1) + 1) + 4
@@ -805,7 +805,7 @@ def plan(
     accepted = None
     if drives is not None:
         # pack --drive refuses, before writing, drives that together cannot hold the data uncompressed.
-        accepted = drives * DriveBudget(capacity, catalog_size).usable(0) >= totals.data_bytes
+        accepted = drives * DriveBudget(capacity, catalog_size).usable(0) >= totals.unique_bytes
     if override is None:
         pack_seconds = pack_seconds_estimate(sampler, layout.raw_bytes, layout.files, threads)
     else:

@@ -147,6 +147,8 @@ class ScanTotals:
     dirs: int = 0
     symlinks: int = 0
     data_bytes: int = 0
+    #: Bytes of files that are further hard links of an inode already counted: no data of their own to pack.
+    linked_bytes: int = 0
     excluded_entries: int = 0
     excluded_bytes: int = 0
     #: Bound of the catalog's entry lines, which every drive must make room for.
@@ -163,6 +165,11 @@ class ScanTotals:
         else:
             self.symlinks += 1
         self.catalog_entry_bytes += catalog_entry_bound(entry.path)
+
+    @property
+    def unique_bytes(self) -> int:
+        """The bytes pack reads and stores: every file's, a hard-linked inode's once."""
+        return self.data_bytes - self.linked_bytes
 
     @property
     def entries(self) -> int:
@@ -330,6 +337,7 @@ def scan(root: str | os.PathLike[str], excludes: Sequence[str] = ()) -> tuple[Sc
     top = os.fsencode(root)
     # root reads every file whatever its mode: no access() call per file then.
     root_reads_all = os.geteuid() == 0
+    linked: set[tuple[int, int]] = set()
     for item in walk(root, Excluder(excludes) if excludes else None):
         if isinstance(item, Excluded):
             totals.excluded_entries += 1
@@ -346,6 +354,11 @@ def scan(root: str | os.PathLike[str], excludes: Sequence[str] = ()) -> tuple[Sc
         else:
             totals.add(item)
             spool.add(item)
+            if item.nlink > 1 and item.kind == KIND_FILE:
+                if (item.dev, item.ino) in linked:
+                    totals.linked_bytes += item.size
+                else:
+                    linked.add((item.dev, item.ino))
     return totals, spool
 
 
