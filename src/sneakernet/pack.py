@@ -9,7 +9,6 @@ fingerprint are written to every drive.
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import logging
 import os
@@ -319,7 +318,7 @@ def _show(path: bytes) -> str:
 # --- reading the source -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class FileEnd:
     """A file has been read to its end: what its final record needs (``blake3`` is None while replaying)."""
 
@@ -410,7 +409,7 @@ class SourceReader:
             yield from self._dry_file(index, entry, chunker)
             return
         try:
-            fd = _open_source(os.path.join(self.root, entry.path))
+            fd = _open_source(self.root + b"/" + entry.path)
         except FileNotFoundError:
             self.summary.note_skipped(entry.path, VANISHED)
             yield SkippedRecord(entry.path, VANISHED)
@@ -444,11 +443,10 @@ class SourceReader:
         grew = len(data) > before.st_size
         data = data[: before.st_size]
         self.on_bytes(len(data))
-        end = self._end(index, fd, before, len(data), EMPTY_BLAKE3 if not data else None, grew)
+        end = self._end(index, fd, before, len(data), EMPTY_BLAKE3 if not data else None, grew, bool(data))
         if not data:
             yield end
             return
-        end = dataclasses.replace(end, with_chunk=True)
         closed = chunker.add_small(index, data)
         if closed:
             yield from closed
@@ -485,7 +483,10 @@ class SourceReader:
         grew = offset == before.st_size and bool(os.pread(fd, 1, offset))
         yield self._end(index, fd, before, offset, hasher.hexdigest(), grew)
 
-    def _end(self, index: int, fd: int, before: os.stat_result, size: int, digest: str | None, grew: bool) -> FileEnd:
+    def _end(
+        self, index: int, fd: int, before: os.stat_result, size: int, digest: str | None, grew: bool,
+        with_chunk: bool = False,
+    ) -> FileEnd:  # fmt: skip
         after = os.fstat(fd)
         changed = grew or size != before.st_size or after.st_size != before.st_size
         changed = changed or after.st_mtime_ns != before.st_mtime_ns
@@ -493,7 +494,7 @@ class SourceReader:
             self.summary.note_changed(self.paths[index])
         self.summary.raw_bytes += size
         meta = Metadata(after.st_mode & 0o7777, after.st_mtime_ns, after.st_uid, after.st_gid)
-        return FileEnd(index, size, digest, meta, changed)
+        return FileEnd(index, size, digest, meta, changed, with_chunk)
 
     # -- replaying a resumed pack --
 
@@ -599,13 +600,16 @@ def _meta(entry: SourceEntry) -> Metadata:
     return Metadata(entry.mode, entry.mtime_ns, entry.uid, entry.gid)
 
 
+_SOURCE_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NOCTTY", 0)
+_NOATIME = getattr(os, "O_NOATIME", 0)
+
+
 def _open_source(path: bytes) -> int:
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NOCTTY", 0)
     try:
         # O_NOATIME spares the source an inode write per file read; only the owner (or root) may ask for it.
-        return os.open(path, flags | getattr(os, "O_NOATIME", 0))
+        return os.open(path, _SOURCE_FLAGS | _NOATIME)
     except PermissionError:
-        return os.open(path, flags)
+        return os.open(path, _SOURCE_FLAGS)
 
 
 def _read_exactly(fd: int, size: int, expected: int | None = None) -> bytes:
@@ -1172,7 +1176,7 @@ def _write_item(
         summary.chunks += 1
     elif isinstance(item, FileEnd):
         if item.with_chunk:
-            item = dataclasses.replace(item, blake3=files.pop(item.index), with_chunk=False)
+            item.blake3, item.with_chunk = files.pop(item.index), False
         writer.end_file(item)
     else:
         writer.add_entry(item)
