@@ -396,6 +396,24 @@ def test_restoring_every_drive_again_after_the_end_changes_nothing(
     assert_same_tree(ship.src, dest)
 
 
+@pytest.mark.parametrize("removed", [["parts"], ["parts", "catalog.jsonl.zst"]])
+def test_a_run_killed_while_it_removed_the_finished_journal_is_finished_by_the_next(
+    shipments: dict[str, Packed], tmp_path: Path, removed: list[str]
+) -> None:
+    """The journal goes last: a kill after the parts directory (and the catalog copy) went leaves a journal that
+    says finished. The same command finishes again: exit 0, the tree as packed, no journal left."""
+    ship = shipments["twins"]
+    dest = tmp_path / "dest"
+    assert restore([str(d) for d in ship.drives], str(dest), keep_journal=True).status.finished
+    for name in removed:
+        path = dest / JOURNAL_DIR / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    code, out, err = cli("restore", *ship.drives, "--into", dest)
+    assert code == 0 and "Traceback" not in err, out + err
+    assert not (dest / JOURNAL_DIR).exists()
+    assert_same_tree(ship.src, dest)
+
+
 # --- 3. resume after a kill ---------------------------------------------------------------------------------------
 
 #: Runs restore in a child that SIGKILLs itself at the Nth call of a function.

@@ -971,6 +971,13 @@ def restore(
         raise _journal_error(exc, into) from exc
     except OSError as exc:
         raise _space_error(exc, into) from exc
+    try:
+        # A run killed while it removed a finished journal (parts first, the journal last) leaves the journal
+        # alone: this run finishes again, and needs the parts directory back.
+        os.makedirs(os.path.join(Journal.directory(into), PARTS_DIR), exist_ok=True)
+    except OSError as exc:
+        journal.close()
+        raise _space_error(exc, into) from exc
     tree = SafeTree(into)
     outcomes: list[DriveOutcome] = []
     try:
