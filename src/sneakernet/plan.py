@@ -292,8 +292,8 @@ SKIPPED_LINE = 90
 SEGMENT_LINE = 160
 HEADER_LINE = 240
 END_LINE = 30
-#: What zstd level 9 leaves of manifest records: about 0.18 measured (the BLAKE3 hex digits do not compress
-#: below half), rounded up so that the estimate errs towards fuller drives.
+#: What zstd leaves of manifest records at recordfile's level: about 0.20 measured (the BLAKE3 hex digits do not
+#: compress below half), rounded up so that the estimate errs towards fuller drives.
 MANIFEST_RATIO = 0.25
 #: zstd's frame header and last block (recordfile.py bounds it the same way).
 MANIFEST_SLACK = 64
