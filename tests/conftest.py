@@ -3,6 +3,7 @@ reassembles every file from drive directories (so pack's output is checked byte 
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import stat
@@ -179,3 +180,16 @@ def inode_groups(root: Path) -> set[frozenset[bytes]]:
             if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
                 groups.setdefault((info.st_dev, info.st_ino), set()).add(os.path.relpath(full, top))
     return {frozenset(group) for group in groups.values() if len(group) > 1}
+
+
+def fill_up(mount: Path, leave: int = 4096) -> None:
+    """Fill the filesystem at ``mount`` with a file, then give back ``leave`` bytes (a page on tmpfs)."""
+    filler = mount / "filler"
+    with open(filler, "wb") as handle:
+        try:
+            while True:
+                handle.write(bytes(1 << 16))
+                handle.flush()
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+    os.truncate(filler, max(0, filler.stat().st_size - leave))

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import importlib
 import json
 import os
@@ -40,7 +39,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from conftest import drive_dirs, inode_groups, make_edge_tree, write_file
+from conftest import drive_dirs, fill_up, inode_groups, make_edge_tree, write_file
 from conftest import invoke_cli as cli
 from conftest import nonblank_lines as lines
 from sneakernet import PackOptions, pack, restore, verify
@@ -850,19 +849,6 @@ def test_pack_out_fills_on_a_later_drive_then_packs_whole_with_room(
     assert verify([str(d) for d in drive_dirs(mount / "again")]).ok
     assert restore([str(d) for d in drive_dirs(mount / "again")], str(tmp_path / "dest2")).status.finished
     assert_identical(big_source, tmp_path / "dest2")
-
-
-def fill_up(mount: Path, leave: int = 4096) -> None:
-    """Fill the filesystem at ``mount`` with a file, then give back ``leave`` bytes (a page on tmpfs)."""
-    filler = mount / "filler"
-    with open(filler, "wb") as handle:
-        try:
-            while True:
-                handle.write(bytes(1 << 16))
-                handle.flush()
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC
-    os.truncate(filler, max(0, filler.stat().st_size - leave))
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import fnmatch
 import importlib
 import json
@@ -27,7 +26,7 @@ from typing import Any
 import blake3
 import pytest
 
-from conftest import drive_dirs, inode_groups, make_edge_tree, source_entries, write_file
+from conftest import drive_dirs, fill_up, inode_groups, make_edge_tree, source_entries, write_file
 from conftest import invoke_cli as cli
 from conftest import nonblank_lines as lines
 from craft import (
@@ -1028,13 +1027,7 @@ def test_disk_full_in_the_journal_exits_4(small_fs: Path, tmp_path: Path) -> Non
     )
     dest = small_fs / "dest"
     assert cli("restore", drives[0], "--into", dest)[0] == 0
-    with open(small_fs / "filler", "wb") as handle:
-        try:
-            while True:
-                handle.write(bytes(1 << 16))
-                handle.flush()
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC
+    fill_up(small_fs, leave=0)
     code, _, err = cli("restore", drives[1], "--into", dest)
     assert code == 4 and len(lines(err)) == 1 and "is full" in err
     (small_fs / "filler").unlink()
