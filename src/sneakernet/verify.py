@@ -601,12 +601,16 @@ class DriveVerifier:
         if state is not None and done:
             self._resume_from(state)
         if self.mode == Mode.FULL:
+            # Segments hashed whole and found intact need no chunk read: the pass below only names damage.
             selected = self._check_whole_segments(selected - done, state)
-            if not selected:
-                self.reader.close()
-                if state is not None:
-                    state.clear()
-                return
+        if selected or self.mode != Mode.FULL:
+            self._check_chunks(selected, done, state)
+        self.reader.close()
+        if state is not None:
+            state.clear()
+
+    def _check_chunks(self, selected: set[str], done: set[str], state: VerifyState | None) -> None:
+        """Check the chunks of ``selected`` segments (not ``done``) one by one, on the pool."""
         # Files that span the resume point cannot be hashed whole; the others still are.
         files = _FileHasher(self) if self.mode == Mode.DEEP and self.sample_percent is None else None
         segment_chunks: dict[str, int] = {}
@@ -628,9 +632,6 @@ class DriveVerifier:
                 f"{files.unchecked} files spanning the point where this verify resumed were not hashed whole "
                 "(their chunks were); --restart checks them too"
             )
-        self.reader.close()
-        if state is not None:
-            state.clear()
 
     def _resume_from(self, state: VerifyState) -> None:
         report = self.report
