@@ -453,10 +453,14 @@ class DriveVerifier:
                 )
             return
         try:
-            header, drives, digest = self._parsed_catalog(path)
+            digest: str | None = file_blake3(path)[1]
+        except OSError:
+            digest = None
+        try:
+            header, drives = self._parsed_catalog(path, digest)
         except FormatError as exc:
             report.add("catalog", f"{CATALOG_NAME} is damaged: {exc}")
-            self.catalog_digest = None if external else file_blake3(path)[1]
+            self.catalog_digest = None if external else digest
             return
         self.catalog_digest = None if external else digest
         report.drives, report.fingerprint = header.drives, header.fingerprint
@@ -478,22 +482,19 @@ class DriveVerifier:
                 status=Status.WRONG_SHIPMENT,
             )
 
-    def _parsed_catalog(self, path: str) -> tuple[CatalogHeader, list[CatalogDrive], str | None]:
-        """The catalog's header, drive list and BLAKE3. Every drive of a shipment carries the same catalog: one
-        whose bytes (by BLAKE3) were parsed whole for an earlier drive of this run is not parsed again."""
-        try:
-            digest: str | None = file_blake3(path)[1]
-        except OSError:
-            digest = None
+    def _parsed_catalog(self, path: str, digest: str | None) -> tuple[CatalogHeader, list[CatalogDrive]]:
+        """The header and drive list of the catalog whose BLAKE3 is ``digest``. Every drive of a shipment carries
+        the same catalog: one whose bytes were parsed whole for an earlier drive of this run is not parsed again."""
         if digest is not None and digest in self.catalogs:
-            header, drives = self.catalogs[digest]
-            return header, drives, digest
+            return self.catalogs[digest]
         reader = CatalogReader(path)
         # Entries are not parsed here (restore and ls read them); their lines are counted and hashed.
         header, drives = reader.drives()
-        if reader.blake3 == digest and digest is not None:
+        if digest is not None:
+            if reader.blake3 != digest:
+                raise FormatError("it changed while it was read")
             self.catalogs[digest] = (header, drives)
-        return header, drives, reader.blake3
+        return header, drives
 
     def _check_catalog_against_drive(self, label: DriveLabel) -> None:
         """The manifest read must be the one the catalog (and so the fingerprint) names for this drive."""
