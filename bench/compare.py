@@ -439,7 +439,6 @@ class Bench:
         self.dataset_bytes = dataset_bytes
         self.drive_size: int = args.drive_size
         self.sneakernet = find_sneakernet()
-        write_bytecode(self.sneakernet)
         self.restic = shutil.which("restic")
         self.logs = self.work / "logs"
         self.sn_out = self.work / "sneakernet-out"
@@ -569,13 +568,13 @@ def q(path: Path | str) -> str:
 
 
 def find_sneakernet() -> str:
-    """The sneakernet next to this interpreter (its venv), else the one on PATH."""
+    """The sneakernet to time: the one next to this interpreter (its venv), else the one on PATH, with its
+    bytecode written (see :func:`write_bytecode`)."""
     beside = Path(sys.executable).parent / "sneakernet"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("sneakernet")
+    found = str(beside) if beside.exists() else shutil.which("sneakernet")
     if not found:
         raise BenchError("no sneakernet executable next to this python or on PATH: install it (pip install -e .)")
+    write_bytecode(found)
     return found
 
 

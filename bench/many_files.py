@@ -47,7 +47,6 @@ from compare import (
     vocabulary,
     warm_cache,
     words,
-    write_bytecode,
 )
 
 GENERATOR_VERSION = 1
@@ -176,7 +175,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     args.workdir.mkdir(parents=True, exist_ok=True)
     sneakernet = find_sneakernet()
-    write_bytecode(sneakernet)
     tree, manifest = ensure_tree(args.workdir, args.count, args.seed)
     note(f"warm cache: read the tree once in {warm_cache(tree):.1f} s; nothing is dropped from the page cache")
     out, logs = args.workdir / "many-sneakernet-out", args.workdir / "logs"

@@ -36,7 +36,6 @@ from compare import (
     run_checked,
     timed_sync,
     warm_cache,
-    write_bytecode,
 )
 
 #: The acceptance of issue 7.
@@ -119,7 +118,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         sneakernet = find_sneakernet()
-        write_bytecode(sneakernet)
         result: dict[str, Any] = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
         result |= {"command": shlex.join([sys.executable, *sys.argv]), "load_before": os.getloadavg()}
         result["repo"] = repo_state()
