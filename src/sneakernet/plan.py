@@ -266,7 +266,7 @@ class Sampler:
         started = time.perf_counter()
         encoded = encode(RawChunk(-1, data, []), self.level)
         middle = time.perf_counter()
-        blake3.blake3(data)  # pack's reading thread hashes every whole file as it reads it
+        blake3.blake3(data)  # pack hashes every whole file once more (large ones as read, small ones with their chunk)
         self.hash_seconds += time.perf_counter() - middle
         self.encode_seconds += middle - started
         self.pieces += 1
@@ -741,8 +741,9 @@ PER_FILE_SECONDS = 80e-6
 
 def pack_seconds_estimate(sampler: Sampler, data_bytes: int, files: int, threads: int) -> float:
     """Seconds pack needs for its CPU work, from the sample's timings: the encoder runs on ``threads`` threads
-    (all cores for 0) beside the reading thread, which hashes every byte once more, no faster than the cores
-    allow; plus :data:`PER_FILE_SECONDS` a file. Reading the source and writing the drives are not counted."""
+    (all cores for 0), and every byte is hashed once more as part of its whole file (large files on the reading
+    thread, small ones on the encoding pool), no faster than the cores allow; plus :data:`PER_FILE_SECONDS` a
+    file. Reading the source and writing the drives are not counted."""
     cores = os.cpu_count() or 1
     workers = min(threads or cores, cores)
     seconds = files * PER_FILE_SECONDS
