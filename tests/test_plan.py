@@ -15,14 +15,8 @@ from conftest import make_edge_tree, write_file
 from sneakernet import PackOptions, pack
 from sneakernet.errors import DestinationError, SourceError, UsageError
 from sneakernet.pack import DriveTargets, _check_space
-from sneakernet.plan import (
-    DEFAULT_LINKS,
-    SAMPLE_PIECE,
-    default_sample_bytes,
-    format_duration,
-    parse_rate,
-    plan,
-)
+from sneakernet.plan import DEFAULT_LINKS, format_duration, parse_rate, plan
+from sneakernet.sample import SAMPLE_PIECE
 from sneakernet.scan import scan
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,7 +126,7 @@ def make_mixed_tree(root: Path, seed: int) -> Path:
 )
 def test_drive_count_within_one_of_pack(tmp_path: Path, seed: int, drive_size: int, chunk_size: int) -> None:
     src = make_mixed_tree(tmp_path / "src", seed)
-    planned = plan(src, drive_size=drive_size, chunk_size=chunk_size, sample_bytes=default_sample_bytes(0))
+    planned = plan(src, drive_size=drive_size, chunk_size=chunk_size)
     summary = pack(src, out=str(tmp_path / "out"), drive_size=drive_size, options=PackOptions(chunk_size=chunk_size))
     packed = len(summary.drives)
     assert packed >= 3, "the tree should need several drives"
@@ -205,7 +199,6 @@ def test_sample_is_bounded(tmp_path: Path) -> None:
     planned = plan(tmp_path / "src", drive_size=10**9, sample_bytes=16 * SAMPLE_PIECE)
     assert 0 < planned.sample_bytes <= 16 * SAMPLE_PIECE
     assert planned.sample_pieces <= 16
-    assert default_sample_bytes(0) == 4 * MiB and default_sample_bytes(80 * 10**12) == 64 * MiB
 
 
 def test_incompressible_data_is_estimated_as_stored(tmp_path: Path) -> None:

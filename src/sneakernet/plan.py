@@ -20,21 +20,22 @@ It writes nothing. It must not grow into a second packer: whatever pack decides,
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
+import tempfile
 import time
+from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from stat import S_IFDIR, S_IFLNK, S_IFREG
+from typing import Any, BinaryIO
 
-import blake3
-
-from .chunking import Chunker, RawChunk, is_large
 from .codec import stored_size_bound
 from .errors import DestinationError, UsageError
-from .format import MAX_SEGMENTS, METHOD_STORE
+from .format import MAX_SEGMENTS
 from .pack import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_LEVEL,
@@ -42,11 +43,11 @@ from .pack import (
     PATH_ESCAPE_FACTOR,
     RECORD_BOUND,
     PackOptions,
-    encode,
 )
-from .planner import DriveBudget, DriveSpace, catalog_bound, default_reserve
+from .planner import DriveBudget, DriveSpace, catalog_bound, catalog_entry_bound, default_reserve
 from .recordfile import FLUSH_EVERY
-from .scan import KIND_DIR, KIND_FILE, KIND_SYMLINK, ScanSpool, ScanTotals, SourceEntry, Unreadable, scan
+from .sample import SAMPLE_MAX, Sample, StreamSampler
+from .scan import S_IFMT, Excluded, Excluder, ScanTotals, Unreadable, check_source, walk_stats
 from .units import format_size
 
 # --- link rates ---------------------------------------------------------------------------------------------
@@ -124,159 +125,6 @@ def format_duration(seconds: float) -> str:
     return f"{days:.1f} days" if days < 100 else f"{days:.0f} days"
 
 
-# --- the sample ---------------------------------------------------------------------------------------------
-
-#: The piece read for one stratum: large enough for zstd to find what it finds in a chunk of text, small enough
-#: that a thousand of them are a moment's work.
-SAMPLE_PIECE = 64 * 1024
-#: The sample is 1/64 of the data, at least 4 MiB and at most 64 MiB: a few hundred strata are enough to see a
-#: mix of text and media, and a bounded sample keeps what a plan of 80 TB reads as small as for 4 GB.
-SAMPLE_SHARE = 64
-SAMPLE_MIN = 4 * 2**20
-SAMPLE_MAX = 64 * 2**20
-
-
-def default_sample_bytes(data_bytes: int) -> int:
-    return min(max(data_bytes // SAMPLE_SHARE, SAMPLE_MIN), SAMPLE_MAX)
-
-
-@dataclass
-class _Group:
-    """Small files read for one or more strata, in walk order, as pack groups small files."""
-
-    strata: list[int]
-    data: bytearray
-
-
-class Sampler:
-    """Reads one piece per stratum of the data and encodes it as pack would, as the entries stream by.
-
-    The data is the scan's file sizes end to end, in walk order (a hard link's size included, though it has no
-    data of its own); stratum ``k`` is ``[bounds[k], bounds[k + 1])`` and is sampled where it starts: a window
-    of :data:`SAMPLE_PIECE` bytes of the file there, or that small file and the small files after it. Sampling
-    at the start means a stratum is sampled before any chunk that overlaps it is complete.
-    """
-
-    def __init__(self, root: bytes, data_bytes: int, sample_bytes: int, chunk_size: int, level: int) -> None:
-        count = max(1, min(sample_bytes // SAMPLE_PIECE, -(-data_bytes // SAMPLE_PIECE))) if data_bytes else 0
-        self.root = root
-        self.data_bytes = data_bytes
-        self.chunk_size = chunk_size
-        self.level = level
-        self.bounds = [-(-k * data_bytes // count) for k in range(count + 1)] if count else [0]
-        self.ratios: list[float | None] = [None] * count
-        self.stored: list[bool] = [False] * count
-        self.next = 0
-        self.group: _Group | None = None
-        self.last: tuple[float, bool] = (1.0, True)
-        self.bytes_read = 0
-        self.stored_bytes = 0
-        self.pieces = 0
-        #: Distinct files read (a large file gives several pieces) and files that could not be.
-        self.files = 0
-        self._last_path = b""
-        self.unreadable = 0
-        self.encode_seconds = 0.0
-        self.hash_seconds = 0.0
-
-    def skip(self, end: int) -> None:
-        """Data up to ``end`` that is not read: a hard link's size, an empty file."""
-        while self.next < len(self.ratios) and self.bounds[self.next] < end:
-            self.next += 1
-
-    def add(self, path: bytes, start: int, size: int) -> None:
-        """The file ``path`` holds the data ``[start, start + size)``."""
-        end = start + size
-        if self.group is None and (self.next >= len(self.ratios) or self.bounds[self.next] >= end):
-            return
-        joined: _Group | None = None
-        full = os.path.join(self.root, path)
-        if self.group is not None:
-            if is_large(size, self.chunk_size):
-                self.finish_group()
-            else:
-                self.group.data += self._read(full, 0, SAMPLE_PIECE - len(self.group.data))
-                joined = self.group
-        while self.next < len(self.ratios) and self.bounds[self.next] < end:
-            if size > SAMPLE_PIECE:
-                offset = min(self.bounds[self.next] - start, size - SAMPLE_PIECE)
-                self._encode([self.next], self._read(full, offset, SAMPLE_PIECE))
-            elif joined is not None:
-                joined.strata.append(self.next)
-            else:
-                self.group = joined = _Group([self.next], bytearray(self._read(full, 0, size)))
-            self.next += 1
-        if self.group is not None and len(self.group.data) >= SAMPLE_PIECE:
-            self.finish_group()
-
-    def finish_group(self) -> None:
-        if self.group is not None:
-            group, self.group = self.group, None
-            self._encode(group.strata, bytes(group.data))
-
-    def estimate(self, start: int, length: int) -> tuple[float, bool]:
-        """Estimated stored bytes of the data ``[start, start + length)``, and whether every stratum it touches
-        was stored rather than compressed. A stratum not sampled (yet, or at all) takes the last ratio seen."""
-        count = len(self.ratios)
-        if not count or length <= 0:
-            return float(length), True
-        first = min(start * count // self.data_bytes, count - 1)
-        last = min((start + length - 1) * count // self.data_bytes, count - 1)
-        ratio = self.ratios[first]
-        if first == last and ratio is not None:  # most chunks of a large file: within one stratum
-            self.last = (ratio, self.stored[first])
-            return length * ratio, self.stored[first]
-        estimate, stored = 0.0, True
-        for k in range(first, last + 1):
-            if self.ratios[k] is None and self.group is not None and k in self.group.strata:
-                self.finish_group()
-            ratio = self.ratios[k]
-            if ratio is None:
-                ratio, stored_k = self.last
-            else:
-                stored_k = self.stored[k]
-                self.last = (ratio, stored_k)
-            overlap = min(start + length, self.bounds[k + 1]) - max(start, self.bounds[k])
-            estimate += max(overlap, 0) * ratio
-            stored = stored and stored_k
-        return estimate, stored
-
-    def _read(self, path: bytes, offset: int, size: int) -> bytes:
-        """Up to ``size`` bytes at ``offset``; nothing from a file that cannot be read (pack reports those)."""
-        try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NOCTTY", 0))
-        except OSError:
-            self.unreadable += 1
-            return b""
-        try:
-            data = os.pread(fd, size, offset)
-        except OSError:
-            self.unreadable += 1
-            return b""
-        finally:
-            os.close(fd)
-        if path != self._last_path:
-            self.files += 1
-            self._last_path = path
-        return data
-
-    def _encode(self, strata: list[int], data: bytes) -> None:
-        if not data:
-            return
-        started = time.perf_counter()
-        encoded = encode(RawChunk(-1, data, []), self.level)
-        middle = time.perf_counter()
-        blake3.blake3(data)  # pack hashes every whole file once more (large ones as read, small ones with their chunk)
-        self.hash_seconds += time.perf_counter() - middle
-        self.encode_seconds += middle - started
-        self.pieces += 1
-        self.bytes_read += len(data)
-        self.stored_bytes += len(encoded.stored)
-        for k in strata:
-            self.ratios[k] = len(encoded.stored) / len(data)
-            self.stored[k] = encoded.method == METHOD_STORE
-
-
 # --- the fill -----------------------------------------------------------------------------------------------
 
 #: Uncompressed sizes of manifest records beside their paths (compact JSON with the widest usual numbers;
@@ -348,7 +196,11 @@ class DriveFill:
 
 
 class _Fill:
-    """Drives filled in order as pack's ShipmentWriter fills them, with estimated chunk sizes."""
+    """Drives filled in order as pack's ShipmentWriter fills them, with estimated chunk sizes.
+
+    It is fed batches of records and chunks, as pack writes them: the records of the entries between two chunks
+    (directories, symlinks, the ends of the files of the chunk before) are one batch, checked for room at once.
+    """
 
     def __init__(self, budget: DriveBudget, segment_size: int, drive_size: int) -> None:
         self.budget = budget
@@ -358,9 +210,10 @@ class _Fill:
         self.space: DriveSpace | None = None
         self.manifest = _Manifest()
         self.raw_bytes = 0
-        #: Open pieces of files on this drive: file index -> path length.
-        self.pieces: dict[int, int] = {}
+        #: The records (bound, lines) of the pieces of files the last chunk holds, until their ends are written:
+        #: a drive finished in between writes a piece record for each.
         self.pieces_bound = 0
+        self.pieces_lines = 0
         #: Manifest bytes the open drive takes beside its data: see :meth:`_records_fit`.
         self.record_room = 0
 
@@ -393,43 +246,32 @@ class _Fill:
 
     def _records_fit(self, extra: int) -> bool:
         """``space.fits(manifest.size_bound(...))`` as :meth:`_room` asks it, from :attr:`record_room`: the
-        drive's overhead is linear in its manifest bound, and this is asked for every entry."""
+        drive's overhead is linear in its manifest bound."""
         if self.space is None:
             return False
         pending = self.manifest.unflushed + extra + self.pieces_bound + 2 * RECORD_BOUND
         return self.manifest.base + pending + pending // 1024 <= self.record_room
 
-    def entry(self, line: int, path_length: int) -> None:
-        extra = record_bound(path_length)
-        if not self._records_fit(extra):
-            self._room(0, extra)
-        self.manifest.add(line + path_length)
+    def records(self, lines: int, bound: int) -> None:
+        """A batch of records taking ``lines`` bytes, at most ``bound``; it ends the open pieces."""
+        if not self._records_fit(bound):
+            self._room(0, bound)
+        self.manifest.add(lines)
+        self.pieces_bound = self.pieces_lines = 0
 
-    def chunk(self, stored: int, raw_size: int, slices: list[tuple[int, int]], records: int) -> None:
-        """A chunk of ``stored`` bytes holding ``slices`` (file index, path length) whose records take at most
-        ``records`` bytes (the chunk's and its pieces')."""
-        self._room(stored, records)
+    def chunk(self, stored: int, raw_size: int, pieces_bound: int, pieces_lines: int) -> None:
+        """A chunk of ``stored`` bytes whose files' records take at most ``pieces_bound`` bytes (``pieces_lines``
+        as the piece records of a drive finished before their ends)."""
+        self._room(stored, RECORD_BOUND + pieces_bound)
         self.manifest.add(CHUNK_LINE)
         self.raw_bytes += raw_size
-        for index, length in slices:
-            if index not in self.pieces:
-                self.pieces[index] = length
-                self.pieces_bound += record_bound(length)
-
-    def end(self, index: int, path_length: int) -> None:
-        extra = 0 if index in self.pieces else record_bound(path_length)
-        if not self._records_fit(extra):
-            self._room(0, extra)
-        length = self.pieces.pop(index, None)  # gone if the drive was finished: its piece record is written
-        if length is not None:
-            self.pieces_bound -= record_bound(length)
-        self.manifest.add(FILE_LINE + path_length)
+        self.pieces_bound, self.pieces_lines = pieces_bound, pieces_lines
 
     def _finish(self) -> None:
         assert self.space is not None
-        for length in self.pieces.values():
-            self.manifest.add(PIECE_LINE + length)
-        self.pieces, self.pieces_bound = {}, 0
+        if self.pieces_lines:
+            self.manifest.add(self.pieces_lines)
+        self.pieces_bound = self.pieces_lines = 0
         if self.space.segments:
             self.manifest.add(SEGMENT_LINE)
         self.manifest.add(END_LINE)
@@ -449,143 +291,235 @@ class _Fill:
             self._finish()
 
 
-@dataclass
-class _Layout:
-    """Counts the replay of the entries finds, as pack's summary would count them."""
+# --- the walk -----------------------------------------------------------------------------------------------
 
+#: Events of the walk, five integers each: a batch of records (lines, bound, 0, 0), a chunk of small files
+#: (start in the stream, raw size, its files' record bound and piece lines), a large file (the same; it is cut
+#: into chunks when placed).
+EVENT_RECORDS, EVENT_GROUP, EVENT_LARGE = 0, 1, 2
+_EVENT_WIDTH = 5
+#: Events kept in memory before they go to the spool file: a tree of any size is planned in bounded memory.
+EVENT_BATCH = 8192
+#: A batch of records is cut when its bound reaches this: pack checks the room of every record, and a drive
+#: must not seem too small for a directory of a hundred thousand empty files.
+RECORDS_BATCH_BOUND = 64 * 1024
+
+
+class _EventSpool:
+    """The walk's events, in order, in a temporary file once there are more than :data:`EVENT_BATCH`."""
+
+    def __init__(self) -> None:
+        self._batch = array("q")
+        self._file: BinaryIO | None = None
+
+    def add(self, kind: int, a: int, b: int, c: int, d: int) -> None:
+        self._batch.extend((kind, a, b, c, d))
+        if len(self._batch) >= EVENT_BATCH * _EVENT_WIDTH:
+            if self._file is None:
+                self._file = tempfile.TemporaryFile(prefix="sneakernet-plan-")  # noqa: SIM115
+            self._batch.tofile(self._file)
+            self._batch = array("q")
+
+    def __iter__(self) -> Iterator[tuple[int, int, int, int, int]]:
+        if self._file is not None:
+            self._file.seek(0)
+            while True:
+                batch = array("q")
+                with contextlib.suppress(EOFError):  # the last, shorter batch is read all the same
+                    batch.fromfile(self._file, EVENT_BATCH * _EVENT_WIDTH)
+                if not batch:
+                    break
+                yield from _events(batch)
+        yield from _events(self._batch)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+def _events(batch: array[int]) -> Iterator[tuple[int, int, int, int, int]]:
+    values = iter(batch)
+    # One iterator five times over: each tuple takes the next five values.
+    return zip(values, values, values, values, values, strict=True)
+
+
+@dataclass
+class _Walked:
+    """What the walk found: pack's scan totals, the counts of pack's summary, and the stream's length."""
+
+    totals: ScanTotals = field(default_factory=ScanTotals)
     files: int = 0
     hardlinks: int = 0
     raw_bytes: int = 0
-    stored_bytes: int = 0
+    #: Every file's size end to end, hard links included: the stream the sample's strata cut.
+    stream_bytes: int = 0
 
 
-def replay(spool: ScanSpool, sampler: Sampler, estimated: _Fill, worst: _Fill, chunk_size: int) -> _Layout:
-    """Replay the scanned entries in pack's order (pack's SourceReader) through pack's chunker, by size alone,
-    into both fills: ``estimated`` with the sampler's estimate of each chunk, ``worst`` as if nothing compressed.
-    The sampler reads each file's pieces just before the file's chunks need them: one pass over the spool."""
-    replayer = _Replay(sampler, (estimated, worst), Chunker(chunk_size))
-    for index, entry in enumerate(spool.entries()):
-        if isinstance(entry, Unreadable):
-            replayer.entry(SKIPPED_LINE, len(entry.path))
-        elif entry.kind == KIND_FILE:
-            replayer.file(index, entry)
-        elif entry.kind == KIND_DIR:
-            replayer.entry(DIR_LINE, len(entry.path))
-        else:
-            replayer.entry(SYMLINK_LINE if entry.kind == KIND_SYMLINK else SKIPPED_LINE, len(entry.path))
-    replayer.finish()
-    return replayer.layout
+class _Walk:
+    """One pass over the source: the totals pack's scan gives, the sample, and the events of the fill.
 
+    The chunks are pack's (chunking.py): small files grouped in walk order until the next would not fit, each
+    large file cut into chunks of its own; the records are pack's, a file's end after its chunk. The loop keeps
+    the grouping inline, as :class:`~sneakernet.chunking.Chunker` does it (a test holds them to the same
+    chunks): it runs for every file of the tree, and a call per file is a measurable part of a plan.
+    """
 
-class _Replay:
-    """The stream of records and chunks pack's SourceReader makes of the entries, fed to the fills."""
-
-    def __init__(self, sampler: Sampler, fills: tuple[_Fill, _Fill], chunker: Chunker) -> None:
+    def __init__(self, root: bytes, sampler: StreamSampler, events: _EventSpool, chunk_size: int) -> None:
+        self.root = root
         self.sampler = sampler
-        self.fills = fills
-        self.chunker = chunker
-        self.layout = _Layout()
-        #: Where each file with data still in flight starts in the stream of scanned sizes, and its path length.
-        self.starts: dict[int, tuple[int, int]] = {}
-        #: Ends waiting for their group's chunk: (file index, or -1 for a hard link; path length).
-        self.pending: list[tuple[int, int]] = []
-        self.seen: set[tuple[int, int]] = set()
-        #: Where the next file starts in the stream of scanned sizes.
-        self.position = 0
+        self.events = events
+        self.chunk_size = chunk_size
+        self.walked = _Walked()
+        self.linked: set[tuple[int, int]] = set()
+        # root reads every file whatever its mode: no access() call per file then (as scan does).
+        self.check_access = os.geteuid() != 0
+        #: Records since the last chunk (lines, bound); the open group (start, size, record bound, piece lines)
+        #: and its files' ends, which follow its chunk.
+        self.lines = self.bound = 0
+        self.group_start = self.group_size = self.group_bound = self.group_pieces = 0
+        self.ends_lines = self.ends_bound = 0
 
-    def entry(self, line: int, path_length: int) -> None:
-        for fill in self.fills:
-            fill.entry(line, path_length)
-
-    def file(self, index: int, entry: SourceEntry) -> None:
-        length, size, start = len(entry.path), entry.size, self.position
-        self.position += size
-        if entry.nlink > 1:
-            key = (entry.dev, entry.ino)
-            if key in self.seen:
-                # A hard link: no data; its record waits behind a small file's end, as in pack.
-                self.layout.hardlinks += 1
-                self.sampler.skip(start + size)
-                if self.pending:
-                    self.pending.append((-1, 2 * length))
-                else:
-                    self.entry(HARDLINK_LINE, 2 * length)
-                return
-            self.seen.add(key)
-        self.layout.files += 1
-        self.layout.raw_bytes += size
-        if size == 0:
-            self._end(index, length)
-            return
-        self.sampler.add(entry.path, start, size)
-        if not is_large(size, self.chunker.chunk_size):
-            self.starts[index] = (start, length)
-            closed = self.chunker.add_small(index, size)
-            for raw in closed:
-                self._group_chunk(raw)
-            if closed:
-                self._drain()
-            self.pending.append((index, length))
-            return
-        for raw in self.chunker.close_group():
-            self._group_chunk(raw)
-        self._drain()
-        # A large file's chunks are its own, chunk_size bytes each (chunking.py): no Chunker needed to cut them.
-        slices, records = [(index, length)], RECORD_BOUND + record_bound(length)
-        for offset in range(0, size, self.chunker.chunk_size):
-            piece = min(self.chunker.chunk_size, size - offset)
-            estimate, stored_only = self.sampler.estimate(start + offset, piece)
-            self._chunk(piece, estimate, stored_only, slices, records)
-        self._end(index, length)
-
-    def finish(self) -> None:
-        self.sampler.finish_group()
-        for raw in self.chunker.close_group():
-            self._group_chunk(raw)
-        self._drain()
-        for fill in self.fills:
-            fill.close()
-
-    def _group_chunk(self, raw: RawChunk) -> None:
-        estimate, stored_only = 0.0, True
-        # A group's files are mostly back to back in the stream: estimate each run of them at once.
-        runs: list[list[int]] = []
-        for piece in raw.slices:
-            begin = self.starts[piece.file_index][0] + piece.file_offset
-            if runs and runs[-1][0] + runs[-1][1] == begin:
-                runs[-1][1] += piece.length
+    def run(self, excluder: Excluder | None) -> _Walked:
+        totals, walked, sampler, chunk_size = self.walked.totals, self.walked, self.sampler, self.chunk_size
+        position = 0
+        for item in walk_stats(self.root, excluder):
+            if not isinstance(item, tuple):
+                self._aside(item)
+                continue
+            path, st = item
+            kind = st.st_mode & S_IFMT
+            length = len(path)
+            if kind != S_IFREG:
+                self._other(path, kind)
+                continue
+            if self.check_access and not os.access(os.path.join(self.root, path), os.R_OK):
+                totals.unreadable.append(path)
+                self._record(SKIPPED_LINE + length, record_bound(length))
+                continue
+            size = st.st_size
+            totals.files += 1
+            totals.data_bytes += size
+            totals.catalog_entry_bytes += catalog_entry_bound(path)
+            if st.st_nlink > 1 and self._linked(st, path, position, size):
+                position += size
+                continue
+            walked.files += 1
+            walked.raw_bytes += size
+            if not size:
+                self._record(FILE_LINE + length, record_bound(length))
+                continue
+            end = position + size
+            if sampler.collecting or end > sampler.next_position:
+                sampler.add(path, position, size)
+            if size >= chunk_size:  # chunking.is_large
+                self._large(position, size, length)
             else:
-                runs.append([begin, piece.length])
-        for begin, length in runs:
-            part, part_stored = self.sampler.estimate(begin, length)
-            estimate += part
-            stored_only = stored_only and part_stored
-        slices = [(piece.file_index, self.starts[piece.file_index][1]) for piece in raw.slices]
-        records = RECORD_BOUND + sum(record_bound(length) for _, length in slices)
-        self._chunk(raw.raw_size, estimate, stored_only, slices, records)
+                if self.group_size + size > chunk_size:
+                    self._close_group()
+                if not self.group_size:
+                    self.group_start = position
+                self.group_size += size
+                self.group_bound += record_bound(length)
+                self.group_pieces += PIECE_LINE + length
+                self.ends_lines += FILE_LINE + length
+                self.ends_bound += record_bound(length)
+            position = end
+        self._close_group()
+        if self.lines:
+            self.events.add(EVENT_RECORDS, self.lines, self.bound, 0, 0)
+        walked.stream_bytes = position
+        return walked
 
-    def _chunk(
-        self, raw_size: int, estimate: float, stored_only: bool, slices: list[tuple[int, int]], records: int
-    ) -> None:
-        bound = stored_size_bound(raw_size)
-        stored = bound if stored_only else min(math.ceil(estimate), bound)
-        self.layout.stored_bytes += stored
-        estimated, worst = self.fills
-        estimated.chunk(stored, raw_size, slices, records)
-        worst.chunk(bound, raw_size, slices, records)
+    def _record(self, line: int, bound: int) -> None:
+        self.lines += line
+        self.bound += bound
+        if self.bound >= RECORDS_BATCH_BOUND:
+            self.events.add(EVENT_RECORDS, self.lines, self.bound, 0, 0)
+            self.lines = self.bound = 0
 
-    def _end(self, index: int, path_length: int) -> None:
-        for fill in self.fills:
-            fill.end(index, path_length)
+    def _chunk(self, kind: int, start: int, size: int, bound: int, pieces: int) -> None:
+        if self.lines:
+            self.events.add(EVENT_RECORDS, self.lines, self.bound, 0, 0)
+            self.lines = self.bound = 0
+        self.events.add(kind, start, size, bound, pieces)
 
-    def _drain(self) -> None:
-        for index, length in self.pending:
-            if index < 0:
-                self.entry(HARDLINK_LINE, length)
-            else:
-                self._end(index, length)
-                del self.starts[index]
-        self.pending.clear()
+    def _close_group(self) -> None:
+        if self.group_size:
+            self._chunk(EVENT_GROUP, self.group_start, self.group_size, self.group_bound, self.group_pieces)
+            self._record(self.ends_lines, self.ends_bound)
+            self.group_size = self.group_bound = self.group_pieces = self.ends_lines = self.ends_bound = 0
+
+    def _large(self, start: int, size: int, length: int) -> None:
+        self._close_group()
+        self._chunk(EVENT_LARGE, start, size, record_bound(length), PIECE_LINE + length)
+        self._record(FILE_LINE + length, record_bound(length))
+
+    def _linked(self, st: os.stat_result, path: bytes, position: int, size: int) -> bool:
+        """Whether this file is a further name of an inode already walked: a hard link, with no data of its own;
+        its record waits behind the ends of the open group, as in pack."""
+        key = (st.st_dev, st.st_ino)
+        if key not in self.linked:
+            self.linked.add(key)
+            return False
+        self.walked.totals.linked_bytes += size
+        self.walked.hardlinks += 1
+        self.sampler.skip(position + size)
+        line, bound = HARDLINK_LINE + 2 * len(path), record_bound(2 * len(path))
+        if self.group_size:
+            self.ends_lines += line
+            self.ends_bound += bound
+        else:
+            self._record(line, bound)
+        return True
+
+    def _other(self, path: bytes, kind: int) -> None:
+        """A directory, a symlink or a special file (FIFO, socket, device: skipped, as pack skips them)."""
+        totals, length = self.walked.totals, len(path)
+        if kind == S_IFDIR:
+            totals.dirs += 1
+            self._record(DIR_LINE + length, record_bound(length))
+        elif kind == S_IFLNK:
+            totals.symlinks += 1
+            self._record(SYMLINK_LINE + length, record_bound(length))
+        else:
+            totals.specials.append(path)
+            self._record(SKIPPED_LINE + length, record_bound(length))
+            return
+        totals.catalog_entry_bytes += catalog_entry_bound(path)
+
+    def _aside(self, item: Excluded | Unreadable) -> None:
+        totals = self.walked.totals
+        if isinstance(item, Excluded):
+            totals.excluded_entries += 1
+            totals.excluded_bytes += item.entry.size
+        else:
+            totals.unreadable.append(item.path)
+            self._record(SKIPPED_LINE + len(item.path), record_bound(len(item.path)))
+
+
+def place(events: _EventSpool, sample: Sample, fills: tuple[_Fill, _Fill], chunk_size: int) -> int:
+    """Place the walk's chunks and records on both fills: the first with the sample's estimate of each chunk,
+    the second as if nothing compressed. Returns the estimated stored bytes."""
+    estimated, worst = fills
+    stored_bytes = 0
+    for kind, a, b, c, d in events:
+        if kind == EVENT_RECORDS:
+            estimated.records(a, b)
+            worst.records(a, b)
+            continue
+        # A large file's chunks are its own, chunk_size bytes each (chunking.py); a group is one chunk.
+        step = chunk_size if kind == EVENT_LARGE else b
+        for offset in range(0, b, step):
+            raw_size = min(step, b - offset)
+            estimate, stored_only = sample.estimate(a + offset, raw_size)
+            bound = stored_size_bound(raw_size)
+            stored = bound if stored_only else min(math.ceil(estimate), bound)
+            stored_bytes += stored
+            estimated.chunk(stored, raw_size, c, d)
+            worst.chunk(bound, raw_size, c, d)
+    estimated.close()
+    worst.close()
+    return stored_bytes
 
 
 # --- the catalog's room -------------------------------------------------------------------------------------
@@ -739,7 +673,7 @@ class Plan:
 PER_FILE_SECONDS = 80e-6
 
 
-def pack_seconds_estimate(sampler: Sampler, data_bytes: int, files: int, threads: int) -> float:
+def pack_seconds_estimate(sample: Sample, data_bytes: int, files: int, threads: int) -> float:
     """Seconds pack needs for its CPU work, from the sample's timings: the encoder runs on ``threads`` threads
     (all cores for 0), and every byte is hashed once more as part of its whole file (large files on the reading
     thread, small ones on the encoding pool), no faster than the cores allow; plus :data:`PER_FILE_SECONDS` a
@@ -747,9 +681,9 @@ def pack_seconds_estimate(sampler: Sampler, data_bytes: int, files: int, threads
     cores = os.cpu_count() or 1
     workers = min(threads or cores, cores)
     seconds = files * PER_FILE_SECONDS
-    if sampler.bytes_read and sampler.encode_seconds > 0:
-        encode_cost = sampler.encode_seconds / sampler.bytes_read
-        hash_cost = max(sampler.hash_seconds, 1e-9) / sampler.bytes_read
+    if sample.bytes_read and sample.encode_seconds > 0:
+        encode_cost = sample.encode_seconds / sample.bytes_read
+        hash_cost = max(sample.hash_seconds, 1e-9) / sample.bytes_read
         seconds += data_bytes * max(encode_cost / workers, hash_cost, (encode_cost + hash_cost) / cores)
     return seconds
 
@@ -793,24 +727,28 @@ def plan(
     override = rate if isinstance(rate, Link) or rate is None else parse_rate(rate)
     kept = reserve if reserve is not None else default_reserve(drive_size)
     capacity = drive_size - kept
-    totals, spool = scan(source, options.excludes)
+    check_source(source)
+    root = os.fsencode(source)
+    sampler = StreamSampler(root, chunk_size, level, max_bytes=sample_bytes if sample_bytes is not None else SAMPLE_MAX)
+    events = _EventSpool()
     try:
+        walked = _Walk(root, sampler, events, chunk_size).run(Excluder(options.excludes) if options.excludes else None)
+        sample = sampler.finish(walked.stream_bytes, threads)
+        totals = walked.totals
         catalog_size = catalog_reservation(totals, capacity, chunk_size, segment_size)
-        budget = sample_bytes if sample_bytes is not None else default_sample_bytes(totals.data_bytes)
-        sampler = Sampler(os.fsencode(source), totals.data_bytes, budget, chunk_size, level)
         estimated = _Fill(DriveBudget(capacity, catalog_size), segment_size, drive_size)
         worst = _Fill(DriveBudget(capacity, catalog_size), segment_size, drive_size)
-        layout = replay(spool, sampler, estimated, worst, chunk_size)
+        stored_bytes = place(events, sample, (estimated, worst), chunk_size)
     finally:
-        spool.close()
+        events.close()
     accepted = None
     if drives is not None:
         # pack --drive refuses, before writing, drives that together cannot hold the data uncompressed.
         accepted = drives * DriveBudget(capacity, catalog_size).usable(0) >= totals.unique_bytes
     if override is None:
-        pack_seconds = pack_seconds_estimate(sampler, layout.raw_bytes, layout.files, threads)
+        pack_seconds = pack_seconds_estimate(sample, walked.raw_bytes, walked.files, threads)
     else:
-        pack_seconds = layout.raw_bytes / override.bytes_per_second
+        pack_seconds = walked.raw_bytes / override.bytes_per_second
     result = Plan(
         source=os.fsdecode(source),
         drive_size=drive_size,
@@ -819,31 +757,31 @@ def plan(
         chunk_size=chunk_size,
         segment_size=segment_size,
         level=level,
-        files=layout.files,
+        files=walked.files,
         dirs=totals.dirs,
         symlinks=totals.symlinks,
-        hardlinks=layout.hardlinks,
-        data_bytes=layout.raw_bytes,
+        hardlinks=walked.hardlinks,
+        data_bytes=walked.raw_bytes,
         excluded_entries=totals.excluded_entries,
         excluded_bytes=totals.excluded_bytes,
         specials=len(totals.specials),
         unreadable=len(totals.unreadable),
         catalog_bound=catalog_size,
-        stored_bytes=layout.stored_bytes,
+        stored_bytes=stored_bytes,
         drives=estimated.drives,
         drives_if_nothing_compresses=len(worst.drives),
         drives_given=drives,
         drives_given_accepted=accepted,
-        sample_bytes=sampler.bytes_read,
-        sample_pieces=sampler.pieces,
-        sample_files=sampler.files,
+        sample_bytes=sample.bytes_read,
+        sample_pieces=sample.pieces,
+        sample_files=sample.files,
         pack_seconds=pack_seconds,
-        pack_rate=layout.raw_bytes / pack_seconds if pack_seconds > 0 else 0.0,
+        pack_rate=walked.raw_bytes / pack_seconds if pack_seconds > 0 else 0.0,
         pack_rate_measured=override is None,
         threads=min(threads or os.cpu_count() or 1, os.cpu_count() or 1),
-        links=[LinkTime(link, layout.raw_bytes / link.bytes_per_second) for link in parsed_links],
+        links=[LinkTime(link, walked.raw_bytes / link.bytes_per_second) for link in parsed_links],
     )
-    result.notes.extend(_notes(result, sampler))
+    result.notes.extend(_notes(result, sample))
     result.seconds = time.monotonic() - started
     return result
 
@@ -852,16 +790,16 @@ def _counted(count: int, word: str, plural: str) -> str:
     return f"{count} {word if count == 1 else plural}"
 
 
-def _notes(result: Plan, sampler: Sampler) -> Iterator[str]:
+def _notes(result: Plan, sample: Sample) -> Iterator[str]:
     if result.unreadable:
         unreadable = _counted(result.unreadable, "entry", "entries")
         yield f"{unreadable} cannot be read: pack refuses them unless --skip-unreadable"
     if result.specials:
         specials = _counted(result.specials, "special file", "special files")
         yield f"{specials} (FIFO, socket, device) will be skipped, as pack does"
-    if sampler.unreadable:
+    if sample.unreadable:
         yield (
-            f"{_counted(sampler.unreadable, 'file', 'files')} could not be read for the sample; "
+            f"{_counted(sample.unreadable, 'file', 'files')} could not be read for the sample; "
             "the data around them was estimated alike"
         )
     if result.drives_given_accepted is False and result.drives_given is not None:

@@ -27,6 +27,9 @@ KIND_DIR = "dir"
 KIND_SYMLINK = "symlink"
 #: FIFOs, sockets and device nodes: reported and skipped, never packed.
 KIND_SPECIAL = "special"
+#: An entry's kind by the file-type bits of its mode (``st_mode & S_IFMT``); anything else is special.
+KIND_BY_FORMAT = {stat.S_IFREG: KIND_FILE, stat.S_IFDIR: KIND_DIR, stat.S_IFLNK: KIND_SYMLINK}
+S_IFMT = 0o170000
 #: Entries per pickle in the scan spool: about 100 KB each.
 SPOOL_BATCH = 1024
 
@@ -50,19 +53,14 @@ class SourceEntry(NamedTuple):
 
     @classmethod
     def from_stat(cls, path: bytes, st: os.stat_result) -> SourceEntry:
-        if stat.S_ISREG(st.st_mode):
-            kind = KIND_FILE
-        elif stat.S_ISDIR(st.st_mode):
-            kind = KIND_DIR
-        elif stat.S_ISLNK(st.st_mode):
-            kind = KIND_SYMLINK
-        else:
-            kind = KIND_SPECIAL
+        mode = st.st_mode
+        kind = KIND_BY_FORMAT.get(mode & S_IFMT, KIND_SPECIAL)
         size = st.st_size if kind == KIND_FILE else 0
-        return cls(
-            path, kind, size, stat.S_IMODE(st.st_mode), st.st_mtime_ns, st.st_uid, st.st_gid,
-            st.st_dev, st.st_ino, st.st_nlink,
-        )  # fmt: skip
+        # tuple.__new__ is what _make does, without its length check: this runs for every entry of a scan.
+        return tuple.__new__(
+            cls,
+            (path, kind, size, mode & 0o7777, st.st_mtime_ns, st.st_uid, st.st_gid, st.st_dev, st.st_ino, st.st_nlink),
+        )
 
 
 class Excluder:
@@ -211,7 +209,16 @@ class _Level:
 def walk(
     root: str | os.PathLike[str], excluder: Excluder | None = None
 ) -> Iterator[SourceEntry | Excluded | Unreadable]:
-    """Every entry below ``root`` in deterministic order; ``root`` itself is not yielded.
+    """Every entry below ``root`` in deterministic order; ``root`` itself is not yielded."""
+    for item in walk_stats(root, excluder):
+        yield SourceEntry.from_stat(*item) if isinstance(item, tuple) else item
+
+
+def walk_stats(
+    root: str | bytes | os.PathLike[str], excluder: Excluder | None = None
+) -> Iterator[tuple[bytes, os.stat_result] | Excluded | Unreadable]:
+    """What :func:`walk` gives, with each entry as its path and ``lstat`` rather than a :class:`SourceEntry`:
+    what plan reads, which needs a few of the fields of a million entries.
 
     Each directory is opened once (``O_NOFOLLOW``) and its entries stat'ed relative to it: no path is resolved
     from the root per entry, and a directory swapped for a symlink while walking is never followed. The walk is
@@ -224,37 +231,40 @@ def walk(
         yield first
         return
     stack.append(first)
+    lstat = os.stat
     try:
         while stack:
             level = stack[-1]
-            name = next(level.names, None)
-            if name is None:
+            fd, rel = level.fd, level.rel
+            # The names of the level on top of the stack, until one is a directory to descend into.
+            for name in level.names:
+                path = rel + b"/" + name if rel else name
+                try:
+                    if fd is not None:
+                        st = lstat(name, dir_fd=fd, follow_symlinks=False)
+                    else:
+                        st = os.lstat(os.path.join(top, path))
+                except FileNotFoundError:
+                    continue  # removed since it was listed: it is simply not part of the shipment
+                except OSError as exc:
+                    yield Unreadable(path, exc.strerror or str(exc))
+                    continue
+                is_dir = st.st_mode & S_IFMT == stat.S_IFDIR
+                if excluder is not None and excluder.excludes(path, is_dir):
+                    yield Excluded(SourceEntry.from_stat(path, st))
+                    continue
+                yield path, st
+                if is_dir:
+                    below = _open_level(top, path, stack)
+                    if isinstance(below, Unreadable):
+                        yield below
+                    else:
+                        stack.append(below)
+                        break
+            else:
                 stack.pop()
-                if level.fd is not None:
-                    os.close(level.fd)
-                continue
-            path = level.rel + b"/" + name if level.rel else name
-            try:
-                if level.fd is not None:
-                    st = os.stat(name, dir_fd=level.fd, follow_symlinks=False)
-                else:
-                    st = os.lstat(os.path.join(top, path))
-            except FileNotFoundError:
-                continue  # removed since it was listed: it is simply not part of the shipment
-            except OSError as exc:
-                yield Unreadable(path, exc.strerror or str(exc))
-                continue
-            entry = SourceEntry.from_stat(path, st)
-            if excluder is not None and excluder.excludes(path, entry.kind == KIND_DIR):
-                yield Excluded(entry)
-                continue
-            yield entry
-            if entry.kind == KIND_DIR:
-                below = _open_level(top, path, stack)
-                if isinstance(below, Unreadable):
-                    yield below
-                else:
-                    stack.append(below)
+                if fd is not None:
+                    os.close(fd)
     finally:
         for level in stack:
             if level.fd is not None:
@@ -322,16 +332,21 @@ class ScanSpool:
         self._file.close()
 
 
-def scan(root: str | os.PathLike[str], excludes: Sequence[str] = ()) -> tuple[ScanTotals, ScanSpool]:
-    """Walk ``root`` once: totals, problems (special files, unreadable entries) and a spool of the entries.
-
-    Raises :class:`SourceError` when ``root`` is missing or not a directory.
-    """
+def check_source(root: str | os.PathLike[str]) -> None:
+    """Raises :class:`SourceError` when ``root`` is missing or not a directory."""
     root_text = os.fsdecode(root)
     if not os.path.exists(root_text):
         raise SourceError(f"source {root_text} does not exist: give the directory to pack")
     if not os.path.isdir(root_text):
         raise SourceError(f"source {root_text} is not a directory: give the directory to pack")
+
+
+def scan(root: str | os.PathLike[str], excludes: Sequence[str] = ()) -> tuple[ScanTotals, ScanSpool]:
+    """Walk ``root`` once: totals, problems (special files, unreadable entries) and a spool of the entries.
+
+    Raises :class:`SourceError` when ``root`` is missing or not a directory.
+    """
+    check_source(root)
     totals = ScanTotals()
     spool = ScanSpool()
     top = os.fsencode(root)
