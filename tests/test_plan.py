@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -10,13 +11,15 @@ from pathlib import Path
 
 import pytest
 
+import sneakernet.plan as plan_module
 from conftest import invoke_cli as run
 from conftest import make_edge_tree, write_file
 from sneakernet import PackOptions, pack
+from sneakernet.chunking import plan_chunks
 from sneakernet.errors import DestinationError, SourceError, UsageError
 from sneakernet.pack import DriveTargets, _check_space
 from sneakernet.plan import DEFAULT_LINKS, format_duration, parse_rate, plan
-from sneakernet.sample import SAMPLE_PIECE
+from sneakernet.sample import SAMPLE_PIECE, StreamSampler
 from sneakernet.scan import scan
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,6 +150,91 @@ def test_drive_count_within_one_with_a_small_sample(tmp_path: Path) -> None:
     summary = pack(src, out=str(tmp_path / "out"), drive_size=2_000_000, options=PackOptions(chunk_size=256 * KiB))
     assert planned.sample_bytes <= sample
     assert abs(planned.drives_needed - len(summary.drives)) <= 1
+
+
+def _walk_chunks(root: Path, chunk_size: int) -> list[tuple[int, int]]:
+    """(start in the stream, raw size) of every chunk plan's walk finds, in order."""
+    events = plan_module._EventSpool()
+    sampler = StreamSampler(os.fsencode(root), chunk_size, 1, max_bytes=SAMPLE_PIECE)
+    plan_module._Walk(os.fsencode(root), sampler, events, chunk_size).run(None)
+    chunks = []
+    for kind, start, size, _, _ in events:
+        if kind == plan_module.EVENT_GROUP:
+            chunks.append((start, size))
+        elif kind == plan_module.EVENT_LARGE:
+            chunks += [(start + offset, min(chunk_size, size - offset)) for offset in range(0, size, chunk_size)]
+    return chunks
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_walk_cuts_the_chunks_packs_chunker_cuts(tmp_path: Path, seed: int) -> None:
+    """plan's walk groups small files inline, for speed: it must make exactly chunking.py's chunks."""
+    rng = random.Random(seed)
+    chunk_size = 64 * KiB
+    sizes = []
+    for i in range(300):
+        size = rng.choice(
+            [
+                0,
+                rng.randint(1, 2000),
+                rng.randint(2000, chunk_size),
+                chunk_size,
+                rng.randint(1, 4) * chunk_size + rng.randint(0, 99),
+            ]
+        )
+        write_file(tmp_path / "src" / f"d{i // 50}" / f"f{i:03d}", bytes(size))
+        sizes.append(size)
+    expected, position = [], 0
+    starts = list(itertools.accumulate(sizes, initial=0))
+    for chunk in plan_chunks(sizes, chunk_size):
+        first = chunk.slices[0]
+        expected.append((starts[first.file_index] + first.file_offset, chunk.raw_size))
+        position += chunk.raw_size
+    assert position == sum(sizes)
+    assert _walk_chunks(tmp_path / "src", chunk_size) == expected
+
+
+def test_events_spill_to_a_file_and_come_back_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = make_mixed_tree(tmp_path / "src", 9)
+    in_memory = plan(src, drive_size=2_000_000, chunk_size=64 * KiB)
+    monkeypatch.setattr(plan_module, "EVENT_BATCH", 3)
+    spilled = plan(src, drive_size=2_000_000, chunk_size=64 * KiB)
+    assert spilled.drives == in_memory.drives and spilled.stored_bytes == in_memory.stored_bytes
+
+
+def test_a_directory_of_many_empty_files_is_not_one_batch(tmp_path: Path) -> None:
+    """Records between two chunks are checked for room in batches: 3,000 of them (a bound of 2.2 MB) must not make
+    a drive of 1.5 MB look too small, and the drive count stays within one of pack's."""
+    for i in range(3_000):
+        (tmp_path / "src" / "empty").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "src" / "empty" / f"an-empty-file-with-a-long-name-{i:05d}").touch()
+    write_file(tmp_path / "src" / "data.bin", random.Random(4).randbytes(2_000_000))
+    planned = plan(tmp_path / "src", drive_size=1_500_000, chunk_size=64 * KiB)
+    summary = pack(tmp_path / "src", out=str(tmp_path / "out"), drive_size=1_500_000, options=PackOptions(64 * KiB))
+    assert abs(planned.drives_needed - len(summary.drives)) <= 1, (planned.drives_needed, len(summary.drives))
+
+
+@pytest.mark.parametrize(
+    ("data_bytes", "pieces", "stride"),
+    [
+        (3 * MiB, 48, SAMPLE_PIECE),  # a tiny tree: all of it
+        (40 * MiB, 80, 8 * SAMPLE_PIECE),  # at least 64 pieces, at most 128
+        (1000 * MiB, 250, 4 * MiB),  # 1/64 of the data: a piece every 4 MiB
+        (10 * 2**30, 640, 16 * MiB),  # at most 1024 pieces, at least 512
+    ],
+)
+def test_the_sample_strides_as_documented(tmp_path: Path, data_bytes: int, pieces: int, stride: int) -> None:
+    """Sparse files (read as zeros, at no cost) stand for data of any size: the stride doubles as the walk goes
+    and ends where docs/plan.md says, whatever the walk saw first."""
+    (tmp_path / "src").mkdir()
+    for number, share in enumerate((1, 2, 1)):
+        with open(tmp_path / "src" / f"part{number}.bin", "wb") as handle:
+            handle.truncate(data_bytes * share // 4)
+    sampler = StreamSampler(os.fsencode(tmp_path / "src"), 4 * MiB, 1)
+    walked = plan_module._Walk(os.fsencode(tmp_path / "src"), sampler, plan_module._EventSpool(), 4 * MiB)
+    sample = sampler.finish(walked.run(None).stream_bytes)
+    assert (sample.pieces, sample.stride, sample.bytes_read) == (pieces, stride, pieces * SAMPLE_PIECE)
+    assert all(ratio is not None for ratio in sample.ratios)
 
 
 def test_catalog_bound_is_packs(tmp_path: Path) -> None:

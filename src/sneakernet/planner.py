@@ -32,13 +32,13 @@ CATALOG_ENTRY_OVERHEAD = 128
 CATALOG_FIXED = 4096
 CATALOG_DRIVE_LINE = 320
 #: The bytes JSON writes as they are: printable ASCII but the quote and the backslash.
-_PLAIN_JSON = bytes(c for c in range(0x20, 0x7F) if c not in b'"\\')
+JSON_PLAIN = bytes(c for c in range(0x20, 0x7F) if c not in b'"\\')
 
 
 def catalog_entry_bound(path: bytes) -> int:
     """The longest catalog line ``path`` can take: printable ASCII as is, anything else at most 6 bytes a byte."""
     # translate() deleting the plain bytes is several times faster than a regular expression search.
-    escaped = len(path) * 6 if path.translate(None, _PLAIN_JSON) else len(path)
+    escaped = len(path) * 6 if path.translate(None, JSON_PLAIN) else len(path)
     return CATALOG_ENTRY_OVERHEAD + escaped
 
 

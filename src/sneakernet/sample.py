@@ -4,7 +4,7 @@ The data, seen as one stream of bytes in pack's walk order (every file's size en
 included though it has no data of its own), is cut into equal *strata* of ``stride`` bytes; stratum ``k`` is
 represented by one *piece* of :data:`SAMPLE_PIECE` bytes read where it starts: a window of the file there, or, for
 a small file, that file and the small files after it, as pack groups them into one chunk. Each piece goes through
-pack's own encoder (:func:`sneakernet.pack.encode`), which gives the stratum's stored ratio and, timed, the
+pack's own compression (:func:`sneakernet.codec.encode_chunk`), which gives the stratum's stored ratio and, timed, the
 encoder's cost.
 
 The walk does not know the data's size until it ends, so the stride starts at one piece and doubles whenever
@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 
 import blake3
 
-from .chunking import RawChunk, is_large
+from .chunking import is_large
+from .codec import encode_chunk
 from .format import METHOD_STORE
-from .pack import encode
 
 #: The piece read for one stratum: large enough for zstd to find what it finds in a chunk of text, small enough
 #: that a thousand of them are a moment's work.
@@ -35,6 +35,9 @@ MIN_PIECES = 64
 #: The most a sample reads by default: a few hundred strata are enough to see a mix of text and media, and a
 #: bounded sample keeps what a plan of 80 TB reads as small as for 4 GB.
 SAMPLE_MAX = 64 * 2**20
+
+#: BLAKE3's cost is the same on any bytes: timing it on one piece in eight is enough, and saves hashing the rest.
+HASH_TIMED_EVERY = 8
 
 _O_READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NOCTTY", 0)
 
@@ -51,8 +54,9 @@ class _Piece:
     stored_bytes: int = 0
     stored: bool = False
     unreadable: int = 0
-    encode_seconds: float = 0.0
+    compress_seconds: float = 0.0
     hash_seconds: float = 0.0
+    hashed_bytes: int = 0
 
 
 @dataclass
@@ -69,10 +73,24 @@ class Sample:
     #: Distinct files read (a large file gives several pieces) and files that could not be.
     files: int = 0
     unreadable: int = 0
-    #: CPU seconds of the encoder and of BLAKE3 over the pieces (thread time: the walk runs beside them).
-    encode_seconds: float = 0.0
+    #: CPU seconds pack's compression took over the pieces, and BLAKE3 over ``hashed_bytes`` of them.
+    compress_seconds: float = 0.0
     hash_seconds: float = 0.0
+    hashed_bytes: int = 0
     _last: tuple[float, bool] = field(default=(1.0, True), repr=False)
+
+    @property
+    def hash_cost(self) -> float:
+        """CPU seconds BLAKE3 takes a byte."""
+        return max(self.hash_seconds, 1e-9) / self.hashed_bytes if self.hashed_bytes else 0.0
+
+    @property
+    def encode_cost(self) -> float:
+        """CPU seconds pack's encoder takes a byte of data: compression, and BLAKE3 over the raw and the stored
+        chunk (pack.encode)."""
+        if not self.bytes_read:
+            return 0.0
+        return (self.compress_seconds + self.hash_cost * (self.bytes_read + self.stored_bytes)) / self.bytes_read
 
     def estimate(self, start: int, length: int) -> tuple[float, bool]:
         """Estimated stored bytes of the data ``[start, start + length)``, and whether every stratum it touches
@@ -186,7 +204,7 @@ class StreamSampler:
         ``data_bytes`` the walk streamed."""
         self._close_group()
         kept = sorted({id(piece): piece for piece in self._pieces.values()}.values(), key=lambda p: p.strata[0])
-        loaded = [(piece, self._load(piece)) for piece in kept]
+        loaded = [(piece, self._load(piece), number % HASH_TIMED_EVERY == 0) for number, piece in enumerate(kept)]
         workers = min(threads or os.cpu_count() or 1, max(len(loaded), 1))
         if workers > 1:
             with ThreadPoolExecutor(workers, thread_name_prefix="sneakernet-sample") as pool:
@@ -231,8 +249,9 @@ class StreamSampler:
             sample.pieces += 1
             sample.bytes_read += piece.raw_bytes
             sample.stored_bytes += piece.stored_bytes
-            sample.encode_seconds += piece.encode_seconds
+            sample.compress_seconds += piece.compress_seconds
             sample.hash_seconds += piece.hash_seconds
+            sample.hashed_bytes += piece.hashed_bytes
             for path, _, _ in piece.reads:
                 if path != last_path:
                     sample.files += 1
@@ -240,20 +259,23 @@ class StreamSampler:
         return sample
 
 
-def _encode(loaded: tuple[_Piece, bytes], level: int) -> None:
-    """Encode a piece's bytes as pack would and note the result on it; CPU time, as pack's cost per byte."""
-    piece, data = loaded
+def _encode(loaded: tuple[_Piece, bytes, bool], level: int) -> None:
+    """Compress a piece's bytes as pack's encoder would and note the result on it, with the CPU time taken (thread
+    time: other threads run beside); ``timed_hash``: time BLAKE3 over them too."""
+    piece, data, timed_hash = loaded
     if not data:
         return
     started = time.thread_time()
-    encoded = encode(RawChunk(-1, data, []), level)
-    middle = time.thread_time()
-    blake3.blake3(data)  # pack hashes every whole file once more (large ones as read, small ones with their chunk)
-    piece.hash_seconds = time.thread_time() - middle
-    piece.encode_seconds = middle - started
+    method, stored = encode_chunk(data, level)
+    piece.compress_seconds = time.thread_time() - started
+    if timed_hash:
+        started = time.thread_time()
+        blake3.blake3(data)
+        piece.hash_seconds = time.thread_time() - started
+        piece.hashed_bytes = len(data)
     piece.raw_bytes = len(data)
-    piece.stored_bytes = len(encoded.stored)
-    piece.stored = encoded.method == METHOD_STORE
+    piece.stored_bytes = len(stored)
+    piece.stored = method == METHOD_STORE
 
 
 __all__ = ["SAMPLE_MAX", "SAMPLE_PIECE", "Sample", "StreamSampler"]
