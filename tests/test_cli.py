@@ -183,3 +183,35 @@ def test_freed_chunk_buffers_are_kept_for_reuse() -> None:
 
     assert keep_freed_buffers() is True
     assert keep_freed_buffers() is True  # once: later calls change nothing
+
+
+def _python(code: str) -> str:
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def test_the_package_gives_its_functions_whatever_was_imported_first() -> None:
+    """``pack``, ``verify``, ``restore`` and ``info`` are both functions of the package and its modules, and the
+    package imports them on first use: importing a module first must not put it in the function's place."""
+    code = (
+        "import sneakernet.verify, sneakernet.restore\n"
+        "import sneakernet\n"
+        "from sneakernet.pack import PackOptions\n"
+        "import sneakernet.info as info\n"
+        "names = ('pack', 'verify', 'restore', 'info', 'ls', 'status', 'Mode', 'PackOptions', 'PackSummary')\n"
+        "print(' '.join(type(getattr(sneakernet, name)).__name__ for name in names), type(info).__name__)\n"
+    )
+    assert _python(code) == "function function function function function function EnumType type type function"
+    assert _python("import sneakernet; print(sorted(set(sneakernet.__all__) - set(dir(sneakernet))))") == "[]"
+    with pytest.raises(subprocess.CalledProcessError):
+        _python("import sneakernet; sneakernet.no_such_name")
+
+
+def test_the_command_line_loads_only_what_a_command_uses() -> None:
+    """plan runs in a fraction of a second: loading restore and verify besides would be a tenth of it."""
+    loaded = _python(
+        "import sys, sneakernet.cli\n"
+        "print(' '.join(m for m in ('sneakernet.restore', 'sneakernet.verify', 'sneakernet.info', 'subprocess')"
+        " if m in sys.modules))"
+    )
+    assert loaded == ""

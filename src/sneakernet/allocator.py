@@ -12,7 +12,6 @@ The command line calls :func:`keep_freed_buffers` once at start; a program using
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 
 #: mallopt parameters (malloc.h).
@@ -28,12 +27,10 @@ TRIM_THRESHOLD = 256 * 2**20
 @functools.cache
 def keep_freed_buffers() -> bool:
     """Set the thresholds (once); False where the C library has no ``mallopt`` (not glibc) or refuses them."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
     try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
+        # The process's own symbols, the C library's among them: ctypes.util.find_library("c") would cost more
+        # than a plan's walk (it imports subprocess and may run ldconfig).
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]

@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 from click.core import ParameterSource
@@ -25,13 +24,17 @@ from .allocator import keep_freed_buffers
 from .config import Profile, load_profile
 from .errors import DestinationError, ExitCode, SneakernetError, UsageError
 from .format import short_fingerprint
-from .info import info, ls
 from .pack import DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL, DEFAULT_SEGMENT_SIZE, NextDrive, PackOptions, PackSummary, pack
 from .plan import DEFAULT_LINKS, Plan, format_duration, plan
-from .restore import RestoreReport, ShipmentStatus, restore, status
 from .scan import read_exclude_file
 from .units import format_size, parse_size
-from .verify import DriveReport, Mode, Status, VerifyReport, default_state_dir, verify
+
+if TYPE_CHECKING:
+    from .restore import RestoreReport, ShipmentStatus
+    from .verify import DriveReport, VerifyReport
+
+# restore, verify and info are imported by the commands that use them: each command starts without loading the
+# others (plan, which runs in a fraction of a second, notices).
 
 T = TypeVar("T")
 
@@ -340,6 +343,8 @@ def _next_drive_asker(ctx: click.Context, command: str | None, quiet: bool) -> N
         if problem is not None:
             raise DestinationError(f"after --next-drive-cmd, drive {number} is not ready: {problem}")
         env = {**os.environ, "SNEAKERNET_DRIVE_NUMBER": str(number)}
+        import subprocess
+
         result = subprocess.run(command, shell=True, env=env)
         if result.returncode != 0:
             raise DestinationError(f"--next-drive-cmd exited with {result.returncode} for drive {number}: stopped")
@@ -597,6 +602,8 @@ def verify_command(
     Exit codes: 0 every drive intact; 1 damage, an unfinished drive or a drive of another shipment; 2 bad
     arguments or a path that is not a drive.
     """
+    from .verify import Mode, Status, default_state_dir, verify
+
     if quick and deep:
         click.echo("sneakernet: error: --quick and --deep do not go together: choose one", err=True)
         ctx.exit(int(ExitCode.USAGE))
@@ -674,6 +681,8 @@ def _chunk_runs(drive: DriveReport) -> list[tuple[int, int, Any, list[str]]]:
 
 
 def _drive_headline(drive: DriveReport) -> str:
+    from .verify import Mode
+
     name = f"{drive.label} ({drive.path})" if drive.label else drive.path
     of = f" of {drive.drives}" if drive.drives else ""
     where = f"drive {drive.drive}{of}, " if drive.drive else ""
@@ -737,6 +746,8 @@ def restore_command(
     Exit codes: 0 every drive given went in cleanly (even with drives still to come); 1 a drive was refused or
     some files were damaged (named); 2 bad arguments; 4 the destination is full (free space, run again).
     """
+    from .restore import restore
+
     progress = progress_for("restore", quiet)
     report = run(
         ctx,
@@ -806,6 +817,8 @@ def status_command(ctx: click.Context, dest: str, as_json: bool) -> None:
     Exit codes: 0 the shipment is complete; 3 drives (or good copies of damaged drives) are still needed;
     2 DEST holds no restore in progress (a finished restore removes its journal unless --keep-journal).
     """
+    from .restore import status
+
     state = run(ctx, lambda: status(dest))
     if as_json:
         click.echo(json.dumps(state.to_json(), indent=2))
@@ -831,6 +844,7 @@ def ls_command(ctx: click.Context, drive: str, as_json: bool) -> None:
 
     Exit codes: 0 listed; 2 not a drive, or a drive without the catalog.
     """
+    from .info import ls
 
     def emit() -> None:
         for entry in ls(drive):
@@ -861,6 +875,8 @@ def info_command(ctx: click.Context, drive: str, as_json: bool) -> None:
 
     Exit codes: 0 shown; 2 not a drive.
     """
+    from .info import info
+
     found = run(ctx, lambda: info(drive))
     if as_json:
         click.echo(json.dumps(found.to_json(), indent=2))

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import blake3
@@ -204,14 +205,21 @@ class StreamSampler:
         ``data_bytes`` the walk streamed."""
         self._close_group()
         kept = sorted({id(piece): piece for piece in self._pieces.values()}.values(), key=lambda p: p.strata[0])
-        loaded = [(piece, self._load(piece), number % HASH_TIMED_EVERY == 0) for number, piece in enumerate(kept)]
-        workers = min(threads or os.cpu_count() or 1, max(len(loaded), 1))
-        if workers > 1:
-            with ThreadPoolExecutor(workers, thread_name_prefix="sneakernet-sample") as pool:
-                list(pool.map(_encode, loaded, [self.level] * len(loaded)))
-        else:
-            for item in loaded:
-                _encode(item, self.level)
+        workers = min(threads or os.cpu_count() or 1, max(len(kept), 1))
+        if workers == 1:
+            for number, piece in enumerate(kept):
+                _encode(piece, self._load(piece), number % HASH_TIMED_EVERY == 0, self.level)
+            return self._sample(kept, data_bytes)
+        # This thread reads the pieces while the pool compresses the ones read; a few in flight bound the memory.
+        with ThreadPoolExecutor(workers, thread_name_prefix="sneakernet-sample") as pool:
+            in_flight: deque[Future[None]] = deque()
+            for number, piece in enumerate(kept):
+                data = self._load(piece)
+                in_flight.append(pool.submit(_encode, piece, data, number % HASH_TIMED_EVERY == 0, self.level))
+                if len(in_flight) > 2 * workers:
+                    in_flight.popleft().result()
+            for done in in_flight:
+                done.result()
         return self._sample(kept, data_bytes)
 
     def _load(self, piece: _Piece) -> bytes:
@@ -259,10 +267,9 @@ class StreamSampler:
         return sample
 
 
-def _encode(loaded: tuple[_Piece, bytes, bool], level: int) -> None:
+def _encode(piece: _Piece, data: bytes, timed_hash: bool, level: int) -> None:
     """Compress a piece's bytes as pack's encoder would and note the result on it, with the CPU time taken (thread
     time: other threads run beside); ``timed_hash``: time BLAKE3 over them too."""
-    piece, data, timed_hash = loaded
     if not data:
         return
     started = time.thread_time()
