@@ -20,7 +20,8 @@ from .units import format_size, parse_size
 
 if TYPE_CHECKING:
     from .info import info, ls
-    from .pack import PackOptions, PackSummary, pack
+    from .options import PackOptions
+    from .pack import PackSummary, pack
     from .restore import restore, status
     from .verify import Mode, verify
 
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "info": ".info",
     "ls": ".info",
-    "PackOptions": ".pack",
+    "PackOptions": ".options",
     "PackSummary": ".pack",
     "pack": ".pack",
     "restore": ".restore",

@@ -24,16 +24,17 @@ from .allocator import keep_freed_buffers
 from .config import Profile, load_profile
 from .errors import DestinationError, ExitCode, SneakernetError, UsageError
 from .format import short_fingerprint
-from .pack import DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL, DEFAULT_SEGMENT_SIZE, NextDrive, PackOptions, PackSummary, pack
+from .options import DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL, DEFAULT_SEGMENT_SIZE, PackOptions
 from .plan import DEFAULT_LINKS, Plan, format_duration, plan
 from .scan import read_exclude_file
 from .units import format_size, parse_size
 
 if TYPE_CHECKING:
+    from .pack import NextDrive, PackSummary
     from .restore import RestoreReport, ShipmentStatus
     from .verify import DriveReport, VerifyReport
 
-# restore, verify and info are imported by the commands that use them: each command starts without loading the
+# pack, restore, verify and info are imported by the commands that use them: each command starts without loading the
 # others (plan, which runs in a fraction of a second, notices).
 
 T = TypeVar("T")
@@ -285,6 +286,8 @@ def pack_command(
     Exit codes: 0 packed; 1 packed, but some files changed while they were read (listed); 2 bad input,
     nothing written; 4 a drive ran out of space.
     """
+    from .pack import pack
+
     pick = profile_picker(ctx, config)
     out, drives, drive_size = pick("out", out), pick("drives", drives), pick("drive_size", drive_size)
     options = PackOptions(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import SneakernetError, UsageError
 from .format import MAX_CHUNK_SIZE
-from .pack import MIN_CHUNK_SIZE
+from .options import MIN_CHUNK_SIZE
 from .units import parse_size
 
 if TYPE_CHECKING:

@@ -46,7 +46,6 @@ from .format import (
     CHECKSUMS_NAME,
     DRIVE_LABEL_NAME,
     MANIFEST_NAME,
-    MAX_CHUNK_SIZE,
     MAX_SEGMENTS,
     PARTIAL_SUFFIX,
     CatalogDrive,
@@ -68,7 +67,16 @@ from .format import (
     fingerprint,
     short_fingerprint,
 )
-from .planner import DriveBudget, DriveSpace, Placement, catalog_bound, default_reserve
+from .options import PackOptions
+from .planner import (
+    PATH_ESCAPE_FACTOR,
+    RECORD_BOUND,
+    DriveBudget,
+    DriveSpace,
+    Placement,
+    catalog_bound,
+    default_reserve,
+)
 from .progress import NullProgress, Progress
 from .recordfile import RecordWriter
 from .resume import (
@@ -84,50 +92,11 @@ from .scan import KIND_DIR, KIND_FILE, KIND_SYMLINK, ScanTotals, SourceEntry, Un
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CHUNK_SIZE = 4 * 2**20
-"""4 MiB: large enough that per-chunk costs (a frame, a record, a pool hand-off) vanish, small enough that a
-damaged chunk costs little to resend and that a few chunks per thread in flight keep memory low."""
-MIN_CHUNK_SIZE = 64 * 2**10
-DEFAULT_SEGMENT_SIZE = 2**30
-"""1 GiB: few files per drive, yet far below FAT32's 4 GiB limit and easy for copy tools to resume."""
-DEFAULT_LEVEL = 3
-#: Bounds of one manifest record, used to reserve manifest room before a chunk is accepted (compact JSON;
-#: a path can grow sixfold when escaped).
-RECORD_BOUND = 512
-PATH_ESCAPE_FACTOR = 6
 #: Reasons recorded in skipped records and shown in warnings.
 VANISHED = "vanished before it was read"
 SPECIAL = "special file (FIFO, socket or device)"
 #: How many paths a summary lists for each kind of problem; the counts are always complete.
 LISTED_PATHS = 100
-
-
-@dataclass(frozen=True)
-class PackOptions:
-    """Everything about how to pack, with the documented defaults."""
-
-    chunk_size: int = DEFAULT_CHUNK_SIZE
-    segment_size: int = DEFAULT_SEGMENT_SIZE
-    level: int = DEFAULT_LEVEL
-    #: Bytes kept free on each drive; None means 1% of the drive size, at most 1 GiB.
-    reserve: int | None = None
-    excludes: tuple[str, ...] = ()
-    skip_unreadable: bool = False
-    threads: int = 0
-
-    def check(self) -> None:
-        if not MIN_CHUNK_SIZE <= self.chunk_size <= MAX_CHUNK_SIZE:
-            raise UsageError(f"chunk size must be between {MIN_CHUNK_SIZE} and {MAX_CHUNK_SIZE} bytes (64KiB to 64MiB)")
-        if self.segment_size < stored_size_bound(self.chunk_size):
-            raise UsageError("segment size must be at least the chunk size (plus a few bytes of framing)")
-        if not 1 <= self.level <= 22:
-            raise UsageError(f"zstd level must be between 1 and 22, not {self.level}")
-        if self.reserve is not None and self.reserve < 0:
-            raise UsageError("reserve cannot be negative")
-
-    @property
-    def workers(self) -> int:
-        return self.threads or os.cpu_count() or 1
 
 
 @dataclass(frozen=True)

@@ -36,17 +36,12 @@ from typing import Any, BinaryIO
 from .codec import stored_size_bound
 from .errors import DestinationError, UsageError
 from .format import MAX_SEGMENTS
-from .pack import (
-    DEFAULT_CHUNK_SIZE,
-    DEFAULT_LEVEL,
-    DEFAULT_SEGMENT_SIZE,
-    PATH_ESCAPE_FACTOR,
-    RECORD_BOUND,
-    PackOptions,
-)
+from .options import DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL, DEFAULT_SEGMENT_SIZE, PackOptions
 from .planner import (
     CATALOG_ENTRY_OVERHEAD,
     JSON_PLAIN,
+    PATH_ESCAPE_FACTOR,
+    RECORD_BOUND,
     DriveBudget,
     DriveSpace,
     catalog_bound,

@@ -12,6 +12,10 @@ from dataclasses import dataclass
 
 from .format import MAX_SEGMENTS
 
+#: Bounds of one manifest record, used to reserve manifest room before a chunk is accepted (compact JSON;
+#: a path can grow sixfold when escaped).
+RECORD_BOUND = 512
+PATH_ESCAPE_FACTOR = 6
 #: Allocation rounding counted per file on a drive: exFAT uses clusters of up to 128 KiB on large volumes.
 FILE_SLACK = 128 * 1024
 #: drive.json is a few hundred bytes; this bounds it with room to spare.
