@@ -217,10 +217,10 @@ def test_a_directory_of_many_empty_files_is_not_one_batch(tmp_path: Path) -> Non
 @pytest.mark.parametrize(
     ("data_bytes", "pieces", "stride"),
     [
-        (3 * MiB, 48, SAMPLE_PIECE),  # a tiny tree: all of it
-        (40 * MiB, 80, 8 * SAMPLE_PIECE),  # at least 64 pieces, at most 128
-        (1000 * MiB, 250, 4 * MiB),  # 1/64 of the data: a piece every 4 MiB
-        (10 * 2**30, 640, 16 * MiB),  # at most 1024 pieces, at least 512
+        (3 * MiB, 6, SAMPLE_PIECE),  # a tiny tree: all of it
+        (40 * MiB, 20, 4 * SAMPLE_PIECE),  # at least 16 pieces, at most 32
+        (1000 * MiB, 32, 32 * MiB),  # 1/64 of the data: a piece every 32 MiB
+        (10 * 2**30, 160, 64 * MiB),  # at most 256 pieces, at least 128
     ],
 )
 def test_the_sample_strides_as_documented(tmp_path: Path, data_bytes: int, pieces: int, stride: int) -> None:

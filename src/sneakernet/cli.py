@@ -454,7 +454,7 @@ def plan_command(
 ) -> None:
     """Estimate a shipment before packing it: drives needed and how full, packing time, and the network instead.
 
-    Reads the metadata of SOURCE and a small sample of its data (at most 64 MiB, compressed as pack would),
+    Reads the metadata of SOURCE and a small sample of its data (at most 128 MiB, compressed as pack would),
     never the whole of it: the sizes and times are estimates. Options mean what they mean for pack.
 
     \b

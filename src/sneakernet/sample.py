@@ -26,16 +26,18 @@ from .chunking import is_large
 from .codec import encode_chunk
 from .format import METHOD_STORE
 
-#: The piece read for one stratum: large enough for zstd to find what it finds in a chunk of text, small enough
-#: that a thousand of them are a moment's work.
-SAMPLE_PIECE = 64 * 1024
-#: The stride does not stay below this while there are more than ``2 * MIN_PIECES`` strata: the sample is about
-#: 1/64 of the data (a piece every 4 MiB), and at least 64 pieces of a smaller tree (nearly all of a tiny one).
+#: The piece read for one stratum. zstd finds more in a chunk (4 MiB) than in a short piece of it: repeats
+#: between the small files of a group, far apart in an archive. Measured on five real trees of 442 to 823 MB,
+#: pieces of 64 KiB put the estimate 9% to 34% above what pack stored; pieces of 512 KiB, taking the same share
+#: of the data, -1% to +7%, and 22% on a tree of archives.
+SAMPLE_PIECE = 512 * 1024
+#: The stride does not stay below this many pieces while there are more than ``2 * MIN_PIECES`` strata: the
+#: sample is 1/64 of the data (a piece every 32 MiB), at least 16 pieces of a smaller tree (all of a tiny one).
 SAMPLE_SHARE = 64
-MIN_PIECES = 64
-#: The most a sample reads by default: a few hundred strata are enough to see a mix of text and media, and a
-#: bounded sample keeps what a plan of 80 TB reads as small as for 4 GB.
-SAMPLE_MAX = 64 * 2**20
+MIN_PIECES = 16
+#: The most a sample reads by default: 128 to 256 strata of a very large tree, and a bounded sample keeps what a
+#: plan of 80 TB reads as small as for 8 GB.
+SAMPLE_MAX = 128 * 2**20
 
 #: BLAKE3's cost is the same on any bytes: timing it on one piece in eight is enough, and saves hashing the rest.
 HASH_TIMED_EVERY = 8
