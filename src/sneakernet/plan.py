@@ -50,7 +50,7 @@ from .planner import (
 )
 from .recordfile import FLUSH_EVERY
 from .sample import SAMPLE_MAX, Sample, StreamSampler
-from .scan import S_IFMT, Excluded, Excluder, ScanTotals, Unreadable, check_source, walk_stats
+from .scan import FILE_TYPE_BITS, Excluded, Excluder, ScanTotals, Unreadable, check_source, walk_stats
 from .units import format_size
 
 # --- link rates ---------------------------------------------------------------------------------------------
@@ -391,7 +391,7 @@ class _Walk:
                 self._aside(item)
                 continue
             path, st = item
-            kind = st.st_mode & S_IFMT
+            kind = st.st_mode & FILE_TYPE_BITS
             length = len(path)
             if kind != S_IFREG:
                 self._other(path, kind)

@@ -27,9 +27,10 @@ KIND_DIR = "dir"
 KIND_SYMLINK = "symlink"
 #: FIFOs, sockets and device nodes: reported and skipped, never packed.
 KIND_SPECIAL = "special"
-#: An entry's kind by the file-type bits of its mode (``st_mode & S_IFMT``); anything else is special.
+#: An entry's kind by the file-type bits of its mode (``st_mode & FILE_TYPE_BITS``, what ``stat.S_IFMT()``
+#: keeps); anything else is special.
 KIND_BY_FORMAT = {stat.S_IFREG: KIND_FILE, stat.S_IFDIR: KIND_DIR, stat.S_IFLNK: KIND_SYMLINK}
-S_IFMT = 0o170000
+FILE_TYPE_BITS = 0o170000
 #: Entries per pickle in the scan spool: about 100 KB each.
 SPOOL_BATCH = 1024
 
@@ -54,7 +55,7 @@ class SourceEntry(NamedTuple):
     @classmethod
     def from_stat(cls, path: bytes, st: os.stat_result) -> SourceEntry:
         mode = st.st_mode
-        kind = KIND_BY_FORMAT.get(mode & S_IFMT, KIND_SPECIAL)
+        kind = KIND_BY_FORMAT.get(mode & FILE_TYPE_BITS, KIND_SPECIAL)
         size = st.st_size if kind == KIND_FILE else 0
         # tuple.__new__ is what _make does, without its length check: this runs for every entry of a scan.
         return tuple.__new__(
@@ -249,7 +250,7 @@ def walk_stats(
                 except OSError as exc:
                     yield Unreadable(path, exc.strerror or str(exc))
                     continue
-                is_dir = st.st_mode & S_IFMT == stat.S_IFDIR
+                is_dir = st.st_mode & FILE_TYPE_BITS == stat.S_IFDIR
                 if excluder is not None and excluder.excludes(path, is_dir):
                     yield Excluded(SourceEntry.from_stat(path, st))
                     continue
