@@ -289,6 +289,24 @@ def test_sample_is_bounded(tmp_path: Path) -> None:
     assert planned.sample_pieces <= 16
 
 
+def test_a_file_gone_before_the_sample_reads_it_is_noted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sample is read after the walk: a file removed in between is an unreadable piece, said in a note, and
+    the plan goes on with the ratios of the other strata."""
+    for i in range(4):
+        write_file(tmp_path / "src" / f"part{i}.bin", bytes(3 * MiB) if i % 2 else random.Random(i).randbytes(3 * MiB))
+    finish = StreamSampler.finish
+
+    def remove_then_finish(self: StreamSampler, data_bytes: int, threads: int = 0) -> object:
+        (tmp_path / "src" / "part1.bin").unlink()
+        return finish(self, data_bytes, threads)
+
+    monkeypatch.setattr(StreamSampler, "finish", remove_then_finish)
+    planned = plan(tmp_path / "src", drive_size=10**9)
+    assert planned.files == 4 and planned.data_bytes == 12 * MiB  # the walk saw it
+    assert 0 < planned.sample_bytes < 12 * MiB
+    assert any(re.fullmatch(r"\d+ files? could not be read for the sample; .*", note) for note in planned.notes)
+
+
 def test_incompressible_data_is_estimated_as_stored(tmp_path: Path) -> None:
     write_file(tmp_path / "src" / "noise.bin", random.Random(2).randbytes(3 * MiB + 17))
     planned = plan(tmp_path / "src", drive_size=10**9, chunk_size=256 * KiB)
