@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,13 @@ PENDING = "pending"
 FAILED = "failed"
 #: Verified and synced, being renamed to the final name: a run killed meanwhile completes it on resume.
 INSTALLING = "installing"
+
+#: Paths looked up, or rows inserted or updated, by one statement: well under SQLite's limit of variables (999
+#: before 3.32), and few enough that a statement stays short.
+ROWS_PER_STATEMENT = 500
+_ENTRY_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#: Rows of an insert statement: 12 variables each, at most 999 a statement.
+_INSERT_ROWS = 999 // 12
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -63,7 +70,18 @@ class Journal:
 
     def __init__(self, dest: str, connection: sqlite3.Connection) -> None:
         self.dest = dest
-        self.db = connection
+        self._connection = connection
+        #: Entries added and not yet inserted, inserted many to a statement (see :data:`ROWS_PER_STATEMENT`).
+        self._pending: list[tuple[Any, ...]] = []
+        #: Entries looked up ahead by :meth:`prefetch` (None: no entry), kept up to date by every change.
+        self._known: dict[bytes, Entry | None] = {}
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The connection, every added entry inserted: what any statement on it must see."""
+        if self._pending:
+            self._insert_pending()
+        return self._connection
 
     @staticmethod
     def directory(dest: str) -> str:
@@ -106,7 +124,9 @@ class Journal:
         return cls.open(dest)
 
     def close(self) -> None:
-        self.db.close()
+        self._pending = []  # not committed: a journal closed without commit() keeps none of it
+        self._known = {}
+        self._connection.close()
 
     def commit(self) -> None:
         self.db.commit()
@@ -148,16 +168,45 @@ class Journal:
 
     # -- entries --
 
+    def prefetch(self, paths: Sequence[bytes]) -> None:
+        """Look the entries of ``paths`` up together: :meth:`entry` then answers for them without a statement.
+
+        Each statement lets go of the interpreter lock, and while restore's writer threads are busy, getting it
+        back costs several times the statement (measured: 3 us a lookup alone, 18 us beside two threads writing
+        files). One statement for hundreds of paths, and the inserts gathered the same way, take that off every
+        file. Replaces what an earlier call looked up.
+        """
+        self._known = dict.fromkeys(paths)
+        db = self.db
+        for start in range(0, len(paths), ROWS_PER_STATEMENT):
+            part = paths[start : start + ROWS_PER_STATEMENT]
+            query = f"SELECT * FROM entries WHERE path IN ({', '.join('?' * len(part))})"
+            for row in db.execute(query, part):
+                self._known[bytes(row[0])] = Entry(*row)
+
     def entry(self, path: bytes) -> Entry | None:
+        if path in self._known:
+            return self._known[path]
         row = self.db.execute("SELECT * FROM entries WHERE path = ?", (path,)).fetchone()
         return Entry(*row) if row else None
 
     def add_entry(self, entry: Entry) -> None:
-        self.db.execute(
-            "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", tuple(entry.__dict__.values())
-        )
+        """Add an entry (inserted with the next statement on the journal, or once enough have gathered)."""
+        self._pending.append(tuple(entry.__dict__.values()))
+        if entry.path in self._known:
+            self._known[entry.path] = entry
+        if len(self._pending) >= ROWS_PER_STATEMENT:
+            self._insert_pending()
+
+    def _insert_pending(self) -> None:
+        rows, self._pending = self._pending, []
+        for start in range(0, len(rows), _INSERT_ROWS):
+            part = rows[start : start + _INSERT_ROWS]
+            values = ", ".join([_ENTRY_VALUES] * len(part))
+            self._connection.execute(f"INSERT INTO entries VALUES {values}", [v for row in part for v in row])
 
     def set_final(self, path: bytes, drive: int, size: int, digest: str, meta: tuple[int, int, int, int]) -> None:
+        self._known.pop(path, None)
         self.db.execute(
             "UPDATE entries SET size = ?, blake3 = ?, mode = ?, mtime_ns = ?, uid = ?, gid = ?, final_drive = ? "
             "WHERE path = ?",
@@ -165,10 +214,17 @@ class Journal:
         )
 
     def set_state(self, path: bytes, state: str) -> None:
+        self._known.pop(path, None)
         self.db.execute("UPDATE entries SET state = ? WHERE path = ?", (state, path))
 
     def set_states(self, paths: list[bytes], state: str) -> None:
-        self.db.executemany("UPDATE entries SET state = ? WHERE path = ?", [(state, path) for path in paths])
+        """One statement for many paths (see :meth:`prefetch`)."""
+        for path in paths:
+            self._known.pop(path, None)
+        db = self.db
+        for start in range(0, len(paths), ROWS_PER_STATEMENT):
+            part = paths[start : start + ROWS_PER_STATEMENT]
+            db.execute(f"UPDATE entries SET state = ? WHERE path IN ({', '.join('?' * len(part))})", (state, *part))
 
     def has_pending_links(self) -> bool:
         query = "SELECT 1 FROM entries WHERE kind = 'hardlink' AND state = ? LIMIT 1"

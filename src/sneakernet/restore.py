@@ -19,6 +19,7 @@ import ctypes
 import errno
 import fnmatch
 import functools
+import itertools
 import logging
 import os
 import shutil
@@ -76,6 +77,9 @@ BATCH_FILES = 2000
 BATCH_BYTES = 256 * 2**20
 #: Most raw chunk bytes read ahead (each also held stored while it is decoded).
 PREFETCH_BYTES = 32 * 2**20
+#: Records whose journal entries are looked up together (see Journal.prefetch).
+LOOKUP_WINDOW = 500
+_ENTRY_RECORDS = (FileRecord, DirRecord, SymlinkRecord, HardlinkRecord)
 #: Whole files below this size are written on the writer pool; larger ones are written here as their chunks come
 #: (from the read-ahead pool), so memory never holds a whole large file.
 POOLED_FILE_LIMIT = 8 * 2**20
@@ -329,15 +333,18 @@ class DriveRestorer:
     def _run(self, cursor: ChunkCursor) -> None:
         wanted = (FileRecord.TYPE, DirRecord.TYPE, SymlinkRecord.TYPE, HardlinkRecord.TYPE)
         try:
-            for record in self.reader.records(only=wanted):
-                if isinstance(record, FileRecord):
-                    self._file(record, cursor)
-                elif isinstance(record, DirRecord):
-                    self._dir(record)
-                elif isinstance(record, SymlinkRecord):
-                    self._symlink(record)
-                elif isinstance(record, HardlinkRecord):
-                    self._hardlink(record)
+            for window in _windows(self.reader.records(only=wanted), LOOKUP_WINDOW):
+                # The journal's entries of the window's paths in one statement, not one per record.
+                self.journal.prefetch([record.path for record in window if isinstance(record, _ENTRY_RECORDS)])
+                for record in window:
+                    if isinstance(record, FileRecord):
+                        self._file(record, cursor)
+                    elif isinstance(record, DirRecord):
+                        self._dir(record)
+                    elif isinstance(record, SymlinkRecord):
+                        self._symlink(record)
+                    elif isinstance(record, HardlinkRecord):
+                        self._hardlink(record)
             self._flush()
         finally:
             os.close(self.parts_fd)
@@ -737,6 +744,12 @@ def _ancestors(path: bytes) -> Iterator[bytes]:
 def _part_name(path: bytes) -> bytes:
     """The temporary name of a file being assembled: a hash of its path, so any path maps to a plain name."""
     return blake3.blake3(path).hexdigest()[:40].encode("ascii") + b".part"
+
+
+def _windows(records: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    """``records`` in lists of ``size`` (the last one shorter)."""
+    while window := list(itertools.islice(records, size)):
+        yield window
 
 
 def link_pending_or_now(journal: Journal, tree: SafeTree, path: bytes, target: bytes) -> str | None:
