@@ -1199,10 +1199,13 @@ def test_a_file_whose_bytes_differ_from_its_blake3_never_gets_its_name(
     data = random.Random(3).randbytes(600_000)
     chunks = [Chunk(data[i : i + 256 * 1024]) for i in range(0, len(data), 256 * 1024)]
     record = file_rec("big.bin", data, chunks[0], blake3=blake3.blake3(data + b"!").hexdigest())
+    before = small_files([("a-before.txt", b"first\n")])
     good = small_files([("good.txt", b"fine\n")])
-    drives = write_shipment(tmp_path / "ship", [[*chunks, record, *good]])
+    drives = write_shipment(tmp_path / "ship", [[*before, *chunks, record, *good]])
     dest = tmp_path / "dest"
     code, out, _ = cli("restore", *drives, "--into", dest)
     assert code == 1 and "big.bin does not match its BLAKE3" in out, out
     assert not os.path.lexists(dest / "big.bin")
+    # Small files share a writer job: the one refused is that file, not its neighbours in the job.
+    assert (dest / "a-before.txt").read_bytes() == b"first\n"
     assert (dest / "good.txt").read_bytes() == b"fine\n"

@@ -77,6 +77,9 @@ BATCH_FILES = 2000
 BATCH_BYTES = 256 * 2**20
 #: Most raw chunk bytes read ahead (each also held stored while it is decoded).
 PREFETCH_BYTES = 32 * 2**20
+#: Small files handed to the writer pool in one job, up to this many or this many bytes.
+JOB_FILES = 64
+JOB_BYTES = 4 * 2**20
 #: Records whose journal entries are looked up together (see Journal.prefetch).
 LOOKUP_WINDOW = 500
 _ENTRY_RECORDS = (FileRecord, DirRecord, SymlinkRecord, HardlinkRecord)
@@ -263,13 +266,34 @@ def _folded(name: bytes) -> str:
 
 
 @dataclass
+class _WriterJob:
+    """Whole files written by one job on the writer pool, in order: one future for many small files, not a future
+    (and its lock, and a wake-up of a writer) for each."""
+
+    files: list[tuple[bytes, list[memoryview | bytes], int, str, Metadata, tuple[int, int] | None]] = field(
+        default_factory=list
+    )
+    size: int = 0
+    #: Set once submitted: for each file, None when it matched its BLAKE3, else why not.
+    future: Future[list[str | None]] | None = None
+
+
+@dataclass
 class _Finished:
     part: bytes
     path: bytes
     size: int
     spanning: bool
-    #: A file written on the writer pool: its result is None, or why it cannot be installed.
-    job: Future[str | None] | None = None
+    #: A file written on the writer pool: its job, and its place among the job's files.
+    job: _WriterJob | None = None
+    index: int = 0
+
+    def problem(self) -> str | None:
+        """Why the file written on the pool cannot be installed (None: it matched); waits for its job."""
+        if self.job is None:
+            return None
+        assert self.job.future is not None
+        return self.job.future.result()[self.index]
 
 
 class DriveRestorer:
@@ -308,7 +332,9 @@ class DriveRestorer:
         self.hash_lane: HashLane | None = None
         #: Files spanning drives whose pieces came in order in this run: their hash so far, and up to where.
         self.spanning: dict[bytes, tuple[Any, int]] = spanning if spanning is not None else {}
-        self.inflight: deque[tuple[Future[str | None], int]] = deque()
+        #: The writer job taking files (submitted when full, or when the batch is collected), and those submitted.
+        self.job = _WriterJob()
+        self.inflight: deque[_WriterJob] = deque()
         self.inflight_bytes = 0
         #: Paths not restored because their name collides on this destination, and so everything below them.
         self.collided: set[bytes] = set()
@@ -506,24 +532,33 @@ class DriveRestorer:
             return
         # A small file's slice is copied out: a view would keep its whole chunk alive while the job waits.
         datas = [data if record.size >= SMALL_COPY else bytes(data) for _, data in pieces if data is not None]
-        assert self.writers is not None
         owner = (record.meta.uid, record.meta.gid) if self.owner else None
-        job = self.writers.submit(
-            _write_file, self.parts_fd, part, datas, record.size, record.blake3, record.meta, owner, self.journal.dest
-        )
+        job = self.job
+        job.files.append((part, datas, record.size, record.blake3, record.meta, owner))
+        job.size += record.size
         self.outcome.written += record.size
         self.progress.advance(record.size)
-        self.inflight.append((job, record.size))
-        self.inflight_bytes += record.size
-        # The jobs hold their chunks' bytes: bound them.
-        while self.inflight and self.inflight_bytes > INFLIGHT_BYTES:
-            done, size = self.inflight.popleft()
-            done.exception()
-            self.inflight_bytes -= size
-        self.batch.append(_Finished(part, path, record.size, False, job))
+        self.batch.append(_Finished(part, path, record.size, False, job, len(job.files) - 1))
+        if len(job.files) >= JOB_FILES or job.size >= JOB_BYTES:
+            self._submit_job()
         self.batch_bytes += record.size
         if len(self.batch) >= BATCH_FILES or self.batch_bytes >= BATCH_BYTES:
             self._flush()
+
+    def _submit_job(self) -> None:
+        job, self.job = self.job, _WriterJob()
+        if not job.files:
+            return
+        assert self.writers is not None
+        job.future = self.writers.submit(_write_files, self.parts_fd, job.files, self.journal.dest)
+        self.inflight.append(job)
+        self.inflight_bytes += job.size
+        # The jobs hold their chunks' bytes: bound them.
+        while self.inflight and self.inflight_bytes > INFLIGHT_BYTES:
+            done = self.inflight.popleft()
+            assert done.future is not None
+            done.future.exception()
+            self.inflight_bytes -= done.size
 
     def _write_piece(self, fd: int, record: FileRecord, cursor: ChunkCursor, hasher: Any) -> bool:
         span = self.map.piece_range(record)
@@ -617,9 +652,10 @@ class DriveRestorer:
 
     def _collect_jobs(self) -> None:
         """Wait for the batch's writer jobs; a file that did not match is failed, the others count as done."""
+        self._submit_job()
         kept = []
         for item in self.batch:
-            problem = item.job.result() if item.job is not None else None
+            problem = item.problem()
             if problem is not None:
                 self._fail(item.path, problem)
                 continue
@@ -669,6 +705,15 @@ class HashLane:
     def close(self) -> None:
         self._pending.clear()
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _write_files(
+    parts_fd: int,
+    files: list[tuple[bytes, list[memoryview | bytes], int, str, Metadata, tuple[int, int] | None]],
+    dest: str,
+) -> list[str | None]:
+    """On the writer pool: the files of one job, in order (see :func:`_write_file`)."""
+    return [_write_file(parts_fd, *file, dest) for file in files]
 
 
 def _write_file(
