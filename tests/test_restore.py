@@ -1209,3 +1209,26 @@ def test_a_file_whose_bytes_differ_from_its_blake3_never_gets_its_name(
     # Small files share a writer job: the one refused is that file, not its neighbours in the job.
     assert (dest / "a-before.txt").read_bytes() == b"first\n"
     assert (dest / "good.txt").read_bytes() == b"fine\n"
+
+
+def test_written_files_do_not_stay_in_memory_until_their_batch_is_installed(tmp_path: Path) -> None:
+    """Files of 1-8 MiB go to the writer pool as views of their chunks; a job must let them go once handed over,
+    not when the batch (up to BATCH_BYTES) is installed. 120 files of 1.5 MiB, all in one batch: held, they would
+    keep 180 MB; let go, the restore stays near its usual footprint."""
+    src = tmp_path / "src"
+    for number in range(120):
+        write_file(src / f"f{number:03d}.bin", bytes([number]) * (3 * 2**19))
+    pack(src, out=str(tmp_path / "out"), drive_size=10**9, options=PackOptions())
+    child = r"""
+import importlib, json, sys
+restore = importlib.import_module("sneakernet.restore")
+report = restore.restore(sys.argv[1:2], sys.argv[2])
+peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"status": report.drives[0].status, "maxrss_kib": peak}))
+"""
+    drive, dest = str(tmp_path / "out" / "drive-0001"), str(tmp_path / "dest")
+    result = subprocess.run([sys.executable, "-c", child, drive, dest], capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr.decode()
+    found = json.loads(result.stdout)
+    assert found["status"] == "restored" and (tmp_path / "dest" / "f119.bin").read_bytes() == bytes([119]) * (3 * 2**19)
+    assert found["maxrss_kib"] < 128 * 1024, found

@@ -550,7 +550,10 @@ class DriveRestorer:
         if not job.files:
             return
         assert self.writers is not None
-        job.future = self.writers.submit(_write_files, self.parts_fd, job.files, self.journal.dest)
+        # The job lets go of its files' bytes as it is handed over: the batch keeps it (for its results) until
+        # the batch is installed, up to BATCH_BYTES later.
+        files, job.files = job.files, []
+        job.future = self.writers.submit(_write_files, self.parts_fd, files, self.journal.dest)
         self.inflight.append(job)
         self.inflight_bytes += job.size
         # The jobs hold their chunks' bytes: bound them.
