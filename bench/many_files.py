@@ -1,13 +1,19 @@
 #!/usr/bin/env python3
-"""Time sneakernet pack on a tree of many small files against ``tar -cf - | zstd -3 -T0 > /dev/null``.
+"""Time sneakernet pack and restore on a tree of many small files against tar.
 
     python bench/many_files.py --count 1000000
 
 Generates (once, cached by the manifest of its parameters) a deterministic tree of --count files of 1-4 KB, 1,000
-per directory, reads it once to warm the page cache, then times both sides alternately (A B A B ...) with ``sync``
-between runs, and reports median files per second and the peak RSS of ``sneakernet pack`` against the targets of
-issue 5 (at least tar's file rate; under 200 MB for a million files). Standard library only; helpers are shared
-with compare.py.
+per directory, reads it once to warm the page cache, then times each step's two sides alternately (A B A B ...)
+with ``sync`` between runs, and reports median files per second and peak RSS:
+
+* **pack**: ``sneakernet pack`` onto one drive against ``tar -cf - | zstd -3 -T0 > /dev/null``, with the targets of
+  issue 5 (at least tar's file rate; under 200 MB for a million files);
+* **restore** (unless ``--no-restore``): ``sneakernet restore`` of that drive against ``zstd -d -c | tar -xf -`` of
+  the tree's archive (made once, untimed), into a tmpfs when run as root (ext4 creates files slowly soon after
+  many were deleted), else into fresh directories that are not deleted during the run.
+
+Standard library only; helpers are shared with compare.py.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from compare import (
     Measured,
     ensure_generated,
     find_sneakernet,
+    fs_type,
     machine_summary,
     note,
     q,
@@ -44,6 +51,8 @@ from compare import (
     shell,
     show_size,
     timed_sync,
+    try_mount,
+    unmount,
     vocabulary,
     warm_cache,
     words,
@@ -95,40 +104,79 @@ def sides(sneakernet: str, tree: Path, out: Path, drive_size: int) -> dict[str, 
     return {"sneakernet": Command(pack), "tar": shell(tar)}
 
 
-def time_both(commands: dict[str, Command], out: Path, logs: Path, repeats: int) -> list[Measured]:
-    """Alternate the two sides ``repeats`` times, sync before and after each run."""
+def time_both(step: str, commands: dict[str, Command], clean: list[Path], logs: Path, repeats: int) -> list[Measured]:
+    """Alternate the two sides ``repeats`` times, ``clean`` removed and ``sync`` before and after each run."""
     runs = []
     for repeat in range(repeats):
         for tool, command in commands.items():
-            shutil.rmtree(out, ignore_errors=True)
+            for path in clean:
+                shutil.rmtree(path, ignore_errors=True)
             os.sync()
-            seconds, rss = run_checked(command, logs / f"many-{tool}-{repeat}")
+            seconds, rss = run_checked(command, logs / f"many-{step}-{tool}-{repeat}")
             after = timed_sync()
-            runs.append(Measured("pack", tool, repeat, seconds, after, rss, command.shown()))
-            note(f"{tool:11} #{repeat + 1}  {seconds:8.2f} s  {rss / 1024:7.0f} MB RSS  sync {after:.2f} s")
+            runs.append(Measured(step, tool, repeat, seconds, after, rss, command.shown()))
+            note(f"{step:7} {tool:11} #{repeat + 1}  {seconds:8.2f} s  {rss / 1024:7.0f} MB RSS  sync {after:.2f} s")
     return runs
 
 
+def restore_sides(sneakernet: str, out: Path, archive: Path, target: Path) -> dict[str, Command]:
+    """sneakernet restore of the packed drive, and zstd -d | tar -x of the tree's archive, into ``target``."""
+    restore = [sneakernet, "restore", *map(str, sorted(out.glob("drive-*"))), "--into", str(target / "sn"), "-q"]
+    tar = f"mkdir -p {q(target / 'tar')} && zstd -d -c -q {q(archive)} | tar -xf - -C {q(target / 'tar')}"
+    return {"sneakernet": Command(restore), "tar": shell(tar)}
+
+
+def time_restore(
+    sneakernet: str, tree: Path, out: Path, workdir: Path, logs: Path, repeats: int, tree_bytes: int
+) -> tuple[list[Measured], str]:
+    """Restore timings, and where the restores went. ``out`` holds the last pack's drive."""
+    archive = workdir / f"{tree.parent.name}.tar.zst"
+    if not archive.exists():
+        note(f"making {archive.name} for tar's side (untimed)")
+        run_checked(shell(f"tar -cf - -C {q(tree)} . | zstd -3 -T0 -q -o {q(archive)}"), logs / "many-archive")
+    root = workdir / "restore"
+    root.mkdir(parents=True, exist_ok=True)
+    if os.path.ismount(root):
+        unmount(root)
+    reason = try_mount(root, 3 * tree_bytes + 512 * 2**20, tree_bytes)
+    if not reason:
+        try:
+            runs = time_both(
+                "restore", restore_sides(sneakernet, out, archive, root), [root / "sn", root / "tar"], logs, repeats
+            )
+        finally:
+            unmount(root)
+        return runs, "a tmpfs"
+    fresh = root / time.strftime("fresh-%Y%m%d-%H%M%S")
+    runs = []
+    for repeat in range(repeats):
+        runs += time_both("restore", restore_sides(sneakernet, out, archive, fresh / str(repeat)), [], logs, 1)
+        for run in runs[-2:]:
+            run.repeat = repeat
+    return runs, f"fresh directories on {fs_type(root)} ({reason}), not deleted during the run"
+
+
 def summary(runs: list[Measured], files: int, size: int) -> list[dict[str, Any]]:
-    """Median seconds, files/s, MB/s and peak RSS per tool."""
+    """Median seconds, files/s, MB/s and peak RSS per step and tool."""
     rows = []
-    for tool in dict.fromkeys(r.tool for r in runs):
-        median = statistics.median(r.seconds for r in runs if r.tool == tool)
-        rss = max(r.max_rss_kib for r in runs if r.tool == tool) / 1024
+    for step, tool in dict.fromkeys((r.step, r.tool) for r in runs):
+        mine = [r for r in runs if (r.step, r.tool) == (step, tool)]
+        median = statistics.median(r.seconds for r in mine)
         rows.append(
             {
+                "step": step,
                 "tool": tool,
                 "median_seconds": round(median, 3),
                 "files_per_second": round(files / median),
                 "mb_per_second": round(size / MB / median, 1),
-                "peak_rss_mb": round(rss, 1),
+                "peak_rss_mb": round(max(r.max_rss_kib for r in mine) / 1024, 1),
             }
         )
     return rows
 
 
 def targets(rows: list[dict[str, Any]], files: int) -> list[dict[str, Any]]:
-    ours, tar = rows[0], rows[1]
+    ours, tar = (next(r for r in rows if (r["step"], r["tool"]) == ("pack", tool)) for tool in ("sneakernet", "tar"))
     ratio = ours["files_per_second"] / tar["files_per_second"]
     return [
         {"target": "sneakernet pack files/s >= tar | zstd -3 -T0", "value": f"{ratio:.2f}x", "met": ratio >= 1.0},
@@ -141,14 +189,21 @@ def targets(rows: list[dict[str, Any]], files: int) -> list[dict[str, Any]]:
 
 
 def table(rows: list[dict[str, Any]], goals: list[dict[str, Any]]) -> str:
-    labels = {"sneakernet": "sneakernet pack", "tar": "tar -cf - | zstd -3 -T0 > /dev/null"}
-    lines = [f"{'tool':38} {'median s':>9} {'files/s':>9} {'MB/s':>7} {'peak RSS MB':>12}", "-" * 79]
-    lines += [
-        f"{labels[r['tool']]:38} {r['median_seconds']:9.2f} {r['files_per_second']:9} {r['mb_per_second']:7.0f}"
-        f" {r['peak_rss_mb']:12.0f}"
-        for r in rows
-    ]
-    lines += ["", "targets (issue 5):"]
+    labels = {
+        ("pack", "sneakernet"): "sneakernet pack",
+        ("pack", "tar"): "tar -cf - | zstd -3 -T0 > /dev/null",
+        ("restore", "sneakernet"): "sneakernet restore",
+        ("restore", "tar"): "zstd -d -c | tar -xf -",
+    }
+    lines = [f"{'tool':38} {'median s':>9} {'files/s':>9} {'MB/s':>7} {'peak RSS MB':>12} {'sn/this':>8}", "-" * 88]
+    for r in rows:
+        ours = next(o for o in rows if (o["step"], o["tool"]) == (r["step"], "sneakernet"))
+        ratio = "" if r["tool"] == "sneakernet" else f"{r['median_seconds'] / ours['median_seconds']:.2f}x"
+        lines.append(
+            f"{labels[r['step'], r['tool']]:38} {r['median_seconds']:9.2f} {r['files_per_second']:9}"
+            f" {r['mb_per_second']:7.0f} {r['peak_rss_mb']:12.0f} {ratio:>8}"
+        )
+    lines += ["sn/this: sneakernet's files/s over this tool's (>1: sneakernet faster)", "", "targets (issue 5):"]
     lines += [f"  {g['target']:72} {g['value']:>7}  {'met' if g['met'] else 'NOT MET'}" for g in goals]
     return "\n".join(lines)
 
@@ -161,6 +216,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help=f"default {DEFAULT_WORKDIR}")
     parser.add_argument("--seed", type=int, default=0, help="tree seed (default 0)")
     parser.add_argument("--keep", action="store_true", help="keep sneakernet's last output")
+    parser.add_argument("--no-restore", action="store_true", help="time pack only")
     args = parser.parse_args(argv)
     args.workdir = args.workdir.resolve()
     if args.count < 1 or args.repeats < 1:
@@ -183,7 +239,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
     result |= {"command": shlex.join([sys.executable, *sys.argv]), "load_before": os.getloadavg()}
     result["repo_before"] = repo_state()
-    runs = time_both(commands, out, logs, args.repeats)
+    runs = time_both("pack", commands, [out], logs, args.repeats)
+    if not args.no_restore:
+        restored, where = time_restore(sneakernet, tree, out, args.workdir, logs, args.repeats, manifest["bytes"])
+        runs += restored
+        result["restore_target"] = where
     result["repo_after"] = repo_state()
     if not args.keep:
         shutil.rmtree(out, ignore_errors=True)
@@ -204,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     tree = result["tree"]
     print(f"\ntree: {tree['files']:,} files of 1-4 KB, {show_size(tree['bytes'])}; {result['cache']}")
     print(f"repeats: {args.repeats}, medians, sides alternated, sync between runs")
+    if "restore_target" in result:
+        print(f"restores into {result['restore_target']}")
     print(f"commit: {result['repo_before']['commit']}, modified in src/: {result['repo_before']['modified_src']}")
     print(repo_warning(result["repo_before"], result["repo_after"]), end="")
     print(f"load average before / after: {result['load_before']} / {result['load_after']}\n")
