@@ -104,13 +104,16 @@ def sides(sneakernet: str, tree: Path, out: Path, drive_size: int) -> dict[str, 
     return {"sneakernet": Command(pack), "tar": shell(tar)}
 
 
-def time_both(step: str, commands: dict[str, Command], clean: list[Path], logs: Path, repeats: int) -> list[Measured]:
-    """Alternate the two sides ``repeats`` times, ``clean`` removed and ``sync`` before and after each run."""
+def time_both(
+    step: str, commands: dict[str, Command], clean: dict[str, Path], logs: Path, repeats: int
+) -> list[Measured]:
+    """Alternate the two sides ``repeats`` times, with ``sync`` before and after each run; a side's output (in
+    ``clean``) is removed before it runs, and the last one kept."""
     runs = []
     for repeat in range(repeats):
         for tool, command in commands.items():
-            for path in clean:
-                shutil.rmtree(path, ignore_errors=True)
+            if tool in clean:
+                shutil.rmtree(clean[tool], ignore_errors=True)
             os.sync()
             seconds, rss = run_checked(command, logs / f"many-{step}-{tool}-{repeat}")
             after = timed_sync()
@@ -141,16 +144,15 @@ def time_restore(
     reason = try_mount(root, 3 * tree_bytes + 512 * 2**20, tree_bytes)
     if not reason:
         try:
-            runs = time_both(
-                "restore", restore_sides(sneakernet, out, archive, root), [root / "sn", root / "tar"], logs, repeats
-            )
+            outputs = {"sneakernet": root / "sn", "tar": root / "tar"}
+            runs = time_both("restore", restore_sides(sneakernet, out, archive, root), outputs, logs, repeats)
         finally:
             unmount(root)
         return runs, "a tmpfs"
     fresh = root / time.strftime("fresh-%Y%m%d-%H%M%S")
     runs = []
     for repeat in range(repeats):
-        runs += time_both("restore", restore_sides(sneakernet, out, archive, fresh / str(repeat)), [], logs, 1)
+        runs += time_both("restore", restore_sides(sneakernet, out, archive, fresh / str(repeat)), {}, logs, 1)
         for run in runs[-2:]:
             run.repeat = repeat
     return runs, f"fresh directories on {fs_type(root)} ({reason}), not deleted during the run"
@@ -239,7 +241,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
     result |= {"command": shlex.join([sys.executable, *sys.argv]), "load_before": os.getloadavg()}
     result["repo_before"] = repo_state()
-    runs = time_both("pack", commands, [out], logs, args.repeats)
+    runs = time_both("pack", commands, {"sneakernet": out}, logs, args.repeats)
     if not args.no_restore:
         restored, where = time_restore(sneakernet, tree, out, args.workdir, logs, args.repeats, manifest["bytes"])
         runs += restored
