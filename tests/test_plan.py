@@ -277,6 +277,13 @@ def test_plan_is_deterministic_and_writes_nothing(tmp_path: Path) -> None:
     first = plan(src, drive_size=3_000_000, chunk_size=256 * KiB)
     second = plan(src, drive_size=3_000_000, chunk_size=256 * KiB)
     assert first.stored_bytes == second.stored_bytes and first.drives == second.drives
+    # The sample is compressed on a thread per core, or on this thread alone: the same estimate either way.
+    alone = plan(src, drive_size=3_000_000, chunk_size=256 * KiB, threads=1)
+    assert (alone.stored_bytes, alone.drives, alone.sample_bytes) == (
+        first.stored_bytes,
+        first.drives,
+        first.sample_bytes,
+    )
     assert sorted((p, p.stat().st_mtime_ns) for p in src.rglob("*")) == before
 
 
