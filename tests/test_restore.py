@@ -936,6 +936,20 @@ def test_non_empty_destination_needs_force(shipments: dict[str, Packed], tmp_pat
     assert_same_tree(ship.src, dest)
 
 
+def test_a_directory_where_the_shipment_has_a_file_is_left_alone(tmp_path: Path) -> None:
+    """--force into a destination holding a directory (with a file of the user's inside) at a file's path: that
+    file is refused, named with why, and the directory and its contents stay; its neighbours are restored."""
+    drives = write_shipment(tmp_path / "ship", [small_files([("a.txt", b"a\n"), ("b.txt", b"b\n"), ("c.txt", b"c\n")])])
+    dest = tmp_path / "dest"
+    write_file(dest / "b.txt" / "mine", b"my own file\n")
+    code, out, _ = cli("restore", *drives, "--into", dest, "--force", "--json")
+    assert code == 1
+    [failed] = json.loads(out)["drives"][0]["failed"]
+    assert failed.startswith("b.txt ") and "is a directory in the destination, the shipment has a file there" in failed
+    assert (dest / "b.txt" / "mine").read_bytes() == b"my own file\n"
+    assert (dest / "a.txt").read_bytes() == b"a\n" and (dest / "c.txt").read_bytes() == b"c\n"
+
+
 def test_drive_of_another_shipment_is_refused(shipments: dict[str, Packed], tmp_path: Path) -> None:
     ship, other = shipments["edge"], shipments["edge2"]
     dest = tmp_path / "dest"

@@ -103,8 +103,11 @@ class SafeTree:
     def install(self, parts_fd: int, part_name: bytes, path: bytes) -> None:
         """Rename a finished part file onto its final name (replacing a file, never a directory)."""
         parent_fd, name = self.parent(path)
-        self._refuse_directory(parent_fd, name, path)
-        os.rename(part_name, name, src_dir_fd=parts_fd, dst_dir_fd=parent_fd)
+        try:
+            os.rename(part_name, name, src_dir_fd=parts_fd, dst_dir_fd=parent_fd)
+        except IsADirectoryError:
+            # POSIX rename() refuses a file onto a directory (EISDIR): no stat of every name beforehand.
+            raise self._a_directory(path) from None
 
     def symlink(self, path: bytes, target: bytes) -> None:
         """Create a symlink with ``target`` verbatim (an existing identical one is kept)."""
@@ -165,4 +168,8 @@ class SafeTree:
         except FileNotFoundError:
             return
         if stat.S_ISDIR(st.st_mode):
-            raise UnsafePath(f"{show_path(path)!r} is a directory in the destination, the shipment has a file there")
+            raise SafeTree._a_directory(path)
+
+    @staticmethod
+    def _a_directory(path: bytes) -> UnsafePath:
+        return UnsafePath(f"{show_path(path)!r} is a directory in the destination, the shipment has a file there")
