@@ -938,16 +938,25 @@ def test_non_empty_destination_needs_force(shipments: dict[str, Packed], tmp_pat
 
 def test_a_directory_where_the_shipment_has_a_file_is_left_alone(tmp_path: Path) -> None:
     """--force into a destination holding a directory (with a file of the user's inside) at a file's path: that
-    file is refused, named with why, and the directory and its contents stay; its neighbours are restored."""
+    file is refused, named with why, and the directory and its contents stay; its neighbours are restored. The
+    drive is not called damaged: the destination is in the way, and once it is moved, the same drive finishes."""
     drives = write_shipment(tmp_path / "ship", [small_files([("a.txt", b"a\n"), ("b.txt", b"b\n"), ("c.txt", b"c\n")])])
     dest = tmp_path / "dest"
     write_file(dest / "b.txt" / "mine", b"my own file\n")
     code, out, _ = cli("restore", *drives, "--into", dest, "--force", "--json")
     assert code == 1
-    [failed] = json.loads(out)["drives"][0]["failed"]
+    [drive] = json.loads(out)["drives"]
+    assert drive["status"] == "blocked" and "the destination is in the way" in drive["message"]
+    [failed] = drive["failed"]
     assert failed.startswith("b.txt ") and "is a directory in the destination, the shipment has a file there" in failed
     assert (dest / "b.txt" / "mine").read_bytes() == b"my own file\n"
     assert (dest / "a.txt").read_bytes() == b"a\n" and (dest / "c.txt").read_bytes() == b"c\n"
+    code, out, _ = cli("status", dest)
+    assert code == 3 and "drive 1 (drive-0001): clear the way in the destination, then restore it again" in out, out
+    (dest / "b.txt").rename(tmp_path / "moved")
+    code, out, _ = cli("restore", *drives, "--into", dest)
+    assert code == 0, out
+    assert (dest / "b.txt").read_bytes() == b"b\n"
 
 
 def test_drive_of_another_shipment_is_refused(shipments: dict[str, Packed], tmp_path: Path) -> None:

@@ -795,7 +795,10 @@ def print_status(state: ShipmentStatus) -> None:
     needed = "; still needed:" if state.waiting else ""
     click.echo(f"{len(state.restored)} of {state.drives} drives restored (drives {done}){needed}")
     for waiting in state.waiting:
-        how = "restore it again from a good copy" if waiting.state == "partial" else "still needed"
+        how = {
+            "partial": "restore it again from a good copy",
+            "blocked": "clear the way in the destination, then restore it again",
+        }.get(waiting.state, "still needed")
         click.echo(
             f"  drive {waiting.drive} ({waiting.label}): {how}: {counted(waiting.files, 'entry', 'entries')}, "
             f"{format_size(waiting.bytes)} wait on it"

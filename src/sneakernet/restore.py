@@ -68,7 +68,7 @@ from .journal import (
     Journal,
 )
 from .progress import NullProgress, Progress
-from .safetree import SafeTree, UnsafePath, check_path
+from .safetree import InTheWay, SafeTree, UnsafePath, check_path
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,10 @@ HASH_LANE_DEPTH = 4
 LISTED_PATHS = 100
 
 
+#: A drive whose entries were kept out only by what the destination holds (journal state and report status).
+BLOCKED = "blocked"
+
+
 @dataclass
 class DriveOutcome:
     """What one run did with one drive."""
@@ -103,7 +107,7 @@ class DriveOutcome:
     path: str
     label: str | None = None
     drive: int | None = None
-    status: str = "restored"  # restored | already | refused | damaged
+    status: str = "restored"  # restored | already | refused | damaged | blocked
     message: str = ""
     files: int = 0
     bytes: int = 0
@@ -111,6 +115,9 @@ class DriveOutcome:
     written: int = 0
     failed: list[str] = field(default_factory=list)
     failed_count: int = 0
+    #: Of the failed entries, those the destination was in the way of (a directory where a file goes): nothing
+    #: wrong with the drive.
+    blocked_count: int = 0
     collisions: list[str] = field(default_factory=list)
 
     @property
@@ -124,7 +131,7 @@ class WaitingDrive:
     label: str
     files: int
     bytes: int
-    state: str  # missing | partial
+    state: str  # missing | partial (damaged: a good copy is needed) | blocked (the destination was in the way)
 
 
 @dataclass
@@ -635,7 +642,9 @@ class DriveRestorer:
                     self.tree.install(self.parts_fd, item.part, item.path)
                 except UnsafePath as exc:
                     os.unlink(item.part, dir_fd=self.parts_fd)
-                    self._fail(item.path, str(exc))
+                    # A directory of the destination's where a file goes is in the way; anything else (a symlink
+                    # above it, of this very shipment maybe) is not the destination's doing.
+                    self._fail(item.path, f"cannot be installed: {exc}", in_the_way=isinstance(exc, InTheWay))
                     continue
                 except OSError as exc:
                     raise _space_error(exc, self.journal.dest) from exc
@@ -670,10 +679,12 @@ class DriveRestorer:
         self.inflight.clear()
         self.inflight_bytes = 0
 
-    def _fail(self, path: bytes, reason: str, keep_part: bool = False) -> None:
+    def _fail(self, path: bytes, reason: str, keep_part: bool = False, in_the_way: bool = False) -> None:
+        """``path`` is not restored; ``in_the_way``: because of what the destination holds, not the drive."""
         if self.journal.entry(path) is not None:
             self.journal.set_state(path, FAILED)
         self.outcome.failed_count += 1
+        self.outcome.blocked_count += in_the_way
         if len(self.outcome.failed) < LISTED_PATHS:
             self.outcome.failed.append(f"{show_path(path)} {reason}")
         if not keep_part:
@@ -1095,6 +1106,12 @@ def _restore_drive(
     if state != DONE:
         outcome.status = "damaged"
         outcome.message = f"{outcome.failed_count + len(outcome.collisions)} entries could not be restored"
+        if outcome.blocked_count == outcome.failed_count and not outcome.collisions:
+            # Nothing wrong with the drive: this one again, once the way is clear, finishes it.
+            state = outcome.status = BLOCKED
+            outcome.message += (
+                ": the destination is in the way (named below); move those out, then restore this drive again"
+            )
     journal.set_drive(label.drive, label.label, label.manifest_blake3, state, outcome.failed_count)
     journal.commit()
     return outcome
@@ -1175,7 +1192,7 @@ def shipment_status(dest: str, journal: Journal | None = None) -> ShipmentStatus
                         sizes[drive] = sizes.get(drive, 0) + record.size * (record.kind == "file")
         waiting = [
             WaitingDrive(d, labels[d - 1] if d <= len(labels) else drive_label(d), files.get(d, 0), sizes.get(d, 0),
-                         "partial" if d in states else "missing")
+                         states[d][1] if d in states else "missing")
             for d in range(1, count + 1)
             if d not in restored and (files.get(d) or not includes)
         ]  # fmt: skip

@@ -27,6 +27,10 @@ class UnsafePath(FormatError):
     """A shipment path that would escape the destination or go through a symlink."""
 
 
+class InTheWay(UnsafePath):
+    """A directory of the destination's stands where the shipment has a file: nothing wrong with the drive."""
+
+
 def check_path(path: bytes) -> list[bytes]:
     """The components of a shipment path, or :class:`UnsafePath` if it is not a plain relative path."""
     if not path:
@@ -171,5 +175,5 @@ class SafeTree:
             raise SafeTree._a_directory(path)
 
     @staticmethod
-    def _a_directory(path: bytes) -> UnsafePath:
-        return UnsafePath(f"{show_path(path)!r} is a directory in the destination, the shipment has a file there")
+    def _a_directory(path: bytes) -> InTheWay:
+        return InTheWay(f"{show_path(path)!r} is a directory in the destination, the shipment has a file there")
