@@ -948,7 +948,7 @@ def test_a_directory_where_the_shipment_has_a_file_is_left_alone(tmp_path: Path)
     [drive] = json.loads(out)["drives"]
     assert drive["status"] == "blocked" and "the destination is in the way" in drive["message"]
     [failed] = drive["failed"]
-    assert failed.startswith("b.txt ") and "is a directory in the destination, the shipment has a file there" in failed
+    assert failed == "b.txt is a directory in the destination, where the shipment has a file"
     assert (dest / "b.txt" / "mine").read_bytes() == b"my own file\n"
     assert (dest / "a.txt").read_bytes() == b"a\n" and (dest / "c.txt").read_bytes() == b"c\n"
     code, out, _ = cli("status", dest)

@@ -644,7 +644,11 @@ class DriveRestorer:
                     os.unlink(item.part, dir_fd=self.parts_fd)
                     # A directory of the destination's where a file goes is in the way; anything else (a symlink
                     # above it, of this very shipment maybe) is not the destination's doing.
-                    self._fail(item.path, f"cannot be installed: {exc}", in_the_way=isinstance(exc, InTheWay))
+                    if isinstance(exc, InTheWay):
+                        where = "is a directory in the destination, where the shipment has a file"
+                        self._fail(item.path, where, in_the_way=True)
+                    else:
+                        self._fail(item.path, f"cannot be installed: {exc}")
                     continue
                 except OSError as exc:
                     raise _space_error(exc, self.journal.dest) from exc
