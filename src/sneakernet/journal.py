@@ -78,7 +78,8 @@ class Journal:
 
     @property
     def db(self) -> sqlite3.Connection:
-        """The connection, every added entry inserted: what any statement on it must see."""
+        """The connection, every added entry inserted: what any statement on it must see. Change the entries
+        table through this class's methods only: they keep what :meth:`prefetch` looked up true."""
         if self._pending:
             self._insert_pending()
         return self._connection
