@@ -128,6 +128,21 @@ def test_walk_closes_its_directories_even_when_abandoned(tmp_path: Path) -> None
     assert _open_descriptors() == before
 
 
+def test_a_source_given_as_a_symlink_is_followed_and_nothing_below_it(tmp_path: Path) -> None:
+    """``/data/current -> v3``: the source the user named is the directory it points to (as find -H); a symlink
+    inside it is still an entry of its own, never followed."""
+    write_file(tmp_path / "v3" / "a.txt", b"a")
+    write_file(tmp_path / "elsewhere" / "secret", b"s")
+    (tmp_path / "v3" / "link").symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "current").symlink_to("v3")
+    through_link = [(e.path, e.kind) for e in walk(tmp_path / "current")]  # type: ignore[union-attr]
+    assert through_link == [(e.path, e.kind) for e in walk(tmp_path / "v3")]  # type: ignore[union-attr]
+    assert through_link == [(b"a.txt", "file"), (b"link", "symlink")]
+    totals, spool = scan(tmp_path / "current")
+    spool.close()
+    assert (totals.files, totals.symlinks, totals.unreadable) == (1, 1, [])
+
+
 def test_a_directory_swapped_for_a_symlink_while_walking_is_not_followed(tmp_path: Path) -> None:
     write_file(tmp_path / "src" / "a" / "inside", b"x")
     write_file(tmp_path / "src" / "b", b"y")

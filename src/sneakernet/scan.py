@@ -195,6 +195,9 @@ class Unreadable:
 MAX_OPEN_LEVELS = 64
 _FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
 _OPEN_DIR = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+#: The source itself is followed if it is a symlink (``/data/current -> v3``, as ``find -H`` does): the user named
+#: it. Below it, nothing is followed.
+_OPEN_ROOT = _OPEN_DIR & ~getattr(os, "O_NOFOLLOW", 0)
 
 
 @dataclass
@@ -281,7 +284,7 @@ def _open_level(top: bytes, rel: bytes, stack: list[_Level]) -> _Level | Unreada
             if parent is not None:
                 fd = os.open(rel.rsplit(b"/", 1)[-1], _OPEN_DIR, dir_fd=parent)
             else:
-                fd = os.open(os.path.join(top, rel) if rel else top, _OPEN_DIR)
+                fd = os.open(os.path.join(top, rel), _OPEN_DIR) if rel else os.open(top, _OPEN_ROOT)
             # listdir of a descriptor gives str names: back to the bytes they are, as os.fsencode would.
             names = sorted([name.encode(_FS_ENCODING, _FS_ERRORS) for name in os.listdir(fd)])
         else:
