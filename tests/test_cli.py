@@ -57,16 +57,23 @@ def test_pack_json(src: Path, tmp_path: Path) -> None:
         ),
         (["pack", "{src}", "--out", "{out}", "--drive-size", "1GB", "--chunk-size", "1K"], 2, "chunk size"),
         (["pack", "{src}", "--drive", "{missing}"], 2, "is not a directory: mount the drive"),
+        (["pack", "{src}", "--out", "{file}", "--drive-size", "1GB"], 2, "output {file} is not a directory"),
+        (["pack", "{src}", "--out", "{dangling}", "--drive-size", "1GB"], 2, "is a symlink to nothing"),
+        (["plan", "{dangling}", "--drive-size", "1GB"], 2, "does not exist"),
     ],
 )
 def test_refusals_are_one_line_with_exit_code(
     src: Path, tmp_path: Path, args: list[str], code: int, message: str
 ) -> None:
     write_file(tmp_path / "file", b"x")
-    names = {"src": src, "out": tmp_path / "out", "missing": tmp_path / "missing", "file": tmp_path / "file"}
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    names = {
+        "src": src, "out": tmp_path / "out", "missing": tmp_path / "missing", "file": tmp_path / "file",
+        "dangling": tmp_path / "dangling",
+    }  # fmt: skip
     got_code, out, err = run(*(a.format(**names) for a in args))
     assert got_code == code
-    assert message in err
+    assert message.format(**names) in err
     assert "Traceback" not in err and out == ""
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) <= 3  # click's own usage errors add a usage line and a hint

@@ -936,6 +936,30 @@ def test_non_empty_destination_needs_force(shipments: dict[str, Packed], tmp_pat
     assert_same_tree(ship.src, dest)
 
 
+@pytest.mark.parametrize("dest", ["a file", "a dangling symlink", "a symlink to a directory"])
+def test_the_destination_must_be_a_directory_or_lead_to_one(tmp_path: Path, dest: str) -> None:
+    """A file or a symlink to nothing is refused in one line (exit 2), nothing written; a symlink to a directory is
+    followed, as the destination the user named (nothing below it is)."""
+    drives = write_shipment(tmp_path / "ship", [small_files([("a.txt", b"a\n")])])
+    target = tmp_path / "dest"
+    if dest == "a file":
+        target.write_bytes(b"mine\n")
+    elif dest == "a dangling symlink":
+        target.symlink_to(tmp_path / "nowhere")
+    else:
+        (tmp_path / "real").mkdir()
+        target.symlink_to("real")
+    code, out, err = cli("restore", *drives, "--into", target)
+    if dest == "a symlink to a directory":
+        assert code == 0, err
+        assert (tmp_path / "real" / "a.txt").read_bytes() == b"a\n" and target.is_symlink()
+        return
+    assert code == 2 and out == "" and len(lines(err)) == 1 and "Traceback" not in err
+    assert ("not a directory" if dest == "a file" else "a symlink to nothing") in err
+    assert not (tmp_path / "nowhere").exists()
+    assert dest != "a file" or target.read_bytes() == b"mine\n"
+
+
 def test_a_directory_where_the_shipment_has_a_file_is_left_alone(tmp_path: Path) -> None:
     """--force into a destination holding a directory (with a file of the user's inside) at a file's path: that
     file is refused, named with why, and the directory and its contents stay; its neighbours are restored. The

@@ -943,6 +943,13 @@ def _add_seen(db: sqlite3.Connection, pending: list[tuple[bytes, str]]) -> None:
 # --- the entry points ---------------------------------------------------------------------------------------
 
 
+def _check_destination(dest: str) -> None:
+    """A destination must be a directory, or nothing yet (it is made); a symlink to a directory is followed."""
+    if os.path.lexists(dest) and not os.path.isdir(dest):
+        what = "a symlink to nothing" if not os.path.exists(dest) else "not a directory"
+        raise UsageError(f"destination {dest} is {what}: give a directory to restore into (it is made if missing)")
+
+
 def _journal_for(
     dest: str, readers: list[DriveReader], includes: Includes, force: bool, catalog: str | None = None
 ) -> Journal:
@@ -1038,6 +1045,7 @@ def restore(
     """
     if not drives:
         raise UsageError("give at least one drive to restore")
+    _check_destination(into)
     progress = progress or NullProgress()
     readers = [DriveReader(path) for path in drives]
     includes = Includes(include)

@@ -47,11 +47,12 @@ def check_path(path: bytes) -> list[bytes]:
 
 
 class SafeTree:
-    """Creates directories, files, symlinks and hard links under ``root`` without following any symlink."""
+    """Creates directories, files, symlinks and hard links under ``root`` without following any symlink below it
+    (``root`` itself, named by the user, may be one: ``--into /data/current`` with ``current -> v3``)."""
 
     def __init__(self, root: str) -> None:
         self.root = root
-        self.root_fd = os.open(root, _DIR_FLAGS)
+        self.root_fd = os.open(root, _DIR_FLAGS & ~os.O_NOFOLLOW)
         self._dirs: OrderedDict[bytes, int] = OrderedDict()
 
     def close(self) -> None:
