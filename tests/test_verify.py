@@ -670,16 +670,25 @@ def test_finished_drive_of_an_unfinished_shipment(killed_pack: list[Path]) -> No
     assert run("verify", drive)[0] == 0
 
 
-@pytest.mark.parametrize("what", ["empty dir", "regular file", "missing"])
+@pytest.mark.parametrize("what", ["empty dir", "regular file", "missing", "pack's --out directory"])
 def test_not_a_drive(tmp_path: Path, what: str) -> None:
     path = tmp_path / "thing"
     if what == "empty dir":
         path.mkdir()
     elif what == "regular file":
         write_file(path, b"not a drive\n")
+    elif what == "pack's --out directory":
+        for number in (1, 2):
+            (path / f"drive-{number:04d}").mkdir(parents=True)
     got = check_one(path)
     assert got.status == Status.NOT_A_DRIVE.value and kinds(got) == ["not_a_drive"]
-    assert ("not a directory" if what != "empty dir" else "not a sneakernet drive") in got.problems[0].message
+    expected = {
+        "empty dir": "not a sneakernet drive",
+        "regular file": "is not a directory",
+        "missing": "does not exist",
+        "pack's --out directory": f"holds drives (drive-0001, drive-0002): give them, e.g. {path}/drive-*",
+    }[what]
+    assert expected in got.problems[0].message
     code, out, err = run("verify", path)
     assert code == 2 and "NOT A DRIVE" in out and "Traceback" not in err
     assert run_json(path)[0] == 2

@@ -31,6 +31,7 @@ from .format import (
     CATALOG_NAME,
     CHECKSUMS_NAME,
     DRIVE_LABEL_NAME,
+    DRIVE_NAME,
     MANIFEST_NAME,
     PARTIAL_SUFFIX,
     SEGMENTS_DIR,
@@ -291,11 +292,19 @@ class DriveReader:
         self.path = path
         label_path = os.path.join(path, DRIVE_LABEL_NAME)
         if not os.path.isdir(path):
-            raise NotADrive(f"{path} is not a directory: give a drive directory such as OUT/drive-0001")
+            what = "does not exist" if not os.path.lexists(path) else "is not a directory"
+            raise NotADrive(f"{path} {what}: give a drive directory such as OUT/drive-0001")
         if not os.path.exists(label_path):
             if holds_shipment(path):
                 raise UnfinishedDrive(
                     f"{path} is an unfinished drive: it has no {DRIVE_LABEL_NAME}, its packing never finished"
+                )
+            drives = sorted(name for name in os.listdir(path) if DRIVE_NAME.fullmatch(name))
+            if drives:
+                # pack --out's directory given instead of its drives: say which to give.
+                shown = ", ".join(drives[:3]) + (", ..." if len(drives) > 3 else "")
+                raise NotADrive(
+                    f"{path} is not a drive but holds drives ({shown}): give them, e.g. {os.path.join(path, 'drive-*')}"
                 )
             raise NotADrive(f"{path} is not a sneakernet drive: it has no {DRIVE_LABEL_NAME}")
         try:

@@ -61,6 +61,10 @@ def drive_label(index: int) -> str:
     return f"drive-{index:04d}"
 
 
+#: The names :func:`drive_label` gives.
+DRIVE_NAME = re.compile(r"drive-[0-9]{4,}")
+
+
 def segment_name(number: int) -> str:
     """The path of segment ``number`` (1-based) relative to its drive: ``segments/s000001.seg``."""
     return f"{SEGMENTS_DIR}/s{number:06d}.seg"
