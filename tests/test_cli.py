@@ -60,6 +60,7 @@ def test_pack_json(src: Path, tmp_path: Path) -> None:
         (["pack", "{src}", "--out", "{file}", "--drive-size", "1GB"], 2, "output {file} is not a directory"),
         (["pack", "{src}", "--out", "{dangling}", "--drive-size", "1GB"], 2, "is a symlink to nothing"),
         (["plan", "{dangling}", "--drive-size", "1GB"], 2, "does not exist"),
+        (["pack", "{src}", "--out", "/proc/sneakernet-out", "--drive-size", "1GB"], 2, "cannot make the output"),
     ],
 )
 def test_refusals_are_one_line_with_exit_code(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import fnmatch
 import importlib
 import json
@@ -958,6 +959,32 @@ def test_the_destination_must_be_a_directory_or_lead_to_one(tmp_path: Path, dest
     assert ("not a directory" if dest == "a file" else "a symlink to nothing") in err
     assert not (tmp_path / "nowhere").exists()
     assert dest != "a file" or target.read_bytes() == b"mine\n"
+
+
+def test_a_second_restore_into_the_same_destination_is_refused_while_one_runs(tmp_path: Path) -> None:
+    """Two restores racing over one journal and one parts directory could install each other's half-made work:
+    while one holds the destination, another is refused in one line (exit 2) and writes nothing."""
+    drives = write_shipment(tmp_path / "ship", [small_files([("a.txt", b"a\n")])])
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    holder = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what a running restore holds
+        code, out, err = cli("restore", *drives, "--into", dest)
+        assert code == 2 and out == "" and len(lines(err)) == 1 and "another restore is writing into" in err
+        assert os.listdir(dest) == []
+    finally:
+        os.close(holder)
+    code, _, err = cli("restore", *drives, "--into", dest)
+    assert code == 0, err
+    assert (dest / "a.txt").read_bytes() == b"a\n"
+
+
+def test_a_destination_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    drives = write_shipment(tmp_path / "ship", [small_files([("a.txt", b"a\n")])])
+    code, out, err = cli("restore", *drives, "--into", "/proc/sneakernet-cannot-be-made")
+    assert code == 2 and out == "" and len(lines(err)) == 1 and "Traceback" not in err
+    assert "cannot write into the destination /proc/sneakernet-cannot-be-made" in err
 
 
 def test_a_directory_where_the_shipment_has_a_file_is_left_alone(tmp_path: Path) -> None:

@@ -911,7 +911,10 @@ def pack(
         summary.excluded_entries, summary.excluded_bytes = totals.excluded_entries, totals.excluded_bytes
         summary.resumed_drives = len(finished.labels)
         if out:
-            os.makedirs(out, exist_ok=True)
+            try:
+                os.makedirs(out, exist_ok=True)
+            except OSError as exc:
+                raise DestinationError(f"cannot make the output directory {out}: {exc.strerror}") from exc
         if resume:
             for path in list(targets.drive_paths())[len(finished.labels) :]:
                 clear_unfinished(path)

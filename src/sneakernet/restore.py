@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import fcntl
 import fnmatch
 import functools
 import itertools
@@ -34,7 +35,7 @@ from typing import Any
 import blake3
 
 from .bundle import CatalogReader, ChunkMap, DriveReader
-from .errors import FormatError, OutOfSpace, UsageError
+from .errors import DestinationError, FormatError, OutOfSpace, UsageError
 from .format import (
     CATALOG_NAME,
     MAX_CHUNK_SIZE,
@@ -861,12 +862,17 @@ def _journal_error(exc: sqlite3.OperationalError, dest: str) -> Exception:
 
 
 def _space_error(exc: OSError, dest: str) -> Exception:
+    """What a failed write into the destination tells the user: full, or what else (never a traceback)."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return OutOfSpace(
             f"the destination {dest} is full ({exc.strerror}): free space and run the same restore again; "
             "the journal keeps everything already done"
         )
-    return exc
+    where = f" ({os.fsdecode(exc.filename)})" if exc.filename else ""
+    return DestinationError(
+        f"cannot write into the destination {dest}: {exc.strerror or exc}{where}; fix that and run the same "
+        "restore again (the journal keeps everything already done)"
+    )
 
 
 # --- checking a drive before writing anything ----------------------------------------------------------------
@@ -1046,9 +1052,44 @@ def restore(
     if not drives:
         raise UsageError("give at least one drive to restore")
     _check_destination(into)
-    progress = progress or NullProgress()
     readers = [DriveReader(path) for path in drives]
-    includes = Includes(include)
+    with _only_restore_into(into):
+        return _restore(readers, into, Includes(include), keep_journal, force, progress or NullProgress(), catalog)
+
+
+@contextlib.contextmanager
+def _only_restore_into(dest: str) -> Iterator[None]:
+    """Hold an exclusive lock on the destination directory itself while restoring into it: a second restore
+    into the same destination (a second terminal, a drive that arrived meanwhile) is refused instead of racing
+    this one over the journal and the parts. flock on the directory's own descriptor: no lock file left
+    behind, and the kernel lets it go however the process ends."""
+    try:
+        os.makedirs(dest, exist_ok=True)
+        fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise _space_error(exc, dest) from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(
+                f"another restore is writing into {dest}: let it finish, then run this one (one run takes "
+                "several drives: give them all to it)"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _restore(
+    readers: list[DriveReader],
+    into: str,
+    includes: Includes,
+    keep_journal: bool,
+    force: bool,
+    progress: Progress,
+    catalog: str | None,
+) -> RestoreReport:
     try:
         journal = _journal_for(into, readers, includes, force, catalog)
     except sqlite3.OperationalError as exc:
