@@ -233,8 +233,22 @@ def test_the_sample_strides_as_documented(tmp_path: Path, data_bytes: int, piece
     sampler = StreamSampler(os.fsencode(tmp_path / "src"), 4 * MiB, 1)
     walked = plan_module._Walk(os.fsencode(tmp_path / "src"), sampler, plan_module._EventSpool(), 4 * MiB)
     sample = sampler.finish(walked.run(None).stream_bytes)
-    assert (sample.pieces, sample.stride, sample.bytes_read) == (pieces, stride, pieces * SAMPLE_PIECE)
+    assert (sample.pieces, sample.stride, sample.encoded_bytes) == (pieces, stride, pieces * SAMPLE_PIECE)
     assert all(ratio is not None for ratio in sample.ratios)
+    # Near a file's end a window is moved back into the file, over the one before it: read once, counted once.
+    assert sample.bytes_read <= min(data_bytes, sample.encoded_bytes)
+
+
+def test_the_sample_never_counts_a_byte_twice(tmp_path: Path) -> None:
+    """A piece may read bytes the piece before read (the head of a small file, the end of a large one): the plan
+    says how much of the source it read, never more than the source holds."""
+    rng = random.Random(1)
+    for number in range(6):
+        write_file(tmp_path / "src" / f"s{number}.txt", b"word %d " % number * rng.randint(2000, 9000))
+    write_file(tmp_path / "src" / "w.bin", rng.randbytes(3_000_000))  # its last window moves back over the one before
+    planned = plan(tmp_path / "src", drive_size=10**9, chunk_size=256 * KiB)
+    assert 0 < planned.sample_bytes <= planned.data_bytes
+    assert planned.sample_files <= planned.files
 
 
 def test_catalog_bound_is_packs(tmp_path: Path) -> None:

@@ -70,7 +70,9 @@ class Sample:
     stride: int
     ratios: list[float | None]
     stored: list[bool]
+    #: Bytes of the source read (a byte two pieces share counts once), and bytes compressed (it counts twice).
     bytes_read: int = 0
+    encoded_bytes: int = 0
     stored_bytes: int = 0
     pieces: int = 0
     #: Distinct files read (a large file gives several pieces) and files that could not be.
@@ -91,9 +93,10 @@ class Sample:
     def encode_cost(self) -> float:
         """CPU seconds pack's encoder takes a byte of data: compression, and BLAKE3 over the raw and the stored
         chunk (pack.encode)."""
-        if not self.bytes_read:
+        if not self.encoded_bytes:
             return 0.0
-        return (self.compress_seconds + self.hash_cost * (self.bytes_read + self.stored_bytes)) / self.bytes_read
+        spent = self.compress_seconds + self.hash_cost * (self.encoded_bytes + self.stored_bytes)
+        return spent / self.encoded_bytes
 
     def estimate(self, start: int, length: int) -> tuple[float, bool]:
         """Estimated stored bytes of the data ``[start, start + length)``, and whether every stratum it touches
@@ -248,7 +251,8 @@ class StreamSampler:
         stride = self.step * SAMPLE_PIECE
         count = -(-data_bytes // stride)
         sample = Sample(data_bytes, stride, [None] * count, [False] * count)
-        last_path = b""
+        # What each file gave the pieces: a small file may open one piece and end the one before it.
+        spans: dict[bytes, list[tuple[int, int]]] = {}
         for piece in kept:
             sample.unreadable += piece.unreadable
             if not piece.raw_bytes:
@@ -259,16 +263,27 @@ class StreamSampler:
                     sample.ratios[stratum] = piece.stored_bytes / piece.raw_bytes
                     sample.stored[stratum] = piece.stored
             sample.pieces += 1
-            sample.bytes_read += piece.raw_bytes
+            sample.encoded_bytes += piece.raw_bytes
             sample.stored_bytes += piece.stored_bytes
             sample.compress_seconds += piece.compress_seconds
             sample.hash_seconds += piece.hash_seconds
             sample.hashed_bytes += piece.hashed_bytes
-            for path, _, _ in piece.reads:
-                if path != last_path:
-                    sample.files += 1
-                    last_path = path
+            for path, offset, length in piece.reads:
+                spans.setdefault(path, []).append((offset, offset + length))
+        sample.files = len(spans)
+        # Asked-for ranges, so at most what was compressed (a file may have been shorter than the walk saw).
+        sample.bytes_read = min(sample.encoded_bytes, sum(_covered(ranges) for ranges in spans.values()))
         return sample
+
+
+def _covered(ranges: list[tuple[int, int]]) -> int:
+    """Bytes the ``[start, end)`` ranges cover together."""
+    total, reach = 0, -1
+    for start, end in sorted(ranges):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
 
 
 def _encode(piece: _Piece, data: bytes, timed_hash: bool, level: int) -> None:
