@@ -846,6 +846,17 @@ def _wants(patterns: list[str]) -> Callable[[bytes], bool]:
     return lambda path: any(path == p or path.startswith(p + b"/") or fnmatch.fnmatchcase(path, p) for p in encoded)
 
 
+def test_an_include_that_matches_nothing_is_refused(shipments: dict[str, Packed], tmp_path: Path) -> None:
+    """A typo in --include would restore nothing and call the shipment complete: refused up front, naming the
+    pattern, with nothing written (as tar refuses a member it does not find)."""
+    ship = shipments["edge"]
+    dest = tmp_path / "dest"
+    code, out, err = cli("restore", ship.drives[5], "--into", dest, "--include", "arrays/", "--include", "aray/")
+    assert code == 2 and out == "" and len(lines(err)) == 1
+    assert "--include 'aray' matches no path of the shipment" in err and "arrays" not in err.split("matches")[0]
+    assert not dest.exists() or os.listdir(dest) == []
+
+
 def test_include_restores_only_matching_paths(shipments: dict[str, Packed], tmp_path: Path) -> None:
     ship = shipments["edge"]
     dest = tmp_path / "dest"

@@ -193,7 +193,26 @@ class Includes:
     def wants(self, path: bytes) -> bool:
         if not self.patterns:
             return True
-        return any(path == p or path.startswith(p + b"/") or fnmatch.fnmatchcase(path, p) for p in self.patterns)
+        return any(self.matches(pattern, path) for pattern in self.patterns)
+
+    @staticmethod
+    def matches(pattern: bytes, path: bytes) -> bool:
+        return path == pattern or path.startswith(pattern + b"/") or fnmatch.fnmatchcase(path, pattern)
+
+    def refuse_unmatched(self, catalog: str) -> None:
+        """A pattern that matches no path of the shipment is a typo, not a wish to restore nothing (tar says so
+        too): refused before anything is written. Reads the catalog until every pattern has matched."""
+        unmatched = list(self.patterns)
+        for record in CatalogReader(catalog).records():
+            if isinstance(record, CatalogEntry):
+                unmatched = [p for p in unmatched if not self.matches(p, record.path)]
+                if not unmatched:
+                    return
+        shown = ", ".join(repr(p.decode("utf-8", "surrogateescape")) for p in unmatched)
+        raise UsageError(
+            f"--include {shown} matches no path of the shipment: check the pattern (sneakernet ls DRIVE lists the "
+            "paths)"
+        )
 
 
 # --- reading a drive's raw stream -----------------------------------------------------------------------------
@@ -987,6 +1006,8 @@ def _journal_for(
     elif not os.path.isfile(catalog):
         raise UsageError(f"catalog {catalog} is not a file: give the catalog.jsonl.zst of the shipment")
     header, drives = read_catalog(catalog)
+    if includes:
+        includes.refuse_unmatched(catalog)
     # The catalog copy first, whole (partial then rename): the journal, made last, is what says a restore exists.
     os.makedirs(os.path.join(Journal.directory(dest), PARTS_DIR), exist_ok=True)
     copy = os.path.join(Journal.directory(dest), CATALOG_COPY)
