@@ -19,7 +19,7 @@ import mmap
 import os
 import threading
 from array import array
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, TypeVar
 
@@ -475,15 +475,20 @@ class CatalogReader:
 
     def drives(self) -> tuple[CatalogHeader, list[CatalogDrive]]:
         """The header and the drive list, after reading the whole catalog (entries counted, not parsed)."""
-        header: CatalogHeader | None = None
-        drives: list[CatalogDrive] = []
-        for record in self.records(only=(CatalogDrive.TYPE,)):
-            if isinstance(record, CatalogHeader):
-                header = record
-            elif isinstance(record, CatalogDrive):
-                drives.append(record)
-        assert header is not None
-        return header, drives
+        return header_and(self.records(only=(CatalogDrive.TYPE,)), CatalogHeader, CatalogDrive)
+
+
+def header_and(records: Iterable[object], header_type: type[H], kind: type[R]) -> tuple[H, list[R]]:
+    """A record file's header and its records of one ``kind``, read to the end (which checks the whole file)."""
+    header: H | None = None
+    found: list[R] = []
+    for record in records:
+        if isinstance(record, header_type):
+            header = record
+        elif isinstance(record, kind):
+            found.append(record)
+    assert header is not None  # the readers refuse a file whose first record is not its header
+    return header, found
 
 
 @dataclass

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 
-from .bundle import SHIPMENT_NAMES, DriveReader, file_blake3
+from .bundle import SHIPMENT_NAMES, DriveReader, file_blake3, header_and
 from .errors import DestinationError, SneakernetError, SourceError, UsageError
 from .format import (
     CATALOG_NAME,
@@ -66,7 +66,7 @@ def find_finished(paths: Iterator[str], chunk_size: int, segment_size: int, leve
             break
         try:
             reader = DriveReader(path)
-            header, segments = _read_manifest(reader)
+            header, segments = header_and(reader.records(), ManifestHeader, SegmentRecord)
             _check_segments(reader, segments)
         except SneakernetError as exc:
             raise DestinationError(f"cannot resume: finished drive {path} does not check out ({exc})") from exc
@@ -83,18 +83,6 @@ def find_finished(paths: Iterator[str], chunk_size: int, segment_size: int, leve
         found.checksums.append(_checksums(path))
         found.header = found.header or header
     return found
-
-
-def _read_manifest(reader: DriveReader) -> tuple[ManifestHeader, list[SegmentRecord]]:
-    header: ManifestHeader | None = None
-    segments: list[SegmentRecord] = []
-    for record in reader.records():
-        if isinstance(record, ManifestHeader):
-            header = record
-        elif isinstance(record, SegmentRecord):
-            segments.append(record)
-    assert header is not None
-    return header, segments
 
 
 def _check_segments(reader: DriveReader, segments: list[SegmentRecord]) -> None:
