@@ -67,6 +67,13 @@ FILESYSTEM_ENTRIES = frozenset(
 SHIPMENT_NAMES = (DRIVE_LABEL_NAME, MANIFEST_NAME, CATALOG_NAME, CHECKSUMS_NAME, SEGMENTS_DIR)
 
 
+def refuse_non_directory(path: str, role: str) -> None:
+    """An output to write into must be a directory, or nothing yet (it is made); a symlink to one is followed."""
+    if os.path.lexists(path) and not os.path.isdir(path):
+        what = "a symlink to nothing" if not os.path.exists(path) else "not a directory"
+        raise DestinationError(f"{role} {path} is {what}: give a directory (it is made if missing)")
+
+
 def holds_shipment(path: str) -> bool:
     """Whether ``path`` already holds sneakernet files, finished or not."""
     try:

@@ -36,6 +36,7 @@ from .bundle import (
     checksum_lines,
     fsync_dir,
     holds_shipment,
+    refuse_non_directory,
     write_atomically,
 )
 from .chunking import Chunker, RawChunk, is_large
@@ -141,9 +142,7 @@ class DriveTargets:
         self.reserve = reserve
         self.resume = resume
         if out:
-            if os.path.lexists(out) and not os.path.isdir(out):
-                what = "a symlink to nothing" if not os.path.exists(out) else "not a directory"
-                raise DestinationError(f"output {out} is {what}: give a directory (it is made if missing)")
+            refuse_non_directory(out, "output")
             if not resume and os.path.isdir(out) and any(n.startswith("drive-") for n in os.listdir(out)):
                 raise DestinationError(_holds_shipment_message(f"output {out}", list(out_drive_paths(out))))
         for number, path in enumerate(self.drives):

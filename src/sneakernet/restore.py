@@ -34,7 +34,7 @@ from typing import Any
 
 import blake3
 
-from .bundle import CatalogReader, ChunkMap, DriveReader
+from .bundle import CatalogReader, ChunkMap, DriveReader, refuse_non_directory
 from .errors import DestinationError, FormatError, OutOfSpace, UsageError
 from .format import (
     CATALOG_NAME,
@@ -968,13 +968,6 @@ def _add_seen(db: sqlite3.Connection, pending: list[tuple[bytes, str]]) -> None:
 # --- the entry points ---------------------------------------------------------------------------------------
 
 
-def _check_destination(dest: str) -> None:
-    """A destination must be a directory, or nothing yet (it is made); a symlink to a directory is followed."""
-    if os.path.lexists(dest) and not os.path.isdir(dest):
-        what = "a symlink to nothing" if not os.path.exists(dest) else "not a directory"
-        raise UsageError(f"destination {dest} is {what}: give a directory to restore into (it is made if missing)")
-
-
 def _journal_for(
     dest: str, readers: list[DriveReader], includes: Includes, force: bool, catalog: str | None = None
 ) -> Journal:
@@ -1072,7 +1065,7 @@ def restore(
     """
     if not drives:
         raise UsageError("give at least one drive to restore")
-    _check_destination(into)
+    refuse_non_directory(into, "destination")
     readers = [DriveReader(path) for path in drives]
     with _only_restore_into(into):
         return _restore(readers, into, Includes(include), keep_journal, force, progress or NullProgress(), catalog)
