@@ -122,24 +122,29 @@ def render() -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Generate docs/cli.md from the click command tree.")
-    parser.add_argument("--check", action="store_true", help="exit 1 if docs/cli.md is not what would be written")
+def write_or_check(doc: Path, text: str, script: str, argv: list[str] | None) -> int:
+    """The command line of a generator script: write ``text`` to ``doc``, or with --check compare them."""
+    name = f"docs/{doc.name}"
+    parser = argparse.ArgumentParser(description=f"Generate {name} from the click command tree.")
+    parser.add_argument("--check", action="store_true", help=f"exit 1 if {name} is not what would be written")
     args = parser.parse_args(argv)
-    text = render()
     if args.check:
-        current = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
+        current = doc.read_text(encoding="utf-8") if doc.exists() else ""
         if current == text:
             return 0
         diff = difflib.unified_diff(
-            current.splitlines(keepends=True), text.splitlines(keepends=True), "docs/cli.md", "generated"
+            current.splitlines(keepends=True), text.splitlines(keepends=True), name, "generated"
         )
         sys.stderr.writelines(diff)
-        print("docs/cli.md is stale: run `python docs/gen_cli.py` and commit the result", file=sys.stderr)
+        print(f"{name} is stale: run `python docs/{script}` and commit the result", file=sys.stderr)
         return 1
-    DOC.write_text(text, encoding="utf-8", newline="\n")
-    print(f"wrote {DOC.name}")
+    doc.write_text(text, encoding="utf-8", newline="\n")
+    print(f"wrote {doc.name}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return write_or_check(DOC, render(), "gen_cli.py", argv)
 
 
 if __name__ == "__main__":

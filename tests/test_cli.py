@@ -127,8 +127,9 @@ def test_debug_shows_traceback(tmp_path: Path) -> None:
 
 
 def test_version_and_help_with_examples() -> None:
-    code, out, _ = run("--version")
-    assert code == 0 and __version__ in out
+    for flag in ("--version", "-V"):
+        code, out, _ = run(flag)
+        assert code == 0 and out == f"sneakernet, version {__version__}\n"
     code, out, _ = run("pack", "--help")
     assert code == 0 and "Examples:" in out and "sneakernet pack dataset/ --out shipment/ --drive-size 8TB" in out
     code, out, _ = run("--help")

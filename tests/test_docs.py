@@ -5,8 +5,12 @@ and the exit-code tables match ExitCode."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shlex
+import shutil
+import subprocess
+import sys
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,15 +26,17 @@ DOCS = ROOT / "docs"
 README = ROOT / "README.md"
 
 
-def load_gen_cli() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gen_cli", DOCS / "gen_cli.py")
+def load_script(name: str) -> ModuleType:
+    """docs/NAME.py, a generator script (not a package module)."""
+    spec = importlib.util.spec_from_file_location(name, DOCS / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-gen_cli = load_gen_cli()
+gen_cli = load_script("gen_cli")
+gen_man = load_script("gen_man")
 #: (path, command) for the group and every command, as docs/cli.md lists them.
 TREE: list[tuple[tuple[str, ...], click.Command]] = list(gen_cli.commands())
 COMMANDS = [(path, command) for path, command in TREE if path]
@@ -52,6 +58,27 @@ def test_cli_md_covers_every_command() -> None:
     text = (DOCS / "cli.md").read_text(encoding="utf-8")
     for path, _ in TREE:
         assert f"\n## {name(path)}\n" in text, f"docs/cli.md has no section for {name(path)}"
+
+
+# --- the man page -------------------------------------------------------------------------------------------
+
+
+def test_man_page_is_current() -> None:
+    page = DOCS / "sneakernet.1"
+    current = page.read_text(encoding="utf-8") if page.exists() else ""
+    assert current == gen_man.render(), "docs/sneakernet.1 is stale: run `python docs/gen_man.py` and commit it"
+
+
+@pytest.mark.skipif(shutil.which("man") is None or shutil.which("groff") is None, reason="needs man and groff")
+def test_man_page_renders_every_command_without_warnings() -> None:
+    result = subprocess.run(
+        ["man", "--warnings", "-l", str(DOCS / "sneakernet.1")],
+        capture_output=True, text=True, env={**os.environ, "MANWIDTH": "100", "MAN_KEEP_FORMATTING": ""},
+    )  # fmt: skip
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    for path, _ in COMMANDS:
+        assert f"   {name(path)}\n" in result.stdout, f"the man page has no section for {name(path)}"
+    assert "-V, --version" in result.stdout
 
 
 # --- help texts ---------------------------------------------------------------------------------------------
@@ -198,6 +225,22 @@ def test_quick_start_is_make_demo_and_make_test() -> None:
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     for target in ("demo", "test"):
         assert re.search(rf"^{target}\s*:", makefile, flags=re.MULTILINE), f"Makefile has no '{target}' target"
+
+
+def test_readme_installs_with_pipx() -> None:
+    install = section(README.read_text(encoding="utf-8"), "Installing")
+    assert "pipx install ." in install and "docs/sneakernet.1" in install
+
+
+def test_make_demo_shows_the_pack_summary(tmp_path: Path) -> None:
+    """examples/demo.sh (make demo) end to end, with the installed command: pack's human summary, not JSON."""
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "SNEAKERNET_DEMO_DIR": str(tmp_path)}
+    result = subprocess.run(["bash", str(ROOT / "examples" / "demo.sh")], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "packed 19 files, 5 directories, 1 symlink, 0 hard links onto 3 drives" in result.stdout
+    assert re.search(r"^fingerprint: [0-9a-f]{4}(-[0-9a-f]{4}){4}  \(full: [0-9a-f]{64}\)$", result.stdout, re.M)
+    assert "3 of 3 drives intact" in result.stdout and "identical: every file" in result.stdout
 
 
 # --- exit codes ---------------------------------------------------------------------------------------------

@@ -147,7 +147,7 @@ def profile_picker(ctx: click.Context, config: str | None) -> Callable[[str, T],
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="sneakernet")
+@click.version_option(__version__, "-V", "--version", prog_name="sneakernet")
 @click.option("--debug", is_flag=True, help="Show a traceback with every error.")
 @click.option("-v", "--verbose", count=True, help="Say what happens, drive by drive, on stderr (-vv: more).")
 @click.option("-q", "--quiet", "quiet_all", is_flag=True, help="No progress bars or warnings for any command.")
