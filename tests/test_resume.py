@@ -4,13 +4,14 @@ would have written (same chunks, files and drive assignment); only proven bytes 
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import drive_dirs, make_edge_tree, source_entries, unpack, write_file
+from conftest import drive_dirs, invoke_cli, make_edge_tree, source_entries, unpack, write_file
 from sneakernet import PackOptions, pack, verify
 from sneakernet.bundle import DriveReader
 from sneakernet.errors import DestinationError, SourceError, UsageError
@@ -39,6 +40,43 @@ def die_after(self, *args):
 
 setattr(bundle.DriveWriter, where, die_after)
 pack(sys.argv[1], out=sys.argv[2], drive_size=1_500_000, options=PackOptions(chunk_size=256 * 1024, reserve=0))
+"""
+
+
+#: Packs argv[1] into argv[2] and SIGKILLs itself after the argv[3]-th write of the finish step (the catalog on each
+#: drive, then each B3SUMS): every open, fsync, rename and copy made by pack's _finish_shipment counts as one.
+KILL_IN_FINISH = """
+import builtins, importlib, os, shutil, signal, sys
+from sneakernet import PackOptions
+pack_module = importlib.import_module("sneakernet.pack")
+kill_at, calls = int(sys.argv[3]), 0
+
+def hooked(owner, name):
+    real = getattr(owner, name)
+    def wrapper(*args, **kwargs):
+        global calls
+        result = real(*args, **kwargs)
+        calls += 1
+        if calls == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return result
+    return owner, name, real, wrapper
+
+real_finish = pack_module._finish_shipment
+def finish(*args, **kwargs):
+    hooks = [hooked(builtins, "open"), hooked(os, "open"), hooked(os, "fsync"), hooked(os, "replace"),
+             hooked(shutil, "copyfile")]
+    for owner, name, _, wrapper in hooks:
+        setattr(owner, name, wrapper)
+    try:
+        return real_finish(*args, **kwargs)
+    finally:
+        for owner, name, real, _ in hooks:
+            setattr(owner, name, real)
+
+pack_module._finish_shipment = finish
+pack_module.pack(sys.argv[1], out=sys.argv[2], drive_size=1_500_000,
+                 options=PackOptions(chunk_size=256 * 1024, reserve=0))
 """
 
 
@@ -209,3 +247,28 @@ def test_cli_resume_flag(tree: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     assert "fingerprint:" in result.stdout
     assert os.path.exists(out / "drive-0001" / CATALOG_NAME)
+
+
+def test_resume_after_a_kill_at_every_write_of_the_finish_step(tmp_path: Path) -> None:
+    """A pack killed anywhere while it writes the catalogs and the B3SUMS that cover them leaves finished drives
+    and .partial files: --resume always completes it (a kill while the catalog was written used to leave a
+    catalog .partial that refused every retry: 'File exists')."""
+    src = tmp_path / "src"
+    write_file(src / "big.bin", random.Random(3).randbytes(700_000))
+    write_file(src / "dir" / "small.txt", b"small\n")
+    args = ("--drive-size", str(DRIVE), "--chunk-size", "256K", "--reserve", "0", "--resume")
+    kill_at = 0
+    while True:
+        kill_at += 1
+        out = tmp_path / f"out{kill_at}"
+        killed = subprocess.run([sys.executable, "-c", KILL_IN_FINISH, str(src), str(out), str(kill_at)])
+        if killed.returncode == 0:
+            break  # past the last write: the pack finished
+        assert killed.returncode == -9
+        assert len(drive_dirs(out)) == 2 and all((d / DRIVE_LABEL_NAME).exists() for d in drive_dirs(out))
+        code, _, err = invoke_cli("pack", src, "--out", out, *args)
+        assert code == 0, f"killed after write {kill_at} of the finish step: {err}"
+        assert verify([str(d) for d in drive_dirs(out)]).ok, kill_at
+        assert not [p for d in drive_dirs(out) for p in d.iterdir() if p.name.endswith(".partial")], kill_at
+        assert unpack(drive_dirs(out)).entries[b"big.bin"].data == (src / "big.bin").read_bytes()
+    assert kill_at > 10  # catalog, copy, B3SUMS on each drive: the kills covered them all

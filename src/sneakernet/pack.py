@@ -9,6 +9,7 @@ fingerprint are written to every drive.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -809,6 +810,11 @@ class ShipmentWriter:
 def write_catalog(paths: list[str], labels: list[DriveLabel], summary: PackSummary, bound: int, lines: BinaryIO) -> str:
     """Write the catalog (header, drives, then the spooled ``lines``) to every drive; return its BLAKE3."""
     first = os.path.join(paths[0], CATALOG_NAME)
+    # A pack killed while it wrote the catalog leaves this .partial behind (its drives all finished): the resumed
+    # pack writes the catalog again from the start, and RecordWriter, like every writer of a drive, refuses to
+    # open a file that exists.
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(first + PARTIAL_SUFFIX)
     writer = RecordWriter(first + PARTIAL_SUFFIX)
     header = CatalogHeader(
         shipment=summary.shipment,
