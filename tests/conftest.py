@@ -6,8 +6,10 @@ from __future__ import annotations
 import errno
 import os
 import random
+import shutil
 import stat
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,3 +195,51 @@ def fill_up(mount: Path, leave: int = 4096) -> None:
         except OSError as exc:
             assert exc.errno == errno.ENOSPC
     os.truncate(filler, max(0, filler.stat().st_size - leave))
+
+
+def make_chain(root: Path, depth: int, files_every: int = 0) -> None:
+    """``depth`` nested directories ``d`` below ``root``, made through descriptors (the deepest paths are longer
+    than the kernel takes, PATH_MAX); with ``files_every``, a file ``z`` at every level whose depth is a multiple
+    of it. Remove with :func:`remove_chain` (shutil.rmtree recurses)."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for level in range(1, depth + 1):
+            os.mkdir("d", dir_fd=fd)
+            inner = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+            if files_every and level % files_every == 0:
+                os.close(os.open("z", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
+    finally:
+        os.close(fd)
+
+
+def remove_chain(root: Path) -> None:
+    """Remove a chain of directories ``d`` below ``root`` without recursion: each level is moved up to ``root``
+    before the one above it, now holding at most a file ``z`` or a symlink ``s``, is removed."""
+    name, moved = "d", 0
+    while os.path.lexists(root / name):
+        below = None
+        if os.path.lexists(root / name / "d"):
+            below = f"up{moved}"
+            moved += 1
+            os.rename(root / name / "d", root / below)
+        for leaf in os.listdir(root / name):
+            os.unlink(root / name / leaf)
+        os.rmdir(root / name)
+        if below is None:
+            return
+        name = below
+
+
+@pytest.fixture
+def fast_tmp(tmp_path: Path) -> Iterator[Path]:
+    """A directory on tmpfs when there is one (making 10,000 directories on a disk takes seconds), else tmp_path."""
+    if not os.access("/dev/shm", os.W_OK):
+        yield tmp_path
+        return
+    path = Path(tempfile.mkdtemp(prefix="sneakernet-test-", dir="/dev/shm"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

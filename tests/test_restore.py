@@ -27,7 +27,17 @@ from typing import Any
 import blake3
 import pytest
 
-from conftest import drive_dirs, fill_up, inode_groups, make_edge_tree, source_entries, write_file
+from conftest import (
+    MTIME_NS,
+    drive_dirs,
+    fill_up,
+    inode_groups,
+    make_chain,
+    make_edge_tree,
+    remove_chain,
+    source_entries,
+    write_file,
+)
 from conftest import invoke_cli as cli
 from conftest import nonblank_lines as lines
 from craft import (
@@ -51,7 +61,7 @@ from sneakernet.format import CATALOG_NAME, ChunkRecord, FileRecord, decode_path
 from sneakernet.journal import JOURNAL_DIR
 from sneakernet.recordfile import read_records
 from sneakernet.restore import RestoreReport, ShipmentStatus, restore, status
-from sneakernet.safetree import UnsafePath
+from sneakernet.safetree import SafeTree, UnsafePath
 
 # The module, not the function of the same name (the package may export ``restore``).
 restore_module = importlib.import_module("sneakernet.restore")
@@ -362,6 +372,52 @@ def test_hard_link_to_a_file_on_an_earlier_drive(shipments: dict[str, Packed], t
         assert report.clean
     assert report.status.finished and report.status.failed == []
     assert_same_tree(ship.src, dest)
+
+
+def test_a_700_level_deep_tree_packs_and_restores_identical(fast_tmp: Path) -> None:
+    """Issue 18: 700 nested directories packed normally crashed restore at install with a RecursionError (the
+    safe tree reached each directory by recursing over its parents)."""
+    src = fast_tmp / "src"
+    src.mkdir()
+    make_chain(src, 700, files_every=100)
+    levels = [src.joinpath(*["d"] * depth) for depth in range(701)]
+    write_file(levels[-1] / "f.txt", b"at the bottom\n", mode=0o600)
+    for depth, level in enumerate(reversed(levels[1:])):  # deepest first: a directory's mtime after its contents
+        os.chmod(level, 0o750 if depth % 2 else 0o755)
+        os.utime(level, ns=(MTIME_NS + depth, MTIME_NS + depth))
+    code, out, err = cli("pack", src, "--out", fast_tmp / "out", "--drive-size", "100MB", "--quiet")
+    assert code == 0, out + err
+    dest = fast_tmp / "dest"
+    code, out, err = cli("restore", fast_tmp / "out" / "drive-0001", "--into", dest)
+    assert code == 0 and "every file matched" in out, out + err
+    for level in levels[1:]:
+        copy = dest / level.relative_to(src)
+        ours, theirs = os.lstat(level), os.lstat(copy)
+        assert (theirs.st_mode, theirs.st_mtime_ns) == (ours.st_mode, ours.st_mtime_ns), copy
+        names = sorted(os.listdir(level))
+        assert sorted(os.listdir(copy)) == names
+        for name in set(names) - {"d"}:
+            assert (copy / name).read_bytes() == (level / name).read_bytes()
+            assert os.lstat(copy / name).st_mode == os.lstat(level / name).st_mode
+
+
+def test_the_safe_tree_works_10000_levels_deep(fast_tmp: Path) -> None:
+    """Issue 18: every operation of the safe tree is a loop over the components (the deepest path here is 20 KB,
+    five times PATH_MAX), and a walk back up, as the metadata pass makes, is no recursion either."""
+    tree = SafeTree(str(fast_tmp))
+    try:
+        deepest = b"/".join([b"d"] * 10_000)
+        tree.make_dir(deepest)
+        tree.symlink(deepest + b"/s", b"target")
+        assert tree.exists(deepest + b"/s") and not tree.exists(deepest + b"/nothing")
+        tree.set_metadata(deepest, 0o700, MTIME_NS, None)
+        for depth in range(10_000, 9_800, -1):  # up again, deepest first, past the descriptors kept open
+            tree.set_metadata(deepest[: 2 * depth - 1], 0o755, MTIME_NS, None)
+        fd = tree.directory(deepest, create=False)
+        assert os.readlink("s", dir_fd=fd) == "target"
+    finally:
+        tree.close()
+        remove_chain(fast_tmp)
 
 
 # --- 2. idempotence -----------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_file
+from conftest import make_chain, remove_chain, write_file
 from sneakernet import scan as scan_module
 from sneakernet.errors import SourceError
 from sneakernet.scan import Excluder, ScanSpool, SourceEntry, Unreadable, read_exclude_file, scan, walk
@@ -103,11 +103,56 @@ def _deep_tree(top: Path, depth: int) -> list[bytes]:
     return listed(b"")
 
 
-def test_walk_past_the_open_levels_goes_by_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_walk_past_the_open_levels_opens_them_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     expected = _deep_tree(tmp_path, 6)
     assert [e.path for e in walk(tmp_path)] == expected
     monkeypatch.setattr(scan_module, "MAX_OPEN_LEVELS", 2)
     assert [e.path for e in walk(tmp_path)] == expected
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd to count descriptors")
+def test_walk_at_10000_levels(fast_tmp: Path) -> None:
+    """Issue 18: walks must be loops, and a path longer than PATH_MAX (the deepest here are 20 KB) must not stop
+    them: every level is reached through its parent's descriptor, and descriptors stay bounded."""
+    make_chain(fast_tmp, 10_000, files_every=1000)
+    try:
+        before = _open_descriptors()
+        most = dirs = 0
+        files, expected = [], b"d"
+        for entry in walk(fast_tmp):
+            assert isinstance(entry, SourceEntry), entry
+            if entry.kind == "dir":
+                dirs += 1
+                assert entry.path == expected  # depth first: each level right after its parent
+                expected += b"/d"
+            else:
+                files.append(entry.path.count(b"/"))
+            if dirs % 500 == 0:
+                most = max(most, _open_descriptors() - before)
+        assert dirs == 10_000
+        # The files come as the walk climbs back up, each found again through a reopened level.
+        assert files == list(range(10_000, 0, -1000))
+        assert most <= 2 * scan_module.MAX_OPEN_LEVELS + 10_000 // scan_module.MAX_OPEN_LEVELS + 2
+        assert _open_descriptors() == before
+    finally:
+        remove_chain(fast_tmp)
+
+
+def test_a_level_replaced_before_the_walk_comes_back_to_it_is_unreadable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A closed level is opened again by name: if that name is now another directory, it is reported, not
+    walked as if it were the one listed."""
+    monkeypatch.setattr(scan_module, "MAX_OPEN_LEVELS", 3)  # a/b is closed once a/b/c/d/e/f is open
+    for path in ("a/b/c/d/e/f/g", "a/b/zz", "a/z"):
+        write_file(tmp_path / path, b"x")
+    walker = walk(tmp_path)
+    seen = [next(walker).path for _ in range(7)]  # type: ignore[union-attr]
+    assert seen[-1] == b"a/b/c/d/e/f/g"
+    (tmp_path / "a" / "b").rename(tmp_path / "old")
+    write_file(tmp_path / "a" / "b" / "new", b"y")
+    rest = list(walker)
+    assert [(type(e).__name__, e.path) for e in rest] == [("Unreadable", b"a/b"), ("SourceEntry", b"a/z")]
 
 
 def _open_descriptors() -> int:

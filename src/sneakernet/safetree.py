@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
 import stat
 from collections import OrderedDict
@@ -67,29 +68,49 @@ class SafeTree:
         return self.directory(b"/".join(parts[:-1]), create), parts[-1]
 
     def directory(self, path: bytes, create: bool = True) -> int:
-        """A descriptor of directory ``path`` (b"" is the root), made as needed (mode 0o755, fixed later)."""
+        """A descriptor of directory ``path`` (b"" is the root), made as needed (mode 0o755, fixed later).
+
+        A loop, not a recursion over the parents: a shipment path may have thousands of components. It starts
+        from the deepest ancestor already open (in walk order, the parent) and opens one component at a time.
+        """
         if not path:
             return self.root_fd
         cached = self._dirs.get(path)
         if cached is not None:
             self._dirs.move_to_end(path)
             return cached
-        parent_fd, name = self.parent(path, create)
+        parts = check_path(path)
+        # ends[i]: the length of the prefix of path made of its first i + 1 components.
+        ends = [end - 1 for end in itertools.accumulate(len(part) + 1 for part in parts)]
+        fd, start = self.root_fd, 0
+        for depth in range(len(parts) - 2, -1, -1):
+            found = self._dirs.get(path[: ends[depth]])
+            if found is not None:
+                self._dirs.move_to_end(path[: ends[depth]])
+                fd, start = found, depth + 1
+                break
+        for depth in range(start, len(parts)):
+            prefix = path[: ends[depth]]
+            fd = self._open_child(fd, parts[depth], prefix, create)
+            self._dirs[prefix] = fd
+            # The oldest is closed; never the one just opened nor its parent, the newest two.
+            if len(self._dirs) > OPEN_DIRS:
+                os.close(self._dirs.popitem(last=False)[1])
+        return fd
+
+    def _open_child(self, parent_fd: int, name: bytes, path: bytes, create: bool) -> int:
+        """The directory ``name`` in ``parent_fd`` (``path`` from the root), made if missing and ``create``."""
         try:
-            fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+            return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
         except FileNotFoundError:
             if not create:
                 raise
             # Made meanwhile, or a symlink: the open below refuses the latter.
             with contextlib.suppress(FileExistsError):
                 os.mkdir(name, 0o755, dir_fd=parent_fd)
-            fd = self._open_existing_dir(path, name, parent_fd)
+            return self._open_existing_dir(path, name, parent_fd)
         except OSError as exc:
             raise self._not_a_directory(path, exc) from exc
-        self._dirs[path] = fd
-        if len(self._dirs) > OPEN_DIRS:
-            os.close(self._dirs.popitem(last=False)[1])
-        return fd
 
     def _open_existing_dir(self, path: bytes, name: bytes, parent_fd: int) -> int:
         try:
@@ -125,19 +146,27 @@ class SafeTree:
 
     def hardlink(self, target: bytes, path: bytes) -> None:
         """Link ``path`` to the regular file ``target`` (both shipment paths); the target must not be a symlink."""
-        target_fd, target_name = self.parent(target, create=False)
-        st = os.stat(target_name, dir_fd=target_fd, follow_symlinks=False)
-        if not stat.S_ISREG(st.st_mode):
-            raise UnsafePath(f"hard link {show_path(path)!r} names {show_path(target)!r}, which is not a regular file")
-        parent_fd, name = self.parent(path)
+        cached_fd, target_name = self.parent(target, create=False)
+        # A copy: reaching the link's parent may open more directories than the cache keeps, which would close
+        # (and let the kernel reuse) the cached descriptor.
+        target_fd = os.dup(cached_fd)
         try:
-            os.link(target_name, name, src_dir_fd=target_fd, dst_dir_fd=parent_fd, follow_symlinks=False)
-        except FileExistsError:
-            existing = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
-            if (existing.st_dev, existing.st_ino) != (st.st_dev, st.st_ino):
-                self._refuse_directory(parent_fd, name, path)
-                os.unlink(name, dir_fd=parent_fd)
+            st = os.stat(target_name, dir_fd=target_fd, follow_symlinks=False)
+            if not stat.S_ISREG(st.st_mode):
+                raise UnsafePath(
+                    f"hard link {show_path(path)!r} names {show_path(target)!r}, which is not a regular file"
+                )
+            parent_fd, name = self.parent(path)
+            try:
                 os.link(target_name, name, src_dir_fd=target_fd, dst_dir_fd=parent_fd, follow_symlinks=False)
+            except FileExistsError:
+                existing = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+                if (existing.st_dev, existing.st_ino) != (st.st_dev, st.st_ino):
+                    self._refuse_directory(parent_fd, name, path)
+                    os.unlink(name, dir_fd=parent_fd)
+                    os.link(target_name, name, src_dir_fd=target_fd, dst_dir_fd=parent_fd, follow_symlinks=False)
+        finally:
+            os.close(target_fd)
 
     def set_metadata(self, path: bytes, mode: int | None, mtime_ns: int, owner: tuple[int, int] | None) -> None:
         """Owner, permission bits and mtime of ``path`` itself (a symlink's own times; its mode is ignored)."""

@@ -190,8 +190,11 @@ class Unreadable:
     reason: str
 
 
-#: Directories deeper than this are listed and stat'ed by path, not through an open descriptor each: a walk
-#: holds one descriptor per level, and a pathological depth must not run the process out of them.
+#: Directory descriptors a walk keeps open beside its checkpoints: one per level for the deepest levels, so a
+#: pathological depth (thousands of levels) does not run the process out of descriptors. Every level whose depth
+#: is a multiple of it keeps its descriptor too (a checkpoint); a level in between is opened again from the
+#: checkpoint above it when the walk comes back up to it. Nothing is reached by a path from the root, whose
+#: length the kernel limits (PATH_MAX, 4096 bytes): a tree 10,000 levels deep is walked like a flat one.
 MAX_OPEN_LEVELS = 64
 _FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
 _OPEN_DIR = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -202,12 +205,15 @@ _OPEN_ROOT = _OPEN_DIR & ~getattr(os, "O_NOFOLLOW", 0)
 
 @dataclass
 class _Level:
-    """A directory being walked: its path below the root, a descriptor (None past :data:`MAX_OPEN_LEVELS`),
-    and the names still to visit, sorted."""
+    """A directory being walked: its path below the root, a descriptor (None while closed to save descriptors,
+    see :data:`MAX_OPEN_LEVELS`), which directory it is (device, inode), and the names still to visit, sorted."""
 
     rel: bytes
     fd: int | None
+    identity: tuple[int, int]
     names: Iterator[bytes]
+    #: Found moved or replaced when opened again: the rest of its names are not visited.
+    abandoned: bool = False
 
 
 def walk(
@@ -224,13 +230,14 @@ def walk_stats(
     """What :func:`walk` gives, with each entry as its path and ``lstat`` rather than a :class:`SourceEntry`:
     what plan reads, which needs a few of the fields of a million entries.
 
-    Each directory is opened once (``O_NOFOLLOW``) and its entries stat'ed relative to it: no path is resolved
-    from the root per entry, and a directory swapped for a symlink while walking is never followed. The walk is
-    a loop over a stack of levels rather than nested generators, whose every item would climb the nesting.
+    Each directory is opened once (``O_NOFOLLOW``, relative to its parent's descriptor) and its entries stat'ed
+    relative to it: no path is resolved from the root, and a directory swapped for a symlink while walking is
+    never followed. The walk is a loop over a stack of levels rather than nested generators, whose every item
+    would climb the nesting; the level on top of the stack always has its descriptor open.
     """
     top = os.fsencode(root)
     stack: list[_Level] = []
-    first = _open_level(top, b"", stack)
+    first = _open_level(top, b"", None)
     if isinstance(first, Unreadable):
         yield first
         return
@@ -242,12 +249,10 @@ def walk_stats(
             fd, rel = level.fd, level.rel
             # The names of the level on top of the stack, until one is a directory to descend into.
             for name in level.names:
+                assert fd is not None
                 path = rel + b"/" + name if rel else name
                 try:
-                    if fd is not None:
-                        st = lstat(name, dir_fd=fd, follow_symlinks=False)
-                    else:
-                        st = os.lstat(os.path.join(top, path))
+                    st = lstat(name, dir_fd=fd, follow_symlinks=False)
                 except FileNotFoundError:
                     continue  # removed since it was listed: it is simply not part of the shipment
                 except OSError as exc:
@@ -259,41 +264,75 @@ def walk_stats(
                     continue
                 yield path, st
                 if is_dir:
-                    below = _open_level(top, path, stack)
+                    below = _open_level(top, path, fd)
                     if isinstance(below, Unreadable):
                         yield below
                     else:
                         stack.append(below)
+                        _let_go_below(stack)
                         break
             else:
                 stack.pop()
                 if fd is not None:
                     os.close(fd)
+                if stack and stack[-1].fd is None and not stack[-1].abandoned:
+                    yield from _reopen(stack)
     finally:
         for level in stack:
             if level.fd is not None:
                 os.close(level.fd)
 
 
-def _open_level(top: bytes, rel: bytes, stack: list[_Level]) -> _Level | Unreadable:
-    """The directory ``rel`` opened and listed, or why it could not be."""
+def _let_go_below(stack: list[_Level]) -> None:
+    """Close the descriptor of the level :data:`MAX_OPEN_LEVELS` below the top, unless it is a checkpoint."""
+    index = len(stack) - 1 - MAX_OPEN_LEVELS
+    fd = stack[index].fd if index > 0 and index % MAX_OPEN_LEVELS else None
+    if fd is not None:
+        os.close(fd)
+        stack[index].fd = None
+
+
+def _reopen(stack: list[_Level]) -> Iterator[Unreadable]:
+    """Open again the levels from the nearest open one above the top down to the top, one name at a time, each
+    checked to be the directory it was; one that is not (moved or replaced meanwhile) is reported and the rest
+    of it and of the levels inside it left unwalked."""
+    first = len(stack) - 1
+    while stack[first - 1].fd is None:  # at most MAX_OPEN_LEVELS steps: the root and checkpoints stay open
+        first -= 1
+    for index in range(first, len(stack)):
+        level, parent_fd = stack[index], stack[index - 1].fd
+        try:
+            if parent_fd is None:
+                raise FileNotFoundError
+            level.fd = os.open(level.rel.rsplit(b"/", 1)[-1], _OPEN_DIR, dir_fd=parent_fd)
+            st = os.fstat(level.fd)
+            same = (st.st_dev, st.st_ino) == level.identity
+        except OSError:
+            same = False
+        if not same:
+            for abandoned in stack[index:]:
+                abandoned.names, abandoned.abandoned = iter(()), True
+            yield Unreadable(level.rel, "it was moved or replaced while the source was read")
+            return
+
+
+def _open_level(top: bytes, rel: bytes, parent: int | None) -> _Level | Unreadable:
+    """The directory ``rel`` (a name in the directory open as ``parent``; the root when ``rel`` is empty) opened
+    and listed, or why it could not be."""
     fd: int | None = None
     try:
-        if len(stack) < MAX_OPEN_LEVELS:
-            parent = stack[-1].fd if stack else None
-            if parent is not None:
-                fd = os.open(rel.rsplit(b"/", 1)[-1], _OPEN_DIR, dir_fd=parent)
-            else:
-                fd = os.open(os.path.join(top, rel), _OPEN_DIR) if rel else os.open(top, _OPEN_ROOT)
-            # listdir of a descriptor gives str names: back to the bytes they are, as os.fsencode would.
-            names = sorted([name.encode(_FS_ENCODING, _FS_ERRORS) for name in os.listdir(fd)])
+        if parent is not None:
+            fd = os.open(rel.rsplit(b"/", 1)[-1], _OPEN_DIR, dir_fd=parent)
         else:
-            names = sorted(os.listdir(os.path.join(top, rel)))
+            fd = os.open(os.path.join(top, rel), _OPEN_DIR) if rel else os.open(top, _OPEN_ROOT)
+        st = os.fstat(fd)
+        # listdir of a descriptor gives str names: back to the bytes they are, as os.fsencode would.
+        names = sorted([name.encode(_FS_ENCODING, _FS_ERRORS) for name in os.listdir(fd)])
     except OSError as exc:
         if fd is not None:
             os.close(fd)
         return Unreadable(rel or b".", exc.strerror or str(exc))
-    return _Level(rel, fd, iter(names))
+    return _Level(rel, fd, (st.st_dev, st.st_ino), iter(names))
 
 
 class ScanSpool:
