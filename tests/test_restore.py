@@ -20,12 +20,15 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import blake3
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from conftest import (
     MTIME_NS,
@@ -984,6 +987,136 @@ def test_include_a_hard_link_whose_target_is_outside_the_pattern(shipments: dict
     # text/doc001.jsonl is a hard link to hardlink-to-doc001, which the pattern does not take.
     link = dest / "text" / "doc001.jsonl"
     assert link.is_file() and link.read_bytes() == (ship.src / "text" / "doc001.jsonl").read_bytes()
+
+
+def _include_link_shipment(out: Path) -> list[Path]:
+    """``top.py`` on drive 1 (outside the include), ``stdlib/os.py`` a hard link to it on drive 2, and
+    ``stdlib/json.py`` (included) on drive 1: as ``--include stdlib`` met it on Python's standard library."""
+    return write_shipment(
+        out,
+        [
+            [*small_files([("top.py", b"top bytes\n"), ("stdlib/json.py", b"json\n")])],
+            [*small_files([("stdlib/abc.py", b"abc\n")]), hardlink_rec("stdlib/os.py", "top.py")],
+        ],
+    )
+
+
+@pytest.mark.parametrize("order", ["together", "link-drive-last", "link-drive-first"])
+def test_include_a_hard_link_whose_target_is_on_another_drive(tmp_path: Path, order: str) -> None:
+    """Issue 12, point 1 (data loss): an included hard link whose target is outside the pattern and on another
+    drive was left out, and the subset was called complete (exit 0, journal removed). It gets its target's
+    content; until the drive carrying that content is in, that drive is named as still needed."""
+    d1, d2 = _include_link_shipment(tmp_path / "ship")
+    dest = tmp_path / "dest"
+    # Each run's drives, and the drive still needed after it (None: the subset is complete).
+    runs = {
+        "together": [([d1, d2], None)],
+        "link-drive-last": [([d1], 2), ([d2], 1), ([d1], None)],
+        "link-drive-first": [([d2], 1), ([d1], None)],
+    }[order]
+    for drives, needed in runs:
+        code, out, err = cli("restore", *drives, "--into", dest, "--include", "stdlib")
+        assert code == 0, err
+        assert ("complete: every file matched" in out) == (needed is None), out
+        if needed is not None:
+            other = 3 - needed
+            assert f"drive {needed} (drive-000{needed})" in out and f"drive {other} (drive-000{other})" not in out
+            code, out, _ = cli("status", dest)
+            assert code == 3 and f"drive {needed} (drive-000{needed})" in out, out
+            assert f"drive {other} (drive-000{other})" not in out
+    assert (dest / "stdlib" / "os.py").read_bytes() == b"top bytes\n"
+    assert sorted(os.listdir(dest / "stdlib")) == ["abc.py", "json.py", "os.py"]
+    assert not (dest / "top.py").exists()
+
+
+# Names the property test below draws from: some under the include patterns, some not.
+_FILE_NAMES = ["lib/a.py", "lib/sub/b.py", "top.py", "other.txt"]
+_LINK_NAMES = ["lib/l1.py", "lib/sub/l2.py", "top-link.py"]
+_PATTERNS = ["lib", "lib/sub", "top*", "*l*", "lib/l1.py"]
+
+
+@st.composite
+def _linked_shipments(draw: st.DrawFn) -> tuple[int, list[list[Any]], dict[str, bytes], dict[str, str]]:
+    """A tiny shipment of 1 to 3 drives: files wholly on a drive or spanning two, and hard links to them placed
+    on the target's drive (before or after its record), a later drive or (as no packer writes it) an earlier one."""
+    count = draw(st.integers(1, 3))
+    drives: list[list[Any]] = [[] for _ in range(count)]
+    files: dict[str, bytes] = {}
+    where: dict[str, int] = {}
+    for name in draw(st.lists(st.sampled_from(_FILE_NAMES), min_size=1, max_size=4, unique=True)):
+        data = draw(st.binary(min_size=0, max_size=12))
+        first = draw(st.integers(0, count - 1))
+        if len(data) >= 2 and first + 1 < count and draw(st.booleans()):
+            cut = len(data) // 2
+            head, tail = Chunk(data[:cut]), Chunk(data[cut:])
+            drives[first] += [head, {"type": "file", "path": name, "offset": 0, "length": cut, "chunk": head,
+                                     "chunk_offset": 0, "final": False}]  # fmt: skip
+            drives[first + 1] += [tail, file_rec(name, data, tail, offset=cut, length=len(data) - cut)]
+            where[name] = first + 1
+        else:
+            drives[first] += small_files([(name, data)]) if data else [file_rec(name, b"", None)]
+            where[name] = first
+        files[name] = data
+    links: dict[str, str] = {}
+    for name in draw(st.lists(st.sampled_from(_LINK_NAMES), max_size=3, unique=True)):
+        target = draw(st.sampled_from(sorted(files)))
+        drive = draw(st.integers(0, count - 1))
+        record = hardlink_rec(name, target)
+        position = draw(st.integers(0, len(drives[drive]))) if drive == where[target] else len(drives[drive])
+        drives[drive].insert(position, record)
+        links[name] = target
+    return count, drives, files, links
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    shipment=_linked_shipments(),
+    pattern=st.sampled_from(_PATTERNS),
+    order=st.randoms(use_true_random=False),
+)
+def test_include_never_calls_a_subset_complete_with_an_entry_absent(
+    shipment: tuple[int, list[list[Any]], dict[str, bytes], dict[str, str]], pattern: str, order: random.Random
+) -> None:
+    """Issue 12, point 1, over random trees, link placements, drive orders and include patterns: the included
+    set restores with the right content (a link whose target is left out gets the target's content), or the
+    drives still needed are named; never "complete" with an included entry absent. Every drive given once, in a
+    random order and grouping; then the drives named as needed, until complete."""
+    count, drives, files, links = shipment
+    wants = _wants([pattern])
+    expected = {name: data for name, data in files.items() if wants(name.encode())}
+    expected.update({name: files[target] for name, target in links.items() if wants(name.encode())})
+    assume(expected)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = write_shipment(Path(tmp) / "ship", drives)
+        dest = Path(tmp) / "dest"
+        numbers = list(range(1, count + 1))
+        order.shuffle(numbers)
+        runs: list[list[int]] = []
+        for number in numbers:
+            if runs and order.random() < 0.5:
+                runs[-1].append(number)
+            else:
+                runs.append([number])
+        for _ in range(count + 2):
+            if not runs:
+                break
+            code, out, err = cli("restore", *(paths[n - 1] for n in runs.pop(0)), "--into", dest, "--include", pattern,
+                                 "--json")  # fmt: skip
+            assert code == 0, err
+            state = json.loads(out)["status"]
+            got = {os.path.relpath(p, dest): p.read_bytes() for p in dest.rglob("*") if p.is_file()}
+            got = {name: data for name, data in got.items() if not name.startswith(JOURNAL_DIR)}
+            if state["complete"]:
+                assert got == expected
+                break
+            assert state["waiting"] or state["failed_count"], state
+            # What is there is right, and nothing outside the include.
+            assert all(expected.get(name) == data for name, data in got.items()), (got, expected)
+            if not runs:
+                runs.append([w["drive"] for w in state["waiting"]])
+        else:
+            pytest.fail(f"not complete after every drive and each drive named as needed: {state}")
+        assert state["complete"] and state["finished"]
 
 
 # --- 7. destinations and shipments --------------------------------------------------------------------------------

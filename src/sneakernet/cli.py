@@ -798,6 +798,7 @@ def print_status(state: ShipmentStatus) -> None:
         how = {
             "partial": "restore it again from a good copy",
             "blocked": "clear the way in the destination, then restore it again",
+            "reopened": "restore it again (it carries the content of included hard links)",
         }.get(waiting.state, "still needed")
         click.echo(
             f"  drive {waiting.drive} ({waiting.label}): {how}: {counted(waiting.files, 'entry', 'entries')}, "

@@ -26,6 +26,9 @@ PENDING = "pending"
 FAILED = "failed"
 #: Verified and synced, being renamed to the final name: a run killed meanwhile completes it on resume.
 INSTALLING = "installing"
+#: A drive restored before a later drive showed that it carries the content of a wanted hard link (under
+#: ``--include``, the link's target left out): it must be restored again, which writes only that content.
+REOPENED = "reopened"
 
 #: Paths looked up, or rows inserted or updated, by one statement: well under SQLite's limit of variables (999
 #: before 3.32), and few enough that a statement stays short.
@@ -46,6 +49,15 @@ CREATE TABLE pieces (path BLOB NOT NULL, offset INTEGER NOT NULL, length INTEGER
 CREATE TABLE names (parent BLOB NOT NULL, folded TEXT NOT NULL, path BLOB NOT NULL, PRIMARY KEY (parent, folded));
 CREATE INDEX entries_state ON entries (state, kind);
 CREATE INDEX entries_target ON entries (target) WHERE target IS NOT NULL;
+"""
+#: Under --include, a file the patterns leave out whose content a wanted hard link needs: it is restored under
+#: ``link`` (the first such link met). ``first_drive``..``last_drive`` and ``size``: the target's, from the
+#: catalog (NULL until looked up); ``fresh``: not yet compared with the drives already restored. Made when first
+#: needed, so that a journal of an earlier sneakernet (without the table) still opens.
+ALIASES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS aliases (target BLOB PRIMARY KEY, link BLOB NOT NULL, first_drive INTEGER,
+                                    last_drive INTEGER, size INTEGER, fresh INTEGER NOT NULL DEFAULT 1);
+CREATE INDEX IF NOT EXISTS aliases_link ON aliases (link);
 """
 
 
@@ -226,6 +238,16 @@ class Journal:
         for start in range(0, len(paths), ROWS_PER_STATEMENT):
             part = paths[start : start + ROWS_PER_STATEMENT]
             db.execute(f"UPDATE entries SET state = ? WHERE path IN ({', '.join('?' * len(part))})", (state, *part))
+
+    def make_aliases(self) -> None:
+        """Create the aliases table (see :data:`ALIASES_SCHEMA`) if this journal has none yet."""
+        for statement in ALIASES_SCHEMA.split(";"):
+            if statement.strip():
+                self.db.execute(statement)
+
+    def has_aliases(self) -> bool:
+        query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'aliases'"
+        return self.db.execute(query).fetchone() is not None
 
     def has_pending_links(self) -> bool:
         query = "SELECT 1 FROM entries WHERE kind = 'hardlink' AND state = ? LIMIT 1"

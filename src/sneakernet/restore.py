@@ -29,7 +29,7 @@ import unicodedata
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import blake3
@@ -65,6 +65,8 @@ from .journal import (
     JOURNAL_NAME,
     PARTS_DIR,
     PENDING,
+    REOPENED,
+    ROWS_PER_STATEMENT,
     Entry,
     Journal,
 )
@@ -132,7 +134,9 @@ class WaitingDrive:
     label: str
     files: int
     bytes: int
-    state: str  # missing | partial (damaged: a good copy is needed) | blocked (the destination was in the way)
+    #: missing | partial (damaged: a good copy is needed) | blocked (the destination was in the way) | reopened
+    #: (restored before a later drive showed it carries an included hard link's content: restore it again)
+    state: str
 
 
 @dataclass
@@ -900,8 +904,9 @@ def _space_error(exc: OSError, dest: str) -> Exception:
 def validate_drive(reader: DriveReader, journal: Journal, includes: Includes | None = None) -> ChunkMap:
     """Read the whole manifest and refuse the drive (FormatError) if anything would be unsafe or wrong.
 
-    With ``includes``, it also notes in the TEMP table ``aliases`` each file left out by the patterns that a
-    wanted hard link names: its content is restored under the first such link's name instead.
+    With ``includes``, it also notes in the journal's ``aliases`` each file left out by the patterns that a
+    wanted hard link names: its content is restored under the first such link's name instead, from whichever
+    drive carries it (see :func:`_place_aliases`).
     """
     chunk_map = ChunkMap()
     expected = journal.manifest_of_catalog(reader.label.drive)
@@ -911,9 +916,9 @@ def validate_drive(reader: DriveReader, journal: Journal, includes: Includes | N
         raise FormatError("its manifest is not the one the catalog names for this drive (a drive of another copy?)")
     db = journal.db
     db.execute("CREATE TEMP TABLE IF NOT EXISTS seen (path BLOB PRIMARY KEY, kind TEXT NOT NULL)")
-    db.execute("CREATE TEMP TABLE IF NOT EXISTS aliases (target BLOB PRIMARY KEY, link BLOB NOT NULL)")
+    if includes:
+        journal.make_aliases()
     db.execute("DELETE FROM seen")
-    db.execute("DELETE FROM aliases")
     pending: list[tuple[bytes, str]] = []
     for record in reader.records():
         if isinstance(record, ManifestHeader):
@@ -929,7 +934,7 @@ def validate_drive(reader: DriveReader, journal: Journal, includes: Includes | N
         if isinstance(record, HardlinkRecord):
             check_path(record.target)
             if includes and includes.wants(path) and not includes.wants(record.target):
-                db.execute("INSERT OR IGNORE INTO aliases VALUES (?, ?)", (record.target, path))
+                db.execute("INSERT OR IGNORE INTO aliases (target, link) VALUES (?, ?)", (record.target, path))
         if isinstance(record, FileRecord):
             chunk_map.piece_range(record)
         pending.append((path, record.TYPE))
@@ -1127,14 +1132,21 @@ def _restore(
         spanning: dict[bytes, tuple[Any, int]] = {}  # hashes of files spanning drives, kept across this run's drives
         for reader in readers:
             outcomes.append(_restore_drive(reader, journal, tree, includes, progress, fold, spanning))
+        # A drive of this run that a later one reopened (it carries a wanted hard link's content) goes again.
+        for index, reader in enumerate(readers):
+            if journal.drive_state(reader.label.drive) == REOPENED:
+                again = _restore_drive(reader, journal, tree, includes, progress, fold, spanning)
+                outcomes[index] = _merged(outcomes[index], again)
         progress.close()
         status = shipment_status(into, journal)
         problems: list[str] = []
+        if not status.waiting and journal.has_pending_links():
+            # Every drive needed is in: a hard link still waiting names a target the shipment never gave.
+            problems = _settle_links(journal, tree)
+            status = shipment_status(into, journal)
         if status.complete:
-            problems = _finish_shipment(journal, tree)
-            status.finished = not problems
-            if problems:
-                status = shipment_status(into, journal)
+            _finish_directories(journal, tree)
+            status.finished = True
     except sqlite3.OperationalError as exc:
         raise _journal_error(exc, into) from exc
     finally:
@@ -1168,6 +1180,8 @@ def _restore_drive(
     except FormatError as exc:
         outcome.status, outcome.message = "refused", f"refused, nothing written for it: {exc}"
         return outcome
+    if includes:
+        _place_aliases(journal, label.drive)
     DriveRestorer(reader, chunk_map, journal, tree, includes, outcome, progress, fold, spanning).run()
     state = DONE if not outcome.failed_count and not outcome.collisions else "partial"
     if state != DONE:
@@ -1182,6 +1196,37 @@ def _restore_drive(
     journal.set_drive(label.drive, label.label, label.manifest_blake3, state, outcome.failed_count)
     journal.commit()
     return outcome
+
+
+def _place_aliases(journal: Journal, drive: int) -> None:
+    """The aliases ``drive``'s hard links just made (see :func:`validate_drive`): which drives carry their
+    content, from the catalog copy, and every one of those already restored without it is reopened (REOPENED):
+    it must be restored again. A link may name a target on an earlier drive, so without this the content was
+    never written and the link silently absent."""
+    db = journal.db
+    if db.execute("SELECT 1 FROM aliases WHERE fresh = 1 LIMIT 1").fetchone() is None:
+        return
+    catalog = os.path.join(Journal.directory(journal.dest), CATALOG_COPY)
+    entries = (r for r in CatalogReader(catalog).records() if isinstance(r, CatalogEntry))
+    unplaced = "SELECT 1 FROM aliases WHERE first_drive IS NULL AND fresh = 1 LIMIT 1"
+    for window in _windows(entries, ROWS_PER_STATEMENT):
+        by_path = {record.path: record for record in window}
+        for target in _rows(
+            journal, "SELECT target FROM aliases WHERE first_drive IS NULL AND target IN ({})", list(by_path)
+        ):
+            record = by_path[target]
+            db.execute(
+                "UPDATE aliases SET first_drive = ?, last_drive = ?, size = ? WHERE target = ?",
+                (record.first_drive, record.last_drive, record.size, target),
+            )
+        if db.execute(unplaced).fetchone() is None:
+            break
+    db.execute(
+        "UPDATE drives SET state = ? WHERE state = ? AND drive != ? AND EXISTS (SELECT 1 FROM aliases WHERE fresh = 1 "
+        "AND first_drive <= drives.drive AND drives.drive <= last_drive)",
+        (REOPENED, DONE, drive),
+    )
+    db.execute("UPDATE aliases SET fresh = 0 WHERE fresh = 1")
 
 
 def recover_installing(journal: Journal, tree: SafeTree) -> None:
@@ -1200,12 +1245,24 @@ def recover_installing(journal: Journal, tree: SafeTree) -> None:
         os.close(parts_fd)
 
 
-def _finish_shipment(journal: Journal, tree: SafeTree) -> list[str]:
-    """Last drive in: pending hard links, then directory metadata, deepest first (their mtimes last of all).
+def _merged(first: DriveOutcome, again: DriveOutcome) -> DriveOutcome:
+    """One drive's outcome over the two times a run restored it (the second for what a later drive reopened)."""
+    merged = replace(again, status=first.status if again.status == "already" else again.status)
+    if first.status == "restored" and again.status in ("restored", "already"):
+        merged.message = first.message
+    merged.files += first.files
+    merged.bytes += first.bytes
+    merged.written += first.written
+    merged.failed = (first.failed + again.failed)[:LISTED_PATHS]
+    merged.failed_count += first.failed_count
+    merged.blocked_count += first.blocked_count
+    merged.collisions = first.collisions + again.collisions
+    return merged
 
-    Returns what could not be done (a hard link whose target never came), recorded as failed in the journal; the
-    shipment is finished only when that is empty.
-    """
+
+def _settle_links(journal: Journal, tree: SafeTree) -> list[str]:
+    """Every drive is in: each pending hard link is made now, or recorded as failed (its target never came).
+    Returns what could not be done."""
     failures = []
     for entry in list(journal.entries("hardlink", PENDING)):
         assert entry.target is not None
@@ -1215,9 +1272,12 @@ def _finish_shipment(journal: Journal, tree: SafeTree) -> list[str]:
         if problem is not None:
             journal.set_state(entry.path, FAILED)
             failures.append(f"{show_path(entry.path)} {problem}")
-    if failures:
-        journal.commit()
-        return failures
+    journal.commit()
+    return failures
+
+
+def _finish_directories(journal: Journal, tree: SafeTree) -> None:
+    """Every wanted entry is in: directory metadata, deepest first (their mtimes last of all)."""
     owner = os.geteuid() == 0
     rows = journal.db.execute(
         "SELECT path, mode, mtime_ns, uid, gid FROM entries WHERE kind = 'dir' ORDER BY length(path) DESC, path"
@@ -1226,7 +1286,6 @@ def _finish_shipment(journal: Journal, tree: SafeTree) -> list[str]:
         tree.set_metadata(bytes(path), mode, mtime_ns, (uid, gid) if owner else None)
     journal.set("finished", "true")
     journal.commit()
-    return []
 
 
 def shipment_status(dest: str, journal: Journal | None = None) -> ShipmentStatus:
@@ -1248,22 +1307,16 @@ def shipment_status(dest: str, journal: Journal | None = None) -> ShipmentStatus
         states = journal.drives()
         restored = sorted(d for d, (_, state, _) in states.items() if state == DONE)
         includes = Includes(journal.get_json("includes") or [])
-        files: dict[int, int] = {}
-        sizes: dict[int, int] = {}
-        catalog = os.path.join(Journal.directory(dest), CATALOG_COPY)
-        for record in CatalogReader(catalog).records():
-            if isinstance(record, CatalogEntry) and includes.wants(record.path):
-                for drive in range(record.first_drive, record.last_drive + 1):
-                    if drive not in restored:
-                        files[drive] = files.get(drive, 0) + 1
-                        sizes[drive] = sizes.get(drive, 0) + record.size * (record.kind == "file")
+        absent = _absent_entries(journal, includes, set(restored))
         waiting = [
-            WaitingDrive(d, labels[d - 1] if d <= len(labels) else drive_label(d), files.get(d, 0), sizes.get(d, 0),
+            WaitingDrive(d, labels[d - 1] if d <= len(labels) else drive_label(d), *absent.on_drive.get(d, (0, 0)),
                          states[d][1] if d in states else "missing")
             for d in range(1, count + 1)
-            if d not in restored and (files.get(d) or not includes)
+            if d not in restored and (d in absent.on_drive or not includes)
         ]  # fmt: skip
-        failed_count = journal.count(FAILED)
+        failed = [show_path(p) for p in journal.failed_paths(LISTED_PATHS)]
+        failed += [show_path(p) for p in absent.stuck][: LISTED_PATHS - len(failed)]
+        failed_count = journal.count(FAILED) + absent.stuck_count
         return ShipmentStatus(
             dest=dest,
             shipment=journal.get_json("shipment"),
@@ -1271,14 +1324,87 @@ def shipment_status(dest: str, journal: Journal | None = None) -> ShipmentStatus
             drives=count,
             restored=restored,
             waiting=waiting,
-            failed=[show_path(p) for p in journal.failed_paths(LISTED_PATHS)],
+            failed=failed,
             failed_count=failed_count,
-            complete=not waiting and failed_count == 0 and journal.count(PENDING, "file") == 0,
+            # Positive: every entry asked for is done in the journal, not merely every drive seen.
+            complete=absent.count == 0 and not waiting and failed_count == 0,
             finished=journal.get("finished") == "true",
         )
     finally:
         if own:
             journal.close()
+
+
+@dataclass
+class _Absent:
+    """Wanted catalog entries the journal does not call done."""
+
+    count: int = 0
+    #: drive -> (entries, bytes of files) that wait on it, of the drives not restored.
+    on_drive: dict[int, tuple[int, int]] = field(default_factory=dict)
+    #: Entries absent though every drive carrying them is restored (and not recorded as failed): the first
+    #: LISTED_PATHS, and how many.
+    stuck: list[bytes] = field(default_factory=list)
+    stuck_count: int = 0
+
+    def wait(self, drive: int, size: int) -> None:
+        files, size_so_far = self.on_drive.get(drive, (0, 0))
+        self.on_drive[drive] = (files + 1, size_so_far + size)
+
+
+def _absent_entries(journal: Journal, includes: Includes, restored: set[int]) -> _Absent:
+    """Every wanted entry of the catalog copy looked up in the journal, a window at a time (memory bounded by
+    the window): those not done, and the drives not restored that they wait on. A hard link waits on the drives
+    of the content it gets: its target's when --include left the target out (the aliases), or its target's own
+    entry's when that is wanted (counted there)."""
+    out = _Absent()
+    catalog = os.path.join(Journal.directory(journal.dest), CATALOG_COPY)
+    wanted = (r for r in CatalogReader(catalog).records() if isinstance(r, CatalogEntry) and includes.wants(r.path))
+    aliases = journal.has_aliases()
+    for window in _windows(wanted, ROWS_PER_STATEMENT):
+        known = _rows(journal, "SELECT path, state, target FROM entries WHERE path IN ({})", [r.path for r in window])
+        absent = [r for r in window if r.path not in known or known[r.path][0] != DONE]
+        if not absent:
+            continue
+        out.count += len(absent)
+        links = [r.path for r in absent if r.kind == "hardlink"]
+        targets = [bytes(known[p][1]) for p in links if p in known and known[p][1] is not None]
+        via: dict[bytes, tuple[Any, ...]] = {}
+        if aliases and links:
+            query = "SELECT link, first_drive, last_drive, size FROM aliases WHERE first_drive IS NOT NULL AND link IN "
+            query += "({})"
+            via = _rows(journal, query, links + targets)
+        target_states = _rows(journal, "SELECT path, state FROM entries WHERE path IN ({})", targets)
+        for record in absent:
+            state, target = known.get(record.path, (None, None))
+            target = None if target is None else bytes(target)
+            drives = set(range(record.first_drive, record.last_drive + 1))
+            size = record.size if record.kind == "file" else 0
+            content = via.get(record.path) or (via.get(target) if target is not None else None)
+            if content is not None:
+                drives.update(range(content[0], content[1] + 1))
+                size = int(content[2] or 0) if record.path in via else 0
+            needed = sorted(d for d in drives if d not in restored)
+            for drive in needed:
+                out.wait(drive, size)
+            # A link whose wanted target is not in yet waits with it; anything else absent with all its drives in
+            # is named (a restore must never call it complete).
+            with_target = target is not None and target_states.get(target, (None,))[0] != DONE
+            if not needed and state != FAILED and not with_target:
+                out.stuck_count += 1
+                if len(out.stuck) < LISTED_PATHS:
+                    out.stuck.append(record.path)
+    return out
+
+
+def _rows(journal: Journal, query: str, paths: list[bytes]) -> dict[bytes, tuple[Any, ...]]:
+    """``query`` (with ``{}`` for the placeholders) run for ``paths``: first column -> the others."""
+    out: dict[bytes, tuple[Any, ...]] = {}
+    for start in range(0, len(paths), ROWS_PER_STATEMENT):
+        part = paths[start : start + ROWS_PER_STATEMENT]
+        for row in journal.db.execute(query.format(", ".join("?" * len(part))), part):
+            out[bytes(row[0])] = tuple(row[1:])
+    return out
 
 
 def status(dest: str) -> ShipmentStatus:
