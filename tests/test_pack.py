@@ -17,6 +17,7 @@ import blake3
 import pytest
 
 from conftest import disk_usage, drive_dirs, make_edge_tree, source_entries, unpack, write_file
+from conftest import invoke_cli as cli
 from sneakernet import PackOptions, pack
 from sneakernet.bundle import DriveReader
 from sneakernet.codec import stored_size_bound
@@ -603,3 +604,40 @@ def test_hard_links_count_once_against_the_room_of_the_drives(tmp_path: Path) ->
     assert started == [600_000]
     unpacked = unpack([drive])
     assert unpacked.entries[b"link3"].data == data and unpacked.hardlinks[b"link3"] == b"a"
+
+
+# --- the name restore keeps for itself ------------------------------------------------------------------------------
+
+
+def test_source_holding_the_reserved_name_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    """issue 18's repro: a part planted under the predictable name of notes.txt's once restored EVIL as notes.txt.
+    pack refuses such a source in one line naming --exclude, which then packs it without that directory."""
+    src = tmp_path / "src"
+    write_file(src / "notes.txt", b"the real notes\n")
+    write_file(src / ".sneakernet" / "parts" / f"{blake3.blake3(b'notes.txt').hexdigest()[:40]}.part", b"EVIL\n")
+    write_file(src / ".SneakerNet" / "notes.md", b"honest notes\n")
+    args = ("--out", tmp_path / "out", "--drive-size", "100MB")
+    code, _, err = cli("pack", src, *args)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "holds .SneakerNet at its top" in err and "--exclude /.SneakerNet" in err
+    assert not (tmp_path / "out").exists()
+    code, _, err = cli("pack", src, *args, "--exclude", "/.sneakernet", "--exclude", "/.SneakerNet")
+    assert code == 0, err
+    code, _, err = cli("restore", tmp_path / "out" / "drive-0001", "--into", tmp_path / "dest")
+    assert code == 0, err
+    assert sorted(os.listdir(tmp_path / "dest")) == ["notes.txt"]
+    assert (tmp_path / "dest" / "notes.txt").read_bytes() == b"the real notes\n"
+
+
+def test_source_holding_a_kept_journal_is_refused_naming_it(tmp_path: Path) -> None:
+    """A destination restored with --keep-journal, packed onward (it crashed restore with sqlite3 errors)."""
+    write_file(tmp_path / "src" / "a.txt", b"a\n")
+    assert cli("pack", tmp_path / "src", "--out", tmp_path / "out", "--drive-size", "100MB")[0] == 0
+    dest = tmp_path / "dest"
+    assert cli("restore", tmp_path / "out" / "drive-0001", "--into", dest, "--keep-journal")[0] == 0
+    code, _, err = cli("pack", dest, "--out", tmp_path / "onward", "--drive-size", "100MB")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "the journal a restore kept there (restore --keep-journal)" in err and "--exclude /.sneakernet" in err
+    assert not (tmp_path / "onward").exists()
+    code, _, err = cli("pack", dest, "--out", tmp_path / "onward", "--drive-size", "100MB", "--exclude", "/.sneakernet")
+    assert code == 0, err

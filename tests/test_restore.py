@@ -45,6 +45,7 @@ from conftest import invoke_cli as cli
 from conftest import nonblank_lines as lines
 from craft import (
     Chunk,
+    b3,
     dir_rec,
     drop_catalog,
     file_rec,
@@ -711,6 +712,27 @@ HOSTILE: dict[str, Hostile] = {
         lambda o: [*small_files([("a", b"one")]), hardlink_rec("../h", "a")], "refused", "'..' component"
     ),
     "symlink-path-absolute": Hostile(lambda o: [symlink_rec(str(o / "s"), "x")], "refused", "is absolute"),
+    # The tool's own directory in DEST: a planted part (the name an earlier sneakernet gave notes.txt's) would be
+    # renamed over notes.txt's own part and installed as notes.txt; a folded name is the same directory on a
+    # case-insensitive destination; a hard link could reach the journal.
+    "reserved-part": Hostile(
+        lambda o: [
+            dir_rec(".sneakernet"),
+            dir_rec(".sneakernet/parts"),
+            *small_files([(f".sneakernet/parts/{b3(b'notes.txt')[:40]}.part", b"EVIL\n"), ("notes.txt", b"real\n")]),
+        ],
+        "refused",
+        "'.sneakernet' lies in .sneakernet, the name restore keeps for its own files",
+    ),
+    "reserved-file": Hostile(lambda o: small_files([(".sneakernet", b"x")]), "refused", "lies in .sneakernet"),
+    "reserved-folded": Hostile(
+        lambda o: small_files([(".SneakerNet/journal.sqlite3", b"x")]), "refused", "lies in .sneakernet"
+    ),
+    "reserved-hardlink-target": Hostile(
+        lambda o: [*small_files([("a", b"one")]), hardlink_rec("h", ".sneakernet/journal.sqlite3")],
+        "refused",
+        "'.sneakernet/journal.sqlite3' lies in .sneakernet",
+    ),
     "bomb-declares-small": Hostile(_bomb(100, 1 << 30, 100), "entry", entries=("f",)),
     "bomb-zstd-declares-content": Hostile(_zstd_bomb, "entry", entries=("f",)),
     "huge-declared-content-size": Hostile(_bomb(1 << 40, 1 << 20, 100), "entry", entries=("f",)),

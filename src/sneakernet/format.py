@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -31,6 +32,9 @@ CHECKSUMS_NAME = "B3SUMS"
 SEGMENTS_DIR = "segments"
 #: Suffix of a file still being written; a drive holding one is unfinished.
 PARTIAL_SUFFIX = ".partial"
+#: The top-level name restore works in, DEST/.sneakernet (its journal, parts and catalog copy): no shipment path
+#: may be it or lie under it (section 12.2), compared as a case-insensitive, normalising filesystem would.
+RESERVED_NAME = ".sneakernet"
 
 DRIVE_LABEL_FORMAT = "sneakernet-drive"
 MANIFEST_FORMAT = "sneakernet-manifest"
@@ -121,6 +125,18 @@ def path_json(key: str, path: bytes) -> str:
 def show_path(path: bytes) -> str:
     """A path for messages: UTF-8 where possible, backslash escapes for the rest, newlines visible."""
     return path.decode("utf-8", "backslashreplace").replace("\n", "\\n")
+
+
+def fold_name(name: bytes) -> str:
+    """How a case-insensitive, normalising filesystem sees a name."""
+    return unicodedata.normalize("NFC", name.decode("utf-8", "surrogateescape")).casefold()
+
+
+def is_reserved(path: bytes) -> bool:
+    """Whether a shipment path is, or lies under, :data:`RESERVED_NAME` (in any case or normalisation: on a
+    destination that folds names, ``.SneakerNet/parts`` is restore's own parts directory)."""
+    first = path.split(b"/", 1)[0]
+    return first.startswith(b".") and fold_name(first) == RESERVED_NAME
 
 
 def _field(raw: dict[str, Any], name: str, kind: type, problems: list[str]) -> Any:

@@ -14,7 +14,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-JOURNAL_DIR = ".sneakernet"
+from .format import RESERVED_NAME
+
+JOURNAL_DIR = RESERVED_NAME
 JOURNAL_NAME = "journal.sqlite3"
 PARTS_DIR = "parts"
 CATALOG_COPY = "catalog.jsonl.zst"

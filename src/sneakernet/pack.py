@@ -68,7 +68,9 @@ from .format import (
     drive_label,
     fingerprint,
     short_fingerprint,
+    show_path,
 )
+from .journal import JOURNAL_NAME
 from .options import PackOptions
 from .planner import (
     PATH_ESCAPE_FACTOR,
@@ -904,7 +906,7 @@ def pack(
     targets = DriveTargets(out, drives, drive_size, options.reserve, resume, next_drive)
     totals, spool = scan(source, options.excludes)
     try:
-        _refuse_bad_input(totals, options)
+        _refuse_bad_input(totals, options, source)
         finished = (
             find_finished(targets.drive_paths(), options.chunk_size, options.segment_size, options.level)
             if resume
@@ -958,12 +960,31 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _refuse_bad_input(totals: ScanTotals, options: PackOptions) -> None:
+def _refuse_bad_input(totals: ScanTotals, options: PackOptions, source: str | os.PathLike[str]) -> None:
+    _refuse_reserved(totals.reserved, source)
     if totals.unreadable and not options.skip_unreadable:
         raise SourceError(
             f"{len(totals.unreadable)} entries cannot be read: {describe(totals.unreadable)}; "
             "fix their permissions or pack with --skip-unreadable"
         )
+
+
+def _refuse_reserved(reserved: list[bytes], source: str | os.PathLike[str]) -> None:
+    """A source holding restore's own top-level name cannot be shipped as it is: restored, it would land in the
+    destination's journal directory (docs/format.md, section 12.2). The user decides: exclude it, or rename it."""
+    if not reserved:
+        return
+    name = show_path(reserved[0])
+    journal = os.path.join(os.fsencode(source), reserved[0], JOURNAL_NAME.encode())
+    if os.path.isfile(journal):
+        raise SourceError(
+            f"the source holds {name} at its top, the journal a restore kept there (restore --keep-journal), not "
+            f"data: pack with --exclude /{name} to leave it out"
+        )
+    raise SourceError(
+        f"the source holds {name} at its top, a name restore keeps for its own files in the destination: pack "
+        f"with --exclude /{name} to leave it out, or rename it"
+    )
 
 
 def _check_space(

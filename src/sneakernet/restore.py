@@ -25,7 +25,6 @@ import logging
 import os
 import shutil
 import sqlite3
-import unicodedata
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -53,6 +52,7 @@ from .format import (
     SymlinkRecord,
     catalog_is_consistent,
     drive_label,
+    fold_name,
     short_fingerprint,
     show_path,
 )
@@ -291,11 +291,6 @@ class ChunkCursor:
 # --- restoring one drive ------------------------------------------------------------------------------------
 
 
-def _folded(name: bytes) -> str:
-    """How a case-insensitive, normalising filesystem sees a name."""
-    return unicodedata.normalize("NFC", name.decode("utf-8", "surrogateescape")).casefold()
-
-
 @dataclass
 class _WriterJob:
     """Whole files written by one job on the writer pool, in order: one future for many small files, not a future
@@ -421,7 +416,7 @@ class DriveRestorer:
         if self.fold_names:
             parent, _, name = path.rpartition(b"/")
             inside = next((p for p in _ancestors(path) if p in self.collided), None)
-            other = inside or self.journal.claim_name(parent, _folded(name), path)
+            other = inside or self.journal.claim_name(parent, fold_name(name), path)
             if other is not None:
                 what = "lies inside" if inside else "collides with"
                 self.outcome.collisions.append(f"{show_path(path)} {what} {show_path(other)}")

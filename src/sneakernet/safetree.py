@@ -1,10 +1,11 @@
 """The only code that creates anything under a restore destination, and never anywhere else.
 
 Every path is a shipment path checked by :func:`check_path` (relative, no ``..``, no NUL, no empty or ``.``
-component) and is reached from the destination one directory at a time with ``O_NOFOLLOW``, through directory
-file descriptors: a symlink anywhere on the way, whether it was in the destination before or restore created it
-itself, stops the operation instead of being followed (the tar-slip family of attacks). Final components are
-created or renamed relative to their parent's descriptor, never through a path string.
+component, nothing at or under the reserved top-level ``.sneakernet``) and is reached from the destination one
+directory at a time with ``O_NOFOLLOW``, through directory file descriptors: a symlink anywhere on the way,
+whether it was in the destination before or restore created it itself, stops the operation instead of being
+followed (the tar-slip family of attacks). Final components are created or renamed relative to their parent's
+descriptor, never through a path string.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import stat
 from collections import OrderedDict
 
 from .errors import FormatError
-from .format import show_path
+from .format import RESERVED_NAME, is_reserved, show_path
 
 #: Directory descriptors kept open: entries come in walk order, so a few cover the directories in use.
 OPEN_DIRS = 64
@@ -44,6 +45,9 @@ def check_path(path: bytes) -> list[bytes]:
     for part in parts:
         if part in (b"", b".", b".."):
             raise UnsafePath(f"{show_path(path)!r} has a {part.decode() or 'empty'!r} component")
+    if is_reserved(path):
+        # A shipment path there could overwrite a part or the journal of this very restore.
+        raise UnsafePath(f"{show_path(path)!r} lies in {RESERVED_NAME}, the name restore keeps for its own files")
     return parts
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, NamedTuple
 
 from .errors import SourceError
-from .format import show_path
+from .format import is_reserved, show_path
 from .planner import catalog_entry_bound
 
 KIND_FILE = "file"
@@ -154,6 +154,8 @@ class ScanTotals:
     catalog_entry_bytes: int = 0
     specials: list[bytes] = field(default_factory=list)
     unreadable: list[bytes] = field(default_factory=list)
+    #: Top-level entries with the name restore reserves (:func:`~sneakernet.format.is_reserved`): pack refuses them.
+    reserved: list[bytes] = field(default_factory=list)
 
     def add(self, entry: SourceEntry) -> None:
         if entry.kind == KIND_FILE:
@@ -400,7 +402,10 @@ def scan(root: str | os.PathLike[str], excludes: Sequence[str] = ()) -> tuple[Sc
         if isinstance(item, Excluded):
             totals.excluded_entries += 1
             totals.excluded_bytes += item.entry.size
-        elif isinstance(item, Unreadable):
+            continue
+        if b"/" not in item.path and is_reserved(item.path):
+            totals.reserved.append(item.path)
+        if isinstance(item, Unreadable):
             totals.unreadable.append(item.path)
             spool.add(item)
         elif item.kind == KIND_SPECIAL:
