@@ -116,6 +116,22 @@ def render() -> str:
         "lists exit codes, it says when that command uses which.",
         "",
         *exit_code_table(),
+        "",
+        "## --json",
+        "",
+        "Every command's `--json` prints one object (`ls`: one object a line), each described by a JSON Schema in",
+        "docs/ that the tests validate it against: `pack-summary`, `plan`, `verify-report`, `restore-report`,",
+        "`status`, `info` and `ls-entry` (`.schema.json`). Each object starts with `schema_version` (1), which goes",
+        "up when a field is removed or changes meaning; fields may be added without it. A command that fails under",
+        "`--json` prints its one line on stderr as always, and on stdout one line of JSON",
+        "([error.schema.json](error.schema.json)), so a script reading stdout always gets JSON:",
+        "",
+        "```json",
+        '{"schema_version": 1, "error": {"kind": "NotADrive", "message": "usb does not exist: ...", "exit_code": 2}}',
+        "```",
+        "",
+        "`kind` is the error's class in `sneakernet.errors` (`UsageError` for a bad option, `Interrupted` for Ctrl-C),",
+        "`exit_code` the exit code of the table above.",
     ]
     for path, _ in tree:
         lines += ["", f"## {title(path)}", "", "```text", f"$ {title(path)} --help", render_help(path).rstrip(), "```"]

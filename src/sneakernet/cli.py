@@ -14,7 +14,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import click
 from click.core import ParameterSource
@@ -25,6 +25,7 @@ from .config import Profile, load_profile
 from .errors import DestinationError, ExitCode, SneakernetError, UsageError
 from .format import short_fingerprint
 from .options import DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL, DEFAULT_SEGMENT_SIZE, PackOptions
+from .output import error_object
 from .plan import DEFAULT_LINKS, Plan, format_duration, plan
 from .scan import read_exclude_file
 from .units import format_size, parse_size
@@ -113,13 +114,35 @@ def run(ctx: click.Context, action: Callable[[], T]) -> T:
     except SneakernetError as exc:
         if ctx.find_root().params.get("debug"):
             traceback.print_exc()
-        click.echo(f"sneakernet: error: {exc}", err=True)
-        ctx.exit(int(exc.exit_code))
+        fail(ctx, str(exc), exc.exit_code, type(exc).__name__)
     except KeyboardInterrupt:
         hint = INTERRUPTED.get(ctx.info_name or "", "nothing was changed")
-        click.echo(f"sneakernet: interrupted; {hint}", err=True)
-        ctx.exit(int(ExitCode.INTERRUPTED))
+        fail(ctx, f"interrupted; {hint}", ExitCode.INTERRUPTED, "Interrupted", prefix="sneakernet: ")
     raise AssertionError("unreachable")
+
+
+def fail(
+    ctx: click.Context, message: str, code: ExitCode, kind: str = "UsageError", prefix: str = "sneakernet: error: "
+) -> NoReturn:
+    """End the command: ``message`` on one line of stderr and exit ``code``; under --json, the error object
+    (docs/error.schema.json) on stdout too, so a script reading stdout gets JSON either way."""
+    if ctx.params.get("as_json"):
+        click.echo(json.dumps(error_object(kind, message, int(code))))
+    click.echo(f"{prefix}{message}", err=True)
+    ctx.exit(int(code))
+
+
+class Command(click.Command):
+    """A command whose bad options (click's own usage errors) also print the JSON error object under --json."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        as_json = "--json" in args  # before parsing, which consumes ``args``
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            if as_json:
+                click.echo(json.dumps(error_object("UsageError", exc.format_message(), exc.exit_code)))
+            raise
 
 
 #: Profile keys that say where the shipment goes: a destination given on the command line replaces both.
@@ -173,6 +196,9 @@ def main(ctx: click.Context, debug: bool, verbose: int, quiet_all: bool) -> None
         library = logging.getLogger("sneakernet")
         library.handlers = [handler]  # one handler, however often main runs in a process
         library.setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
+
+
+main.command_class = Command  # every command below: JSON errors for bad options too
 
 
 def chunking_options(command: Callable[..., T]) -> Callable[..., T]:
@@ -240,7 +266,9 @@ def chunking_options(command: Callable[..., T]) -> Callable[..., T]:
 @click.option(
     "--resume", is_flag=True, help="Continue an interrupted pack into the same output, with the same options."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the summary as JSON (schema: docs/pack-summary.schema.json)."
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no warnings.")
 @click.option(
     "--config",
@@ -300,8 +328,7 @@ def pack_command(
         threads=pick("threads", threads),
     )
     if next_drive_cmd and not swap:
-        click.echo("sneakernet: error: --next-drive-cmd goes with --swap", err=True)
-        ctx.exit(int(ExitCode.USAGE))
+        fail(ctx, "--next-drive-cmd goes with --swap", ExitCode.USAGE)
     next_drive = _next_drive_asker(ctx, next_drive_cmd, quiet) if swap else None
     if swap and catalog_dir is None:
         catalog_dir = default_catalog_dir()
@@ -434,7 +461,9 @@ def print_pack_summary(summary: PackSummary, quiet: bool) -> None:
     metavar="FILE",
     help="Read pack's options from this YAML profile (its drives: how many); options given here win.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (schema: docs/plan.md).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the plan as JSON (docs/plan.md; schema: docs/plan.schema.json)."
+)
 @click.pass_context
 def plan_command(
     ctx: click.Context,
@@ -573,7 +602,9 @@ def _fill_lines(result: Plan) -> list[str]:
 )
 @click.option("--restart", is_flag=True, help="Start over instead of resuming an interrupted verify.")
 @click.option("--threads", type=click.IntRange(0, 256), default=0, help="Hashing threads, 0 for one per core.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (schema: docs/verify.md).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the report as JSON (schema: docs/verify-report.schema.json)."
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar; print only problems.")
 @click.pass_context
 def verify_command(
@@ -608,8 +639,7 @@ def verify_command(
     from .verify import Mode, Status, default_state_dir, verify
 
     if quick and deep:
-        click.echo("sneakernet: error: --quick and --deep do not go together: choose one", err=True)
-        ctx.exit(int(ExitCode.USAGE))
+        fail(ctx, "--quick and --deep do not go together: choose one", ExitCode.USAGE)
     mode = Mode.QUICK if quick else Mode.DEEP if deep else Mode.FULL
     progress = progress_for("verify", quiet)
     report = run(
@@ -719,7 +749,9 @@ def _drive_headline(drive: DriveReport) -> str:
 )
 @click.option("--keep-journal", is_flag=True, help="Keep DEST/.sneakernet once the shipment is complete.")
 @click.option("--force", is_flag=True, help="Restore into a non-empty DEST that holds no restore of this shipment.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the report as JSON (schema: docs/restore-report.schema.json)."
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def restore_command(
@@ -811,7 +843,7 @@ def print_status(state: ShipmentStatus) -> None:
 
 @main.command("status")
 @click.argument("dest", metavar="DEST")
-@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON (schema: docs/status.schema.json).")
 @click.pass_context
 def status_command(ctx: click.Context, dest: str, as_json: bool) -> None:
     """Say which drives DEST still needs, and how many files and bytes wait on each.
@@ -838,7 +870,10 @@ def status_command(ctx: click.Context, dest: str, as_json: bool) -> None:
 @main.command("ls")
 @click.argument("drive", metavar="DRIVE")
 @click.option(
-    "--json", "as_json", is_flag=True, help="One JSON object per line: path, kind, size, first_drive, last_drive."
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="One JSON object per line: path, kind, size, first_drive, last_drive (schema: docs/ls-entry.schema.json).",
 )
 @click.pass_context
 def ls_command(ctx: click.Context, drive: str, as_json: bool) -> None:
@@ -870,7 +905,12 @@ def ls_command(ctx: click.Context, drive: str, as_json: bool) -> None:
 
 @main.command("info")
 @click.argument("drive", metavar="DRIVE")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON (the fields of the text, by name).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print as JSON, the fields of the text by name (schema: docs/info.schema.json).",
+)
 @click.pass_context
 def info_command(ctx: click.Context, drive: str, as_json: bool) -> None:
     """Say what DRIVE is: shipment, fingerprint, drive n of N, label, created, sizes.

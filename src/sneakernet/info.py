@@ -10,6 +10,7 @@ from typing import Any
 from .bundle import CatalogReader, DriveReader
 from .errors import UsageError
 from .format import CATALOG_NAME, CatalogEntry, CatalogHeader, short_fingerprint, show_path
+from .output import versioned
 
 
 @dataclass
@@ -32,7 +33,7 @@ class DriveInfo:
     shipment_stored_bytes: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out = dict(self.__dict__)
+        out = versioned(self.__dict__)
         out["short_fingerprint"] = short_fingerprint(self.fingerprint) if self.fingerprint else None
         return out
 
@@ -69,7 +70,7 @@ class ListedEntry:
     last_drive: int
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return versioned(self.__dict__)
 
 
 def ls(drive: str) -> Iterator[ListedEntry]:

@@ -72,6 +72,7 @@ from .format import (
 )
 from .journal import JOURNAL_NAME
 from .options import PackOptions
+from .output import versioned
 from .planner import (
     PATH_ESCAPE_FACTOR,
     RECORD_BOUND,
@@ -267,7 +268,7 @@ class PackSummary:
         return self.stored_bytes / self.raw_bytes if self.raw_bytes else 1.0
 
     def to_json(self) -> dict[str, Any]:
-        out = dict(self.__dict__)
+        out = versioned(self.__dict__)
         out.update(short_fingerprint=self.short_fingerprint, ratio=round(self.ratio, 4))
         out["rate_bytes_per_second"] = round(self.raw_bytes / self.seconds) if self.seconds else None
         return out

@@ -37,6 +37,7 @@ from .codec import stored_size_bound
 from .errors import DestinationError, UsageError
 from .format import MAX_SEGMENTS
 from .options import DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL, DEFAULT_SEGMENT_SIZE, PackOptions
+from .output import SCHEMA_VERSION
 from .planner import (
     CATALOG_ENTRY_OVERHEAD,
     JSON_PLAIN,
@@ -640,6 +641,7 @@ class Plan:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "schema_version": SCHEMA_VERSION,
             "source": self.source,
             "files": self.files,
             "dirs": self.dirs,

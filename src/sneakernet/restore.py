@@ -70,6 +70,7 @@ from .journal import (
     Entry,
     Journal,
 )
+from .output import SCHEMA_VERSION, versioned
 from .progress import NullProgress, Progress
 from .safetree import InTheWay, SafeTree, UnsafePath, check_path
 
@@ -155,7 +156,7 @@ class ShipmentStatus:
     finished: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        out = dict(self.__dict__)
+        out = versioned(self.__dict__)
         out["waiting"] = [w.__dict__ for w in self.waiting]
         out["short_fingerprint"] = short_fingerprint(self.fingerprint)
         return out
@@ -174,6 +175,7 @@ class RestoreReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "schema_version": SCHEMA_VERSION,
             "drives": [d.__dict__ for d in self.drives],
             "problems": self.problems,
             "status": self.status.to_json(),

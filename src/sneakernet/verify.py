@@ -62,6 +62,7 @@ from .format import (
     short_fingerprint,
     show_path,
 )
+from .output import SCHEMA_VERSION
 from .progress import NullProgress, Progress
 
 log = logging.getLogger(__name__)
@@ -167,6 +168,7 @@ class VerifyReport:
         chunks = sorted({c.id for r in self.drives for c in r.damaged_chunks})
         paths = sorted({p for r in self.drives for p in r.hurt_paths()})
         return {
+            "schema_version": SCHEMA_VERSION,
             "ok": self.ok,
             "drives": [report.to_json() for report in self.drives],
             "resend": {"chunks": chunks, "paths": paths},
