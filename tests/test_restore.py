@@ -1403,6 +1403,7 @@ def test_ls(shipments: dict[str, Packed]) -> None:
     drive = ship.drives[2]
     expected = [
         {
+            "schema_version": 1,
             "path": show_path(decode_path("path", e)),
             "kind": e["kind"],
             "size": e["size"],
