@@ -57,6 +57,8 @@ class Chunk:
     raw_size: int | None = None
     method: str = "store"
     id: int = -1
+    #: Overrides the offset its record declares (default: where its bytes are written in the segment).
+    offset: int | None = None
 
     def frame(self) -> bytes:
         return self.stored if self.stored is not None else store_frame(self.raw)
@@ -173,7 +175,8 @@ def write_shipment(out: Path, drives: list[list[Any]], shipment: str | None = No
                 next_id += 1
                 frame = item.frame()
                 raw_size = item.raw_size if item.raw_size is not None else len(item.raw)
-                records.append({"type": "chunk", "id": item.id, "segment": segment_name(1), "offset": len(segment),
+                offset = len(segment) if item.offset is None else item.offset
+                records.append({"type": "chunk", "id": item.id, "segment": segment_name(1), "offset": offset,
                                 "stored_size": len(frame), "raw_size": raw_size, "method": item.method,
                                 "stored_blake3": b3(frame), "raw_blake3": b3(item.raw)})  # fmt: skip
                 segment += frame

@@ -681,8 +681,9 @@ HOSTILE: dict[str, Hostile] = {
     "dot-component": Hostile(lambda o: small_files([("./a", b"evil")]), "refused", "'.' component"),
     "dot-inside": Hostile(lambda o: [dir_rec("a"), *small_files([("a/./b", b"e")])], "refused", "'.' component"),
     "dot-alone": Hostile(lambda o: [dir_rec(".")], "refused", "'.' component"),
-    "duplicate": Hostile(lambda o: small_files([("a", b"one"), ("a", b"two")]), "refused", "'a' twice"),
-    "duplicate-kinds": Hostile(lambda o: [dir_rec("a"), symlink_rec("a", "x")], "refused", "'a' twice"),
+    # The catalog, made from these manifests, lists the path twice too: it lies, and is refused before anything.
+    "duplicate": Hostile(lambda o: small_files([("a", b"one"), ("a", b"two")]), "catalog", "'a' twice"),
+    "duplicate-kinds": Hostile(lambda o: [dir_rec("a"), symlink_rec("a", "x")], "catalog", "'a' twice"),
     "file-and-dir": Hostile(
         lambda o: small_files([("a", b"one"), ("a/b", b"two")]), "refused", "'a/b' lies inside 'a', a file"
     ),
@@ -757,6 +758,14 @@ def test_hostile_drive(tmp_path: Path, case: str) -> None:
     (tmp_path / "work").mkdir()
     drives = write_shipment(tmp_path / "ship", [hostile.items(outside)])
     dest = tmp_path / "work" / "dest"
+    if hostile.outcome == "catalog":
+        with pytest.raises(UsageError, match=hostile.message):
+            restore([str(d) for d in drives], str(dest))
+        assert os.listdir(dest) == []
+        code, out, err = cli("restore", *drives, "--into", tmp_path / "work" / "dest-cli")
+        assert code == 2 and "Traceback" not in err and hostile.message in err and "another drive's catalog" in err
+        _nothing_outside(tmp_path, outside)
+        return
     report = restore([str(d) for d in drives], str(dest))
     outcome = report.drives[0]
     _nothing_outside(tmp_path, outside)

@@ -36,6 +36,7 @@ from .format import (
     PARTIAL_SUFFIX,
     SEGMENTS_DIR,
     CatalogDrive,
+    CatalogEntry,
     CatalogHeader,
     CatalogRecord,
     ChunkRecord,
@@ -51,6 +52,13 @@ from .format import (
     show_path,
 )
 from .recordfile import HashingReader, RecordWriter, check_single_frame, read_records, type_prefix
+from .validate import (
+    catalog_drive_problems,
+    catalog_entry_problems,
+    catalog_header_problems,
+    label_problems,
+    manifest_header_problems,
+)
 
 _NO_MORE: Any = object()
 H = TypeVar("H")
@@ -324,6 +332,8 @@ class DriveReader:
         #: The bytes of drive.json, as B3SUMS hashes them.
         self.label_bytes = data
         self.label = DriveLabel.from_bytes(data)
+        if problems := label_problems(self.label):
+            raise FormatError(f"{DRIVE_LABEL_NAME} is out of bounds: {'; '.join(problems)}")
         self._maps: dict[str, mmap.mmap] = {}
         self._maps_lock = threading.Lock()
         #: Size and BLAKE3 of the manifest as read, once :meth:`records` has read it to its end.
@@ -400,6 +410,8 @@ class DriveReader:
 
         def own_header(raw: dict[str, Any]) -> ManifestHeader:
             header = ManifestHeader.from_json(raw)
+            if problems := manifest_header_problems(header):
+                raise FormatError(f"{what} has a header out of bounds: {'; '.join(problems)}")
             if header.shipment != self.label.shipment or header.drive != self.label.drive:
                 raise FormatError(f"{what} belongs to another shipment or drive than its {DRIVE_LABEL_NAME}")
             return header
@@ -476,9 +488,32 @@ class CatalogReader:
         """The header, then each record through the end record (with ``only``, just those types; see
         :meth:`DriveReader.records`)."""
         what = f"the catalog {self.path}"
-        self.size, self.blake3 = yield from _read_record_file(
-            self.path, what, only, CatalogHeader.from_json, catalog_record_from_json
-        )
+        drives = [0, 0]  # the header's count, and the drive records read
+
+        def checked_header(raw: dict[str, Any]) -> CatalogHeader:
+            header = CatalogHeader.from_json(raw)
+            if problems := catalog_header_problems(header):
+                raise FormatError(f"{what} has a header out of bounds: {'; '.join(problems)}")
+            drives[0] = header.drives
+            return header
+
+        def checked(raw: dict[str, Any]) -> CatalogRecord:
+            # Every record within the bounds of docs/format.md section 11 before anyone sizes anything by it.
+            record = catalog_record_from_json(raw)
+            if isinstance(record, CatalogEntry):
+                problems = catalog_entry_problems(record, drives[0])
+            elif isinstance(record, CatalogDrive):
+                drives[1] += 1
+                problems = catalog_drive_problems(record)
+                if drives[1] > drives[0]:
+                    problems.append(f"more drive records than the {drives[0]} drives of its header")
+            else:
+                problems = []
+            if problems:
+                raise FormatError(f"{what} has a record out of bounds: {'; '.join(problems)}")
+            return record
+
+        self.size, self.blake3 = yield from _read_record_file(self.path, what, only, checked_header, checked)
 
     def drives(self) -> tuple[CatalogHeader, list[CatalogDrive]]:
         """The header and the drive list, after reading the whole catalog (entries counted, not parsed)."""
@@ -531,6 +566,10 @@ class ChunkMap:
         index = record.chunk - self.first_chunk
         if not 0 <= index < len(self.raw_offsets) - 1:
             raise FormatError(f"{show_path(record.path)} names chunk {record.chunk}, which is not on this drive")
+        if record.chunk_offset >= self.raw_offsets[index + 1] - self.raw_offsets[index]:
+            raise FormatError(
+                f"{show_path(record.path)} starts at byte {record.chunk_offset} of chunk {record.chunk}, past its end"
+            )
         start = self.raw_offsets[index] + record.chunk_offset
         if start + record.length > self.raw_offsets[-1]:
             raise FormatError(f"{show_path(record.path)} runs past the last chunk of this drive")

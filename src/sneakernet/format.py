@@ -12,6 +12,7 @@ names and names with newlines survive.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 import unicodedata
@@ -696,6 +697,16 @@ class CatalogEntry:
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> CatalogEntry:
+        path, kind, size, first, last = (
+            raw.get("path"), raw.get("kind"), raw.get("size"), raw.get("first_drive"), raw.get("last_drive")
+        )  # fmt: skip
+        # The usual entry (a catalog has one per path of the shipment), checked in one expression.
+        if (
+            type(path) is str and "path_b64" not in raw and kind in CATALOG_KINDS and type(size) is int
+            and type(first) is int and type(last) is int and size >= 0 and first >= 0 and last >= 0
+        ):  # fmt: skip
+            with contextlib.suppress(UnicodeEncodeError):  # a lone surrogate: refused below, with its reason
+                return cls(path.encode("utf-8"), kind, size, first, last)
         problems: list[str] = []
         record = cls(
             path=decode_path("path", raw),
@@ -742,7 +753,8 @@ def fingerprint(manifest_hashes: Iterable[str]) -> str:
 
 def catalog_is_consistent(header: CatalogHeader, drives: list[CatalogDrive]) -> bool:
     """Whether a catalog lists drives 1..N and its drives' manifest hashes give its fingerprint."""
-    numbered = [d.drive for d in drives] == list(range(1, header.drives + 1))
+    # Counted first: a header claiming 10^12 drives must not make a list of them.
+    numbered = len(drives) == header.drives and all(d.drive == n for n, d in enumerate(drives, 1))
     return numbered and fingerprint(d.manifest_blake3 for d in drives) == header.fingerprint
 
 

@@ -48,7 +48,6 @@ from .format import (
     HardlinkRecord,
     ManifestHeader,
     Metadata,
-    SkippedRecord,
     SymlinkRecord,
     catalog_is_consistent,
     drive_label,
@@ -72,7 +71,8 @@ from .journal import (
 )
 from .output import SCHEMA_VERSION, versioned
 from .progress import NullProgress, Progress
-from .safetree import InTheWay, SafeTree, UnsafePath, check_path
+from .safetree import InTheWay, SafeTree, UnsafePath
+from .validate import CatalogIndex, ManifestCheck, Seen, seen_of
 
 log = logging.getLogger(__name__)
 
@@ -899,7 +899,10 @@ def _space_error(exc: OSError, dest: str) -> Exception:
 
 
 def validate_drive(reader: DriveReader, journal: Journal, includes: Includes | None = None) -> ChunkMap:
-    """Read the whole manifest and refuse the drive (FormatError) if anything would be unsafe or wrong.
+    """Read the whole manifest and refuse the drive (FormatError) if anything would be unsafe or wrong: every
+    record through the validation verify runs too (validate.py: bounds, paths, chunks against their segments),
+    no path twice, none inside a path that is not a directory, and the drive's entries exactly the catalog's for
+    it (the catalog, indexed in the journal, names the one drive that finishes each path).
 
     With ``includes``, it also notes in the journal's ``aliases`` each file left out by the patterns that a
     wanted hard link names: its content is restored under the first such link's name instead, from whichever
@@ -912,59 +915,57 @@ def validate_drive(reader: DriveReader, journal: Journal, includes: Includes | N
     if reader.label.manifest_blake3 != expected:
         raise FormatError("its manifest is not the one the catalog names for this drive (a drive of another copy?)")
     db = journal.db
-    db.execute("CREATE TEMP TABLE IF NOT EXISTS seen (path BLOB PRIMARY KEY, kind TEXT NOT NULL)")
     if includes:
         journal.make_aliases()
-    db.execute("DELETE FROM seen")
-    pending: list[tuple[bytes, str]] = []
-    for record in reader.records():
-        if isinstance(record, ManifestHeader):
-            chunk_map.header = record
-            continue
-        if isinstance(record, ChunkRecord):
-            chunk_map.add_chunk(record)
-            continue
-        path = getattr(record, "path", None)
-        if path is None or isinstance(record, SkippedRecord):
-            continue
-        check_path(path)
-        if isinstance(record, HardlinkRecord):
-            check_path(record.target)
-            if includes and includes.wants(path) and not includes.wants(record.target):
-                db.execute("INSERT OR IGNORE INTO aliases (target, link) VALUES (?, ?)", (record.target, path))
-        if isinstance(record, FileRecord):
-            chunk_map.piece_range(record)
-        pending.append((path, record.TYPE))
-        if len(pending) >= 10_000:
-            _add_seen(db, pending)
-    _add_seen(db, pending)
-    # Set-wise, in SQLite: the first path that lies inside a path of this drive that is not a directory.
-    row = db.execute(
-        "SELECT inner.path, outer.path, outer.kind FROM seen AS outer JOIN seen AS inner "
-        "ON inner.path > CAST(outer.path || x'2f' AS BLOB) AND inner.path < CAST(outer.path || x'30' AS BLOB) "
-        "WHERE outer.kind != ? LIMIT 1",
-        (DirRecord.TYPE,),
-    ).fetchone()
-    if row:
-        raise FormatError(f"{show_path(bytes(row[0]))!r} lies inside {show_path(bytes(row[1]))!r}, a {row[2]}")
-    db.execute("DELETE FROM seen")
+    check = ManifestCheck()
+    index = CatalogIndex(db)
+
+    def entries() -> Iterator[Seen]:
+        for record in reader.records():
+            if problems := check.check(record):
+                raise FormatError(problems[0])
+            if isinstance(record, ManifestHeader):
+                chunk_map.header = record
+            elif isinstance(record, ChunkRecord):
+                chunk_map.add_chunk(record)
+            elif isinstance(record, _ENTRY_RECORDS):
+                if isinstance(record, FileRecord):
+                    chunk_map.piece_range(record)
+                elif (
+                    isinstance(record, HardlinkRecord)
+                    and includes
+                    and includes.wants(record.path)
+                    and not includes.wants(record.target)
+                ):
+                    db.execute(
+                        "INSERT OR IGNORE INTO aliases (target, link) VALUES (?, ?)", (record.target, record.path)
+                    )
+                seen = seen_of(record)
+                if seen is not None:
+                    yield seen
+        if problems := check.finish():
+            raise FormatError(problems[0])
+
+    for problem in itertools.chain(index.load_seen(entries()), index.compare(reader.label.drive)):
+        raise FormatError(problem)
     return chunk_map
 
 
-def _add_seen(db: sqlite3.Connection, pending: list[tuple[bytes, str]]) -> None:
-    """Record paths seen on the drive being checked; a path seen twice refuses the drive."""
-    last = db.execute("SELECT COALESCE(MAX(rowid), 0) FROM seen").fetchone()[0]
-    before = db.total_changes
-    db.executemany("INSERT OR IGNORE INTO seen VALUES (?, ?)", pending)
-    if db.total_changes - before != len(pending):
-        # Rare (a broken or hostile drive): find the path, in this batch twice or seen in an earlier one.
-        batch: set[bytes] = set()
-        for path, _ in pending:
-            earlier = db.execute("SELECT rowid FROM seen WHERE path = ?", (path,)).fetchone()[0] <= last
-            if path in batch or earlier:
-                raise FormatError(f"it lists {show_path(path)!r} twice")
-            batch.add(path)
-    pending.clear()
+def index_catalog(journal: Journal, catalog: str) -> None:
+    """The catalog's entries into the journal (validate.CatalogIndex), once per restore: what each drive is
+    checked against. A catalog that lists a path twice or out of drive order lies: UsageError."""
+    index = CatalogIndex(journal.db)
+    if index.built() or journal.get("finished") == "true":
+        return
+    entries = (r for r in CatalogReader(catalog).records() if isinstance(r, CatalogEntry))
+    try:
+        lies = index.build(entries)
+    except FormatError as exc:
+        raise UsageError(f"the catalog {catalog} is damaged ({exc}): use another drive's catalog") from exc
+    if lies:
+        journal.db.rollback()
+        raise UsageError(f"{lies[0]}: use another drive's catalog (--catalog FILE), or ask the sender for one")
+    journal.commit()
 
 
 # --- the entry points ---------------------------------------------------------------------------------------
@@ -986,6 +987,12 @@ def _journal_for(
             raise UsageError(
                 f"{dest} is a restore with --include {stored or '(everything)'}: give the same patterns or none"
             )
+        try:
+            # A run killed while it indexed the catalog (or a journal made before the index existed).
+            index_catalog(journal, os.path.join(Journal.directory(dest), CATALOG_COPY))
+        except UsageError:
+            journal.close()
+            raise
         return journal
     # A run killed while it set up its journal leaves .sneakernet without one: that is no user data.
     if os.path.isdir(dest) and set(os.listdir(dest)) - {JOURNAL_DIR} and not force:
@@ -1020,6 +1027,13 @@ def _journal_for(
             "includes": [p.decode("utf-8", "surrogateescape") for p in includes.patterns],
         },
     )
+    try:
+        index_catalog(journal, copy)
+    except UsageError:
+        # Nothing restored yet: the lying catalog leaves no restore behind, another catalog starts afresh.
+        journal.close()
+        _remove_journal(dest)
+        raise
     return journal
 
 

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import random
+import sqlite3
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -52,11 +53,13 @@ from .format import (
     CatalogEntry,
     CatalogHeader,
     ChunkRecord,
+    DirRecord,
     DriveLabel,
     FileRecord,
     HardlinkRecord,
     ManifestHeader,
     SegmentRecord,
+    SymlinkRecord,
     catalog_is_consistent,
     fingerprint,
     short_fingerprint,
@@ -64,6 +67,7 @@ from .format import (
 )
 from .output import SCHEMA_VERSION
 from .progress import NullProgress, Progress
+from .validate import LISTED_PROBLEMS, CatalogIndex, ManifestCheck, Seen, seen_of
 
 log = logging.getLogger(__name__)
 
@@ -299,8 +303,16 @@ class DriveVerifier:
         self.hashed_whole: set[str] = set()
         #: What hashes this drive's segment files ahead, if anything does (see :meth:`hash_ahead`).
         self.ahead: HashAhead | None = None
-        #: Catalogs parsed whole in this run, by BLAKE3: shared by the verifiers of one run.
-        self.catalogs: dict[str, tuple[CatalogHeader, list[CatalogDrive]]] = {}
+        #: Catalogs parsed whole in this run, by BLAKE3: shared by the verifiers of one run, with the index of
+        #: their entries (None when the catalog lies, see validate.CatalogIndex) in :attr:`db`.
+        self.catalogs: dict[str, tuple[CatalogHeader, list[CatalogDrive], CatalogIndex | None, list[str]]] = {}
+        #: A temporary on-disk database (SQLite's own temporary file) for the set-wise checks: duplicate paths,
+        #: and the catalog against the manifest. Shared by the verifiers of one run.
+        self.db: sqlite3.Connection | None = None
+        #: The catalog's entries as an index, when the catalog parsed and does not lie.
+        self.catalog_index: CatalogIndex | None = None
+        #: Record problems of the manifest not listed one by one (beyond LISTED_PROBLEMS).
+        self.unlisted = 0
 
     def run(self) -> DriveReport:
         if self.check_structure():
@@ -369,8 +381,18 @@ class DriveVerifier:
     def _check_manifest(self, retried: bool = False) -> bool:
         """One pass over the manifest: its structure, hash, and the chunk map; False when it cannot be trusted."""
         assert self.reader is not None
-        try:
+        check = ManifestCheck()
+        self.unlisted = 0
+        index = CatalogIndex(self._database())  # this drive's paths only: no catalog table needed
+        bad = [0]  # records refused: they are not compared with the catalog (nothing hostile goes to SQLite)
+
+        def entries() -> Iterator[Seen]:
+            assert self.reader is not None
             for record in self.reader.records():
+                problems = check.check(record)
+                for problem in problems:
+                    self._record_problem(problem)
+                bad[0] += bool(problems)
                 if isinstance(record, ChunkRecord):
                     self.manifest.add_chunk(record)
                 elif isinstance(record, FileRecord):
@@ -379,6 +401,17 @@ class DriveVerifier:
                     self.manifest.segments[record.name] = record
                 elif isinstance(record, ManifestHeader):
                     self.manifest.header = record
+                if not problems and isinstance(record, FileRecord | DirRecord | SymlinkRecord | HardlinkRecord):
+                    seen = seen_of(record)
+                    if seen is not None:
+                        yield seen
+
+        try:
+            # Paths twice on the drive, or inside a path that is not a directory: set-wise, on disk.
+            duplicates = list(index.load_seen(entries()))
+            for problem in [*duplicates, *check.finish()]:
+                self._record_problem(problem)
+            self._cross_check_catalog(not duplicates and not bad[0])
         except FormatError as exc:
             vouched = self._drive_the_catalog_vouches_for()
             if vouched is not None and not retried:
@@ -405,10 +438,36 @@ class DriveVerifier:
                     self._paths_on_drive_from_catalog(),
                 )
                 return False
+        if self.unlisted:
+            self.report.add("manifest", f"and {self.unlisted} more problems in the records of {MANIFEST_NAME}")
         for name, record in self.manifest.segments.items():
             if self.manifest.chunks_per_segment.get(name, 0) != record.chunks:
                 self.report.add("manifest", f"{MANIFEST_NAME} lists {record.chunks} chunks for {name}, but has others")
         return True
+
+    def _database(self) -> sqlite3.Connection:
+        if self.db is None:
+            self.db = temporary_database()
+        return self.db
+
+    def _record_problem(self, problem: str) -> None:
+        """A record of the manifest that a reader must refuse (see validate.py): a problem, listed up to a limit."""
+        listed = sum(p.kind == "manifest" for p in self.report.problems)
+        if listed >= LISTED_PROBLEMS:
+            self.unlisted += 1
+            return
+        self.report.add("manifest", f"{MANIFEST_NAME}: {problem}")
+
+    def _cross_check_catalog(self, loaded: bool) -> None:
+        """The catalog's slice for this drive against the manifest just read (docs/format.md section 9): the
+        catalog is not covered by the fingerprint, so a reader must not trust its entries until they match.
+        ``loaded``: the manifest's entries are all in the database (none was twice on the drive)."""
+        assert self.reader is not None
+        index, own = self.catalog_index, self.catalog_drive
+        if not loaded or index is None or own is None or own.manifest_blake3 != self.reader.manifest_blake3:
+            return  # no catalog to compare, or another problem already says the two do not belong together
+        for problem in index.compare(self.reader.label.drive):
+            self.report.add("catalog", problem)
 
     def _paths_on_drive_from_catalog(self) -> list[str]:
         """The catalog's paths with bytes on this drive: what a damaged manifest may hurt."""
@@ -485,17 +544,40 @@ class DriveVerifier:
             )
 
     def _parsed_catalog(self, path: str, digest: str | None) -> tuple[CatalogHeader, list[CatalogDrive]]:
-        """The header and drive list of the catalog whose BLAKE3 is ``digest``. Every drive of a shipment carries
-        the same catalog: one whose bytes were parsed whole for an earlier drive of this run is not parsed again."""
+        """The header and drive list of the catalog whose BLAKE3 is ``digest``, its entries indexed (see
+        :attr:`catalog_index`). Every drive of a shipment carries the same catalog: one whose bytes were parsed
+        whole for an earlier drive of this run is not parsed again."""
         if digest is not None and digest in self.catalogs:
-            return self.catalogs[digest]
+            cached_header, cached_drives, self.catalog_index, cached_lies = self.catalogs[digest]
+            for problem in cached_lies:
+                self.report.add("catalog", f"{CATALOG_NAME}: {problem}")
+            return cached_header, cached_drives
         reader = CatalogReader(path)
-        # Entries are not parsed here (restore and ls read them); their lines are counted and hashed.
-        header, drives = reader.drives()
+        index = CatalogIndex(self._database(), f"catalog_{len(self.catalogs)}")
+        found: list[CatalogHeader] = []
+        drives: list[CatalogDrive] = []
+
+        def entries() -> Iterator[CatalogEntry]:
+            for record in reader.records():
+                if isinstance(record, CatalogEntry):
+                    yield record
+                elif isinstance(record, CatalogDrive):
+                    drives.append(record)
+                elif isinstance(record, CatalogHeader):
+                    found.append(record)
+
+        lies = index.build(entries())
+        for problem in lies:
+            self.report.add("catalog", f"{CATALOG_NAME}: {problem}")
+        header = found[0]
+        if lies:
+            # The rest is read to know whether the file is whole (its entries are no longer indexed).
+            header, drives = reader.drives()
         if digest is not None:
             if reader.blake3 != digest:
                 raise FormatError("it changed while it was read")
-            self.catalogs[digest] = (header, drives)
+            self.catalogs[digest] = (header, drives, None if lies else index, lies)
+        self.catalog_index = None if lies else index
         return header, drives
 
     def _check_catalog_against_drive(self, label: DriveLabel) -> None:
@@ -933,10 +1015,11 @@ def verify(
         for path in drives
     ]
     ahead = HashAhead(workers)
-    catalogs: dict[str, tuple[CatalogHeader, list[CatalogDrive]]] = {}
+    catalogs: dict[str, tuple[CatalogHeader, list[CatalogDrive], CatalogIndex | None, list[str]]] = {}
+    db = temporary_database()
     try:
         for verifier in verifiers:
-            verifier.catalogs = catalogs
+            verifier.catalogs, verifier.db = catalogs, db
             verifier.hash_ahead(ahead)
         # The structure of each drive is checked before the contents of the one before it: the main thread
         # parses a manifest while the segments it waits for are still being hashed ahead.
@@ -956,8 +1039,18 @@ def verify(
     finally:
         ahead.close()
         progress.close()
+        db.close()
     _check_same_shipment(reports)
     return VerifyReport(reports)
+
+
+def temporary_database() -> sqlite3.Connection:
+    """The set-wise checks' database (see DriveVerifier.db): SQLite's own temporary file, removed when closed;
+    nothing in it needs to survive a crash, so it is written without a journal or syncs."""
+    db = sqlite3.connect("")
+    db.execute("PRAGMA journal_mode = OFF")
+    db.execute("PRAGMA synchronous = OFF")
+    return db
 
 
 def _finish(verifier: DriveVerifier, ahead: HashAhead) -> DriveReport:
