@@ -1288,6 +1288,32 @@ def test_drive_without_catalog(shipments: dict[str, Packed], tmp_path: Path) -> 
     assert_same_tree(ship.src, dest)
 
 
+@pytest.mark.parametrize("damage", ["flipped", "fifo"])
+def test_a_damaged_catalog_on_the_first_drive_given_falls_back_to_the_next(
+    shipments: dict[str, Packed], tmp_path: Path, damage: str
+) -> None:
+    """Issue 18, 9: a damaged catalog on the first drive given stopped the whole restore ("use another drive's
+    catalog") although every other drive carried a good copy: the next good copy is used, and said so."""
+    ship = shipments["links"]
+    drives = ship.copy(tmp_path / "copy")
+    catalog = drives[0] / CATALOG_NAME
+    if damage == "flipped":
+        flip_byte(catalog, catalog.stat().st_size // 2)
+    else:
+        catalog.unlink()
+        os.mkfifo(catalog)
+    dest = tmp_path / "dest"
+    code, out, err = cli("restore", *drives, "--into", dest)
+    assert code == 0, out + err
+    notes = [line for line in lines(out) if line.startswith("note:")]
+    assert len(notes) == 1 and "the catalog of drive-0001" in notes[0] and "used the copy on drive-0002" in notes[0]
+    assert ship.fingerprint in lines(out)[-1]
+    assert_same_tree(ship.src, dest)
+    # Alone, a drive with a damaged catalog still cannot start a restore: one line, exit 2.
+    code, out, err = cli("restore", drives[0], "--into", tmp_path / "alone")
+    assert code == 2 and len(lines(err)) == 1 and "damaged" in err and "Traceback" not in err
+
+
 # --- 9. disk full -------------------------------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ import contextlib
 import errno
 import mmap
 import os
+import stat
 import threading
 from array import array
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -97,6 +98,38 @@ def fsync_dir(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+#: How a reader opens a drive's files: a FIFO in place of one must not block it forever (O_NONBLOCK), and a
+#: symlink planted in place of one is not followed (O_NOFOLLOW) but refused.
+_DRIVE_FILE_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFDIR: "a directory", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a device",
+          stat.S_IFBLK: "a device", stat.S_IFLNK: "a symlink"}  # fmt: skip
+
+
+def file_kind(mode: int) -> str:
+    """What a file that should be a regular file is instead, for a message: "a FIFO", "a symlink", ..."""
+    return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def open_drive_file(path: str) -> BinaryIO:
+    """Open a file of a drive for reading, refused (an OSError whose ``strerror`` says why) unless it is a regular
+    file: checked with fstat on the descriptor opened, before a byte is read, so nothing can block or swap it."""
+    try:
+        fd = os.open(path, _DRIVE_FILE_FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(errno.ELOOP, "it is a symlink, not a regular file", path) from None
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, f"it is {file_kind(mode)}, not a regular file", path)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def write_atomically(path: str, data: bytes) -> None:
@@ -275,7 +308,7 @@ def segment_blake3(path: str, threads: int, advance: Callable[[int], None]) -> s
     memory stays at a slice. ``advance`` is told the bytes of every slice."""
     hasher = blake3.blake3(max_threads=threads)
     try:
-        with open(path, "rb") as handle:
+        with open_drive_file(path) as handle:
             size = os.fstat(handle.fileno()).st_size
             if not size:
                 return hasher.hexdigest()
@@ -323,7 +356,7 @@ class DriveReader:
                 )
             raise NotADrive(f"{path} is not a sneakernet drive: it has no {DRIVE_LABEL_NAME}")
         try:
-            with open(label_path, "rb") as handle:
+            with open_drive_file(label_path) as handle:
                 data = handle.read(LABEL_LIMIT + 1)
         except OSError as exc:
             raise FormatError(f"cannot read {label_path}: {exc.strerror}") from exc
@@ -346,7 +379,7 @@ class DriveReader:
     def read_stored(self, chunk: ChunkRecord) -> bytes:
         """The stored bytes of ``chunk``, checked against its ``stored_blake3``."""
         try:
-            with open(self.file(chunk.segment), "rb") as handle:
+            with open_drive_file(self.file(chunk.segment)) as handle:
                 handle.seek(chunk.offset)
                 stored = handle.read(chunk.stored_size)
         except OSError as exc:
@@ -377,7 +410,7 @@ class DriveReader:
         with self._maps_lock:
             mapped = self._maps.get(segment)
             if mapped is None:
-                with open(self.file(segment), "rb") as handle:
+                with open_drive_file(self.file(segment)) as handle:
                     mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
                 self._maps[segment] = mapped
             return mapped
@@ -436,7 +469,7 @@ def _read_record_file(
 
     With ``only`` (record types), the other records are counted but neither parsed nor yielded."""
     try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed below
+        handle = open_drive_file(path)
     except OSError as exc:
         raise FormatError(f"cannot open {what}: {exc.strerror}") from exc
     with handle:
@@ -580,7 +613,7 @@ def file_blake3(path: str) -> tuple[int, str]:
     """``(size, BLAKE3 hex)`` of a whole file, read in large blocks."""
     hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
     size = 0
-    with open(path, "rb") as handle:
+    with open_drive_file(path) as handle:
         while data := handle.read(1 << 22):
             hasher.update(data)
             size += len(data)

@@ -799,6 +799,8 @@ def restore_command(
 
 
 def print_restore_report(report: RestoreReport) -> None:
+    for note in report.notes:
+        click.echo(f"note: {note}")
     for drive in report.drives:
         name = f"{drive.label} ({drive.path})"
         if drive.status == "restored":

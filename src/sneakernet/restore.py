@@ -33,7 +33,7 @@ from typing import Any
 
 import blake3
 
-from .bundle import CatalogReader, ChunkMap, DriveReader, refuse_non_directory
+from .bundle import CatalogReader, ChunkMap, DriveReader, open_drive_file, refuse_non_directory
 from .errors import DestinationError, FormatError, OutOfSpace, UsageError
 from .format import (
     CATALOG_NAME,
@@ -168,6 +168,8 @@ class RestoreReport:
     status: ShipmentStatus
     #: What the last drive's run could not finish for the whole shipment (hard links whose target never came).
     problems: list[str] = field(default_factory=list)
+    #: What the user should know that did not stop anything (a damaged catalog copy passed over for another).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
@@ -178,6 +180,7 @@ class RestoreReport:
             "schema_version": SCHEMA_VERSION,
             "drives": [d.__dict__ for d in self.drives],
             "problems": self.problems,
+            "notes": self.notes,
             "status": self.status.to_json(),
             "clean": self.clean,
         }
@@ -972,9 +975,16 @@ def index_catalog(journal: Journal, catalog: str) -> None:
 
 
 def _journal_for(
-    dest: str, readers: list[DriveReader], includes: Includes, force: bool, catalog: str | None = None
+    dest: str,
+    readers: list[DriveReader],
+    includes: Includes,
+    force: bool,
+    catalog: str | None = None,
+    notes: list[str] | None = None,
 ) -> Journal:
-    """Open the destination's journal, or start one from ``catalog`` or the first catalog among the drives."""
+    """Open the destination's journal, or start one from ``catalog`` or the first good catalog among the drives
+    (``notes`` is told of damaged copies passed over)."""
+    notes = notes if notes is not None else []
     if Journal.exists(dest):
         try:
             journal = Journal.open(dest)
@@ -998,22 +1008,18 @@ def _journal_for(
     if os.path.isdir(dest) and set(os.listdir(dest)) - {JOURNAL_DIR} and not force:
         raise UsageError(f"{dest} is not empty and holds no restore of a shipment: give an empty directory or --force")
     if catalog is None:
-        source = next((r for r in readers if os.path.exists(r.file(CATALOG_NAME))), None)
-        if source is None:
-            raise UsageError(
-                "none of these drives carries the shipment's catalog: restore first a drive that does (with --out "
-                "every drive does; with --swap the last one), or give --catalog with the sender's copy"
-            )
-        catalog = source.file(CATALOG_NAME)
+        catalog, header, drives = _first_good_catalog(readers, notes)
     elif not os.path.isfile(catalog):
         raise UsageError(f"catalog {catalog} is not a file: give the catalog.jsonl.zst of the shipment")
-    header, drives = read_catalog(catalog)
+    else:
+        header, drives = read_catalog(catalog)
     if includes:
         includes.refuse_unmatched(catalog)
     # The catalog copy first, whole (partial then rename): the journal, made last, is what says a restore exists.
     os.makedirs(os.path.join(Journal.directory(dest), PARTS_DIR), exist_ok=True)
     copy = os.path.join(Journal.directory(dest), CATALOG_COPY)
-    shutil.copyfile(catalog, copy + PARTIAL_SUFFIX)
+    with open_drive_file(catalog) as original, open(copy + PARTIAL_SUFFIX, "wb") as target:
+        shutil.copyfileobj(original, target)
     os.replace(copy + PARTIAL_SUFFIX, copy)
     journal = Journal.create(
         dest,
@@ -1035,6 +1041,32 @@ def _journal_for(
         _remove_journal(dest)
         raise
     return journal
+
+
+def _first_good_catalog(readers: list[DriveReader], notes: list[str]) -> tuple[str, CatalogHeader, list[CatalogDrive]]:
+    """The catalog of the first drive given whose copy reads whole and matches its fingerprint: every drive carries
+    the same catalog, so one damaged copy does not stop a restore that other drives can start. ``notes`` is told
+    which copies were passed over and which was used."""
+    damaged: list[tuple[DriveReader, UsageError]] = []
+    for reader in readers:
+        path = reader.file(CATALOG_NAME)
+        if not os.path.lexists(path):
+            continue
+        try:
+            header, drives = read_catalog(path)
+        except UsageError as exc:
+            damaged.append((reader, exc))
+            continue
+        for bad, why in damaged:
+            notes.append(f"the catalog of {bad.label.label} ({bad.path}) is damaged ({why.__cause__ or why}): used the "
+                         f"copy on {reader.label.label} ({reader.path})")  # fmt: skip
+        return path, header, drives
+    if damaged:
+        raise damaged[0][1]
+    raise UsageError(
+        "none of these drives carries the shipment's catalog: restore first a drive that does (with --out every "
+        "drive does; with --swap the last one), or give --catalog with the sender's copy"
+    )
 
 
 def read_catalog(path: str) -> tuple[CatalogHeader, list[CatalogDrive]]:
@@ -1120,8 +1152,9 @@ def _restore(
     progress: Progress,
     catalog: str | None,
 ) -> RestoreReport:
+    notes: list[str] = []
     try:
-        journal = _journal_for(into, readers, includes, force, catalog)
+        journal = _journal_for(into, readers, includes, force, catalog, notes)
     except sqlite3.OperationalError as exc:
         raise _journal_error(exc, into) from exc
     except OSError as exc:
@@ -1165,7 +1198,7 @@ def _restore(
         journal.close()
     if status.finished and not keep_journal:
         _remove_journal(into)
-    return RestoreReport(outcomes, status, problems)
+    return RestoreReport(outcomes, status, problems, notes)
 
 
 def _restore_drive(

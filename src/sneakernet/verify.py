@@ -21,6 +21,7 @@ import logging
 import os
 import random
 import sqlite3
+import stat
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -35,6 +36,8 @@ from .bundle import (
     ChunkMap,
     DriveReader,
     file_blake3,
+    file_kind,
+    open_drive_file,
     segment_blake3,
     write_atomically,
 )
@@ -602,7 +605,7 @@ class DriveVerifier:
         if self.catalog_digest is not None:
             expected[CATALOG_NAME] = self.catalog_digest
         try:
-            with open(self.reader.file(CHECKSUMS_NAME), "rb") as handle:
+            with open_drive_file(self.reader.file(CHECKSUMS_NAME)) as handle:
                 text = handle.read(1 << 24)
         except OSError as exc:
             self.report.add("checksums", f"{CHECKSUMS_NAME} cannot be read ({exc.strerror})")
@@ -630,11 +633,17 @@ class DriveVerifier:
         assert self.reader is not None
         for name, segment in sorted(self.manifest.segments.items()):
             try:
-                size = os.stat(self.reader.file(name)).st_size
+                info = os.lstat(self.reader.file(name))
             except FileNotFoundError:
                 self.report.missing.append(name)
                 self.report.add("missing_segment", f"segment {name} is missing")
                 continue
+            if not stat.S_ISREG(info.st_mode):
+                # A FIFO would block a reader, a symlink lead it off the drive: as good as missing.
+                self.report.missing.append(name)
+                self.report.add("missing_segment", f"segment {name} is {file_kind(info.st_mode)}, not a regular file")
+                continue
+            size = info.st_size
             self.segment_sizes[name] = size
             if size < segment.size:
                 self.report.add("truncated_segment", f"segment {name} is truncated: {size} of {segment.size} bytes")
