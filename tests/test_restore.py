@@ -487,7 +487,7 @@ targets = {
     "rename": (os, "rename"),
     "commit": (restore.Journal, "commit"),
     "flush": (restore.DriveRestorer, "_flush"),
-    "copyfile": (shutil, "copyfile"),
+    "copyfile": (shutil, "copyfileobj"),  # the catalog's copy into the journal directory
     "set_metadata": (safetree.SafeTree, "set_metadata"),
 }
 owner, name = targets[what]
