@@ -15,11 +15,11 @@ mkdir -p "$work/dataset/empty-dir"
 python3 examples/make_weights.py "$work/dataset/weights/model.safetensors" 3000000
 
 echo "== plan: how many 2 MB drives, how long, and how that compares with the network"
-sneakernet plan "$work/dataset" --drive-size 2MB --chunk-size 256K
+sneakernet plan "$work/dataset" --drive-size 2MB --chunk-size 256KiB
 
 echo
 echo "== pack: $work/dataset -> $work/shipment (2 MB drives)"
-sneakernet pack "$work/dataset" --out "$work/shipment" --drive-size 2MB --chunk-size 256K
+sneakernet pack "$work/dataset" --out "$work/shipment" --drive-size 2MB --chunk-size 256KiB
 # The receiver is sent the fingerprint; any drive says it too (info --json for a script).
 fingerprint=$(sneakernet info "$work/shipment/drive-0001" --json \
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["short_fingerprint"])')

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import drive_dirs, write_file
+from conftest import disk_usage, drive_dirs, write_file
 from conftest import invoke_cli as run
 from sneakernet import __version__
 
@@ -55,7 +55,7 @@ def test_pack_json(src: Path, tmp_path: Path) -> None:
             2,
             "30 is not in the range 1<=x<=22",
         ),
-        (["pack", "{src}", "--out", "{out}", "--drive-size", "1GB", "--chunk-size", "1K"], 2, "chunk size"),
+        (["pack", "{src}", "--out", "{out}", "--drive-size", "1GB", "--chunk-size", "1KiB"], 2, "chunk size"),
         (["pack", "{src}", "--drive", "{missing}"], 2, "is not a directory: mount the drive"),
         (["pack", "{src}", "--out", "{file}", "--drive-size", "1GB"], 2, "output {file} is not a directory"),
         (["pack", "{src}", "--out", "{dangling}", "--drive-size", "1GB"], 2, "is a symlink to nothing"),
@@ -144,10 +144,32 @@ def test_python_dash_m(tmp_path: Path) -> None:
 def test_drives_that_cannot_hold_the_data(src: Path, tmp_path: Path) -> None:
     (tmp_path / "usb").mkdir()
     write_file(src / "c.bin", os.urandom(2_000_000))
-    args = ["--drive-size", "1.5MB", "--chunk-size", "256K", "--reserve", "0"]
+    args = ["--drive-size", "1.5MB", "--chunk-size", "256KiB", "--reserve", "0"]
     code, _, err = run("pack", str(src), "--drive", str(tmp_path / "usb"), *args)
     assert code == 2 and "add drives" in err
     assert list((tmp_path / "usb").iterdir()) == []
+
+
+def test_a_bare_letter_drive_size_is_refused_and_the_summary_states_the_size(src: Path, tmp_path: Path) -> None:
+    # "--drive-size 100M" was read as 100 MiB: the drive came out at 100,691,968 bytes and did not fit its drive.
+    out = tmp_path / "out"
+    code, stdout, err = run("pack", src, "--out", out, "--drive-size", "100M")
+    assert code == 2 and stdout == "" and not out.exists()
+    assert "'100M' is ambiguous: write 100MB (100,000,000 bytes, as drive labels count) or 100MiB" in err
+    profile = tmp_path / "p.yaml"
+    profile.write_text("drive_size: 8T\n")
+    code, _, err = run("pack", src, "--out", out, "--config", profile)
+    assert code == 2 and "drive_size" in err and "'8T' is ambiguous" in err and not out.exists()
+    code, stdout, err = run("pack", src, "--out", out, "--drive-size", "2MB", "--chunk-size", "256KiB")
+    assert code == 0, err
+    assert "  drives of 2 MB (2,000,000 bytes)" in stdout.splitlines()
+    assert all(disk_usage(drive) <= 2_000_000 for drive in drive_dirs(out))
+    assert [
+        d["size"]
+        for d in json.loads(
+            run("pack", src, "--out", tmp_path / "o2", "--drive-size", "2MB", "--chunk-size", "256KiB", "--json")[1]
+        )["drives"]
+    ] == [2_000_000]
 
 
 def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -96,7 +96,7 @@ def test_sizes_as_numbers_and_strings(tmp_path: Path) -> None:
         ("drive_size: 0\n", 1, "drive_size: must be at least 1 bytes, not 0"),
         ("drive_size: true\n", 1, "drive_size: give a size such as 8TB"),
         ("drive_size: [8TB]\n", 1, "drive_size: give a size such as 8TB, 500GB, 4MiB or a number of bytes, not a list"),
-        ("chunk_size: 1K\n", 1, "chunk_size: must be between 65536 and 67108864 bytes (64KiB to 64MiB)"),
+        ("chunk_size: 1KiB\n", 1, "chunk_size: must be between 65536 and 67108864 bytes (64KiB to 64MiB)"),
         ("reserve: -1\n", 1, "reserve: must be at least 0 bytes, not -1"),
         ("\n\nlevel: 30\n", 3, "level: must be from 1 to 22, not 30"),
         ("level: fast\n", 1, "level: give a whole number from 1 to 22, not 'fast'"),

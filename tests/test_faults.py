@@ -775,7 +775,7 @@ def test_pack_onto_a_mounted_drive_smaller_than_the_data_is_refused_before_writi
     --drive-size says, and nothing is written."""
     drive = small_tmpfs("3m")
     before = tree_state(big_source)
-    code, _, err = cli("pack", big_source, "--drive", drive, "--drive-size", "50MB", "--chunk-size", "64K")
+    code, _, err = cli("pack", big_source, "--drive", drive, "--drive-size", "50MB", "--chunk-size", "64KiB")
     assert code == 2
     assert_one_line_error(err, "add drives")
     assert os.listdir(drive) == []
@@ -796,7 +796,7 @@ def test_pack_onto_a_drive_that_holds_less_than_it_reports(
 
     monkeypatch.setattr(shutil, "disk_usage", lying)
     before = tree_state(big_source)
-    code, _, err = cli("pack", big_source, "--drive", drive, "--drive-size", "50MB", "--chunk-size", "64K")
+    code, _, err = cli("pack", big_source, "--drive", drive, "--drive-size", "50MB", "--chunk-size", "64KiB")
     monkeypatch.undo()
     assert code == 4
     assert_one_line_error(err, "drive-0001", str(drive), "full", "unfinished")
@@ -811,7 +811,7 @@ def test_pack_out_onto_a_small_tmpfs(big_source: Path, small_tmpfs: Callable[[st
     """--out takes --drive-size as given: 50 MB drives on a 3 MiB filesystem fill at once."""
     out = small_tmpfs("3m") / "out"
     before = tree_state(big_source)
-    code, _, err = cli("pack", big_source, "--out", out, "--drive-size", "50MB", "--chunk-size", "64K")
+    code, _, err = cli("pack", big_source, "--out", out, "--drive-size", "50MB", "--chunk-size", "64KiB")
     assert code == 4
     assert_one_line_error(err, "drive-0001", str(out / "drive-0001"), "full")
     assert [d.name for d in drive_dirs(out)] == ["drive-0001"]
@@ -828,7 +828,7 @@ def test_pack_out_fills_on_a_later_drive_then_packs_whole_with_room(
     mount = small_tmpfs("3m")
     out = mount / "out"
     before = tree_state(big_source)
-    args = ("--drive-size", "1.4MB", "--chunk-size", "64K", "--reserve", "0")
+    args = ("--drive-size", "1.4MB", "--chunk-size", "64KiB", "--reserve", "0")
     code, _, err = cli("pack", big_source, "--out", out, *args)
     drives = drive_dirs(out)
     assert code == 4 and len(drives) >= 2
@@ -869,7 +869,7 @@ def catalog_enospc(
             return real(*args, **kwargs)
 
         monkeypatch.setattr(pack_module, "write_catalog", full_first)
-        args = ("--drive-size", "1.4MB", "--chunk-size", "64K", "--reserve", "0", "--segment-size", "140000")
+        args = ("--drive-size", "1.4MB", "--chunk-size", "64KiB", "--reserve", "0", "--segment-size", "140000")
         code, _, err = cli("pack", src, "--out", mount / "out", *args)
         monkeypatch.undo()
         (mount / "filler").unlink()

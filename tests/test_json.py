@@ -76,7 +76,7 @@ def shipment(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (src / "docs" / "link").symlink_to("a.txt")
     (src / "hard").hardlink_to(src / "docs" / "a.txt")
     code, _, err = run(
-        "pack", src, "--out", base / "out", "--drive-size", "1.2MB", "--chunk-size", "64K", "--level", "1"
+        "pack", src, "--out", base / "out", "--drive-size", "1.2MB", "--chunk-size", "64KiB", "--level", "1"
     )
     assert code == 0, err
     return base
@@ -101,10 +101,12 @@ def test_every_command_with_json_has_a_schema() -> None:
 
 def test_pack_and_plan_json(shipment: Path, tmp_path: Path) -> None:
     code, summary = run_json(
-        "pack", shipment / "src", "--out", tmp_path / "again", "--drive-size", "1.2MB", "--chunk-size", "64K"
+        "pack", shipment / "src", "--out", tmp_path / "again", "--drive-size", "1.2MB", "--chunk-size", "64KiB"
     )
     assert code == 0 and len(summary["drives"]) >= 2 and summary["hardlinks"] == 1
-    code, estimate = run_json("plan", shipment / "src", "--drive-size", "1.2MB", "--chunk-size", "64K", "--drives", "1")
+    code, estimate = run_json(
+        "plan", shipment / "src", "--drive-size", "1.2MB", "--chunk-size", "64KiB", "--drives", "1"
+    )
     assert code == 0 and estimate["drives_suffice"] is False
 
 

@@ -381,7 +381,7 @@ def src(tmp_path: Path) -> Path:
 
 
 def test_plan_text(src: Path) -> None:
-    code, out, err = run("plan", src, "--drive-size", "2MB", "--chunk-size", "256K", "--drives", "9")
+    code, out, err = run("plan", src, "--drive-size", "2MB", "--chunk-size", "256KiB", "--drives", "9")
     assert code == 0, err
     assert err == ""
     assert f"{src}: 3 files, 1 directory, 1 symlink, 0 hard links; 2.35 MB of data" in out
@@ -403,10 +403,26 @@ def test_plan_links_and_rate(src: Path) -> None:
 
 
 def test_plan_not_enough_drives(src: Path) -> None:
-    code, out, _ = run("plan", src, "--drive-size", "2MB", "--chunk-size", "256K", "--drives", "1")
+    code, out, _ = run("plan", src, "--drive-size", "2MB", "--chunk-size", "256KiB", "--drives", "1")
     assert code == 0
     assert re.search(r"^  with 1 drive: not enough: about \d+ more needed$", out, re.MULTILINE)
     assert "note: pack --drive refuses 1 drive of 2 MB up front" in out
+
+
+def test_plan_says_what_each_filesystem_leaves_of_a_labelled_drive(src: Path) -> None:
+    # Measured with bench/drive_space.sh: an 8 TB ext4 drive has 7.54 TB available, a 100 GB one 92.8 GB.
+    code, out, _ = run("plan", src, "--drive-size", "8TB")
+    assert code == 0
+    assert (
+        "  a drive labelled 8 TB leaves about 7.54 TB on ext4 (7.94 TB with mkfs.ext4 -m 0), 7.94 TB on XFS, "
+        "8 TB on NTFS, 8 TB on exFAT: give --drive-size what df -B1 shows on the formatted drive"
+    ) in out.splitlines()
+    code, out, _ = run("plan", src, "--drive-size", "100GB", "--json")
+    room = json.loads(out)["filesystem_room"]
+    assert room == {
+        "ext4": 92_812_000_000, "ext4 -m 0": 97_812_000_000, "exFAT": 99_995_000_000, "NTFS": 99_929_000_000,
+        "XFS": 99_202_000_000,
+    }  # fmt: skip
 
 
 def documented_fields() -> dict[str, list[str]]:
@@ -426,7 +442,7 @@ def documented_fields() -> dict[str, list[str]]:
 
 
 def test_plan_json_matches_docs(src: Path) -> None:
-    code, out, _ = run("plan", src, "--drive-size", "2MB", "--chunk-size", "256K", "--drives", "2", "--json")
+    code, out, _ = run("plan", src, "--drive-size", "2MB", "--chunk-size", "256KiB", "--drives", "2", "--json")
     assert code == 0
     report = json.loads(out)
     documented = documented_fields()
@@ -463,15 +479,15 @@ def test_plan_json_without_drives(src: Path) -> None:
         (["plan", "{missing}", "--drive-size", "1GB"], "does not exist: give the directory to pack"),
         (["plan", "{file}", "--drive-size", "1GB"], "is not a directory"),
         (["plan", "{src}", "--drive-size", "100KB"], "drive size too small"),
-        (["plan", "{src}", "--drive-size", "600KB", "--chunk-size", "4M"], "drive size too small"),
+        (["plan", "{src}", "--drive-size", "600KB", "--chunk-size", "4MiB"], "drive size too small"),
         (["plan", "{src}"], "plan needs --drive-size"),
         (["plan", "{src}", "--drive-size", "1GB", "--link", "fast"], "cannot read rate 'fast'"),
         (["plan", "{src}", "--drive-size", "1GB", "--link", "1G"], "say bits or bytes per second"),
         (["plan", "{src}", "--drive-size", "1GB", "--rate", "0MB/s"], "is zero"),
-        (["plan", "{src}", "--drive-size", "1GB", "--chunk-size", "1K"], "chunk size must be between"),
-        (["plan", "{src}", "--drive-size", "1GB", "--segment-size", "1K"], "segment size must be at least"),
+        (["plan", "{src}", "--drive-size", "1GB", "--chunk-size", "1KiB"], "chunk size must be between"),
+        (["plan", "{src}", "--drive-size", "1GB", "--segment-size", "1KiB"], "segment size must be at least"),
         (
-            ["plan", "{src}", "--drive-size", "100TB", "--chunk-size", "64K", "--segment-size", "128K"],
+            ["plan", "{src}", "--drive-size", "100TB", "--chunk-size", "64KiB", "--segment-size", "128KiB"],
             "segment size too small",
         ),
         (["plan", "{src}", "--drive-size", "1GB", "--config", "{missing}"], "does not exist: give the path"),

@@ -240,7 +240,18 @@ def test_cli_resume_flag(tree: Path, tmp_path: Path) -> None:
 
     out = tmp_path / "out"
     kill_pack(tree, out, "add_chunk", 7)
-    args = ["pack", str(tree), "--out", str(out), "--drive-size", str(DRIVE), "--chunk-size", "256K", "--reserve", "0"]
+    args = [
+        "pack",
+        str(tree),
+        "--out",
+        str(out),
+        "--drive-size",
+        str(DRIVE),
+        "--chunk-size",
+        "256KiB",
+        "--reserve",
+        "0",
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2 and "--resume" in result.stderr
     result = CliRunner().invoke(main, [*args, "--resume"])
@@ -256,7 +267,7 @@ def test_resume_after_a_kill_at_every_write_of_the_finish_step(tmp_path: Path) -
     src = tmp_path / "src"
     write_file(src / "big.bin", random.Random(3).randbytes(700_000))
     write_file(src / "dir" / "small.txt", b"small\n")
-    args = ("--drive-size", str(DRIVE), "--chunk-size", "256K", "--reserve", "0", "--resume")
+    args = ("--drive-size", str(DRIVE), "--chunk-size", "256KiB", "--reserve", "0", "--resume")
     kill_at = 0
     while True:
         kill_at += 1

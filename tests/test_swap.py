@@ -136,7 +136,7 @@ def test_cli_swap_with_next_drive_cmd(tmp_path: Path, monkeypatch: pytest.Monkey
     hook.chmod(0o755)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     args = ["pack", str(src), "--drive", str(tmp_path / "mnt"), "--swap", "--next-drive-cmd", str(hook)]
-    args += ["--drive-size", str(DRIVE), "--chunk-size", "256K", "--reserve", "0", "--json"]
+    args += ["--drive-size", str(DRIVE), "--chunk-size", "256KiB", "--reserve", "0", "--json"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.stderr
     import json
@@ -170,7 +170,7 @@ def test_cli_swap_refusals(tmp_path: Path) -> None:
         "--drive-size",
         str(DRIVE),
         "--chunk-size",
-        "256K",
+        "256KiB",
     ]
     result = CliRunner().invoke(main, [*args, "--reserve", "0"])  # no terminal in tests
     assert result.exit_code == 2 and "--swap asks for each drive on the terminal" in result.stderr

@@ -42,7 +42,7 @@ T = TypeVar("T")
 
 
 class SizeType(click.ParamType):  # type: ignore[type-arg]
-    """A size such as 150MB, 8TB, 7.2TiB or 4M."""
+    """A size such as 150MB, 8TB, 7.2TiB or 4MiB (a bare 8T is refused as ambiguous)."""
 
     name = "SIZE"
 
@@ -411,6 +411,9 @@ def print_pack_summary(summary: PackSummary, quiet: bool) -> None:
         f"(ratio {summary.ratio:.3f}; {format_size(summary.stored_raw_bytes)} stored uncompressed)",
         f"  {summary.seconds:.1f} s, {format_size(summary.raw_bytes / max(summary.seconds, 1e-9))}/s",
     ]
+    sizes = sorted({drive["size"] for drive in summary.drives if drive.get("size")})
+    if sizes:
+        lines.append(f"  {_drive_sizes(sizes)}")
     if summary.excluded_entries:
         lines.append(f"  excluded {summary.excluded_entries} entries ({format_size(summary.excluded_bytes)})")
     if summary.skipped_count:
@@ -423,6 +426,13 @@ def print_pack_summary(summary: PackSummary, quiet: bool) -> None:
         lines.append(f"  the catalog is on the last drive and kept at {summary.catalog_copy}")
     lines.append(f"fingerprint: {summary.short_fingerprint}  (full: {summary.fingerprint})")
     click.echo("\n".join(lines))
+
+
+def _drive_sizes(sizes: list[int]) -> str:
+    """``drives of 8 TB (8,000,000,000,000 bytes)``: the size pack used, in the units of a drive's label."""
+    if len(sizes) == 1:
+        return f"drives of {format_size(sizes[0])} ({sizes[0]:,} bytes)"
+    return f"drives of {format_size(sizes[0])} to {format_size(sizes[-1])} ({sizes[0]:,} to {sizes[-1]:,} bytes)"
 
 
 @main.command("plan")
@@ -541,6 +551,7 @@ def print_plan(result: Plan) -> None:
         f"{result.drives_needed} needed" + (f", {worst} if nothing compressed" if worst != result.drives_needed else "")
     )
     lines.extend(_fill_lines(result))
+    lines.append(_room_line(result.drive_size))
     if result.drives_given is not None:
         verdict = (
             "enough"
@@ -559,6 +570,18 @@ def print_plan(result: Plan) -> None:
     lines.append(f"packing: {format_duration(result.pack_seconds)} at {format_size(result.pack_rate)}/s ({how})")
     lines.extend(f"note: {note}" for note in result.notes)
     click.echo("\n".join(lines))
+
+
+def _room_line(drive_size: int) -> str:
+    """What a drive labelled ``drive_size`` leaves once formatted: --drive-size must be what is left, not the label."""
+    from .plan import filesystem_room
+
+    room = {name: format_size(size) for name, size in filesystem_room(drive_size).items()}
+    return (
+        f"  a drive labelled {format_size(drive_size)} leaves about {room['ext4']} on ext4 ({room['ext4 -m 0']} with "
+        f"mkfs.ext4 -m 0), {room['XFS']} on XFS, {room['NTFS']} on NTFS, {room['exFAT']} on exFAT: give "
+        "--drive-size what df -B1 shows on the formatted drive"
+    )
 
 
 def _fill_lines(result: Plan) -> list[str]:

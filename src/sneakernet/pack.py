@@ -111,6 +111,8 @@ class DriveSlot:
     index: int
     path: str
     capacity: int
+    #: The drive's size before the reserve: --drive-size, or a mounted drive's free space when smaller.
+    size: int = 0
 
 
 #: Asked for the next drive at the one mount point of a swapping pack: ``(drive number, problem with what is
@@ -177,7 +179,7 @@ class DriveTargets:
         if self.out:
             assert self.drive_size is not None
             path = os.path.join(self.out, drive_label(index))
-            return DriveSlot(index, path, self.drive_size - self._reserve_for(self.drive_size))
+            return DriveSlot(index, path, self.drive_size - self._reserve_for(self.drive_size), self.drive_size)
         if self.next_drive is not None:
             self._swap_in(index)
             path = self.drives[0]
@@ -187,7 +189,7 @@ class DriveTargets:
             path = self.drives[index - 1]
         free = shutil.disk_usage(path).free
         size = min(free, self.drive_size) if self.drive_size else free
-        return DriveSlot(index, path, size - self._reserve_for(size))
+        return DriveSlot(index, path, size - self._reserve_for(size), size)
 
     def _swap_in(self, index: int) -> None:
         """Have drive ``index`` put in at the mount point: ask until an empty drive is there."""
@@ -670,6 +672,8 @@ class ShipmentWriter:
         self.pieces_bound = 0
         self.paths: dict[int, bytes] = {}
         self.stored_raw_bytes = 0
+        #: Each drive's size (before the reserve) by drive number, for the drives this run filled.
+        self.sizes: dict[int, int] = {}
 
     def take_over(self, finished: FinishedDrives) -> Iterator[tuple[ManifestRecord, Callable[[], bytes]]]:
         """Continue after the drives an interrupted pack finished: their labels, checksums and catalog entries;
@@ -784,6 +788,7 @@ class ShipmentWriter:
             level=self.options.level,
         )
         self.slot = slot
+        self.sizes[index] = slot.size
         log.info("%s: filling %s (room for %d bytes)", drive_label(index), slot.path, slot.capacity)
         self.drive = DriveWriter(slot.path, drive_label(index), header, self.options.segment_size)
         self.space = DriveSpace(DriveBudget(slot.capacity, self.catalog_size), self.options.segment_size)
@@ -1227,6 +1232,8 @@ def _finish_shipment(
                 "stored_bytes": label.stored_bytes,
                 "raw_bytes": label.raw_bytes,
                 "manifest_blake3": label.manifest_blake3,
+                # None for a drive kept from an interrupted pack (--resume): its size was not measured this time.
+                "size": writer.sizes.get(label.drive),
             }
         )
 

@@ -675,6 +675,7 @@ class Plan:
                 "threads": self.threads,
             },
             "links": [link.to_json() for link in self.links],
+            "filesystem_room": filesystem_room(self.drive_size),
             "notes": self.notes,
             "seconds": round(self.seconds, 3),
         }
@@ -685,6 +686,33 @@ class Plan:
 #: 37,000 files a second, their bytes included (bench/many_files.py); 16 us a file on the Python standard library's
 #: tree once its bytes are counted at the sample's rate.
 PER_FILE_SECONDS = 25e-6
+
+
+#: What ``df -B1`` calls Available on a freshly formatted drive, as a fraction of its label, by filesystem, at
+#: labels of 100 GB, 1 TB and 8 TB. Measured with bench/drive_space.sh (sparse images, each filesystem's mkfs
+#: defaults: e2fsprogs 1.47.0, exfatprogs 1.2.0, xfsprogs 6.1.0, ntfs-3g 2022.10.3 with mkfs.ntfs -f; Linux 6.18).
+#: ext4 keeps 5% of its blocks for root unless formatted with ``-m 0``.
+FILESYSTEM_ROOM: dict[str, tuple[float, float, float]] = {
+    "ext4": (0.92812, 0.93313, 0.94197),
+    "ext4 -m 0": (0.97812, 0.98313, 0.99197),
+    "exFAT": (0.99995, 0.99997, 0.99997),
+    "NTFS": (0.99929, 0.99990, 0.99996),
+    "XFS": (0.99202, 0.99251, 0.99276),
+}
+_ROOM_AT = (1e11, 1e12, 8e12)
+
+
+def filesystem_room(label: int) -> dict[str, int]:
+    """Bytes a drive labelled ``label`` bytes leaves for files, by filesystem: :data:`FILESYSTEM_ROOM`'s fractions,
+    interpolated between the measured labels on a log scale and held at the ends."""
+    at = min(max(math.log(label), math.log(_ROOM_AT[0])), math.log(_ROOM_AT[-1])) if label > 0 else math.log(1e11)
+    logs = [math.log(size) for size in _ROOM_AT]
+    room = {}
+    for name, fractions in FILESYSTEM_ROOM.items():
+        i = 0 if at <= logs[1] else 1
+        share = (at - logs[i]) / (logs[i + 1] - logs[i])
+        room[name] = int(label * (fractions[i] + share * (fractions[i + 1] - fractions[i])))
+    return room
 
 
 def pack_seconds_estimate(sample: Sample, data_bytes: int, files: int, threads: int) -> float:
