@@ -34,8 +34,8 @@ MEANINGS: dict[ExitCode, str] = {
     ExitCode.OK: "Success: the command did everything it was asked to do.",
     ExitCode.PROBLEMS: (
         "The job ran, but found or caused a data problem, named in the output: pack, files changed while they "
-        "were read; verify, damage, an unfinished drive or a drive of another shipment; restore, a drive was "
-        "refused or some files were damaged."
+        "were read; verify, damage, an unfinished drive or a drive of another shipment (files on a drive that "
+        "are not part of it are a warning, exit 0); restore, a drive was refused or some files were damaged."
     ),
     ExitCode.USAGE: (
         "Bad input or a refusal before anything was written: a bad option, a missing source, a path that is "
@@ -116,6 +116,9 @@ def render() -> str:
         "lists exit codes, it says when that command uses which.",
         "",
         *exit_code_table(),
+        "",
+        "When a command meets more than one of these, a data problem (1) wins over bad input (2): `verify` of a",
+        "damaged drive and a path that is not a drive exits 1, so a script never takes damage for a typo.",
         "",
         "## --json",
         "",

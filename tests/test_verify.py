@@ -560,12 +560,43 @@ def test_stray_files(ship: list[Path]) -> None:
     write_file(drive / "notes.txt", b"hello\n")
     write_file(drive / "segments" / "s000099.seg", b"stray\n")
     got = check_one(drive)
-    assert got.status == Status.DAMAGED.value and kinds(got) == ["unexpected_file", "unexpected_file"]
+    # Every byte intact: a warning of its own, not damage (it was "DAMAGED", exit 1).
+    assert got.status == Status.UNEXPECTED_FILES.value and got.ok
+    assert kinds(got) == ["unexpected_file", "unexpected_file"]
     assert got.unexpected == ["notes.txt", "segments/s000099.seg"]
     assert all("not part of this drive" in m for m in messages(got, "unexpected_file"))
     assert got.hurt_paths() == [] and got.bytes_checked == stored_total(drive)
     code, report = run_json(drive)
-    assert code == 1 and report["drives"][0]["unexpected"] == ["notes.txt", "segments/s000099.seg"]
+    assert code == 0 and report["ok"] and report["drives"][0]["status"] == "unexpected_files"
+    assert report["drives"][0]["unexpected"] == ["notes.txt", "segments/s000099.seg"]
+    code, out, _ = run("verify", drive)
+    assert code == 0 and ": intact, with 2 unexpected files: " in out.splitlines()[0]
+    assert "  warning: notes.txt is not part of this drive" in out.splitlines()
+    assert "1 of 1 drive intact (1 with files that are not part of it: nothing of the shipment is hurt" in out
+    assert "warning: notes.txt" in run("verify", "-q", drive)[1]
+
+
+def test_a_partial_file_pack_left_is_still_a_problem(ship: list[Path]) -> None:
+    write_file(ship[0] / "catalog.jsonl.zst.partial", b"half a catalog")
+    got = check_one(ship[0])
+    assert got.status == Status.DAMAGED.value and "run it again with --resume" in messages(got, "unexpected_file")[0]
+
+
+def test_stray_file_beside_damage_is_damage(ship: list[Path]) -> None:
+    drive = ship[0]
+    write_file(drive / "notes.txt", b"hello\n")
+    flip_inside(drive, chunks(drive)[0])
+    got = check_one(drive)
+    assert got.status == Status.DAMAGED.value and got.damaged_chunks and "unexpected_file" in kinds(got)
+    assert run("verify", drive)[0] == 1
+
+
+def test_damage_outranks_a_mistyped_path(ship: list[Path], tmp_path: Path) -> None:
+    # A damaged drive and a path that is not a drive exited 2: "bad arguments" hid the damage from scripts.
+    flip_inside(ship[0], chunks(ship[0])[0])
+    code, report = run_json(ship[0], tmp_path / "missing")
+    assert code == 1 and [d["status"] for d in report["drives"]] == ["damaged", "not_a_drive"]
+    assert run("verify", tmp_path / "missing", ship[0])[0] == 1
 
 
 # --- 9. drives of two shipments -------------------------------------------------------------------------------
@@ -712,6 +743,30 @@ def test_fingerprint_accepted_in_every_spelling(ship: list[Path], packed: dict[s
     assert normalise_fingerprint(summary.fingerprint.upper()) == summary.fingerprint
 
 
+def test_fingerprint_that_matches_says_so(ship: list[Path], packed: dict[str, Packed]) -> None:
+    summary = packed["a"].summary
+    code, out, _ = run("verify", "--fingerprint", summary.short_fingerprint, ship[0])
+    assert code == 0
+    assert (
+        f"  fingerprint matched: the drive belongs to shipment {summary.short_fingerprint}, the one given"
+    ) in out.splitlines()
+    code, report = run_json("--fingerprint", summary.short_fingerprint, ship[0])
+    assert report["drives"][0]["fingerprint_matched"] is True
+    assert "fingerprint matched" not in run("verify", ship[0])[1]
+    assert run_json(ship[0])[1]["drives"][0]["fingerprint_matched"] is None
+
+
+def test_fingerprint_one_digit_off_looks_mistyped(ship: list[Path], packed: dict[str, Packed]) -> None:
+    right = packed["a"].summary.fingerprint[:20]
+    typo = right[:6] + ("0" if right[6] != "0" else "1") + right[7:]
+    code, out, _ = run("verify", "--fingerprint", typo, ship[0])
+    assert code == 1 and "WRONG SHIPMENT" in out
+    assert f"in only 1 of 20 digits (digit 7 is {typo[6]} there, {right[6]} here): it looks mistyped" in out
+    assert "another shipment" not in out
+    other = packed["b"].summary.short_fingerprint
+    assert "digits differ): it is a drive of another shipment" in run("verify", "--fingerprint", other, ship[0])[1]
+
+
 def test_fingerprint_of_another_shipment(ship: list[Path], packed: dict[str, Packed]) -> None:
     other = packed["b"].summary
     got = check_one(ship[0], expected_fingerprint=other.short_fingerprint)
@@ -738,6 +793,7 @@ def test_fingerprint_on_a_drive_without_catalog_is_unconfirmed(killed_pack: list
     assert "no catalog" in got.problems[0].message
     code, out, _ = run("verify", "--fingerprint", "0123-4567-89ab-cdef-0123", drive)
     assert code == 1 and "UNCONFIRMED" in out
+    assert "give the shipment's catalog with --catalog FILE" in out
 
 
 # --- 12. modes ---------------------------------------------------------------------------------------------------

@@ -656,8 +656,9 @@ def verify_command(
       sneakernet verify /mnt/usb --quick
       sneakernet verify /mnt/usb --sample 5 --json > report.json
 
-    Exit codes: 0 every drive intact; 1 damage, an unfinished drive or a drive of another shipment; 2 bad
-    arguments or a path that is not a drive.
+    Exit codes: 0 every drive intact (files that are not part of a drive are a warning); 1 damage, an
+    unfinished drive or a drive of another shipment, whatever else was given; 2 bad arguments or a path that is
+    not a drive (and no drive damaged).
     """
     from .verify import Mode, Status, default_state_dir, verify
 
@@ -684,10 +685,11 @@ def verify_command(
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
         print_verify_report(report, is_quiet(ctx, quiet))
+    # Damage outranks a mistyped path: a script must not read "bad arguments" when a drive given is damaged.
+    if any(not r.ok and r.status != Status.NOT_A_DRIVE.value for r in report.drives):
+        ctx.exit(int(ExitCode.PROBLEMS))
     if any(r.status == Status.NOT_A_DRIVE.value for r in report.drives):
         ctx.exit(int(ExitCode.USAGE))
-    if not report.ok:
-        ctx.exit(int(ExitCode.PROBLEMS))
 
 
 #: How many hurt paths the human report lists per problem; --json lists them all.
@@ -700,17 +702,25 @@ def _paths_line(paths: list[str]) -> str:
 
 
 def print_verify_report(report: VerifyReport, quiet: bool) -> None:
+    from .verify import Status
+
     for drive in report.drives:
-        if quiet and drive.ok:
+        if quiet and drive.status == Status.INTACT.value:
             continue
         click.echo(_drive_headline(drive))
+        if drive.fingerprint_matched and drive.fingerprint:
+            click.echo(
+                f"  fingerprint matched: the drive belongs to shipment {short_fingerprint(drive.fingerprint)}, "
+                "the one given"
+            )
         for first, last, chunk, paths in _chunk_runs(drive):
             which = f"chunk {first}" if first == last else f"chunks {first}-{last}"
             click.echo(f"  damaged {which} in {chunk.segment} from byte {chunk.offset}: {chunk.reason}")
             if paths:
                 click.echo(f"    hurts: {_paths_line(paths)}")
         for problem in drive.problems:
-            click.echo(f"  {problem.message}")
+            warning = "warning: " if problem.kind == "unexpected_file" and drive.ok else ""
+            click.echo(f"  {warning}{problem.message}")
             if problem.paths:
                 click.echo(f"    hurts: {_paths_line(problem.paths)}")
         for note in drive.notes:
@@ -718,6 +728,12 @@ def print_verify_report(report: VerifyReport, quiet: bool) -> None:
     hurt = sorted({p for r in report.drives for p in r.hurt_paths()})
     intact = sum(r.ok for r in report.drives)
     line = f"{intact} of {counted(len(report.drives), 'drive')} intact"
+    strays = sum(r.status == Status.UNEXPECTED_FILES.value for r in report.drives)
+    if strays:
+        line += (
+            f" ({strays} with files that are not part of {'it' if strays == 1 else 'them'}: nothing of the shipment "
+            "is hurt; they are left alone, delete them if they are not yours)"
+        )
     if hurt:
         line += f"; {counted(len(hurt), 'file')} hurt: ask the sender to resend them (--json lists chunks and paths)"
     click.echo(line)
@@ -752,6 +768,8 @@ def _drive_headline(drive: DriveReport) -> str:
     if drive.resumed:
         checked += ", resumed"
     status = drive.status.upper().replace("_", " ") if not drive.ok else "intact"
+    if drive.unexpected and drive.ok:
+        status += f", with {counted(len(drive.unexpected), 'unexpected file')}"
     return f"{name}: {status}: {where}{checked}"
 
 

@@ -88,6 +88,8 @@ class Mode(str, Enum):
 
 class Status(str, Enum):
     INTACT = "intact"
+    #: Every byte intact, but files that are not part of the drive are on it too: a warning, exit code 0.
+    UNEXPECTED_FILES = "unexpected_files"
     DAMAGED = "damaged"
     UNFINISHED = "unfinished"
     WRONG_SHIPMENT = "wrong_shipment"
@@ -130,6 +132,9 @@ class DriveReport:
     shipment: str | None = None
     fingerprint: str | None = None
     sample_percent: float | None = None
+    #: With --fingerprint: whether the catalog's fingerprint starts with the digits given (None: not asked or
+    #: not checkable).
+    fingerprint_matched: bool | None = None
     bytes_checked: int = 0
     chunks_checked: int = 0
     files_checked: int = 0
@@ -142,11 +147,15 @@ class DriveReport:
 
     @property
     def ok(self) -> bool:
-        return self.status == Status.INTACT.value
+        """Every byte of the drive intact (unexpected files beside them hurt nothing)."""
+        return self.status in (Status.INTACT.value, Status.UNEXPECTED_FILES.value)
 
     def add(self, kind: str, message: str, paths: Sequence[str] = (), status: Status = Status.DAMAGED) -> None:
         self.problems.append(Problem(kind, message, list(paths)))
-        if self.status == Status.INTACT.value:
+        # The first problem sets the status; any problem outranks unexpected files.
+        if self.status == Status.INTACT.value or (
+            self.status == Status.UNEXPECTED_FILES.value and status != Status.UNEXPECTED_FILES
+        ):
             self.status = status.value
 
     def hurt_paths(self) -> list[str]:
@@ -512,7 +521,9 @@ class DriveVerifier:
             if self.expected_fingerprint:
                 report.add(
                     "fingerprint",
-                    "cannot check --fingerprint: this drive carries no catalog",
+                    "cannot check --fingerprint: this drive carries no catalog; give the shipment's catalog with "
+                    "--catalog FILE (the last drive's catalog.jsonl.zst, or the copy a --swap pack kept in "
+                    "~/.local/share/sneakernet/catalogs)",
                     status=Status.UNCONFIRMED,
                 )
             return
@@ -538,13 +549,14 @@ class DriveVerifier:
         self.catalog_drive = next((d for d in drives if d.drive == label.drive), None)
         if self.catalog_drive is None:
             report.add("catalog", f"the catalog lists no drive {label.drive}")
-        if self.expected_fingerprint and not computed.startswith(self.expected_fingerprint):
-            report.add(
-                "fingerprint",
-                f"this drive belongs to shipment {short_fingerprint(computed)}, not to the expected "
-                f"{short_fingerprint(self.expected_fingerprint.ljust(20, '?'))}: it is a drive of another shipment",
-                status=Status.WRONG_SHIPMENT,
-            )
+        if self.expected_fingerprint:
+            report.fingerprint_matched = computed.startswith(self.expected_fingerprint)
+            if not report.fingerprint_matched:
+                report.add(
+                    "fingerprint",
+                    fingerprint_mismatch(self.expected_fingerprint, computed),
+                    status=Status.WRONG_SHIPMENT,
+                )
 
     def _parsed_catalog(self, path: str, digest: str | None) -> tuple[CatalogHeader, list[CatalogDrive]]:
         """The header and drive list of the catalog whose BLAKE3 is ``digest``, its entries indexed (see
@@ -669,8 +681,15 @@ class DriveVerifier:
         self.report.unexpected.append(name)
         if self.report.status == Status.UNFINISHED.value:
             return
-        hint = " (left by a pack that did not finish)" if name.endswith(PARTIAL_SUFFIX) else ""
-        self.report.add("unexpected_file", f"{name} is not part of this drive{hint}")
+        if name.endswith(PARTIAL_SUFFIX):
+            # Pack's own file, half written: a pack (or its finish step) was interrupted on this drive.
+            self.report.add(
+                "unexpected_file",
+                f"{name} is not part of this drive (left by a pack that did not finish: run it again with --resume)",
+            )
+            return
+        # Anything else hurts nothing of the shipment: a warning (a stray file made an intact drive "DAMAGED").
+        self.report.add("unexpected_file", f"{name} is not part of this drive", status=Status.UNEXPECTED_FILES)
 
     # -- the data --
 
@@ -734,7 +753,7 @@ class DriveVerifier:
         report.files_checked = state.files_checked
         report.damaged_chunks.extend(DamagedChunk(**raw) for raw in state.damaged)
         report.problems.extend(Problem(**raw) for raw in state.file_problems)
-        if (report.damaged_chunks or state.file_problems) and report.status == Status.INTACT.value:
+        if (report.damaged_chunks or state.file_problems) and report.ok:  # damage outranks unexpected files
             report.status = Status.DAMAGED.value
 
     def _load_state(self) -> VerifyState | None:
@@ -804,7 +823,7 @@ class DriveVerifier:
             self.report.damaged_chunks.append(
                 DamagedChunk(chunk.id, chunk.segment, chunk.offset, chunk.stored_size, reason)
             )
-            if self.report.status == Status.INTACT.value:
+            if self.report.ok:  # damage outranks unexpected files
                 self.report.status = Status.DAMAGED.value
         if files is not None:
             files.feed(chunk, raw)
@@ -977,6 +996,27 @@ class _FileHasher:
 
 
 # --- the entry point ----------------------------------------------------------------------------------------
+
+
+#: A fingerprint given that differs from a drive's in at most this many digits looks mistyped: two fingerprints
+#: of different shipments share a digit at a place one time in 16, so they differ in about 15 of every 16.
+TYPO_DIGITS = 2
+
+
+def fingerprint_mismatch(expected: str, computed: str) -> str:
+    """Why a drive is not of the shipment whose fingerprint starts with ``expected``: a typo, or another shipment."""
+    differ = [i for i, (a, b) in enumerate(zip(expected, computed, strict=False)) if a != b]
+    given, found = short_fingerprint(expected.ljust(20, "?")), short_fingerprint(computed)
+    if len(differ) <= TYPO_DIGITS:
+        where = ", ".join(f"digit {i + 1} is {expected[i]} there, {computed[i]} here" for i in differ)
+        return (
+            f"the fingerprint given, {given}, differs from this drive's, {found}, in only {len(differ)} of "
+            f"{len(expected)} digits ({where}): it looks mistyped; check it against what the sender sent"
+        )
+    return (
+        f"this drive belongs to shipment {found}, not to the expected {given} ({len(differ)} of {len(expected)} "
+        "digits differ): it is a drive of another shipment"
+    )
 
 
 def normalise_fingerprint(text: str) -> str:
