@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -148,6 +150,49 @@ def test_drives_that_cannot_hold_the_data(src: Path, tmp_path: Path) -> None:
     code, _, err = run("pack", str(src), "--drive", str(tmp_path / "usb"), *args)
     assert code == 2 and "add drives" in err
     assert list((tmp_path / "usb").iterdir()) == []
+
+
+SMALL_DRIVES = ("--drive-size", "2MB", "--chunk-size", "256KiB", "--reserve", "0")
+
+
+def test_drives_refused_name_assume_ratio_and_out(tmp_path: Path) -> None:
+    # Drives that would hold the data compressed were refused with raw byte counts and only "add drives".
+    rng = random.Random(5)
+    write_file(tmp_path / "src" / "text.txt", " ".join(rng.choice(["alpha", "beta"]) for _ in range(400_000)).encode())
+    write_file(tmp_path / "src" / "noise.bin", rng.randbytes(1_500_000))
+    drives = [tmp_path / "d1", tmp_path / "d2"]
+    for drive in drives:
+        drive.mkdir()
+    given = [arg for drive in drives for arg in ("--drive", str(drive))]
+    code, _, err = run("pack", tmp_path / "src", *given, *SMALL_DRIVES)
+    assert code == 2 and all(list(drive.iterdir()) == [] for drive in drives)
+    assert re.search(r"the 2 drives given hold about [0-9.]+ MB after overhead; the source has 3.\d+ MB left", err)
+    assert "--assume-ratio R" in err and "--out DIR --drive-size SIZE" in err
+    code, out, err = run("pack", tmp_path / "src", *given, *SMALL_DRIVES, "--assume-ratio", "0.6")
+    assert code == 0, err
+    assert "onto 2 drives" in out and run("verify", *drives)[0] == 0
+    code, _, err = run("pack", tmp_path / "src", "--out", tmp_path / "out", *SMALL_DRIVES, "--assume-ratio", "0.6")
+    assert code == 2 and "--assume-ratio goes with --drive" in err
+
+
+def test_assume_ratio_that_runs_out_stops_with_4_and_resumes_onto_one_more_drive(tmp_path: Path) -> None:
+    data = random.Random(6).randbytes(3_000_000)  # does not compress: 0.5 is too hopeful
+    write_file(tmp_path / "src" / "noise.bin", data)
+    drives = [tmp_path / f"d{n}" for n in (1, 2, 3)]
+    for drive in drives:
+        drive.mkdir()
+    given = [arg for drive in drives[:2] for arg in ("--drive", str(drive))]
+    code, out, err = run("pack", tmp_path / "src", *given, *SMALL_DRIVES, "--assume-ratio", "0.5")
+    assert code == 4 and out == ""
+    assert "the 2 drives given are full" in err and "--resume and one more --drive PATH" in err
+    assert all((drive / "drive.json").exists() and not (drive / "catalog.jsonl.zst").exists() for drive in drives[:2])
+    code, out, err = run("pack", tmp_path / "src", *given, "--drive", drives[2], *SMALL_DRIVES, "--resume")
+    assert code == 0, err
+    assert "onto 3 drives (2 kept from before)" in out
+    assert run("verify", *drives)[0] == 0
+    code, _, err = run("restore", *drives, "--into", tmp_path / "dest")
+    assert code == 0, err
+    assert (tmp_path / "dest" / "noise.bin").read_bytes() == data
 
 
 def test_a_bare_letter_drive_size_is_refused_and_the_summary_states_the_size(src: Path, tmp_path: Path) -> None:

@@ -292,7 +292,8 @@ class DriveWriter:
             written = self.stored_bytes if hasattr(self, "stored_bytes") else 0
             return OutOfSpace(
                 f"{self.label} ({self.path}) is full after {written} bytes of chunks ({exc.strerror}); "
-                "it is left unfinished (no drive.json): free space or use a larger drive, then pack again"
+                "it is left unfinished (no drive.json), the drives before it are finished: free space on it or give "
+                "a larger drive in its place, then run the same pack with --resume"
             )
         return DestinationError(f"cannot {doing} on {self.label} ({self.path}): {exc.strerror}")
 

@@ -239,6 +239,13 @@ def chunking_options(command: Callable[..., T]) -> Callable[..., T]:
     type=SIZE,
     help="Size of each drive: 8TB, 500GB, 7.2TiB. Needed with --out; caps --drive's free space.",
 )
+@click.option(
+    "--assume-ratio",
+    type=click.FloatRange(0, 1, min_open=True),
+    metavar="R",
+    help="With --drive: accept drives that hold the data compressed to R of its size (plan's ratio) instead of "
+    "uncompressed; should they run out, pack stops (exit 4) and --resume with one more --drive goes on.",
+)
 @chunking_options
 @click.option(
     "--exclude",
@@ -283,6 +290,7 @@ def pack_command(
     out: str | None,
     drives: tuple[str, ...],
     drive_size: int | None,
+    assume_ratio: float | None,
     chunk_size: int,
     segment_size: int,
     level: int,
@@ -305,6 +313,7 @@ def pack_command(
     Examples:
       sneakernet pack dataset/ --out shipment/ --drive-size 8TB
       sneakernet pack dataset/ --drive /mnt/usb1 --drive /mnt/usb2
+      sneakernet pack dataset/ --drive /mnt/usb1 --drive /mnt/usb2 --assume-ratio 0.7   # plan's ratio
       sneakernet pack dataset/ --out shipment/ --drive-size 500GB --exclude '*.tmp' --json
       sneakernet pack dataset/ --out shipment/ --drive-size 8TB --resume    # after an interruption
       sneakernet pack dataset/ --config sneakernet.yaml --out shipment/
@@ -329,6 +338,12 @@ def pack_command(
     )
     if next_drive_cmd and not swap:
         fail(ctx, "--next-drive-cmd goes with --swap", ExitCode.USAGE)
+    if assume_ratio is not None and (swap or not drives):
+        fail(
+            ctx,
+            "--assume-ratio goes with --drive (--out and --swap take as many drives as the data needs)",
+            ExitCode.USAGE,
+        )
     next_drive = _next_drive_asker(ctx, next_drive_cmd, quiet) if swap else None
     if swap and catalog_dir is None:
         catalog_dir = default_catalog_dir()
@@ -345,6 +360,7 @@ def pack_command(
             resume=resume,
             next_drive=next_drive,
             catalog_dir=catalog_dir,
+            assume_ratio=assume_ratio,
         ),
     )
     if as_json:

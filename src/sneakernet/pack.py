@@ -94,6 +94,7 @@ from .resume import (
     store_bytes,
 )
 from .scan import KIND_DIR, KIND_FILE, KIND_SYMLINK, ScanTotals, SourceEntry, Unreadable, describe, scan
+from .units import format_size
 
 log = logging.getLogger(__name__)
 
@@ -775,8 +776,8 @@ class ShipmentWriter:
         slot = self.targets.slot(index)
         if slot is None:
             raise OutOfSpace(
-                f"the {index - 1} drives given are full and data is left to pack: "
-                "give more --drive paths (or larger drives) and pack again"
+                f"the {index - 1} drives given are full and data is left to pack; every one of them is finished: "
+                "run the same pack with --resume and one more --drive PATH (or a larger drive) to go on"
             )
         header = ManifestHeader(
             shipment=self.shipment,
@@ -889,6 +890,7 @@ def pack(
     resume: bool = False,
     next_drive: NextDrive | None = None,
     catalog_dir: str | None = None,
+    assume_ratio: float | None = None,
 ) -> PackSummary:
     """Pack the tree at ``source`` into ``out/drive-NNNN`` directories of ``drive_size`` bytes, or onto the
     mounted ``drives`` in order (each up to its free space or ``drive_size``, whichever is smaller).
@@ -904,6 +906,10 @@ def pack(
     full, ``next_drive`` is called until an empty drive is there. Only the last drive can then carry the catalog;
     ``catalog_dir`` is where the sender keeps a copy of it, ``<shipment>.catalog.jsonl.zst``
     (``summary.catalog_copy``).
+
+    Given ``drives`` must together hold the data uncompressed, or, with ``assume_ratio`` R (stored bytes per byte
+    of data, as plan estimates it), R of it: should they run out, :class:`~sneakernet.errors.OutOfSpace` is raised
+    with every drive so far finished, and ``resume`` with one more drive goes on.
     """
     options = options or PackOptions()
     progress = progress or NullProgress()
@@ -918,7 +924,7 @@ def pack(
             if resume
             else FinishedDrives()
         )
-        catalog_size = _check_space(targets, totals, options, finished)
+        catalog_size = _check_space(targets, totals, options, finished, assume_ratio)
         created = finished.labels[0].created if finished.labels else _now()
         summary = PackSummary(shipment=finished.shipment or uuid.uuid4().hex, fingerprint="", drives=[])
         summary.excluded_entries, summary.excluded_bytes = totals.excluded_entries, totals.excluded_bytes
@@ -994,9 +1000,14 @@ def _refuse_reserved(reserved: list[bytes], source: str | os.PathLike[str]) -> N
 
 
 def _check_space(
-    targets: DriveTargets, totals: ScanTotals, options: PackOptions, finished: FinishedDrives | None = None
+    targets: DriveTargets,
+    totals: ScanTotals,
+    options: PackOptions,
+    finished: FinishedDrives | None = None,
+    assume_ratio: float | None = None,
 ) -> int:
-    """The catalog bound, after refusing drives too small for the format or, together, for the data.
+    """The catalog bound, after refusing drives too small for the format or, together, for the data (at
+    ``assume_ratio`` of its size when given, else uncompressed).
 
     ``finished`` drives (of a resumed pack) hold data already: neither they nor their data are counted.
     """
@@ -1038,12 +1049,26 @@ def _check_space(
         )
     if targets.drives and targets.next_drive is None:
         room = sum(DriveBudget(s.capacity, catalog_size).usable(0) for s in slots)
-        if room < left:
-            raise DestinationError(
-                f"the {len(slots)} drives given hold about {room} bytes after overhead, the source has "
-                f"{left} bytes left to pack (that may not compress): add drives"
-            )
+        if room < left * (assume_ratio or 1.0):
+            raise DestinationError(_drives_too_small(len(slots), room, left, assume_ratio))
     return catalog_size
+
+
+def _drives_too_small(count: int, room: int, left: int, assume_ratio: float | None) -> str:
+    """Why the given drives are refused, and the three ways on."""
+    drives = f"the {count} drive{'s' if count != 1 else ''} given hold{'s' if count == 1 else ''}"
+    needed = f"fits only if it compresses to {room / left:.2f} of its size or less"
+    if assume_ratio is not None:
+        return (
+            f"{drives} about {format_size(room)} after overhead; the source has {format_size(left)} left to pack, "
+            f"{format_size(left * assume_ratio)} at --assume-ratio {assume_ratio:g}: add drives"
+        )
+    return (
+        f"{drives} about {format_size(room)} after overhead; the source has {format_size(left)} left to pack, which "
+        f"{needed}: add drives; or accept the risk with --assume-ratio R (sneakernet plan estimates R; should the "
+        "drives run out, pack stops with exit code 4 and --resume with one more --drive goes on); or pack with "
+        "--out DIR --drive-size SIZE and copy the drive directories onto the drives"
+    )
 
 
 def _run_pipeline(

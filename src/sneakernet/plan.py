@@ -844,11 +844,19 @@ def _notes(result: Plan, sample: Sample) -> Iterator[str]:
             "the data around them was estimated alike"
         )
     if result.drives_given_accepted is False and result.drives_given is not None:
-        yield (
+        refusal = (
             f"pack --drive refuses {_counted(result.drives_given, 'drive', 'drives')} of "
             f"{format_size(result.drive_size)} up front: it wants room for all the data uncompressed "
             "(pack --out has no such check)"
         )
+        if result.drives_suffice:
+            # Rounded up, so that the ratio given accepts what this estimate says fits.
+            ratio = math.ceil(result.ratio * 100) / 100
+            refusal += (
+                f"; with --assume-ratio {ratio:.2f} (this estimate) it accepts them, and should they run out it stops "
+                "with exit code 4 and --resume with one more --drive goes on"
+            )
+        yield refusal
 
 
 __all__ = ["DEFAULT_LINKS", "DriveFill", "Link", "LinkTime", "Plan", "format_duration", "parse_rate", "plan"]
