@@ -46,12 +46,17 @@ MEANINGS: dict[ExitCode, str] = {
         "needed). `restore` itself exits 0 while drives are still to come."
     ),
     ExitCode.NO_SPACE: (
-        "A drive (pack) or the destination (restore) ran out of space. Pack leaves that drive unfinished; "
+        "A drive (pack) or the destination (restore) ran out of space, or restore found before writing anything "
+        "that the drives' data does not fit in the destination's free space. Pack leaves that drive unfinished; "
         "restore keeps its journal: free space and run it again."
     ),
     ExitCode.INTERRUPTED: (
         "Interrupted (Ctrl-C): what was being written is left detectably unfinished; an interrupted verify or "
         "restore continues where it stopped when run again."
+    ),
+    ExitCode.TERMINATED: (
+        "Ended by SIGTERM (`kill`, a service manager, a shutdown), handled as Ctrl-C is: what was being written is "
+        "left detectably unfinished, and the same command (pack with `--resume`) continues."
     ),
 }
 
@@ -133,7 +138,8 @@ def render() -> str:
         '{"schema_version": 1, "error": {"kind": "NotADrive", "message": "usb does not exist: ...", "exit_code": 2}}',
         "```",
         "",
-        "`kind` is the error's class in `sneakernet.errors` (`UsageError` for a bad option, `Interrupted` for Ctrl-C),",
+        "`kind` is the error's class in `sneakernet.errors` (`UsageError` for a bad option, `Interrupted` for Ctrl-C,",
+        "`Terminated` for SIGTERM),",
         "`exit_code` the exit code of the table above.",
     ]
     for path, _ in tree:

@@ -291,3 +291,125 @@ def test_the_command_line_loads_only_what_a_command_uses() -> None:
         " if m in sys.modules))"
     )
     assert loaded == ""
+
+
+# --- messages that point the right way ---------------------------------------------------------------------------
+
+#: Runs the command line with SIGTERM sent to itself at the third chunk a drive takes.
+SIGTERM_AT_THIRD_CHUNK = """
+import os, signal, sys
+import sneakernet.bundle as bundle
+from sneakernet.cli import main
+real, calls = bundle.DriveWriter.add_chunk, []
+def add_chunk(self, *args, **kwargs):
+    calls.append(1)
+    if len(calls) == 3:
+        os.kill(os.getpid(), signal.SIGTERM)
+    return real(self, *args, **kwargs)
+bundle.DriveWriter.add_chunk = add_chunk
+main(sys.argv[1:], prog_name="sneakernet")
+"""
+
+
+def test_sigterm_and_ctrl_c_end_pack_saying_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # SIGTERM ended pack with 143 and no word; Ctrl-C's message did not say --resume.
+    write_file(tmp_path / "src" / "noise.bin", random.Random(8).randbytes(3_000_000))
+    args = ["pack", str(tmp_path / "src"), "--out", str(tmp_path / "out"), *SMALL_DRIVES]
+    done = subprocess.run([sys.executable, "-c", SIGTERM_AT_THIRD_CHUNK, *args], capture_output=True, text=True)
+    assert done.returncode == 143, done.stderr
+    assert done.stderr.startswith("sneakernet: terminated (SIGTERM); what was being written is left unfinished")
+    assert "run the same pack with --resume" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out" / "drive-0001" / "drive.json").exists()
+    code, _, err = run(*args, "--resume")
+    assert code == 0, err
+    assert run("verify", *drive_dirs(tmp_path / "out"))[0] == 0
+
+    import sneakernet.bundle as bundle
+
+    def interrupt(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bundle.DriveWriter, "add_chunk", interrupt)
+    code, _, err = run("pack", tmp_path / "src", "--out", tmp_path / "out2", *SMALL_DRIVES)
+    assert code == 130 and err.startswith("sneakernet: interrupted; ") and "--resume" in err
+
+
+def test_restore_names_both_shipments(src: Path, tmp_path: Path) -> None:
+    # "this drive is from another shipment than the restore in progress" named neither.
+    first, second = tmp_path / "first", tmp_path / "second"
+    write_file(src / "noise.bin", random.Random(9).randbytes(3_000_000))
+    assert run("pack", src, "--out", first, *SMALL_DRIVES)[0] == 0
+    write_file(tmp_path / "other" / "x.txt", b"another dataset\n")
+    code, out, _ = run("pack", tmp_path / "other", "--out", second, "--drive-size", "1GB", "--json")
+    other = json.loads(out)
+    ours = json.loads(run("info", first / "drive-0001", "--json")[1])
+    assert run("restore", first / "drive-0001", "--into", tmp_path / "dest")[0] == 0
+    code, out, _ = run("restore", second / "drive-0001", "--into", tmp_path / "dest")
+    assert code == 1
+    assert (
+        f"this drive is of another shipment than the restore in progress: the drive's is {other['shipment']} "
+        f"(fingerprint {other['short_fingerprint']}), the destination's {ours['shipment']} (fingerprint "
+        f"{ours['short_fingerprint']})"
+    ) in out
+
+
+def test_info_and_ls_of_an_out_directory_suggest_one_drive(src: Path, tmp_path: Path) -> None:
+    # They suggested OUT/drive-*, which they do not take.
+    assert run("pack", src, "--out", tmp_path / "out", "--drive-size", "1GB")[0] == 0
+    for command in ("info", "ls"):
+        code, _, err = run(command, tmp_path / "out")
+        assert code == 2 and "drive-*" not in err
+        assert f"holds drives (drive-0001): give one of them, e.g. {tmp_path / 'out' / 'drive-0001'}" in err
+    assert "e.g. " + str(tmp_path / "out" / "drive-*") in run("verify", tmp_path / "out")[1]
+
+
+def test_ls_of_a_drive_of_an_unfinished_pack_says_so(tmp_path: Path) -> None:
+    write_file(tmp_path / "src" / "noise.bin", random.Random(6).randbytes(3_000_000))
+    drives = [tmp_path / "d1", tmp_path / "d2"]
+    for drive in drives:
+        drive.mkdir()
+    given = [arg for drive in drives for arg in ("--drive", str(drive))]
+    assert run("pack", tmp_path / "src", *given, *SMALL_DRIVES, "--assume-ratio", "0.5")[0] == 4
+    code, out, err = run("ls", drives[0])
+    assert code == 2 and out == ""
+    assert "the pack that wrote it has not finished" in err and "run the same pack with --resume" in err
+
+
+def mounted_tmpfs(path: Path, options: str) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs (needs root): {done.stderr.decode().strip()}")
+    return path
+
+
+def test_restore_into_a_read_only_destination_says_nothing_was_written(src: Path, tmp_path: Path) -> None:
+    # It said "the journal keeps everything already done" where nothing was done.
+    assert run("pack", src, "--out", tmp_path / "out", "--drive-size", "1GB")[0] == 0
+    read_only = mounted_tmpfs(tmp_path / "ro", "ro,size=1m")
+    try:
+        code, _, err = run("restore", tmp_path / "out" / "drive-0001", "--into", read_only / "dest")
+    finally:
+        subprocess.run(["umount", "-l", str(read_only)], check=False)
+    assert code == 2 and "Read-only file system" in err
+    assert "nothing was written" in err and "journal keeps" not in err
+
+
+def test_restore_refuses_up_front_what_does_not_fit(tmp_path: Path) -> None:
+    # It filled DEST's parts area before failing.
+    write_file(tmp_path / "src" / "noise.bin", random.Random(7).randbytes(3_000_000))
+    assert run("pack", tmp_path / "src", "--out", tmp_path / "out", "--drive-size", "1GB")[0] == 0
+    small = mounted_tmpfs(tmp_path / "small", "size=2m")
+    try:
+        code, _, err = run("restore", tmp_path / "out" / "drive-0001", "--into", small / "dest")
+        left = sorted(p.name for p in (small / "dest").iterdir())
+        parts = list((small / "dest" / ".sneakernet" / "parts").iterdir())
+        forced = run("restore", tmp_path / "out" / "drive-0001", "--into", small / "dest", "--no-space-check")
+    finally:
+        subprocess.run(["umount", "-l", str(small)], check=False)
+    assert code == 4 and left == [".sneakernet"] and parts == []
+    assert re.search(
+        r"^sneakernet: error: drive-0001 carries 3 MB of data and the destination \S+ has 2.\d+ MB free", err
+    )
+    assert "nothing of drive-0001 was written" in err
+    assert forced[0] == 4 and "is full" in forced[2]  # past the check, the disk fills as before

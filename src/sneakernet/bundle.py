@@ -352,9 +352,11 @@ class DriveReader:
             if drives:
                 # pack --out's directory given instead of its drives: say which to give.
                 shown = ", ".join(drives[:3]) + (", ..." if len(drives) > 3 else "")
-                raise NotADrive(
+                error = NotADrive(
                     f"{path} is not a drive but holds drives ({shown}): give them, e.g. {os.path.join(path, 'drive-*')}"
                 )
+                error.drives = tuple(drives)
+                raise error
             raise NotADrive(f"{path} is not a sneakernet drive: it has no {DRIVE_LABEL_NAME}")
         try:
             with open_drive_file(label_path) as handle:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
@@ -101,23 +103,43 @@ def is_quiet(ctx: click.Context, quiet: bool) -> bool:
 
 #: What an interrupted command leaves behind, and what to do, by command.
 INTERRUPTED = {
-    "pack": "what was being written is left unfinished (.partial files, no drive.json)",
+    "pack": (
+        "what was being written is left unfinished (.partial files, no drive.json): run the same pack with --resume "
+        "to go on (finished drives are kept)"
+    ),
     "verify": "run the same command again to resume (--restart to start over); nothing was written on the drive",
     "restore": "run the same command again to resume; the journal keeps everything already done",
 }
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be: every clean-up that Ctrl-C runs runs for it too."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def run(ctx: click.Context, action: Callable[[], T]) -> T:
-    """Call the library; turn sneakernet's errors into one line on stderr and their exit code."""
+    """Call the library; turn sneakernet's errors into one line on stderr and their exit code. SIGTERM is handled
+    as Ctrl-C is (it ended pack with no word and exit code 143 before)."""
+    # Only the main thread may set a handler (a notebook or a test may call the commands from another).
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
         return action()
     except SneakernetError as exc:
         if ctx.find_root().params.get("debug"):
             traceback.print_exc()
         fail(ctx, str(exc), exc.exit_code, type(exc).__name__)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         hint = INTERRUPTED.get(ctx.info_name or "", "nothing was changed")
+        if isinstance(exc, Terminated):
+            fail(ctx, f"terminated (SIGTERM); {hint}", ExitCode.TERMINATED, "Terminated", prefix="sneakernet: ")
         fail(ctx, f"interrupted; {hint}", ExitCode.INTERRUPTED, "Interrupted", prefix="sneakernet: ")
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     raise AssertionError("unreachable")
 
 
@@ -186,7 +208,7 @@ def main(ctx: click.Context, debug: bool, verbose: int, quiet_all: bool) -> None
       sneakernet restore /mnt/usb --into /data/dataset
 
     Exit codes: 0 success; 1 done, but data problems found (see the message); 2 bad input, nothing written;
-    3 shipment incomplete; 4 out of space; 130 interrupted.
+    3 shipment incomplete; 4 out of space; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM).
     """
     ctx.ensure_object(dict)["quiet"] = quiet_all
     keep_freed_buffers()
@@ -807,6 +829,12 @@ def _drive_headline(drive: DriveReport) -> str:
 @click.option("--keep-journal", is_flag=True, help="Keep DEST/.sneakernet once the shipment is complete.")
 @click.option("--force", is_flag=True, help="Restore into a non-empty DEST that holds no restore of this shipment.")
 @click.option(
+    "--no-space-check",
+    is_flag=True,
+    help="Restore even when the drives' data exceeds DEST's free space (a compressing filesystem); a full DEST then "
+    "stops it with exit 4.",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Print the report as JSON (schema: docs/restore-report.schema.json)."
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
@@ -819,6 +847,7 @@ def restore_command(
     catalog: str | None,
     keep_journal: bool,
     force: bool,
+    no_space_check: bool,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -836,7 +865,8 @@ def restore_command(
       sneakernet restore /mnt/usb --into /data/dataset --catalog shipment.catalog.jsonl.zst
 
     Exit codes: 0 every drive given went in cleanly (even with drives still to come); 1 a drive was refused or
-    some files were damaged (named); 2 bad arguments; 4 the destination is full (free space, run again).
+    some files were damaged (named); 2 bad arguments; 4 the destination is full, or too small for the drives'
+    data up front (nothing written; free space, run again).
     """
     from .restore import restore
 
@@ -844,7 +874,14 @@ def restore_command(
     report = run(
         ctx,
         lambda: restore(
-            drives, dest, include=includes, keep_journal=keep_journal, force=force, progress=progress, catalog=catalog
+            drives,
+            dest,
+            include=includes,
+            keep_journal=keep_journal,
+            force=force,
+            progress=progress,
+            catalog=catalog,
+            check_space=not no_space_check,
         ),
     )
     if as_json:

@@ -24,6 +24,8 @@ class ExitCode(IntEnum):
     NO_SPACE = 4
     #: Interrupted by the user (Ctrl-C); what was written is detectably incomplete.
     INTERRUPTED = 130
+    #: Ended by SIGTERM (kill, a service manager, a shutdown), handled as Ctrl-C is: 128 + 15, as shells report it.
+    TERMINATED = 143
 
 
 class SneakernetError(Exception):
@@ -58,6 +60,9 @@ class FormatError(SneakernetError):
 
 class NotADrive(DestinationError):
     """A path given as a drive is not a directory, or holds no sneakernet files at all."""
+
+    #: The drive directories found inside it (pack --out's directory given instead of its drives).
+    drives: tuple[str, ...] = ()
 
 
 class UnfinishedDrive(FormatError):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .bundle import CatalogReader, DriveReader
-from .errors import UsageError
+from .errors import NotADrive, UsageError
 from .format import CATALOG_NAME, CatalogEntry, CatalogHeader, short_fingerprint, show_path
 from .output import versioned
 
@@ -40,20 +40,35 @@ class DriveInfo:
 
 def info(drive: str) -> DriveInfo:
     """What ``drive`` is: read from drive.json and the catalog's header (nothing else is read)."""
-    reader = DriveReader(drive)
+    reader = _one_drive(drive)
     label = reader.label
     result = DriveInfo(
         drive, label.shipment, label.drive, label.label, label.created, label.tool, label.segments,
         label.stored_bytes, label.raw_bytes,
     )  # fmt: skip
-    header = _catalog_header(reader)
+    header = catalog_header(reader)
     if header is not None:
         result.drives, result.fingerprint, result.files = header.drives, header.fingerprint, header.files
         result.shipment_raw_bytes, result.shipment_stored_bytes = header.raw_bytes, header.stored_bytes
     return result
 
 
-def _catalog_header(reader: DriveReader) -> CatalogHeader | None:
+def _one_drive(drive: str) -> DriveReader:
+    """The drive ``drive``; for pack's --out directory, which holds drives, the advice is to give one of them (info and
+    ls take one drive, not the ``drive-*`` that verify and restore take)."""
+    try:
+        return DriveReader(drive)
+    except NotADrive as exc:
+        if not exc.drives:
+            raise
+        shown = ", ".join(exc.drives[:3]) + (", ..." if len(exc.drives) > 3 else "")
+        raise NotADrive(
+            f"{drive} is not a drive but holds drives ({shown}): give one of them, e.g. "
+            f"{os.path.join(drive, exc.drives[0])}"
+        ) from None
+
+
+def catalog_header(reader: DriveReader) -> CatalogHeader | None:
     path = reader.file(CATALOG_NAME)
     if not os.path.exists(path):
         return None
@@ -75,10 +90,14 @@ class ListedEntry:
 
 def ls(drive: str) -> Iterator[ListedEntry]:
     """Every path of the shipment, from the catalog ``drive`` carries, with its size and the drives holding it."""
-    reader = DriveReader(drive)
+    reader = _one_drive(drive)
     path = reader.file(CATALOG_NAME)
     if not os.path.exists(path):
-        raise UsageError(f"{drive} carries no catalog: list a drive that does (with --out, every drive does)")
+        raise UsageError(
+            f"{drive} carries no catalog: either the pack that wrote it has not finished (the catalog goes on the "
+            "drives at the very end: run the same pack with --resume), or it is one of the first drives of a --swap "
+            "pack, where only the last drive carries it: ls that one"
+        )
     for record in CatalogReader(path).records():
         if isinstance(record, CatalogEntry):
             yield ListedEntry(show_path(record.path), record.kind, record.size, record.first_drive, record.last_drive)

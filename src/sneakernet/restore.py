@@ -72,6 +72,7 @@ from .journal import (
 from .output import SCHEMA_VERSION, versioned
 from .progress import NullProgress, Progress
 from .safetree import InTheWay, SafeTree, UnsafePath
+from .units import format_size
 from .validate import CatalogIndex, ManifestCheck, Seen, seen_of
 
 log = logging.getLogger(__name__)
@@ -886,16 +887,53 @@ def _journal_error(exc: sqlite3.OperationalError, dest: str) -> Exception:
 
 def _space_error(exc: OSError, dest: str) -> Exception:
     """What a failed write into the destination tells the user: full, or what else (never a traceback)."""
+    # Only a journal keeps anything: a destination that could not even take one (read-only) holds nothing of it.
+    kept = (
+        "the journal keeps everything already done"
+        if os.path.exists(os.path.join(Journal.directory(dest), JOURNAL_NAME))
+        else "nothing was written"
+    )
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return OutOfSpace(
-            f"the destination {dest} is full ({exc.strerror}): free space and run the same restore again; "
-            "the journal keeps everything already done"
+            f"the destination {dest} is full ({exc.strerror}): free space and run the same restore again; {kept}"
         )
     where = f" ({os.fsdecode(exc.filename)})" if exc.filename else ""
     return DestinationError(
         f"cannot write into the destination {dest}: {exc.strerror or exc}{where}; fix that and run the same "
-        "restore again (the journal keeps everything already done)"
+        f"restore again ({kept})"
     )
+
+
+def _shipment_named(reader: DriveReader) -> str:
+    """A drive's shipment as a person can match it: its id, and the fingerprint when the drive carries the catalog."""
+    from .info import catalog_header
+
+    try:
+        header = catalog_header(reader)
+    except FormatError:
+        header = None
+    known = f" (fingerprint {short_fingerprint(header.fingerprint)})" if header is not None else ""
+    return reader.label.shipment + known
+
+
+def check_room(label: str, needed: int, dest: str) -> None:
+    """Refuse a drive whose data does not fit in the destination's free space, before anything of it is written:
+    a restore that fills the destination stops half way, with its parts area full, to be freed and run again.
+
+    ``needed`` is the data bytes of the drive's chunks, from its manifest once checked (drive.json's count is not
+    trusted); a drive partly restored by a killed run counts whole. Files are written once, under
+    .sneakernet/parts, then renamed into place on the same filesystem.
+    """
+    try:
+        free = shutil.disk_usage(dest).free
+    except OSError:
+        return
+    if needed > free:
+        raise OutOfSpace(
+            f"{label} carries {format_size(needed)} of data and the destination {dest} has {format_size(free)} free: "
+            f"free {format_size(needed - free)} or more (or --include a part, or --no-space-check on a filesystem "
+            f"that compresses), then run the same restore again; nothing of {label} was written"
+        )
 
 
 # --- checking a drive before writing anything ----------------------------------------------------------------
@@ -1104,8 +1142,12 @@ def restore(
     force: bool = False,
     progress: Progress | None = None,
     catalog: str | None = None,
+    check_space: bool = True,
 ) -> RestoreReport:
     """Restore what ``drives`` carry into ``into``; finish the shipment when its last drive is in.
+
+    With ``check_space`` (and no ``include``), drives whose data exceeds the destination's free space are refused
+    up front (:func:`check_room`); without it, a destination that fills stops the restore, as it would anyway.
 
     Drives that fail their checks are refused with nothing written for them and reported; damaged files are
     never installed and are reported. Raises :class:`~sneakernet.errors.UsageError` for bad arguments and
@@ -1116,7 +1158,9 @@ def restore(
     refuse_non_directory(into, "destination")
     readers = [DriveReader(path) for path in drives]
     with _only_restore_into(into):
-        return _restore(readers, into, Includes(include), keep_journal, force, progress or NullProgress(), catalog)
+        return _restore(
+            readers, into, Includes(include), keep_journal, force, progress or NullProgress(), catalog, check_space
+        )
 
 
 @contextlib.contextmanager
@@ -1151,6 +1195,7 @@ def _restore(
     force: bool,
     progress: Progress,
     catalog: str | None,
+    check_space: bool = True,
 ) -> RestoreReport:
     notes: list[str] = []
     try:
@@ -1174,8 +1219,10 @@ def _restore(
         fold = _probe_folding(into)
         progress.start(sum(r.label.raw_bytes for r in readers))
         spanning: dict[bytes, tuple[Any, int]] = {}  # hashes of files spanning drives, kept across this run's drives
+        # With --include only a part of each drive is written: its data bytes say nothing of the room it needs.
+        check_space = check_space and not includes
         for reader in readers:
-            outcomes.append(_restore_drive(reader, journal, tree, includes, progress, fold, spanning))
+            outcomes.append(_restore_drive(reader, journal, tree, includes, progress, fold, spanning, check_space))
         # A drive of this run that a later one reopened (it carries a wanted hard link's content) goes again.
         for index, reader in enumerate(readers):
             if journal.drive_state(reader.label.drive) == REOPENED:
@@ -1209,12 +1256,19 @@ def _restore_drive(
     progress: Progress,
     fold: bool,
     spanning: dict[bytes, tuple[Any, int]],
+    check_space: bool = False,
 ) -> DriveOutcome:
     label = reader.label
     log.info("%s (%s): checking, then restoring", label.label, reader.path)
     outcome = DriveOutcome(reader.path, label.label, label.drive)
     if label.shipment != journal.get_json("shipment"):
-        outcome.status, outcome.message = "refused", "this drive is from another shipment than the restore in progress"
+        outcome.status = "refused"
+        ours = f"{journal.get_json('shipment')} (fingerprint {short_fingerprint(journal.get_json('fingerprint'))})"
+        outcome.message = (
+            "this drive is of another shipment than the restore in progress: the drive's is "
+            f"{_shipment_named(reader)}, the destination's {ours}: give a drive of that shipment, or restore this one "
+            "into another destination"
+        )
         return outcome
     if journal.drive_state(label.drive) == DONE:
         outcome.status, outcome.message = "already", "already restored: nothing to do"
@@ -1224,6 +1278,8 @@ def _restore_drive(
     except FormatError as exc:
         outcome.status, outcome.message = "refused", f"refused, nothing written for it: {exc}"
         return outcome
+    if check_space:
+        check_room(label.label, chunk_map.raw_bytes, tree.root)
     if includes:
         _place_aliases(journal, label.drive)
     DriveRestorer(reader, chunk_map, journal, tree, includes, outcome, progress, fold, spanning).run()
