@@ -19,6 +19,7 @@ import pytest
 
 from conftest import invoke_cli as cli
 from craft import Chunk, b3, dir_rec, file_rec, small_files, symlink_rec, write_shipment
+from sneakernet.codec import store_frame
 from sneakernet.format import CATALOG_NAME, CHECKSUMS_NAME, DRIVE_LABEL_NAME
 from sneakernet.recordfile import RecordWriter, read_records
 
@@ -184,6 +185,20 @@ def test_piece_starting_past_the_end_of_its_chunk(tmp_path: Path) -> None:
     drives = write_shipment(tmp_path / "ship", [[one, two, file_rec("f", b"2" * 5, one, chunk_offset=12)]])
     verify_says(drives, "starts at byte 12 of chunk 0, past its end")
     restore_refuses(drives, tmp_path / "dest", "past its end")
+
+
+@pytest.mark.parametrize("mode", [[], ["--deep"]], ids=["full", "deep"])
+def test_a_second_frame_inside_a_chunk(tmp_path: Path, mode: list[str]) -> None:
+    """A chunk's stored bytes holding its frame and then another: the segment's hash and the chunk's hashes all
+    match, zstd decodes the first frame alone; the format says one frame, and readers say so."""
+    raw = b"the real bytes\n"
+    chunk = Chunk(raw, stored=store_frame(raw) + store_frame(b"EVIL\n"))
+    drives = write_shipment(tmp_path / "ship", [[chunk, file_rec("f", raw, chunk), *small_files([("ok", b"ok")])]])
+    code, out, err = cli("verify", *mode, *drives)
+    assert code == 1 and "Traceback" not in err and "a second frame?" in out and "hurts: f" in out, out + err
+    code, out, err = cli("restore", *drives, "--into", tmp_path / "dest")
+    assert code == 1 and "Traceback" not in err and "not restored:" in out and " f " in out, out + err
+    assert not (tmp_path / "dest" / "f").exists() and (tmp_path / "dest" / "ok").read_bytes() == b"ok"
 
 
 # --- duplicates across drives, and the catalog against the manifests --------------------------------------------

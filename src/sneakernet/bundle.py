@@ -26,7 +26,7 @@ from typing import Any, BinaryIO, TypeVar
 
 import blake3
 
-from .codec import decode_chunk
+from .codec import decode_chunk, frame_problem
 from .errors import DestinationError, FormatError, NotADrive, OutOfSpace, UnfinishedDrive
 from .format import (
     CATALOG_NAME,
@@ -408,6 +408,23 @@ class DriveReader:
         with contextlib.suppress(OSError, ValueError, AttributeError):
             mapped.madvise(mmap.MADV_DONTNEED, first, end - first)
         return digest == chunk.stored_blake3
+
+    def frame_problem(self, chunk: ChunkRecord) -> str | None:
+        """Why ``chunk``'s stored bytes are not exactly one zstd frame of its ``raw_size`` (see codec.frame_problem),
+        read from a memory map of its segment: only the frame's header and block headers are touched."""
+        try:
+            mapped = self._map(chunk.segment)
+        except (OSError, ValueError):
+            return "its segment cannot be read"
+        end = chunk.offset + chunk.stored_size
+        if end > len(mapped):
+            return "its segment is cut short before its end"
+        view = memoryview(mapped)[chunk.offset : end]
+        try:
+            problem = frame_problem(view, chunk.raw_size)
+        finally:
+            view.release()
+        return None if problem is None else f"chunk {problem}"
 
     def _map(self, segment: str) -> mmap.mmap:
         with self._maps_lock:

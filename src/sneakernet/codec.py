@@ -118,18 +118,50 @@ def stored_size_bound(raw_size: int) -> int:
     return len(_ZSTD_MAGIC) + 5 + 3 * blocks + raw_size
 
 
+def frame_problem(stored: bytes | memoryview, raw_size: int) -> str | None:
+    """Why ``stored`` is not exactly one zstd frame declaring ``raw_size`` bytes (docs/format.md 4.2), or None;
+    the reason reads after "chunk" ("chunk frame declares 10 bytes, the manifest 12").
+
+    Walks the frame's block headers without decoding (a few bytes per block of up to 128 KiB), so verify can check
+    every chunk of a segment whose hash it took whole: a second frame, or other bytes, after the first inside a
+    chunk's stored bytes would otherwise pass as long as the hashes were recomputed.
+    """
+    view = memoryview(stored)
+    if bytes(view[:4]) != _ZSTD_MAGIC:
+        return "is not a zstd frame (no zstd magic number)"
+    try:
+        position = zstandard.frame_header_size(bytes(view[:18]))
+        declared = zstandard.frame_content_size(bytes(view[:position]))
+    except zstandard.ZstdError as exc:
+        return f"is not a zstd frame ({exc})"
+    if declared != raw_size:
+        return f"frame declares {declared} bytes, the manifest {raw_size}"
+    while True:
+        if position + 3 > len(view):
+            return "frame is cut short: it has no last block"
+        header = int.from_bytes(view[position : position + 3], "little")
+        last, kind, length = header & 1, (header >> 1) & 3, header >> 3
+        if kind == 3:
+            return "frame holds a block of reserved type"
+        position += 3 + (1 if kind == 1 else length)
+        if last:
+            break
+    position += 4 if view[4] & 0x04 else 0  # the content checksum
+    if position != len(view):
+        what = "is cut short" if position > len(view) else "is followed by other bytes (a second frame?)"
+        return f"frame {what}: it ends at byte {position} of its {len(view)} stored bytes"
+    return None
+
+
 def decode_chunk(stored: bytes | memoryview, raw_size: int) -> bytes:
     """The raw bytes of a stored chunk, refusing any frame that would decode to other than ``raw_size`` bytes.
 
     The check happens before decompressing into a buffer of at most ``raw_size`` bytes, so a hostile frame
     cannot make the reader allocate more than the manifest declared (no decompression bomb).
     """
-    try:
-        declared = zstandard.frame_content_size(stored)
-    except zstandard.ZstdError as exc:
-        raise FormatError(f"chunk is not a zstd frame ({exc})") from exc
-    if declared != raw_size:
-        raise FormatError(f"chunk frame declares {declared} bytes, the manifest {raw_size}")
+    problem = frame_problem(stored, raw_size)
+    if problem is not None:
+        raise FormatError(f"chunk {problem}")
     decompressor = zstandard.ZstdDecompressor()
     try:
         raw = decompressor.decompress(stored, max_output_size=raw_size)

@@ -715,12 +715,29 @@ class DriveVerifier:
             self._resume_from(state)
         if self.mode == Mode.FULL:
             # Segments hashed whole and found intact need no chunk read: the pass below only names damage.
-            selected = self._check_whole_segments(selected - done, state)
+            whole = selected - done
+            selected = self._check_whole_segments(whole, state)
+            self._check_frames(whole - selected)
         if selected or self.mode != Mode.FULL:
             self._check_chunks(selected, done, state)
         self.reader.close()
         if state is not None:
             state.clear()
+
+    def _check_frames(self, intact: set[str]) -> None:
+        """Each chunk of the ``intact`` segments (hashed whole, matching) is exactly one zstd frame of its raw size:
+        the segment's hash says its bytes are as packed, not that the chunk records cut them into single frames (a
+        second frame inside a chunk would pass). Only frame and block headers are read, from the memory map."""
+        assert self.reader is not None
+        if not intact:
+            return
+        for chunk in self._chunk_records():
+            if chunk.segment in intact and (reason := self.reader.frame_problem(chunk)) is not None:
+                self.report.damaged_chunks.append(
+                    DamagedChunk(chunk.id, chunk.segment, chunk.offset, chunk.stored_size, reason)
+                )
+                if self.report.status == Status.INTACT.value:
+                    self.report.status = Status.DAMAGED.value
 
     def _check_chunks(self, selected: set[str], done: set[str], state: VerifyState | None) -> None:
         """Check the chunks of ``selected`` segments (not ``done``) one by one, on the pool."""
@@ -792,8 +809,9 @@ class DriveVerifier:
             return "its segment is cut short before its end", None
         if not decode:
             # Hashed in place in the segment's memory map: no copy of the bytes.
-            ok = self.reader.stored_matches(chunk)
-            return (None if ok else "stored bytes do not match their BLAKE3 (or cannot be read)"), None
+            if not self.reader.stored_matches(chunk):
+                return "stored bytes do not match their BLAKE3 (or cannot be read)", None
+            return self.reader.frame_problem(chunk), None
         try:
             stored = self.reader.read_stored(chunk)
         except FormatError:
