@@ -761,7 +761,7 @@ def test_fingerprint_one_digit_off_looks_mistyped(ship: list[Path], packed: dict
     typo = right[:6] + ("0" if right[6] != "0" else "1") + right[7:]
     code, out, _ = run("verify", "--fingerprint", typo, ship[0])
     assert code == 1 and "WRONG SHIPMENT" in out
-    assert f"in only 1 of 20 digits (digit 7 is {typo[6]} there, {right[6]} here): it looks mistyped" in out
+    assert f"in only 1 of 20 digits (digit 7: {typo[6]} given, {right[6]} on the drive): it looks mistyped" in out
     assert "another shipment" not in out
     other = packed["b"].summary.short_fingerprint
     assert "digits differ): it is a drive of another shipment" in run("verify", "--fingerprint", other, ship[0])[1]

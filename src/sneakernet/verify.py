@@ -1026,7 +1026,7 @@ def fingerprint_mismatch(expected: str, computed: str) -> str:
     differ = [i for i, (a, b) in enumerate(zip(expected, computed, strict=False)) if a != b]
     given, found = short_fingerprint(expected.ljust(20, "?")), short_fingerprint(computed)
     if len(differ) <= TYPO_DIGITS:
-        where = ", ".join(f"digit {i + 1} is {expected[i]} there, {computed[i]} here" for i in differ)
+        where = ", ".join(f"digit {i + 1}: {expected[i]} given, {computed[i]} on the drive" for i in differ)
         return (
             f"the fingerprint given, {given}, differs from this drive's, {found}, in only {len(differ)} of "
             f"{len(expected)} digits ({where}): it looks mistyped; check it against what the sender sent"
