@@ -60,6 +60,7 @@ from craft import (
 )
 from sneakernet import PackOptions, PackSummary, pack
 from sneakernet.bundle import DriveReader
+from sneakernet.units import format_size
 from sneakernet.errors import FormatError, UsageError
 from sneakernet.format import CATALOG_NAME, ChunkRecord, FileRecord, decode_path, show_path
 from sneakernet.journal import JOURNAL_DIR
@@ -595,8 +596,19 @@ def test_damaged_chunk_hurts_exactly_its_files_and_a_good_copy_finishes(
     state = json.loads(out)
     assert code == 3 and [(w["drive"], w["state"]) for w in state["waiting"]] == [(6, "partial")]
     assert state["restored"] == [1, 2, 3, 4, 5] and state["failed_count"] == len(hurt)
+    # Issue 12, point 5: what waits on the damaged drive is what is absent, not all it carries (it counted every
+    # entry of drive 6, those installed from it too).
+    absent = [
+        e
+        for e in catalog_entries(bad[5])
+        if e["last_drive"] == 6 and not os.path.lexists(rel(dest, decode_path("path", e)))
+    ]
+    assert len(absent) < len([e for e in catalog_entries(bad[5]) if e["last_drive"] == 6])
+    waits = (len(absent), sum(e["size"] for e in absent if e["kind"] == "file"))
+    assert [(w["files"], w["bytes"]) for w in state["waiting"]] == [waits]
     code, out, _ = cli("status", dest)
     assert code == 3 and "drive 6 (drive-0006): restore it again from a good copy" in out
+    assert f"{waits[0]} entries, {format_size(waits[1])} wait on it" in out
     # The same damaged drive again: still damaged, nothing else changes.
     before = snapshot(dest)
     code, out, _ = cli("restore", bad[5], "--into", dest)
