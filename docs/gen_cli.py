@@ -43,7 +43,8 @@ MEANINGS: dict[ExitCode, str] = {
     ),
     ExitCode.INCOMPLETE: (
         "`status`: the shipment is not complete yet (drives, or good copies of damaged drives, are still "
-        "needed). `restore` itself exits 0 while drives are still to come."
+        "needed); a finished one exits 0, a DEST that holds no restore 2. `restore` itself exits 0 while drives "
+        "are still to come."
     ),
     ExitCode.NO_SPACE: (
         "A drive (pack) or the destination (restore) ran out of space, or restore found before writing anything "

@@ -45,5 +45,10 @@ for drive in $(ls -d "$work"/shipment/drive-* | sort -r); do
   echo
 done
 
-echo "== compare the restored tree with the source"
-diff -r --no-dereference "$work/dataset" "$work/restored" && echo "identical: every file, symlink and directory"
+echo "== status of the finished restore (exit 0: complete; 3 while drives are still needed)"
+sneakernet status "$work/restored"
+
+echo
+echo "== compare the restored tree with the source (.sneakernet keeps only the record of the finished restore)"
+diff -r --no-dereference --exclude=.sneakernet "$work/dataset" "$work/restored" \
+  && echo "identical: every file, symlink and directory"

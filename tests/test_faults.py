@@ -53,7 +53,7 @@ from sneakernet.format import (
     MANIFEST_NAME,
     SEGMENTS_DIR,
 )
-from sneakernet.journal import JOURNAL_DIR, JOURNAL_NAME
+from sneakernet.journal import FINISHED_NAME, JOURNAL_DIR, JOURNAL_NAME
 from sneakernet.verify import DriveReport, Status
 
 #: The shipment every bit-rot trial damages: three drives of two or three small segments each.
@@ -638,14 +638,16 @@ def kill_plan(kill_ship: Shipment, scratch: Path) -> KillPlan:
 
 def restore_state(dest: Path) -> str:
     """Where a restore into ``dest`` stands, from what is on disk: ``empty`` (nothing, or only a journal directory
-    being set up), ``in progress`` (a journal), ``finished`` (entries and no journal directory: the last run
-    finished the shipment, whether or not it was killed before it could exit), or ``cleanup killed`` (the state
-    test_restore_killed_while_removing_its_journal_finishes_on_the_next_run, xfail, shows: the last run finished and
-    was killed while removing DEST/.sneakernet, after its journal file)."""
+    being set up), ``in progress`` (a journal), ``finished`` (the finished record and no journal: the last run
+    finished the shipment, whether or not it was killed before it could exit), or ``cleanup killed`` (entries and
+    a journal directory holding neither: no run leaves that now that the finished record is written before the
+    journal goes)."""
     journal = dest / JOURNAL_DIR
     names = set(os.listdir(dest)) if dest.is_dir() else set()
     if (journal / JOURNAL_NAME).exists():
         return "in progress"
+    if (journal / FINISHED_NAME).exists():
+        return "finished"
     if not names - {JOURNAL_DIR}:
         return "empty"
     return "cleanup killed" if journal.is_dir() else "finished"
@@ -653,17 +655,17 @@ def restore_state(dest: Path) -> str:
 
 def resume_and_check(ship: Shipment, dest: Path) -> None:
     """The final run after the kills: clean, finished, journal removed, the tree identical to the source. A run
-    that finished the shipment needs no further run (running again into a finished destination is refused as a
-    non-empty directory, as documented)."""
+    that finished the shipment needs no further run (running again into a finished destination is a no-op)."""
     state = restore_state(dest)
     if state in ("empty", "in progress"):
         report = restore([str(d) for d in ship.drives], str(dest))
         assert {d.status for d in report.drives} <= {"restored", "already"}, report.drives
         assert report.status.finished
         state = restore_state(dest)
-    # "cleanup killed" is a known bug (see restore_state): the next run would refuse DEST, but the data is complete.
-    assert state in ("finished", "cleanup killed")
+    assert state == "finished"
     assert_identical(ship.src, dest)
+    # However the last run ended, the drives once more are a no-op.
+    assert {d.status for d in restore([str(d) for d in ship.drives], str(dest)).drives} == {"already"}
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -716,7 +718,7 @@ def test_restore_drive_by_drive_killed_at_random_moments(fault_ship: Shipment, s
             report = restore([str(drive)], str(dest))
             assert [d.status for d in report.drives] in (["restored"], ["already"]), report.drives
     assert kills, "no run was killed: the delays were all too long"
-    assert restore_state(dest) in ("finished", "cleanup killed")
+    assert restore_state(dest) == "finished"
     assert_identical(fault_ship.src, dest)
     shutil.rmtree(dest)
 
@@ -731,7 +733,7 @@ def test_restore_killed_while_removing_its_journal_finishes_on_the_next_run(
     assert_identical(fault_ship.src, dest)  # the data is all there
     try:
         report = restore([str(d) for d in fault_ship.drives], str(dest))
-        assert report.status.finished and not (dest / JOURNAL_DIR).exists()
+        assert report.status.finished and os.listdir(dest / JOURNAL_DIR) == [FINISHED_NAME]
     finally:
         shutil.rmtree(dest)
 
@@ -940,7 +942,7 @@ def test_restore_disk_full_again_and_again_until_it_fits(
     dest = mount / "dest"
     full = restore_until_done(kill_ship, dest, mount, [kill_ship.drives], 1)
     assert full >= 2
-    assert not (dest / JOURNAL_DIR).exists()
+    assert os.listdir(dest / JOURNAL_DIR) == [FINISHED_NAME]
     assert_identical(kill_ship.src, dest)
 
 
@@ -1119,7 +1121,7 @@ def test_random_trees_round_trip_in_any_drive_order(
             assert {d.status for d in report.drives} == {"restored"}, report.drives
             assert report.status.finished == (number == len(runs))
         assert report.status.fingerprint == summary.fingerprint
-        assert not (dest / JOURNAL_DIR).exists()
+        assert os.listdir(dest / JOURNAL_DIR) == [FINISHED_NAME]
         assert_identical(src, dest)
     finally:
         shutil.rmtree(work, ignore_errors=True)

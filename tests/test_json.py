@@ -137,6 +137,11 @@ def test_restore_status_info_ls_json(shipment: Path, tmp_path: Path) -> None:
     assert code == 0 and report["status"]["complete"]
     code, state = run_json("status", dest)
     assert code == 0 and state["complete"]
+    # Finished, the journal gone: status from the finished record.
+    code, report = run_json("restore", *drives, "--into", tmp_path / "finished")
+    assert code == 0 and report["status"]["finished"]
+    code, state = run_json("status", tmp_path / "finished")
+    assert code == 0 and state["complete"] and state["finished_at"] and state["includes"] == []
     code, found = run_json("info", drives[-1])
     assert code == 0 and found["drives"] == len(drives)
     code, entries = run_json("ls", drives[0])
@@ -153,7 +158,7 @@ def test_restore_status_info_ls_json(shipment: Path, tmp_path: Path) -> None:
         (["verify", "{drive}", "--quick", "--deep"], 2, "do not go together"),
         (["restore", "{missing}", "--into", "{tmp}/d"], 2, "does not exist"),
         (["restore", "{drive}"], 2, "Missing option '--into'"),
-        (["status", "{tmp}"], 2, "holds no restore in progress"),
+        (["status", "{tmp}"], 2, "holds no restore, in progress or finished"),
         (["info", "{missing}"], 2, "does not exist"),
         (["ls", "{missing}"], 2, "does not exist"),
     ],

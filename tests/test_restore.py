@@ -60,13 +60,13 @@ from craft import (
 )
 from sneakernet import PackOptions, PackSummary, pack
 from sneakernet.bundle import DriveReader
-from sneakernet.units import format_size
 from sneakernet.errors import FormatError, UsageError
 from sneakernet.format import CATALOG_NAME, ChunkRecord, FileRecord, decode_path, show_path
-from sneakernet.journal import JOURNAL_DIR
+from sneakernet.journal import FINISHED_NAME, JOURNAL_DIR
 from sneakernet.recordfile import read_records
 from sneakernet.restore import RestoreReport, ShipmentStatus, restore, status
 from sneakernet.safetree import SafeTree, UnsafePath
+from sneakernet.units import format_size
 
 # The module, not the function of the same name (the package may export ``restore``).
 restore_module = importlib.import_module("sneakernet.restore")
@@ -287,6 +287,11 @@ def journal_dir(dest: Path) -> Path:
     return dest / JOURNAL_DIR
 
 
+def only_finished_record(dest: Path) -> bool:
+    """The journal is gone; what stays of DEST/.sneakernet is the finished record."""
+    return os.listdir(journal_dir(dest)) == [FINISHED_NAME]
+
+
 # --- 1. round trips -----------------------------------------------------------------------------------------------
 
 
@@ -298,10 +303,10 @@ def test_all_drives_at_once(shipments: dict[str, Packed], tmp_path: Path, tree: 
     assert code == 0, out + err
     last = lines(out)[-1]
     assert ship.fingerprint in last and "every file matched" in last
-    assert not journal_dir(dest).exists()
+    assert only_finished_record(dest)
     assert_same_tree(ship.src, dest)
-    code, _, err = cli("status", dest)
-    assert code == 2 and "no restore in progress" in err
+    code, out, _ = cli("status", dest)
+    assert code == 0 and ship.fingerprint in out and "complete" in out
 
 
 def _orders(count: int) -> dict[str, list[int]]:
@@ -339,7 +344,7 @@ def test_one_drive_per_run(shipments: dict[str, Packed], tmp_path: Path, tree: s
         assert json.loads(out)["restored"] == sorted(done)
     last = lines(out)[-1]
     assert ship.fingerprint in last and "every file matched" in last
-    assert not journal_dir(dest).exists()
+    assert only_finished_record(dest)
     assert_same_tree(ship.src, dest)
 
 
@@ -471,7 +476,7 @@ def test_a_run_killed_while_it_removed_the_finished_journal_is_finished_by_the_n
         shutil.rmtree(path) if path.is_dir() else path.unlink()
     code, out, err = cli("restore", *ship.drives, "--into", dest)
     assert code == 0 and "Traceback" not in err, out + err
-    assert not (dest / JOURNAL_DIR).exists()
+    assert only_finished_record(dest)
     assert_same_tree(ship.src, dest)
 
 
@@ -559,7 +564,7 @@ def test_resume_after_a_kill(shipments: dict[str, Packed], tmp_path: Path, what:
         assert_final_names_exact(ship.src, dest)
     report = restore(drives, str(dest))
     assert {d.status for d in report.drives} <= {"restored", "already"}
-    assert report.status.finished and not journal_dir(dest).exists()
+    assert report.status.finished and only_finished_record(dest)
     assert_same_tree(ship.src, dest)
 
 
@@ -991,8 +996,8 @@ def test_include_restores_only_matching_paths(shipments: dict[str, Packed], tmp_
             b"readonly.txt",
         ]
     )
-    assert got == expected
-    assert not journal_dir(dest).exists()
+    assert outside_journal(got) == expected
+    assert only_finished_record(dest)
 
 
 def test_include_counts_only_what_is_included(shipments: dict[str, Packed], tmp_path: Path) -> None:
@@ -1519,17 +1524,68 @@ def test_ls_and_info_of_something_not_a_drive(tmp_path: Path) -> None:
 
 
 def test_status_exit_codes(shipments: dict[str, Packed], tmp_path: Path) -> None:
+    """Issue 12, point 2: a finished restore answered like a typo ('holds no restore in progress', exit 2, and
+    nothing with --json). Now: 3 while drives are needed, 0 and 'complete' with the fingerprint and date once
+    finished (a script's loop ends), 2 for a path that does not exist, a drive, or a directory with no restore,
+    each said as what it is."""
     ship = shipments["edge"]
     dest = tmp_path / "dest"
     code, out, err = cli("status", dest)
-    assert code == 2 and out == "" and "no restore in progress" in err
+    assert code == 2 and out == "" and f"{dest} does not exist" in err
+    dest.mkdir()
+    code, out, err = cli("status", dest)
+    assert code == 2 and out == "" and "holds no restore, in progress or finished" in err
+    code, out, err = cli("status", ship.drives[0])
+    assert code == 2 and out == "" and "is a drive, not the destination of a restore" in err
     assert cli("restore", ship.drives[0], "--into", dest)[0] == 0
     code, out, _ = cli("status", dest)
     assert code == 3 and "drive 6 (drive-0006)" in out and "drive 1 (drive-0001)" not in out
     assert cli("restore", *ship.drives[1:], "--into", dest)[0] == 0
-    # A finished restore removes its journal: nothing to report any more.
+    code, out, _ = cli("status", dest)
+    assert code == 0 and f"complete: every file matched its BLAKE3 (fingerprint {ship.fingerprint})" in out
+    assert f"restored into {dest}, finished 20" in out
+    code, out, _ = cli("status", dest, "--json")
+    state = json.loads(out)
+    assert code == 0 and state["complete"] and state["finished"] and state["fingerprint"] == ship.fingerprint
+    assert state["finished_at"].endswith("Z") and state["restored"] == [1, 2, 3, 4, 5, 6] and state["waiting"] == []
+    record = json.loads((journal_dir(dest) / FINISHED_NAME).read_text())
+    assert record["format"] == "sneakernet-finished" and record["version"] == 1
+    assert (record["shipment"], record["drives"], record["includes"]) == (ship.summary.shipment, 6, [])
+
+
+def test_a_drive_restored_again_into_a_finished_destination_is_a_no_op(
+    shipments: dict[str, Packed], tmp_path: Path
+) -> None:
+    """Issue 12, point 2: a drive run again into a finished DEST was refused as 'not empty and holds no restore of
+    a shipment', and the --force it suggested started a new restore over the finished tree. Now: a drive of that
+    shipment says it is already in, exit 0, writing nothing (--force too); a drive of another shipment is refused,
+    naming both."""
+    ship, other = shipments["edge"], shipments["edge2"]
+    dest = tmp_path / "dest"
+    assert cli("restore", *ship.drives, "--into", dest, "--include", "text")[0] == 0
+    before = snapshot(dest)
+    for extra in ([], ["--force"], ["--include", "text"]):
+        code, out, err = cli("restore", ship.drives[2], ship.drives[0], "--into", dest, *extra)
+        assert code == 0, err
+        finished = json.loads((journal_dir(dest) / FINISHED_NAME).read_text())["finished"]
+        said = f"already restored: {dest} holds this shipment, finished {finished}; nothing to do"
+        assert [line.endswith(said) for line in lines(out)[:2]] == [True, True], out
+        assert f"complete: every file matched its BLAKE3 (fingerprint {ship.fingerprint})" in out
+        assert snapshot(dest) == before
+    code, out, err = cli("restore", ship.drives[0], "--into", dest, "--include", "images")
+    assert code == 2 and "with --include ['text']" in err and snapshot(dest) == before
+    code, out, err = cli("restore", other.drives[0], "--into", dest)
+    assert code == 2 and out == "" and len(lines(err)) == 1
+    assert f"finished restore of shipment {ship.summary.shipment}" in err and other.summary.shipment in err
+    assert snapshot(dest) == before
+    # --force restores the other shipment over it; the finished record of the first one goes.
+    assert cli("restore", other.drives[0], "--into", dest, "--force")[0] == 0
+    assert not (journal_dir(dest) / FINISHED_NAME).exists() and status(str(dest)).shipment == other.summary.shipment
+    # A damaged record is one line, not a traceback.
+    (journal_dir(dest) / "journal.sqlite3").unlink()
+    (journal_dir(dest) / FINISHED_NAME).write_text('{"format": "sneakernet-finished", "version": 1}')
     code, out, err = cli("status", dest)
-    assert code == 2 and "no restore in progress" in err
+    assert code == 2 and "finished.json is damaged ('shipment' is missing or not a str)" in err and len(lines(err)) == 1
 
 
 @pytest.mark.parametrize("path", ["pooled", "large"])

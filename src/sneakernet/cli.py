@@ -854,8 +854,9 @@ def restore_command(
     """Restore the files DRIVE carries into DEST; run it once per drive, in any order, as drives arrive.
 
     A file appears under its final name only when complete and matching its BLAKE3. Running a drive twice does
-    nothing; a run that was killed resumes. When the last drive is in, directory metadata is set, the journal
-    (DEST/.sneakernet) is removed and the fingerprint is stated.
+    nothing; a run that was killed resumes. When every wanted entry is in, directory metadata is set, the
+    journal is removed (DEST/.sneakernet keeps a record of the finished shipment: status says complete, and a
+    drive of it again is a no-op) and the fingerprint is stated.
 
     \b
     Examples:
@@ -918,6 +919,9 @@ def print_status(state: ShipmentStatus) -> None:
             f"shipment {short_fingerprint(state.fingerprint)} complete: every file matched its BLAKE3 "
             f"(fingerprint {state.fingerprint})"
         )
+        if state.finished_at:
+            only = f" (--include {' '.join(state.includes)})" if state.includes else ""
+            click.echo(f"  restored into {state.dest}{only}, finished {state.finished_at}")
         return
     done = ", ".join(map(str, state.restored)) or "none yet"
     needed = "; still needed:" if state.waiting else ""
@@ -949,8 +953,9 @@ def status_command(ctx: click.Context, dest: str, as_json: bool) -> None:
       sneakernet status /data/dataset
       sneakernet status /data/dataset --json
 
-    Exit codes: 0 the shipment is complete; 3 drives (or good copies of damaged drives) are still needed;
-    2 DEST holds no restore in progress (a finished restore removes its journal unless --keep-journal).
+    Exit codes: 0 the shipment is complete (finished, or all in with --keep-journal); 3 drives (or good copies
+    of damaged drives) are still needed; 2 DEST does not exist, is a drive, or holds no restore. A script waits
+    with: while sneakernet status DEST; [ $? -eq 3 ]; do sleep 60; done (until ... loops on exit 2 too).
     """
     from .restore import status
 

@@ -5,7 +5,8 @@ and matches drive.json and the catalog, every path is a plain relative path, no 
 the files it carries. A file is assembled under a temporary name in DEST/.sneakernet/parts and appears under its
 final name only once complete and matching its whole-file BLAKE3. The journal (journal.py) records what is done,
 so running a drive twice is a no-op and a killed run resumes without redoing finished work. When the last drive
-is in, directory metadata is set (deepest first), the journal is removed, and the fingerprint is stated.
+is in (every wanted entry of the catalog done in the journal), directory metadata is set (deepest first), the
+finished record is written, the journal is removed, and the fingerprint is stated.
 
 Durability: finished files are installed in batches. A batch's files are written, their metadata set, then
 ``syncfs`` (else ``os.sync()``) makes them durable, then they are renamed to their final names, then the journal
@@ -21,6 +22,7 @@ import fcntl
 import fnmatch
 import functools
 import itertools
+import json
 import logging
 import os
 import shutil
@@ -29,14 +31,25 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from typing import Any
 
 import blake3
 
-from .bundle import CatalogReader, ChunkMap, DriveReader, open_drive_file, refuse_non_directory
+from ._version import __version__
+from .bundle import (
+    CatalogReader,
+    ChunkMap,
+    DriveReader,
+    fsync_dir,
+    open_drive_file,
+    refuse_non_directory,
+    write_atomically,
+)
 from .errors import DestinationError, FormatError, OutOfSpace, UsageError
 from .format import (
     CATALOG_NAME,
+    DRIVE_LABEL_NAME,
     MAX_CHUNK_SIZE,
     PARTIAL_SUFFIX,
     CatalogDrive,
@@ -59,6 +72,7 @@ from .journal import (
     CATALOG_COPY,
     DONE,
     FAILED,
+    FINISHED_NAME,
     INSTALLING,
     JOURNAL_DIR,
     JOURNAL_NAME,
@@ -155,6 +169,9 @@ class ShipmentStatus:
     failed_count: int
     complete: bool
     finished: bool = False
+    #: When the restore finished (UTC, ISO 8601), once its journal is gone: from the finished record.
+    finished_at: str | None = None
+    includes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         out = versioned(self.__dict__)
@@ -185,6 +202,82 @@ class RestoreReport:
             "status": self.status.to_json(),
             "clean": self.clean,
         }
+
+
+#: The finished record's format name and version (docs/restore.md, "The finished record").
+FINISHED_FORMAT = "sneakernet-finished"
+FINISHED_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FinishedRecord:
+    """DEST/.sneakernet/finished.json: what a finished restore leaves when its journal goes, so that ``status``
+    says complete and a drive of the shipment restored again is a no-op instead of a refusal or a new restore."""
+
+    shipment: str
+    fingerprint: str
+    drives: int
+    labels: list[str]
+    includes: list[str]
+    files: int
+    finished: str
+    tool: str = f"sneakernet {__version__}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": FINISHED_FORMAT, "version": FINISHED_VERSION, **self.__dict__}
+
+    @classmethod
+    def from_json(cls, raw: Any) -> FinishedRecord:
+        if not isinstance(raw, dict) or raw.get("format") != FINISHED_FORMAT:
+            raise ValueError(f"not a {FINISHED_FORMAT} record")
+        if raw.get("version") != FINISHED_VERSION:
+            raise ValueError(f"version {raw.get('version')!r}, this sneakernet reads version {FINISHED_VERSION}")
+        fields = {"shipment": str, "fingerprint": str, "drives": int, "labels": list, "includes": list, "files": int,
+                  "finished": str, "tool": str}  # fmt: skip
+        for name, kind in fields.items():
+            if not isinstance(raw.get(name), kind) or isinstance(raw.get(name), bool):
+                raise ValueError(f"{name!r} is missing or not a {kind.__name__}")
+        return cls(**{name: raw[name] for name in fields})
+
+    def status(self, dest: str) -> ShipmentStatus:
+        return ShipmentStatus(
+            dest, self.shipment, self.fingerprint, self.drives, list(range(1, self.drives + 1)), [], [], 0,
+            complete=True, finished=True, finished_at=self.finished, includes=self.includes,
+        )  # fmt: skip
+
+
+def read_finished(dest: str) -> FinishedRecord | None:
+    """The finished record in ``dest``, None when there is none; a damaged one is refused in one line."""
+    path = os.path.join(Journal.directory(dest), FINISHED_NAME)
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(1 << 20)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        return FinishedRecord.from_json(json.loads(raw))
+    except ValueError as exc:
+        raise UsageError(
+            f"{path} is damaged ({exc}): it says a restore into {dest} finished; remove it to restore into {dest} again"
+        ) from exc
+
+
+def _write_finished(journal: Journal) -> None:
+    """Durably (written under a temporary name, fsynced, renamed, the directory fsynced) before the journal goes."""
+    record = FinishedRecord(
+        shipment=journal.get_json("shipment"),
+        fingerprint=journal.get_json("fingerprint"),
+        drives=int(journal.get_json("drives")),
+        labels=journal.get_json("labels"),
+        includes=journal.get_json("includes") or [],
+        files=int(journal.get_json("files") or 0),
+        finished=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    directory = Journal.directory(journal.dest)
+    write_atomically(os.path.join(directory, FINISHED_NAME), (json.dumps(record.to_json(), indent=2) + "\n").encode())
+    fsync_dir(directory)
 
 
 # --- selecting paths ----------------------------------------------------------------------------------------
@@ -868,15 +961,15 @@ def link_waiting(journal: Journal, tree: SafeTree, target: bytes) -> None:
 
 
 def _remove_journal(dest: str) -> None:
-    """Remove a finished restore's journal directory, the journal itself last: a run killed meanwhile leaves a
-    journal that says finished, and the next run just finishes again."""
+    """Remove a finished restore's journal, the journal itself last: a run killed meanwhile leaves a journal that
+    says finished, and the next run just finishes again. The finished record (written before) stays."""
     directory = Journal.directory(dest)
     for name in os.listdir(directory):
-        if name != JOURNAL_NAME:
+        if name not in (JOURNAL_NAME, FINISHED_NAME):
             path = os.path.join(directory, name)
             shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
     os.unlink(os.path.join(directory, JOURNAL_NAME))
-    os.rmdir(directory)
+    fsync_dir(directory)
 
 
 def _journal_error(exc: sqlite3.OperationalError, dest: str) -> Exception:
@@ -1059,6 +1152,9 @@ def _journal_for(
     with open_drive_file(catalog) as original, open(copy + PARTIAL_SUFFIX, "wb") as target:
         shutil.copyfileobj(original, target)
     os.replace(copy + PARTIAL_SUFFIX, copy)
+    with contextlib.suppress(FileNotFoundError):
+        # Forced over a finished restore of another shipment: that record no longer says what DEST holds.
+        os.unlink(os.path.join(Journal.directory(dest), FINISHED_NAME))
     journal = Journal.create(
         dest,
         {
@@ -1158,9 +1254,47 @@ def restore(
     refuse_non_directory(into, "destination")
     readers = [DriveReader(path) for path in drives]
     with _only_restore_into(into):
+        finished = _restored_already(readers, into, Includes(include), force)
+        if finished is not None:
+            return finished
         return _restore(
             readers, into, Includes(include), keep_journal, force, progress or NullProgress(), catalog, check_space
         )
+
+
+def _restored_already(readers: list[DriveReader], dest: str, includes: Includes, force: bool) -> RestoreReport | None:
+    """A destination whose restore finished (a finished record, no journal): drives of that shipment are a no-op,
+    writing nothing; drives of another one only with --force (a new restore over the finished tree). None: not
+    finished, or forced over."""
+    if Journal.exists(dest):
+        return None
+    record = read_finished(dest)
+    if record is None:
+        return None
+    ours = [reader for reader in readers if reader.label.shipment == record.shipment]
+    held = f"the finished restore of shipment {record.shipment} (fingerprint {short_fingerprint(record.fingerprint)})"
+    if not ours:
+        if force:
+            return None
+        raise UsageError(
+            f"{dest} holds {held}; {readers[0].path} is a drive of shipment {readers[0].label.shipment}: give another "
+            "destination, or --force to restore this shipment over it"
+        )
+    given = [p.decode("utf-8", "surrogateescape") for p in includes.patterns]
+    if includes and given != record.includes:
+        raise UsageError(
+            f"{dest} holds {held} with --include {record.includes or '(everything)'}: give the same patterns or none, "
+            "or another destination for other paths"
+        )
+    outcomes = []
+    for reader in readers:
+        outcome = DriveOutcome(reader.path, reader.label.label, reader.label.drive, status="already")
+        outcome.message = f"already restored: {dest} holds this shipment, finished {record.finished}; nothing to do"
+        if reader.label.shipment != record.shipment:
+            outcome.status = "refused"
+            outcome.message = f"this drive is of shipment {reader.label.shipment}; {dest} holds {held}"
+        outcomes.append(outcome)
+    return RestoreReport(outcomes, record.status(dest))
 
 
 @contextlib.contextmanager
@@ -1237,6 +1371,7 @@ def _restore(
             status = shipment_status(into, journal)
         if status.complete:
             _finish_directories(journal, tree)
+            _write_finished(journal)
             status.finished = True
     except sqlite3.OperationalError as exc:
         raise _journal_error(exc, into) from exc
@@ -1393,7 +1528,7 @@ def shipment_status(dest: str, journal: Journal | None = None) -> ShipmentStatus
     own = journal is None
     if journal is None:
         if not Journal.exists(dest):
-            raise UsageError(f"{dest} holds no restore in progress (no {Journal.directory(dest)})")
+            raise UsageError(f"{dest} holds no restore in progress (no {Journal.directory(dest)}/{JOURNAL_NAME})")
         journal = Journal.open(dest)
     try:
         labels: list[str] = journal.get_json("labels")
@@ -1403,6 +1538,7 @@ def shipment_status(dest: str, journal: Journal | None = None) -> ShipmentStatus
             return ShipmentStatus(
                 dest, journal.get_json("shipment"), journal.get_json("fingerprint"), count,
                 list(range(1, count + 1)), [], [], 0, complete=True, finished=True,
+                includes=journal.get_json("includes") or [],
             )  # fmt: skip
         states = journal.drives()
         restored = sorted(d for d, (_, state, _) in states.items() if state == DONE)
@@ -1429,6 +1565,7 @@ def shipment_status(dest: str, journal: Journal | None = None) -> ShipmentStatus
             # Positive: every entry asked for is done in the journal, not merely every drive seen.
             complete=absent.count == 0 and not waiting and failed_count == 0,
             finished=journal.get("finished") == "true",
+            includes=journal.get_json("includes") or [],
         )
     finally:
         if own:
@@ -1508,8 +1645,23 @@ def _rows(journal: Journal, query: str, paths: list[bytes]) -> dict[bytes, tuple
 
 
 def status(dest: str) -> ShipmentStatus:
-    """The status of the restore in ``dest`` (see :func:`shipment_status`)."""
-    return shipment_status(dest)
+    """The status of the restore in ``dest``: in progress (see :func:`shipment_status`) or finished (from its
+    finished record). A path that does not exist, a drive, or a directory that holds no restore: UsageError."""
+    if not os.path.lexists(dest):
+        raise UsageError(f"{dest} does not exist: give the destination of a restore (the DEST of restore --into DEST)")
+    if not os.path.isdir(dest):
+        raise UsageError(f"{dest} is not a directory: give the destination of a restore (restore --into DEST)")
+    if Journal.exists(dest):
+        return shipment_status(dest)
+    record = read_finished(dest)
+    if record is not None:
+        return record.status(dest)
+    if os.path.exists(os.path.join(dest, DRIVE_LABEL_NAME)):
+        raise UsageError(
+            f"{dest} is a drive, not the destination of a restore: status takes the DEST of restore --into DEST "
+            "(for a drive: sneakernet info or verify)"
+        )
+    raise UsageError(f"{dest} holds no restore, in progress or finished (no {Journal.directory(dest)})")
 
 
 __all__ = ["RestoreReport", "ShipmentStatus", "restore", "status"]
