@@ -625,19 +625,25 @@ def test_source_holding_the_reserved_name_is_refused_before_anything_is_written(
     assert code == 0, err
     code, _, err = cli("restore", tmp_path / "out" / "drive-0001", "--into", tmp_path / "dest")
     assert code == 0, err
-    assert sorted(os.listdir(tmp_path / "dest")) == ["notes.txt"]
+    assert sorted(os.listdir(tmp_path / "dest")) == [".sneakernet", "notes.txt"]  # the finished record
     assert (tmp_path / "dest" / "notes.txt").read_bytes() == b"the real notes\n"
 
 
-def test_source_holding_a_kept_journal_is_refused_naming_it(tmp_path: Path) -> None:
-    """A destination restored with --keep-journal, packed onward (it crashed restore with sqlite3 errors)."""
+@pytest.mark.parametrize(
+    ("keep", "said"),
+    [(["--keep-journal"], "the journal a restore kept there (restore --keep-journal)"),
+     ([], "the record a finished restore keeps there")],
+)  # fmt: skip
+def test_source_holding_a_kept_journal_is_refused_naming_it(tmp_path: Path, keep: list[str], said: str) -> None:
+    """A destination restored with --keep-journal, packed onward (it crashed restore with sqlite3 errors); or
+    without, where the finished record stays."""
     write_file(tmp_path / "src" / "a.txt", b"a\n")
     assert cli("pack", tmp_path / "src", "--out", tmp_path / "out", "--drive-size", "100MB")[0] == 0
     dest = tmp_path / "dest"
-    assert cli("restore", tmp_path / "out" / "drive-0001", "--into", dest, "--keep-journal")[0] == 0
+    assert cli("restore", tmp_path / "out" / "drive-0001", "--into", dest, *keep)[0] == 0
     code, _, err = cli("pack", dest, "--out", tmp_path / "onward", "--drive-size", "100MB")
     assert code == 2 and len(err.strip().splitlines()) == 1
-    assert "the journal a restore kept there (restore --keep-journal)" in err and "--exclude /.sneakernet" in err
+    assert said in err and "--exclude /.sneakernet" in err
     assert not (tmp_path / "onward").exists()
     code, _, err = cli("pack", dest, "--out", tmp_path / "onward", "--drive-size", "100MB", "--exclude", "/.sneakernet")
     assert code == 0, err

@@ -70,7 +70,7 @@ from .format import (
     short_fingerprint,
     show_path,
 )
-from .journal import JOURNAL_NAME
+from .journal import FINISHED_NAME, JOURNAL_NAME
 from .options import PackOptions
 from .output import versioned
 from .planner import (
@@ -987,11 +987,16 @@ def _refuse_reserved(reserved: list[bytes], source: str | os.PathLike[str]) -> N
     if not reserved:
         return
     name = show_path(reserved[0])
-    journal = os.path.join(os.fsencode(source), reserved[0], JOURNAL_NAME.encode())
-    if os.path.isfile(journal):
+    kept = os.path.join(os.fsencode(source), reserved[0])
+    if os.path.isfile(os.path.join(kept, JOURNAL_NAME.encode())):
         raise SourceError(
             f"the source holds {name} at its top, the journal a restore kept there (restore --keep-journal), not "
             f"data: pack with --exclude /{name} to leave it out"
+        )
+    if os.path.isfile(os.path.join(kept, FINISHED_NAME.encode())):
+        raise SourceError(
+            f"the source holds {name} at its top, the record a finished restore keeps there, not data: pack with "
+            f"--exclude /{name} to leave it out"
         )
     raise SourceError(
         f"the source holds {name} at its top, a name restore keeps for its own files in the destination: pack "
