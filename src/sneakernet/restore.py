@@ -961,15 +961,19 @@ def link_waiting(journal: Journal, tree: SafeTree, target: bytes) -> None:
 
 
 def _remove_journal(dest: str) -> None:
-    """Remove a finished restore's journal, the journal itself last: a run killed meanwhile leaves a journal that
-    says finished, and the next run just finishes again. The finished record (written before) stays."""
+    """Remove a restore's journal, the journal itself last: a finished one's run killed meanwhile leaves a
+    journal that says finished, and the next run just finishes again. The finished record (written before)
+    stays; without one, the directory goes too."""
     directory = Journal.directory(dest)
     for name in os.listdir(directory):
         if name not in (JOURNAL_NAME, FINISHED_NAME):
             path = os.path.join(directory, name)
             shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
     os.unlink(os.path.join(directory, JOURNAL_NAME))
-    fsync_dir(directory)
+    if os.listdir(directory):
+        fsync_dir(directory)
+    else:
+        os.rmdir(directory)  # no finished record: a restore given up before it began leaves nothing
 
 
 def _journal_error(exc: sqlite3.OperationalError, dest: str) -> Exception:
