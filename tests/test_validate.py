@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from conftest import invoke_cli as cli
-from craft import Chunk, b3, dir_rec, file_rec, small_files, symlink_rec, write_shipment
+from craft import Chunk, b3, dir_rec, file_rec, hardlink_rec, small_files, symlink_rec, write_shipment
 from sneakernet.codec import store_frame
 from sneakernet.format import CATALOG_NAME, CHECKSUMS_NAME, DRIVE_LABEL_NAME
 from sneakernet.recordfile import RecordWriter, read_records
@@ -36,18 +36,23 @@ def _replace_sum(drive: Path, name: str) -> None:
 
 
 def edit_catalog(drives: list[Path], edit: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> None:
-    """Rewrite every drive's catalog through ``edit`` (records without the end record, which is recounted)."""
-    with open(drives[0] / CATALOG_NAME, "rb") as handle:
+    """Rewrite every drive's catalog through ``edit``, B3SUMS made to match."""
+    for drive in drives:
+        rewrite_catalog(drive / CATALOG_NAME, edit)
+        _replace_sum(drive, CATALOG_NAME)
+
+
+def rewrite_catalog(path: Path, edit: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> None:
+    """Rewrite the catalog file at ``path`` through ``edit`` (records without the end record, recounted)."""
+    with open(path, "rb") as handle:
         records = [r for r in read_records(handle, "catalog") if r is not None and r["type"] != "end"]
     records = edit(records)
-    for drive in drives:
-        (drive / CATALOG_NAME).unlink()
-        writer = RecordWriter(drive / CATALOG_NAME)
-        for record in records:
-            writer.write(record)
-        writer.write({"type": "end", "records": len(records) + 1})
-        writer.close()
-        _replace_sum(drive, CATALOG_NAME)
+    path.unlink()
+    writer = RecordWriter(path)
+    for record in records:
+        writer.write(record)
+    writer.write({"type": "end", "records": len(records) + 1})
+    writer.close()
 
 
 def edit_label(path: Path, **fields: Any) -> None:
@@ -139,12 +144,21 @@ def test_symlink_target_that_symlink_refuses(tmp_path: Path, target: str) -> Non
 
 def hostile_catalog_child(tmp_path: Path, edit: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> None:
     """verify, restore and status of a catalog claiming huge numbers, each in a child limited to 1 GiB of address
-    space and 60 seconds: refused in one line, no MemoryError, no hang."""
-    drives = write_shipment(tmp_path / "ship", [small_files([("a", b"a")])])
+    space and 60 seconds: refused in one line, no MemoryError, no hang. For status, the catalog copy of a restore
+    in progress is replaced (restore checked the one it copied)."""
+    drives = write_shipment(tmp_path / "ship", [small_files([("a", b"a")]), small_files([("b", b"b")])])
+    code, _, err = cli("restore", drives[0], "--into", tmp_path / "partial")
+    assert code in (0, 3), err
+    rewrite_catalog(tmp_path / "partial" / ".sneakernet" / CATALOG_NAME, edit)
     edit_catalog(drives, edit)
     limit = "import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30)); "
     run = limit + "from sneakernet.cli import main; sys.exit(main())"
-    for args in (["verify", drives[0]], ["restore", drives[0], "--into", tmp_path / "dest"]):
+    runs = [
+        ["verify", drives[0]],
+        ["restore", drives[0], "--into", tmp_path / "dest"],
+        ["status", tmp_path / "partial"],
+    ]
+    for args in runs:
         child = subprocess.run(
             [sys.executable, "-c", run, *map(str, args)], capture_output=True, timeout=60, text=True
         )  # fmt: skip
@@ -280,6 +294,23 @@ def test_a_path_twice_on_one_drive_that_the_catalog_lists_once(tmp_path: Path) -
     verify_says(drives, "lists 'a' twice")
     restore_refuses(drives, tmp_path / "dest", "refused", "lists 'a' twice")
     assert not (tmp_path / "dest" / "a").exists()
+
+
+@pytest.mark.parametrize(
+    ("target", "named"),
+    [
+        ("symlink", "hard link 'h' names 's', a symlink, not a regular file"),
+        ("dir", "hard link 'h' names 's', a dir, not a regular file"),
+        ("missing", "hard link 'h' names 's', which is not in the shipment"),
+    ],
+)
+def test_hard_link_to_something_not_a_regular_file_is_found_by_verify(tmp_path: Path, target: str, named: str) -> None:
+    """Restore refuses such a link as an entry (test_restore.py); verify names it up front."""
+    items: list[Any] = [*small_files([("ok.txt", b"fine\n")])]
+    items += {"symlink": [symlink_rec("s", "ok.txt")], "dir": [dir_rec("s")], "missing": []}[target]
+    items.append(hardlink_rec("h", "s"))
+    drives = write_shipment(tmp_path / "ship", [items])
+    verify_says(drives, named)
 
 
 def test_the_golden_v1_fixture_still_verifies_and_restores(tmp_path: Path) -> None:

@@ -250,20 +250,22 @@ WHOLE, TAIL, PIECE, ENTRY = "whole", "tail", "piece", "entry"
 
 
 #: What a drive's manifest says of one path, as the catalog must say it too: path, kind, size (None for a piece
-#: that continues on the next drive), role. A tuple: one is made for every entry of every drive.
-Seen = tuple[bytes, str, int | None, str]
+#: that continues on the next drive), role, and a hard link's target. A tuple: one is made for every entry.
+Seen = tuple[bytes, str, int | None, str, bytes | None]
 
 
 def seen_of(record: EntryRecord) -> Seen | None:
     """The row a manifest entry record gives the cross-check (None for skipped entries, which the catalog omits)."""
     if isinstance(record, FileRecord):
         if not record.final:
-            return (record.path, "file", None, PIECE)
-        return (record.path, "file", record.size, WHOLE if record.offset == 0 else TAIL)
+            return (record.path, "file", None, PIECE, None)
+        return (record.path, "file", record.size, WHOLE if record.offset == 0 else TAIL, None)
     if isinstance(record, SymlinkRecord):
-        return (record.path, "symlink", len(record.target), ENTRY)
-    if isinstance(record, DirRecord | HardlinkRecord):
-        return (record.path, record.TYPE, 0, ENTRY)
+        return (record.path, "symlink", len(record.target), ENTRY, None)
+    if isinstance(record, HardlinkRecord):
+        return (record.path, "hardlink", 0, ENTRY, record.target)
+    if isinstance(record, DirRecord):
+        return (record.path, "dir", 0, ENTRY, None)
     return None
 
 
@@ -330,7 +332,7 @@ class CatalogIndex:
         no longer loaded), a path inside one that is not a directory."""
         db = self.db
         db.execute("CREATE TEMP TABLE IF NOT EXISTS drive_seen (path BLOB PRIMARY KEY, kind TEXT NOT NULL, "
-                   "size INTEGER, role TEXT NOT NULL)")  # fmt: skip
+                   "size INTEGER, role TEXT NOT NULL, target BLOB)")  # fmt: skip
         db.execute("DELETE FROM drive_seen")
         rows = iter(seen)
         while batch := list(itertools.islice(rows, _BATCH)):
@@ -378,6 +380,26 @@ class CatalogIndex:
                 f"the catalog does not match this drive's manifest: it lists {listed} entries finished on drive "
                 f"{drive}, the manifest has {finals}{what}"
             )
+
+    def link_problems(self, drive: int) -> Iterator[str]:
+        """Hard links of the entries :meth:`load_seen` loaded whose target the catalog does not list as a regular
+        file finished on this drive or an earlier one (docs/format.md 6.2 rule 8). Restore refuses such a link as
+        an entry when it meets it (it cannot tell before the target's drive is in); verify says so up front."""
+        row = self.db.execute(
+            f"SELECT s.path, s.target, c.kind, c.last_drive FROM drive_seen AS s LEFT JOIN {self.table} AS c "
+            "ON c.path = s.target WHERE s.kind = 'hardlink' AND (c.path IS NULL OR c.kind != 'file' "
+            "OR c.last_drive > ?) LIMIT 1",
+            (drive,),
+        ).fetchone()
+        if row is None:
+            return
+        path, target, kind, last = show_path(bytes(row[0])), show_path(bytes(row[1])), row[2], row[3]
+        if kind is None:
+            yield f"hard link {path!r} names {target!r}, which is not in the shipment"
+        elif kind != "file":
+            yield f"hard link {path!r} names {target!r}, a {kind}, not a regular file"
+        else:
+            yield f"hard link {path!r} names {target!r}, which is finished on drive {last}, after this one"
 
 
 def _mismatch(

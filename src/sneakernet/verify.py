@@ -478,8 +478,11 @@ class DriveVerifier:
         index, own = self.catalog_index, self.catalog_drive
         if not loaded or index is None or own is None or own.manifest_blake3 != self.reader.manifest_blake3:
             return  # no catalog to compare, or another problem already says the two do not belong together
-        for problem in index.compare(self.reader.label.drive):
+        drive = self.reader.label.drive
+        for problem in index.compare(drive):
             self.report.add("catalog", problem)
+        for problem in index.link_problems(drive):
+            self.report.add("manifest", f"{MANIFEST_NAME}: {problem}")
 
     def _paths_on_drive_from_catalog(self) -> list[str]:
         """The catalog's paths with bytes on this drive: what a damaged manifest may hurt."""
