@@ -343,7 +343,8 @@ def pack_command(
       sneakernet pack dataset/ --drive /mnt/usb --swap --next-drive-cmd ./mount-next.sh
 
     Exit codes: 0 packed; 1 packed, but some files changed while they were read (listed); 2 bad input,
-    nothing written; 4 a drive ran out of space.
+    nothing written; 4 a drive ran out of space; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM). After 4,
+    130 or 143 the same pack with --resume goes on (with 4 and --drive: one more --drive).
     """
     from .pack import pack
 
