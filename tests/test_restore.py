@@ -1185,6 +1185,57 @@ def test_non_empty_destination_needs_force(shipments: dict[str, Packed], tmp_pat
     assert_same_tree(ship.src, dest)
 
 
+def test_force_names_the_files_it_replaces(tmp_path: Path) -> None:
+    """Issue 12, point 8: --force replaced the destination's files without a word. Each one replaced (by a file
+    or by a hard link) is counted and named, in the text and the JSON report; the rest is left alone."""
+    drives = write_shipment(
+        tmp_path / "ship",
+        [
+            [
+                *small_files([("notes.txt", b"shipped notes\n"), ("sub/a.txt", b"a\n")]),
+                hardlink_rec("sub/h", "notes.txt"),
+            ]
+        ],
+    )
+    dest = tmp_path / "dest"
+    for name in ("notes.txt", "sub/h", "keep.txt"):
+        write_file(dest / name, b"the destination's own " + name.encode() + b"\n")
+    code, out, err = cli("restore", *drives, "--into", dest, "--force")
+    assert code == 0, err
+    assert "  replaced 2 files the destination held (--force): notes.txt, sub/h" in lines(out), out
+    assert (dest / "sub" / "h").read_bytes() == (dest / "notes.txt").read_bytes() == b"shipped notes\n"
+    assert (dest / "keep.txt").read_bytes() == b"the destination's own keep.txt\n"
+    # Into an empty destination nothing is replaced, and nothing is said.
+    code, out, _ = cli("restore", *drives, "--into", tmp_path / "empty", "--json")
+    drive = json.loads(out)["drives"][0]
+    assert code == 0 and (drive["replaced"], drive["replaced_count"]) == ([], 0)
+    shutil.rmtree(dest)
+    write_file(dest / "notes.txt", b"old\n")
+    code, out, _ = cli("restore", *drives, "--into", dest, "--force", "--json")
+    drive = json.loads(out)["drives"][0]
+    assert code == 0 and (drive["replaced"], drive["replaced_count"]) == (["notes.txt"], 1)
+
+
+@pytest.mark.parametrize("where", ["inside a drive", "the drive itself", "via a symlink", "a drive inside it"])
+def test_a_destination_inside_a_drive_or_around_one_is_refused(tmp_path: Path, where: str) -> None:
+    """Issue 12, point 8: restore --into a directory inside one of the given drives wrote the data onto the
+    drive. Refused in one line, exit 2, nothing written, whichever way the two nest."""
+    (drive,) = write_shipment(tmp_path / "ship", [small_files([("notes.txt", b"notes\n")])])
+    os.symlink(drive, tmp_path / "mounted")
+    dest = {
+        "inside a drive": drive / "restored",
+        "the drive itself": drive,
+        "via a symlink": tmp_path / "mounted" / "restored",
+        "a drive inside it": tmp_path / "ship",
+    }[where]
+    before = snapshot(tmp_path)
+    code, out, err = cli("restore", drive, "--into", dest)
+    assert code == 2 and out == "" and len(lines(err)) == 1, err
+    said = "is inside the destination" if where == "a drive inside it" else "is inside the drive"
+    assert said in err
+    assert snapshot(tmp_path) == before
+
+
 @pytest.mark.parametrize("dest", ["a file", "a dangling symlink", "a symlink to a directory"])
 def test_the_destination_must_be_a_directory_or_lead_to_one(tmp_path: Path, dest: str) -> None:
     """A file or a symlink to nothing is refused in one line (exit 2), nothing written; a symlink to a directory is

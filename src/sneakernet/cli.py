@@ -828,7 +828,12 @@ def _drive_headline(drive: DriveReport) -> str:
     help="The shipment's catalog (e.g. the sender's copy of a --swap pack), for drives that do not carry it.",
 )
 @click.option("--keep-journal", is_flag=True, help="Keep DEST/.sneakernet once the shipment is complete.")
-@click.option("--force", is_flag=True, help="Restore into a non-empty DEST that holds no restore of this shipment.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Restore into a non-empty DEST that holds no restore of this shipment: its files where the shipment has "
+    "files are replaced (counted and named in the report); the rest is left alone.",
+)
 @click.option(
     "--no-space-check",
     is_flag=True,
@@ -909,6 +914,9 @@ def print_restore_report(report: RestoreReport) -> None:
             click.echo(f"  not restored: {failed}")
         for collision in drive.collisions:
             click.echo(f"  not restored: {collision} on this case-insensitive destination")
+        if drive.replaced_count:
+            shown = ", ".join(drive.replaced[:SHOWN_PATHS]) + (", ..." if drive.replaced_count > SHOWN_PATHS else "")
+            click.echo(f"  replaced {counted(drive.replaced_count, 'file')} the destination held (--force): {shown}")
     for problem in report.problems:
         click.echo(f"  not restored: {problem}")
     print_status(report.status)

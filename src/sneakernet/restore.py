@@ -138,6 +138,10 @@ class DriveOutcome:
     #: wrong with the drive.
     blocked_count: int = 0
     collisions: list[str] = field(default_factory=list)
+    #: Files of the destination replaced by the drive's (a destination restored into with --force): the first
+    #: LISTED_PATHS, and how many.
+    replaced: list[str] = field(default_factory=list)
+    replaced_count: int = 0
 
     @property
     def clean(self) -> bool:
@@ -1140,8 +1144,12 @@ def _journal_for(
             raise
         return journal
     # A run killed while it set up its journal leaves .sneakernet without one: that is no user data.
-    if os.path.isdir(dest) and set(os.listdir(dest)) - {JOURNAL_DIR} and not force:
-        raise UsageError(f"{dest} is not empty and holds no restore of a shipment: give an empty directory or --force")
+    over_existing = os.path.isdir(dest) and bool(set(os.listdir(dest)) - {JOURNAL_DIR})
+    if over_existing and not force:
+        raise UsageError(
+            f"{dest} is not empty and holds no restore of a shipment: give an empty directory, or --force to restore "
+            "over what it holds (files where the shipment has files are replaced, and named)"
+        )
     if catalog is None:
         catalog, header, drives = _first_good_catalog(readers, notes)
     elif not os.path.isfile(catalog):
@@ -1169,6 +1177,8 @@ def _journal_for(
             "manifests": [d.manifest_blake3 for d in drives],
             "labels": [d.label for d in drives],
             "includes": [p.decode("utf-8", "surrogateescape") for p in includes.patterns],
+            # Restored over what DEST held (--force): what each install replaces is counted and named.
+            "over_existing": over_existing,
         },
     )
     try:
@@ -1257,6 +1267,7 @@ def restore(
         raise UsageError("give at least one drive to restore")
     refuse_non_directory(into, "destination")
     readers = [DriveReader(path) for path in drives]
+    refuse_nested(readers, into)
     with _only_restore_into(into):
         finished = _restored_already(readers, into, Includes(include), force)
         if finished is not None:
@@ -1264,6 +1275,42 @@ def restore(
         return _restore(
             readers, into, Includes(include), keep_journal, force, progress or NullProgress(), catalog, check_space
         )
+
+
+def refuse_nested(readers: list[DriveReader], dest: str) -> None:
+    """A destination inside one of the drives (it would write onto the drive) or a drive inside the destination
+    (it would restore into what it reads from) is refused before anything is written. Directories are compared
+    by device and inode up from each real path, so a symlink or a bind mount of either is caught too."""
+    existing = os.path.abspath(dest)
+    while not os.path.exists(existing):  # DEST is made if missing: its nearest existing ancestor decides
+        existing = os.path.dirname(existing)
+    dest_ancestors = _ancestor_ids(existing)
+    dest_id = dest_ancestors[0] if existing == os.path.abspath(dest) else None
+    for reader in readers:
+        drive_ancestors = _ancestor_ids(reader.path)
+        if drive_ancestors[0] in dest_ancestors:
+            raise UsageError(
+                f"the destination {dest} is inside the drive {reader.path}: restoring there would write onto the "
+                "drive; give a destination outside every drive"
+            )
+        if dest_id is not None and dest_id in drive_ancestors:
+            raise UsageError(
+                f"the drive {reader.path} is inside the destination {dest}: give a destination that holds no drive "
+                "(or move the drive out of it)"
+            )
+
+
+def _ancestor_ids(path: str) -> list[tuple[int, int]]:
+    """(st_dev, st_ino) of ``path`` and of every directory above its real path, up to /."""
+    ids = []
+    current = os.path.realpath(path)
+    while True:
+        info = os.stat(current)
+        ids.append((info.st_dev, info.st_ino))
+        parent = os.path.dirname(current)
+        if parent == current:
+            return ids
+        current = parent
 
 
 def _restored_already(readers: list[DriveReader], dest: str, includes: Includes, force: bool) -> RestoreReport | None:
@@ -1349,7 +1396,7 @@ def _restore(
     except OSError as exc:
         journal.close()
         raise _space_error(exc, into) from exc
-    tree = SafeTree(into)
+    tree = SafeTree(into, note_replaced=journal.get("over_existing") == "true", listed=LISTED_PATHS)
     outcomes: list[DriveOutcome] = []
     try:
         recover_installing(journal, tree)
@@ -1421,7 +1468,10 @@ def _restore_drive(
         check_room(label.label, chunk_map.raw_bytes, tree.root)
     if includes:
         _place_aliases(journal, label.drive)
+    tree.take_replaced()
     DriveRestorer(reader, chunk_map, journal, tree, includes, outcome, progress, fold, spanning).run()
+    outcome.replaced_count, replaced = tree.take_replaced()
+    outcome.replaced = [show_path(p) for p in replaced]
     state = DONE if not outcome.failed_count and not outcome.collisions else "partial"
     if state != DONE:
         outcome.status = "damaged"
@@ -1496,6 +1546,8 @@ def _merged(first: DriveOutcome, again: DriveOutcome) -> DriveOutcome:
     merged.failed_count += first.failed_count
     merged.blocked_count += first.blocked_count
     merged.collisions = first.collisions + again.collisions
+    merged.replaced = (first.replaced + again.replaced)[:LISTED_PATHS]
+    merged.replaced_count += first.replaced_count
     return merged
 
 

@@ -59,10 +59,17 @@ class SafeTree:
     """Creates directories, files, symlinks and hard links under ``root`` without following any symlink below it
     (``root`` itself, named by the user, may be one: ``--into /data/current`` with ``current -> v3``)."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, note_replaced: bool = False, listed: int = 100) -> None:
         self.root = root
         self.root_fd = os.open(root, _DIR_FLAGS & ~os.O_NOFOLLOW)
         self._dirs: OrderedDict[bytes, int] = OrderedDict()
+        #: With ``note_replaced`` (a destination that held files before, --force), every file of the destination
+        #: that an install or a hard link replaces is counted, and the first ``listed`` named: a stat of each name
+        #: first, which an empty destination does not pay for.
+        self.note_replaced = note_replaced
+        self.listed = listed
+        self.replaced: list[bytes] = []
+        self.replaced_count = 0
 
     def close(self) -> None:
         for fd in self._dirs.values():
@@ -137,11 +144,33 @@ class SafeTree:
     def install(self, parts_fd: int, part_name: bytes, path: bytes) -> None:
         """Rename a finished part file onto its final name (replacing a file, never a directory)."""
         parent_fd, name = self.parent(path)
+        replacing = self.note_replaced and self._a_file_at(parent_fd, name)
         try:
             os.rename(part_name, name, src_dir_fd=parts_fd, dst_dir_fd=parent_fd)
         except IsADirectoryError:
             # POSIX rename() refuses a file onto a directory (EISDIR): no stat of every name beforehand.
             raise self._a_directory(path) from None
+        if replacing:
+            self._replaced(path)
+
+    @staticmethod
+    def _a_file_at(parent_fd: int, name: bytes) -> bool:
+        """Whether ``name`` holds something that is not a directory (what a rename onto it replaces)."""
+        try:
+            return not stat.S_ISDIR(os.stat(name, dir_fd=parent_fd, follow_symlinks=False).st_mode)
+        except FileNotFoundError:
+            return False
+
+    def _replaced(self, path: bytes) -> None:
+        self.replaced_count += 1
+        if len(self.replaced) < self.listed:
+            self.replaced.append(path)
+
+    def take_replaced(self) -> tuple[int, list[bytes]]:
+        """What was replaced since the last call: how many, and the first names."""
+        taken = (self.replaced_count, self.replaced)
+        self.replaced_count, self.replaced = 0, []
+        return taken
 
     def symlink(self, path: bytes, target: bytes) -> None:
         """Create a symlink with ``target`` verbatim (an existing identical one is kept)."""
@@ -173,6 +202,7 @@ class SafeTree:
                     self._refuse_directory(parent_fd, name, path)
                     os.unlink(name, dir_fd=parent_fd)
                     os.link(target_name, name, src_dir_fd=target_fd, dst_dir_fd=parent_fd, follow_symlinks=False)
+                    self._replaced(path)
         finally:
             os.close(target_fd)
 
