@@ -107,6 +107,19 @@ def test_metadata_out_of_bounds(tmp_path: Path, field: str, value: int, named: s
     assert not (tmp_path / "dest" / "f").exists()
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("uid", True), ("mtime_ns", 1.6e18), ("mode", 420.0), ("chunk_offset", False)],
+    ids=["uid-true", "mtime-float", "mode-float", "chunk-offset-false"],
+)
+def test_integer_fields_refuse_booleans_and_floats(tmp_path: Path, field: str, value: Any) -> None:
+    chunk = Chunk(b"data")
+    drives = write_shipment(tmp_path / "ship", [[chunk, file_rec("f", b"data", chunk, **{field: value})]])
+    verify_says(drives, f"{field!r} missing or not int")
+    restore_refuses(drives, tmp_path / "dest", f"{field!r} missing or not int")
+    assert not (tmp_path / "dest" / "f").exists()
+
+
 @pytest.mark.parametrize("size", [2**62, 2**64], ids=["2^62", "2^64"])
 def test_declared_size_out_of_bounds(tmp_path: Path, size: int) -> None:
     """A final piece that says the file is 2^62 (or 2^64) bytes: refused, not an EFBIG or an overflow."""

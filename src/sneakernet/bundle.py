@@ -424,6 +424,10 @@ class DriveReader:
             problem = frame_problem(view, chunk.raw_size)
         finally:
             view.release()
+        # The pages of block headers touched are let go, as stored_matches does: memory stays flat over a drive.
+        first = chunk.offset - chunk.offset % mmap.PAGESIZE
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            mapped.madvise(mmap.MADV_DONTNEED, first, end - first)
         return None if problem is None else f"chunk {problem}"
 
     def _map(self, segment: str) -> mmap.mmap:

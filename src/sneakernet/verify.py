@@ -6,9 +6,10 @@ of segments (``sample``), decompressed bytes and whole-file hashes too (``deep``
 (``quick``). Everything found is collected as typed :class:`Problem` records and mapped to the shipment paths it
 hurts; the verdict comes once, at the end (bagit's ``validate`` works the same way).
 
-Memory stays bounded: the manifest is streamed (two or three times), and the only per-chunk state is one 8-byte
-raw offset per chunk on the drive. Progress is kept off the drive in a state file (:class:`VerifyState`), so an
-interrupted verify resumes at the last finished segment.
+Memory stays bounded: the manifest is streamed (two or three times), the only per-chunk state is one 8-byte
+raw offset per chunk on the drive, and what needs every path at once (duplicates, the catalog against the manifest:
+validate.py) is done set-wise in a temporary SQLite file. Progress is kept off the drive in a state file
+(:class:`VerifyState`), so an interrupted verify resumes at the last finished segment.
 """
 
 from __future__ import annotations
