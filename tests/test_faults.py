@@ -801,7 +801,7 @@ def test_pack_onto_a_drive_that_holds_less_than_it_reports(
     code, _, err = cli("pack", big_source, "--drive", drive, "--drive-size", "50MB", "--chunk-size", "64KiB")
     monkeypatch.undo()
     assert code == 4
-    assert_one_line_error(err, "drive-0001", str(drive), "full", "unfinished")
+    assert_one_line_error(err, "drive-0001", str(drive), "full", "unfinished", "run the same pack with --resume")
     assert_unfinished(drive)
     code, out, err = cli("restore", drive, "--into", tmp_path / "dest")
     assert code != 0 and "unfinished" in out + err and "Traceback" not in err
