@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from conftest import disk_usage, drive_dirs, write_file
 from conftest import invoke_cli as run
 from sneakernet import __version__
+from sneakernet.cli import main
 
 
 @pytest.fixture
@@ -217,26 +222,129 @@ def test_a_bare_letter_drive_size_is_refused_and_the_summary_states_the_size(src
     ] == [2_000_000]
 
 
-def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    import io
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
 
-    from sneakernet.cli import TqdmProgress, progress_for
 
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
+def test_progress_bar_on_a_terminal_names_the_drive_with_sizes_in_units(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sneakernet.cli import LineProgress, TqdmProgress, progress_for
 
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
     progress = progress_for("pack", quiet=False)
     assert isinstance(progress, TqdmProgress)
     assert progress_for("pack", quiet=True) is None
-    progress.start(10_000_000)
-    progress.advance(5_000_000)
+    progress.start(1_000_000_000)
+    progress.drive("drive-0002")
+    progress.advance(205_000_000)
     progress.close()
-    assert "pack" in terminal.getvalue() and "5.00M/10.0M" in terminal.getvalue()
+    assert "pack drive-0002:  20%" in terminal.getvalue() and "205 MB/1 GB" in terminal.getvalue()
+    progress.close()  # a second close (after Ctrl-C, the library's own) draws nothing more
     monkeypatch.setattr(sys, "stderr", io.StringIO())
-    assert progress_for("pack", quiet=False) is None
+    assert isinstance(progress_for("pack", quiet=False), LineProgress)
+
+
+def test_swap_prompt_on_its_own_line_and_its_wait_not_in_the_rate(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sneakernet.cli import TqdmProgress
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    progress = TqdmProgress("pack")
+    progress.start(100_000_000)
+    progress.advance(10_000_000)
+    with progress.paused():
+        terminal.write("Put in drive 2")
+        time.sleep(0.3)
+    assert terminal.getvalue().split("Put in drive 2")[0].endswith("\r")  # the bar's line cleared first
+    assert progress.bar.format_dict["elapsed"] < 0.25
+    progress.close()
+
+
+def test_pack_rate_leaves_out_the_wait_for_the_next_drive(tmp_path: Path) -> None:
+    from sneakernet import PackOptions, pack
+
+    write_file(tmp_path / "src" / "a.bin", os.urandom(2_500_000))
+    mount, shelf = tmp_path / "mnt", tmp_path / "shelf"
+    shelf.mkdir()
+    (shelf / "usb1").mkdir()
+    mount.symlink_to(shelf / "usb1")
+
+    def slow_person(number: int, problem: str | None) -> None:
+        time.sleep(0.5)
+        (shelf / f"usb{number}").mkdir()
+        mount.unlink()
+        mount.symlink_to(shelf / f"usb{number}")
+
+    summary = pack(
+        tmp_path / "src", drives=[str(mount)], drive_size=2_000_000, next_drive=slow_person,
+        options=PackOptions(chunk_size=256 * 1024, reserve=0),
+    )  # fmt: skip
+    waited = 0.5 * (len(summary.drives) - 1)
+    assert waited and summary.seconds < waited
+
+
+def test_progress_lines_when_stderr_is_not_a_terminal(src: Path, tmp_path: Path) -> None:
+    """As rclone's --stats: a line every --progress-every seconds, naming the drive, sizes with units; each
+    drive's result line as soon as that drive is done, not after the last one."""
+    write_file(src / "c.bin", os.urandom(2_000_000))
+    code, _, err = run("pack", src, "--out", tmp_path / "out", "--drive-size", "1.5MB", "--chunk-size", "256KiB")
+    assert code == 0 and err == ""  # the default: a line every 30 s, none in a run this short
+    drives = drive_dirs(tmp_path / "out")
+    assert len(drives) >= 2
+    result = CliRunner().invoke(main, ["verify", "--progress-every", "1e-9", *map(str, drives)])
+    assert result.exit_code == 0
+    lines = result.output.splitlines()  # stdout and stderr as they came
+    sizes = r"[\d.]+ [kKM]?B/[\d.]+ MB \(\d+%\), [\d.]+ [kKM]?B/s"
+    assert re.fullmatch(rf"sneakernet: verify drive-0001: {sizes}.*", lines[0])
+    first_done = next(i for i, line in enumerate(lines) if line.startswith("drive-0001 (") and "intact" in line)
+    second_started = next(i for i, line in enumerate(lines) if line.startswith("sneakernet: verify drive-0002"))
+    assert first_done < second_started
+    dest = tmp_path / "dest"
+    result = CliRunner().invoke(main, ["--progress-every", "1e-9", "restore", *map(str, drives), "--into", str(dest)])
+    lines = result.output.splitlines()
+    first_done = next(i for i, line in enumerate(lines) if line.startswith("drive-0001 (") and "wrote" in line)
+    second_started = next(i for i, line in enumerate(lines) if line.startswith("sneakernet: restore drive-0002"))
+    assert result.exit_code == 0 and first_done < second_started
+    assert lines[-1].startswith("shipment ") and sum(line.startswith("drive-0001 (") for line in lines) == 1
+    result = CliRunner().invoke(main, ["verify", "--progress-every", "0", "-q", str(drives[0])])
+    assert result.exit_code == 0 and result.stderr == ""
+
+
+def test_common_options_after_the_command_name(src: Path, tmp_path: Path) -> None:
+    code, _, err = run("pack", src, "--out", tmp_path / "out", "--drive-size", "1GB", "-v")
+    assert code == 0 and "sneakernet: drive-0001: filling" in err
+    drive = tmp_path / "out" / "drive-0001"
+    code, _, err = run("verify", drive, "--verbose")
+    assert code == 0 and "verifying" in err
+    code, _, err = run("verify", drive, "-v", "-q")
+    assert code == 0 and err == ""
+    code, _, err = run("info", tmp_path / "missing", "--debug")
+    assert code == 2 and "Traceback" in err
+    for command in (["plan", src, "--drive-size", "1GB"], ["info", drive], ["ls", drive], ["status", tmp_path]):
+        code, _, err = run(*command, "-q")
+        assert code in (0, 2) and "no such option" not in err, command
+    for name, command in main.commands.items():
+        assert {"-q", "-v", "--debug"} <= {opt for param in command.params for opt in param.opts}, name
+
+
+def test_ctrl_c_leaves_no_bar_drawn_after_the_message(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import gc
+    import importlib
+
+    def interrupted(*args: object, progress: Any = None, **kwargs: object) -> None:
+        progress.start(1_000_000)
+        progress.advance(400_000)
+        raise KeyboardInterrupt  # the bar left open, as a Ctrl-C in the middle of a drive leaves it
+
+    monkeypatch.setattr(importlib.import_module("sneakernet.restore"), "restore", interrupted)
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    code = main.main(["restore", str(tmp_path), "--into", str(tmp_path / "d")], standalone_mode=False)
+    gc.collect()  # a bar still open would be closed, and drawn, now
+    assert code == 130
+    after = terminal.getvalue().split("sneakernet: interrupted;", 1)[1]
+    assert "%|" not in after and after.count("\n") == 1, repr(after)
 
 
 def test_verbose_says_what_happens_drive_by_drive(src: Path, tmp_path: Path) -> None:
@@ -413,3 +521,18 @@ def test_restore_refuses_up_front_what_does_not_fit(tmp_path: Path) -> None:
     )
     assert "nothing of drive-0001 was written" in err
     assert forced[0] == 4 and "is full" in forced[2]  # past the check, the disk fills as before
+
+
+def test_plurals_and_sizes_in_human_units(tmp_path: Path) -> None:
+    write_file(tmp_path / "one" / "a.txt", b"hello\n")
+    write_file(tmp_path / "one" / "skip.tmp", b"x")
+    out_dir = tmp_path / "out"
+    code, out, _ = run("pack", tmp_path / "one", "--out", out_dir, "--drive-size", "1GB", "--exclude", "*.tmp")
+    assert code == 0 and "packed 1 file, 0 directories" in out and "excluded 1 entry (1 B)" in out
+    drive = out_dir / "drive-0001"
+    code, out, _ = run("info", drive)
+    assert code == 0 and "1 segment," in out and "shipment: 1 file," in out
+    code, out, _ = run("verify", "--deep", drive)
+    assert code == 0 and "1 whole file hashed" in out and "1 of 1 drive intact" in out
+    code, _, err = run("plan", tmp_path / "one", "--drive-size", "150KB", "--chunk-size", "4MiB")
+    assert code == 2 and "a drive can take 148 KB after the reserve, the format needs at least 4.99 MB" in err

@@ -53,6 +53,7 @@ from .format import (
     show_path,
 )
 from .recordfile import HashingReader, RecordWriter, check_single_frame, read_records, type_prefix
+from .units import format_size
 from .validate import (
     catalog_drive_problems,
     catalog_entry_problems,
@@ -291,7 +292,7 @@ class DriveWriter:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
             written = self.stored_bytes if hasattr(self, "stored_bytes") else 0
             return OutOfSpace(
-                f"{self.label} ({self.path}) is full after {written} bytes of chunks ({exc.strerror}); "
+                f"{self.label} ({self.path}) is full after {format_size(written)} of chunks ({exc.strerror}); "
                 "it is left unfinished (no drive.json), the drives before it are finished: free space on it or give "
                 "a larger drive in its place, then run the same pack with --resume"
             )

@@ -8,6 +8,7 @@ sneakernet's own errors too.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -30,11 +31,12 @@ from .options import DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL, DEFAULT_SEGMENT_SIZE, Pa
 from .output import error_object
 from .plan import DEFAULT_LINKS, Plan, format_duration, plan
 from .scan import read_exclude_file
-from .units import format_size, parse_size
+from .terminal import LineProgress, ShownProgress, TqdmProgress
+from .units import counted, format_size, parse_size
 
 if TYPE_CHECKING:
     from .pack import NextDrive, PackSummary
-    from .restore import RestoreReport, ShipmentStatus
+    from .restore import DriveOutcome, RestoreReport, ShipmentStatus
     from .verify import DriveReport, VerifyReport
 
 # pack, restore, verify and info are imported by the commands that use them: each command starts without loading the
@@ -60,45 +62,51 @@ class SizeType(click.ParamType):  # type: ignore[type-arg]
 SIZE = SizeType()
 
 
-class TqdmProgress:
-    """A tqdm bar on stderr with bytes, rate and ETA."""
-
-    def __init__(self, description: str) -> None:
-        self.description = description
-        self.bar: Any = None
-
-    def start(self, total_bytes: int) -> None:
-        from tqdm import tqdm  # type: ignore[import-untyped]
-
-        self.bar = tqdm(
-            total=total_bytes, unit="B", unit_scale=True, unit_divisor=1000, desc=self.description,
-            file=sys.stderr, dynamic_ncols=True, smoothing=0.1,
-        )  # fmt: skip
-
-    def advance(self, done_bytes: int) -> None:
-        if self.bar is not None:
-            self.bar.update(done_bytes)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+#: How often a command whose stderr is not a terminal prints a progress line (--progress-every), in seconds.
+PROGRESS_EVERY = 30.0
 
 
-def counted(count: int, word: str, plural: str | None = None) -> str:
-    """``1 file``, ``2 files``."""
-    return f"{count} {word if count == 1 else plural or word + 's'}"
+def settings(ctx: click.Context) -> dict[str, Any]:
+    """What the options every command takes (before or after its name) set: quiet, verbose, debug, ..."""
+    root = ctx.find_root()
+    obj: dict[str, Any] = root.ensure_object(dict)
+    return obj
 
 
-def progress_for(description: str, quiet: bool) -> TqdmProgress | None:
-    """A progress bar, unless asked for quiet (here or before the command) or stderr is not a terminal."""
+def stderr_is_terminal() -> bool:
+    return sys.stderr.isatty()
+
+
+def progress_for(description: str, quiet: bool = False) -> ShownProgress | None:
+    """A bar on a terminal; elsewhere a line every --progress-every seconds; nothing when quiet."""
     context = click.get_current_context(silent=True)
-    quiet = quiet or bool(context and (context.find_root().obj or {}).get("quiet"))
-    return None if quiet or not sys.stderr.isatty() else TqdmProgress(description)
+    found = settings(context) if context else {}
+    every = found.get("progress_every", PROGRESS_EVERY)
+    if quiet or found.get("quiet"):
+        return None
+    if stderr_is_terminal():
+        progress: ShownProgress = TqdmProgress(description)
+    elif every > 0:
+        progress = LineProgress(description, every)
+    else:
+        return None
+    found.setdefault("progress", []).append(progress)  # closed before an error's message: see run()
+    return progress
 
 
-def is_quiet(ctx: click.Context, quiet: bool) -> bool:
-    """A command's --quiet, or the one given before the command."""
-    return quiet or bool((ctx.find_root().obj or {}).get("quiet"))
+def echo_line(line: str) -> None:
+    """A line on stdout while a bar may be up on stderr: the bar steps aside for it."""
+    context = click.get_current_context(silent=True)
+    shown = (settings(context) if context else {}).get("progress") or [None]
+    if shown[-1] is None:
+        click.echo(line)
+    else:
+        shown[-1].echo(line)
+
+
+def is_quiet(ctx: click.Context, quiet: bool = False) -> bool:
+    """-q/--quiet, given before the command or after it."""
+    return quiet or bool(settings(ctx).get("quiet"))
 
 
 #: What an interrupted command leaves behind, and what to do, by command.
@@ -129,10 +137,12 @@ def run(ctx: click.Context, action: Callable[[], T]) -> T:
     try:
         return action()
     except SneakernetError as exc:
-        if ctx.find_root().params.get("debug"):
+        close_progress(ctx)
+        if settings(ctx).get("debug"):
             traceback.print_exc()
         fail(ctx, str(exc), exc.exit_code, type(exc).__name__)
     except KeyboardInterrupt as exc:
+        close_progress(ctx)
         hint = INTERRUPTED.get(ctx.info_name or "", "nothing was changed")
         if isinstance(exc, Terminated):
             fail(ctx, f"terminated (SIGTERM); {hint}", ExitCode.TERMINATED, "Terminated", prefix="sneakernet: ")
@@ -141,6 +151,13 @@ def run(ctx: click.Context, action: Callable[[], T]) -> T:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
     raise AssertionError("unreachable")
+
+
+def close_progress(ctx: click.Context) -> None:
+    """End the command's bars before its last message: a bar the library left open (Ctrl-C) would otherwise be
+    drawn again below the message when the process exits."""
+    for progress in settings(ctx).pop("progress", []):
+        progress.close()
 
 
 def fail(
@@ -154,8 +171,55 @@ def fail(
     ctx.exit(int(code))
 
 
+def _setting(key: str, combine: Callable[[Any, Any], Any]) -> Callable[[click.Context, click.Parameter, Any], None]:
+    """A callback that records an option given after the command's name where main records it before."""
+
+    def record(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        if param.name and on_command_line(ctx, param.name):
+            found = settings(ctx)
+            found[key] = combine(found.get(key), value)
+
+    return record
+
+
+def common_options() -> list[click.Option]:
+    """-q, -v, --debug and --progress-every for one command: given after its name, they mean what they mean
+    before it (``sneakernet verify -v D`` is ``sneakernet -v verify D``)."""
+    return [
+        click.Option(
+            ["-q", "--quiet"], is_flag=True, expose_value=False, callback=_setting("quiet", lambda old, new: True),
+            help="No progress bar, no warnings.",
+        ),
+        click.Option(
+            ["-v", "--verbose"], count=True, expose_value=False,
+            callback=_setting("verbose", lambda old, new: (old or 0) + new),
+            help="Say what happens, drive by drive, on stderr (-vv: more).",
+        ),
+        click.Option(
+            ["--debug"], is_flag=True, expose_value=False, callback=_setting("debug", lambda old, new: True),
+            help="Show a traceback with every error.",
+        ),
+        click.Option(
+            ["--progress-every"], type=click.FloatRange(0), metavar="SECONDS", expose_value=False,
+            callback=_setting("progress_every", lambda old, new: new),
+            help="When stderr is not a terminal, print a progress line this often (0: never).",
+        ),
+    ]  # fmt: skip
+
+
 class Command(click.Command):
-    """A command whose bad options (click's own usage errors) also print the JSON error object under --json."""
+    """A command with the options every command takes (-q, -v, --debug, --progress-every: after its name as well
+    as before), whose bad options (click's own usage errors) also print the JSON error object under --json."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        have = {opt for param in self.params for opt in param.opts}
+        self.params.extend(option for option in common_options() if not have & set(option.opts))
+
+    def invoke(self, ctx: click.Context) -> Any:
+        quiet = is_quiet(ctx, bool(ctx.params.get("quiet")))  # pack, verify and restore have a -q of their own
+        log_to_stderr(0 if quiet else settings(ctx).get("verbose") or 0)
+        return super().invoke(ctx)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         as_json = "--json" in args  # before parsing, which consumes ``args``
@@ -196,8 +260,15 @@ def profile_picker(ctx: click.Context, config: str | None) -> Callable[[str, T],
 @click.option("--debug", is_flag=True, help="Show a traceback with every error.")
 @click.option("-v", "--verbose", count=True, help="Say what happens, drive by drive, on stderr (-vv: more).")
 @click.option("-q", "--quiet", "quiet_all", is_flag=True, help="No progress bars or warnings for any command.")
+@click.option(
+    "--progress-every",
+    type=click.FloatRange(0),
+    default=PROGRESS_EVERY,
+    metavar="SECONDS",
+    help="When stderr is not a terminal, print a progress line this often (0: never).  [default: 30]",
+)
 @click.pass_context
-def main(ctx: click.Context, debug: bool, verbose: int, quiet_all: bool) -> None:
+def main(ctx: click.Context, debug: bool, verbose: int, quiet_all: bool, progress_every: float) -> None:
     """Ship datasets too big for the network on drives: pack, verify on arrival, restore.
 
     \b
@@ -210,17 +281,26 @@ def main(ctx: click.Context, debug: bool, verbose: int, quiet_all: bool) -> None
     Exit codes: 0 success; 1 done, but data problems found (see the message); 2 bad input, nothing written;
     3 shipment incomplete; 4 out of space; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM).
     """
-    ctx.ensure_object(dict)["quiet"] = quiet_all
+    found = settings(ctx)
+    found.update(quiet=quiet_all, debug=debug, verbose=verbose, progress_every=progress_every)
     keep_freed_buffers()
-    if verbose and not quiet_all:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("sneakernet: %(message)s"))
-        library = logging.getLogger("sneakernet")
-        library.handlers = [handler]  # one handler, however often main runs in a process
-        library.setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
 
 
-main.command_class = Command  # every command below: JSON errors for bad options too
+def log_to_stderr(verbose: int) -> None:
+    """-v: the library's log on stderr (-vv: its debug messages too); none without -v, however often main runs
+    in one process (the tests run it many times)."""
+    library = logging.getLogger("sneakernet")
+    if not verbose:
+        library.handlers = []
+        library.setLevel(logging.NOTSET)
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("sneakernet: %(message)s"))
+    library.handlers = [handler]
+    library.setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
+
+
+main.command_class = Command  # every command below: the common options, JSON errors for bad options too
 
 
 def chunking_options(command: Callable[..., T]) -> Callable[..., T]:
@@ -367,10 +447,10 @@ def pack_command(
             "--assume-ratio goes with --drive (--out and --swap take as many drives as the data needs)",
             ExitCode.USAGE,
         )
-    next_drive = _next_drive_asker(ctx, next_drive_cmd, quiet) if swap else None
+    progress = progress_for("pack", quiet)
+    next_drive = _next_drive_asker(next_drive_cmd, progress) if swap else None
     if swap and catalog_dir is None:
         catalog_dir = default_catalog_dir()
-    progress = progress_for("pack", quiet)
     summary = run(
         ctx,
         lambda: pack(
@@ -404,8 +484,9 @@ def default_catalog_dir() -> str:
     return os.path.join(data, "sneakernet", "catalogs")
 
 
-def _next_drive_asker(ctx: click.Context, command: str | None, quiet: bool) -> NextDrive:
-    """How --swap gets the next drive: a hook command, or a question on the terminal."""
+def _next_drive_asker(command: str | None, progress: ShownProgress | None) -> NextDrive:
+    """How --swap gets the next drive: a hook command, or a question on the terminal. Either way the progress
+    bar steps aside (the question starts on its own line) and its clock stops while the drive is swapped."""
 
     def by_command(number: int, problem: str | None) -> None:
         assert command is not None
@@ -414,19 +495,21 @@ def _next_drive_asker(ctx: click.Context, command: str | None, quiet: bool) -> N
         env = {**os.environ, "SNEAKERNET_DRIVE_NUMBER": str(number)}
         import subprocess
 
-        result = subprocess.run(command, shell=True, env=env)
+        with progress.paused() if progress else contextlib.nullcontext():
+            result = subprocess.run(command, shell=True, env=env)
         if result.returncode != 0:
             raise DestinationError(f"--next-drive-cmd exited with {result.returncode} for drive {number}: stopped")
 
     def by_terminal(number: int, problem: str | None) -> None:
         if not sys.stdin.isatty():
             raise UsageError("--swap asks for each drive on the terminal: run it on one, or give --next-drive-cmd")
-        if problem:
-            click.echo(f"sneakernet: {problem}", err=True)
-        answer = click.prompt(
-            f"Drive {number - 1} is full and finished. Put in drive {number} and press Enter (q to stop)",
-            default="", show_default=False, err=True,
-        )  # fmt: skip
+        with progress.paused() if progress else contextlib.nullcontext():
+            if problem:
+                click.echo(f"sneakernet: {problem}", err=True)
+            answer = click.prompt(
+                f"Drive {number - 1} is full and finished. Put in drive {number} and press Enter (q to stop)",
+                default="", show_default=False, err=True,
+            )  # fmt: skip
         if answer.strip().lower() == "q":
             raise DestinationError(f"stopped before drive {number}: the drives so far are finished and checkable")
 
@@ -454,7 +537,8 @@ def print_pack_summary(summary: PackSummary, quiet: bool) -> None:
     if sizes:
         lines.append(f"  {_drive_sizes(sizes)}")
     if summary.excluded_entries:
-        lines.append(f"  excluded {summary.excluded_entries} entries ({format_size(summary.excluded_bytes)})")
+        excluded = counted(summary.excluded_entries, "entry", "entries")
+        lines.append(f"  excluded {excluded} ({format_size(summary.excluded_bytes)})")
     if summary.skipped_count:
         lines.append(f"  skipped {counted(summary.skipped_count, 'entry', 'entries')} (see the warnings)")
     if summary.changed_count:
@@ -578,7 +662,8 @@ def print_plan(result: Plan) -> None:
         f"{counted(result.symlinks, 'symlink')}, {counted(result.hardlinks, 'hard link')}; {data} of data",
     ]
     if result.excluded_entries:
-        lines.append(f"  excluded {result.excluded_entries} entries ({format_size(result.excluded_bytes)})")
+        excluded = counted(result.excluded_entries, "entry", "entries")
+        lines.append(f"  excluded {excluded} ({format_size(result.excluded_bytes)})")
     lines.append(
         f"on drives: about {format_size(result.stored_bytes)} (ratio {result.ratio:.3f}, from a sample of "
         f"{format_size(result.sample_bytes)} in {counted(result.sample_pieces, 'piece')} of "
@@ -705,6 +790,15 @@ def verify_command(
         fail(ctx, "--quick and --deep do not go together: choose one", ExitCode.USAGE)
     mode = Mode.QUICK if quick else Mode.DEEP if deep else Mode.FULL
     progress = progress_for("verify", quiet)
+    shown: dict[int, tuple[str, int]] = {}
+
+    def show(drive: DriveReport) -> None:
+        """A drive's lines as soon as it is checked, not after the last drive."""
+        shown[id(drive)] = (drive.status, len(drive.problems))
+        if not (is_quiet(ctx, quiet) and drive.status == Status.INTACT.value):
+            for line in verify_drive_lines(drive):
+                echo_line(line)
+
     report = run(
         ctx,
         lambda: verify(
@@ -718,12 +812,13 @@ def verify_command(
             threads=threads,
             progress=progress,
             catalog=catalog,
+            on_drive=None if as_json else show,
         ),
     )
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
-        print_verify_report(report, is_quiet(ctx, quiet))
+        print_verify_report(report, is_quiet(ctx, quiet), shown)
     # Damage outranks a mistyped path: a script must not read "bad arguments" when a drive given is damaged.
     if any(not r.ok and r.status != Status.NOT_A_DRIVE.value for r in report.drives):
         ctx.exit(int(ExitCode.PROBLEMS))
@@ -740,30 +835,19 @@ def _paths_line(paths: list[str]) -> str:
     return shown + (f" and {len(paths) - SHOWN_PATHS} more" if len(paths) > SHOWN_PATHS else "")
 
 
-def print_verify_report(report: VerifyReport, quiet: bool) -> None:
+def print_verify_report(report: VerifyReport, quiet: bool, shown: dict[int, tuple[str, int]] | None = None) -> None:
+    """The drives not shown as they were checked, or changed since (only the end knows a drive of another
+    shipment among them), then the summary line."""
     from .verify import Status
 
+    shown = shown or {}
     for drive in report.drives:
-        if quiet and drive.status == Status.INTACT.value:
+        if (quiet and drive.status == Status.INTACT.value) or shown.get(id(drive)) == (
+            drive.status,
+            len(drive.problems),
+        ):
             continue
-        click.echo(_drive_headline(drive))
-        if drive.fingerprint_matched and drive.fingerprint:
-            click.echo(
-                f"  fingerprint matched: the drive belongs to shipment {short_fingerprint(drive.fingerprint)}, "
-                "the one given"
-            )
-        for first, last, chunk, paths in _chunk_runs(drive):
-            which = f"chunk {first}" if first == last else f"chunks {first}-{last}"
-            click.echo(f"  damaged {which} in {chunk.segment} from byte {chunk.offset}: {chunk.reason}")
-            if paths:
-                click.echo(f"    hurts: {_paths_line(paths)}")
-        for problem in drive.problems:
-            warning = "warning: " if problem.kind == "unexpected_file" and drive.ok else ""
-            click.echo(f"  {warning}{problem.message}")
-            if problem.paths:
-                click.echo(f"    hurts: {_paths_line(problem.paths)}")
-        for note in drive.notes:
-            click.echo(f"  note: {note}")
+        click.echo("\n".join(verify_drive_lines(drive)))
     hurt = sorted({p for r in report.drives for p in r.hurt_paths()})
     intact = sum(r.ok for r in report.drives)
     line = f"{intact} of {counted(len(report.drives), 'drive')} intact"
@@ -776,6 +860,27 @@ def print_verify_report(report: VerifyReport, quiet: bool) -> None:
     if hurt:
         line += f"; {counted(len(hurt), 'file')} hurt: ask the sender to resend them (--json lists chunks and paths)"
     click.echo(line)
+
+
+def verify_drive_lines(drive: DriveReport) -> list[str]:
+    lines = [_drive_headline(drive)]
+    if drive.fingerprint_matched and drive.fingerprint:
+        lines.append(
+            f"  fingerprint matched: the drive belongs to shipment {short_fingerprint(drive.fingerprint)}, "
+            "the one given"
+        )
+    for first, last, chunk, paths in _chunk_runs(drive):
+        which = f"chunk {first}" if first == last else f"chunks {first}-{last}"
+        lines.append(f"  damaged {which} in {chunk.segment} from byte {chunk.offset}: {chunk.reason}")
+        if paths:
+            lines.append(f"    hurts: {_paths_line(paths)}")
+    for problem in drive.problems:
+        warning = "warning: " if problem.kind == "unexpected_file" and drive.ok else ""
+        lines.append(f"  {warning}{problem.message}")
+        if problem.paths:
+            lines.append(f"    hurts: {_paths_line(problem.paths)}")
+    lines.extend(f"  note: {note}" for note in drive.notes)
+    return lines
 
 
 def _chunk_runs(drive: DriveReport) -> list[tuple[int, int, Any, list[str]]]:
@@ -803,7 +908,7 @@ def _drive_headline(drive: DriveReport) -> str:
     elif drive.sample_percent is not None:
         checked += f" (a {drive.sample_percent:g}% sample of segments)"
     if drive.mode == Mode.DEEP.value:
-        checked += f", {drive.files_checked} whole files hashed"
+        checked += f", {counted(drive.files_checked, 'whole file')} hashed"
     if drive.resumed:
         checked += ", resumed"
     status = drive.status.upper().replace("_", " ") if not drive.ok else "intact"
@@ -878,6 +983,12 @@ def restore_command(
     from .restore import restore
 
     progress = progress_for("restore", quiet)
+
+    def show(drive: DriveOutcome) -> None:
+        """A drive's lines as soon as it is in, not after the last drive."""
+        for line in restore_drive_lines(drive):
+            echo_line(line)
+
     report = run(
         ctx,
         lambda: restore(
@@ -889,6 +1000,7 @@ def restore_command(
             progress=progress,
             catalog=catalog,
             check_space=not no_space_check,
+            on_drive=None if as_json else show,
         ),
     )
     if as_json:
@@ -899,24 +1011,25 @@ def restore_command(
         ctx.exit(int(ExitCode.PROBLEMS))
 
 
+def restore_drive_lines(drive: DriveOutcome) -> list[str]:
+    name = f"{drive.label} ({drive.path})"
+    if drive.status == "restored":
+        done = f"{counted(drive.files, 'file')} complete ({format_size(drive.bytes)})"
+        lines = [f"{name}: wrote {format_size(drive.written)}; {done}"]
+    else:
+        lines = [f"{name}: {drive.message}"]
+    lines.extend(f"  not restored: {failed}" for failed in drive.failed)
+    lines.extend(f"  not restored: {collision} on this case-insensitive destination" for collision in drive.collisions)
+    if drive.replaced_count:
+        shown = ", ".join(drive.replaced[:SHOWN_PATHS]) + (", ..." if drive.replaced_count > SHOWN_PATHS else "")
+        lines.append(f"  replaced {counted(drive.replaced_count, 'file')} the destination held (--force): {shown}")
+    return lines
+
+
 def print_restore_report(report: RestoreReport) -> None:
+    """What the whole run leaves (each drive's lines were shown as it went in), then where the shipment stands."""
     for note in report.notes:
         click.echo(f"note: {note}")
-    for drive in report.drives:
-        name = f"{drive.label} ({drive.path})"
-        if drive.status == "restored":
-            click.echo(
-                f"{name}: wrote {format_size(drive.written)}; {drive.files} files complete ({format_size(drive.bytes)})"
-            )
-        else:
-            click.echo(f"{name}: {drive.message}")
-        for failed in drive.failed:
-            click.echo(f"  not restored: {failed}")
-        for collision in drive.collisions:
-            click.echo(f"  not restored: {collision} on this case-insensitive destination")
-        if drive.replaced_count:
-            shown = ", ".join(drive.replaced[:SHOWN_PATHS]) + (", ..." if drive.replaced_count > SHOWN_PATHS else "")
-            click.echo(f"  replaced {counted(drive.replaced_count, 'file')} the destination held (--force): {shown}")
     for problem in report.problems:
         click.echo(f"  not restored: {problem}")
     print_status(report.status)
@@ -934,7 +1047,7 @@ def print_status(state: ShipmentStatus) -> None:
         return
     done = ", ".join(map(str, state.restored)) or "none yet"
     needed = "; still needed:" if state.waiting else ""
-    click.echo(f"{len(state.restored)} of {state.drives} drives restored (drives {done}){needed}")
+    click.echo(f"{len(state.restored)} of {counted(state.drives, 'drive')} restored (drives {done}){needed}")
     for waiting in state.waiting:
         how = {
             "partial": "restore it again from a good copy",
@@ -1047,7 +1160,7 @@ def info_command(ctx: click.Context, drive: str, as_json: bool) -> None:
     ]
     if found.fingerprint:
         lines.append(
-            f"  shipment: {found.files} files, {format_size(found.shipment_raw_bytes or 0)} of data, "
+            f"  shipment: {counted(found.files or 0, 'file')}, {format_size(found.shipment_raw_bytes or 0)} of data, "
             f"{format_size(found.shipment_stored_bytes or 0)} on drives"
         )
         lines.append(f"  fingerprint: {short_fingerprint(found.fingerprint)}  (full: {found.fingerprint})")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import SneakernetError, UsageError
 from .format import MAX_CHUNK_SIZE
 from .options import MIN_CHUNK_SIZE
-from .units import parse_size
+from .units import format_size, parse_size
 
 if TYPE_CHECKING:
     import yaml
@@ -66,7 +66,7 @@ def _size(minimum: int, maximum: int | None = None, what: str = "") -> Callable[
             except SneakernetError as exc:
                 raise _Refused(str(exc)) from exc
         if value < minimum or (maximum is not None and value > maximum):
-            raise _Refused(what or f"must be at least {minimum} bytes, not {value}")
+            raise _Refused(what or f"must be at least {format_size(minimum)}, not {format_size(value)}")
         return int(value)
 
     return check

@@ -82,7 +82,7 @@ from .planner import (
     catalog_bound,
     default_reserve,
 )
-from .progress import NullProgress, Progress
+from .progress import NullProgress, Progress, begin_drive
 from .recordfile import RecordWriter
 from .resume import (
     FinishedDrives,
@@ -94,7 +94,7 @@ from .resume import (
     store_bytes,
 )
 from .scan import KIND_DIR, KIND_FILE, KIND_SYMLINK, ScanTotals, SourceEntry, Unreadable, describe, scan
-from .units import format_size
+from .units import counted, format_size
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +141,8 @@ class DriveTargets:
             raise UsageError("swapping drives needs exactly one --drive mount point, and cannot --resume")
         self.next_drive = next_drive
         self._swapped_in = 1
+        #: Seconds spent in ``next_drive`` (a person swapping drives): not packing time, so not in the rate.
+        self.waited = 0.0
         if out and drive_size is None:
             raise UsageError("--out needs --drive-size, the size of the drives the shipment will go on")
         self.out = out
@@ -199,7 +201,9 @@ class DriveTargets:
             return
         problem: str | None = None
         while True:
+            asked = time.monotonic()
             self.next_drive(index, problem)
+            self.waited += time.monotonic() - asked
             problem = self._not_ready(self.drives[0])
             if problem is None:
                 self._swapped_in = index
@@ -230,7 +234,7 @@ def _holds_shipment_message(where: str, drives: list[str]) -> str:
     if complete and len(finished) == len(drives):
         return f"{where} already holds a shipment: choose an empty directory or drive"
     return (
-        f"{where} holds an interrupted pack ({len(finished)} drives finished): run the same command with "
+        f"{where} holds an interrupted pack ({counted(len(finished), 'drive')} finished): run the same command with "
         "--resume to continue it, or empty it to start over"
     )
 
@@ -675,6 +679,8 @@ class ShipmentWriter:
         self.stored_raw_bytes = 0
         #: Each drive's size (before the reserve) by drive number, for the drives this run filled.
         self.sizes: dict[int, int] = {}
+        #: Told which drive is being filled (the command line's bar names it).
+        self.progress: Progress = NullProgress()
 
     def take_over(self, finished: FinishedDrives) -> Iterator[tuple[ManifestRecord, Callable[[], bytes]]]:
         """Continue after the drives an interrupted pack finished: their labels, checksums and catalog entries;
@@ -709,8 +715,8 @@ class ShipmentWriter:
                 return self.drive, None
             if attempt == 1 or (self.space.empty and self.drive.manifest.records <= 1):
                 raise DestinationError(
-                    f"{self.slot.path} cannot take even one chunk with its records in {self.slot.capacity} bytes: "
-                    "use larger drives or a smaller --chunk-size"
+                    f"{self.slot.path} cannot take even one chunk with its records in "
+                    f"{format_size(self.slot.capacity)}: use larger drives or a smaller --chunk-size"
                 )
             self._finish_drive()
         raise AssertionError("unreachable")
@@ -791,6 +797,7 @@ class ShipmentWriter:
         self.slot = slot
         self.sizes[index] = slot.size
         log.info("%s: filling %s (room for %d bytes)", drive_label(index), slot.path, slot.capacity)
+        begin_drive(self.progress, drive_label(index))
         self.drive = DriveWriter(slot.path, drive_label(index), header, self.options.segment_size)
         self.space = DriveSpace(DriveBudget(slot.capacity, self.catalog_size), self.options.segment_size)
 
@@ -939,6 +946,7 @@ def pack(
                 clear_unfinished(path)
         writer = ShipmentWriter(targets, options, catalog_size, summary.shipment, created)
         replay = writer.take_over(finished) if finished.labels else None
+        writer.progress = progress
         progress.start(totals.unique_bytes)
         try:
             _run_pipeline(os.fsencode(source), spool, writer, options, summary, progress, replay)
@@ -964,7 +972,7 @@ def pack(
             _copy_catalog(drive_paths[-1], summary.catalog_copy)
     finally:
         writer.catalog_lines.close()
-    summary.seconds = time.monotonic() - started
+    summary.seconds = time.monotonic() - started - targets.waited
     return summary
 
 
@@ -976,7 +984,7 @@ def _refuse_bad_input(totals: ScanTotals, options: PackOptions, source: str | os
     _refuse_reserved(totals.reserved, source)
     if totals.unreadable and not options.skip_unreadable:
         raise SourceError(
-            f"{len(totals.unreadable)} entries cannot be read: {describe(totals.unreadable)}; "
+            f"{counted(len(totals.unreadable), 'entry', 'entries')} cannot be read: {describe(totals.unreadable)}; "
             "fix their permissions or pack with --skip-unreadable"
         )
 
@@ -1043,8 +1051,8 @@ def _check_space(
     budget = DriveBudget(smallest.capacity, catalog_size)
     if budget.usable(one_chunk_records) < chunk_bound:
         raise DestinationError(
-            f"drive size too small: {smallest.path} cannot hold one chunk beside the catalog of {catalog_size} bytes: "
-            "use larger drives"
+            f"drive size too small: {smallest.path} cannot hold one chunk beside the catalog of "
+            f"{format_size(catalog_size)}: use larger drives"
         )
     largest = max(s.capacity for s in slots)
     if largest // options.segment_size > MAX_SEGMENTS:

@@ -52,7 +52,7 @@ from .planner import (
 from .recordfile import FLUSH_EVERY
 from .sample import SAMPLE_MAX, Sample, StreamSampler
 from .scan import FILE_TYPE_BITS, Excluded, Excluder, ScanTotals, Unreadable, check_source, walk_stats
-from .units import format_size
+from .units import counted, format_size
 
 # --- link rates ---------------------------------------------------------------------------------------------
 
@@ -240,8 +240,8 @@ class _Fill:
                 return
             if attempt == 1 or (self.space.empty and self.manifest.records <= 1):
                 raise DestinationError(
-                    f"drive size too small: a drive of {self.drive_size} bytes cannot take even one chunk with its "
-                    "records: use larger drives or a smaller --chunk-size"
+                    f"drive size too small: a drive of {format_size(self.drive_size)} cannot take even one chunk "
+                    "with its records: use larger drives or a smaller --chunk-size"
                 )
             self._finish()
 
@@ -549,9 +549,9 @@ def catalog_reservation(totals: ScanTotals, capacity: int, chunk_size: int, segm
     per_drive = DriveBudget(capacity, catalog_bound(totals.catalog_entry_bytes, 0)).usable(one_chunk_records)
     if per_drive < chunk_bound:
         raise DestinationError(
-            f"drive size too small: a drive can take {max(capacity, 0)} bytes after the reserve, the format needs "
-            f"at least {capacity - per_drive + chunk_bound} for one chunk, its manifest and the catalog: "
-            "use larger drives"
+            f"drive size too small: a drive can take {format_size(max(capacity, 0))} after the reserve, the format "
+            f"needs at least {format_size(capacity - per_drive + chunk_bound)} for one chunk, its manifest and the "
+            "catalog: use larger drives"
         )
     worst_case = chunk_bound * (totals.unique_bytes // chunk_size + 1) + totals.catalog_entry_bytes
     drives = 0
@@ -561,8 +561,8 @@ def catalog_reservation(totals: ScanTotals, capacity: int, chunk_size: int, segm
     size = catalog_bound(totals.catalog_entry_bytes, drives)
     if per_drive < chunk_bound:
         raise DestinationError(
-            f"drive size too small: a drive of {max(capacity, 0)} bytes after the reserve cannot hold one chunk "
-            f"beside the catalog of {size} bytes: use larger drives"
+            f"drive size too small: a drive of {format_size(max(capacity, 0))} after the reserve cannot hold one "
+            f"chunk beside the catalog of {format_size(size)}: use larger drives"
         )
     if capacity // segment_size > MAX_SEGMENTS:
         raise UsageError(
@@ -827,25 +827,21 @@ def plan(
     return result
 
 
-def _counted(count: int, word: str, plural: str) -> str:
-    return f"{count} {word if count == 1 else plural}"
-
-
 def _notes(result: Plan, sample: Sample) -> Iterator[str]:
     if result.unreadable:
-        unreadable = _counted(result.unreadable, "entry", "entries")
+        unreadable = counted(result.unreadable, "entry", "entries")
         yield f"{unreadable} cannot be read: pack refuses them unless --skip-unreadable"
     if result.specials:
-        specials = _counted(result.specials, "special file", "special files")
+        specials = counted(result.specials, "special file", "special files")
         yield f"{specials} (FIFO, socket, device) will be skipped, as pack does"
     if sample.unreadable:
         yield (
-            f"{_counted(sample.unreadable, 'file', 'files')} could not be read for the sample; "
+            f"{counted(sample.unreadable, 'file', 'files')} could not be read for the sample; "
             "the data around them was estimated alike"
         )
     if result.drives_given_accepted is False and result.drives_given is not None:
         refusal = (
-            f"pack --drive refuses {_counted(result.drives_given, 'drive', 'drives')} of "
+            f"pack --drive refuses {counted(result.drives_given, 'drive', 'drives')} of "
             f"{format_size(result.drive_size)} up front: it wants room for all the data uncompressed "
             "(pack --out has no such check)"
         )

@@ -28,7 +28,7 @@ import os
 import shutil
 import sqlite3
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -84,9 +84,9 @@ from .journal import (
     Journal,
 )
 from .output import SCHEMA_VERSION, versioned
-from .progress import NullProgress, Progress
+from .progress import NullProgress, Progress, begin_drive
 from .safetree import InTheWay, SafeTree, UnsafePath
-from .units import format_size
+from .units import counted, format_size
 from .validate import CatalogIndex, ManifestCheck, Seen, seen_of
 
 log = logging.getLogger(__name__)
@@ -1253,6 +1253,7 @@ def restore(
     progress: Progress | None = None,
     catalog: str | None = None,
     check_space: bool = True,
+    on_drive: Callable[[DriveOutcome], None] | None = None,
 ) -> RestoreReport:
     """Restore what ``drives`` carry into ``into``; finish the shipment when its last drive is in.
 
@@ -1260,8 +1261,10 @@ def restore(
     up front (:func:`check_room`); without it, a destination that fills stops the restore, as it would anyway.
 
     Drives that fail their checks are refused with nothing written for them and reported; damaged files are
-    never installed and are reported. Raises :class:`~sneakernet.errors.UsageError` for bad arguments and
-    :class:`~sneakernet.errors.OutOfSpace` when the destination fills (the journal keeps what is done).
+    never installed and are reported. ``on_drive`` is called with each drive's outcome as soon as that drive is
+    done (a drive gone over again for a hard link's content, once more with what that pass did). Raises
+    :class:`~sneakernet.errors.UsageError` for bad arguments and :class:`~sneakernet.errors.OutOfSpace` when the
+    destination fills (the journal keeps what is done).
     """
     if not drives:
         raise UsageError("give at least one drive to restore")
@@ -1273,7 +1276,15 @@ def restore(
         if finished is not None:
             return finished
         return _restore(
-            readers, into, Includes(include), keep_journal, force, progress or NullProgress(), catalog, check_space
+            readers,
+            into,
+            Includes(include),
+            keep_journal,
+            force,
+            progress or NullProgress(),
+            catalog,
+            check_space,
+            on_drive,
         )
 
 
@@ -1381,8 +1392,10 @@ def _restore(
     progress: Progress,
     catalog: str | None,
     check_space: bool = True,
+    on_drive: Callable[[DriveOutcome], None] | None = None,
 ) -> RestoreReport:
     notes: list[str] = []
+    told = on_drive or (lambda outcome: None)
     try:
         journal = _journal_for(into, readers, includes, force, catalog, notes)
     except sqlite3.OperationalError as exc:
@@ -1408,10 +1421,12 @@ def _restore(
         check_space = check_space and not includes
         for reader in readers:
             outcomes.append(_restore_drive(reader, journal, tree, includes, progress, fold, spanning, check_space))
+            told(outcomes[-1])
         # A drive of this run that a later one reopened (it carries a wanted hard link's content) goes again.
         for index, reader in enumerate(readers):
             if journal.drive_state(reader.label.drive) == REOPENED:
                 again = _restore_drive(reader, journal, tree, includes, progress, fold, spanning)
+                told(again)
                 outcomes[index] = _merged(outcomes[index], again)
         progress.close()
         status = shipment_status(into, journal)
@@ -1446,6 +1461,7 @@ def _restore_drive(
 ) -> DriveOutcome:
     label = reader.label
     log.info("%s (%s): checking, then restoring", label.label, reader.path)
+    begin_drive(progress, label.label)
     outcome = DriveOutcome(reader.path, label.label, label.drive)
     if label.shipment != journal.get_json("shipment"):
         outcome.status = "refused"
@@ -1475,7 +1491,9 @@ def _restore_drive(
     state = DONE if not outcome.failed_count and not outcome.collisions else "partial"
     if state != DONE:
         outcome.status = "damaged"
-        outcome.message = f"{outcome.failed_count + len(outcome.collisions)} entries could not be restored"
+        outcome.message = (
+            f"{counted(outcome.failed_count + len(outcome.collisions), 'entry', 'entries')} could not be restored"
+        )
         if outcome.blocked_count == outcome.failed_count and not outcome.collisions:
             # Nothing wrong with the drive: this one again, once the way is clear, finishes it.
             state = outcome.status = BLOCKED

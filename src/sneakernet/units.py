@@ -37,6 +37,11 @@ def parse_size(text: str) -> int:
     return int(Decimal(match.group(1)) * _UNITS[unit])
 
 
+def counted(count: int, word: str, plural: str | None = None) -> str:
+    """``1 file``, ``2 files``; ``counted(n, "entry", "entries")``."""
+    return f"{count} {word if count == 1 else plural or word + 's'}"
+
+
 def format_size(size: float) -> str:
     """``size`` bytes in decimal units with three significant digits, e.g. ``1.23 GB``."""
     units = ("B", "KB", "MB", "GB", "TB", "PB")

@@ -23,7 +23,7 @@ import os
 import random
 import sqlite3
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from enum import Enum
@@ -70,7 +70,8 @@ from .format import (
     show_path,
 )
 from .output import SCHEMA_VERSION
-from .progress import NullProgress, Progress
+from .progress import NullProgress, Progress, begin_drive
+from .units import counted
 from .validate import LISTED_PROBLEMS, CatalogIndex, ManifestCheck, Seen, seen_of
 
 log = logging.getLogger(__name__)
@@ -763,8 +764,8 @@ class DriveVerifier:
                 self._finish_chunk(*item, files, segment_chunks, state)
         if files is not None and files.unchecked:
             self.report.notes.append(
-                f"{files.unchecked} files spanning the point where this verify resumed were not hashed whole "
-                "(their chunks were); --restart checks them too"
+                f"{counted(files.unchecked, 'file')} spanning the point where this verify resumed were not hashed "
+                "whole (their chunks were); --restart checks them too"
             )
 
     def _resume_from(self, state: VerifyState) -> None:
@@ -1064,11 +1065,14 @@ def verify(
     threads: int = 0,
     progress: Progress | None = None,
     catalog: str | None = None,
+    on_drive: Callable[[DriveReport], None] | None = None,
 ) -> VerifyReport:
     """Check each drive in ``drives`` alone, read-only, and report what is wrong and which paths it hurts.
 
     Raises :class:`~sneakernet.errors.UsageError` for bad arguments; damage is never raised, it is reported.
-    ``state_dir`` keeps progress for resuming (None: do not keep any).
+    ``state_dir`` keeps progress for resuming (None: do not keep any). ``on_drive`` is called with each drive's
+    report as soon as that drive is checked, in the order given (the drives of another shipment among them are
+    only known at the end: the returned report has that problem, reports already handed over get it added).
     """
     if not drives:
         raise UsageError("give at least one drive directory to verify")
@@ -1080,7 +1084,13 @@ def verify(
     progress = progress or NullProgress()
     workers = threads or os.cpu_count() or 1
     progress.start(sum(_stored_bytes(path) for path in drives) if mode != Mode.QUICK else 0)
-    reports = []
+    reports: list[DriveReport] = []
+
+    def done(report: DriveReport) -> None:
+        reports.append(report)
+        if on_drive is not None:
+            on_drive(report)
+
     verifiers = [
         DriveVerifier(path, mode, wanted, sample_percent, seed, state_dir, restart, workers, progress, catalog)
         for path in drives
@@ -1101,12 +1111,12 @@ def verify(
             if not whole:
                 ahead.forget(verifier.path)
             if waiting is not None:
-                reports.append(_finish(waiting, ahead))
+                done(_finish(waiting, ahead, progress))
             waiting = verifier if whole else None
             if not whole:
-                reports.append(verifier.report)
+                done(verifier.report)
         if waiting is not None:
-            reports.append(_finish(waiting, ahead))
+            done(_finish(waiting, ahead, progress))
     finally:
         ahead.close()
         progress.close()
@@ -1124,7 +1134,8 @@ def temporary_database() -> sqlite3.Connection:
     return db
 
 
-def _finish(verifier: DriveVerifier, ahead: HashAhead) -> DriveReport:
+def _finish(verifier: DriveVerifier, ahead: HashAhead, progress: Progress) -> DriveReport:
+    begin_drive(progress, verifier.report.label or os.path.basename(verifier.path))
     verifier.check_contents()
     ahead.forget(verifier.path)  # segment files the manifest does not list
     report = verifier.report
