@@ -984,8 +984,11 @@ def restore_command(
 
     progress = progress_for("restore", quiet)
 
+    shown: set[str] = set()
+
     def show(drive: DriveOutcome) -> None:
         """A drive's lines as soon as it is in, not after the last drive."""
+        shown.add(drive.path)
         for line in restore_drive_lines(drive):
             echo_line(line)
 
@@ -1006,7 +1009,7 @@ def restore_command(
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
-        print_restore_report(report)
+        print_restore_report(report, shown)
     if not report.clean:
         ctx.exit(int(ExitCode.PROBLEMS))
 
@@ -1026,8 +1029,12 @@ def restore_drive_lines(drive: DriveOutcome) -> list[str]:
     return lines
 
 
-def print_restore_report(report: RestoreReport) -> None:
-    """What the whole run leaves (each drive's lines were shown as it went in), then where the shipment stands."""
+def print_restore_report(report: RestoreReport, shown: set[str] | None = None) -> None:
+    """The lines of the drives not shown as they went in (e.g. a drive of a finished restore, which nothing is
+    done with), what the whole run leaves, then where the shipment stands."""
+    for drive in report.drives:
+        if drive.path not in (shown or set()):
+            click.echo("\n".join(restore_drive_lines(drive)))
     for note in report.notes:
         click.echo(f"note: {note}")
     for problem in report.problems:
