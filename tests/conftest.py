@@ -10,7 +10,7 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import blake3
@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from sneakernet.bundle import DriveReader
 from sneakernet.cli import main
 from sneakernet.format import ChunkRecord, DirRecord, FileRecord, HardlinkRecord, SkippedRecord, SymlinkRecord
+from sneakernet.restore import SETID_BITS
 
 #: Fixed mtimes with nanoseconds, so a lost sub-second part shows.
 MTIME_NS = 1_700_000_000_123_456_789
@@ -84,6 +85,20 @@ def source_entries(root: Path) -> dict[bytes, Entry]:
             elif stat.S_ISREG(st.st_mode):
                 out[rel] = Entry("file", Path(os.fsdecode(full)).read_bytes(), stat.S_IMODE(st.st_mode), st.st_mtime_ns)
     return out
+
+
+def as_restored(entries: dict[bytes, Entry]) -> dict[bytes, Entry]:
+    """What restore installs for ``entries`` by default: files without their setuid/setgid bits (SETID_BITS)."""
+    return {path: restored_entry(entry) for path, entry in entries.items()}
+
+
+def restored_entry(entry: Entry) -> Entry:
+    return replace(entry, mode=restored_mode(entry.kind, entry.mode))
+
+
+def restored_mode(kind: str, mode: int) -> int:
+    """The permission bits restore gives an entry of ``kind`` by default (a directory keeps its setgid bit)."""
+    return mode & ~SETID_BITS if kind == "file" else mode
 
 
 @dataclass

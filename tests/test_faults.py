@@ -39,7 +39,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from conftest import drive_dirs, fill_up, inode_groups, make_edge_tree, write_file
+from conftest import drive_dirs, fill_up, inode_groups, make_edge_tree, restored_mode, write_file
 from conftest import invoke_cli as cli
 from conftest import nonblank_lines as lines
 from sneakernet import PackOptions, pack, restore, verify
@@ -119,7 +119,7 @@ def tree_state(root: Path) -> dict[bytes, tuple[Any, ...]]:
 
 def tree_differences(src: Path, dest: Path, src_state: dict[bytes, tuple[Any, ...]] | None = None) -> list[str]:
     """How ``dest`` differs from ``src`` (empty when identical: entries, bytes, modes, mtimes, owners, links)."""
-    want = src_state if src_state is not None else tree_state(src)
+    want = _as_restored(src_state if src_state is not None else tree_state(src))
     got = tree_state(dest)
     problems = [f"missing {p!r}" for p in sorted(set(want) - set(got))]
     problems += [f"extra {p!r}" for p in sorted(set(got) - set(want))]
@@ -134,6 +134,13 @@ def assert_identical(src: Path, dest: Path) -> None:
     assert not problems, problems[:10]
 
 
+def _as_restored(state: dict[bytes, tuple[Any, ...]]) -> dict[bytes, tuple[Any, ...]]:
+    """A tree_state as restore installs it by default (files lose their setuid/setgid bits)."""
+    return {
+        path: (kind, content, restored_mode(kind, mode), *rest) for path, (kind, content, mode, *rest) in state.items()
+    }
+
+
 def wrong_under_final_names(dest: Path, src_state: dict[bytes, tuple[Any, ...]]) -> list[str]:
     """Regular files and symlinks under their final names in ``dest`` that are not exactly the source's (bytes,
     mode and mtime of a file; a symlink's target). Absent entries are not wrong; directories may still wait for
@@ -141,10 +148,11 @@ def wrong_under_final_names(dest: Path, src_state: dict[bytes, tuple[Any, ...]])
     wrong = []
     if not dest.exists():
         return wrong
+    restored = _as_restored(src_state)
     for path, entry in tree_state(dest).items():
         if entry[0] == "dir":
             continue
-        want = src_state.get(path)
+        want = restored.get(path)
         if want is None or want[0] != entry[0]:
             wrong.append(f"{path!r} is not in the source as a {entry[0]}")
         elif entry[0] == "symlink" and entry[1] != want[1]:

@@ -32,12 +32,14 @@ from hypothesis import strategies as st
 
 from conftest import (
     MTIME_NS,
+    as_restored,
     drive_dirs,
     fill_up,
     inode_groups,
     make_chain,
     make_edge_tree,
     remove_chain,
+    restored_entry,
     source_entries,
     write_file,
 )
@@ -175,7 +177,7 @@ def rel(root: Path, path: bytes) -> bytes:
 def assert_same_tree(src: Path, dest: Path) -> None:
     """Same entries, bytes, modes, mtimes (ns), symlink targets, owners, directory metadata and hard links (a kept
     journal directory aside)."""
-    expected, got = source_entries(src), outside_journal(source_entries(dest))
+    expected, got = as_restored(source_entries(src)), outside_journal(source_entries(dest))
     assert sorted(got) == sorted(expected)
     for path, entry in expected.items():
         assert got[path] == entry, path
@@ -200,7 +202,8 @@ def assert_final_names_exact(src: Path, dest: Path) -> None:
             with open(full, "rb") as handle:
                 assert handle.read() == expected[path].data, path
             st = os.lstat(full)
-            assert (stat.S_IMODE(st.st_mode), st.st_mtime_ns) == (expected[path].mode, expected[path].mtime_ns), path
+            want = restored_entry(expected[path])
+            assert (stat.S_IMODE(st.st_mode), st.st_mtime_ns) == (want.mode, want.mtime_ns), path
 
 
 def snapshot(root: Path) -> dict[bytes, tuple[Any, ...]]:
@@ -1683,3 +1686,38 @@ print(json.dumps({"status": report.drives[0].status, "maxrss_kib": peak}))
     found = json.loads(result.stdout)
     assert found["status"] == "restored" and (tmp_path / "dest" / "f119.bin").read_bytes() == bytes([119]) * (3 * 2**19)
     assert found["maxrss_kib"] < 128 * 1024, found
+
+
+# --- setuid and setgid --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root restores files owned by root")
+def test_setuid_and_setgid_bits_are_cleared_unless_kept(tmp_path: Path) -> None:
+    """As root, a drive from outside planted setuid root programs. Files lose setuid and setgid by default (as
+    bsdtar does without -p), whole on a drive or spanning two; directories keep setgid; the summary counts them,
+    human and --json; --keep-setuid restores every bit."""
+    src = tmp_path / "src"
+    write_file(src / "bin" / "tool", b"#!/bin/sh\nid\n", mode=0o4755)
+    write_file(src / "bin" / "group-tool", b"#!/bin/sh\nid -g\n", mode=0o2711)
+    write_file(src / "big", random.Random(8).randbytes(2_500_000), mode=0o6750)
+    write_file(src / "shared" / "plain", b"plain\n", mode=0o1644)
+    os.chmod(src / "shared", 0o2775)
+    assert os.lstat(src / "bin" / "tool").st_uid == 0  # a setuid root program
+    summary = pack(str(src), out=str(tmp_path / "out"), drive_size=DRIVE, options=SMALL)
+    drives = [d["path"] for d in summary.drives]
+    assert len(drives) >= 2
+    code, out, err = cli("restore", *drives, "--into", tmp_path / "dest")
+    assert code == 0, err
+    assert "setuid/setgid bits cleared on 3 files (--keep-setuid keeps them" in out
+    modes = {p: stat.S_IMODE(os.lstat(tmp_path / "dest" / p).st_mode) for p in ("bin/tool", "bin/group-tool", "big")}
+    assert modes == {"bin/tool": 0o755, "bin/group-tool": 0o711, "big": 0o750}
+    assert stat.S_IMODE(os.lstat(tmp_path / "dest" / "shared").st_mode) == 0o2775
+    assert stat.S_IMODE(os.lstat(tmp_path / "dest" / "shared" / "plain").st_mode) == 0o1644
+    assert_same_tree(src, tmp_path / "dest")
+    code, out, err = cli("restore", *drives, "--into", tmp_path / "dest-json", "--json")
+    report = json.loads(out)
+    assert code == 0 and report["setid_cleared"] == sum(d["setid_cleared"] for d in report["drives"]) == 3
+    code, out, err = cli("restore", *drives, "--into", tmp_path / "kept", "--keep-setuid")
+    assert code == 0 and "bits cleared" not in out
+    assert stat.S_IMODE(os.lstat(tmp_path / "kept" / "bin" / "tool").st_mode) == 0o4755
+    assert outside_journal(source_entries(tmp_path / "kept")) == source_entries(src)

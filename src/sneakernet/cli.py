@@ -934,6 +934,11 @@ def _drive_headline(drive: DriveReport) -> str:
 )
 @click.option("--keep-journal", is_flag=True, help="Keep DEST/.sneakernet once the shipment is complete.")
 @click.option(
+    "--keep-setuid",
+    is_flag=True,
+    help="Keep files' setuid and setgid bits (cleared by default): only for a shipment from a sender you trust.",
+)
+@click.option(
     "--force",
     is_flag=True,
     help="Restore into a non-empty DEST that holds no restore of this shipment: its files where the shipment has "
@@ -957,6 +962,7 @@ def restore_command(
     includes: tuple[str, ...],
     catalog: str | None,
     keep_journal: bool,
+    keep_setuid: bool,
     force: bool,
     no_space_check: bool,
     as_json: bool,
@@ -967,7 +973,8 @@ def restore_command(
     A file appears under its final name only when complete and matching its BLAKE3. Running a drive twice does
     nothing; a run that was killed resumes. When every wanted entry is in, directory metadata is set, the
     journal is removed (DEST/.sneakernet keeps a record of the finished shipment: status says complete, and a
-    drive of it again is a no-op) and the fingerprint is stated.
+    drive of it again is a no-op) and the fingerprint is stated. Files lose their setuid and setgid bits (the
+    summary counts them) unless --keep-setuid.
 
     \b
     Examples:
@@ -1004,6 +1011,7 @@ def restore_command(
             catalog=catalog,
             check_space=not no_space_check,
             on_drive=None if as_json else show,
+            keep_setuid=keep_setuid,
         ),
     )
     if as_json:
@@ -1039,6 +1047,11 @@ def print_restore_report(report: RestoreReport, shown: set[str] | None = None) -
         click.echo(f"note: {note}")
     for problem in report.problems:
         click.echo(f"  not restored: {problem}")
+    if report.setid_cleared:
+        click.echo(
+            f"setuid/setgid bits cleared on {counted(report.setid_cleared, 'file')} (--keep-setuid keeps them, for "
+            "a shipment you trust)"
+        )
     print_status(report.status)
 
 

@@ -27,6 +27,7 @@ import logging
 import os
 import shutil
 import sqlite3
+import stat
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -113,6 +114,11 @@ INFLIGHT_BYTES = 32 * 2**20
 HASH_LANE_DEPTH = 4
 #: How many failed or colliding paths a report lists; the counts are always complete.
 LISTED_PATHS = 100
+#: Cleared from files unless ``keep_setuid`` (as bsdtar does without -p): a drive from outside must not plant a
+#: program that runs with its owner's rights, root's least of all. A directory keeps its setgid bit (and every
+#: sticky bit stays): it only gives files made inside later the directory's group and runs nothing, and shared
+#: trees rely on it.
+SETID_BITS = stat.S_ISUID | stat.S_ISGID
 
 
 #: A drive whose entries were kept out only by what the destination holds (journal state and report status).
@@ -142,6 +148,8 @@ class DriveOutcome:
     #: LISTED_PATHS, and how many.
     replaced: list[str] = field(default_factory=list)
     replaced_count: int = 0
+    #: Files installed with their setuid/setgid bits cleared (see :data:`SETID_BITS`).
+    setid_cleared: int = 0
 
     @property
     def clean(self) -> bool:
@@ -197,12 +205,18 @@ class RestoreReport:
     def clean(self) -> bool:
         return all(d.clean for d in self.drives) and not self.problems
 
+    @property
+    def setid_cleared(self) -> int:
+        """Files this run installed without the setuid/setgid bits the drives gave them."""
+        return sum(d.setid_cleared for d in self.drives)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "schema_version": SCHEMA_VERSION,
             "drives": [d.__dict__ for d in self.drives],
             "problems": self.problems,
             "notes": self.notes,
+            "setid_cleared": self.setid_cleared,
             "status": self.status.to_json(),
             "clean": self.clean,
         }
@@ -416,6 +430,8 @@ class _Finished:
     #: A file written on the writer pool: its job, and its place among the job's files.
     job: _WriterJob | None = None
     index: int = 0
+    #: Its setuid/setgid bits were cleared.
+    cleared: bool = False
 
     def problem(self) -> str | None:
         """Why the file written on the pool cannot be installed (None: it matched); waits for its job."""
@@ -439,6 +455,7 @@ class DriveRestorer:
         progress: Progress,
         fold_names: bool,
         spanning: dict[bytes, tuple[Any, int]] | None = None,
+        keep_setuid: bool = False,
     ) -> None:
         self.reader = reader
         self.drive = reader.label.drive
@@ -451,6 +468,7 @@ class DriveRestorer:
         self.fold_names = fold_names
         self.parts_fd = os.open(os.path.join(Journal.directory(journal.dest), PARTS_DIR), os.O_RDONLY | os.O_DIRECTORY)
         self.owner = os.geteuid() == 0
+        self.keep_setuid = keep_setuid
         self.batch: list[_Finished] = []
         self.batch_bytes = 0
         self.deferred_links: list[HardlinkRecord] = []
@@ -662,12 +680,13 @@ class DriveRestorer:
         # A small file's slice is copied out: a view would keep its whole chunk alive while the job waits.
         datas = [data if record.size >= SMALL_COPY else bytes(data) for _, data in pieces if data is not None]
         owner = (record.meta.uid, record.meta.gid) if self.owner else None
+        meta, cleared = self._file_meta(record.meta)
         job = self.job
-        job.files.append((part, datas, record.size, record.blake3, record.meta, owner))
+        job.files.append((part, datas, record.size, record.blake3, meta, owner))
         job.size += record.size
         self.outcome.written += record.size
         self.progress.advance(record.size)
-        self.batch.append(_Finished(part, path, record.size, False, job, len(job.files) - 1))
+        self.batch.append(_Finished(part, path, record.size, False, job, len(job.files) - 1, cleared))
         if len(job.files) >= JOB_FILES or job.size >= JOB_BYTES:
             self._submit_job()
         self.batch_bytes += record.size
@@ -737,11 +756,12 @@ class DriveRestorer:
         self._finish(fd, part, path, meta, entry.size, spanning=True)
 
     def _finish(self, fd: int, part: bytes, path: bytes, meta: Metadata, size: int, spanning: bool) -> None:
+        meta, cleared = self._file_meta(meta)
         if self.owner:
             os.fchown(fd, meta.uid, meta.gid)
         os.fchmod(fd, meta.mode)
         os.utime(fd, ns=(meta.mtime_ns, meta.mtime_ns))
-        self.batch.append(_Finished(part, path, size, spanning))
+        self.batch.append(_Finished(part, path, size, spanning, cleared=cleared))
         self.batch_bytes += size
         self.outcome.files += 1
         self.outcome.bytes += size
@@ -775,6 +795,7 @@ class DriveRestorer:
                 except OSError as exc:
                     raise _space_error(exc, self.journal.dest) from exc
                 installed.append(item.path)
+                self.outcome.setid_cleared += item.cleared
                 if item.spanning:
                     self.journal.drop_pieces(item.path)
             # The renames are durable before the journal calls the files done.
@@ -820,6 +841,12 @@ class DriveRestorer:
 
     def _owner(self, uid: int, gid: int) -> tuple[int, int] | None:
         return (uid, gid) if self.owner else None
+
+    def _file_meta(self, meta: Metadata) -> tuple[Metadata, bool]:
+        """A file's metadata as installed: without setuid/setgid unless kept; and whether any was cleared."""
+        if self.keep_setuid or not meta.mode & SETID_BITS:
+            return meta, False
+        return replace(meta, mode=meta.mode & ~SETID_BITS), True
 
 
 class HashLane:
@@ -1254,11 +1281,15 @@ def restore(
     catalog: str | None = None,
     check_space: bool = True,
     on_drive: Callable[[DriveOutcome], None] | None = None,
+    keep_setuid: bool = False,
 ) -> RestoreReport:
     """Restore what ``drives`` carry into ``into``; finish the shipment when its last drive is in.
 
     With ``check_space`` (and no ``include``), drives whose data exceeds the destination's free space are refused
     up front (:func:`check_room`); without it, a destination that fills stops the restore, as it would anyway.
+
+    Files lose their setuid and setgid bits (each drive's ``setid_cleared`` counts them) unless ``keep_setuid``:
+    for a shipment from a sender trusted to plant programs that run as their owners.
 
     Drives that fail their checks are refused with nothing written for them and reported; damaged files are
     never installed and are reported. ``on_drive`` is called with each drive's outcome as soon as that drive is
@@ -1285,6 +1316,7 @@ def restore(
             catalog,
             check_space,
             on_drive,
+            keep_setuid,
         )
 
 
@@ -1393,6 +1425,7 @@ def _restore(
     catalog: str | None,
     check_space: bool = True,
     on_drive: Callable[[DriveOutcome], None] | None = None,
+    keep_setuid: bool = False,
 ) -> RestoreReport:
     notes: list[str] = []
     told = on_drive or (lambda outcome: None)
@@ -1420,12 +1453,18 @@ def _restore(
         # With --include only a part of each drive is written: its data bytes say nothing of the room it needs.
         check_space = check_space and not includes
         for reader in readers:
-            outcomes.append(_restore_drive(reader, journal, tree, includes, progress, fold, spanning, check_space))
+            outcomes.append(
+                _restore_drive(
+                    reader, journal, tree, includes, progress, fold, spanning, check_space, keep_setuid=keep_setuid
+                )
+            )
             told(outcomes[-1])
         # A drive of this run that a later one reopened (it carries a wanted hard link's content) goes again.
         for index, reader in enumerate(readers):
             if journal.drive_state(reader.label.drive) == REOPENED:
-                again = _restore_drive(reader, journal, tree, includes, progress, fold, spanning)
+                again = _restore_drive(
+                    reader, journal, tree, includes, progress, fold, spanning, keep_setuid=keep_setuid
+                )
                 told(again)
                 outcomes[index] = _merged(outcomes[index], again)
         progress.close()
@@ -1458,6 +1497,7 @@ def _restore_drive(
     fold: bool,
     spanning: dict[bytes, tuple[Any, int]],
     check_space: bool = False,
+    keep_setuid: bool = False,
 ) -> DriveOutcome:
     label = reader.label
     log.info("%s (%s): checking, then restoring", label.label, reader.path)
@@ -1485,7 +1525,7 @@ def _restore_drive(
     if includes:
         _place_aliases(journal, label.drive)
     tree.take_replaced()
-    DriveRestorer(reader, chunk_map, journal, tree, includes, outcome, progress, fold, spanning).run()
+    DriveRestorer(reader, chunk_map, journal, tree, includes, outcome, progress, fold, spanning, keep_setuid).run()
     outcome.replaced_count, replaced = tree.take_replaced()
     outcome.replaced = [show_path(p) for p in replaced]
     state = DONE if not outcome.failed_count and not outcome.collisions else "partial"
@@ -1563,6 +1603,7 @@ def _merged(first: DriveOutcome, again: DriveOutcome) -> DriveOutcome:
     merged.failed = (first.failed + again.failed)[:LISTED_PATHS]
     merged.failed_count += first.failed_count
     merged.blocked_count += first.blocked_count
+    merged.setid_cleared += first.setid_cleared
     merged.collisions = first.collisions + again.collisions
     merged.replaced = (first.replaced + again.replaced)[:LISTED_PATHS]
     merged.replaced_count += first.replaced_count
