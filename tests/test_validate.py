@@ -7,8 +7,10 @@ line, no traceback, and no wrong byte is installed under a final name.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -20,7 +22,7 @@ import pytest
 from conftest import invoke_cli as cli
 from craft import Chunk, b3, dir_rec, file_rec, hardlink_rec, small_files, symlink_rec, write_shipment
 from sneakernet.codec import store_frame
-from sneakernet.format import CATALOG_NAME, CHECKSUMS_NAME, DRIVE_LABEL_NAME
+from sneakernet.format import CATALOG_NAME, CHECKSUMS_NAME, DRIVE_LABEL_NAME, MANIFEST_NAME
 from sneakernet.recordfile import RecordWriter, read_records
 
 FIXTURE = Path(__file__).parent / "fixtures" / "format-v1"
@@ -324,6 +326,35 @@ def test_hard_link_to_something_not_a_regular_file_is_found_by_verify(tmp_path: 
     items.append(hardlink_rec("h", "s"))
     drives = write_shipment(tmp_path / "ship", [items])
     verify_says(drives, named)
+
+
+def test_a_drive_that_changes_between_the_check_and_the_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hostile device serves the genuine manifest while restore checks it, then a forged one (and forged
+    segments, every hash recomputed) while it writes: what is written is what was checked, never the forgery."""
+    restore_module = importlib.import_module("sneakernet.restore")
+    # More files than restore installs in one batch, each in a chunk of its own: the first batch is installed
+    # before either pass reaches the manifest's end (where its BLAKE3 is checked).
+    names = [f"notes{i:04d}.txt" for i in range(restore_module.BATCH_FILES + restore_module.LOOKUP_WINDOW + 10)]
+
+    def drive(data: bytes) -> list[Any]:
+        return [item for name in names for item in small_files([(name, data)])]
+
+    ship = write_shipment(tmp_path / "ship", [drive(b"the real notes\n")])
+    shipment = json.loads((ship[0] / DRIVE_LABEL_NAME).read_text())["shipment"]
+    forged = write_shipment(tmp_path / "forged", [drive(b"EVIL\n")], shipment=shipment)
+    checked = restore_module.validate_drive
+
+    def swap_after_check(*args: Any, **kwargs: Any) -> Any:
+        chunk_map = checked(*args, **kwargs)
+        for name in (MANIFEST_NAME, "segments/s000001.seg"):
+            shutil.copyfile(forged[0] / name, ship[0] / name)
+        return chunk_map
+
+    monkeypatch.setattr(restore_module, "validate_drive", swap_after_check)
+    code, out, err = cli("restore", ship[0], "--into", tmp_path / "dest")
+    assert "Traceback" not in err and code == 1, out + err
+    # The forged segment's bytes fail the hashes checked: nothing is installed, and never EVIL.
+    assert not any((tmp_path / "dest" / name).exists() for name in names)
 
 
 def test_the_golden_v1_fixture_still_verifies_and_restores(tmp_path: Path) -> None:

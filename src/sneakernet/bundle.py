@@ -373,12 +373,43 @@ class DriveReader:
             raise FormatError(f"{DRIVE_LABEL_NAME} is out of bounds: {'; '.join(problems)}")
         self._maps: dict[str, mmap.mmap] = {}
         self._maps_lock = threading.Lock()
+        #: The manifest :meth:`records` reads: the drive's, or the private copy :meth:`pin_manifest` made.
+        self.manifest_path = self.file(MANIFEST_NAME)
         #: Size and BLAKE3 of the manifest as read, once :meth:`records` has read it to its end.
         self.manifest_size: int | None = None
         self.manifest_blake3: str | None = None
 
     def file(self, name: str) -> str:
         return os.path.join(self.path, name)
+
+    def pin_manifest(self, copy: str) -> None:
+        """Copy the drive's manifest to ``copy`` (off the drive, replacing what is there) and read that from now on.
+
+        restore reads a manifest twice, checking every record in the first pass and writing files in the second; a
+        drive that changes between the two (a hostile device, a file swapped meanwhile) would otherwise have its
+        second manifest written unchecked, its BLAKE3 found wrong only after the files were installed. The copy is
+        checked against drive.json like the drive's own, as :meth:`records` reads it. Reading the drive fails with
+        FormatError; writing the copy with OSError."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(copy)
+        try:
+            source = open_drive_file(self.file(MANIFEST_NAME))
+        except OSError as exc:
+            raise FormatError(f"cannot open the manifest of {self.path}: {exc.strerror}") from exc
+        with source:
+            fd = os.open(
+                copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600
+            )
+            with os.fdopen(fd, "wb") as target:
+                while True:
+                    try:
+                        data = source.read(1 << 20)
+                    except OSError as exc:
+                        raise FormatError(f"cannot read the manifest of {self.path}: {exc.strerror}") from exc
+                    if not data:
+                        break
+                    target.write(data)
+        self.manifest_path = copy
 
     def read_stored(self, chunk: ChunkRecord) -> bytes:
         """The stored bytes of ``chunk``, checked against its ``stored_blake3``."""
@@ -475,7 +506,7 @@ class DriveReader:
             return header
 
         size, digest = yield from _read_record_file(
-            self.file(MANIFEST_NAME), what, only, own_header, manifest_record_from_json
+            self.manifest_path, what, only, own_header, manifest_record_from_json
         )
         self.manifest_size, self.manifest_blake3 = size, digest
         if size != self.label.manifest_size or digest != self.label.manifest_blake3:

@@ -121,6 +121,8 @@ LISTED_PATHS = 100
 SETID_BITS = stat.S_ISUID | stat.S_ISGID
 
 
+#: The copy, in DEST/.sneakernet, of the manifest of the drive being restored (see DriveReader.pin_manifest).
+PINNED_MANIFEST = "drive-manifest.jsonl.zst"
 #: A drive whose entries were kept out only by what the destination holds (journal state and report status).
 BLOCKED = "blocked"
 
@@ -1516,10 +1518,14 @@ def _restore_drive(
         outcome.status, outcome.message = "already", "already restored: nothing to do"
         return outcome
     try:
+        # Both passes read one private copy of the manifest, so what is written is what was checked.
+        reader.pin_manifest(os.path.join(Journal.directory(journal.dest), PINNED_MANIFEST))
         chunk_map = validate_drive(reader, journal, includes)
     except FormatError as exc:
         outcome.status, outcome.message = "refused", f"refused, nothing written for it: {exc}"
         return outcome
+    except OSError as exc:
+        raise _space_error(exc, journal.dest) from exc
     if check_space:
         check_room(label.label, chunk_map.raw_bytes, tree.root)
     if includes:
