@@ -363,6 +363,8 @@ def test_keep_journal_then_status_is_complete(shipments: dict[str, Packed], tmp_
     state = json.loads(out)
     assert code == 0 and state["complete"] and state["finished"] and state["waiting"] == []
     assert state["restored"] == list(range(1, 7)) and state["fingerprint"] == ship.fingerprint
+    # The finished record is written with the journal kept too: status gives its date.
+    assert state["finished_at"] == json.loads((journal_dir(dest) / FINISHED_NAME).read_text())["finished"]
     assert_same_tree(ship.src, dest)
     assert sorted(os.listdir(dest)) == sorted([*os.listdir(ship.src), JOURNAL_DIR])
 

@@ -590,9 +590,11 @@ class DriveRestorer:
         if not self.includes.wants(target):
             alias = self._alias(target)
             if alias == record.path:
-                return  # this name received the target's content (see validate_drive)
+                # This name gets the target's content, from whichever drive carries it (see _place_aliases); until
+                # then the completion check counts it as absent, waiting on that drive.
+                return
             if alias is None:
-                # The target is on an earlier drive that was restored without it: not silently dropped.
+                # validate_drive notes every such link before the drive is restored: never silently dropped.
                 self._fail(record.path, f"is a hard link to {show_path(target)}, which --include leaves out")
                 return
             target = alias
@@ -1655,11 +1657,13 @@ def shipment_status(dest: str, journal: Journal | None = None) -> ShipmentStatus
         labels: list[str] = journal.get_json("labels")
         count = int(journal.get_json("drives"))
         if journal.get("finished") == "true":
-            # A finished restore whose journal was being removed: nothing waits (its catalog copy may be gone).
+            # A finished restore whose journal was kept or being removed: nothing waits (its catalog copy may be
+            # gone); when, its finished record says.
+            record = read_finished(dest)
             return ShipmentStatus(
                 dest, journal.get_json("shipment"), journal.get_json("fingerprint"), count,
                 list(range(1, count + 1)), [], [], 0, complete=True, finished=True,
-                includes=journal.get_json("includes") or [],
+                finished_at=record.finished if record else None, includes=journal.get_json("includes") or [],
             )  # fmt: skip
         states = journal.drives()
         restored = sorted(d for d, (_, state, _) in states.items() if state == DONE)
