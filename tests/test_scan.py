@@ -10,7 +10,8 @@ import pytest
 from conftest import make_chain, remove_chain, write_file
 from sneakernet import scan as scan_module
 from sneakernet.errors import SourceError
-from sneakernet.scan import Excluder, ScanSpool, SourceEntry, Unreadable, read_exclude_file, scan, walk
+from sneakernet.patterns import Excluder
+from sneakernet.scan import ScanSpool, SourceEntry, Unreadable, read_exclude_file, scan, walk
 
 
 @pytest.mark.parametrize(

@@ -38,6 +38,7 @@ from .errors import DestinationError, UsageError
 from .format import MAX_SEGMENTS
 from .options import DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL, DEFAULT_SEGMENT_SIZE, PackOptions
 from .output import SCHEMA_VERSION
+from .patterns import Excluder
 from .planner import (
     CATALOG_ENTRY_OVERHEAD,
     JSON_PLAIN,
@@ -51,7 +52,7 @@ from .planner import (
 )
 from .recordfile import FLUSH_EVERY
 from .sample import SAMPLE_MAX, Sample, StreamSampler
-from .scan import FILE_TYPE_BITS, Excluded, Excluder, ScanTotals, Unreadable, check_source, walk_stats
+from .scan import FILE_TYPE_BITS, Excluded, ScanTotals, Unreadable, check_source, walk_stats
 from .units import counted, format_size
 
 # --- link rates ---------------------------------------------------------------------------------------------

@@ -19,7 +19,6 @@ import contextlib
 import ctypes
 import errno
 import fcntl
-import fnmatch
 import functools
 import itertools
 import json
@@ -85,6 +84,7 @@ from .journal import (
     Journal,
 )
 from .output import SCHEMA_VERSION, versioned
+from .patterns import Include
 from .progress import NullProgress, Progress, begin_drive
 from .safetree import InTheWay, SafeTree, UnsafePath
 from .units import counted, format_size
@@ -304,34 +304,30 @@ def _write_finished(journal: Journal) -> None:
 
 
 class Includes:
-    """``--include`` patterns: a glob over shipment paths (``*`` crosses ``/``, as in tar), or a directory whose
-    whole subtree is wanted. No pattern: everything."""
+    """``--include`` patterns, in the dialect :class:`patterns.Include` names. No pattern: everything."""
 
     def __init__(self, patterns: Sequence[str]) -> None:
-        self.patterns = [p.rstrip("/").encode("utf-8", "surrogateescape") for p in patterns]
+        self.rules = [Include(p.encode("utf-8", "surrogateescape")) for p in patterns]
+        self.patterns = [rule.pattern for rule in self.rules]
 
     def __bool__(self) -> bool:
-        return bool(self.patterns)
+        return bool(self.rules)
 
     def wants(self, path: bytes) -> bool:
-        if not self.patterns:
+        if not self.rules:
             return True
-        return any(self.matches(pattern, path) for pattern in self.patterns)
-
-    @staticmethod
-    def matches(pattern: bytes, path: bytes) -> bool:
-        return path == pattern or path.startswith(pattern + b"/") or fnmatch.fnmatchcase(path, pattern)
+        return any(rule.matches(path) for rule in self.rules)
 
     def refuse_unmatched(self, catalog: str) -> None:
         """A pattern that matches no path of the shipment is a typo, not a wish to restore nothing (tar says so
         too): refused before anything is written. Reads the catalog until every pattern has matched."""
-        unmatched = list(self.patterns)
+        unmatched = list(self.rules)
         for record in CatalogReader(catalog).records():
             if isinstance(record, CatalogEntry):
-                unmatched = [p for p in unmatched if not self.matches(p, record.path)]
+                unmatched = [rule for rule in unmatched if not rule.matches(record.path)]
                 if not unmatched:
                     return
-        shown = ", ".join(repr(p.decode("utf-8", "surrogateescape")) for p in unmatched)
+        shown = ", ".join(repr(rule.pattern.decode("utf-8", "surrogateescape")) for rule in unmatched)
         raise UsageError(
             f"--include {shown} matches no path of the shipment: check the pattern (sneakernet ls DRIVE lists the "
             "paths)"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import re
 import stat
 import sys
 import tempfile
@@ -20,6 +19,7 @@ from typing import Any, BinaryIO, NamedTuple
 
 from .errors import SourceError
 from .format import is_reserved, show_path
+from .patterns import Excluder
 from .planner import catalog_entry_bound
 
 KIND_FILE = "file"
@@ -62,70 +62,6 @@ class SourceEntry(NamedTuple):
             cls,
             (path, kind, size, mode & 0o7777, st.st_mtime_ns, st.st_uid, st.st_gid, st.st_dev, st.st_ino, st.st_nlink),
         )
-
-
-class Excluder:
-    """Exclude patterns with gitignore's rules, checked in order, the last match deciding:
-
-    * a pattern without ``/`` (but a trailing one) matches a name at any depth; one with a ``/`` at its start or
-      in its middle matches the path from the source's top (a leading ``/`` only anchors);
-    * ``*`` and ``?`` match within one name, ``**`` across names (``**/x``, ``a/**``, ``a/**/b``);
-      ``[...]`` is a character class;
-    * a trailing ``/`` matches directories only; a leading ``!`` re-includes what an earlier pattern excluded
-      (not inside an excluded directory, whose subtree is never read, as in git);
-    * in a file (``--exclude-from``), blank lines and lines starting with ``#`` are ignored.
-    """
-
-    def __init__(self, patterns: Sequence[str]) -> None:
-        self.rules = [_compile(p) for p in patterns if p and not p.startswith("#")]
-
-    def excludes(self, path: bytes, is_dir: bool) -> bool:
-        excluded = False
-        for regex, negate, dirs_only in self.rules:
-            if (is_dir or not dirs_only) and regex.match(path):
-                excluded = not negate
-        return excluded
-
-
-def _compile(pattern: str) -> tuple[re.Pattern[bytes], bool, bool]:
-    negate = pattern.startswith("!")
-    if negate or pattern.startswith("\\"):
-        pattern = pattern[1:]
-    dirs_only = pattern.endswith("/")
-    pattern = pattern.rstrip("/")
-    anchored = "/" in pattern
-    pattern = pattern.lstrip("/")
-    body = _translate(pattern.encode("utf-8", "surrogateescape"))
-    regex = body if anchored else rb"(?:.*/)?" + body
-    return re.compile(rb"(?s:" + regex + rb")\Z"), negate, dirs_only
-
-
-def _translate(pattern: bytes) -> bytes:
-    """A gitignore glob as a regular expression over paths with ``/`` separators."""
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith(b"**/", i):
-            out.append(rb"(?:.*/)?")
-            i += 3
-        elif pattern.startswith(b"**", i):
-            out.append(rb".*")
-            i += 2
-        elif pattern[i : i + 1] == b"*":
-            out.append(rb"[^/]*")
-            i += 1
-        elif pattern[i : i + 1] == b"?":
-            out.append(rb"[^/]")
-            i += 1
-        elif pattern[i : i + 1] == b"[" and (close := pattern.find(b"]", i + 2)) != -1:
-            inner = pattern[i + 1 : close]
-            if inner.startswith(b"!"):
-                inner = b"^" + inner[1:]
-            out.append(b"[" + inner.replace(b"\\", b"\\\\") + b"]")
-            i = close + 1
-        else:
-            out.append(re.escape(pattern[i : i + 1]))
-            i += 1
-    return b"".join(out)
 
 
 def read_exclude_file(path: str) -> list[str]:
