@@ -230,6 +230,19 @@ def test_a_second_frame_inside_a_chunk(tmp_path: Path, mode: list[str]) -> None:
     assert not (tmp_path / "dest" / "f").exists() and (tmp_path / "dest" / "ok").read_bytes() == b"ok"
 
 
+def test_a_frame_of_a_million_empty_blocks_is_refused_quickly(tmp_path: Path) -> None:
+    """Empty raw blocks, 3 bytes each, then the real one: a legal-looking frame whose walk would take seconds."""
+    raw = b"x" * 100
+    frame = store_frame(raw)
+    header = frame[:9]
+    stored = header + b"\x00\x00\x00" * 1_000_000 + frame[9:]  # block header 0: raw, size 0, not last
+    chunk = Chunk(raw, stored=stored)
+    drives = write_shipment(tmp_path / "ship", [[chunk, file_rec("f", raw, chunk)]])
+    verify_says(drives, "chunk frame has more blocks than 3, more than its 100 raw bytes can fill")
+    code, out, err = cli("restore", *drives, "--into", tmp_path / "dest")
+    assert code == 1 and "Traceback" not in err and not (tmp_path / "dest" / "f").exists(), out + err
+
+
 # --- duplicates across drives, and the catalog against the manifests --------------------------------------------
 
 

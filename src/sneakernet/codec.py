@@ -17,6 +17,8 @@ from .errors import FormatError
 from .format import METHOD_STORE, METHOD_ZSTD
 
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+#: A chunk's frame may have at most raw_size / MIN_BLOCK_AVERAGE + 2 blocks (see frame_problem).
+MIN_BLOCK_AVERAGE = 64
 # Frame header descriptor: Single_Segment_flag set (no window descriptor; the window is the content size)
 # and a 4-byte Frame_Content_Size field (FCS flag 2). Chunks are far below 4 GiB.
 _STORE_DESCRIPTOR = 0xA0
@@ -136,7 +138,13 @@ def frame_problem(stored: bytes | memoryview, raw_size: int) -> str | None:
         return f"is not a zstd frame ({exc})"
     if declared != raw_size:
         return f"frame declares {declared} bytes, the manifest {raw_size}"
+    # No writer makes blocks that decode to fewer than 64 bytes on average (libzstd's hold 128 KiB): a frame of
+    # millions of empty blocks would otherwise make this walk, run on every chunk, take seconds a chunk.
+    blocks, most = 0, raw_size // MIN_BLOCK_AVERAGE + 2
     while True:
+        blocks += 1
+        if blocks > most:
+            return f"frame has more blocks than {most}, more than its {raw_size} raw bytes can fill"
         if position + 3 > len(view):
             return "frame is cut short: it has no last block"
         header = int.from_bytes(view[position : position + 3], "little")
