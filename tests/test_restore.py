@@ -17,6 +17,7 @@ import os
 import random
 import shutil
 import signal
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -1445,7 +1446,15 @@ def test_short_writes_never_reach_a_final_name(
     ship = shipments["edge"]
     real = os.pwrite
     # The first write into the parts of two files wholly on the last drive writes only half its bytes.
-    victims = {restore_module._part_name(p).decode() for p in (b"images/noise.png", b"text/doc003.jsonl")}
+    victims: set[str] = set()
+    real_whole = restore_module.DriveRestorer._write_whole
+
+    def note_part(self: Any, record: FileRecord, path: bytes, part: bytes, cursor: Any) -> None:
+        if path in (b"images/noise.png", b"text/doc003.jsonl"):
+            victims.add(part.decode())  # parts have random names: learn them as they are given
+        real_whole(self, record, path, part, cursor)
+
+    monkeypatch.setattr(restore_module.DriveRestorer, "_write_whole", note_part)
     shortened: set[str] = set()
 
     def short(fd: int, data: Any, offset: int) -> int:
@@ -1459,7 +1468,7 @@ def test_short_writes_never_reach_a_final_name(
     dest = tmp_path / "dest"
     restore([str(d) for d in ship.drives], str(dest))
     monkeypatch.undo()
-    assert shortened == victims
+    assert shortened == victims and len(victims) == 2
     assert_final_names_exact(ship.src, dest)
 
 
@@ -1723,3 +1732,95 @@ def test_setuid_and_setgid_bits_are_cleared_unless_kept(tmp_path: Path) -> None:
     assert code == 0 and "bits cleared" not in out
     assert stat.S_IMODE(os.lstat(tmp_path / "kept" / "bin" / "tool").st_mode) == 0o4755
     assert outside_journal(source_entries(tmp_path / "kept")) == source_entries(src)
+
+
+# --- the parts directory --------------------------------------------------------------------------------------------
+
+
+def test_a_file_planted_in_the_parts_directory_is_never_written_through(tmp_path: Path) -> None:
+    """Parts are made O_EXCL|O_NOFOLLOW under random names: a hard link to a file outside DEST planted under the
+    name restore used to give notes.txt's part was opened with O_TRUNC and written through (the outside file then
+    held the shipment's bytes, and became notes.txt). It is now never opened, and swept away."""
+    write_file(tmp_path / "src" / "notes.txt", b"the real notes\n")
+    assert cli("pack", tmp_path / "src", "--out", tmp_path / "out", "--drive-size", "100MB")[0] == 0
+    victim = tmp_path / "outside" / "victim.txt"
+    write_file(victim, b"keep me\n")
+    parts = tmp_path / "dest" / JOURNAL_DIR / "parts"
+    parts.mkdir(parents=True)
+    os.link(victim, parts / f"{blake3.blake3(b'notes.txt').hexdigest()[:40]}.part")
+    os.symlink(victim, parts / "planted.part")
+    code, _, err = cli("restore", tmp_path / "out" / "drive-0001", "--into", tmp_path / "dest", "--keep-journal")
+    assert code == 0, err
+    assert victim.read_bytes() == b"keep me\n" and os.stat(victim).st_nlink == 1
+    assert (tmp_path / "dest" / "notes.txt").read_bytes() == b"the real notes\n"
+    assert list(parts.iterdir()) == []
+
+
+def _spanning_part(dest: Path) -> tuple[bytes, Path]:
+    """The one file in progress across drives, and its part (recorded in the journal)."""
+    with contextlib.closing(sqlite3.connect(dest / JOURNAL_DIR / "journal.sqlite3")) as db:
+        ((path, name),) = db.execute("SELECT path, name FROM parts").fetchall()
+    return bytes(path), dest / JOURNAL_DIR / "parts" / os.fsdecode(name)
+
+
+@pytest.mark.parametrize("change", ["replaced", "flipped", "appended"])
+def test_a_part_changed_between_runs_is_never_installed_wrong(
+    shipments: dict[str, Packed], tmp_path: Path, change: str
+) -> None:
+    """A file spanning drives keeps its part across runs. Replaced meanwhile (another file under its name, even
+    holding its bytes) or changed inside, it is refused with why; bytes appended to it are cut (the hash covers
+    exactly the bytes renamed). Either way no wrong byte gets a final name."""
+    ship = shipments["links"]
+    dest = tmp_path / "dest"
+    assert restore([str(ship.drives[0])], str(dest)).clean
+    path, part = _spanning_part(dest)
+    assert path == b"m-big.bin"
+    data = part.read_bytes()
+    if change == "replaced":
+        other = part.with_name("other")
+        other.write_bytes(data)
+        os.replace(other, part)
+    elif change == "flipped":
+        with open(part, "r+b") as handle:
+            handle.seek(1000)
+            handle.write(bytes([data[1000] ^ 1]))
+    else:
+        with open(part, "ab") as handle:
+            handle.write(b"EVIL" * 1000)
+    report = restore([str(d) for d in ship.drives[1:]], str(dest))
+    assert_final_names_exact(ship.src, dest)
+    if change == "appended":
+        assert report.clean and report.status.finished
+        assert_same_tree(ship.src, dest)
+        return
+    assert not (dest / "m-big.bin").exists()
+    why = {
+        "replaced": "has a part that was replaced since an earlier drive wrote into it: not installed",
+        "flipped": "does not match its BLAKE3 once assembled from its drives",
+    }[change]
+    assert [f for d in report.drives for f in d.failed] == [f"m-big.bin {why}"]
+
+
+def test_a_symlink_in_place_of_the_journal_or_the_catalog_copy_is_refused(
+    shipments: dict[str, Packed], tmp_path: Path
+) -> None:
+    """SQLite and the catalog copy are opened by name: a symlink there (of DEST's, not of a drive: a drive cannot
+    name DEST/.sneakernet) is refused in one line, or removed before anything is written, never written through."""
+    ship = shipments["links"]
+    victim = tmp_path / "victim"
+    write_file(victim, b"keep me\n")
+    dest = tmp_path / "dest"
+    (dest / JOURNAL_DIR).mkdir(parents=True)
+    os.symlink(victim, dest / JOURNAL_DIR / (CATALOG_NAME + ".partial"))
+    assert cli("restore", ship.drives[0], "--into", dest)[0] == 0
+    assert victim.read_bytes() == b"keep me\n"
+    journal = dest / JOURNAL_DIR / "journal.sqlite3"
+    shutil.copyfile(journal, victim)
+    journal.unlink()
+    os.symlink(victim, journal)
+    before = victim.read_bytes()
+    code, _, err = cli("restore", ship.drives[1], "--into", dest)
+    assert code == 2 and len(lines(err)) == 1 and "is not a regular file (a symlink?)" in err, err
+    code, _, err = cli("status", dest)
+    assert code == 2 and len(lines(err)) == 1 and "is not a regular file (a symlink?)" in err, err
+    assert victim.read_bytes() == before

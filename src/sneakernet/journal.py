@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -65,6 +66,15 @@ CREATE INDEX IF NOT EXISTS aliases_link ON aliases (link);
 """
 
 
+#: Each file being assembled in the parts directory under a random name (restore.py): a file spanning drives
+#: keeps its part across runs, and a batch being installed is found again after a kill. ``dev``/``ino``: the part's
+#: identity when it was made, so that a part replaced meanwhile is never taken for it (NULL: not recorded).
+#: Made when first needed, so that a journal of an earlier sneakernet (without the table) still opens.
+PARTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS parts (path BLOB PRIMARY KEY, name BLOB NOT NULL, dev INTEGER, ino INTEGER)
+"""
+
+
 @dataclass(frozen=True)
 class Entry:
     path: bytes
@@ -110,7 +120,9 @@ class Journal:
 
     @classmethod
     def open(cls, dest: str) -> Journal:
-        connection = sqlite3.connect(os.path.join(cls.directory(dest), JOURNAL_NAME), isolation_level="DEFERRED")
+        path = os.path.join(cls.directory(dest), JOURNAL_NAME)
+        _refuse_symlink(path)
+        connection = sqlite3.connect(path, isolation_level="DEFERRED")
         journal = cls(dest, _configure(connection))
         version = journal.get("journal_version")
         if version != str(JOURNAL_VERSION):
@@ -243,6 +255,31 @@ class Journal:
             part = paths[start : start + ROWS_PER_STATEMENT]
             db.execute(f"UPDATE entries SET state = ? WHERE path IN ({', '.join('?' * len(part))})", (state, *part))
 
+    # -- parts --
+
+    def part(self, path: bytes) -> tuple[bytes, int | None, int | None] | None:
+        """The part of ``path`` (name, device, inode), or None."""
+        self.db.execute(PARTS_SCHEMA)
+        row = self.db.execute("SELECT name, dev, ino FROM parts WHERE path = ?", (path,)).fetchone()
+        return (bytes(row[0]), row[1], row[2]) if row else None
+
+    def set_parts(self, rows: Sequence[tuple[bytes, bytes, int | None, int | None]]) -> None:
+        """Record ``(path, part name, device, inode)`` rows, many to a statement."""
+        self.db.execute(PARTS_SCHEMA)
+        self.db.executemany("INSERT OR REPLACE INTO parts VALUES (?, ?, ?, ?)", rows)
+
+    def drop_parts(self, paths: Sequence[bytes]) -> None:
+        db = self.db
+        db.execute(PARTS_SCHEMA)
+        for start in range(0, len(paths), ROWS_PER_STATEMENT):
+            part = paths[start : start + ROWS_PER_STATEMENT]
+            db.execute(f"DELETE FROM parts WHERE path IN ({', '.join('?' * len(part))})", part)
+
+    def part_names(self) -> frozenset[bytes]:
+        """Every part name recorded (as many as files spanning drives in progress, and one batch)."""
+        self.db.execute(PARTS_SCHEMA)
+        return frozenset(bytes(row[0]) for row in self.db.execute("SELECT name FROM parts"))
+
     def make_aliases(self) -> None:
         """Create the aliases table (see :data:`ALIASES_SCHEMA`) if this journal has none yet."""
         for statement in ALIASES_SCHEMA.split(";"):
@@ -297,6 +334,18 @@ class Journal:
         if not row:
             self.db.execute("INSERT INTO names VALUES (?, ?, ?)", (parent, folded, path))
         return None
+
+
+def _refuse_symlink(path: str) -> None:
+    """SQLite opens its files by name, following symlinks: the journal must be a regular file of DEST's own (a
+    symlink there would make restore write its state, and SQLite its rollback file, wherever it points)."""
+    for name in (path, path + "-journal"):
+        try:
+            st = os.lstat(name)
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError(f"{name} is not a regular file (a symlink?): remove it")
 
 
 def _configure(connection: sqlite3.Connection) -> sqlite3.Connection:

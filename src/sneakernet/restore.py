@@ -24,6 +24,7 @@ import itertools
 import json
 import logging
 import os
+import secrets
 import shutil
 import sqlite3
 import stat
@@ -430,6 +431,9 @@ class _Finished:
     index: int = 0
     #: Its setuid/setgid bits were cleared.
     cleared: bool = False
+    #: ``(st_dev, st_ino)`` of the part whose bytes were hashed (a file written here, not on the pool): the part
+    #: renamed must be that very file.
+    identity: tuple[int, int] | None = None
 
     def problem(self) -> str | None:
         """Why the file written on the pool cannot be installed (None: it matched); waits for its job."""
@@ -454,6 +458,7 @@ class DriveRestorer:
         fold_names: bool,
         spanning: dict[bytes, tuple[Any, int]] | None = None,
         keep_setuid: bool = False,
+        parts_fd: int | None = None,
     ) -> None:
         self.reader = reader
         self.drive = reader.label.drive
@@ -464,7 +469,9 @@ class DriveRestorer:
         self.outcome = outcome
         self.progress = progress
         self.fold_names = fold_names
-        self.parts_fd = os.open(os.path.join(Journal.directory(journal.dest), PARTS_DIR), os.O_RDONLY | os.O_DIRECTORY)
+        #: The parts directory, opened once for the run (see :func:`open_parts`); its own when not given.
+        self.own_parts = parts_fd is None
+        self.parts_fd = open_parts(journal.dest) if parts_fd is None else parts_fd
         self.owner = os.geteuid() == 0
         self.keep_setuid = keep_setuid
         self.batch: list[_Finished] = []
@@ -518,7 +525,8 @@ class DriveRestorer:
                         self._hardlink(record)
             self._flush()
         finally:
-            os.close(self.parts_fd)
+            if self.own_parts:
+                os.close(self.parts_fd)
 
     # -- entries --
 
@@ -629,20 +637,20 @@ class DriveRestorer:
             self.journal.set_final(
                 path, self.drive, record.size, record.blake3, (meta.mode, meta.mtime_ns, meta.uid, meta.gid)
             )
-        part = _part_name(path)
         whole = record.final and record.offset == 0
         if whole and self.writers is not None and (record.size or 0) < POOLED_FILE_LIMIT:
-            self._write_whole(record, path, part, cursor)
+            self._write_whole(record, path, new_part_name(), cursor)
             return
+        opened = self._open_part(path, whole)
+        if opened is None:
+            return
+        fd, part = opened
         # A piece of a file spanning drives is hashed as it is written when it follows the bytes hashed so far.
         hasher, upto = self.spanning.pop(path, (None, -1)) if not whole else (blake3.blake3(), 0)
         if not whole and record.offset == 0:
             hasher, upto = blake3.blake3(), 0
         if upto != record.offset:
             hasher = None
-        fd = os.open(
-            part, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600, dir_fd=self.parts_fd
-        )
         try:
             broken = self._write_piece(fd, record, cursor, hasher)
             if record.final:
@@ -651,12 +659,12 @@ class DriveRestorer:
             if broken:
                 # The other drives' pieces of a spanning file stay in its part: a good copy of this drive
                 # completes it.
-                self._fail(path, f"has damaged bytes on {self.reader.label.label}", keep_part=not whole)
+                self._fail(path, f"has damaged bytes on {self.reader.label.label}", keep_part=not whole, part=part)
                 return
             if whole:
                 assert hasher is not None
                 if hasher.hexdigest() != record.blake3:
-                    self._fail(path, "does not match its BLAKE3")
+                    self._fail(path, "does not match its BLAKE3", part=part)
                     return
                 assert record.meta is not None and record.size is not None
                 self._finish(fd, part, path, record.meta, record.size, spanning=False)
@@ -667,6 +675,34 @@ class DriveRestorer:
             self._finish_if_complete(fd, part, path)
         finally:
             os.close(fd)
+
+    def _open_part(self, path: bytes, whole: bool) -> tuple[int, bytes] | None:
+        """The part to write ``path``'s bytes into, and its name: a new one (O_EXCL, a random name) for a whole file
+        or the first piece of a file spanning drives; else the one the journal recorded, refused (the file fails,
+        None) when it is gone or is not the file that was made (replaced since an earlier drive wrote into it)."""
+        known = None if whole else self.journal.part(path)
+        if known is None:
+            name = new_part_name()
+            fd = create_part(self.parts_fd, name, self.journal.dest)
+            if not whole:
+                st = os.fstat(fd)
+                self.journal.set_parts([(path, name, st.st_dev, st.st_ino)])
+            return fd, name
+        name, dev, ino = known
+        try:
+            fd = os.open(name, os.O_RDWR | os.O_NOFOLLOW | _CLOEXEC, dir_fd=self.parts_fd)
+        except FileNotFoundError:
+            self._fail(path, "lost its part (the bytes of its earlier drives) from DEST/.sneakernet/parts")
+            return None
+        except OSError as exc:
+            self._fail(path, f"has a part that cannot be opened ({exc.strerror}): it is not the file restore made")
+            return None
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != (dev, ino) or not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            self._fail(path, "has a part that was replaced since an earlier drive wrote into it: not installed")
+            return None
+        return fd, name
 
     def _write_whole(self, record: FileRecord, path: bytes, part: bytes, cursor: ChunkCursor) -> None:
         """A file wholly on this drive, the usual case: its (already checked) chunk bytes are handed to the writer
@@ -748,7 +784,7 @@ class DriveRestorer:
             position += len(data)
         if hasher.hexdigest() != entry.blake3:
             self.journal.drop_pieces(path)
-            self._fail(path, "does not match its BLAKE3 once assembled from its drives")
+            self._fail(path, "does not match its BLAKE3 once assembled from its drives", part=part)
             return
         assert entry.mode is not None and entry.mtime_ns is not None and entry.uid is not None
         assert entry.gid is not None
@@ -761,7 +797,8 @@ class DriveRestorer:
             os.fchown(fd, meta.uid, meta.gid)
         os.fchmod(fd, meta.mode)
         os.utime(fd, ns=(meta.mtime_ns, meta.mtime_ns))
-        self.batch.append(_Finished(part, path, size, spanning, cleared=cleared))
+        st = os.fstat(fd)
+        self.batch.append(_Finished(part, path, size, spanning, cleared=cleared, identity=(st.st_dev, st.st_ino)))
         self.batch_bytes += size
         self.outcome.files += 1
         self.outcome.bytes += size
@@ -777,9 +814,13 @@ class DriveRestorer:
             # Recorded before the renames: a run killed among them finds these and completes them (see
             # recover_installing), as their parts were verified and synced.
             self.journal.set_states([item.path for item in self.batch], INSTALLING)
+            self.journal.set_parts([(item.path, item.part, *(item.identity or (None, None))) for item in self.batch])
             self.journal.commit()
             installed = []
             for item in self.batch:
+                if not self._same_part(item):
+                    self._fail(item.path, "has a part that was replaced after it was hashed: not installed")
+                    continue
                 try:
                     self.tree.install(self.parts_fd, item.part, item.path)
                 except UnsafePath as exc:
@@ -801,6 +842,7 @@ class DriveRestorer:
             # The renames are durable before the journal calls the files done.
             sync_filesystem(self.parts_fd)
             self.journal.set_states(installed, DONE)
+            self.journal.drop_parts([item.path for item in self.batch])
             if self.journal.has_pending_links():
                 for path in installed:
                     link_waiting(self.journal, self.tree, path)
@@ -816,7 +858,7 @@ class DriveRestorer:
         for item in self.batch:
             problem = item.problem()
             if problem is not None:
-                self._fail(item.path, problem)
+                self._fail(item.path, problem, part=item.part)
                 continue
             if item.job is not None:
                 self.outcome.files += 1
@@ -826,8 +868,22 @@ class DriveRestorer:
         self.inflight.clear()
         self.inflight_bytes = 0
 
-    def _fail(self, path: bytes, reason: str, keep_part: bool = False, in_the_way: bool = False) -> None:
-        """``path`` is not restored; ``in_the_way``: because of what the destination holds, not the drive."""
+    def _same_part(self, item: _Finished) -> bool:
+        """Whether the part about to be renamed is still the file whose bytes were hashed (for a file written on
+        the pool, made O_EXCL under a random name moments ago, there is nothing to compare)."""
+        if item.identity is None:
+            return True
+        try:
+            st = os.stat(item.part, dir_fd=self.parts_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        return (st.st_dev, st.st_ino) == item.identity
+
+    def _fail(
+        self, path: bytes, reason: str, keep_part: bool = False, in_the_way: bool = False, part: bytes | None = None
+    ) -> None:
+        """``path`` is not restored; ``in_the_way``: because of what the destination holds, not the drive.
+        ``part``: its part, when known (else the journal's, if any), removed unless ``keep_part``."""
         if self.journal.entry(path) is not None:
             self.journal.set_state(path, FAILED)
         self.outcome.failed_count += 1
@@ -836,8 +892,12 @@ class DriveRestorer:
             self.outcome.failed.append(f"{show_path(path)} {reason}")
         if not keep_part:
             self.journal.drop_pieces(path)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(_part_name(path), dir_fd=self.parts_fd)
+            known = self.journal.part(path)
+            self.journal.drop_parts([path])
+            for name in {part, known[0] if known else None} - {None}:
+                assert name is not None
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(name, dir_fd=self.parts_fd)
 
     def _owner(self, uid: int, gid: int) -> tuple[int, int] | None:
         return (uid, gid) if self.owner else None
@@ -895,11 +955,7 @@ def _write_file(
 ) -> str | None:
     """On the writer pool: write a whole file's bytes into its part, hashing them as they go; set its metadata.
     Returns None when it matched its BLAKE3, else why not."""
-    flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(part, flags, 0o600, dir_fd=parts_fd)
-    except OSError as exc:
-        raise _space_error(exc, dest) from exc
+    fd = create_part(parts_fd, part, dest)
     try:
         hasher = blake3.blake3()
         offset = 0
@@ -953,8 +1009,59 @@ def _ancestors(path: bytes) -> Iterator[bytes]:
         yield b"/".join(parts[:depth])
 
 
-def _part_name(path: bytes) -> bytes:
-    """The temporary name of a file being assembled: a hash of its path, so any path maps to a plain name."""
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+#: How a part is made: a new file (never one that exists, whatever it is: a planted hard link or symlink is
+#: refused, not written through), not inherited by the programs a hook may run.
+_NEW_PART = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC
+
+
+def new_part_name() -> bytes:
+    """A part's name: 128 random bits, so that nothing can name a part before restore makes it (a name derived
+    from the path, as before, let a shipment put its own file there)."""
+    return secrets.token_hex(16).encode("ascii") + b".part"
+
+
+def create_part(parts_fd: int, name: bytes, dest: str) -> int:
+    """Make part ``name`` in the parts directory (``O_EXCL|O_NOFOLLOW``); a descriptor open for reading and writing."""
+    try:
+        return os.open(name, _NEW_PART, 0o600, dir_fd=parts_fd)
+    except OSError as exc:
+        raise _space_error(exc, dest) from exc
+
+
+def open_parts(dest: str) -> int:
+    """DEST/.sneakernet/parts, each level opened with O_NOFOLLOW: every part is reached through this descriptor,
+    and a symlink put in place of either directory is refused, never followed."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC
+    try:
+        top = os.open(Journal.directory(dest), flags)
+        try:
+            return os.open(PARTS_DIR, flags, dir_fd=top)
+        finally:
+            os.close(top)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise DestinationError(
+                f"{os.path.join(Journal.directory(dest), PARTS_DIR)} is a symlink or not a directory: it must be "
+                "restore's own directory; remove it and run the same restore again"
+            ) from exc
+        raise _space_error(exc, dest) from exc
+
+
+def sweep_parts(journal: Journal, parts_fd: int) -> None:
+    """Remove the parts no journal entry names: those of files a killed run was writing (made again from the
+    drive) and any file put there meanwhile."""
+    kept = journal.part_names()
+    for name in os.listdir(parts_fd):
+        raw = os.fsencode(name)
+        if raw not in kept:
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
+                os.unlink(raw, dir_fd=parts_fd)
+
+
+def _legacy_part_name(path: bytes) -> bytes:
+    """The part name a sneakernet before random part names gave ``path``: only to finish an install a run of it
+    was killed in (its journal records the state, not the name)."""
     return blake3.blake3(path).hexdigest()[:40].encode("ascii") + b".part"
 
 
@@ -1152,10 +1259,7 @@ def _journal_for(
     (``notes`` is told of damaged copies passed over)."""
     notes = notes if notes is not None else []
     if Journal.exists(dest):
-        try:
-            journal = Journal.open(dest)
-        except ValueError as exc:
-            raise UsageError(f"cannot use the journal in {dest}: {exc}") from exc
+        journal = _open_journal(dest)
         stored = journal.get_json("includes") or []
         given = [p.decode("utf-8", "surrogateescape") for p in includes.patterns]
         if includes and given != stored:
@@ -1188,7 +1292,11 @@ def _journal_for(
     # The catalog copy first, whole (partial then rename): the journal, made last, is what says a restore exists.
     os.makedirs(os.path.join(Journal.directory(dest), PARTS_DIR), exist_ok=True)
     copy = os.path.join(Journal.directory(dest), CATALOG_COPY)
-    with open_drive_file(catalog) as original, open(copy + PARTIAL_SUFFIX, "wb") as target:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(copy + PARTIAL_SUFFIX)  # a run killed while it copied
+    # O_EXCL|O_NOFOLLOW: a symlink left in the journal directory is refused, never written through.
+    target_fd = os.open(copy + PARTIAL_SUFFIX, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC, 0o600)
+    with open_drive_file(catalog) as original, open(target_fd, "wb") as target:
         shutil.copyfileobj(original, target)
     os.replace(copy + PARTIAL_SUFFIX, copy)
     with contextlib.suppress(FileNotFoundError):
@@ -1439,13 +1547,18 @@ def _restore(
         # A run killed while it removed a finished journal (parts first, the journal last) leaves the journal
         # alone: this run finishes again, and needs the parts directory back.
         os.makedirs(os.path.join(Journal.directory(into), PARTS_DIR), exist_ok=True)
+        parts_fd = open_parts(into)
     except OSError as exc:
         journal.close()
         raise _space_error(exc, into) from exc
+    except DestinationError:
+        journal.close()
+        raise
     tree = SafeTree(into, note_replaced=journal.get("over_existing") == "true", listed=LISTED_PATHS)
     outcomes: list[DriveOutcome] = []
     try:
-        recover_installing(journal, tree)
+        recover_installing(journal, tree, parts_fd)
+        sweep_parts(journal, parts_fd)
         includes = Includes(journal.get_json("includes") or [])
         fold = _probe_folding(into)
         progress.start(sum(r.label.raw_bytes for r in readers))
@@ -1455,7 +1568,7 @@ def _restore(
         for reader in readers:
             outcomes.append(
                 _restore_drive(
-                    reader, journal, tree, includes, progress, fold, spanning, check_space, keep_setuid=keep_setuid
+                    reader, journal, tree, includes, progress, fold, spanning, check_space, keep_setuid, parts_fd
                 )
             )
             told(outcomes[-1])
@@ -1463,7 +1576,7 @@ def _restore(
         for index, reader in enumerate(readers):
             if journal.drive_state(reader.label.drive) == REOPENED:
                 again = _restore_drive(
-                    reader, journal, tree, includes, progress, fold, spanning, keep_setuid=keep_setuid
+                    reader, journal, tree, includes, progress, fold, spanning, False, keep_setuid, parts_fd
                 )
                 told(again)
                 outcomes[index] = _merged(outcomes[index], again)
@@ -1481,6 +1594,7 @@ def _restore(
     except sqlite3.OperationalError as exc:
         raise _journal_error(exc, into) from exc
     finally:
+        os.close(parts_fd)
         tree.close()
         journal.close()
     if status.finished and not keep_journal:
@@ -1498,6 +1612,7 @@ def _restore_drive(
     spanning: dict[bytes, tuple[Any, int]],
     check_space: bool = False,
     keep_setuid: bool = False,
+    parts_fd: int | None = None,
 ) -> DriveOutcome:
     label = reader.label
     log.info("%s (%s): checking, then restoring", label.label, reader.path)
@@ -1529,7 +1644,9 @@ def _restore_drive(
     if includes:
         _place_aliases(journal, label.drive)
     tree.take_replaced()
-    DriveRestorer(reader, chunk_map, journal, tree, includes, outcome, progress, fold, spanning, keep_setuid).run()
+    DriveRestorer(
+        reader, chunk_map, journal, tree, includes, outcome, progress, fold, spanning, keep_setuid, parts_fd
+    ).run()
     outcome.replaced_count, replaced = tree.take_replaced()
     outcome.replaced = [show_path(p) for p in replaced]
     state = DONE if not outcome.failed_count and not outcome.collisions else "partial"
@@ -1580,20 +1697,31 @@ def _place_aliases(journal: Journal, drive: int) -> None:
     db.execute("UPDATE aliases SET fresh = 0 WHERE fresh = 1")
 
 
-def recover_installing(journal: Journal, tree: SafeTree) -> None:
-    """Finish the installs a killed run had started: parts that were verified and synced but maybe not renamed."""
-    parts_fd = os.open(os.path.join(Journal.directory(journal.dest), PARTS_DIR), os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for entry in list(journal.entries("file", INSTALLING)):
-            part = _part_name(entry.path)
-            if os.path.exists(os.path.join(Journal.directory(journal.dest), PARTS_DIR, os.fsdecode(part))):
-                tree.install(parts_fd, part, entry.path)
-            journal.set_state(entry.path, DONE)
+def recover_installing(journal: Journal, tree: SafeTree, parts_fd: int) -> None:
+    """Finish the installs a killed run had started: parts that were verified and synced but maybe not renamed
+    (each the part the journal recorded for it, and the very file when its identity was recorded)."""
+    for entry in list(journal.entries("file", INSTALLING)):
+        known = journal.part(entry.path)
+        name, identity = (known[0], known[1:]) if known else (_legacy_part_name(entry.path), (None, None))
+        try:
+            st = os.stat(name, dir_fd=parts_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            st = None  # renamed before the kill
+        if st is not None and not (stat.S_ISREG(st.st_mode) and identity in ((None, None), (st.st_dev, st.st_ino))):
+            # Not the part that was hashed: never installed (nor left to be taken for it).
+            with contextlib.suppress(OSError):
+                os.unlink(name, dir_fd=parts_fd)
+            journal.set_state(entry.path, FAILED)
             journal.drop_pieces(entry.path)
-            link_waiting(journal, tree, entry.path)
-        journal.commit()
-    finally:
-        os.close(parts_fd)
+            journal.drop_parts([entry.path])
+            continue
+        if st is not None:
+            tree.install(parts_fd, name, entry.path)
+        journal.set_state(entry.path, DONE)
+        journal.drop_pieces(entry.path)
+        journal.drop_parts([entry.path])
+        link_waiting(journal, tree, entry.path)
+    journal.commit()
 
 
 def _merged(first: DriveOutcome, again: DriveOutcome) -> DriveOutcome:
@@ -1642,13 +1770,21 @@ def _finish_directories(journal: Journal, tree: SafeTree) -> None:
     journal.commit()
 
 
+def _open_journal(dest: str) -> Journal:
+    """The journal of the restore in ``dest``; one it cannot use (another version, a symlink) is one line."""
+    try:
+        return Journal.open(dest)
+    except ValueError as exc:
+        raise UsageError(f"cannot use the journal in {dest}: {exc}") from exc
+
+
 def shipment_status(dest: str, journal: Journal | None = None) -> ShipmentStatus:
     """Which drives are restored, which are still needed and how many files and bytes wait on each."""
     own = journal is None
     if journal is None:
         if not Journal.exists(dest):
             raise UsageError(f"{dest} holds no restore in progress (no {Journal.directory(dest)}/{JOURNAL_NAME})")
-        journal = Journal.open(dest)
+        journal = _open_journal(dest)
     try:
         labels: list[str] = journal.get_json("labels")
         count = int(journal.get_json("drives"))
