@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import invoke_cli as cli
 from sneakernet.bundle import DriveReader
 from sneakernet.codec import store_frame
 from sneakernet.errors import ExitCode, FormatError, UnsupportedVersion
@@ -851,3 +853,70 @@ def test_fast_lines_are_exactly_the_json_lines(path: bytes, final: bool, changed
     assert record.to_line() == encode_record(record.to_json())
     entry = CatalogEntry(path, "file", size, 1, 2)
     assert entry.to_line() == encode_record(entry.to_json())
+
+
+# --- section 16.3: recovering by hand, run as written ---------------------------------------------------------
+
+
+def _fenced_after(text: str, marker: str, language: str) -> str:
+    """The first ``language`` block after ``marker`` in ``text``."""
+    rest = text.split(marker, 1)[1]
+    found = re.search(rf"^( *)```{language}\n(.*?)^ *```$", rest, flags=re.MULTILINE | re.DOTALL)
+    assert found, f"no {language} block after {marker!r}"
+    return textwrap.dedent(found.group(2))  # a block inside a list item is indented
+
+
+def _listing(root: Path) -> list[str]:
+    """Every entry below ``root``: path, mode (with setuid and setgid), owner, mtime, link count."""
+    done = subprocess.run(
+        ["find", ".", "-mindepth", "1", "-printf", r"%p %m %U:%G %T@ %n\n"], cwd=root, capture_output=True, text=True
+    )
+    return sorted(done.stdout.splitlines())
+
+
+@pytest.mark.skipif(shutil.which("zstd") is None, reason="the zstd binary is not on PATH")
+@pytest.mark.skipif(os.geteuid() != 0, reason="the example's owners need root to set")
+def test_recovering_by_hand_as_section_16_3_says(tmp_path: Path) -> None:
+    """Section 16.3's example tree, packed, then restored with the section's own commands: the same tree, setuid
+    bit, owners, mtimes and hard link included (it once set the mode before the owner, which drops setuid)."""
+    text = (Path(__file__).parent.parent / "docs" / "format.md").read_text(encoding="utf-8")
+    src = tmp_path / "src"
+    (src / "sub" / "deep").mkdir(parents=True)
+    (src / "sub" / "a.txt").write_bytes(b"hello\n")
+    (src / "tool.sh").write_bytes(b"#!/bin/sh\necho hi\n")
+    os.chown(src / "tool.sh", 1234, 2345)
+    os.chmod(src / "tool.sh", 0o4755)
+    os.link(src / "sub" / "a.txt", src / "sub" / "deep" / "again.txt")
+    os.symlink("../tool.sh", src / "sub" / "link")
+    os.lchown(src / "sub" / "link", 1234, 2345)
+    os.utime(src / "sub" / "link", ns=(1704164645123456789,) * 2, follow_symlinks=False)
+    os.utime(src / "sub" / "a.txt", ns=(1796294346466802683,) * 2)
+    os.utime(src / "tool.sh", ns=(1796294346469892818,) * 2)
+    os.chmod(src / "sub", 0o2750)
+    for directory in (src / "sub" / "deep", src / "sub"):
+        os.utime(directory, ns=(1683356889500000000,) * 2)
+    code, _, err = cli("pack", src, "--out", tmp_path / "out", "--drive-size", "1GB", "--chunk-size", "256KiB")
+    assert code == 0, err
+    drive = tmp_path / "out" / "drive-0001"
+    manifest = [
+        line for line in subprocess.run(["zstd", "-dc", "manifest.jsonl.zst"], cwd=drive, capture_output=True,
+                                        text=True, check=True).stdout.splitlines()
+        if '"type":"header"' not in line and '"type":"end"' not in line
+    ]  # fmt: skip
+    shown = _fenced_after(text, "### 16.3", "console").splitlines()[1:]
+    assert manifest == shown, "section 16.3's manifest is not what pack writes for its example"
+    dest = tmp_path / "dest"
+    script = _fenced_after(text, "### 16.3", "sh").replace("dest=/tmp/dest", f"dest={dest}")
+    script = script.replace("/tmp/chunk0.raw", str(tmp_path / "chunk0.raw"))
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=drive, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert _listing(dest) == _listing(src)
+    assert any(line.startswith("./tool.sh 4755 1234:2345 ") for line in _listing(dest))
+    chunk = tmp_path / "chunk0.zst"  # section 16.4's zstd -lv of the example's chunk
+    chunk.write_bytes((drive / "segments" / "s000001.seg").read_bytes()[:36])
+    listed = _fenced_after(text, "**A chunk's declared content size**", "console").splitlines()
+    assert listed[0] == "$ zstd -lv /tmp/chunk0.zst 2>/dev/null | grep -E 'Frames|Decompressed'"
+    stored = subprocess.run(
+        listed[0][2:].replace("/tmp/chunk0.zst", str(chunk)), shell=True, capture_output=True, text=True
+    )
+    assert stored.stdout.splitlines() == listed[1:] == ["# Zstandard Frames: 1", "Decompressed Size: 24 B (24 B)"]
