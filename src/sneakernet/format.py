@@ -724,16 +724,16 @@ class CatalogEntry:
 CatalogRecord = CatalogHeader | CatalogDrive | CatalogEntry | EndRecord
 
 
+_CATALOG_TYPES: dict[str, Any] = {cls.TYPE: cls for cls in (CatalogDrive, CatalogEntry, EndRecord)}
+
+
 def catalog_record_from_json(raw: dict[str, Any]) -> CatalogRecord:
     kind = raw.get("type")
-    parsers: dict[str, Any] = {
-        CatalogDrive.TYPE: CatalogDrive,
-        CatalogEntry.TYPE: CatalogEntry,
-        EndRecord.TYPE: EndRecord,
-    }
-    if not isinstance(kind, str) or kind not in parsers:
+    if kind == CatalogEntry.TYPE:  # the usual record (one per path), without a look-up
+        return CatalogEntry.from_json(raw)
+    if not isinstance(kind, str) or kind not in _CATALOG_TYPES:
         raise FormatError(f"unknown catalog record type {kind!r}")
-    result: CatalogRecord = parsers[kind].from_json(raw)
+    result: CatalogRecord = _CATALOG_TYPES[kind].from_json(raw)
     return result
 
 
