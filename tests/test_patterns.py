@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import invoke_cli, write_file
-from sneakernet.patterns import Include
+from sneakernet.patterns import Excluder, Include
+from sneakernet.scan import SourceEntry, read_exclude_file, walk
 
 # --- --include: a glob over shipment paths ------------------------------------------------------------------------
 
@@ -54,3 +59,142 @@ def test_include_through_restore(tmp_path: Path) -> None:
     assert code == 0, err
     got = sorted(os.path.relpath(os.path.join(d, f), dest) for d, _, fs in os.walk(dest) for f in fs)
     assert [p for p in got if not p.startswith(".sneakernet")] == ["runs/01/log.txt", "runs/02/log.txt", "star*.txt"]
+
+
+# --- --exclude: gitignore's rules, as `git check-ignore` has them ----------------------------------------------------
+
+GIT = shutil.which("git")
+needs_git = pytest.mark.skipif(
+    GIT is None, reason="git is not installed: --exclude is checked against git check-ignore"
+)
+
+#: Names of the generated trees: trailing and leading spaces, glob characters, a backslash, '!' and '#' first,
+#: UTF-8 and a byte that is not, case, control characters.
+NAMES = ["a", "b", "ab", "ba", "a.log", "keep.log", ".x", "a b", "a ", " a", "[a]", "a*", "a?", "a\\b", "!a", "#a"]
+NAMES += ["-", "caf\u00e9", "caf\udce9", "A", "x]", "\t", "\x0b", "a\r", "}"]
+#: What the generated patterns are made of: names' pieces, wildcards, classes of every kind (a range, negated
+#: both ways, a leading ']', POSIX names known and unknown, left open), escapes, spaces, slashes.
+TOKENS = ["a", "b", "ab", ".log", "keep", ".x", "caf", "\u00e9", "\udce9", "A", " ", "\\ ", "*", "**", "?", "/"]
+TOKENS += ["[ab]", "[!a]", "[^a]", "[]a]", "[a-b]", "[b-a]", "[[:alpha:]]", "[[:space:]]", "[[:punct:]]"]
+TOKENS += [
+    "[[:cntrl:]]",
+    "[[:graph:]]",
+    "[[:blank:]]",
+    "[[:upper:]]",
+    "[[:nope:]]",
+    "[[:",
+    "[",
+    "]",
+    "\\",
+    "\\*",
+    "\\[",
+    "\\?",
+    "!",
+    "#",
+    "-",
+    "[\\]]",
+    "[a-]",
+    "[--b]",
+]
+
+
+@pytest.fixture(scope="module")
+def git_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A bare git directory and, apart from it, the work tree the generated trees are made in."""
+    if GIT is None:
+        pytest.skip("git is not installed")
+    base = tmp_path_factory.mktemp("git")
+    subprocess.run([GIT, "init", "-q", "--bare", str(base / "repo.git")], check=True)
+    (base / "repo.git" / "info").mkdir(exist_ok=True)
+    return base / "repo.git", base / "tree"
+
+
+def _check_ignore(repo: Path, tree: Path, paths: list[bytes]) -> dict[bytes, bytes]:
+    """What git says of every path at once (one `git check-ignore --stdin` call): path -> the pattern that
+    decides, b'' when none does."""
+    assert GIT is not None
+    result = subprocess.run(
+        [GIT, f"--git-dir={repo}", f"--work-tree={tree}", "check-ignore", "--no-index", "--stdin", "-z", "-v", "-n"],
+        input=b"".join(p + b"\0" for p in paths),
+        capture_output=True,
+        cwd=tree,
+        timeout=60,
+    )
+    assert result.returncode in (0, 1), result.stderr
+    fields = result.stdout.split(b"\0")[:-1]
+    return {fields[i + 3]: fields[i + 2] for i in range(0, len(fields), 4)}
+
+
+trees = st.lists(
+    st.tuples(st.lists(st.sampled_from(NAMES), min_size=1, max_size=3), st.booleans()), min_size=1, max_size=8
+)
+pattern_lists = st.lists(st.lists(st.sampled_from(TOKENS), min_size=1, max_size=6).map("".join), max_size=4)
+
+
+@needs_git
+@settings(max_examples=300, deadline=None)
+@given(tree=trees, patterns=pattern_lists)
+def test_exclude_is_what_git_check_ignore_says(
+    git_repo: tuple[Path, Path], tree: list[tuple[list[str], bool]], patterns: list[str]
+) -> None:
+    """pack's walk with these patterns leaves out exactly what `git check-ignore` calls ignored, over generated
+    trees and patterns, the patterns given both as --exclude arguments and as lines of an --exclude-from file."""
+    repo, root = git_repo
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir()
+    is_dir: dict[bytes, bool] = {}
+    for names, leaf_is_dir in tree:
+        encoded = [os.fsencode(name) for name in names]
+        for depth in range(1, len(encoded) + 1):
+            path = b"/".join(encoded[:depth])
+            is_dir[path] = is_dir.get(path, False) or depth < len(encoded) or leaf_is_dir
+    for path in sorted(is_dir):  # a directory before what it holds
+        full = os.path.join(os.fsencode(root), path)
+        if is_dir[path]:
+            os.mkdir(full)
+        else:
+            open(full, "wb").close()
+    paths = set(is_dir)
+    lines = b"".join(p.encode("utf-8", "surrogateescape") + b"\n" for p in patterns)
+    (repo / "info" / "exclude").write_bytes(lines)
+    exclude_file = root.parent / "exclude-from"
+    exclude_file.write_bytes(lines)
+
+    decided = _check_ignore(repo, root, sorted(paths))
+    ignored = {p for p in paths if decided[p] and not decided[p].startswith(b"!")}
+    for given_patterns in (patterns, read_exclude_file(str(exclude_file))):
+        kept = {e.path for e in walk(root, Excluder(given_patterns)) if isinstance(e, SourceEntry)}
+        got = paths - kept
+        assert got == ignored, {p: decided[p] for p in got ^ ignored}
+
+
+def test_exclude_escapes_and_trailing_spaces_through_pack(tmp_path: Path) -> None:
+    """Where the user meets it: a '\\' makes the next character literal ('\\*.txt' left out every .txt file, the
+    backslash dropped) and trailing spaces go ('a.log ' left out nothing), as in a .gitignore; an exclude file
+    written on Windows (CRLF, a byte-order mark) reads the same."""
+    src = tmp_path / "src"
+    for name in ("*.txt", "x.txt", "a.log", "b.log", "c.tmp", "d.tmp"):
+        write_file(src / name, name.encode())
+    (tmp_path / "ignore").write_bytes(b"\xef\xbb\xbfc.tmp\r\n")
+    args = ["--exclude", "\\*.txt", "--exclude", "a.log ", "--exclude-from", tmp_path / "ignore"]
+    code, _, err = invoke_cli("pack", src, "--out", tmp_path / "out", "--drive-size", "1GB", *args)
+    assert code == 0, err
+    code, out, err = invoke_cli("ls", tmp_path / "out" / "drive-0001")
+    assert code == 0, err
+    assert [line.split()[-1] for line in out.splitlines()] == ["b.log", "d.tmp", "x.txt"]
+
+
+@pytest.mark.parametrize("pattern", ["[b-a]", "[!]a]", "[[:alpha:]]", "a[", "[[:nope:]]", "x\\"])
+def test_exclude_patterns_that_were_a_traceback_or_a_warning(pattern: str) -> None:
+    """Classes Python's re refused (a reversed range, a ']' first) or warned about (a nested set) are compiled
+    from the bytes they take, as git reads them; one left open or naming an unknown POSIX class matches nothing, and
+    so does a pattern ending in a lone backslash."""
+    excluder = Excluder([pattern])
+    assert [name for name in (b"a", b"b", b"x", b"a[", b"x\\") if excluder.excludes(name, False)] == {
+        "[b-a]": [b"b"],  # git takes the range's start as a member before it reads the range
+        "[!]a]": [b"b", b"x"],
+        "[[:alpha:]]": [b"a", b"b", b"x"],
+        "a[": [],
+        "[[:nope:]]": [],
+        "x\\": [],
+    }[pattern]

@@ -354,7 +354,8 @@ def chunking_options(command: Callable[..., T]) -> Callable[..., T]:
     "excludes",
     metavar="PATTERN",
     multiple=True,
-    help="Leave out paths matching PATTERN, gitignore's rules (repeat; '!PATTERN' takes one back).",
+    help="Leave out paths matching PATTERN, a .gitignore line as git reads it (repeat; '!PATTERN' takes one back; "
+    "docs/pack.md, Excludes).",
 )
 @click.option(
     "--exclude-from", "exclude_files", metavar="FILE", multiple=True, help="Read exclude patterns from FILE (repeat)."

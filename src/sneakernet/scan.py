@@ -19,7 +19,7 @@ from typing import Any, BinaryIO, NamedTuple
 
 from .errors import SourceError
 from .format import is_reserved, show_path
-from .patterns import Excluder
+from .patterns import Excluder, exclude_lines
 from .planner import catalog_entry_bound
 
 KIND_FILE = "file"
@@ -65,13 +65,14 @@ class SourceEntry(NamedTuple):
 
 
 def read_exclude_file(path: str) -> list[str]:
-    """The patterns of an exclude file (``--exclude-from``): one per line, blank and ``#`` lines ignored."""
+    """The patterns of an exclude file (``--exclude-from``), read as git reads a ``.gitignore``
+    (:func:`patterns.exclude_lines`)."""
     try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
-            lines = [line.rstrip("\n").rstrip("\r") for line in handle]
+        with open(path, "rb") as handle:
+            data = handle.read()
     except OSError as exc:
         raise SourceError(f"cannot read exclude file {path}: {exc.strerror}") from exc
-    return [line for line in lines if line.strip() and not line.startswith("#")]
+    return exclude_lines(data)
 
 
 @dataclass
