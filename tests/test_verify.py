@@ -27,6 +27,7 @@ import pytest
 
 from conftest import drive_dirs, make_edge_tree, write_file
 from conftest import invoke_cli as run
+from craft import small_files, write_shipment
 from sneakernet import PackOptions, PackSummary, pack
 from sneakernet.bundle import CatalogReader, DriveReader
 from sneakernet.errors import UsageError
@@ -1181,3 +1182,12 @@ def test_hashing_ahead_drops_a_drive_it_is_told_to_forget(monkeypatch: pytest.Mo
         release.set()
         ahead.close()
     assert hashed == [os.path.join("d1", "segments/s000001.seg"), os.path.join("d2", "segments/s000001.seg")]
+
+
+@pytest.mark.parametrize("path", [".sneakernet/parts/x.part", ".SneakerNet", ".sneakernet"])
+def test_a_path_in_the_reserved_name_is_a_problem(tmp_path: Path, path: str) -> None:
+    """What restore refuses, verify reports: a path at or under .sneakernet (restore's own directory in DEST)."""
+    (drive,) = write_shipment(tmp_path / "ship", [small_files([(path, b"EVIL\n"), ("notes.txt", b"real\n")])])
+    code, out, err = run("verify", drive)
+    assert code == 1 and "Traceback" not in err
+    assert f"'{path}' lies in .sneakernet, the name restore keeps for its own files" in out
