@@ -536,3 +536,5 @@ def test_plurals_and_sizes_in_human_units(tmp_path: Path) -> None:
     assert code == 0 and "1 whole file hashed" in out and "1 of 1 drive intact" in out
     code, _, err = run("plan", tmp_path / "one", "--drive-size", "150KB", "--chunk-size", "4MiB")
     assert code == 2 and "a drive can take 148 KB after the reserve, the format needs at least 4.99 MB" in err
+    code, _, err = run("pack", tmp_path / "one", "--out", tmp_path / "o2", "--drive-size", "150KB")
+    assert code == 2 and "can take 148 KB after the reserve, the format needs at least 4.99 MB" in err

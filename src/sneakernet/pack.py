@@ -1035,8 +1035,9 @@ def _check_space(
     if per_drive < chunk_bound:
         needed = smallest.capacity - per_drive + chunk_bound
         raise DestinationError(
-            f"drive size too small: {smallest.path} can take {max(smallest.capacity, 0)} bytes after the reserve, "
-            f"the format needs at least {needed} for one chunk, its manifest and the catalog: use larger drives"
+            f"drive size too small: {smallest.path} can take {format_size(max(smallest.capacity, 0))} after the "
+            f"reserve, the format needs at least {format_size(needed)} for one chunk, its manifest and the catalog: "
+            "use larger drives"
         )
     # Worst case: nothing compresses, and the manifests take about as much room as the catalog's entries again.
     worst_case = chunk_bound * (totals.unique_bytes // options.chunk_size + 1) + totals.catalog_entry_bytes
