@@ -417,15 +417,28 @@ VERSIONED = [
 
 
 @pytest.mark.parametrize(("what", "raw", "parse"), VERSIONED, ids=[v[0] for v in VERSIONED])
-@pytest.mark.parametrize("version", [2, 0, "1", None])
-def test_other_version_is_unsupported(what: str, raw: dict[str, Any], parse: Any, version: Any) -> None:
-    bad = changed(raw, version=version)
+@pytest.mark.parametrize("version", [2, 3, 2**16])
+def test_a_newer_version_says_to_upgrade(what: str, raw: dict[str, Any], parse: Any, version: int) -> None:
     with pytest.raises(UnsupportedVersion) as info:
-        parse(bad)
+        parse(changed(raw, version=version))
     assert info.value.exit_code == ExitCode.USAGE == 2
+    kind = raw["format"].split("-")[1]
     assert str(info.value) == (
-        f"{what} uses format version {version!r}, this sneakernet reads version 1: "
-        "use a sneakernet release that reads it"
+        f"this {kind} is format version {version}, written by a newer sneakernet; this one reads version 1: upgrade"
+    )
+
+
+@pytest.mark.parametrize(("what", "raw", "parse"), VERSIONED, ids=[v[0] for v in VERSIONED])
+@pytest.mark.parametrize("version", [0, -1, 2**16 + 1, "1", None, True, 1.0, "9" * 100])
+def test_a_version_no_sneakernet_writes_is_damage(what: str, raw: dict[str, Any], parse: Any, version: Any) -> None:
+    # Not a newer release's: upgrading would not help, and the message says so (the value cut short).
+    with pytest.raises(UnsupportedVersion) as info:
+        parse(changed(raw, version=version))
+    assert info.value.exit_code == 2
+    shown = repr(version) if len(repr(version)) <= 40 else repr(version)[:40] + "..."
+    assert str(info.value) == (
+        f"{what} has format version {shown}, which no sneakernet writes (this one reads version 1): "
+        "it is damaged or not sneakernet's"
     )
 
 
@@ -494,7 +507,7 @@ def test_version_must_be_the_integer_1(version: Any) -> None:
         (b'"sneakernet-drive"', "drive.json is not a JSON object"),
         (b"null", "drive.json is not a JSON object"),
         (b"{}", "drive.json is not a sneakernet drive (format None)"),
-        (b'{"format": "sneakernet-drive"}', "drive.json uses format version None"),
+        (b'{"format": "sneakernet-drive"}', "drive.json has format version None, which no sneakernet writes"),
         (b'{"format": "sneakernet-drive", "version": 1}', "bad drive.json record: 'shipment' missing or not str"),
         (b"1" * 5000, "drive.json is not valid JSON"),
     ],
@@ -812,6 +825,65 @@ def test_golden_checksums_pass_b3sum_check() -> None:
         result = subprocess.run(["b3sum", "--check", CHECKSUMS_NAME], cwd=drive, capture_output=True, text=True)
         assert result.returncode == 0, result.stdout + result.stderr
         assert result.stdout.count(": OK") == 4
+
+
+# --- a drive of a newer format version, through the command line ---------------------------------------------
+
+UPGRADE = "this drive is format version 2, written by a newer sneakernet; this one reads version 1: upgrade"
+
+
+def newer_drive(tmp_path: Path) -> Path:
+    """A copy of the golden fixture's last drive as a version 2 writer could leave it: drive.json says version 2
+    and nothing else on the drive follows version 1 (a v1 reader must not look past drive.json)."""
+    drive = tmp_path / "drive-0003"
+    shutil.copytree(drives()[2], drive)
+    label = json.loads((drive / DRIVE_LABEL_NAME).read_text("ascii"))
+    (drive / DRIVE_LABEL_NAME).write_text(json.dumps({**label, "version": 2, "role": "parity"}, indent=2) + "\n")
+    (drive / MANIFEST_NAME).write_bytes(b"not a version 1 manifest")
+    shutil.rmtree(drive / "segments")
+    return drive
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["verify"], ["verify", "--json"], ["info"], ["ls"], ["restore", "--into", "DEST"]],
+    ids=lambda c: " ".join(c),
+)
+def test_a_newer_drive_is_refused_in_one_line_by_every_reader(tmp_path: Path, command: list[str]) -> None:
+    drive = newer_drive(tmp_path)
+    dest = tmp_path / "dest"
+    code, out, err = cli(command[0], drive, *[dest if a == "DEST" else a for a in command[1:]])
+    assert code == ExitCode.USAGE == 2
+    if command == ["verify", "--json"]:
+        assert UPGRADE in json.loads(out)["drives"][0]["problems"][0]["message"]
+    elif command == ["verify"]:
+        assert f"  {UPGRADE}" in out.splitlines()
+    else:
+        assert err == f"sneakernet: error: {UPGRADE}\n" and out == ""
+    assert "Traceback" not in out + err
+    assert not dest.exists()  # restore wrote nothing, not even its journal
+
+
+def test_status_of_a_newer_drive_says_it_is_a_drive(tmp_path: Path) -> None:
+    code, _, err = cli("status", newer_drive(tmp_path))
+    assert code == 2 and err.count("\n") == 1 and "is a drive, not the destination of a restore" in err
+
+
+def test_a_newer_catalog_is_not_called_damaged(tmp_path: Path) -> None:
+    """The sender's catalog of a newer release, given with --catalog: restore says to upgrade, not that the
+    catalog is damaged and another drive's copy would do (every copy is of that version)."""
+    catalog = tmp_path / CATALOG_NAME
+    with open(Path(drives()[2], CATALOG_NAME), "rb") as handle:
+        records = [r for r in read_records(handle, "catalog") if r is not None]
+    writer = RecordWriter(catalog)
+    for record in [{**records[0], "version": 2}, *records[1:]]:
+        writer.write(record)
+    writer.close()
+    dest = tmp_path / "dest"
+    code, _, err = cli("restore", drives()[0], "--into", dest, "--catalog", catalog)
+    assert code == 2
+    assert err == "sneakernet: error: " + UPGRADE.replace("drive", "catalog", 1) + "\n"
+    assert not (dest / ".sneakernet").exists()
 
 
 def test_catalog_entry_kind_is_one_of_four() -> None:

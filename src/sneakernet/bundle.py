@@ -35,6 +35,7 @@ from .format import (
     DRIVE_NAME,
     MANIFEST_NAME,
     PARTIAL_SUFFIX,
+    READERS,
     SEGMENTS_DIR,
     CatalogDrive,
     CatalogEntry,
@@ -48,7 +49,6 @@ from .format import (
     ManifestRecord,
     SegmentRecord,
     catalog_record_from_json,
-    manifest_record_from_json,
     segment_name,
     show_path,
 )
@@ -503,11 +503,13 @@ class DriveReader:
                 raise FormatError(f"{what} has a header out of bounds: {'; '.join(problems)}")
             if header.shipment != self.label.shipment or header.drive != self.label.drive:
                 raise FormatError(f"{what} belongs to another shipment or drive than its {DRIVE_LABEL_NAME}")
+            if header.version != self.label.version:
+                raise FormatError(f"{what} is of format version {header.version}, its {DRIVE_LABEL_NAME} of another")
             return header
 
-        size, digest = yield from _read_record_file(
-            self.manifest_path, what, only, own_header, manifest_record_from_json
-        )
+        # The manifest's records are read as the version drive.json states (its header states the same).
+        parse = READERS[self.label.version].manifest_record
+        size, digest = yield from _read_record_file(self.manifest_path, what, only, own_header, parse)
         self.manifest_size, self.manifest_blake3 = size, digest
         if size != self.label.manifest_size or digest != self.label.manifest_blake3:
             raise FormatError(f"{what} does not match the BLAKE3 in its {DRIVE_LABEL_NAME}")
@@ -578,9 +580,13 @@ class CatalogReader:
         :meth:`DriveReader.records`)."""
         what = f"the catalog {self.path}"
         drives = [0, 0]  # the header's count, and the drive records read
+        # The records' parser: replaced by that of the version the header states, once it is read.
+        parse: Callable[[dict[str, Any]], CatalogRecord] = catalog_record_from_json
 
         def checked_header(raw: dict[str, Any]) -> CatalogHeader:
+            nonlocal parse
             header = CatalogHeader.from_json(raw)
+            parse = READERS[header.version].catalog_record
             if problems := catalog_header_problems(header):
                 raise FormatError(f"{what} has a header out of bounds: {'; '.join(problems)}")
             drives[0] = header.drives
@@ -588,7 +594,7 @@ class CatalogReader:
 
         def checked(raw: dict[str, Any]) -> CatalogRecord:
             # Every record within the bounds of docs/format.md section 11 before anyone sizes anything by it.
-            record = catalog_record_from_json(raw)
+            record = parse(raw)
             if isinstance(record, CatalogEntry):
                 problems = catalog_entry_problems(record, drives[0])
             elif isinstance(record, CatalogDrive):

@@ -16,7 +16,7 @@ import contextlib
 import json
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -24,6 +24,7 @@ import blake3
 
 from .errors import FormatError, UnsupportedVersion
 
+#: The format version this release writes (it reads those of :data:`READERS`, at the end of this module).
 FORMAT_VERSION = 1
 
 DRIVE_LABEL_NAME = "drive.json"
@@ -199,7 +200,11 @@ class ManifestHeader:
     def from_json(cls, raw: dict[str, Any]) -> ManifestHeader:
         if raw.get("type") != cls.TYPE:
             raise FormatError("the manifest does not start with its header record")
-        check_version(raw, MANIFEST_FORMAT, "manifest")
+        return version_reader(raw, MANIFEST_FORMAT, "manifest").manifest_header(raw)
+
+    @classmethod
+    def from_v1(cls, raw: dict[str, Any]) -> ManifestHeader:
+        """A version 1 manifest header (its ``format`` and ``version`` already checked)."""
         problems: list[str] = []
         header = cls(
             shipment=_field(raw, "shipment", str, problems),
@@ -562,7 +567,11 @@ class DriveLabel:
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> DriveLabel:
-        check_version(raw, DRIVE_LABEL_FORMAT, DRIVE_LABEL_NAME)
+        return version_reader(raw, DRIVE_LABEL_FORMAT, DRIVE_LABEL_NAME).label(raw)
+
+    @classmethod
+    def from_v1(cls, raw: dict[str, Any]) -> DriveLabel:
+        """A version 1 drive.json (its ``format`` and ``version`` already checked)."""
         problems: list[str] = []
         label = cls(
             shipment=_field(raw, "shipment", str, problems),
@@ -590,18 +599,6 @@ class DriveLabel:
         return cls.from_json(raw)
 
 
-def check_version(raw: dict[str, Any], expected_format: str, what: str) -> None:
-    """Refuse anything that is not ``expected_format`` at a version this code reads; checked before all else."""
-    if raw.get("format") != expected_format:
-        raise FormatError(f"{what} is not a sneakernet {expected_format.split('-')[1]} (format {raw.get('format')!r})")
-    version = raw.get("version")
-    if type(version) is not int or version != FORMAT_VERSION:
-        raise UnsupportedVersion(
-            f"{what} uses format version {version!r}, this sneakernet reads version {FORMAT_VERSION}: "
-            "use a sneakernet release that reads it"
-        )
-
-
 # --- the catalog --------------------------------------------------------------------------------------------
 
 
@@ -627,7 +624,11 @@ class CatalogHeader:
     def from_json(cls, raw: dict[str, Any]) -> CatalogHeader:
         if raw.get("type") != cls.TYPE:
             raise FormatError("the catalog does not start with its header record")
-        check_version(raw, CATALOG_FORMAT, "catalog")
+        return version_reader(raw, CATALOG_FORMAT, "catalog").catalog_header(raw)
+
+    @classmethod
+    def from_v1(cls, raw: dict[str, Any]) -> CatalogHeader:
+        """A version 1 catalog header (its ``format`` and ``version`` already checked)."""
         problems: list[str] = []
         header = cls(
             shipment=_field(raw, "shipment", str, problems),
@@ -762,3 +763,59 @@ def short_fingerprint(full: str) -> str:
     """The first 80 bits in groups of four hex digits: ``3f9a-12bc-77d0-e145-9abc``."""
     digits = full[:SHORT_FINGERPRINT_DIGITS]
     return "-".join(digits[i : i + 4] for i in range(0, len(digits), 4))
+
+
+# --- versions -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VersionReader:
+    """The parsers of one format version's files: drive.json, the manifest's header and records, the catalog's."""
+
+    version: int
+    label: Callable[[dict[str, Any]], DriveLabel]
+    manifest_header: Callable[[dict[str, Any]], ManifestHeader]
+    manifest_record: Callable[[dict[str, Any]], ManifestRecord]
+    catalog_header: Callable[[dict[str, Any]], CatalogHeader]
+    catalog_record: Callable[[dict[str, Any]], CatalogRecord]
+
+
+#: Every format version this release reads, with its parsers: the one place a reader dispatches on
+#: ``"version"`` (docs/format.md section 2). Version 1 stays here for good (the golden fixture in tests/fixtures is
+#: read by every release); a release that reads version 2 adds its entry beside it.
+READERS: dict[int, VersionReader] = {
+    1: VersionReader(
+        version=1,
+        label=DriveLabel.from_v1,
+        manifest_header=ManifestHeader.from_v1,
+        manifest_record=manifest_record_from_json,
+        catalog_header=CatalogHeader.from_v1,
+        catalog_record=catalog_record_from_json,
+    )
+}
+#: Versions above this are not taken for a newer release's (a damaged or hostile number is called so).
+MAX_FORMAT_VERSION = 2**16
+
+
+def version_reader(raw: dict[str, Any], expected_format: str, what: str) -> VersionReader:
+    """The parsers for the version ``raw`` (drive.json or a header) states, checked before any other field: a
+    ``format`` other than ``expected_format`` is a FormatError, a version this release does not read is refused
+    with UnsupportedVersion (exit 2) in one line saying what to do."""
+    if raw.get("format") != expected_format:
+        raise FormatError(f"{what} is not a sneakernet {expected_format.split('-')[1]} (format {raw.get('format')!r})")
+    version = raw.get("version")
+    # ``type(...) is int``: JSON true, 1.0 and "1" are not the integer 1.
+    reader = READERS.get(version) if type(version) is int else None
+    if reader is not None:
+        return reader
+    newest = max(READERS)
+    if type(version) is int and newest < version <= MAX_FORMAT_VERSION:
+        raise UnsupportedVersion(
+            f"this {expected_format.split('-')[1]} is format version {version}, written by a newer sneakernet; "
+            f"this one reads version {newest}: upgrade"
+        )
+    shown = repr(version) if len(repr(version)) <= 40 else repr(version)[:40] + "..."
+    raise UnsupportedVersion(
+        f"{what} has format version {shown}, which no sneakernet writes (this one reads version {newest}): "
+        "it is damaged or not sneakernet's"
+    )

@@ -47,7 +47,7 @@ from .bundle import (
     refuse_non_directory,
     write_atomically,
 )
-from .errors import DestinationError, FormatError, OutOfSpace, UsageError
+from .errors import DestinationError, FormatError, OutOfSpace, UnsupportedVersion, UsageError
 from .format import (
     CATALOG_NAME,
     DRIVE_LABEL_NAME,
@@ -1356,6 +1356,8 @@ def read_catalog(path: str) -> tuple[CatalogHeader, list[CatalogDrive]]:
     """A catalog's header and drive list, after reading it whole (FormatError when damaged or inconsistent)."""
     try:
         header, drives = CatalogReader(path).drives()
+    except UnsupportedVersion:
+        raise  # not damage: every drive's copy is of that version, and a newer release reads it
     except FormatError as exc:
         raise UsageError(f"the catalog {path} is damaged ({exc}): use another drive's catalog") from exc
     if not catalog_is_consistent(header, drives):
