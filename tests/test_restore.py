@@ -1083,6 +1083,23 @@ def test_include_a_hard_link_whose_target_is_on_another_drive(tmp_path: Path, or
     assert not (dest / "top.py").exists()
 
 
+def test_status_of_a_journal_without_the_catalog_index_counts_the_same(tmp_path: Path) -> None:
+    """What waits is found by one join of the catalog index with the journal's entries; a journal of an earlier
+    sneakernet, without that index, is read from the catalog copy, with the same answer."""
+    _, d2 = _include_link_shipment(tmp_path / "ship")
+    dest = tmp_path / "dest"
+    assert cli("restore", d2, "--into", dest, "--include", "stdlib")[0] == 0
+    code, indexed, _ = cli("status", dest, "--json")
+    assert code == 3 and [(w["drive"], w["files"]) for w in json.loads(indexed)["waiting"]] == [(1, 2)]
+    with contextlib.closing(sqlite3.connect(journal_dir(dest) / "journal.sqlite3")) as db:
+        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE name LIKE 'catalog_entries%'")]
+        assert tables
+        for table in tables:
+            db.execute(f"DROP TABLE {table}")
+        db.commit()
+    assert cli("status", dest, "--json") == (3, indexed, "")
+
+
 # Names the property test below draws from: some under the include patterns, some not.
 _FILE_NAMES = ["lib/a.py", "lib/sub/b.py", "top.py", "other.txt"]
 _LINK_NAMES = ["lib/l1.py", "lib/sub/l2.py", "top-link.py"]

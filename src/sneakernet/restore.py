@@ -1670,27 +1670,17 @@ def _restore_drive(
 
 def _place_aliases(journal: Journal, drive: int) -> None:
     """The aliases ``drive``'s hard links just made (see :func:`validate_drive`): which drives carry their
-    content, from the catalog copy, and every one of those already restored without it is reopened (REOPENED):
+    content, from the catalog, and every one of those already restored without it is reopened (REOPENED):
     it must be restored again. A link may name a target on an earlier drive, so without this the content was
     never written and the link silently absent."""
     db = journal.db
     if db.execute("SELECT 1 FROM aliases WHERE fresh = 1 LIMIT 1").fetchone() is None:
         return
-    catalog = os.path.join(Journal.directory(journal.dest), CATALOG_COPY)
-    entries = (r for r in CatalogReader(catalog).records() if isinstance(r, CatalogEntry))
-    unplaced = "SELECT 1 FROM aliases WHERE first_drive IS NULL AND fresh = 1 LIMIT 1"
-    for window in _windows(entries, ROWS_PER_STATEMENT):
-        by_path = {record.path: record for record in window}
-        for target in _rows(
-            journal, "SELECT target FROM aliases WHERE first_drive IS NULL AND target IN ({})", list(by_path)
-        ):
-            record = by_path[target]
-            db.execute(
-                "UPDATE aliases SET first_drive = ?, last_drive = ?, size = ? WHERE target = ?",
-                (record.first_drive, record.last_drive, record.size, target),
-            )
-        if db.execute(unplaced).fetchone() is None:
-            break
+    # Set-wise, from the catalog's index in the journal (index_catalog builds it before any drive is restored).
+    db.execute(
+        "UPDATE aliases SET (first_drive, last_drive, size) = (SELECT first_drive, last_drive, size FROM "
+        f"{CatalogIndex.TABLE} AS c WHERE c.path = aliases.target) WHERE first_drive IS NULL AND fresh = 1"
+    )
     db.execute(
         "UPDATE drives SET state = ? WHERE state = ? AND drive != ? AND EXISTS (SELECT 1 FROM aliases WHERE fresh = 1 "
         "AND first_drive <= drives.drive AND drives.drive <= last_drive)",
@@ -1849,48 +1839,86 @@ class _Absent:
 
 
 def _absent_entries(journal: Journal, includes: Includes, restored: set[int]) -> _Absent:
-    """Every wanted entry of the catalog copy looked up in the journal, a window at a time (memory bounded by
-    the window): those not done, and the drives not restored that they wait on. A hard link waits on the drives
-    of the content it gets: its target's when --include left the target out (the aliases), or its target's own
-    entry's when that is wanted (counted there)."""
+    """Every wanted entry of the catalog that the journal does not call done, and the drives not restored that
+    they wait on. A hard link waits on the drives of the content it gets: its target's when --include left the
+    target out (the aliases), or its target's own entry's when that is wanted (counted there)."""
     out = _Absent()
-    catalog = os.path.join(Journal.directory(journal.dest), CATALOG_COPY)
-    wanted = (r for r in CatalogReader(catalog).records() if isinstance(r, CatalogEntry) and includes.wants(r.path))
     aliases = journal.has_aliases()
-    for window in _windows(wanted, ROWS_PER_STATEMENT):
-        known = _rows(journal, "SELECT path, state, target FROM entries WHERE path IN ({})", [r.path for r in window])
-        absent = [r for r in window if r.path not in known or known[r.path][0] != DONE]
-        if not absent:
-            continue
+    for absent in _absent_windows(journal, includes):
         out.count += len(absent)
-        links = [r.path for r in absent if r.kind == "hardlink"]
-        targets = [bytes(known[p][1]) for p in links if p in known and known[p][1] is not None]
+        links = [row.path for row in absent if row.kind == "hardlink"]
+        targets = [row.target for row in absent if row.kind == "hardlink" and row.target is not None]
         via: dict[bytes, tuple[Any, ...]] = {}
         if aliases and links:
             query = "SELECT link, first_drive, last_drive, size FROM aliases WHERE first_drive IS NOT NULL AND link IN "
             query += "({})"
             via = _rows(journal, query, links + targets)
         target_states = _rows(journal, "SELECT path, state FROM entries WHERE path IN ({})", targets)
-        for record in absent:
-            state, target = known.get(record.path, (None, None))
-            target = None if target is None else bytes(target)
-            drives = set(range(record.first_drive, record.last_drive + 1))
-            size = record.size if record.kind == "file" else 0
-            content = via.get(record.path) or (via.get(target) if target is not None else None)
+        for row in absent:
+            drives = set(range(row.first_drive, row.last_drive + 1))
+            size = row.size if row.kind == "file" else 0
+            content = via.get(row.path) or (via.get(row.target) if row.target is not None else None)
             if content is not None:
                 drives.update(range(content[0], content[1] + 1))
-                size = int(content[2] or 0) if record.path in via else 0
+                size = int(content[2] or 0) if row.path in via else 0
             needed = sorted(d for d in drives if d not in restored)
             for drive in needed:
                 out.wait(drive, size)
             # A link whose wanted target is not in yet waits with it; anything else absent with all its drives in
             # is named (a restore must never call it complete).
-            with_target = target is not None and target_states.get(target, (None,))[0] != DONE
-            if not needed and state != FAILED and not with_target:
+            with_target = row.target is not None and target_states.get(row.target, (None,))[0] != DONE
+            if not needed and row.state != FAILED and not with_target:
                 out.stuck_count += 1
                 if len(out.stuck) < LISTED_PATHS:
-                    out.stuck.append(record.path)
+                    out.stuck.append(row.path)
     return out
+
+
+@dataclass(frozen=True)
+class _AbsentRow:
+    """A wanted catalog entry and its journal entry's state and target (None: no journal entry)."""
+
+    path: bytes
+    kind: str
+    size: int
+    first_drive: int
+    last_drive: int
+    state: str | None
+    target: bytes | None
+
+    @classmethod
+    def of(cls, row: Sequence[Any]) -> _AbsentRow:
+        path, kind, size, first, last, state, target = row
+        return cls(bytes(path), kind, size, first, last, state, None if target is None else bytes(target))
+
+
+def _absent_windows(journal: Journal, includes: Includes) -> Iterator[list[_AbsentRow]]:
+    """The wanted catalog entries not done in the journal, a window at a time (memory bounded by the window).
+    Set-wise in SQLite, one join of the catalog's index (validate.CatalogIndex, built when the restore began)
+    with the journal's entries; a journal of an earlier sneakernet without that index: the catalog copy, a window
+    of paths looked up at a time."""
+    db = journal.db
+    if CatalogIndex(db).built():
+        where = "e.state IS NULL OR e.state != ?"
+        if includes:
+            db.create_function("sneakernet_wants", 1, lambda path: includes.wants(bytes(path)), deterministic=True)
+            where = f"({where}) AND sneakernet_wants(c.path)"
+        cursor = db.execute(
+            "SELECT c.path, c.kind, c.size, c.first_drive, c.last_drive, e.state, e.target "
+            f"FROM {CatalogIndex.TABLE} AS c LEFT JOIN entries AS e ON e.path = c.path WHERE {where}",
+            (DONE,),
+        )
+        while rows := cursor.fetchmany(ROWS_PER_STATEMENT):
+            yield [_AbsentRow.of(row) for row in rows]
+        return
+    catalog = os.path.join(Journal.directory(journal.dest), CATALOG_COPY)
+    wanted = (r for r in CatalogReader(catalog).records() if isinstance(r, CatalogEntry) and includes.wants(r.path))
+    for window in _windows(wanted, ROWS_PER_STATEMENT):
+        known = _rows(journal, "SELECT path, state, target FROM entries WHERE path IN ({})", [r.path for r in window])
+        rows = [(r.path, r.kind, r.size, r.first_drive, r.last_drive, *known.get(r.path, (None, None))) for r in window]
+        absent = [_AbsentRow.of(row) for row in rows if row[5] != DONE]
+        if absent:
+            yield absent
 
 
 def _rows(journal: Journal, query: str, paths: list[bytes]) -> dict[bytes, tuple[Any, ...]]:
