@@ -7,10 +7,12 @@ line, no traceback, and no wrong byte is installed under a final name.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -160,11 +162,16 @@ def test_symlink_target_that_symlink_refuses(tmp_path: Path, target: str) -> Non
 def hostile_catalog_child(tmp_path: Path, edit: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> None:
     """verify, restore and status of a catalog claiming huge numbers, each in a child limited to 1 GiB of address
     space and 60 seconds: refused in one line, no MemoryError, no hang. For status, the catalog copy of a restore
-    in progress is replaced (restore checked the one it copied)."""
+    in progress is replaced (restore checked the one it copied), and the journal's index of the catalog dropped,
+    as in a journal of an earlier sneakernet: status then reads the copy (with the index it never does)."""
     drives = write_shipment(tmp_path / "ship", [small_files([("a", b"a")]), small_files([("b", b"b")])])
     code, _, err = cli("restore", drives[0], "--into", tmp_path / "partial")
     assert code in (0, 3), err
     rewrite_catalog(tmp_path / "partial" / ".sneakernet" / CATALOG_NAME, edit)
+    with contextlib.closing(sqlite3.connect(tmp_path / "partial" / ".sneakernet" / "journal.sqlite3")) as db:
+        for table in ("catalog_entries", "catalog_entries_counts"):
+            db.execute(f"DROP TABLE {table}")
+        db.commit()
     edit_catalog(drives, edit)
     limit = "import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30)); "
     run = limit + "from sneakernet.cli import main; sys.exit(main())"

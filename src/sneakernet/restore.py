@@ -1792,7 +1792,7 @@ def shipment_status(dest: str, journal: Journal | None = None) -> ShipmentStatus
         states = journal.drives()
         restored = sorted(d for d, (_, state, _) in states.items() if state == DONE)
         includes = Includes(journal.get_json("includes") or [])
-        absent = _absent_entries(journal, includes, set(restored))
+        absent = _absent_entries(journal, includes, set(restored), count)
         waiting = [
             WaitingDrive(d, labels[d - 1] if d <= len(labels) else drive_label(d), *absent.on_drive.get(d, (0, 0)),
                          states[d][1] if d in states else "missing")
@@ -1838,10 +1838,11 @@ class _Absent:
         self.on_drive[drive] = (files + 1, size_so_far + size)
 
 
-def _absent_entries(journal: Journal, includes: Includes, restored: set[int]) -> _Absent:
-    """Every wanted entry of the catalog that the journal does not call done, and the drives not restored that
-    they wait on. A hard link waits on the drives of the content it gets: its target's when --include left the
-    target out (the aliases), or its target's own entry's when that is wanted (counted there)."""
+def _absent_entries(journal: Journal, includes: Includes, restored: set[int], drives: int) -> _Absent:
+    """Every wanted entry of the catalog that the journal does not call done, and the drives not restored (of
+    the shipment's ``drives``, whatever an entry claims) that they wait on. A hard link waits on the drives of
+    the content it gets: its target's when --include left the target out (the aliases), or its target's own
+    entry's when that is wanted (counted there)."""
     out = _Absent()
     aliases = journal.has_aliases()
     for absent in _absent_windows(journal, includes):
@@ -1855,13 +1856,13 @@ def _absent_entries(journal: Journal, includes: Includes, restored: set[int]) ->
             via = _rows(journal, query, links + targets)
         target_states = _rows(journal, "SELECT path, state FROM entries WHERE path IN ({})", targets)
         for row in absent:
-            drives = set(range(row.first_drive, row.last_drive + 1))
+            carriers = set(range(row.first_drive, min(row.last_drive, drives) + 1))
             size = row.size if row.kind == "file" else 0
             content = via.get(row.path) or (via.get(row.target) if row.target is not None else None)
             if content is not None:
-                drives.update(range(content[0], content[1] + 1))
+                carriers.update(range(content[0], min(content[1], drives) + 1))
                 size = int(content[2] or 0) if row.path in via else 0
-            needed = sorted(d for d in drives if d not in restored)
+            needed = sorted(d for d in carriers if d not in restored)
             for drive in needed:
                 out.wait(drive, size)
             # A link whose wanted target is not in yet waits with it; anything else absent with all its drives in
