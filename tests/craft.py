@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import struct
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,8 @@ class Chunk:
     raw_size: int | None = None
     method: str = "store"
     id: int = -1
+    #: Write the chunk record with ``type`` as its last key rather than its first.
+    type_last: bool = False
     #: Overrides the offset its record declares (default: where its bytes are written in the segment).
     offset: int | None = None
 
@@ -155,8 +158,16 @@ def _catalog_entries(records: list[dict[str, Any]], drive: int, first: dict[str,
     return entries
 
 
-def write_shipment(out: Path, drives: list[list[Any]], shipment: str | None = None, catalog: bool = True) -> list[Path]:
-    """Write the drives ``out/drive-0001`` ... and return their paths (see the module docstring)."""
+def write_shipment(
+    out: Path,
+    drives: list[list[Any]],
+    shipment: str | None = None,
+    catalog: bool = True,
+    catalog_edit: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
+) -> list[Path]:
+    """Write the drives ``out/drive-0001`` ... and return their paths (see the module docstring); ``catalog_edit``
+    may change the catalog's entry records before they are written (the catalog is still consistent with its
+    fingerprint: a lying catalog)."""
     shipment = shipment or uuid.uuid4().hex
     next_id = 0
     paths: list[Path] = []
@@ -176,9 +187,12 @@ def write_shipment(out: Path, drives: list[list[Any]], shipment: str | None = No
                 frame = item.frame()
                 raw_size = item.raw_size if item.raw_size is not None else len(item.raw)
                 offset = len(segment) if item.offset is None else item.offset
-                records.append({"type": "chunk", "id": item.id, "segment": segment_name(1), "offset": offset,
+                chunk_record = {"type": "chunk", "id": item.id, "segment": segment_name(1), "offset": offset,
                                 "stored_size": len(frame), "raw_size": raw_size, "method": item.method,
-                                "stored_blake3": b3(frame), "raw_blake3": b3(item.raw)})  # fmt: skip
+                                "stored_blake3": b3(frame), "raw_blake3": b3(item.raw)}  # fmt: skip
+                if item.type_last:  # valid JSON, not what writers write (docs/format.md, section 5)
+                    chunk_record["type"] = chunk_record.pop("type")
+                records.append(chunk_record)
                 segment += frame
                 chunk_count += 1
                 drive_raw += raw_size
@@ -217,12 +231,17 @@ def write_shipment(out: Path, drives: list[list[Any]], shipment: str | None = No
         labels.append(label)
         all_records.append(records)
     if catalog:
-        write_catalog(paths, labels, all_records, files, raw_bytes)
+        write_catalog(paths, labels, all_records, files, raw_bytes, catalog_edit)
     return paths
 
 
 def write_catalog(
-    paths: list[Path], labels: list[DriveLabel], records: list[list[dict[str, Any]]], files: int, raw_bytes: int
+    paths: list[Path],
+    labels: list[DriveLabel],
+    records: list[list[dict[str, Any]]],
+    files: int,
+    raw_bytes: int,
+    edit: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
 ) -> None:
     first = paths[0] / CATALOG_NAME
     writer = RecordWriter(first)
@@ -235,9 +254,13 @@ def write_catalog(
                       "manifest_size": label.manifest_size, "manifest_blake3": label.manifest_blake3,
                       "stored_bytes": label.stored_bytes})  # fmt: skip
     first_drive: dict[str, int] = {}
-    for label, drive_records in zip(labels, records, strict=True):
-        for entry in _catalog_entries(drive_records, label.drive, first_drive):
-            writer.write(entry)
+    entries = [
+        entry
+        for label, drive_records in zip(labels, records, strict=True)
+        for entry in _catalog_entries(drive_records, label.drive, first_drive)
+    ]
+    for entry in edit(entries) if edit else entries:
+        writer.write(entry)
     writer.write({"type": "end", "records": writer.records + 1})
     _, digest = writer.close()
     data = first.read_bytes()
@@ -254,6 +277,21 @@ def drop_catalog(drive: Path) -> None:
     (drive / CHECKSUMS_NAME).write_bytes(
         b"".join(line for line in lines if not line.endswith(b"  " + b"catalog.jsonl.zst\n"))
     )
+
+
+def spanning_file(pieces: list[tuple[int, bytes]], size: int, data: bytes) -> list[list[Any]]:
+    """Drives each holding one piece ``(offset, bytes)`` of ``span.bin`` (the last one final, of ``size`` and the
+    BLAKE3 of ``data``)."""
+    drives: list[list[Any]] = []
+    for number, (offset, piece) in enumerate(pieces, 1):
+        chunk = Chunk(piece) if piece else None
+        record = file_rec("span.bin", piece, chunk, offset=offset, size=size, blake3=blake3.blake3(data).hexdigest())
+        if number < len(pieces):
+            record["final"] = False
+            for key in ("size", "blake3", "mode", "mtime_ns", "uid", "gid"):
+                del record[key]
+        drives.append([*([chunk] if chunk else []), record])
+    return drives
 
 
 # --- hostile zstd frames --------------------------------------------------------------------------------------

@@ -29,7 +29,17 @@ from typing import Any
 
 import pytest
 
-from craft import small_files, write_shipment
+from craft import (
+    Chunk,
+    b3,
+    dir_rec,
+    file_rec,
+    hardlink_rec,
+    small_files,
+    spanning_file,
+    symlink_rec,
+    write_shipment,
+)
 from sneakernet.format import CATALOG_NAME, CHECKSUMS_NAME, DRIVE_LABEL_NAME, MANIFEST_NAME, segment_name
 from sneakernet.journal import JOURNAL_DIR
 from sneakernet.scan import walk
@@ -81,6 +91,9 @@ class Case:
     #: Bytes each path may hold in DEST, beyond :data:`HONEST`.
     honest: dict[str, bytes] = field(default_factory=dict)
     restore_codes: tuple[int, ...] = (1, 2)
+    verify_code: int = 1
+    #: Only entries are refused: the honest files must come out too (not only never wrong).
+    keeps_honest: bool = False
     #: The slice whose fix this case waits for (the case is an xfail until it lands).
     waits_for: str | None = None
 
@@ -112,6 +125,36 @@ def _special(name: str, kind: str) -> Callable[[Path, Path], list[Path]]:
     return build
 
 
+def _drive_with_catalog(
+    edit: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+) -> Callable[[Path, Path], list[Path]]:
+    """One drive of the honest files whose catalog's entries ``edit`` changed (the fingerprint still matches)."""
+
+    def build(ship: Path, _: Path) -> list[Path]:
+        return write_shipment(ship, [small_files(list(HONEST.items()))], catalog_edit=edit)
+
+    return build
+
+
+def _one(path: str, **overrides: Any) -> list[Any]:
+    """A small file whose final record has ``overrides`` (hostile values of its fields)."""
+    chunk = Chunk(b"value\n")
+    return [chunk, file_rec(path, b"value\n", chunk, **overrides)]
+
+
+def _sparse_bomb(order: str) -> Callable[[Path, Path], list[Path]]:
+    """A file whose piece on drive 1 holds 100 bytes and whose final piece on drive 2 claims offset = size = 2^40;
+    the drives given tail first or last."""
+
+    def build(ship: Path, _: Path) -> list[Path]:
+        drives = spanning_file([(0, b"x" * 100), (2**40, b"")], 2**40, b"x" * 100)
+        drives[0] += small_files(list(HONEST.items()))
+        paths = write_shipment(ship, drives)
+        return paths[::-1] if order == "tail-first" else paths
+
+    return build
+
+
 def _deep_path(components: int) -> Callable[[Path, Path], list[Path]]:
     """A file ``components`` levels down, its directories made by restore itself (no dir records)."""
     path = "/".join(["d"] * (components - 1) + ["deep.txt"])
@@ -135,10 +178,96 @@ CASES: dict[str, Case] = {
         for label, name, codes in DRIVE_FILES
         for kind, what in (("fifo", "a FIFO"), ("symlink", "a symlink"))
     },
+    # 1: the tool's own names: a planted part (its name predictable) installed EVIL as notes.txt.
+    "reserved-planted-part": Case(
+        _drive(
+            *small_files([(f".sneakernet/parts/{b3(b'notes.txt')[:40]}.part", b"EVIL\n"), ("notes.txt", b"real\n")])
+        ),
+        ".sneakernet",
+        honest={"notes.txt": b"real\n"},
+    ),
+    "reserved-journal": Case(_drive(*small_files([(".sneakernet/journal.sqlite3", b"not a journal")])), ".sneakernet"),
+    # 2: one path finished on two drives: the catalog names the one drive that finishes it.
+    "duplicate-across-drives": Case(
+        lambda ship, _: write_shipment(
+            ship,
+            [[*small_files(list(HONEST.items())), *small_files([("a", b"one\n")])], small_files([("a", b"two\n")])],
+        ),
+        "twice",
+    ),
+    # 3: a catalog that lies about what the manifests hold (consistent with its fingerprint).
+    "catalog-phantom-entry": Case(
+        _drive_with_catalog(
+            lambda e: [
+                *e,
+                {"type": "entry", "path": "phantom", "kind": "file", "size": 5, "first_drive": 1, "last_drive": 1},
+            ]
+        ),
+        "phantom",
+    ),
+    "catalog-missing-entry": Case(_drive_with_catalog(lambda e: [x for x in e if x.get("path") != "ok.txt"]), "ok.txt"),
+    "catalog-wrong-kind": Case(
+        _drive_with_catalog(lambda e: [{**x, "kind": "dir"} if x.get("path") == "ok.txt" else x for x in e]), "ok.txt"
+    ),
+    "catalog-last-drive-huge": Case(
+        _drive_with_catalog(lambda e: [{**x, "last_drive": 10**15} if x.get("path") == "ok.txt" else x for x in e]),
+        "last_drive",
+    ),
+    # 4: crash cases: tracebacks on hostile values.
+    "symlink-target-nul": Case(_drive(symlink_rec("s", "a\0b")), "NUL"),
+    "symlink-target-empty": Case(_drive(symlink_rec("s", "")), "empty target"),
+    "chunk-type-not-first": Case(
+        _drive(c := Chunk(b"late type", type_last=True), file_rec("late", b"late type", c)), "type"
+    ),
+    "mtime-huge": Case(_drive(*_one("m", mtime_ns=2**70)), "mtime_ns"),
+    "mtime-huge-negative": Case(_drive(*_one("m", mtime_ns=-(2**70))), "mtime_ns"),
+    "uid-huge": Case(_drive(*_one("u", uid=2**40)), "uid"),
+    "size-2-62": Case(_drive(*_one("s", size=2**62)), "size"),
+    "size-2-64": Case(_drive(*_one("s", size=2**64)), "size"),
+    "chunk-offset-2-64": Case(
+        _drive(c := Chunk(b"far away", offset=2**64), file_rec("far", b"far away", c)), "18446744073709551616"
+    ),
+    # 5: the sparse-file bomb, on one drive and across two in either order.
+    "sparse-bomb-one-drive": Case(_drive(file_rec("big", b"", None, offset=2**40, size=2**40)), "big"),
+    **{f"sparse-bomb-{order}": Case(_sparse_bomb(order), "1099511627776") for order in ("tail-first", "tail-last")},
+    # 6: what verify must check like restore: entries and chunk records against their segment.
+    "absolute-path": Case(
+        lambda ship, outside: write_shipment(ship, [small_files([(str(outside / "x"), b"x")])]), "absolute"
+    ),
+    "symlink-then-write-through-it": Case(
+        lambda ship, outside: write_shipment(
+            ship, [[symlink_rec("link", str(outside)), *small_files([("link/f", b"e")])]]
+        ),
+        "symlink",
+    ),
+    "hardlink-out": Case(_drive(hardlink_rec("h", "../outside")), "'..'"),
+    "chunk-past-its-segment": Case(
+        _drive(c := Chunk(b"beyond", offset=10**6), file_rec("beyond", b"beyond", c)), "segment"
+    ),
+    "file-inside-a-file": Case(_drive(*small_files([("f", b"one"), ("f/g", b"two")])), "lies inside"),
+    "dir-and-file": Case(_drive(dir_rec("x"), *small_files([("x", b"file")])), "twice"),
+    # 8: a setuid root file from outside is installed without its setuid bit (verify has nothing to refuse).
+    "setuid-root": Case(
+        _drive(c := Chunk(b"#!/bin/sh\n"), file_rec("tool", b"#!/bin/sh\n", c, mode=0o4755)),
+        honest={"tool": b"#!/bin/sh\n"},
+        verify_code=0,
+        restore_codes=(0,),
+        keeps_honest=True,
+        waits_for="names",
+    ),
+    # 9: one name longer than NAME_MAX refuses that entry, the rest of the drive is restored.
+    "name-too-long": Case(
+        _drive(*small_files([("x" * 300, b"long\n")])),
+        "longer than",
+        verify_code=0,
+        restore_codes=(1,),
+        keeps_honest=True,
+    ),
     # 4: paths of about 490 components from a crafted drive (the safe tree recursed).
     "deep-path-490": Case(
         _deep_path(490),
         honest={"/".join(["d"] * 489 + ["deep.txt"]): b"deep\n"},
+        verify_code=0,
         restore_codes=(0,),
     ),
 }
@@ -172,13 +301,14 @@ def test_hostile_drive(tmp_path: Path, name: str) -> None:
     found = json.loads(child.stdout)
     (verify_code, verify_out), (restore_code, restore_out) = found["verify"], found["restore"]
     assert "Traceback" not in verify_out + restore_out, verify_out + restore_out
-    if case.restore_codes != (0,):
-        assert verify_code == 1, verify_out
+    assert verify_code == case.verify_code, verify_out
     assert restore_code in case.restore_codes, restore_out
     assert case.says in restore_out or case.says in verify_out, verify_out + restore_out
     # Nothing outside DEST: the work directory holds DEST alone, the outside directory nothing.
     assert os.listdir(outside) == [] and sorted(os.listdir(work)) == (["dest"] if dest.exists() else [])
     _check_dest(dest, {**HONEST, **case.honest}, bound)
+    if case.keeps_honest:
+        assert all((dest / path).read_bytes() == data for path, data in HONEST.items()), restore_out
 
 
 def _bytes_below(root: Path) -> int:

@@ -56,6 +56,7 @@ from craft import (
     hardlink_rec,
     rle_frame,
     small_files,
+    spanning_file,
     symlink_rec,
     tree_of,
     write_shipment,
@@ -69,6 +70,7 @@ from sneakernet.journal import FINISHED_NAME, JOURNAL_DIR
 from sneakernet.recordfile import read_records
 from sneakernet.restore import RestoreReport, ShipmentStatus, restore, status
 from sneakernet.safetree import SafeTree, UnsafePath
+from sneakernet.scan import SourceEntry, walk
 from sneakernet.units import format_size
 
 # The module, not the function of the same name (the package may export ``restore``).
@@ -892,6 +894,83 @@ print(json.dumps({"outcomes": out, "maxrss_kib": peak}))
     assert [(s, [f.split(" ")[0] for f in failed]) for s, failed in found["outcomes"]] == [("damaged", ["f"])] * 3
     assert all("damaged bytes" in failed[0] for _, failed in found["outcomes"])
     assert found["maxrss_kib"] < 256 * 1024
+
+
+def _with_ok(drives: list[list[Any]]) -> list[list[Any]]:
+    drives[0] += small_files([("ok.txt", b"fine\n")])
+    return drives
+
+
+def _largest_file(dest: Path) -> int:
+    """The largest apparent size of a file in ``dest``, parts included (the journal's own files aside)."""
+    journal = JOURNAL_DIR.encode() + b"/"
+    sizes = [0]
+    for entry in walk(dest):
+        kept = not entry.path.startswith(journal) or entry.path.startswith(journal + b"parts/")  # type: ignore[union-attr]
+        if isinstance(entry, SourceEntry) and entry.kind == "file" and kept:
+            sizes.append(entry.size)
+    return max(sizes)
+
+
+def test_a_spanning_file_restored_out_of_order_never_has_a_part_larger_than_its_pieces(tmp_path: Path) -> None:
+    """Issue 18, 5: the drive holding a file's tail restored first wrote it at its offset, a sparse part as large
+    as the file: a part holds only the bytes from 0 on that the drives given supplied, a later piece waits in a
+    part of its own (as long as itself), and the file is assembled once the pieces before it come."""
+    data = random.Random(5).randbytes(900)
+    drives = write_shipment(
+        tmp_path / "ship",
+        _with_ok(spanning_file([(0, data[:300]), (300, data[300:600]), (600, data[600:])], 900, data)),
+    )
+    dest = tmp_path / "dest"
+    for number in (3, 1, 2):
+        code, out, err = cli("restore", drives[number - 1], "--into", dest)
+        assert code == 0, out + err
+        assert _largest_file(dest) <= 300 or number == 2  # the last run installs the whole file
+    assert (dest / "span.bin").read_bytes() == data and (dest / "ok.txt").read_bytes() == b"fine\n"
+    assert "every file matched" in lines(out)[-1]
+
+
+@pytest.mark.parametrize("order", ["forward", "reverse"])
+def test_a_piece_claiming_an_offset_of_2_40_never_makes_a_sparse_part(tmp_path: Path, order: str) -> None:
+    """Issue 18, 5: a final piece claiming offset = size = 2^40 made restore create a 1 TiB sparse part, both runs
+    exited 0 and the shipment could never complete. The piece must start where the piece before ends: refused,
+    naming both, and nothing in DEST grows past the bytes the drives hold."""
+    drives = write_shipment(
+        tmp_path / "ship", _with_ok(spanning_file([(0, b"x" * 100), (1 << 40, b"")], 1 << 40, b"x" * 100))
+    )
+    dest = tmp_path / "dest"
+    runs = [cli("restore", d, "--into", dest) for d in (drives if order == "forward" else drives[::-1])]
+    assert _largest_file(dest) <= 100
+    code, out, err = runs[-1]
+    assert code == 1 and "Traceback" not in err
+    refused = [line for line in lines(out) if "not restored: span.bin" in line]
+    assert len(refused) == 1 and "cannot be assembled" in refused[0] and "1099511627776" in refused[0], out
+    assert (dest / "ok.txt").read_bytes() == b"fine\n" and not (dest / "span.bin").exists()
+
+
+@pytest.mark.parametrize("planted", ["symlink", "fifo", "directory"])
+def test_something_planted_under_a_part_name_refuses_that_file_only(tmp_path: Path, planted: str) -> None:
+    """Issue 18, 9: one symlink planted among the parts (under the name a file's part would take) aborted the
+    whole drive; a FIFO would have blocked it. Only that file is refused, its neighbours are restored, and
+    nothing is followed."""
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep me\n")
+    first, second = small_files([("a.txt", b"first\n")]), small_files([("b.txt", b"second\n"), ("c.txt", b"third\n")])
+    drives = write_shipment(tmp_path / "ship", [first, second])
+    dest = tmp_path / "dest"
+    assert cli("restore", drives[0], "--into", dest)[0] == 0
+    # The name b.txt's part took when part names were derived from paths.
+    name = journal_dir(dest) / "parts" / (blake3.blake3(b"b.txt").hexdigest()[:40] + ".part")
+    {"symlink": lambda: name.symlink_to(victim), "fifo": lambda: os.mkfifo(name), "directory": name.mkdir}[planted]()
+    code, out, err = cli("restore", drives[1], "--into", dest)
+    assert "Traceback" not in err and victim.read_bytes() == b"keep me\n"
+    assert (dest / "c.txt").read_bytes() == b"third\n"
+    if code == 1:  # the part's name was the planted one: that file alone is refused, and says why
+        refused = [line for line in lines(out) if "not restored:" in line]
+        assert len(refused) == 1 and "b.txt" in refused[0] and "DEST/.sneakernet/parts" in refused[0], out
+        assert not (dest / "b.txt").exists()
+    else:  # part names that cannot be guessed: nothing planted is in the way
+        assert code == 0 and (dest / "b.txt").read_bytes() == b"second\n", out + err
 
 
 # Cross-drive attacks: a symlink on drive 1, something beneath it on drive 2. Per drive, validation cannot see it;

@@ -297,6 +297,11 @@ class Journal:
     def add_piece(self, path: bytes, offset: int, length: int, drive: int) -> None:
         self.db.execute("INSERT OR REPLACE INTO pieces VALUES (?, ?, ?, ?)", (path, offset, length, drive))
 
+    def pieces(self, path: bytes) -> list[tuple[int, int, int]]:
+        """``(offset, length, drive)`` of every piece of ``path`` recorded, by offset."""
+        rows = self.db.execute("SELECT offset, length, drive FROM pieces WHERE path = ? ORDER BY offset", (path,))
+        return [(int(o), int(n), int(d)) for o, n, d in rows.fetchall()]
+
     def piece_bytes(self, path: bytes) -> int:
         row = self.db.execute("SELECT COALESCE(SUM(length), 0) FROM pieces WHERE path = ?", (path,)).fetchone()
         return int(row[0])

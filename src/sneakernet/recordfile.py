@@ -143,6 +143,13 @@ def type_prefix(record_type: str) -> bytes:
     return b'{"type":"' + record_type.encode("ascii") + b'"'
 
 
+def _starts_with_its_type(line: bytes, record_type: Any) -> bool:
+    """Whether ``line`` starts with ``{"type":"<its type>"``, written out plainly (no escapes, no spaces)."""
+    if not isinstance(record_type, str) or not record_type.isascii():
+        return True  # not a type any reader knows: refused as such by the caller, with a better message
+    return line.startswith(type_prefix(record_type))
+
+
 # JSONDecoder sets scan_once in __init__ (the C scanner); typeshed does not declare it.
 _scan_value: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
@@ -193,6 +200,10 @@ def read_records(
             raise FormatError(f"{what} line {number} is not valid JSON") from exc
         if not isinstance(record, dict):
             raise FormatError(f"{what} line {number} is not a JSON object")
+        if not _starts_with_its_type(line, record.get("type")):
+            # A pass for one kind of record picks lines by this prefix: a record that does not start with it
+            # would be read by one pass and missed by the other.
+            raise FormatError(f'{what} line {number} does not start with its "type", as every record must')
         yield record
 
 

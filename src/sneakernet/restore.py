@@ -641,40 +641,151 @@ class DriveRestorer:
         if whole and self.writers is not None and (record.size or 0) < POOLED_FILE_LIMIT:
             self._write_whole(record, path, new_part_name(), cursor)
             return
-        opened = self._open_part(path, whole)
+        if whole:
+            self._whole_file(record, path, cursor)
+        else:
+            self._piece(record, path, cursor)
+
+    def _whole_file(self, record: FileRecord, path: bytes, cursor: ChunkCursor) -> None:
+        """A large file wholly on this drive: written as its chunks come, hashed on the hash lane."""
+        opened = self._open_part(path, whole=True)
         if opened is None:
             return
         fd, part = opened
-        # A piece of a file spanning drives is hashed as it is written when it follows the bytes hashed so far.
-        hasher, upto = self.spanning.pop(path, (None, -1)) if not whole else (blake3.blake3(), 0)
-        if not whole and record.offset == 0:
+        hasher = blake3.blake3()
+        try:
+            if self._write_piece(fd, record, cursor, hasher, record.offset):
+                self._fail(path, f"has damaged bytes on {self.reader.label.label}", part=part)
+            elif hasher.hexdigest() != record.blake3:
+                self._fail(path, "does not match its BLAKE3", part=part)
+            else:
+                assert record.meta is not None and record.size is not None
+                self._finish(fd, part, path, record.meta, record.size, spanning=False)
+        finally:
+            os.close(fd)
+
+    def _piece(self, record: FileRecord, path: bytes, cursor: ChunkCursor) -> None:
+        """A piece of a file spanning drives. The part only ever holds the file's bytes from 0 on, as far as the
+        pieces given so far reach without a gap: a piece that lies beyond (its drive came before the one holding
+        the bytes before it) waits in a part of its own, as long as itself, until those come. So a part never
+        grows past what the drives given supplied (a piece claiming offset 2^40 made a 1 TiB sparse part), and
+        pieces that overlap, leave a gap or run past the file's size are refused, naming the drives."""
+        pieces = self.journal.pieces(path)
+        if any(drive == self.drive for _, _, drive in pieces):
+            return  # this drive's piece is in already (a drive restored again after some of its files failed)
+        problem = _piece_problem(record, self.drive, self.reader.label.label, pieces, self.journal.entry(path))
+        if problem is not None:
+            # The other drives' pieces stay: a good copy of this drive completes the file.
+            self._fail(path, f"cannot be assembled: {problem}", keep_part=True)
+            return
+        end = _contiguous_end(pieces)
+        if record.offset != end:
+            if not self._park(record, path, cursor):
+                self.journal.add_piece(path, record.offset, record.length, self.drive)
+            return
+        # Hashed as written when it follows the bytes hashed so far in this run, else read back at the end.
+        hasher, upto = self.spanning.pop(path, (None, -1))
+        if record.offset == 0:
             hasher, upto = blake3.blake3(), 0
         if upto != record.offset:
             hasher = None
+        opened = self._open_part(path, whole=False)
+        if opened is None:
+            return
+        fd, part = opened
         try:
-            broken = self._write_piece(fd, record, cursor, hasher)
-            if record.final:
-                assert record.size is not None
-                os.ftruncate(fd, record.size)
-            if broken:
-                # The other drives' pieces of a spanning file stay in its part: a good copy of this drive
-                # completes it.
-                self._fail(path, f"has damaged bytes on {self.reader.label.label}", keep_part=not whole, part=part)
+            os.ftruncate(fd, end)  # whatever a killed run wrote past the pieces recorded
+            if self._write_piece(fd, record, cursor, hasher, record.offset):
+                self._fail(path, f"has damaged bytes on {self.reader.label.label}", keep_part=True)
                 return
-            if whole:
-                assert hasher is not None
-                if hasher.hexdigest() != record.blake3:
-                    self._fail(path, "does not match its BLAKE3", part=part)
-                    return
-                assert record.meta is not None and record.size is not None
-                self._finish(fd, part, path, record.meta, record.size, spanning=False)
+            absorbed = self._absorb(fd, path, pieces, record.offset + record.length, hasher)
+            if absorbed is None:
                 return
             self.journal.add_piece(path, record.offset, record.length, self.drive)
             if hasher is not None:
-                self.spanning[path] = (hasher, record.offset + record.length)
-            self._finish_if_complete(fd, part, path)
+                self.spanning[path] = (hasher, absorbed)
+            entry = self.journal.entry(path)
+            if entry is not None and entry.size == absorbed:
+                self._finish_spanning(fd, part, path)
         finally:
             os.close(fd)
+
+    def _park(self, record: FileRecord, path: bytes, cursor: ChunkCursor) -> bool:
+        """Write a piece that does not follow the part's bytes into a part of its own (a random name, recorded in
+        the journal under the path and the drive); True if it is damaged (the file fails)."""
+        key = _parked_key(path, self.drive)
+        known = self.journal.part(key)
+        if known is not None:  # a killed run's: made again
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(known[0], dir_fd=self.parts_fd)
+        name = new_part_name()
+        fd = create_part(self.parts_fd, name, self.journal.dest)
+        try:
+            st = os.fstat(fd)
+            self.journal.set_parts([(key, name, st.st_dev, st.st_ino)])
+            broken = self._write_piece(fd, record, cursor, None, 0)
+        finally:
+            os.close(fd)
+        if broken:
+            self._fail(path, f"has damaged bytes on {self.reader.label.label}", keep_part=True)
+            self._drop_parked(key)
+        return broken
+
+    def _absorb(self, fd: int, path: bytes, pieces: list[tuple[int, int, int]], end: int, hasher: Any) -> int | None:
+        """Append to the part, in order, the parked pieces that now follow its bytes; the new end of its bytes, or
+        None when a parked piece is gone or was replaced (the file is failed: its drive must be restored again)."""
+        for offset, length, drive in pieces:
+            if offset != end or not length:
+                continue
+            source = self._open_parked(path, drive)
+            if source is None:
+                self._fail(
+                    path, f"lost its piece of drive {drive} from DEST/.sneakernet/parts: restore that drive again"
+                )
+                return None
+            try:
+                position = 0
+                while position < length and (data := os.pread(source, min(1 << 22, length - position), position)):
+                    if hasher is not None:
+                        hasher.update(data)
+                    _pwrite_all(fd, data, end + position, self.journal.dest)
+                    position += len(data)
+            finally:
+                os.close(source)
+            if position != length:
+                self._fail(path, f"lost bytes of its piece of drive {drive} from DEST/.sneakernet/parts")
+                return None
+            end += length
+        return end
+
+    def _open_parked(self, path: bytes, drive: int) -> int | None:
+        """The parked piece of ``drive``, opened for reading if it is still the file restore made, else None."""
+        known = self.journal.part(_parked_key(path, drive))
+        if known is None:
+            return None
+        name, dev, ino = known
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | _CLOEXEC, dir_fd=self.parts_fd)
+        except OSError:
+            return None
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != (dev, ino) or not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            return None
+        return fd
+
+    def _drop_parked(self, key: bytes) -> None:
+        known = self.journal.part(key)
+        if known is not None:
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                os.unlink(known[0], dir_fd=self.parts_fd)
+            self.journal.drop_parts([key])
+
+    def _drop_pieces(self, path: bytes) -> None:
+        """Forget the pieces of ``path`` and remove the parts of their own that any of them waited in."""
+        for _, _, drive in self.journal.pieces(path):
+            self._drop_parked(_parked_key(path, drive))
+        self.journal.drop_pieces(path)
 
     def _open_part(self, path: bytes, whole: bool) -> tuple[int, bytes] | None:
         """The part to write ``path``'s bytes into, and its name: a new one (O_EXCL, a random name) for a whole file
@@ -747,7 +858,9 @@ class DriveRestorer:
             done.future.exception()
             self.inflight_bytes -= done.size
 
-    def _write_piece(self, fd: int, record: FileRecord, cursor: ChunkCursor, hasher: Any) -> bool:
+    def _write_piece(self, fd: int, record: FileRecord, cursor: ChunkCursor, hasher: Any, at: int) -> bool:
+        """Write the piece's bytes into ``fd`` from offset ``at`` on, hashing them with ``hasher`` (if any) in
+        order; True if some of its chunks are damaged."""
         span = self.map.piece_range(record)
         if span is None:
             return False
@@ -763,7 +876,7 @@ class DriveRestorer:
                         hasher.update(data)
                     else:
                         lane.update(hasher, data)
-                _pwrite_all(fd, data, record.offset + position - span[0], self.journal.dest)
+                _pwrite_all(fd, data, at + position - span[0], self.journal.dest)
                 self.outcome.written += len(data)
                 self.progress.advance(len(data))
         finally:
@@ -771,19 +884,16 @@ class DriveRestorer:
                 lane.drain()  # the hasher is complete when this returns
         return broken
 
-    def _finish_if_complete(self, fd: int, part: bytes, path: bytes) -> None:
-        """A file spanning drives: once every byte is in, hash the assembled part and install it."""
+    def _finish_spanning(self, fd: int, part: bytes, path: bytes) -> None:
+        """A file spanning drives whose every byte is in its part: hash the assembled part and install it."""
         entry = self.journal.entry(path)
-        assert entry is not None
-        if entry.size is None or self.journal.piece_bytes(path) != entry.size:
-            return
+        assert entry is not None and entry.size is not None
         hasher, position = self.spanning.pop(path, (blake3.blake3(), 0))
         # Pieces that came in order in this run were hashed as they were written; the rest is read back.
         while data := os.pread(fd, 1 << 22, position):
             hasher.update(data)
             position += len(data)
         if hasher.hexdigest() != entry.blake3:
-            self.journal.drop_pieces(path)
             self._fail(path, "does not match its BLAKE3 once assembled from its drives", part=part)
             return
         assert entry.mode is not None and entry.mtime_ns is not None and entry.uid is not None
@@ -838,7 +948,7 @@ class DriveRestorer:
                 installed.append(item.path)
                 self.outcome.setid_cleared += item.cleared
                 if item.spanning:
-                    self.journal.drop_pieces(item.path)
+                    self._drop_pieces(item.path)
             # The renames are durable before the journal calls the files done.
             sync_filesystem(self.parts_fd)
             self.journal.set_states(installed, DONE)
@@ -891,7 +1001,7 @@ class DriveRestorer:
         if len(self.outcome.failed) < LISTED_PATHS:
             self.outcome.failed.append(f"{show_path(path)} {reason}")
         if not keep_part:
-            self.journal.drop_pieces(path)
+            self._drop_pieces(path)
             known = self.journal.part(path)
             self.journal.drop_parts([path])
             for name in {part, known[0] if known else None} - {None}:
@@ -1019,6 +1129,44 @@ def new_part_name() -> bytes:
     """A part's name: 128 random bits, so that nothing can name a part before restore makes it (a name derived
     from the path, as before, let a shipment put its own file there)."""
     return secrets.token_hex(16).encode("ascii") + b".part"
+
+
+def _parked_key(path: bytes, drive: int) -> bytes:
+    """What the journal records the part of drive ``drive``'s parked piece of ``path`` under (a NUL, which no
+    shipment path holds, keeps it apart from every path)."""
+    return path + b"\0%d" % drive
+
+
+def _contiguous_end(pieces: list[tuple[int, int, int]]) -> int:
+    """Where the bytes of a file's pieces (sorted by offset) reach from 0 without a gap: what its part holds."""
+    end = 0
+    for offset, length, _ in pieces:
+        if offset != end:
+            break
+        end += length
+    return end
+
+
+def _piece_problem(
+    record: FileRecord, drive: int, label: str, pieces: list[tuple[int, int, int]], entry: Entry | None
+) -> str | None:
+    """Why a piece on drive ``label`` cannot be part of its file beside the ``pieces`` other drives gave (None: it
+    can). Pieces are contiguous in drive order: the piece of the drive before ends where this one starts, the next
+    drive's starts where this one ends; none overlap; none runs past the file's size."""
+    start, end = record.offset, record.offset + record.length
+    size = record.size if record.final else entry.size if entry is not None else None
+    here = f"its piece on {label}"
+    if size is not None and end > size:
+        return f"{here} ends at byte {end}, past its size of {size} bytes"
+    for offset, length, other in pieces:
+        there = f"its piece on drive {other}"
+        if size is not None and offset + length > size:
+            return f"{there} ends at byte {offset + length}, past its size of {size} bytes"
+        if (other == drive - 1 and offset + length != start) or (other < drive and offset + length > start):
+            return f"{here} starts at byte {start}, but {there} ends at byte {offset + length} (pieces must abut)"
+        if (other == drive + 1 and offset != end) or (other > drive and offset < end):
+            return f"{here} ends at byte {end}, but {there} starts at byte {offset} (pieces must abut)"
+    return None
 
 
 def create_part(parts_fd: int, name: bytes, dest: str) -> int:

@@ -29,6 +29,10 @@ class UnsafePath(FormatError):
     """A shipment path that would escape the destination or go through a symlink."""
 
 
+class NameTooLong(UnsafePath):
+    """A component of a shipment path longer than the destination's filesystem takes (NAME_MAX)."""
+
+
 class InTheWay(UnsafePath):
     """A directory of the destination's stands where the shipment has a file: nothing wrong with the drive."""
 
@@ -70,6 +74,11 @@ class SafeTree:
         self.listed = listed
         self.replaced: list[bytes] = []
         self.replaced_count = 0
+        try:
+            #: The longest name the destination takes: a longer one is refused as an entry, not met as ENAMETOOLONG.
+            self.name_max = os.fpathconf(self.root_fd, "PC_NAME_MAX")
+        except (OSError, ValueError):
+            self.name_max = 255
 
     def close(self) -> None:
         for fd in self._dirs.values():
@@ -80,7 +89,15 @@ class SafeTree:
     def parent(self, path: bytes, create: bool = True) -> tuple[int, bytes]:
         """``(descriptor of the parent directory, final name)`` of a checked shipment path."""
         parts = check_path(path)
+        self._check_length(path, parts[-1])
         return self.directory(b"/".join(parts[:-1]), create), parts[-1]
+
+    def _check_length(self, path: bytes, name: bytes) -> None:
+        if len(name) > self.name_max:
+            raise NameTooLong(
+                f"{show_path(path)!r} has a name of {len(name)} bytes, longer than the {self.name_max} the "
+                "destination's filesystem takes"
+            )
 
     def directory(self, path: bytes, create: bool = True) -> int:
         """A descriptor of directory ``path`` (b"" is the root), made as needed (mode 0o755, fixed later).
@@ -106,6 +123,7 @@ class SafeTree:
                 break
         for depth in range(start, len(parts)):
             prefix = path[: ends[depth]]
+            self._check_length(prefix, parts[depth])
             fd = self._open_child(fd, parts[depth], prefix, create)
             self._dirs[prefix] = fd
             # The oldest is closed; never the one just opened nor its parent, the newest two.

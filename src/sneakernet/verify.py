@@ -411,6 +411,8 @@ class DriveVerifier:
                     self.manifest.add_chunk(record)
                 elif isinstance(record, FileRecord):
                     self.manifest.piece_range(record)  # a piece must lie within this drive's chunks
+                    if not problems and (record.offset or not record.final):
+                        self._note_piece(record)
                 elif isinstance(record, SegmentRecord):
                     self.manifest.segments[record.name] = record
                 elif isinstance(record, ManifestHeader):
@@ -458,6 +460,24 @@ class DriveVerifier:
             if self.manifest.chunks_per_segment.get(name, 0) != record.chunks:
                 self.report.add("manifest", f"{MANIFEST_NAME} lists {record.chunks} chunks for {name}, but has others")
         return True
+
+    def _note_piece(self, record: FileRecord) -> None:
+        """A piece of a file spanning drives, for :func:`_check_pieces` once every drive is read."""
+        assert self.reader is not None
+        db = self._database()
+        db.execute(_PIECES_TABLE)
+        label = self.reader.label
+        db.execute(
+            "INSERT OR REPLACE INTO spans VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                label.shipment,
+                record.path,
+                label.drive,
+                record.offset,
+                record.length,
+                record.size if record.final else None,
+            ),
+        )
 
     def _database(self) -> sqlite3.Connection:
         if self.db is None:
@@ -1117,6 +1137,8 @@ def verify(
                 done(verifier.report)
         if waiting is not None:
             done(_finish(waiting, ahead, progress))
+        # Known only once every drive is read: the reports already shown get it added (see on_drive).
+        _check_pieces(db, reports)
     finally:
         ahead.close()
         progress.close()
@@ -1141,6 +1163,36 @@ def _finish(verifier: DriveVerifier, ahead: HashAhead, progress: Progress) -> Dr
     report = verifier.report
     log.info("%s: %s, %d bytes checked", verifier.path, report.status, report.bytes_checked)
     return report
+
+
+#: The pieces of files spanning drives seen on the drives verified together (see :func:`_check_pieces`).
+_PIECES_TABLE = (
+    "CREATE TABLE IF NOT EXISTS spans (shipment TEXT, path BLOB, drive INTEGER, offset INTEGER, length INTEGER, "
+    "size INTEGER, PRIMARY KEY (shipment, path, drive))"
+)
+
+
+def _check_pieces(db: sqlite3.Connection, reports: list[DriveReport]) -> None:
+    """The pieces of a file on the drives given abut in drive order, never overlap and never run past its size:
+    what restore needs to assemble it (a piece claiming offset 2^40 would be refused there). Each problem goes to
+    the report of the drive whose piece does not fit."""
+    db.execute(_PIECES_TABLE)
+    rows = db.execute(
+        "SELECT b.shipment, b.path, b.drive, 'starts at byte ' || b.offset, 'its piece on drive ' || a.drive || "
+        "' ends at byte ' || (a.offset + a.length) FROM spans AS a JOIN spans AS b ON a.shipment = b.shipment "
+        "AND a.path = b.path AND a.drive < b.drive "
+        "WHERE (b.drive = a.drive + 1 AND a.offset + a.length != b.offset) OR a.offset + a.length > b.offset "
+        "UNION ALL SELECT a.shipment, a.path, a.drive, 'ends at byte ' || (a.offset + a.length), 'its size is ' || "
+        "f.size FROM spans AS a JOIN spans AS f ON a.shipment = f.shipment AND a.path = f.path "
+        "WHERE f.size IS NOT NULL AND a.offset + a.length > f.size LIMIT 100"
+    ).fetchall()
+    for shipment, path, drive, what, other in rows:
+        shown = show_path(bytes(path))
+        for report in reports:
+            if report.shipment == shipment and report.drive == drive:
+                message = f"{shown}: its piece on this drive {what}, but {other}: restore cannot assemble it"
+                report.add("manifest", message, [shown])
+                break
 
 
 def _stored_bytes(path: str) -> int:
