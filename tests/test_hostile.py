@@ -253,7 +253,6 @@ CASES: dict[str, Case] = {
         verify_code=0,
         restore_codes=(0,),
         keeps_honest=True,
-        waits_for="names",
     ),
     # 9: one name longer than NAME_MAX refuses that entry, the rest of the drive is restored.
     "name-too-long": Case(
