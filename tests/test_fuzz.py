@@ -485,7 +485,7 @@ def big_input(corpus: Corpus, case: str) -> tuple[str, bytes, str]:
     if case == "600 MB of valid records":
         line = json.dumps({"type": "dir", "path": long_path, "mode": 493, "mtime_ns": 0, "uid": 0, "gid": 0}).encode()
         count = 600
-        end = json.dumps({"type": "end", "records": count + 2}).encode() + b"\n"
+        end = json.dumps({"type": "end", "records": count + 2}, separators=(",", ":")).encode() + b"\n"
         return "manifest", _streamed(_header(corpus, False), line.replace(b" ", b"") + b"\n", count, end), "ok"
     if case == "2 GiB window":
         return "manifest", _window_frame(31), "FormatError"
@@ -501,7 +501,7 @@ def big_input(corpus: Corpus, case: str) -> tuple[str, bytes, str]:
     assert case == "600 MB catalog entries"
     entry = {"type": "entry", "path": long_path, "kind": "dir", "size": 0, "first_drive": 1, "last_drive": 1}
     line = json.dumps(entry, separators=(",", ":")).encode() + b"\n"
-    end = json.dumps({"type": "end", "records": 602}).encode() + b"\n"
+    end = json.dumps({"type": "end", "records": 602}, separators=(",", ":")).encode() + b"\n"
     return "catalog", _streamed(_header(corpus, True), line, 600, end), "ok"
 
 
