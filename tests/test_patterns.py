@@ -38,6 +38,14 @@ from sneakernet.scan import SourceEntry, read_exclude_file, walk
         ("images", b"images/a/b.png", True),  # ...takes its subtree
         ("images/", b"images/a.png", True),  # a trailing / is dropped
         ("images", b"images2/a.png", False),  # a prefix of a name is not a directory
+        ("run-0?", b"run-01/logs/a.txt", True),  # a directory the glob matches takes its subtree
+        ("*.d", b"conf.d/x", True),
+        ("*.d", b"conf.dx", False),
+        ("[^a]b", b"^b", True),  # ^ is no negation
+        ("[^a]b", b"xb", False),
+        ("data[1]", b"data[1]/x", True),  # the pattern as it is, a path listed with a [
+        ("data[1]", b"data1", True),
+        ("a[b", b"a[b", True),  # a [ left open is itself
         ("caf\udce9", b"caf\xe9/x", True),  # a name that is not UTF-8, as the shell hands it over
         ("A.txt", b"a.txt", False),  # case matters
     ],
@@ -48,17 +56,41 @@ def test_include_dialect(pattern: str, path: bytes, matched: bool) -> None:
 
 def test_include_through_restore(tmp_path: Path) -> None:
     """The dialect where the user meets it: restore --include of a packed tree takes what the glob says."""
+    names = ["runs/01/log.txt", "runs/02/log.txt", "runs/02/model.bin", "top.txt", "star*.txt", "notes/a.md"]
+    dest = _pack_and_restore(tmp_path, names, ["runs/*.txt", "star[*]*"])
+    assert _files(dest) == ["runs/01/log.txt", "runs/02/log.txt", "star*.txt"]
+
+
+def test_include_of_a_directory_a_glob_matches_takes_its_subtree(tmp_path: Path) -> None:
+    """'--include runs/0?' matched the directories runs/01 and runs/02 but not what they hold: restore made two
+    empty directories and called the subset complete. Now a directory the glob matches brings its subtree, as a
+    directory given by name always did."""
+    names = ["runs/01/log.txt", "runs/02/sub/model.bin", "runs/10/log.txt", "conf.d/a", "top.txt"]
+    dest = _pack_and_restore(tmp_path, names, ["runs/0?", "*.d"])
+    assert _files(dest) == ["conf.d/a", "runs/01/log.txt", "runs/02/sub/model.bin"]
+    code, out, _ = invoke_cli("status", dest)
+    assert code == 0, out
+
+
+def _pack_and_restore(tmp_path: Path, names: list[str], includes: list[str]) -> Path:
+    """Files of these names packed onto one drive, restored with these --include patterns: the destination."""
     src = tmp_path / "src"
-    for name in ("runs/01/log.txt", "runs/02/log.txt", "runs/02/model.bin", "top.txt", "star*.txt", "notes/a.md"):
+    for name in names:
         write_file(src / name, name.encode())
     code, _, err = invoke_cli("pack", src, "--out", tmp_path / "out", "--drive-size", "1GB")
     assert code == 0, err
-    drive = next((tmp_path / "out").iterdir())
     dest = tmp_path / "dest"
-    code, _, err = invoke_cli("restore", drive, "--into", dest, "--include", "runs/*.txt", "--include", "star[*]*")
+    code, _, err = invoke_cli(
+        "restore", tmp_path / "out" / "drive-0001", "--into", dest, *(a for p in includes for a in ("--include", p))
+    )
     assert code == 0, err
-    got = sorted(os.path.relpath(os.path.join(d, f), dest) for d, _, fs in os.walk(dest) for f in fs)
-    assert [p for p in got if not p.startswith(".sneakernet")] == ["runs/01/log.txt", "runs/02/log.txt", "star*.txt"]
+    return dest
+
+
+def _files(dest: Path) -> list[str]:
+    """The files restored under DEST, its .sneakernet left out."""
+    found = (os.path.relpath(os.path.join(d, f), dest) for d, _, fs in os.walk(dest) for f in fs)
+    return sorted(p for p in found if not p.startswith(".sneakernet"))
 
 
 # --- --exclude: gitignore's rules, as `git check-ignore` has them ----------------------------------------------------

@@ -926,7 +926,9 @@ def _drive_headline(drive: DriveReport) -> str:
     "includes",
     metavar="PATTERN",
     multiple=True,
-    help="Restore only matching paths (repeat; '*' crosses '/', a directory takes its subtree); later runs: the same.",
+    help="Restore only the paths PATTERN matches and what is below them (repeat; later runs: the same or none): a glob "
+    "over the whole path, as tar's: '*' any run of bytes, '/' included; '?' any one byte; '[a-z]' one of a class, "
+    "'[!a-z]' one not; no escapes ('[*]' is a '*'); a trailing '/' dropped. E.g. 'images', 'runs/0?', '*.txt'.",
 )
 @click.option(
     "--catalog",

@@ -291,10 +291,12 @@ class Include:
     """One ``--include`` pattern: a glob over a shipment path, as tar's (Python's ``fnmatch``, byte by byte):
 
     * ``*`` matches any run of bytes, ``/`` included (``images/*`` takes ``images/a/b.png`` too);
-    * ``?`` matches any one byte, ``/`` included; ``[...]`` one byte of the class, ``[!...]`` one not in it;
-      there is no escape character (``[*]`` matches a literal ``*``);
-    * a trailing ``/`` is dropped; the pattern's own text, unglobbed, also takes the subtree below it
-      (``images`` takes ``images/a.png``).
+    * ``?`` matches any one byte, ``/`` included; ``[...]`` one byte of the class (ranges ``0-9``), ``[!...]`` one
+      not in it (``^`` is a member like any other); there is no escape character: ``[*]`` is a literal ``*``, and a
+      ``[`` left open is itself;
+    * the whole path must match, and a path that matches takes the subtree below it: ``images`` takes
+      ``images/a.png``, ``run-0?`` all of ``run-01/``; a trailing ``/`` is dropped;
+    * the pattern's text as it is also matches (a path with ``[`` in its name, given as it is listed).
     """
 
     def __init__(self, pattern: bytes) -> None:
@@ -308,5 +310,9 @@ class Include:
 
 @functools.lru_cache(maxsize=256)
 def _include_glob(pattern: bytes) -> re.Pattern[bytes]:
-    """fnmatch's own translation, over bytes read as Latin-1 so that each byte is one character."""
-    return re.compile(fnmatch.translate(pattern.decode("latin-1")).encode("latin-1"))
+    """fnmatch's own translation, over bytes read as Latin-1 so that each byte is one character, and then
+    anything below what it matched."""
+    glob = fnmatch.translate(pattern.decode("latin-1"))
+    for end in ("\\Z", "\\z"):  # the end anchor fnmatch writes (\\z from Python 3.14)
+        glob = glob.removesuffix(end)
+    return re.compile(glob.encode("latin-1") + b"(?s:/.*)?\\Z")
