@@ -1908,8 +1908,9 @@ def test_a_symlink_in_place_of_the_journal_or_the_catalog_copy_is_refused(
     dest = tmp_path / "dest"
     (dest / JOURNAL_DIR).mkdir(parents=True)
     os.symlink(victim, dest / JOURNAL_DIR / (CATALOG_NAME + ".partial"))
+    os.symlink(tmp_path / "made-outside", dest / JOURNAL_DIR / "journal.sqlite3.partial")  # dangling
     assert cli("restore", ship.drives[0], "--into", dest)[0] == 0
-    assert victim.read_bytes() == b"keep me\n"
+    assert victim.read_bytes() == b"keep me\n" and not os.path.lexists(tmp_path / "made-outside")
     journal = dest / JOURNAL_DIR / "journal.sqlite3"
     shutil.copyfile(journal, victim)
     journal.unlink()

@@ -7,6 +7,7 @@ disk (see restore.py), so a state the journal calls done is never lost by a cras
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -137,8 +138,10 @@ class Journal:
         path = os.path.join(directory, JOURNAL_NAME)
         # Built under a temporary name and renamed: a crash never leaves a half-made journal.
         partial = path + ".partial"
-        if os.path.exists(partial):
-            os.remove(partial)
+        for stale in (partial, partial + "-journal"):
+            # Left by a killed run (or a symlink put there: removed, never followed by SQLite).
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(stale)
         connection = _configure(sqlite3.connect(partial, isolation_level="DEFERRED"))
         connection.executescript(_SCHEMA)
         journal = cls(dest, connection)
@@ -147,8 +150,8 @@ class Journal:
             journal.set(key, json.dumps(value))
         journal.commit()
         connection.close()
-        if os.path.exists(partial + "-journal"):
-            os.remove(partial + "-journal")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial + "-journal")
         os.replace(partial, path)
         return cls.open(dest)
 
