@@ -240,6 +240,7 @@ def test_progress_bar_on_a_terminal_names_the_drive_with_sizes_in_units(monkeypa
     progress.advance(205_000_000)
     progress.close()
     assert "pack drive-0002:  20%" in terminal.getvalue() and "205 MB/1 GB" in terminal.getvalue()
+    assert re.search(r"205 MB/1 GB \[[0-9:]+<[0-9:?]+, [0-9.]+ [kMGT]?B/s\]$", terminal.getvalue().strip())
     progress.close()  # a second close (after Ctrl-C, the library's own) draws nothing more
     monkeypatch.setattr(sys, "stderr", io.StringIO())
     assert isinstance(progress_for("pack", quiet=False), LineProgress)

@@ -34,7 +34,9 @@ def _bar_class() -> Any:
         @property
         def format_dict(self) -> dict[str, Any]:
             fields: dict[str, Any] = super().format_dict
-            rate = fields.get("rate")
+            # The smoothed rate, or before there is one (and in the last draw of a short run) the average.
+            elapsed = fields.get("elapsed") or 0
+            rate = fields.get("rate") or (self.n / elapsed if elapsed and self.n else None)
             fields["sized"] = f"{format_size(self.n)}/{format_size(self.total or 0)}"
             fields["speed"] = f"{format_size(rate)}/s" if rate else "?/s"
             return fields
