@@ -164,6 +164,7 @@ def write_shipment(
     shipment: str | None = None,
     catalog: bool = True,
     catalog_edit: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
+    catalog_header: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Write the drives ``out/drive-0001`` ... and return their paths (see the module docstring); ``catalog_edit``
     may change the catalog's entry records before they are written (the catalog is still consistent with its
@@ -231,7 +232,7 @@ def write_shipment(
         labels.append(label)
         all_records.append(records)
     if catalog:
-        write_catalog(paths, labels, all_records, files, raw_bytes, catalog_edit)
+        write_catalog(paths, labels, all_records, files, raw_bytes, catalog_edit, catalog_header)
     return paths
 
 
@@ -242,13 +243,14 @@ def write_catalog(
     files: int,
     raw_bytes: int,
     edit: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
+    header: dict[str, Any] | None = None,
 ) -> None:
     first = paths[0] / CATALOG_NAME
     writer = RecordWriter(first)
     writer.write({"type": "header", "format": "sneakernet-catalog", "shipment": labels[0].shipment,
                   "drives": len(labels), "fingerprint": fingerprint(lb.manifest_blake3 for lb in labels),
                   "created": CREATED, "tool": TOOL, "files": files, "raw_bytes": raw_bytes,
-                  "stored_bytes": sum(lb.stored_bytes for lb in labels), "version": 1})  # fmt: skip
+                  "stored_bytes": sum(lb.stored_bytes for lb in labels), "version": 1, **(header or {})})  # fmt: skip
     for label in labels:
         writer.write({"type": "drive", "drive": label.drive, "label": label.label,
                       "manifest_size": label.manifest_size, "manifest_blake3": label.manifest_blake3,

@@ -40,6 +40,7 @@ from craft import (
     symlink_rec,
     write_shipment,
 )
+from sneakernet.codec import store_frame
 from sneakernet.format import CATALOG_NAME, CHECKSUMS_NAME, DRIVE_LABEL_NAME, MANIFEST_NAME, segment_name
 from sneakernet.journal import JOURNAL_DIR
 from sneakernet.scan import walk
@@ -126,12 +127,25 @@ def _special(name: str, kind: str) -> Callable[[Path, Path], list[Path]]:
 
 
 def _drive_with_catalog(
-    edit: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+    edit: Callable[[list[dict[str, Any]]], list[dict[str, Any]]], **header: Any
 ) -> Callable[[Path, Path], list[Path]]:
-    """One drive of the honest files whose catalog's entries ``edit`` changed (the fingerprint still matches)."""
+    """One drive of the honest files whose catalog's entries ``edit`` changed (the fingerprint still matches), and
+    whose catalog header says ``header``."""
 
     def build(ship: Path, _: Path) -> list[Path]:
-        return write_shipment(ship, [small_files(list(HONEST.items()))], catalog_edit=edit)
+        return write_shipment(ship, [small_files(list(HONEST.items()))], catalog_edit=edit, catalog_header=header)
+
+    return build
+
+
+def _relabelled(**fields: Any) -> Callable[[Path, Path], list[Path]]:
+    """One drive of the honest files whose drive.json then says ``fields`` (its B3SUMS line left as it was)."""
+
+    def build(ship: Path, _: Path) -> list[Path]:
+        drives = write_shipment(ship, [small_files(list(HONEST.items()))])
+        label = drives[0] / DRIVE_LABEL_NAME
+        label.write_text(json.dumps({**json.loads(label.read_text()), **fields}, indent=2) + "\n")
+        return drives
 
     return build
 
@@ -226,6 +240,17 @@ CASES: dict[str, Case] = {
     "size-2-64": Case(_drive(*_one("s", size=2**64)), "size"),
     "chunk-offset-2-64": Case(
         _drive(c := Chunk(b"far away", offset=2**64), file_rec("far", b"far away", c)), "18446744073709551616"
+    ),
+    "drive-number-2-64": Case(_relabelled(drive=2**64), "drive"),
+    "catalog-claims-10-12-drives": Case(_drive_with_catalog(lambda e: e, drives=10**12), "catalog"),
+    # 6: chunk records that do not fit their segment, hidden by a whole-segment hash that matches.
+    "chunks-overlap": Case(
+        _drive(Chunk(b"first chunk"), c := Chunk(b"first chunk", offset=0), file_rec("o", b"first chunk", c)),
+        "overlaps",
+    ),
+    "chunk-of-two-frames": Case(
+        _drive(c := Chunk(b"one", stored=store_frame(b"one") + store_frame(b"two")), file_rec("two", b"one", c)),
+        "frame",
     ),
     # 5: the sparse-file bomb, on one drive and across two in either order.
     "sparse-bomb-one-drive": Case(_drive(file_rec("big", b"", None, offset=2**40, size=2**40)), "big"),
