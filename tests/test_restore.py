@@ -1921,3 +1921,20 @@ def test_a_symlink_in_place_of_the_journal_or_the_catalog_copy_is_refused(
     code, _, err = cli("status", dest)
     assert code == 2 and len(lines(err)) == 1 and "is not a regular file (a symlink?)" in err, err
     assert victim.read_bytes() == before
+
+
+def test_restores_own_small_files_are_never_written_through_a_symlink(tmp_path: Path) -> None:
+    """The name-folding probe and the finished record are made O_EXCL|O_NOFOLLOW after any stale one is removed:
+    a symlink there (a kept journal copied around, a hand) truncated or overwrote the file it named."""
+    (drive,) = write_shipment(tmp_path / "ship", [small_files([("a.txt", b"a\n")])])
+    victims = [tmp_path / "victim-probe", tmp_path / "victim-finished"]
+    for victim in victims:
+        write_file(victim, b"keep me\n")
+    journal_dir = tmp_path / "dest" / JOURNAL_DIR
+    journal_dir.mkdir(parents=True)
+    os.symlink(victims[0], journal_dir / "Probe-\u00e9")
+    os.symlink(victims[1], journal_dir / "finished.json.partial")
+    code, _, err = cli("restore", drive, "--into", tmp_path / "dest")
+    assert code == 0, err
+    assert [v.read_bytes() for v in victims] == [b"keep me\n"] * 2
+    assert (tmp_path / "dest" / "a.txt").read_bytes() == b"a\n"

@@ -136,7 +136,10 @@ def open_drive_file(path: str) -> BinaryIO:
 def write_atomically(path: str, data: bytes) -> None:
     """Write ``data`` under a temporary name, fsync, and rename over ``path``: all or nothing."""
     partial = path + PARTIAL_SUFFIX
-    with open(partial, "wb") as handle:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(partial)  # left by a killed run (or a symlink: removed, never written through)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    with open(os.open(partial, flags, 0o666), "wb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())

@@ -1517,9 +1517,10 @@ def _probe_folding(dest: str) -> bool:
     """Whether the destination's filesystem merges names that differ in case or Unicode normalisation."""
     directory = Journal.directory(dest)
     probe = os.path.join(directory, "Probe-\u00e9")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(probe)  # left by a killed run, or a symlink: never written through
     try:
-        with open(probe, "w"):
-            pass
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC, 0o600))
         folded = os.path.exists(os.path.join(directory, "probe-\u00e9")) or os.path.exists(
             os.path.join(directory, "Probe-e\u0301")
         )
