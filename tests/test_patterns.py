@@ -187,9 +187,22 @@ def git_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     if GIT is None:
         pytest.skip("git is not installed")
     base = tmp_path_factory.mktemp("git")
-    subprocess.run([GIT, "init", "-q", "--bare", str(base / "repo.git")], check=True)
+    subprocess.run([GIT, "init", "-q", "--bare", str(base / "repo.git")], check=True, env=_git_env(base))
     (base / "repo.git" / "info").mkdir(exist_ok=True)
     return base / "repo.git", base / "tree"
+
+
+def _git_env(base: Path) -> dict[str, str]:
+    """No user's or system's git configuration: a global ignore file (~/.config/git/ignore, read even without a
+    configuration) would add its patterns to the ones tested."""
+    home = str(base / "home")
+    return {
+        **os.environ,
+        "HOME": home,
+        "XDG_CONFIG_HOME": home,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+    }
 
 
 def _check_ignore(repo: Path, tree: Path, paths: list[bytes]) -> dict[bytes, bytes]:
@@ -201,6 +214,7 @@ def _check_ignore(repo: Path, tree: Path, paths: list[bytes]) -> dict[bytes, byt
         input=b"".join(p + b"\0" for p in paths),
         capture_output=True,
         cwd=tree,
+        env=_git_env(repo.parent),
         timeout=60,
     )
     assert result.returncode in (0, 1), result.stderr
