@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import importlib
+import json
 import os
 import random
 import shutil
@@ -632,18 +633,43 @@ def test_source_holding_the_reserved_name_is_refused_before_anything_is_written(
 @pytest.mark.parametrize(
     ("keep", "said"),
     [(["--keep-journal"], "the journal a restore kept there (restore --keep-journal)"),
-     ([], "the record a finished restore keeps there")],
+     ([], "with a finished restore's record and other files")],
 )  # fmt: skip
 def test_source_holding_a_kept_journal_is_refused_naming_it(tmp_path: Path, keep: list[str], said: str) -> None:
     """A destination restored with --keep-journal, packed onward (it crashed restore with sqlite3 errors); or
-    without, where the finished record stays."""
+    without, where the finished record stays, beside a file of the user's."""
     write_file(tmp_path / "src" / "a.txt", b"a\n")
     assert cli("pack", tmp_path / "src", "--out", tmp_path / "out", "--drive-size", "100MB")[0] == 0
     dest = tmp_path / "dest"
     assert cli("restore", tmp_path / "out" / "drive-0001", "--into", dest, *keep)[0] == 0
+    if not keep:
+        write_file(dest / ".sneakernet" / "notes.md", b"mine\n")
     code, _, err = cli("pack", dest, "--out", tmp_path / "onward", "--drive-size", "100MB")
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert said in err and "--exclude /.sneakernet" in err
     assert not (tmp_path / "onward").exists()
     code, _, err = cli("pack", dest, "--out", tmp_path / "onward", "--drive-size", "100MB", "--exclude", "/.sneakernet")
     assert code == 0, err
+
+
+def test_a_restored_tree_packs_onward_leaving_out_its_finished_record(tmp_path: Path) -> None:
+    """Every restored destination keeps .sneakernet/finished.json: packing it onward (a real case) was refused
+    until --exclude /.sneakernet was given. That record alone is left out, and said; plan counts the same."""
+    make_edge_tree(tmp_path / "src")
+    assert cli("pack", tmp_path / "src", "--out", tmp_path / "out", "--drive-size", "100MB")[0] == 0
+    dest = tmp_path / "dest"
+    assert cli("restore", *drive_dirs(tmp_path / "out"), "--into", dest, "--keep-setuid")[0] == 0
+    assert os.listdir(dest / ".sneakernet") == ["finished.json"]
+    code, out, err = cli("pack", dest, "--out", tmp_path / "onward", "--drive-size", "100MB")
+    assert code == 0, err
+    assert "left out .sneakernet: the record of the restore that made this tree" in out
+    code, plan_out, err = cli("plan", dest, "--drive-size", "100MB", "--json")
+    assert code == 0, err
+    code, pack_out, err = cli("pack", dest, "--out", tmp_path / "again", "--drive-size", "100MB", "--json")
+    assert code == 0, err
+    packed, planned = json.loads(pack_out), json.loads(plan_out)
+    assert packed["restore_record_left_out"] is True
+    assert (planned["files"], planned["dirs"]) == (packed["files"], packed["dirs"])
+    assert cli("restore", *drive_dirs(tmp_path / "onward"), "--into", tmp_path / "second", "--keep-setuid")[0] == 0
+    second = {p: e for p, e in source_entries(tmp_path / "second").items() if not p.startswith(b".sneakernet")}
+    assert second == source_entries(tmp_path / "src")

@@ -540,6 +540,8 @@ def print_pack_summary(summary: PackSummary, quiet: bool) -> None:
     if summary.excluded_entries:
         excluded = counted(summary.excluded_entries, "entry", "entries")
         lines.append(f"  excluded {excluded} ({format_size(summary.excluded_bytes)})")
+    if summary.restore_record_left_out:
+        lines.append("  left out .sneakernet: the record of the restore that made this tree, not data")
     if summary.skipped_count:
         lines.append(f"  skipped {counted(summary.skipped_count, 'entry', 'entries')} (see the warnings)")
     if summary.changed_count:

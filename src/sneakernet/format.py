@@ -37,6 +37,8 @@ PARTIAL_SUFFIX = ".partial"
 #: The top-level name restore works in, DEST/.sneakernet (its journal, parts and catalog copy): no shipment path
 #: may be it or lie under it (section 12.2), compared as a case-insensitive, normalising filesystem would.
 RESERVED_NAME = ".sneakernet"
+#: What stays in DEST/.sneakernet once a restore is finished and its journal removed (see restore.FinishedRecord).
+FINISHED_NAME = "finished.json"
 
 DRIVE_LABEL_FORMAT = "sneakernet-drive"
 MANIFEST_FORMAT = "sneakernet-manifest"

@@ -16,14 +16,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .format import FINISHED_NAME as FINISHED_NAME  # where restore and its tests look for it
 from .format import RESERVED_NAME
 
 JOURNAL_DIR = RESERVED_NAME
 JOURNAL_NAME = "journal.sqlite3"
 PARTS_DIR = "parts"
 CATALOG_COPY = "catalog.jsonl.zst"
-#: What stays in DEST/.sneakernet once a restore is finished and its journal removed (see restore.FinishedRecord).
-FINISHED_NAME = "finished.json"
 #: Bumped when the tables change; a journal of another version is refused, never misread.
 JOURNAL_VERSION = 1
 

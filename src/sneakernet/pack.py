@@ -47,6 +47,7 @@ from .format import (
     CATALOG_NAME,
     CHECKSUMS_NAME,
     DRIVE_LABEL_NAME,
+    FINISHED_NAME,
     MANIFEST_NAME,
     MAX_SEGMENTS,
     PARTIAL_SUFFIX,
@@ -70,7 +71,7 @@ from .format import (
     short_fingerprint,
     show_path,
 )
-from .journal import FINISHED_NAME, JOURNAL_NAME
+from .journal import JOURNAL_NAME
 from .options import PackOptions
 from .output import versioned
 from .planner import (
@@ -93,7 +94,17 @@ from .resume import (
     replayed_records,
     store_bytes,
 )
-from .scan import KIND_DIR, KIND_FILE, KIND_SYMLINK, ScanTotals, SourceEntry, Unreadable, describe, scan
+from .scan import (
+    KIND_DIR,
+    KIND_FILE,
+    KIND_SYMLINK,
+    ScanTotals,
+    SourceEntry,
+    Unreadable,
+    describe,
+    restore_record_excludes,
+    scan,
+)
 from .units import counted, format_size
 
 log = logging.getLogger(__name__)
@@ -265,6 +276,8 @@ class PackSummary:
     resumed_drives: int = 0
     #: The sender's copy of the catalog, when one was asked for (one dock: only the last drive carries it).
     catalog_copy: str | None = None
+    #: The source is a restored tree: its top-level .sneakernet held only a finished restore's record, left out.
+    restore_record_left_out: bool = False
 
     @property
     def short_fingerprint(self) -> str:
@@ -923,7 +936,8 @@ def pack(
     started = time.monotonic()
     options.check()
     targets = DriveTargets(out, drives, drive_size, options.reserve, resume, next_drive)
-    totals, spool = scan(source, options.excludes)
+    own_record = restore_record_excludes(source)
+    totals, spool = scan(source, options.excludes + own_record)
     try:
         _refuse_bad_input(totals, options, source)
         finished = (
@@ -936,6 +950,7 @@ def pack(
         summary = PackSummary(shipment=finished.shipment or uuid.uuid4().hex, fingerprint="", drives=[])
         summary.excluded_entries, summary.excluded_bytes = totals.excluded_entries, totals.excluded_bytes
         summary.resumed_drives = len(finished.labels)
+        summary.restore_record_left_out = bool(own_record)
         if out:
             try:
                 os.makedirs(out, exist_ok=True)
@@ -1002,9 +1017,10 @@ def _refuse_reserved(reserved: list[bytes], source: str | os.PathLike[str]) -> N
             f"data: pack with --exclude /{name} to leave it out"
         )
     if os.path.isfile(os.path.join(kept, FINISHED_NAME.encode())):
+        # Only the record is left out on its own (scan.restore_record_excludes): here something else is beside it.
         raise SourceError(
-            f"the source holds {name} at its top, the record a finished restore keeps there, not data: pack with "
-            f"--exclude /{name} to leave it out"
+            f"the source holds {name} at its top, with a finished restore's record and other files: pack with "
+            f"--exclude /{name} to leave it all out, or move those files elsewhere"
         )
     raise SourceError(
         f"the source holds {name} at its top, a name restore keeps for its own files in the destination: pack "

@@ -52,7 +52,7 @@ from .planner import (
 )
 from .recordfile import FLUSH_EVERY
 from .sample import SAMPLE_MAX, Sample, StreamSampler
-from .scan import FILE_TYPE_BITS, Excluded, ScanTotals, Unreadable, check_source, walk_stats
+from .scan import FILE_TYPE_BITS, Excluded, ScanTotals, Unreadable, check_source, restore_record_excludes, walk_stats
 from .units import counted, format_size
 
 # --- link rates ---------------------------------------------------------------------------------------------
@@ -774,7 +774,9 @@ def plan(
     sampler = StreamSampler(root, chunk_size, level, max_bytes=sample_bytes if sample_bytes is not None else SAMPLE_MAX)
     events = _EventSpool()
     try:
-        walked = _Walk(root, sampler, events, chunk_size).run(Excluder(options.excludes) if options.excludes else None)
+        # What pack leaves out of a restored tree, plan leaves out too (scan.restore_record_excludes).
+        excludes = options.excludes + restore_record_excludes(source)
+        walked = _Walk(root, sampler, events, chunk_size).run(Excluder(excludes) if excludes else None)
         sample = sampler.finish(walked.stream_bytes, threads)
         totals = walked.totals
         catalog_size = catalog_reservation(totals, capacity, chunk_size, segment_size)

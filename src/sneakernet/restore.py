@@ -51,6 +51,7 @@ from .errors import DestinationError, FormatError, OutOfSpace, UnsupportedVersio
 from .format import (
     CATALOG_NAME,
     DRIVE_LABEL_NAME,
+    FINISHED_NAME,
     MAX_CHUNK_SIZE,
     PARTIAL_SUFFIX,
     CatalogDrive,
@@ -73,7 +74,6 @@ from .journal import (
     CATALOG_COPY,
     DONE,
     FAILED,
-    FINISHED_NAME,
     INSTALLING,
     JOURNAL_DIR,
     JOURNAL_NAME,

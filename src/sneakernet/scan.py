@@ -8,6 +8,7 @@ directory listing per level is in memory at a time; the full list of a scan is s
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import stat
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, NamedTuple
 
 from .errors import SourceError
-from .format import is_reserved, show_path
+from .format import FINISHED_NAME, RESERVED_NAME, is_reserved, show_path
 from .patterns import Excluder, exclude_lines
 from .planner import catalog_entry_bound
 
@@ -321,6 +322,35 @@ def check_source(root: str | os.PathLike[str]) -> None:
         raise SourceError(f"source {root_text} does not exist: give the directory to pack")
     if not os.path.isdir(root_text):
         raise SourceError(f"source {root_text} is not a directory: give the directory to pack")
+
+
+#: The pattern pack and plan add themselves for a restored tree (see :func:`restore_record_excludes`).
+RESTORE_RECORD_EXCLUDE = "/" + RESERVED_NAME
+#: A finished record is a few hundred bytes; anything much larger under that name is not one.
+_FINISHED_RECORD_LIMIT = 1 << 20
+
+
+def restore_record_excludes(root: str | os.PathLike[str]) -> tuple[str, ...]:
+    """``(RESTORE_RECORD_EXCLUDE,)`` when ``root`` holds at its top exactly what a finished restore leaves there
+    (the reserved directory holding only its finished record), else ``()``.
+
+    Every restored destination keeps that record, and packing a restored tree onward is common: it is the tool's
+    own bookkeeping, not data, so it is left out (and said) rather than refused. Anything else under the reserved
+    name (a kept journal, a user's own files) is still refused by pack, with the option that handles it."""
+    directory = os.path.join(os.fsencode(root), RESERVED_NAME.encode())
+    record = os.path.join(directory, FINISHED_NAME.encode())
+    try:
+        if not stat.S_ISDIR(os.lstat(directory).st_mode) or os.listdir(directory) != [FINISHED_NAME.encode()]:
+            return ()
+        info = os.lstat(record)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > _FINISHED_RECORD_LIMIT:
+            return ()
+        with open(record, "rb") as handle:
+            fields = json.loads(handle.read(_FINISHED_RECORD_LIMIT))
+    except (OSError, ValueError):
+        return ()
+    is_record = isinstance(fields, dict) and {"shipment", "fingerprint"} <= fields.keys()
+    return (RESTORE_RECORD_EXCLUDE,) if is_record else ()
 
 
 def scan(root: str | os.PathLike[str], excludes: Sequence[str] = ()) -> tuple[ScanTotals, ScanSpool]:
