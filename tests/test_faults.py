@@ -1146,8 +1146,9 @@ def _fd_path(fd: int) -> str:
     return os.readlink(f"/proc/self/fd/{fd}")
 
 
-def test_pack_makes_its_renames_durable_before_drive_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    src = make_fault_tree(tmp_path / "src")
+def record_fsyncs_and_renames(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """From now until ``monkeypatch.undo()``: each fsync ("fsync", the path synced) and each os.replace
+    ("rename", the new name), in order."""
     events: list[tuple[str, str]] = []
     real_fsync, real_replace = os.fsync, os.replace
 
@@ -1161,6 +1162,12 @@ def test_pack_makes_its_renames_durable_before_drive_json(tmp_path: Path, monkey
 
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
+    return events
+
+
+def test_pack_makes_its_renames_durable_before_drive_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = make_fault_tree(tmp_path / "src")
+    events = record_fsyncs_and_renames(monkeypatch)
     pack(str(src), out=str(tmp_path / "out"), drive_size=FAULT_DRIVE, options=FAULT_OPTIONS)
     monkeypatch.undo()
     for drive in drive_dirs(tmp_path / "out"):
@@ -1211,3 +1218,68 @@ def test_restore_makes_its_renames_durable_before_the_journal_says_done(
             assert last_sync > last_rename, f"files recorded done (event {index}) before their renames were synced"
             done_before = value
     assert done_before > 0
+
+
+# A power loss between restore's first two writes: the catalog copy into DEST/.sneakernet, then the journal (its
+# commit durable). Before the copy was fsynced, the journal could survive beside a copy that never reached the disk,
+# and every later restore and status of that DEST failed on it.
+COPY_LOSSES = {
+    "emptied": lambda copy: copy.write_bytes(b""),  # its size made durable, its data not
+    "cut": lambda copy: copy.write_bytes(copy.read_bytes()[: copy.stat().st_size // 2]),
+    "missing": lambda copy: copy.unlink(),  # its rename not durable
+}
+
+
+@pytest.mark.parametrize("loss", sorted(COPY_LOSSES))
+def test_restore_after_a_power_loss_between_the_catalog_copy_and_the_journal_finishes_identical(
+    fault_ship: Shipment, tmp_path: Path, loss: str
+) -> None:
+    dest = tmp_path / "dest"
+    # Killed right after the journal is renamed into place: both writes made, the copy's bytes maybe not on disk.
+    run = kill_child("calls", f"replace@{JOURNAL_NAME}.partial", dest, fault_ship.drives)
+    assert run.killed and restore_state(dest) == "in progress"
+    copy = dest / JOURNAL_DIR / CATALOG_NAME
+    COPY_LOSSES[loss](copy)
+    code, out, err = cli("status", dest)
+    assert code == 2, (out, err)
+    assert_one_line_error(err, str(copy), "restore")
+    code, out, err = cli("restore", *fault_ship.drives, "--into", dest)
+    assert code == 0, err
+    assert "copied it again" in out + err
+    assert_identical(fault_ship.src, dest)
+    assert os.listdir(dest / JOURNAL_DIR) == [FINISHED_NAME]
+
+
+def test_restore_with_a_lost_catalog_copy_takes_the_catalog_given(fault_ship: Shipment, tmp_path: Path) -> None:
+    """Drives that carry no catalog (with --swap only the last does): the copy comes from --catalog, and a
+    catalog of another shipment is refused."""
+    dest, first = tmp_path / "dest", fault_ship.drives[0]
+    assert cli("restore", first, "--into", dest)[0] == 0
+    copy = dest / JOURNAL_DIR / CATALOG_NAME
+    saved = tmp_path / "catalog.jsonl.zst"
+    shutil.copyfile(first / CATALOG_NAME, saved)
+    copy.write_bytes(b"")
+    bare = tmp_path / "bare"
+    shutil.copytree(fault_ship.drives[1], bare)
+    (bare / CATALOG_NAME).unlink()
+    (bare / CHECKSUMS_NAME).unlink()
+    code, _, err = cli("restore", bare, "--into", dest)
+    assert code == 2
+    assert_one_line_error(err, str(copy), "--catalog")
+    code, _, err = cli("restore", bare, *fault_ship.drives[2:], "--into", dest, "--catalog", saved)
+    assert code == 0, err
+    assert_identical(fault_ship.src, dest)
+
+
+def test_restore_makes_its_catalog_copy_durable_before_its_journal(
+    fault_ship: Shipment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events = record_fsyncs_and_renames(monkeypatch)
+    dest = tmp_path / "dest"
+    restore([str(fault_ship.drives[0])], str(dest), keep_journal=True)
+    monkeypatch.undo()
+    journal, copy = str(dest / JOURNAL_DIR / JOURNAL_NAME), str(dest / JOURNAL_DIR / CATALOG_NAME)
+    before = events[: events.index(("rename", journal))]
+    assert ("fsync", copy + ".partial") in before, "the catalog copy's bytes were not fsynced before the journal"
+    renamed = before.index(("rename", copy))
+    assert ("fsync", str(dest / JOURNAL_DIR)) in before[renamed:], "the copy's rename was not made durable"

@@ -27,6 +27,7 @@ from typing import Any, BinaryIO, TypeVar
 import blake3
 
 from .codec import decode_chunk, frame_problem
+from .durable import fsync_dir
 from .errors import DestinationError, FormatError, NotADrive, OutOfSpace, UnfinishedDrive
 from .format import (
     CATALOG_NAME,
@@ -91,14 +92,6 @@ def holds_shipment(path: str) -> bool:
     except OSError:
         return False
     return any(name.split(".partial")[0] in SHIPMENT_NAMES for name in names)
-
-
-def fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 #: How a reader opens a drive's files: a FIFO in place of one must not block it forever (O_NONBLOCK), and a

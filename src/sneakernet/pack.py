@@ -35,13 +35,13 @@ from .bundle import (
     DriveWriter,
     EncodedChunk,
     checksum_lines,
-    fsync_dir,
     holds_shipment,
     refuse_non_directory,
     write_atomically,
 )
 from .chunking import Chunker, RawChunk, is_large
 from .codec import encode_chunk, stored_size_bound
+from .durable import fsync_dir
 from .errors import DestinationError, OutOfSpace, SourceError, UsageError
 from .format import (
     CATALOG_NAME,

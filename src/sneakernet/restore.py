@@ -16,10 +16,8 @@ commits them. A crash at any point leaves every final name either absent, or hol
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import fcntl
-import functools
 import itertools
 import json
 import logging
@@ -42,18 +40,17 @@ from .bundle import (
     CatalogReader,
     ChunkMap,
     DriveReader,
-    fsync_dir,
     open_drive_file,
     refuse_non_directory,
     write_atomically,
 )
+from .durable import copy_atomic, fsync_dir, sync_filesystem
 from .errors import DestinationError, FormatError, OutOfSpace, UnsupportedVersion, UsageError
 from .format import (
     CATALOG_NAME,
     DRIVE_LABEL_NAME,
     FINISHED_NAME,
     MAX_CHUNK_SIZE,
-    PARTIAL_SUFFIX,
     CatalogDrive,
     CatalogEntry,
     CatalogHeader,
@@ -1084,22 +1081,6 @@ def _write_file(
     return None
 
 
-def sync_filesystem(fd: int) -> None:
-    """Make everything written to the filesystem holding ``fd`` durable: Linux's syncfs, which leaves other
-    filesystems alone, else ``os.sync()``."""
-    syncfs = _syncfs()
-    if syncfs is None or syncfs(fd) != 0:
-        os.sync()
-
-
-@functools.cache
-def _syncfs() -> Any:
-    try:
-        return ctypes.CDLL(None, use_errno=True).syncfs
-    except (OSError, AttributeError):
-        return None
-
-
 def _pwrite_all(fd: int, data: memoryview | bytes, offset: int, dest: str) -> None:
     """Write all of ``data`` at ``offset``: a short write (a filling disk) is continued, never ignored."""
     while data:
@@ -1416,6 +1397,7 @@ def _journal_for(
                 f"{dest} is a restore with --include {stored or '(everything)'}: give the same patterns or none"
             )
         try:
+            _mend_catalog_copy(journal, readers, catalog, notes)
             # A run killed while it indexed the catalog (or a journal made before the index existed).
             index_catalog(journal, os.path.join(Journal.directory(dest), CATALOG_COPY))
         except UsageError:
@@ -1437,16 +1419,10 @@ def _journal_for(
         header, drives = read_catalog(catalog)
     if includes:
         includes.refuse_unmatched(catalog)
-    # The catalog copy first, whole (partial then rename): the journal, made last, is what says a restore exists.
+    # The catalog copy first, whole and durable: the journal, made last, is what says a restore exists.
     os.makedirs(os.path.join(Journal.directory(dest), PARTS_DIR), exist_ok=True)
     copy = os.path.join(Journal.directory(dest), CATALOG_COPY)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(copy + PARTIAL_SUFFIX)  # a run killed while it copied
-    # O_EXCL|O_NOFOLLOW: a symlink left in the journal directory is refused, never written through.
-    target_fd = os.open(copy + PARTIAL_SUFFIX, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC, 0o600)
-    with open_drive_file(catalog) as original, open(target_fd, "wb") as target:
-        shutil.copyfileobj(original, target)
-    os.replace(copy + PARTIAL_SUFFIX, copy)
+    _copy_catalog(catalog, copy)
     with contextlib.suppress(FileNotFoundError):
         # Forced over a finished restore of another shipment: that record no longer says what DEST holds.
         os.unlink(os.path.join(Journal.directory(dest), FINISHED_NAME))
@@ -1472,6 +1448,56 @@ def _journal_for(
         _remove_journal(dest)
         raise
     return journal
+
+
+def _copy_catalog(catalog: str, copy: str) -> None:
+    """``catalog`` copied to ``copy`` durably before anything (the journal) can say the copy is there; its
+    temporary file O_EXCL|O_NOFOLLOW: a symlink left in the journal directory is refused, never written through."""
+    with open_drive_file(catalog) as original:
+        copy_atomic(original, copy, 0o600)
+
+
+def _catalog_copy_problem(journal: Journal) -> str | None:
+    """What is wrong with the catalog copy of ``journal``'s restore, None when it reads whole and is of the
+    journal's shipment. A journal of an older sneakernet, which did not fsync the copy, can outlive it after a
+    power loss: the copy empty, cut or missing."""
+    copy = os.path.join(Journal.directory(journal.dest), CATALOG_COPY)
+    if not os.path.lexists(copy):
+        return "missing"
+    try:
+        header, _ = read_catalog(copy)
+    except UsageError as exc:
+        return f"damaged ({exc.__cause__ or exc})"
+    if header.fingerprint != journal.get_json("fingerprint"):
+        return "of another shipment"
+    return None
+
+
+def _mend_catalog_copy(journal: Journal, readers: list[DriveReader], catalog: str | None, notes: list[str]) -> None:
+    """A bad catalog copy (see :func:`_catalog_copy_problem`) copied again from ``catalog`` or the first drive
+    given whose catalog reads whole and is the journal's shipment's; without one, UsageError saying what to
+    give. A finished restore's copy is not read again (it may be gone)."""
+    if journal.get("finished") == "true" or (problem := _catalog_copy_problem(journal)) is None:
+        return
+    copy = os.path.join(Journal.directory(journal.dest), CATALOG_COPY)
+    fingerprint = journal.get_json("fingerprint")
+    candidates = [catalog] if catalog is not None else [r.file(CATALOG_NAME) for r in readers]
+    for candidate in candidates:
+        if not os.path.isfile(candidate):
+            continue
+        try:
+            header, _ = read_catalog(candidate)
+        except UsageError:
+            continue
+        if header.fingerprint == fingerprint:
+            _copy_catalog(candidate, copy)
+            notes.append(f"the catalog copy {copy} was {problem}: copied it again from {candidate}")
+            return
+    given = f"--catalog {catalog} is not a good catalog of it" if catalog else "none of these drives carries it"
+    raise UsageError(
+        f"the catalog copy {copy} is {problem} and {given}: restore with a drive of shipment "
+        f"{short_fingerprint(fingerprint)} that carries its catalog, or give --catalog FILE"
+    )
 
 
 def _first_good_catalog(readers: list[DriveReader], notes: list[str]) -> tuple[str, CatalogHeader, list[CatalogDrive]]:
@@ -1938,6 +1964,12 @@ def shipment_status(dest: str, journal: Journal | None = None) -> ShipmentStatus
                 list(range(1, count + 1)), [], [], 0, complete=True, finished=True,
                 finished_at=record.finished if record else None, includes=journal.get_json("includes") or [],
             )  # fmt: skip
+        if own and (problem := _catalog_copy_problem(journal)) is not None:
+            copy = os.path.join(Journal.directory(dest), CATALOG_COPY)
+            raise UsageError(
+                f"the catalog copy {copy} is {problem}: run sneakernet restore into {dest} again with any drive of "
+                "the shipment (or --catalog FILE), which copies it again"
+            )
         states = journal.drives()
         restored = sorted(d for d, (_, state, _) in states.items() if state == DONE)
         includes = Includes(journal.get_json("includes") or [])
