@@ -1182,6 +1182,21 @@ def test_pack_makes_its_renames_durable_before_drive_json(tmp_path: Path, monkey
             assert synced and synced[-1] > renamed[-1], f"{directory} not fsynced between its renames and drive.json"
 
 
+def test_pack_makes_the_senders_catalog_copy_durable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--catalog-dir's copy (with --swap, the only one besides the last drive's) was renamed unsynced."""
+    src = make_fault_tree(tmp_path / "src")
+    events = record_fsyncs_and_renames(monkeypatch)
+    summary = pack(
+        str(src), out=str(tmp_path / "out"), drive_size=FAULT_DRIVE, options=FAULT_OPTIONS,
+        catalog_dir=str(tmp_path / "sender"),
+    )  # fmt: skip
+    monkeypatch.undo()
+    assert summary.catalog_copy is not None
+    copy = summary.catalog_copy
+    assert ("fsync", copy + ".partial") in events
+    assert events[events.index(("rename", copy)) + 1] == ("fsync", str(tmp_path / "sender"))
+
+
 def test_restore_makes_its_renames_durable_before_the_journal_says_done(
     fault_ship: Shipment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1283,3 +1298,6 @@ def test_restore_makes_its_catalog_copy_durable_before_its_journal(
     assert ("fsync", copy + ".partial") in before, "the catalog copy's bytes were not fsynced before the journal"
     renamed = before.index(("rename", copy))
     assert ("fsync", str(dest / JOURNAL_DIR)) in before[renamed:], "the copy's rename was not made durable"
+    # The journal's own rename too: lost, it would leave DEST's installed files with no restore that knows them.
+    after = events[events.index(("rename", journal)) :]
+    assert after[1:2] == [("fsync", str(dest / JOURNAL_DIR))], "the journal's rename was not made durable"

@@ -501,7 +501,7 @@ targets = {
     "rename": (os, "rename"),
     "commit": (restore.Journal, "commit"),
     "flush": (restore.DriveRestorer, "_flush"),
-    "copyfile": (shutil, "copyfileobj"),  # the catalog's copy into the journal directory
+    "copyfile": (restore, "copy_atomic"),  # the catalog's copy into the journal directory
     "set_metadata": (safetree.SafeTree, "set_metadata"),
 }
 owner, name = targets[what]

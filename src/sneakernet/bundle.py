@@ -6,8 +6,10 @@ Write order (docs/format.md, "Write order"), which makes every crash detectable:
 2. the manifest is written as ``manifest.jsonl.zst.partial``, ending with its end record, fsynced, renamed;
 3. B3SUMS (segments, manifest, and the drive.json about to be written) is written to a temporary name,
    fsynced, renamed;
-4. drive.json is written to a temporary name, fsynced, renamed, and the directories fsynced. Only now is the
-   drive finished: a drive without drive.json is unfinished whatever else it holds;
+4. drive.json is written to a temporary name, fsynced, renamed. Only now is the drive finished: a drive without
+   drive.json is unfinished whatever else it holds;
+
+Every rename is made durable (its directory fsynced) as it is made, by durable.py.
 5. once every drive is finished, the catalog is added the same way and B3SUMS is replaced by one that covers it.
 """
 
@@ -27,7 +29,7 @@ from typing import Any, BinaryIO, TypeVar
 import blake3
 
 from .codec import decode_chunk, frame_problem
-from .durable import fsync_dir
+from .durable import COPY_BLOCK, install, write_atomic, write_chunks_atomic
 from .errors import DestinationError, FormatError, NotADrive, OutOfSpace, UnfinishedDrive
 from .format import (
     CATALOG_NAME,
@@ -126,19 +128,6 @@ def open_drive_file(path: str) -> BinaryIO:
         raise
 
 
-def write_atomically(path: str, data: bytes) -> None:
-    """Write ``data`` under a temporary name, fsync, and rename over ``path``: all or nothing."""
-    partial = path + PARTIAL_SUFFIX
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(partial)  # left by a killed run (or a symlink: removed, never written through)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-    with open(os.open(partial, flags, 0o666), "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, path)
-
-
 def checksum_lines(entries: list[tuple[str, str]]) -> bytes:
     """B3SUMS text: ``<hex>  <name>`` per line, the format ``b3sum --check`` reads."""
     return "".join(f"{digest}  {name}\n" for name, digest in entries).encode("ascii")
@@ -230,7 +219,7 @@ class DriveWriter:
             self._close_segment()
             self.manifest.write(EndRecord(self.manifest.records + 1).to_json())
             manifest_size, manifest_blake3 = self.manifest.close()
-            os.replace(os.path.join(self.path, MANIFEST_NAME + PARTIAL_SUFFIX), os.path.join(self.path, MANIFEST_NAME))
+            install(os.path.join(self.path, MANIFEST_NAME + PARTIAL_SUFFIX), os.path.join(self.path, MANIFEST_NAME))
             label = DriveLabel(
                 shipment=self.header.shipment,
                 drive=self.header.drive,
@@ -246,13 +235,11 @@ class DriveWriter:
             label_bytes = label.to_bytes()
             sums = [(s.name, s.blake3) for s in self.segments]
             sums += [(MANIFEST_NAME, manifest_blake3), (DRIVE_LABEL_NAME, blake3.blake3(label_bytes).hexdigest())]
-            write_atomically(os.path.join(self.path, CHECKSUMS_NAME), checksum_lines(sums))
+            # The renames of segments, manifest and B3SUMS are durable (each made so) before drive.json says the
+            # drive is done.
+            write_atomic(os.path.join(self.path, CHECKSUMS_NAME), checksum_lines(sums))
             self.checksums = sums
-            # The renames of segments, manifest and B3SUMS are durable before drive.json says the drive is done.
-            fsync_dir(os.path.join(self.path, SEGMENTS_DIR))
-            fsync_dir(self.path)
-            write_atomically(os.path.join(self.path, DRIVE_LABEL_NAME), label_bytes)
-            fsync_dir(self.path)
+            write_atomic(os.path.join(self.path, DRIVE_LABEL_NAME), label_bytes)
         except OSError as exc:
             raise self._os_error(exc, "finish the drive") from exc
         return label
@@ -279,7 +266,7 @@ class DriveWriter:
         self._segment.close()
         self._segment = None
         name = segment_name(len(self.segments) + 1)
-        os.replace(os.path.join(self.path, name + PARTIAL_SUFFIX), os.path.join(self.path, name))
+        install(os.path.join(self.path, name + PARTIAL_SUFFIX), os.path.join(self.path, name))
         record = SegmentRecord(name, self._segment_size, self._segment_hasher.hexdigest(), self._segment_chunks)
         self.segments.append(record)
         self.add_record(record)
@@ -393,19 +380,19 @@ class DriveReader:
         except OSError as exc:
             raise FormatError(f"cannot open the manifest of {self.path}: {exc.strerror}") from exc
         with source:
-            fd = os.open(
-                copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600
-            )
-            with os.fdopen(fd, "wb") as target:
-                while True:
-                    try:
-                        data = source.read(1 << 20)
-                    except OSError as exc:
-                        raise FormatError(f"cannot read the manifest of {self.path}: {exc.strerror}") from exc
-                    if not data:
-                        break
-                    target.write(data)
+            write_chunks_atomic(copy, self._read_all(source), 0o600)
         self.manifest_path = copy
+
+    def _read_all(self, manifest: BinaryIO) -> Iterator[bytes]:
+        """The drive's ``manifest`` a block at a time, a read error a FormatError (the drive's fault)."""
+        while True:
+            try:
+                data = manifest.read(COPY_BLOCK)
+            except OSError as exc:
+                raise FormatError(f"cannot read the manifest of {self.path}: {exc.strerror}") from exc
+            if not data:
+                return
+            yield data
 
     def read_stored(self, chunk: ChunkRecord) -> bytes:
         """The stored bytes of ``chunk``, checked against its ``stored_blake3``."""

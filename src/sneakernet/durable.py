@@ -15,12 +15,13 @@ import contextlib
 import ctypes
 import functools
 import os
-import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable
 from typing import Any, BinaryIO
 
 from .format import PARTIAL_SUFFIX
 
+#: Bytes read at a time by :func:`copy_atomic`.
+COPY_BLOCK = 1 << 20
 #: A temporary file is new (O_EXCL), never a symlink followed (O_NOFOLLOW), and not inherited by a child.
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
@@ -52,27 +53,31 @@ def _syncfs() -> Any:
 
 def write_atomic(path: str, data: bytes, mode: int = 0o666) -> None:
     """Write ``data`` to ``path``, all or nothing, durably (``mode`` as for :func:`open`, less the umask)."""
-    with _new_partial(path, mode) as target:
-        target.write(data)
+    write_chunks_atomic(path, (data,), mode)
 
 
 def copy_atomic(source: BinaryIO, path: str, mode: int = 0o666) -> None:
     """Copy what ``source`` holds from where it stands to ``path``, all or nothing, durably. A read error of
     ``source`` is raised as it comes, and leaves ``path`` as it was."""
-    with _new_partial(path, mode) as target:
-        shutil.copyfileobj(source, target)
+    write_chunks_atomic(path, iter(functools.partial(source.read, COPY_BLOCK), b""), mode)
 
 
-@contextlib.contextmanager
-def _new_partial(path: str, mode: int) -> Iterator[BinaryIO]:
-    """The temporary file of ``path`` open for writing (one left by a run killed while it wrote is replaced);
-    on leaving, fsynced, renamed to ``path`` and its directory fsynced."""
+def write_chunks_atomic(path: str, chunks: Iterable[bytes], mode: int = 0o666) -> None:
+    """Write the bytes ``chunks`` yields to ``path``, all or nothing, durably: a caller that reads from
+    somewhere maps its own read errors (an exception from ``chunks`` leaves ``path`` as it was). A temporary file
+    left by a run killed while it wrote is replaced."""
     partial = path + PARTIAL_SUFFIX
     with contextlib.suppress(FileNotFoundError):
         os.unlink(partial)
     with os.fdopen(os.open(partial, _NEW_FILE, mode), "wb") as target:
-        yield target
+        for chunk in chunks:
+            target.write(chunk)
         target.flush()
         os.fsync(target.fileno())
+    install(partial, path)
+
+
+def install(partial: str, path: str) -> None:
+    """Rename ``partial`` (written whole and fsynced) over ``path``, and make the rename durable."""
     os.replace(partial, path)
     fsync_dir(os.path.dirname(path) or ".")

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .durable import install
 from .format import FINISHED_NAME as FINISHED_NAME  # where restore and its tests look for it
 from .format import RESERVED_NAME
 
@@ -151,7 +152,7 @@ class Journal:
         connection.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(partial + "-journal")
-        os.replace(partial, path)
+        install(partial, path)  # durable: the copies made before it (the catalog's) are what it says exists
         return cls.open(dest)
 
     def close(self) -> None:

@@ -37,11 +37,10 @@ from .bundle import (
     checksum_lines,
     holds_shipment,
     refuse_non_directory,
-    write_atomically,
 )
 from .chunking import Chunker, RawChunk, is_large
 from .codec import encode_chunk, stored_size_bound
-from .durable import fsync_dir
+from .durable import copy_atomic, install, write_atomic
 from .errors import DestinationError, OutOfSpace, SourceError, UsageError
 from .format import (
     CATALOG_NAME,
@@ -866,14 +865,12 @@ def write_catalog(paths: list[str], labels: list[DriveLabel], summary: PackSumma
     size, digest = writer.close()
     if size > bound:
         raise AssertionError(f"catalog of {size} bytes exceeds the {bound} bytes reserved for it")
-    os.replace(first + PARTIAL_SUFFIX, first)
+    install(first + PARTIAL_SUFFIX, first)
     for path in paths[1:]:
         target = os.path.join(path, CATALOG_NAME)
         try:
-            shutil.copyfile(first, target + PARTIAL_SUFFIX)
-            with open(target + PARTIAL_SUFFIX, "rb+") as handle:
-                os.fsync(handle.fileno())
-            os.replace(target + PARTIAL_SUFFIX, target)
+            with open(first, "rb") as original:
+                copy_atomic(original, target)
         except OSError as exc:
             exc.filename = target  # the message names the drive whose copy failed, not the source
             raise
@@ -1246,8 +1243,8 @@ def _copy_catalog(drive: str, target: str) -> None:
     """The sender's copy of the catalog (written whole, then renamed)."""
     try:
         os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
-        shutil.copyfile(os.path.join(drive, CATALOG_NAME), target + PARTIAL_SUFFIX)
-        os.replace(target + PARTIAL_SUFFIX, target)
+        with open(os.path.join(drive, CATALOG_NAME), "rb") as original:
+            copy_atomic(original, target)
     except OSError as exc:
         raise DestinationError(f"cannot keep a copy of the catalog at {target}: {exc.strerror}") from exc
 
@@ -1265,10 +1262,7 @@ def _finish_shipment(
             [path for path, _ in present], writer.labels, summary, catalog_size, writer.catalog_lines
         )
         for path, sums in present:
-            write_atomically(
-                os.path.join(path, CHECKSUMS_NAME), checksum_lines([*sums, (CATALOG_NAME, catalog_digest)])
-            )
-            fsync_dir(path)
+            write_atomic(os.path.join(path, CHECKSUMS_NAME), checksum_lines([*sums, (CATALOG_NAME, catalog_digest)]))
     except OSError as exc:
         where = exc.filename or (present[0][0] if present else "the drives")
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):

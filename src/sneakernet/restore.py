@@ -42,9 +42,8 @@ from .bundle import (
     DriveReader,
     open_drive_file,
     refuse_non_directory,
-    write_atomically,
 )
-from .durable import copy_atomic, fsync_dir, sync_filesystem
+from .durable import copy_atomic, fsync_dir, sync_filesystem, write_atomic
 from .errors import DestinationError, FormatError, OutOfSpace, UnsupportedVersion, UsageError
 from .format import (
     CATALOG_NAME,
@@ -294,8 +293,7 @@ def _write_finished(journal: Journal) -> None:
         finished=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
     directory = Journal.directory(journal.dest)
-    write_atomically(os.path.join(directory, FINISHED_NAME), (json.dumps(record.to_json(), indent=2) + "\n").encode())
-    fsync_dir(directory)
+    write_atomic(os.path.join(directory, FINISHED_NAME), (json.dumps(record.to_json(), indent=2) + "\n").encode())
 
 
 # --- selecting paths ----------------------------------------------------------------------------------------

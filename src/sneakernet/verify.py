@@ -40,9 +40,9 @@ from .bundle import (
     file_kind,
     open_drive_file,
     segment_blake3,
-    write_atomically,
 )
 from .codec import decode_chunk
+from .durable import write_atomic
 from .errors import FormatError, NotADrive, SneakernetError, UnfinishedDrive, UnsupportedVersion, UsageError
 from .format import (
     CATALOG_NAME,
@@ -238,7 +238,7 @@ class VerifyState:
     def save(self) -> None:
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         data = {k: v for k, v in asdict(self).items() if k not in ("path", "key")}
-        write_atomically(self.path, json.dumps(data).encode("utf-8"))
+        write_atomic(self.path, json.dumps(data).encode("utf-8"))
 
     def clear(self) -> None:
         with contextlib.suppress(FileNotFoundError):
