@@ -522,7 +522,7 @@ def test_drive_json_damage_is_blamed_on_drive_json(fault_ship: Shipment, tmp_pat
 #: NAME whose first argument is a path named BASE, ``timer`` says "ready" once imported (the parent kills it after a
 #: random delay).
 KILL_CHILD = r"""
-import importlib, json, os, shutil, signal, sys
+import importlib, json, os, signal, sys
 restore = importlib.import_module("sneakernet.restore")
 safetree = importlib.import_module("sneakernet.safetree")
 mode, arg, dest, *drives = sys.argv[1:]
@@ -530,7 +530,7 @@ HOOKS = {
     "pwrite": (os, "pwrite"), "rename": (os, "rename"), "replace": (os, "replace"),
     "sync": (restore, "sync_filesystem"),
     "link": (os, "link"), "symlink": (os, "symlink"), "utime": (os, "utime"), "ftruncate": (os, "ftruncate"),
-    "mkdir": (os, "mkdir"), "unlink": (os, "unlink"), "copyfile": (shutil, "copyfile"),
+    "mkdir": (os, "mkdir"), "unlink": (os, "unlink"), "copy": (restore, "copy_atomic"),
     "commit": (restore.Journal, "commit"), "install": (safetree.SafeTree, "install"),
     "set_metadata": (safetree.SafeTree, "set_metadata"),
 }
