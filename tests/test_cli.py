@@ -228,7 +228,7 @@ class Terminal(io.StringIO):
 
 
 def test_progress_bar_on_a_terminal_names_the_drive_with_sizes_in_units(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sneakernet.cli import LineProgress, TqdmProgress, progress_for
+    from sneakernet.cli.progress import LineProgress, TqdmProgress, progress_for
 
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
@@ -247,7 +247,7 @@ def test_progress_bar_on_a_terminal_names_the_drive_with_sizes_in_units(monkeypa
 
 
 def test_swap_prompt_on_its_own_line_and_its_wait_not_in_the_rate(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sneakernet.cli import TqdmProgress
+    from sneakernet.cli.progress import TqdmProgress
 
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)

@@ -1,5 +1,5 @@
 """``python -m sneakernet``: the same as the ``sneakernet`` command."""
 
-from .cli import main
+from .cli.app import main
 
 main()

@@ -1,6 +1,6 @@
 """A small progress protocol, so the library reports progress without depending on tqdm.
 
-The command line passes a tqdm-backed implementation (cli.py); library users pass their own or nothing. Besides
+The command line passes a tqdm-backed implementation (cli/progress.py); library users pass their own or nothing. Besides
 the three methods of :class:`Progress`, an implementation may have ``drive(label)``, called when work on a drive
 begins (the command line's bar names it); :func:`begin_drive` calls it only where it exists, so a progress object
 written for the three methods keeps working.

@@ -1,9 +1,12 @@
 """Progress as the command line shows it on stderr: a tqdm bar on a terminal, a line now and then elsewhere.
 
-Both implement :class:`sneakernet.progress.Progress` and its optional ``drive(label)``: the bar and the lines
-name the drive being worked on, and sizes carry their unit (``205 MB/1.00 GB``). :meth:`paused` takes the bar
-off the screen while the user is asked something (``pack --swap``) and keeps that wait out of the rate. tqdm is
-imported only when a bar starts.
+:func:`progress_for` picks one for a command (or none: -q, --progress-every 0) and :func:`close_progress` ends
+them before the command's last message.
+
+:class:`TqdmProgress` and :class:`LineProgress` implement :class:`sneakernet.progress.Progress` and its optional
+``drive(label)``: the bar and the lines name the drive being worked on, and sizes carry their unit
+(``205 MB/1.00 GB``). :meth:`paused` takes the bar off the screen while the user is asked something
+(``pack --swap``) and keeps that wait out of the rate. tqdm is imported only when a bar starts.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from typing import Any
 
 import click
 
-from .plan import format_duration
-from .units import format_size
+from ..plan import format_duration
+from ..units import format_size
+from .context import settings
 
 #: The bar: what, which drive, percent, bar, sizes with units, elapsed<left, rate. ``sized`` and ``speed`` are
 #: ours (see :func:`_bar_class`): tqdm's own ``n_fmt`` shows ``205M`` with no unit.
@@ -156,3 +160,45 @@ class LineProgress:
 
 
 ShownProgress = TqdmProgress | LineProgress
+
+
+#: How often a command whose stderr is not a terminal prints a progress line (--progress-every), in seconds.
+PROGRESS_EVERY = 30.0
+
+
+def stderr_is_terminal() -> bool:
+    return sys.stderr.isatty()
+
+
+def progress_for(description: str, quiet: bool = False) -> ShownProgress | None:
+    """A bar on a terminal; elsewhere a line every --progress-every seconds; nothing when quiet."""
+    context = click.get_current_context(silent=True)
+    found = settings(context) if context else {}
+    every = found.get("progress_every", PROGRESS_EVERY)
+    if quiet or found.get("quiet"):
+        return None
+    if stderr_is_terminal():
+        progress: ShownProgress = TqdmProgress(description)
+    elif every > 0:
+        progress = LineProgress(description, every)
+    else:
+        return None
+    found.setdefault("progress", []).append(progress)  # closed before an error's message: see run()
+    return progress
+
+
+def echo_line(line: str) -> None:
+    """A line on stdout while a bar may be up on stderr: the bar steps aside for it."""
+    context = click.get_current_context(silent=True)
+    shown = (settings(context) if context else {}).get("progress") or [None]
+    if shown[-1] is None:
+        click.echo(line)
+    else:
+        shown[-1].echo(line)
+
+
+def close_progress(ctx: click.Context) -> None:
+    """End the command's bars before its last message: a bar the library left open (Ctrl-C) would otherwise be
+    drawn again below the message when the process exits."""
+    for progress in settings(ctx).pop("progress", []):
+        progress.close()

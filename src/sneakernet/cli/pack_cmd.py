@@ -1,0 +1,213 @@
+"""``sneakernet pack``: pack a source tree onto drives; with --swap, how the next drive is asked for."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from ..errors import DestinationError, ExitCode, UsageError
+from ..options import PackOptions
+from ..scan import read_exclude_file
+from .command import Command
+from .context import is_quiet
+from .exits import fail, run
+from .params import SIZE, chunking_options, profile_picker
+from .progress import ShownProgress, progress_for
+from .render import print_pack_summary
+
+if TYPE_CHECKING:
+    from ..pack import NextDrive
+
+
+@click.command("pack", cls=Command)
+@click.argument("source", type=click.Path(file_okay=True, dir_okay=True, path_type=str))
+@click.option(
+    "--out", "out", metavar="DIR", help="Write drive directories DIR/drive-0001, DIR/drive-0002, ... (or use --drive)."
+)
+@click.option(
+    "--drive", "drives", metavar="PATH", multiple=True, help="Fill this mounted, empty drive (repeat, in order)."
+)
+@click.option(
+    "--drive-size",
+    type=SIZE,
+    help="Size of each drive: 8TB, 500GB, 7.2TiB. Needed with --out; caps --drive's free space.",
+)
+@click.option(
+    "--assume-ratio",
+    type=click.FloatRange(0, 1, min_open=True),
+    metavar="R",
+    help="With --drive: accept drives that hold the data compressed to R of its size (plan's ratio) instead of "
+    "uncompressed; should they run out, pack stops (exit 4) and --resume with one more --drive goes on.",
+)
+@chunking_options
+@click.option(
+    "--exclude",
+    "excludes",
+    metavar="PATTERN",
+    multiple=True,
+    help="Leave out paths matching PATTERN, a .gitignore line as git reads it (repeat; '!PATTERN' takes one back; "
+    "docs/pack.md, Excludes).",
+)
+@click.option(
+    "--exclude-from", "exclude_files", metavar="FILE", multiple=True, help="Read exclude patterns from FILE (repeat)."
+)
+@click.option("--swap", is_flag=True, help="One dock: swap drives at the one --drive mount point as each fills.")
+@click.option(
+    "--next-drive-cmd",
+    metavar="CMD",
+    help="With --swap, run CMD (a shell command) to put the next drive in place, instead of asking on the terminal.",
+)
+@click.option(
+    "--catalog-dir",
+    metavar="DIR",
+    help="Keep a copy of the catalog here.  [default with --swap: ~/.local/share/sneakernet/catalogs]",
+)
+@click.option("--skip-unreadable", is_flag=True, help="Skip unreadable files (recorded as skipped) instead of failing.")
+@click.option("--threads", type=click.IntRange(0, 256), default=0, help="Encoding threads, 0 for one per core.")
+@click.option(
+    "--resume", is_flag=True, help="Continue an interrupted pack into the same output, with the same options."
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the summary as JSON (schema: docs/pack-summary.schema.json)."
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar, no warnings.")
+@click.option(
+    "--config",
+    type=click.Path(path_type=str),
+    metavar="FILE",
+    help="Read options from this YAML profile (examples/sneakernet.yaml); options given here win.",
+)
+@click.pass_context
+def pack_command(
+    ctx: click.Context,
+    source: str,
+    out: str | None,
+    drives: tuple[str, ...],
+    drive_size: int | None,
+    assume_ratio: float | None,
+    chunk_size: int,
+    segment_size: int,
+    level: int,
+    reserve: int | None,
+    excludes: tuple[str, ...],
+    exclude_files: tuple[str, ...],
+    swap: bool,
+    next_drive_cmd: str | None,
+    catalog_dir: str | None,
+    skip_unreadable: bool,
+    threads: int,
+    resume: bool,
+    as_json: bool,
+    quiet: bool,
+    config: str | None,
+) -> None:
+    """Pack SOURCE into drive-sized directories, each checkable on its own.
+
+    \b
+    Examples:
+      sneakernet pack dataset/ --out shipment/ --drive-size 8TB
+      sneakernet pack dataset/ --drive /mnt/usb1 --drive /mnt/usb2
+      sneakernet pack dataset/ --drive /mnt/usb1 --drive /mnt/usb2 --assume-ratio 0.7   # plan's ratio
+      sneakernet pack dataset/ --out shipment/ --drive-size 500GB --exclude '*.tmp' --json
+      sneakernet pack dataset/ --out shipment/ --drive-size 8TB --resume    # after an interruption
+      sneakernet pack dataset/ --config sneakernet.yaml --out shipment/
+      sneakernet pack dataset/ --drive /mnt/usb --swap                      # one dock, asks for each drive
+      sneakernet pack dataset/ --drive /mnt/usb --swap --next-drive-cmd ./mount-next.sh
+
+    Exit codes: 0 packed; 1 packed, but some files changed while they were read (listed); 2 bad input,
+    nothing written; 4 a drive ran out of space; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM). After 4,
+    130 or 143 the same pack with --resume goes on (with 4 and --drive: one more --drive).
+    """
+    from ..pack import pack
+
+    pick = profile_picker(ctx, config)
+    out, drives, drive_size = pick("out", out), pick("drives", drives), pick("drive_size", drive_size)
+    options = PackOptions(
+        chunk_size=pick("chunk_size", chunk_size),
+        segment_size=pick("segment_size", segment_size),
+        level=pick("level", level),
+        reserve=pick("reserve", reserve),
+        excludes=(*pick("excludes", excludes), *run(ctx, lambda: _exclude_files(exclude_files))),
+        skip_unreadable=pick("skip_unreadable", skip_unreadable),
+        threads=pick("threads", threads),
+    )
+    if next_drive_cmd and not swap:
+        fail(ctx, "--next-drive-cmd goes with --swap", ExitCode.USAGE)
+    if assume_ratio is not None and (swap or not drives):
+        fail(
+            ctx,
+            "--assume-ratio goes with --drive (--out and --swap take as many drives as the data needs)",
+            ExitCode.USAGE,
+        )
+    progress = progress_for("pack", quiet)
+    next_drive = _next_drive_asker(next_drive_cmd, progress) if swap else None
+    if swap and catalog_dir is None:
+        catalog_dir = default_catalog_dir()
+    summary = run(
+        ctx,
+        lambda: pack(
+            source,
+            out=out,
+            drives=drives,
+            drive_size=drive_size,
+            options=options,
+            progress=progress,
+            resume=resume,
+            next_drive=next_drive,
+            catalog_dir=catalog_dir,
+            assume_ratio=assume_ratio,
+        ),
+    )
+    if as_json:
+        click.echo(json.dumps(summary.to_json(), indent=2))
+    else:
+        print_pack_summary(summary, is_quiet(ctx, quiet))
+    if summary.changed_count:
+        ctx.exit(int(ExitCode.PROBLEMS))
+
+
+def _exclude_files(paths: tuple[str, ...]) -> list[str]:
+    return [pattern for path in paths for pattern in read_exclude_file(path)]
+
+
+def default_catalog_dir() -> str:
+    """Where a swapping pack keeps the sender's copy of the catalog: $XDG_DATA_HOME/sneakernet/catalogs."""
+    data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(data, "sneakernet", "catalogs")
+
+
+def _next_drive_asker(command: str | None, progress: ShownProgress | None) -> NextDrive:
+    """How --swap gets the next drive: a hook command, or a question on the terminal. Either way the progress
+    bar steps aside (the question starts on its own line) and its clock stops while the drive is swapped."""
+
+    def by_command(number: int, problem: str | None) -> None:
+        assert command is not None
+        if problem is not None:
+            raise DestinationError(f"after --next-drive-cmd, drive {number} is not ready: {problem}")
+        env = {**os.environ, "SNEAKERNET_DRIVE_NUMBER": str(number)}
+        import subprocess
+
+        with progress.paused() if progress else contextlib.nullcontext():
+            result = subprocess.run(command, shell=True, env=env)
+        if result.returncode != 0:
+            raise DestinationError(f"--next-drive-cmd exited with {result.returncode} for drive {number}: stopped")
+
+    def by_terminal(number: int, problem: str | None) -> None:
+        if not sys.stdin.isatty():
+            raise UsageError("--swap asks for each drive on the terminal: run it on one, or give --next-drive-cmd")
+        with progress.paused() if progress else contextlib.nullcontext():
+            if problem:
+                click.echo(f"sneakernet: {problem}", err=True)
+            answer = click.prompt(
+                f"Drive {number - 1} is full and finished. Put in drive {number} and press Enter (q to stop)",
+                default="", show_default=False, err=True,
+            )  # fmt: skip
+        if answer.strip().lower() == "q":
+            raise DestinationError(f"stopped before drive {number}: the drives so far are finished and checkable")
+
+    return by_command if command else by_terminal

@@ -1,0 +1,110 @@
+"""``sneakernet plan``: estimate a shipment before packing it."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ..plan import DEFAULT_LINKS, plan
+from .command import Command
+from .exits import run
+from .params import SIZE, chunking_options, profile_picker
+from .render import print_plan
+
+
+@click.command("plan", cls=Command)
+@click.argument("source", type=click.Path(path_type=str))
+@click.option(
+    "--drive-size", type=SIZE, help="Size of each drive: 8TB, 500GB, 7.2TiB (or drive_size in the --config profile)."
+)
+@click.option("--drives", "drive_count", type=click.IntRange(1), metavar="N", help="Say whether N drives are enough.")
+@click.option(
+    "--link",
+    "links",
+    metavar="RATE",
+    multiple=True,
+    help="A network link to compare with (repeat): 1Gbps, 10Gbit, 500Mbps, 100MB/s.  "
+    f"[default: {', '.join(DEFAULT_LINKS)}]",
+)
+@click.option(
+    "--rate",
+    metavar="RATE",
+    help="Pack at this rate instead of the one measured on the sample, e.g. 200MB/s for a USB hard drive.",
+)
+@chunking_options
+@click.option(
+    "--exclude",
+    "excludes",
+    metavar="PATTERN",
+    multiple=True,
+    help="Leave out paths matching PATTERN (repeat), as pack does.",
+)
+@click.option(
+    "--threads", type=click.IntRange(0, 256), default=0, help="Encoding threads pack will use, 0 for one per core."
+)
+@click.option(
+    "--config",
+    type=click.Path(path_type=str),
+    metavar="FILE",
+    help="Read pack's options from this YAML profile (its drives: how many); options given here win.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the plan as JSON (docs/plan.md; schema: docs/plan.schema.json)."
+)
+@click.pass_context
+def plan_command(
+    ctx: click.Context,
+    source: str,
+    drive_size: int | None,
+    drive_count: int | None,
+    links: tuple[str, ...],
+    rate: str | None,
+    chunk_size: int,
+    segment_size: int,
+    level: int,
+    reserve: int | None,
+    excludes: tuple[str, ...],
+    threads: int,
+    config: str | None,
+    as_json: bool,
+) -> None:
+    """Estimate a shipment before packing it: drives needed and how full, packing time, and the network instead.
+
+    Reads the metadata of SOURCE and a small sample of its data (at most 128 MiB, compressed as pack would),
+    never the whole of it: the sizes and times are estimates. Options mean what they mean for pack.
+
+    \b
+    Examples:
+      sneakernet plan dataset/ --drive-size 8TB
+      sneakernet plan dataset/ --drive-size 8TB --drives 10 --link 1Gbps --link 10Gbit
+      sneakernet plan dataset/ --config sneakernet.yaml --rate 200MB/s
+      sneakernet plan dataset/ --drive-size 500GB --json
+
+    Exit codes: 0 planned (even when --drives N is not enough: see drives_suffice in --json); 2 bad input,
+    such as a missing source or drives too small for the format.
+    """
+    pick = profile_picker(ctx, config)
+    profile_drives = pick("drives", ())
+    if drive_count is None and profile_drives:
+        drive_count = len(profile_drives)
+    result = run(
+        ctx,
+        lambda: plan(
+            source,
+            drive_size=pick("drive_size", drive_size),
+            drives=drive_count,
+            links=links or DEFAULT_LINKS,
+            level=pick("level", level),
+            chunk_size=pick("chunk_size", chunk_size),
+            segment_size=pick("segment_size", segment_size),
+            excludes=pick("excludes", excludes),
+            reserve=pick("reserve", reserve),
+            threads=pick("threads", threads),
+            rate=rate,
+        ),
+    )
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        print_plan(result)

@@ -1,0 +1,124 @@
+"""``sneakernet restore``: restore what drives carry into a destination, each drive's lines as soon as it is in."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import click
+
+from ..errors import ExitCode
+from .command import Command
+from .exits import run
+from .progress import echo_line, progress_for
+from .render import print_restore_report, restore_drive_lines
+
+if TYPE_CHECKING:
+    from ..restore import DriveOutcome
+
+
+@click.command("restore", cls=Command)
+@click.argument("drives", nargs=-1, required=True, metavar="DRIVE...")
+@click.option("--into", "dest", required=True, metavar="DEST", help="The destination directory.")
+@click.option(
+    "--include",
+    "includes",
+    metavar="PATTERN",
+    multiple=True,
+    help="Restore only the paths PATTERN matches and what is below them (repeat; later runs: the same or none): a glob "
+    "over the whole path, as tar's: '*' any run of bytes, '/' included; '?' any one byte; '[a-z]' one of a class, "
+    "'[!a-z]' one not; no escapes ('[*]' is a '*'); a trailing '/' dropped. E.g. 'images', 'runs/0?', '*.txt'.",
+)
+@click.option(
+    "--catalog",
+    metavar="FILE",
+    help="The shipment's catalog (e.g. the sender's copy of a --swap pack), for drives that do not carry it.",
+)
+@click.option("--keep-journal", is_flag=True, help="Keep DEST/.sneakernet once the shipment is complete.")
+@click.option(
+    "--keep-setuid",
+    is_flag=True,
+    help="Keep files' setuid and setgid bits (cleared by default): only for a shipment from a sender you trust.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Restore into a non-empty DEST that holds no restore of this shipment: its files where the shipment has "
+    "files are replaced (counted and named in the report); the rest is left alone.",
+)
+@click.option(
+    "--no-space-check",
+    is_flag=True,
+    help="Restore even when the drives' data exceeds DEST's free space (a compressing filesystem); a full DEST then "
+    "stops it with exit 4.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the report as JSON (schema: docs/restore-report.schema.json)."
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.pass_context
+def restore_command(
+    ctx: click.Context,
+    drives: tuple[str, ...],
+    dest: str,
+    includes: tuple[str, ...],
+    catalog: str | None,
+    keep_journal: bool,
+    keep_setuid: bool,
+    force: bool,
+    no_space_check: bool,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Restore the files DRIVE carries into DEST; run it once per drive, in any order, as drives arrive.
+
+    A file appears under its final name only when complete and matching its BLAKE3. Running a drive twice does
+    nothing; a run that was killed resumes. When every wanted entry is in, directory metadata is set, the
+    journal is removed (DEST/.sneakernet keeps a record of the finished shipment: status says complete, and a
+    drive of it again is a no-op) and the fingerprint is stated. Files lose their setuid and setgid bits (the
+    summary counts them) unless --keep-setuid.
+
+    \b
+    Examples:
+      sneakernet restore /mnt/usb --into /data/dataset
+      sneakernet restore shipment/drive-* --into /data/dataset
+      sneakernet restore /mnt/usb --into /data/subset --include 'images/*'
+      sneakernet restore /mnt/usb --into /data/dataset --catalog shipment.catalog.jsonl.zst
+
+    Exit codes: 0 every drive given went in cleanly (even with drives still to come); 1 a drive was refused or
+    some files were damaged (named); 2 bad arguments; 4 the destination is full, or too small for the drives'
+    data up front (nothing written; free space, run again).
+    """
+    from ..restore import restore
+
+    progress = progress_for("restore", quiet)
+
+    shown: set[str] = set()
+
+    def show(drive: DriveOutcome) -> None:
+        """A drive's lines as soon as it is in, not after the last drive."""
+        shown.add(drive.path)
+        for line in restore_drive_lines(drive):
+            echo_line(line)
+
+    report = run(
+        ctx,
+        lambda: restore(
+            drives,
+            dest,
+            include=includes,
+            keep_journal=keep_journal,
+            force=force,
+            progress=progress,
+            catalog=catalog,
+            check_space=not no_space_check,
+            on_drive=None if as_json else show,
+            keep_setuid=keep_setuid,
+        ),
+    )
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        print_restore_report(report, shown)
+    if not report.clean:
+        ctx.exit(int(ExitCode.PROBLEMS))

@@ -1,0 +1,39 @@
+"""``sneakernet status``: which drives a destination still needs."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ..errors import ExitCode
+from .command import Command
+from .exits import run
+from .render import print_status
+
+
+@click.command("status", cls=Command)
+@click.argument("dest", metavar="DEST")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON (schema: docs/status.schema.json).")
+@click.pass_context
+def status_command(ctx: click.Context, dest: str, as_json: bool) -> None:
+    """Say which drives DEST still needs, and how many files and bytes wait on each.
+
+    \b
+    Examples:
+      sneakernet status /data/dataset
+      sneakernet status /data/dataset --json
+
+    Exit codes: 0 the shipment is complete (finished, or all in with --keep-journal); 3 drives (or good copies
+    of damaged drives) are still needed; 2 DEST does not exist, is a drive, or holds no restore. A script waits
+    with: while sneakernet status DEST; [ $? -eq 3 ]; do sleep 60; done (until ... loops on exit 2 too).
+    """
+    from ..restore import status
+
+    state = run(ctx, lambda: status(dest))
+    if as_json:
+        click.echo(json.dumps(state.to_json(), indent=2))
+    else:
+        print_status(state)
+    if not state.complete:
+        ctx.exit(int(ExitCode.INCOMPLETE))
