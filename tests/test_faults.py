@@ -39,6 +39,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+import sneakernet.drive.catalog as drive_catalog
 from conftest import drive_dirs, fill_up, inode_groups, make_edge_tree, restored_mode, write_file
 from conftest import invoke_cli as cli
 from conftest import nonblank_lines as lines
@@ -867,18 +868,17 @@ def catalog_enospc(
 ) -> Callable[[], tuple[int, str, list[Path]]]:
     """Pack the fault tree onto 1.4 MB drives in a tmpfs that another program fills just before the catalog is
     written: drive 1's catalog fits, the copy to drive 2 does not."""
-    pack_module = sys.modules[pack.__module__]
 
     def run() -> tuple[int, str, list[Path]]:
         mount = small_tmpfs("16m")
         src = make_fault_tree(mount / "src")
-        real = pack_module.write_catalog
+        real = drive_catalog.write_catalog
 
         def full_first(*args: Any, **kwargs: Any) -> Any:
             fill_up(mount)
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(pack_module, "write_catalog", full_first)
+        monkeypatch.setattr(drive_catalog, "write_catalog", full_first)
         args = ("--drive-size", "1.4MB", "--chunk-size", "64KiB", "--reserve", "0", "--segment-size", "140000")
         code, _, err = cli("pack", src, "--out", mount / "out", *args)
         monkeypatch.undo()

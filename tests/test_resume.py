@@ -44,7 +44,7 @@ pack(sys.argv[1], out=sys.argv[2], drive_size=1_500_000, options=PackOptions(chu
 
 
 #: Packs argv[1] into argv[2] and SIGKILLs itself after the argv[3]-th write of the finish step (the catalog on each
-#: drive, then each B3SUMS): every open, fsync, rename and copy made by pack's _finish_shipment counts as one.
+#: drive, then each B3SUMS): every open, fsync, rename and copy made by pack's finish_shipment counts as one.
 KILL_IN_FINISH = """
 import builtins, importlib, os, shutil, signal, sys
 from sneakernet import PackOptions
@@ -62,7 +62,7 @@ def hooked(owner, name):
         return result
     return owner, name, real, wrapper
 
-real_finish = pack_module._finish_shipment
+real_finish = pack_module.finish_shipment
 def finish(*args, **kwargs):
     hooks = [hooked(builtins, "open"), hooked(os, "open"), hooked(os, "fsync"), hooked(os, "replace"),
              hooked(shutil, "copyfile")]
@@ -74,7 +74,7 @@ def finish(*args, **kwargs):
         for owner, name, real, _ in hooks:
             setattr(owner, name, real)
 
-pack_module._finish_shipment = finish
+pack_module.finish_shipment = finish
 pack_module.pack(sys.argv[1], out=sys.argv[2], drive_size=1_500_000,
                  options=PackOptions(chunk_size=256 * 1024, reserve=0))
 """

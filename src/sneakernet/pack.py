@@ -9,8 +9,6 @@ fingerprint are written to every drive.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import logging
 import os
 import queue
@@ -34,29 +32,24 @@ from .bundle import (
     SHIPMENT_NAMES,
     DriveWriter,
     EncodedChunk,
-    checksum_lines,
     holds_shipment,
     refuse_non_directory,
 )
 from .chunking import Chunker, RawChunk, is_large
 from .codec import encode_chunk, stored_size_bound
-from .durable import copy_atomic, install, write_atomic
+from .drive.catalog import catalog_entry, copy_catalog, finish_shipment
 from .errors import DestinationError, OutOfSpace, SourceError, UsageError
 from .format import (
     CATALOG_NAME,
-    CHECKSUMS_NAME,
     DRIVE_LABEL_NAME,
     FINISHED_NAME,
     MANIFEST_NAME,
     MAX_SEGMENTS,
-    PARTIAL_SUFFIX,
-    CatalogDrive,
     CatalogEntry,
     CatalogHeader,
     ChunkRecord,
     DirRecord,
     DriveLabel,
-    EndRecord,
     EntryRecord,
     FileRecord,
     HardlinkRecord,
@@ -83,7 +76,6 @@ from .planner import (
     default_reserve,
 )
 from .progress import NullProgress, Progress, begin_drive
-from .recordfile import RecordWriter
 from .resume import (
     FinishedDrives,
     clear_unfinished,
@@ -701,7 +693,7 @@ class ShipmentWriter:
         self.checksums = list(finished.checksums)
 
         def absorb(record: ManifestRecord, drive: int) -> None:
-            self._catalog(_catalog_entry(record, drive, self.first_drive))
+            self._catalog(catalog_entry(record, drive, self.first_drive))
             self.stored_raw_bytes += store_bytes(record)
 
         return replayed_records(finished, absorb)
@@ -737,7 +729,7 @@ class ShipmentWriter:
         target = getattr(record, "target", b"")
         drive, _ = self._ensure_room(0, _record_bound(record.path + target))
         drive.add_record(record)
-        self._catalog(_catalog_entry(record, drive.header.drive, self.first_drive))
+        self._catalog(catalog_entry(record, drive.header.drive, self.first_drive))
 
     def add_chunk(self, chunk: EncodedChunk, raw: RawChunk) -> None:
         extra = RECORD_BOUND + sum(_record_bound(self.paths[s.file_index]) for s in raw.slices)
@@ -770,7 +762,7 @@ class ShipmentWriter:
             end.size, end.blake3, end.meta, end.changed,
         )  # fmt: skip
         drive.add_record(record)
-        self._catalog(_catalog_entry(record, drive.header.drive, self.first_drive))
+        self._catalog(catalog_entry(record, drive.header.drive, self.first_drive))
 
     def _catalog(self, entry: CatalogEntry | None) -> None:
         """Spool the catalog's entry lines as entries are written: the catalog needs no second read of manifests."""
@@ -830,67 +822,6 @@ class ShipmentWriter:
         )  # fmt: skip
         self.checksums.append(self.drive.checksums)
         self.drive = None
-
-
-# --- the catalog --------------------------------------------------------------------------------------------
-
-
-def write_catalog(paths: list[str], labels: list[DriveLabel], summary: PackSummary, bound: int, lines: BinaryIO) -> str:
-    """Write the catalog (header, drives, then the spooled ``lines``) to every drive; return its BLAKE3."""
-    first = os.path.join(paths[0], CATALOG_NAME)
-    # A pack killed while it wrote the catalog leaves this .partial behind (its drives all finished): the resumed
-    # pack writes the catalog again from the start, and RecordWriter, like every writer of a drive, refuses to
-    # open a file that exists.
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(first + PARTIAL_SUFFIX)
-    writer = RecordWriter(first + PARTIAL_SUFFIX)
-    header = CatalogHeader(
-        shipment=summary.shipment,
-        drives=len(labels),
-        fingerprint=summary.fingerprint,
-        created=labels[0].created,
-        tool=labels[0].tool,
-        files=summary.files,
-        raw_bytes=summary.raw_bytes,
-        stored_bytes=summary.stored_bytes,
-    )
-    writer.write(header.to_json())
-    for label in labels:
-        drive = CatalogDrive(label.drive, label.label, label.manifest_size, label.manifest_blake3, label.stored_bytes)
-        writer.write(drive.to_json())
-    lines.seek(0)
-    for line in lines:
-        writer.write_line(line)
-    writer.write(EndRecord(writer.records + 1).to_json())
-    size, digest = writer.close()
-    if size > bound:
-        raise AssertionError(f"catalog of {size} bytes exceeds the {bound} bytes reserved for it")
-    install(first + PARTIAL_SUFFIX, first)
-    for path in paths[1:]:
-        target = os.path.join(path, CATALOG_NAME)
-        try:
-            with open(first, "rb") as original:
-                copy_atomic(original, target)
-        except OSError as exc:
-            exc.filename = target  # the message names the drive whose copy failed, not the source
-            raise
-    return digest
-
-
-def _catalog_entry(record: object, drive: int, first_drive: dict[bytes, int]) -> CatalogEntry | None:
-    if isinstance(record, FileRecord):
-        if not record.final:
-            first_drive.setdefault(record.path, drive)
-            return None
-        assert record.size is not None
-        return CatalogEntry(record.path, "file", record.size, first_drive.pop(record.path, drive), drive)
-    if isinstance(record, DirRecord):
-        return CatalogEntry(record.path, "dir", 0, drive, drive)
-    if isinstance(record, SymlinkRecord):
-        return CatalogEntry(record.path, "symlink", len(record.target), drive, drive)
-    if isinstance(record, HardlinkRecord):
-        return CatalogEntry(record.path, "hardlink", 0, drive, drive)
-    return None
 
 
 # --- the entry point ----------------------------------------------------------------------------------------
@@ -978,10 +909,24 @@ def pack(
     summary.stored_bytes = sum(label.stored_bytes for label in writer.labels)
     summary.stored_raw_bytes = writer.stored_raw_bytes
     try:
-        _finish_shipment(drive_paths, writer, summary, catalog_size, swapped=next_drive is not None)
+        header = CatalogHeader(
+            shipment=summary.shipment,
+            drives=len(writer.labels),
+            fingerprint=summary.fingerprint,
+            created=writer.labels[0].created,
+            tool=writer.labels[0].tool,
+            files=summary.files,
+            raw_bytes=summary.raw_bytes,
+            stored_bytes=summary.stored_bytes,
+        )
+        finish_shipment(
+            drive_paths, writer.labels, writer.checksums, header, catalog_size, writer.catalog_lines,
+            swapped=next_drive is not None,
+        )  # fmt: skip
+        _drive_summaries(drive_paths, writer, summary)
         if catalog_dir:
             summary.catalog_copy = os.path.join(catalog_dir, f"{summary.shipment}.catalog.jsonl.zst")
-            _copy_catalog(drive_paths[-1], summary.catalog_copy)
+            copy_catalog(drive_paths[-1], summary.catalog_copy)
     finally:
         writer.catalog_lines.close()
     summary.seconds = time.monotonic() - started - targets.waited
@@ -1239,38 +1184,8 @@ def _write_item(
         writer.add_entry(item)
 
 
-def _copy_catalog(drive: str, target: str) -> None:
-    """The sender's copy of the catalog (written whole, then renamed)."""
-    try:
-        os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
-        with open(os.path.join(drive, CATALOG_NAME), "rb") as original:
-            copy_atomic(original, target)
-    except OSError as exc:
-        raise DestinationError(f"cannot keep a copy of the catalog at {target}: {exc.strerror}") from exc
-
-
-def _finish_shipment(
-    paths: list[str], writer: ShipmentWriter, summary: PackSummary, catalog_size: int, swapped: bool = False
-) -> None:
-    """Write the catalog to every drive still at hand (only the last when drives were swapped at one mount point),
-    then replace its B3SUMS by one that covers the catalog too."""
-    present = list(zip(paths, writer.checksums, strict=True))
-    if swapped:
-        present = present[-1:]
-    try:
-        catalog_digest = write_catalog(
-            [path for path, _ in present], writer.labels, summary, catalog_size, writer.catalog_lines
-        )
-        for path, sums in present:
-            write_atomic(os.path.join(path, CHECKSUMS_NAME), checksum_lines([*sums, (CATALOG_NAME, catalog_digest)]))
-    except OSError as exc:
-        where = exc.filename or (present[0][0] if present else "the drives")
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise OutOfSpace(
-                f"no room left to write the catalog at {where} ({exc.strerror}): every drive is finished and "
-                "checkable; free some space and run the same pack with --resume to add the catalog"
-            ) from exc
-        raise DestinationError(f"cannot write the catalog at {where}: {exc.strerror}") from exc
+def _drive_summaries(paths: list[str], writer: ShipmentWriter, summary: PackSummary) -> None:
+    """Each drive of the shipment, as the summary lists it."""
     for path, label in zip(paths, writer.labels, strict=False):
         summary.drives.append(
             {
