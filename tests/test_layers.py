@@ -1,0 +1,150 @@
+"""The package's shape, read from its source with ``ast``: no import circle and no module over 600 lines.
+
+Every import counts, wherever it stands: at the top of a module, inside a function (the lazy imports that keep a
+command from loading the others) and under ``if TYPE_CHECKING:``, absolute or relative. A circle closed by a
+function-level import still ties the modules on it into one unit that cannot be moved, tested or understood apart.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "sneakernet"
+
+#: The most lines a module may have (issue 13: aim for 400 or less).
+MAX_LINES = 600
+
+#: Today's modules over MAX_LINES, each until the slice that splits it lands (then its entry goes): the list only
+#: shrinks, and by the end of issue 13 it is empty. A module not listed here may not grow past MAX_LINES.
+TOO_LONG_FOR_NOW = {
+    "bundle.py",  # -> drive/ (writer, reader, chunkmap)
+    "format.py",  # -> format/ (records, label, catalog, checksums, ...)
+    "pack.py",  # -> packer/
+    "plan.py",  # -> planner/ and space/
+    "restore.py",  # -> restorer/
+    "verify.py",  # -> verifier/
+}
+
+#: Import edges (importer, imported) left out of the circle check: each a known circle that a slice removes, the
+#: entry going with it (an entry whose import is gone excuses nothing). resume.match imports pack.FileEnd inside
+#: a function, while pack imports resume.
+KNOWN_CIRCLE_EDGES = {("sneakernet.resume", "sneakernet.pack")}
+
+
+def module_name(path: Path) -> str:
+    """``sneakernet.cli.app`` for src/sneakernet/cli/app.py; a package's ``__init__.py`` is the package."""
+    parts = ("sneakernet", *path.relative_to(SRC).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES: dict[str, Path] = {module_name(path): path for path in sorted(SRC.rglob("*.py"))}
+
+
+def imported_modules(name: str, path: Path) -> set[str]:
+    """The package's modules that module ``name`` imports anywhere in it: ``from .a import b`` names module
+    ``a.b`` when there is one, else ``a``; an import of a package names its ``__init__`` (the parent packages
+    that Python imports on the way are not counted: else every package would be a circle with its own modules)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base_parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*base_parts, *([node.module] if node.module else [])])
+            else:
+                base = node.module or ""
+            targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base for alias in node.names]
+        else:
+            continue
+        for target in targets:
+            while target and target not in MODULES:  # sneakernet.format.FileRecord -> sneakernet.format
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                found.add(target)
+    return found
+
+
+GRAPH: dict[str, set[str]] = {name: imported_modules(name, path) for name, path in MODULES.items()}
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm, iterative), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, edges = work[-1]
+            step = next(edges, None)
+            if step is not None:
+                if step not in index:
+                    index[step] = low[step] = len(index)
+                    stack.append(step)
+                    on_stack.add(step)
+                    work.append((step, iter(sorted(graph[step]))))
+                elif step in on_stack:
+                    low[node] = min(low[node], index[step])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def circle_edges(component: list[str]) -> list[str]:
+    return [f"{a} -> {b}" for a in component for b in sorted(GRAPH[a]) if b in component]
+
+
+def test_no_import_circle() -> None:
+    graph = {name: {b for b in imported if (name, b) not in KNOWN_CIRCLE_EDGES} for name, imported in GRAPH.items()}
+    found = circles(graph)
+    assert not found, "import circles (every import counts, in functions and TYPE_CHECKING too):\n" + "\n".join(
+        "  " + "; ".join(circle_edges(component)) for component in found
+    )
+
+
+def test_the_circle_finder_finds_a_circle_closed_in_a_function(tmp_path: Path) -> None:
+    """The check above would pass on a graph it cannot read: it must see today's known circle, if still there,
+    and a circle a function-level relative import closes."""
+    graph = {"sneakernet.a": {"sneakernet.b"}, "sneakernet.b": {"sneakernet.c"}, "sneakernet.c": {"sneakernet.a"}}
+    assert circles({**graph, "sneakernet.d": {"sneakernet.a"}}) == [["sneakernet.a", "sneakernet.b", "sneakernet.c"]]
+    for importer, imported in KNOWN_CIRCLE_EDGES:
+        if importer in GRAPH and imported in GRAPH[importer]:
+            assert circles(GRAPH), "the known circle is there but not found"
+    source = tmp_path / "m.py"
+    source.write_text("import os\n\n\ndef f():\n    from .pack import FileEnd\n    from . import journal\n")
+    assert {"sneakernet.pack", "sneakernet.journal"} <= imported_modules("sneakernet.resume", source)
+
+
+def lines(path: Path) -> int:
+    return len(path.read_text(encoding="utf-8").splitlines())
+
+
+def test_no_module_over_600_lines() -> None:
+    long = {
+        str(path.relative_to(SRC)): lines(path)
+        for path in MODULES.values()
+        if lines(path) > MAX_LINES and str(path.relative_to(SRC)) not in TOO_LONG_FOR_NOW
+    }
+    assert not long, f"modules over {MAX_LINES} lines (split them; issue 13): {long}"
