@@ -32,8 +32,8 @@ from sneakernet.format import (
     HardlinkRecord,
     fingerprint,
 )
-from sneakernet.planner import DriveBudget, catalog_bound, catalog_entry_bound
 from sneakernet.recordfile import read_records
+from sneakernet.space.budget import DriveBudget, catalog_bound, catalog_entry_bound
 
 DRIVE = 1_500_000
 SMALL = PackOptions(chunk_size=256 * 1024, reserve=0)

@@ -11,16 +11,18 @@ from pathlib import Path
 
 import pytest
 
-import sneakernet.plan as plan_module
+import sneakernet.planner.walk as walk_module
 from conftest import invoke_cli as run
 from conftest import make_edge_tree, write_file
 from sneakernet import PackOptions, pack
 from sneakernet.chunking import plan_chunks
 from sneakernet.errors import DestinationError, SourceError, UsageError
 from sneakernet.pack import DriveTargets, _check_space
-from sneakernet.plan import DEFAULT_LINKS, format_duration, parse_rate, plan
-from sneakernet.sample import SAMPLE_PIECE, StreamSampler
+from sneakernet.planner import DEFAULT_LINKS, plan
+from sneakernet.planner.sample import SAMPLE_PIECE, StreamSampler
+from sneakernet.planner.walk import EVENT_GROUP, EVENT_LARGE, EventSpool, Walk
 from sneakernet.scan import scan
+from sneakernet.units import format_duration, parse_rate
 
 ROOT = Path(__file__).resolve().parent.parent
 KiB, MiB = 2**10, 2**20
@@ -154,14 +156,14 @@ def test_drive_count_within_one_with_a_small_sample(tmp_path: Path) -> None:
 
 def _walk_chunks(root: Path, chunk_size: int) -> list[tuple[int, int]]:
     """(start in the stream, raw size) of every chunk plan's walk finds, in order."""
-    events = plan_module._EventSpool()
+    events = EventSpool()
     sampler = StreamSampler(os.fsencode(root), chunk_size, 1, max_bytes=SAMPLE_PIECE)
-    plan_module._Walk(os.fsencode(root), sampler, events, chunk_size).run(None)
+    Walk(os.fsencode(root), sampler, events, chunk_size).run(None)
     chunks = []
     for kind, start, size, _, _ in events:
-        if kind == plan_module.EVENT_GROUP:
+        if kind == EVENT_GROUP:
             chunks.append((start, size))
-        elif kind == plan_module.EVENT_LARGE:
+        elif kind == EVENT_LARGE:
             chunks += [(start + offset, min(chunk_size, size - offset)) for offset in range(0, size, chunk_size)]
     return chunks
 
@@ -197,7 +199,7 @@ def test_the_walk_cuts_the_chunks_packs_chunker_cuts(tmp_path: Path, seed: int) 
 def test_events_spill_to_a_file_and_come_back_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     src = make_mixed_tree(tmp_path / "src", 9)
     in_memory = plan(src, drive_size=2_000_000, chunk_size=64 * KiB)
-    monkeypatch.setattr(plan_module, "EVENT_BATCH", 3)
+    monkeypatch.setattr(walk_module, "EVENT_BATCH", 3)
     spilled = plan(src, drive_size=2_000_000, chunk_size=64 * KiB)
     assert spilled.drives == in_memory.drives and spilled.stored_bytes == in_memory.stored_bytes
 
@@ -231,7 +233,7 @@ def test_the_sample_strides_as_documented(tmp_path: Path, data_bytes: int, piece
         with open(tmp_path / "src" / f"part{number}.bin", "wb") as handle:
             handle.truncate(data_bytes * share // 4)
     sampler = StreamSampler(os.fsencode(tmp_path / "src"), 4 * MiB, 1)
-    walked = plan_module._Walk(os.fsencode(tmp_path / "src"), sampler, plan_module._EventSpool(), 4 * MiB)
+    walked = Walk(os.fsencode(tmp_path / "src"), sampler, EventSpool(), 4 * MiB)
     sample = sampler.finish(walked.run(None).stream_bytes)
     assert (sample.pieces, sample.stride, sample.encoded_bytes) == (pieces, stride, pieces * SAMPLE_PIECE)
     assert all(ratio is not None for ratio in sample.ratios)

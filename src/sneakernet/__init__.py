@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .info import info, ls
     from .options import PackOptions
     from .pack import PackSummary, pack
+    from .planner import plan
     from .restore import restore, status
     from .verify import Mode, verify
 
@@ -33,6 +34,7 @@ _LAZY = {
     "PackOptions": ".options",
     "PackSummary": ".pack",
     "pack": ".pack",
+    "plan": ".planner",
     "restore": ".restore",
     "status": ".restore",
     "Mode": ".verify",
@@ -76,6 +78,7 @@ __all__ = [
     "ls",
     "pack",
     "parse_size",
+    "plan",
     "restore",
     "status",
     "verify",

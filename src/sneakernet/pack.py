@@ -3,7 +3,7 @@
 The pipeline: scan the tree once into a spool (totals, problems, the catalog's size bound), refuse bad input
 before anything is written, then read files in walk order into chunks (chunking.py), encode chunks on a pool
 of threads (zstd and BLAKE3 release the GIL), and hand them in order to :class:`ShipmentWriter`, which fills
-one drive after another (planner.py) through :class:`~sneakernet.bundle.DriveWriter`. Last, the catalog and the
+one drive after another (space/budget.py) through :class:`~sneakernet.bundle.DriveWriter`. Last, the catalog and the
 fingerprint are written to every drive.
 """
 
@@ -66,15 +66,6 @@ from .format import (
 from .journal import JOURNAL_NAME
 from .options import PackOptions
 from .output import versioned
-from .planner import (
-    PATH_ESCAPE_FACTOR,
-    RECORD_BOUND,
-    DriveBudget,
-    DriveSpace,
-    Placement,
-    catalog_bound,
-    default_reserve,
-)
 from .progress import NullProgress, Progress, begin_drive
 from .resume import (
     FinishedDrives,
@@ -95,6 +86,15 @@ from .scan import (
     describe,
     restore_record_excludes,
     scan,
+)
+from .space.budget import (
+    PATH_ESCAPE_FACTOR,
+    RECORD_BOUND,
+    DriveBudget,
+    DriveSpace,
+    Placement,
+    catalog_bound,
+    default_reserve,
 )
 from .units import counted, format_size
 

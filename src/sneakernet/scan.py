@@ -21,7 +21,7 @@ from typing import Any, BinaryIO, NamedTuple
 from .errors import SourceError
 from .format import FINISHED_NAME, RESERVED_NAME, is_reserved, show_path
 from .patterns import Excluder, exclude_lines
-from .planner import catalog_entry_bound
+from .space.budget import catalog_entry_bound
 
 KIND_FILE = "file"
 KIND_DIR = "dir"

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from ..plan import DEFAULT_LINKS, plan
+from ..planner import DEFAULT_LINKS, plan
 from .command import Command
 from .exits import run
 from .params import SIZE, chunking_options, profile_picker

@@ -20,8 +20,7 @@ from typing import Any
 
 import click
 
-from ..plan import format_duration
-from ..units import format_size
+from ..units import format_duration, format_size
 from .context import settings
 
 #: The bar: what, which drive, percent, bar, sizes with units, elapsed<left, rate. ``sized`` and ``speed`` are

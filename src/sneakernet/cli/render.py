@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..format import short_fingerprint
-from ..plan import Plan, filesystem_room, format_duration
-from ..units import counted, format_size
+from ..planner import Plan, filesystem_room
+from ..units import counted, format_duration, format_size
 
 if TYPE_CHECKING:
     from ..info import DriveInfo, ListedEntry

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 
 import blake3
 
-from .chunking import is_large
-from .codec import encode_chunk
-from .format import METHOD_STORE
+from ..chunking import is_large
+from ..codec import encode_chunk
+from ..format import METHOD_STORE
 
 #: The piece read for one stratum. zstd finds more in a chunk (4 MiB) than in a short piece of it: repeats
 #: between the small files of a group, far apart in an archive. Measured on five real trees of 442 to 823 MB,

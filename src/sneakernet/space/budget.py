@@ -1,7 +1,7 @@
 """How much fits on a drive: the space budget of one drive directory and the placement of chunks in it.
 
-Pure logic, no I/O: pack asks :class:`DriveSpace` whether the next chunk still fits, and ``plan`` and the tests
-use the same arithmetic. A drive holds its segments, its manifest, drive.json, B3SUMS and the shipment's catalog;
+Pure logic, no I/O: pack asks :class:`DriveSpace` whether the next chunk still fits, and plan and the tests use
+the same arithmetic. A drive holds its segments, its manifest, drive.json, B3SUMS and the shipment's catalog;
 every one of them is counted, rounded up for the filesystem's allocation, before a chunk is accepted, so a drive
 directory never exceeds its size on disk.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .format import MAX_SEGMENTS
+from ..format import MAX_SEGMENTS
 
 #: Bounds of one manifest record, used to reserve manifest room before a chunk is accepted (compact JSON;
 #: a path can grow sixfold when escaped).
@@ -37,6 +37,11 @@ CATALOG_FIXED = 4096
 CATALOG_DRIVE_LINE = 320
 #: The bytes JSON writes as they are: printable ASCII but the quote and the backslash.
 JSON_PLAIN = bytes(c for c in range(0x20, 0x7F) if c not in b'"\\')
+
+
+def record_bound(path_length: int) -> int:
+    """The manifest room reserved for a record of a path of ``path_length`` bytes, before it is written."""
+    return RECORD_BOUND + PATH_ESCAPE_FACTOR * path_length
 
 
 def catalog_entry_bound(path: bytes) -> int:

@@ -1,4 +1,4 @@
-"""planner.py: the space budget of a drive and the placement of chunks on drives and in segments."""
+"""space/budget.py: the space budget of a drive and the placement of chunks on drives and in segments."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sneakernet.format import CatalogDrive, CatalogEntry, CatalogHeader, EndRecord
-from sneakernet.planner import (
+from sneakernet.recordfile import RecordWriter, encode_record
+from sneakernet.space.budget import (
     CATALOG_DRIVE_LINE,
     CATALOG_ENTRY_OVERHEAD,
     CATALOG_FIXED,
@@ -26,7 +27,6 @@ from sneakernet.planner import (
     catalog_entry_bound,
     default_reserve,
 )
-from sneakernet.recordfile import RecordWriter, encode_record
 
 MiB = 2**20
 
