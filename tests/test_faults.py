@@ -524,15 +524,18 @@ def test_drive_json_damage_is_blamed_on_drive_json(fault_ship: Shipment, tmp_pat
 #: random delay).
 KILL_CHILD = r"""
 import importlib, json, os, signal, sys
-restore = importlib.import_module("sneakernet.restore")
+restore = importlib.import_module("sneakernet.restorer")
+drive = importlib.import_module("sneakernet.restorer.drive")
+catalog = importlib.import_module("sneakernet.restorer.catalog")
+journal = importlib.import_module("sneakernet.journal")
 safetree = importlib.import_module("sneakernet.safetree")
 mode, arg, dest, *drives = sys.argv[1:]
 HOOKS = {
     "pwrite": (os, "pwrite"), "rename": (os, "rename"), "replace": (os, "replace"),
-    "sync": (restore, "sync_filesystem"),
+    "sync": (drive, "sync_filesystem"),
     "link": (os, "link"), "symlink": (os, "symlink"), "utime": (os, "utime"), "ftruncate": (os, "ftruncate"),
-    "mkdir": (os, "mkdir"), "unlink": (os, "unlink"), "copy": (restore, "copy_atomic"),
-    "commit": (restore.Journal, "commit"), "install": (safetree.SafeTree, "install"),
+    "mkdir": (os, "mkdir"), "unlink": (os, "unlink"), "copy": (catalog, "copy_atomic"),
+    "commit": (journal.Journal, "commit"), "install": (safetree.SafeTree, "install"),
     "set_metadata": (safetree.SafeTree, "set_metadata"),
 }
 counts = dict.fromkeys(HOOKS, 0)
@@ -945,7 +948,7 @@ def test_restore_disk_full_again_and_again_until_it_fits(
     with exit 4, the journal keeps what is done, and the last run gives the identical tree. ``large``: every file
     takes the large-file path (its writes on the writer pool, its hash on the lane)."""
     if path == "large":
-        monkeypatch.setattr(importlib.import_module("sneakernet.restore"), "POOLED_FILE_LIMIT", 1)
+        monkeypatch.setattr(importlib.import_module("sneakernet.restorer.drive"), "POOLED_FILE_LIMIT", 1)
     mount = small_tmpfs("1m")
     dest = mount / "dest"
     full = restore_until_done(kill_ship, dest, mount, [kill_ship.drives], 1)
@@ -1200,10 +1203,10 @@ def test_pack_makes_the_senders_catalog_copy_durable(tmp_path: Path, monkeypatch
 def test_restore_makes_its_renames_durable_before_the_journal_says_done(
     fault_ship: Shipment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    restore_module = sys.modules[restore.__module__]
-    journal_module = sys.modules[restore_module.Journal.__module__]
+    drive_module = importlib.import_module("sneakernet.restorer.drive")
+    journal_module = importlib.import_module("sneakernet.journal")
     events: list[tuple[str, int]] = []
-    real_sync, real_rename, real_commit = restore_module.sync_filesystem, os.rename, journal_module.Journal.commit
+    real_sync, real_rename, real_commit = drive_module.sync_filesystem, os.rename, journal_module.Journal.commit
 
     def sync(fd: int) -> None:
         events.append(("sync", 0))
@@ -1218,7 +1221,7 @@ def test_restore_makes_its_renames_durable_before_the_journal_says_done(
         done = self.db.execute("SELECT COUNT(*) FROM entries WHERE kind = 'file' AND state = 'done'").fetchone()[0]
         events.append(("commit", int(done)))
 
-    monkeypatch.setattr(restore_module, "sync_filesystem", sync)
+    monkeypatch.setattr(drive_module, "sync_filesystem", sync)
     monkeypatch.setattr(os, "rename", rename)
     monkeypatch.setattr(journal_module.Journal, "commit", commit)
     restore([str(d) for d in fault_ship.drives], str(tmp_path / "dest"))

@@ -39,7 +39,7 @@ from sneakernet.codec import decode_chunk, store_frame
 from sneakernet.errors import FormatError, UsageError
 from sneakernet.format import CATALOG_NAME, DRIVE_LABEL_NAME, MANIFEST_NAME, DriveLabel
 from sneakernet.recordfile import MAX_LINE
-from sneakernet.restore import read_catalog
+from sneakernet.restorer.catalog import read_catalog
 from sneakernet.verify import Mode, verify
 
 FUZZ_SETTINGS = settings(

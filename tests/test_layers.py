@@ -22,7 +22,6 @@ TOO_LONG_FOR_NOW = {
     "format.py",  # -> format/ (records, label, catalog, checksums, ...)
     "pack.py",  # -> packer/
     "plan.py",  # -> planner/ and space/
-    "restore.py",  # -> restorer/
     "verify.py",  # -> verifier/
 }
 

@@ -68,13 +68,14 @@ from sneakernet.errors import FormatError, UsageError
 from sneakernet.format import CATALOG_NAME, ChunkRecord, FileRecord, decode_path, show_path
 from sneakernet.journal import FINISHED_NAME, JOURNAL_DIR
 from sneakernet.recordfile import read_records
-from sneakernet.restore import RestoreReport, ShipmentStatus, restore, status
+from sneakernet.restorer import RestoreReport, ShipmentStatus, restore, status
 from sneakernet.safetree import SafeTree, UnsafePath
 from sneakernet.scan import SourceEntry, walk
 from sneakernet.units import format_size
 
 # The module, not the function of the same name (the package may export ``restore``).
-restore_module = importlib.import_module("sneakernet.restore")
+drive_module = importlib.import_module("sneakernet.restorer.drive")
+run_module = importlib.import_module("sneakernet.restorer.run")
 
 DRIVE = 1_500_000
 SMALL = PackOptions(chunk_size=256 * 1024, reserve=0)
@@ -493,15 +494,18 @@ def test_a_run_killed_while_it_removed_the_finished_journal_is_finished_by_the_n
 #: Runs restore in a child that SIGKILLs itself at the Nth call of a function.
 KILLER = r"""
 import importlib, os, shutil, signal, sys
-restore = importlib.import_module("sneakernet.restore")
+restore = importlib.import_module("sneakernet.restorer")
+drive = importlib.import_module("sneakernet.restorer.drive")
+catalog = importlib.import_module("sneakernet.restorer.catalog")
+journal = importlib.import_module("sneakernet.journal")
 safetree = importlib.import_module("sneakernet.safetree")
 what, after, dest, *drives = sys.argv[1:]
 targets = {
     "pwrite": (os, "pwrite"),
     "rename": (os, "rename"),
-    "commit": (restore.Journal, "commit"),
-    "flush": (restore.DriveRestorer, "_flush"),
-    "copyfile": (restore, "copy_atomic"),  # the catalog's copy into the journal directory
+    "commit": (journal.Journal, "commit"),
+    "flush": (drive.DriveRestorer, "_flush"),
+    "copyfile": (catalog, "copy_atomic"),  # the catalog's copy into the journal directory
     "set_metadata": (safetree.SafeTree, "set_metadata"),
 }
 owner, name = targets[what]
@@ -879,7 +883,7 @@ def test_bomb_does_not_blow_up_memory(tmp_path: Path) -> None:
     child = r"""
 import importlib, json, resource, sys
 resource.setrlimit(resource.RLIMIT_AS, (512 << 20, 512 << 20))
-restore = importlib.import_module("sneakernet.restore")
+restore = importlib.import_module("sneakernet.restorer")
 out = []
 for drive, dest in json.loads(sys.argv[1]):
     report = restore.restore([drive], dest)
@@ -1543,14 +1547,14 @@ def test_short_writes_never_reach_a_final_name(
     real = os.pwrite
     # The first write into the parts of two files wholly on the last drive writes only half its bytes.
     victims: set[str] = set()
-    real_whole = restore_module.DriveRestorer._write_whole
+    real_whole = drive_module.DriveRestorer._write_whole
 
     def note_part(self: Any, record: FileRecord, path: bytes, part: bytes, cursor: Any) -> None:
         if path in (b"images/noise.png", b"text/doc003.jsonl"):
             victims.add(part.decode())  # parts have random names: learn them as they are given
         real_whole(self, record, path, part, cursor)
 
-    monkeypatch.setattr(restore_module.DriveRestorer, "_write_whole", note_part)
+    monkeypatch.setattr(drive_module.DriveRestorer, "_write_whole", note_part)
     shortened: set[str] = set()
 
     def short(fd: int, data: Any, offset: int) -> int:
@@ -1574,7 +1578,7 @@ def test_short_writes_never_reach_a_final_name(
 def test_names_that_fold_together_collide(
     shipments: dict[str, Packed], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(restore_module, "_probe_folding", lambda dest: True)
+    monkeypatch.setattr(run_module, "probe_folding", lambda dest: True)
     ship = shipments["case"]
     dest = tmp_path / "dest"
     code, out, _ = cli("restore", *ship.drives, "--into", dest, "--json")
@@ -1600,7 +1604,7 @@ def test_names_that_fold_together_collide(
 def test_contents_of_a_colliding_directory_are_not_merged(
     shipments: dict[str, Packed], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(restore_module, "_probe_folding", lambda dest: True)
+    monkeypatch.setattr(run_module, "probe_folding", lambda dest: True)
     ship = shipments["case"]
     dest = tmp_path / "dest"
     restore([str(d) for d in ship.drives], str(dest))
@@ -1756,7 +1760,7 @@ def test_a_file_whose_bytes_differ_from_its_blake3_never_gets_its_name(
     """Chunks intact (their own hashes match), the file record's BLAKE3 another: the file is refused, whichever
     way it is written: by the writer pool (small files) or as its chunks come, hashed on the hash lane (large)."""
     if path == "large":
-        monkeypatch.setattr(restore_module, "POOLED_FILE_LIMIT", 1)
+        monkeypatch.setattr(drive_module, "POOLED_FILE_LIMIT", 1)
     data = random.Random(3).randbytes(600_000)
     chunks = [Chunk(data[i : i + 256 * 1024]) for i in range(0, len(data), 256 * 1024)]
     record = file_rec("big.bin", data, chunks[0], blake3=blake3.blake3(data + b"!").hexdigest())
@@ -1782,7 +1786,7 @@ def test_written_files_do_not_stay_in_memory_until_their_batch_is_installed(tmp_
     pack(src, out=str(tmp_path / "out"), drive_size=10**9, options=PackOptions())
     child = r"""
 import importlib, json, sys
-restore = importlib.import_module("sneakernet.restore")
+restore = importlib.import_module("sneakernet.restorer")
 report = restore.restore(sys.argv[1:2], sys.argv[2])
 peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
 print(json.dumps({"status": report.drives[0].status, "maxrss_kib": peak}))

@@ -351,10 +351,11 @@ def test_hard_link_to_something_not_a_regular_file_is_found_by_verify(tmp_path: 
 def test_a_drive_that_changes_between_the_check_and_the_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A hostile device serves the genuine manifest while restore checks it, then a forged one (and forged
     segments, every hash recomputed) while it writes: what is written is what was checked, never the forgery."""
-    restore_module = importlib.import_module("sneakernet.restore")
+    drive_module = importlib.import_module("sneakernet.restorer.drive")
+    run_module = importlib.import_module("sneakernet.restorer.run")
     # More files than restore installs in one batch, each in a chunk of its own: the first batch is installed
     # before either pass reaches the manifest's end (where its BLAKE3 is checked).
-    names = [f"notes{i:04d}.txt" for i in range(restore_module.BATCH_FILES + restore_module.LOOKUP_WINDOW + 10)]
+    names = [f"notes{i:04d}.txt" for i in range(drive_module.BATCH_FILES + drive_module.LOOKUP_WINDOW + 10)]
 
     def drive(data: bytes) -> list[Any]:
         return [item for name in names for item in small_files([(name, data)])]
@@ -362,7 +363,7 @@ def test_a_drive_that_changes_between_the_check_and_the_writes(tmp_path: Path, m
     ship = write_shipment(tmp_path / "ship", [drive(b"the real notes\n")])
     shipment = json.loads((ship[0] / DRIVE_LABEL_NAME).read_text())["shipment"]
     forged = write_shipment(tmp_path / "forged", [drive(b"EVIL\n")], shipment=shipment)
-    checked = restore_module.validate_drive
+    checked = run_module.validate_drive
 
     def swap_after_check(*args: Any, **kwargs: Any) -> Any:
         chunk_map = checked(*args, **kwargs)
@@ -370,7 +371,7 @@ def test_a_drive_that_changes_between_the_check_and_the_writes(tmp_path: Path, m
             shutil.copyfile(forged[0] / name, ship[0] / name)
         return chunk_map
 
-    monkeypatch.setattr(restore_module, "validate_drive", swap_after_check)
+    monkeypatch.setattr(run_module, "validate_drive", swap_after_check)
     code, out, err = cli("restore", ship[0], "--into", tmp_path / "dest")
     assert "Traceback" not in err and code == 1, out + err
     # The forged segment's bytes fail the hashes checked: nothing is installed, and never EVIL.

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .options import PackOptions
     from .pack import PackSummary, pack
     from .planner import plan
-    from .restore import restore, status
+    from .restorer import restore, status
     from .verify import Mode, verify
 
 #: The names imported on first use, and their modules: a command runs without importing what it does not use
@@ -35,8 +35,8 @@ _LAZY = {
     "PackSummary": ".pack",
     "pack": ".pack",
     "plan": ".planner",
-    "restore": ".restore",
-    "status": ".restore",
+    "restore": ".restorer",
+    "status": ".restorer",
     "Mode": ".verify",
     "verify": ".verify",
 }

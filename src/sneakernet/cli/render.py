@@ -15,7 +15,7 @@ from ..units import counted, format_duration, format_size
 if TYPE_CHECKING:
     from ..info import DriveInfo, ListedEntry
     from ..pack import PackSummary
-    from ..restore import DriveOutcome, RestoreReport, ShipmentStatus
+    from ..restorer import DriveOutcome, RestoreReport, ShipmentStatus
     from ..verify import DriveReport, VerifyReport
 
 # verify's Status and Mode are imported by the functions that use them: rendering pack's summary must not load

@@ -14,7 +14,7 @@ from .progress import echo_line, progress_for
 from .render import print_restore_report, restore_drive_lines
 
 if TYPE_CHECKING:
-    from ..restore import DriveOutcome
+    from ..restorer import DriveOutcome
 
 
 @click.command("restore", cls=Command)
@@ -89,7 +89,7 @@ def restore_command(
     some files were damaged (named); 2 bad arguments; 4 the destination is full, or too small for the drives'
     data up front (nothing written; free space, run again).
     """
-    from ..restore import restore
+    from ..restorer import restore
 
     progress = progress_for("restore", quiet)
 

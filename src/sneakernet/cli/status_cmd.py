@@ -28,7 +28,7 @@ def status_command(ctx: click.Context, dest: str, as_json: bool) -> None:
     of damaged drives) are still needed; 2 DEST does not exist, is a drive, or holds no restore. A script waits
     with: while sneakernet status DEST; [ $? -eq 3 ]; do sleep 60; done (until ... loops on exit 2 too).
     """
-    from ..restore import status
+    from ..restorer import status
 
     state = run(ctx, lambda: status(dest))
     if as_json:

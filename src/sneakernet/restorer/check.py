@@ -1,0 +1,110 @@
+"""Checking a drive before anything of it is written, and placing the content of hard links whose target
+--include leaves out."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+from ..bundle import ChunkMap, DriveReader
+from ..errors import FormatError
+from ..format import (
+    ChunkRecord,
+    DirRecord,
+    FileRecord,
+    HardlinkRecord,
+    ManifestHeader,
+    SymlinkRecord,
+    short_fingerprint,
+)
+from ..journal import DONE, REOPENED, Journal
+from ..validate import CatalogIndex, ManifestCheck, Seen, seen_of
+from .includes import Includes
+
+ENTRY_RECORDS = (FileRecord, DirRecord, SymlinkRecord, HardlinkRecord)
+
+
+def shipment_named(reader: DriveReader) -> str:
+    """A drive's shipment as a person can match it: its id, and the fingerprint when the drive carries the catalog."""
+    from ..info import catalog_header
+
+    try:
+        header = catalog_header(reader)
+    except FormatError:
+        header = None
+    known = f" (fingerprint {short_fingerprint(header.fingerprint)})" if header is not None else ""
+    return reader.label.shipment + known
+
+
+def validate_drive(reader: DriveReader, journal: Journal, includes: Includes | None = None) -> ChunkMap:
+    """Read the whole manifest and refuse the drive (FormatError) if anything would be unsafe or wrong: every
+    record through the validation verify runs too (validate.py: bounds, paths, chunks against their segments),
+    no path twice, none inside a path that is not a directory, and the drive's entries exactly the catalog's for
+    it (the catalog, indexed in the journal, names the one drive that finishes each path).
+
+    With ``includes``, it also notes in the journal's ``aliases`` each file left out by the patterns that a
+    wanted hard link names: its content is restored under the first such link's name instead, from whichever
+    drive carries it (see :func:`place_aliases`).
+    """
+    chunk_map = ChunkMap()
+    expected = journal.manifest_of_catalog(reader.label.drive)
+    if expected is None:
+        raise FormatError(f"the catalog has no drive {reader.label.drive}")
+    if reader.label.manifest_blake3 != expected:
+        raise FormatError("its manifest is not the one the catalog names for this drive (a drive of another copy?)")
+    db = journal.db
+    if includes:
+        journal.make_aliases()
+    check = ManifestCheck()
+    index = CatalogIndex(db)
+
+    def entries() -> Iterator[Seen]:
+        for record in reader.records():
+            if problems := check.check(record):
+                raise FormatError(problems[0])
+            if isinstance(record, ManifestHeader):
+                chunk_map.header = record
+            elif isinstance(record, ChunkRecord):
+                chunk_map.add_chunk(record)
+            elif isinstance(record, ENTRY_RECORDS):
+                if isinstance(record, FileRecord):
+                    chunk_map.piece_range(record)
+                elif (
+                    isinstance(record, HardlinkRecord)
+                    and includes
+                    and includes.wants(record.path)
+                    and not includes.wants(record.target)
+                ):
+                    db.execute(
+                        "INSERT OR IGNORE INTO aliases (target, link) VALUES (?, ?)", (record.target, record.path)
+                    )
+                seen = seen_of(record)
+                if seen is not None:
+                    yield seen
+        if problems := check.finish():
+            raise FormatError(problems[0])
+
+    for problem in itertools.chain(index.load_seen(entries()), index.compare(reader.label.drive)):
+        raise FormatError(problem)
+    return chunk_map
+
+
+def place_aliases(journal: Journal, drive: int) -> None:
+    """The aliases ``drive``'s hard links just made (see :func:`validate_drive`): which drives carry their
+    content, from the catalog, and every one of those already restored without it is reopened (REOPENED):
+    it must be restored again. A link may name a target on an earlier drive, so without this the content was
+    never written and the link silently absent."""
+    db = journal.db
+    if db.execute("SELECT 1 FROM aliases WHERE fresh = 1 LIMIT 1").fetchone() is None:
+        return
+    # Set-wise, from the catalog's index in the journal (index_catalog builds it before any drive is restored).
+    db.execute(
+        "UPDATE aliases SET (first_drive, last_drive, size) = (SELECT first_drive, last_drive, size FROM "
+        f"{CatalogIndex.TABLE} AS c WHERE c.path = aliases.target) WHERE first_drive IS NULL AND fresh = 1"
+    )
+    db.execute(
+        "UPDATE drives SET state = ? WHERE state = ? AND drive != ? AND EXISTS (SELECT 1 FROM aliases WHERE fresh = 1 "
+        "AND first_drive <= drives.drive AND drives.drive <= last_drive)",
+        (REOPENED, DONE, drive),
+    )
+    db.execute("UPDATE aliases SET fresh = 0 WHERE fresh = 1")

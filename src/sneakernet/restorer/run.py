@@ -1,0 +1,261 @@
+"""The restore itself: :func:`restore` takes the drives given, one after the other, and finishes the shipment
+when its last drive is in."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..bundle import DriveReader, refuse_non_directory
+from ..errors import DestinationError, FormatError, UsageError
+from ..format import short_fingerprint, show_path
+from ..journal import DONE, PARTS_DIR, REOPENED, Journal
+from ..progress import NullProgress, Progress, begin_drive
+from ..safetree import SafeTree
+from ..units import counted
+from .check import place_aliases, shipment_named, validate_drive
+from .destination import check_room, journal_error, only_restore_into, probe_folding, refuse_nested, space_error
+from .drive import DriveRestorer
+from .finished import read_finished, write_finished
+from .includes import Includes
+from .install import finish_directories, recover_installing, settle_links
+from .parts import open_parts, sweep_parts
+from .report import BLOCKED, LISTED_PATHS, DriveOutcome, RestoreReport, merge_outcomes
+from .session import journal_for, remove_journal
+from .status import shipment_status
+
+log = logging.getLogger(__name__)
+
+#: The copy, in DEST/.sneakernet, of the manifest of the drive being restored (see DriveReader.pin_manifest).
+PINNED_MANIFEST = "drive-manifest.jsonl.zst"
+
+
+def restore(
+    drives: Sequence[str],
+    into: str,
+    *,
+    include: Sequence[str] = (),
+    keep_journal: bool = False,
+    force: bool = False,
+    progress: Progress | None = None,
+    catalog: str | None = None,
+    check_space: bool = True,
+    on_drive: Callable[[DriveOutcome], None] | None = None,
+    keep_setuid: bool = False,
+) -> RestoreReport:
+    """Restore what ``drives`` carry into ``into``; finish the shipment when its last drive is in.
+
+    With ``check_space`` (and no ``include``), drives whose data exceeds the destination's free space are refused
+    up front (:func:`check_room`); without it, a destination that fills stops the restore, as it would anyway.
+
+    Files lose their setuid and setgid bits (each drive's ``setid_cleared`` counts them) unless ``keep_setuid``:
+    for a shipment from a sender trusted to plant programs that run as their owners.
+
+    Drives that fail their checks are refused with nothing written for them and reported; damaged files are
+    never installed and are reported. ``on_drive`` is called with each drive's outcome as soon as that drive is
+    done (a drive gone over again for a hard link's content, once more with what that pass did). Raises
+    :class:`~sneakernet.errors.UsageError` for bad arguments and :class:`~sneakernet.errors.OutOfSpace` when the
+    destination fills (the journal keeps what is done).
+    """
+    if not drives:
+        raise UsageError("give at least one drive to restore")
+    refuse_non_directory(into, "destination")
+    readers = [DriveReader(path) for path in drives]
+    refuse_nested(readers, into)
+    with only_restore_into(into):
+        finished = _restored_already(readers, into, Includes(include), force)
+        if finished is not None:
+            return finished
+        return _restore(
+            readers,
+            into,
+            Includes(include),
+            keep_journal,
+            force,
+            progress or NullProgress(),
+            catalog,
+            check_space,
+            on_drive,
+            keep_setuid,
+        )
+
+
+def _restored_already(readers: list[DriveReader], dest: str, includes: Includes, force: bool) -> RestoreReport | None:
+    """A destination whose restore finished (a finished record, no journal): drives of that shipment are a no-op,
+    writing nothing; drives of another one only with --force (a new restore over the finished tree). None: not
+    finished, or forced over."""
+    if Journal.exists(dest):
+        return None
+    record = read_finished(dest)
+    if record is None:
+        return None
+    ours = [reader for reader in readers if reader.label.shipment == record.shipment]
+    held = f"the finished restore of shipment {record.shipment} (fingerprint {short_fingerprint(record.fingerprint)})"
+    if not ours:
+        if force:
+            return None
+        raise UsageError(
+            f"{dest} holds {held}; {readers[0].path} is a drive of shipment {readers[0].label.shipment}: give another "
+            "destination, or --force to restore this shipment over it"
+        )
+    given = [p.decode("utf-8", "surrogateescape") for p in includes.patterns]
+    if includes and given != record.includes:
+        raise UsageError(
+            f"{dest} holds {held} with --include {record.includes or '(everything)'}: give the same patterns or none, "
+            "or another destination for other paths"
+        )
+    outcomes = []
+    for reader in readers:
+        outcome = DriveOutcome(reader.path, reader.label.label, reader.label.drive, status="already")
+        outcome.message = f"already restored: {dest} holds this shipment, finished {record.finished}; nothing to do"
+        if reader.label.shipment != record.shipment:
+            outcome.status = "refused"
+            outcome.message = f"this drive is of shipment {reader.label.shipment}; {dest} holds {held}"
+        outcomes.append(outcome)
+    return RestoreReport(outcomes, record.status(dest))
+
+
+def _restore(
+    readers: list[DriveReader],
+    into: str,
+    includes: Includes,
+    keep_journal: bool,
+    force: bool,
+    progress: Progress,
+    catalog: str | None,
+    check_space: bool = True,
+    on_drive: Callable[[DriveOutcome], None] | None = None,
+    keep_setuid: bool = False,
+) -> RestoreReport:
+    notes: list[str] = []
+    told = on_drive or (lambda outcome: None)
+    try:
+        journal = journal_for(into, readers, includes, force, catalog, notes)
+    except sqlite3.OperationalError as exc:
+        raise journal_error(exc, into) from exc
+    except OSError as exc:
+        raise space_error(exc, into) from exc
+    try:
+        # A run killed while it removed a finished journal (parts first, the journal last) leaves the journal
+        # alone: this run finishes again, and needs the parts directory back.
+        os.makedirs(os.path.join(Journal.directory(into), PARTS_DIR), exist_ok=True)
+        parts_fd = open_parts(into)
+    except OSError as exc:
+        journal.close()
+        raise space_error(exc, into) from exc
+    except DestinationError:
+        journal.close()
+        raise
+    tree = SafeTree(into, note_replaced=journal.get("over_existing") == "true", listed=LISTED_PATHS)
+    outcomes: list[DriveOutcome] = []
+    try:
+        recover_installing(journal, tree, parts_fd)
+        sweep_parts(journal, parts_fd)
+        includes = Includes(journal.get_json("includes") or [])
+        fold = probe_folding(into)
+        progress.start(sum(r.label.raw_bytes for r in readers))
+        spanning: dict[bytes, tuple[Any, int]] = {}  # hashes of files spanning drives, kept across this run's drives
+        # With --include only a part of each drive is written: its data bytes say nothing of the room it needs.
+        check_space = check_space and not includes
+        for reader in readers:
+            outcomes.append(
+                _restore_drive(
+                    reader, journal, tree, includes, progress, fold, spanning, check_space, keep_setuid, parts_fd
+                )
+            )
+            told(outcomes[-1])
+        # A drive of this run that a later one reopened (it carries a wanted hard link's content) goes again.
+        for index, reader in enumerate(readers):
+            if journal.drive_state(reader.label.drive) == REOPENED:
+                again = _restore_drive(
+                    reader, journal, tree, includes, progress, fold, spanning, False, keep_setuid, parts_fd
+                )
+                told(again)
+                outcomes[index] = merge_outcomes(outcomes[index], again)
+        progress.close()
+        status = shipment_status(into, journal)
+        problems: list[str] = []
+        if not status.waiting and journal.has_pending_links():
+            # Every drive needed is in: a hard link still waiting names a target the shipment never gave.
+            problems = settle_links(journal, tree)
+            status = shipment_status(into, journal)
+        if status.complete:
+            finish_directories(journal, tree)
+            write_finished(journal)
+            status.finished = True
+    except sqlite3.OperationalError as exc:
+        raise journal_error(exc, into) from exc
+    finally:
+        os.close(parts_fd)
+        tree.close()
+        journal.close()
+    if status.finished and not keep_journal:
+        remove_journal(into)
+    return RestoreReport(outcomes, status, problems, notes)
+
+
+def _restore_drive(
+    reader: DriveReader,
+    journal: Journal,
+    tree: SafeTree,
+    includes: Includes,
+    progress: Progress,
+    fold: bool,
+    spanning: dict[bytes, tuple[Any, int]],
+    check_space: bool = False,
+    keep_setuid: bool = False,
+    parts_fd: int | None = None,
+) -> DriveOutcome:
+    label = reader.label
+    log.info("%s (%s): checking, then restoring", label.label, reader.path)
+    begin_drive(progress, label.label)
+    outcome = DriveOutcome(reader.path, label.label, label.drive)
+    if label.shipment != journal.get_json("shipment"):
+        outcome.status = "refused"
+        ours = f"{journal.get_json('shipment')} (fingerprint {short_fingerprint(journal.get_json('fingerprint'))})"
+        outcome.message = (
+            "this drive is of another shipment than the restore in progress: the drive's is "
+            f"{shipment_named(reader)}, the destination's {ours}: give a drive of that shipment, or restore this one "
+            "into another destination"
+        )
+        return outcome
+    if journal.drive_state(label.drive) == DONE:
+        outcome.status, outcome.message = "already", "already restored: nothing to do"
+        return outcome
+    try:
+        # Both passes read one private copy of the manifest, so what is written is what was checked.
+        reader.pin_manifest(os.path.join(Journal.directory(journal.dest), PINNED_MANIFEST))
+        chunk_map = validate_drive(reader, journal, includes)
+    except FormatError as exc:
+        outcome.status, outcome.message = "refused", f"refused, nothing written for it: {exc}"
+        return outcome
+    except OSError as exc:
+        raise space_error(exc, journal.dest) from exc
+    if check_space:
+        check_room(label.label, chunk_map.raw_bytes, tree.root)
+    if includes:
+        place_aliases(journal, label.drive)
+    tree.take_replaced()
+    DriveRestorer(
+        reader, chunk_map, journal, tree, includes, outcome, progress, fold, spanning, keep_setuid, parts_fd
+    ).run()
+    outcome.replaced_count, replaced = tree.take_replaced()
+    outcome.replaced = [show_path(p) for p in replaced]
+    state = DONE if not outcome.failed_count and not outcome.collisions else "partial"
+    if state != DONE:
+        outcome.status = "damaged"
+        outcome.message = (
+            f"{counted(outcome.failed_count + len(outcome.collisions), 'entry', 'entries')} could not be restored"
+        )
+        if outcome.blocked_count == outcome.failed_count and not outcome.collisions:
+            # Nothing wrong with the drive: this one again, once the way is clear, finishes it.
+            state = outcome.status = BLOCKED
+            outcome.message += (
+                ": the destination is in the way (named below); move those out, then restore this drive again"
+            )
+    journal.set_drive(label.drive, label.label, label.manifest_blake3, state, outcome.failed_count)
+    journal.commit()
+    return outcome

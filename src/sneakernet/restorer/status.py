@@ -1,0 +1,208 @@
+"""Where a restore stands: :func:`status` and :func:`shipment_status` (the drives in, what waits on the others)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..bundle import CatalogReader
+from ..errors import UsageError
+from ..format import DRIVE_LABEL_NAME, CatalogEntry, drive_label, show_path
+from ..journal import CATALOG_COPY, DONE, FAILED, JOURNAL_NAME, ROWS_PER_STATEMENT, Journal
+from ..validate import CatalogIndex
+from .catalog import catalog_copy_problem
+from .cursor import windows
+from .finished import read_finished
+from .includes import Includes
+from .report import LISTED_PATHS, ShipmentStatus, WaitingDrive
+from .session import open_journal
+
+
+def shipment_status(dest: str, journal: Journal | None = None) -> ShipmentStatus:
+    """Which drives are restored, which are still needed and how many files and bytes wait on each."""
+    own = journal is None
+    if journal is None:
+        if not Journal.exists(dest):
+            raise UsageError(f"{dest} holds no restore in progress (no {Journal.directory(dest)}/{JOURNAL_NAME})")
+        journal = open_journal(dest)
+    try:
+        labels: list[str] = journal.get_json("labels")
+        count = int(journal.get_json("drives"))
+        if journal.get("finished") == "true":
+            # A finished restore whose journal was kept or being removed: nothing waits (its catalog copy may be
+            # gone); when, its finished record says.
+            record = read_finished(dest)
+            return ShipmentStatus(
+                dest, journal.get_json("shipment"), journal.get_json("fingerprint"), count,
+                list(range(1, count + 1)), [], [], 0, complete=True, finished=True,
+                finished_at=record.finished if record else None, includes=journal.get_json("includes") or [],
+            )  # fmt: skip
+        if own and (problem := catalog_copy_problem(journal)) is not None:
+            copy = os.path.join(Journal.directory(dest), CATALOG_COPY)
+            raise UsageError(
+                f"the catalog copy {copy} is {problem}: run sneakernet restore into {dest} again with any drive of "
+                "the shipment (or --catalog FILE), which copies it again"
+            )
+        states = journal.drives()
+        restored = sorted(d for d, (_, state, _) in states.items() if state == DONE)
+        includes = Includes(journal.get_json("includes") or [])
+        absent = _absent_entries(journal, includes, set(restored), count)
+        waiting = [
+            WaitingDrive(d, labels[d - 1] if d <= len(labels) else drive_label(d), *absent.on_drive.get(d, (0, 0)),
+                         states[d][1] if d in states else "missing")
+            for d in range(1, count + 1)
+            if d not in restored and (d in absent.on_drive or not includes)
+        ]  # fmt: skip
+        failed = [show_path(p) for p in journal.failed_paths(LISTED_PATHS)]
+        failed += [show_path(p) for p in absent.stuck][: LISTED_PATHS - len(failed)]
+        failed_count = journal.count(FAILED) + absent.stuck_count
+        return ShipmentStatus(
+            dest=dest,
+            shipment=journal.get_json("shipment"),
+            fingerprint=journal.get_json("fingerprint"),
+            drives=count,
+            restored=restored,
+            waiting=waiting,
+            failed=failed,
+            failed_count=failed_count,
+            # Positive: every entry asked for is done in the journal, not merely every drive seen.
+            complete=absent.count == 0 and not waiting and failed_count == 0,
+            finished=journal.get("finished") == "true",
+            includes=journal.get_json("includes") or [],
+        )
+    finally:
+        if own:
+            journal.close()
+
+
+@dataclass
+class _Absent:
+    """Wanted catalog entries the journal does not call done."""
+
+    count: int = 0
+    #: drive -> (entries, bytes of files) that wait on it, of the drives not restored.
+    on_drive: dict[int, tuple[int, int]] = field(default_factory=dict)
+    #: Entries absent though every drive carrying them is restored (and not recorded as failed): the first
+    #: LISTED_PATHS, and how many.
+    stuck: list[bytes] = field(default_factory=list)
+    stuck_count: int = 0
+
+    def wait(self, drive: int, size: int) -> None:
+        files, size_so_far = self.on_drive.get(drive, (0, 0))
+        self.on_drive[drive] = (files + 1, size_so_far + size)
+
+
+def _absent_entries(journal: Journal, includes: Includes, restored: set[int], drives: int) -> _Absent:
+    """Every wanted entry of the catalog that the journal does not call done, and the drives not restored (of
+    the shipment's ``drives``, whatever an entry claims) that they wait on. A hard link waits on the drives of
+    the content it gets: its target's when --include left the target out (the aliases), or its target's own
+    entry's when that is wanted (counted there)."""
+    out = _Absent()
+    aliases = journal.has_aliases()
+    for absent in _absent_windows(journal, includes):
+        out.count += len(absent)
+        links = [row.path for row in absent if row.kind == "hardlink"]
+        targets = [row.target for row in absent if row.kind == "hardlink" and row.target is not None]
+        via: dict[bytes, tuple[Any, ...]] = {}
+        if aliases and links:
+            query = "SELECT link, first_drive, last_drive, size FROM aliases WHERE first_drive IS NOT NULL AND link IN "
+            query += "({})"
+            via = _rows(journal, query, links + targets)
+        target_states = _rows(journal, "SELECT path, state FROM entries WHERE path IN ({})", targets)
+        for row in absent:
+            carriers = set(range(row.first_drive, min(row.last_drive, drives) + 1))
+            size = row.size if row.kind == "file" else 0
+            content = via.get(row.path) or (via.get(row.target) if row.target is not None else None)
+            if content is not None:
+                carriers.update(range(content[0], min(content[1], drives) + 1))
+                size = int(content[2] or 0) if row.path in via else 0
+            needed = sorted(d for d in carriers if d not in restored)
+            for drive in needed:
+                out.wait(drive, size)
+            # A link whose wanted target is not in yet waits with it; anything else absent with all its drives in
+            # is named (a restore must never call it complete).
+            with_target = row.target is not None and target_states.get(row.target, (None,))[0] != DONE
+            if not needed and row.state != FAILED and not with_target:
+                out.stuck_count += 1
+                if len(out.stuck) < LISTED_PATHS:
+                    out.stuck.append(row.path)
+    return out
+
+
+@dataclass(frozen=True)
+class _AbsentRow:
+    """A wanted catalog entry and its journal entry's state and target (None: no journal entry)."""
+
+    path: bytes
+    kind: str
+    size: int
+    first_drive: int
+    last_drive: int
+    state: str | None
+    target: bytes | None
+
+    @classmethod
+    def of(cls, row: Sequence[Any]) -> _AbsentRow:
+        path, kind, size, first, last, state, target = row
+        return cls(bytes(path), kind, size, first, last, state, None if target is None else bytes(target))
+
+
+def _absent_windows(journal: Journal, includes: Includes) -> Iterator[list[_AbsentRow]]:
+    """The wanted catalog entries not done in the journal, a window at a time (memory bounded by the window).
+    Set-wise in SQLite, one join of the catalog's index (validate.CatalogIndex, built when the restore began)
+    with the journal's entries; a journal of an earlier sneakernet without that index: the catalog copy, a window
+    of paths looked up at a time."""
+    db = journal.db
+    if CatalogIndex(db).built():
+        where = "e.state IS NULL OR e.state != ?"
+        if includes:
+            db.create_function("sneakernet_wants", 1, lambda path: includes.wants(bytes(path)), deterministic=True)
+            where = f"({where}) AND sneakernet_wants(c.path)"
+        cursor = db.execute(
+            "SELECT c.path, c.kind, c.size, c.first_drive, c.last_drive, e.state, e.target "
+            f"FROM {CatalogIndex.TABLE} AS c LEFT JOIN entries AS e ON e.path = c.path WHERE {where}",
+            (DONE,),
+        )
+        while rows := cursor.fetchmany(ROWS_PER_STATEMENT):
+            yield [_AbsentRow.of(row) for row in rows]
+        return
+    catalog = os.path.join(Journal.directory(journal.dest), CATALOG_COPY)
+    wanted = (r for r in CatalogReader(catalog).records() if isinstance(r, CatalogEntry) and includes.wants(r.path))
+    for window in windows(wanted, ROWS_PER_STATEMENT):
+        known = _rows(journal, "SELECT path, state, target FROM entries WHERE path IN ({})", [r.path for r in window])
+        rows = [(r.path, r.kind, r.size, r.first_drive, r.last_drive, *known.get(r.path, (None, None))) for r in window]
+        absent = [_AbsentRow.of(row) for row in rows if row[5] != DONE]
+        if absent:
+            yield absent
+
+
+def _rows(journal: Journal, query: str, paths: list[bytes]) -> dict[bytes, tuple[Any, ...]]:
+    """``query`` (with ``{}`` for the placeholders) run for ``paths``: first column -> the others."""
+    out: dict[bytes, tuple[Any, ...]] = {}
+    for start in range(0, len(paths), ROWS_PER_STATEMENT):
+        part = paths[start : start + ROWS_PER_STATEMENT]
+        for row in journal.db.execute(query.format(", ".join("?" * len(part))), part):
+            out[bytes(row[0])] = tuple(row[1:])
+    return out
+
+
+def status(dest: str) -> ShipmentStatus:
+    """The status of the restore in ``dest``: in progress (see :func:`shipment_status`) or finished (from its
+    finished record). A path that does not exist, a drive, or a directory that holds no restore: UsageError."""
+    if not os.path.lexists(dest):
+        raise UsageError(f"{dest} does not exist: give the destination of a restore (the DEST of restore --into DEST)")
+    if not os.path.isdir(dest):
+        raise UsageError(f"{dest} is not a directory: give the destination of a restore (restore --into DEST)")
+    if Journal.exists(dest):
+        return shipment_status(dest)
+    record = read_finished(dest)
+    if record is not None:
+        return record.status(dest)
+    if os.path.exists(os.path.join(dest, DRIVE_LABEL_NAME)):
+        raise UsageError(
+            f"{dest} is a drive, not the destination of a restore: status takes the DEST of restore --into DEST "
+            "(for a drive: sneakernet info or verify)"
+        )
+    raise UsageError(f"{dest} holds no restore, in progress or finished (no {Journal.directory(dest)})")
