@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from sneakernet.journal import DONE, FAILED, PENDING, ROWS_PER_STATEMENT, Entry, Journal
+from sneakernet.journal import ROWS_PER_STATEMENT, Entry, EntryState, Journal
 
 
-def _entry(path: bytes, kind: str = "file", state: str = PENDING) -> Entry:
+def _entry(path: bytes, kind: str = "file", state: str = EntryState.PENDING) -> Entry:
     return Entry(path, kind, 1, state, 10, "ab" * 32, 0o644, 1, 0, 0, None, 1)
 
 
@@ -24,7 +24,7 @@ def test_added_entries_are_seen_by_every_query_before_any_commit(journal: Journa
     for path in paths:
         journal.add_entry(_entry(path))
     assert journal.entry(paths[-1]) == _entry(paths[-1])
-    assert journal.count(PENDING, "file") == len(paths)
+    assert journal.count(EntryState.PENDING, "file") == len(paths)
     assert sorted(e.path for e in journal.entries("file")) == paths
     # A statement of restore's own on the connection sees them too.
     assert journal.db.execute("SELECT COUNT(*) FROM entries").fetchone()[0] == len(paths)
@@ -52,11 +52,11 @@ def test_a_change_after_a_lookup_ahead_is_what_the_next_lookup_sees(journal: Jou
     assert journal.entry(b"c") is None
     journal.add_entry(_entry(b"c"))  # added within the window: seen at once
     assert journal.entry(b"c") == _entry(b"c")
-    journal.set_state(b"a", DONE)
-    journal.set_states([b"b", b"c"], FAILED)
+    journal.set_state(b"a", EntryState.DONE)
+    journal.set_states([b"b", b"c"], EntryState.FAILED)
     journal.set_final(b"a", 2, 99, "cd" * 32, (0o600, 5, 1, 1))
-    assert journal.entry(b"a") == Entry(b"a", "file", 1, DONE, 99, "cd" * 32, 0o600, 5, 1, 1, None, 2)
-    assert (journal.entry(b"b").state, journal.entry(b"c").state) == (FAILED, FAILED)  # type: ignore[union-attr]
+    assert journal.entry(b"a") == Entry(b"a", "file", 1, EntryState.DONE, 99, "cd" * 32, 0o600, 5, 1, 1, None, 2)
+    assert (journal.entry(b"b").state, journal.entry(b"c").state) == (EntryState.FAILED, EntryState.FAILED)  # type: ignore[union-attr]
     assert journal.entry(b"d") is None
 
 
@@ -64,8 +64,8 @@ def test_many_states_set_at_once(journal: Journal) -> None:
     paths = [b"f%05d" % i for i in range(2 * ROWS_PER_STATEMENT + 1)]
     for path in paths:
         journal.add_entry(_entry(path))
-    journal.set_states(paths[1:], DONE)
-    assert journal.count(DONE) == len(paths) - 1 and journal.entry(paths[0]).state == PENDING  # type: ignore[union-attr]
+    journal.set_states(paths[1:], EntryState.DONE)
+    assert journal.count(EntryState.DONE) == len(paths) - 1 and journal.entry(paths[0]).state == EntryState.PENDING  # type: ignore[union-attr]
 
 
 def test_entries_not_committed_are_gone_after_close(tmp_path: Path) -> None:

@@ -12,13 +12,15 @@ import json
 import os
 import sqlite3
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from .durable import install
 from .format import FINISHED_NAME as FINISHED_NAME  # where restore and its tests look for it
 from .format import RESERVED_NAME
+from .validate import CatalogIndex
 
 JOURNAL_DIR = RESERVED_NAME
 JOURNAL_NAME = "journal.sqlite3"
@@ -27,14 +29,35 @@ CATALOG_COPY = "catalog.jsonl.zst"
 #: Bumped when the tables change; a journal of another version is refused, never misread.
 JOURNAL_VERSION = 1
 
-DONE = "done"
-PENDING = "pending"
-FAILED = "failed"
-#: Verified and synced, being renamed to the final name: a run killed meanwhile completes it on resume.
-INSTALLING = "installing"
-#: A drive restored before a later drive showed that it carries the content of a wanted hard link (under
-#: ``--include``, the link's target left out): it must be restored again, which writes only that content.
-REOPENED = "reopened"
+
+class EntryState(str, Enum):
+    """The state of a path in the journal (the ``entries`` table), as stored."""
+
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+    #: Verified and synced, being renamed to the final name: a run killed meanwhile completes it on resume.
+    INSTALLING = "installing"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class DriveState(str, Enum):
+    """The state of a drive in the journal (the ``drives`` table), as stored; a drive not in it is missing."""
+
+    DONE = "done"
+    #: Some entries failed (damaged bytes, a name that collides): a good copy of the drive finishes them.
+    PARTIAL = "partial"
+    #: Its entries were kept out only by what the destination holds: this drive again, once the way is clear.
+    BLOCKED = "blocked"
+    #: Restored before a later drive showed that it carries the content of a wanted hard link (under
+    #: ``--include``, the link's target left out): it must be restored again, which writes only that content.
+    REOPENED = "reopened"
+
+    def __str__(self) -> str:
+        return self.value
+
 
 #: Paths looked up, or rows inserted or updated, by one statement: well under SQLite's limit of variables (999
 #: before 3.32), and few enough that a statement stays short.
@@ -74,6 +97,24 @@ CREATE INDEX IF NOT EXISTS aliases_link ON aliases (link);
 PARTS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS parts (path BLOB PRIMARY KEY, name BLOB NOT NULL, dev INTEGER, ino INTEGER)
 """
+
+
+@dataclass(frozen=True)
+class AbsentRow:
+    """A wanted catalog entry and its journal entry's state and target (None: no journal entry)."""
+
+    path: bytes
+    kind: str
+    size: int
+    first_drive: int
+    last_drive: int
+    state: str | None
+    target: bytes | None
+
+    @classmethod
+    def of(cls, row: Sequence[Any]) -> AbsentRow:
+        path, kind, size, first, last, state, target = row
+        return cls(bytes(path), kind, size, first, last, state, None if target is None else bytes(target))
 
 
 @dataclass(frozen=True)
@@ -182,7 +223,7 @@ class Journal:
         row = self.db.execute("SELECT state FROM drives WHERE drive = ?", (drive,)).fetchone()
         return row[0] if row else None
 
-    def set_drive(self, drive: int, label: str, manifest_blake3: str, state: str, failed: int = 0) -> None:
+    def set_drive(self, drive: int, label: str, manifest_blake3: str, state: DriveState, failed: int = 0) -> None:
         self.db.execute(
             "INSERT OR REPLACE INTO drives (drive, label, manifest_blake3, state, failed) VALUES (?, ?, ?, ?, ?)",
             (drive, label, manifest_blake3, state, failed),
@@ -245,11 +286,11 @@ class Journal:
             (size, digest, *meta, drive, path),
         )
 
-    def set_state(self, path: bytes, state: str) -> None:
+    def set_state(self, path: bytes, state: EntryState) -> None:
         self._known.pop(path, None)
         self.db.execute("UPDATE entries SET state = ? WHERE path = ?", (state, path))
 
-    def set_states(self, paths: list[bytes], state: str) -> None:
+    def set_states(self, paths: list[bytes], state: EntryState) -> None:
         """One statement for many paths (see :meth:`prefetch`)."""
         for path in paths:
             self._known.pop(path, None)
@@ -283,6 +324,8 @@ class Journal:
         self.db.execute(PARTS_SCHEMA)
         return frozenset(bytes(row[0]) for row in self.db.execute("SELECT name FROM parts"))
 
+    # -- aliases: under --include, the content of a file left out that a wanted hard link needs --
+
     def make_aliases(self) -> None:
         """Create the aliases table (see :data:`ALIASES_SCHEMA`) if this journal has none yet."""
         for statement in ALIASES_SCHEMA.split(";"):
@@ -293,9 +336,49 @@ class Journal:
         query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'aliases'"
         return self.db.execute(query).fetchone() is not None
 
+    def add_alias(self, target: bytes, link: bytes) -> None:
+        """``target``'s content is restored under ``link``, unless an earlier link already took it."""
+        self.db.execute("INSERT OR IGNORE INTO aliases (target, link) VALUES (?, ?)", (target, link))
+
+    def alias_of(self, target: bytes) -> bytes | None:
+        """The link ``target``'s content is restored under, None when it has none."""
+        row = self.db.execute("SELECT link FROM aliases WHERE target = ?", (target,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def place_aliases(self, drive: int) -> None:
+        """The aliases ``drive``'s hard links just made: which drives carry their content, from the catalog's index
+        (built before any drive is restored), and every other drive already restored without that content reopened
+        (:attr:`DriveState.REOPENED`): it must be restored again. A link may name a target on an earlier drive, so
+        without this the content was never written and the link silently absent."""
+        db = self.db
+        if db.execute("SELECT 1 FROM aliases WHERE fresh = 1 LIMIT 1").fetchone() is None:
+            return
+        db.execute(
+            "UPDATE aliases SET (first_drive, last_drive, size) = (SELECT first_drive, last_drive, size FROM "
+            f"{CatalogIndex.TABLE} AS c WHERE c.path = aliases.target) WHERE first_drive IS NULL AND fresh = 1"
+        )
+        db.execute(
+            "UPDATE drives SET state = ? WHERE state = ? AND drive != ? AND EXISTS (SELECT 1 FROM aliases WHERE "
+            "fresh = 1 AND first_drive <= drives.drive AND drives.drive <= last_drive)",
+            (DriveState.REOPENED, DriveState.DONE, drive),
+        )
+        db.execute("UPDATE aliases SET fresh = 0 WHERE fresh = 1")
+
+    def alias_contents(self, paths: list[bytes]) -> dict[bytes, tuple[int, int, int | None]]:
+        """``link -> (first drive, last drive, size)`` of the content each of ``paths`` that is an alias's link
+        gets, once placed (see :meth:`place_aliases`)."""
+        query = "SELECT link, first_drive, last_drive, size FROM aliases WHERE first_drive IS NOT NULL AND link IN "
+        rows = self._rows(query + "({})", paths)
+        return {link: (first, last, size) for link, (first, last, size) in rows.items()}
+
     def has_pending_links(self) -> bool:
         query = "SELECT 1 FROM entries WHERE kind = 'hardlink' AND state = ? LIMIT 1"
-        return self.db.execute(query, (PENDING,)).fetchone() is not None
+        return self.db.execute(query, (EntryState.PENDING,)).fetchone() is not None
+
+    def links_waiting_for(self, target: bytes) -> list[bytes]:
+        """The hard links pending on ``target`` (its content not installed when they were met)."""
+        query = "SELECT path FROM entries WHERE kind = 'hardlink' AND state = ? AND target = ?"
+        return [bytes(path) for (path,) in self.db.execute(query, (EntryState.PENDING, target)).fetchall()]
 
     def add_piece(self, path: bytes, offset: int, length: int, drive: int) -> None:
         self.db.execute("INSERT OR REPLACE INTO pieces VALUES (?, ?, ?, ?)", (path, offset, length, drive))
@@ -312,13 +395,14 @@ class Journal:
     def drop_pieces(self, path: bytes) -> None:
         self.db.execute("DELETE FROM pieces WHERE path = ?", (path,))
 
-    def entries(self, kind: str, state: str | None = None) -> Iterator[Entry]:
+    def entries(self, kind: str, state: EntryState | None = None) -> Iterator[Entry]:
         query = "SELECT * FROM entries WHERE kind = ?" + (" AND state = ?" if state else "")
         for row in self.db.execute(query, (kind, state) if state else (kind,)):
             yield Entry(*row)
 
-    def count(self, state: str | None = None, kind: str | None = None) -> int:
-        clauses, args = [], []
+    def count(self, state: EntryState | None = None, kind: str | None = None) -> int:
+        clauses: list[str] = []
+        args: list[str] = []
         if state:
             clauses.append("state = ?")
             args.append(state)
@@ -329,8 +413,58 @@ class Journal:
         return int(self.db.execute("SELECT COUNT(*) FROM entries" + where, args).fetchone()[0])
 
     def failed_paths(self, limit: int) -> list[bytes]:
-        rows = self.db.execute("SELECT path FROM entries WHERE state = ? ORDER BY path LIMIT ?", (FAILED, limit))
-        return [row[0] for row in rows]
+        query = "SELECT path FROM entries WHERE state = ? ORDER BY path LIMIT ?"
+        return [row[0] for row in self.db.execute(query, (EntryState.FAILED, limit))]
+
+    def directories_deepest_first(self) -> list[tuple[bytes, int, int, int, int]]:
+        """``(path, mode, mtime_ns, uid, gid)`` of every directory entry, deepest first (then by path)."""
+        rows = self.db.execute(
+            "SELECT path, mode, mtime_ns, uid, gid FROM entries WHERE kind = 'dir' ORDER BY length(path) DESC, path"
+        )
+        return [(bytes(path), mode, mtime_ns, uid, gid) for path, mode, mtime_ns, uid, gid in rows.fetchall()]
+
+    def states(self, paths: list[bytes]) -> dict[bytes, tuple[str, bytes | None]]:
+        """``path -> (state, hard link target)`` of those of ``paths`` the journal has an entry for."""
+        rows = self._rows("SELECT path, state, target FROM entries WHERE path IN ({})", paths)
+        return {path: (state, None if target is None else bytes(target)) for path, (state, target) in rows.items()}
+
+    def _rows(self, query: str, paths: list[bytes]) -> dict[bytes, tuple[Any, ...]]:
+        """``query`` (with ``{}`` for the placeholders) run for ``paths``: first column -> the others."""
+        out: dict[bytes, tuple[Any, ...]] = {}
+        for start in range(0, len(paths), ROWS_PER_STATEMENT):
+            part = paths[start : start + ROWS_PER_STATEMENT]
+            for row in self.db.execute(query.format(", ".join("?" * len(part))), part):
+                out[bytes(row[0])] = tuple(row[1:])
+        return out
+
+    # -- the catalog's index (validate.CatalogIndex, in this journal's database) --
+
+    def catalog_index(self) -> CatalogIndex:
+        """The catalog's entries as indexed in this journal (built once when the restore begins)."""
+        return CatalogIndex(self.db)
+
+    def rollback(self) -> None:
+        """Forget what was done since the last commit (a catalog index found lying half way through)."""
+        self._pending = []
+        self._known = {}
+        self.db.rollback()
+
+    def absent(self, wants: Callable[[bytes], bool] | None) -> Iterator[list[AbsentRow]]:
+        """The catalog's entries (those ``wants``, or all) the journal does not call done, a window at a time
+        (memory bounded by the window): set-wise, one join of the catalog's index with the entries. Only for a
+        journal whose catalog index is built (see :meth:`CatalogIndex.built`)."""
+        db = self.db
+        where = "e.state IS NULL OR e.state != ?"
+        if wants is not None:
+            db.create_function("sneakernet_wants", 1, lambda path: wants(bytes(path)), deterministic=True)
+            where = f"({where}) AND sneakernet_wants(c.path)"
+        cursor = db.execute(
+            "SELECT c.path, c.kind, c.size, c.first_drive, c.last_drive, e.state, e.target "
+            f"FROM {CatalogIndex.TABLE} AS c LEFT JOIN entries AS e ON e.path = c.path WHERE {where}",
+            (EntryState.DONE,),
+        )
+        while rows := cursor.fetchmany(ROWS_PER_STATEMENT):
+            yield [AbsentRow.of(row) for row in rows]
 
     # -- names that collide on case-insensitive or normalising filesystems --
 

@@ -10,13 +10,12 @@ from ..durable import copy_atomic
 from ..errors import FormatError, UnsupportedVersion, UsageError
 from ..format import CATALOG_NAME, CatalogDrive, CatalogEntry, CatalogHeader, catalog_is_consistent, short_fingerprint
 from ..journal import CATALOG_COPY, Journal
-from ..validate import CatalogIndex
 
 
 def index_catalog(journal: Journal, catalog: str) -> None:
     """The catalog's entries into the journal (validate.CatalogIndex), once per restore: what each drive is
     checked against. A catalog that lists a path twice or out of drive order lies: UsageError."""
-    index = CatalogIndex(journal.db)
+    index = journal.catalog_index()
     if index.built() or journal.get("finished") == "true":
         return
     entries = (r for r in CatalogReader(catalog).records() if isinstance(r, CatalogEntry))
@@ -25,7 +24,7 @@ def index_catalog(journal: Journal, catalog: str) -> None:
     except FormatError as exc:
         raise UsageError(f"the catalog {catalog} is damaged ({exc}): use another drive's catalog") from exc
     if lies:
-        journal.db.rollback()
+        journal.rollback()
         raise UsageError(f"{lies[0]}: use another drive's catalog (--catalog FILE), or ask the sender for one")
     journal.commit()
 

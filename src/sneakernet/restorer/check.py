@@ -1,5 +1,4 @@
-"""Checking a drive before anything of it is written, and placing the content of hard links whose target
---include leaves out."""
+"""Checking a drive before anything of it is written."""
 
 from __future__ import annotations
 
@@ -17,8 +16,8 @@ from ..format import (
     SymlinkRecord,
     short_fingerprint,
 )
-from ..journal import DONE, REOPENED, Journal
-from ..validate import CatalogIndex, ManifestCheck, Seen, seen_of
+from ..journal import Journal
+from ..validate import ManifestCheck, Seen, seen_of
 from .includes import Includes
 
 ENTRY_RECORDS = (FileRecord, DirRecord, SymlinkRecord, HardlinkRecord)
@@ -44,7 +43,7 @@ def validate_drive(reader: DriveReader, journal: Journal, includes: Includes | N
 
     With ``includes``, it also notes in the journal's ``aliases`` each file left out by the patterns that a
     wanted hard link names: its content is restored under the first such link's name instead, from whichever
-    drive carries it (see :func:`place_aliases`).
+    drive carries it (see :meth:`Journal.place_aliases`).
     """
     chunk_map = ChunkMap()
     expected = journal.manifest_of_catalog(reader.label.drive)
@@ -52,11 +51,10 @@ def validate_drive(reader: DriveReader, journal: Journal, includes: Includes | N
         raise FormatError(f"the catalog has no drive {reader.label.drive}")
     if reader.label.manifest_blake3 != expected:
         raise FormatError("its manifest is not the one the catalog names for this drive (a drive of another copy?)")
-    db = journal.db
     if includes:
         journal.make_aliases()
     check = ManifestCheck()
-    index = CatalogIndex(db)
+    index = journal.catalog_index()
 
     def entries() -> Iterator[Seen]:
         for record in reader.records():
@@ -75,9 +73,7 @@ def validate_drive(reader: DriveReader, journal: Journal, includes: Includes | N
                     and includes.wants(record.path)
                     and not includes.wants(record.target)
                 ):
-                    db.execute(
-                        "INSERT OR IGNORE INTO aliases (target, link) VALUES (?, ?)", (record.target, record.path)
-                    )
+                    journal.add_alias(record.target, record.path)
                 seen = seen_of(record)
                 if seen is not None:
                     yield seen
@@ -87,24 +83,3 @@ def validate_drive(reader: DriveReader, journal: Journal, includes: Includes | N
     for problem in itertools.chain(index.load_seen(entries()), index.compare(reader.label.drive)):
         raise FormatError(problem)
     return chunk_map
-
-
-def place_aliases(journal: Journal, drive: int) -> None:
-    """The aliases ``drive``'s hard links just made (see :func:`validate_drive`): which drives carry their
-    content, from the catalog, and every one of those already restored without it is reopened (REOPENED):
-    it must be restored again. A link may name a target on an earlier drive, so without this the content was
-    never written and the link silently absent."""
-    db = journal.db
-    if db.execute("SELECT 1 FROM aliases WHERE fresh = 1 LIMIT 1").fetchone() is None:
-        return
-    # Set-wise, from the catalog's index in the journal (index_catalog builds it before any drive is restored).
-    db.execute(
-        "UPDATE aliases SET (first_drive, last_drive, size) = (SELECT first_drive, last_drive, size FROM "
-        f"{CatalogIndex.TABLE} AS c WHERE c.path = aliases.target) WHERE first_drive IS NULL AND fresh = 1"
-    )
-    db.execute(
-        "UPDATE drives SET state = ? WHERE state = ? AND drive != ? AND EXISTS (SELECT 1 FROM aliases WHERE fresh = 1 "
-        "AND first_drive <= drives.drive AND drives.drive <= last_drive)",
-        (REOPENED, DONE, drive),
-    )
-    db.execute("UPDATE aliases SET fresh = 0 WHERE fresh = 1")

@@ -26,7 +26,7 @@ from ..format import (
     fold_name,
     show_path,
 )
-from ..journal import DONE, FAILED, INSTALLING, PENDING, Entry, Journal
+from ..journal import Entry, EntryState, Journal
 from ..progress import Progress
 from ..safetree import InTheWay, SafeTree, UnsafePath
 from .check import ENTRY_RECORDS
@@ -212,11 +212,11 @@ class DriveRestorer(PartWriter):
             # The usual case, a file wholly on this drive: one insert with everything.
             meta = final.meta
             entry = Entry(
-                path, kind, self.drive, PENDING, final.size, final.blake3, meta.mode, meta.mtime_ns, meta.uid,
-                meta.gid, target, self.drive,
+                path, kind, self.drive, EntryState.PENDING, final.size, final.blake3, meta.mode, meta.mtime_ns,
+                meta.uid, meta.gid, target, self.drive,
             )  # fmt: skip
         else:
-            entry = Entry(path, kind, self.drive, PENDING, None, None, None, None, None, None, target, None)
+            entry = Entry(path, kind, self.drive, EntryState.PENDING, None, None, None, None, None, None, target, None)
         self.journal.add_entry(entry)
         return entry
 
@@ -230,13 +230,13 @@ class DriveRestorer(PartWriter):
             return
         meta = record.meta
         self.journal.set_final(record.path, self.drive, 0, "", (meta.mode, meta.mtime_ns, meta.uid, meta.gid))
-        self.journal.set_state(record.path, DONE)
+        self.journal.set_state(record.path, EntryState.DONE)
 
     def _symlink(self, record: SymlinkRecord) -> None:
         if not self.includes.wants(record.path):
             return
         entry = self._claim(record.path, "symlink", target=record.target)
-        if entry is None or entry.state == DONE:
+        if entry is None or entry.state == EntryState.DONE:
             return
         try:
             self.tree.symlink(record.path, record.target)
@@ -244,17 +244,17 @@ class DriveRestorer(PartWriter):
             self._fail(record.path, f"cannot be made: {exc}")
             return
         self.tree.set_metadata(record.path, None, record.meta.mtime_ns, self._owner(record.meta.uid, record.meta.gid))
-        self.journal.set_state(record.path, DONE)
+        self.journal.set_state(record.path, EntryState.DONE)
 
     def _hardlink(self, record: HardlinkRecord) -> None:
         if not self.includes.wants(record.path):
             return
         target = record.target
         if not self.includes.wants(target):
-            alias = self._alias(target)
+            alias = self.journal.alias_of(target)
             if alias == record.path:
-                # This name gets the target's content, from whichever drive carries it (see place_aliases); until
-                # then the completion check counts it as absent, waiting on that drive.
+                # This name gets the target's content, from whichever drive carries it (see Journal.place_aliases);
+                # until then the completion check counts it as absent, waiting on that drive.
                 return
             if alias is None:
                 # validate_drive notes every such link before the drive is restored: never silently dropped.
@@ -262,16 +262,12 @@ class DriveRestorer(PartWriter):
                 return
             target = alias
         entry = self._claim(record.path, "hardlink", target=target)
-        if entry is None or entry.state == DONE:
+        if entry is None or entry.state == EntryState.DONE:
             return
         if any(item.path == target for item in self.batch):
             self.deferred_links.append(HardlinkRecord(record.path, target))
         else:
             self._link(record.path, target)
-
-    def _alias(self, target: bytes) -> bytes | None:
-        row = self.journal.db.execute("SELECT link FROM aliases WHERE target = ?", (target,)).fetchone()
-        return bytes(row[0]) if row else None
 
     def _link(self, path: bytes, target: bytes) -> None:
         problem = link_pending_or_now(self.journal, self.tree, path, target)
@@ -283,12 +279,12 @@ class DriveRestorer(PartWriter):
     def _file(self, record: FileRecord, cursor: ChunkCursor) -> None:
         path = record.path
         if not self.includes.wants(path):
-            alias = self._alias(path)
+            alias = self.journal.alias_of(path)
             if alias is None:
                 return
             path = alias  # left out by --include, but a wanted hard link names it: restored under that name
         entry = self._claim(path, "file", final=record)
-        if entry is None or entry.state == DONE:
+        if entry is None or entry.state == EntryState.DONE:
             return
         if record.final and entry.final_drive is None:
             assert record.meta is not None and record.size is not None and record.blake3 is not None
@@ -388,7 +384,7 @@ class DriveRestorer(PartWriter):
             sync_filesystem(self.parts_fd)
             # Recorded before the renames: a run killed among them finds these and completes them (see
             # recover_installing), as their parts were verified and synced.
-            self.journal.set_states([item.path for item in self.batch], INSTALLING)
+            self.journal.set_states([item.path for item in self.batch], EntryState.INSTALLING)
             self.journal.set_parts([(item.path, item.part, *(item.identity or (None, None))) for item in self.batch])
             self.journal.commit()
             installed = []
@@ -416,7 +412,7 @@ class DriveRestorer(PartWriter):
                     self._drop_pieces(item.path)
             # The renames are durable before the journal calls the files done.
             sync_filesystem(self.parts_fd)
-            self.journal.set_states(installed, DONE)
+            self.journal.set_states(installed, EntryState.DONE)
             self.journal.drop_parts([item.path for item in self.batch])
             if self.journal.has_pending_links():
                 for path in installed:
@@ -460,7 +456,7 @@ class DriveRestorer(PartWriter):
         """``path`` is not restored; ``in_the_way``: because of what the destination holds, not the drive.
         ``part``: its part, when known (else the journal's, if any), removed unless ``keep_part``."""
         if self.journal.entry(path) is not None:
-            self.journal.set_state(path, FAILED)
+            self.journal.set_state(path, EntryState.FAILED)
         self.outcome.failed_count += 1
         self.outcome.blocked_count += in_the_way
         if len(self.outcome.failed) < LISTED_PATHS:

@@ -8,7 +8,7 @@ import os
 import stat
 
 from ..format import show_path
-from ..journal import DONE, FAILED, INSTALLING, PENDING, Journal
+from ..journal import EntryState, Journal
 from ..safetree import SafeTree, UnsafePath
 from .parts import legacy_part_name
 
@@ -17,7 +17,7 @@ def link_pending_or_now(journal: Journal, tree: SafeTree, path: bytes, target: b
     """Create hard link ``path`` now if its target is installed, else leave it pending in the journal (its target
     may be on a drive still to come). Returns why it cannot be made, if it cannot."""
     target_entry = journal.entry(target)
-    if target_entry is None or (target_entry.state != DONE and target_entry.kind == "file"):
+    if target_entry is None or (target_entry.state != EntryState.DONE and target_entry.kind == "file"):
         return None
     if target_entry.kind != "file":
         return f"is a hard link to {show_path(target)}, a {target_entry.kind}, not a regular file"
@@ -25,25 +25,22 @@ def link_pending_or_now(journal: Journal, tree: SafeTree, path: bytes, target: b
         tree.hardlink(target, path)
     except (UnsafePath, FileNotFoundError) as exc:
         return f"cannot be linked: {exc}"
-    journal.set_state(path, DONE)
+    journal.set_state(path, EntryState.DONE)
     return None
 
 
 def link_waiting(journal: Journal, tree: SafeTree, target: bytes) -> None:
     """Hard links that were waiting for ``target``."""
-    rows = journal.db.execute(
-        "SELECT path FROM entries WHERE kind = 'hardlink' AND state = ? AND target = ?", (PENDING, target)
-    ).fetchall()
-    for (path,) in rows:
-        problem = link_pending_or_now(journal, tree, bytes(path), target)
+    for path in journal.links_waiting_for(target):
+        problem = link_pending_or_now(journal, tree, path, target)
         if problem is not None:
-            journal.set_state(bytes(path), FAILED)
+            journal.set_state(path, EntryState.FAILED)
 
 
 def recover_installing(journal: Journal, tree: SafeTree, parts_fd: int) -> None:
     """Finish the installs a killed run had started: parts that were verified and synced but maybe not renamed
     (each the part the journal recorded for it, and the very file when its identity was recorded)."""
-    for entry in list(journal.entries("file", INSTALLING)):
+    for entry in list(journal.entries("file", EntryState.INSTALLING)):
         known = journal.part(entry.path)
         name, identity = (known[0], known[1:]) if known else (legacy_part_name(entry.path), (None, None))
         try:
@@ -54,13 +51,13 @@ def recover_installing(journal: Journal, tree: SafeTree, parts_fd: int) -> None:
             # Not the part that was hashed: never installed (nor left to be taken for it).
             with contextlib.suppress(OSError):
                 os.unlink(name, dir_fd=parts_fd)
-            journal.set_state(entry.path, FAILED)
+            journal.set_state(entry.path, EntryState.FAILED)
             journal.drop_pieces(entry.path)
             journal.drop_parts([entry.path])
             continue
         if st is not None:
             tree.install(parts_fd, name, entry.path)
-        journal.set_state(entry.path, DONE)
+        journal.set_state(entry.path, EntryState.DONE)
         journal.drop_pieces(entry.path)
         journal.drop_parts([entry.path])
         link_waiting(journal, tree, entry.path)
@@ -71,13 +68,13 @@ def settle_links(journal: Journal, tree: SafeTree) -> list[str]:
     """Every drive is in: each pending hard link is made now, or recorded as failed (its target never came).
     Returns what could not be done."""
     failures = []
-    for entry in list(journal.entries("hardlink", PENDING)):
+    for entry in list(journal.entries("hardlink", EntryState.PENDING)):
         assert entry.target is not None
         problem = link_pending_or_now(journal, tree, entry.path, entry.target)
         if problem is None and not tree.exists(entry.path):
             problem = f"is a hard link to {show_path(entry.target)}, which is not in the shipment"
         if problem is not None:
-            journal.set_state(entry.path, FAILED)
+            journal.set_state(entry.path, EntryState.FAILED)
             failures.append(f"{show_path(entry.path)} {problem}")
     journal.commit()
     return failures
@@ -86,10 +83,7 @@ def settle_links(journal: Journal, tree: SafeTree) -> list[str]:
 def finish_directories(journal: Journal, tree: SafeTree) -> None:
     """Every wanted entry is in: directory metadata, deepest first (their mtimes last of all)."""
     owner = os.geteuid() == 0
-    rows = journal.db.execute(
-        "SELECT path, mode, mtime_ns, uid, gid FROM entries WHERE kind = 'dir' ORDER BY length(path) DESC, path"
-    )
-    for path, mode, mtime_ns, uid, gid in rows.fetchall():
-        tree.set_metadata(bytes(path), mode, mtime_ns, (uid, gid) if owner else None)
+    for path, mode, mtime_ns, uid, gid in journal.directories_deepest_first():
+        tree.set_metadata(path, mode, mtime_ns, (uid, gid) if owner else None)
     journal.set("finished", "true")
     journal.commit()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from typing import Any
 
 from ..format import short_fingerprint
@@ -10,8 +11,38 @@ from ..output import SCHEMA_VERSION, versioned
 
 #: How many failed or colliding paths a report lists; the counts are always complete.
 LISTED_PATHS = 100
-#: A drive whose entries were kept out only by what the destination holds (journal state and report status).
-BLOCKED = "blocked"
+
+
+class OutcomeStatus(str, Enum):
+    """What a run did with a drive (:attr:`DriveOutcome.status`; the same strings in --json)."""
+
+    RESTORED = "restored"
+    #: Restored before (or the destination's restore finished): nothing to do.
+    ALREADY = "already"
+    #: Refused whole before anything of it was written (another shipment, a manifest that fails its checks).
+    REFUSED = "refused"
+    #: Some entries could not be restored (damaged bytes, names that collide).
+    DAMAGED = "damaged"
+    #: Its entries were kept out only by what the destination holds (journal state and report status alike).
+    BLOCKED = "blocked"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class WaitState(str, Enum):
+    """Why a drive is still needed (:attr:`WaitingDrive.state`): the journal's state of a drive not done."""
+
+    MISSING = "missing"
+    #: Damaged: a good copy is needed.
+    PARTIAL = "partial"
+    #: The destination was in the way.
+    BLOCKED = "blocked"
+    #: Restored before a later drive showed it carries an included hard link's content: restore it again.
+    REOPENED = "reopened"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass
@@ -21,7 +52,7 @@ class DriveOutcome:
     path: str
     label: str | None = None
     drive: int | None = None
-    status: str = "restored"  # restored | already | refused | damaged | blocked
+    status: OutcomeStatus = OutcomeStatus.RESTORED
     message: str = ""
     files: int = 0
     bytes: int = 0
@@ -42,7 +73,7 @@ class DriveOutcome:
 
     @property
     def clean(self) -> bool:
-        return self.status in ("restored", "already")
+        return self.status in (OutcomeStatus.RESTORED, OutcomeStatus.ALREADY)
 
 
 @dataclass
@@ -51,8 +82,7 @@ class WaitingDrive:
     label: str
     files: int
     bytes: int
-    #: missing | partial (damaged: a good copy is needed) | blocked (the destination was in the way) | reopened
-    #: (restored before a later drive showed it carries an included hard link's content: restore it again)
+    #: One of :class:`WaitState`'s values.
     state: str
 
 
@@ -113,8 +143,8 @@ class RestoreReport:
 
 def merge_outcomes(first: DriveOutcome, again: DriveOutcome) -> DriveOutcome:
     """One drive's outcome over the two times a run restored it (the second for what a later drive reopened)."""
-    merged = replace(again, status=first.status if again.status == "already" else again.status)
-    if first.status == "restored" and again.status in ("restored", "already"):
+    merged = replace(again, status=first.status if again.status == OutcomeStatus.ALREADY else again.status)
+    if first.status == OutcomeStatus.RESTORED and again.status in (OutcomeStatus.RESTORED, OutcomeStatus.ALREADY):
         merged.message = first.message
     merged.files += first.files
     merged.bytes += first.bytes

@@ -12,18 +12,18 @@ from typing import Any
 from ..bundle import DriveReader, refuse_non_directory
 from ..errors import DestinationError, FormatError, UsageError
 from ..format import short_fingerprint, show_path
-from ..journal import DONE, PARTS_DIR, REOPENED, Journal
+from ..journal import PARTS_DIR, DriveState, Journal
 from ..progress import NullProgress, Progress, begin_drive
 from ..safetree import SafeTree
 from ..units import counted
-from .check import place_aliases, shipment_named, validate_drive
+from .check import shipment_named, validate_drive
 from .destination import check_room, journal_error, only_restore_into, probe_folding, refuse_nested, space_error
 from .drive import DriveRestorer
 from .finished import read_finished, write_finished
 from .includes import Includes
 from .install import finish_directories, recover_installing, settle_links
 from .parts import open_parts, sweep_parts
-from .report import BLOCKED, LISTED_PATHS, DriveOutcome, RestoreReport, merge_outcomes
+from .report import LISTED_PATHS, DriveOutcome, OutcomeStatus, RestoreReport, merge_outcomes
 from .session import journal_for, remove_journal
 from .status import shipment_status
 
@@ -109,10 +109,10 @@ def _restored_already(readers: list[DriveReader], dest: str, includes: Includes,
         )
     outcomes = []
     for reader in readers:
-        outcome = DriveOutcome(reader.path, reader.label.label, reader.label.drive, status="already")
+        outcome = DriveOutcome(reader.path, reader.label.label, reader.label.drive, status=OutcomeStatus.ALREADY)
         outcome.message = f"already restored: {dest} holds this shipment, finished {record.finished}; nothing to do"
         if reader.label.shipment != record.shipment:
-            outcome.status = "refused"
+            outcome.status = OutcomeStatus.REFUSED
             outcome.message = f"this drive is of shipment {reader.label.shipment}; {dest} holds {held}"
         outcomes.append(outcome)
     return RestoreReport(outcomes, record.status(dest))
@@ -169,7 +169,7 @@ def _restore(
             told(outcomes[-1])
         # A drive of this run that a later one reopened (it carries a wanted hard link's content) goes again.
         for index, reader in enumerate(readers):
-            if journal.drive_state(reader.label.drive) == REOPENED:
+            if journal.drive_state(reader.label.drive) == DriveState.REOPENED:
                 again = _restore_drive(
                     reader, journal, tree, includes, progress, fold, spanning, False, keep_setuid, parts_fd
                 )
@@ -214,7 +214,7 @@ def _restore_drive(
     begin_drive(progress, label.label)
     outcome = DriveOutcome(reader.path, label.label, label.drive)
     if label.shipment != journal.get_json("shipment"):
-        outcome.status = "refused"
+        outcome.status = OutcomeStatus.REFUSED
         ours = f"{journal.get_json('shipment')} (fingerprint {short_fingerprint(journal.get_json('fingerprint'))})"
         outcome.message = (
             "this drive is of another shipment than the restore in progress: the drive's is "
@@ -222,37 +222,37 @@ def _restore_drive(
             "into another destination"
         )
         return outcome
-    if journal.drive_state(label.drive) == DONE:
-        outcome.status, outcome.message = "already", "already restored: nothing to do"
+    if journal.drive_state(label.drive) == DriveState.DONE:
+        outcome.status, outcome.message = OutcomeStatus.ALREADY, "already restored: nothing to do"
         return outcome
     try:
         # Both passes read one private copy of the manifest, so what is written is what was checked.
         reader.pin_manifest(os.path.join(Journal.directory(journal.dest), PINNED_MANIFEST))
         chunk_map = validate_drive(reader, journal, includes)
     except FormatError as exc:
-        outcome.status, outcome.message = "refused", f"refused, nothing written for it: {exc}"
+        outcome.status, outcome.message = OutcomeStatus.REFUSED, f"refused, nothing written for it: {exc}"
         return outcome
     except OSError as exc:
         raise space_error(exc, journal.dest) from exc
     if check_space:
         check_room(label.label, chunk_map.raw_bytes, tree.root)
     if includes:
-        place_aliases(journal, label.drive)
+        journal.place_aliases(label.drive)
     tree.take_replaced()
     DriveRestorer(
         reader, chunk_map, journal, tree, includes, outcome, progress, fold, spanning, keep_setuid, parts_fd
     ).run()
     outcome.replaced_count, replaced = tree.take_replaced()
     outcome.replaced = [show_path(p) for p in replaced]
-    state = DONE if not outcome.failed_count and not outcome.collisions else "partial"
-    if state != DONE:
-        outcome.status = "damaged"
+    state = DriveState.DONE if not outcome.failed_count and not outcome.collisions else DriveState.PARTIAL
+    if state != DriveState.DONE:
+        outcome.status = OutcomeStatus.DAMAGED
         outcome.message = (
             f"{counted(outcome.failed_count + len(outcome.collisions), 'entry', 'entries')} could not be restored"
         )
         if outcome.blocked_count == outcome.failed_count and not outcome.collisions:
             # Nothing wrong with the drive: this one again, once the way is clear, finishes it.
-            state = outcome.status = BLOCKED
+            state, outcome.status = DriveState.BLOCKED, OutcomeStatus.BLOCKED
             outcome.message += (
                 ": the destination is in the way (named below); move those out, then restore this drive again"
             )

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..bundle import CatalogReader
 from ..errors import UsageError
 from ..format import DRIVE_LABEL_NAME, CatalogEntry, drive_label, show_path
-from ..journal import CATALOG_COPY, DONE, FAILED, JOURNAL_NAME, ROWS_PER_STATEMENT, Journal
-from ..validate import CatalogIndex
+from ..journal import CATALOG_COPY, JOURNAL_NAME, ROWS_PER_STATEMENT, AbsentRow, DriveState, EntryState, Journal
 from .catalog import catalog_copy_problem
 from .cursor import windows
 from .finished import read_finished
 from .includes import Includes
-from .report import LISTED_PATHS, ShipmentStatus, WaitingDrive
+from .report import LISTED_PATHS, ShipmentStatus, WaitingDrive, WaitState
 from .session import open_journal
 
 
@@ -46,18 +44,18 @@ def shipment_status(dest: str, journal: Journal | None = None) -> ShipmentStatus
                 "the shipment (or --catalog FILE), which copies it again"
             )
         states = journal.drives()
-        restored = sorted(d for d, (_, state, _) in states.items() if state == DONE)
+        restored = sorted(d for d, (_, state, _) in states.items() if state == DriveState.DONE)
         includes = Includes(journal.get_json("includes") or [])
         absent = _absent_entries(journal, includes, set(restored), count)
         waiting = [
             WaitingDrive(d, labels[d - 1] if d <= len(labels) else drive_label(d), *absent.on_drive.get(d, (0, 0)),
-                         states[d][1] if d in states else "missing")
+                         states[d][1] if d in states else WaitState.MISSING)
             for d in range(1, count + 1)
             if d not in restored and (d in absent.on_drive or not includes)
         ]  # fmt: skip
         failed = [show_path(p) for p in journal.failed_paths(LISTED_PATHS)]
         failed += [show_path(p) for p in absent.stuck][: LISTED_PATHS - len(failed)]
-        failed_count = journal.count(FAILED) + absent.stuck_count
+        failed_count = journal.count(EntryState.FAILED) + absent.stuck_count
         return ShipmentStatus(
             dest=dest,
             shipment=journal.get_json("shipment"),
@@ -105,12 +103,8 @@ def _absent_entries(journal: Journal, includes: Includes, restored: set[int], dr
         out.count += len(absent)
         links = [row.path for row in absent if row.kind == "hardlink"]
         targets = [row.target for row in absent if row.kind == "hardlink" and row.target is not None]
-        via: dict[bytes, tuple[Any, ...]] = {}
-        if aliases and links:
-            query = "SELECT link, first_drive, last_drive, size FROM aliases WHERE first_drive IS NOT NULL AND link IN "
-            query += "({})"
-            via = _rows(journal, query, links + targets)
-        target_states = _rows(journal, "SELECT path, state FROM entries WHERE path IN ({})", targets)
+        via = journal.alias_contents(links + targets) if aliases and links else {}
+        target_states = journal.states(targets)
         for row in absent:
             carriers = set(range(row.first_drive, min(row.last_drive, drives) + 1))
             size = row.size if row.kind == "file" else 0
@@ -123,69 +117,30 @@ def _absent_entries(journal: Journal, includes: Includes, restored: set[int], dr
                 out.wait(drive, size)
             # A link whose wanted target is not in yet waits with it; anything else absent with all its drives in
             # is named (a restore must never call it complete).
-            with_target = row.target is not None and target_states.get(row.target, (None,))[0] != DONE
-            if not needed and row.state != FAILED and not with_target:
+            with_target = row.target is not None and target_states.get(row.target, (None, None))[0] != EntryState.DONE
+            if not needed and row.state != EntryState.FAILED and not with_target:
                 out.stuck_count += 1
                 if len(out.stuck) < LISTED_PATHS:
                     out.stuck.append(row.path)
     return out
 
 
-@dataclass(frozen=True)
-class _AbsentRow:
-    """A wanted catalog entry and its journal entry's state and target (None: no journal entry)."""
-
-    path: bytes
-    kind: str
-    size: int
-    first_drive: int
-    last_drive: int
-    state: str | None
-    target: bytes | None
-
-    @classmethod
-    def of(cls, row: Sequence[Any]) -> _AbsentRow:
-        path, kind, size, first, last, state, target = row
-        return cls(bytes(path), kind, size, first, last, state, None if target is None else bytes(target))
-
-
-def _absent_windows(journal: Journal, includes: Includes) -> Iterator[list[_AbsentRow]]:
-    """The wanted catalog entries not done in the journal, a window at a time (memory bounded by the window).
-    Set-wise in SQLite, one join of the catalog's index (validate.CatalogIndex, built when the restore began)
-    with the journal's entries; a journal of an earlier sneakernet without that index: the catalog copy, a window
-    of paths looked up at a time."""
-    db = journal.db
-    if CatalogIndex(db).built():
-        where = "e.state IS NULL OR e.state != ?"
-        if includes:
-            db.create_function("sneakernet_wants", 1, lambda path: includes.wants(bytes(path)), deterministic=True)
-            where = f"({where}) AND sneakernet_wants(c.path)"
-        cursor = db.execute(
-            "SELECT c.path, c.kind, c.size, c.first_drive, c.last_drive, e.state, e.target "
-            f"FROM {CatalogIndex.TABLE} AS c LEFT JOIN entries AS e ON e.path = c.path WHERE {where}",
-            (DONE,),
-        )
-        while rows := cursor.fetchmany(ROWS_PER_STATEMENT):
-            yield [_AbsentRow.of(row) for row in rows]
+def _absent_windows(journal: Journal, includes: Includes) -> Iterator[list[AbsentRow]]:
+    """The wanted catalog entries not done in the journal, a window at a time (memory bounded by the window):
+    set-wise in the journal (:meth:`Journal.absent`) when it holds the catalog's index (built when the restore
+    began); a journal of an earlier sneakernet without that index: the catalog copy, a window of paths looked up
+    at a time."""
+    if journal.catalog_index().built():
+        yield from journal.absent(includes.wants if includes else None)
         return
     catalog = os.path.join(Journal.directory(journal.dest), CATALOG_COPY)
     wanted = (r for r in CatalogReader(catalog).records() if isinstance(r, CatalogEntry) and includes.wants(r.path))
     for window in windows(wanted, ROWS_PER_STATEMENT):
-        known = _rows(journal, "SELECT path, state, target FROM entries WHERE path IN ({})", [r.path for r in window])
+        known = journal.states([r.path for r in window])
         rows = [(r.path, r.kind, r.size, r.first_drive, r.last_drive, *known.get(r.path, (None, None))) for r in window]
-        absent = [_AbsentRow.of(row) for row in rows if row[5] != DONE]
+        absent = [AbsentRow.of(row) for row in rows if row[5] != EntryState.DONE]
         if absent:
             yield absent
-
-
-def _rows(journal: Journal, query: str, paths: list[bytes]) -> dict[bytes, tuple[Any, ...]]:
-    """``query`` (with ``{}`` for the placeholders) run for ``paths``: first column -> the others."""
-    out: dict[bytes, tuple[Any, ...]] = {}
-    for start in range(0, len(paths), ROWS_PER_STATEMENT):
-        part = paths[start : start + ROWS_PER_STATEMENT]
-        for row in journal.db.execute(query.format(", ".join("?" * len(part))), part):
-            out[bytes(row[0])] = tuple(row[1:])
-    return out
 
 
 def status(dest: str) -> ShipmentStatus:
