@@ -54,6 +54,7 @@ from sneakernet.format import (
     MANIFEST_NAME,
     SEGMENTS_DIR,
 )
+from sneakernet.io.tree import SafeTree
 from sneakernet.journal import FINISHED_NAME, JOURNAL_DIR, JOURNAL_NAME
 from sneakernet.verify import DriveReport, Status
 
@@ -528,15 +529,15 @@ restore = importlib.import_module("sneakernet.restorer")
 drive = importlib.import_module("sneakernet.restorer.drive")
 catalog = importlib.import_module("sneakernet.restorer.catalog")
 journal = importlib.import_module("sneakernet.journal")
-safetree = importlib.import_module("sneakernet.safetree")
+tree = importlib.import_module("sneakernet.io.tree")
 mode, arg, dest, *drives = sys.argv[1:]
 HOOKS = {
     "pwrite": (os, "pwrite"), "rename": (os, "rename"), "replace": (os, "replace"),
-    "sync": (drive, "sync_filesystem"),
+    "sync": (tree.SafeTree, "sync"),
     "link": (os, "link"), "symlink": (os, "symlink"), "utime": (os, "utime"), "ftruncate": (os, "ftruncate"),
     "mkdir": (os, "mkdir"), "unlink": (os, "unlink"), "copy": (catalog, "copy_atomic"),
-    "commit": (journal.Journal, "commit"), "install": (safetree.SafeTree, "install"),
-    "set_metadata": (safetree.SafeTree, "set_metadata"),
+    "commit": (journal.Journal, "commit"), "install": (tree.SafeTree, "install"),
+    "set_metadata": (tree.SafeTree, "set_metadata"),
 }
 counts = dict.fromkeys(HOOKS, 0)
 kill_at = kill_after = None
@@ -1203,14 +1204,14 @@ def test_pack_makes_the_senders_catalog_copy_durable(tmp_path: Path, monkeypatch
 def test_restore_makes_its_renames_durable_before_the_journal_says_done(
     fault_ship: Shipment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    drive_module = importlib.import_module("sneakernet.restorer.drive")
     journal_module = importlib.import_module("sneakernet.journal")
     events: list[tuple[str, int]] = []
-    real_sync, real_rename, real_commit = drive_module.sync_filesystem, os.rename, journal_module.Journal.commit
+    real_rename, real_commit = os.rename, journal_module.Journal.commit
 
-    def sync(fd: int) -> None:
-        events.append(("sync", 0))
-        real_sync(fd)
+    class Syncing(SafeTree):
+        def sync(self, fd: int) -> None:
+            events.append(("sync", 0))
+            super().sync(fd)
 
     def rename(*args: Any, **kwargs: Any) -> None:
         real_rename(*args, **kwargs)
@@ -1221,10 +1222,9 @@ def test_restore_makes_its_renames_durable_before_the_journal_says_done(
         done = self.db.execute("SELECT COUNT(*) FROM entries WHERE kind = 'file' AND state = 'done'").fetchone()[0]
         events.append(("commit", int(done)))
 
-    monkeypatch.setattr(drive_module, "sync_filesystem", sync)
     monkeypatch.setattr(os, "rename", rename)
     monkeypatch.setattr(journal_module.Journal, "commit", commit)
-    restore([str(d) for d in fault_ship.drives], str(tmp_path / "dest"))
+    restore([str(d) for d in fault_ship.drives], str(tmp_path / "dest"), open_destination=Syncing)
     monkeypatch.undo()
     done_before, last_rename, last_sync = 0, -1, -1
     for index, (what, value) in enumerate(events):

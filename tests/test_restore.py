@@ -66,16 +66,15 @@ from sneakernet import PackOptions, PackSummary, pack
 from sneakernet.bundle import DriveReader
 from sneakernet.errors import FormatError, UsageError
 from sneakernet.format import CATALOG_NAME, ChunkRecord, FileRecord, decode_path, show_path
+from sneakernet.io.tree import SafeTree, UnsafePath
 from sneakernet.journal import FINISHED_NAME, JOURNAL_DIR
 from sneakernet.recordfile import read_records
 from sneakernet.restorer import RestoreReport, ShipmentStatus, restore, status
-from sneakernet.safetree import SafeTree, UnsafePath
 from sneakernet.scan import SourceEntry, walk
 from sneakernet.units import format_size
 
 # The module, not the function of the same name (the package may export ``restore``).
 drive_module = importlib.import_module("sneakernet.restorer.drive")
-run_module = importlib.import_module("sneakernet.restorer.run")
 
 DRIVE = 1_500_000
 SMALL = PackOptions(chunk_size=256 * 1024, reserve=0)
@@ -498,7 +497,7 @@ restore = importlib.import_module("sneakernet.restorer")
 drive = importlib.import_module("sneakernet.restorer.drive")
 catalog = importlib.import_module("sneakernet.restorer.catalog")
 journal = importlib.import_module("sneakernet.journal")
-safetree = importlib.import_module("sneakernet.safetree")
+tree = importlib.import_module("sneakernet.io.tree")
 what, after, dest, *drives = sys.argv[1:]
 targets = {
     "pwrite": (os, "pwrite"),
@@ -506,7 +505,7 @@ targets = {
     "commit": (journal.Journal, "commit"),
     "flush": (drive.DriveRestorer, "_flush"),
     "copyfile": (catalog, "copy_atomic"),  # the catalog's copy into the journal directory
-    "set_metadata": (safetree.SafeTree, "set_metadata"),
+    "set_metadata": (tree.SafeTree, "set_metadata"),
 }
 owner, name = targets[what]
 real = getattr(owner, name)
@@ -1540,35 +1539,24 @@ def test_disk_full_in_the_journal_exits_4(small_fs: Path, tmp_path: Path) -> Non
     assert code == 0 and "every file matched" in lines(out)[-1]
 
 
-def test_short_writes_never_reach_a_final_name(
-    shipments: dict[str, Packed], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_short_writes_never_reach_a_final_name(shipments: dict[str, Packed], tmp_path: Path) -> None:
     ship = shipments["edge"]
-    real = os.pwrite
-    # The first write into the parts of two files wholly on the last drive writes only half its bytes.
-    victims: set[str] = set()
-    real_whole = drive_module.DriveRestorer._write_whole
-
-    def note_part(self: Any, record: FileRecord, path: bytes, part: bytes, cursor: Any) -> None:
-        if path in (b"images/noise.png", b"text/doc003.jsonl"):
-            victims.add(part.decode())  # parts have random names: learn them as they are given
-        real_whole(self, record, path, part, cursor)
-
-    monkeypatch.setattr(drive_module.DriveRestorer, "_write_whole", note_part)
+    # The first write into the parts of two files wholly on the last drive writes only half its bytes: a fake
+    # destination knows them by their bytes (parts have random names).
+    victims = {name: (ship.src / name).read_bytes() for name in ("images/noise.png", "text/doc003.jsonl")}
     shortened: set[str] = set()
 
-    def short(fd: int, data: Any, offset: int) -> int:
-        part = os.path.basename(os.readlink(f"/proc/self/fd/{fd}"))
-        if part in victims and part not in shortened:
-            shortened.add(part)
-            return real(fd, bytes(data)[: len(data) // 2], offset)
-        return real(fd, data, offset)
+    class ShortFirstWrites(SafeTree):
+        def write(self, fd: int, data: bytes | memoryview, offset: int) -> int:
+            for name, content in victims.items():
+                if name not in shortened and offset == 0 and len(data) > 1 and data == content[: len(data)]:
+                    shortened.add(name)
+                    return super().write(fd, bytes(data)[: len(data) // 2], offset)
+            return super().write(fd, data, offset)
 
-    monkeypatch.setattr(os, "pwrite", short)
     dest = tmp_path / "dest"
-    restore([str(d) for d in ship.drives], str(dest))
-    monkeypatch.undo()
-    assert shortened == victims and len(victims) == 2
+    restore([str(d) for d in ship.drives], str(dest), open_destination=ShortFirstWrites)
+    assert shortened == set(victims) and len(victims) == 2
     assert_final_names_exact(ship.src, dest)
 
 
@@ -1578,7 +1566,7 @@ def test_short_writes_never_reach_a_final_name(
 def test_names_that_fold_together_collide(
     shipments: dict[str, Packed], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(run_module, "probe_folding", lambda dest: True)
+    monkeypatch.setattr(SafeTree, "folds_names", lambda self: True)  # a case-insensitive destination
     ship = shipments["case"]
     dest = tmp_path / "dest"
     code, out, _ = cli("restore", *ship.drives, "--into", dest, "--json")
@@ -1604,7 +1592,7 @@ def test_names_that_fold_together_collide(
 def test_contents_of_a_colliding_directory_are_not_merged(
     shipments: dict[str, Packed], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(run_module, "probe_folding", lambda dest: True)
+    monkeypatch.setattr(SafeTree, "folds_names", lambda self: True)  # a case-insensitive destination
     ship = shipments["case"]
     dest = tmp_path / "dest"
     restore([str(d) for d in ship.drives], str(dest))

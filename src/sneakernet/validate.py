@@ -39,7 +39,7 @@ from .format import (
     segment_name,
     show_path,
 )
-from .safetree import UnsafePath, check_path
+from .io.tree import UnsafePath, check_path
 
 #: The largest drive number, and so drive count, a reader accepts: a hundred thousand drives of 20 TB are 2 EB, far more
 #: than any shipment; a hostile `drives` or `last_drive` beyond it is refused before anything is sized by it.

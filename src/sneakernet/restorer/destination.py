@@ -1,11 +1,10 @@
-"""The destination directory as a whole: its errors as the user reads them, its free space, whether it folds
-names, its lock, and the refusal of a destination nested with a drive."""
+"""The destination directory as a whole: its errors as the user reads them, its free space, its lock, and the
+refusal of a destination nested with a drive."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import shutil
 import sqlite3
@@ -13,6 +12,7 @@ from collections.abc import Iterator
 
 from ..bundle import DriveReader
 from ..errors import DestinationError, OutOfSpace, UsageError
+from ..io.lock import DirectoryLock, Locked
 from ..journal import JOURNAL_NAME, Journal
 from ..units import format_size
 
@@ -64,22 +64,6 @@ def check_room(label: str, needed: int, dest: str) -> None:
         )
 
 
-def probe_folding(dest: str) -> bool:
-    """Whether the destination's filesystem merges names that differ in case or Unicode normalisation."""
-    directory = Journal.directory(dest)
-    probe = os.path.join(directory, "Probe-\u00e9")
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(probe)  # left by a killed run, or a symlink: never written through
-    try:
-        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | CLOEXEC, 0o600))
-        folded = os.path.exists(os.path.join(directory, "probe-\u00e9")) or os.path.exists(
-            os.path.join(directory, "Probe-e\u0301")
-        )
-    finally:
-        os.remove(probe)
-    return folded
-
-
 def refuse_nested(readers: list[DriveReader], dest: str) -> None:
     """A destination inside one of the drives (it would write onto the drive) or a drive inside the destination
     (it would restore into what it reads from) is refused before anything is written. Directories are compared
@@ -118,23 +102,20 @@ def _ancestor_ids(path: str) -> list[tuple[int, int]]:
 
 @contextlib.contextmanager
 def only_restore_into(dest: str) -> Iterator[None]:
-    """Hold an exclusive lock on the destination directory itself while restoring into it: a second restore
-    into the same destination (a second terminal, a drive that arrived meanwhile) is refused instead of racing
-    this one over the journal and the parts. flock on the directory's own descriptor: no lock file left
-    behind, and the kernel lets it go however the process ends."""
+    """Hold an exclusive lock on the destination directory itself while restoring into it (io/lock.py): a second
+    restore into the same destination (a second terminal, a drive that arrived meanwhile) is refused instead of
+    racing this one over the journal and the parts."""
     try:
         os.makedirs(dest, exist_ok=True)
-        fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+        lock = DirectoryLock(dest)
+    except Locked:
+        raise UsageError(
+            f"another restore is writing into {dest}: let it finish, then run this one (one run takes "
+            "several drives: give them all to it)"
+        ) from None
     except OSError as exc:
         raise space_error(exc, dest) from exc
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UsageError(
-                f"another restore is writing into {dest}: let it finish, then run this one (one run takes "
-                "several drives: give them all to it)"
-            ) from None
         yield
     finally:
-        os.close(fd)
+        lock.release()

@@ -15,7 +15,6 @@ from typing import Any
 import blake3
 
 from ..bundle import ChunkMap, DriveReader
-from ..durable import sync_filesystem
 from ..format import (
     MAX_CHUNK_SIZE,
     DirRecord,
@@ -26,9 +25,9 @@ from ..format import (
     fold_name,
     show_path,
 )
+from ..io.tree import Destination, InTheWay, UnsafePath
 from ..journal import Entry, EntryState, Journal
 from ..progress import Progress
-from ..safetree import InTheWay, SafeTree, UnsafePath
 from .check import ENTRY_RECORDS
 from .cursor import ChunkCursor, windows
 from .destination import space_error
@@ -110,7 +109,7 @@ class DriveRestorer(PartWriter):
         reader: DriveReader,
         chunk_map: ChunkMap,
         journal: Journal,
-        tree: SafeTree,
+        tree: Destination,
         includes: Includes,
         outcome: DriveOutcome,
         progress: Progress,
@@ -352,7 +351,7 @@ class DriveRestorer(PartWriter):
         # The job lets go of its files' bytes as it is handed over: the batch keeps it (for its results) until
         # the batch is installed, up to BATCH_BYTES later.
         files, job.files = job.files, []
-        job.future = self.writers.submit(write_files, self.parts_fd, files, self.journal.dest)
+        job.future = self.writers.submit(write_files, self.tree, self.parts_fd, files)
         self.inflight.append(job)
         self.inflight_bytes += job.size
         # The jobs hold their chunks' bytes: bound them.
@@ -381,7 +380,7 @@ class DriveRestorer(PartWriter):
         self._collect_jobs()
         if self.batch:
             log.debug("installing %d files (%d bytes)", len(self.batch), self.batch_bytes)
-            sync_filesystem(self.parts_fd)
+            self.tree.sync(self.parts_fd)
             # Recorded before the renames: a run killed among them finds these and completes them (see
             # recover_installing), as their parts were verified and synced.
             self.journal.set_states([item.path for item in self.batch], EntryState.INSTALLING)
@@ -411,7 +410,7 @@ class DriveRestorer(PartWriter):
                 if item.spanning:
                     self._drop_pieces(item.path)
             # The renames are durable before the journal calls the files done.
-            sync_filesystem(self.parts_fd)
+            self.tree.sync(self.parts_fd)
             self.journal.set_states(installed, EntryState.DONE)
             self.journal.drop_parts([item.path for item in self.batch])
             if self.journal.has_pending_links():

@@ -8,12 +8,12 @@ import os
 import stat
 
 from ..format import show_path
+from ..io.tree import Destination, UnsafePath
 from ..journal import EntryState, Journal
-from ..safetree import SafeTree, UnsafePath
 from .parts import legacy_part_name
 
 
-def link_pending_or_now(journal: Journal, tree: SafeTree, path: bytes, target: bytes) -> str | None:
+def link_pending_or_now(journal: Journal, tree: Destination, path: bytes, target: bytes) -> str | None:
     """Create hard link ``path`` now if its target is installed, else leave it pending in the journal (its target
     may be on a drive still to come). Returns why it cannot be made, if it cannot."""
     target_entry = journal.entry(target)
@@ -29,7 +29,7 @@ def link_pending_or_now(journal: Journal, tree: SafeTree, path: bytes, target: b
     return None
 
 
-def link_waiting(journal: Journal, tree: SafeTree, target: bytes) -> None:
+def link_waiting(journal: Journal, tree: Destination, target: bytes) -> None:
     """Hard links that were waiting for ``target``."""
     for path in journal.links_waiting_for(target):
         problem = link_pending_or_now(journal, tree, path, target)
@@ -37,7 +37,7 @@ def link_waiting(journal: Journal, tree: SafeTree, target: bytes) -> None:
             journal.set_state(path, EntryState.FAILED)
 
 
-def recover_installing(journal: Journal, tree: SafeTree, parts_fd: int) -> None:
+def recover_installing(journal: Journal, tree: Destination, parts_fd: int) -> None:
     """Finish the installs a killed run had started: parts that were verified and synced but maybe not renamed
     (each the part the journal recorded for it, and the very file when its identity was recorded)."""
     for entry in list(journal.entries("file", EntryState.INSTALLING)):
@@ -64,7 +64,7 @@ def recover_installing(journal: Journal, tree: SafeTree, parts_fd: int) -> None:
     journal.commit()
 
 
-def settle_links(journal: Journal, tree: SafeTree) -> list[str]:
+def settle_links(journal: Journal, tree: Destination) -> list[str]:
     """Every drive is in: each pending hard link is made now, or recorded as failed (its target never came).
     Returns what could not be done."""
     failures = []
@@ -80,7 +80,7 @@ def settle_links(journal: Journal, tree: SafeTree) -> list[str]:
     return failures
 
 
-def finish_directories(journal: Journal, tree: SafeTree) -> None:
+def finish_directories(journal: Journal, tree: Destination) -> None:
     """Every wanted entry is in: directory metadata, deepest first (their mtimes last of all)."""
     owner = os.geteuid() == 0
     for path, mode, mtime_ns, uid, gid in journal.directories_deepest_first():

@@ -15,6 +15,7 @@ import blake3
 
 from ..errors import DestinationError, OutOfSpace
 from ..format import FileRecord, Metadata
+from ..io.tree import Destination
 from ..journal import PARTS_DIR, Entry, Journal
 from .destination import CLOEXEC, space_error
 
@@ -137,15 +138,16 @@ class HashLane:
 
 
 def write_files(
+    tree: Destination,
     parts_fd: int,
     files: list[tuple[bytes, list[memoryview | bytes], int, str, Metadata, tuple[int, int] | None]],
-    dest: str,
 ) -> list[str | None]:
     """On the writer pool: the files of one job, in order (see :func:`_write_file`)."""
-    return [_write_file(parts_fd, *file, dest) for file in files]
+    return [_write_file(tree, parts_fd, *file) for file in files]
 
 
 def _write_file(
+    tree: Destination,
     parts_fd: int,
     part: bytes,
     datas: list[memoryview | bytes],
@@ -153,16 +155,15 @@ def _write_file(
     expected: str,
     meta: Metadata,
     owner: tuple[int, int] | None,
-    dest: str,
 ) -> str | None:
     """On the writer pool: write a whole file's bytes into its part, hashing them as they go; set its metadata.
     Returns None when it matched its BLAKE3, else why not."""
-    fd = create_part(parts_fd, part, dest)
+    fd = create_part(parts_fd, part, tree.root)
     try:
         hasher = blake3.blake3()
         offset = 0
         for data in datas:
-            pwrite_all(fd, data, offset, dest)
+            pwrite_all(tree, fd, data, offset)
             hasher.update(data)
             offset += len(data)
         if offset != size or hasher.hexdigest() != expected:
@@ -176,11 +177,13 @@ def _write_file(
     return None
 
 
-def pwrite_all(fd: int, data: memoryview | bytes, offset: int, dest: str) -> None:
-    """Write all of ``data`` at ``offset``: a short write (a filling disk) is continued, never ignored."""
+def pwrite_all(tree: Destination, fd: int, data: memoryview | bytes, offset: int) -> None:
+    """Write all of ``data`` at ``offset`` of a part of ``tree``: a short write (a filling disk) is continued, never
+    ignored."""
+    dest = tree.root
     while data:
         try:
-            written = os.pwrite(fd, data, offset)
+            written = tree.write(fd, data, offset)
         except OSError as exc:
             raise space_error(exc, dest) from exc
         if written == 0:

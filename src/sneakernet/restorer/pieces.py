@@ -12,6 +12,7 @@ import blake3
 
 from ..bundle import ChunkMap, DriveReader
 from ..format import FileRecord, Metadata
+from ..io.tree import Destination
 from ..journal import Journal
 from ..progress import Progress
 from .cursor import ChunkCursor
@@ -28,6 +29,7 @@ class PartWriter:
     drive: int
     map: ChunkMap
     journal: Journal
+    tree: Destination
     outcome: DriveOutcome
     progress: Progress
     parts_fd: int
@@ -126,7 +128,7 @@ class PartWriter:
                 while position < length and (data := os.pread(source, min(1 << 22, length - position), position)):
                     if hasher is not None:
                         hasher.update(data)
-                    pwrite_all(fd, data, end + position, self.journal.dest)
+                    pwrite_all(self.tree, fd, data, end + position)
                     position += len(data)
             finally:
                 os.close(source)
@@ -211,7 +213,7 @@ class PartWriter:
                         hasher.update(data)
                     else:
                         lane.update(hasher, data)
-                pwrite_all(fd, data, at + position - span[0], self.journal.dest)
+                pwrite_all(self.tree, fd, data, at + position - span[0])
                 self.outcome.written += len(data)
                 self.progress.advance(len(data))
         finally:

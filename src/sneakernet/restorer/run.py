@@ -12,12 +12,12 @@ from typing import Any
 from ..bundle import DriveReader, refuse_non_directory
 from ..errors import DestinationError, FormatError, UsageError
 from ..format import short_fingerprint, show_path
+from ..io.tree import Destination, DestinationFactory, SafeTree
 from ..journal import PARTS_DIR, DriveState, Journal
 from ..progress import NullProgress, Progress, begin_drive
-from ..safetree import SafeTree
 from ..units import counted
 from .check import shipment_named, validate_drive
-from .destination import check_room, journal_error, only_restore_into, probe_folding, refuse_nested, space_error
+from .destination import check_room, journal_error, only_restore_into, refuse_nested, space_error
 from .drive import DriveRestorer
 from .finished import read_finished, write_finished
 from .includes import Includes
@@ -45,6 +45,7 @@ def restore(
     check_space: bool = True,
     on_drive: Callable[[DriveOutcome], None] | None = None,
     keep_setuid: bool = False,
+    open_destination: DestinationFactory = SafeTree,
 ) -> RestoreReport:
     """Restore what ``drives`` carry into ``into``; finish the shipment when its last drive is in.
 
@@ -59,6 +60,10 @@ def restore(
     done (a drive gone over again for a hard link's content, once more with what that pass did). Raises
     :class:`~sneakernet.errors.UsageError` for bad arguments and :class:`~sneakernet.errors.OutOfSpace` when the
     destination fills (the journal keeps what is done).
+
+    ``open_destination`` opens ``into`` once its journal is there: everything restore makes in it goes through
+    the :class:`~sneakernet.io.tree.Destination` it returns (:class:`~sneakernet.io.tree.SafeTree`; a test
+    passes a fake that fails where it wants).
     """
     if not drives:
         raise UsageError("give at least one drive to restore")
@@ -80,6 +85,7 @@ def restore(
             check_space,
             on_drive,
             keep_setuid,
+            open_destination,
         )
 
 
@@ -129,6 +135,7 @@ def _restore(
     check_space: bool = True,
     on_drive: Callable[[DriveOutcome], None] | None = None,
     keep_setuid: bool = False,
+    open_destination: DestinationFactory = SafeTree,
 ) -> RestoreReport:
     notes: list[str] = []
     told = on_drive or (lambda outcome: None)
@@ -149,13 +156,13 @@ def _restore(
     except DestinationError:
         journal.close()
         raise
-    tree = SafeTree(into, note_replaced=journal.get("over_existing") == "true", listed=LISTED_PATHS)
+    tree = open_destination(into, note_replaced=journal.get("over_existing") == "true", listed=LISTED_PATHS)
     outcomes: list[DriveOutcome] = []
     try:
         recover_installing(journal, tree, parts_fd)
         sweep_parts(journal, parts_fd)
         includes = Includes(journal.get_json("includes") or [])
-        fold = probe_folding(into)
+        fold = tree.folds_names()
         progress.start(sum(r.label.raw_bytes for r in readers))
         spanning: dict[bytes, tuple[Any, int]] = {}  # hashes of files spanning drives, kept across this run's drives
         # With --include only a part of each drive is written: its data bytes say nothing of the room it needs.
@@ -200,7 +207,7 @@ def _restore(
 def _restore_drive(
     reader: DriveReader,
     journal: Journal,
-    tree: SafeTree,
+    tree: Destination,
     includes: Includes,
     progress: Progress,
     fold: bool,

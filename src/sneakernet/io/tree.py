@@ -1,4 +1,6 @@
-"""The only code that creates anything under a restore destination, and never anywhere else.
+"""The restore destination (DEST): the :class:`Destination` protocol, the operations restore makes on it, and
+:class:`SafeTree`, its implementation on a local directory: the only code that creates anything under a restore
+destination, and never anywhere else.
 
 Every path is a shipment path checked by :func:`check_path` (relative, no ``..``, no NUL, no empty or ``.``
 component, nothing at or under the reserved top-level ``.sneakernet``) and is reached from the destination one
@@ -16,13 +18,16 @@ import itertools
 import os
 import stat
 from collections import OrderedDict
+from typing import Protocol
 
-from .errors import FormatError
-from .format import RESERVED_NAME, is_reserved, show_path
+from ..durable import sync_filesystem
+from ..errors import FormatError
+from ..format import RESERVED_NAME, is_reserved, show_path
 
 #: Directory descriptors kept open: entries come in walk order, so a few cover the directories in use.
 OPEN_DIRS = 64
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC
 
 
 class UnsafePath(FormatError):
@@ -57,6 +62,42 @@ def check_path(path: bytes) -> list[bytes]:
         # A shipment path there could overwrite a part or the journal of this very restore.
         raise UnsafePath(f"{show_path(path)!r} lies in {RESERVED_NAME}, the name restore keeps for its own files")
     return parts
+
+
+class Destination(Protocol):
+    """What restore does to its destination, beside its own directory's files (journal, parts, records): paths
+    are checked shipment paths, ``part`` names a file in the parts directory ``parts_fd``. :class:`SafeTree` is
+    the local implementation; a test passes a fake (a subclass that fails where it wants) to restore instead."""
+
+    root: str
+
+    def close(self) -> None: ...
+
+    def make_dir(self, path: bytes) -> None: ...
+
+    def symlink(self, path: bytes, target: bytes) -> None: ...
+
+    def hardlink(self, target: bytes, path: bytes) -> None: ...
+
+    def install(self, parts_fd: int, part_name: bytes, path: bytes) -> None: ...
+
+    def set_metadata(self, path: bytes, mode: int | None, mtime_ns: int, owner: tuple[int, int] | None) -> None: ...
+
+    def exists(self, path: bytes) -> bool: ...
+
+    def take_replaced(self) -> tuple[int, list[bytes]]: ...
+
+    def folds_names(self) -> bool: ...
+
+    def write(self, fd: int, data: bytes | memoryview, offset: int) -> int: ...
+
+    def sync(self, fd: int) -> None: ...
+
+
+class DestinationFactory(Protocol):
+    """Opens the destination of a restore (:class:`SafeTree` itself, or a fake's class)."""
+
+    def __call__(self, root: str, note_replaced: bool = False, listed: int = 100) -> Destination: ...
 
 
 class SafeTree:
@@ -235,6 +276,30 @@ class SafeTree:
             # restore is the only writer in the destination.
             os.chmod(name, mode, dir_fd=parent_fd)
         os.utime(name, ns=(mtime_ns, mtime_ns), dir_fd=parent_fd, follow_symlinks=False)
+
+    def folds_names(self) -> bool:
+        """Whether the destination's filesystem merges names that differ in case or Unicode normalisation: a probe
+        in restore's own directory (``RESERVED_NAME``), made ``O_EXCL|O_NOFOLLOW`` after a stale one is removed."""
+        directory = os.path.join(self.root, RESERVED_NAME)
+        probe = os.path.join(directory, "Probe-\u00e9")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(probe)  # left by a killed run, or a symlink: never written through
+        try:
+            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC, 0o600))
+            folded = os.path.exists(os.path.join(directory, "probe-\u00e9")) or os.path.exists(
+                os.path.join(directory, "Probe-e\u0301")
+            )
+        finally:
+            os.remove(probe)
+        return folded
+
+    def write(self, fd: int, data: bytes | memoryview, offset: int) -> int:
+        """One ``pwrite`` of a file being assembled: how many bytes it took (a filling disk takes fewer)."""
+        return os.pwrite(fd, data, offset)
+
+    def sync(self, fd: int) -> None:
+        """Make what was written and renamed on ``fd``'s filesystem durable (syncfs, else sync)."""
+        sync_filesystem(fd)
 
     def exists(self, path: bytes) -> bool:
         try:
