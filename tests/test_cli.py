@@ -102,7 +102,7 @@ def test_refuses_existing_shipment_and_keeps_it(src: Path, tmp_path: Path) -> No
 def test_changed_file_exits_1_with_warning(src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib
 
-    pack_module = importlib.import_module("sneakernet.pack")
+    pack_module = importlib.import_module("sneakernet.packer.reader")
     real = pack_module._read_exactly
 
     def touch_after_read(fd: int, size: int, expected: int | None = None) -> bytes:
@@ -381,7 +381,7 @@ def test_the_package_gives_its_functions_whatever_was_imported_first() -> None:
     code = (
         "import sneakernet.verify, sneakernet.restorer\n"
         "import sneakernet\n"
-        "from sneakernet.pack import PackOptions\n"
+        "from sneakernet.packer import PackOptions\n"
         "import sneakernet.info as info\n"
         "names = ('pack', 'verify', 'restore', 'info', 'ls', 'status', 'Mode', 'PackOptions', 'PackSummary')\n"
         "print(' '.join(type(getattr(sneakernet, name)).__name__ for name in names), type(info).__name__)\n"

@@ -191,7 +191,7 @@ def test_skip_unreadable_records_them(unreadable_tree: Path, tmp_path: Path) -> 
 def test_unreadable_file_found_while_reading_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The same refusal when a file becomes unreadable after the scan (works as root too)."""
     write_file(tmp_path / "src" / "a.txt", b"a")
-    pack_module = importlib.import_module("sneakernet.pack")
+    pack_module = importlib.import_module("sneakernet.packer.reader")
 
     def deny(path: bytes) -> int:
         raise PermissionError(13, "Permission denied")
@@ -207,7 +207,7 @@ def test_file_that_changes_while_read_is_reported_and_consistent(
 ) -> None:
     write_file(tmp_path / "src" / "growing.log", b"x" * 1000)
     write_file(tmp_path / "src" / "stable.txt", b"stable")
-    pack_module = importlib.import_module("sneakernet.pack")
+    pack_module = importlib.import_module("sneakernet.packer.reader")
 
     real_read = pack_module._read_exactly
 
@@ -228,7 +228,7 @@ def test_file_that_changes_while_read_is_reported_and_consistent(
 
 def test_file_that_shrinks_while_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_file(tmp_path / "src" / "big.bin", os.urandom(1_000_000))
-    pack_module = importlib.import_module("sneakernet.pack")
+    pack_module = importlib.import_module("sneakernet.packer.reader")
 
     real_read = pack_module._read_exactly
     calls = []
@@ -330,7 +330,7 @@ def test_out_of_drives_midway_is_a_clear_error(tmp_path: Path, monkeypatch: pyte
     """The up-front check trusts sizes; data that still does not fit is refused when it happens."""
     write_file(tmp_path / "src" / "a.bin", os.urandom(1_200_000))
     (tmp_path / "usb").mkdir()
-    pack_module = importlib.import_module("sneakernet.pack")
+    pack_module = importlib.import_module("sneakernet.packer")
     monkeypatch.setattr(pack_module, "_check_space", lambda *args: 10_000)
     with pytest.raises(OutOfSpace, match="drives given are full"):
         pack(tmp_path / "src", drives=[str(tmp_path / "usb")], drive_size=DRIVE, options=SMALL)
@@ -547,7 +547,7 @@ def test_chunks_of_small_files_are_encoded_side_by_side(tmp_path: Path, monkeypa
     10 s) for the other at a barrier."""
     for number in range(400):
         write_file(tmp_path / "src" / f"f{number:03d}.txt", random.Random(number).randbytes(2000))
-    pack_module = importlib.import_module("sneakernet.pack")
+    pack_module = importlib.import_module("sneakernet.packer")
     real, barrier = pack_module.encode, threading.Barrier(2, timeout=10)
 
     def side_by_side(chunk: Any, level: int) -> Any:

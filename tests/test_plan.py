@@ -15,9 +15,10 @@ import sneakernet.planner.walk as walk_module
 from conftest import invoke_cli as run
 from conftest import make_edge_tree, write_file
 from sneakernet import PackOptions, pack
-from sneakernet.chunking import plan_chunks
+from sneakernet.chunks.chunker import plan_chunks
 from sneakernet.errors import DestinationError, SourceError, UsageError
-from sneakernet.pack import DriveTargets, _check_space
+from sneakernet.packer.checks import _check_space
+from sneakernet.packer.targets import DriveTargets
 from sneakernet.planner import DEFAULT_LINKS, plan
 from sneakernet.planner.sample import SAMPLE_PIECE, StreamSampler
 from sneakernet.planner.walk import EVENT_GROUP, EVENT_LARGE, EventSpool, Walk

@@ -48,7 +48,7 @@ pack(sys.argv[1], out=sys.argv[2], drive_size=1_500_000, options=PackOptions(chu
 KILL_IN_FINISH = """
 import builtins, importlib, os, shutil, signal, sys
 from sneakernet import PackOptions
-pack_module = importlib.import_module("sneakernet.pack")
+pack_module = importlib.import_module("sneakernet.packer")
 kill_at, calls = int(sys.argv[3]), 0
 
 def hooked(owner, name):

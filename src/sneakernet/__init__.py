@@ -21,7 +21,7 @@ from .units import format_size, parse_size
 if TYPE_CHECKING:
     from .info import info, ls
     from .options import PackOptions
-    from .pack import PackSummary, pack
+    from .packer import PackSummary, pack
     from .planner import plan
     from .restorer import restore, status
     from .verify import Mode, verify
@@ -32,8 +32,8 @@ _LAZY = {
     "info": ".info",
     "ls": ".info",
     "PackOptions": ".options",
-    "PackSummary": ".pack",
-    "pack": ".pack",
+    "PackSummary": ".packer",
+    "pack": ".packer",
     "plan": ".planner",
     "restore": ".restorer",
     "status": ".restorer",

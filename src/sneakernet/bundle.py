@@ -28,6 +28,7 @@ from typing import Any, BinaryIO, TypeVar
 
 import blake3
 
+from .chunks.stream import EncodedChunk
 from .codec import decode_chunk, frame_problem
 from .durable import COPY_BLOCK, install, write_atomic, write_chunks_atomic
 from .errors import DestinationError, FormatError, NotADrive, OutOfSpace, UnfinishedDrive
@@ -131,20 +132,6 @@ def open_drive_file(path: str) -> BinaryIO:
 def checksum_lines(entries: list[tuple[str, str]]) -> bytes:
     """B3SUMS text: ``<hex>  <name>`` per line, the format ``b3sum --check`` reads."""
     return "".join(f"{digest}  {name}\n" for name, digest in entries).encode("ascii")
-
-
-@dataclass(frozen=True)
-class EncodedChunk:
-    """A chunk ready to be written: id, stored bytes, method, sizes and both hashes."""
-
-    id: int
-    stored: bytes
-    method: str
-    raw_size: int
-    stored_blake3: str
-    raw_blake3: str
-    #: For a group of small files: each file's whole-file BLAKE3, by file index (hashed with the chunk).
-    file_blake3: dict[int, str] = field(default_factory=dict)
 
 
 class DriveWriter:

@@ -21,7 +21,7 @@ from .progress import ShownProgress, progress_for
 from .render import print_pack_summary
 
 if TYPE_CHECKING:
-    from ..pack import NextDrive
+    from ..packer import NextDrive
 
 
 @click.command("pack", cls=Command)
@@ -123,7 +123,7 @@ def pack_command(
     nothing written; 4 a drive ran out of space; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM). After 4,
     130 or 143 the same pack with --resume goes on (with 4 and --drive: one more --drive).
     """
-    from ..pack import pack
+    from ..packer import pack
 
     pick = profile_picker(ctx, config)
     out, drives, drive_size = pick("out", out), pick("drives", drives), pick("drive_size", drive_size)

@@ -14,7 +14,7 @@ from ..units import counted, format_duration, format_size
 
 if TYPE_CHECKING:
     from ..info import DriveInfo, ListedEntry
-    from ..pack import PackSummary
+    from ..packer import PackSummary
     from ..restorer import DriveOutcome, RestoreReport, ShipmentStatus
     from ..verify import DriveReport, VerifyReport
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import blake3
 
-from ..chunking import is_large
+from ..chunks.chunker import is_large
 from ..codec import encode_chunk
 from ..format import METHOD_STORE
 

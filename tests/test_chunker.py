@@ -1,4 +1,4 @@
-"""chunking.py: how the bytes of a stream of files are cut into chunks."""
+"""chunks/chunker.py: how the bytes of a stream of files are cut into chunks."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sneakernet.chunking import Chunker, RawChunk, Slice, is_large, plan_chunks
+from sneakernet.chunks.chunker import Chunker, is_large, plan_chunks
+from sneakernet.chunks.stream import RawChunk, Slice
 
 
 @st.composite

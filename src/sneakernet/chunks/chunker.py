@@ -12,36 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-
-@dataclass(frozen=True)
-class Slice:
-    """``length`` bytes of file ``file_index`` from ``file_offset``, at ``chunk_offset`` in their chunk."""
-
-    file_index: int
-    file_offset: int
-    chunk_offset: int
-    length: int
-
-
-@dataclass
-class RawChunk:
-    """A chunk before encoding: its shipment-wide id, raw bytes, and the file slices they hold, in order.
-
-    A *dry* chunk has its layout but no bytes: a resumed pack replays the chunks already on finished drives
-    without reading them again.
-    """
-
-    id: int
-    data: bytes
-    slices: list[Slice]
-    dry: bool = False
-    #: A group of small files, each slice a whole file: what lets the encoder hash the files with the chunk. Not
-    #: part of a chunk's identity (its id, bytes and slices say that).
-    group: bool = field(default=False, compare=False)
-
-    @property
-    def raw_size(self) -> int:
-        return sum(piece.length for piece in self.slices)
+from .stream import RawChunk, Slice
 
 
 @dataclass

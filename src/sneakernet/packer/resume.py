@@ -15,10 +15,12 @@ import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
-from .bundle import SHIPMENT_NAMES, DriveReader, file_blake3, header_and
-from .errors import DestinationError, SneakernetError, SourceError, UsageError
-from .format import (
+from ..bundle import SHIPMENT_NAMES, DriveReader, file_blake3, header_and
+from ..chunks.stream import FileEnd, RawChunk
+from ..errors import DestinationError, SneakernetError, SourceError, UsageError
+from ..format import (
     CATALOG_NAME,
     CHECKSUMS_NAME,
     METHOD_STORE,
@@ -37,6 +39,8 @@ from .format import (
     drive_label,
     show_path,
 )
+from .reader import SourceReader
+from .summary import PackSummary
 
 
 @dataclass
@@ -148,9 +152,6 @@ def _read_back(reader: DriveReader, record: ManifestRecord) -> bytes:
 
 def match(item: object, record: ManifestRecord, paths: dict[int, bytes]) -> None:
     """Refuse the resume unless the replayed ``item`` is what the finished drive recorded."""
-    from .chunking import RawChunk
-    from .pack import FileEnd
-
     same = False
     what = type(record).__name__
     if isinstance(item, RawChunk) and isinstance(record, ChunkRecord):
@@ -176,3 +177,35 @@ def match(item: object, record: ManifestRecord, paths: dict[int, bytes]) -> None
 def store_bytes(record: ManifestRecord) -> int:
     """Raw bytes a chunk record stored as is (for the summary)."""
     return record.raw_size if isinstance(record, ChunkRecord) and record.method == METHOD_STORE else 0
+
+
+def replay(
+    items: Iterator[Any],
+    reader: SourceReader,
+    records: Iterator[tuple[ManifestRecord, Callable[[], bytes]]],
+    paths: dict[int, bytes],
+    summary: PackSummary,
+) -> None:
+    """Consume the stream's ``items`` that the finished drives already hold (their ``records``, see
+    :func:`replayed_records`), checking each; then have ``reader`` go live. ``paths`` are the writer's paths of
+    files still open."""
+    expected = next(records, None)
+    reader.dry = expected is not None
+    while expected is not None:
+        item = next(items, None)
+        if item is None:
+            raise SourceError(
+                "the source has fewer entries than the interrupted pack wrote: it changed; start over without --resume"
+            )
+        record, read_back = expected
+        match(item, record, paths)
+        if isinstance(item, RawChunk):
+            summary.chunks += 1
+            reader.last_replayed = (item, read_back)
+            if len(item.slices) == 1 and item.slices[0].chunk_offset == 0 and isinstance(record, ChunkRecord):
+                reader.replayed_chunks.setdefault(item.slices[0].file_index, []).append(record.raw_blake3)
+        elif isinstance(item, FileEnd):
+            del paths[item.index]
+            reader.replayed_chunks.pop(item.index, None)
+        expected = next(records, None)
+    reader.go_live()

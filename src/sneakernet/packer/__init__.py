@@ -1,0 +1,206 @@
+"""Packing a source tree into drive directories: ``sneakernet.pack()``.
+
+The pipeline: scan the tree once into a spool (totals, problems, the catalog's size bound), refuse bad input
+before anything is written (checks.py), then read files in walk order into chunks (reader.py, with
+chunks/chunker.py), encode chunks on a pool of threads (chunks/pipeline.py: zstd and BLAKE3 release the GIL), and
+hand them in order to :class:`~sneakernet.packer.shipment.ShipmentWriter`, which fills one drive after another
+(space/budget.py) through :class:`~sneakernet.bundle.DriveWriter`. Last, the catalog and the fingerprint are
+written to every drive. A resumed pack first replays what its finished drives hold (resume.py).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timezone
+from functools import partial
+from typing import Any
+
+from ..chunks.pipeline import encode, encode_in_order
+from ..chunks.stream import EncodedChunk, FileEnd
+from ..drive.catalog import copy_catalog, finish_shipment
+from ..errors import DestinationError
+from ..format import CatalogHeader, ManifestRecord, fingerprint
+from ..options import PackOptions
+from ..progress import NullProgress, Progress
+from ..scan import restore_record_excludes, scan
+from .checks import _check_space, _refuse_bad_input
+from .reader import SourceReader
+from .resume import FinishedDrives, clear_unfinished, find_finished, replay
+from .shipment import ShipmentWriter
+from .summary import PackSummary
+from .targets import DriveTargets, NextDrive
+
+
+def pack(
+    source: str | os.PathLike[str],
+    *,
+    out: str | None = None,
+    drives: Sequence[str] = (),
+    drive_size: int | None = None,
+    options: PackOptions | None = None,
+    progress: Progress | None = None,
+    resume: bool = False,
+    next_drive: NextDrive | None = None,
+    catalog_dir: str | None = None,
+    assume_ratio: float | None = None,
+) -> PackSummary:
+    """Pack the tree at ``source`` into ``out/drive-NNNN`` directories of ``drive_size`` bytes, or onto the
+    mounted ``drives`` in order (each up to its free space or ``drive_size``, whichever is smaller).
+
+    Raises a :class:`~sneakernet.errors.SneakernetError` subclass for every refusal, before anything is
+    written when the problem is visible up front. ``summary.changed`` lists files that changed while they were
+    read: their stored bytes and hashes agree with each other, but may be a mix of old and new content.
+
+    With ``resume``, an interrupted pack into the same output continues (see resume.py): its finished drives are
+    re-checked and kept, the result is the shipment an uninterrupted run would have written.
+
+    With ``next_drive`` (one dock), every drive goes in at the one mount point ``drives[0]``: when a drive is
+    full, ``next_drive`` is called until an empty drive is there. Only the last drive can then carry the catalog;
+    ``catalog_dir`` is where the sender keeps a copy of it, ``<shipment>.catalog.jsonl.zst``
+    (``summary.catalog_copy``).
+
+    Given ``drives`` must together hold the data uncompressed, or, with ``assume_ratio`` R (stored bytes per byte
+    of data, as plan estimates it), R of it: should they run out, :class:`~sneakernet.errors.OutOfSpace` is raised
+    with every drive so far finished, and ``resume`` with one more drive goes on.
+    """
+    options = options or PackOptions()
+    progress = progress or NullProgress()
+    started = time.monotonic()
+    options.check()
+    targets = DriveTargets(out, drives, drive_size, options.reserve, resume, next_drive)
+    own_record = restore_record_excludes(source)
+    totals, spool = scan(source, options.excludes + own_record)
+    try:
+        _refuse_bad_input(totals, options, source)
+        finished = (
+            find_finished(targets.drive_paths(), options.chunk_size, options.segment_size, options.level)
+            if resume
+            else FinishedDrives()
+        )
+        catalog_size = _check_space(targets, totals, options, finished, assume_ratio)
+        created = finished.labels[0].created if finished.labels else _now()
+        summary = PackSummary(shipment=finished.shipment or uuid.uuid4().hex, fingerprint="", drives=[])
+        summary.excluded_entries, summary.excluded_bytes = totals.excluded_entries, totals.excluded_bytes
+        summary.resumed_drives = len(finished.labels)
+        summary.restore_record_left_out = bool(own_record)
+        if out:
+            try:
+                os.makedirs(out, exist_ok=True)
+            except OSError as exc:
+                raise DestinationError(f"cannot make the output directory {out}: {exc.strerror}") from exc
+        if resume:
+            for path in list(targets.drive_paths())[len(finished.labels) :]:
+                clear_unfinished(path)
+        writer = ShipmentWriter(targets, options, catalog_size, summary.shipment, created)
+        replayed = writer.take_over(finished) if finished.labels else None
+        writer.progress = progress
+        progress.start(totals.unique_bytes)
+        try:
+            _run_pipeline(os.fsencode(source), spool, writer, options, summary, progress, replayed)
+            writer.finish()
+        except BaseException:
+            writer.abort()
+            raise
+        finally:
+            progress.close()
+    finally:
+        spool.close()
+    drive_paths = [
+        os.path.join(out, label.label) if out else drives[0 if next_drive else label.drive - 1]
+        for label in writer.labels
+    ]
+    summary.fingerprint = fingerprint(label.manifest_blake3 for label in writer.labels)
+    summary.stored_bytes = sum(label.stored_bytes for label in writer.labels)
+    summary.stored_raw_bytes = writer.stored_raw_bytes
+    try:
+        header = CatalogHeader(
+            shipment=summary.shipment,
+            drives=len(writer.labels),
+            fingerprint=summary.fingerprint,
+            created=writer.labels[0].created,
+            tool=writer.labels[0].tool,
+            files=summary.files,
+            raw_bytes=summary.raw_bytes,
+            stored_bytes=summary.stored_bytes,
+        )
+        finish_shipment(
+            drive_paths, writer.labels, writer.checksums, header, catalog_size, writer.catalog_lines,
+            swapped=next_drive is not None,
+        )  # fmt: skip
+        _drive_summaries(drive_paths, writer, summary)
+        if catalog_dir:
+            summary.catalog_copy = os.path.join(catalog_dir, f"{summary.shipment}.catalog.jsonl.zst")
+            copy_catalog(drive_paths[-1], summary.catalog_copy)
+    finally:
+        writer.catalog_lines.close()
+    summary.seconds = time.monotonic() - started - targets.waited
+    return summary
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _run_pipeline(
+    root: bytes,
+    spool: Any,
+    writer: ShipmentWriter,
+    options: PackOptions,
+    summary: PackSummary,
+    progress: Progress,
+    replayed: Iterator[tuple[ManifestRecord, Callable[[], bytes]]] | None = None,
+) -> None:
+    """Three stages that overlap: a thread reads the source (and hashes whole files), a pool encodes chunks, and
+    this thread writes in order; at most a few chunks per worker are in flight, so memory stays flat.
+
+    With ``replayed`` (a resumed pack: the records of the finished drives), the stream's first items are only
+    compared with those records, without reading files, until they run out; then packing goes on for real.
+    """
+    reader = SourceReader(root, options, summary, paths=writer.paths, on_bytes=progress.advance)
+    items = reader.items(spool.entries())
+    if replayed is not None:
+        replay(items, reader, replayed, writer.paths, summary)
+    files: dict[int, str] = {}
+    for item, encoded in encode_in_order(items, partial(encode, level=options.level), options.workers):
+        _write_item(writer, item, encoded, summary, files)
+
+
+def _write_item(
+    writer: ShipmentWriter, item: Any, encoded: EncodedChunk | None, summary: PackSummary, files: dict[int, str]
+) -> None:
+    """Write one item of the stream; ``files`` carries the whole-file hashes of a group chunk to its files' ends,
+    which follow the chunk."""
+    if encoded is not None:
+        writer.add_chunk(encoded, item)
+        files.update(encoded.file_blake3)
+        summary.chunks += 1
+    elif isinstance(item, FileEnd):
+        if item.with_chunk:
+            item.blake3, item.with_chunk = files.pop(item.index), False
+        writer.end_file(item)
+    else:
+        writer.add_entry(item)
+
+
+def _drive_summaries(paths: list[str], writer: ShipmentWriter, summary: PackSummary) -> None:
+    """Each drive of the shipment, as the summary lists it."""
+    for path, label in zip(paths, writer.labels, strict=False):
+        summary.drives.append(
+            {
+                "drive": label.drive,
+                "label": label.label,
+                "path": path,
+                "segments": label.segments,
+                "stored_bytes": label.stored_bytes,
+                "raw_bytes": label.raw_bytes,
+                "manifest_blake3": label.manifest_blake3,
+                # None for a drive kept from an interrupted pack (--resume): its size was not measured this time.
+                "size": writer.sizes.get(label.drive),
+            }
+        )
+
+
+__all__ = ["NextDrive", "PackOptions", "PackSummary", "pack"]
