@@ -36,7 +36,7 @@ from craft import rle_frame
 from sneakernet import PackOptions, pack
 from sneakernet.bundle import CatalogReader, DriveReader
 from sneakernet.codec import decode_chunk, store_frame
-from sneakernet.errors import FormatError, UsageError
+from sneakernet.errors import FormatError, UnsupportedVersion, UsageError
 from sneakernet.format import CATALOG_NAME, DRIVE_LABEL_NAME, MANIFEST_NAME, DriveLabel
 from sneakernet.recordfile import MAX_LINE
 from sneakernet.restorer.catalog import read_catalog
@@ -341,7 +341,9 @@ def read_catalog_file(path: Path) -> str:
             outcome = outcome if outcome != "ok" else _reason(exc)
     try:
         read_catalog(str(path))
-    except UsageError as exc:  # restore's wording of a damaged catalog (exit code 2): "use another drive's catalog"
+    # restore's wording of a damaged catalog (exit code 2): "use another drive's catalog"; a version number mutated
+    # into one no release reads is refused as such (UnsupportedVersion, exit code 2), not called damage
+    except (UsageError, UnsupportedVersion) as exc:
         outcome = outcome if outcome != "ok" else "restore: " + _reason(exc)
     event(f"catalog: {outcome}")
     return outcome
