@@ -379,7 +379,7 @@ def test_the_package_gives_its_functions_whatever_was_imported_first() -> None:
     """``pack``, ``verify``, ``restore`` and ``info`` are both functions of the package and its modules, and the
     package imports them on first use: importing a module first must not put it in the function's place."""
     code = (
-        "import sneakernet.verify, sneakernet.restorer\n"
+        "import sneakernet.verifier, sneakernet.restorer\n"
         "import sneakernet\n"
         "from sneakernet.packer import PackOptions\n"
         "import sneakernet.info as info\n"
@@ -396,7 +396,7 @@ def test_the_command_line_loads_only_what_a_command_uses() -> None:
     """plan runs in a fraction of a second: loading restore and verify besides would be a tenth of it."""
     loaded = _python(
         "import sys, sneakernet.cli\n"
-        "print(' '.join(m for m in ('sneakernet.restorer', 'sneakernet.verify', 'sneakernet.info', 'subprocess')"
+        "print(' '.join(m for m in ('sneakernet.restorer', 'sneakernet.verifier', 'sneakernet.info', 'subprocess')"
         " if m in sys.modules))"
     )
     assert loaded == ""

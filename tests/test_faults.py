@@ -56,7 +56,7 @@ from sneakernet.format import (
 )
 from sneakernet.io.tree import SafeTree
 from sneakernet.journal import FINISHED_NAME, JOURNAL_DIR, JOURNAL_NAME
-from sneakernet.verify import DriveReport, Status
+from sneakernet.verifier import DriveReport, Status
 
 #: The shipment every bit-rot trial damages: three drives of two or three small segments each.
 FAULT_OPTIONS = PackOptions(chunk_size=64 * 1024, segment_size=140_000, reserve=0)

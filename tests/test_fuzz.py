@@ -40,7 +40,7 @@ from sneakernet.errors import FormatError, UnsupportedVersion, UsageError
 from sneakernet.format import CATALOG_NAME, DRIVE_LABEL_NAME, MANIFEST_NAME, DriveLabel
 from sneakernet.recordfile import MAX_LINE
 from sneakernet.restorer.catalog import read_catalog
-from sneakernet.verify import Mode, verify
+from sneakernet.verifier import Mode, verify
 
 FUZZ_SETTINGS = settings(
     max_examples=int(os.environ.get("SNEAKERNET_FUZZ_EXAMPLES", "200")),

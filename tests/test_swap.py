@@ -235,7 +235,7 @@ def test_restore_a_swapped_shipment_in_any_order_with_the_senders_catalog(tmp_pa
 
 def test_verify_a_swapped_drive_against_the_senders_catalog(tmp_path: Path) -> None:
     """A --swap drive without a catalog is 'unconfirmed' with --fingerprint, unless --catalog gives one."""
-    from sneakernet.verify import Status
+    from sneakernet.verifier import Status
 
     _, dock, summary = swap_pack(tmp_path)
     first = str(dock.drives[0])

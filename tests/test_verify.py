@@ -46,18 +46,18 @@ from sneakernet.format import (
     show_path,
 )
 from sneakernet.recordfile import RecordWriter, read_records
-from sneakernet.verify import (
+from sneakernet.verifier import (
     DriveReport,
-    DriveVerifier,
     Mode,
     Status,
     VerifyReport,
     normalise_fingerprint,
     verify,
 )
+from sneakernet.verifier.data import DataCheck
 
-#: The module (``sneakernet.verify`` is the function): what tests patch to watch or stop its reads.
-verify_module = importlib.import_module("sneakernet.verify")
+#: The module of verify's data pass: what tests patch to watch or stop its reads.
+verify_module = importlib.import_module("sneakernet.verifier.data")
 
 DRIVE = 1_500_000
 SMALL = PackOptions(chunk_size=256 * 1024, reserve=0)
@@ -303,10 +303,10 @@ def interrupted_after(monkeypatch: pytest.MonkeyPatch, finished: int) -> Iterato
     """Ctrl-C while verify finishes unit ``finished + 1`` (the first ``finished`` are done). A unit is a segment
     hashed whole (the default mode, an intact segment) or a chunk checked on its own (--deep, a damaged
     segment): what verify saves its progress after."""
-    real_chunk, real_segment = DriveVerifier._finish_chunk, verify_module.segment_blake3
+    real_chunk, real_segment = DataCheck._finish_chunk, verify_module.segment_blake3
     done: list[int] = []
 
-    def finishing(self: DriveVerifier, *args: Any) -> None:
+    def finishing(self: DataCheck, *args: Any) -> None:
         if len(done) == finished:
             raise KeyboardInterrupt
         done.append(1)
@@ -319,7 +319,7 @@ def interrupted_after(monkeypatch: pytest.MonkeyPatch, finished: int) -> Iterato
         return real_segment(*args)
 
     with monkeypatch.context() as patch:
-        patch.setattr(DriveVerifier, "_finish_chunk", finishing)
+        patch.setattr(DataCheck, "_finish_chunk", finishing)
         patch.setattr(verify_module, "segment_blake3", hashing)
         with pytest.raises(KeyboardInterrupt):
             yield
@@ -626,9 +626,10 @@ def test_two_drives_of_two_shipments(packed: dict[str, Packed], tmp_path: Path) 
 
 TIE = """
 import json, sys
-from sneakernet.verify import DriveReport, _check_same_shipment
+from sneakernet.verifier import DriveReport
+from sneakernet.verifier.shipment import check_same_shipment
 reports = [DriveReport("A", "full", shipment="a" * 32), DriveReport("B", "full", shipment="b" * 32)]
-_check_same_shipment(reports)
+check_same_shipment(reports)
 print(json.dumps([r.status for r in reports]))
 """
 

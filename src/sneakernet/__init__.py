@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .packer import PackSummary, pack
     from .planner import plan
     from .restorer import restore, status
-    from .verify import Mode, verify
+    from .verifier import Mode, verify
 
 #: The names imported on first use, and their modules: a command runs without importing what it does not use
 #: (``sneakernet plan`` never loads restore or verify), and each starts sooner for it.
@@ -37,8 +37,8 @@ _LAZY = {
     "plan": ".planner",
     "restore": ".restorer",
     "status": ".restorer",
-    "Mode": ".verify",
-    "verify": ".verify",
+    "Mode": ".verifier",
+    "verify": ".verifier",
 }
 
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ..info import DriveInfo, ListedEntry
     from ..packer import PackSummary
     from ..restorer import DriveOutcome, RestoreReport, ShipmentStatus
-    from ..verify import DriveReport, VerifyReport
+    from ..verifier import DriveReport, VerifyReport
 
 # verify's Status and Mode are imported by the functions that use them: rendering pack's summary must not load
 # verify (see tests/test_cli.py, the command line loads only what a command uses).
@@ -146,7 +146,7 @@ def _paths_line(paths: list[str]) -> str:
 def print_verify_report(report: VerifyReport, quiet: bool, shown: dict[int, tuple[str, int]] | None = None) -> None:
     """The drives not shown as they were checked, or changed since (only the end knows a drive of another
     shipment among them), then the summary line."""
-    from ..verify import Status
+    from ..verifier import Status
 
     shown = shown or {}
     for drive in report.drives:
@@ -205,7 +205,7 @@ def _chunk_runs(drive: DriveReport) -> list[tuple[int, int, Any, list[str]]]:
 
 
 def _drive_headline(drive: DriveReport) -> str:
-    from ..verify import Mode
+    from ..verifier import Mode
 
     name = f"{drive.label} ({drive.path})" if drive.label else drive.path
     of = f" of {drive.drives}" if drive.drives else ""

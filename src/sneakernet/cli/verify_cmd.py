@@ -15,7 +15,7 @@ from .progress import echo_line, progress_for
 from .render import print_verify_report, verify_drive_lines
 
 if TYPE_CHECKING:
-    from ..verify import DriveReport
+    from ..verifier import DriveReport
 
 
 @click.command("verify", cls=Command)
@@ -77,7 +77,7 @@ def verify_command(
     unfinished drive or a drive of another shipment, whatever else was given; 2 bad arguments or a path that is
     not a drive (and no drive damaged).
     """
-    from ..verify import Mode, Status, default_state_dir, verify
+    from ..verifier import Mode, Status, default_state_dir, verify
 
     if quick and deep:
         fail(ctx, "--quick and --deep do not go together: choose one", ExitCode.USAGE)

@@ -1,0 +1,137 @@
+"""Verifying drives on arrival: ``sneakernet.verify()``.
+
+Each drive is checked alone, offline and strictly read-only (nothing is ever written on a drive): its label,
+manifest, segments, B3SUMS and catalog, then, by mode, the stored bytes of every chunk (default), a random sample
+of segments (``sample``), decompressed bytes and whole-file hashes too (``deep``), or sizes and manifests only
+(``quick``). Everything found is collected as typed :class:`Problem` records and mapped to the shipment paths it
+hurts; the verdict comes once, at the end (bagit's ``validate`` works the same way).
+
+Memory stays bounded: the manifest is streamed (two or three times), the only per-chunk state is one 8-byte
+raw offset per chunk on the drive, and what needs every path at once (duplicates, the catalog against the manifest:
+validate.py) is done set-wise in a temporary SQLite file. Progress is kept off the drive in a state file
+(:class:`VerifyState`), so an interrupted verify resumes at the last finished segment.
+
+The package: report.py (what is found), drive.py (one drive: structure.py, catalog.py, data.py, damage.py),
+shipment.py (what is checked across the drives of a run), state.py (the saved progress); this module runs them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+
+from ..bundle import DriveReader
+from ..errors import SneakernetError, UsageError
+from ..progress import NullProgress, Progress, begin_drive
+from .catalog import Catalogs, normalise_fingerprint
+from .data import HashAhead
+from .drive import DriveVerifier
+from .report import DamagedChunk, DriveReport, Problem, Status, VerifyReport
+from .settings import Mode, Settings
+from .shipment import check_pieces, check_same_shipment, temporary_database
+from .state import VerifyState, default_state_dir
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "DamagedChunk",
+    "DriveReport",
+    "DriveVerifier",
+    "Mode",
+    "Problem",
+    "Status",
+    "VerifyReport",
+    "VerifyState",
+    "default_state_dir",
+    "normalise_fingerprint",
+    "verify",
+]
+
+
+def verify(
+    drives: Sequence[str],
+    *,
+    mode: Mode = Mode.FULL,
+    expected_fingerprint: str | None = None,
+    sample_percent: float | None = None,
+    seed: int | None = None,
+    state_dir: str | None = None,
+    restart: bool = False,
+    threads: int = 0,
+    progress: Progress | None = None,
+    catalog: str | None = None,
+    on_drive: Callable[[DriveReport], None] | None = None,
+) -> VerifyReport:
+    """Check each drive in ``drives`` alone, read-only, and report what is wrong and which paths it hurts.
+
+    Raises :class:`~sneakernet.errors.UsageError` for bad arguments; damage is never raised, it is reported.
+    ``state_dir`` keeps progress for resuming (None: do not keep any). ``on_drive`` is called with each drive's
+    report as soon as that drive is checked, in the order given (the drives of another shipment among them are
+    only known at the end: the returned report has that problem, reports already handed over get it added).
+    """
+    if not drives:
+        raise UsageError("give at least one drive directory to verify")
+    if sample_percent is not None and not 0 < sample_percent <= 100:
+        raise UsageError(f"--sample takes a percentage above 0 and at most 100, not {sample_percent}")
+    if sample_percent is not None and mode == Mode.QUICK:
+        raise UsageError("--sample and --quick do not go together: --quick reads no data")
+    wanted = normalise_fingerprint(expected_fingerprint) if expected_fingerprint else None
+    progress = progress or NullProgress()
+    workers = threads or os.cpu_count() or 1
+    progress.start(sum(_stored_bytes(path) for path in drives) if mode != Mode.QUICK else 0)
+    reports: list[DriveReport] = []
+
+    def done(report: DriveReport) -> None:
+        reports.append(report)
+        if on_drive is not None:
+            on_drive(report)
+
+    settings = Settings(mode, wanted, sample_percent, seed, state_dir, restart, workers, catalog)
+    verifiers = [DriveVerifier(path, settings, progress) for path in drives]
+    ahead = HashAhead(workers)
+    catalogs: Catalogs = {}
+    db = temporary_database()
+    try:
+        for verifier in verifiers:
+            verifier.catalogs, verifier.db = catalogs, db
+            verifier.hash_ahead(ahead)
+        # The structure of each drive is checked before the contents of the one before it: the main thread
+        # parses a manifest while the segments it waits for are still being hashed ahead.
+        waiting: DriveVerifier | None = None
+        for verifier in verifiers:
+            log.info("verifying %s (%s)", verifier.path, mode.value)
+            whole = verifier.check_structure()
+            if not whole:
+                ahead.forget(verifier.path)
+            if waiting is not None:
+                done(_finish(waiting, ahead, progress))
+            waiting = verifier if whole else None
+            if not whole:
+                done(verifier.report)
+        if waiting is not None:
+            done(_finish(waiting, ahead, progress))
+        # Known only once every drive is read: the reports already shown get it added (see on_drive).
+        check_pieces(db, reports)
+    finally:
+        ahead.close()
+        progress.close()
+        db.close()
+    check_same_shipment(reports)
+    return VerifyReport(reports)
+
+
+def _finish(verifier: DriveVerifier, ahead: HashAhead, progress: Progress) -> DriveReport:
+    begin_drive(progress, verifier.report.label or os.path.basename(verifier.path))
+    verifier.check_contents()
+    ahead.forget(verifier.path)  # segment files the manifest does not list
+    report = verifier.report
+    log.info("%s: %s, %d bytes checked", verifier.path, report.status, report.bytes_checked)
+    return report
+
+
+def _stored_bytes(path: str) -> int:
+    try:
+        return DriveReader(path).label.stored_bytes
+    except SneakernetError:
+        return 0

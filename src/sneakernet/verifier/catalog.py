@@ -1,0 +1,234 @@
+"""The catalog a drive is checked against: read whole (its integrity, shipment and fingerprint, this drive's line
+in it), its entries indexed for the set-wise comparison with the manifest (validate.CatalogIndex), and the
+fingerprint a user typed compared with it.
+
+The catalog is not covered by the fingerprint (docs/format.md section 9): nothing of it is trusted until it
+matches the manifest. Every drive of a shipment carries the same catalog, so the drives of one run share the
+catalogs parsed (:data:`Catalogs`).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+
+from ..bundle import CatalogReader, DriveReader, file_blake3
+from ..errors import FormatError, UsageError
+from ..format import (
+    CATALOG_NAME,
+    MANIFEST_NAME,
+    CatalogDrive,
+    CatalogEntry,
+    CatalogHeader,
+    DriveLabel,
+    catalog_is_consistent,
+    fingerprint,
+    short_fingerprint,
+    show_path,
+)
+from ..validate import CatalogIndex
+from .report import DriveReport, Status
+from .settings import Settings
+
+#: A fingerprint given on the command line must have at least this many hex digits (64 bits).
+MIN_FINGERPRINT_DIGITS = 16
+#: A fingerprint given that differs from a drive's in at most this many digits looks mistyped: two fingerprints
+#: of different shipments share a digit at a place one time in 16, so they differ in about 15 of every 16.
+TYPO_DIGITS = 2
+
+#: Catalogs parsed whole in one run, by BLAKE3: the header, the drive list, the index of the entries (None when
+#: the catalog lies, see validate.CatalogIndex) and what it lies about.
+Catalogs = dict[str, tuple[CatalogHeader, list[CatalogDrive], CatalogIndex | None, list[str]]]
+
+
+def fingerprint_mismatch(expected: str, computed: str) -> str:
+    """Why a drive is not of the shipment whose fingerprint starts with ``expected``: a typo, or another shipment."""
+    differ = [i for i, (a, b) in enumerate(zip(expected, computed, strict=False)) if a != b]
+    given, found = short_fingerprint(expected.ljust(20, "?")), short_fingerprint(computed)
+    if len(differ) <= TYPO_DIGITS:
+        where = ", ".join(f"digit {i + 1}: {expected[i]} given, {computed[i]} on the drive" for i in differ)
+        return (
+            f"the fingerprint given, {given}, differs from this drive's, {found}, in only {len(differ)} of "
+            f"{len(expected)} digits ({where}): it looks mistyped; check it against what the sender sent"
+        )
+    return (
+        f"this drive belongs to shipment {found}, not to the expected {given} ({len(differ)} of {len(expected)} "
+        "digits differ): it is a drive of another shipment"
+    )
+
+
+def normalise_fingerprint(text: str) -> str:
+    """A fingerprint as typed (any case, dashes or spaces between groups) as lowercase hex."""
+    digits = "".join(ch for ch in text.lower() if ch not in "- :")
+    if len(digits) < MIN_FINGERPRINT_DIGITS or len(digits) > 64 or any(ch not in "0123456789abcdef" for ch in digits):
+        raise UsageError(
+            f"cannot read fingerprint {text!r}: give at least {MIN_FINGERPRINT_DIGITS} hex digits, "
+            "as pack printed them (e.g. 3f9a-12bc-77d0-e145-9abc)"
+        )
+    return digits
+
+
+class CatalogCheck:
+    """One drive's catalog: its own, or (for a drive without one) the sender's copy given with --catalog."""
+
+    def __init__(
+        self,
+        reader: DriveReader,
+        report: DriveReport,
+        settings: Settings,
+        catalogs: Catalogs,
+        db: sqlite3.Connection,
+    ) -> None:
+        self.reader = reader
+        self.report = report
+        self.given = settings.catalog
+        self.expected_fingerprint = settings.expected_fingerprint
+        self.catalogs = catalogs
+        self.db = db
+        #: The BLAKE3 of the drive's own catalog (what its B3SUMS line must say), when it could be read.
+        self.digest: str | None = None
+        self.header: CatalogHeader | None = None
+        self.drives: list[CatalogDrive] = []
+        #: The catalog's line for this drive.
+        self.own: CatalogDrive | None = None
+        #: The catalog's entries as an index, when the catalog parsed and does not lie.
+        self.index: CatalogIndex | None = None
+
+    def read(self, label: DriveLabel) -> None:
+        """Read the catalog whole: its integrity, its shipment, its fingerprint, and this drive's line in it."""
+        report = self.report
+        own = self.reader.file(CATALOG_NAME)
+        # A drive without its own catalog (all but the last of a --swap pack) can be checked against the sender's.
+        path = own if os.path.exists(own) or self.given is None else self.given
+        external = path != own
+        if not os.path.exists(path):
+            report.notes.append(
+                "no catalog on this drive: the shipment's packing may not have finished; the drive was checked alone"
+            )
+            if self.expected_fingerprint:
+                report.add(
+                    "fingerprint",
+                    "cannot check --fingerprint: this drive carries no catalog; give the shipment's catalog with "
+                    "--catalog FILE (the last drive's catalog.jsonl.zst, or the copy a --swap pack kept in "
+                    "~/.local/share/sneakernet/catalogs)",
+                    status=Status.UNCONFIRMED,
+                )
+            return
+        try:
+            digest: str | None = file_blake3(path)[1]
+        except OSError:
+            digest = None
+        try:
+            header, drives = self._parsed(path, digest)
+        except FormatError as exc:
+            report.add("catalog", f"{CATALOG_NAME} is damaged: {exc}")
+            self.digest = None if external else digest
+            return
+        self.digest = None if external else digest
+        report.drives, report.fingerprint = header.drives, header.fingerprint
+        self.header, self.drives = header, drives
+        if header.shipment != label.shipment:
+            # Decided once the manifest is read: drive.json may be the damaged one (see StructureCheck).
+            return
+        computed = fingerprint(d.manifest_blake3 for d in drives)
+        if not catalog_is_consistent(header, drives):
+            report.add("catalog", f"{CATALOG_NAME} is inconsistent: its drive list does not give its fingerprint")
+        self.own = next((d for d in drives if d.drive == label.drive), None)
+        if self.own is None:
+            report.add("catalog", f"the catalog lists no drive {label.drive}")
+        if self.expected_fingerprint:
+            report.fingerprint_matched = computed.startswith(self.expected_fingerprint)
+            if not report.fingerprint_matched:
+                report.add(
+                    "fingerprint",
+                    fingerprint_mismatch(self.expected_fingerprint, computed),
+                    status=Status.WRONG_SHIPMENT,
+                )
+
+    def _parsed(self, path: str, digest: str | None) -> tuple[CatalogHeader, list[CatalogDrive]]:
+        """The header and drive list of the catalog whose BLAKE3 is ``digest``, its entries indexed (see
+        :attr:`index`). Every drive of a shipment carries the same catalog: one whose bytes were parsed
+        whole for an earlier drive of this run is not parsed again."""
+        if digest is not None and digest in self.catalogs:
+            cached_header, cached_drives, self.index, cached_lies = self.catalogs[digest]
+            for problem in cached_lies:
+                self.report.add("catalog", f"{CATALOG_NAME}: {problem}")
+            return cached_header, cached_drives
+        reader = CatalogReader(path)
+        index = CatalogIndex(self.db, f"catalog_{len(self.catalogs)}")
+        found: list[CatalogHeader] = []
+        drives: list[CatalogDrive] = []
+
+        def entries() -> Iterator[CatalogEntry]:
+            for record in reader.records():
+                if isinstance(record, CatalogEntry):
+                    yield record
+                elif isinstance(record, CatalogDrive):
+                    drives.append(record)
+                elif isinstance(record, CatalogHeader):
+                    found.append(record)
+
+        lies = index.build(entries())
+        for problem in lies:
+            self.report.add("catalog", f"{CATALOG_NAME}: {problem}")
+        header = found[0]
+        if lies:
+            # The rest is read to know whether the file is whole (its entries are no longer indexed).
+            header, drives = reader.drives()
+        if digest is not None:
+            if reader.blake3 != digest:
+                raise FormatError("it changed while it was read")
+            self.catalogs[digest] = (header, drives, None if lies else index, lies)
+        self.index = None if lies else index
+        return header, drives
+
+    def vouched_drive(self) -> CatalogDrive | None:
+        """The catalog's drive whose manifest BLAKE3 is that of the manifest on this drive, if any."""
+        actual = self.reader.manifest_blake3
+        if actual is None:
+            try:
+                actual = file_blake3(self.reader.file(MANIFEST_NAME))[1]
+            except OSError:
+                return None
+        return next((d for d in self.drives if d.manifest_blake3 == actual), None)
+
+    def cross_check(self, loaded: bool) -> None:
+        """The catalog's slice for this drive against the manifest just read (docs/format.md section 9): the
+        catalog is not covered by the fingerprint, so a reader must not trust its entries until they match.
+        ``loaded``: the manifest's entries are all in the database (none was twice on the drive)."""
+        index, own = self.index, self.own
+        if not loaded or index is None or own is None or own.manifest_blake3 != self.reader.manifest_blake3:
+            return  # no catalog to compare, or another problem already says the two do not belong together
+        drive = self.reader.label.drive
+        for problem in index.compare(drive):
+            self.report.add("catalog", problem)
+        for problem in index.link_problems(drive):
+            self.report.add("manifest", f"{MANIFEST_NAME}: {problem}")
+
+    def paths_on_drive(self) -> list[str]:
+        """The catalog's paths with bytes on this drive: what a damaged manifest may hurt."""
+        drive = self.reader.label.drive
+        catalog = self.reader.file(CATALOG_NAME)
+        if not os.path.exists(catalog):
+            return []
+        try:
+            return [
+                show_path(r.path)
+                for r in CatalogReader(catalog).records()
+                if isinstance(r, CatalogEntry) and r.first_drive <= drive <= r.last_drive
+            ]
+        except FormatError:
+            return []
+
+    def check_against_drive(self, label: DriveLabel) -> None:
+        """The manifest read must be the one the catalog (and so the fingerprint) names for this drive."""
+        own, actual = self.own, self.reader.manifest_blake3
+        if own is None or actual is None:
+            return
+        if own.manifest_blake3 != actual:
+            self.report.add(
+                "catalog",
+                f"{MANIFEST_NAME} is not the one the catalog names for drive {label.drive}: "
+                "the drive's files were changed or mixed with another drive's",
+            )

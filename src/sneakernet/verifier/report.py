@@ -1,0 +1,117 @@
+"""What verify finds: one :class:`DriveReport` per drive (typed :class:`Problem` and :class:`DamagedChunk`
+records, the paths they hurt) and the :class:`VerifyReport` of a run, with the JSON shape docs/verify-report.schema.json
+describes. Plain data: no checks and no I/O here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+from ..output import SCHEMA_VERSION
+
+
+class Status(str, Enum):
+    INTACT = "intact"
+    #: Every byte intact, but files that are not part of the drive are on it too: a warning, exit code 0.
+    UNEXPECTED_FILES = "unexpected_files"
+    DAMAGED = "damaged"
+    UNFINISHED = "unfinished"
+    WRONG_SHIPMENT = "wrong_shipment"
+    #: A check that was asked for could not be made (--fingerprint on a drive without a catalog).
+    UNCONFIRMED = "unconfirmed"
+    NOT_A_DRIVE = "not_a_drive"
+
+
+@dataclass
+class Problem:
+    """One thing wrong with a drive. ``kind`` is one of the documented kinds (docs/verify.md)."""
+
+    kind: str
+    message: str
+    paths: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DamagedChunk:
+    """A chunk whose stored (or, with --deep, raw) bytes are not what the manifest says, and the paths it hurts."""
+
+    id: int
+    segment: str
+    offset: int
+    stored_size: int
+    reason: str
+    paths: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DriveReport:
+    """Everything verify found on one drive."""
+
+    path: str
+    mode: str
+    status: str = Status.INTACT.value
+    label: str | None = None
+    drive: int | None = None
+    drives: int | None = None
+    shipment: str | None = None
+    fingerprint: str | None = None
+    sample_percent: float | None = None
+    #: With --fingerprint: whether the catalog's fingerprint starts with the digits given (None: not asked or
+    #: not checkable).
+    fingerprint_matched: bool | None = None
+    bytes_checked: int = 0
+    chunks_checked: int = 0
+    files_checked: int = 0
+    resumed: bool = False
+    damaged_chunks: list[DamagedChunk] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Every byte of the drive intact (unexpected files beside them hurt nothing)."""
+        return self.status in (Status.INTACT.value, Status.UNEXPECTED_FILES.value)
+
+    def add(self, kind: str, message: str, paths: Sequence[str] = (), status: Status = Status.DAMAGED) -> None:
+        self.problems.append(Problem(kind, message, list(paths)))
+        # The first problem sets the status; any problem outranks unexpected files.
+        if self.status == Status.INTACT.value or (
+            self.status == Status.UNEXPECTED_FILES.value and status != Status.UNEXPECTED_FILES
+        ):
+            self.status = status.value
+
+    def hurt_paths(self) -> list[str]:
+        """Every shipment path some problem of this drive hurts, sorted, once each."""
+        paths = {p for chunk in self.damaged_chunks for p in chunk.paths}
+        paths.update(p for problem in self.problems for p in problem.paths)
+        return sorted(paths)
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["hurt_paths"] = self.hurt_paths()
+        return out
+
+
+@dataclass
+class VerifyReport:
+    """The reports of all drives given, and the resend list for the sender."""
+
+    drives: list[DriveReport]
+
+    @property
+    def ok(self) -> bool:
+        return all(report.ok for report in self.drives)
+
+    def to_json(self) -> dict[str, Any]:
+        chunks = sorted({c.id for r in self.drives for c in r.damaged_chunks})
+        paths = sorted({p for r in self.drives for p in r.hurt_paths()})
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "ok": self.ok,
+            "drives": [report.to_json() for report in self.drives],
+            "resend": {"chunks": chunks, "paths": paths},
+        }

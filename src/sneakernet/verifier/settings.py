@@ -1,0 +1,32 @@
+"""What a run of verify asks of each drive it checks: the same for every drive, frozen, plain data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Mode(str, Enum):
+    QUICK = "quick"
+    FULL = "full"
+    DEEP = "deep"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The checks asked for (checked by ``verify()`` before any drive is read)."""
+
+    mode: Mode = Mode.FULL
+    #: The fingerprint the drives must be of, as lowercase hex (at least MIN_FINGERPRINT_DIGITS digits).
+    expected_fingerprint: str | None = None
+    #: --sample: the percentage of segments to read (None: all of them).
+    sample_percent: float | None = None
+    seed: int | None = None
+    #: Where the progress of the data pass is kept for resuming (None: it is not kept).
+    state_dir: str | None = None
+    #: Start over, forgetting a saved progress.
+    restart: bool = False
+    #: Threads for hashing and decoding.
+    workers: int = 1
+    #: The shipment's catalog, for a drive that carries none (--catalog).
+    catalog: str | None = None

@@ -1,0 +1,277 @@
+"""The structure of one drive: everything but the segments' contents. Its label, its catalog (catalog.py), one
+streaming pass over its manifest (every record checked, validate.py, and the chunk map built that places file
+pieces on the drive), its segment files' presence and sizes, the files that are not part of it, and B3SUMS."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sqlite3
+import stat
+from collections.abc import Iterator
+
+import blake3
+
+from ..bundle import FILESYSTEM_ENTRIES, ChunkMap, DriveReader, file_kind, open_drive_file
+from ..errors import FormatError, NotADrive, UnfinishedDrive, UnsupportedVersion
+from ..format import (
+    CATALOG_NAME,
+    CHECKSUMS_NAME,
+    DRIVE_LABEL_NAME,
+    HEX64,
+    MANIFEST_NAME,
+    PARTIAL_SUFFIX,
+    SEGMENTS_DIR,
+    ChunkRecord,
+    DirRecord,
+    DriveLabel,
+    FileRecord,
+    HardlinkRecord,
+    ManifestHeader,
+    SegmentRecord,
+    SymlinkRecord,
+)
+from ..validate import LISTED_PROBLEMS, CatalogIndex, ManifestCheck, Seen, seen_of
+from .catalog import CatalogCheck, Catalogs
+from .report import DriveReport, Status
+from .settings import Settings
+from .shipment import note_piece
+
+
+class StructureCheck:
+    """Checks the structure of the drive at ``path`` into ``report``; what it learns (the reader, the chunk map,
+    the segment files' sizes) is what the data pass reads by."""
+
+    def __init__(
+        self,
+        path: str,
+        report: DriveReport,
+        settings: Settings,
+        catalogs: Catalogs,
+        db: sqlite3.Connection,
+    ) -> None:
+        self.path = path
+        self.report = report
+        self.settings = settings
+        #: Catalogs parsed whole in this run, shared by the drives of one run (see catalog.Catalogs).
+        self.catalogs = catalogs
+        #: The set-wise checks' database (see shipment.temporary_database), shared by the drives of one run.
+        self.db = db
+        self.reader: DriveReader | None = None
+        self.catalog: CatalogCheck | None = None
+        self.manifest = ChunkMap()
+        #: Sizes of the segment files on the drive, by name (missing ones are absent).
+        self.segment_sizes: dict[str, int] = {}
+        #: Record problems of the manifest not listed one by one (beyond LISTED_PROBLEMS).
+        self.unlisted = 0
+
+    def run(self) -> bool:
+        """Everything but the segments' contents: label, catalog, manifest, segment files, B3SUMS. Whether the
+        contents are to be checked too (not when the drive is not one, is unfinished or of another shipment)."""
+        report = self.report
+        try:
+            self.reader = DriveReader(self.path)
+        except NotADrive as exc:
+            report.add("not_a_drive", str(exc), status=Status.NOT_A_DRIVE)
+            return False
+        except UnsupportedVersion as exc:
+            report.add("label", str(exc), status=Status.NOT_A_DRIVE)
+            return False
+        except UnfinishedDrive as exc:
+            report.add("unfinished", str(exc), status=Status.UNFINISHED)
+            self._check_unexpected(set())
+            return False
+        except FormatError as exc:
+            report.add("label", f"{DRIVE_LABEL_NAME} is damaged: {exc}")
+            return False
+        label = self.reader.label
+        report.label, report.drive, report.shipment = label.label, label.drive, label.shipment
+        self.catalog = catalog = CatalogCheck(self.reader, report, self.settings, self.catalogs, self.db)
+        catalog.read(label)
+        if not self._check_manifest():
+            return False
+        label = self.reader.label  # as the catalog vouches for it, when drive.json was damaged
+        if catalog.header is not None and catalog.header.shipment != label.shipment:
+            report.add(
+                "other_shipment",
+                f"this drive is from shipment {label.shipment}, its catalog from {catalog.header.shipment}",
+                status=Status.WRONG_SHIPMENT,
+            )
+            return False
+        catalog.check_against_drive(label)
+        self._check_label(label)
+        self._check_segment_files()
+        self._check_unexpected(set(self.manifest.segments))
+        self._check_checksums(label)
+        return True
+
+    def _check_manifest(self, retried: bool = False) -> bool:
+        """One pass over the manifest: its structure, hash, and the chunk map; False when it cannot be trusted."""
+        assert self.reader is not None and self.catalog is not None
+        check = ManifestCheck()
+        self.unlisted = 0
+        index = CatalogIndex(self.db)  # this drive's paths only: no catalog table needed
+        bad = [0]  # records refused: they are not compared with the catalog (nothing hostile goes to SQLite)
+
+        def entries() -> Iterator[Seen]:
+            assert self.reader is not None
+            for record in self.reader.records():
+                problems = check.check(record)
+                for problem in problems:
+                    self._record_problem(problem)
+                bad[0] += bool(problems)
+                if isinstance(record, ChunkRecord):
+                    self.manifest.add_chunk(record)
+                elif isinstance(record, FileRecord):
+                    self.manifest.piece_range(record)  # a piece must lie within this drive's chunks
+                    if not problems and (record.offset or not record.final):
+                        note_piece(self.db, self.reader.label, record)
+                elif isinstance(record, SegmentRecord):
+                    self.manifest.segments[record.name] = record
+                elif isinstance(record, ManifestHeader):
+                    self.manifest.header = record
+                if not problems and isinstance(record, FileRecord | DirRecord | SymlinkRecord | HardlinkRecord):
+                    seen = seen_of(record)
+                    if seen is not None:
+                        yield seen
+
+        try:
+            # Paths twice on the drive, or inside a path that is not a directory: set-wise, on disk.
+            duplicates = list(index.load_seen(entries()))
+            for problem in [*duplicates, *check.finish()]:
+                self._record_problem(problem)
+            self.catalog.cross_check(not duplicates and not bad[0])
+        except FormatError as exc:
+            vouched = self.catalog.vouched_drive()
+            if vouched is not None and not retried:
+                # The manifest is one the catalog names: it is drive.json that is wrong. The drive is checked as
+                # the catalog describes it (its number, shipment and manifest hash).
+                label = self.reader.label
+                self.report.add("label", f"{DRIVE_LABEL_NAME} is damaged: it does not describe the manifest it names")
+                self.reader.label = dataclasses.replace(
+                    label,
+                    drive=vouched.drive,
+                    shipment=self.catalog.header.shipment if self.catalog.header else label.shipment,
+                    manifest_size=vouched.manifest_size,
+                    manifest_blake3=vouched.manifest_blake3,
+                )
+                self.catalog.own = vouched
+                self.report.drive, self.report.shipment = vouched.drive, self.reader.label.shipment
+                self.manifest = ChunkMap()
+                return self._check_manifest(retried=True)
+            else:
+                self.report.add(
+                    "manifest",
+                    f"{MANIFEST_NAME} is damaged ({exc}); every file with bytes on this drive may be hurt: "
+                    "ask the sender for a new copy of the drive",
+                    self.catalog.paths_on_drive(),
+                )
+                return False
+        if self.unlisted:
+            self.report.add("manifest", f"and {self.unlisted} more problems in the records of {MANIFEST_NAME}")
+        for name, record in self.manifest.segments.items():
+            if self.manifest.chunks_per_segment.get(name, 0) != record.chunks:
+                self.report.add("manifest", f"{MANIFEST_NAME} lists {record.chunks} chunks for {name}, but has others")
+        return True
+
+    def _record_problem(self, problem: str) -> None:
+        """A record of the manifest that a reader must refuse (see validate.py): a problem, listed up to a limit."""
+        listed = sum(p.kind == "manifest" for p in self.report.problems)
+        if listed >= LISTED_PROBLEMS:
+            self.unlisted += 1
+            return
+        self.report.add("manifest", f"{MANIFEST_NAME}: {problem}")
+
+    def _check_label(self, label: DriveLabel) -> None:
+        found = (len(self.manifest.segments), self.manifest.stored_bytes, self.manifest.raw_bytes)
+        if found != (label.segments, label.stored_bytes, label.raw_bytes):
+            self.report.add(
+                "label",
+                f"{DRIVE_LABEL_NAME} says {label.segments} segments, {label.stored_bytes} stored and {label.raw_bytes} "
+                f"raw bytes; the manifest has {found[0]}, {found[1]} and {found[2]}",
+            )
+
+    def _check_checksums(self, label: DriveLabel) -> None:
+        """B3SUMS must name exactly the drive's files, with the hashes the manifest, label and catalog pin."""
+        assert self.reader is not None
+        expected = {name: seg.blake3 for name, seg in self.manifest.segments.items()}
+        expected[MANIFEST_NAME] = self.reader.manifest_blake3 or label.manifest_blake3
+        expected[DRIVE_LABEL_NAME] = blake3.blake3(self.reader.label_bytes).hexdigest()
+        if self.catalog is not None and self.catalog.digest is not None:
+            expected[CATALOG_NAME] = self.catalog.digest
+        try:
+            with open_drive_file(self.reader.file(CHECKSUMS_NAME)) as handle:
+                text = handle.read(1 << 24)
+        except OSError as exc:
+            self.report.add("checksums", f"{CHECKSUMS_NAME} cannot be read ({exc.strerror})")
+            return
+        found: dict[str, str] = {}
+        for number, line in enumerate(text.decode("ascii", "replace").split("\n")[:-1], 1):
+            digest, sep, file_name = line.partition("  ")
+            if not sep or not HEX64.fullmatch(digest):
+                self.report.add("checksums", f"{CHECKSUMS_NAME} line {number} is damaged")
+                return
+            found[file_name] = digest
+        if not text.endswith(b"\n"):
+            self.report.add("checksums", f"{CHECKSUMS_NAME} is cut short")
+        for name in sorted(set(expected) | set(found)):
+            if name not in found:
+                self.report.add("checksums", f"{CHECKSUMS_NAME} has no line for {name}")
+            elif name not in expected:
+                self.report.add("checksums", f"{CHECKSUMS_NAME} names {name}, which is not part of this drive")
+            elif found[name] != expected[name]:
+                self.report.add("checksums", f"{CHECKSUMS_NAME} disagrees with the drive about {name}")
+
+    # -- files on the drive --
+
+    def _check_segment_files(self) -> None:
+        assert self.reader is not None
+        for name, segment in sorted(self.manifest.segments.items()):
+            try:
+                info = os.lstat(self.reader.file(name))
+            except FileNotFoundError:
+                self.report.missing.append(name)
+                self.report.add("missing_segment", f"segment {name} is missing")
+                continue
+            if not stat.S_ISREG(info.st_mode):
+                # A FIFO would block a reader, a symlink lead it off the drive: as good as missing.
+                self.report.missing.append(name)
+                self.report.add("missing_segment", f"segment {name} is {file_kind(info.st_mode)}, not a regular file")
+                continue
+            size = info.st_size
+            self.segment_sizes[name] = size
+            if size < segment.size:
+                self.report.add("truncated_segment", f"segment {name} is truncated: {size} of {segment.size} bytes")
+            elif size > segment.size:
+                self.report.add("oversized_segment", f"segment {name} has {size - segment.size} bytes too many")
+
+    def _check_unexpected(self, segments: set[str]) -> None:
+        """Files on the drive that are not part of it (strays, leftovers of an unfinished pack)."""
+        expected = {DRIVE_LABEL_NAME, MANIFEST_NAME, CATALOG_NAME, CHECKSUMS_NAME}
+        segments_dir = os.path.join(self.path, SEGMENTS_DIR)
+        for name in sorted(os.listdir(self.path)):
+            if name in FILESYSTEM_ENTRIES:
+                continue
+            if name not in expected and not (name == SEGMENTS_DIR and os.path.isdir(segments_dir)):
+                self._unexpected(name)
+        if os.path.isdir(segments_dir):
+            for name in sorted(os.listdir(segments_dir)):
+                relative = f"{SEGMENTS_DIR}/{name}"
+                if relative not in segments:
+                    self._unexpected(relative)
+
+    def _unexpected(self, name: str) -> None:
+        self.report.unexpected.append(name)
+        if self.report.status == Status.UNFINISHED.value:
+            return
+        if name.endswith(PARTIAL_SUFFIX):
+            # Pack's own file, half written: a pack (or its finish step) was interrupted on this drive.
+            self.report.add(
+                "unexpected_file",
+                f"{name} is not part of this drive (left by a pack that did not finish: run it again with --resume)",
+            )
+            return
+        # Anything else hurts nothing of the shipment: a warning (a stray file made an intact drive "DAMAGED").
+        self.report.add("unexpected_file", f"{name} is not part of this drive", status=Status.UNEXPECTED_FILES)
+
+    # -- the data --
