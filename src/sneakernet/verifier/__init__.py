@@ -17,27 +17,25 @@ shipment.py (what is checked across the drives of a run), state.py (the saved pr
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable, Sequence
 
 from ..bundle import DriveReader
 from ..errors import SneakernetError, UsageError
-from ..progress import NullProgress, Progress, begin_drive
-from .catalog import Catalogs, normalise_fingerprint
+from ..progress import NullProgress, Progress
+from .catalog import normalise_fingerprint
 from .data import HashAhead
-from .drive import DriveVerifier
-from .report import DamagedChunk, DriveReport, Problem, Status, VerifyReport
+from .drive import DriveVerifier, Shared
+from .report import DamagedChunk, DriveReport, Kind, Problem, Status, VerifyReport
 from .settings import Mode, Settings
-from .shipment import check_pieces, check_same_shipment, temporary_database
+from .shipment import check_pieces, check_same_shipment
 from .state import VerifyState, default_state_dir
-
-log = logging.getLogger(__name__)
 
 __all__ = [
     "DamagedChunk",
     "DriveReport",
     "DriveVerifier",
+    "Kind",
     "Mode",
     "Problem",
     "Status",
@@ -88,46 +86,30 @@ def verify(
             on_drive(report)
 
     settings = Settings(mode, wanted, sample_percent, seed, state_dir, restart, workers, catalog)
-    verifiers = [DriveVerifier(path, settings, progress) for path in drives]
-    ahead = HashAhead(workers)
-    catalogs: Catalogs = {}
-    db = temporary_database()
+    shared = Shared(progress, HashAhead(workers))
     try:
+        verifiers = [DriveVerifier(path, settings, shared) for path in drives]
         for verifier in verifiers:
-            verifier.catalogs, verifier.db = catalogs, db
-            verifier.hash_ahead(ahead)
+            verifier.hash_ahead()
         # The structure of each drive is checked before the contents of the one before it: the main thread
         # parses a manifest while the segments it waits for are still being hashed ahead.
         waiting: DriveVerifier | None = None
         for verifier in verifiers:
-            log.info("verifying %s (%s)", verifier.path, mode.value)
             whole = verifier.check_structure()
-            if not whole:
-                ahead.forget(verifier.path)
             if waiting is not None:
-                done(_finish(waiting, ahead, progress))
+                done(waiting.check_contents())
             waiting = verifier if whole else None
             if not whole:
                 done(verifier.report)
         if waiting is not None:
-            done(_finish(waiting, ahead, progress))
+            done(waiting.check_contents())
         # Known only once every drive is read: the reports already shown get it added (see on_drive).
-        check_pieces(db, reports)
+        check_pieces(shared.db, reports)
     finally:
-        ahead.close()
+        shared.close()
         progress.close()
-        db.close()
     check_same_shipment(reports)
     return VerifyReport(reports)
-
-
-def _finish(verifier: DriveVerifier, ahead: HashAhead, progress: Progress) -> DriveReport:
-    begin_drive(progress, verifier.report.label or os.path.basename(verifier.path))
-    verifier.check_contents()
-    ahead.forget(verifier.path)  # segment files the manifest does not list
-    report = verifier.report
-    log.info("%s: %s, %d bytes checked", verifier.path, report.status, report.bytes_checked)
-    return report
 
 
 def _stored_bytes(path: str) -> int:

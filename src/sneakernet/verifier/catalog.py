@@ -4,13 +4,14 @@ fingerprint a user typed compared with it.
 
 The catalog is not covered by the fingerprint (docs/format.md section 9): nothing of it is trusted until it
 matches the manifest. Every drive of a shipment carries the same catalog, so the drives of one run share the
-catalogs parsed (:data:`Catalogs`).
+catalogs parsed (:class:`CatalogMemo`).
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 
 from ..bundle import CatalogReader, DriveReader, file_blake3
@@ -28,7 +29,7 @@ from ..format import (
     show_path,
 )
 from ..validate import CatalogIndex
-from .report import DriveReport, Status
+from .report import DriveReport, Kind, Status
 from .settings import Settings
 
 #: A fingerprint given on the command line must have at least this many hex digits (64 bits).
@@ -37,9 +38,34 @@ MIN_FINGERPRINT_DIGITS = 16
 #: of different shipments share a digit at a place one time in 16, so they differ in about 15 of every 16.
 TYPO_DIGITS = 2
 
-#: Catalogs parsed whole in one run, by BLAKE3: the header, the drive list, the index of the entries (None when
-#: the catalog lies, see validate.CatalogIndex) and what it lies about.
-Catalogs = dict[str, tuple[CatalogHeader, list[CatalogDrive], CatalogIndex | None, list[str]]]
+#: A catalog parsed whole: the header, the drive list, the index of the entries (None when the catalog lies, see
+#: validate.CatalogIndex) and what it lies about.
+Parsed = tuple[CatalogHeader, list[CatalogDrive], CatalogIndex | None, list[str]]
+
+
+class CatalogMemo:
+    """The catalogs parsed whole in one run, by BLAKE3: every drive of a shipment carries the same catalog, and one
+    whose bytes were parsed for an earlier drive is not parsed again. Shared by the drive checks of a run (safe
+    to use from several threads; the indexes live in the run's scratch database, see shipment.py)."""
+
+    def __init__(self) -> None:
+        self._parsed: dict[str, Parsed] = {}
+        self._tables = 0
+        self._lock = threading.Lock()
+
+    def get(self, digest: str) -> Parsed | None:
+        with self._lock:
+            return self._parsed.get(digest)
+
+    def put(self, digest: str, parsed: Parsed) -> None:
+        with self._lock:
+            self._parsed[digest] = parsed
+
+    def new_table(self) -> str:
+        """A name for the table of a catalog's entries that no other catalog of the run has."""
+        with self._lock:
+            self._tables += 1
+            return f"catalog_{self._tables - 1}"
 
 
 def fingerprint_mismatch(expected: str, computed: str) -> str:
@@ -77,7 +103,7 @@ class CatalogCheck:
         reader: DriveReader,
         report: DriveReport,
         settings: Settings,
-        catalogs: Catalogs,
+        catalogs: CatalogMemo,
         db: sqlite3.Connection,
     ) -> None:
         self.reader = reader
@@ -108,7 +134,7 @@ class CatalogCheck:
             )
             if self.expected_fingerprint:
                 report.add(
-                    "fingerprint",
+                    Kind.FINGERPRINT,
                     "cannot check --fingerprint: this drive carries no catalog; give the shipment's catalog with "
                     "--catalog FILE (the last drive's catalog.jsonl.zst, or the copy a --swap pack kept in "
                     "~/.local/share/sneakernet/catalogs)",
@@ -122,7 +148,7 @@ class CatalogCheck:
         try:
             header, drives = self._parsed(path, digest)
         except FormatError as exc:
-            report.add("catalog", f"{CATALOG_NAME} is damaged: {exc}")
+            report.add(Kind.CATALOG, f"{CATALOG_NAME} is damaged: {exc}")
             self.digest = None if external else digest
             return
         self.digest = None if external else digest
@@ -133,15 +159,15 @@ class CatalogCheck:
             return
         computed = fingerprint(d.manifest_blake3 for d in drives)
         if not catalog_is_consistent(header, drives):
-            report.add("catalog", f"{CATALOG_NAME} is inconsistent: its drive list does not give its fingerprint")
+            report.add(Kind.CATALOG, f"{CATALOG_NAME} is inconsistent: its drive list does not give its fingerprint")
         self.own = next((d for d in drives if d.drive == label.drive), None)
         if self.own is None:
-            report.add("catalog", f"the catalog lists no drive {label.drive}")
+            report.add(Kind.CATALOG, f"the catalog lists no drive {label.drive}")
         if self.expected_fingerprint:
             report.fingerprint_matched = computed.startswith(self.expected_fingerprint)
             if not report.fingerprint_matched:
                 report.add(
-                    "fingerprint",
+                    Kind.FINGERPRINT,
                     fingerprint_mismatch(self.expected_fingerprint, computed),
                     status=Status.WRONG_SHIPMENT,
                 )
@@ -150,13 +176,14 @@ class CatalogCheck:
         """The header and drive list of the catalog whose BLAKE3 is ``digest``, its entries indexed (see
         :attr:`index`). Every drive of a shipment carries the same catalog: one whose bytes were parsed
         whole for an earlier drive of this run is not parsed again."""
-        if digest is not None and digest in self.catalogs:
-            cached_header, cached_drives, self.index, cached_lies = self.catalogs[digest]
+        cached = self.catalogs.get(digest) if digest is not None else None
+        if cached is not None:
+            cached_header, cached_drives, self.index, cached_lies = cached
             for problem in cached_lies:
-                self.report.add("catalog", f"{CATALOG_NAME}: {problem}")
+                self.report.add(Kind.CATALOG, f"{CATALOG_NAME}: {problem}")
             return cached_header, cached_drives
         reader = CatalogReader(path)
-        index = CatalogIndex(self.db, f"catalog_{len(self.catalogs)}")
+        index = CatalogIndex(self.db, self.catalogs.new_table())
         found: list[CatalogHeader] = []
         drives: list[CatalogDrive] = []
 
@@ -171,7 +198,7 @@ class CatalogCheck:
 
         lies = index.build(entries())
         for problem in lies:
-            self.report.add("catalog", f"{CATALOG_NAME}: {problem}")
+            self.report.add(Kind.CATALOG, f"{CATALOG_NAME}: {problem}")
         header = found[0]
         if lies:
             # The rest is read to know whether the file is whole (its entries are no longer indexed).
@@ -179,7 +206,7 @@ class CatalogCheck:
         if digest is not None:
             if reader.blake3 != digest:
                 raise FormatError("it changed while it was read")
-            self.catalogs[digest] = (header, drives, None if lies else index, lies)
+            self.catalogs.put(digest, (header, drives, None if lies else index, lies))
         self.index = None if lies else index
         return header, drives
 
@@ -202,9 +229,9 @@ class CatalogCheck:
             return  # no catalog to compare, or another problem already says the two do not belong together
         drive = self.reader.label.drive
         for problem in index.compare(drive):
-            self.report.add("catalog", problem)
+            self.report.add(Kind.CATALOG, problem)
         for problem in index.link_problems(drive):
-            self.report.add("manifest", f"{MANIFEST_NAME}: {problem}")
+            self.report.add(Kind.MANIFEST, f"{MANIFEST_NAME}: {problem}")
 
     def paths_on_drive(self) -> list[str]:
         """The catalog's paths with bytes on this drive: what a damaged manifest may hurt."""
@@ -228,7 +255,7 @@ class CatalogCheck:
             return
         if own.manifest_blake3 != actual:
             self.report.add(
-                "catalog",
+                Kind.CATALOG,
                 f"{MANIFEST_NAME} is not the one the catalog names for drive {label.drive}: "
                 "the drive's files were changed or mixed with another drive's",
             )

@@ -20,7 +20,7 @@ from ..errors import FormatError
 from ..format import MANIFEST_NAME, ChunkRecord, FileRecord, show_path
 from ..progress import Progress
 from ..units import counted
-from .report import DamagedChunk, DriveReport, Problem, Status
+from .report import DamagedChunk, DriveReport, Kind, Problem, Status
 from .settings import Mode, Settings
 from .state import VerifyState
 
@@ -245,7 +245,7 @@ class DataCheck:
         state.damaged = [asdict(c) for c in self.report.damaged_chunks]
         state.bytes_checked, state.chunks_checked = self.report.bytes_checked, self.report.chunks_checked
         state.files_checked = self.report.files_checked
-        state.file_problems = [asdict(p) for p in self.report.problems if p.kind == "file_hash"]
+        state.file_problems = [asdict(p) for p in self.report.problems if p.kind == Kind.FILE_HASH]
         state.save()
 
     def _check_whole_segments(self, segments: set[str], state: VerifyState | None) -> set[str]:
@@ -339,7 +339,7 @@ class FileHasher:
             self.report.files_checked += 1
             if self.hasher.hexdigest() != record.blake3:
                 self.report.add(
-                    "file_hash",
+                    Kind.FILE_HASH,
                     f"{show_path(record.path)} does not match its whole-file BLAKE3",
                     [show_path(record.path)],
                 )

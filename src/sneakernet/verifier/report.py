@@ -24,9 +24,29 @@ class Status(str, Enum):
     NOT_A_DRIVE = "not_a_drive"
 
 
+class Kind(str, Enum):
+    """The kinds of problem (docs/verify.md, docs/verify-report.schema.json); the values are those of --json."""
+
+    NOT_A_DRIVE = "not_a_drive"
+    UNFINISHED = "unfinished"
+    #: drive.json: damaged, of a version not read, or not describing the manifest it names.
+    LABEL = "label"
+    MANIFEST = "manifest"
+    CATALOG = "catalog"
+    CHECKSUMS = "checksums"
+    FINGERPRINT = "fingerprint"
+    OTHER_SHIPMENT = "other_shipment"
+    MISSING_SEGMENT = "missing_segment"
+    TRUNCATED_SEGMENT = "truncated_segment"
+    OVERSIZED_SEGMENT = "oversized_segment"
+    UNEXPECTED_FILE = "unexpected_file"
+    #: --deep: a file wholly on the drive whose bytes do not give its whole-file BLAKE3.
+    FILE_HASH = "file_hash"
+
+
 @dataclass
 class Problem:
-    """One thing wrong with a drive. ``kind`` is one of the documented kinds (docs/verify.md)."""
+    """One thing wrong with a drive. ``kind`` is the value of a :class:`Kind` (a plain string, as in --json)."""
 
     kind: str
     message: str
@@ -76,8 +96,8 @@ class DriveReport:
         """Every byte of the drive intact (unexpected files beside them hurt nothing)."""
         return self.status in (Status.INTACT.value, Status.UNEXPECTED_FILES.value)
 
-    def add(self, kind: str, message: str, paths: Sequence[str] = (), status: Status = Status.DAMAGED) -> None:
-        self.problems.append(Problem(kind, message, list(paths)))
+    def add(self, kind: Kind, message: str, paths: Sequence[str] = (), status: Status = Status.DAMAGED) -> None:
+        self.problems.append(Problem(kind.value, message, list(paths)))
         # The first problem sets the status; any problem outranks unexpected files.
         if self.status == Status.INTACT.value or (
             self.status == Status.UNEXPECTED_FILES.value and status != Status.UNEXPECTED_FILES

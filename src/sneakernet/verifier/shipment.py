@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 
 from ..format import DriveLabel, FileRecord, show_path
-from .report import DriveReport, Status
+from .report import DriveReport, Kind, Status
 
 
 def temporary_database() -> sqlite3.Connection:
@@ -62,7 +62,7 @@ def check_pieces(db: sqlite3.Connection, reports: list[DriveReport]) -> None:
         for report in reports:
             if report.shipment == shipment and report.drive == drive:
                 message = f"{shown}: its piece on this drive {what}, but {other}: restore cannot assemble it"
-                report.add("manifest", message, [shown])
+                report.add(Kind.MANIFEST, message, [shown])
                 break
 
 
@@ -76,7 +76,7 @@ def check_same_shipment(reports: list[DriveReport]) -> None:
     for report in reports:
         if report.shipment and report.shipment != majority:
             report.add(
-                "other_shipment",
+                Kind.OTHER_SHIPMENT,
                 f"this drive is from shipment {report.shipment}, the other drives from {majority}: "
                 "a drive of another shipment is mixed in",
                 status=Status.WRONG_SHIPMENT,

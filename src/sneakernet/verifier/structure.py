@@ -32,8 +32,8 @@ from ..format import (
     SymlinkRecord,
 )
 from ..validate import LISTED_PROBLEMS, CatalogIndex, ManifestCheck, Seen, seen_of
-from .catalog import CatalogCheck, Catalogs
-from .report import DriveReport, Status
+from .catalog import CatalogCheck, CatalogMemo
+from .report import DriveReport, Kind, Status
 from .settings import Settings
 from .shipment import note_piece
 
@@ -47,13 +47,13 @@ class StructureCheck:
         path: str,
         report: DriveReport,
         settings: Settings,
-        catalogs: Catalogs,
+        catalogs: CatalogMemo,
         db: sqlite3.Connection,
     ) -> None:
         self.path = path
         self.report = report
         self.settings = settings
-        #: Catalogs parsed whole in this run, shared by the drives of one run (see catalog.Catalogs).
+        #: Catalogs parsed whole in this run, shared by the drives of one run (see catalog.CatalogMemo).
         self.catalogs = catalogs
         #: The set-wise checks' database (see shipment.temporary_database), shared by the drives of one run.
         self.db = db
@@ -72,17 +72,17 @@ class StructureCheck:
         try:
             self.reader = DriveReader(self.path)
         except NotADrive as exc:
-            report.add("not_a_drive", str(exc), status=Status.NOT_A_DRIVE)
+            report.add(Kind.NOT_A_DRIVE, str(exc), status=Status.NOT_A_DRIVE)
             return False
         except UnsupportedVersion as exc:
-            report.add("label", str(exc), status=Status.NOT_A_DRIVE)
+            report.add(Kind.LABEL, str(exc), status=Status.NOT_A_DRIVE)
             return False
         except UnfinishedDrive as exc:
-            report.add("unfinished", str(exc), status=Status.UNFINISHED)
+            report.add(Kind.UNFINISHED, str(exc), status=Status.UNFINISHED)
             self._check_unexpected(set())
             return False
         except FormatError as exc:
-            report.add("label", f"{DRIVE_LABEL_NAME} is damaged: {exc}")
+            report.add(Kind.LABEL, f"{DRIVE_LABEL_NAME} is damaged: {exc}")
             return False
         label = self.reader.label
         report.label, report.drive, report.shipment = label.label, label.drive, label.shipment
@@ -93,7 +93,7 @@ class StructureCheck:
         label = self.reader.label  # as the catalog vouches for it, when drive.json was damaged
         if catalog.header is not None and catalog.header.shipment != label.shipment:
             report.add(
-                "other_shipment",
+                Kind.OTHER_SHIPMENT,
                 f"this drive is from shipment {label.shipment}, its catalog from {catalog.header.shipment}",
                 status=Status.WRONG_SHIPMENT,
             )
@@ -147,7 +147,9 @@ class StructureCheck:
                 # The manifest is one the catalog names: it is drive.json that is wrong. The drive is checked as
                 # the catalog describes it (its number, shipment and manifest hash).
                 label = self.reader.label
-                self.report.add("label", f"{DRIVE_LABEL_NAME} is damaged: it does not describe the manifest it names")
+                self.report.add(
+                    Kind.LABEL, f"{DRIVE_LABEL_NAME} is damaged: it does not describe the manifest it names"
+                )
                 self.reader.label = dataclasses.replace(
                     label,
                     drive=vouched.drive,
@@ -161,32 +163,34 @@ class StructureCheck:
                 return self._check_manifest(retried=True)
             else:
                 self.report.add(
-                    "manifest",
+                    Kind.MANIFEST,
                     f"{MANIFEST_NAME} is damaged ({exc}); every file with bytes on this drive may be hurt: "
                     "ask the sender for a new copy of the drive",
                     self.catalog.paths_on_drive(),
                 )
                 return False
         if self.unlisted:
-            self.report.add("manifest", f"and {self.unlisted} more problems in the records of {MANIFEST_NAME}")
+            self.report.add(Kind.MANIFEST, f"and {self.unlisted} more problems in the records of {MANIFEST_NAME}")
         for name, record in self.manifest.segments.items():
             if self.manifest.chunks_per_segment.get(name, 0) != record.chunks:
-                self.report.add("manifest", f"{MANIFEST_NAME} lists {record.chunks} chunks for {name}, but has others")
+                self.report.add(
+                    Kind.MANIFEST, f"{MANIFEST_NAME} lists {record.chunks} chunks for {name}, but has others"
+                )
         return True
 
     def _record_problem(self, problem: str) -> None:
         """A record of the manifest that a reader must refuse (see validate.py): a problem, listed up to a limit."""
-        listed = sum(p.kind == "manifest" for p in self.report.problems)
+        listed = sum(p.kind == Kind.MANIFEST for p in self.report.problems)
         if listed >= LISTED_PROBLEMS:
             self.unlisted += 1
             return
-        self.report.add("manifest", f"{MANIFEST_NAME}: {problem}")
+        self.report.add(Kind.MANIFEST, f"{MANIFEST_NAME}: {problem}")
 
     def _check_label(self, label: DriveLabel) -> None:
         found = (len(self.manifest.segments), self.manifest.stored_bytes, self.manifest.raw_bytes)
         if found != (label.segments, label.stored_bytes, label.raw_bytes):
             self.report.add(
-                "label",
+                Kind.LABEL,
                 f"{DRIVE_LABEL_NAME} says {label.segments} segments, {label.stored_bytes} stored and {label.raw_bytes} "
                 f"raw bytes; the manifest has {found[0]}, {found[1]} and {found[2]}",
             )
@@ -203,24 +207,24 @@ class StructureCheck:
             with open_drive_file(self.reader.file(CHECKSUMS_NAME)) as handle:
                 text = handle.read(1 << 24)
         except OSError as exc:
-            self.report.add("checksums", f"{CHECKSUMS_NAME} cannot be read ({exc.strerror})")
+            self.report.add(Kind.CHECKSUMS, f"{CHECKSUMS_NAME} cannot be read ({exc.strerror})")
             return
         found: dict[str, str] = {}
         for number, line in enumerate(text.decode("ascii", "replace").split("\n")[:-1], 1):
             digest, sep, file_name = line.partition("  ")
             if not sep or not HEX64.fullmatch(digest):
-                self.report.add("checksums", f"{CHECKSUMS_NAME} line {number} is damaged")
+                self.report.add(Kind.CHECKSUMS, f"{CHECKSUMS_NAME} line {number} is damaged")
                 return
             found[file_name] = digest
         if not text.endswith(b"\n"):
-            self.report.add("checksums", f"{CHECKSUMS_NAME} is cut short")
+            self.report.add(Kind.CHECKSUMS, f"{CHECKSUMS_NAME} is cut short")
         for name in sorted(set(expected) | set(found)):
             if name not in found:
-                self.report.add("checksums", f"{CHECKSUMS_NAME} has no line for {name}")
+                self.report.add(Kind.CHECKSUMS, f"{CHECKSUMS_NAME} has no line for {name}")
             elif name not in expected:
-                self.report.add("checksums", f"{CHECKSUMS_NAME} names {name}, which is not part of this drive")
+                self.report.add(Kind.CHECKSUMS, f"{CHECKSUMS_NAME} names {name}, which is not part of this drive")
             elif found[name] != expected[name]:
-                self.report.add("checksums", f"{CHECKSUMS_NAME} disagrees with the drive about {name}")
+                self.report.add(Kind.CHECKSUMS, f"{CHECKSUMS_NAME} disagrees with the drive about {name}")
 
     # -- files on the drive --
 
@@ -231,19 +235,21 @@ class StructureCheck:
                 info = os.lstat(self.reader.file(name))
             except FileNotFoundError:
                 self.report.missing.append(name)
-                self.report.add("missing_segment", f"segment {name} is missing")
+                self.report.add(Kind.MISSING_SEGMENT, f"segment {name} is missing")
                 continue
             if not stat.S_ISREG(info.st_mode):
                 # A FIFO would block a reader, a symlink lead it off the drive: as good as missing.
                 self.report.missing.append(name)
-                self.report.add("missing_segment", f"segment {name} is {file_kind(info.st_mode)}, not a regular file")
+                self.report.add(
+                    Kind.MISSING_SEGMENT, f"segment {name} is {file_kind(info.st_mode)}, not a regular file"
+                )
                 continue
             size = info.st_size
             self.segment_sizes[name] = size
             if size < segment.size:
-                self.report.add("truncated_segment", f"segment {name} is truncated: {size} of {segment.size} bytes")
+                self.report.add(Kind.TRUNCATED_SEGMENT, f"segment {name} is truncated: {size} of {segment.size} bytes")
             elif size > segment.size:
-                self.report.add("oversized_segment", f"segment {name} has {size - segment.size} bytes too many")
+                self.report.add(Kind.OVERSIZED_SEGMENT, f"segment {name} has {size - segment.size} bytes too many")
 
     def _check_unexpected(self, segments: set[str]) -> None:
         """Files on the drive that are not part of it (strays, leftovers of an unfinished pack)."""
@@ -267,11 +273,11 @@ class StructureCheck:
         if name.endswith(PARTIAL_SUFFIX):
             # Pack's own file, half written: a pack (or its finish step) was interrupted on this drive.
             self.report.add(
-                "unexpected_file",
+                Kind.UNEXPECTED_FILE,
                 f"{name} is not part of this drive (left by a pack that did not finish: run it again with --resume)",
             )
             return
         # Anything else hurts nothing of the shipment: a warning (a stray file made an intact drive "DAMAGED").
-        self.report.add("unexpected_file", f"{name} is not part of this drive", status=Status.UNEXPECTED_FILES)
+        self.report.add(Kind.UNEXPECTED_FILE, f"{name} is not part of this drive", status=Status.UNEXPECTED_FILES)
 
     # -- the data --
