@@ -49,12 +49,14 @@ from sneakernet.recordfile import RecordWriter, read_records
 from sneakernet.verifier import (
     DriveReport,
     Mode,
+    StateDir,
+    StateStore,
     Status,
     VerifyReport,
+    VerifyState,
     normalise_fingerprint,
     verify,
 )
-from sneakernet.verifier.data import DataCheck
 
 #: The module of verify's data pass: what tests patch to watch or stop its reads.
 verify_module = importlib.import_module("sneakernet.verifier.data")
@@ -134,8 +136,9 @@ def run_json(*args: str | Path) -> tuple[int, dict[str, Any]]:
     return code, report
 
 
-def check(*drives: Path, state_dir: Path | None = None, **options: Any) -> VerifyReport:
-    report = verify([str(d) for d in drives], state_dir=str(state_dir) if state_dir else None, **options)
+def check(*drives: Path, state_dir: Path | StateStore | None = None, **options: Any) -> VerifyReport:
+    store = str(state_dir) if isinstance(state_dir, Path) else state_dir
+    report = verify([str(d) for d in drives], state_dir=store, **options)
     jsonschema.validate(json.loads(json.dumps(report.to_json())), SCHEMA)
     return report
 
@@ -298,32 +301,29 @@ def ctrl_c(*_: Any) -> None:
     raise KeyboardInterrupt
 
 
+class InterruptedStore(StateDir):
+    """verify's progress kept in ``path``, with Ctrl-C pressed as verify saves it for the ``saves + 1``-th time:
+    verify saves after each segment it finishes (hashed whole and intact, or each of its chunks checked)."""
+
+    def __init__(self, path: Path, saves: int) -> None:
+        super().__init__(str(path))
+        self.saves, self.saved = saves, 0
+
+    def save(self, state: VerifyState) -> None:
+        if self.saved == self.saves:
+            raise KeyboardInterrupt
+        self.saved += 1
+        super().save(state)
+
+
 @contextlib.contextmanager
-def interrupted_after(monkeypatch: pytest.MonkeyPatch, finished: int) -> Iterator[None]:
-    """Ctrl-C while verify finishes unit ``finished + 1`` (the first ``finished`` are done). A unit is a segment
-    hashed whole (the default mode, an intact segment) or a chunk checked on its own (--deep, a damaged
-    segment): what verify saves its progress after."""
-    real_chunk, real_segment = DataCheck._finish_chunk, verify_module.segment_blake3
-    done: list[int] = []
-
-    def finishing(self: DataCheck, *args: Any) -> None:
-        if len(done) == finished:
-            raise KeyboardInterrupt
-        done.append(1)
-        real_chunk(self, *args)
-
-    def hashing(*args: Any) -> str | None:
-        if len(done) == finished:
-            raise KeyboardInterrupt
-        done.append(1)
-        return real_segment(*args)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(DataCheck, "_finish_chunk", finishing)
-        patch.setattr(verify_module, "segment_blake3", hashing)
-        with pytest.raises(KeyboardInterrupt):
-            yield
-    assert len(done) == finished
+def interrupted_after(state: Path, saves: int) -> Iterator[InterruptedStore]:
+    """A store for verify's progress in ``state`` that interrupts the run after ``saves`` saves (the segments
+    finished before them are done, the next is under way)."""
+    store = InterruptedStore(state, saves)
+    with pytest.raises(KeyboardInterrupt):
+        yield store
+    assert store.saved == saves
 
 
 # --- 1. an untouched shipment -------------------------------------------------------------------------------
@@ -934,8 +934,8 @@ def test_resume_after_an_interruption(seg_drive: Path, tmp_path: Path, monkeypat
     state = tmp_path / "resume-state"
     segment_1 = [c for c in chunks(seg_drive) if c.segment == "segments/s000001.seg"]
     assert len(segment_1) == 2
-    with interrupted_after(monkeypatch, 1):  # segment 1 hashed whole, segment 2 under way
-        check(seg_drive, state_dir=state)
+    with interrupted_after(state, 1) as store:  # segment 1 hashed whole, segment 2 under way
+        check(seg_drive, state_dir=store)
     assert len(list(state.iterdir())) == 1
 
     spy = ReadSpy(monkeypatch)
@@ -953,8 +953,8 @@ def test_resume_after_an_interruption(seg_drive: Path, tmp_path: Path, monkeypat
 
 def _two_damaged_segments(seg_drive: Path) -> tuple[ChunkRecord, ChunkRecord]:
     """Damage the first chunk of segments 1 and 3; verify checks those two chunk by chunk after hashing the ten
-    segments whole, so an interruption after 12 units (10 segments hashed, the 2 chunks of segment 1) has saved
-    the damage of segment 1 and not yet checked segment 3 chunk by chunk."""
+    segments whole, so an interruption after 9 saves (the 8 intact segments, then segment 1 checked chunk by chunk)
+    has saved the damage of segment 1 and not yet that of segment 3."""
     first = chunks(seg_drive)[0]
     third = next(c for c in chunks(seg_drive) if c.segment == "segments/s000003.seg")
     flip_inside(seg_drive, first)
@@ -967,8 +967,8 @@ def test_damage_found_before_an_interruption_is_still_listed(
 ) -> None:
     state = tmp_path / "resume-state"
     first, third = _two_damaged_segments(seg_drive)
-    with interrupted_after(monkeypatch, 12):
-        check(seg_drive, state_dir=state)
+    with interrupted_after(state, 9) as store:  # 8 intact segments and segment 1, not segment 3
+        check(seg_drive, state_dir=store)
     spy = ReadSpy(monkeypatch)
     got = check_one(seg_drive, state_dir=state)
     assert got.resumed and spy.segments == {third.segment}  # the damage of segment 1 comes from the saved state
@@ -983,8 +983,8 @@ def test_damage_found_before_an_interruption_keeps_the_drive_damaged(
 ) -> None:
     first = chunks(seg_drive)[0]
     flip_inside(seg_drive, first)
-    with interrupted_after(monkeypatch, 10):  # the 10 segments hashed whole, the damaged one's chunks not yet
-        check(seg_drive, state_dir=state_dir)
+    with interrupted_after(state_dir, 9) as store:  # the 9 intact segments, the damaged one's chunks not yet
+        check(seg_drive, state_dir=store)
     code, report = run_json(seg_drive)
     assert report["drives"][0]["resumed"] is True
     assert report["resend"] == {"chunks": [first.id], "paths": ["f0.bin"]}
@@ -994,8 +994,8 @@ def test_damage_found_before_an_interruption_keeps_the_drive_damaged(
 
 def test_restart_starts_over(seg_drive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     state = tmp_path / "resume-state"
-    with interrupted_after(monkeypatch, 5):
-        check(seg_drive, state_dir=state)
+    with interrupted_after(state, 5) as store:
+        check(seg_drive, state_dir=store)
     spy = ReadSpy(monkeypatch)
     got = check_one(seg_drive, state_dir=state, restart=True)
     assert got.ok and not got.resumed
@@ -1054,8 +1054,8 @@ def test_deep_resume_keeps_whole_file_problems(
 
     rewrite_manifest(seg_drive, edit)
     state = tmp_path / "resume-state"
-    with interrupted_after(monkeypatch, 5):
-        check(seg_drive, mode=Mode.DEEP, state_dir=state)
+    with interrupted_after(state, 2) as store:  # 2 segments checked chunk by chunk, the third under way
+        check(seg_drive, mode=Mode.DEEP, state_dir=store)
     got = check_one(seg_drive, mode=Mode.DEEP, state_dir=state)
     assert got.resumed
     assert [p.paths for p in got.problems if p.kind == "file_hash"] == [["f0.bin"]]

@@ -29,7 +29,7 @@ from .drive import DriveVerifier, Shared
 from .report import DamagedChunk, DriveReport, Kind, Problem, Status, VerifyReport
 from .settings import Mode, Settings
 from .shipment import check_pieces, check_same_shipment
-from .state import VerifyState, default_state_dir
+from .state import StateDir, StateStore, VerifyState, default_state_dir
 
 __all__ = [
     "DamagedChunk",
@@ -38,6 +38,8 @@ __all__ = [
     "Kind",
     "Mode",
     "Problem",
+    "StateDir",
+    "StateStore",
     "Status",
     "VerifyReport",
     "VerifyState",
@@ -54,7 +56,7 @@ def verify(
     expected_fingerprint: str | None = None,
     sample_percent: float | None = None,
     seed: int | None = None,
-    state_dir: str | None = None,
+    state_dir: str | StateStore | None = None,
     restart: bool = False,
     threads: int = 0,
     progress: Progress | None = None,
@@ -64,9 +66,10 @@ def verify(
     """Check each drive in ``drives`` alone, read-only, and report what is wrong and which paths it hurts.
 
     Raises :class:`~sneakernet.errors.UsageError` for bad arguments; damage is never raised, it is reported.
-    ``state_dir`` keeps progress for resuming (None: do not keep any). ``on_drive`` is called with each drive's
-    report as soon as that drive is checked, in the order given (the drives of another shipment among them are
-    only known at the end: the returned report has that problem, reports already handed over get it added).
+    ``state_dir`` keeps progress for resuming: a directory, or a :class:`StateStore` (None: keep none).
+    ``on_drive`` is called with each drive's report as soon as that drive is checked, in the order given (the
+    drives of another shipment among them are only known at the end: the returned report has that problem,
+    reports already handed over get it added).
     """
     if not drives:
         raise UsageError("give at least one drive directory to verify")
@@ -85,7 +88,8 @@ def verify(
         if on_drive is not None:
             on_drive(report)
 
-    settings = Settings(mode, wanted, sample_percent, seed, state_dir, restart, workers, catalog)
+    store = StateDir(state_dir) if isinstance(state_dir, str) else state_dir
+    settings = Settings(mode, wanted, sample_percent, seed, store, restart, workers, catalog)
     shared = Shared(progress, HashAhead(workers))
     try:
         verifiers = [DriveVerifier(path, settings, shared) for path in drives]

@@ -111,8 +111,8 @@ class DataCheck:
         if selected or self.settings.mode != Mode.FULL:
             self._check_chunks(selected, done, state)
         self.reader.close()
-        if state is not None:
-            state.clear()
+        if state is not None and self.settings.state is not None:
+            self.settings.state.clear(state.key)
 
     def _check_frames(self, intact: set[str]) -> None:
         """Each chunk of the ``intact`` segments (hashed whole, matching) is exactly one zstd frame of its raw size:
@@ -167,17 +167,17 @@ class DataCheck:
             report.status = Status.DAMAGED.value
 
     def _load_state(self) -> VerifyState | None:
-        settings = self.settings
-        if settings.state_dir is None:
+        settings, store = self.settings, self.settings.state
+        if store is None:
             return None
         label = self.reader.label
         key = f"{label.shipment}-{label.drive:04d}-{self.reader.manifest_blake3}-{settings.mode.value}"
         if settings.sample_percent is not None:
             key += f"-sample{settings.sample_percent}-{'auto' if settings.seed is None else settings.seed}"
-        state = VerifyState.load(settings.state_dir, key)
+        state = store.load(key)
         if settings.restart:
-            state.clear()
-            state = VerifyState(state.path, key)
+            store.clear(key)
+            state = VerifyState(key)
         return state
 
     def _chunk_records(self) -> Iterator[ChunkRecord]:
@@ -246,7 +246,8 @@ class DataCheck:
         state.bytes_checked, state.chunks_checked = self.report.bytes_checked, self.report.chunks_checked
         state.files_checked = self.report.files_checked
         state.file_problems = [asdict(p) for p in self.report.problems if p.kind == Kind.FILE_HASH]
-        state.save()
+        assert self.settings.state is not None
+        self.settings.state.save(state)
 
     def _check_whole_segments(self, segments: set[str], state: VerifyState | None) -> set[str]:
         """Hash each of ``segments`` whole against its manifest record, as ``b3sum --check`` would, on all the

@@ -130,11 +130,8 @@ class DriveVerifier:
                 self.shared.ahead.add(self.path, name)
 
     def _may_resume(self, label: DriveLabel) -> bool:
-        """Whether a saved progress of this drive (of any manifest or mode) is in the state directory."""
-        if self.settings.state_dir is None or self.settings.restart:
+        """Whether a saved progress of this drive (of any manifest or mode) is kept."""
+        store = self.settings.state
+        if store is None or self.settings.restart:
             return False
-        try:
-            saved = os.listdir(self.settings.state_dir)
-        except OSError:
-            return False
-        return any(name.startswith(f"{label.shipment}-{label.drive:04d}-") for name in saved)
+        return store.holds(f"{label.shipment}-{label.drive:04d}-")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from .state import StateStore
+
 
 class Mode(str, Enum):
     QUICK = "quick"
@@ -23,7 +25,7 @@ class Settings:
     sample_percent: float | None = None
     seed: int | None = None
     #: Where the progress of the data pass is kept for resuming (None: it is not kept).
-    state_dir: str | None = None
+    state: StateStore | None = None
     #: Start over, forgetting a saved progress.
     restart: bool = False
     #: Threads for hashing and decoding.

@@ -1,5 +1,6 @@
-"""Verify's saved progress: a drive's data pass resumes at its last finished segment. The state is kept off the
-drive (nothing is ever written on a drive being verified), in the user's cache directory."""
+"""Verify's saved progress: a drive's data pass resumes at its last finished segment. The state is plain data
+(:class:`VerifyState`); where it is kept is a :class:`StateStore`: today's :class:`StateDir`, a directory off the
+drive (nothing is ever written on a drive being verified), by default in the user's cache directory."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import contextlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ..durable import write_atomic
 
@@ -22,12 +23,11 @@ def default_state_dir() -> str:
 
 @dataclass
 class VerifyState:
-    """Progress of one drive's data pass, saved after every finished segment (atomically, off the drive).
+    """Progress of one drive's data pass, saved after every finished segment.
 
     It is keyed by the manifest's BLAKE3 and the mode, so a state never applies to other data or another check.
     """
 
-    path: str
     key: str
     done_segments: list[str] = field(default_factory=list)
     damaged: list[dict[str, Any]] = field(default_factory=list)
@@ -38,24 +38,55 @@ class VerifyState:
     #: The --sample choice, so a resumed run reads the same segments even when no --seed was given.
     seed: int | None = None
 
-    @classmethod
-    def load(cls, state_dir: str, key: str) -> VerifyState:
-        path = os.path.join(state_dir, key + ".json")
+
+class StateStore(Protocol):
+    """Where verify keeps its progress between runs, each state under its key."""
+
+    def load(self, key: str) -> VerifyState:
+        """The state saved under ``key``, or a new one when none is (or it cannot be read)."""
+
+    def save(self, state: VerifyState) -> None:
+        """Keep ``state`` under its key, replacing what was there at once (a crash leaves the old or the new)."""
+
+    def clear(self, key: str) -> None:
+        """Forget the state under ``key``, if any."""
+
+    def holds(self, prefix: str) -> bool:
+        """Whether a state whose key starts with ``prefix`` is kept."""
+
+
+class StateDir:
+    """The states as JSON files of a directory, each written atomically and durably."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def _file(self, key: str) -> str:
+        return os.path.join(self.path, key + ".json")
+
+    def load(self, key: str) -> VerifyState:
         try:
-            with open(path, encoding="utf-8") as handle:
+            with open(self._file(key), encoding="utf-8") as handle:
                 raw = json.load(handle)
-            return cls(
-                path, key, raw["done_segments"], raw["damaged"], raw["bytes_checked"], raw["chunks_checked"],
+            return VerifyState(
+                key, raw["done_segments"], raw["damaged"], raw["bytes_checked"], raw["chunks_checked"],
                 raw["files_checked"], raw["file_problems"], raw["seed"],
             )  # fmt: skip
         except (OSError, ValueError, KeyError, TypeError):
-            return cls(path, key)
+            return VerifyState(key)
 
-    def save(self) -> None:
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        data = {k: v for k, v in asdict(self).items() if k not in ("path", "key")}
-        write_atomic(self.path, json.dumps(data).encode("utf-8"))
+    def save(self, state: VerifyState) -> None:
+        os.makedirs(self.path, exist_ok=True)
+        data = {k: v for k, v in asdict(state).items() if k != "key"}
+        write_atomic(self._file(state.key), json.dumps(data).encode("utf-8"))
 
-    def clear(self) -> None:
+    def clear(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
-            os.remove(self.path)
+            os.remove(self._file(key))
+
+    def holds(self, prefix: str) -> bool:
+        try:
+            saved = os.listdir(self.path)
+        except OSError:
+            return False
+        return any(name.startswith(prefix) for name in saved)
