@@ -102,15 +102,14 @@ def test_refuses_existing_shipment_and_keeps_it(src: Path, tmp_path: Path) -> No
 def test_changed_file_exits_1_with_warning(src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib
 
-    pack_module = importlib.import_module("sneakernet.packer.reader")
-    real = pack_module._read_exactly
+    from fakesource import FaultySource
 
-    def touch_after_read(fd: int, size: int, expected: int | None = None) -> bytes:
-        data = real(fd, size, expected)
+    def touch(path: bytes, data: bytes) -> None:
         os.utime(src / "a.txt", ns=(1, 1))
-        return data
 
-    monkeypatch.setattr(pack_module, "_read_exactly", touch_after_read)
+    # pack reads the directory it is given as a LocalSource: it gets one that touches a.txt after every read.
+    packer = importlib.import_module("sneakernet.packer")
+    monkeypatch.setattr(packer, "LocalSource", lambda path: FaultySource(path, after_read=touch))
     code, out, err = run("pack", str(src), "--out", str(tmp_path / "out"), "--drive-size", "1GB")
     assert code == 1
     assert "warning: a.txt changed while it was read" in err

@@ -19,6 +19,7 @@ import pytest
 
 from conftest import disk_usage, drive_dirs, make_edge_tree, source_entries, unpack, write_file
 from conftest import invoke_cli as cli
+from fakesource import FaultySource
 from sneakernet import PackOptions, pack
 from sneakernet.bundle import DriveReader
 from sneakernet.codec import stored_size_bound
@@ -32,6 +33,7 @@ from sneakernet.format import (
     HardlinkRecord,
     fingerprint,
 )
+from sneakernet.io.source import Source
 from sneakernet.recordfile import read_records
 from sneakernet.space.budget import DriveBudget, catalog_bound, catalog_entry_bound
 
@@ -39,7 +41,7 @@ DRIVE = 1_500_000
 SMALL = PackOptions(chunk_size=256 * 1024, reserve=0)
 
 
-def pack_tree(src: Path, out: Path, drive_size: int = DRIVE, options: PackOptions = SMALL):
+def pack_tree(src: Path | Source, out: Path, drive_size: int = DRIVE, options: PackOptions = SMALL):
     return pack(src, out=str(out), drive_size=drive_size, options=options)
 
 
@@ -188,37 +190,24 @@ def test_skip_unreadable_records_them(unreadable_tree: Path, tmp_path: Path) -> 
     assert b"secret.txt" in unpack(drive_dirs(tmp_path / "out")).skipped
 
 
-def test_unreadable_file_found_while_reading_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreadable_file_found_while_reading_is_refused(tmp_path: Path) -> None:
     """The same refusal when a file becomes unreadable after the scan (works as root too)."""
     write_file(tmp_path / "src" / "a.txt", b"a")
-    pack_module = importlib.import_module("sneakernet.packer.reader")
-
-    def deny(path: bytes) -> int:
-        raise PermissionError(13, "Permission denied")
-
-    monkeypatch.setattr(pack_module, "_open_source", deny)
+    source = FaultySource(tmp_path / "src", refuse=PermissionError(13, "Permission denied"))
     with pytest.raises(SourceError, match=r"cannot read a\.txt"):
-        pack_tree(tmp_path / "src", tmp_path / "out")
+        pack_tree(source, tmp_path / "out")
     assert not (tmp_path / "out" / "drive-0001" / DRIVE_LABEL_NAME).exists()
 
 
-def test_file_that_changes_while_read_is_reported_and_consistent(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_file_that_changes_while_read_is_reported_and_consistent(tmp_path: Path) -> None:
     write_file(tmp_path / "src" / "growing.log", b"x" * 1000)
     write_file(tmp_path / "src" / "stable.txt", b"stable")
-    pack_module = importlib.import_module("sneakernet.packer.reader")
 
-    real_read = pack_module._read_exactly
-
-    def read_then_append(fd: int, size: int, expected: int | None = None) -> bytes:
-        data = real_read(fd, size, expected)
+    def append(path: bytes, data: bytes) -> None:
         with open(tmp_path / "src" / "growing.log", "ab") as handle:
             handle.write(b"y" * 10)
-        return data
 
-    monkeypatch.setattr(pack_module, "_read_exactly", read_then_append)
-    summary = pack_tree(tmp_path / "src", tmp_path / "out")
+    summary = pack_tree(FaultySource(tmp_path / "src", after_read=append), tmp_path / "out")
     # stable.txt is read after growing.log and did not change itself.
     assert summary.changed_count == 1 and summary.changed == ["growing.log"]
     got = unpack(drive_dirs(tmp_path / "out"))  # every stored hash matches the stored bytes
@@ -226,21 +215,16 @@ def test_file_that_changes_while_read_is_reported_and_consistent(
     assert got.entries[b"growing.log"].data == b"x" * 1000
 
 
-def test_file_that_shrinks_while_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_file_that_shrinks_while_read(tmp_path: Path) -> None:
     write_file(tmp_path / "src" / "big.bin", os.urandom(1_000_000))
-    pack_module = importlib.import_module("sneakernet.packer.reader")
-
-    real_read = pack_module._read_exactly
     calls = []
 
-    def truncate_after_first(fd: int, size: int, expected: int | None = None) -> bytes:
+    def truncate_after_first(path: bytes, size: int) -> None:
         calls.append(size)
         if len(calls) == 2:
             os.truncate(tmp_path / "src" / "big.bin", 300_000)
-        return real_read(fd, size, expected)
 
-    monkeypatch.setattr(pack_module, "_read_exactly", truncate_after_first)
-    summary = pack_tree(tmp_path / "src", tmp_path / "out", drive_size=10**8)
+    summary = pack_tree(FaultySource(tmp_path / "src", before_read=truncate_after_first), tmp_path / "out", 10**8)
     assert summary.changed == ["big.bin"]
     got = unpack(drive_dirs(tmp_path / "out"))
     assert len(got.entries[b"big.bin"].data) == 300_000

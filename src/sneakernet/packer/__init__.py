@@ -23,9 +23,9 @@ from ..chunks.stream import EncodedChunk, FileEnd
 from ..drive.catalog import copy_catalog, finish_shipment
 from ..errors import DestinationError
 from ..format import CatalogHeader, ManifestRecord, fingerprint
+from ..io.source import LocalSource, Source
 from ..options import PackOptions
 from ..progress import NullProgress, Progress
-from ..scan import restore_record_excludes, scan
 from .checks import _check_space, _refuse_bad_input
 from .reader import SourceReader
 from .resume import FinishedDrives, clear_unfinished, find_finished, replay
@@ -35,7 +35,7 @@ from .targets import DriveTargets, NextDrive
 
 
 def pack(
-    source: str | os.PathLike[str],
+    source: str | os.PathLike[str] | Source,
     *,
     out: str | None = None,
     drives: Sequence[str] = (),
@@ -49,6 +49,9 @@ def pack(
 ) -> PackSummary:
     """Pack the tree at ``source`` into ``out/drive-NNNN`` directories of ``drive_size`` bytes, or onto the
     mounted ``drives`` in order (each up to its free space or ``drive_size``, whichever is smaller).
+
+    ``source`` is a directory, or a :class:`~sneakernet.io.source.Source` that pack reads through (a local
+    directory is read as a :class:`~sneakernet.io.source.LocalSource`).
 
     Raises a :class:`~sneakernet.errors.SneakernetError` subclass for every refusal, before anything is
     written when the problem is visible up front. ``summary.changed`` lists files that changed while they were
@@ -71,10 +74,11 @@ def pack(
     started = time.monotonic()
     options.check()
     targets = DriveTargets(out, drives, drive_size, options.reserve, resume, next_drive)
-    own_record = restore_record_excludes(source)
-    totals, spool = scan(source, options.excludes + own_record)
+    tree = LocalSource(source) if isinstance(source, str | os.PathLike) else source
+    own_record = tree.restore_record_excludes()
+    totals, spool = tree.scan(options.excludes + own_record)
     try:
-        _refuse_bad_input(totals, options, source)
+        _refuse_bad_input(totals, options, tree)
         finished = (
             find_finished(targets.drive_paths(), options.chunk_size, options.segment_size, options.level)
             if resume
@@ -99,7 +103,7 @@ def pack(
         writer.progress = progress
         progress.start(totals.unique_bytes)
         try:
-            _run_pipeline(os.fsencode(source), spool, writer, options, summary, progress, replayed)
+            _run_pipeline(tree, spool, writer, options, summary, progress, replayed)
             writer.finish()
         except BaseException:
             writer.abort()
@@ -145,7 +149,7 @@ def _now() -> str:
 
 
 def _run_pipeline(
-    root: bytes,
+    source: Source,
     spool: Any,
     writer: ShipmentWriter,
     options: PackOptions,
@@ -159,7 +163,7 @@ def _run_pipeline(
     With ``replayed`` (a resumed pack: the records of the finished drives), the stream's first items are only
     compared with those records, without reading files, until they run out; then packing goes on for real.
     """
-    reader = SourceReader(root, options, summary, paths=writer.paths, on_bytes=progress.advance)
+    reader = SourceReader(source, options, summary, paths=writer.paths, on_bytes=progress.advance)
     items = reader.items(spool.entries())
     if replayed is not None:
         replay(items, reader, replayed, writer.paths, summary)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 from ..codec import stored_size_bound
 from ..errors import DestinationError, SourceError, UsageError
 from ..format import FINISHED_NAME, MAX_SEGMENTS, show_path
+from ..io.source import Source
 from ..journal import JOURNAL_NAME
 from ..options import PackOptions
 from ..scan import ScanTotals, describe
@@ -16,7 +15,7 @@ from .resume import FinishedDrives
 from .targets import DriveTargets
 
 
-def _refuse_bad_input(totals: ScanTotals, options: PackOptions, source: str | os.PathLike[str]) -> None:
+def _refuse_bad_input(totals: ScanTotals, options: PackOptions, source: Source) -> None:
     _refuse_reserved(totals.reserved, source)
     if totals.unreadable and not options.skip_unreadable:
         raise SourceError(
@@ -25,19 +24,18 @@ def _refuse_bad_input(totals: ScanTotals, options: PackOptions, source: str | os
         )
 
 
-def _refuse_reserved(reserved: list[bytes], source: str | os.PathLike[str]) -> None:
+def _refuse_reserved(reserved: list[bytes], source: Source) -> None:
     """A source holding restore's own top-level name cannot be shipped as it is: restored, it would land in the
     destination's journal directory (docs/format.md, section 12.2). The user decides: exclude it, or rename it."""
     if not reserved:
         return
     name = show_path(reserved[0])
-    kept = os.path.join(os.fsencode(source), reserved[0])
-    if os.path.isfile(os.path.join(kept, JOURNAL_NAME.encode())):
+    if source.is_file(reserved[0] + b"/" + JOURNAL_NAME.encode()):
         raise SourceError(
             f"the source holds {name} at its top, the journal a restore kept there (restore --keep-journal), not "
             f"data: pack with --exclude /{name} to leave it out"
         )
-    if os.path.isfile(os.path.join(kept, FINISHED_NAME.encode())):
+    if source.is_file(reserved[0] + b"/" + FINISHED_NAME.encode()):
         # Only the record is left out on its own (scan.restore_record_excludes): here something else is beside it.
         raise SourceError(
             f"the source holds {name} at its top, with a finished restore's record and other files: pack with "

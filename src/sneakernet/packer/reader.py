@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -12,6 +11,7 @@ from ..chunks.chunker import Chunker, is_large
 from ..chunks.stream import FileEnd, RawChunk
 from ..errors import SourceError
 from ..format import DirRecord, EntryRecord, HardlinkRecord, Metadata, SkippedRecord, SymlinkRecord
+from ..io.source import FileStat, Source, SourceFile
 from ..options import PackOptions
 from ..scan import KIND_DIR, KIND_FILE, KIND_SYMLINK, SourceEntry, Unreadable
 from .summary import PackSummary, _show
@@ -29,7 +29,7 @@ class SourceReader:
     bytes and before any later chunk; a group chunk comes before the ends of the files it holds.
     """
 
-    root: bytes
+    source: Source
     options: PackOptions
     summary: PackSummary
     paths: dict[int, bytes] = field(default_factory=dict)
@@ -70,7 +70,7 @@ class SourceReader:
 
     def _symlink(self, entry: SourceEntry) -> Iterator[EntryRecord]:
         try:
-            target = os.readlink(os.path.join(self.root, entry.path))
+            target = self.source.readlink(entry.path)
         except FileNotFoundError:
             self.summary.note_skipped(entry.path, VANISHED)
             yield SkippedRecord(entry.path, VANISHED)
@@ -98,7 +98,7 @@ class SourceReader:
             yield from self._dry_file(index, entry, chunker)
             return
         try:
-            fd = _open_source(self.root + b"/" + entry.path)
+            file = self.source.open(entry.path)
         except FileNotFoundError:
             self.summary.note_skipped(entry.path, VANISHED)
             yield SkippedRecord(entry.path, VANISHED)
@@ -112,27 +112,27 @@ class SourceReader:
             yield SkippedRecord(entry.path, f"unreadable: {exc.strerror}")
             return
         try:
-            before = os.fstat(fd)
+            before = file.stat()
             if entry.nlink > 1:
                 self._hardlinks[(entry.dev, entry.ino)] = entry.path
             self.paths[index] = entry.path
             self.summary.files += 1
             if is_large(before.st_size, self.options.chunk_size):
-                yield from self._large_file(index, fd, before, chunker)
+                yield from self._large_file(index, file, before, chunker)
             else:
-                yield from self._small_file(index, fd, before, chunker)
+                yield from self._small_file(index, file, before, chunker)
         finally:
-            os.close(fd)
+            file.close()
 
     def _small_file(
-        self, index: int, fd: int, before: os.stat_result, chunker: Chunker
+        self, index: int, file: SourceFile, before: FileStat, chunker: Chunker
     ) -> Iterator[RawChunk | FileEnd | HardlinkRecord]:
         # Ask for one byte more than the size: getting it means the file grew while it was read.
-        data = _read_exactly(fd, before.st_size + 1, before.st_size)
+        data = file.read(before.st_size + 1, before.st_size)
         grew = len(data) > before.st_size
         data = data[: before.st_size]
         self.on_bytes(len(data))
-        end = self._end(index, fd, before, len(data), EMPTY_BLAKE3 if not data else None, grew, bool(data))
+        end = self._end(index, file, before, len(data), EMPTY_BLAKE3 if not data else None, grew, bool(data))
         if not data:
             yield end
             return
@@ -143,7 +143,7 @@ class SourceReader:
         self._pending_ends.append(end)
 
     def _large_file(
-        self, index: int, fd: int, before: os.stat_result, chunker: Chunker, offset: int = 0
+        self, index: int, file: SourceFile, before: FileStat, chunker: Chunker, offset: int = 0
     ) -> Iterator[RawChunk | FileEnd | HardlinkRecord]:
         """Read a large file into chunks of its own, from ``offset``: a resumed pack re-reads what lies before,
         which must be exactly what the finished drives hold (their chunks' raw BLAKE3)."""
@@ -154,7 +154,7 @@ class SourceReader:
         stored = self.replayed_chunks.pop(index, [])
         position = 0
         for digest in stored:
-            data = _read_exactly(fd, min(chunk_size, offset - position))
+            data = file.read(min(chunk_size, offset - position))
             if blake3.blake3(data).hexdigest() != digest:
                 raise SourceError(f"{_show(self.paths[index])} changed since the interrupted pack: start over")
             hasher.update(data)
@@ -162,21 +162,21 @@ class SourceReader:
         if position != offset:
             raise SourceError(f"{_show(self.paths[index])} changed since the interrupted pack: start over")
         while offset < before.st_size:
-            data = _read_exactly(fd, min(chunk_size, before.st_size - offset))
+            data = file.read(min(chunk_size, before.st_size - offset))
             if not data:
                 break
             hasher.update(data)
             self.on_bytes(len(data))
             yield from chunker.add_large_piece(index, offset, data)
             offset += len(data)
-        grew = offset == before.st_size and bool(os.pread(fd, 1, offset))
-        yield self._end(index, fd, before, offset, hasher.hexdigest(), grew)
+        grew = offset == before.st_size and bool(file.read_at(offset, 1))
+        yield self._end(index, file, before, offset, hasher.hexdigest(), grew)
 
     def _end(
-        self, index: int, fd: int, before: os.stat_result, size: int, digest: str | None, grew: bool,
+        self, index: int, file: SourceFile, before: FileStat, size: int, digest: str | None, grew: bool,
         with_chunk: bool = False,
     ) -> FileEnd:  # fmt: skip
-        after = os.fstat(fd)
+        after = file.stat()
         changed = grew or size != before.st_size or after.st_size != before.st_size
         changed = changed or after.st_mtime_ns != before.st_mtime_ns
         if changed:
@@ -219,11 +219,11 @@ class SourceReader:
             return
         # The replay ended inside this file: the rest is read for real, after hashing what came before.
         self.summary.raw_bytes -= entry.size
-        fd = self._open_unchanged(index, entry.size, entry.mtime_ns)
+        file = self._open_unchanged(index, entry.size, entry.mtime_ns)
         try:
-            yield from self._large_file(index, fd, os.fstat(fd), chunker, offset)
+            yield from self._large_file(index, file, file.stat(), chunker, offset)
         finally:
-            os.close(fd)
+            file.close()
 
     def go_live(self) -> None:
         """End the replay: what follows is read for real, and replayed files still to come are read now.
@@ -258,28 +258,28 @@ class SourceReader:
         """A replayed small file read for real; it must be as the scan saw it."""
         dry = next(e for e in self._pending_ends if isinstance(e, FileEnd) and e.index == index)
         assert isinstance(dry, FileEnd)
-        fd = self._open_unchanged(index, dry.size, dry.meta.mtime_ns)
+        file = self._open_unchanged(index, dry.size, dry.meta.mtime_ns)
         try:
-            data = _read_exactly(fd, dry.size + 1, dry.size)
+            data = file.read(dry.size + 1, dry.size)
             if len(data) != dry.size:
                 raise SourceError(f"{_show(self.paths[index])} changed since the interrupted pack: start over")
-            after = os.fstat(fd)
+            after = file.stat()
         finally:
-            os.close(fd)
+            file.close()
         meta = Metadata(after.st_mode & 0o7777, after.st_mtime_ns, after.st_uid, after.st_gid)
         return data, FileEnd(index, dry.size, blake3.blake3(data).hexdigest(), meta, False)
 
-    def _open_unchanged(self, index: int, size: int, mtime_ns: int) -> int:
+    def _open_unchanged(self, index: int, size: int, mtime_ns: int) -> SourceFile:
         path = self.paths[index]
         try:
-            fd = _open_source(os.path.join(self.root, path))
+            file = self.source.open(path)
         except OSError as exc:
             raise SourceError(f"cannot read {_show(path)} ({exc.strerror}) to resume: start over") from exc
-        st = os.fstat(fd)
+        st = file.stat()
         if (st.st_size, st.st_mtime_ns) != (size, mtime_ns):
-            os.close(fd)
+            file.close()
             raise SourceError(f"{_show(path)} changed since the interrupted pack: start over (without --resume)")
-        return fd
+        return file
 
 
 EMPTY_BLAKE3 = blake3.blake3(b"").hexdigest()
@@ -287,33 +287,3 @@ EMPTY_BLAKE3 = blake3.blake3(b"").hexdigest()
 
 def _meta(entry: SourceEntry) -> Metadata:
     return Metadata(entry.mode, entry.mtime_ns, entry.uid, entry.gid)
-
-
-_SOURCE_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NOCTTY", 0)
-_NOATIME = getattr(os, "O_NOATIME", 0)
-
-
-def _open_source(path: bytes) -> int:
-    try:
-        # O_NOATIME spares the source an inode write per file read; only the owner (or root) may ask for it.
-        return os.open(path, _SOURCE_FLAGS | _NOATIME)
-    except PermissionError:
-        return os.open(path, _SOURCE_FLAGS)
-
-
-def _read_exactly(fd: int, size: int, expected: int | None = None) -> bytes:
-    """Up to ``size`` bytes, fewer only at the end of the file.
-
-    A short read is taken as the end without asking again once ``expected`` bytes (the size fstat gave) are
-    in: that spares small files a second read; any other short read (a shrinking file, a network filesystem)
-    is followed up.
-    """
-    data = os.read(fd, size)
-    if len(data) == size or not data or len(data) == expected:
-        return data
-    parts = [data]
-    got = len(data)
-    while got < size and (more := os.read(fd, size - got)):
-        parts.append(more)
-        got += len(more)
-    return b"".join(parts)
