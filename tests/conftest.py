@@ -17,8 +17,8 @@ import blake3
 import pytest
 from click.testing import CliRunner
 
-from sneakernet.bundle import DriveReader
 from sneakernet.cli import main
+from sneakernet.drive import DriveReader
 from sneakernet.format import ChunkRecord, DirRecord, FileRecord, HardlinkRecord, SkippedRecord, SymlinkRecord
 from sneakernet.restorer.drive import SETID_BITS
 

@@ -22,8 +22,8 @@ from typing import Any
 import blake3
 import zstandard
 
-from sneakernet.bundle import checksum_lines
 from sneakernet.codec import store_frame
+from sneakernet.drive import checksum_lines
 from sneakernet.format import (
     CATALOG_NAME,
     CHECKSUMS_NAME,

@@ -406,15 +406,15 @@ def test_the_command_line_loads_only_what_a_command_uses() -> None:
 #: Runs the command line with SIGTERM sent to itself at the third chunk a drive takes.
 SIGTERM_AT_THIRD_CHUNK = """
 import os, signal, sys
-import sneakernet.bundle as bundle
+import sneakernet.drive.writer as drive_writer
 from sneakernet.cli import main
-real, calls = bundle.DriveWriter.add_chunk, []
+real, calls = drive_writer.DriveWriter.add_chunk, []
 def add_chunk(self, *args, **kwargs):
     calls.append(1)
     if len(calls) == 3:
         os.kill(os.getpid(), signal.SIGTERM)
     return real(self, *args, **kwargs)
-bundle.DriveWriter.add_chunk = add_chunk
+drive_writer.DriveWriter.add_chunk = add_chunk
 main(sys.argv[1:], prog_name="sneakernet")
 """
 
@@ -432,12 +432,12 @@ def test_sigterm_and_ctrl_c_end_pack_saying_resume(tmp_path: Path, monkeypatch: 
     assert code == 0, err
     assert run("verify", *drive_dirs(tmp_path / "out"))[0] == 0
 
-    import sneakernet.bundle as bundle
+    import sneakernet.drive.writer as drive_writer
 
     def interrupt(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(bundle.DriveWriter, "add_chunk", interrupt)
+    monkeypatch.setattr(drive_writer.DriveWriter, "add_chunk", interrupt)
     code, _, err = run("pack", tmp_path / "src", "--out", tmp_path / "out2", *SMALL_DRIVES)
     assert code == 130 and err.startswith("sneakernet: interrupted; ") and "--resume" in err
 

@@ -11,8 +11,8 @@ import pytest
 
 from conftest import drive_dirs, unpack, write_file
 from conftest import invoke_cli as run
-from sneakernet.bundle import DriveReader
 from sneakernet.config import KEYS, Profile, load_profile
+from sneakernet.drive import DriveReader
 from sneakernet.errors import UsageError
 from sneakernet.format import ManifestHeader
 

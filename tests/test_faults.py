@@ -44,8 +44,8 @@ from conftest import drive_dirs, fill_up, inode_groups, make_edge_tree, restored
 from conftest import invoke_cli as cli
 from conftest import nonblank_lines as lines
 from sneakernet import PackOptions, pack, restore, verify
-from sneakernet.bundle import CatalogReader
 from sneakernet.codec import stored_size_bound
+from sneakernet.drive import CatalogReader
 from sneakernet.errors import FormatError, OutOfSpace, SneakernetError
 from sneakernet.format import (
     CATALOG_NAME,

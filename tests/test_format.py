@@ -21,8 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import invoke_cli as cli
-from sneakernet.bundle import DriveReader
 from sneakernet.codec import store_frame
+from sneakernet.drive import DriveReader
 from sneakernet.errors import ExitCode, FormatError, UnsupportedVersion
 from sneakernet.format import (
     CATALOG_NAME,

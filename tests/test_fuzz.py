@@ -34,8 +34,8 @@ from hypothesis import strategies as st
 from conftest import drive_dirs, write_file
 from craft import rle_frame
 from sneakernet import PackOptions, pack
-from sneakernet.bundle import CatalogReader, DriveReader
 from sneakernet.codec import decode_chunk, store_frame
+from sneakernet.drive import CatalogReader, DriveReader
 from sneakernet.errors import FormatError, UnsupportedVersion, UsageError
 from sneakernet.format import CATALOG_NAME, DRIVE_LABEL_NAME, MANIFEST_NAME, DriveLabel
 from sneakernet.recordfile import MAX_LINE
@@ -427,7 +427,7 @@ BOUNDED_CHILD = r"""
 import json, resource, sys
 limit = 512 * 2**20
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-from sneakernet.bundle import CatalogReader, DriveReader
+from sneakernet.drive import CatalogReader, DriveReader
 from sneakernet.errors import FormatError
 kind, path = sys.argv[1:]
 outcome = "ok"

@@ -21,8 +21,8 @@ from conftest import disk_usage, drive_dirs, make_edge_tree, source_entries, unp
 from conftest import invoke_cli as cli
 from fakesource import FaultySource
 from sneakernet import PackOptions, pack
-from sneakernet.bundle import DriveReader
 from sneakernet.codec import stored_size_bound
+from sneakernet.drive import DriveReader
 from sneakernet.errors import DestinationError, FormatError, OutOfSpace, SourceError, UsageError
 from sneakernet.format import (
     CATALOG_NAME,
@@ -324,7 +324,7 @@ def test_out_of_drives_midway_is_a_clear_error(tmp_path: Path, monkeypatch: pyte
 
 def test_enospc_leaves_the_drive_unfinished(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_file(tmp_path / "src" / "a.bin", os.urandom(600_000))
-    bundle_module = importlib.import_module("sneakernet.bundle")
+    writer_module = importlib.import_module("sneakernet.drive.writer")
     real_open = builtins.open
 
     class FullDisk:
@@ -345,7 +345,7 @@ def test_enospc_leaves_the_drive_unfinished(tmp_path: Path, monkeypatch: pytest.
         handle = real_open(path, mode, *args, **kwargs)
         return FullDisk(handle) if str(path).endswith(".seg.partial") else handle
 
-    monkeypatch.setattr(bundle_module, "open", fake_open, raising=False)
+    monkeypatch.setattr(writer_module, "open", fake_open, raising=False)
     with pytest.raises(OutOfSpace, match=r"drive-0001 .* is full"):
         pack_tree(tmp_path / "src", tmp_path / "out", drive_size=10**8)
     drive = tmp_path / "out" / "drive-0001"
@@ -418,10 +418,10 @@ def test_drive_that_holds_a_chunk_is_not_refused(tmp_path: Path) -> None:
 
 KILL_AFTER_CHUNKS = """
 import os, signal, sys
-import sneakernet.bundle as bundle
+import sneakernet.drive.writer as drive_writer
 from sneakernet import PackOptions, pack
 
-real = bundle.DriveWriter.add_chunk
+real = drive_writer.DriveWriter.add_chunk
 count = 0
 
 def add_chunk_then_die(self, chunk, new_segment):
@@ -432,7 +432,7 @@ def add_chunk_then_die(self, chunk, new_segment):
         os.kill(os.getpid(), signal.SIGKILL)
     return record
 
-bundle.DriveWriter.add_chunk = add_chunk_then_die
+drive_writer.DriveWriter.add_chunk = add_chunk_then_die
 pack(sys.argv[1], out=sys.argv[2], drive_size=1_500_000, options=PackOptions(chunk_size=256 * 1024, reserve=0))
 """
 
@@ -457,8 +457,8 @@ def test_sigkill_leaves_the_open_drive_unfinished(edge_tree: Path, tmp_path: Pat
 def test_interrupt_leaves_partial_files_and_no_label(
     edge_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bundle_module = importlib.import_module("sneakernet.bundle")
-    real = bundle_module.DriveWriter.add_chunk
+    writer_module = importlib.import_module("sneakernet.drive.writer")
+    real = writer_module.DriveWriter.add_chunk
     calls = []
 
     def interrupted(self, chunk, new_segment):
@@ -467,7 +467,7 @@ def test_interrupt_leaves_partial_files_and_no_label(
             raise KeyboardInterrupt
         return real(self, chunk, new_segment)
 
-    monkeypatch.setattr(bundle_module.DriveWriter, "add_chunk", interrupted)
+    monkeypatch.setattr(writer_module.DriveWriter, "add_chunk", interrupted)
     with pytest.raises(KeyboardInterrupt):
         pack_tree(edge_tree, tmp_path / "out")
     drive = tmp_path / "out" / "drive-0001"

@@ -63,7 +63,7 @@ from craft import (
     zstd_frame,
 )
 from sneakernet import PackOptions, PackSummary, pack
-from sneakernet.bundle import DriveReader
+from sneakernet.drive import DriveReader
 from sneakernet.errors import FormatError, UsageError
 from sneakernet.format import CATALOG_NAME, ChunkRecord, FileRecord, decode_path, show_path
 from sneakernet.io.tree import SafeTree, UnsafePath

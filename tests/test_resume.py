@@ -13,7 +13,7 @@ import pytest
 
 from conftest import drive_dirs, invoke_cli, make_edge_tree, source_entries, unpack, write_file
 from sneakernet import PackOptions, pack, verify
-from sneakernet.bundle import DriveReader
+from sneakernet.drive import DriveReader
 from sneakernet.errors import DestinationError, SourceError, UsageError
 from sneakernet.format import CATALOG_NAME, DRIVE_LABEL_NAME, ChunkRecord, FileRecord, ManifestHeader
 from sneakernet.recordfile import read_records
@@ -23,11 +23,11 @@ CHUNK = 256 * 1024
 
 KILL_AFTER = """
 import os, signal, sys
-import sneakernet.bundle as bundle
+import sneakernet.drive.writer as drive_writer
 from sneakernet import PackOptions, pack
 
 where, count = sys.argv[3], int(sys.argv[4])
-real = getattr(bundle.DriveWriter, where)
+real = getattr(drive_writer.DriveWriter, where)
 calls = 0
 
 def die_after(self, *args):
@@ -38,7 +38,7 @@ def die_after(self, *args):
         os.kill(os.getpid(), signal.SIGKILL)
     return result
 
-setattr(bundle.DriveWriter, where, die_after)
+setattr(drive_writer.DriveWriter, where, die_after)
 pack(sys.argv[1], out=sys.argv[2], drive_size=1_500_000, options=PackOptions(chunk_size=256 * 1024, reserve=0))
 """
 

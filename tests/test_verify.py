@@ -29,7 +29,7 @@ from conftest import drive_dirs, make_edge_tree, write_file
 from conftest import invoke_cli as run
 from craft import small_files, write_shipment
 from sneakernet import PackOptions, PackSummary, pack
-from sneakernet.bundle import CatalogReader, DriveReader
+from sneakernet.drive import CatalogReader, DriveReader
 from sneakernet.errors import UsageError
 from sneakernet.format import (
     CATALOG_NAME,
@@ -664,8 +664,8 @@ def test_drive_without_label_is_unfinished(ship: list[Path]) -> None:
 @pytest.fixture
 def killed_pack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """A pack interrupted while writing its third drive: two finished drives (no catalog), one unfinished."""
-    bundle_module = importlib.import_module("sneakernet.bundle")
-    real = bundle_module.DriveWriter.add_chunk
+    writer_module = importlib.import_module("sneakernet.drive.writer")
+    real = writer_module.DriveWriter.add_chunk
     calls: list[int] = []
 
     def add_chunk(self: Any, chunk: Any, new_segment: bool) -> Any:
@@ -676,7 +676,7 @@ def killed_pack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 
     tree = make_edge_tree(tmp_path / "src")
     with monkeypatch.context() as patch:
-        patch.setattr(bundle_module.DriveWriter, "add_chunk", add_chunk)
+        patch.setattr(writer_module.DriveWriter, "add_chunk", add_chunk)
         with pytest.raises(KeyboardInterrupt):
             pack(str(tree), out=str(tmp_path / "killed"), drive_size=DRIVE, options=SMALL)
     drives = drive_dirs(tmp_path / "killed")

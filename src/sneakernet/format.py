@@ -2,7 +2,7 @@
 
 docs/format.md is the specification; this module is its executable form and must change with it. It owns
 plain data and (de)serialisation only: no walking the source, no policy on when to write or fsync (that is
-bundle.py), no reading of segments.
+drive/), no reading of segments.
 
 Every record is one JSON object on one line of a zstd-compressed JSON Lines file. Paths are bytes: a path
 that is valid UTF-8 is written as ``"path"``, any other as ``"path_b64"`` (standard base64), so non-UTF-8

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .bundle import CatalogReader, DriveReader
+from .drive import CatalogReader, DriveReader
 from .errors import NotADrive, UsageError
 from .format import CATALOG_NAME, CatalogEntry, CatalogHeader, short_fingerprint, show_path
 from .output import versioned

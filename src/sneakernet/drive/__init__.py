@@ -1,2 +1,54 @@
 """The drive layer: the only code that writes or reads the files of a drive (segments, manifest, B3SUMS,
-drive.json and the shipment's catalog)."""
+drive.json and the shipment's catalog).
+
+Write order (docs/format.md, "Write order"), which makes every crash detectable:
+
+1. each segment is written as ``segments/sNNNNNN.seg.partial``, fsynced, then renamed to its final name;
+2. the manifest is written as ``manifest.jsonl.zst.partial``, ending with its end record, fsynced, renamed;
+3. B3SUMS (segments, manifest, and the drive.json about to be written) is written to a temporary name,
+   fsynced, renamed;
+4. drive.json is written to a temporary name, fsynced, renamed. Only now is the drive finished: a drive without
+   drive.json is unfinished whatever else it holds;
+5. once every drive is finished, the catalog is added the same way and B3SUMS is replaced by one that covers it.
+
+Every rename is made durable (its directory fsynced) as it is made, by durable.py.
+
+``writer.py`` writes one drive (steps 1-4), ``catalog.py`` step 5, ``reader.py`` reads a drive and a catalog,
+``chunkmap.py`` places file pieces in a drive's raw stream, ``files.py`` names a drive's files and opens them
+safely. The names other packages use are re-exported here.
+"""
+
+from .catalog import catalog_entry, copy_catalog, finish_shipment, write_catalog
+from .chunkmap import ChunkMap
+from .files import (
+    FILESYSTEM_ENTRIES,
+    SHIPMENT_NAMES,
+    file_blake3,
+    file_kind,
+    holds_shipment,
+    open_drive_file,
+    refuse_non_directory,
+)
+from .reader import CatalogReader, DriveReader, header_and, segment_blake3
+from .writer import DriveWriter, checksum_lines
+
+__all__ = [
+    "FILESYSTEM_ENTRIES",
+    "SHIPMENT_NAMES",
+    "CatalogReader",
+    "ChunkMap",
+    "DriveReader",
+    "DriveWriter",
+    "catalog_entry",
+    "checksum_lines",
+    "copy_catalog",
+    "file_blake3",
+    "file_kind",
+    "finish_shipment",
+    "header_and",
+    "holds_shipment",
+    "open_drive_file",
+    "refuse_non_directory",
+    "segment_blake3",
+    "write_catalog",
+]

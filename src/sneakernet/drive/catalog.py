@@ -13,7 +13,6 @@ import errno
 import os
 from typing import BinaryIO
 
-from ..bundle import checksum_lines
 from ..durable import copy_atomic, install, write_atomic
 from ..errors import DestinationError, OutOfSpace
 from ..format import (
@@ -31,6 +30,7 @@ from ..format import (
     SymlinkRecord,
 )
 from ..recordfile import RecordWriter
+from .writer import checksum_lines
 
 
 def catalog_entry(record: object, drive: int, first_drive: dict[bytes, int]) -> CatalogEntry | None:

@@ -4,7 +4,7 @@ The pipeline: scan the tree once into a spool (totals, problems, the catalog's s
 before anything is written (checks.py), then read files in walk order into chunks (reader.py, with
 chunks/chunker.py), encode chunks on a pool of threads (chunks/pipeline.py: zstd and BLAKE3 release the GIL), and
 hand them in order to :class:`~sneakernet.packer.shipment.ShipmentWriter`, which fills one drive after another
-(space/budget.py) through :class:`~sneakernet.bundle.DriveWriter`. Last, the catalog and the fingerprint are
+(space/budget.py) through :class:`~sneakernet.drive.DriveWriter`. Last, the catalog and the fingerprint are
 written to every drive. A resumed pack first replays what its finished drives hold (resume.py).
 """
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from ..bundle import SHIPMENT_NAMES, DriveReader, file_blake3, header_and
 from ..chunks.stream import FileEnd, RawChunk
+from ..drive import SHIPMENT_NAMES, DriveReader, file_blake3, header_and
 from ..errors import DestinationError, SneakernetError, SourceError, UsageError
 from ..format import (
     CATALOG_NAME,

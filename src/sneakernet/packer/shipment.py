@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from .._version import __version__
-from ..bundle import DriveWriter
 from ..chunks.stream import EncodedChunk, FileEnd, RawChunk
+from ..drive import DriveWriter
 from ..drive.catalog import catalog_entry
 from ..errors import DestinationError, OutOfSpace
 from ..format import (

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from ..bundle import FILESYSTEM_ENTRIES, SHIPMENT_NAMES, holds_shipment, refuse_non_directory
+from ..drive import FILESYSTEM_ENTRIES, SHIPMENT_NAMES, holds_shipment, refuse_non_directory
 from ..errors import DestinationError, UsageError
 from ..format import CATALOG_NAME, DRIVE_LABEL_NAME, drive_label
 from ..space.budget import default_reserve

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from ..bundle import CatalogReader, DriveReader, open_drive_file
+from ..drive import CatalogReader, DriveReader, open_drive_file
 from ..durable import copy_atomic
 from ..errors import FormatError, UnsupportedVersion, UsageError
 from ..format import CATALOG_NAME, CatalogDrive, CatalogEntry, CatalogHeader, catalog_is_consistent, short_fingerprint

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 
-from ..bundle import ChunkMap, DriveReader
+from ..drive import ChunkMap, DriveReader
 from ..errors import FormatError
 from ..format import (
     ChunkRecord,

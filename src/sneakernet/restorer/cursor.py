@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from ..bundle import ChunkMap, DriveReader
+from ..drive import ChunkMap, DriveReader
 from ..errors import FormatError
 from ..format import ChunkRecord
 

@@ -10,7 +10,7 @@ import shutil
 import sqlite3
 from collections.abc import Iterator
 
-from ..bundle import DriveReader
+from ..drive import DriveReader
 from ..errors import DestinationError, OutOfSpace, UsageError
 from ..io.lock import DirectoryLock, Locked
 from ..journal import JOURNAL_NAME, Journal

@@ -14,7 +14,7 @@ from typing import Any
 
 import blake3
 
-from ..bundle import ChunkMap, DriveReader
+from ..drive import ChunkMap, DriveReader
 from ..format import (
     MAX_CHUNK_SIZE,
     DirRecord,

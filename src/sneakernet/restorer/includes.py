@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..bundle import CatalogReader
+from ..drive import CatalogReader
 from ..errors import UsageError
 from ..format import CatalogEntry
 from ..patterns import Include

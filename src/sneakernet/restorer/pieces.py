@@ -10,7 +10,7 @@ from typing import Any
 
 import blake3
 
-from ..bundle import ChunkMap, DriveReader
+from ..drive import ChunkMap, DriveReader
 from ..format import FileRecord, Metadata
 from ..io.tree import Destination
 from ..journal import Journal

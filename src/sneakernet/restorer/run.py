@@ -9,7 +9,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..bundle import DriveReader, refuse_non_directory
+from ..drive import DriveReader, refuse_non_directory
 from ..errors import DestinationError, FormatError, UsageError
 from ..format import short_fingerprint, show_path
 from ..io.tree import Destination, DestinationFactory, SafeTree

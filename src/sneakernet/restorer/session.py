@@ -6,7 +6,7 @@ import contextlib
 import os
 import shutil
 
-from ..bundle import DriveReader
+from ..drive import DriveReader
 from ..durable import fsync_dir
 from ..errors import UsageError
 from ..format import FINISHED_NAME

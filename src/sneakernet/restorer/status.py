@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from ..bundle import CatalogReader
+from ..drive import CatalogReader
 from ..errors import UsageError
 from ..format import DRIVE_LABEL_NAME, CatalogEntry, drive_label, show_path
 from ..journal import CATALOG_COPY, JOURNAL_NAME, ROWS_PER_STATEMENT, AbsentRow, DriveState, EntryState, Journal

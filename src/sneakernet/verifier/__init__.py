@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 
-from ..bundle import DriveReader
+from ..drive import DriveReader
 from ..errors import SneakernetError, UsageError
 from ..progress import NullProgress, Progress
 from .catalog import normalise_fingerprint

@@ -14,7 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 
-from ..bundle import CatalogReader, DriveReader, file_blake3
+from ..drive import CatalogReader, DriveReader, file_blake3
 from ..errors import FormatError, UsageError
 from ..format import (
     CATALOG_NAME,

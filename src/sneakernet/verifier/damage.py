@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Iterator, Sequence
 
-from ..bundle import ChunkMap
+from ..drive import ChunkMap
 from ..format import FileRecord, HardlinkRecord, ManifestRecord
 
 

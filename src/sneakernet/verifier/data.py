@@ -14,8 +14,8 @@ from dataclasses import asdict
 
 import blake3
 
-from ..bundle import ChunkMap, DriveReader, segment_blake3
 from ..codec import decode_chunk
+from ..drive import ChunkMap, DriveReader, segment_blake3
 from ..errors import FormatError
 from ..format import MANIFEST_NAME, ChunkRecord, FileRecord, show_path
 from ..progress import Progress

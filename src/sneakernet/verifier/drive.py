@@ -9,7 +9,7 @@ import os
 import sqlite3
 from dataclasses import dataclass, field
 
-from ..bundle import DriveReader
+from ..drive import DriveReader
 from ..errors import SneakernetError
 from ..format import SEGMENT_NAME, SEGMENTS_DIR, DriveLabel, FileRecord, HardlinkRecord, show_path
 from ..progress import Progress, begin_drive

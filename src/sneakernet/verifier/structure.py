@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import blake3
 
-from ..bundle import FILESYSTEM_ENTRIES, ChunkMap, DriveReader, file_kind, open_drive_file
+from ..drive import FILESYSTEM_ENTRIES, ChunkMap, DriveReader, file_kind, open_drive_file
 from ..errors import FormatError, NotADrive, UnfinishedDrive, UnsupportedVersion
 from ..format import (
     CATALOG_NAME,

@@ -1,46 +1,25 @@
-"""The only code that writes or reads the files of a drive: :class:`DriveWriter` and :class:`DriveReader`.
-
-Write order (docs/format.md, "Write order"), which makes every crash detectable:
-
-1. each segment is written as ``segments/sNNNNNN.seg.partial``, fsynced, then renamed to its final name;
-2. the manifest is written as ``manifest.jsonl.zst.partial``, ending with its end record, fsynced, renamed;
-3. B3SUMS (segments, manifest, and the drive.json about to be written) is written to a temporary name,
-   fsynced, renamed;
-4. drive.json is written to a temporary name, fsynced, renamed. Only now is the drive finished: a drive without
-   drive.json is unfinished whatever else it holds;
-
-Every rename is made durable (its directory fsynced) as it is made, by durable.py.
-5. once every drive is finished, the catalog is added the same way and B3SUMS is replaced by one that covers it.
-"""
+"""Reading a drive strictly read-only: :class:`DriveReader` (drive.json, then the manifest, chunks from
+segments), :class:`CatalogReader`, and a whole segment's hash."""
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import mmap
 import os
-import stat
 import threading
-from array import array
 from collections.abc import Callable, Generator, Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import Any, BinaryIO, TypeVar
 
 import blake3
 
-from .chunks.stream import EncodedChunk
-from .codec import decode_chunk, frame_problem
-from .durable import COPY_BLOCK, install, write_atomic, write_chunks_atomic
-from .errors import DestinationError, FormatError, NotADrive, OutOfSpace, UnfinishedDrive
-from .format import (
-    CATALOG_NAME,
-    CHECKSUMS_NAME,
+from ..codec import decode_chunk, frame_problem
+from ..durable import COPY_BLOCK, write_chunks_atomic
+from ..errors import FormatError, NotADrive, UnfinishedDrive
+from ..format import (
     DRIVE_LABEL_NAME,
     DRIVE_NAME,
     MANIFEST_NAME,
-    PARTIAL_SUFFIX,
     READERS,
-    SEGMENTS_DIR,
     CatalogDrive,
     CatalogEntry,
     CatalogHeader,
@@ -48,225 +27,25 @@ from .format import (
     ChunkRecord,
     DriveLabel,
     EndRecord,
-    FileRecord,
     ManifestHeader,
     ManifestRecord,
-    SegmentRecord,
     catalog_record_from_json,
-    segment_name,
-    show_path,
 )
-from .recordfile import HashingReader, RecordWriter, check_single_frame, read_records, type_prefix
-from .units import format_size
-from .validate import (
+from ..recordfile import HashingReader, check_single_frame, read_records, type_prefix
+from ..validate import (
     catalog_drive_problems,
     catalog_entry_problems,
     catalog_header_problems,
     label_problems,
     manifest_header_problems,
 )
+from .files import holds_shipment, open_drive_file
 
 _NO_MORE: Any = object()
 H = TypeVar("H")
 R = TypeVar("R")
 #: drive.json is a few hundred bytes; a reader refuses one larger than this.
 LABEL_LIMIT = 1 << 16
-#: What filesystems and operating systems put at the root of a drive by themselves: never part of a shipment,
-#: never reported as strays, and no reason to call a drive not empty.
-FILESYSTEM_ENTRIES = frozenset(
-    {"lost+found", "System Volume Information", "$RECYCLE.BIN", ".Trashes", ".fseventsd", ".Spotlight-V100",
-     ".TemporaryItems", ".DS_Store"}
-)  # fmt: skip
-#: Names pack writes on a drive; a directory holding any of them already holds (part of) a shipment.
-SHIPMENT_NAMES = (DRIVE_LABEL_NAME, MANIFEST_NAME, CATALOG_NAME, CHECKSUMS_NAME, SEGMENTS_DIR)
-
-
-def refuse_non_directory(path: str, role: str) -> None:
-    """An output to write into must be a directory, or nothing yet (it is made); a symlink to one is followed."""
-    if os.path.lexists(path) and not os.path.isdir(path):
-        what = "a symlink to nothing" if not os.path.exists(path) else "not a directory"
-        raise DestinationError(f"{role} {path} is {what}: give a directory (it is made if missing)")
-
-
-def holds_shipment(path: str) -> bool:
-    """Whether ``path`` already holds sneakernet files, finished or not."""
-    try:
-        names = os.listdir(path)
-    except OSError:
-        return False
-    return any(name.split(".partial")[0] in SHIPMENT_NAMES for name in names)
-
-
-#: How a reader opens a drive's files: a FIFO in place of one must not block it forever (O_NONBLOCK), and a
-#: symlink planted in place of one is not followed (O_NOFOLLOW) but refused.
-_DRIVE_FILE_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-_KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFDIR: "a directory", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a device",
-          stat.S_IFBLK: "a device", stat.S_IFLNK: "a symlink"}  # fmt: skip
-
-
-def file_kind(mode: int) -> str:
-    """What a file that should be a regular file is instead, for a message: "a FIFO", "a symlink", ..."""
-    return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
-
-
-def open_drive_file(path: str) -> BinaryIO:
-    """Open a file of a drive for reading, refused (an OSError whose ``strerror`` says why) unless it is a regular
-    file: checked with fstat on the descriptor opened, before a byte is read, so nothing can block or swap it."""
-    try:
-        fd = os.open(path, _DRIVE_FILE_FLAGS)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise OSError(errno.ELOOP, "it is a symlink, not a regular file", path) from None
-        raise
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise OSError(errno.EINVAL, f"it is {file_kind(mode)}, not a regular file", path)
-        os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-
-
-def checksum_lines(entries: list[tuple[str, str]]) -> bytes:
-    """B3SUMS text: ``<hex>  <name>`` per line, the format ``b3sum --check`` reads."""
-    return "".join(f"{digest}  {name}\n" for name, digest in entries).encode("ascii")
-
-
-class DriveWriter:
-    """Writes one drive directory: segments, manifest, B3SUMS, drive.json, in the write order above.
-
-    Guarantee: nothing under a final name is ever partial. Segments and the manifest are durable (fsynced)
-    before drive.json names them; drive.json is durable before :meth:`finish` returns.
-    """
-
-    def __init__(self, path: str, label: str, header: ManifestHeader, segment_size: int) -> None:
-        self.path = path
-        self.label = label
-        self.header = header
-        self.segment_size = segment_size
-        try:
-            os.makedirs(os.path.join(path, SEGMENTS_DIR), exist_ok=True)
-            self.manifest = RecordWriter(os.path.join(path, MANIFEST_NAME + PARTIAL_SUFFIX))
-        except OSError as exc:
-            raise self._os_error(exc, "start") from exc
-        self.manifest.write(header.to_json())
-        self.segments: list[SegmentRecord] = []
-        #: The B3SUMS entries, once :meth:`finish` wrote them (pack adds the catalog's later).
-        self.checksums: list[tuple[str, str]] = []
-        self.stored_bytes = 0
-        self.raw_bytes = 0
-        self._segment: BinaryIO | None = None
-        self._segment_hasher = blake3.blake3()
-        self._segment_size = 0
-        self._segment_chunks = 0
-
-    def add_chunk(self, chunk: EncodedChunk, new_segment: bool) -> ChunkRecord:
-        """Append ``chunk`` to the current segment (or a new one) and record it in the manifest."""
-        try:
-            if new_segment or self._segment is None:
-                self._close_segment()
-                self._open_segment()
-            assert self._segment is not None
-            offset = self._segment_size
-            self._segment.write(chunk.stored)
-        except OSError as exc:
-            raise self._os_error(exc, "write a segment") from exc
-        self._segment_hasher.update(chunk.stored)
-        self._segment_size += len(chunk.stored)
-        self._segment_chunks += 1
-        self.stored_bytes += len(chunk.stored)
-        self.raw_bytes += chunk.raw_size
-        record = ChunkRecord(
-            id=chunk.id,
-            segment=segment_name(len(self.segments) + 1),
-            offset=offset,
-            stored_size=len(chunk.stored),
-            raw_size=chunk.raw_size,
-            method=chunk.method,
-            stored_blake3=chunk.stored_blake3,
-            raw_blake3=chunk.raw_blake3,
-        )
-        self.add_record(record)
-        return record
-
-    def add_record(self, record: ManifestRecord) -> None:
-        try:
-            if isinstance(record, FileRecord):
-                self.manifest.write_line(record.to_line())  # the one record every file has: the fast path
-            else:
-                self.manifest.write(record.to_json())
-        except OSError as exc:
-            raise self._os_error(exc, "write the manifest") from exc
-
-    def finish(self) -> DriveLabel:
-        """Close the last segment, finish the manifest, write B3SUMS and drive.json; the drive is finished."""
-        try:
-            self._close_segment()
-            self.manifest.write(EndRecord(self.manifest.records + 1).to_json())
-            manifest_size, manifest_blake3 = self.manifest.close()
-            install(os.path.join(self.path, MANIFEST_NAME + PARTIAL_SUFFIX), os.path.join(self.path, MANIFEST_NAME))
-            label = DriveLabel(
-                shipment=self.header.shipment,
-                drive=self.header.drive,
-                label=self.label,
-                created=self.header.created,
-                tool=self.header.tool,
-                manifest_size=manifest_size,
-                manifest_blake3=manifest_blake3,
-                segments=len(self.segments),
-                stored_bytes=self.stored_bytes,
-                raw_bytes=self.raw_bytes,
-            )
-            label_bytes = label.to_bytes()
-            sums = [(s.name, s.blake3) for s in self.segments]
-            sums += [(MANIFEST_NAME, manifest_blake3), (DRIVE_LABEL_NAME, blake3.blake3(label_bytes).hexdigest())]
-            # The renames of segments, manifest and B3SUMS are durable (each made so) before drive.json says the
-            # drive is done.
-            write_atomic(os.path.join(self.path, CHECKSUMS_NAME), checksum_lines(sums))
-            self.checksums = sums
-            write_atomic(os.path.join(self.path, DRIVE_LABEL_NAME), label_bytes)
-        except OSError as exc:
-            raise self._os_error(exc, "finish the drive") from exc
-        return label
-
-    def abort(self) -> None:
-        """Stop writing; partial files stay behind under their .partial names."""
-        if self._segment is not None:
-            with contextlib.suppress(OSError):
-                self._segment.close()
-        self.manifest.abort()
-
-    def _open_segment(self) -> None:
-        name = segment_name(len(self.segments) + 1)
-        self._segment = open(os.path.join(self.path, name + PARTIAL_SUFFIX), "xb")  # noqa: SIM115
-        self._segment_hasher = blake3.blake3()
-        self._segment_size = 0
-        self._segment_chunks = 0
-
-    def _close_segment(self) -> None:
-        if self._segment is None:
-            return
-        self._segment.flush()
-        os.fsync(self._segment.fileno())
-        self._segment.close()
-        self._segment = None
-        name = segment_name(len(self.segments) + 1)
-        install(os.path.join(self.path, name + PARTIAL_SUFFIX), os.path.join(self.path, name))
-        record = SegmentRecord(name, self._segment_size, self._segment_hasher.hexdigest(), self._segment_chunks)
-        self.segments.append(record)
-        self.add_record(record)
-
-    def _os_error(self, exc: OSError, doing: str) -> Exception:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-            written = self.stored_bytes if hasattr(self, "stored_bytes") else 0
-            return OutOfSpace(
-                f"{self.label} ({self.path}) is full after {format_size(written)} of chunks ({exc.strerror}); "
-                "it is left unfinished (no drive.json), the drives before it are finished: free space on it or give "
-                "a larger drive in its place, then run the same pack with --resume"
-            )
-        return DestinationError(f"cannot {doing} on {self.label} ({self.path}): {exc.strerror}")
 
 
 #: Bytes of a segment hashed at a time when it is hashed whole: large enough for BLAKE3's threads to share (64 MiB
@@ -596,57 +375,3 @@ def header_and(records: Iterable[object], header_type: type[H], kind: type[R]) -
             found.append(record)
     assert header is not None  # the readers refuse a file whose first record is not its header
     return header, found
-
-
-@dataclass
-class ChunkMap:
-    """What one streaming pass over a manifest learned: the chunk map that places file pieces on the drive."""
-
-    header: ManifestHeader | None = None
-    first_chunk: int | None = None
-    #: Raw offset of each chunk on this drive in the drive's raw stream (chunk id - first_chunk as index),
-    #: with one more entry for the end: what maps a damaged chunk to the file pieces over it.
-    raw_offsets: array = field(default_factory=lambda: array("Q"))  # type: ignore[type-arg]
-    segments: dict[str, SegmentRecord] = field(default_factory=dict)
-    chunks_per_segment: dict[str, int] = field(default_factory=dict)
-    stored_bytes: int = 0
-    raw_bytes: int = 0
-
-    def add_chunk(self, chunk: ChunkRecord) -> None:
-        if self.first_chunk is None:
-            self.first_chunk = chunk.id
-            self.raw_offsets.append(0)
-        expected = self.first_chunk + len(self.raw_offsets) - 1
-        if chunk.id != expected:
-            raise FormatError(f"chunk ids are not consecutive: {chunk.id} follows {expected - 1}")
-        self.raw_offsets.append(self.raw_offsets[-1] + chunk.raw_size)
-        self.chunks_per_segment[chunk.segment] = self.chunks_per_segment.get(chunk.segment, 0) + 1
-        self.stored_bytes += chunk.stored_size
-        self.raw_bytes += chunk.raw_size
-
-    def piece_range(self, record: FileRecord) -> tuple[int, int] | None:
-        """The raw-stream range a file piece covers on this drive, or None for a piece without bytes."""
-        if record.length == 0 or self.first_chunk is None:
-            return None
-        index = record.chunk - self.first_chunk
-        if not 0 <= index < len(self.raw_offsets) - 1:
-            raise FormatError(f"{show_path(record.path)} names chunk {record.chunk}, which is not on this drive")
-        if record.chunk_offset >= self.raw_offsets[index + 1] - self.raw_offsets[index]:
-            raise FormatError(
-                f"{show_path(record.path)} starts at byte {record.chunk_offset} of chunk {record.chunk}, past its end"
-            )
-        start = self.raw_offsets[index] + record.chunk_offset
-        if start + record.length > self.raw_offsets[-1]:
-            raise FormatError(f"{show_path(record.path)} runs past the last chunk of this drive")
-        return start, start + record.length
-
-
-def file_blake3(path: str) -> tuple[int, str]:
-    """``(size, BLAKE3 hex)`` of a whole file, read in large blocks."""
-    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
-    size = 0
-    with open_drive_file(path) as handle:
-        while data := handle.read(1 << 22):
-            hasher.update(data)
-            size += len(data)
-    return size, hasher.hexdigest()

@@ -1,0 +1,172 @@
+"""Writing one drive directory: :class:`DriveWriter` (segments, manifest, B3SUMS, drive.json), in the write
+order of docs/format.md section 13 (see the package's docstring)."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+from typing import BinaryIO
+
+import blake3
+
+from ..chunks.stream import EncodedChunk
+from ..durable import install, write_atomic
+from ..errors import DestinationError, OutOfSpace
+from ..format import (
+    CHECKSUMS_NAME,
+    DRIVE_LABEL_NAME,
+    MANIFEST_NAME,
+    PARTIAL_SUFFIX,
+    SEGMENTS_DIR,
+    ChunkRecord,
+    DriveLabel,
+    EndRecord,
+    FileRecord,
+    ManifestHeader,
+    ManifestRecord,
+    SegmentRecord,
+    segment_name,
+)
+from ..recordfile import RecordWriter
+from ..units import format_size
+
+
+def checksum_lines(entries: list[tuple[str, str]]) -> bytes:
+    """B3SUMS text: ``<hex>  <name>`` per line, the format ``b3sum --check`` reads."""
+    return "".join(f"{digest}  {name}\n" for name, digest in entries).encode("ascii")
+
+
+class DriveWriter:
+    """Writes one drive directory: segments, manifest, B3SUMS, drive.json, in the write order above.
+
+    Guarantee: nothing under a final name is ever partial. Segments and the manifest are durable (fsynced)
+    before drive.json names them; drive.json is durable before :meth:`finish` returns.
+    """
+
+    def __init__(self, path: str, label: str, header: ManifestHeader, segment_size: int) -> None:
+        self.path = path
+        self.label = label
+        self.header = header
+        self.segment_size = segment_size
+        try:
+            os.makedirs(os.path.join(path, SEGMENTS_DIR), exist_ok=True)
+            self.manifest = RecordWriter(os.path.join(path, MANIFEST_NAME + PARTIAL_SUFFIX))
+        except OSError as exc:
+            raise self._os_error(exc, "start") from exc
+        self.manifest.write(header.to_json())
+        self.segments: list[SegmentRecord] = []
+        #: The B3SUMS entries, once :meth:`finish` wrote them (pack adds the catalog's later).
+        self.checksums: list[tuple[str, str]] = []
+        self.stored_bytes = 0
+        self.raw_bytes = 0
+        self._segment: BinaryIO | None = None
+        self._segment_hasher = blake3.blake3()
+        self._segment_size = 0
+        self._segment_chunks = 0
+
+    def add_chunk(self, chunk: EncodedChunk, new_segment: bool) -> ChunkRecord:
+        """Append ``chunk`` to the current segment (or a new one) and record it in the manifest."""
+        try:
+            if new_segment or self._segment is None:
+                self._close_segment()
+                self._open_segment()
+            assert self._segment is not None
+            offset = self._segment_size
+            self._segment.write(chunk.stored)
+        except OSError as exc:
+            raise self._os_error(exc, "write a segment") from exc
+        self._segment_hasher.update(chunk.stored)
+        self._segment_size += len(chunk.stored)
+        self._segment_chunks += 1
+        self.stored_bytes += len(chunk.stored)
+        self.raw_bytes += chunk.raw_size
+        record = ChunkRecord(
+            id=chunk.id,
+            segment=segment_name(len(self.segments) + 1),
+            offset=offset,
+            stored_size=len(chunk.stored),
+            raw_size=chunk.raw_size,
+            method=chunk.method,
+            stored_blake3=chunk.stored_blake3,
+            raw_blake3=chunk.raw_blake3,
+        )
+        self.add_record(record)
+        return record
+
+    def add_record(self, record: ManifestRecord) -> None:
+        try:
+            if isinstance(record, FileRecord):
+                self.manifest.write_line(record.to_line())  # the one record every file has: the fast path
+            else:
+                self.manifest.write(record.to_json())
+        except OSError as exc:
+            raise self._os_error(exc, "write the manifest") from exc
+
+    def finish(self) -> DriveLabel:
+        """Close the last segment, finish the manifest, write B3SUMS and drive.json; the drive is finished."""
+        try:
+            self._close_segment()
+            self.manifest.write(EndRecord(self.manifest.records + 1).to_json())
+            manifest_size, manifest_blake3 = self.manifest.close()
+            install(os.path.join(self.path, MANIFEST_NAME + PARTIAL_SUFFIX), os.path.join(self.path, MANIFEST_NAME))
+            label = DriveLabel(
+                shipment=self.header.shipment,
+                drive=self.header.drive,
+                label=self.label,
+                created=self.header.created,
+                tool=self.header.tool,
+                manifest_size=manifest_size,
+                manifest_blake3=manifest_blake3,
+                segments=len(self.segments),
+                stored_bytes=self.stored_bytes,
+                raw_bytes=self.raw_bytes,
+            )
+            label_bytes = label.to_bytes()
+            sums = [(s.name, s.blake3) for s in self.segments]
+            sums += [(MANIFEST_NAME, manifest_blake3), (DRIVE_LABEL_NAME, blake3.blake3(label_bytes).hexdigest())]
+            # The renames of segments, manifest and B3SUMS are durable (each made so) before drive.json says the
+            # drive is done.
+            write_atomic(os.path.join(self.path, CHECKSUMS_NAME), checksum_lines(sums))
+            self.checksums = sums
+            write_atomic(os.path.join(self.path, DRIVE_LABEL_NAME), label_bytes)
+        except OSError as exc:
+            raise self._os_error(exc, "finish the drive") from exc
+        return label
+
+    def abort(self) -> None:
+        """Stop writing; partial files stay behind under their .partial names."""
+        if self._segment is not None:
+            with contextlib.suppress(OSError):
+                self._segment.close()
+        self.manifest.abort()
+
+    def _open_segment(self) -> None:
+        name = segment_name(len(self.segments) + 1)
+        self._segment = open(os.path.join(self.path, name + PARTIAL_SUFFIX), "xb")  # noqa: SIM115
+        self._segment_hasher = blake3.blake3()
+        self._segment_size = 0
+        self._segment_chunks = 0
+
+    def _close_segment(self) -> None:
+        if self._segment is None:
+            return
+        self._segment.flush()
+        os.fsync(self._segment.fileno())
+        self._segment.close()
+        self._segment = None
+        name = segment_name(len(self.segments) + 1)
+        install(os.path.join(self.path, name + PARTIAL_SUFFIX), os.path.join(self.path, name))
+        record = SegmentRecord(name, self._segment_size, self._segment_hasher.hexdigest(), self._segment_chunks)
+        self.segments.append(record)
+        self.add_record(record)
+
+    def _os_error(self, exc: OSError, doing: str) -> Exception:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            written = self.stored_bytes if hasattr(self, "stored_bytes") else 0
+            return OutOfSpace(
+                f"{self.label} ({self.path}) is full after {format_size(written)} of chunks ({exc.strerror}); "
+                "it is left unfinished (no drive.json), the drives before it are finished: free space on it or give "
+                "a larger drive in its place, then run the same pack with --resume"
+            )
+        return DestinationError(f"cannot {doing} on {self.label} ({self.path}): {exc.strerror}")
