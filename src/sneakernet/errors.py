@@ -79,3 +79,19 @@ class OutOfSpace(SneakernetError):
     """A drive filled before its declared size (ENOSPC, quota, smaller than labelled)."""
 
     exit_code = ExitCode.NO_SPACE
+
+
+class CryptoError(SneakernetError):
+    """Key material that cannot be used: a bad recipient, identity or passphrase, a wrapped key file that is not
+    age's or too weak, or the ``crypt`` extra missing. Its message never holds a secret."""
+
+    exit_code = ExitCode.USAGE
+
+
+class WrongKey(CryptoError):
+    """The identity or passphrase given does not open the shipment's wrapped key: nothing was read further."""
+
+
+class AuthenticationFailed(FormatError):
+    """Encrypted bytes whose tag does not match: damaged, or moved from another place (another chunk, segment,
+    drive or shipment), or described by a sealed index that lies (docs/format.md 19.8.2)."""
