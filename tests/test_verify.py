@@ -27,8 +27,9 @@ import pytest
 
 from conftest import drive_dirs, make_edge_tree, write_file
 from conftest import invoke_cli as run
-from craft import small_files, write_shipment
+from craft import Chunk, file_rec, small_files, write_shipment
 from sneakernet import PackOptions, PackSummary, pack
+from sneakernet.codec import store_frame
 from sneakernet.drive import CatalogReader, DriveReader
 from sneakernet.errors import UsageError
 from sneakernet.format import (
@@ -589,6 +590,18 @@ def test_stray_file_beside_damage_is_damage(ship: list[Path]) -> None:
     flip_inside(drive, chunks(drive)[0])
     got = check_one(drive)
     assert got.status == Status.DAMAGED.value and got.damaged_chunks and "unexpected_file" in kinds(got)
+    assert run("verify", drive)[0] == 1
+
+
+def test_stray_file_beside_a_chunk_of_two_frames_is_damage(tmp_path: Path) -> None:
+    """A chunk whose segment hashes as packed but which holds a second frame is damage, a stray file beside it or
+    not: the frame check left such a drive 'unexpected_files' (ok, exit 0) when a stray file came first."""
+    two = Chunk(b"one", stored=store_frame(b"one") + store_frame(b"two"))
+    (drive,) = write_shipment(tmp_path / "ship", [[two, file_rec("two", b"one", two)]])
+    write_file(drive / "notes.txt", b"hello\n")
+    got = check_one(drive)
+    assert got.status == Status.DAMAGED.value and not got.ok and "unexpected_file" in kinds(got)
+    assert [c.reason.split(" (")[0] for c in got.damaged_chunks] == ["chunk frame is followed by other bytes"]
     assert run("verify", drive)[0] == 1
 
 

@@ -122,11 +122,7 @@ class DataCheck:
             return
         for chunk in self._chunk_records():
             if chunk.segment in intact and (reason := self.reader.frame_problem(chunk)) is not None:
-                self.report.damaged_chunks.append(
-                    DamagedChunk(chunk.id, chunk.segment, chunk.offset, chunk.stored_size, reason)
-                )
-                if self.report.status == Status.INTACT.value:
-                    self.report.status = Status.DAMAGED.value
+                self.report.add_damaged(chunk, reason)
 
     def _check_chunks(self, selected: set[str], done: set[str], state: VerifyState | None) -> None:
         """Check the chunks of ``selected`` segments (not ``done``) one by one, on the pool."""
@@ -229,11 +225,7 @@ class DataCheck:
         if chunk.segment not in self.hashed_whole:  # its bytes were counted once already
             self.progress.advance(chunk.stored_size)
         if reason is not None:
-            self.report.damaged_chunks.append(
-                DamagedChunk(chunk.id, chunk.segment, chunk.offset, chunk.stored_size, reason)
-            )
-            if self.report.ok:  # damage outranks unexpected files
-                self.report.status = Status.DAMAGED.value
+            self.report.add_damaged(chunk, reason)
         if files is not None:
             files.feed(chunk, raw)
         segment_chunks[chunk.segment] = segment_chunks.get(chunk.segment, 0) + 1

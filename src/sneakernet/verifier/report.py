@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
+from ..format import ChunkRecord
 from ..output import SCHEMA_VERSION
 
 
@@ -103,6 +104,12 @@ class DriveReport:
             self.status == Status.UNEXPECTED_FILES.value and status != Status.UNEXPECTED_FILES
         ):
             self.status = status.value
+
+    def add_damaged(self, chunk: ChunkRecord, reason: str) -> None:
+        """A chunk found damaged: the drive is damaged, whatever else is on it (damage outranks unexpected files)."""
+        self.damaged_chunks.append(DamagedChunk(chunk.id, chunk.segment, chunk.offset, chunk.stored_size, reason))
+        if self.ok:
+            self.status = Status.DAMAGED.value
 
     def hurt_paths(self) -> list[str]:
         """Every shipment path some problem of this drive hurts, sorted, once each."""
