@@ -16,7 +16,6 @@ import random
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -1168,34 +1167,6 @@ def test_only_a_damaged_segment_is_read_again_chunk_by_chunk(seg_drive: Path, mo
     again = [(segment, size) for segment, size in spy.reads[10:]]
     assert len(spy.reads) == 12 and {segment for segment, _ in again} == {chunk.segment}
     assert got.bytes_checked == stored_total(seg_drive)
-
-
-def test_hashing_ahead_drops_a_drive_it_is_told_to_forget(monkeypatch: pytest.MonkeyPatch) -> None:
-    started, release = threading.Event(), threading.Event()
-    hashed: list[str] = []
-
-    def slow(path: str, threads: int, advance: Any) -> str:
-        hashed.append(path)
-        started.set()
-        release.wait(10)
-        return "digest"
-
-    monkeypatch.setattr(verify_module, "segment_blake3", slow)
-    ahead = verify_module.HashAhead(1)
-    try:
-        for number in (1, 2, 3):
-            ahead.add("d1", f"segments/s00000{number}.seg")
-        ahead.add("d2", "segments/s000001.seg")
-        assert started.wait(10)
-        ahead.forget("d1")  # while its first segment is being hashed
-        release.set()
-        future = ahead.take("d2", "segments/s000001.seg")
-        assert future is not None and future.result(10) == "digest"
-        assert ahead.take("d1", "segments/s000002.seg") is None
-    finally:
-        release.set()
-        ahead.close()
-    assert hashed == [os.path.join("d1", "segments/s000001.seg"), os.path.join("d2", "segments/s000001.seg")]
 
 
 @pytest.mark.parametrize("path", [".sneakernet/parts/x.part", ".SneakerNet", ".sneakernet"])

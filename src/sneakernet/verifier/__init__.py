@@ -38,6 +38,7 @@ __all__ = [
     "Kind",
     "Mode",
     "Problem",
+    "Settings",
     "StateDir",
     "StateStore",
     "Status",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
 
@@ -27,14 +27,19 @@ from .state import VerifyState
 #: Chunks being hashed at once, per worker: enough to overlap reading with hashing.
 IN_FLIGHT_PER_WORKER = 2
 
+#: Hashes a segment file whole: ``(path, threads, advance) -> BLAKE3 hex``, None when it cannot be read.
+SegmentHash = Callable[[str, int, Callable[[int], None]], str | None]
+
 
 class HashAhead:
     """Hashes segment files whole, in the order given, on a thread of its own (BLAKE3 and the reads leave the
     interpreter lock free, and BLAKE3 spreads each slice over ``threads`` threads), while the main thread checks
     manifests and catalogs: a full check of intact drives then costs about the hashing alone."""
 
-    def __init__(self, threads: int) -> None:
+    def __init__(self, threads: int, hash_segment: SegmentHash | None = None) -> None:
         self.threads = threads
+        #: What hashes a segment file (None: segment_blake3, as the data pass does).
+        self.hash_segment = hash_segment
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sneakernet-verify-ahead")
         self.futures: dict[tuple[str, str], Future[str | None]] = {}
 
@@ -43,7 +48,8 @@ class HashAhead:
 
     def _hash(self, drive: str, segment: str) -> str | None:
         # The progress is told when the digest is used, on the main thread.
-        return segment_blake3(os.path.join(drive, segment), self.threads, lambda _: None)
+        hash_segment = self.hash_segment or segment_blake3
+        return hash_segment(os.path.join(drive, segment), self.threads, lambda _: None)
 
     def take(self, drive: str, segment: str) -> Future[str | None] | None:
         return self.futures.pop((drive, segment), None)

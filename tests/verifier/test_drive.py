@@ -1,0 +1,52 @@
+"""verifier/drive.py: one drive's check as a unit of work, sharing only the services of ``Shared``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from craft import small_files, write_shipment
+from sneakernet.progress import NullProgress
+from sneakernet.verifier import Settings, verify
+from sneakernet.verifier.catalog import CatalogMemo
+from sneakernet.verifier.data import HashAhead
+from sneakernet.verifier.drive import DriveVerifier, Shared
+
+
+def test_a_drive_checked_alone_reports_what_verify_reports(tmp_path: Path) -> None:
+    drives = write_shipment(
+        tmp_path / "ship",
+        [small_files([(f"a/f{i}.txt", b"x" * (10 + i)) for i in range(4)]), small_files([("b/g.txt", b"y" * 99)])],
+    )
+    (drives[1] / "stray.txt").write_bytes(b"stray\n")
+    whole = verify([str(d) for d in drives], threads=1)
+    shared = Shared(NullProgress(), HashAhead(1))
+    try:
+        alone = [DriveVerifier(str(d), Settings(workers=1), shared).run() for d in drives]
+    finally:
+        shared.close()
+    assert [r.to_json() for r in alone] == [r.to_json() for r in whole.drives]
+    assert [r.status for r in alone] == ["intact", "unexpected_files"]
+
+
+class CountingMemo(CatalogMemo):
+    """The run's catalog memo, counting the catalogs parsed whole (each gets a table of its own)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[str] = []
+
+    def new_table(self) -> str:
+        self.tables.append(super().new_table())
+        return self.tables[-1]
+
+
+def test_the_drives_of_a_run_parse_their_catalog_once(tmp_path: Path) -> None:
+    drives = write_shipment(tmp_path / "ship", [small_files([("a.txt", b"a")]), small_files([("b.txt", b"b")])])
+    memo = CountingMemo()
+    shared = Shared(NullProgress(), HashAhead(1), memo)
+    try:
+        reports = [DriveVerifier(str(d), Settings(workers=1), shared).run() for d in drives]
+    finally:
+        shared.close()
+    assert [r.ok for r in reports] == [True, True]
+    assert memo.tables == ["catalog_0"]  # the second drive's catalog (the same bytes) came from the memo
