@@ -30,7 +30,7 @@ from .checks import _check_space, _refuse_bad_input
 from .reader import SourceReader
 from .resume import FinishedDrives, clear_unfinished, find_finished, replay
 from .shipment import ShipmentWriter
-from .summary import PackSummary
+from .summary import PackSummary, ReadTally
 from .targets import DriveTargets, NextDrive
 
 
@@ -86,10 +86,7 @@ def pack(
         )
         catalog_size = _check_space(targets, totals, options, finished, assume_ratio)
         created = finished.labels[0].created if finished.labels else _now()
-        summary = PackSummary(shipment=finished.shipment or uuid.uuid4().hex, fingerprint="", drives=[])
-        summary.excluded_entries, summary.excluded_bytes = totals.excluded_entries, totals.excluded_bytes
-        summary.resumed_drives = len(finished.labels)
-        summary.restore_record_left_out = bool(own_record)
+        shipment = finished.shipment or uuid.uuid4().hex
         if out:
             try:
                 os.makedirs(out, exist_ok=True)
@@ -98,12 +95,12 @@ def pack(
         if resume:
             for path in list(targets.drive_paths())[len(finished.labels) :]:
                 clear_unfinished(path)
-        writer = ShipmentWriter(targets, options, catalog_size, summary.shipment, created)
+        writer = ShipmentWriter(targets, options, catalog_size, shipment, created)
         replayed = writer.take_over(finished) if finished.labels else None
         writer.progress = progress
         progress.start(totals.unique_bytes)
         try:
-            _run_pipeline(tree, spool, writer, options, summary, progress, replayed)
+            tally, chunks = _run_pipeline(tree, spool, writer, options, progress, replayed)
             writer.finish()
         except BaseException:
             writer.abort()
@@ -116,32 +113,52 @@ def pack(
         os.path.join(out, label.label) if out else drives[0 if next_drive else label.drive - 1]
         for label in writer.labels
     ]
-    summary.fingerprint = fingerprint(label.manifest_blake3 for label in writer.labels)
-    summary.stored_bytes = sum(label.stored_bytes for label in writer.labels)
-    summary.stored_raw_bytes = writer.stored_raw_bytes
+    shipment_fingerprint = fingerprint(label.manifest_blake3 for label in writer.labels)
+    stored_bytes = sum(label.stored_bytes for label in writer.labels)
+    catalog_copy = None
     try:
         header = CatalogHeader(
-            shipment=summary.shipment,
+            shipment=shipment,
             drives=len(writer.labels),
-            fingerprint=summary.fingerprint,
+            fingerprint=shipment_fingerprint,
             created=writer.labels[0].created,
             tool=writer.labels[0].tool,
-            files=summary.files,
-            raw_bytes=summary.raw_bytes,
-            stored_bytes=summary.stored_bytes,
+            files=tally.files,
+            raw_bytes=tally.raw_bytes,
+            stored_bytes=stored_bytes,
         )
         finish_shipment(
             drive_paths, writer.labels, writer.checksums, header, catalog_size, writer.catalog_lines,
             swapped=next_drive is not None,
         )  # fmt: skip
-        _drive_summaries(drive_paths, writer, summary)
         if catalog_dir:
-            summary.catalog_copy = os.path.join(catalog_dir, f"{summary.shipment}.catalog.jsonl.zst")
-            copy_catalog(drive_paths[-1], summary.catalog_copy)
+            catalog_copy = os.path.join(catalog_dir, f"{shipment}.catalog.jsonl.zst")
+            copy_catalog(drive_paths[-1], catalog_copy)
     finally:
         writer.catalog_lines.close()
-    summary.seconds = time.monotonic() - started - targets.waited
-    return summary
+    return PackSummary(
+        shipment=shipment,
+        fingerprint=shipment_fingerprint,
+        drives=_drive_summaries(drive_paths, writer),
+        files=tally.files,
+        dirs=tally.dirs,
+        symlinks=tally.symlinks,
+        hardlinks=tally.hardlinks,
+        raw_bytes=tally.raw_bytes,
+        stored_bytes=stored_bytes,
+        stored_raw_bytes=writer.stored_raw_bytes,
+        chunks=chunks,
+        excluded_entries=totals.excluded_entries,
+        excluded_bytes=totals.excluded_bytes,
+        skipped=tally.skipped,
+        skipped_count=tally.skipped_count,
+        changed=tally.changed,
+        changed_count=tally.changed_count,
+        seconds=time.monotonic() - started - targets.waited,
+        resumed_drives=len(finished.labels),
+        catalog_copy=catalog_copy,
+        restore_record_left_out=bool(own_record),
+    )
 
 
 def _now() -> str:
@@ -153,34 +170,34 @@ def _run_pipeline(
     spool: Any,
     writer: ShipmentWriter,
     options: PackOptions,
-    summary: PackSummary,
     progress: Progress,
     replayed: Iterator[tuple[ManifestRecord, Callable[[], bytes]]] | None = None,
-) -> None:
+) -> tuple[ReadTally, int]:
     """Three stages that overlap: a thread reads the source (and hashes whole files), a pool encodes chunks, and
     this thread writes in order; at most a few chunks per worker are in flight, so memory stays flat.
 
     With ``replayed`` (a resumed pack: the records of the finished drives), the stream's first items are only
     compared with those records, without reading files, until they run out; then packing goes on for real.
+
+    Returns what the reader counted (read once its thread has ended) and the number of chunks in the shipment.
     """
-    reader = SourceReader(source, options, summary, paths=writer.paths, on_bytes=progress.advance)
+    tally = ReadTally()
+    reader = SourceReader(source, options, tally, paths=writer.paths, on_bytes=progress.advance)
     items = reader.items(spool.entries())
-    if replayed is not None:
-        replay(items, reader, replayed, writer.paths, summary)
+    chunks = replay(items, reader, replayed, writer.paths) if replayed is not None else 0
     files: dict[int, str] = {}
     for item, encoded in encode_in_order(items, partial(encode, level=options.level), options.workers):
-        _write_item(writer, item, encoded, summary, files)
+        _write_item(writer, item, encoded, files)
+        chunks += encoded is not None
+    return tally, chunks
 
 
-def _write_item(
-    writer: ShipmentWriter, item: Any, encoded: EncodedChunk | None, summary: PackSummary, files: dict[int, str]
-) -> None:
+def _write_item(writer: ShipmentWriter, item: Any, encoded: EncodedChunk | None, files: dict[int, str]) -> None:
     """Write one item of the stream; ``files`` carries the whole-file hashes of a group chunk to its files' ends,
     which follow the chunk."""
     if encoded is not None:
         writer.add_chunk(encoded, item)
         files.update(encoded.file_blake3)
-        summary.chunks += 1
     elif isinstance(item, FileEnd):
         if item.with_chunk:
             item.blake3, item.with_chunk = files.pop(item.index), False
@@ -189,22 +206,22 @@ def _write_item(
         writer.add_entry(item)
 
 
-def _drive_summaries(paths: list[str], writer: ShipmentWriter, summary: PackSummary) -> None:
+def _drive_summaries(paths: list[str], writer: ShipmentWriter) -> list[dict[str, Any]]:
     """Each drive of the shipment, as the summary lists it."""
-    for path, label in zip(paths, writer.labels, strict=False):
-        summary.drives.append(
-            {
-                "drive": label.drive,
-                "label": label.label,
-                "path": path,
-                "segments": label.segments,
-                "stored_bytes": label.stored_bytes,
-                "raw_bytes": label.raw_bytes,
-                "manifest_blake3": label.manifest_blake3,
-                # None for a drive kept from an interrupted pack (--resume): its size was not measured this time.
-                "size": writer.sizes.get(label.drive),
-            }
-        )
+    return [
+        {
+            "drive": label.drive,
+            "label": label.label,
+            "path": path,
+            "segments": label.segments,
+            "stored_bytes": label.stored_bytes,
+            "raw_bytes": label.raw_bytes,
+            "manifest_blake3": label.manifest_blake3,
+            # None for a drive kept from an interrupted pack (--resume): its size was not measured this time.
+            "size": writer.sizes.get(label.drive),
+        }
+        for path, label in zip(paths, writer.labels, strict=False)
+    ]
 
 
 __all__ = ["NextDrive", "PackOptions", "PackSummary", "pack"]

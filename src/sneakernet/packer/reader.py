@@ -14,7 +14,7 @@ from ..format import DirRecord, EntryRecord, HardlinkRecord, Metadata, SkippedRe
 from ..io.source import FileStat, Source, SourceFile
 from ..options import PackOptions
 from ..scan import KIND_DIR, KIND_FILE, KIND_SYMLINK, SourceEntry, Unreadable
-from .summary import PackSummary, _show
+from .summary import ReadTally, _show
 
 #: Reasons recorded in skipped records and shown in warnings.
 VANISHED = "vanished before it was read"
@@ -31,7 +31,7 @@ class SourceReader:
 
     source: Source
     options: PackOptions
-    summary: PackSummary
+    tally: ReadTally
     paths: dict[int, bytes] = field(default_factory=dict)
     on_bytes: Callable[[int], None] = lambda n: None
     #: Replaying what finished drives already hold (a resumed pack): files are neither opened nor read, chunks
@@ -49,17 +49,17 @@ class SourceReader:
         chunker = self._chunker = Chunker(self.options.chunk_size)
         for index, entry in enumerate(entries):
             if isinstance(entry, Unreadable):
-                self.summary.note_skipped(entry.path, f"unreadable: {entry.reason}")
+                self.tally.note_skipped(entry.path, f"unreadable: {entry.reason}")
                 yield SkippedRecord(entry.path, f"unreadable: {entry.reason}")
             elif entry.kind == KIND_DIR:
-                self.summary.dirs += 1
+                self.tally.dirs += 1
                 yield DirRecord(entry.path, _meta(entry))
             elif entry.kind == KIND_SYMLINK:
                 yield from self._symlink(entry)
             elif entry.kind == KIND_FILE:
                 yield from self._file(index, entry, chunker)
             else:
-                self.summary.note_skipped(entry.path, SPECIAL)
+                self.tally.note_skipped(entry.path, SPECIAL)
                 yield SkippedRecord(entry.path, SPECIAL)
         yield from self._flush_group(chunker)
 
@@ -72,10 +72,10 @@ class SourceReader:
         try:
             target = self.source.readlink(entry.path)
         except FileNotFoundError:
-            self.summary.note_skipped(entry.path, VANISHED)
+            self.tally.note_skipped(entry.path, VANISHED)
             yield SkippedRecord(entry.path, VANISHED)
             return
-        self.summary.symlinks += 1
+        self.tally.symlinks += 1
         yield SymlinkRecord(entry.path, target, _meta(entry))
 
     def _flush_group(self, chunker: Chunker) -> Iterator[RawChunk | FileEnd | HardlinkRecord]:
@@ -86,7 +86,7 @@ class SourceReader:
         if entry.nlink > 1:
             key = (entry.dev, entry.ino)
             if key in self._hardlinks:
-                self.summary.hardlinks += 1
+                self.tally.hardlinks += 1
                 link = HardlinkRecord(entry.path, self._hardlinks[key])
                 if self._pending_ends:
                     # The target may be a small file still waiting for its group chunk: the link follows its record.
@@ -100,7 +100,7 @@ class SourceReader:
         try:
             file = self.source.open(entry.path)
         except FileNotFoundError:
-            self.summary.note_skipped(entry.path, VANISHED)
+            self.tally.note_skipped(entry.path, VANISHED)
             yield SkippedRecord(entry.path, VANISHED)
             return
         except OSError as exc:
@@ -108,7 +108,7 @@ class SourceReader:
                 raise SourceError(
                     f"cannot read {_show(entry.path)}: {exc.strerror}; fix it or pack with --skip-unreadable"
                 ) from exc
-            self.summary.note_skipped(entry.path, f"unreadable: {exc.strerror}")
+            self.tally.note_skipped(entry.path, f"unreadable: {exc.strerror}")
             yield SkippedRecord(entry.path, f"unreadable: {exc.strerror}")
             return
         try:
@@ -116,7 +116,7 @@ class SourceReader:
             if entry.nlink > 1:
                 self._hardlinks[(entry.dev, entry.ino)] = entry.path
             self.paths[index] = entry.path
-            self.summary.files += 1
+            self.tally.files += 1
             if is_large(before.st_size, self.options.chunk_size):
                 yield from self._large_file(index, file, before, chunker)
             else:
@@ -180,8 +180,8 @@ class SourceReader:
         changed = grew or size != before.st_size or after.st_size != before.st_size
         changed = changed or after.st_mtime_ns != before.st_mtime_ns
         if changed:
-            self.summary.note_changed(self.paths[index])
-        self.summary.raw_bytes += size
+            self.tally.note_changed(self.paths[index])
+        self.tally.raw_bytes += size
         meta = Metadata(after.st_mode & 0o7777, after.st_mtime_ns, after.st_uid, after.st_gid)
         return FileEnd(index, size, digest, meta, changed, with_chunk)
 
@@ -194,8 +194,8 @@ class SourceReader:
         if entry.nlink > 1:
             self._hardlinks[(entry.dev, entry.ino)] = entry.path
         self.paths[index] = entry.path
-        self.summary.files += 1
-        self.summary.raw_bytes += entry.size
+        self.tally.files += 1
+        self.tally.raw_bytes += entry.size
         self.on_bytes(entry.size)
         meta = _meta(entry)
         if not is_large(entry.size, self.options.chunk_size):
@@ -218,7 +218,7 @@ class SourceReader:
             yield FileEnd(index, entry.size, None, meta, False)
             return
         # The replay ended inside this file: the rest is read for real, after hashing what came before.
-        self.summary.raw_bytes -= entry.size
+        self.tally.raw_bytes -= entry.size
         file = self._open_unchanged(index, entry.size, entry.mtime_ns)
         try:
             yield from self._large_file(index, file, file.stat(), chunker, offset)

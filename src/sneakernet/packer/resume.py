@@ -40,7 +40,6 @@ from ..format import (
     show_path,
 )
 from .reader import SourceReader
-from .summary import PackSummary
 
 
 @dataclass
@@ -184,13 +183,13 @@ def replay(
     reader: SourceReader,
     records: Iterator[tuple[ManifestRecord, Callable[[], bytes]]],
     paths: dict[int, bytes],
-    summary: PackSummary,
-) -> None:
+) -> int:
     """Consume the stream's ``items`` that the finished drives already hold (their ``records``, see
     :func:`replayed_records`), checking each; then have ``reader`` go live. ``paths`` are the writer's paths of
-    files still open."""
+    files still open. Returns the number of chunks replayed."""
     expected = next(records, None)
     reader.dry = expected is not None
+    chunks = 0
     while expected is not None:
         item = next(items, None)
         if item is None:
@@ -200,7 +199,7 @@ def replay(
         record, read_back = expected
         match(item, record, paths)
         if isinstance(item, RawChunk):
-            summary.chunks += 1
+            chunks += 1
             reader.last_replayed = (item, read_back)
             if len(item.slices) == 1 and item.slices[0].chunk_offset == 0 and isinstance(record, ChunkRecord):
                 reader.replayed_chunks.setdefault(item.slices[0].file_index, []).append(record.raw_blake3)
@@ -209,3 +208,4 @@ def replay(
             reader.replayed_chunks.pop(item.index, None)
         expected = next(records, None)
     reader.go_live()
+    return chunks

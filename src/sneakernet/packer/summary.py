@@ -1,4 +1,5 @@
-"""What a pack did (:class:`PackSummary`), for the human summary and ``--json``."""
+"""What a pack did (:class:`PackSummary`), for the human summary and ``--json``, built once packing is over from
+what each part counted on its own thread (:class:`ReadTally`, the writer's drives and chunks)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ LISTED_PATHS = 100
 
 @dataclass
 class PackSummary:
-    """What pack did, for the human summary and ``--json``."""
+    """What pack did, for the human summary and ``--json``: made whole when the pack is over, never shared by
+    threads."""
 
     shipment: str
     fingerprint: str
@@ -54,6 +56,22 @@ class PackSummary:
         out.update(short_fingerprint=self.short_fingerprint, ratio=round(self.ratio, 4))
         out["rate_bytes_per_second"] = round(self.raw_bytes / self.seconds) if self.seconds else None
         return out
+
+
+@dataclass
+class ReadTally:
+    """What reading the source found, counted by the one thread that reads it (:class:`SourceReader`); pack reads
+    it once that thread has ended, into the :class:`PackSummary`."""
+
+    files: int = 0
+    dirs: int = 0
+    symlinks: int = 0
+    hardlinks: int = 0
+    raw_bytes: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    skipped_count: int = 0
+    changed: list[str] = field(default_factory=list)
+    changed_count: int = 0
 
     def note_skipped(self, path: bytes, reason: str) -> None:
         self.skipped_count += 1
