@@ -271,3 +271,64 @@ def test_cli_md_exit_codes_match_exit_code_enum() -> None:
 def test_readme_exit_codes_match_exit_code_enum() -> None:
     rows = table_rows(section(README.read_text(encoding="utf-8"), "Exit codes"), "| code | meaning |")
     assert sorted(int(row[0]) for row in rows) == sorted(code.value for code in ExitCode)
+
+
+# --- module names in the docs ------------------------------------------------------------------------------------
+
+#: Where the files named in the docs live: a ``name.py`` in backticks must be the end of one of their paths.
+NAMED_TREES = ("src", "tests", "bench", "docs", "examples")
+
+
+#: What a backticked token that names a file or module looks like: ``x.py``, ``src/...``, ``sneakernet.x``.
+NAME_FORMS = (r"[\w./-]*\w\.py", r"src/[\w./-]+", r"sneakernet(\.\w+)+")
+
+
+def named_modules(text: str) -> Iterator[str]:
+    """Backticked file names (``restore.py``, ``cli/render.py``, ``src/sneakernet/cli/``) and dotted module names
+    (``sneakernet.errors``) in ``text``, code blocks included: a command shown there names real files too."""
+    for match in re.finditer(r"`([^`\s]+)`", text):
+        token = match.group(1).rstrip(".,:;")
+        if any(re.fullmatch(form, token) for form in NAME_FORMS):
+            yield token
+
+
+def names_something(token: str, files: list[str]) -> bool:
+    if token.startswith("sneakernet."):
+        return dotted_name_exists(token)
+    if token.startswith(NAMED_TREES):
+        return (ROOT / token).exists()
+    return any(path == token or path.endswith("/" + token) for path in files)
+
+
+def dotted_name_exists(token: str) -> bool:
+    """``sneakernet.errors`` (a module) or ``sneakernet.errors.ExitCode`` (a name in one), imported to check."""
+    parts = token.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            found: object = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attribute in parts[cut:]:
+            if not hasattr(found, attribute):
+                return False
+            found = getattr(found, attribute)
+        return True
+    return False
+
+
+@pytest.mark.parametrize(
+    "md", [*markdown_files(), ROOT / "bench" / "README.md"], ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_module_names_in_the_docs_exist(md: Path) -> None:
+    """A module moved or renamed must be renamed in the docs too (README's layout, docs/format.md's list of the
+    modules that implement it, reliability.md's tests, ...)."""
+    files = [
+        str(path.relative_to(ROOT))
+        for tree in NAMED_TREES
+        for path in (ROOT / tree).rglob("*")
+        if path.is_file() and ".egg-info" not in str(path)
+    ]
+    gone = sorted(
+        {token for token in named_modules(md.read_text(encoding="utf-8")) if not names_something(token, files)}
+    )
+    assert not gone, f"{md.relative_to(ROOT)} names what is not there (moved? renamed?): {', '.join(gone)}"

@@ -1,7 +1,7 @@
 """Profiles: pack's options in a YAML file (``--config sneakernet.yaml``), ``sneakernet.config.load_profile()``.
 
 A profile is a mapping of option names to values; every key is optional and the command line overrides it
-(cli.py does the merging). Reading is strict, so that a typo cannot silently pack with a default: an unknown
+(cli/params.py merges). Reading is strict, so that a typo cannot silently pack with a default: an unknown
 key, a key given twice, or a value of the wrong kind is refused with the key and its line. YAML is read with
 ``yaml.SafeLoader`` only (no tags that build Python objects), through its node API, which keeps line numbers.
 This module reads and checks; it packs nothing.
