@@ -3,17 +3,27 @@ cannot repeat) and the shipment identity's wrapped copies of 19.8.1 (age files, 
 
 from __future__ import annotations
 
+import fcntl
+import importlib
 import itertools
+import os
+import select
 import shutil
 import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
 
+import pyrage
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sneakernet.crypto import aead
+from sneakernet.crypto import aead, agefile, keys
 from sneakernet.crypto.aead import KeyDrawer, SegmentKey, SegmentOpener, SegmentPlace
-from sneakernet.errors import AuthenticationFailed, CryptoError, ExitCode, FormatError
+from sneakernet.crypto.keys import ShipmentIdentity
+from sneakernet.errors import AuthenticationFailed, CryptoError, ExitCode, FormatError, WrongKey
 
 SHIPMENT = "0123456789abcdef0123456789abcdef"
 OTHER_SHIPMENT = "fedcba9876543210fedcba9876543210"
@@ -199,3 +209,252 @@ def test_openssl_decrypts_a_sealed_chunk_by_hand_as_documented(tmp_path) -> None
             check=True,
         )
         assert run.stdout == frames[index]
+
+
+# --- keys: the shipment identity and its wrapped copies (19.8.1) ---
+
+needs_age = pytest.mark.skipif(
+    shutil.which("age") is None or shutil.which("age-keygen") is None,
+    reason="the age command is not installed (Debian package age; .ci/run installs it)",
+)
+needs_ssh_keygen = pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="ssh-keygen is not installed")
+PASSPHRASE = "correct horse battery staple"
+
+
+@pytest.fixture(scope="module")
+def ssh_keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """An unencrypted ed25519 and a 2048-bit RSA key pair made by ssh-keygen: {kind: private key path}."""
+    if shutil.which("ssh-keygen") is None:
+        pytest.skip("ssh-keygen is not installed")
+    folder = tmp_path_factory.mktemp("ssh")
+    made = {}
+    for kind, args in (("ssh-ed25519", ["-t", "ed25519"]), ("ssh-rsa", ["-t", "rsa", "-b", "2048"])):
+        path = folder / kind
+        subprocess.run(["ssh-keygen", "-q", *args, "-N", "", "-C", "me@host", "-f", str(path)], check=True)
+        made[kind] = path
+    return made
+
+
+def age_on_a_terminal(args: list[str], answers: list[str], cwd: Path) -> bytes:
+    """Run `age ARGS` on a pseudo-terminal (age reads a passphrase only from its terminal), typing each of
+    ``answers`` at each prompt; what it showed."""
+    master, slave = os.openpty()
+
+    def attach() -> None:  # a new session whose controlling terminal is the pty
+        os.setsid()
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+
+    process = subprocess.Popen(["age", *args], stdin=slave, stdout=slave, stderr=slave, cwd=cwd, preexec_fn=attach)
+    os.close(slave)
+    shown, deadline = b"", time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 1)
+            if not ready:
+                if process.poll() is not None:
+                    break
+                continue
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # EIO: age closed the terminal
+                break
+            if not data:
+                break
+            shown += data
+            if answers and data.rstrip().endswith(b":"):
+                os.write(master, answers.pop(0).encode() + b"\n")
+        assert process.wait(timeout=60) == 0, shown
+    finally:
+        os.close(master)
+        if process.poll() is None:
+            process.kill()
+    return shown
+
+
+def test_recipients_parse_and_refuse_with_one_clear_line(ssh_keys: dict[str, Path]) -> None:
+    identity = ShipmentIdentity.generate()
+    assert keys.parse_recipient(identity.recipient).kind is keys.RecipientKind.X25519
+    for kind, path in ssh_keys.items():
+        assert keys.parse_recipient(Path(f"{path}.pub").read_text()).kind.value == kind
+    rsa = Path(f"{ssh_keys['ssh-rsa']}.pub").read_text()
+    text = f"# the receivers\n\n{identity.recipient}\n  # indented comment\n{rsa}"
+    assert [r.kind.value for r in keys.parse_recipients(text)] == ["X25519", "ssh-rsa"]
+    with pytest.raises(CryptoError, match=r"recipients.txt, line 2: recipient 'age1qqqqqqqq\.\.\.' is not a valid age"):
+        keys.parse_recipients(f"{identity.recipient}\nage1qqqqqqqqqqqqqqqqqqq\n", "recipients.txt")
+    with pytest.raises(CryptoError, match="neither an age X25519 recipient"):
+        keys.parse_recipient(identity.secret_line())  # a secret pasted where a public key belongs: not echoed
+    with pytest.raises(CryptoError, match="names no recipient"):
+        keys.parse_recipients("# nobody\n")
+
+
+def test_wrapped_identity_round_trips_for_every_recipient_kind(ssh_keys: dict[str, Path]) -> None:
+    identity = ShipmentIdentity.generate()
+    x25519 = ShipmentIdentity.generate()
+    recipients = [keys.parse_recipient(x25519.recipient)]
+    recipients += [keys.parse_recipient(Path(f"{path}.pub").read_text()) for path in ssh_keys.values()]
+    wrapped = keys.wrap_for_recipients(identity, recipients)
+    assert keys.recipient_kinds(wrapped) == ["X25519", "ssh-ed25519", "ssh-rsa"]
+    for identity_file in [x25519.secret_line() + "\n", *(path.read_text() for path in ssh_keys.values())]:
+        opened = keys.unwrap_with_identities(wrapped, identity_file)
+        assert opened.secret_line() == identity.secret_line()
+        assert opened.recipient == identity.recipient
+    # an identity file of several lines and comments, the right one last
+    several = f"# keys\n{ShipmentIdentity.generate().secret_line()}\n\n{x25519.secret_line()}\n"
+    assert keys.unwrap_with_identities(wrapped, several).recipient == identity.recipient
+
+
+def test_a_wrong_or_missing_identity_is_one_line_naming_no_secret(ssh_keys: dict[str, Path]) -> None:
+    identity = ShipmentIdentity.generate()
+    owner = ShipmentIdentity.generate()
+    wrapped = keys.wrap_for_recipients(identity, [keys.parse_recipient(owner.recipient)])
+    stranger = ShipmentIdentity.generate()
+    raised = []
+    for identity_file, kind, message in (
+        (stranger.secret_line(), WrongKey, "does not open keys/recipients.age: .*other recipients \\(X25519\\)"),
+        (ssh_keys["ssh-ed25519"].read_text(), WrongKey, "does not open"),
+        ("", CryptoError, "holds no identity"),
+        ("# only a comment\n", CryptoError, "holds no identity"),
+        ("AGE-SECRET-KEY-1NOTAKEY\n", CryptoError, "line 1: not an age identity"),
+        (owner.secret_line()[:-1] + "Q", CryptoError, "line 1: not a valid age X25519 identity"),
+        ("-----BEGIN OPENSSH PRIVATE KEY-----\nbroken\n", CryptoError, "not an SSH private key sneakernet can use"),
+    ):
+        with pytest.raises(kind, match=message) as caught:
+            keys.unwrap_with_identities(wrapped, identity_file)
+        assert caught.value.exit_code == ExitCode.USAGE
+        raised.append(caught.value)
+    for error in raised:
+        text = f"{error} {error!r}"
+        assert "\n" not in str(error)
+        for secret in (identity, owner, stranger):
+            assert secret.secret_line() not in text
+            assert secret.secret_line()[16:40] not in text
+    assert identity.secret_line() not in repr(identity)
+    assert repr(identity) == f"ShipmentIdentity({identity.recipient})"
+
+
+def test_an_ssh_key_protected_by_a_passphrase_is_refused_in_one_line(tmp_path: Path) -> None:
+    if shutil.which("ssh-keygen") is None:
+        pytest.skip("ssh-keygen is not installed")
+    path = tmp_path / "locked"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "a secret", "-f", str(path)], check=True)
+    with pytest.raises(CryptoError, match="without a passphrase"):
+        keys.parse_identities(path.read_text())
+
+
+def test_passphrase_file_round_trips_and_refuses_a_wrong_passphrase() -> None:
+    identity = ShipmentIdentity.generate()
+    wrapped = keys.wrap_with_passphrase(identity, PASSPHRASE)
+    assert keys.recipient_kinds(wrapped, keys.PASSPHRASE_FILE) == ["scrypt"]
+    assert agefile.scrypt_work_factor(agefile.read_header(wrapped, "p"), "p") == keys.WORK_FACTOR == 18
+    assert keys.unwrap_with_passphrase(wrapped, PASSPHRASE).secret_line() == identity.secret_line()
+    with pytest.raises(WrongKey, match=r"^the passphrase given does not open keys/passphrase\.age$") as caught:
+        keys.unwrap_with_passphrase(wrapped, PASSPHRASE + "!")
+    assert PASSPHRASE not in repr(caught.value)
+    with pytest.raises(CryptoError, match="is a passphrase file: open it with the passphrase"):
+        keys.unwrap_with_identities(wrapped, identity.secret_line())
+    with pytest.raises(CryptoError, match="the passphrase is empty"):
+        keys.wrap_with_passphrase(identity, "")
+    with pytest.raises(CryptoError, match="too weak to write"):
+        keys.wrap_with_passphrase(identity, PASSPHRASE, work_factor=17)
+
+
+@pytest.mark.parametrize("work_factor", [1, 10, 17])
+def test_a_weak_scrypt_work_factor_is_refused_before_any_work(work_factor: int) -> None:
+    """A genuine age passphrase file (pyrage opens it) whose work factor is below 2^18: refused from its header."""
+    identity = ShipmentIdentity.generate()
+    weak = agefile.scrypt_encrypt(identity.secret_line().encode() + b"\n", PASSPHRASE, work_factor)
+    assert pyrage.passphrase.decrypt(weak, PASSPHRASE) == identity.secret_line().encode() + b"\n"
+    with pytest.raises(CryptoError, match=f"work factor of 2\\^{work_factor}, below the 2\\^18") as caught:
+        keys.unwrap_with_passphrase(weak, PASSPHRASE)
+    assert not isinstance(caught.value, WrongKey)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda f: b"not age at all", "is not an age file"),
+        (lambda f: b"-----BEGIN AGE ENCRYPTED FILE-----\n...", "armored"),
+        (lambda f: f[: f.index(b"\n---")], "cut short"),
+        (lambda f: f.replace(b" 10\n", b" 010\n", 1), "scrypt stanza is malformed"),
+        (lambda f: f.replace(b"-> scrypt", b"-> X25519", 1), "not an age passphrase file"),
+        (lambda f: f.replace(b"\n---", b"\n-> X25519 abc\nAAAA\n---", 1), "not an age passphrase file"),
+        (lambda f: f.replace(b"\n-> scrypt", b"\nwhat", 1), "neither a stanza nor its end"),
+        (lambda f: f.replace(b"-> scrypt ", b"-> scrypt  ", 1), "empty or unreadable argument"),
+    ],
+)
+def test_a_malformed_passphrase_file_is_refused_in_one_line(damage, message: str) -> None:
+    good = agefile.scrypt_encrypt(b"AGE-SECRET-KEY-1\n", PASSPHRASE, 10)  # its header is all that is read
+    with pytest.raises(CryptoError, match=message):
+        keys.unwrap_with_passphrase(damage(good), PASSPHRASE)
+
+
+def test_sealed_files_open_only_with_their_shipments_identity() -> None:
+    identity = ShipmentIdentity.generate()
+    plaintext = b'{"type":"header","format":"sneakernet-index"}\n' * 100
+    sealed = identity.seal(plaintext)
+    assert plaintext[:20] not in sealed
+    assert identity.open(sealed, "index.age") == plaintext
+    with pytest.raises(AuthenticationFailed, match=r"^index\.age does not open with the shipment's key"):
+        ShipmentIdentity.generate().open(sealed, "index.age")
+    damaged = bytearray(sealed)
+    damaged[-5] ^= 1
+    with pytest.raises(AuthenticationFailed, match=r"catalog\.age does not open"):
+        identity.open(bytes(damaged), "catalog.age")
+    with pytest.raises(CryptoError, match=r"catalog\.age is not an age file"):
+        identity.open(b"plain text", "catalog.age")
+
+
+@settings(max_examples=10, deadline=None)
+@given(plaintext=st.binary(max_size=200_000))
+def test_age_files_written_by_hand_open_with_pyrage(plaintext: bytes) -> None:
+    """agefile.scrypt_encrypt is age's format: any size, across the 64 KiB payload chunks."""
+    assert pyrage.passphrase.decrypt(agefile.scrypt_encrypt(plaintext, "pw", 2), "pw") == plaintext
+
+
+@needs_age
+def test_keys_wrapped_here_open_with_the_age_command(tmp_path: Path, ssh_keys: dict[str, Path]) -> None:
+    """Interop with Debian's `age`: keys/recipients.age for X25519, ssh-ed25519 and ssh-rsa recipients and
+    keys/passphrase.age open with `age -d`, giving the shipment identity's line."""
+    subprocess.run(["age-keygen", "-o", str(tmp_path / "key.txt")], check=True, capture_output=True)
+    key_text = (tmp_path / "key.txt").read_text()
+    x25519 = next(line.split(": ")[1] for line in key_text.splitlines() if line.startswith("# public key: "))
+    identity = ShipmentIdentity.generate()
+    recipients = [keys.parse_recipient(x25519)]
+    recipients += [keys.parse_recipient(Path(f"{path}.pub").read_text()) for path in ssh_keys.values()]
+    (tmp_path / "recipients.age").write_bytes(keys.wrap_for_recipients(identity, recipients))
+    expected = identity.secret_line().encode() + b"\n"
+    for key_file in [tmp_path / "key.txt", *ssh_keys.values()]:
+        run = subprocess.run(
+            ["age", "-d", "-i", str(key_file), "recipients.age"], cwd=tmp_path, capture_output=True, check=True
+        )
+        assert run.stdout == expected
+    (tmp_path / "passphrase.age").write_bytes(keys.wrap_with_passphrase(identity, PASSPHRASE))
+    age_on_a_terminal(["-d", "-o", "opened.txt", "passphrase.age"], [PASSPHRASE], tmp_path)
+    assert (tmp_path / "opened.txt").read_bytes() == expected
+
+
+@needs_age
+def test_keys_wrapped_by_the_age_command_open_here(tmp_path: Path, ssh_keys: dict[str, Path]) -> None:
+    """The reverse: `age -e` to each recipient kind, and `age -p`, of an identity made by age-keygen."""
+    subprocess.run(["age-keygen", "-o", str(tmp_path / "shipment.txt")], check=True, capture_output=True)
+    line = next(line for line in (tmp_path / "shipment.txt").read_text().splitlines() if line.startswith("AGE-SECRET"))
+    (tmp_path / "plain").write_text(line + "\n")
+    subprocess.run(["age-keygen", "-o", str(tmp_path / "mine.txt")], check=True, capture_output=True)
+    mine = keys.parse_identities((tmp_path / "mine.txt").read_text())
+    args = ["-r", str(mine[0].to_public())]
+    for path in ssh_keys.values():
+        args += ["-R", f"{path}.pub"]
+    subprocess.run(["age", "-e", *args, "-o", "recipients.age", "plain"], cwd=tmp_path, check=True)
+    wrapped = (tmp_path / "recipients.age").read_bytes()
+    for identity_file in [(tmp_path / "mine.txt").read_text(), *(path.read_text() for path in ssh_keys.values())]:
+        assert keys.unwrap_with_identities(wrapped, identity_file).secret_line() == line
+    age_on_a_terminal(["-p", "-o", "passphrase.age", "plain"], [PASSPHRASE, PASSPHRASE], tmp_path)
+    opened = keys.unwrap_with_passphrase((tmp_path / "passphrase.age").read_bytes(), PASSPHRASE)
+    assert opened.secret_line() == line
+
+
+def test_without_the_crypt_extra_one_line_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pyrage", None)  # what an install without the extra finds
+    monkeypatch.delitem(sys.modules, "sneakernet.crypto.keys")
+    with pytest.raises(CryptoError, match=r"need the 'crypt' extra: pip install 'sneakernet\[crypt\]'"):
+        importlib.import_module("sneakernet.crypto.keys")
