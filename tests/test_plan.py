@@ -23,6 +23,8 @@ from sneakernet.planner import DEFAULT_LINKS, plan
 from sneakernet.planner.sample import SAMPLE_PIECE, StreamSampler
 from sneakernet.planner.walk import EVENT_GROUP, EVENT_LARGE, EventSpool, Walk
 from sneakernet.scan import scan
+from sneakernet.space.budget import Placement
+from sneakernet.space.fill import Fill
 from sneakernet.units import format_duration, parse_rate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -254,8 +256,36 @@ def test_the_sample_never_counts_a_byte_twice(tmp_path: Path) -> None:
     assert planned.sample_files <= planned.files
 
 
+def test_plan_and_pack_fill_drives_through_the_one_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """space/fill.py is the one fill model: pack (real sizes) and plan (estimates) place every chunk and record
+    through Fill.room and finish every drive through Fill.finish, so their drive counts differ only by the
+    estimates. Counted by wrapping the two methods, which still run."""
+    src = make_mixed_tree(tmp_path / "src", 1)
+    calls: dict[str, int] = {}
+    real_room, real_finish = Fill.room, Fill.finish
+
+    def room(self: Fill, stored_size: int, extra_records: int) -> Placement | None:
+        calls["room"] = calls.get("room", 0) + 1
+        return real_room(self, stored_size, extra_records)
+
+    def finish(self: Fill) -> None:
+        calls["finish"] = calls.get("finish", 0) + 1
+        real_finish(self)
+
+    monkeypatch.setattr(Fill, "room", room)
+    monkeypatch.setattr(Fill, "finish", finish)
+    planned = plan(src, drive_size=3_000_000, chunk_size=256 * KiB)
+    planned_calls, calls = calls, {}
+    summary = pack(src, out=str(tmp_path / "out"), drive_size=3_000_000, options=PackOptions(chunk_size=256 * KiB))
+    # plan fills twice (the estimate and nothing compressing); pack once.
+    assert planned_calls["finish"] == planned.drives_needed + planned.drives_if_nothing_compresses
+    assert calls["finish"] == len(summary.drives) >= 3
+    assert planned_calls["room"] > 0 and calls["room"] > 0
+    assert abs(planned.drives_needed - len(summary.drives)) <= 1
+
+
 def test_catalog_bound_is_packs(tmp_path: Path) -> None:
-    """plan mirrors pack's _check_space: the same catalog room on every drive."""
+    """plan and pack's _check_space reserve the same catalog room on every drive (space/reserve.py)."""
     src = make_mixed_tree(tmp_path / "src", 6)
     for drive_size, reserve in ((3_000_000, None), (50_000_000, 0), (10**12, None)):
         options = PackOptions(chunk_size=256 * KiB, reserve=reserve)

@@ -24,7 +24,8 @@ from ..format import (
 )
 from ..options import PackOptions
 from ..progress import NullProgress, Progress, begin_drive
-from ..space.budget import PATH_ESCAPE_FACTOR, RECORD_BOUND, DriveBudget, DriveSpace, Placement
+from ..space.budget import RECORD_BOUND, DriveBudget, DriveSpace, Placement, record_bound
+from ..space.fill import Fill, Manifest
 from ..units import format_size
 from .resume import FinishedDrives, replayed_records, store_bytes
 from .targets import DriveSlot, DriveTargets
@@ -42,12 +43,9 @@ class _Piece:
     length: int
 
 
-def _record_bound(path: bytes) -> int:
-    return RECORD_BOUND + PATH_ESCAPE_FACTOR * len(path)
-
-
 class ShipmentWriter:
-    """Fills drives in order with records and chunks; opens the next drive when one is full."""
+    """Fills drives in order with records and chunks: the one fill model (:class:`~sneakernet.space.fill.Fill`)
+    decides when a drive is full, and this writer is the drives it fills (opened, finished, named in refusals)."""
 
     def __init__(
         self, targets: DriveTargets, options: PackOptions, catalog_size: int, shipment: str, created: str
@@ -60,16 +58,13 @@ class ShipmentWriter:
         self.labels: list[DriveLabel] = []
         self.checksums: list[list[tuple[str, str]]] = []
         self.drive: DriveWriter | None = None
-        self.space: DriveSpace | None = None
+        self.fill = Fill(self, options.segment_size)
         self.slot: DriveSlot | None = None
         self.pieces: dict[int, _Piece] = {}
         #: The first drive of each file whose pieces span drives, until its final record.
         self.first_drive: dict[bytes, int] = {}
         #: The catalog's entry lines, in order, as JSON Lines (uncompressed, in a temporary file).
         self.catalog_lines: BinaryIO = tempfile.TemporaryFile(prefix="sneakernet-catalog-")  # noqa: SIM115
-        #: Sum of the record bounds of the open pieces, kept as pieces open and close (summing it on every
-        #: record would cost the square of the files in a chunk).
-        self.pieces_bound = 0
         self.paths: dict[int, bytes] = {}
         self.stored_raw_bytes = 0
         #: Each drive's size (before the reserve) by drive number, for the drives this run filled.
@@ -89,41 +84,21 @@ class ShipmentWriter:
 
         return replayed_records(finished, absorb)
 
-    # The manifest may still need, beyond what is written: the records of open pieces, a segment record and
-    # the end record. Every check reserves them.
-    def _closing_bound(self) -> int:
-        return self.pieces_bound + 2 * RECORD_BOUND
-
     def _ensure_room(self, stored_size: int, extra_records: int) -> tuple[DriveWriter, Placement | None]:
-        """Make the current drive take ``stored_size`` chunk bytes (None: no chunk) and ``extra_records`` manifest
-        bytes, finishing it and opening the next when they do not fit."""
-        for attempt in range(2):
-            if self.drive is None:
-                self._open_drive()
-            assert self.drive is not None and self.space is not None and self.slot is not None
-            bound = self.drive.manifest.size_bound(extra_records + self._closing_bound())
-            if stored_size:
-                placement = self.space.place(stored_size, bound)
-                if placement is not None:
-                    return self.drive, placement
-            elif self.space.fits(bound):
-                return self.drive, None
-            if attempt == 1 or (self.space.empty and self.drive.manifest.records <= 1):
-                raise DestinationError(
-                    f"{self.slot.path} cannot take even one chunk with its records in "
-                    f"{format_size(self.slot.capacity)}: use larger drives or a smaller --chunk-size"
-                )
-            self._finish_drive()
-        raise AssertionError("unreachable")
+        """Make the current drive take ``stored_size`` chunk bytes (0: no chunk) and ``extra_records`` manifest
+        bytes, finishing it and opening the next when they do not fit (:meth:`Fill.room`)."""
+        placement = self.fill.room(stored_size, extra_records)
+        assert self.drive is not None
+        return self.drive, placement
 
     def add_entry(self, record: EntryRecord) -> None:
         target = getattr(record, "target", b"")
-        drive, _ = self._ensure_room(0, _record_bound(record.path + target))
+        drive, _ = self._ensure_room(0, record_bound(len(record.path) + len(target)))
         drive.add_record(record)
         self._catalog(catalog_entry(record, drive.header.drive, self.first_drive))
 
     def add_chunk(self, chunk: EncodedChunk, raw: RawChunk) -> None:
-        extra = RECORD_BOUND + sum(_record_bound(self.paths[s.file_index]) for s in raw.slices)
+        extra = RECORD_BOUND + sum(record_bound(len(self.paths[s.file_index])) for s in raw.slices)
         drive, placement = self._ensure_room(len(chunk.stored), extra)
         assert placement is not None
         drive.add_chunk(chunk, placement.new_segment)
@@ -133,21 +108,21 @@ class ShipmentWriter:
             open_piece = self.pieces.get(piece.file_index)
             if open_piece is None:
                 self.pieces[piece.file_index] = _Piece(raw.id, piece.chunk_offset, piece.file_offset, piece.length)
-                self.pieces_bound += _record_bound(self.paths[piece.file_index])
+                self.fill.pieces_bound += record_bound(len(self.paths[piece.file_index]))
             else:
                 open_piece.length += piece.length
 
     def end_file(self, end: FileEnd) -> None:
         path = self.paths[end.index]
         # Room first: should the drive fill here, the open piece is closed on it and the final record, empty,
-        # goes on the next drive. An open piece's record is already counted by _closing_bound.
-        drive, _ = self._ensure_room(0, 0 if end.index in self.pieces else _record_bound(path))
+        # goes on the next drive. An open piece's record is already counted in the fill's pieces_bound.
+        drive, _ = self._ensure_room(0, 0 if end.index in self.pieces else record_bound(len(path)))
         del self.paths[end.index]
         piece = self.pieces.pop(end.index, None)
         if piece is None:
             piece = _Piece(-1, 0, end.size, 0)
         else:
-            self.pieces_bound -= _record_bound(path)
+            self.fill.pieces_bound -= record_bound(len(path))
         record = FileRecord(
             path, piece.offset, piece.length, piece.chunk, piece.chunk_offset, True,
             end.size, end.blake3, end.meta, end.changed,
@@ -164,15 +139,18 @@ class ShipmentWriter:
         if self.drive is None:
             if self.labels:
                 return  # a resumed pack whose finished drives already held everything
-            self._open_drive()
-        self._finish_drive()
+            self.fill.open()
+        self.fill.finish()
 
     def abort(self) -> None:
         if self.drive is not None:
             self.drive.abort()
         self.catalog_lines.close()
 
-    def _open_drive(self) -> None:
+    # --- the drives the fill fills (space.fill.Drives) ---
+
+    def open_drive(self) -> tuple[DriveBudget, Manifest]:
+        """Open drive ``len(labels) + 1`` in its slot; :class:`OutOfSpace` when no slot is left."""
         index = len(self.labels) + 1
         slot = self.targets.slot(index)
         if slot is None:
@@ -194,9 +172,10 @@ class ShipmentWriter:
         log.info("%s: filling %s (room for %d bytes)", drive_label(index), slot.path, slot.capacity)
         begin_drive(self.progress, drive_label(index))
         self.drive = DriveWriter(slot.path, drive_label(index), header, self.options.segment_size)
-        self.space = DriveSpace(DriveBudget(slot.capacity, self.catalog_size), self.options.segment_size)
+        return DriveBudget(slot.capacity, self.catalog_size), self.drive.manifest
 
-    def _finish_drive(self) -> None:
+    def finish_drive(self, space: DriveSpace) -> None:
+        """Finish the open drive: the pieces of files that continue on the next drive, its manifest, its label."""
         assert self.drive is not None
         # Pieces of files that continue on the next drive end here.
         for index, piece in self.pieces.items():
@@ -204,7 +183,6 @@ class ShipmentWriter:
             self.drive.add_record(record)
             self.first_drive.setdefault(record.path, self.drive.header.drive)
         self.pieces = {}
-        self.pieces_bound = 0
         self.labels.append(self.drive.finish())
         label = self.labels[-1]
         log.info(
@@ -213,3 +191,10 @@ class ShipmentWriter:
         )  # fmt: skip
         self.checksums.append(self.drive.checksums)
         self.drive = None
+
+    def too_small(self) -> DestinationError:
+        assert self.slot is not None
+        return DestinationError(
+            f"{self.slot.path} cannot take even one chunk with its records in "
+            f"{format_size(self.slot.capacity)}: use larger drives or a smaller --chunk-size"
+        )

@@ -32,7 +32,7 @@ from ..options import DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL, DEFAULT_SEGMENT_SIZE, P
 from ..patterns import Excluder
 from ..scan import check_source, restore_record_excludes
 from ..space.budget import DriveBudget, default_reserve
-from ..space.reserve import catalog_reservation
+from ..space.reserve import catalog_reservation, data_room, holds
 from ..units import Link, counted, format_size, parse_rate
 from .estimate import EstimatedFill, place
 from .report import DriveFill, LinkTime, Plan, filesystem_room, pack_seconds_estimate
@@ -103,7 +103,7 @@ def plan(
     accepted = None
     if drives is not None:
         # pack --drive refuses, before writing, drives that together cannot hold the data uncompressed.
-        accepted = drives * DriveBudget(capacity, catalog_size).usable(0) >= totals.unique_bytes
+        accepted = holds(drives * data_room(capacity, catalog_size), totals.unique_bytes)
     if override is None:
         pack_seconds = pack_seconds_estimate(sample, walked.raw_bytes, walked.files, threads)
     else:

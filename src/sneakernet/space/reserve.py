@@ -7,6 +7,8 @@ drives that together cannot hold the data.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ..codec import stored_size_bound
 from ..errors import DestinationError, UsageError
 from ..format import MAX_SEGMENTS
@@ -62,3 +64,38 @@ def catalog_reservation(
             "use a larger --segment-size"
         )
     return size
+
+
+def data_room(capacity: int, catalog_size: int) -> int:
+    """Segment bytes one drive of ``capacity`` bytes (after the reserve) takes beside the catalog, manifests aside."""
+    return DriveBudget(capacity, catalog_size).usable(0)
+
+
+def holds(room: int, left: int, assume_ratio: float | None = None) -> bool:
+    """Whether drives of ``room`` data bytes together take ``left`` bytes of data: uncompressed, or at
+    ``assume_ratio`` of its size when given (stored bytes per byte of data, as plan estimates it)."""
+    return room >= left * (assume_ratio or 1.0)
+
+
+def refuse_given_drives(capacities: Sequence[int], catalog_size: int, left: int, assume_ratio: float | None) -> None:
+    """Refuse given drives that together cannot hold the ``left`` bytes of data (see :func:`holds`)."""
+    room = sum(data_room(capacity, catalog_size) for capacity in capacities)
+    if not holds(room, left, assume_ratio):
+        raise DestinationError(_drives_too_small(len(capacities), room, left, assume_ratio))
+
+
+def _drives_too_small(count: int, room: int, left: int, assume_ratio: float | None) -> str:
+    """Why the given drives are refused, and the three ways on."""
+    drives = f"the {count} drive{'s' if count != 1 else ''} given hold{'s' if count == 1 else ''}"
+    needed = f"fits only if it compresses to {room / left:.2f} of its size or less"
+    if assume_ratio is not None:
+        return (
+            f"{drives} about {format_size(room)} after overhead; the source has {format_size(left)} left to pack, "
+            f"{format_size(left * assume_ratio)} at --assume-ratio {assume_ratio:g}: add drives"
+        )
+    return (
+        f"{drives} about {format_size(room)} after overhead; the source has {format_size(left)} left to pack, which "
+        f"{needed}: add drives; or accept the risk with --assume-ratio R (sneakernet plan estimates R; should the "
+        "drives run out, pack stops with exit code 4 and --resume with one more --drive goes on); or pack with "
+        "--out DIR --drive-size SIZE and copy the drive directories onto the drives"
+    )
