@@ -36,7 +36,7 @@ class Chunker:
         size = data if isinstance(data, int) else len(data)
         if size > self.chunk_size:
             raise ValueError("a small file must fit in one chunk")
-        done = self.close_group() if self._group_size + size > self.chunk_size else []
+        done = self.close_group() if closes_group(self._group_size, size, self.chunk_size) else []
         self._group_slices.append(Slice(file_index, 0, self._group_size, size))
         self._group.append(data)
         self._group_size += size
@@ -89,6 +89,12 @@ class Chunker:
 def is_large(size: int, chunk_size: int) -> bool:
     """Whether a file of ``size`` bytes gets chunks of its own."""
     return size >= chunk_size
+
+
+def closes_group(group_size: int, size: int, chunk_size: int) -> bool:
+    """Whether a small file of ``size`` bytes closes the open group of ``group_size`` bytes: it would not fit.
+    The one statement of the grouping rule, for :class:`Chunker` and for plan's walk."""
+    return group_size + size > chunk_size
 
 
 def plan_chunks(sizes: Iterable[int], chunk_size: int) -> Iterator[RawChunk]:

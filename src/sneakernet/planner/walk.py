@@ -12,13 +12,12 @@ from dataclasses import dataclass, field
 from stat import S_IFDIR, S_IFLNK, S_IFREG
 from typing import BinaryIO
 
+from ..chunks.chunker import closes_group, is_large
 from ..patterns import Excluder
 from ..scan import FILE_TYPE_BITS, Excluded, ScanTotals, Unreadable, walk_stats
 from ..space.budget import (
     CATALOG_ENTRY_OVERHEAD,
     JSON_PLAIN,
-    PATH_ESCAPE_FACTOR,
-    RECORD_BOUND,
     catalog_entry_bound,
     record_bound,
 )
@@ -90,10 +89,11 @@ class Walked:
 class Walk:
     """One pass over the source: the totals pack's scan gives, the sample, and the events of the fill.
 
-    The chunks are pack's (chunking.py): small files grouped in walk order until the next would not fit, each
-    large file cut into chunks of its own; the records are pack's, a file's end after its chunk. The loop keeps
-    the grouping inline, as :class:`~sneakernet.chunking.Chunker` does it (a test holds them to the same
-    chunks): it runs for every file of the tree, and a call per file is a measurable part of a plan.
+    The chunks are pack's: small files grouped in walk order until the next would not fit, each large file cut
+    into chunks of its own, by the chunker's own rules (:func:`~sneakernet.chunks.chunker.is_large`,
+    :func:`~sneakernet.chunks.chunker.closes_group`; a test holds the walk to
+    :class:`~sneakernet.chunks.chunker.Chunker`'s chunks); the records are pack's, a file's end after its chunk.
+    The loop keeps the rest of a group's arithmetic inline: it runs for every file of the tree.
     """
 
     def __init__(self, root: bytes, sampler: StreamSampler, events: EventSpool, chunk_size: int) -> None:
@@ -113,6 +113,8 @@ class Walk:
 
     def run(self, excluder: Excluder | None) -> Walked:
         walked, sampler, chunk_size = self.walked, self.sampler, self.chunk_size
+        # The chunker's rules and the record bound, as locals: looked up for every file.
+        large, closes, bound_of = is_large, closes_group, record_bound
         # The counts of every file are kept in locals and stored at the end: this loop runs for every file.
         position = files = data_bytes = catalog_bytes = unique_files = unique_bytes = 0
         for item in walk_stats(self.root, excluder):
@@ -125,7 +127,7 @@ class Walk:
             if kind != S_IFREG:
                 self._other(path, kind)
                 continue
-            bound = RECORD_BOUND + PATH_ESCAPE_FACTOR * length  # record_bound(length)
+            bound = bound_of(length)
             if self.check_access and not os.access(os.path.join(self.root, path), os.R_OK):
                 walked.totals.unreadable.append(path)
                 self._record(SKIPPED_LINE + length, bound)
@@ -146,10 +148,10 @@ class Walk:
             end = position + size
             if sampler.collecting or end > sampler.next_position:
                 sampler.add(path, position, size)
-            if size >= chunk_size:  # chunking.is_large
+            if large(size, chunk_size):
                 self._large(position, size, length)
             else:
-                if self.group_size + size > chunk_size:
+                if closes(self.group_size, size, chunk_size):
                     self._close_group()
                 if not self.group_size:
                     self.group_start = position
