@@ -62,10 +62,10 @@ def _check_space(
     left = totals.unique_bytes - (sum(label.raw_bytes for label in finished.labels) if finished else 0)
     slots = targets.known_slots()[done:] or targets.known_slots()
     smallest = min(slots, key=lambda s: s.capacity)
+    capacities = [slot.capacity for slot in slots]
     catalog_size = catalog_reservation(
-        totals.catalog_entry_bytes, totals.unique_bytes, smallest.capacity, options.chunk_size, options.segment_size,
-        largest=max(s.capacity for s in slots), drive=smallest.path,
-    )  # fmt: skip
+        totals.catalog_entry_bytes, totals.unique_bytes, capacities, options, drive=smallest.path
+    )
     if targets.drives and targets.next_drive is None:
-        refuse_given_drives([s.capacity for s in slots], catalog_size, left, assume_ratio)
+        refuse_given_drives(capacities, catalog_size, left, assume_ratio)
     return catalog_size

@@ -92,9 +92,7 @@ def plan(
         walked = Walk(root, sampler, events, chunk_size).run(Excluder(excludes) if excludes else None)
         sample = sampler.finish(walked.stream_bytes, threads)
         totals = walked.totals
-        catalog_size = catalog_reservation(
-            totals.catalog_entry_bytes, totals.unique_bytes, capacity, chunk_size, segment_size
-        )
+        catalog_size = catalog_reservation(totals.catalog_entry_bytes, totals.unique_bytes, [capacity], options)
         estimated = EstimatedFill(DriveBudget(capacity, catalog_size), segment_size, drive_size)
         worst = EstimatedFill(DriveBudget(capacity, catalog_size), segment_size, drive_size)
         stored_bytes = place(events, sample, (estimated, worst), chunk_size)

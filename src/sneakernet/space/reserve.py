@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from ..codec import stored_size_bound
 from ..errors import DestinationError, UsageError
 from ..format import MAX_SEGMENTS
+from ..options import PackOptions
 from ..units import format_size
 from .budget import RECORD_BOUND, DriveBudget, catalog_bound
 
@@ -20,45 +21,40 @@ ONE_CHUNK_RECORDS = RECORD_BOUND * 8
 
 
 def catalog_reservation(
-    catalog_entry_bytes: int,
-    unique_bytes: int,
-    capacity: int,
-    chunk_size: int,
-    segment_size: int,
-    *,
-    largest: int | None = None,
-    drive: str | None = None,
+    entry_bytes: int, data_bytes: int, capacities: Sequence[int], options: PackOptions, drive: str | None = None
 ) -> int:
-    """The catalog bound reserved on every drive, after refusing drives too small for one chunk beside the
-    catalog, or with room for more segments than a drive may hold.
+    """The catalog bound reserved on every drive, for ``data_bytes`` of data whose catalog entries take at most
+    ``entry_bytes``, after refusing drives too small for one chunk beside the catalog, or with room for more
+    segments than a drive may hold.
 
-    ``capacity`` is the smallest drive's (``largest`` the largest's, by default the same), both after the reserve;
-    ``drive`` names the smallest drive in the refusals (plan, which has no drives, says "a drive"). The drive count
-    is estimated from the worst case (nothing compresses, manifests as large as the catalog's entries), twice, the
-    second time with the catalog of the first estimate in place; the catalog is bounded for twice that many drives
-    and some: a drive line costs 320 bytes, running short fails at the end.
+    ``capacities`` are the drives' (after the reserve); ``drive`` names the smallest in the refusals (plan, which
+    has no drives, says "a drive"). The drive count is estimated from the worst case (nothing compresses, manifests
+    as large as the catalog's entries), twice, the second time with the catalog of the first estimate in place;
+    the catalog is bounded for twice that many drives and some: a drive line costs 320 bytes, running short fails
+    at the end.
     """
+    capacity, chunk_size, segment_size = min(capacities), options.chunk_size, options.segment_size
     chunk_bound = stored_size_bound(chunk_size)
-    per_drive = DriveBudget(capacity, catalog_bound(catalog_entry_bytes, 0)).usable(ONE_CHUNK_RECORDS)
+    per_drive = DriveBudget(capacity, catalog_bound(entry_bytes, 0)).usable(ONE_CHUNK_RECORDS)
     if per_drive < chunk_bound:
         raise DestinationError(
             f"drive size too small: {drive or 'a drive'} can take {format_size(max(capacity, 0))} after the reserve, "
             f"the format needs at least {format_size(capacity - per_drive + chunk_bound)} for one chunk, its manifest "
             "and the catalog: use larger drives"
         )
-    worst_case = chunk_bound * (unique_bytes // chunk_size + 1) + catalog_entry_bytes
+    worst_case = chunk_bound * (data_bytes // chunk_size + 1) + entry_bytes
     drives = 0
     for _ in range(2):
         drives = 2 * (worst_case // max(per_drive, 1) + 1) + 4
-        per_drive = DriveBudget(capacity, catalog_bound(catalog_entry_bytes, drives)).usable(ONE_CHUNK_RECORDS)
-    size = catalog_bound(catalog_entry_bytes, drives)
+        per_drive = DriveBudget(capacity, catalog_bound(entry_bytes, drives)).usable(ONE_CHUNK_RECORDS)
+    size = catalog_bound(entry_bytes, drives)
     if per_drive < chunk_bound:
         subject = drive or f"a drive of {format_size(max(capacity, 0))} after the reserve"
         raise DestinationError(
             f"drive size too small: {subject} cannot hold one chunk beside the catalog of {format_size(size)}: "
             "use larger drives"
         )
-    if (capacity if largest is None else largest) // segment_size > MAX_SEGMENTS:
+    if max(capacities) // segment_size > MAX_SEGMENTS:
         raise UsageError(
             f"segment size too small for these drives: a drive holds at most {MAX_SEGMENTS} segments; "
             "use a larger --segment-size"
