@@ -17,6 +17,7 @@ from conftest import make_edge_tree, write_file
 from sneakernet import PackOptions, pack
 from sneakernet.chunks.chunker import plan_chunks
 from sneakernet.errors import DestinationError, SourceError, UsageError
+from sneakernet.io.source import LocalSource
 from sneakernet.packer.checks import _check_space
 from sneakernet.packer.targets import DriveTargets
 from sneakernet.planner import DEFAULT_LINKS, plan
@@ -160,7 +161,7 @@ def test_drive_count_within_one_with_a_small_sample(tmp_path: Path) -> None:
 def _walk_chunks(root: Path, chunk_size: int) -> list[tuple[int, int]]:
     """(start in the stream, raw size) of every chunk plan's walk finds, in order."""
     events = EventSpool()
-    sampler = StreamSampler(os.fsencode(root), chunk_size, 1, max_bytes=SAMPLE_PIECE)
+    sampler = StreamSampler(LocalSource(root), chunk_size, 1, max_bytes=SAMPLE_PIECE)
     Walk(os.fsencode(root), sampler, events, chunk_size).run(None)
     chunks = []
     for kind, start, size, _, _ in events:
@@ -235,7 +236,7 @@ def test_the_sample_strides_as_documented(tmp_path: Path, data_bytes: int, piece
     for number, share in enumerate((1, 2, 1)):
         with open(tmp_path / "src" / f"part{number}.bin", "wb") as handle:
             handle.truncate(data_bytes * share // 4)
-    sampler = StreamSampler(os.fsencode(tmp_path / "src"), 4 * MiB, 1)
+    sampler = StreamSampler(LocalSource(tmp_path / "src"), 4 * MiB, 1)
     walked = Walk(os.fsencode(tmp_path / "src"), sampler, EventSpool(), 4 * MiB)
     sample = sampler.finish(walked.run(None).stream_bytes)
     assert (sample.pieces, sample.stride, sample.encoded_bytes) == (pieces, stride, pieces * SAMPLE_PIECE)

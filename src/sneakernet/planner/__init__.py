@@ -28,6 +28,7 @@ import time
 from collections.abc import Iterator, Sequence
 
 from ..errors import UsageError
+from ..io.source import LocalSource
 from ..options import DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL, DEFAULT_SEGMENT_SIZE, PackOptions
 from ..patterns import Excluder
 from ..scan import check_source, restore_record_excludes
@@ -84,7 +85,9 @@ def plan(
     capacity = drive_size - kept
     check_source(source)
     root = os.fsencode(source)
-    sampler = StreamSampler(root, chunk_size, level, max_bytes=sample_bytes if sample_bytes is not None else SAMPLE_MAX)
+    sampler = StreamSampler(
+        LocalSource(source), chunk_size, level, max_bytes=SAMPLE_MAX if sample_bytes is None else sample_bytes
+    )
     events = EventSpool()
     try:
         # What pack leaves out of a restored tree, plan leaves out too (scan.restore_record_excludes).

@@ -9,7 +9,8 @@ encoder's cost.
 
 The walk does not know the data's size until it ends, so the stride starts at one piece and doubles whenever
 there are too many strata, dropping every other one: the sample ends up the same as one planned with the total
-known. Only the pieces that survive are read, after the walk, and encoded on a thread per core.
+known. Only the pieces that survive are read, after the walk, through the source's seam
+(:class:`~sneakernet.io.source.Source`, as pack reads), and encoded on a thread per core.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import blake3
 from ..chunks.chunker import is_large
 from ..codec import encode_chunk
 from ..format import METHOD_STORE
+from ..io.source import Source
 
 #: The piece read for one stratum. zstd finds more in a chunk (4 MiB) than in a short piece of it: repeats
 #: between the small files of a group, far apart in an archive. Measured on five real trees of 442 to 823 MB,
@@ -41,8 +43,6 @@ SAMPLE_MAX = 128 * 2**20
 
 #: BLAKE3's cost is the same on any bytes: timing it on one piece in eight is enough, and saves hashing the rest.
 HASH_TIMED_EVERY = 8
-
-_O_READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NOCTTY", 0)
 
 
 @dataclass
@@ -137,8 +137,8 @@ class StreamSampler:
     cost per file near nothing on a tree of a million small files.
     """
 
-    def __init__(self, root: bytes, chunk_size: int, level: int, max_bytes: int = SAMPLE_MAX) -> None:
-        self.root = root
+    def __init__(self, source: Source, chunk_size: int, level: int, max_bytes: int = SAMPLE_MAX) -> None:
+        self.source = source
         self.chunk_size = chunk_size
         self.level = level
         self.max_pieces = max(1, max_bytes // SAMPLE_PIECE)
@@ -235,17 +235,17 @@ class StreamSampler:
     def _read(self, path: bytes, offset: int, size: int, piece: _Piece) -> bytes:
         """Up to ``size`` bytes at ``offset``; nothing from a file that cannot be read (pack reports those)."""
         try:
-            fd = os.open(os.path.join(self.root, path), _O_READ)
+            file = self.source.open(path)
         except OSError:
             piece.unreadable += 1
             return b""
         try:
-            return os.pread(fd, size, offset)
+            return file.read_at(offset, size)
         except OSError:
             piece.unreadable += 1
             return b""
         finally:
-            os.close(fd)
+            file.close()
 
     def _sample(self, kept: list[_Piece], data_bytes: int) -> Sample:
         stride = self.step * SAMPLE_PIECE
