@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
@@ -42,9 +43,12 @@ class HashAhead:
         self.hash_segment = hash_segment
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sneakernet-verify-ahead")
         self.futures: dict[tuple[str, str], Future[str | None]] = {}
+        #: Guards :attr:`futures`: the drive checks of a run may add, take and forget from several threads.
+        self.lock = threading.Lock()
 
     def add(self, drive: str, segment: str) -> None:
-        self.futures[drive, segment] = self.pool.submit(self._hash, drive, segment)
+        with self.lock:
+            self.futures[drive, segment] = self.pool.submit(self._hash, drive, segment)
 
     def _hash(self, drive: str, segment: str) -> str | None:
         # The progress is told when the digest is used, on the main thread.
@@ -52,13 +56,15 @@ class HashAhead:
         return hash_segment(os.path.join(drive, segment), self.threads, lambda _: None)
 
     def take(self, drive: str, segment: str) -> Future[str | None] | None:
-        return self.futures.pop((drive, segment), None)
+        with self.lock:
+            return self.futures.pop((drive, segment), None)
 
     def forget(self, drive: str) -> None:
         """Drop what is still to be hashed of ``drive`` (its structure failed, or its check is over): an 8 TB
         drive whose manifest is damaged must not be hashed ahead for hours before the next drive."""
-        for key in [key for key in self.futures if key[0] == drive]:
-            self.futures.pop(key).cancel()
+        with self.lock:
+            for key in [key for key in self.futures if key[0] == drive]:
+                self.futures.pop(key).cancel()
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
