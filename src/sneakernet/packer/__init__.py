@@ -28,7 +28,7 @@ from ..options import PackOptions
 from ..progress import NullProgress, Progress
 from .checks import _check_space, _refuse_bad_input
 from .reader import SourceReader
-from .resume import FinishedDrives, clear_unfinished, find_finished, replay
+from .resume import FinishedDrives, ReplayingReader, clear_unfinished, find_finished, replay
 from .shipment import ShipmentWriter
 from .summary import PackSummary, ReadTally
 from .targets import DriveTargets, NextDrive
@@ -182,9 +182,13 @@ def _run_pipeline(
     Returns what the reader counted (read once its thread has ended) and the number of chunks in the shipment.
     """
     tally = ReadTally()
-    reader = SourceReader(source, options, tally, paths=writer.paths, on_bytes=progress.advance)
-    items = reader.items(spool.entries())
-    chunks = replay(items, reader, replayed, writer.paths) if replayed is not None else 0
+    if replayed is None:
+        reader = SourceReader(source, options, tally, paths=writer.paths, on_bytes=progress.advance)
+        items, chunks = reader.items(spool.entries()), 0
+    else:
+        replaying = ReplayingReader(source, options, tally, paths=writer.paths, on_bytes=progress.advance)
+        items = replaying.items(spool.entries())
+        chunks = replay(items, replaying, replayed, writer.paths)
     files: dict[int, str] = {}
     for item, encoded in encode_in_order(items, partial(encode, level=options.level), options.workers):
         _write_item(writer, item, encoded, files)

@@ -34,16 +34,9 @@ class SourceReader:
     tally: ReadTally
     paths: dict[int, bytes] = field(default_factory=dict)
     on_bytes: Callable[[int], None] = lambda n: None
-    #: Replaying what finished drives already hold (a resumed pack): files are neither opened nor read, chunks
-    #: are laid out from the sizes the scan found. :meth:`go_live` ends it.
-    dry: bool = False
     _hardlinks: dict[tuple[int, int], bytes] = field(default_factory=dict)
     _pending_ends: list[FileEnd | HardlinkRecord] = field(default_factory=list)
     _chunker: Chunker | None = None
-    #: While replaying: the raw BLAKE3 of the finished drives' chunks of the large file in progress, and the
-    #: last chunk replayed with a function that reads its bytes back from its drive.
-    replayed_chunks: dict[int, list[str]] = field(default_factory=dict)
-    last_replayed: tuple[RawChunk, Callable[[], bytes]] | None = None
 
     def items(self, entries: Iterator[SourceEntry | Unreadable]) -> Iterator[EntryRecord | RawChunk | FileEnd]:
         chunker = self._chunker = Chunker(self.options.chunk_size)
@@ -94,9 +87,12 @@ class SourceReader:
                 else:
                     yield link
                 return
-        if self.dry:
-            yield from self._dry_file(index, entry, chunker)
-            return
+        yield from self._read_file(index, entry, chunker)
+
+    def _read_file(
+        self, index: int, entry: SourceEntry, chunker: Chunker
+    ) -> Iterator[EntryRecord | RawChunk | FileEnd]:
+        """Open the file and read it into the stream (its first name, for a hard-linked file)."""
         try:
             file = self.source.open(entry.path)
         except FileNotFoundError:
@@ -143,24 +139,15 @@ class SourceReader:
         self._pending_ends.append(end)
 
     def _large_file(
-        self, index: int, file: SourceFile, before: FileStat, chunker: Chunker, offset: int = 0
-    ) -> Iterator[RawChunk | FileEnd | HardlinkRecord]:
-        """Read a large file into chunks of its own, from ``offset``: a resumed pack re-reads what lies before,
-        which must be exactly what the finished drives hold (their chunks' raw BLAKE3)."""
+        self, index: int, file: SourceFile, before: FileStat, chunker: Chunker, offset: int = 0,
+        hasher: blake3.blake3 | None = None,
+    ) -> Iterator[RawChunk | FileEnd | HardlinkRecord]:  # fmt: skip
+        """Read a large file into chunks of its own, from ``offset`` (a resumed pack's replay ended inside it:
+        ``hasher`` has hashed what lies before)."""
         if offset == 0:
             yield from self._flush_group(chunker)
-        hasher = blake3.blake3()
+        hasher = hasher or blake3.blake3()
         chunk_size = self.options.chunk_size
-        stored = self.replayed_chunks.pop(index, [])
-        position = 0
-        for digest in stored:
-            data = file.read(min(chunk_size, offset - position))
-            if blake3.blake3(data).hexdigest() != digest:
-                raise SourceError(f"{_show(self.paths[index])} changed since the interrupted pack: start over")
-            hasher.update(data)
-            position += len(data)
-        if position != offset:
-            raise SourceError(f"{_show(self.paths[index])} changed since the interrupted pack: start over")
         while offset < before.st_size:
             data = file.read(min(chunk_size, before.st_size - offset))
             if not data:
@@ -184,102 +171,6 @@ class SourceReader:
         self.tally.raw_bytes += size
         meta = Metadata(after.st_mode & 0o7777, after.st_mtime_ns, after.st_uid, after.st_gid)
         return FileEnd(index, size, digest, meta, changed, with_chunk)
-
-    # -- replaying a resumed pack --
-
-    def _dry_file(
-        self, index: int, entry: SourceEntry, chunker: Chunker
-    ) -> Iterator[RawChunk | FileEnd | HardlinkRecord]:
-        """A file as the finished drives hold it, from its scanned size: no open, no read."""
-        if entry.nlink > 1:
-            self._hardlinks[(entry.dev, entry.ino)] = entry.path
-        self.paths[index] = entry.path
-        self.tally.files += 1
-        self.tally.raw_bytes += entry.size
-        self.on_bytes(entry.size)
-        meta = _meta(entry)
-        if not is_large(entry.size, self.options.chunk_size):
-            if entry.size == 0:
-                yield FileEnd(index, 0, EMPTY_BLAKE3, meta, False)
-                return
-            closed = chunker.add_small(index, entry.size)
-            if closed:
-                yield from closed
-                yield from self._drain_ends()
-            self._pending_ends.append(FileEnd(index, entry.size, None, meta, False))
-            return
-        yield from self._flush_group(chunker)
-        offset = 0
-        while offset < entry.size and self.dry:
-            piece = min(self.options.chunk_size, entry.size - offset)
-            yield from chunker.add_large_piece(index, offset, piece)
-            offset += piece
-        if self.dry:
-            yield FileEnd(index, entry.size, None, meta, False)
-            return
-        # The replay ended inside this file: the rest is read for real, after hashing what came before.
-        self.tally.raw_bytes -= entry.size
-        file = self._open_unchanged(index, entry.size, entry.mtime_ns)
-        try:
-            yield from self._large_file(index, file, file.stat(), chunker, offset)
-        finally:
-            file.close()
-
-    def go_live(self) -> None:
-        """End the replay: what follows is read for real, and replayed files still to come are read now.
-
-        Files whose bytes are in the last replayed chunk (on a finished drive) but whose final record is not must
-        still be what that chunk holds.
-        """
-        self.dry = False
-        assert self._chunker is not None
-        for index in self._chunker.dry_files():
-            data, end = self._read_whole(index)
-            self._chunker.fill(index, data)
-            self._replace_end(end)
-        stored: dict[int, bytes] = {}
-        if self.last_replayed is not None:
-            chunk, read_back = self.last_replayed
-            raw = read_back()
-            stored = {s.file_index: raw[s.chunk_offset : s.chunk_offset + s.length] for s in chunk.slices}
-        for item in list(self._pending_ends):
-            if isinstance(item, FileEnd) and item.blake3 is None and not item.with_chunk:
-                data, end = self._read_whole(item.index)
-                if stored.get(item.index, data) != data:
-                    raise SourceError(f"{_show(self.paths[item.index])} changed since the interrupted pack: start over")
-                self._replace_end(end)
-
-    def _replace_end(self, end: FileEnd) -> None:
-        self._pending_ends = [
-            end if isinstance(item, FileEnd) and item.index == end.index else item for item in self._pending_ends
-        ]
-
-    def _read_whole(self, index: int) -> tuple[bytes, FileEnd]:
-        """A replayed small file read for real; it must be as the scan saw it."""
-        dry = next(e for e in self._pending_ends if isinstance(e, FileEnd) and e.index == index)
-        assert isinstance(dry, FileEnd)
-        file = self._open_unchanged(index, dry.size, dry.meta.mtime_ns)
-        try:
-            data = file.read(dry.size + 1, dry.size)
-            if len(data) != dry.size:
-                raise SourceError(f"{_show(self.paths[index])} changed since the interrupted pack: start over")
-            after = file.stat()
-        finally:
-            file.close()
-        meta = Metadata(after.st_mode & 0o7777, after.st_mtime_ns, after.st_uid, after.st_gid)
-        return data, FileEnd(index, dry.size, blake3.blake3(data).hexdigest(), meta, False)
-
-    def _open_unchanged(self, index: int, size: int, mtime_ns: int) -> SourceFile:
-        path = self.paths[index]
-        try:
-            file = self.source.open(path)
-        except OSError as exc:
-            raise SourceError(f"cannot read {_show(path)} ({exc.strerror}) to resume: start over") from exc
-        st = file.stat()
-        if (st.st_size, st.st_mtime_ns) != (size, mtime_ns):
-            file.close()
-            raise SourceError(f"{_show(path)} changed since the interrupted pack: start over (without --resume)")
-        return file
 
 
 EMPTY_BLAKE3 = blake3.blake3(b"").hexdigest()

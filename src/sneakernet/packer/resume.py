@@ -6,6 +6,8 @@ unfinished one, and replays the source from the start without reading file conte
 the replayed chunks and records must be exactly those on the finished drives (this is checked record by record,
 and any difference means the source changed: the resume is refused). Packing then continues, for real, with the
 first item that did not reach a finished drive, onto the drive after the last finished one.
+
+All of the replay is here (:class:`ReplayingReader`, :func:`replay`, :func:`match`): reader.py reads live only.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import blake3
+
+from ..chunks.chunker import Chunker, is_large
 from ..chunks.stream import FileEnd, RawChunk
 from ..drive import SHIPMENT_NAMES, DriveReader, file_blake3, header_and
 from ..errors import DestinationError, SneakernetError, SourceError, UsageError
@@ -29,17 +34,22 @@ from ..format import (
     DirRecord,
     DriveLabel,
     EndRecord,
+    EntryRecord,
     FileRecord,
     HardlinkRecord,
     ManifestHeader,
     ManifestRecord,
+    Metadata,
     SegmentRecord,
     SkippedRecord,
     SymlinkRecord,
     drive_label,
     show_path,
 )
-from .reader import SourceReader
+from ..io.source import SourceFile
+from ..scan import SourceEntry
+from .reader import EMPTY_BLAKE3, SourceReader, _meta
+from .summary import _show
 
 
 @dataclass
@@ -180,7 +190,7 @@ def store_bytes(record: ManifestRecord) -> int:
 
 def replay(
     items: Iterator[Any],
-    reader: SourceReader,
+    reader: ReplayingReader,
     records: Iterator[tuple[ManifestRecord, Callable[[], bytes]]],
     paths: dict[int, bytes],
 ) -> int:
@@ -209,3 +219,133 @@ def replay(
         expected = next(records, None)
     reader.go_live()
     return chunks
+
+
+@dataclass
+class ReplayingReader(SourceReader):
+    """The reader of a resumed pack: it first replays what the finished drives already hold (:attr:`dry`), files
+    neither opened nor read, chunks laid out from the sizes the scan found, until :func:`replay` has matched them
+    all; :meth:`go_live` then ends the replay, and what follows is read for real."""
+
+    dry: bool = False
+    #: While replaying: the raw BLAKE3 of the finished drives' chunks of the large file in progress, and the
+    #: last chunk replayed with a function that reads its bytes back from its drive.
+    replayed_chunks: dict[int, list[str]] = field(default_factory=dict)
+    last_replayed: tuple[RawChunk, Callable[[], bytes]] | None = None
+
+    def _read_file(
+        self, index: int, entry: SourceEntry, chunker: Chunker
+    ) -> Iterator[EntryRecord | RawChunk | FileEnd]:
+        if self.dry:
+            return self._dry_file(index, entry, chunker)
+        return super()._read_file(index, entry, chunker)
+
+    def _dry_file(
+        self, index: int, entry: SourceEntry, chunker: Chunker
+    ) -> Iterator[RawChunk | FileEnd | HardlinkRecord]:
+        """A file as the finished drives hold it, from its scanned size: no open, no read."""
+        if entry.nlink > 1:
+            self._hardlinks[(entry.dev, entry.ino)] = entry.path
+        self.paths[index] = entry.path
+        self.tally.files += 1
+        self.tally.raw_bytes += entry.size
+        self.on_bytes(entry.size)
+        meta = _meta(entry)
+        if not is_large(entry.size, self.options.chunk_size):
+            if entry.size == 0:
+                yield FileEnd(index, 0, EMPTY_BLAKE3, meta, False)
+                return
+            closed = chunker.add_small(index, entry.size)
+            if closed:
+                yield from closed
+                yield from self._drain_ends()
+            self._pending_ends.append(FileEnd(index, entry.size, None, meta, False))
+            return
+        yield from self._flush_group(chunker)
+        offset = 0
+        while offset < entry.size and self.dry:
+            piece = min(self.options.chunk_size, entry.size - offset)
+            yield from chunker.add_large_piece(index, offset, piece)
+            offset += piece
+        if self.dry:
+            yield FileEnd(index, entry.size, None, meta, False)
+            return
+        # The replay ended inside this file: the rest is read for real, after hashing what came before.
+        self.tally.raw_bytes -= entry.size
+        file = self._open_unchanged(index, entry.size, entry.mtime_ns)
+        try:
+            hasher = self._hash_replayed(index, file, offset)
+            yield from self._large_file(index, file, file.stat(), chunker, offset, hasher)
+        finally:
+            file.close()
+
+    def _hash_replayed(self, index: int, file: SourceFile, offset: int) -> blake3.blake3:
+        """Re-read the first ``offset`` bytes of a large file, which must be exactly what the finished drives hold
+        (their chunks' raw BLAKE3), and return their hash so far."""
+        hasher = blake3.blake3()
+        position = 0
+        for digest in self.replayed_chunks.pop(index, []):
+            data = file.read(min(self.options.chunk_size, offset - position))
+            if blake3.blake3(data).hexdigest() != digest:
+                raise SourceError(f"{_show(self.paths[index])} changed since the interrupted pack: start over")
+            hasher.update(data)
+            position += len(data)
+        if position != offset:
+            raise SourceError(f"{_show(self.paths[index])} changed since the interrupted pack: start over")
+        return hasher
+
+    def go_live(self) -> None:
+        """End the replay: what follows is read for real, and replayed files still to come are read now.
+
+        Files whose bytes are in the last replayed chunk (on a finished drive) but whose final record is not must
+        still be what that chunk holds.
+        """
+        self.dry = False
+        assert self._chunker is not None
+        for index in self._chunker.dry_files():
+            data, end = self._read_whole(index)
+            self._chunker.fill(index, data)
+            self._replace_end(end)
+        stored: dict[int, bytes] = {}
+        if self.last_replayed is not None:
+            chunk, read_back = self.last_replayed
+            raw = read_back()
+            stored = {s.file_index: raw[s.chunk_offset : s.chunk_offset + s.length] for s in chunk.slices}
+        for item in list(self._pending_ends):
+            if isinstance(item, FileEnd) and item.blake3 is None and not item.with_chunk:
+                data, end = self._read_whole(item.index)
+                if stored.get(item.index, data) != data:
+                    raise SourceError(f"{_show(self.paths[item.index])} changed since the interrupted pack: start over")
+                self._replace_end(end)
+
+    def _replace_end(self, end: FileEnd) -> None:
+        self._pending_ends = [
+            end if isinstance(item, FileEnd) and item.index == end.index else item for item in self._pending_ends
+        ]
+
+    def _read_whole(self, index: int) -> tuple[bytes, FileEnd]:
+        """A replayed small file read for real; it must be as the scan saw it."""
+        dry = next(e for e in self._pending_ends if isinstance(e, FileEnd) and e.index == index)
+        assert isinstance(dry, FileEnd)
+        file = self._open_unchanged(index, dry.size, dry.meta.mtime_ns)
+        try:
+            data = file.read(dry.size + 1, dry.size)
+            if len(data) != dry.size:
+                raise SourceError(f"{_show(self.paths[index])} changed since the interrupted pack: start over")
+            after = file.stat()
+        finally:
+            file.close()
+        meta = Metadata(after.st_mode & 0o7777, after.st_mtime_ns, after.st_uid, after.st_gid)
+        return data, FileEnd(index, dry.size, blake3.blake3(data).hexdigest(), meta, False)
+
+    def _open_unchanged(self, index: int, size: int, mtime_ns: int) -> SourceFile:
+        path = self.paths[index]
+        try:
+            file = self.source.open(path)
+        except OSError as exc:
+            raise SourceError(f"cannot read {_show(path)} ({exc.strerror}) to resume: start over") from exc
+        st = file.stat()
+        if (st.st_size, st.st_mtime_ns) != (size, mtime_ns):
+            file.close()
+            raise SourceError(f"{_show(path)} changed since the interrupted pack: start over (without --resume)")
+        return file
