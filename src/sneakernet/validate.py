@@ -19,8 +19,10 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from .errors import FormatError
 from .format import (
     MAX_SEGMENTS,
+    RESERVED_NAME,
     CatalogDrive,
     CatalogEntry,
     CatalogHeader,
@@ -36,10 +38,10 @@ from .format import (
     SegmentRecord,
     SkippedRecord,
     SymlinkRecord,
+    is_reserved,
     segment_name,
     show_path,
 )
-from .io.tree import UnsafePath, check_path
 
 #: The largest drive number, and so drive count, a reader accepts: a hundred thousand drives of 20 TB are 2 EB, far more
 #: than any shipment; a hostile `drives` or `last_drive` beyond it is refused before anything is sized by it.
@@ -55,6 +57,32 @@ MTIME_RANGE = (-(2**63), 2**63 - 1)
 MAX_OWNER_ID = 2**32 - 2
 #: Problems one drive's validation lists before it only counts them (a hostile manifest may hold millions).
 LISTED_PROBLEMS = 100
+
+
+class UnsafePath(FormatError):
+    """A shipment path that would escape the destination or go through a symlink."""
+
+
+def check_path(path: bytes) -> list[bytes]:
+    """The components of a shipment path, or :class:`UnsafePath` if it is not a plain relative path."""
+    plain = path[:1] not in (b"", b"/", b".") and path[-1:] != b"/"
+    if plain and b"/." not in path and b"//" not in path and b"\0" not in path:
+        # The usual path (no component that starts with a dot, none empty), checked fast: it runs on every entry.
+        return path.split(b"/")
+    if not path:
+        raise UnsafePath("an empty path")
+    if b"\0" in path:
+        raise UnsafePath(f"{show_path(path)!r} holds a NUL byte")
+    if path.startswith(b"/"):
+        raise UnsafePath(f"{show_path(path)!r} is absolute")
+    parts = path.split(b"/")
+    for part in parts:
+        if part in (b"", b".", b".."):
+            raise UnsafePath(f"{show_path(path)!r} has a {part.decode() or 'empty'!r} component")
+    if is_reserved(path):
+        # A shipment path there could overwrite a part or the journal of this very restore.
+        raise UnsafePath(f"{show_path(path)!r} lies in {RESERVED_NAME}, the name restore keeps for its own files")
+    return parts
 
 
 def _over(name: str, value: int | None, limit: int, low: int = 0) -> list[str]:

@@ -2,12 +2,12 @@
 :class:`SafeTree`, its implementation on a local directory: the only code that creates anything under a restore
 destination, and never anywhere else.
 
-Every path is a shipment path checked by :func:`check_path` (relative, no ``..``, no NUL, no empty or ``.``
-component, nothing at or under the reserved top-level ``.sneakernet``) and is reached from the destination one
-directory at a time with ``O_NOFOLLOW``, through directory file descriptors: a symlink anywhere on the way,
-whether it was in the destination before or restore created it itself, stops the operation instead of being
-followed (the tar-slip family of attacks). Final components are created or renamed relative to their parent's
-descriptor, never through a path string.
+Every path is a shipment path checked by :func:`sneakernet.validate.check_path` (relative, no ``..``, no NUL, no
+empty or ``.`` component, nothing at or under the reserved top-level ``.sneakernet``) and is reached from the
+destination one directory at a time with ``O_NOFOLLOW``, through directory file descriptors: a symlink anywhere
+on the way, whether it was in the destination before or restore created it itself, stops the operation instead of
+being followed (the tar-slip family of attacks). Final components are created or renamed relative to their
+parent's descriptor, never through a path string.
 """
 
 from __future__ import annotations
@@ -21,17 +21,13 @@ from collections import OrderedDict
 from typing import Protocol
 
 from ..durable import sync_filesystem
-from ..errors import FormatError
-from ..format import RESERVED_NAME, is_reserved, show_path
+from ..format import RESERVED_NAME, show_path
+from ..validate import UnsafePath, check_path
 
 #: Directory descriptors kept open: entries come in walk order, so a few cover the directories in use.
 OPEN_DIRS = 64
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC
-
-
-class UnsafePath(FormatError):
-    """A shipment path that would escape the destination or go through a symlink."""
 
 
 class NameTooLong(UnsafePath):
@@ -40,28 +36,6 @@ class NameTooLong(UnsafePath):
 
 class InTheWay(UnsafePath):
     """A directory of the destination's stands where the shipment has a file: nothing wrong with the drive."""
-
-
-def check_path(path: bytes) -> list[bytes]:
-    """The components of a shipment path, or :class:`UnsafePath` if it is not a plain relative path."""
-    plain = path[:1] not in (b"", b"/", b".") and path[-1:] != b"/"
-    if plain and b"/." not in path and b"//" not in path and b"\0" not in path:
-        # The usual path (no component that starts with a dot, none empty), checked fast: it runs on every entry.
-        return path.split(b"/")
-    if not path:
-        raise UnsafePath("an empty path")
-    if b"\0" in path:
-        raise UnsafePath(f"{show_path(path)!r} holds a NUL byte")
-    if path.startswith(b"/"):
-        raise UnsafePath(f"{show_path(path)!r} is absolute")
-    parts = path.split(b"/")
-    for part in parts:
-        if part in (b"", b".", b".."):
-            raise UnsafePath(f"{show_path(path)!r} has a {part.decode() or 'empty'!r} component")
-    if is_reserved(path):
-        # A shipment path there could overwrite a part or the journal of this very restore.
-        raise UnsafePath(f"{show_path(path)!r} lies in {RESERVED_NAME}, the name restore keeps for its own files")
-    return parts
 
 
 class Destination(Protocol):

@@ -25,9 +25,10 @@ from ..format import (
     fold_name,
     show_path,
 )
-from ..io.tree import Destination, InTheWay, UnsafePath
+from ..io.tree import Destination, InTheWay
 from ..journal import Entry, EntryState, Journal
 from ..progress import Progress
+from ..validate import UnsafePath
 from .check import ENTRY_RECORDS
 from .cursor import ChunkCursor, windows
 from .destination import space_error

@@ -8,8 +8,9 @@ import os
 import stat
 
 from ..format import show_path
-from ..io.tree import Destination, UnsafePath
+from ..io.tree import Destination
 from ..journal import EntryState, Journal
+from ..validate import UnsafePath
 from .parts import legacy_part_name
 
 
