@@ -143,3 +143,150 @@ def test_no_module_over_600_lines() -> None:
         if lines(path) > MAX_LINES and str(path.relative_to(SRC)) not in TOO_LONG_FOR_NOW
     }
     assert not long, f"modules over {MAX_LINES} lines (split them; issue 13): {long}"
+
+
+# --- layers: imports only go down --------------------------------------------------------------------------------
+
+#: The layers, bottom first. A module may import its own layer and the layers below, never one above; a module is
+#: in the layer of the longest prefix that names it (``sneakernet.format`` names the format/ package and its
+#: modules). Names of modules still to come (``format/``, ``parity/``, ``io/atomic.py``) are here already.
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("base", ("_version", "errors", "output", "allocator", "progress", "patterns", "units")),
+    ("pure", ("format", "recordfile", "codec", "chunks", "space", "crypto", "parity", "options", "validate")),
+    ("io", ("io", "durable", "scan", "journal")),
+    ("drive", ("drive", "info")),
+    ("machinery", ("packer", "planner", "verifier", "restorer")),
+    ("command line", ("config", "cli")),
+    ("public face", ("", "__main__")),
+]
+
+#: Layers whose code works on bytes and records it is handed: no file opened, listed, synced or removed there.
+PURE_LAYERS = {"base", "pure"}
+
+#: The machinery packages: each a command's work, sharing only what lies below them (never one another).
+MACHINERY = ("packer", "planner", "verifier", "restorer")
+
+#: Known upward imports (importer, imported), each until it is fixed; the entry goes with it.
+KNOWN_UPWARD: set[tuple[str, str]] = set()
+
+#: Known pure-layer modules that still touch files, each until it is fixed: recordfile opens and fsyncs the file of
+#: the record container it writes (format/'s container takes a stream instead).
+KNOWN_FILE_IO = {"sneakernet.recordfile"}
+
+
+def layer_of(name: str) -> int | None:
+    """The index in LAYERS of module ``name``'s layer (None: in no layer)."""
+    best: tuple[int, int] | None = None  # (length of the prefix, layer)
+    for number, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            full = f"sneakernet.{prefix}" if prefix else "sneakernet"
+            if (name == full or (prefix and name.startswith(full + "."))) and (best is None or len(full) > best[0]):
+                best = (len(full), number)
+    return None if best is None else best[1]
+
+
+def test_every_module_has_a_layer() -> None:
+    assert not [name for name in MODULES if layer_of(name) is None], "add these modules' prefix to LAYERS"
+
+
+def test_imports_only_go_down() -> None:
+    upward = [
+        f"{name} ({LAYERS[layer_of(name) or 0][0]}) imports {imported} ({LAYERS[layer_of(imported) or 0][0]})"
+        for name, imported_names in sorted(GRAPH.items())
+        for imported in sorted(imported_names)
+        if (layer_of(imported) or 0) > (layer_of(name) or 0) and (name, imported) not in KNOWN_UPWARD
+    ]
+    assert not upward, "imports that go up a layer:\n  " + "\n  ".join(upward)
+
+
+def package_of(name: str) -> str:
+    return name.split(".")[1] if name.count(".") else ""
+
+
+def test_machinery_packages_import_none_of_each_other() -> None:
+    crossing = [
+        f"{name} imports {imported}"
+        for name, imported_names in sorted(GRAPH.items())
+        for imported in sorted(imported_names)
+        if package_of(name) in MACHINERY
+        and package_of(imported) in MACHINERY
+        and package_of(name) != package_of(imported)
+    ]
+    assert not crossing, "what two machinery packages share belongs a layer down:\n  " + "\n  ".join(crossing)
+
+
+#: What touches files: os's file calls, open(), pathlib's read and write, and the modules made for it.
+FILE_CALLS = {
+    "os": {
+        "open",
+        "read",
+        "write",
+        "pread",
+        "pwrite",
+        "fsync",
+        "fdatasync",
+        "stat",
+        "lstat",
+        "fstat",
+        "scandir",
+        "listdir",
+        "walk",
+        "mkdir",
+        "makedirs",
+        "rename",
+        "replace",
+        "unlink",
+        "remove",
+        "rmdir",
+        "link",
+        "symlink",
+        "readlink",
+        "utime",
+        "chmod",
+        "chown",
+        "truncate",
+        "ftruncate",
+        "sync",
+        "statvfs",
+        "access",
+    },
+    "shutil": None,  # None: any call
+    "tempfile": None,
+    "fcntl": None,
+    "mmap": None,
+}
+PATH_CALLS = {"read_text", "read_bytes", "write_text", "write_bytes"}
+
+
+def file_calls(path: Path) -> set[str]:
+    """The calls in ``path`` that touch files (``os.open``, ``open()``, ``shutil.copyfile``, ``p.read_text``...)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Name) and func.id == "open":
+            found.add("open()")
+        elif isinstance(func, ast.Attribute):
+            if isinstance(func.value, ast.Name) and func.value.id in FILE_CALLS:
+                allowed = FILE_CALLS[func.value.id]
+                if allowed is None or func.attr in allowed:
+                    found.add(f"{func.value.id}.{func.attr}")
+            elif func.attr in PATH_CALLS:
+                found.add(f".{func.attr}()")
+    return found
+
+
+def test_pure_layers_touch_no_files() -> None:
+    touching = {
+        name: sorted(file_calls(path))
+        for name, path in MODULES.items()
+        if LAYERS[layer_of(name) or 0][0] in PURE_LAYERS and name not in KNOWN_FILE_IO and file_calls(path)
+    }
+    assert not touching, f"pure modules that touch files (hand them bytes or a stream instead): {touching}"
+
+
+def test_the_file_call_finder_finds_them(tmp_path: Path) -> None:
+    source = tmp_path / "m.py"
+    source.write_text("import os, shutil\nos.open('x', 0)\nopen('y')\nshutil.copyfile('a', 'b')\nos.cpu_count()\n")
+    assert file_calls(source) == {"os.open", "open()", "shutil.copyfile"}
