@@ -153,6 +153,26 @@ def test_a_sealer_numbers_its_chunks_and_refuses_to_go_back() -> None:
     assert opener.open(second, index=1, chunk_id=0, offset=len(first) + 100, raw_size=10) == b"x" * 10
 
 
+def test_seal_into_a_kept_buffer_numbers_the_chunks_as_seal_does() -> None:
+    sealer = KeyDrawer().new_segment(PLACE)
+    out = bytearray(100)
+    frames = [b"one frame", b"another, longer frame", b""]
+    offset, stored = 0, []
+    for chunk_id, frame in enumerate(frames):
+        size = sealer.seal_into(frame, out, chunk_id=chunk_id, offset=offset, raw_size=len(frame))
+        assert size == len(frame) + aead.TAG_SIZE
+        stored.append(bytes(out[:size]))
+        offset += size
+    with pytest.raises(ValueError, match="a buffer of 100 bytes cannot hold a sealed chunk of 116"):
+        sealer.seal_into(bytes(100), out, chunk_id=3, offset=offset, raw_size=100)
+    assert sealer.sealed == 3
+    opener = SegmentOpener(sealer.key, PLACE)
+    offset = 0
+    for index, (frame, chunk) in enumerate(zip(frames, stored, strict=True)):
+        assert opener.open(chunk, index=index, chunk_id=index, offset=offset, raw_size=len(frame)) == frame
+        offset += len(chunk)
+
+
 def test_the_drawer_never_hands_out_one_key_twice() -> None:
     keys = [KeyDrawer().new_segment(PLACE).key for _ in range(3)]
     assert len({key.secret for key in keys}) == 3
@@ -363,7 +383,8 @@ def test_a_weak_scrypt_work_factor_is_refused_before_any_work(work_factor: int) 
     """A genuine age passphrase file (pyrage opens it) whose work factor is below 2^18: refused from its header."""
     identity = ShipmentIdentity.generate()
     weak = agefile.scrypt_encrypt(identity.secret_line().encode() + b"\n", PASSPHRASE, work_factor)
-    assert pyrage.passphrase.decrypt(weak, PASSPHRASE) == identity.secret_line().encode() + b"\n"
+    if work_factor <= 10:  # a genuine age file: pyrage opens it (left out at 2^17: half a second, nothing new)
+        assert pyrage.passphrase.decrypt(weak, PASSPHRASE) == identity.secret_line().encode() + b"\n"
     with pytest.raises(CryptoError, match=f"work factor of 2\\^{work_factor}, below the 2\\^18") as caught:
         keys.unwrap_with_passphrase(weak, PASSPHRASE)
     assert not isinstance(caught.value, WrongKey)
