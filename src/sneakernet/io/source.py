@@ -1,17 +1,18 @@
 """The source a pack reads: the :class:`Source` protocol (walk, open, read, re-stat) and :class:`LocalSource`, a
 local directory tree (the dir-fd walk of scan.py, files opened without following symlinks).
 
-Pack reads its source only through these: a test hands pack a fake source to inject a fault (a file that cannot
-be opened, grows or shrinks while it is read), and other sources (an object store) can stand in later.
+Pack and plan read their source only through these: a test hands them a fake source to inject a fault (a file
+that cannot be opened, grows or shrinks while it is read), and other sources (an object store) can stand in later.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Protocol
 
-from ..scan import ScanSpool, ScanTotals, restore_record_excludes, scan
+from ..patterns import Excluder
+from ..scan import Excluded, ScanSpool, ScanTotals, Unreadable, restore_record_excludes, scan, walk_stats
 
 
 class FileStat(Protocol):
@@ -54,6 +55,13 @@ class Source(Protocol):
     def scan(self, excludes: Sequence[str]) -> tuple[ScanTotals, ScanSpool]:
         """Walk the tree once, in the deterministic order pack writes (see scan.py)."""
 
+    def walk_stats(self, excluder: Excluder | None) -> Iterator[tuple[bytes, os.stat_result] | Excluded | Unreadable]:
+        """Walk the tree once in the same order, each entry as its path and ``lstat``: what plan reads (a few
+        fields of a million entries, see :func:`sneakernet.scan.walk_stats`)."""
+
+    def readable(self, path: bytes) -> bool:
+        """Whether the regular file at ``path`` may be opened for reading (plan asks it of every file)."""
+
     def restore_record_excludes(self) -> tuple[str, ...]:
         """The exclude pattern of a finished restore's record at the tree's top, if that is all it holds there."""
 
@@ -78,9 +86,17 @@ class LocalSource:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = path
         self.root = os.fsencode(path)
+        # root reads every file whatever its mode: no access() call per file then (as scan does).
+        self._check_access = os.geteuid() != 0
 
     def scan(self, excludes: Sequence[str]) -> tuple[ScanTotals, ScanSpool]:
         return scan(self.path, excludes)
+
+    def walk_stats(self, excluder: Excluder | None) -> Iterator[tuple[bytes, os.stat_result] | Excluded | Unreadable]:
+        return walk_stats(self.root, excluder)
+
+    def readable(self, path: bytes) -> bool:
+        return not self._check_access or os.access(os.path.join(self.root, path), os.R_OK)
 
     def restore_record_excludes(self) -> tuple[str, ...]:
         return restore_record_excludes(self.path)

@@ -1,8 +1,9 @@
 """Planning a shipment before packing it: ``sneakernet.plan()``.
 
 How many drives, how full each one, how long packing takes, and how long the same bytes would take over a
-network link. The plan walks the source once, as pack's scan walks it (:func:`sneakernet.scan.walk_stats`), and
-reads a small, bounded, deterministic sample of its data, never the whole of it:
+network link. The plan walks the source once, as pack's scan walks it (``Source.walk_stats``: for a directory
+:func:`sneakernet.scan.walk_stats`), and reads a small, bounded, deterministic sample of its data through the same
+:class:`~sneakernet.io.source.Source`, never the whole of it:
 
 - **the walk** (walk.py): the totals pack's scan gives; it cuts the data into pack's chunks by size alone
   (grouped as :class:`~sneakernet.chunking.Chunker` groups them) and notes them, with the records between them,
@@ -28,10 +29,10 @@ import time
 from collections.abc import Iterator, Sequence
 
 from ..errors import UsageError
-from ..io.source import LocalSource
+from ..io.source import LocalSource, Source
 from ..options import DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL, DEFAULT_SEGMENT_SIZE, PackOptions
 from ..patterns import Excluder
-from ..scan import check_source, restore_record_excludes
+from ..scan import check_source
 from ..space.budget import DriveBudget, default_reserve
 from ..space.reserve import catalog_reservation, data_room, holds
 from ..units import Link, counted, format_size, parse_rate
@@ -45,7 +46,7 @@ DEFAULT_LINKS = ("100Mbit", "1Gbit", "10Gbit")
 
 
 def plan(
-    source: str | os.PathLike[str],
+    source: str | os.PathLike[str] | Source,
     *,
     drive_size: int | None,
     drives: int | None = None,
@@ -59,8 +60,9 @@ def plan(
     rate: str | Link | None = None,
     sample_bytes: int | None = None,
 ) -> Plan:
-    """Plan packing ``source`` onto drives of ``drive_size`` bytes, as ``pack(source, out=..., drive_size=...,
-    options=PackOptions(...))`` with the same options would pack it.
+    """Plan packing ``source`` (a directory, or a :class:`~sneakernet.io.source.Source` as pack takes) onto drives
+    of ``drive_size`` bytes, as ``pack(source, out=..., drive_size=..., options=PackOptions(...))`` with the same
+    options would pack it.
 
     Reads the metadata and a sample of at most ``sample_bytes`` (default: :func:`default_sample_bytes`). With
     ``drives``, says whether that many drives suffice. ``rate`` (such as ``"200MB/s"``, or a :class:`Link`)
@@ -83,16 +85,17 @@ def plan(
     override = rate if isinstance(rate, Link) or rate is None else parse_rate(rate)
     kept = reserve if reserve is not None else default_reserve(drive_size)
     capacity = drive_size - kept
-    check_source(source)
-    root = os.fsencode(source)
-    sampler = StreamSampler(
-        LocalSource(source), chunk_size, level, max_bytes=SAMPLE_MAX if sample_bytes is None else sample_bytes
-    )
+    if isinstance(source, str | os.PathLike):
+        check_source(source)
+        tree: Source = LocalSource(source)
+    else:
+        tree = source
+    sampler = StreamSampler(tree, chunk_size, level, max_bytes=SAMPLE_MAX if sample_bytes is None else sample_bytes)
     events = EventSpool()
     try:
         # What pack leaves out of a restored tree, plan leaves out too (scan.restore_record_excludes).
-        excludes = options.excludes + restore_record_excludes(source)
-        walked = Walk(root, sampler, events, chunk_size).run(Excluder(excludes) if excludes else None)
+        excludes = options.excludes + tree.restore_record_excludes()
+        walked = Walk(tree, sampler, events, chunk_size).run(Excluder(excludes) if excludes else None)
         sample = sampler.finish(walked.stream_bytes, threads)
         totals = walked.totals
         catalog_size = catalog_reservation(totals.catalog_entry_bytes, totals.unique_bytes, [capacity], options)
@@ -110,7 +113,7 @@ def plan(
     else:
         pack_seconds = walked.raw_bytes / override.bytes_per_second
     result = Plan(
-        source=os.fsdecode(source),
+        source=os.fsdecode(tree.root),
         drive_size=drive_size,
         reserve=kept,
         capacity=capacity,

@@ -13,8 +13,9 @@ from stat import S_IFDIR, S_IFLNK, S_IFREG
 from typing import BinaryIO
 
 from ..chunks.chunker import closes_group, is_large
+from ..io.source import Source
 from ..patterns import Excluder
-from ..scan import FILE_TYPE_BITS, Excluded, ScanTotals, Unreadable, walk_stats
+from ..scan import FILE_TYPE_BITS, Excluded, ScanTotals, Unreadable
 from ..space.budget import (
     CATALOG_ENTRY_OVERHEAD,
     JSON_PLAIN,
@@ -96,15 +97,13 @@ class Walk:
     The loop keeps the rest of a group's arithmetic inline: it runs for every file of the tree.
     """
 
-    def __init__(self, root: bytes, sampler: StreamSampler, events: EventSpool, chunk_size: int) -> None:
-        self.root = root
+    def __init__(self, source: Source, sampler: StreamSampler, events: EventSpool, chunk_size: int) -> None:
+        self.source = source
         self.sampler = sampler
         self.events = events
         self.chunk_size = chunk_size
         self.walked = Walked()
         self.linked: set[tuple[int, int]] = set()
-        # root reads every file whatever its mode: no access() call per file then (as scan does).
-        self.check_access = os.geteuid() != 0
         #: Records since the last chunk (lines, bound); the open group (start, size, record bound, piece lines)
         #: and its files' ends, which follow its chunk.
         self.lines = self.bound = 0
@@ -117,7 +116,8 @@ class Walk:
         large, closes, bound_of = is_large, closes_group, record_bound
         # The counts of every file are kept in locals and stored at the end: this loop runs for every file.
         position = files = data_bytes = catalog_bytes = unique_files = unique_bytes = 0
-        for item in walk_stats(self.root, excluder):
+        readable = self.source.readable  # looked up once: it is asked of every file
+        for item in self.source.walk_stats(excluder):
             if not isinstance(item, tuple):
                 self._aside(item)
                 continue
@@ -128,7 +128,7 @@ class Walk:
                 self._other(path, kind)
                 continue
             bound = bound_of(length)
-            if self.check_access and not os.access(os.path.join(self.root, path), os.R_OK):
+            if not readable(path):
                 walked.totals.unreadable.append(path)
                 self._record(SKIPPED_LINE + length, bound)
                 continue
