@@ -6,7 +6,7 @@ from pathlib import Path
 
 from craft import small_files, write_shipment
 from sneakernet.progress import NullProgress
-from sneakernet.verifier import Settings, verify
+from sneakernet.verifier import Settings, StateDir, verify
 from sneakernet.verifier.catalog import CatalogMemo
 from sneakernet.verifier.data import HashAhead
 from sneakernet.verifier.drive import DriveVerifier, Shared
@@ -50,3 +50,10 @@ def test_the_drives_of_a_run_parse_their_catalog_once(tmp_path: Path) -> None:
         shared.close()
     assert [r.ok for r in reports] == [True, True]
     assert memo.tables == ["catalog_0"]  # the second drive's catalog (the same bytes) came from the memo
+
+
+def test_a_state_directory_may_be_given_as_a_path(tmp_path: Path) -> None:
+    """verify(state_dir=) takes a directory (str or path-like, as before the StateStore seam) or a store."""
+    drives = write_shipment(tmp_path / "ship", [small_files([("a.txt", b"a" * 1000)])])
+    for given in (tmp_path / "as-path", str(tmp_path / "as-str"), StateDir(str(tmp_path / "as-store"))):
+        assert verify([str(d) for d in drives], state_dir=given).ok

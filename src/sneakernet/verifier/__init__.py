@@ -57,7 +57,7 @@ def verify(
     expected_fingerprint: str | None = None,
     sample_percent: float | None = None,
     seed: int | None = None,
-    state_dir: str | StateStore | None = None,
+    state_dir: str | os.PathLike[str] | StateStore | None = None,
     restart: bool = False,
     threads: int = 0,
     progress: Progress | None = None,
@@ -89,7 +89,7 @@ def verify(
         if on_drive is not None:
             on_drive(report)
 
-    store = StateDir(state_dir) if isinstance(state_dir, str) else state_dir
+    store = StateDir(os.fspath(state_dir)) if isinstance(state_dir, str | os.PathLike) else state_dir
     settings = Settings(mode, wanted, sample_percent, seed, store, restart, workers, catalog)
     shared = Shared(progress, HashAhead(workers))
     try:
