@@ -538,3 +538,20 @@ def test_plurals_and_sizes_in_human_units(tmp_path: Path) -> None:
     assert code == 2 and "a drive can take 148 KB after the reserve, the format needs at least 4.99 MB" in err
     code, _, err = run("pack", tmp_path / "one", "--out", tmp_path / "o2", "--drive-size", "150KB")
     assert code == 2 and "can take 148 KB after the reserve, the format needs at least 4.99 MB" in err
+
+
+def test_a_finished_verify_exits_with_damage_before_a_path_that_is_not_a_drive() -> None:
+    from types import SimpleNamespace
+
+    from sneakernet.cli.exits import verify_code
+    from sneakernet.errors import ExitCode
+    from sneakernet.verifier import Status
+
+    def report(*statuses: Status) -> Any:
+        ok = (Status.INTACT, Status.UNEXPECTED_FILES)
+        return SimpleNamespace(drives=[SimpleNamespace(status=s.value, ok=s in ok) for s in statuses])
+
+    assert verify_code(report(Status.INTACT, Status.UNEXPECTED_FILES)) == ExitCode.OK
+    assert verify_code(report(Status.INTACT, Status.NOT_A_DRIVE)) == ExitCode.USAGE
+    assert verify_code(report(Status.NOT_A_DRIVE, Status.DAMAGED)) == ExitCode.PROBLEMS
+    assert verify_code(report(Status.WRONG_SHIPMENT)) == ExitCode.PROBLEMS

@@ -1,6 +1,10 @@
-"""The one place where errors become exit codes: sneakernet's own errors, Ctrl-C and SIGTERM each end a command
-with one line on stderr (and the JSON error object under --json) and their exit code (errors.ExitCode); anything
-else is a bug and keeps its traceback."""
+"""The one place where a command's end becomes its exit code (errors.ExitCode).
+
+sneakernet's own errors, Ctrl-C and SIGTERM each end a command with one line on stderr (and the JSON error object
+under --json) and their exit code; anything else is a bug and keeps its traceback. A command that runs to its end
+exits with what its report says (:func:`pack_code`, :func:`verify_code`, :func:`restore_code`,
+:func:`status_code`: the exit-code lines of each command's --help).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import signal
 import threading
 import traceback
 from collections.abc import Callable
-from typing import NoReturn, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import click
 
@@ -17,6 +21,11 @@ from ..errors import ExitCode, SneakernetError
 from ..output import error_object
 from .context import settings
 from .progress import close_progress
+
+if TYPE_CHECKING:
+    from ..packer import PackSummary
+    from ..restorer import RestoreReport, ShipmentStatus
+    from ..verifier import VerifyReport
 
 T = TypeVar("T")
 
@@ -74,3 +83,36 @@ def fail(
         click.echo(json.dumps(error_object(kind, message, int(code))))
     click.echo(f"{prefix}{message}", err=True)
     ctx.exit(int(code))
+
+
+def finish(ctx: click.Context, code: ExitCode) -> None:
+    """End a command that ran to its end with ``code`` (nothing to do for OK: click exits 0)."""
+    if code != ExitCode.OK:
+        ctx.exit(int(code))
+
+
+def pack_code(summary: PackSummary) -> ExitCode:
+    """1 when files changed while they were read (they are listed), else 0."""
+    return ExitCode.PROBLEMS if summary.changed_count else ExitCode.OK
+
+
+def verify_code(report: VerifyReport) -> ExitCode:
+    """1 for damage, an unfinished drive or a drive of another shipment; else 2 for a path that is not a drive;
+    else 0. Damage outranks a mistyped path: a script must not read "bad arguments" when a drive given is damaged."""
+    from ..verifier import Status
+
+    if any(not r.ok and r.status != Status.NOT_A_DRIVE.value for r in report.drives):
+        return ExitCode.PROBLEMS
+    if any(r.status == Status.NOT_A_DRIVE.value for r in report.drives):
+        return ExitCode.USAGE
+    return ExitCode.OK
+
+
+def restore_code(report: RestoreReport) -> ExitCode:
+    """1 when a drive was refused or some files were damaged, else 0 (even with drives still to come)."""
+    return ExitCode.OK if report.clean else ExitCode.PROBLEMS
+
+
+def status_code(state: ShipmentStatus) -> ExitCode:
+    """3 while drives (or good copies of damaged drives) are still needed, 0 once the shipment is complete."""
+    return ExitCode.OK if state.complete else ExitCode.INCOMPLETE

@@ -15,7 +15,7 @@ from ..options import PackOptions
 from ..scan import read_exclude_file
 from .command import Command
 from .context import is_quiet
-from .exits import fail, run
+from .exits import fail, finish, pack_code, run
 from .params import SIZE, chunking_options, profile_picker
 from .progress import ShownProgress, progress_for
 from .render import print_pack_summary
@@ -167,8 +167,7 @@ def pack_command(
         click.echo(json.dumps(summary.to_json(), indent=2))
     else:
         print_pack_summary(summary, is_quiet(ctx, quiet))
-    if summary.changed_count:
-        ctx.exit(int(ExitCode.PROBLEMS))
+    finish(ctx, pack_code(summary))
 
 
 def _exclude_files(paths: tuple[str, ...]) -> list[str]:

@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..errors import ExitCode
 from .command import Command
-from .exits import run
+from .exits import finish, restore_code, run
 from .progress import echo_line, progress_for
 from .render import print_restore_report, restore_drive_lines
 
@@ -120,5 +119,4 @@ def restore_command(
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
         print_restore_report(report, shown)
-    if not report.clean:
-        ctx.exit(int(ExitCode.PROBLEMS))
+    finish(ctx, restore_code(report))

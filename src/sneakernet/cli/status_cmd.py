@@ -6,9 +6,8 @@ import json
 
 import click
 
-from ..errors import ExitCode
 from .command import Command
-from .exits import run
+from .exits import finish, run, status_code
 from .render import print_status
 
 
@@ -35,5 +34,4 @@ def status_command(ctx: click.Context, dest: str, as_json: bool) -> None:
         click.echo(json.dumps(state.to_json(), indent=2))
     else:
         print_status(state)
-    if not state.complete:
-        ctx.exit(int(ExitCode.INCOMPLETE))
+    finish(ctx, status_code(state))

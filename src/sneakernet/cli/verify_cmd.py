@@ -10,7 +10,7 @@ import click
 from ..errors import ExitCode
 from .command import Command
 from .context import is_quiet
-from .exits import fail, run
+from .exits import fail, finish, run, verify_code
 from .progress import echo_line, progress_for
 from .render import print_verify_report, verify_drive_lines
 
@@ -112,8 +112,4 @@ def verify_command(
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
         print_verify_report(report, is_quiet(ctx, quiet), shown)
-    # Damage outranks a mistyped path: a script must not read "bad arguments" when a drive given is damaged.
-    if any(not r.ok and r.status != Status.NOT_A_DRIVE.value for r in report.drives):
-        ctx.exit(int(ExitCode.PROBLEMS))
-    if any(r.status == Status.NOT_A_DRIVE.value for r in report.drives):
-        ctx.exit(int(ExitCode.USAGE))
+    finish(ctx, verify_code(report))
