@@ -7,15 +7,23 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import re
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sneakernet.parity import engine as engine_module
-from sneakernet.parity.engine import Backend, NotRecoverable, ParityCode, ParityEngineMissing, load_backend
-from sneakernet.parity.isal import IsalBackend, library_candidates
+from sneakernet.parity.engine import (
+    Backend,
+    NotRecoverable,
+    ParityCode,
+    ParityEngineMissing,
+    installed_backends,
+    load_backend,
+)
 from sneakernet.parity.matrix import MATRIX, MAX_COLUMNS, MAX_ROWS, decode_matrix, gf_inv, gf_mul, invert, mat_mul
 
 np = pytest.importorskip("numpy")
@@ -56,18 +64,7 @@ def reference_multiply(coefficients: Sequence[Sequence[int]], inputs: Sequence[b
     return outputs
 
 
-def backends() -> list[Backend]:
-    found: list[Backend] = []
-    for library in library_candidates():
-        try:
-            found.append(IsalBackend(library))
-        except OSError:
-            continue
-    found.append(load_backend("numpy"))
-    return found
-
-
-BACKENDS = backends()
+BACKENDS = installed_backends()
 IDS = [backend.name for backend in BACKENDS]
 
 
@@ -107,6 +104,17 @@ def test_inversion() -> None:
         assert mat_mul(square, invert(square)) == identity
     with pytest.raises(ValueError, match="singular"):
         invert([[1, 1], [1, 1]])
+
+
+def test_the_spec_check_value_of_the_whole_computation() -> None:
+    """docs/format.md 19.7.3's worked stripe, read from the document so that it and the code cannot drift apart."""
+    text = " ".join((Path(__file__).resolve().parent.parent / "docs" / "format.md").read_text(encoding="utf-8").split())
+    found = dict(re.findall(r"(D_\d|P_\d) = `([0-9a-f ]+)`", text))
+    data = [bytes.fromhex(found[f"D_{c}"]) for c in range(3)]
+    expected = [bytes.fromhex(found[f"P_{j}"]) for j in range(6)]
+    for backend in BACKENDS:
+        assert ParityCode(3, 6, backend).encode(data) == expected
+    assert reference_multiply([row[:3] for row in MATRIX], data) == expected
 
 
 @pytest.mark.parametrize("backend", BACKENDS, ids=IDS)
@@ -182,6 +190,30 @@ def test_accumulating_one_column_at_a_time_gives_the_parity(backend: Backend) ->
     assert third == code.encode(data, rows=[2])
     code.accumulate(parity, 4, data[4])
     assert parity == code.encode([*data[:4], bytes(size), *data[5:]])
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=IDS)
+def test_into_the_callers_buffers(backend: Backend) -> None:
+    """encode_into and reconstruct_into write into views of one buffer the caller keeps, stripe after stripe."""
+    k, m, size = 6, 3, 513
+    code = ParityCode(k, m, backend)
+    buffer = bytearray(b"\xff" * (m * size))
+    views = [memoryview(buffer)[j * size : (j + 1) * size] for j in range(m)]
+    for seed in range(3):
+        data = [random.Random(seed * 10 + c).randbytes(size) for c in range(k)]
+        code.encode_into(data, views)
+        assert [bytes(view) for view in views] == code.encode(data)
+        assert code.lost({0: data[0], 2: data[2], 3: data[3], 5: data[5]}) == (1, 4)
+        parity = code.encode(data)
+        rebuilt = {1: bytearray(size), 4: bytearray(size)}
+        code.reconstruct_into({0: data[0], 2: data[2], 3: data[3], 5: data[5]}, {1: parity[1], 2: parity[2]}, rebuilt)
+        assert rebuilt == {1: data[1], 4: data[4]}
+        with pytest.raises(ValueError, match="lost columns are"):
+            code.reconstruct_into({c: data[c] for c in range(1, k)}, {0: parity[0]}, rebuilt)
+    with pytest.raises(ValueError, match="output blocks"):
+        code.encode_into([bytes(size)] * k, views[:2])
+    with pytest.raises(ValueError, match="same size"):
+        code.encode_into([bytes(size)] * k, [bytearray(size - 1)] * m)
 
 
 def test_more_losses_than_parity_are_not_recoverable() -> None:

@@ -14,7 +14,7 @@ never make a reader accept a wrong byte.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from ..errors import ExitCode, SneakernetError
@@ -89,6 +89,21 @@ def load_backend(name: str | None = None) -> Backend:
     raise ParityEngineMissing(f"{what}: {INSTALL_HINT}")
 
 
+def installed_backends() -> list[Backend]:
+    """Every backend this machine has, best first: each ISA-L library found, then numpy (for tests and benches:
+    each must give the same bytes)."""
+    found: list[Backend] = []
+    for library in library_candidates():
+        try:
+            found.append(IsalBackend(library))
+        except (OSError, AttributeError):
+            continue
+    numpy = _numpy()
+    if numpy is not None:
+        found.append(numpy)
+    return found
+
+
 class ParityCode:
     """The code of one parity group: ``k`` data columns (1 ... 251) and ``m`` parity rows (0 ... 6).
 
@@ -116,13 +131,21 @@ class ParityCode:
 
     def encode(self, data: Sequence[Block], rows: Sequence[int] | None = None) -> list[bytearray]:
         """The parity blocks of ``rows`` (default: all m, in order) over the k data blocks of one stripe."""
+        outputs = [bytearray(self._size(data)) for _ in self._rows(rows)]
+        self.encode_into(data, outputs, rows)
+        return outputs
+
+    def encode_into(self, data: Sequence[Block], out: Sequence[Output], rows: Sequence[int] | None = None) -> None:
+        """``encode`` into blocks the caller keeps (one per row, the data blocks' size, overwritten): a writer
+        reusing its buffers stripe after stripe saves allocating and zeroing fresh memory for every stripe."""
         if len(data) != self.k:
             raise ValueError(f"a stripe of this group has {self.k} data blocks, not {len(data)}")
         chosen = self._rows(rows)
-        outputs = [bytearray(self._size(data)) for _ in chosen]
+        if len(out) != len(chosen):
+            raise ValueError(f"{len(chosen)} parity rows need as many output blocks, not {len(out)}")
+        self._size([*data, *out])
         if chosen:
-            self.backend.multiply(encode_matrix(self.k, chosen), data, outputs)
-        return outputs
+            self.backend.multiply(encode_matrix(self.k, chosen), data, out)
 
     def accumulate(
         self, parity: Sequence[Output], column: int, block: Block, rows: Sequence[int] | None = None
@@ -138,17 +161,33 @@ class ParityCode:
         self._size([*parity, block])
         self.backend.multiply_add(tuple(MATRIX[row][column] for row in chosen), block, parity)
 
+    def lost(self, columns: Iterable[int]) -> tuple[int, ...]:
+        """The columns of 0 ... k-1 not among ``columns`` (the surviving ones), in increasing order."""
+        surviving = set(columns)
+        for column in surviving:
+            if not 0 <= column < self.k:
+                raise ValueError(f"data column {column} is outside 0 ... {self.k - 1}")
+        return tuple(c for c in range(self.k) if c not in surviving)
+
     def reconstruct(self, columns: Mapping[int, Block], rows: Mapping[int, Block]) -> dict[int, bytearray]:
         """The lost data blocks of one stripe: every column of 0 ... k-1 not in ``columns``, solved from the
         surviving data blocks ``columns`` and the surviving parity blocks ``rows`` (both by column or row number),
         using the lowest surviving rows. NotRecoverable when fewer rows survive than columns were lost."""
-        for column in columns:
-            if not 0 <= column < self.k:
-                raise ValueError(f"data column {column} is outside 0 ... {self.k - 1}")
+        size = self._size([*columns.values(), *rows.values()])
+        out = {column: bytearray(size) for column in self.lost(columns)}
+        self.reconstruct_into(columns, rows, out)
+        return out
+
+    def reconstruct_into(
+        self, columns: Mapping[int, Block], rows: Mapping[int, Block], out: Mapping[int, Output]
+    ) -> None:
+        """``reconstruct`` into blocks the caller keeps: ``out`` has one block for each lost column (``lost``)."""
         self._rows(list(rows))
-        lost = tuple(c for c in range(self.k) if c not in columns)
+        lost = self.lost(columns)
+        if sorted(out) != list(lost):
+            raise ValueError(f"the lost columns are {list(lost)}, not the output blocks' {sorted(out)}")
         if not lost:
-            return {}
+            return
         if len(lost) > len(rows):
             raise NotRecoverable(
                 f"{len(lost)} data blocks of the stripe are lost and only {len(rows)} parity blocks survive: "
@@ -157,6 +196,6 @@ class ParityCode:
         chosen = tuple(sorted(rows)[: len(lost)])
         inputs, coefficients = decode_matrix(self.k, lost, chosen)
         blocks = [columns[i] if i < self.k else rows[i - self.k] for i in inputs]
-        outputs = [bytearray(self._size(blocks)) for _ in lost]
+        outputs = [out[column] for column in lost]
+        self._size([*blocks, *outputs])
         self.backend.multiply(coefficients, blocks, outputs)
-        return dict(zip(lost, outputs, strict=True))
