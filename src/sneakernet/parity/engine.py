@@ -23,8 +23,8 @@ from .matrix import MATRIX, Matrix, check_shape, decode_matrix, encode_matrix
 
 #: What to install for the fast engine, and for the fallback, as the error names them.
 INSTALL_HINT = (
-    "pip install 'sneakernet[parity]' (pyeclib's Linux wheel carries ISA-L) or the system's ISA-L "
-    "(Debian, Ubuntu: apt install libisal2); or, slower, pip install 'sneakernet[parity-numpy]'"
+    "install sneakernet's parity extra (pip install '.[parity]' in its clone: pyeclib's Linux wheel carries ISA-L) "
+    "or the system's ISA-L (Debian, Ubuntu: apt install libisal2); or, slower, the parity-numpy extra"
 )
 
 
