@@ -9,6 +9,7 @@ import itertools
 import os
 import select
 import shutil
+import struct
 import subprocess
 import sys
 import termios
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import pyrage
 import pytest
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
+from cryptography.hazmat.primitives.poly1305 import Poly1305
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -139,6 +142,29 @@ def test_a_chunk_anywhere_but_its_place_fails_authentication() -> None:
         with pytest.raises(AuthenticationFailed):
             any_opener.open(stored, **where)
             pytest.fail(f"case {case} opened")
+
+
+def test_a_chunk_sealed_by_hand_from_the_document_is_byte_identical() -> None:
+    """docs/format.md 19.8.2 read by a stranger: RFC 8439's construction built from its parts (the ChaCha20 block 0
+    as the Poly1305 key, the body from block 1, the tag over the padded associated data, ciphertext and lengths),
+    with the key, nonce and 63 bytes of associated data as the table gives them, gives the very bytes sealed."""
+    frames = [b"a zstd frame, say", b"the next chunk's frame, a little longer"]
+    sealer, chunks = sealed_segment(frames, SegmentPlace(SHIPMENT, drive=3, segment=12), first_id=40)
+    for index, ((chunk_id, offset, raw_size, stored), frame) in enumerate(zip(chunks, frames, strict=True)):
+        ad = b"sneakernet-chunk-v2" + bytes.fromhex(SHIPMENT) + struct.pack("<IIQQI", 3, 12, chunk_id, offset, raw_size)
+        assert len(ad) == 63
+        chunk_nonce = index.to_bytes(12, "little")
+
+        def chacha20(counter: int, data: bytes, chunk_nonce: bytes = chunk_nonce) -> bytes:
+            iv = counter.to_bytes(4, "little") + chunk_nonce  # the IV openssl's -chacha20 takes too
+            return Cipher(algorithms.ChaCha20(sealer.key.secret, iv), mode=None).encryptor().update(data)
+
+        body = chacha20(1, frame)
+        mac = Poly1305(chacha20(0, bytes(32)))
+        for part in (ad, body):
+            mac.update(part + bytes(-len(part) % 16))
+        mac.update(struct.pack("<QQ", len(ad), len(body)))
+        assert stored == body + mac.finalize()
 
 
 def test_a_sealer_numbers_its_chunks_and_refuses_to_go_back() -> None:
