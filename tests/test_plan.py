@@ -174,7 +174,7 @@ def _walk_chunks(root: Path, chunk_size: int) -> list[tuple[int, int]]:
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_the_walk_cuts_the_chunks_packs_chunker_cuts(tmp_path: Path, seed: int) -> None:
-    """plan's walk groups small files inline, for speed: it must make exactly chunking.py's chunks."""
+    """plan's walk groups small files inline, for speed: it must make exactly chunks/chunker.py's chunks."""
     rng = random.Random(seed)
     chunk_size = 64 * KiB
     sizes = []

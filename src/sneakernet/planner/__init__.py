@@ -6,7 +6,7 @@ network link. The plan walks the source once, as pack's scan walks it (``Source.
 :class:`~sneakernet.io.source.Source`, never the whole of it:
 
 - **the walk** (walk.py): the totals pack's scan gives; it cuts the data into pack's chunks by size alone
-  (grouped as :class:`~sneakernet.chunking.Chunker` groups them) and notes them, with the records between them,
+  (grouped as :class:`~sneakernet.chunks.chunker.Chunker` groups them) and notes them, with the records between them,
   as events in a spool.
 - **the sample** (sample.py): the data, seen as one stream of bytes in walk order, is cut into strata, each
   represented by a 64 KiB piece compressed as pack compresses chunks; the pieces are noted during the walk and

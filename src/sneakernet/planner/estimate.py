@@ -115,7 +115,7 @@ def place(events: EventSpool, sample: Sample, fills: tuple[EstimatedFill, Estima
             estimated.records(a, b)
             worst.records(a, b)
             continue
-        # A large file's chunks are its own, chunk_size bytes each (chunking.py); a group is one chunk.
+        # A large file's chunks are its own, chunk_size bytes each (chunks/chunker.py); a group is one chunk.
         step = chunk_size if kind == EVENT_LARGE else b
         for offset in range(0, b, step):
             raw_size = min(step, b - offset)
