@@ -24,8 +24,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 
+from sneakernet.io.source import walk  # noqa: E402
 from sneakernet.patterns import Excluder  # noqa: E402
-from sneakernet.scan import walk  # noqa: E402
 
 PATTERNS = [
     "*.tmp",

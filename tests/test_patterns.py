@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 from conftest import invoke_cli, write_file
 from sneakernet.errors import SourceError
+from sneakernet.io.source import SourceEntry, walk
 from sneakernet.patterns import Excluder, Include
-from sneakernet.scan import SourceEntry, read_exclude_file, walk
+from sneakernet.scan import read_exclude_file
 
 # --- --include: a glob over shipment paths ------------------------------------------------------------------------
 

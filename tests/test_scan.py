@@ -1,4 +1,5 @@
-"""scan.py: deterministic walk order, excluded directories left unread (the patterns: test_patterns.py)."""
+"""io/source.py's walk and scan.py: deterministic walk order, excluded directories left unread (the patterns:
+test_patterns.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+import sneakernet.io.source as source_module
 from conftest import make_chain, remove_chain, write_file
 from sneakernet import scan as scan_module
-from sneakernet.scan import ScanSpool, SourceEntry, Unreadable, scan, walk
+from sneakernet.io.source import SourceEntry, Unreadable, walk
+from sneakernet.scan import ScanSpool, scan
 
 
 def test_excluded_directory_is_not_read(tmp_path: Path) -> None:
@@ -56,7 +59,7 @@ def _deep_tree(top: Path, depth: int) -> list[bytes]:
 def test_walk_past_the_open_levels_opens_them_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     expected = _deep_tree(tmp_path, 6)
     assert [e.path for e in walk(tmp_path)] == expected
-    monkeypatch.setattr(scan_module, "MAX_OPEN_LEVELS", 2)
+    monkeypatch.setattr(source_module, "MAX_OPEN_LEVELS", 2)
     assert [e.path for e in walk(tmp_path)] == expected
 
 
@@ -82,7 +85,7 @@ def test_walk_at_10000_levels(fast_tmp: Path) -> None:
         assert dirs == 10_000
         # The files come as the walk climbs back up, each found again through a reopened level.
         assert files == list(range(10_000, 0, -1000))
-        assert most <= 2 * scan_module.MAX_OPEN_LEVELS + 10_000 // scan_module.MAX_OPEN_LEVELS + 2
+        assert most <= 2 * source_module.MAX_OPEN_LEVELS + 10_000 // source_module.MAX_OPEN_LEVELS + 2
         assert _open_descriptors() == before
     finally:
         remove_chain(fast_tmp)
@@ -93,7 +96,7 @@ def test_a_level_replaced_before_the_walk_comes_back_to_it_is_unreadable(
 ) -> None:
     """A closed level is opened again by name: if that name is now another directory, it is reported, not
     walked as if it were the one listed."""
-    monkeypatch.setattr(scan_module, "MAX_OPEN_LEVELS", 3)  # a/b is closed once a/b/c/d/e/f is open
+    monkeypatch.setattr(source_module, "MAX_OPEN_LEVELS", 3)  # a/b is closed once a/b/c/d/e/f is open
     for path in ("a/b/c/d/e/f/g", "a/b/zz", "a/z"):
         write_file(tmp_path / path, b"x")
     walker = walk(tmp_path)

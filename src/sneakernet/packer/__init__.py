@@ -26,6 +26,7 @@ from ..format import CatalogHeader, ManifestRecord, fingerprint
 from ..io.source import LocalSource, Source
 from ..options import PackOptions
 from ..progress import NullProgress, Progress
+from ..scan import scan
 from .checks import _check_space, _refuse_bad_input
 from .reader import SourceReader
 from .resume import FinishedDrives, ReplayingReader, clear_unfinished, find_finished, replay
@@ -76,7 +77,7 @@ def pack(
     targets = DriveTargets(out, drives, drive_size, options.reserve, resume, next_drive)
     tree = LocalSource(source) if isinstance(source, str | os.PathLike) else source
     own_record = tree.restore_record_excludes()
-    totals, spool = tree.scan(options.excludes + own_record)
+    totals, spool = scan(tree, options.excludes + own_record)
     try:
         _refuse_bad_input(totals, options, tree)
         finished = (

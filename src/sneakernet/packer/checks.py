@@ -35,7 +35,7 @@ def _refuse_reserved(reserved: list[bytes], source: Source) -> None:
             f"data: pack with --exclude /{name} to leave it out"
         )
     if source.is_file(reserved[0] + b"/" + FINISHED_NAME.encode()):
-        # Only the record is left out on its own (scan.restore_record_excludes): here something else is beside it.
+        # Only the record is left out on its own (io.source.restore_record_excludes): here something else is beside it.
         raise SourceError(
             f"the source holds {name} at its top, with a finished restore's record and other files: pack with "
             f"--exclude /{name} to leave it all out, or move those files elsewhere"

@@ -11,9 +11,8 @@ from ..chunks.chunker import Chunker, is_large
 from ..chunks.stream import FileEnd, RawChunk
 from ..errors import SourceError
 from ..format import DirRecord, EntryRecord, HardlinkRecord, Metadata, SkippedRecord, SymlinkRecord
-from ..io.source import FileStat, Source, SourceFile
+from ..io.source import KIND_DIR, KIND_FILE, KIND_SYMLINK, FileStat, Source, SourceEntry, SourceFile, Unreadable
 from ..options import PackOptions
-from ..scan import KIND_DIR, KIND_FILE, KIND_SYMLINK, SourceEntry, Unreadable
 from .summary import ReadTally, _show
 
 #: Reasons recorded in skipped records and shown in warnings.

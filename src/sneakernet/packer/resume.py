@@ -46,8 +46,7 @@ from ..format import (
     drive_label,
     show_path,
 )
-from ..io.source import SourceFile
-from ..scan import SourceEntry
+from ..io.source import SourceEntry, SourceFile
 from .reader import EMPTY_BLAKE3, SourceReader, _meta
 from .summary import _show
 

@@ -2,8 +2,8 @@
 
 How many drives, how full each one, how long packing takes, and how long the same bytes would take over a
 network link. The plan walks the source once, as pack's scan walks it (``Source.walk_stats``: for a directory
-:func:`sneakernet.scan.walk_stats`), and reads a small, bounded, deterministic sample of its data through the same
-:class:`~sneakernet.io.source.Source`, never the whole of it:
+:func:`sneakernet.io.source.walk_stats`), and reads a small, bounded, deterministic sample of its data through
+the same :class:`~sneakernet.io.source.Source`, never the whole of it:
 
 - **the walk** (walk.py): the totals pack's scan gives; it cuts the data into pack's chunks by size alone
   (grouped as :class:`~sneakernet.chunks.chunker.Chunker` groups them) and notes them, with the records between them,
@@ -29,10 +29,9 @@ import time
 from collections.abc import Iterator, Sequence
 
 from ..errors import UsageError
-from ..io.source import LocalSource, Source
+from ..io.source import LocalSource, Source, check_source
 from ..options import DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL, DEFAULT_SEGMENT_SIZE, PackOptions
 from ..patterns import Excluder
-from ..scan import check_source
 from ..space.budget import DriveBudget, default_reserve
 from ..space.reserve import catalog_reservation, data_room, holds
 from ..units import Link, counted, format_size, parse_rate
@@ -93,7 +92,7 @@ def plan(
     sampler = StreamSampler(tree, chunk_size, level, max_bytes=SAMPLE_MAX if sample_bytes is None else sample_bytes)
     events = EventSpool()
     try:
-        # What pack leaves out of a restored tree, plan leaves out too (scan.restore_record_excludes).
+        # What pack leaves out of a restored tree, plan leaves out too (io/source.py restore_record_excludes).
         excludes = options.excludes + tree.restore_record_excludes()
         walked = Walk(tree, sampler, events, chunk_size).run(Excluder(excludes) if excludes else None)
         sample = sampler.finish(walked.stream_bytes, threads)

@@ -13,9 +13,9 @@ from stat import S_IFDIR, S_IFLNK, S_IFREG
 from typing import BinaryIO
 
 from ..chunks.chunker import closes_group, is_large
-from ..io.source import Source
+from ..io.source import FILE_TYPE_BITS, Excluded, Source, Unreadable
 from ..patterns import Excluder
-from ..scan import FILE_TYPE_BITS, Excluded, ScanTotals, Unreadable
+from ..scan import ScanTotals
 from ..space.budget import (
     CATALOG_ENTRY_OVERHEAD,
     JSON_PLAIN,
