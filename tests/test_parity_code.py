@@ -9,6 +9,7 @@ import os
 import random
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -235,6 +236,17 @@ def test_into_the_callers_buffers(backend: Backend) -> None:
         code.encode_into([bytes(size)] * k, views[:2])
     with pytest.raises(ValueError, match="same size"):
         code.encode_into([bytes(size)] * k, [bytearray(size - 1)] * m)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=IDS)
+def test_threads_share_one_engine(backend: Backend) -> None:
+    """A writer encodes stripes on several threads with one ParityCode (ISA-L runs without the GIL): same bytes."""
+    k, m, size = 8, 3, 1 << 15
+    code = ParityCode(k, m, backend)
+    stripes = [[random.Random(s * 100 + c).randbytes(size) for c in range(k)] for s in range(12)]
+    expected = [code.encode(stripe) for stripe in stripes]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert list(pool.map(code.encode, stripes)) == expected
 
 
 def test_more_losses_than_parity_are_not_recoverable() -> None:
