@@ -1,4 +1,5 @@
-"""The package's shape, read from its source with ``ast``: no import circle and no module over 600 lines.
+"""The package's shape, read from its source with ``ast``: no import circle, no module over 600 lines, imports that
+only go down the layers (LAYERS), machinery packages that import none of each other, pure layers that touch no file.
 
 Every import counts, wherever it stands: at the top of a module, inside a function (the lazy imports that keep a
 command from loading the others) and under ``if TYPE_CHECKING:``, absolute or relative. A circle closed by a
