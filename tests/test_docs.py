@@ -285,8 +285,10 @@ NAME_FORMS = (r"[\w./-]*\w\.py", r"src/[\w./-]+", r"sneakernet(\.\w+)+")
 
 def named_modules(text: str) -> Iterator[str]:
     """Backticked file names (``restore.py``, ``cli/render.py``, ``src/sneakernet/cli/``) and dotted module names
-    (``sneakernet.errors``) in ``text``, code blocks included: a command shown there names real files too."""
-    for match in re.finditer(r"`([^`\s]+)`", text):
+    (``sneakernet.errors``) in ``text``, code blocks included: a command shown there names real files too. Spans
+    are paired line by line, so that a fence or a stray backtick cannot shift the pairing of a whole page."""
+    spans = (match for line in text.splitlines() for match in re.finditer(r"`([^`\s]+)`", line))
+    for match in spans:
         token = match.group(1).rstrip(".,:;")
         if any(re.fullmatch(form, token) for form in NAME_FORMS):
             yield token
