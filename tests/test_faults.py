@@ -55,7 +55,7 @@ from sneakernet.format import (
     SEGMENTS_DIR,
 )
 from sneakernet.io.tree import SafeTree
-from sneakernet.journal import FINISHED_NAME, JOURNAL_DIR, JOURNAL_NAME
+from sneakernet.restorer.journal import FINISHED_NAME, JOURNAL_DIR, JOURNAL_NAME
 from sneakernet.verifier import DriveReport, Status
 
 #: The shipment every bit-rot trial damages: three drives of two or three small segments each.
@@ -528,7 +528,7 @@ import importlib, json, os, signal, sys
 restore = importlib.import_module("sneakernet.restorer")
 drive = importlib.import_module("sneakernet.restorer.drive")
 catalog = importlib.import_module("sneakernet.restorer.catalog")
-journal = importlib.import_module("sneakernet.journal")
+journal = importlib.import_module("sneakernet.restorer.journal")
 tree = importlib.import_module("sneakernet.io.tree")
 mode, arg, dest, *drives = sys.argv[1:]
 HOOKS = {
@@ -1204,7 +1204,7 @@ def test_pack_makes_the_senders_catalog_copy_durable(tmp_path: Path, monkeypatch
 def test_restore_makes_its_renames_durable_before_the_journal_says_done(
     fault_ship: Shipment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    journal_module = importlib.import_module("sneakernet.journal")
+    journal_module = importlib.import_module("sneakernet.restorer.journal")
     events: list[tuple[str, int]] = []
     real_rename, real_commit = os.rename, journal_module.Journal.commit
 

@@ -43,7 +43,7 @@ from craft import (
 from sneakernet.codec import store_frame
 from sneakernet.format import CATALOG_NAME, CHECKSUMS_NAME, DRIVE_LABEL_NAME, MANIFEST_NAME, segment_name
 from sneakernet.io.source import walk
-from sneakernet.journal import JOURNAL_DIR
+from sneakernet.restorer.journal import JOURNAL_DIR
 
 #: Seconds a case's verify and restore may take together: a hang is a failure, not a stuck suite.
 TIMEOUT = 60

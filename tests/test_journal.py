@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sneakernet.journal import ROWS_PER_STATEMENT, Entry, EntryState, Journal
+from sneakernet.restorer.journal import ROWS_PER_STATEMENT, Entry, EntryState, Journal
 
 
 def _entry(path: bytes, kind: str = "file", state: str = EntryState.PENDING) -> Entry:

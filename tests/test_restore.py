@@ -68,9 +68,9 @@ from sneakernet.errors import FormatError, UsageError
 from sneakernet.format import CATALOG_NAME, ChunkRecord, FileRecord, decode_path, show_path
 from sneakernet.io.source import SourceEntry, walk
 from sneakernet.io.tree import SafeTree
-from sneakernet.journal import FINISHED_NAME, JOURNAL_DIR
 from sneakernet.recordfile import read_records
 from sneakernet.restorer import RestoreReport, ShipmentStatus, restore, status
+from sneakernet.restorer.journal import FINISHED_NAME, JOURNAL_DIR
 from sneakernet.units import format_size
 from sneakernet.validate import UnsafePath
 
@@ -497,7 +497,7 @@ import importlib, os, shutil, signal, sys
 restore = importlib.import_module("sneakernet.restorer")
 drive = importlib.import_module("sneakernet.restorer.drive")
 catalog = importlib.import_module("sneakernet.restorer.catalog")
-journal = importlib.import_module("sneakernet.journal")
+journal = importlib.import_module("sneakernet.restorer.journal")
 tree = importlib.import_module("sneakernet.io.tree")
 what, after, dest, *drives = sys.argv[1:]
 targets = {

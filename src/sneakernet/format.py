@@ -37,8 +37,10 @@ PARTIAL_SUFFIX = ".partial"
 #: The top-level name restore works in, DEST/.sneakernet (its journal, parts and catalog copy): no shipment path
 #: may be it or lie under it (section 12.2), compared as a case-insensitive, normalising filesystem would.
 RESERVED_NAME = ".sneakernet"
-#: What stays in DEST/.sneakernet once a restore is finished and its journal removed (see restore.FinishedRecord).
+#: What stays in DEST/.sneakernet once a restore is finished and its journal removed (see restorer.finished).
 FINISHED_NAME = "finished.json"
+#: Restore's journal in DEST/.sneakernet while a restore is in progress (see restorer.journal).
+JOURNAL_NAME = "journal.sqlite3"
 
 DRIVE_LABEL_FORMAT = "sneakernet-drive"
 MANIFEST_FORMAT = "sneakernet-manifest"

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from ..errors import SourceError
-from ..format import FINISHED_NAME, show_path
+from ..format import FINISHED_NAME, JOURNAL_NAME, show_path
 from ..io.source import Source
-from ..journal import JOURNAL_NAME
 from ..options import PackOptions
 from ..scan import ScanTotals, describe
 from ..space.reserve import catalog_reservation, refuse_given_drives

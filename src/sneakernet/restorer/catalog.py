@@ -9,7 +9,7 @@ from ..drive import CatalogReader, DriveReader, open_drive_file
 from ..durable import copy_atomic
 from ..errors import FormatError, UnsupportedVersion, UsageError
 from ..format import CATALOG_NAME, CatalogDrive, CatalogEntry, CatalogHeader, catalog_is_consistent, short_fingerprint
-from ..journal import CATALOG_COPY, Journal
+from .journal import CATALOG_COPY, Journal
 
 
 def index_catalog(journal: Journal, catalog: str) -> None:

@@ -16,9 +16,9 @@ from ..format import (
     SymlinkRecord,
     short_fingerprint,
 )
-from ..journal import Journal
 from ..validate import ManifestCheck, Seen, seen_of
 from .includes import Includes
+from .journal import Journal
 
 ENTRY_RECORDS = (FileRecord, DirRecord, SymlinkRecord, HardlinkRecord)
 

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from ..drive import DriveReader
 from ..errors import DestinationError, OutOfSpace, UsageError
 from ..io.lock import DirectoryLock, Locked
-from ..journal import JOURNAL_NAME, Journal
 from ..units import format_size
+from .journal import JOURNAL_NAME, Journal
 
 CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 

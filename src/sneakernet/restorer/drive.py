@@ -26,7 +26,6 @@ from ..format import (
     show_path,
 )
 from ..io.tree import Destination, InTheWay
-from ..journal import Entry, EntryState, Journal
 from ..progress import Progress
 from ..validate import UnsafePath
 from .check import ENTRY_RECORDS
@@ -34,6 +33,7 @@ from .cursor import ChunkCursor, windows
 from .destination import space_error
 from .includes import Includes
 from .install import link_pending_or_now, link_waiting
+from .journal import Entry, EntryState, Journal
 from .parts import HashLane, new_part_name, open_parts, write_files
 from .pieces import PartWriter
 from .report import LISTED_PATHS, DriveOutcome

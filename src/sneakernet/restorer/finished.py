@@ -12,7 +12,7 @@ from .._version import __version__
 from ..durable import write_atomic
 from ..errors import UsageError
 from ..format import FINISHED_NAME
-from ..journal import Journal
+from .journal import Journal
 from .report import ShipmentStatus
 
 #: The finished record's format name and version (docs/restore.md, "The finished record").

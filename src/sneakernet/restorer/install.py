@@ -9,8 +9,8 @@ import stat
 
 from ..format import show_path
 from ..io.tree import Destination
-from ..journal import EntryState, Journal
 from ..validate import UnsafePath
+from .journal import EntryState, Journal
 from .parts import legacy_part_name
 
 

@@ -16,8 +16,8 @@ import blake3
 from ..errors import DestinationError, OutOfSpace
 from ..format import FileRecord, Metadata
 from ..io.tree import Destination
-from ..journal import PARTS_DIR, Entry, Journal
 from .destination import CLOEXEC, space_error
+from .journal import PARTS_DIR, Entry, Journal
 
 #: How a part is made: a new file (never one that exists, whatever it is: a planted hard link or symlink is
 #: refused, not written through), not inherited by the programs a hook may run.

@@ -13,10 +13,10 @@ import blake3
 from ..drive import ChunkMap, DriveReader
 from ..format import FileRecord, Metadata
 from ..io.tree import Destination
-from ..journal import Journal
 from ..progress import Progress
 from .cursor import ChunkCursor
 from .destination import CLOEXEC
+from .journal import Journal
 from .parts import HashLane, contiguous_end, create_part, new_part_name, parked_key, piece_problem, pwrite_all
 from .report import DriveOutcome
 

@@ -13,7 +13,6 @@ from ..drive import DriveReader, refuse_non_directory
 from ..errors import DestinationError, FormatError, UsageError
 from ..format import short_fingerprint, show_path
 from ..io.tree import Destination, DestinationFactory, SafeTree
-from ..journal import PARTS_DIR, DriveState, Journal
 from ..progress import NullProgress, Progress, begin_drive
 from ..units import counted
 from .check import shipment_named, validate_drive
@@ -22,6 +21,7 @@ from .drive import DriveRestorer
 from .finished import read_finished, write_finished
 from .includes import Includes
 from .install import finish_directories, recover_installing, settle_links
+from .journal import PARTS_DIR, DriveState, Journal
 from .parts import open_parts, sweep_parts
 from .report import LISTED_PATHS, DriveOutcome, OutcomeStatus, RestoreReport, merge_outcomes
 from .session import journal_for, remove_journal

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from ..drive import CatalogReader
 from ..errors import UsageError
 from ..format import DRIVE_LABEL_NAME, CatalogEntry, drive_label, show_path
-from ..journal import CATALOG_COPY, JOURNAL_NAME, ROWS_PER_STATEMENT, AbsentRow, DriveState, EntryState, Journal
 from .catalog import catalog_copy_problem
 from .cursor import windows
 from .finished import read_finished
 from .includes import Includes
+from .journal import CATALOG_COPY, JOURNAL_NAME, ROWS_PER_STATEMENT, AbsentRow, DriveState, EntryState, Journal
 from .report import LISTED_PATHS, ShipmentStatus, WaitingDrive, WaitState
 from .session import open_journal
 

@@ -2,7 +2,7 @@
 
 SQLite from the standard library keeps the state on disk, so memory stays flat for a 10-million-file shipment.
 Every commit is durable (``synchronous=FULL``); restore commits a batch only after the files it records are on
-disk (see restorer/), so a state the journal calls done is never lost by a crash.
+disk (see drive.py), so a state the journal calls done is never lost by a crash.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from .durable import install
-from .format import FINISHED_NAME as FINISHED_NAME  # where restore and its tests look for it
-from .format import RESERVED_NAME
-from .validate import CatalogIndex
+from ..durable import install
+from ..format import FINISHED_NAME as FINISHED_NAME  # where restore and its tests look for it
+from ..format import JOURNAL_NAME as JOURNAL_NAME
+from ..format import RESERVED_NAME
+from ..validate import CatalogIndex
 
 JOURNAL_DIR = RESERVED_NAME
-JOURNAL_NAME = "journal.sqlite3"
 PARTS_DIR = "parts"
 CATALOG_COPY = "catalog.jsonl.zst"
 #: Bumped when the tables change; a journal of another version is refused, never misread.
@@ -90,7 +90,7 @@ CREATE INDEX IF NOT EXISTS aliases_link ON aliases (link);
 """
 
 
-#: Each file being assembled in the parts directory under a random name (restorer/parts.py): a file spanning drives
+#: Each file being assembled in the parts directory under a random name (parts.py): a file spanning drives
 #: keeps its part across runs, and a batch being installed is found again after a kill. ``dev``/``ino``: the part's
 #: identity when it was made, so that a part replaced meanwhile is never taken for it (NULL: not recorded).
 #: Made when first needed, so that a journal of an earlier sneakernet (without the table) still opens.
