@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sneakernet.restorer.journal import ROWS_PER_STATEMENT, Entry, EntryState, Journal
+from sneakernet.restorer.journal import ROWS_PER_STATEMENT, Entry, Journal
+from sneakernet.restorer.states import EntryState
 
 
 def _entry(path: bytes, kind: str = "file", state: str = EntryState.PENDING) -> Entry:

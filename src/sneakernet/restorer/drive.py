@@ -33,10 +33,11 @@ from .cursor import ChunkCursor, windows
 from .destination import space_error
 from .includes import Includes
 from .install import link_pending_or_now, link_waiting
-from .journal import Entry, EntryState, Journal
+from .journal import Entry, Journal
 from .parts import HashLane, new_part_name, open_parts, write_files
 from .pieces import PartWriter
 from .report import LISTED_PATHS, DriveOutcome
+from .states import EntryState
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,9 @@ import stat
 from ..format import show_path
 from ..io.tree import Destination
 from ..validate import UnsafePath
-from .journal import EntryState, Journal
+from .journal import Journal
 from .parts import legacy_part_name
+from .states import EntryState
 
 
 def link_pending_or_now(journal: Journal, tree: Destination, path: bytes, target: bytes) -> str | None:

@@ -14,7 +14,6 @@ import sqlite3
 import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 from ..durable import install
@@ -22,41 +21,13 @@ from ..format import FINISHED_NAME as FINISHED_NAME  # where restore and its tes
 from ..format import JOURNAL_NAME as JOURNAL_NAME
 from ..format import RESERVED_NAME
 from ..validate import CatalogIndex
+from .states import DriveState, EntryState
 
 JOURNAL_DIR = RESERVED_NAME
 PARTS_DIR = "parts"
 CATALOG_COPY = "catalog.jsonl.zst"
 #: Bumped when the tables change; a journal of another version is refused, never misread.
 JOURNAL_VERSION = 1
-
-
-class EntryState(str, Enum):
-    """The state of a path in the journal (the ``entries`` table), as stored."""
-
-    PENDING = "pending"
-    DONE = "done"
-    FAILED = "failed"
-    #: Verified and synced, being renamed to the final name: a run killed meanwhile completes it on resume.
-    INSTALLING = "installing"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-class DriveState(str, Enum):
-    """The state of a drive in the journal (the ``drives`` table), as stored; a drive not in it is missing."""
-
-    DONE = "done"
-    #: Some entries failed (damaged bytes, a name that collides): a good copy of the drive finishes them.
-    PARTIAL = "partial"
-    #: Its entries were kept out only by what the destination holds: this drive again, once the way is clear.
-    BLOCKED = "blocked"
-    #: Restored before a later drive showed that it carries the content of a wanted hard link (under
-    #: ``--include``, the link's target left out): it must be restored again, which writes only that content.
-    REOPENED = "reopened"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 #: Paths looked up, or rows inserted or updated, by one statement: well under SQLite's limit of variables (999

@@ -3,46 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from enum import Enum
 from typing import Any
 
 from ..format import short_fingerprint
 from ..output import SCHEMA_VERSION, versioned
+from .states import OutcomeStatus
 
 #: How many failed or colliding paths a report lists; the counts are always complete.
 LISTED_PATHS = 100
-
-
-class OutcomeStatus(str, Enum):
-    """What a run did with a drive (:attr:`DriveOutcome.status`; the same strings in --json)."""
-
-    RESTORED = "restored"
-    #: Restored before (or the destination's restore finished): nothing to do.
-    ALREADY = "already"
-    #: Refused whole before anything of it was written (another shipment, a manifest that fails its checks).
-    REFUSED = "refused"
-    #: Some entries could not be restored (damaged bytes, names that collide).
-    DAMAGED = "damaged"
-    #: Its entries were kept out only by what the destination holds (journal state and report status alike).
-    BLOCKED = "blocked"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-class WaitState(str, Enum):
-    """Why a drive is still needed (:attr:`WaitingDrive.state`): the journal's state of a drive not done."""
-
-    MISSING = "missing"
-    #: Damaged: a good copy is needed.
-    PARTIAL = "partial"
-    #: The destination was in the way.
-    BLOCKED = "blocked"
-    #: Restored before a later drive showed it carries an included hard link's content: restore it again.
-    REOPENED = "reopened"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass

@@ -21,10 +21,11 @@ from .drive import DriveRestorer
 from .finished import read_finished, write_finished
 from .includes import Includes
 from .install import finish_directories, recover_installing, settle_links
-from .journal import PARTS_DIR, DriveState, Journal
+from .journal import PARTS_DIR, Journal
 from .parts import open_parts, sweep_parts
-from .report import LISTED_PATHS, DriveOutcome, OutcomeStatus, RestoreReport, merge_outcomes
+from .report import LISTED_PATHS, DriveOutcome, RestoreReport, merge_outcomes
 from .session import journal_for, remove_journal
+from .states import DriveState, OutcomeStatus
 from .status import shipment_status
 
 log = logging.getLogger(__name__)

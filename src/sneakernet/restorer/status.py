@@ -13,9 +13,10 @@ from .catalog import catalog_copy_problem
 from .cursor import windows
 from .finished import read_finished
 from .includes import Includes
-from .journal import CATALOG_COPY, JOURNAL_NAME, ROWS_PER_STATEMENT, AbsentRow, DriveState, EntryState, Journal
-from .report import LISTED_PATHS, ShipmentStatus, WaitingDrive, WaitState
+from .journal import CATALOG_COPY, JOURNAL_NAME, ROWS_PER_STATEMENT, AbsentRow, Journal
+from .report import LISTED_PATHS, ShipmentStatus, WaitingDrive
 from .session import open_journal
+from .states import DriveState, EntryState, WaitState
 
 
 def shipment_status(dest: str, journal: Journal | None = None) -> ShipmentStatus:
