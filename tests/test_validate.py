@@ -352,7 +352,7 @@ def test_a_drive_that_changes_between_the_check_and_the_writes(tmp_path: Path, m
     """A hostile device serves the genuine manifest while restore checks it, then a forged one (and forged
     segments, every hash recomputed) while it writes: what is written is what was checked, never the forgery."""
     drive_module = importlib.import_module("sneakernet.restorer.drive")
-    run_module = importlib.import_module("sneakernet.restorer.run")
+    unit_module = importlib.import_module("sneakernet.restorer.unit")
     # More files than restore installs in one batch, each in a chunk of its own: the first batch is installed
     # before either pass reaches the manifest's end (where its BLAKE3 is checked).
     names = [f"notes{i:04d}.txt" for i in range(drive_module.BATCH_FILES + drive_module.LOOKUP_WINDOW + 10)]
@@ -363,7 +363,7 @@ def test_a_drive_that_changes_between_the_check_and_the_writes(tmp_path: Path, m
     ship = write_shipment(tmp_path / "ship", [drive(b"the real notes\n")])
     shipment = json.loads((ship[0] / DRIVE_LABEL_NAME).read_text())["shipment"]
     forged = write_shipment(tmp_path / "forged", [drive(b"EVIL\n")], shipment=shipment)
-    checked = run_module.validate_drive
+    checked = unit_module.validate_drive
 
     def swap_after_check(*args: Any, **kwargs: Any) -> Any:
         chunk_map = checked(*args, **kwargs)
@@ -371,7 +371,7 @@ def test_a_drive_that_changes_between_the_check_and_the_writes(tmp_path: Path, m
             shutil.copyfile(forged[0] / name, ship[0] / name)
         return chunk_map
 
-    monkeypatch.setattr(run_module, "validate_drive", swap_after_check)
+    monkeypatch.setattr(unit_module, "validate_drive", swap_after_check)
     code, out, err = cli("restore", ship[0], "--into", tmp_path / "dest")
     assert "Traceback" not in err and code == 1, out + err
     # The forged segment's bytes fail the hashes checked: nothing is installed, and never EVIL.

@@ -17,8 +17,8 @@ status, the report), ``journal`` (all of restore's SQL), ``finished`` (the finis
 (--include), ``cursor`` (a drive's raw stream), ``destination`` (DEST as a whole: its errors, free space and
 lock), ``parts`` (part files), ``install`` (links, recovery, the last drive's finish), ``catalog`` (the catalog
 copy and its mending), ``session`` (the journal opened or started), ``check`` (a drive checked before writing),
-``pieces`` and ``drive`` (one drive's restore), ``status``, ``run`` (restore()). Everything made in DEST goes
-through a :class:`~sneakernet.io.tree.Destination`.
+``pieces`` and ``drive`` (writing one drive), ``unit`` (one drive's unit of work), ``status``, ``run``
+(restore()). Everything made in DEST goes through a :class:`~sneakernet.io.tree.Destination`.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from .destination import space_error
 from .includes import Includes
 from .install import link_pending_or_now, link_waiting
 from .journal import Entry, Journal
-from .parts import HashLane, new_part_name, open_parts, write_files
+from .parts import HashLane, new_part_name, write_files
 from .pieces import PartWriter
 from .report import LISTED_PATHS, DriveOutcome
 from .states import EntryState
@@ -103,37 +103,42 @@ class _Finished:
         return self.job.future.result()[self.index]
 
 
+@dataclass
+class Shared:
+    """What the drives of one run share, explicitly, and nothing else: the one journal writer, the destination and
+    its parts directory (opened once for the run, see :func:`~sneakernet.restorer.parts.open_parts`), the progress
+    fan-in, and the run's settings. Each drive's unit of work takes it and returns its own outcome."""
+
+    journal: Journal
+    tree: Destination
+    parts_fd: int
+    progress: Progress
+    includes: Includes
+    #: The destination merges names that differ in case or normalisation (see Destination.folds_names).
+    fold_names: bool
+    keep_setuid: bool = False
+    #: Files spanning drives whose pieces came in order in this run: their hash so far, and up to where; carried
+    #: from one drive to the next.
+    spanning: dict[bytes, tuple[Any, int]] = field(default_factory=dict)
+
+
 class DriveRestorer(PartWriter):
     """Writes what one (already validated) drive carries into the destination."""
 
-    def __init__(
-        self,
-        reader: DriveReader,
-        chunk_map: ChunkMap,
-        journal: Journal,
-        tree: Destination,
-        includes: Includes,
-        outcome: DriveOutcome,
-        progress: Progress,
-        fold_names: bool,
-        spanning: dict[bytes, tuple[Any, int]] | None = None,
-        keep_setuid: bool = False,
-        parts_fd: int | None = None,
-    ) -> None:
+    def __init__(self, reader: DriveReader, chunk_map: ChunkMap, outcome: DriveOutcome, shared: Shared) -> None:
         self.reader = reader
         self.drive = reader.label.drive
         self.map = chunk_map
-        self.journal = journal
-        self.tree = tree
-        self.includes = includes
         self.outcome = outcome
-        self.progress = progress
-        self.fold_names = fold_names
-        #: The parts directory, opened once for the run (see :func:`open_parts`); its own when not given.
-        self.own_parts = parts_fd is None
-        self.parts_fd = open_parts(journal.dest) if parts_fd is None else parts_fd
+        self.journal = shared.journal
+        self.tree = shared.tree
+        self.parts_fd = shared.parts_fd
+        self.progress = shared.progress
+        self.includes = shared.includes
+        self.fold_names = shared.fold_names
+        self.keep_setuid = shared.keep_setuid
+        self.spanning = shared.spanning
         self.owner = os.geteuid() == 0
-        self.keep_setuid = keep_setuid
         self.batch: list[_Finished] = []
         self.batch_bytes = 0
         self.deferred_links: list[HardlinkRecord] = []
@@ -142,8 +147,6 @@ class DriveRestorer(PartWriter):
         #: One thread hashing a large file's bytes in order while the main thread writes them: BLAKE3 and pwrite
         #: both let go of the interpreter lock, so the two overlap instead of taking turns.
         self.hash_lane: HashLane | None = None
-        #: Files spanning drives whose pieces came in order in this run: their hash so far, and up to where.
-        self.spanning: dict[bytes, tuple[Any, int]] = spanning if spanning is not None else {}
         #: The writer job taking files (submitted when full, or when the batch is collected), and those submitted.
         self.job = _WriterJob()
         self.inflight: deque[_WriterJob] = deque()
@@ -170,23 +173,19 @@ class DriveRestorer(PartWriter):
 
     def _run(self, cursor: ChunkCursor) -> None:
         wanted = (FileRecord.TYPE, DirRecord.TYPE, SymlinkRecord.TYPE, HardlinkRecord.TYPE)
-        try:
-            for window in windows(self.reader.records(only=wanted), LOOKUP_WINDOW):
-                # The journal's entries of the window's paths in one statement, not one per record.
-                self.journal.prefetch([record.path for record in window if isinstance(record, ENTRY_RECORDS)])
-                for record in window:
-                    if isinstance(record, FileRecord):
-                        self._file(record, cursor)
-                    elif isinstance(record, DirRecord):
-                        self._dir(record)
-                    elif isinstance(record, SymlinkRecord):
-                        self._symlink(record)
-                    elif isinstance(record, HardlinkRecord):
-                        self._hardlink(record)
-            self._flush()
-        finally:
-            if self.own_parts:
-                os.close(self.parts_fd)
+        for window in windows(self.reader.records(only=wanted), LOOKUP_WINDOW):
+            # The journal's entries of the window's paths in one statement, not one per record.
+            self.journal.prefetch([record.path for record in window if isinstance(record, ENTRY_RECORDS)])
+            for record in window:
+                if isinstance(record, FileRecord):
+                    self._file(record, cursor)
+                elif isinstance(record, DirRecord):
+                    self._dir(record)
+                elif isinstance(record, SymlinkRecord):
+                    self._symlink(record)
+                elif isinstance(record, HardlinkRecord):
+                    self._hardlink(record)
+        self._flush()
 
     # -- entries --
 

@@ -3,21 +3,17 @@ when its last drive is in."""
 
 from __future__ import annotations
 
-import logging
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from ..drive import DriveReader, refuse_non_directory
-from ..errors import DestinationError, FormatError, UsageError
-from ..format import short_fingerprint, show_path
-from ..io.tree import Destination, DestinationFactory, SafeTree
-from ..progress import NullProgress, Progress, begin_drive
-from ..units import counted
-from .check import shipment_named, validate_drive
-from .destination import check_room, journal_error, only_restore_into, refuse_nested, space_error
-from .drive import DriveRestorer
+from ..errors import DestinationError, UsageError
+from ..format import short_fingerprint
+from ..io.tree import DestinationFactory, SafeTree
+from ..progress import NullProgress, Progress
+from .destination import journal_error, only_restore_into, refuse_nested, space_error
+from .drive import Shared
 from .finished import read_finished, write_finished
 from .includes import Includes
 from .install import finish_directories, recover_installing, settle_links
@@ -27,11 +23,7 @@ from .report import LISTED_PATHS, DriveOutcome, RestoreReport, merge_outcomes
 from .session import journal_for, remove_journal
 from .states import DriveState, OutcomeStatus
 from .status import shipment_status
-
-log = logging.getLogger(__name__)
-
-#: The copy, in DEST/.sneakernet, of the manifest of the drive being restored (see DriveReader.pin_manifest).
-PINNED_MANIFEST = "drive-manifest.jsonl.zst"
+from .unit import restore_drive
 
 
 def restore(
@@ -163,24 +155,17 @@ def _restore(
         recover_installing(journal, tree, parts_fd)
         sweep_parts(journal, parts_fd)
         includes = Includes(journal.get_json("includes") or [])
-        fold = tree.folds_names()
+        shared = Shared(journal, tree, parts_fd, progress, includes, tree.folds_names(), keep_setuid)
         progress.start(sum(r.label.raw_bytes for r in readers))
-        spanning: dict[bytes, tuple[Any, int]] = {}  # hashes of files spanning drives, kept across this run's drives
         # With --include only a part of each drive is written: its data bytes say nothing of the room it needs.
         check_space = check_space and not includes
         for reader in readers:
-            outcomes.append(
-                _restore_drive(
-                    reader, journal, tree, includes, progress, fold, spanning, check_space, keep_setuid, parts_fd
-                )
-            )
+            outcomes.append(restore_drive(reader, shared, check_space))
             told(outcomes[-1])
         # A drive of this run that a later one reopened (it carries a wanted hard link's content) goes again.
         for index, reader in enumerate(readers):
             if journal.drive_state(reader.label.drive) == DriveState.REOPENED:
-                again = _restore_drive(
-                    reader, journal, tree, includes, progress, fold, spanning, False, keep_setuid, parts_fd
-                )
+                again = restore_drive(reader, shared)
                 told(again)
                 outcomes[index] = merge_outcomes(outcomes[index], again)
         progress.close()
@@ -203,67 +188,3 @@ def _restore(
     if status.finished and not keep_journal:
         remove_journal(into)
     return RestoreReport(outcomes, status, problems, notes)
-
-
-def _restore_drive(
-    reader: DriveReader,
-    journal: Journal,
-    tree: Destination,
-    includes: Includes,
-    progress: Progress,
-    fold: bool,
-    spanning: dict[bytes, tuple[Any, int]],
-    check_space: bool = False,
-    keep_setuid: bool = False,
-    parts_fd: int | None = None,
-) -> DriveOutcome:
-    label = reader.label
-    log.info("%s (%s): checking, then restoring", label.label, reader.path)
-    begin_drive(progress, label.label)
-    outcome = DriveOutcome(reader.path, label.label, label.drive)
-    if label.shipment != journal.get_json("shipment"):
-        outcome.status = OutcomeStatus.REFUSED
-        ours = f"{journal.get_json('shipment')} (fingerprint {short_fingerprint(journal.get_json('fingerprint'))})"
-        outcome.message = (
-            "this drive is of another shipment than the restore in progress: the drive's is "
-            f"{shipment_named(reader)}, the destination's {ours}: give a drive of that shipment, or restore this one "
-            "into another destination"
-        )
-        return outcome
-    if journal.drive_state(label.drive) == DriveState.DONE:
-        outcome.status, outcome.message = OutcomeStatus.ALREADY, "already restored: nothing to do"
-        return outcome
-    try:
-        # Both passes read one private copy of the manifest, so what is written is what was checked.
-        reader.pin_manifest(os.path.join(Journal.directory(journal.dest), PINNED_MANIFEST))
-        chunk_map = validate_drive(reader, journal, includes)
-    except FormatError as exc:
-        outcome.status, outcome.message = OutcomeStatus.REFUSED, f"refused, nothing written for it: {exc}"
-        return outcome
-    except OSError as exc:
-        raise space_error(exc, journal.dest) from exc
-    if check_space:
-        check_room(label.label, chunk_map.raw_bytes, tree.root)
-    if includes:
-        journal.place_aliases(label.drive)
-    tree.take_replaced()
-    DriveRestorer(
-        reader, chunk_map, journal, tree, includes, outcome, progress, fold, spanning, keep_setuid, parts_fd
-    ).run()
-    outcome.replaced_count, replaced = tree.take_replaced()
-    outcome.replaced = [show_path(p) for p in replaced]
-    state = DriveState.DONE if not outcome.failed_count and not outcome.collisions else DriveState.PARTIAL
-    if state != DriveState.DONE:
-        outcome.status = OutcomeStatus.DAMAGED
-        outcome.message = (
-            f"{counted(outcome.failed_count + len(outcome.collisions), 'entry', 'entries')} could not be restored"
-        )
-        if outcome.blocked_count == outcome.failed_count and not outcome.collisions:
-            # Nothing wrong with the drive: this one again, once the way is clear, finishes it.
-            state, outcome.status = DriveState.BLOCKED, OutcomeStatus.BLOCKED
-            outcome.message += (
-                ": the destination is in the way (named below); move those out, then restore this drive again"
-            )
-    journal.set_drive(label.drive, label.label, label.manifest_blake3, state, outcome.failed_count)
-    journal.commit()
-    return outcome
