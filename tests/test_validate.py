@@ -15,7 +15,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import pytest
 from conftest import invoke_cli as cli
 from craft import Chunk, b3, dir_rec, file_rec, hardlink_rec, small_files, symlink_rec, write_shipment
 from sneakernet.codec import store_frame
+from sneakernet.drive.reader import DriveReader
 from sneakernet.format import CATALOG_NAME, CHECKSUMS_NAME, DRIVE_LABEL_NAME, MANIFEST_NAME
 from sneakernet.recordfile import RecordWriter, read_records
 
@@ -352,7 +353,6 @@ def test_a_drive_that_changes_between_the_check_and_the_writes(tmp_path: Path, m
     """A hostile device serves the genuine manifest while restore checks it, then a forged one (and forged
     segments, every hash recomputed) while it writes: what is written is what was checked, never the forgery."""
     drive_module = importlib.import_module("sneakernet.restorer.drive")
-    unit_module = importlib.import_module("sneakernet.restorer.unit")
     # More files than restore installs in one batch, each in a chunk of its own: the first batch is installed
     # before either pass reaches the manifest's end (where its BLAKE3 is checked).
     names = [f"notes{i:04d}.txt" for i in range(drive_module.BATCH_FILES + drive_module.LOOKUP_WINDOW + 10)]
@@ -363,19 +363,24 @@ def test_a_drive_that_changes_between_the_check_and_the_writes(tmp_path: Path, m
     ship = write_shipment(tmp_path / "ship", [drive(b"the real notes\n")])
     shipment = json.loads((ship[0] / DRIVE_LABEL_NAME).read_text())["shipment"]
     forged = write_shipment(tmp_path / "forged", [drive(b"EVIL\n")], shipment=shipment)
-    checked = unit_module.validate_drive
+    real_records = DriveReader.records
+    swapped: list[str] = []
 
-    def swap_after_check(*args: Any, **kwargs: Any) -> Any:
-        chunk_map = checked(*args, **kwargs)
-        for name in (MANIFEST_NAME, "segments/s000001.seg"):
-            shutil.copyfile(forged[0] / name, ship[0] / name)
-        return chunk_map
+    def swap_after_check(self: DriveReader, only: tuple[str, ...] | None = None) -> Iterator[Any]:
+        # The device: the genuine manifest for restore's check (the one pass that reads every record), then the
+        # forgery.
+        yield from real_records(self, only)
+        if only is None and not swapped:
+            swapped.append(self.path)
+            for name in (MANIFEST_NAME, "segments/s000001.seg"):
+                shutil.copyfile(forged[0] / name, ship[0] / name)
 
-    monkeypatch.setattr(unit_module, "validate_drive", swap_after_check)
+    monkeypatch.setattr(DriveReader, "records", swap_after_check)
     code, out, err = cli("restore", ship[0], "--into", tmp_path / "dest")
     assert "Traceback" not in err and code == 1, out + err
     # The forged segment's bytes fail the hashes checked: nothing is installed, and never EVIL.
     assert not any((tmp_path / "dest" / name).exists() for name in names)
+    assert swapped == [str(ship[0])]
 
 
 def test_the_golden_v1_fixture_still_verifies_and_restores(tmp_path: Path) -> None:
