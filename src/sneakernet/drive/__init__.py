@@ -11,7 +11,7 @@ Write order (docs/format.md, "Write order"), which makes every crash detectable:
    drive.json is unfinished whatever else it holds;
 5. once every drive is finished, the catalog is added the same way and B3SUMS is replaced by one that covers it.
 
-Every rename is made durable (its directory fsynced) as it is made, by durable.py.
+Every rename is made durable (its directory fsynced) as it is made, by io/atomic.py.
 
 ``writer.py`` writes one drive (steps 1-4), ``catalog.py`` step 5, ``reader.py`` reads a drive and a catalog,
 ``chunkmap.py`` places file pieces in a drive's raw stream, ``files.py`` names a drive's files and opens them

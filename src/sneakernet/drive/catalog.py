@@ -13,7 +13,6 @@ import errno
 import os
 from typing import BinaryIO
 
-from ..durable import copy_atomic, install, write_atomic
 from ..errors import DestinationError, OutOfSpace
 from ..format import (
     CATALOG_NAME,
@@ -29,6 +28,7 @@ from ..format import (
     HardlinkRecord,
     SymlinkRecord,
 )
+from ..io.atomic import copy_atomic, install, write_atomic
 from ..recordfile import RecordWriter
 from .writer import checksum_lines
 

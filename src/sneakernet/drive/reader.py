@@ -13,7 +13,6 @@ from typing import Any, BinaryIO, TypeVar
 import blake3
 
 from ..codec import decode_chunk, frame_problem
-from ..durable import COPY_BLOCK, write_chunks_atomic
 from ..errors import FormatError, NotADrive, UnfinishedDrive
 from ..format import (
     DRIVE_LABEL_NAME,
@@ -31,6 +30,7 @@ from ..format import (
     ManifestRecord,
     catalog_record_from_json,
 )
+from ..io.atomic import COPY_BLOCK, write_chunks_atomic
 from ..recordfile import HashingReader, check_single_frame, read_records, type_prefix
 from ..validate import (
     catalog_drive_problems,

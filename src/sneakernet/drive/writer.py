@@ -11,7 +11,6 @@ from typing import BinaryIO
 import blake3
 
 from ..chunks.stream import EncodedChunk
-from ..durable import install, write_atomic
 from ..errors import DestinationError, OutOfSpace
 from ..format import (
     CHECKSUMS_NAME,
@@ -28,6 +27,7 @@ from ..format import (
     SegmentRecord,
     segment_name,
 )
+from ..io.atomic import install, write_atomic
 from ..recordfile import RecordWriter
 from ..units import format_size
 

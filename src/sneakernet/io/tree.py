@@ -20,9 +20,9 @@ import stat
 from collections import OrderedDict
 from typing import Protocol
 
-from ..durable import sync_filesystem
 from ..format import RESERVED_NAME, show_path
 from ..validate import UnsafePath, check_path
+from .atomic import sync_filesystem
 
 #: Directory descriptors kept open: entries come in walk order, so a few cover the directories in use.
 OPEN_DIRS = 64

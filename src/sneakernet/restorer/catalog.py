@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 
 from ..drive import CatalogReader, DriveReader, open_drive_file
-from ..durable import copy_atomic
 from ..errors import FormatError, UnsupportedVersion, UsageError
 from ..format import CATALOG_NAME, CatalogDrive, CatalogEntry, CatalogHeader, catalog_is_consistent, short_fingerprint
+from ..io.atomic import copy_atomic
 from .journal import CATALOG_COPY, Journal
 
 

@@ -9,9 +9,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .._version import __version__
-from ..durable import write_atomic
 from ..errors import UsageError
 from ..format import FINISHED_NAME
+from ..io.atomic import write_atomic
 from .journal import Journal
 from .report import ShipmentStatus
 

@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..durable import install
 from ..format import FINISHED_NAME as FINISHED_NAME  # where restore and its tests look for it
 from ..format import JOURNAL_NAME as JOURNAL_NAME
 from ..format import RESERVED_NAME
+from ..io.atomic import install
 from ..validate import CatalogIndex
 from .states import DriveState, EntryState
 

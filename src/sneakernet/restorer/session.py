@@ -7,9 +7,9 @@ import os
 import shutil
 
 from ..drive import DriveReader
-from ..durable import fsync_dir
 from ..errors import UsageError
 from ..format import FINISHED_NAME
+from ..io.atomic import fsync_dir
 from .catalog import copy_catalog, first_good_catalog, index_catalog, mend_catalog_copy, read_catalog
 from .includes import Includes
 from .journal import CATALOG_COPY, JOURNAL_DIR, JOURNAL_NAME, PARTS_DIR, Journal

@@ -10,7 +10,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from ..durable import write_atomic
+from ..io.atomic import write_atomic
 
 
 def default_state_dir() -> str:

@@ -18,7 +18,7 @@ import os
 from collections.abc import Iterable
 from typing import Any, BinaryIO
 
-from .format import PARTIAL_SUFFIX
+from ..format import PARTIAL_SUFFIX
 
 #: Bytes read at a time by :func:`copy_atomic`.
 COPY_BLOCK = 1 << 20
