@@ -23,7 +23,6 @@ import blake3
 import zstandard
 
 from sneakernet.codec import store_frame
-from sneakernet.drive import checksum_lines
 from sneakernet.format import (
     CATALOG_NAME,
     CHECKSUMS_NAME,
@@ -31,12 +30,13 @@ from sneakernet.format import (
     MANIFEST_NAME,
     SEGMENTS_DIR,
     DriveLabel,
+    checksum_lines,
     drive_label,
     encode_path,
     fingerprint,
     segment_name,
 )
-from sneakernet.recordfile import RecordWriter
+from sneakernet.format.container import RecordWriter
 
 CREATED = "2026-01-02T03:04:05Z"
 TOOL = "craft 1"

@@ -1,4 +1,4 @@
-"""format.py: every record's JSON, the refusals of bad records and other versions, the fingerprint, and the
+"""format/: every record's JSON, the refusals of bad records and other versions, the fingerprint, and the
 golden format-v1 fixture (a real shipment written by sneakernet 0.1) read back record by record."""
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from sneakernet.format import (
     short_fingerprint,
     show_path,
 )
-from sneakernet.recordfile import RecordWriter, encode_record, read_records
+from sneakernet.format.container import RecordWriter, encode_record, read_records
 
 H1 = "0123456789abcdef" * 4
 H2 = "fedcba9876543210" * 4

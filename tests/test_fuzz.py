@@ -38,7 +38,7 @@ from sneakernet.codec import decode_chunk, store_frame
 from sneakernet.drive import CatalogReader, DriveReader
 from sneakernet.errors import FormatError, UnsupportedVersion, UsageError
 from sneakernet.format import CATALOG_NAME, DRIVE_LABEL_NAME, MANIFEST_NAME, DriveLabel
-from sneakernet.recordfile import MAX_LINE
+from sneakernet.format.container import MAX_LINE
 from sneakernet.restorer.catalog import read_catalog
 from sneakernet.verifier import Mode, verify
 

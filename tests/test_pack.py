@@ -33,8 +33,8 @@ from sneakernet.format import (
     HardlinkRecord,
     fingerprint,
 )
+from sneakernet.format.container import read_records
 from sneakernet.io.source import Source
-from sneakernet.recordfile import read_records
 from sneakernet.space.budget import DriveBudget, catalog_bound, catalog_entry_bound
 
 DRIVE = 1_500_000

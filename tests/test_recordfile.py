@@ -1,4 +1,4 @@
-"""recordfile.py: zstd-compressed JSON Lines, the container of manifests and catalogs."""
+"""format/container.py: zstd-compressed JSON Lines, the container of manifests and catalogs."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sneakernet.errors import FormatError
-from sneakernet.recordfile import (
+from sneakernet.format.container import (
     MAX_LINE,
     HashingReader,
     RecordWriter,

@@ -66,9 +66,9 @@ from sneakernet import PackOptions, PackSummary, pack
 from sneakernet.drive import DriveReader
 from sneakernet.errors import FormatError, UsageError
 from sneakernet.format import CATALOG_NAME, ChunkRecord, FileRecord, decode_path, show_path
+from sneakernet.format.container import read_records
 from sneakernet.io.source import SourceEntry, walk
 from sneakernet.io.tree import SafeTree
-from sneakernet.recordfile import read_records
 from sneakernet.restorer import RestoreReport, ShipmentStatus, restore, status
 from sneakernet.restorer.journal import FINISHED_NAME, JOURNAL_DIR
 from sneakernet.units import format_size

@@ -16,7 +16,7 @@ from sneakernet import PackOptions, pack, verify
 from sneakernet.drive import DriveReader
 from sneakernet.errors import DestinationError, SourceError, UsageError
 from sneakernet.format import CATALOG_NAME, DRIVE_LABEL_NAME, ChunkRecord, FileRecord, ManifestHeader
-from sneakernet.recordfile import read_records
+from sneakernet.format.container import read_records
 
 DRIVE = 1_500_000
 CHUNK = 256 * 1024

@@ -26,7 +26,7 @@ from craft import Chunk, b3, dir_rec, file_rec, hardlink_rec, small_files, symli
 from sneakernet.codec import store_frame
 from sneakernet.drive.reader import DriveReader
 from sneakernet.format import CATALOG_NAME, CHECKSUMS_NAME, DRIVE_LABEL_NAME, MANIFEST_NAME
-from sneakernet.recordfile import RecordWriter, read_records
+from sneakernet.format.container import RecordWriter, read_records
 
 FIXTURE = Path(__file__).parent / "fixtures" / "format-v1"
 

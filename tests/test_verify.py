@@ -45,7 +45,7 @@ from sneakernet.format import (
     SegmentRecord,
     show_path,
 )
-from sneakernet.recordfile import RecordWriter, read_records
+from sneakernet.format.container import RecordWriter, read_records
 from sneakernet.verifier import (
     DriveReport,
     Mode,

@@ -1,7 +1,7 @@
 """One validation of a drive's records, shared by verify and restore: records in, problems out.
 
 docs/format.md section 11 (Limits) states every bound checked here; this module is its executable form for what
-a reader enforces beyond parsing (format.py parses a record and checks its own fields' types). It is pure: it
+a reader enforces beyond parsing (format/ parses a record and checks its own fields' types). It is pure: it
 reads nothing and writes nothing. :class:`ManifestCheck` takes a manifest's records in order and keeps O(1) state
 (the segment being filled); :class:`CatalogIndex` does what needs the whole shipment (duplicate paths, the catalog
 against each drive's manifest) set-wise in an SQLite database it is handed (restore's journal, or a temporary one

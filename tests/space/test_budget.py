@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sneakernet.format import CatalogDrive, CatalogEntry, CatalogHeader, EndRecord
-from sneakernet.recordfile import RecordWriter, encode_record
+from sneakernet.format.container import RecordWriter, encode_record
 from sneakernet.space.budget import (
     CATALOG_DRIVE_LINE,
     CATALOG_ENTRY_OVERHEAD,

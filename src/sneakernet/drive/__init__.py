@@ -30,7 +30,7 @@ from .files import (
     refuse_non_directory,
 )
 from .reader import CatalogReader, DriveReader, header_and, segment_blake3
-from .writer import DriveWriter, checksum_lines
+from .writer import DriveWriter
 
 __all__ = [
     "FILESYSTEM_ENTRIES",
@@ -40,7 +40,6 @@ __all__ = [
     "DriveReader",
     "DriveWriter",
     "catalog_entry",
-    "checksum_lines",
     "copy_catalog",
     "file_blake3",
     "file_kind",

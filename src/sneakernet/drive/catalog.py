@@ -28,9 +28,9 @@ from ..format import (
     HardlinkRecord,
     SymlinkRecord,
 )
+from ..format.checksums import checksum_lines
+from ..format.container import RecordWriter
 from ..io.atomic import copy_atomic, install, write_atomic
-from ..recordfile import RecordWriter
-from .writer import checksum_lines
 
 
 def catalog_entry(record: object, drive: int, first_drive: dict[bytes, int]) -> CatalogEntry | None:

@@ -30,8 +30,8 @@ from ..format import (
     ManifestRecord,
     catalog_record_from_json,
 )
+from ..format.container import HashingReader, check_single_frame, read_records, type_prefix
 from ..io.atomic import COPY_BLOCK, write_chunks_atomic
-from ..recordfile import HashingReader, check_single_frame, read_records, type_prefix
 from ..validate import (
     catalog_drive_problems,
     catalog_entry_problems,

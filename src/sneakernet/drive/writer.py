@@ -27,14 +27,10 @@ from ..format import (
     SegmentRecord,
     segment_name,
 )
+from ..format.checksums import checksum_lines
+from ..format.container import RecordWriter
 from ..io.atomic import install, write_atomic
-from ..recordfile import RecordWriter
 from ..units import format_size
-
-
-def checksum_lines(entries: list[tuple[str, str]]) -> bytes:
-    """B3SUMS text: ``<hex>  <name>`` per line, the format ``b3sum --check`` reads."""
-    return "".join(f"{digest}  {name}\n" for name, digest in entries).encode("ascii")
 
 
 class DriveWriter:

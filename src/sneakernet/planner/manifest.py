@@ -6,10 +6,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..recordfile import FLUSH_EVERY
+from ..format.container import FLUSH_EVERY
 
 #: Uncompressed sizes of manifest records beside their paths (compact JSON with the widest usual numbers;
-#: measured on format.py's records): a chunk, a file's final record, a piece continuing on the next drive, a
+#: measured on format/'s records): a chunk, a file's final record, a piece continuing on the next drive, a
 #: directory, a symlink, a hard link, a skipped entry (with its reason), a segment, the header and the end.
 CHUNK_LINE = 300
 FILE_LINE = 250
@@ -21,10 +21,10 @@ SKIPPED_LINE = 90
 SEGMENT_LINE = 160
 HEADER_LINE = 240
 END_LINE = 30
-#: What zstd leaves of manifest records at recordfile's level: about 0.20 measured (the BLAKE3 hex digits do not
+#: What zstd leaves of manifest records at the container's level: about 0.20 measured (the BLAKE3 hex digits do not
 #: compress below half), rounded up so that the estimate errs towards fuller drives.
 MANIFEST_RATIO = 0.25
-#: zstd's frame header and last block (recordfile.py bounds it the same way).
+#: zstd's frame header and last block (format/container.py bounds it the same way).
 MANIFEST_SLACK = 64
 
 

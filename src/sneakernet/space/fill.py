@@ -1,6 +1,6 @@
 """The one fill model: drives filled in order, each under its budget, with records and chunks as pack writes them.
 
-pack feeds it real sizes (each chunk's stored bytes, its manifest's :class:`~sneakernet.recordfile.RecordWriter`),
+pack feeds it real sizes (each chunk's stored bytes, its manifest's :class:`~sneakernet.format.container.RecordWriter`),
 plan feeds it estimates (stored sizes from the sample, a manifest grown from record sizes); which drive a chunk
 goes on, when a drive is finished and when a drive is too small for even one chunk are decided here alone, so
 plan's drive count can differ from pack's only by its estimates. Pure logic, no I/O: the drives themselves (a

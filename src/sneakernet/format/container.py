@@ -17,7 +17,7 @@ from typing import Any, BinaryIO, cast
 import blake3
 import zstandard
 
-from .errors import FormatError
+from ..errors import FormatError
 
 #: Compression level of manifests and catalogs: level 1. Most of a manifest is hashes, which do not compress; on the
 #: 100,000-file manifest of bench/many_files.py level 1 left 0.200 of it at 828 MB/s, level 3 0.228 at 339 MB/s,

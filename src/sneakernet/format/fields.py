@@ -1,0 +1,40 @@
+"""The checks every record parser shares: a field of an exact JSON type, a natural number, a BLAKE3 hex digest;
+problems are collected, then refused at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import FormatError
+from .names import HEX64
+
+
+def typed(raw: dict[str, Any], name: str, kind: type, problems: list[str]) -> Any:
+    value = raw.get(name)
+    # ``type(...) is``: exact types, so JSON true is never taken for an integer (and it is the fast path).
+    if type(value) is not kind:
+        problems.append(f"{name!r} missing or not {kind.__name__}")
+        return None
+    return value
+
+
+def natural(raw: dict[str, Any], name: str, problems: list[str]) -> int:
+    value = raw.get(name)
+    if type(value) is int and value >= 0:
+        return value
+    value = typed(raw, name, int, problems)
+    if value is not None:
+        problems.append(f"{name!r} is negative")
+    return 0
+
+
+def hex_digest(raw: dict[str, Any], name: str, problems: list[str]) -> str:
+    value = typed(raw, name, str, problems)
+    if value is not None and not HEX64.fullmatch(value):
+        problems.append(f"{name!r} is not 64 lowercase hex digits")
+    return value or ""
+
+
+def check(record_type: str, problems: list[str]) -> None:
+    if problems:
+        raise FormatError(f"bad {record_type} record: " + "; ".join(problems))

@@ -1,0 +1,61 @@
+"""The names on a drive and the format's constants: file names, format tags, limits, methods, and the names
+of drives and segments (docs/format.md sections 2, 3 and 11)."""
+
+from __future__ import annotations
+
+import re
+
+#: The format version this release writes (it reads those of :data:`~sneakernet.format.headers.READERS`).
+FORMAT_VERSION = 1
+
+DRIVE_LABEL_NAME = "drive.json"
+MANIFEST_NAME = "manifest.jsonl.zst"
+CATALOG_NAME = "catalog.jsonl.zst"
+CHECKSUMS_NAME = "B3SUMS"
+SEGMENTS_DIR = "segments"
+#: Suffix of a file still being written; a drive holding one is unfinished.
+PARTIAL_SUFFIX = ".partial"
+#: The top-level name restore works in, DEST/.sneakernet (its journal, parts and catalog copy): no shipment path
+#: may be it or lie under it (section 12.2), compared as a case-insensitive, normalising filesystem would.
+RESERVED_NAME = ".sneakernet"
+#: What stays in DEST/.sneakernet once a restore is finished and its journal removed (see restorer.finished).
+FINISHED_NAME = "finished.json"
+#: Restore's journal in DEST/.sneakernet while a restore is in progress (see restorer.journal).
+JOURNAL_NAME = "journal.sqlite3"
+
+DRIVE_LABEL_FORMAT = "sneakernet-drive"
+MANIFEST_FORMAT = "sneakernet-manifest"
+CATALOG_FORMAT = "sneakernet-catalog"
+
+#: Readers refuse chunks whose declared raw size exceeds this: it bounds the memory a hostile drive can make a
+#: reader allocate, and is far above any useful chunk size.
+MAX_CHUNK_SIZE = 64 * 2**20
+#: Readers refuse chunks whose stored size exceeds this (a raw chunk of the largest size as a stored frame, with
+#: room to spare): it bounds the bytes a reader reads for one chunk.
+MAX_STORED_SIZE = MAX_CHUNK_SIZE + MAX_CHUNK_SIZE // 128 + 1024
+#: The short fingerprint read over the phone: 20 hex digits (80 bits) in groups of four.
+SHORT_FINGERPRINT_DIGITS = 20
+
+METHOD_ZSTD = "zstd"
+METHOD_STORE = "store"
+METHODS = (METHOD_ZSTD, METHOD_STORE)
+CATALOG_KINDS = ("file", "dir", "symlink", "hardlink")
+
+HEX64 = re.compile(r"[0-9a-f]{64}")
+SEGMENT_NAME = re.compile(r"segments/s[0-9]{6}\.seg")
+#: Segment names have six digits, so a drive holds at most this many segments.
+MAX_SEGMENTS = 999_999
+
+
+def drive_label(index: int) -> str:
+    """The directory name and label of drive ``index`` (1-based): ``drive-0001``."""
+    return f"drive-{index:04d}"
+
+
+#: The names :func:`drive_label` gives.
+DRIVE_NAME = re.compile(r"drive-[0-9]{4,}")
+
+
+def segment_name(number: int) -> str:
+    """The path of segment ``number`` (1-based) relative to its drive: ``segments/s000001.seg``."""
+    return f"{SEGMENTS_DIR}/s{number:06d}.seg"
