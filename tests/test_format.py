@@ -53,6 +53,7 @@ from sneakernet.format import (
     short_fingerprint,
     show_path,
 )
+from sneakernet.format.checksums import checksum_lines, parse_checksums
 from sneakernet.format.container import RecordWriter, encode_record, read_records
 
 H1 = "0123456789abcdef" * 4
@@ -992,3 +993,20 @@ def test_recovering_by_hand_as_section_16_3_says(tmp_path: Path) -> None:
         listed[0][2:].replace("/tmp/chunk0.zst", str(chunk)), shell=True, capture_output=True, text=True
     )
     assert stored.stdout.splitlines() == listed[1:] == ["# Zstandard Frames: 1", "Decompressed Size: 24 B (24 B)"]
+
+
+def test_checksums_render_and_parse_round_trip() -> None:
+    entries = [("segments/s000001.seg", "a" * 64), (MANIFEST_NAME, "b" * 64), (DRIVE_LABEL_NAME, "c" * 64)]
+    sums = parse_checksums(checksum_lines(entries))
+    assert sums.entries == entries and sums.problem is None and sums.digests()[MANIFEST_NAME] == "b" * 64
+
+
+def test_checksums_parse_names_the_damaged_line_and_a_cut_end() -> None:
+    good = checksum_lines([("a", "0" * 64)])
+    damaged = parse_checksums(good + b"xyz  b\n" + good)
+    assert damaged.problem == "B3SUMS line 2 is damaged" and damaged.entries == [("a", "0" * 64)]
+    cut = parse_checksums(good + ("1" * 64 + "  b").encode("ascii"))
+    assert cut.cut_short and cut.entries == [("a", "0" * 64)] and cut.problem == "B3SUMS is cut short"
+    assert parse_checksums(b"").problem == "B3SUMS is cut short"
+    assert parse_checksums("\u00e9".encode() + b"  a\n").damaged_line == 1
+    assert parse_checksums(("A" * 64 + "  a\n").encode("ascii")).damaged_line == 1  # lowercase hex only

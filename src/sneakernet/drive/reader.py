@@ -15,6 +15,7 @@ import blake3
 from ..codec import decode_chunk, frame_problem
 from ..errors import FormatError, NotADrive, UnfinishedDrive
 from ..format import (
+    CHECKSUMS_NAME,
     DRIVE_LABEL_NAME,
     DRIVE_NAME,
     MANIFEST_NAME,
@@ -30,6 +31,7 @@ from ..format import (
     ManifestRecord,
     catalog_record_from_json,
 )
+from ..format.checksums import Checksums, parse_checksums
 from ..format.container import HashingReader, check_single_frame, read_records, type_prefix
 from ..io.atomic import COPY_BLOCK, write_chunks_atomic
 from ..validate import (
@@ -44,6 +46,8 @@ from .files import holds_shipment, open_drive_file
 _NO_MORE: Any = object()
 H = TypeVar("H")
 R = TypeVar("R")
+#: B3SUMS is read up to this many bytes (a line per segment: far more than a drive of 999,999 segments needs).
+CHECKSUMS_LIMIT = 1 << 24
 #: drive.json is a few hundred bytes; a reader refuses one larger than this.
 LABEL_LIMIT = 1 << 16
 
@@ -130,6 +134,11 @@ class DriveReader:
 
     def file(self, name: str) -> str:
         return os.path.join(self.path, name)
+
+    def checksums(self) -> Checksums:
+        """The drive's B3SUMS, parsed (an OSError when it cannot be read)."""
+        with open_drive_file(self.file(CHECKSUMS_NAME)) as handle:
+            return parse_checksums(handle.read(CHECKSUMS_LIMIT))
 
     def pin_manifest(self, copy: str) -> None:
         """Copy the drive's manifest to ``copy`` (off the drive, replacing what is there) and read that from now on.

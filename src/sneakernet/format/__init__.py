@@ -19,7 +19,7 @@ from .catalog import (
     CatalogEntry,
     catalog_record_from_json,
 )
-from .checksums import checksum_lines
+from .checksums import Checksums, checksum_lines, parse_checksums
 from .fingerprint import (
     catalog_is_consistent,
     fingerprint,
@@ -119,6 +119,7 @@ __all__ = [
     "CatalogEntry",
     "CatalogHeader",
     "CatalogRecord",
+    "Checksums",
     "ChunkRecord",
     "DirRecord",
     "DriveLabel",
@@ -143,6 +144,7 @@ __all__ = [
     "fold_name",
     "is_reserved",
     "manifest_record_from_json",
+    "parse_checksums",
     "path_json",
     "segment_name",
     "short_fingerprint",

@@ -92,7 +92,7 @@ def find_finished(paths: Iterator[str], chunk_size: int, segment_size: int, leve
             )
         found.paths.append(path)
         found.labels.append(label)
-        found.checksums.append(_checksums(path))
+        found.checksums.append(_checksums(reader))
         found.header = found.header or header
     return found
 
@@ -104,10 +104,15 @@ def _check_segments(reader: DriveReader, segments: list[SegmentRecord]) -> None:
             raise DestinationError(f"segment {segment.name} does not match its BLAKE3")
 
 
-def _checksums(path: str) -> list[tuple[str, str]]:
-    with open(os.path.join(path, CHECKSUMS_NAME), encoding="ascii") as handle:
-        lines = [line.rstrip("\n").split("  ", 1) for line in handle]
-    return [(name, digest) for digest, name in lines if name != CATALOG_NAME]
+def _checksums(reader: DriveReader) -> list[tuple[str, str]]:
+    """A finished drive's B3SUMS entries but the catalog's (written again at the end)."""
+    try:
+        sums = reader.checksums()
+    except OSError as exc:
+        raise DestinationError(f"cannot resume: cannot read {CHECKSUMS_NAME} of {reader.path}: {exc.strerror}") from exc
+    if sums.problem is not None:
+        raise DestinationError(f"cannot resume: finished drive {reader.path} does not check out ({sums.problem})")
+    return [(name, digest) for name, digest in sums.entries if name != CATALOG_NAME]
 
 
 def clear_unfinished(path: str) -> None:

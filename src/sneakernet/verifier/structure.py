@@ -12,13 +12,12 @@ from collections.abc import Iterator
 
 import blake3
 
-from ..drive import FILESYSTEM_ENTRIES, ChunkMap, DriveReader, file_kind, open_drive_file
+from ..drive import FILESYSTEM_ENTRIES, ChunkMap, DriveReader, file_kind
 from ..errors import FormatError, NotADrive, UnfinishedDrive, UnsupportedVersion
 from ..format import (
     CATALOG_NAME,
     CHECKSUMS_NAME,
     DRIVE_LABEL_NAME,
-    HEX64,
     MANIFEST_NAME,
     PARTIAL_SUFFIX,
     SEGMENTS_DIR,
@@ -204,20 +203,15 @@ class StructureCheck:
         if self.catalog is not None and self.catalog.digest is not None:
             expected[CATALOG_NAME] = self.catalog.digest
         try:
-            with open_drive_file(self.reader.file(CHECKSUMS_NAME)) as handle:
-                text = handle.read(1 << 24)
+            sums = self.reader.checksums()
         except OSError as exc:
             self.report.add(Kind.CHECKSUMS, f"{CHECKSUMS_NAME} cannot be read ({exc.strerror})")
             return
-        found: dict[str, str] = {}
-        for number, line in enumerate(text.decode("ascii", "replace").split("\n")[:-1], 1):
-            digest, sep, file_name = line.partition("  ")
-            if not sep or not HEX64.fullmatch(digest):
-                self.report.add(Kind.CHECKSUMS, f"{CHECKSUMS_NAME} line {number} is damaged")
+        if sums.problem is not None:
+            self.report.add(Kind.CHECKSUMS, sums.problem)
+            if sums.damaged_line is not None:
                 return
-            found[file_name] = digest
-        if not text.endswith(b"\n"):
-            self.report.add(Kind.CHECKSUMS, f"{CHECKSUMS_NAME} is cut short")
+        found = sums.digests()
         for name in sorted(set(expected) | set(found)):
             if name not in found:
                 self.report.add(Kind.CHECKSUMS, f"{CHECKSUMS_NAME} has no line for {name}")
