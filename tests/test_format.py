@@ -21,9 +21,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import invoke_cli as cli
+from conftest import write_file
+from sneakernet import PackOptions, pack
 from sneakernet.codec import store_frame
 from sneakernet.drive import DriveReader
-from sneakernet.errors import ExitCode, FormatError, UnsupportedVersion
+from sneakernet.errors import ExitCode, FormatError, IntegrityError, UnsupportedVersion
 from sneakernet.format import (
     CATALOG_NAME,
     CHECKSUMS_NAME,
@@ -1010,3 +1012,19 @@ def test_checksums_parse_names_the_damaged_line_and_a_cut_end() -> None:
     assert parse_checksums(b"").problem == "B3SUMS is cut short"
     assert parse_checksums("\u00e9".encode() + b"  a\n").damaged_line == 1
     assert parse_checksums(("A" * 64 + "  a\n").encode("ascii")).damaged_line == 1  # lowercase hex only
+
+
+def test_damaged_bytes_are_an_integrity_error_a_format_error_still(tmp_path: Path) -> None:
+    """A chunk whose stored bytes no longer match their BLAKE3 is damage (IntegrityError), which callers refuse as
+    they refuse a malformed file (a FormatError, exit code 1)."""
+    write_file(tmp_path / "src" / "a.bin", bytes(range(256)) * 64)
+    pack(tmp_path / "src", out=str(tmp_path / "out"), drive_size=10**8, options=PackOptions(reserve=0))
+    reader = DriveReader(str(tmp_path / "out" / "drive-0001"))
+    chunk = next(r for r in reader.records() if isinstance(r, ChunkRecord))
+    segment = Path(reader.file(chunk.segment))
+    data = bytearray(segment.read_bytes())
+    data[chunk.offset + chunk.stored_size // 2] ^= 0x01
+    segment.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match="is damaged") as info:
+        reader.read_chunk(chunk)
+    assert isinstance(info.value, FormatError) and info.value.exit_code == ExitCode.PROBLEMS

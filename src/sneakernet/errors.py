@@ -58,6 +58,12 @@ class FormatError(SneakernetError):
     exit_code = ExitCode.PROBLEMS
 
 
+class IntegrityError(FormatError):
+    """Damaged bytes: a chunk, segment or manifest whose BLAKE3 is not the one recorded for it (bit rot, a cut or
+    overwritten file), apart from a malformed file (:class:`FormatError`). A FormatError still, with its exit code:
+    every caller that refuses malformed drives refuses damaged ones."""
+
+
 class NotADrive(DestinationError):
     """A path given as a drive is not a directory, or holds no sneakernet files at all."""
 

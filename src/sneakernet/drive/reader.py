@@ -13,7 +13,7 @@ from typing import Any, BinaryIO, TypeVar
 import blake3
 
 from ..codec import decode_chunk, frame_problem
-from ..errors import FormatError, NotADrive, UnfinishedDrive
+from ..errors import FormatError, IntegrityError, NotADrive, UnfinishedDrive
 from ..format import (
     CHECKSUMS_NAME,
     DRIVE_LABEL_NAME,
@@ -180,7 +180,7 @@ class DriveReader:
                 f"cannot read chunk {chunk.id} from {chunk.segment} on {self.path}: {exc.strerror}"
             ) from exc
         if len(stored) != chunk.stored_size or blake3.blake3(stored).hexdigest() != chunk.stored_blake3:
-            raise FormatError(f"chunk {chunk.id} in {chunk.segment} on {self.path} is damaged (BLAKE3 mismatch)")
+            raise IntegrityError(f"chunk {chunk.id} in {chunk.segment} on {self.path} is damaged (BLAKE3 mismatch)")
         return stored
 
     def stored_matches(self, chunk: ChunkRecord) -> bool:
@@ -242,7 +242,7 @@ class DriveReader:
         itself (restore checks whole files), its raw hash too."""
         raw = decode_chunk(self.read_stored(chunk), chunk.raw_size)
         if check_raw and blake3.blake3(raw).hexdigest() != chunk.raw_blake3:
-            raise FormatError(
+            raise IntegrityError(
                 f"chunk {chunk.id} in {chunk.segment} on {self.path} decodes to other bytes than recorded"
             )
         return raw
@@ -270,7 +270,7 @@ class DriveReader:
         size, digest = yield from _read_record_file(self.manifest_path, what, only, own_header, parse)
         self.manifest_size, self.manifest_blake3 = size, digest
         if size != self.label.manifest_size or digest != self.label.manifest_blake3:
-            raise FormatError(f"{what} does not match the BLAKE3 in its {DRIVE_LABEL_NAME}")
+            raise IntegrityError(f"{what} does not match the BLAKE3 in its {DRIVE_LABEL_NAME}")
 
 
 def _read_record_file(
