@@ -23,6 +23,7 @@ from .chunkmap import ChunkMap
 from .files import (
     FILESYSTEM_ENTRIES,
     SHIPMENT_NAMES,
+    clear_unfinished,
     file_blake3,
     file_kind,
     holds_shipment,
@@ -40,6 +41,7 @@ __all__ = [
     "DriveReader",
     "DriveWriter",
     "catalog_entry",
+    "clear_unfinished",
     "copy_catalog",
     "file_blake3",
     "file_kind",

@@ -1,17 +1,18 @@
-"""The names pack writes on a drive, and how a reader opens a drive's files: refused unless a regular file, a
-FIFO never blocking, a symlink never followed."""
+"""The names pack writes on a drive, the clearing of what an interrupted pack left of them, and how a reader opens
+a drive's files: refused unless a regular file, a FIFO never blocking, a symlink never followed."""
 
 from __future__ import annotations
 
 import errno
 import os
+import shutil
 import stat
 from typing import BinaryIO
 
 import blake3
 
 from ..errors import DestinationError
-from ..format import CATALOG_NAME, CHECKSUMS_NAME, DRIVE_LABEL_NAME, MANIFEST_NAME, SEGMENTS_DIR
+from ..format import CATALOG_NAME, CHECKSUMS_NAME, DRIVE_LABEL_NAME, MANIFEST_NAME, PARTIAL_SUFFIX, SEGMENTS_DIR
 
 #: What filesystems and operating systems put at the root of a drive by themselves: never part of a shipment,
 #: never reported as strays, and no reason to call a drive not empty.
@@ -80,3 +81,16 @@ def file_blake3(path: str) -> tuple[int, str]:
             hasher.update(data)
             size += len(data)
     return size, hasher.hexdigest()
+
+
+def clear_unfinished(path: str) -> None:
+    """Remove what an interrupted pack left on the drive it did not finish (only sneakernet's own files)."""
+    if not os.path.isdir(path):
+        return
+    for name in os.listdir(path):
+        if name.removesuffix(PARTIAL_SUFFIX) in SHIPMENT_NAMES:
+            full = os.path.join(path, name)
+            if os.path.isdir(full) and not os.path.islink(full):
+                shutil.rmtree(full)
+            else:
+                os.remove(full)

@@ -21,6 +21,7 @@ from typing import Any
 from ..chunks.pipeline import encode, encode_in_order
 from ..chunks.stream import EncodedChunk, FileEnd
 from ..drive.catalog import copy_catalog, finish_shipment
+from ..drive.files import clear_unfinished
 from ..errors import DestinationError
 from ..format import CatalogHeader, ManifestRecord, fingerprint
 from ..io.source import LocalSource, Source
@@ -29,7 +30,7 @@ from ..progress import NullProgress, Progress
 from ..scan import scan
 from .checks import _check_space, _refuse_bad_input
 from .reader import SourceReader
-from .resume import FinishedDrives, ReplayingReader, clear_unfinished, find_finished, replay
+from .resume import FinishedDrives, ReplayingReader, find_finished, replay
 from .shipment import ShipmentWriter
 from .summary import PackSummary, ReadTally
 from .targets import DriveTargets, NextDrive

@@ -13,7 +13,6 @@ All of the replay is here (:class:`ReplayingReader`, :func:`replay`, :func:`matc
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
@@ -23,13 +22,12 @@ import blake3
 
 from ..chunks.chunker import Chunker, is_large
 from ..chunks.stream import FileEnd, RawChunk
-from ..drive import SHIPMENT_NAMES, DriveReader, file_blake3, header_and
+from ..drive import DriveReader, file_blake3, header_and
 from ..errors import DestinationError, SneakernetError, SourceError, UsageError
 from ..format import (
     CATALOG_NAME,
     CHECKSUMS_NAME,
     METHOD_STORE,
-    PARTIAL_SUFFIX,
     ChunkRecord,
     DirRecord,
     DriveLabel,
@@ -113,19 +111,6 @@ def _checksums(reader: DriveReader) -> list[tuple[str, str]]:
     if sums.problem is not None:
         raise DestinationError(f"cannot resume: finished drive {reader.path} does not check out ({sums.problem})")
     return [(name, digest) for name, digest in sums.entries if name != CATALOG_NAME]
-
-
-def clear_unfinished(path: str) -> None:
-    """Remove what an interrupted pack left on the drive it did not finish (only sneakernet's own files)."""
-    if not os.path.isdir(path):
-        return
-    for name in os.listdir(path):
-        if name.removesuffix(PARTIAL_SUFFIX) in SHIPMENT_NAMES:
-            full = os.path.join(path, name)
-            if os.path.isdir(full) and not os.path.islink(full):
-                shutil.rmtree(full)
-            else:
-                os.remove(full)
 
 
 def out_drive_paths(out: str) -> Iterator[str]:
