@@ -22,7 +22,7 @@ from typing import Any
 import blake3
 import zstandard
 
-from sneakernet.codec import store_frame
+from sneakernet.chunks.compress import store_frame
 from sneakernet.format import (
     CATALOG_NAME,
     CHECKSUMS_NAME,

@@ -1,4 +1,4 @@
-"""codec.py: chunks as standard zstd frames, compressed or stored, and the refusals of bad frames."""
+"""chunks/compress.py: chunks as standard zstd frames, compressed or stored, and the refusals of bad frames."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sneakernet.codec import (
+from sneakernet.chunks.compress import (
     LOW_YIELD,
     LOW_YIELD_LEVEL,
     LOW_YIELD_WINDOW_LOG,

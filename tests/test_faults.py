@@ -44,7 +44,7 @@ from conftest import drive_dirs, fill_up, inode_groups, make_edge_tree, restored
 from conftest import invoke_cli as cli
 from conftest import nonblank_lines as lines
 from sneakernet import PackOptions, pack, restore, verify
-from sneakernet.codec import stored_size_bound
+from sneakernet.chunks.compress import stored_size_bound
 from sneakernet.drive import CatalogReader
 from sneakernet.errors import FormatError, OutOfSpace, SneakernetError
 from sneakernet.format import (

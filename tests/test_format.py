@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from conftest import invoke_cli as cli
 from conftest import write_file
 from sneakernet import PackOptions, pack
-from sneakernet.codec import store_frame
+from sneakernet.chunks.compress import store_frame
 from sneakernet.drive import DriveReader
 from sneakernet.errors import ExitCode, FormatError, IntegrityError, UnsupportedVersion
 from sneakernet.format import (

@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 from conftest import drive_dirs, write_file
 from craft import rle_frame
 from sneakernet import PackOptions, pack
-from sneakernet.codec import decode_chunk, store_frame
+from sneakernet.chunks.compress import decode_chunk, store_frame
 from sneakernet.drive import CatalogReader, DriveReader
 from sneakernet.errors import FormatError, UnsupportedVersion, UsageError
 from sneakernet.format import CATALOG_NAME, DRIVE_LABEL_NAME, MANIFEST_NAME, DriveLabel

@@ -40,7 +40,7 @@ from craft import (
     symlink_rec,
     write_shipment,
 )
-from sneakernet.codec import store_frame
+from sneakernet.chunks.compress import store_frame
 from sneakernet.format import CATALOG_NAME, CHECKSUMS_NAME, DRIVE_LABEL_NAME, MANIFEST_NAME, segment_name
 from sneakernet.io.source import walk
 from sneakernet.restorer.journal import JOURNAL_DIR

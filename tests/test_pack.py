@@ -21,7 +21,7 @@ from conftest import disk_usage, drive_dirs, make_edge_tree, source_entries, unp
 from conftest import invoke_cli as cli
 from fakesource import FaultySource
 from sneakernet import PackOptions, pack
-from sneakernet.codec import stored_size_bound
+from sneakernet.chunks.compress import stored_size_bound
 from sneakernet.drive import DriveReader
 from sneakernet.errors import DestinationError, FormatError, OutOfSpace, SourceError, UsageError
 from sneakernet.format import (

@@ -23,7 +23,7 @@ import pytest
 
 from conftest import invoke_cli as cli
 from craft import Chunk, b3, dir_rec, file_rec, hardlink_rec, small_files, symlink_rec, write_shipment
-from sneakernet.codec import store_frame
+from sneakernet.chunks.compress import store_frame
 from sneakernet.drive.reader import DriveReader
 from sneakernet.format import CATALOG_NAME, CHECKSUMS_NAME, DRIVE_LABEL_NAME, MANIFEST_NAME
 from sneakernet.format.container import RecordWriter, read_records

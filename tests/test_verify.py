@@ -28,7 +28,7 @@ from conftest import drive_dirs, make_edge_tree, write_file
 from conftest import invoke_cli as run
 from craft import Chunk, file_rec, small_files, write_shipment
 from sneakernet import PackOptions, PackSummary, pack
-from sneakernet.codec import store_frame
+from sneakernet.chunks.compress import store_frame
 from sneakernet.drive import CatalogReader, DriveReader
 from sneakernet.errors import UsageError
 from sneakernet.format import (

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .codec import stored_size_bound
+from .chunks.compress import stored_size_bound
 from .errors import UsageError
 from .format import MAX_CHUNK_SIZE
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sneakernet.codec import stored_size_bound
+from sneakernet.chunks.compress import stored_size_bound
 from sneakernet.errors import DestinationError, UsageError
 from sneakernet.format import MAX_SEGMENTS
 from sneakernet.options import PackOptions

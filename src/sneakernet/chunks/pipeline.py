@@ -16,7 +16,7 @@ from typing import Any
 
 import blake3
 
-from ..codec import encode_chunk
+from .compress import encode_chunk
 from .stream import EncodedChunk, RawChunk
 
 #: Items handed from the reading thread at a time: a chunk ends a batch, so each holds at most one chunk.

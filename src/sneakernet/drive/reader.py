@@ -12,7 +12,7 @@ from typing import Any, BinaryIO, TypeVar
 
 import blake3
 
-from ..codec import decode_chunk, frame_problem
+from ..chunks.compress import decode_chunk, frame_problem
 from ..errors import FormatError, IntegrityError, NotADrive, UnfinishedDrive
 from ..format import (
     CHECKSUMS_NAME,
@@ -200,7 +200,7 @@ class DriveReader:
         return digest == chunk.stored_blake3
 
     def frame_problem(self, chunk: ChunkRecord) -> str | None:
-        """Why ``chunk``'s stored bytes are not exactly one zstd frame of its ``raw_size`` (see codec.frame_problem),
+        """Why ``chunk``'s stored bytes are not exactly one zstd frame of its ``raw_size`` (see compress.frame_problem),
         read from a memory map of its segment: only the frame's header and block headers are touched."""
         try:
             mapped = self._map(chunk.segment)

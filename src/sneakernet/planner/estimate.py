@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from ..codec import stored_size_bound
+from ..chunks.compress import stored_size_bound
 from ..errors import DestinationError
 from ..space.budget import RECORD_BOUND, DriveBudget, DriveSpace
 from ..space.fill import Fill

@@ -4,8 +4,8 @@ The data, seen as one stream of bytes in pack's walk order (every file's size en
 included though it has no data of its own), is cut into equal *strata* of ``stride`` bytes; stratum ``k`` is
 represented by one *piece* of :data:`SAMPLE_PIECE` bytes read where it starts: a window of the file there, or, for
 a small file, that file and the small files after it, as pack groups them into one chunk. Each piece goes through
-pack's own compression (:func:`sneakernet.codec.encode_chunk`), which gives the stratum's stored ratio and, timed, the
-encoder's cost.
+pack's own compression (:func:`~sneakernet.chunks.compress.encode_chunk`), which gives the stratum's stored ratio
+and, timed, the encoder's cost.
 
 The walk does not know the data's size until it ends, so the stride starts at one piece and doubles whenever
 there are too many strata, dropping every other one: the sample ends up the same as one planned with the total
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import blake3
 
 from ..chunks.chunker import is_large
-from ..codec import encode_chunk
+from ..chunks.compress import encode_chunk
 from ..format import METHOD_STORE
 from ..io.source import Source
 

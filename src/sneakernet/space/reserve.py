@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..codec import stored_size_bound
+from ..chunks.compress import stored_size_bound
 from ..errors import DestinationError, UsageError
 from ..format import MAX_SEGMENTS
 from ..options import PackOptions

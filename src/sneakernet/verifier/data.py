@@ -15,7 +15,7 @@ from dataclasses import asdict
 
 import blake3
 
-from ..codec import decode_chunk
+from ..chunks.compress import decode_chunk
 from ..drive import ChunkMap, DriveReader, segment_blake3
 from ..errors import FormatError
 from ..format import MANIFEST_NAME, ChunkRecord, FileRecord, show_path

@@ -13,8 +13,8 @@ import threading
 
 import zstandard
 
-from .errors import FormatError
-from .format import METHOD_STORE, METHOD_ZSTD
+from ..errors import FormatError
+from ..format import METHOD_STORE, METHOD_ZSTD
 
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 #: A chunk's frame may have at most raw_size / MIN_BLOCK_AVERAGE + 2 blocks (see frame_problem).
