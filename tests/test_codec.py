@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import shutil
 import struct
@@ -12,6 +13,7 @@ import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sneakernet.chunks.codec import ChunkCodec
 from sneakernet.chunks.compress import (
     LOW_YIELD,
     LOW_YIELD_LEVEL,
@@ -24,6 +26,8 @@ from sneakernet.chunks.compress import (
     trial_saving,
 )
 from sneakernet.errors import FormatError
+from sneakernet.format import ManifestHeader
+from sneakernet.options import DEFAULT_LEVEL
 
 MAGIC = b"\x28\xb5\x2f\xfd"
 BLOCK = 128 * 1024
@@ -307,3 +311,15 @@ def test_bomb_that_lies_about_its_size_is_refused() -> None:
     # Its 512 blocks are more than 1000 bytes can fill: refused by the walk of its block headers, before decoding.
     with pytest.raises(FormatError, match="chunk frame has more blocks than 17"):
         decode_chunk(bytes(bomb), 1000)
+
+
+def test_chunk_codec_from_the_manifest_header_round_trips() -> None:
+    header = ManifestHeader("s" * 32, 1, "2026-01-01T00:00:00Z", 1 << 20, 1 << 30, "sneakernet test", level=7)
+    codec = ChunkCodec.from_header(header)
+    assert codec.level == 7 and ChunkCodec.from_header(dataclasses.replace(header, level=None)).level == DEFAULT_LEVEL
+    raw = b"sneakernet " * 5000
+    method, stored = codec.encode(raw)
+    assert (method, stored) == encode_chunk(raw, 7)
+    assert codec.frame_problem(stored, len(raw)) is None and codec.decode(stored, len(raw)) == raw
+    with pytest.raises(FormatError):
+        codec.decode(stored, len(raw) + 1)

@@ -533,10 +533,10 @@ def test_chunks_of_small_files_are_encoded_side_by_side(tmp_path: Path, monkeypa
     pack_module = importlib.import_module("sneakernet.packer")
     real, barrier = pack_module.encode, threading.Barrier(2, timeout=10)
 
-    def side_by_side(chunk: Any, level: int) -> Any:
+    def side_by_side(chunk: Any, codec: Any) -> Any:
         if chunk.id < 2:
             barrier.wait()  # BrokenBarrierError (and a failed pack) if the other never starts
-        return real(chunk, level)
+        return real(chunk, codec)
 
     monkeypatch.setattr(pack_module, "encode", side_by_side)
     options = PackOptions(chunk_size=64 * 1024, threads=2)

@@ -16,7 +16,7 @@ from typing import Any
 
 import blake3
 
-from .compress import encode_chunk
+from .codec import ChunkCodec
 from .stream import EncodedChunk, RawChunk
 
 #: Items handed from the reading thread at a time: a chunk ends a batch, so each holds at most one chunk.
@@ -105,9 +105,9 @@ def encode_in_order(
             yield done, None if future is None else future.result()
 
 
-def encode(chunk: RawChunk, level: int) -> EncodedChunk:
+def encode(chunk: RawChunk, codec: ChunkCodec) -> EncodedChunk:
     """Compress (or store) and hash one chunk, and the small files of a group; runs on the pool."""
-    method, stored = encode_chunk(chunk.data, level)
+    method, stored = codec.encode(chunk.data)
     files: dict[int, str] = {}
     if chunk.group:
         view = memoryview(chunk.data)

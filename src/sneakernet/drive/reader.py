@@ -12,7 +12,7 @@ from typing import Any, BinaryIO, TypeVar
 
 import blake3
 
-from ..chunks.compress import decode_chunk, frame_problem
+from ..chunks.codec import ChunkCodec
 from ..errors import FormatError, IntegrityError, NotADrive, UnfinishedDrive
 from ..format import (
     CHECKSUMS_NAME,
@@ -126,6 +126,8 @@ class DriveReader:
             raise FormatError(f"{DRIVE_LABEL_NAME} is out of bounds: {'; '.join(problems)}")
         self._maps: dict[str, mmap.mmap] = {}
         self._maps_lock = threading.Lock()
+        #: How the drive's chunks decode: the codec its manifest header names, once :meth:`records` has read it.
+        self.codec = ChunkCodec()
         #: The manifest :meth:`records` reads: the drive's, or the private copy :meth:`pin_manifest` made.
         self.manifest_path = self.file(MANIFEST_NAME)
         #: Size and BLAKE3 of the manifest as read, once :meth:`records` has read it to its end.
@@ -211,7 +213,7 @@ class DriveReader:
             return "its segment is cut short before its end"
         view = memoryview(mapped)[chunk.offset : end]
         try:
-            problem = frame_problem(view, chunk.raw_size)
+            problem = self.codec.frame_problem(view, chunk.raw_size)
         finally:
             view.release()
         # The pages of block headers touched are let go, as stored_matches does: memory stays flat over a drive.
@@ -240,7 +242,7 @@ class DriveReader:
     def read_chunk(self, chunk: ChunkRecord, check_raw: bool = True) -> bytes:
         """The raw bytes of ``chunk``, with its stored hash checked and, unless the caller hashes every byte it uses
         itself (restore checks whole files), its raw hash too."""
-        raw = decode_chunk(self.read_stored(chunk), chunk.raw_size)
+        raw = self.codec.decode(self.read_stored(chunk), chunk.raw_size)
         if check_raw and blake3.blake3(raw).hexdigest() != chunk.raw_blake3:
             raise IntegrityError(
                 f"chunk {chunk.id} in {chunk.segment} on {self.path} decodes to other bytes than recorded"
@@ -263,6 +265,7 @@ class DriveReader:
                 raise FormatError(f"{what} belongs to another shipment or drive than its {DRIVE_LABEL_NAME}")
             if header.version != self.label.version:
                 raise FormatError(f"{what} is of format version {header.version}, its {DRIVE_LABEL_NAME} of another")
+            self.codec = ChunkCodec.from_header(header)
             return header
 
         # The manifest's records are read as the version drive.json states (its header states the same).

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from functools import partial
 from typing import Any
 
+from ..chunks.codec import ChunkCodec
 from ..chunks.pipeline import encode, encode_in_order
 from ..chunks.stream import EncodedChunk, FileEnd
 from ..drive.catalog import copy_catalog, finish_shipment
@@ -192,7 +193,7 @@ def _run_pipeline(
         items = replaying.items(spool.entries())
         chunks = replay(items, replaying, replayed, writer.paths)
     files: dict[int, str] = {}
-    for item, encoded in encode_in_order(items, partial(encode, level=options.level), options.workers):
+    for item, encoded in encode_in_order(items, partial(encode, codec=ChunkCodec(options.level)), options.workers):
         _write_item(writer, item, encoded, files)
         chunks += encoded is not None
     return tally, chunks

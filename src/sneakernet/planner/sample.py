@@ -4,7 +4,7 @@ The data, seen as one stream of bytes in pack's walk order (every file's size en
 included though it has no data of its own), is cut into equal *strata* of ``stride`` bytes; stratum ``k`` is
 represented by one *piece* of :data:`SAMPLE_PIECE` bytes read where it starts: a window of the file there, or, for
 a small file, that file and the small files after it, as pack groups them into one chunk. Each piece goes through
-pack's own compression (:func:`~sneakernet.chunks.compress.encode_chunk`), which gives the stratum's stored ratio
+pack's own compression (:meth:`~sneakernet.chunks.codec.ChunkCodec.encode`), which gives the stratum's stored ratio
 and, timed, the encoder's cost.
 
 The walk does not know the data's size until it ends, so the stride starts at one piece and doubles whenever
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import blake3
 
 from ..chunks.chunker import is_large
-from ..chunks.compress import encode_chunk
+from ..chunks.codec import ChunkCodec
 from ..format import METHOD_STORE
 from ..io.source import Source
 
@@ -292,7 +292,7 @@ def _encode(piece: _Piece, data: bytes, timed_hash: bool, level: int) -> None:
     if not data:
         return
     started = time.thread_time()
-    method, stored = encode_chunk(data, level)
+    method, stored = ChunkCodec(level).encode(data)
     piece.compress_seconds = time.thread_time() - started
     if timed_hash:
         started = time.thread_time()

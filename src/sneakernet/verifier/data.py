@@ -15,7 +15,6 @@ from dataclasses import asdict
 
 import blake3
 
-from ..chunks.compress import decode_chunk
 from ..drive import ChunkMap, DriveReader, segment_blake3
 from ..errors import FormatError
 from ..format import MANIFEST_NAME, ChunkRecord, FileRecord, show_path
@@ -216,7 +215,7 @@ class DataCheck:
         except FormatError:
             return "stored bytes do not match their BLAKE3 (or cannot be read)", None
         try:
-            raw = decode_chunk(stored, chunk.raw_size)
+            raw = self.reader.codec.decode(stored, chunk.raw_size)
         except FormatError as exc:
             return f"does not decompress: {exc}", None
         if blake3.blake3(raw).hexdigest() != chunk.raw_blake3:
