@@ -9,11 +9,10 @@ the end leaves every drive finished and checkable, and ``pack --resume`` writes 
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 from typing import BinaryIO
 
-from ..errors import DestinationError, OutOfSpace
+from ..errors import DestinationError
 from ..format import (
     CATALOG_NAME,
     CHECKSUMS_NAME,
@@ -30,7 +29,7 @@ from ..format import (
 )
 from ..format.checksums import checksum_lines
 from ..format.container import RecordWriter
-from ..io.atomic import copy_atomic, install, write_atomic
+from ..io.atomic import copy_atomic, install, write_atomic, write_error
 
 
 def catalog_entry(record: object, drive: int, first_drive: dict[bytes, int]) -> CatalogEntry | None:
@@ -106,12 +105,12 @@ def finish_shipment(
             write_atomic(os.path.join(path, CHECKSUMS_NAME), checksum_lines([*sums, (CATALOG_NAME, catalog_digest)]))
     except OSError as exc:
         where = exc.filename or (present[0][0] if present else "the drives")
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise OutOfSpace(
-                f"no room left to write the catalog at {where} ({exc.strerror}): every drive is finished and "
-                "checkable; free some space and run the same pack with --resume to add the catalog"
-            ) from exc
-        raise DestinationError(f"cannot write the catalog at {where}: {exc.strerror}") from exc
+        raise write_error(
+            exc,
+            f"no room left to write the catalog at {where} ({exc.strerror}): every drive is finished and "
+            "checkable; free some space and run the same pack with --resume to add the catalog",
+            f"cannot write the catalog at {where}: {exc.strerror}",
+        ) from exc
 
 
 def copy_catalog(drive: str, target: str) -> None:

@@ -4,14 +4,12 @@ order of docs/format.md section 13 (see the package's docstring)."""
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 from typing import BinaryIO
 
 import blake3
 
 from ..chunks.stream import EncodedChunk
-from ..errors import DestinationError, OutOfSpace
 from ..format import (
     CHECKSUMS_NAME,
     DRIVE_LABEL_NAME,
@@ -29,7 +27,7 @@ from ..format import (
 )
 from ..format.checksums import checksum_lines
 from ..format.container import RecordWriter
-from ..io.atomic import install, write_atomic
+from ..io.atomic import install, write_atomic, write_error
 from ..units import format_size
 
 
@@ -158,11 +156,12 @@ class DriveWriter:
         self.add_record(record)
 
     def _os_error(self, exc: OSError, doing: str) -> Exception:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-            written = self.stored_bytes if hasattr(self, "stored_bytes") else 0
-            return OutOfSpace(
-                f"{self.label} ({self.path}) is full after {format_size(written)} of chunks ({exc.strerror}); "
-                "it is left unfinished (no drive.json), the drives before it are finished: free space on it or give "
-                "a larger drive in its place, then run the same pack with --resume"
-            )
-        return DestinationError(f"cannot {doing} on {self.label} ({self.path}): {exc.strerror}")
+        written = self.stored_bytes if hasattr(self, "stored_bytes") else 0
+        return write_error(
+            exc,
+            f"{self.label} ({self.path}) is full after {format_size(written)} of chunks ({exc.strerror}); "
+            "it is left unfinished (no drive.json), the drives before it are finished: free space on it or give "
+            "a larger drive in its place, then run the same pack with --resume",
+            f"cannot {doing} on {self.label} ({self.path}): {exc.strerror}",
+            too_large_is_full=True,
+        )

@@ -6,20 +6,25 @@ and its directory fsynced. Guarantee: once a function here returns, the file is 
 name; if the machine stops before, the final name holds what it held before (or nothing), never a part. What
 must not be written before a file is durable (a journal commit, drive.json) is written after the call returns.
 
-No policy lives here: which files, in what order, and what an OSError means to the user are the callers'.
+No policy lives here: which files, and in what order, are the callers'; so are the words of an error, which
+:func:`write_error` maps to the project's classes the same way for every writer.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import functools
 import os
 from collections.abc import Iterable
 from typing import Any, BinaryIO
 
+from ..errors import DestinationError, OutOfSpace, SneakernetError
 from ..format import PARTIAL_SUFFIX
 
+#: What an OSError of a write says when the disk, or the user's quota, is full.
+FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 #: Bytes read at a time by :func:`copy_atomic`.
 COPY_BLOCK = 1 << 20
 #: A temporary file is new (O_EXCL), never a symlink followed (O_NOFOLLOW), and not inherited by a child.
@@ -81,3 +86,12 @@ def install(partial: str, path: str) -> None:
     """Rename ``partial`` (written whole and fsynced) over ``path``, and make the rename durable."""
     os.replace(partial, path)
     fsync_dir(os.path.dirname(path) or ".")
+
+
+def write_error(exc: OSError, full: str, other: str, *, too_large_is_full: bool = False) -> SneakernetError:
+    """The project's error for a failed write, the one mapping every writer uses: :class:`OutOfSpace` (``full``)
+    when the disk or a quota is full (with ``too_large_is_full``, also a file too large for its filesystem: EFBIG),
+    else :class:`DestinationError` (``other``). The messages are the caller's: it knows what is left behind."""
+    if exc.errno in FULL or (too_large_is_full and exc.errno == errno.EFBIG):
+        return OutOfSpace(full)
+    return DestinationError(other)

@@ -11,7 +11,8 @@ import sqlite3
 from collections.abc import Iterator
 
 from ..drive import DriveReader
-from ..errors import DestinationError, OutOfSpace, UsageError
+from ..errors import OutOfSpace, UsageError
+from ..io.atomic import write_error
 from ..io.lock import DirectoryLock, Locked
 from ..units import format_size
 from .journal import JOURNAL_NAME, Journal
@@ -33,14 +34,12 @@ def space_error(exc: OSError, dest: str) -> Exception:
         if os.path.exists(os.path.join(Journal.directory(dest), JOURNAL_NAME))
         else "nothing was written"
     )
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return OutOfSpace(
-            f"the destination {dest} is full ({exc.strerror}): free space and run the same restore again; {kept}"
-        )
     where = f" ({os.fsdecode(exc.filename)})" if exc.filename else ""
-    return DestinationError(
+    return write_error(
+        exc,
+        f"the destination {dest} is full ({exc.strerror}): free space and run the same restore again; {kept}",
         f"cannot write into the destination {dest}: {exc.strerror or exc}{where}; fix that and run the same "
-        f"restore again ({kept})"
+        f"restore again ({kept})",
     )
 
 
