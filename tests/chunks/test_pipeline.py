@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from sneakernet.chunks.codec import ChunkCodec
 from sneakernet.chunks.pipeline import encode, encode_in_order, read_ahead
 from sneakernet.chunks.stream import EncodedChunk, RawChunk, Slice
 
@@ -52,7 +53,7 @@ def test_encoded_in_stream_order_with_the_records_between() -> None:
     items: list[object] = []
     for number in range(50):
         items += [chunk(number, bytes([number]) * 1000), f"end of {number}"]
-    out = list(encode_in_order(iter(items), lambda raw: encode(raw, 3), workers=4))
+    out = list(encode_in_order(iter(items), lambda raw: encode(raw, ChunkCodec(3)), workers=4))
     assert [item for item, _ in out] == items
     for item, encoded in out:
         assert (encoded is None) == isinstance(item, str)
@@ -68,7 +69,7 @@ def test_chunks_in_flight_are_counted_not_items() -> None:
     def side_by_side(raw: RawChunk) -> EncodedChunk:
         if raw.id < 2:
             barrier.wait()  # BrokenBarrierError if the other never starts
-        return encode(raw, 1)
+        return encode(raw, ChunkCodec(1))
 
     items: list[object] = []
     for number in range(10):
