@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+from collections.abc import Callable
 from typing import Any
 
 import blake3
@@ -36,13 +37,9 @@ class PartWriter:
     hash_lane: HashLane | None
     spanning: dict[bytes, tuple[Any, int]]
 
-    def _fail(
-        self, path: bytes, reason: str, keep_part: bool = False, in_the_way: bool = False, part: bytes | None = None
-    ) -> None:
-        raise NotImplementedError
-
-    def _finish(self, fd: int, part: bytes, path: bytes, meta: Metadata, size: int, spanning: bool) -> None:
-        raise NotImplementedError
+    # Given by DriveRestorer, which owns the drive's outcome and installs finished files: declared, not stubbed.
+    _fail: Callable[..., None]
+    _finish: Callable[..., None]
 
     def _piece(self, record: FileRecord, path: bytes, cursor: ChunkCursor) -> None:
         """A piece of a file spanning drives. The part only ever holds the file's bytes from 0 on, as far as the
