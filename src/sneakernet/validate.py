@@ -21,6 +21,7 @@ from typing import Any
 
 from .errors import FormatError
 from .format import (
+    MAX_DRIVES,
     MAX_SEGMENTS,
     RESERVED_NAME,
     CatalogDrive,
@@ -43,9 +44,6 @@ from .format import (
     show_path,
 )
 
-#: The largest drive number, and so drive count, a reader accepts: a hundred thousand drives of 20 TB are 2 EB, far more
-#: than any shipment; a hostile `drives` or `last_drive` beyond it is refused before anything is sized by it.
-MAX_DRIVES = 100_000
 #: The largest file size, piece offset or length a reader accepts: 1 EiB (2^60), more than a million drives of
 #: any size today hold, and far below what overflows a signed 64-bit file offset (off_t, SQLite's INTEGER).
 MAX_FILE_SIZE = 2**60

@@ -28,6 +28,17 @@ def natural(raw: dict[str, Any], name: str, problems: list[str]) -> int:
     return 0
 
 
+def bounded(raw: dict[str, Any], name: str, low: int, high: int, problems: list[str]) -> int:
+    """An integer field within ``low`` ... ``high`` (version 2's drive numbers, lanes, pieces: docs/format.md
+    19.9), checked as it is parsed so that nothing is sized by a hostile number."""
+    value = raw.get(name)
+    if type(value) is int and low <= value <= high:
+        return value
+    if typed(raw, name, int, problems) is not None:
+        problems.append(f"{name!r} is {value}, outside {low} ... {high}")
+    return low
+
+
 def hex_digest(raw: dict[str, Any], name: str, problems: list[str]) -> str:
     value = typed(raw, name, str, problems)
     if value is not None and not HEX64.fullmatch(value):

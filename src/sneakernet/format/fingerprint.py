@@ -1,5 +1,5 @@
 """The fingerprint: the one hash that names a shipment, over its drives' manifest hashes (docs/format.md
-section 10)."""
+section 10); in version 2 over the catalog's body (section 19.6)."""
 
 from __future__ import annotations
 
@@ -23,8 +23,40 @@ def fingerprint(manifest_hashes: Iterable[str]) -> str:
     return hasher.hexdigest()
 
 
+#: How a version 2 catalog's parity records begin (``type`` comes first in every record, section 5): the lines the
+#: fingerprint leaves out, so that parity added later keeps it (docs/format.md 19.6).
+PARITY_LINE_START = b'{"type":"parity"'
+
+
+class CatalogBodyHasher:
+    """Version 2's fingerprint, streaming (docs/format.md 19.6): fed the catalog's decompressed lines after the
+    header, each with its ``\\n``, in file order, it hashes all but the ``parity`` records. The writer feeds it
+    the body as it spools it; a reader feeds it every line it reads after the header, then compares
+    :meth:`hexdigest` with the header's fingerprint. By hand: ``zstd -dc catalog.jsonl.zst | tail -n +2 |
+    grep -v '^{"type":"parity"' | b3sum --no-names``."""
+
+    def __init__(self) -> None:
+        self._hasher = blake3.blake3()
+
+    def update(self, line: bytes) -> None:
+        if not line.startswith(PARITY_LINE_START):
+            self._hasher.update(line)
+
+    def hexdigest(self) -> str:
+        return self._hasher.hexdigest()
+
+
+def body_fingerprint(lines: Iterable[bytes]) -> str:
+    """The version 2 fingerprint of a catalog body's lines (each ending in ``\\n``): :class:`CatalogBodyHasher`."""
+    hasher = CatalogBodyHasher()
+    for line in lines:
+        hasher.update(line)
+    return hasher.hexdigest()
+
+
 def catalog_is_consistent(header: CatalogHeader, drives: list[CatalogDrive]) -> bool:
-    """Whether a catalog lists drives 1..N and its drives' manifest hashes give its fingerprint."""
+    """Whether a version 1 catalog lists drives 1..N and its drives' manifest hashes give its fingerprint (a
+    version 2 catalog's fingerprint is over its body: :class:`CatalogBodyHasher`)."""
     # Counted first: a header claiming 10^12 drives must not make a list of them.
     numbered = len(drives) == header.drives and all(d.drive == n for n, d in enumerate(drives, 1))
     return numbered and fingerprint(d.manifest_blake3 for d in drives) == header.fingerprint

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import re
 
-#: The format version this release writes (it reads those of :data:`~sneakernet.format.headers.READERS`).
+#: The format version this release writes unless a version 2 feature is asked for (docs/format.md 19, intro).
 FORMAT_VERSION = 1
+#: Format version 2 (docs/format.md section 19): lanes, parity drives, encryption.
+FORMAT_VERSION_2 = 2
 
 DRIVE_LABEL_NAME = "drive.json"
 MANIFEST_NAME = "manifest.jsonl.zst"
@@ -36,6 +38,27 @@ MAX_STORED_SIZE = MAX_CHUNK_SIZE + MAX_CHUNK_SIZE // 128 + 1024
 #: The short fingerprint read over the phone: 20 hex digits (80 bits) in groups of four.
 SHORT_FINGERPRINT_DIGITS = 20
 
+#: The largest drive number (per role), drive count, lane, lane_seq and piece count a reader accepts: a hundred
+#: thousand drives of 20 TB are 2 EB, far more than any shipment; a hostile number beyond it is refused before
+#: anything is sized by it (docs/format.md sections 11 and 19.9).
+MAX_DRIVES = 100_000
+
+#: A drive's role in version 2 (docs/format.md 19.3): it holds file data, or parity over data drives.
+ROLE_DATA = "data"
+ROLE_PARITY = "parity"
+ROLES = (ROLE_DATA, ROLE_PARITY)
+#: The one cipher of version 2's encrypted shipments (docs/format.md 19.8); readers refuse any other.
+CIPHER = "chacha20-poly1305"
+#: The one parity code of version 2 (docs/format.md 19.7.3); readers refuse any other.
+PARITY_CODE = "gf256-0x11d-snapraid-cauchy"
+#: The files a ``sealed`` record may name (docs/format.md 19.8.3): the sealed index and catalog, the key files.
+INDEX_NAME = "index.age"
+SEALED_CATALOG_NAME = "catalog.age"
+KEYS_DIR = "keys"
+RECIPIENTS_NAME = "keys/recipients.age"
+PASSPHRASE_NAME = "keys/passphrase.age"
+SEALED_NAMES = (INDEX_NAME, SEALED_CATALOG_NAME, RECIPIENTS_NAME, PASSPHRASE_NAME)
+
 METHOD_ZSTD = "zstd"
 METHOD_STORE = "store"
 METHODS = (METHOD_ZSTD, METHOD_STORE)
@@ -54,6 +77,21 @@ def drive_label(index: int) -> str:
 
 #: The names :func:`drive_label` gives.
 DRIVE_NAME = re.compile(r"drive-[0-9]{4,}")
+
+
+def parity_label(index: int) -> str:
+    """The directory name and label of parity drive ``index`` (1-based, numbered apart from data drives, docs/
+    format.md 19.3): ``parity-0001``."""
+    return f"parity-{index:04d}"
+
+
+#: The names :func:`parity_label` gives.
+PARITY_NAME = re.compile(r"parity-[0-9]{4,}")
+
+
+def role_label(role: str, index: int) -> str:
+    """The label of drive ``index`` of ``role``: ``drive-NNNN`` for data, ``parity-NNNN`` for parity."""
+    return parity_label(index) if role == ROLE_PARITY else drive_label(index)
 
 
 def segment_name(number: int) -> str:

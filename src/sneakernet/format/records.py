@@ -3,12 +3,12 @@ and the end record, each a frozen dataclass with its serializer beside its parse
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from ..errors import FormatError
-from .fields import check, hex_digest, natural, typed
-from .names import MAX_CHUNK_SIZE, MAX_STORED_SIZE, METHODS, SEGMENT_NAME
+from .fields import bounded, check, hex_digest, natural, typed
+from .names import MAX_CHUNK_SIZE, MAX_DRIVES, MAX_STORED_SIZE, METHODS, SEALED_NAMES, SEGMENT_NAME
 from .paths import decode_path, encode_path, path_json
 
 
@@ -16,8 +16,9 @@ from .paths import decode_path, encode_path, path_json
 class ChunkRecord:
     """One chunk: where its stored bytes are, how they were stored, and both hashes.
 
-    ``id`` counts chunks across the whole shipment from 0, so a file's data continues from chunk ``id`` into
-    ``id + 1`` even when that chunk is on the next drive.
+    In version 1 ``id`` counts chunks across the whole shipment from 0, so a file's data continues from chunk
+    ``id`` into ``id + 1`` even when that chunk is on the next drive. In version 2 ids count from 0 on every drive
+    (docs/format.md 19.4): a chunk is named by (drive, id), and a file goes on through its piece's ``next_drive``.
     """
 
     id: int
@@ -125,6 +126,9 @@ class FileRecord:
     the following chunks; they are bytes ``offset`` ... ``offset + length`` of the file. Only the last piece
     of a file (``final``) carries its size, whole-file BLAKE3 and metadata; pieces on earlier drives were
     written before the end of the file had been read. An empty file has ``length`` 0 and ``chunk`` -1.
+
+    Version 2 (docs/format.md 19.4): every non-final piece names the data drive of the file's next piece,
+    ``next_drive`` (the same lane, ``lane_seq`` one higher); final pieces, and every piece of version 1, have None.
     """
 
     path: bytes
@@ -138,6 +142,7 @@ class FileRecord:
     meta: Metadata | None = None
     #: The file's size or mtime differed before and after it was read: the stored bytes are what was read.
     changed: bool = False
+    next_drive: int | None = None
     TYPE: ClassVar[str] = "file"
 
     def to_json(self) -> dict[str, Any]:
@@ -155,6 +160,8 @@ class FileRecord:
             out.update(size=self.size, blake3=self.blake3, **self.meta.to_json())
             if self.changed:
                 out["changed"] = True
+        elif self.next_drive is not None:
+            out["next_drive"] = self.next_drive
         return out
 
     def to_line(self) -> bytes:
@@ -172,6 +179,8 @@ class FileRecord:
             )
             if self.changed:
                 line += ',"changed":true'
+        elif self.next_drive is not None:
+            line += f',"next_drive":{self.next_drive}'
         return (line + "}\n").encode("ascii")
 
     @classmethod
@@ -199,6 +208,47 @@ class FileRecord:
         if record.chunk == -1 and record.chunk_offset != 0:
             problems.append("a piece without bytes must have 'chunk_offset' 0")
         check("file", problems)
+        return record
+
+    @classmethod
+    def from_v2(cls, raw: dict[str, Any]) -> FileRecord:
+        """A version 2 file record: as version 1's, with ``next_drive`` on every non-final piece and on no other
+        (docs/format.md 19.4); where it leads is the reader's to check, against the catalog's lanes."""
+        record = cls.from_json(raw)
+        if record.final:
+            if "next_drive" in raw:
+                raise FormatError("bad file record: a final piece has no 'next_drive'")
+            return record
+        problems: list[str] = []
+        next_drive = bounded(raw, "next_drive", 1, MAX_DRIVES, problems)
+        check("file", problems)
+        return replace(record, next_drive=next_drive)
+
+
+@dataclass(frozen=True)
+class SealedRecord:
+    """Version 2, encrypted shipments (docs/format.md 19.8.3): a sealed or key file on the drive (``index.age``,
+    ``keys/recipients.age``, ``keys/passphrase.age``; in the catalog, ``catalog.age``), pinned by size and BLAKE3."""
+
+    name: str
+    size: int
+    blake3: str
+    TYPE: ClassVar[str] = "sealed"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.TYPE, **vars(self)}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> SealedRecord:
+        problems: list[str] = []
+        record = cls(
+            name=typed(raw, "name", str, problems),
+            size=natural(raw, "size", problems),
+            blake3=hex_digest(raw, "blake3", problems),
+        )
+        if record.name is not None and record.name not in SEALED_NAMES:
+            problems.append(f"name {record.name!r} is not one of {', '.join(SEALED_NAMES)}")
+        check("sealed", problems)
         return record
 
 
@@ -308,8 +358,8 @@ class EndRecord:
 
 
 EntryRecord = FileRecord | DirRecord | SymlinkRecord | HardlinkRecord | SkippedRecord
-#: A manifest's records after its header.
-BodyRecord = ChunkRecord | SegmentRecord | EntryRecord | EndRecord
+#: A manifest's records after its header (``sealed`` ones in version 2 only).
+BodyRecord = ChunkRecord | SegmentRecord | EntryRecord | SealedRecord | EndRecord
 
 _MANIFEST_TYPES: dict[str, Any] = {
     cls.TYPE: cls
@@ -323,6 +373,24 @@ def manifest_record_from_json(raw: dict[str, Any]) -> BodyRecord:
     if kind == EndRecord.TYPE:
         return EndRecord.from_json(raw)
     cls = _MANIFEST_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise FormatError(f"unknown manifest record type {kind!r}")
+    result: BodyRecord = cls.from_json(raw)
+    return result
+
+
+_MANIFEST_TYPES_V2: dict[str, Any] = {**_MANIFEST_TYPES, SealedRecord.TYPE: SealedRecord}
+
+
+def manifest_record_from_v2(raw: dict[str, Any]) -> BodyRecord:
+    """A version 2 data drive's manifest record (docs/format.md 19.4, 19.8.3): version 1's, file records with
+    ``next_drive``, and ``sealed`` records."""
+    kind = raw.get("type")
+    if kind == FileRecord.TYPE:  # the usual record, without a look-up
+        return FileRecord.from_v2(raw)
+    if kind == EndRecord.TYPE:
+        return EndRecord.from_json(raw)
+    cls = _MANIFEST_TYPES_V2.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise FormatError(f"unknown manifest record type {kind!r}")
     result: BodyRecord = cls.from_json(raw)
