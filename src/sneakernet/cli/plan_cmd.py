@@ -32,6 +32,18 @@ from .render import print_plan
     metavar="RATE",
     help="Pack at this rate instead of the one measured on the sample, e.g. 200MB/s for a USB hard drive.",
 )
+@click.option(
+    "--drive-speed",
+    metavar="RATE",
+    help="How fast one drive writes and reads, e.g. 250MB/s: say how long pack, verify and restore take.",
+)
+@click.option(
+    "--at-once",
+    type=click.IntRange(1, 256),
+    default=1,
+    metavar="N",
+    help="With --drive-speed: N drives written and read at the same time (pack --at-once N).  [default: 1]",
+)
 @chunking_options
 @click.option(
     "--exclude",
@@ -60,6 +72,8 @@ def plan_command(
     drive_count: int | None,
     links: tuple[str, ...],
     rate: str | None,
+    drive_speed: str | None,
+    at_once: int,
     chunk_size: int,
     segment_size: int,
     level: int,
@@ -79,6 +93,7 @@ def plan_command(
       sneakernet plan dataset/ --drive-size 8TB
       sneakernet plan dataset/ --drive-size 8TB --drives 10 --link 1Gbps --link 10Gbit
       sneakernet plan dataset/ --config sneakernet.yaml --rate 200MB/s
+      sneakernet plan dataset/ --drive-size 8TB --drive-speed 250MB/s --at-once 10
       sneakernet plan dataset/ --drive-size 500GB --json
 
     Exit codes: 0 planned (even when --drives N is not enough: see drives_suffice in --json); 2 bad input,
@@ -102,6 +117,8 @@ def plan_command(
             reserve=pick("reserve", reserve),
             threads=pick("threads", threads),
             rate=rate,
+            at_once=at_once,
+            drive_speed=drive_speed,
         ),
     )
     if as_json:

@@ -34,7 +34,8 @@ def print_pack_summary(summary: PackSummary, quiet: bool) -> None:
         f"packed {counted(summary.files, 'file')}, {counted(summary.dirs, 'directory', 'directories')}, "
         f"{counted(summary.symlinks, 'symlink')}, {counted(summary.hardlinks, 'hard link')} "
         f"onto {counted(len(summary.drives), 'drive')}"
-        + (f" ({summary.resumed_drives} kept from before)" if summary.resumed_drives else ""),
+        + (f" ({summary.resumed_drives} kept from before)" if summary.resumed_drives else "")
+        + (f" in {summary.lanes} lanes at once" if summary.lanes > 1 else ""),
         f"  in {format_size(summary.raw_bytes)}, out {format_size(summary.stored_bytes)} "
         f"(ratio {summary.ratio:.3f}; {format_size(summary.stored_raw_bytes)} stored uncompressed)",
         f"  {summary.seconds:.1f} s, {format_size(summary.raw_bytes / max(summary.seconds, 1e-9))}/s",
@@ -52,7 +53,8 @@ def print_pack_summary(summary: PackSummary, quiet: bool) -> None:
     if summary.changed_count:
         lines.append(f"  {counted(summary.changed_count, 'file')} changed while read (exit code 1)")
     for drive in summary.drives:
-        lines.append(f"  {drive['label']}: {drive['path']}  {format_size(drive['stored_bytes'])}")
+        lane = f"  (lane {drive['lane']})" if summary.lanes > 1 else ""
+        lines.append(f"  {drive['label']}: {drive['path']}  {format_size(drive['stored_bytes'])}{lane}")
     if summary.catalog_copy:
         lines.append(f"  the catalog is on the last drive and kept at {summary.catalog_copy}")
     lines.append(f"fingerprint: {summary.short_fingerprint}  (full: {summary.fingerprint})")
@@ -103,8 +105,31 @@ def print_plan(result: Plan) -> None:
         else "at the --rate given"
     )
     lines.append(f"packing: {format_duration(result.pack_seconds)} at {format_size(result.pack_rate)}/s ({how})")
+    lines.extend(_at_once_lines(result))
     lines.extend(f"note: {note}" for note in result.notes)
     click.echo("\n".join(lines))
+
+
+def _at_once_lines(result: Plan) -> list[str]:
+    """With --drive-speed: each step's time with --at-once drives at once, beside one drive at a time."""
+    times = result.at_once
+    if times is None:
+        return []
+    pack, verify, restore = times.one_at_a_time
+    speed = format_size(times.drive_speed)
+    limit = " (the CPU's pace, not the drives')" if times.pack_limited_by == "cpu" else ""
+    lines = [
+        f"with {counted(times.at_once, 'drive')} at once at {speed}/s each: pack {format_duration(times.pack_seconds)}"
+        f"{limit}, verify {format_duration(times.verify_seconds)}, restore {format_duration(times.restore_seconds)} "
+        "(the destination's own speed not counted)",
+        f"  one drive at a time: pack {format_duration(pack)}, verify {format_duration(verify)}, "
+        f"restore {format_duration(restore)}",
+    ]
+    if times.lanes < times.at_once:
+        lines.append(f"  the walk has room for {counted(times.lanes, 'lane')} only: that many drives are busy at once")
+    if times.drives != result.drives_needed:
+        lines.append(f"  with {times.lanes} lanes, each filling its own drives: about {times.drives} drives needed")
+    return lines
 
 
 def _room_line(drive_size: int) -> str:

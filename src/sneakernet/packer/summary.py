@@ -42,6 +42,8 @@ class PackSummary:
     catalog_copy: str | None = None
     #: The source is a restored tree: its top-level .sneakernet held only a finished restore's record, left out.
     restore_record_left_out: bool = False
+    #: Lanes written at once (format version 2, pack --at-once); 1 for a pack that filled its drives in order.
+    lanes: int = 1
 
     @property
     def short_fingerprint(self) -> str:

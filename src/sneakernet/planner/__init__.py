@@ -35,6 +35,7 @@ from ..patterns import Excluder
 from ..space.budget import DriveBudget, default_reserve
 from ..space.reserve import catalog_reservation, data_room, holds
 from ..units import Link, counted, format_size, parse_rate
+from .durations import StepTimes, step_times
 from .estimate import EstimatedFill, place
 from .report import DriveFill, LinkTime, Plan, filesystem_room, pack_seconds_estimate
 from .sample import SAMPLE_MAX, Sample, StreamSampler
@@ -58,6 +59,8 @@ def plan(
     threads: int = 0,
     rate: str | Link | None = None,
     sample_bytes: int | None = None,
+    at_once: int = 1,
+    drive_speed: str | Link | None = None,
 ) -> Plan:
     """Plan packing ``source`` (a directory, or a :class:`~sneakernet.io.source.Source` as pack takes) onto drives
     of ``drive_size`` bytes, as ``pack(source, out=..., drive_size=..., options=PackOptions(...))`` with the same
@@ -65,8 +68,9 @@ def plan(
 
     Reads the metadata and a sample of at most ``sample_bytes`` (default: :func:`default_sample_bytes`). With
     ``drives``, says whether that many drives suffice. ``rate`` (such as ``"200MB/s"``, or a :class:`Link`)
-    replaces the pack rate measured on the sample. Raises :class:`UsageError`, :class:`SourceError` or
-    :class:`DestinationError` for what pack would refuse up front.
+    replaces the pack rate measured on the sample. With ``drive_speed`` (one drive's rate, such as ``"250MB/s"``),
+    the plan says how long pack, verify and restore take with ``at_once`` drives at once (durations.py). Raises
+    :class:`UsageError`, :class:`SourceError` or :class:`DestinationError` for what pack would refuse up front.
     """
     started = time.monotonic()
     if drive_size is None:
@@ -80,6 +84,11 @@ def plan(
         threads=threads,
     )  # fmt: skip
     options.check()
+    if at_once < 1:
+        raise UsageError(f"--at-once must be at least 1, not {at_once}")
+    if at_once > 1 and drive_speed is None:
+        raise UsageError("--at-once goes with --drive-speed RATE, how fast one drive writes (e.g. 250MB/s)")
+    speed = drive_speed if isinstance(drive_speed, Link) or drive_speed is None else parse_rate(drive_speed)
     parsed_links = [link if isinstance(link, Link) else parse_rate(link) for link in links]
     override = rate if isinstance(rate, Link) or rate is None else parse_rate(rate)
     kept = reserve if reserve is not None else default_reserve(drive_size)
@@ -143,6 +152,11 @@ def plan(
         threads=min(threads or os.cpu_count() or 1, os.cpu_count() or 1),
         links=[LinkTime(link, walked.raw_bytes / link.bytes_per_second) for link in parsed_links],
     )
+    if speed is not None:
+        full = max((drive.stored_bytes for drive in estimated.drives), default=0)
+        result.at_once = step_times(
+            stored_bytes, len(estimated.drives), full, totals.entries, at_once, speed.bytes_per_second, pack_seconds
+        )
     result.notes.extend(_notes(result, sample))
     result.seconds = time.monotonic() - started
     return result
@@ -176,4 +190,4 @@ def _notes(result: Plan, sample: Sample) -> Iterator[str]:
         yield refusal
 
 
-__all__ = ["DEFAULT_LINKS", "DriveFill", "LinkTime", "Plan", "filesystem_room", "plan"]
+__all__ = ["DEFAULT_LINKS", "DriveFill", "LinkTime", "Plan", "StepTimes", "filesystem_room", "plan"]

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..output import SCHEMA_VERSION
 from ..units import Link
+from .durations import StepTimes
 from .sample import Sample
 
 
@@ -80,6 +81,8 @@ class Plan:
     links: list[LinkTime]
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    #: With a drive speed: each step's time with N drives at once (plan --at-once N --drive-speed RATE).
+    at_once: StepTimes | None = None
 
     @property
     def drives_needed(self) -> int:
@@ -129,6 +132,7 @@ class Plan:
                 "threads": self.threads,
             },
             "links": [link.to_json() for link in self.links],
+            "at_once": self.at_once.to_json() if self.at_once else None,
             "filesystem_room": filesystem_room(self.drive_size),
             "notes": self.notes,
             "seconds": round(self.seconds, 3),
