@@ -7,6 +7,12 @@ them before the command's last message.
 ``drive(label)``: the bar and the lines name the drive being worked on, and sizes carry their unit
 (``205 MB/1.00 GB``). :meth:`paused` takes the bar off the screen while the user is asked something
 (``pack --swap``) and keeps that wait out of the rate. tqdm is imported only when a bar starts.
+
+Both are also :class:`sneakernet.progress.DrivesProgress`, for verify and restore of several drives at once:
+``open_drive(label, total)`` from each drive's thread. While one drive is worked on at a time they show what
+``drive(label)`` shows; once two are at once, the total bar (or line) with the ETA comes first and each open
+drive has a line of its own under it: its label, bytes and rate (``drive-0002:  20%|##   | 50 MB/250 MB
+[12.8 MB/s]``). Every method takes the progress's lock: the drives' threads call them at the same time.
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ from .context import settings
 #: The bar: what, which drive, percent, bar, sizes with units, elapsed<left, rate. ``sized`` and ``speed`` are
 #: ours (see :func:`_bar_class`): tqdm's own ``n_fmt`` shows ``205M`` with no unit.
 BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {sized} [{elapsed}<{remaining}, {speed}]"
+#: A drive's line under the total bar, with several drives at once: its share, bytes and rate (the ETA is the
+#: total's).
+DRIVE_BAR_FORMAT = "  {desc}: {percentage:3.0f}%|{bar}| {sized} [{speed}]"
 
 
 def _bar_class() -> Any:
@@ -48,34 +57,66 @@ def _bar_class() -> Any:
 
 
 class TqdmProgress:
-    """A tqdm bar on stderr: the drive being worked on, bytes done of all with their units, rate and ETA."""
+    """A tqdm bar on stderr: the drive being worked on, bytes done of all with their units, rate and ETA; with
+    several drives at once, a line per drive under it (see the module's docstring)."""
 
     def __init__(self, description: str) -> None:
         self.description = description
         self.bar: Any = None
+        self.lock = threading.RLock()
+        #: The drives open (see :meth:`open_drive`), in the order they were opened.
+        self.drives: list[TqdmDrive] = []
+        #: Whether two drives were ever open at once: from then on each open drive has its own line.
+        self.several = False
 
     def start(self, total_bytes: int) -> None:
-        self.bar = _bar_class()(
-            total=total_bytes, desc=self.description, bar_format=BAR_FORMAT, file=sys.stderr, dynamic_ncols=True,
-            smoothing=0.1,
-        )  # fmt: skip
+        with self.lock:
+            self.bar = _bar_class()(
+                total=total_bytes, desc=self.description, bar_format=BAR_FORMAT, file=sys.stderr,
+                dynamic_ncols=True, smoothing=0.1,
+            )  # fmt: skip
 
     def drive(self, label: str) -> None:
-        if self.bar is not None:
-            self.bar.set_description_str(f"{self.description} {label}")
+        with self.lock:
+            if self.bar is not None:
+                self.bar.set_description_str(f"{self.description} {label}")
 
     def advance(self, done_bytes: int) -> None:
-        if self.bar is not None:
-            self.bar.update(done_bytes)
+        with self.lock:
+            if self.bar is not None:
+                self.bar.update(done_bytes)
+
+    def open_drive(self, label: str, total_bytes: int) -> TqdmDrive:
+        with self.lock:
+            drive = TqdmDrive(self, label, total_bytes)
+            self.drives.append(drive)
+            if len(self.drives) == 1 and not self.several:
+                self.drive(label)  # one drive at a time: the total bar names it, as it always did
+            elif self.bar is not None:
+                if not self.several:
+                    self.several = True
+                    self.bar.set_description_str(self.description)
+                for shown in self.drives:
+                    shown.show()
+            return drive
+
+    def _slot(self) -> int:
+        """The first line under the total bar that no open drive's line takes."""
+        taken = {drive.slot for drive in self.drives}
+        return next(slot for slot in range(1, len(taken) + 2) if slot not in taken)
+
+    def _bars(self) -> list[Any]:
+        return [b for b in [self.bar, *(drive.bar for drive in self.drives)] if b is not None]
 
     def echo(self, line: str) -> None:
-        """Print ``line`` on stdout without the bar drawn through it."""
-        if self.bar is None:
+        """Print ``line`` on stdout without the bars drawn through it."""
+        with self.lock:
+            bars = self._bars()
+            for bar in bars:
+                bar.clear()
             click.echo(line)
-            return
-        self.bar.clear()
-        click.echo(line)
-        self.bar.refresh()
+            for bar in bars:
+                bar.refresh()
 
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:
@@ -96,14 +137,58 @@ class TqdmProgress:
 
     def close(self) -> None:
         """End the bar, leaving its last state on screen; once (a second call, e.g. after Ctrl-C, draws nothing)."""
-        bar, self.bar = self.bar, None
-        if bar is not None:
-            bar.close()
+        with self.lock:
+            for drive in list(self.drives):
+                drive.close()
+            bar, self.bar = self.bar, None
+            if bar is not None:
+                bar.close()
+
+
+class TqdmDrive:
+    """One drive of a :class:`TqdmProgress`: its bytes go to the total bar and, with several drives at once, to its
+    own line (which goes when the drive is done: the drive's result is printed instead)."""
+
+    def __init__(self, progress: TqdmProgress, label: str, total: int) -> None:
+        self.progress = progress
+        self.label = label
+        self.total = total
+        self.done = 0
+        self.bar: Any = None
+        self.slot = 0
+
+    def show(self) -> None:
+        """Give the drive its line under the total bar (called under the progress's lock)."""
+        if self.bar is not None:
+            return
+        self.slot = self.progress._slot()
+        self.bar = _bar_class()(
+            total=self.total, desc=self.label, bar_format=DRIVE_BAR_FORMAT, file=sys.stderr, dynamic_ncols=True,
+            smoothing=0.1, position=self.slot, leave=False, initial=self.done,
+        )  # fmt: skip
+
+    def advance(self, done_bytes: int) -> None:
+        with self.progress.lock:
+            self.done += done_bytes
+            if self.progress.bar is not None:
+                self.progress.bar.update(done_bytes)
+            if self.bar is not None:
+                self.bar.update(done_bytes)
+
+    def close(self) -> None:
+        with self.progress.lock:
+            if self in self.progress.drives:
+                self.progress.drives.remove(self)
+            bar, self.bar = self.bar, None
+            if bar is not None:
+                bar.close()
 
 
 class LineProgress:
     """When stderr is not a terminal (a log, cron, nohup): one line every ``every`` seconds, as rclone's --stats,
-    e.g. ``sneakernet: verify drive-0002: 205 MB/1.00 GB (20%), 51.2 MB/s, 16 s left``."""
+    e.g. ``sneakernet: verify drive-0002: 205 MB/1.00 GB (20%), 51.2 MB/s, 16 s left``; with several drives at once,
+    the total's line (``sneakernet: verify: ...``) then one per open drive (``sneakernet:   drive-0002: 50 MB/250
+    MB (20%), 12.8 MB/s``)."""
 
     def __init__(self, description: str, every: float) -> None:
         self.description = description
@@ -113,6 +198,8 @@ class LineProgress:
         self.done = 0
         self.started = self.last = time.monotonic()
         self.lock = threading.Lock()  # verify and restore advance from their worker threads
+        self.drives: list[LineDrive] = []
+        self.several = False
 
     def start(self, total_bytes: int) -> None:
         self.total = total_bytes
@@ -123,23 +210,34 @@ class LineProgress:
 
     def advance(self, done_bytes: int) -> None:
         with self.lock:
-            self.done += done_bytes
-            now = time.monotonic()
-            if now - self.last < self.every:
-                return
-            self.last = now
-            line = self.line(now)
-        click.echo(line, err=True)
+            lines = self._count(done_bytes)
+        if lines:
+            click.echo("\n".join(lines), err=True)
+
+    def _count(self, done_bytes: int) -> list[str]:
+        """Count ``done_bytes`` (under the lock); the lines to print, if it is time."""
+        self.done += done_bytes
+        now = time.monotonic()
+        if now - self.last < self.every:
+            return []
+        self.last = now
+        if not self.several:
+            return [self.line(now)]
+        return [self.line(now), *(drive.line(now) for drive in self.drives)]
+
+    def open_drive(self, label: str, total_bytes: int) -> LineDrive:
+        with self.lock:
+            drive = LineDrive(self, label, total_bytes)
+            self.drives.append(drive)
+            if len(self.drives) > 1 and not self.several:
+                self.several, self.label = True, ""
+            elif not self.several:
+                self.label = label
+            return drive
 
     def line(self, now: float) -> str:
         what = f"{self.description} {self.label}".rstrip()
-        percent = f" ({100 * self.done // self.total}%)" if self.total else ""
-        rate = self.done / max(now - self.started, 1e-9)
-        left = f", {format_duration((self.total - self.done) / rate)} left" if rate and self.total > self.done else ""
-        return (
-            f"sneakernet: {what}: {format_size(self.done)}/{format_size(self.total)}{percent}, "
-            f"{format_size(rate)}/s{left}"
-        )
+        return f"sneakernet: {what}: {_amounts(self.done, self.total, now - self.started, eta=True)}"
 
     def echo(self, line: str) -> None:
         click.echo(line)
@@ -156,6 +254,40 @@ class LineProgress:
 
     def close(self) -> None:
         pass
+
+
+class LineDrive:
+    """One drive of a :class:`LineProgress`."""
+
+    def __init__(self, progress: LineProgress, label: str, total: int) -> None:
+        self.progress = progress
+        self.label = label
+        self.total = total
+        self.done = 0
+        self.started = time.monotonic()
+
+    def advance(self, done_bytes: int) -> None:
+        with self.progress.lock:
+            self.done += done_bytes
+            lines = self.progress._count(done_bytes)
+        if lines:
+            click.echo("\n".join(lines), err=True)
+
+    def line(self, now: float) -> str:
+        return f"sneakernet:   {self.label}: {_amounts(self.done, self.total, now - self.started, eta=False)}"
+
+    def close(self) -> None:
+        with self.progress.lock:
+            if self in self.progress.drives:
+                self.progress.drives.remove(self)
+
+
+def _amounts(done: int, total: int, seconds: float, eta: bool) -> str:
+    """``205 MB/1.00 GB (20%), 51.2 MB/s`` and, with ``eta``, ``, 16 s left``."""
+    percent = f" ({100 * done // total}%)" if total else ""
+    rate = done / max(seconds, 1e-9)
+    left = f", {format_duration((total - done) / rate)} left" if eta and rate and total > done else ""
+    return f"{format_size(done)}/{format_size(total)}{percent}, {format_size(rate)}/s{left}"
 
 
 ShownProgress = TqdmProgress | LineProgress

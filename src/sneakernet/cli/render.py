@@ -181,6 +181,8 @@ def print_verify_report(report: VerifyReport, quiet: bool, shown: dict[int, tupl
         ):
             continue
         click.echo("\n".join(verify_drive_lines(drive)))
+    for line in drive_set_lines(report):
+        click.echo(line)
     hurt = sorted({p for r in report.drives for p in r.hurt_paths()})
     intact = sum(r.ok for r in report.drives)
     line = f"{intact} of {counted(len(report.drives), 'drive')} intact"
@@ -193,6 +195,35 @@ def print_verify_report(report: VerifyReport, quiet: bool, shown: dict[int, tupl
     if hurt:
         line += f"; {counted(len(hurt), 'file')} hurt: ask the sender to resend them (--json lists chunks and paths)"
     click.echo(line)
+
+
+#: Drives named in a line of drives missing at most; the rest are counted.
+LISTED_DRIVES = 10
+
+
+def drive_set_lines(report: VerifyReport) -> list[str]:
+    """What of the shipment the drives given are: drives given twice, and, when several of its drives were given,
+    the drives the catalog lists that were not (each drive is checked alone, so those are not checked: verify
+    them when they come)."""
+    drive_set = report.drive_set
+    if drive_set is None:
+        return []
+    lines = [
+        f"{key.label} was given {len(given)} times ({', '.join(d.path for d in given)}): each was checked"
+        for key, given in drive_set.duplicated().items()
+    ]
+    missing = drive_set.missing()
+    # A drive verified alone as it arrives: the others are still to come, naming them would be noise.
+    if missing and len(drive_set.present()) > 1:
+        names = ", ".join(d.key.label for d in missing[:LISTED_DRIVES])
+        if len(missing) > LISTED_DRIVES:
+            names += f" and {len(missing) - LISTED_DRIVES} more"
+        when = "it too when it arrives" if len(missing) == 1 else "them too when they arrive"
+        lines.append(
+            f"not given: {names} ({len(missing)} of the shipment's {counted(len(drive_set.listed), 'drive')}): "
+            f"verify {when}"
+        )
+    return lines
 
 
 def verify_drive_lines(drive: DriveReport) -> list[str]:

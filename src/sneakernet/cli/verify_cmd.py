@@ -41,7 +41,19 @@ if TYPE_CHECKING:
     help="The shipment's catalog, for drives that do not carry it (a --swap pack's): checks --fingerprint.",
 )
 @click.option("--restart", is_flag=True, help="Start over instead of resuming an interrupted verify.")
-@click.option("--threads", type=click.IntRange(0, 256), default=0, help="Hashing threads, 0 for one per core.")
+@click.option(
+    "--at-once",
+    type=click.IntRange(1, 256),
+    metavar="N",
+    help="Check up to N drives at the same time. Default: drives on different devices at once, drives sharing one "
+    "device one after another.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(0, 256),
+    default=0,
+    help="Hashing threads, 0 for one per core; shared out among the drives checked at once.",
+)
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the report as JSON (schema: docs/verify-report.schema.json)."
 )
@@ -57,14 +69,17 @@ def verify_command(
     expected: str | None,
     catalog: str | None,
     restart: bool,
+    at_once: int | None,
     threads: int,
     as_json: bool,
     quiet: bool,
 ) -> None:
     """Check each DRIVE alone, offline and read-only, and name every file that any damage hurts.
 
-    By default every stored byte is hashed. An interrupted verify resumes where it stopped (progress is kept in
-    ~/.cache/sneakernet/verify, never on the drive) unless --restart.
+    By default every stored byte is hashed. Drives on different devices are checked at the same time, each
+    drive's result printed as soon as it is done; the drives of the shipment that were not given are named. An
+    interrupted verify resumes where it stopped (progress is kept in ~/.cache/sneakernet/verify, never on the
+    drive) unless --restart.
 
     \b
     Examples:
@@ -72,6 +87,7 @@ def verify_command(
       sneakernet verify shipment/drive-* --fingerprint 3f9a-12bc-77d0-e145-9abc
       sneakernet verify /mnt/usb --quick
       sneakernet verify /mnt/usb --sample 5 --json > report.json
+      sneakernet verify /mnt/usb1 /mnt/usb2 /mnt/usb3 /mnt/usb4
 
     Exit codes: 0 every drive intact (files that are not part of a drive are a warning); 1 damage, an
     unfinished drive or a drive of another shipment, whatever else was given; 2 bad arguments or a path that is
@@ -103,6 +119,7 @@ def verify_command(
             state_dir=default_state_dir(),
             restart=restart,
             threads=threads,
+            at_once=at_once,
             progress=progress,
             catalog=catalog,
             on_drive=None if as_json else show,

@@ -15,11 +15,13 @@ Every rename is made durable (its directory fsynced) as it is made, by io/atomic
 
 ``writer.py`` writes one drive (steps 1-4), ``catalog.py`` step 5, ``reader.py`` reads a drive and a catalog,
 ``chunkmap.py`` places file pieces in a drive's raw stream, ``files.py`` names a drive's files and opens them
-safely. The names other packages use are re-exported here.
+safely, ``driveset.py`` tells a shipment's drives given, missing and duplicated. The names other packages use
+are re-exported here.
 """
 
 from .catalog import catalog_entry, copy_catalog, finish_shipment, write_catalog
 from .chunkmap import ChunkMap
+from .driveset import DriveKey, DriveSet, GivenDrive, ListedDrive, same_drive_groups
 from .files import (
     FILESYSTEM_ENTRIES,
     SHIPMENT_NAMES,
@@ -38,8 +40,12 @@ __all__ = [
     "SHIPMENT_NAMES",
     "CatalogReader",
     "ChunkMap",
+    "DriveKey",
     "DriveReader",
+    "DriveSet",
     "DriveWriter",
+    "GivenDrive",
+    "ListedDrive",
     "catalog_entry",
     "clear_unfinished",
     "copy_catalog",
@@ -50,6 +56,7 @@ __all__ = [
     "holds_shipment",
     "open_drive_file",
     "refuse_non_directory",
+    "same_drive_groups",
     "segment_blake3",
     "write_catalog",
 ]

@@ -18,17 +18,19 @@ shipment.py (what is checked across the drives of a run), state.py (the saved pr
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 
-from ..drive import DriveReader
+from ..drive import DriveReader, DriveSet, GivenDrive
 from ..errors import SneakernetError, UsageError
-from ..progress import NullProgress, Progress
+from ..format import DriveLabel
+from ..progress import NullProgress, Progress, serialized
 from .catalog import normalise_fingerprint
-from .data import HashAhead
 from .drive import DriveVerifier, Shared
 from .report import DamagedChunk, DriveReport, Kind, Problem, Status, VerifyReport
+from .run import Run, device_of, drive_queues
 from .settings import Mode, Settings
-from .shipment import check_pieces, check_same_shipment
+from .shipment import check_same_shipment
 from .state import StateDir, StateStore, VerifyState, default_state_dir
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "Mode",
     "Problem",
     "Settings",
+    "Shared",
     "StateDir",
     "StateStore",
     "Status",
@@ -63,14 +66,18 @@ def verify(
     progress: Progress | None = None,
     catalog: str | None = None,
     on_drive: Callable[[DriveReport], None] | None = None,
+    at_once: int | None = None,
 ) -> VerifyReport:
     """Check each drive in ``drives`` alone, read-only, and report what is wrong and which paths it hurts.
 
     Raises :class:`~sneakernet.errors.UsageError` for bad arguments; damage is never raised, it is reported.
     ``state_dir`` keeps progress for resuming: a directory, or a :class:`StateStore` (None: keep none).
-    ``on_drive`` is called with each drive's report as soon as that drive is checked, in the order given (the
-    drives of another shipment among them are only known at the end: the returned report has that problem,
-    reports already handed over get it added).
+    Drives on different devices are checked at the same time, those on one device one after another (see
+    run.py); ``at_once`` N checks up to N at once whatever their devices. ``on_drive`` is called with each drive's
+    report as soon as that drive is checked, on the calling thread (a drive of another shipment among them, or a
+    piece of a file that does not fit its piece on another drive, is only known at the end: the returned report
+    has that problem, reports already handed over get it added). The returned report lists the drives in the
+    order given, and what of the shipment was given (:class:`~sneakernet.drive.DriveSet`).
     """
     if not drives:
         raise UsageError("give at least one drive directory to verify")
@@ -78,47 +85,33 @@ def verify(
         raise UsageError(f"--sample takes a percentage above 0 and at most 100, not {sample_percent}")
     if sample_percent is not None and mode == Mode.QUICK:
         raise UsageError("--sample and --quick do not go together: --quick reads no data")
+    if at_once is not None and at_once < 1:
+        raise UsageError(f"--at-once takes a number of drives of at least 1, not {at_once}")
     wanted = normalise_fingerprint(expected_fingerprint) if expected_fingerprint else None
-    progress = progress or NullProgress()
+    started = time.monotonic()
+    shown = serialized(progress or NullProgress())
     workers = threads or os.cpu_count() or 1
-    progress.start(sum(_stored_bytes(path) for path in drives) if mode != Mode.QUICK else 0)
-    reports: list[DriveReport] = []
-
-    def done(report: DriveReport) -> None:
-        reports.append(report)
-        if on_drive is not None:
-            on_drive(report)
-
+    labels = [_label(path) for path in drives]
+    given = [GivenDrive.of(path, label) for path, label in zip(drives, labels, strict=True)]
+    queues = drive_queues(given, [device_of(path) for path in drives], at_once)
+    shown.start(sum(label.stored_bytes for label in labels if label) if mode != Mode.QUICK else 0)
     store = StateDir(os.fspath(state_dir)) if isinstance(state_dir, str | os.PathLike) else state_dir
     settings = Settings(mode, wanted, sample_percent, seed, store, restart, workers, catalog)
-    shared = Shared(progress, HashAhead(workers))
+    run = Run(drives, settings, shown, len(queues))
     try:
-        verifiers = [DriveVerifier(path, settings, shared) for path in drives]
-        for verifier in verifiers:
-            verifier.hash_ahead()
-        # The structure of each drive is checked before the contents of the one before it: the main thread
-        # parses a manifest while the segments it waits for are still being hashed ahead.
-        waiting: DriveVerifier | None = None
-        for verifier in verifiers:
-            whole = verifier.check_structure()
-            if waiting is not None:
-                done(waiting.check_contents())
-            waiting = verifier if whole else None
-            if not whole:
-                done(verifier.report)
-        if waiting is not None:
-            done(waiting.check_contents())
+        reports = run.verify(queues, on_drive or (lambda report: None))
         # Known only once every drive is read: the reports already shown get it added (see on_drive).
-        check_pieces(shared.db, reports)
+        run.shared.pieces.check(reports)
     finally:
-        shared.close()
-        progress.close()
+        run.close()
+        shown.close()
     check_same_shipment(reports)
-    return VerifyReport(reports)
+    seconds = time.monotonic() - started
+    return VerifyReport(reports, DriveSet.build(given, run.listings), round(seconds, 3))
 
 
-def _stored_bytes(path: str) -> int:
+def _label(path: str) -> DriveLabel | None:
     try:
-        return DriveReader(path).label.stored_bytes
-    except SneakernetError:
-        return 0
+        return DriveReader(path).label
+    except (SneakernetError, OSError):
+        return None

@@ -44,9 +44,10 @@ Parsed = tuple[CatalogHeader, list[CatalogDrive], CatalogIndex | None, list[str]
 
 
 class CatalogMemo:
-    """The catalogs parsed whole in one run, by BLAKE3: every drive of a shipment carries the same catalog, and one
-    whose bytes were parsed for an earlier drive is not parsed again. Shared by the drive checks of a run (safe
-    to use from several threads; the indexes live in the run's scratch database, see shipment.py)."""
+    """The catalogs parsed whole by the drive checks of one thread, by BLAKE3: every drive of a shipment carries the
+    same catalog, and one whose bytes were parsed for an earlier drive is not parsed again. Each thread of a run
+    has its own (the indexes live in that thread's scratch database, see drive.Scratch): drives checked at once
+    each parse their own copy, from their own drive, at the same time."""
 
     def __init__(self) -> None:
         self._parsed: dict[str, Parsed] = {}

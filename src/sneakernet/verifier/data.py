@@ -18,7 +18,7 @@ import blake3
 from ..drive import ChunkMap, DriveReader, segment_blake3
 from ..errors import FormatError
 from ..format import MANIFEST_NAME, ChunkRecord, FileRecord, show_path
-from ..progress import Progress
+from ..progress import DriveProgress
 from ..units import counted
 from .report import DamagedChunk, DriveReport, Kind, Problem, Status
 from .settings import Mode, Settings
@@ -79,7 +79,7 @@ class DataCheck:
         segment_sizes: dict[str, int],
         report: DriveReport,
         settings: Settings,
-        progress: Progress,
+        progress: DriveProgress,
         ahead: HashAhead | None,
     ) -> None:
         self.path = reader.path

@@ -1,24 +1,26 @@
 """One drive's verification, the unit of work of a run: its structure (structure.py), then its contents as the
 mode asks (data.py), then the paths any damage hurts (damage.py), all into the :class:`DriveReport` it returns.
-A drive's check shares nothing with the others of its run but the explicit services of :class:`Shared`."""
+A drive's check shares nothing with the others of its run but the explicit, thread-safe services of
+:class:`Shared`, and with the drives checked before it on its thread the :class:`Scratch` of that thread."""
 
 from __future__ import annotations
 
 import logging
 import os
 import sqlite3
+import time
 from dataclasses import dataclass, field
 
-from ..drive import DriveReader
-from ..errors import SneakernetError
+from ..drive import DriveReader, ListedDrive
+from ..errors import FormatError, SneakernetError
 from ..format import SEGMENT_NAME, SEGMENTS_DIR, DriveLabel, FileRecord, HardlinkRecord, show_path
-from ..progress import Progress, begin_drive
+from ..progress import DriveProgress, DrivesProgress, open_drive
 from .catalog import CatalogMemo
 from .damage import chunk_ranges, hurt_paths
 from .data import DataCheck, HashAhead
-from .report import DriveReport
+from .report import DriveReport, Kind, Status
 from .settings import Mode, Settings
-from .shipment import temporary_database
+from .shipment import PieceLog, temporary_database
 from .structure import StructureCheck
 
 log = logging.getLogger(__name__)
@@ -26,15 +28,25 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Shared:
-    """What the drive checks of one run share, and all they share. The progress is told from the thread that
-    checks drives; :class:`HashAhead` and :class:`CatalogMemo` are safe to use from several; the scratch
-    database (shipment.temporary_database) is used from the thread that made it (sqlite3 refuses others)."""
+    """What the drive checks of one run share, and all they share, each safe to use from the drives' threads: the
+    progress (one line per drive, see sneakernet.progress.DrivesProgress) and the pieces of files spanning
+    drives (checked across the drives at the end)."""
 
-    progress: Progress
-    #: Hashes the segment files of the drives to come while the manifests before them are checked.
+    progress: DrivesProgress
+    pieces: PieceLog = field(default_factory=PieceLog)
+
+    def close(self) -> None:
+        self.pieces.close()
+
+
+@dataclass
+class Scratch:
+    """What the drive checks on one thread share, used from that thread only (sqlite3 refuses others)."""
+
+    #: Hashes the segment files of the thread's drives to come while the manifests before them are checked.
     ahead: HashAhead
     catalogs: CatalogMemo = field(default_factory=CatalogMemo)
-    #: The set-wise checks' database: duplicate paths, the catalog against the manifest, pieces across drives.
+    #: The set-wise checks' database: duplicate paths, the catalog against the manifest.
     db: sqlite3.Connection = field(default_factory=temporary_database)
 
     def close(self) -> None:
@@ -45,11 +57,16 @@ class Shared:
 class DriveVerifier:
     """Runs every check on one drive and fills a :class:`DriveReport`."""
 
-    def __init__(self, path: str, settings: Settings, shared: Shared) -> None:
+    def __init__(self, path: str, settings: Settings, shared: Shared, scratch: Scratch) -> None:
         self.path = path
         self.settings = settings
         self.shared = shared
+        self.scratch = scratch
         self.report = DriveReport(path=path, mode=settings.mode.value, sample_percent=settings.sample_percent)
+        #: When the check of the drive began, and the bytes it read (the rate in the report: a resumed check's
+        #: bytes checked before are not counted).
+        self.started: float | None = None
+        self.read_bytes = 0
         #: Whether the drive's segment files are being hashed ahead (see :meth:`hash_ahead`).
         self.hashing_ahead = False
         self.structure: StructureCheck | None = None
@@ -62,40 +79,81 @@ class DriveVerifier:
         return self.check_contents()
 
     def check_structure(self) -> bool:
-        """Everything but the segments' contents (see StructureCheck.run): whether the contents are to be checked."""
+        """Everything but the segments' contents (see StructureCheck.run): whether the contents are to be checked.
+        A drive that cannot be read to the end of it (an I/O error) is :meth:`unreadable`."""
         log.info("verifying %s (%s)", self.path, self.settings.mode.value)
-        shared = self.shared
-        self.structure = StructureCheck(self.path, self.report, self.settings, shared.catalogs, shared.db)
-        self.whole = self.structure.run()
+        self.started = time.monotonic()
+        scratch = self.scratch
+        self.structure = StructureCheck(
+            self.path, self.report, self.settings, scratch.catalogs, scratch.db, self.shared.pieces
+        )
+        try:
+            self.whole = self.structure.run()
+        except (OSError, FormatError) as exc:
+            self.unreadable(exc)
         if not self.whole:
-            self._forget()
+            self._finish()
         return self.whole
 
     def check_contents(self) -> DriveReport:
         """The segments' contents as the mode asks, and the paths any damage hurts (nothing when the structure
-        says there is nothing to check): the drive's report, finished."""
+        says there is nothing to check): the drive's report, finished. A drive whose reading fails midway (an I/O
+        error, a drive pulled out) is :meth:`unreadable`: the drives checked beside it go on."""
         structure = self.structure
         if structure is None or structure.reader is None or not self.whole:
             return self.report
-        begin_drive(self.shared.progress, self.report.label or os.path.basename(self.path))
-        if self.settings.mode != Mode.QUICK:
-            ahead = self.shared.ahead if self.hashing_ahead else None
-            DataCheck(
-                structure.reader, structure.manifest, structure.segment_sizes, self.report, self.settings,
-                self.shared.progress, ahead,
-            ).run()  # fmt: skip
-        if self.report.damaged_chunks:
-            self._map_damage_to_paths(structure)
-        self._forget()  # segment files the manifest does not list
+        total = structure.reader.label.stored_bytes if self.settings.mode != Mode.QUICK else 0
+        progress = _Counted(self, open_drive(self.shared.progress, self.report.label or self._name(), total))
+        try:
+            if self.settings.mode != Mode.QUICK:
+                ahead = self.scratch.ahead if self.hashing_ahead else None
+                DataCheck(
+                    structure.reader, structure.manifest, structure.segment_sizes, self.report, self.settings,
+                    progress, ahead,
+                ).run()  # fmt: skip
+            if self.report.damaged_chunks:
+                self._map_damage_to_paths(structure)
+        except (OSError, FormatError) as exc:
+            self.unreadable(exc)
+        finally:
+            progress.close()
+            structure.reader.close()  # the segments it mapped, also when the check stopped midway
+        self._finish()
         report = self.report
         log.info("%s: %s, %d bytes checked", self.path, report.status, report.bytes_checked)
         return report
 
-    def _forget(self) -> None:
-        """Nothing more of this drive is to be hashed ahead (its structure failed, or its check is over): an 8 TB
-        drive whose manifest is damaged must not be hashed ahead for hours before the next drive."""
+    def unreadable(self, exc: OSError | FormatError) -> None:
+        """The check of the drive stopped on ``exc``: the drive is ``unreadable``, whatever was found before."""
+        why = (exc.strerror or str(exc)) if isinstance(exc, OSError) else str(exc)
+        self.report.add(
+            Kind.UNREADABLE,
+            f"the check of this drive stopped: {why}; what it found before is listed, and a run of verify once "
+            "the drive reads again goes on from its last finished segment",
+            status=Status.UNREADABLE,
+        )
+        self.report.status = Status.UNREADABLE.value  # outranks what the check found before it stopped
+        self.whole = False
+
+    def listed(self) -> list[ListedDrive]:
+        """The drives of the shipment its catalog lists, when the catalog was read and is sound (else none)."""
+        catalog = self.structure.catalog if self.structure is not None else None
+        if catalog is None or catalog.header is None or any(p.kind == Kind.CATALOG for p in self.report.problems):
+            return []
+        return [ListedDrive.of(record) for record in catalog.drives]
+
+    def _name(self) -> str:
+        return os.path.basename(os.path.normpath(self.path))
+
+    def _finish(self) -> None:
+        """The drive's check is over: its time and rate in the report, and nothing more of it hashed ahead (an 8
+        TB drive whose manifest is damaged must not be hashed ahead for hours before the next drive)."""
+        if self.started is not None:
+            seconds = time.monotonic() - self.started
+            self.report.seconds = round(seconds, 3)
+            self.report.bytes_per_second = round(self.read_bytes / seconds) if seconds > 0 else 0
         if self.hashing_ahead:
-            self.shared.ahead.forget(self.path)
+            self.scratch.ahead.forget(self.path)
 
     def _map_damage_to_paths(self, structure: StructureCheck) -> None:
         """A pass over the file records: every piece over a damaged chunk names its path (and its hard links)."""
@@ -127,7 +185,7 @@ class DriveVerifier:
         self.hashing_ahead = True
         for name in names:
             if SEGMENT_NAME.fullmatch(name):
-                self.shared.ahead.add(self.path, name)
+                self.scratch.ahead.add(self.path, name)
 
     def _may_resume(self, label: DriveLabel) -> bool:
         """Whether a saved progress of this drive (of any manifest or mode) is kept."""
@@ -135,3 +193,18 @@ class DriveVerifier:
         if store is None or self.settings.restart:
             return False
         return store.holds(f"{label.shipment}-{label.drive:04d}-")
+
+
+class _Counted:
+    """A drive's progress that also counts the bytes read for the drive's rate."""
+
+    def __init__(self, verifier: DriveVerifier, progress: DriveProgress) -> None:
+        self.verifier = verifier
+        self.progress = progress
+
+    def advance(self, done_bytes: int) -> None:
+        self.verifier.read_bytes += done_bytes
+        self.progress.advance(done_bytes)
+
+    def close(self) -> None:
+        self.progress.close()

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
+from ..drive import DriveSet
 from ..format import ChunkRecord
 from ..output import SCHEMA_VERSION
 
@@ -23,6 +24,8 @@ class Status(str, Enum):
     #: A check that was asked for could not be made (--fingerprint on a drive without a catalog).
     UNCONFIRMED = "unconfirmed"
     NOT_A_DRIVE = "not_a_drive"
+    #: The drive could not be read to the end of its check (an I/O error, a drive pulled out): not verified.
+    UNREADABLE = "unreadable"
 
 
 class Kind(str, Enum):
@@ -43,6 +46,8 @@ class Kind(str, Enum):
     UNEXPECTED_FILE = "unexpected_file"
     #: --deep: a file wholly on the drive whose bytes do not give its whole-file BLAKE3.
     FILE_HASH = "file_hash"
+    #: The check stopped on an error reading the drive (see Status.UNREADABLE).
+    UNREADABLE = "unreadable"
 
 
 @dataclass
@@ -86,6 +91,10 @@ class DriveReport:
     chunks_checked: int = 0
     files_checked: int = 0
     resumed: bool = False
+    #: How long the drive's check took, and the bytes it read in that time per second (bytes checked by a run
+    #: that was resumed are not counted again).
+    seconds: float = 0.0
+    bytes_per_second: int = 0
     damaged_chunks: list[DamagedChunk] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
@@ -125,13 +134,24 @@ class DriveReport:
 
 @dataclass
 class VerifyReport:
-    """The reports of all drives given, and the resend list for the sender."""
+    """The reports of all drives given (in the order given), what of the shipment they are, and the resend list
+    for the sender."""
 
     drives: list[DriveReport]
+    #: The drives given as a set: which of the shipment's were given, missing, given twice.
+    drive_set: DriveSet | None = None
+    #: How long the run took.
+    seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
         return all(report.ok for report in self.drives)
+
+    @property
+    def bytes_per_second(self) -> int:
+        """The bytes all drives read per second of the run (drives checked at once add up)."""
+        read = sum(round(r.bytes_per_second * r.seconds) for r in self.drives)
+        return round(read / self.seconds) if self.seconds > 0 else 0
 
     def to_json(self) -> dict[str, Any]:
         chunks = sorted({c.id for r in self.drives for c in r.damaged_chunks})
@@ -139,6 +159,23 @@ class VerifyReport:
         return {
             "schema_version": SCHEMA_VERSION,
             "ok": self.ok,
+            "seconds": self.seconds,
+            "bytes_per_second": self.bytes_per_second,
             "drives": [report.to_json() for report in self.drives],
+            "shipment": shipment_json(self.drive_set),
             "resend": {"chunks": chunks, "paths": paths},
         }
+
+
+def shipment_json(drive_set: DriveSet | None) -> dict[str, Any] | None:
+    """What of the shipment was given, for --json: the shipment, its drives as the catalog lists them (null when no
+    catalog was read), and the labels given, missing and given twice (with the paths)."""
+    if drive_set is None or drive_set.shipment is None:
+        return None
+    return {
+        "shipment": drive_set.shipment,
+        "listed": [d.key.label for d in drive_set.listed] if drive_set.listed else None,
+        "given": [key.label for key in drive_set.present()],
+        "missing": [d.key.label for d in drive_set.missing()],
+        "duplicated": {key.label: [d.path for d in ds] for key, ds in drive_set.duplicated().items()},
+    }

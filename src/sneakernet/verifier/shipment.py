@@ -1,20 +1,22 @@
 """What is checked across the drives verified together, once each drive is read: the pieces of files spanning
 drives fit together, and the drives are of one shipment. The pieces are kept set-wise in a temporary SQLite
-file shared by the drives of a run (:func:`temporary_database`), so memory stays bounded."""
+file shared by the drives of a run (:class:`PieceLog`), so memory stays bounded."""
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 
 from ..format import DriveLabel, FileRecord, show_path
 from .report import DriveReport, Kind, Status
 
 
-def temporary_database() -> sqlite3.Connection:
-    """The set-wise checks' database (duplicate paths, the catalog against the manifest, the pieces of files
+def temporary_database(any_thread: bool = False) -> sqlite3.Connection:
+    """A set-wise check's database (duplicate paths, the catalog against the manifest, the pieces of files
     spanning drives): SQLite's own temporary file, removed when closed; nothing in it needs to survive a crash, so
-    it is written without a journal or syncs."""
-    db = sqlite3.connect("")
+    it is written without a journal or syncs. Used from the thread that made it, unless ``any_thread`` (then the
+    caller serializes every use)."""
+    db = sqlite3.connect("", check_same_thread=not any_thread)
     db.execute("PRAGMA journal_mode = OFF")
     db.execute("PRAGMA synchronous = OFF")
     return db
@@ -27,9 +29,31 @@ PIECES_TABLE = (
 )
 
 
+class PieceLog:
+    """The pieces of files spanning drives, noted by the drive checks of a run from their threads (one lock
+    around the one connection: the pieces are few, two a drive in a sound shipment), checked once every drive is
+    read (:meth:`check`)."""
+
+    def __init__(self) -> None:
+        self.db = temporary_database(any_thread=True)
+        self.lock = threading.Lock()
+        self.db.execute(PIECES_TABLE)
+
+    def note(self, label: DriveLabel, record: FileRecord) -> None:
+        with self.lock:
+            note_piece(self.db, label, record)
+
+    def check(self, reports: list[DriveReport]) -> None:
+        with self.lock:
+            check_pieces(self.db, reports)
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+
 def note_piece(db: sqlite3.Connection, label: DriveLabel, record: FileRecord) -> None:
     """A piece of a file spanning drives, for :func:`check_pieces` once every drive is read."""
-    db.execute(PIECES_TABLE)
     db.execute(
         "INSERT OR REPLACE INTO spans VALUES (?, ?, ?, ?, ?, ?)",
         (

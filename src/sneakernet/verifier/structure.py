@@ -34,7 +34,7 @@ from ..validate import LISTED_PROBLEMS, CatalogIndex, ManifestCheck, Seen, seen_
 from .catalog import CatalogCheck, CatalogMemo
 from .report import DriveReport, Kind, Status
 from .settings import Settings
-from .shipment import note_piece
+from .shipment import PieceLog
 
 
 class StructureCheck:
@@ -48,14 +48,17 @@ class StructureCheck:
         settings: Settings,
         catalogs: CatalogMemo,
         db: sqlite3.Connection,
+        pieces: PieceLog,
     ) -> None:
         self.path = path
         self.report = report
         self.settings = settings
-        #: Catalogs parsed whole in this run, shared by the drives of one run (see catalog.CatalogMemo).
+        #: Catalogs parsed whole by the drive checks of this thread (see catalog.CatalogMemo).
         self.catalogs = catalogs
-        #: The set-wise checks' database (see shipment.temporary_database), shared by the drives of one run.
+        #: The set-wise checks' database (see shipment.temporary_database) of the drive checks of this thread.
         self.db = db
+        #: The pieces of files spanning drives, of every drive of the run (see shipment.PieceLog).
+        self.pieces = pieces
         self.reader: DriveReader | None = None
         self.catalog: CatalogCheck | None = None
         self.manifest = ChunkMap()
@@ -124,7 +127,7 @@ class StructureCheck:
                 elif isinstance(record, FileRecord):
                     self.manifest.piece_range(record)  # a piece must lie within this drive's chunks
                     if not problems and (record.offset or not record.final):
-                        note_piece(self.db, self.reader.label, record)
+                        self.pieces.note(self.reader.label, record)
                 elif isinstance(record, SegmentRecord):
                     self.manifest.segments[record.name] = record
                 elif isinstance(record, ManifestHeader):
