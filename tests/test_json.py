@@ -30,6 +30,7 @@ SCHEMAS = {
     "status": "status.schema.json",
     "info": "info.schema.json",
     "ls": "ls-entry.schema.json",
+    "parity": "parity-summary.schema.json",
 }
 ERROR = "error.schema.json"
 
@@ -108,6 +109,12 @@ def test_pack_and_plan_json(shipment: Path, tmp_path: Path) -> None:
         "plan", shipment / "src", "--drive-size", "1.2MB", "--chunk-size", "64KiB", "--drives", "1"
     )
     assert code == 0 and estimate["drives_suffice"] is False
+
+
+def test_parity_json(shipment: Path, tmp_path: Path) -> None:
+    drives = sorted((shipment / "out").glob("drive-*"))
+    code, summary = run_json("parity", *drives, "--out", tmp_path / "parity", "--parity", "2")
+    assert code == 0 and [d["label"] for d in summary["parity_drives"]] == ["parity-0001", "parity-0002"]
 
 
 def test_verify_json_intact_and_damaged(shipment: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

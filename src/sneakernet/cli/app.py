@@ -15,6 +15,7 @@ from .context import settings
 from .info_cmd import info_command
 from .ls_cmd import ls_command
 from .pack_cmd import pack_command
+from .parity_cmd import parity_command
 from .plan_cmd import plan_command
 from .progress import PROGRESS_EVERY
 from .restore_cmd import restore_command
@@ -54,5 +55,14 @@ def main(ctx: click.Context, debug: bool, verbose: int, quiet_all: bool, progres
 
 
 main.command_class = Command  # a command added with @main.command: the common options, JSON errors for bad options
-for command in (pack_command, plan_command, verify_command, restore_command, status_command, ls_command, info_command):
+for command in (
+    pack_command,
+    parity_command,
+    plan_command,
+    verify_command,
+    restore_command,
+    status_command,
+    ls_command,
+    info_command,
+):
     main.add_command(command)

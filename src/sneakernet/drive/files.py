@@ -13,6 +13,7 @@ import blake3
 
 from ..errors import DestinationError
 from ..format import CATALOG_NAME, CHECKSUMS_NAME, DRIVE_LABEL_NAME, MANIFEST_NAME, PARTIAL_SUFFIX, SEGMENTS_DIR
+from ..format.parity import COVERED_DIR
 
 #: What filesystems and operating systems put at the root of a drive by themselves: never part of a shipment,
 #: never reported as strays, and no reason to call a drive not empty.
@@ -20,8 +21,9 @@ FILESYSTEM_ENTRIES = frozenset(
     {"lost+found", "System Volume Information", "$RECYCLE.BIN", ".Trashes", ".fseventsd", ".Spotlight-V100",
      ".TemporaryItems", ".DS_Store"}
 )  # fmt: skip
-#: Names pack writes on a drive; a directory holding any of them already holds (part of) a shipment.
-SHIPMENT_NAMES = (DRIVE_LABEL_NAME, MANIFEST_NAME, CATALOG_NAME, CHECKSUMS_NAME, SEGMENTS_DIR)
+#: Names pack writes on a drive (and parity writes on a parity drive: covered/); a directory holding any of them
+#: already holds (part of) a shipment.
+SHIPMENT_NAMES = (DRIVE_LABEL_NAME, MANIFEST_NAME, CATALOG_NAME, CHECKSUMS_NAME, SEGMENTS_DIR, COVERED_DIR)
 
 
 def refuse_non_directory(path: str, role: str) -> None:
@@ -84,7 +86,8 @@ def file_blake3(path: str) -> tuple[int, str]:
 
 
 def clear_unfinished(path: str) -> None:
-    """Remove what an interrupted pack left on the drive it did not finish (only sneakernet's own files)."""
+    """Remove what an interrupted pack (or parity run) left on the drive it did not finish (only sneakernet's own
+    files)."""
     if not os.path.isdir(path):
         return
     for name in os.listdir(path):

@@ -3,6 +3,7 @@ problems are collected, then refused at once."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..errors import FormatError
@@ -49,3 +50,14 @@ def hex_digest(raw: dict[str, Any], name: str, problems: list[str]) -> str:
 def check(record_type: str, problems: list[str]) -> None:
     if problems:
         raise FormatError(f"bad {record_type} record: " + "; ".join(problems))
+
+
+def json_object(data: bytes, what: str) -> dict[str, Any]:
+    """The JSON object a small file such as drive.json holds; a FormatError naming ``what`` when it is none."""
+    try:
+        raw = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise FormatError(f"{what} is not valid JSON ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise FormatError(f"{what} is not a JSON object")
+    return raw

@@ -21,7 +21,7 @@ from .catalog import (
     catalog_record_from_json,
     catalog_record_from_v2,
 )
-from .fields import bounded, check, hex_digest, natural, typed
+from .fields import bounded, check, hex_digest, json_object, natural, typed
 from .names import (
     CATALOG_FORMAT,
     CIPHER,
@@ -246,13 +246,7 @@ class DriveLabel:
 
     @classmethod
     def from_bytes(cls, data: bytes, versions: Collection[int] | None = None) -> DriveLabel:
-        try:
-            raw = json.loads(data)
-        except (ValueError, RecursionError) as exc:
-            raise FormatError(f"{DRIVE_LABEL_NAME} is not valid JSON ({exc})") from exc
-        if not isinstance(raw, dict):
-            raise FormatError(f"{DRIVE_LABEL_NAME} is not a JSON object")
-        return cls.from_json(raw, versions)
+        return cls.from_json(json_object(data, DRIVE_LABEL_NAME), versions)
 
 
 def _label_fields(raw: dict[str, Any], problems: list[str]) -> dict[str, Any]:

@@ -1,0 +1,241 @@
+"""Writing one parity drive (docs/format.md 19.7.4, 19.7.5): :class:`ParityDriveWriter` (segments of parity blocks,
+``pblock`` records, the ``covered/`` copies, manifest, catalog copy, B3SUMS, drive.json), and the copies of the
+covered data drives' files made in one read for every parity drive of a group.
+
+Write order, which makes a crash detectable as on a data drive (section 13): the ``covered/`` copies first (each
+atomic), then each parity segment as ``sNNNNNN.seg.partial``, fsynced, renamed; the manifest (``.partial``, ended,
+fsynced, renamed); the catalog copy; B3SUMS; drive.json last. A parity drive without drive.json is unfinished
+whatever else it holds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Sequence
+from typing import BinaryIO
+
+import blake3
+
+from ..errors import FormatError, IntegrityError
+from ..format import (
+    CATALOG_NAME,
+    CHECKSUMS_NAME,
+    DRIVE_LABEL_NAME,
+    MANIFEST_NAME,
+    PARTIAL_SUFFIX,
+    ROLE_PARITY,
+    SEGMENTS_DIR,
+    DriveLabel,
+    EndRecord,
+    segment_name,
+)
+from ..format.checksums import checksum_lines
+from ..format.container import RecordWriter
+from ..format.parity import (
+    COVERED_DIR,
+    CoversRecord,
+    ParityHeader,
+    ParitySegmentRecord,
+    PBlockRecord,
+    covered_label_name,
+    covered_manifest_name,
+)
+from ..io.atomic import COPY_BLOCK, copy_atomic, install, write_atomic, write_error
+from ..units import format_size
+from .files import open_drive_file
+
+
+class ParityDriveWriter:
+    """Writes one parity drive: its row's parity blocks, handed in order (in pieces that never straddle a block),
+    then :meth:`finish`.
+
+    Guarantee: nothing under a final name is partial; the segments, the manifest and the copies are durable before
+    drive.json names them, and drive.json is durable before :meth:`finish` returns."""
+
+    def __init__(self, path: str, label: str, header: ParityHeader, covers: Sequence[CoversRecord]) -> None:
+        self.path = path
+        self.label = label
+        self.header = header
+        self.covers = list(covers)
+        self._per_segment = header.segment_size // header.block_size
+        try:
+            os.makedirs(os.path.join(path, SEGMENTS_DIR), exist_ok=True)
+            os.makedirs(os.path.join(path, COVERED_DIR), exist_ok=True)
+            self.manifest = RecordWriter(os.path.join(path, MANIFEST_NAME + PARTIAL_SUFFIX))
+        except OSError as exc:
+            raise self.error(exc, "start") from exc
+        self.manifest.write(header.to_json())
+        for record in self.covers:
+            self.manifest.write(record.to_json())
+        self.segments: list[ParitySegmentRecord] = []
+        self.stored_bytes = 0
+        self._segment: BinaryIO | None = None
+        self._segment_hasher = blake3.blake3()
+        self._segment_blocks = 0
+        self._block_hasher = blake3.blake3()
+        self._block_filled = 0
+        self._stripe = 0
+
+    def write(self, data: memoryview | bytes | bytearray) -> None:
+        """Append ``data``, the next bytes of this row's parity stream (a whole block, or a piece of one)."""
+        size = len(data)
+        block = self.header.block_size
+        if self._block_filled + size > block:
+            raise ValueError("a piece of parity handed to the writer straddles two blocks")
+        try:
+            if self._segment is None:
+                self._open_segment()
+            assert self._segment is not None
+            self._segment.write(data)
+        except OSError as exc:
+            raise self.error(exc, "write a parity segment") from exc
+        self._segment_hasher.update(data)
+        self._block_hasher.update(data)
+        self._block_filled += size
+        self.stored_bytes += size
+        if self._block_filled == block:
+            self.manifest.write_line(PBlockRecord(self._stripe, self._block_hasher.hexdigest()).to_line())
+            self._stripe += 1
+            self._segment_blocks += 1
+            self._block_hasher = blake3.blake3()
+            self._block_filled = 0
+            if self._segment_blocks == self._per_segment:
+                self._close_segment()
+
+    def finish(self, catalog: str | None, catalog_blake3: str | None) -> DriveLabel:
+        """Close the last segment, finish the manifest, copy the shipment's catalog from the file ``catalog`` (its
+        BLAKE3 ``catalog_blake3``, checked on the copy), write B3SUMS and drive.json: the parity drive is finished."""
+        if self._stripe != self.header.stripes or self._block_filled:
+            raise AssertionError(
+                f"{self.label} got {self._stripe} parity blocks, its header says {self.header.stripes}"
+            )
+        try:
+            self._close_segment()
+            self.manifest.write(EndRecord(self.manifest.records + 1).to_json())
+            manifest_size, manifest_blake3 = self.manifest.close()
+            install(os.path.join(self.path, MANIFEST_NAME + PARTIAL_SUFFIX), os.path.join(self.path, MANIFEST_NAME))
+            sums = [(s.name, s.blake3) for s in self.segments]
+            for record in self.covers:
+                sums.append((covered_label_name(record.label), record.drive_json_blake3))
+                sums.append((covered_manifest_name(record.label), record.manifest_blake3))
+            label = DriveLabel(
+                shipment=self.header.shipment,
+                drive=self.header.drive,
+                label=self.label,
+                created=self.header.created,
+                tool=self.header.tool,
+                manifest_size=manifest_size,
+                manifest_blake3=manifest_blake3,
+                segments=len(self.segments),
+                stored_bytes=self.stored_bytes,
+                raw_bytes=0,
+                version=2,
+                role=ROLE_PARITY,
+                group=self.header.group,
+                row=self.header.row,
+            )
+            label_bytes = label.to_bytes()
+            sums += [(MANIFEST_NAME, manifest_blake3), (DRIVE_LABEL_NAME, blake3.blake3(label_bytes).hexdigest())]
+            if catalog is not None and catalog_blake3 is not None:
+                self._copy_catalog(catalog, catalog_blake3)
+                sums.append((CATALOG_NAME, catalog_blake3))
+            write_atomic(os.path.join(self.path, CHECKSUMS_NAME), checksum_lines(sums))
+            write_atomic(os.path.join(self.path, DRIVE_LABEL_NAME), label_bytes)
+        except OSError as exc:
+            raise self.error(exc, "finish the parity drive") from exc
+        return label
+
+    def _copy_catalog(self, catalog: str, digest: str) -> None:
+        target = os.path.join(self.path, CATALOG_NAME)
+        try:
+            source = open_drive_file(catalog)
+        except OSError as exc:
+            raise FormatError(f"cannot read the catalog {catalog}: {exc.strerror}") from exc
+        with source:
+            copy_atomic(source, target)
+        with open_drive_file(target) as copied:
+            hasher = blake3.blake3()
+            while data := copied.read(COPY_BLOCK):
+                hasher.update(data)
+        if hasher.hexdigest() != digest:
+            os.remove(target)
+            raise IntegrityError(f"the catalog {catalog} changed while it was copied to {self.label}: run again")
+
+    def abort(self) -> None:
+        """Stop writing; what was written stays behind, unfinished (no drive.json)."""
+        if self._segment is not None:
+            with contextlib.suppress(OSError):
+                self._segment.close()
+            self._segment = None
+        self.manifest.abort()
+
+    def _open_segment(self) -> None:
+        name = segment_name(len(self.segments) + 1)
+        self._segment = open(os.path.join(self.path, name + PARTIAL_SUFFIX), "xb")  # noqa: SIM115
+        self._segment_hasher = blake3.blake3()
+        self._segment_blocks = 0
+        self._segment_start = self.stored_bytes
+
+    def _close_segment(self) -> None:
+        if self._segment is None:
+            return
+        self._segment.flush()
+        os.fsync(self._segment.fileno())
+        self._segment.close()
+        self._segment = None
+        name = segment_name(len(self.segments) + 1)
+        install(os.path.join(self.path, name + PARTIAL_SUFFIX), os.path.join(self.path, name))
+        size = self.stored_bytes - self._segment_start
+        record = ParitySegmentRecord(name, size, self._segment_hasher.hexdigest(), self._segment_blocks)
+        self.segments.append(record)
+        self.manifest.write(record.to_json())
+
+    def error(self, exc: OSError, doing: str) -> Exception:
+        return write_error(
+            exc,
+            f"{self.label} ({self.path}) is full after {format_size(self.stored_bytes)} of parity ({exc.strerror}); "
+            "it is left unfinished (no drive.json): give a larger drive in its place and run again with --resume",
+            f"cannot {doing} on {self.label} ({self.path}): {exc.strerror}",
+            too_large_is_full=True,
+        )
+
+
+def copy_covered(source: str, targets: Sequence[str], size: int, digest: str, what: str) -> None:
+    """Copy the file ``source`` (a data drive's manifest) to every path of ``targets`` in one read, each copy
+    written as ``.partial``, fsynced and renamed only once the bytes read are found to be ``size`` bytes with BLAKE3
+    ``digest``: a copy under its final name is always the file its data drive's drive.json pins."""
+    try:
+        handle = open_drive_file(source)
+    except OSError as exc:
+        raise FormatError(f"cannot read {what}: {exc.strerror}") from exc
+    outputs: list[BinaryIO] = []
+    try:
+        for target in targets:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(target + PARTIAL_SUFFIX)
+            outputs.append(open(target + PARTIAL_SUFFIX, "xb"))  # noqa: SIM115 - closed below
+        hasher = blake3.blake3()
+        copied = 0
+        while True:
+            try:
+                data = handle.read(COPY_BLOCK)
+            except OSError as exc:
+                raise FormatError(f"cannot read {what}: {exc.strerror}") from exc
+            if not data:
+                break
+            hasher.update(data)
+            copied += len(data)
+            for output in outputs:
+                output.write(data)
+        if copied != size or hasher.hexdigest() != digest:
+            raise IntegrityError(f"{what} does not match the BLAKE3 in its {DRIVE_LABEL_NAME}: the drive is damaged")
+        for output in outputs:
+            output.flush()
+            os.fsync(output.fileno())
+    finally:
+        handle.close()
+        for output in outputs:
+            output.close()
+    for target in targets:
+        install(target + PARTIAL_SUFFIX, target)
