@@ -48,6 +48,24 @@ def b3(data: bytes) -> str:
     return blake3.blake3(data).hexdigest()
 
 
+class RecordFileWriter(RecordWriter):
+    """A record file written straight to a new file at ``path`` (a test's: no ``.partial``, no fsync, which the
+    drive layer adds through its store); :meth:`close` returns the size and BLAKE3 and closes the file."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.file = open(path, "xb")  # noqa: SIM115 - closed in close() and abort()
+        super().__init__(self.file)
+
+    def close(self) -> tuple[int, str]:
+        result = super().close()
+        self.file.close()
+        return result
+
+    def abort(self) -> None:
+        """Close the file as it stands: no end record, the frame not finished."""
+        self.file.close()
+
+
 @dataclass
 class Chunk:
     """A chunk of ``raw`` bytes. ``stored`` overrides the frame (default: a store frame of ``raw``); ``raw_size``
@@ -216,7 +234,7 @@ def write_shipment(
         header = {"type": "header", "format": "sneakernet-manifest", "shipment": shipment, "drive": number,
                   "created": CREATED, "chunk_size": CHUNK_SIZE, "segment_size": 2**30, "tool": TOOL,
                   "version": 1}  # fmt: skip
-        writer = RecordWriter(path / MANIFEST_NAME)
+        writer = RecordFileWriter(path / MANIFEST_NAME)
         writer.write(header)
         for record in records:
             writer.write(record)
@@ -246,7 +264,7 @@ def write_catalog(
     header: dict[str, Any] | None = None,
 ) -> None:
     first = paths[0] / CATALOG_NAME
-    writer = RecordWriter(first)
+    writer = RecordFileWriter(first)
     writer.write({"type": "header", "format": "sneakernet-catalog", "shipment": labels[0].shipment,
                   "drives": len(labels), "fingerprint": fingerprint(lb.manifest_blake3 for lb in labels),
                   "created": CREATED, "tool": TOOL, "files": files, "raw_bytes": raw_bytes,

@@ -39,10 +39,11 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-import sneakernet.drive.catalog as drive_catalog
+import sneakernet.packer as packer
 from conftest import drive_dirs, fill_up, inode_groups, make_edge_tree, restored_mode, write_file
 from conftest import invoke_cli as cli
 from conftest import nonblank_lines as lines
+from fakestore import FaultyStore
 from sneakernet import PackOptions, pack, restore, verify
 from sneakernet.chunks.compress import stored_size_bound
 from sneakernet.drive import CatalogReader
@@ -876,13 +877,13 @@ def catalog_enospc(
     def run() -> tuple[int, str, list[Path]]:
         mount = small_tmpfs("16m")
         src = make_fault_tree(mount / "src")
-        real = drive_catalog.write_catalog
 
-        def full_first(*args: Any, **kwargs: Any) -> Any:
-            fill_up(mount)
-            return real(*args, **kwargs)
+        def fill_before_the_catalog(name: str) -> None:
+            if name == CATALOG_NAME and not (mount / "filler").exists():
+                fill_up(mount)
 
-        monkeypatch.setattr(drive_catalog, "write_catalog", full_first)
+        # pack opens each drive through packer.LocalStore, the drive store's seam (io/store.py).
+        monkeypatch.setattr(packer, "LocalStore", lambda path: FaultyStore(path, before_create=fill_before_the_catalog))
         args = ("--drive-size", "1.4MB", "--chunk-size", "64KiB", "--reserve", "0", "--segment-size", "140000")
         code, _, err = cli("pack", src, "--out", mount / "out", *args)
         monkeypatch.undo()

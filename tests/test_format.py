@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from conftest import invoke_cli as cli
 from conftest import write_file
+from craft import RecordFileWriter
 from sneakernet import PackOptions, pack
 from sneakernet.chunks.compress import store_frame
 from sneakernet.drive import DriveReader
@@ -56,7 +57,7 @@ from sneakernet.format import (
     show_path,
 )
 from sneakernet.format.checksums import checksum_lines, parse_checksums
-from sneakernet.format.container import RecordWriter, encode_record, read_records
+from sneakernet.format.container import encode_record, read_records
 
 H1 = "0123456789abcdef" * 4
 H2 = "fedcba9876543210" * 4
@@ -878,7 +879,7 @@ def test_a_newer_catalog_is_not_called_damaged(tmp_path: Path) -> None:
     catalog = tmp_path / CATALOG_NAME
     with open(Path(drives()[2], CATALOG_NAME), "rb") as handle:
         records = [r for r in read_records(handle, "catalog") if r is not None]
-    writer = RecordWriter(catalog)
+    writer = RecordFileWriter(catalog)
     for record in [{**records[0], "version": 2}, *records[1:]]:
         writer.write(record)
     writer.close()
@@ -901,7 +902,7 @@ def test_lines_after_the_end_record_are_refused(tmp_path: Path) -> None:
     shutil.copytree(drives()[0], drive)
     with open(drive / MANIFEST_NAME, "rb") as handle:
         records = [r for r in read_records(handle, "m") if r is not None]
-    writer = RecordWriter(drive / "m2")
+    writer = RecordFileWriter(drive / "m2")
     for record in [*records, {"type": "dir", "path": "late", "mode": 0, "mtime_ns": 0, "uid": 0, "gid": 0}]:
         writer.write(record)
     writer.close()

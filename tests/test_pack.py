@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
 import importlib
 import json
 import os
@@ -20,6 +19,7 @@ import pytest
 from conftest import disk_usage, drive_dirs, make_edge_tree, source_entries, unpack, write_file
 from conftest import invoke_cli as cli
 from fakesource import FaultySource
+from fakestore import FaultyStore
 from sneakernet import PackOptions, pack
 from sneakernet.chunks.compress import stored_size_bound
 from sneakernet.drive import DriveReader
@@ -321,32 +321,18 @@ def test_out_of_drives_midway_is_a_clear_error(tmp_path: Path) -> None:
     assert DriveReader(str(tmp_path / "usb")).label.drive == 1
 
 
-def test_enospc_leaves_the_drive_unfinished(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_enospc_leaves_the_drive_unfinished(tmp_path: Path) -> None:
     write_file(tmp_path / "src" / "a.bin", os.urandom(600_000))
-    writer_module = importlib.import_module("sneakernet.drive.writer")
-    real_open = builtins.open
+    stores: list[FaultyStore] = []
 
-    class FullDisk:
-        def __init__(self, handle):
-            self.handle = handle
-            self.written = 0
+    def full_disk(path: str) -> FaultyStore:
+        # The drive fills up once 300,000 bytes of segments were written to it.
+        stores.append(FaultyStore(path, full_after=300_000, only=lambda name: name.endswith(".seg")))
+        return stores[-1]
 
-        def write(self, data: bytes) -> int:
-            self.written += len(data)
-            if self.written > 300_000:
-                raise OSError(28, "No space left on device")
-            return self.handle.write(data)
-
-        def __getattr__(self, name: str):
-            return getattr(self.handle, name)
-
-    def fake_open(path, mode="r", *args, **kwargs):
-        handle = real_open(path, mode, *args, **kwargs)
-        return FullDisk(handle) if str(path).endswith(".seg.partial") else handle
-
-    monkeypatch.setattr(writer_module, "open", fake_open, raising=False)
     with pytest.raises(OutOfSpace, match=r"drive-0001 .* is full"):
-        pack_tree(tmp_path / "src", tmp_path / "out", drive_size=10**8)
+        pack(tmp_path / "src", out=str(tmp_path / "out"), drive_size=10**8, options=SMALL, open_store=full_disk)
+    assert stores and stores[0].written <= 300_000
     drive = tmp_path / "out" / "drive-0001"
     assert not (drive / DRIVE_LABEL_NAME).exists()
     with pytest.raises(Exception, match="unfinished"):

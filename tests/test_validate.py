@@ -22,11 +22,11 @@ from typing import Any
 import pytest
 
 from conftest import invoke_cli as cli
-from craft import Chunk, b3, dir_rec, file_rec, hardlink_rec, small_files, symlink_rec, write_shipment
+from craft import Chunk, RecordFileWriter, b3, dir_rec, file_rec, hardlink_rec, small_files, symlink_rec, write_shipment
 from sneakernet.chunks.compress import store_frame
 from sneakernet.drive.reader import DriveReader
 from sneakernet.format import CATALOG_NAME, CHECKSUMS_NAME, DRIVE_LABEL_NAME, MANIFEST_NAME
-from sneakernet.format.container import RecordWriter, read_records
+from sneakernet.format.container import read_records
 
 FIXTURE = Path(__file__).parent / "fixtures" / "format-v1"
 
@@ -53,7 +53,7 @@ def rewrite_catalog(path: Path, edit: Callable[[list[dict[str, Any]]], list[dict
         records = [r for r in read_records(handle, "catalog") if r is not None and r["type"] != "end"]
     records = edit(records)
     path.unlink()
-    writer = RecordWriter(path)
+    writer = RecordFileWriter(path)
     for record in records:
         writer.write(record)
     writer.write({"type": "end", "records": len(records) + 1})

@@ -26,7 +26,7 @@ import pytest
 
 from conftest import drive_dirs, make_edge_tree, write_file
 from conftest import invoke_cli as run
-from craft import Chunk, file_rec, small_files, write_shipment
+from craft import Chunk, RecordFileWriter, file_rec, small_files, write_shipment
 from sneakernet import PackOptions, PackSummary, pack
 from sneakernet.chunks.compress import store_frame
 from sneakernet.drive import CatalogReader, DriveReader
@@ -45,7 +45,7 @@ from sneakernet.format import (
     SegmentRecord,
     show_path,
 )
-from sneakernet.format.container import RecordWriter, read_records
+from sneakernet.format.container import read_records
 from sneakernet.verifier import (
     DriveReport,
     Mode,
@@ -239,7 +239,7 @@ def rewrite_manifest(drive: Path, edit: Callable[[dict[str, Any]], dict[str, Any
     with open(manifest, "rb") as handle:
         raw = [edit(dict(r)) for r in read_records(handle, "manifest")]
     fresh = drive.parent / (drive.name + "-manifest.tmp")
-    writer = RecordWriter(fresh)
+    writer = RecordFileWriter(fresh)
     for record in raw:
         writer.write(record)
     size, digest = writer.close()

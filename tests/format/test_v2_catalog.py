@@ -13,6 +13,7 @@ from typing import Any
 import blake3
 import pytest
 
+from craft import RecordFileWriter
 from sneakernet.format import (
     CatalogBodyHasher,
     CatalogCheck,
@@ -27,7 +28,7 @@ from sneakernet.format import (
     body_fingerprint,
     drive_label,
 )
-from sneakernet.format.container import RecordWriter, encode_record
+from sneakernet.format.container import encode_record
 
 H1 = "0123456789abcdef" * 4
 H2 = "fedcba9876543210" * 4
@@ -203,7 +204,7 @@ def test_fingerprint_by_hand_as_the_spec_says(tmp_path: Path) -> None:
         hasher.update(line)
     header = CatalogHeader("23601d4db6d84f21953992d105c27e0c", 0, hasher.hexdigest(), "c", "t", 0, 0, 0, version=2)
     path = tmp_path / "catalog.jsonl.zst"
-    writer = RecordWriter(path)
+    writer = RecordFileWriter(path)
     writer.write(header.to_json())
     for line in lines:
         writer.write_line(line)

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from craft import RecordFileWriter
 from sneakernet.format import CatalogDrive, CatalogEntry, CatalogHeader, EndRecord
-from sneakernet.format.container import RecordWriter, encode_record
+from sneakernet.format.container import encode_record
 from sneakernet.space.budget import (
     CATALOG_DRIVE_LINE,
     CATALOG_ENTRY_OVERHEAD,
@@ -267,7 +268,7 @@ def test_catalog_bound_holds_for_a_written_catalog(
 ) -> None:
     rng = random.Random(seed)
     path = Path(tmp_path_factory.mktemp("catalog")) / "catalog.jsonl.zst"
-    writer = RecordWriter(path)
+    writer = RecordFileWriter(path)
     hexdigest = rng.randbytes(32).hex()
     writer.write(
         CatalogHeader(

@@ -13,10 +13,13 @@ Write order (docs/format.md, "Write order"), which makes every crash detectable:
 
 Every rename is made durable (its directory fsynced) as it is made, by io/atomic.py.
 
-``writer.py`` writes one drive (steps 1-4), ``catalog.py`` step 5, ``reader.py`` reads a drive and a catalog,
-``chunkmap.py`` places file pieces in a drive's raw stream, ``files.py`` names a drive's files and opens them
-safely, ``driveset.py`` tells a shipment's drives given, missing and duplicated. The names other packages use
-are re-exported here.
+Every file operation on a drive goes through the drive's store (io/store.py: a :class:`~sneakernet.io.store.
+DriveStore`, a local directory for :class:`~sneakernet.io.store.LocalStore`); tests hand in stores that fail.
+
+``writer.py`` writes one drive (steps 1-4), ``catalog.py`` step 5, ``reader.py`` reads a drive and a catalog (and
+what a resumed pack may keep of an unfinished drive), ``chunkmap.py`` places file pieces in a drive's raw stream,
+``files.py`` names a drive's files and clears an unfinished one, ``driveset.py`` tells a shipment's drives given,
+missing and duplicated. The names other packages use are re-exported here.
 """
 
 from .catalog import catalog_entry, copy_catalog, finish_shipment, write_catalog
@@ -32,7 +35,7 @@ from .files import (
     open_drive_file,
     refuse_non_directory,
 )
-from .reader import CatalogReader, DriveReader, header_and, segment_blake3
+from .reader import CatalogReader, DriveReader, UnfinishedManifest, header_and, segment_blake3
 from .writer import DriveWriter
 
 __all__ = [
@@ -46,6 +49,7 @@ __all__ = [
     "DriveWriter",
     "GivenDrive",
     "ListedDrive",
+    "UnfinishedManifest",
     "catalog_entry",
     "clear_unfinished",
     "copy_catalog",

@@ -8,15 +8,14 @@ the end leaves every drive finished and checkable, and ``pack --resume`` writes 
 
 from __future__ import annotations
 
-import contextlib
 import os
+from collections.abc import Iterator
 from typing import BinaryIO
 
 from ..errors import DestinationError
 from ..format import (
     CATALOG_NAME,
     CHECKSUMS_NAME,
-    PARTIAL_SUFFIX,
     CatalogDrive,
     CatalogEntry,
     CatalogHeader,
@@ -29,7 +28,8 @@ from ..format import (
 )
 from ..format.checksums import checksum_lines
 from ..format.container import RecordWriter
-from ..io.atomic import copy_atomic, install, write_atomic, write_error
+from ..io.atomic import COPY_BLOCK, copy_atomic, write_error
+from ..io.store import DriveStore
 
 
 def catalog_entry(record: object, drive: int, first_drive: dict[bytes, int]) -> CatalogEntry | None:
@@ -51,42 +51,73 @@ def catalog_entry(record: object, drive: int, first_drive: dict[bytes, int]) -> 
 
 
 def write_catalog(
-    paths: list[str], labels: list[DriveLabel], header: CatalogHeader, bound: int, lines: BinaryIO
+    stores: list[DriveStore], labels: list[DriveLabel], header: CatalogHeader, bound: int, lines: BinaryIO
 ) -> str:
     """Write the catalog (``header``, the drives of ``labels``, then the spooled entry ``lines``) to every drive
-    of ``paths``; return its BLAKE3."""
-    first = os.path.join(paths[0], CATALOG_NAME)
-    # A pack killed while it wrote the catalog leaves this .partial behind (its drives all finished): the resumed
-    # pack writes the catalog again from the start, and RecordWriter, like every writer of a drive, refuses to
-    # open a file that exists.
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(first + PARTIAL_SUFFIX)
-    writer = RecordWriter(first + PARTIAL_SUFFIX)
-    writer.write(header.to_json())
-    for label in labels:
-        drive = CatalogDrive(label.drive, label.label, label.manifest_size, label.manifest_blake3, label.stored_bytes)
-        writer.write(drive.to_json())
-    lines.seek(0)
-    for line in lines:
-        writer.write_line(line)
-    writer.write(EndRecord(writer.records + 1).to_json())
-    size, digest = writer.close()
-    if size > bound:
-        raise AssertionError(f"catalog of {size} bytes exceeds the {bound} bytes reserved for it")
-    install(first + PARTIAL_SUFFIX, first)
-    for path in paths[1:]:
-        target = os.path.join(path, CATALOG_NAME)
+    of ``stores``; return its BLAKE3. An OSError names (``filename``) the drive whose write failed."""
+    first = stores[0]
+    try:
+        # A pack killed while it wrote the catalog leaves its .partial behind (its drives all finished): the
+        # resumed pack writes the catalog again from the start, over it.
+        target = first.create(CATALOG_NAME)
         try:
-            with open(first, "rb") as original:
-                copy_atomic(original, target)
-        except OSError as exc:
-            exc.filename = target  # the message names the drive whose copy failed, not the source
+            writer = RecordWriter(target)
+            writer.write(header.to_json())
+            for label in labels:
+                drive = CatalogDrive(
+                    label.drive, label.label, label.manifest_size, label.manifest_blake3, label.stored_bytes
+                )
+                writer.write(drive.to_json())
+            lines.seek(0)
+            for line in lines:
+                writer.write_line(line)
+            writer.write(EndRecord(writer.records + 1).to_json())
+            size, digest = writer.close()
+            if size > bound:
+                raise AssertionError(f"catalog of {size} bytes exceeds the {bound} bytes reserved for it")
+            target.commit()
+        except BaseException:
+            target.abort()
             raise
+    except OSError as exc:
+        exc.filename = exc.filename or first.path
+        raise
+    for store in stores[1:]:
+        copy_between(first, store, CATALOG_NAME)
     return digest
 
 
+def copy_between(source: DriveStore, target: DriveStore, name: str) -> None:
+    """Copy file ``name`` of drive ``source`` to drive ``target``, atomically; an OSError names (``filename``) the
+    drive whose read or write failed."""
+    try:
+        original = source.open(name)
+    except OSError as exc:
+        exc.filename = source.path
+        raise
+    with original:
+        try:
+            target.write_atomic(name, _blocks(original, source.path))
+        except OSError as exc:
+            exc.filename = exc.filename if exc.filename == source.path else target.path
+            raise
+
+
+def _blocks(handle: BinaryIO, where: str) -> Iterator[bytes]:
+    """``handle``'s bytes a block at a time; a read error names ``where``."""
+    while True:
+        try:
+            data = handle.read(COPY_BLOCK)
+        except OSError as exc:
+            exc.filename = where
+            raise
+        if not data:
+            return
+        yield data
+
+
 def finish_shipment(
-    paths: list[str],
+    stores: list[DriveStore],
     labels: list[DriveLabel],
     checksums: list[list[tuple[str, str]]],
     header: CatalogHeader,
@@ -96,15 +127,19 @@ def finish_shipment(
 ) -> None:
     """Write the catalog to every drive still at hand (only the last when drives were swapped at one mount point),
     then replace its B3SUMS (``checksums``: each drive's entries) by one that covers the catalog too."""
-    present = list(zip(paths, checksums, strict=True))
+    present = list(zip(stores, checksums, strict=True))
     if swapped:
         present = present[-1:]
     try:
-        catalog_digest = write_catalog([path for path, _ in present], labels, header, bound, lines)
-        for path, sums in present:
-            write_atomic(os.path.join(path, CHECKSUMS_NAME), checksum_lines([*sums, (CATALOG_NAME, catalog_digest)]))
+        catalog_digest = write_catalog([store for store, _ in present], labels, header, bound, lines)
+        for store, sums in present:
+            try:
+                store.write_atomic(CHECKSUMS_NAME, (checksum_lines([*sums, (CATALOG_NAME, catalog_digest)]),))
+            except OSError as exc:
+                exc.filename = store.path
+                raise
     except OSError as exc:
-        where = exc.filename or (present[0][0] if present else "the drives")
+        where = exc.filename or (present[0][0].path if present else "the drives")
         raise write_error(
             exc,
             f"no room left to write the catalog at {where} ({exc.strerror}): every drive is finished and "
@@ -113,11 +148,12 @@ def finish_shipment(
         ) from exc
 
 
-def copy_catalog(drive: str, target: str) -> None:
-    """The sender's copy of the catalog of ``drive`` at ``target`` (written whole, then renamed)."""
+def copy_catalog(drive: DriveStore, target: str) -> None:
+    """The sender's copy of the catalog of ``drive`` at ``target``, a local path off the drives (written whole,
+    then renamed)."""
     try:
         os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
-        with open(os.path.join(drive, CATALOG_NAME), "rb") as original:
+        with drive.open(CATALOG_NAME) as original:
             copy_atomic(original, target)
     except OSError as exc:
         raise DestinationError(f"cannot keep a copy of the catalog at {target}: {exc.strerror}") from exc

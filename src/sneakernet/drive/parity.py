@@ -11,6 +11,7 @@ whatever else it holds.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Sequence
 from typing import BinaryIO
@@ -41,9 +42,10 @@ from ..format.parity import (
     covered_label_name,
     covered_manifest_name,
 )
-from ..io.atomic import COPY_BLOCK, copy_atomic, install, write_atomic, write_error
+from ..io.atomic import COPY_BLOCK, install, write_error
+from ..io.store import DriveStore, LocalStore, PartialFile
 from ..units import format_size
-from .files import open_drive_file
+from .files import open_drive_file, stream_blake3
 
 
 class ParityDriveWriter:
@@ -53,24 +55,34 @@ class ParityDriveWriter:
     Guarantee: nothing under a final name is partial; the segments, the manifest and the copies are durable before
     drive.json names them, and drive.json is durable before :meth:`finish` returns."""
 
-    def __init__(self, path: str, label: str, header: ParityHeader, covers: Sequence[CoversRecord]) -> None:
+    def __init__(
+        self,
+        path: str,
+        label: str,
+        header: ParityHeader,
+        covers: Sequence[CoversRecord],
+        store: DriveStore | None = None,
+    ) -> None:
         self.path = path
+        #: The parity drive's files (a local directory unless a store is given), as for a data drive's writer.
+        self.store: DriveStore = store if store is not None else LocalStore(path)
         self.label = label
         self.header = header
         self.covers = list(covers)
         self._per_segment = header.segment_size // header.block_size
         try:
-            os.makedirs(os.path.join(path, SEGMENTS_DIR), exist_ok=True)
-            os.makedirs(os.path.join(path, COVERED_DIR), exist_ok=True)
-            self.manifest = RecordWriter(os.path.join(path, MANIFEST_NAME + PARTIAL_SUFFIX))
+            self.store.make_dir(SEGMENTS_DIR)
+            self.store.make_dir(COVERED_DIR)
+            self._manifest_file = self.store.create(MANIFEST_NAME)
         except OSError as exc:
             raise self.error(exc, "start") from exc
+        self.manifest = RecordWriter(self._manifest_file)
         self.manifest.write(header.to_json())
         for record in self.covers:
             self.manifest.write(record.to_json())
         self.segments: list[ParitySegmentRecord] = []
         self.stored_bytes = 0
-        self._segment: BinaryIO | None = None
+        self._segment: PartialFile | None = None
         self._segment_hasher = blake3.blake3()
         self._segment_blocks = 0
         self._block_hasher = blake3.blake3()
@@ -114,7 +126,7 @@ class ParityDriveWriter:
             self._close_segment()
             self.manifest.write(EndRecord(self.manifest.records + 1).to_json())
             manifest_size, manifest_blake3 = self.manifest.close()
-            install(os.path.join(self.path, MANIFEST_NAME + PARTIAL_SUFFIX), os.path.join(self.path, MANIFEST_NAME))
+            self._manifest_file.commit()
             sums = [(s.name, s.blake3) for s in self.segments]
             for record in self.covers:
                 sums.append((covered_label_name(record.label), record.drive_json_blake3))
@@ -140,39 +152,34 @@ class ParityDriveWriter:
             if catalog is not None and catalog_blake3 is not None:
                 self._copy_catalog(catalog, catalog_blake3)
                 sums.append((CATALOG_NAME, catalog_blake3))
-            write_atomic(os.path.join(self.path, CHECKSUMS_NAME), checksum_lines(sums))
-            write_atomic(os.path.join(self.path, DRIVE_LABEL_NAME), label_bytes)
+            self.store.write_atomic(CHECKSUMS_NAME, (checksum_lines(sums),))
+            self.store.write_atomic(DRIVE_LABEL_NAME, (label_bytes,))
         except OSError as exc:
             raise self.error(exc, "finish the parity drive") from exc
         return label
 
     def _copy_catalog(self, catalog: str, digest: str) -> None:
-        target = os.path.join(self.path, CATALOG_NAME)
         try:
             source = open_drive_file(catalog)
         except OSError as exc:
             raise FormatError(f"cannot read the catalog {catalog}: {exc.strerror}") from exc
         with source:
-            copy_atomic(source, target)
-        with open_drive_file(target) as copied:
-            hasher = blake3.blake3()
-            while data := copied.read(COPY_BLOCK):
-                hasher.update(data)
-        if hasher.hexdigest() != digest:
-            os.remove(target)
+            self.store.write_atomic(CATALOG_NAME, iter(functools.partial(source.read, COPY_BLOCK), b""))
+        with self.store.open(CATALOG_NAME) as copied:
+            copied_digest = stream_blake3(copied)[1]
+        if copied_digest != digest:
+            self.store.remove(CATALOG_NAME)
             raise IntegrityError(f"the catalog {catalog} changed while it was copied to {self.label}: run again")
 
     def abort(self) -> None:
         """Stop writing; what was written stays behind, unfinished (no drive.json)."""
         if self._segment is not None:
-            with contextlib.suppress(OSError):
-                self._segment.close()
+            self._segment.abort()
             self._segment = None
-        self.manifest.abort()
+        self._manifest_file.abort()
 
     def _open_segment(self) -> None:
-        name = segment_name(len(self.segments) + 1)
-        self._segment = open(os.path.join(self.path, name + PARTIAL_SUFFIX), "xb")  # noqa: SIM115
+        self._segment = self.store.create(segment_name(len(self.segments) + 1))
         self._segment_hasher = blake3.blake3()
         self._segment_blocks = 0
         self._segment_start = self.stored_bytes
@@ -180,12 +187,9 @@ class ParityDriveWriter:
     def _close_segment(self) -> None:
         if self._segment is None:
             return
-        self._segment.flush()
-        os.fsync(self._segment.fileno())
-        self._segment.close()
+        self._segment.commit()
+        name = self._segment.name
         self._segment = None
-        name = segment_name(len(self.segments) + 1)
-        install(os.path.join(self.path, name + PARTIAL_SUFFIX), os.path.join(self.path, name))
         size = self.stored_bytes - self._segment_start
         record = ParitySegmentRecord(name, size, self._segment_hasher.hexdigest(), self._segment_blocks)
         self.segments.append(record)

@@ -1,11 +1,14 @@
-"""Reading a drive strictly read-only: :class:`DriveReader` (drive.json, then the manifest, chunks from
-segments), :class:`CatalogReader`, and a whole segment's hash."""
+"""Reading a drive strictly read-only, through its store: :class:`DriveReader` (drive.json, then the manifest,
+chunks from segments, a whole segment's hash), :class:`CatalogReader`, and :func:`read_unfinished` (the complete
+segments' records in an unfinished drive's flushed ``.partial`` manifest, for a resumed pack)."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import mmap
 import os
+import stat
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any, BinaryIO, TypeVar
@@ -19,6 +22,7 @@ from ..format import (
     DRIVE_LABEL_NAME,
     DRIVE_NAME,
     MANIFEST_NAME,
+    PARTIAL_SUFFIX,
     READERS,
     CatalogDrive,
     CatalogEntry,
@@ -29,11 +33,13 @@ from ..format import (
     EndRecord,
     ManifestHeader,
     ManifestRecord,
+    SegmentRecord,
     catalog_record_from_json,
 )
 from ..format.checksums import Checksums, parse_checksums
 from ..format.container import HashingReader, check_single_frame, read_records, type_prefix
 from ..io.atomic import COPY_BLOCK, write_chunks_atomic
+from ..io.store import DriveStore, LocalStore, Stat
 from ..validate import (
     catalog_drive_problems,
     catalog_entry_problems,
@@ -41,7 +47,7 @@ from ..validate import (
     label_problems,
     manifest_header_problems,
 )
-from .files import holds_shipment, open_drive_file
+from .files import SHIPMENT_NAMES, open_drive_file, stream_blake3
 
 _NO_MORE: Any = object()
 H = TypeVar("H")
@@ -58,26 +64,32 @@ HASH_SLICE = 64 * 2**20
 
 
 def segment_blake3(path: str, threads: int, advance: Callable[[int], None]) -> str | None:
-    """The BLAKE3 of a whole (segment) file, None if it cannot be read: hashed from a memory map in slices of
-    :data:`HASH_SLICE` on ``threads`` threads, as b3sum does; each slice's pages are let go once hashed, so
-    memory stays at a slice. ``advance`` is told the bytes of every slice."""
+    """The BLAKE3 of a whole local (segment) file, None if it cannot be read (see :func:`mapped_blake3`)."""
+    directory, name = os.path.split(path)
+    return mapped_blake3(LocalStore(directory or "."), name, threads, advance)
+
+
+def mapped_blake3(store: DriveStore, name: str, threads: int, advance: Callable[[int], None]) -> str | None:
+    """The BLAKE3 of a whole (segment) file of ``store``, None if it cannot be read: hashed from a memory map in
+    slices of :data:`HASH_SLICE` on ``threads`` threads, as b3sum does; each slice's pages are let go once hashed,
+    so memory stays at a slice. ``advance`` is told the bytes of every slice."""
     hasher = blake3.blake3(max_threads=threads)
     try:
-        with open_drive_file(path) as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if not size:
-                return hasher.hexdigest()
-            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-                view = memoryview(mapped)
-                try:
-                    for start in range(0, size, HASH_SLICE):
-                        end = min(start + HASH_SLICE, size)
-                        hasher.update(view[start:end])
-                        with contextlib.suppress(OSError, ValueError, AttributeError):
-                            mapped.madvise(mmap.MADV_DONTNEED, start, end - start)
-                        advance(end - start)
-                finally:
-                    view.release()
+        if (info := store.stat(name)) is not None and info.size == 0:
+            store.open(name).close()  # refused unless a regular file, as the map would be
+            return hasher.hexdigest()
+        with store.map(name) as mapped:
+            size = len(mapped)
+            view = memoryview(mapped)
+            try:
+                for start in range(0, size, HASH_SLICE):
+                    end = min(start + HASH_SLICE, size)
+                    hasher.update(view[start:end])
+                    with contextlib.suppress(OSError, ValueError, AttributeError):
+                        mapped.madvise(mmap.MADV_DONTNEED, start, end - start)
+                    advance(end - start)
+            finally:
+                view.release()
     except (OSError, ValueError):
         return None
     return hasher.hexdigest()
@@ -91,18 +103,22 @@ class DriveReader:
     exact manifest drive.json names, or got a :class:`FormatError`.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, store: DriveStore | None = None) -> None:
         self.path = path
+        #: The drive's files (a local directory unless a store is given).
+        self.store: DriveStore = store if store is not None else LocalStore(path)
         label_path = os.path.join(path, DRIVE_LABEL_NAME)
-        if not os.path.isdir(path):
-            what = "does not exist" if not os.path.lexists(path) else "is not a directory"
+        root = self.store.stat("")
+        if root is None or not stat.S_ISDIR(root.mode):
+            what = "does not exist" if root is None else "is not a directory"
             raise NotADrive(f"{path} {what}: give a drive directory such as OUT/drive-0001")
-        if not os.path.exists(label_path):
-            if holds_shipment(path):
+        names = self.store.list()
+        if DRIVE_LABEL_NAME not in names:
+            if any(name.removesuffix(PARTIAL_SUFFIX) in SHIPMENT_NAMES for name in names):
                 raise UnfinishedDrive(
                     f"{path} is an unfinished drive: it has no {DRIVE_LABEL_NAME}, its packing never finished"
                 )
-            drives = sorted(name for name in os.listdir(path) if DRIVE_NAME.fullmatch(name))
+            drives = sorted(name for name in names if DRIVE_NAME.fullmatch(name))
             if drives:
                 # pack --out's directory given instead of its drives: say which to give.
                 shown = ", ".join(drives[:3]) + (", ..." if len(drives) > 3 else "")
@@ -113,7 +129,7 @@ class DriveReader:
                 raise error
             raise NotADrive(f"{path} is not a sneakernet drive: it has no {DRIVE_LABEL_NAME}")
         try:
-            with open_drive_file(label_path) as handle:
+            with self.store.open(DRIVE_LABEL_NAME) as handle:
                 data = handle.read(LABEL_LIMIT + 1)
         except OSError as exc:
             raise FormatError(f"cannot read {label_path}: {exc.strerror}") from exc
@@ -128,18 +144,44 @@ class DriveReader:
         self._maps_lock = threading.Lock()
         #: How the drive's chunks decode: the codec its manifest header names, once :meth:`records` has read it.
         self.codec = ChunkCodec()
-        #: The manifest :meth:`records` reads: the drive's, or the private copy :meth:`pin_manifest` made.
+        #: The manifest :meth:`records` reads: the drive's, or (a local path) the copy :meth:`pin_manifest` made.
         self.manifest_path = self.file(MANIFEST_NAME)
+        self._pinned = False
         #: Size and BLAKE3 of the manifest as read, once :meth:`records` has read it to its end.
         self.manifest_size: int | None = None
         self.manifest_blake3: str | None = None
 
     def file(self, name: str) -> str:
+        """Where file ``name`` of the drive is, for messages and for what still reads it by path (a catalog)."""
         return os.path.join(self.path, name)
+
+    def stat(self, name: str) -> Stat | None:
+        """Size and mode of file ``name`` on the drive (never following a symlink), None if it is not there."""
+        return self.store.stat(name)
+
+    def list(self, name: str = "") -> list[str]:
+        """The names in directory ``name`` of the drive (its root by default), sorted."""
+        return sorted(self.store.list(name))
+
+    def _open_manifest(self) -> BinaryIO:
+        return self.store.open(MANIFEST_NAME)
+
+    def open(self, name: str) -> BinaryIO:
+        """File ``name`` of the drive opened for reading (refused unless a regular file: an OSError)."""
+        return self.store.open(name)
+
+    def hash_file(self, name: str) -> tuple[int, str]:
+        """``(size, BLAKE3 hex)`` of file ``name`` of the drive, read whole (an OSError when it cannot be)."""
+        with self.store.open(name) as handle:
+            return stream_blake3(handle)
+
+    def segment_blake3(self, name: str, threads: int, advance: Callable[[int], None]) -> str | None:
+        """The BLAKE3 of segment ``name`` hashed whole (see :func:`mapped_blake3`), None if it cannot be read."""
+        return mapped_blake3(self.store, name, threads, advance)
 
     def checksums(self) -> Checksums:
         """The drive's B3SUMS, parsed (an OSError when it cannot be read)."""
-        with open_drive_file(self.file(CHECKSUMS_NAME)) as handle:
+        with self.store.open(CHECKSUMS_NAME) as handle:
             return parse_checksums(handle.read(CHECKSUMS_LIMIT))
 
     def pin_manifest(self, copy: str) -> None:
@@ -153,12 +195,13 @@ class DriveReader:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(copy)
         try:
-            source = open_drive_file(self.file(MANIFEST_NAME))
+            source = self.store.open(MANIFEST_NAME)
         except OSError as exc:
             raise FormatError(f"cannot open the manifest of {self.path}: {exc.strerror}") from exc
         with source:
             write_chunks_atomic(copy, self._read_all(source), 0o600)
         self.manifest_path = copy
+        self._pinned = True
 
     def _read_all(self, manifest: BinaryIO) -> Iterator[bytes]:
         """The drive's ``manifest`` a block at a time, a read error a FormatError (the drive's fault)."""
@@ -174,9 +217,7 @@ class DriveReader:
     def read_stored(self, chunk: ChunkRecord) -> bytes:
         """The stored bytes of ``chunk``, checked against its ``stored_blake3``."""
         try:
-            with open_drive_file(self.file(chunk.segment)) as handle:
-                handle.seek(chunk.offset)
-                stored = handle.read(chunk.stored_size)
+            stored = self.store.read_range(chunk.segment, chunk.offset, chunk.stored_size)
         except OSError as exc:
             raise FormatError(
                 f"cannot read chunk {chunk.id} from {chunk.segment} on {self.path}: {exc.strerror}"
@@ -226,8 +267,7 @@ class DriveReader:
         with self._maps_lock:
             mapped = self._maps.get(segment)
             if mapped is None:
-                with open_drive_file(self.file(segment)) as handle:
-                    mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+                mapped = self.store.map(segment)
                 self._maps[segment] = mapped
             return mapped
 
@@ -270,14 +310,15 @@ class DriveReader:
 
         # The manifest's records are read as the version drive.json states (its header states the same).
         parse = READERS[self.label.version].manifest_record
-        size, digest = yield from _read_record_file(self.manifest_path, what, only, own_header, parse)
+        opener = functools.partial(open_drive_file, self.manifest_path) if self._pinned else self._open_manifest
+        size, digest = yield from _read_record_file(opener, what, only, own_header, parse)
         self.manifest_size, self.manifest_blake3 = size, digest
         if size != self.label.manifest_size or digest != self.label.manifest_blake3:
             raise IntegrityError(f"{what} does not match the BLAKE3 in its {DRIVE_LABEL_NAME}")
 
 
 def _read_record_file(
-    path: str,
+    opener: Callable[[], BinaryIO],
     what: str,
     only: tuple[str, ...] | None,
     parse_header: Callable[[dict[str, Any]], H],
@@ -288,7 +329,7 @@ def _read_record_file(
 
     With ``only`` (record types), the other records are counted but neither parsed nor yielded."""
     try:
-        handle = open_drive_file(path)
+        handle = opener()
     except OSError as exc:
         raise FormatError(f"cannot open {what}: {exc.strerror}") from exc
     with handle:
@@ -369,7 +410,8 @@ class CatalogReader:
                 raise FormatError(f"{what} has a record out of bounds: {'; '.join(problems)}")
             return record
 
-        self.size, self.blake3 = yield from _read_record_file(self.path, what, only, checked_header, checked)
+        opener = functools.partial(open_drive_file, self.path)
+        self.size, self.blake3 = yield from _read_record_file(opener, what, only, checked_header, checked)
 
     def drives(self) -> tuple[CatalogHeader, list[CatalogDrive]]:
         """The header and the drive list, after reading the whole catalog (entries counted, not parsed)."""
@@ -387,3 +429,72 @@ def header_and(records: Iterable[object], header_type: type[H], kind: type[R]) -
             found.append(record)
     assert header is not None  # the readers refuse a file whose first record is not its header
     return header, found
+
+
+class UnfinishedManifest:
+    """What a resumed pack may keep of a drive it did not finish (format.md 19.10): the drive writer flushes and
+    fsyncs ``manifest.jsonl.zst.partial`` after each segment record, so the records through the last segment
+    record that reads whole are durable, and every chunk they name is in a segment renamed to its final name.
+
+    :meth:`open` finds how far that goes (one pass; bytes cut short or damaged after it are left, as a crash
+    leaves them); :meth:`records` yields those records again (a second pass: never the whole list in memory).
+    Nothing here is checked against the segments' bytes: the caller hashes each kept segment before keeping it.
+    """
+
+    def __init__(self, store: DriveStore, header: ManifestHeader, kept: int, segments: int) -> None:
+        self.store = store
+        #: The manifest's header.
+        self.header = header
+        #: The records after the header that may be kept: through the last whole segment record.
+        self.kept = kept
+        #: How many segment records are among them.
+        self.segments = segments
+
+    @classmethod
+    def open(cls, store: DriveStore) -> UnfinishedManifest | None:
+        """The keepable part of ``store``'s ``.partial`` manifest; None if there is none (no such file, no header
+        that reads, or no segment record after it)."""
+        header: ManifestHeader | None = None
+        kept = segments = 0
+        try:
+            for number, record in enumerate(_unfinished_records(store)):
+                if number == 0:
+                    assert isinstance(record, ManifestHeader)
+                    header = record
+                elif isinstance(record, SegmentRecord):
+                    kept, segments = number, segments + 1
+        except (OSError, FormatError):
+            pass  # where the crash cut the file, or damage: what came before is what may be kept
+        if header is None or not segments:
+            return None
+        return cls(store, header, kept, segments)
+
+    def records(self) -> Iterator[ManifestRecord]:
+        """The :attr:`kept` records after the header, in order (a FormatError if the file changed since)."""
+        reading = _unfinished_records(self.store)
+        next(reading)  # the header
+        for _ in range(self.kept):
+            record = next(reading, None)
+            if record is None:
+                raise FormatError(f"the unfinished manifest of {self.store.path} changed while it was read")
+            yield record
+        reading.close()
+
+
+def _unfinished_records(store: DriveStore) -> Generator[ManifestHeader | ManifestRecord, None, None]:
+    """The header, then each record that reads whole, of ``store``'s ``.partial`` manifest (cut anywhere)."""
+    what = f"the unfinished manifest of {store.path}"
+    with store.open(MANIFEST_NAME + PARTIAL_SUFFIX) as handle:
+        raw_records = read_records(handle, what, cut=True)
+        first = next(raw_records, None)
+        header = ManifestHeader.from_json(first or {})
+        if problems := manifest_header_problems(header):
+            raise FormatError(f"{what} has a header out of bounds: {'; '.join(problems)}")
+        yield header
+        parse = READERS[header.version].manifest_record
+        for raw in raw_records:
+            assert raw is not None  # every line is parsed: no ``only``
+            record = parse(raw)
+            if isinstance(record, EndRecord):
+                return  # a manifest finished but never renamed: its records are all there, and the end is not kept
+            yield record

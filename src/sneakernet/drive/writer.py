@@ -1,11 +1,7 @@
 """Writing one drive directory: :class:`DriveWriter` (segments, manifest, B3SUMS, drive.json), in the write
-order of docs/format.md section 13 (see the package's docstring)."""
+order of docs/format.md section 13 (see the package's docstring), through the drive's store."""
 
 from __future__ import annotations
-
-import contextlib
-import os
-from typing import BinaryIO
 
 import blake3
 
@@ -14,7 +10,6 @@ from ..format import (
     CHECKSUMS_NAME,
     DRIVE_LABEL_NAME,
     MANIFEST_NAME,
-    PARTIAL_SUFFIX,
     SEGMENTS_DIR,
     ChunkRecord,
     DriveLabel,
@@ -27,7 +22,8 @@ from ..format import (
 )
 from ..format.checksums import checksum_lines
 from ..format.container import RecordWriter
-from ..io.atomic import install, write_atomic, write_error
+from ..io.atomic import write_error
+from ..io.store import DriveStore, PartialFile
 from ..units import format_size
 
 
@@ -35,28 +31,32 @@ class DriveWriter:
     """Writes one drive directory: segments, manifest, B3SUMS, drive.json, in the write order above.
 
     Guarantee: nothing under a final name is ever partial. Segments and the manifest are durable (fsynced)
-    before drive.json names them; drive.json is durable before :meth:`finish` returns.
+    before drive.json names them; drive.json is durable before :meth:`finish` returns. After each segment record
+    the manifest's ``.partial`` is flushed and fsynced (format.md 19.10): a pack killed later leaves a manifest
+    whose records through that segment's decode (:func:`~sneakernet.drive.reader.read_unfinished`).
     """
 
-    def __init__(self, path: str, label: str, header: ManifestHeader, segment_size: int) -> None:
-        self.path = path
+    def __init__(self, store: DriveStore, label: str, header: ManifestHeader, segment_size: int) -> None:
+        self.store = store
+        #: Where the drive is, for messages.
+        self.path = store.path
         self.label = label
         self.header = header
         self.segment_size = segment_size
+        self.stored_bytes = 0
         try:
-            os.makedirs(os.path.join(path, SEGMENTS_DIR), exist_ok=True)
-            self.manifest = RecordWriter(os.path.join(path, MANIFEST_NAME + PARTIAL_SUFFIX))
+            store.make_dir(SEGMENTS_DIR)
+            self._manifest_file = store.create(MANIFEST_NAME)
         except OSError as exc:
             raise self._os_error(exc, "start") from exc
+        self.manifest = RecordWriter(self._manifest_file)
         self.manifest.write(header.to_json())
         self.segments: list[SegmentRecord] = []
         #: The B3SUMS entries, once :meth:`finish` wrote them (pack adds the catalog's later).
         self.checksums: list[tuple[str, str]] = []
-        self.stored_bytes = 0
         self.raw_bytes = 0
-        self._segment: BinaryIO | None = None
+        self._segment: PartialFile | None = None
         self._segment_hasher = blake3.blake3()
-        self._segment_size = 0
         self._segment_chunks = 0
 
     def add_chunk(self, chunk: EncodedChunk, new_segment: bool) -> ChunkRecord:
@@ -64,14 +64,14 @@ class DriveWriter:
         try:
             if new_segment or self._segment is None:
                 self._close_segment()
-                self._open_segment()
-            assert self._segment is not None
-            offset = self._segment_size
+                self._segment = self.store.create(segment_name(len(self.segments) + 1))
+                self._segment_hasher = blake3.blake3()
+                self._segment_chunks = 0
+            offset = self._segment.size
             self._segment.write(chunk.stored)
         except OSError as exc:
             raise self._os_error(exc, "write a segment") from exc
         self._segment_hasher.update(chunk.stored)
-        self._segment_size += len(chunk.stored)
         self._segment_chunks += 1
         self.stored_bytes += len(chunk.stored)
         self.raw_bytes += chunk.raw_size
@@ -103,7 +103,7 @@ class DriveWriter:
             self._close_segment()
             self.manifest.write(EndRecord(self.manifest.records + 1).to_json())
             manifest_size, manifest_blake3 = self.manifest.close()
-            install(os.path.join(self.path, MANIFEST_NAME + PARTIAL_SUFFIX), os.path.join(self.path, MANIFEST_NAME))
+            self._manifest_file.commit()
             label = DriveLabel(
                 shipment=self.header.shipment,
                 drive=self.header.drive,
@@ -121,9 +121,9 @@ class DriveWriter:
             sums += [(MANIFEST_NAME, manifest_blake3), (DRIVE_LABEL_NAME, blake3.blake3(label_bytes).hexdigest())]
             # The renames of segments, manifest and B3SUMS are durable (each made so) before drive.json says the
             # drive is done.
-            write_atomic(os.path.join(self.path, CHECKSUMS_NAME), checksum_lines(sums))
+            self.store.write_atomic(CHECKSUMS_NAME, (checksum_lines(sums),))
             self.checksums = sums
-            write_atomic(os.path.join(self.path, DRIVE_LABEL_NAME), label_bytes)
+            self.store.write_atomic(DRIVE_LABEL_NAME, (label_bytes,))
         except OSError as exc:
             raise self._os_error(exc, "finish the drive") from exc
         return label
@@ -131,35 +131,27 @@ class DriveWriter:
     def abort(self) -> None:
         """Stop writing; partial files stay behind under their .partial names."""
         if self._segment is not None:
-            with contextlib.suppress(OSError):
-                self._segment.close()
-        self.manifest.abort()
-
-    def _open_segment(self) -> None:
-        name = segment_name(len(self.segments) + 1)
-        self._segment = open(os.path.join(self.path, name + PARTIAL_SUFFIX), "xb")  # noqa: SIM115
-        self._segment_hasher = blake3.blake3()
-        self._segment_size = 0
-        self._segment_chunks = 0
+            self._segment.abort()
+        self._manifest_file.abort()
 
     def _close_segment(self) -> None:
+        """Make the open segment durable under its final name, record it, and make the manifest's records so far
+        durable in its ``.partial`` (format.md 19.10: a resumed pack may keep the segments it names)."""
         if self._segment is None:
             return
-        self._segment.flush()
-        os.fsync(self._segment.fileno())
-        self._segment.close()
+        segment = self._segment
+        segment.commit()
         self._segment = None
-        name = segment_name(len(self.segments) + 1)
-        install(os.path.join(self.path, name + PARTIAL_SUFFIX), os.path.join(self.path, name))
-        record = SegmentRecord(name, self._segment_size, self._segment_hasher.hexdigest(), self._segment_chunks)
+        record = SegmentRecord(segment.name, segment.size, self._segment_hasher.hexdigest(), self._segment_chunks)
         self.segments.append(record)
         self.add_record(record)
+        self.manifest.flush()
+        self._manifest_file.sync()
 
     def _os_error(self, exc: OSError, doing: str) -> Exception:
-        written = self.stored_bytes if hasattr(self, "stored_bytes") else 0
         return write_error(
             exc,
-            f"{self.label} ({self.path}) is full after {format_size(written)} of chunks ({exc.strerror}); "
+            f"{self.label} ({self.path}) is full after {format_size(self.stored_bytes)} of chunks ({exc.strerror}); "
             "it is left unfinished (no drive.json), the drives before it are finished: free space on it or give "
             "a larger drive in its place, then run the same pack with --resume",
             f"cannot {doing} on {self.label} ({self.path}): {exc.strerror}",

@@ -2,17 +2,16 @@
 
 A writer never holds more than one record and zstd's window; a reader never holds more than one line. The
 writer keeps an upper bound of the file's final size, so a drive can reserve room for its manifest while it is
-still growing.
+still growing. Both work on streams they are handed: opening, fsyncing and renaming a record file are drive/'s.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
 from collections.abc import Callable, Iterator
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO, Protocol, cast
 
 import blake3
 import zstandard
@@ -40,17 +39,22 @@ def encode_record(record: dict[str, Any]) -> bytes:
     return json.dumps(record, separators=(",", ":"), ensure_ascii=True).encode("ascii") + b"\n"
 
 
-class RecordWriter:
-    """Writes records to ``path`` as zstd-compressed JSON Lines and hashes the compressed bytes as they go.
+class Sink(Protocol):
+    """Where a :class:`RecordWriter` puts the compressed bytes: anything with ``write`` (a drive's
+    ``.partial`` file, a buffer). Opening, fsyncing and renaming it are the caller's (drive/)."""
 
-    ``close()`` finishes the frame and fsyncs the file; until then the file on disk is not a valid manifest
-    (no end record, no closed frame), which is what makes a crash detectable.
+    def write(self, data: bytes | memoryview, /) -> object: ...
+
+
+class RecordWriter:
+    """Writes records to ``sink`` as zstd-compressed JSON Lines and hashes the compressed bytes as they go.
+
+    Until :meth:`close` the bytes handed to ``sink`` are not a valid record file (no end record, no closed frame),
+    which is what makes a crash detectable; after :meth:`flush` they decode up to the last record written.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = os.fspath(path)
-        self._file: BinaryIO = open(self.path, "xb")  # noqa: SIM115 - closed in close()
-        self._hashing = _HashingSink(self._file)
+    def __init__(self, sink: Sink) -> None:
+        self._hashing = _HashingSink(sink)
         compressor = zstandard.ZstdCompressor(level=RECORD_LEVEL, write_checksum=True)
         self._stream = compressor.stream_writer(cast(BinaryIO, self._hashing), closefd=False)
         self.records = 0
@@ -71,14 +75,20 @@ class RecordWriter:
         if self._pending_size >= BATCH:
             self._hand_over()
         if self._unflushed >= FLUSH_EVERY:
-            self._hand_over()
-            self._stream.flush(zstandard.FLUSH_BLOCK)
-            self._unflushed = 0
+            self.flush()
 
     def _hand_over(self) -> None:
         if self._pending:
             self._stream.write(b"".join(self._pending))
             self._pending, self._pending_size = [], 0
+
+    def flush(self) -> int:
+        """Hand every record written so far to the sink as whole zstd blocks (they decode without the rest of the
+        frame); returns the bytes the sink has had. The frame stays open: more records may follow."""
+        self._hand_over()
+        self._stream.flush(zstandard.FLUSH_BLOCK)
+        self._unflushed = 0
+        return self._hashing.size
 
     def size_bound(self, extra: int = 0) -> int:
         """The most bytes the finished file can have if ``extra`` more uncompressed bytes are written."""
@@ -86,24 +96,17 @@ class RecordWriter:
         return self._hashing.size + pending + pending // 1024 + _FRAME_SLACK
 
     def close(self) -> tuple[int, str]:
-        """Finish the frame, fsync, and return ``(size, blake3 hex)`` of the file."""
+        """Finish the frame and return ``(size, blake3 hex)`` of every byte handed to the sink (which the caller
+        then makes durable and closes)."""
         self._hand_over()
         self._stream.close()  # type: ignore[no-untyped-call]
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
         return self._hashing.size, self._hashing.hasher.hexdigest()
-
-    def abort(self) -> None:
-        """Close without finishing; the partial file stays detectably incomplete."""
-        with contextlib.suppress(OSError):
-            self._file.close()
 
 
 class _HashingSink(io.RawIOBase):
     """A write-only file object that hashes and counts what passes through to ``target``."""
 
-    def __init__(self, target: BinaryIO) -> None:
+    def __init__(self, target: Sink) -> None:
         self.target = target
         self.hasher = blake3.blake3()
         self.size = 0
@@ -169,7 +172,7 @@ def _parse_line(text: str) -> Any:
 
 
 def read_records(
-    source: BinaryIO | HashingReader, what: str, only: tuple[bytes, ...] | None = None
+    source: BinaryIO | HashingReader, what: str, only: tuple[bytes, ...] | None = None, *, cut: bool = False
 ) -> Iterator[dict[str, Any] | None]:
     """Each record of a zstd JSON Lines stream, as a dict; :class:`FormatError` naming ``what`` on damage.
 
@@ -177,9 +180,18 @@ def read_records(
     are parsed and every other line yields None: a cheap way to walk one kind of record while still counting all.
     The caller checks the header (the first record) and the end record's count; this reader only promises
     that each record it yields was a whole, well-formed line.
+
+    With ``cut``, ``source`` may be a frame cut short (a writer's flushed ``.partial``, format.md 19.10): it is
+    decoded as far as its bytes go, and a line cut at its end is the FormatError of any damage.
     """
-    reader = zstandard.ZstdDecompressor().stream_reader(cast(BinaryIO, source), read_across_frames=False, closefd=False)
-    text = io.BufferedReader(reader, buffer_size=1 << 16)
+    reader: io.RawIOBase | zstandard.ZstdDecompressionReader
+    if cut:
+        reader = _CutFrameReader(source)
+    else:
+        reader = zstandard.ZstdDecompressor().stream_reader(
+            cast(BinaryIO, source), read_across_frames=False, closefd=False
+        )
+    text = io.BufferedReader(cast(io.RawIOBase, reader), buffer_size=1 << 16)
     number = 0
     while True:
         try:
@@ -205,6 +217,72 @@ def read_records(
             # would be read by one pass and missed by the other.
             raise FormatError(f'{what} line {number} does not start with its "type", as every record must')
         yield record
+
+
+class _CutFrameReader(io.RawIOBase):
+    """The decoded bytes of a zstd frame that may end early or be damaged after some point, as far as its whole
+    blocks go. The frame is walked by its block headers and each whole block handed to the decoder on its own:
+    a block cut short is never handed over (the end of what is readable), a damaged one raises after every block
+    before it was given out, and no more than one block's output (128 KiB) is held at a time. (python-zstandard's
+    stream reader holds back the output of the last blocks of a frame that has no end.)"""
+
+    def __init__(self, source: BinaryIO | HashingReader) -> None:
+        self._source = source
+        self._decoder = zstandard.ZstdDecompressor().decompressobj()
+        self._input = bytearray()
+        self._output = b""
+        self._started = False
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        while not self._output and not self._done:
+            piece = self._next_piece()
+            if piece is None:
+                self._done = True
+            else:
+                self._output = self._decoder.decompress(piece)
+        count = min(len(target), len(self._output))
+        target[:count] = self._output[:count]
+        self._output = self._output[count:]
+        return count
+
+    def _take(self, size: int) -> bytes | None:
+        """The next ``size`` bytes of the source, None if it ends first."""
+        while len(self._input) < size:
+            data = self._source.read(max(size - len(self._input), 1 << 16))
+            if not data:
+                return None
+            self._input += data
+        piece = bytes(self._input[:size])
+        del self._input[:size]
+        return piece
+
+    def _next_piece(self) -> bytes | None:
+        """The frame header first, then one whole block at a time (the last with the checksum after it)."""
+        if not self._started:
+            self._started = True
+            head = self._take(5)  # magic number and frame header descriptor: enough to size the header
+            if head is None:
+                return None
+            rest = self._take(zstandard.frame_header_size(head + bytes(13)) - 5)
+            return None if rest is None else head + rest
+        header = self._take(3)
+        if header is None:
+            return None
+        value = int.from_bytes(header, "little")
+        last, kind, length = value & 1, (value >> 1) & 3, value >> 3
+        if kind == 3:
+            raise zstandard.ZstdError("a zstd block of reserved type")
+        body = self._take(1 if kind == 1 else length)
+        if body is None:
+            return None
+        if last:
+            self._done = True  # a checksum may follow: the decoder checks it if it is whole, else it is left
+            return header + body + (self._take(4) or b"")
+        return header + body
 
 
 def check_single_frame(handle: BinaryIO, what: str) -> None:

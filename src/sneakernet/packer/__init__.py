@@ -26,6 +26,7 @@ from ..drive.files import clear_unfinished
 from ..errors import DestinationError
 from ..format import CatalogHeader, ManifestRecord, fingerprint
 from ..io.source import LocalSource, Source
+from ..io.store import DriveStore, LocalStore
 from ..options import PackOptions
 from ..progress import NullProgress, Progress
 from ..scan import scan
@@ -49,6 +50,7 @@ def pack(
     next_drive: NextDrive | None = None,
     catalog_dir: str | None = None,
     assume_ratio: float | None = None,
+    open_store: Callable[[str], DriveStore] | None = None,
 ) -> PackSummary:
     """Pack the tree at ``source`` into ``out/drive-NNNN`` directories of ``drive_size`` bytes, or onto the
     mounted ``drives`` in order (each up to its free space or ``drive_size``, whichever is smaller).
@@ -71,7 +73,11 @@ def pack(
     Given ``drives`` must together hold the data uncompressed, or, with ``assume_ratio`` R (stored bytes per byte
     of data, as plan estimates it), R of it: should they run out, :class:`~sneakernet.errors.OutOfSpace` is raised
     with every drive so far finished, and ``resume`` with one more drive goes on.
+
+    ``open_store`` gives the store (io/store.py) through which each drive directory is written: a local directory
+    (:class:`~sneakernet.io.store.LocalStore`) unless a test hands in one that fails.
     """
+    open_store = open_store or LocalStore
     options = options or PackOptions()
     progress = progress or NullProgress()
     started = time.monotonic()
@@ -97,8 +103,8 @@ def pack(
                 raise DestinationError(f"cannot make the output directory {out}: {exc.strerror}") from exc
         if resume:
             for path in list(targets.drive_paths())[len(finished.labels) :]:
-                clear_unfinished(path)
-        writer = ShipmentWriter(targets, options, catalog_size, shipment, created)
+                clear_unfinished(open_store(path))
+        writer = ShipmentWriter(targets, options, catalog_size, shipment, created, open_store)
         replayed = writer.take_over(finished) if finished.labels else None
         writer.progress = progress
         progress.start(totals.unique_bytes)
@@ -130,13 +136,14 @@ def pack(
             raw_bytes=tally.raw_bytes,
             stored_bytes=stored_bytes,
         )
+        stores = [open_store(path) for path in drive_paths]
         finish_shipment(
-            drive_paths, writer.labels, writer.checksums, header, catalog_size, writer.catalog_lines,
+            stores, writer.labels, writer.checksums, header, catalog_size, writer.catalog_lines,
             swapped=next_drive is not None,
         )  # fmt: skip
         if catalog_dir:
             catalog_copy = os.path.join(catalog_dir, f"{shipment}.catalog.jsonl.zst")
-            copy_catalog(drive_paths[-1], catalog_copy)
+            copy_catalog(stores[-1], catalog_copy)
     finally:
         writer.catalog_lines.close()
     return PackSummary(

@@ -36,6 +36,7 @@ from ..format.parity import (
     covered_manifest_name,
 )
 from ..io.atomic import write_atomic
+from ..io.store import LocalStore
 from ..options import DEFAULT_SEGMENT_SIZE
 from ..output import versioned
 from ..parity.engine import ParityCode, load_backend
@@ -235,7 +236,7 @@ def _finished(path: str, resume: bool) -> bool:
         )
     if os.path.exists(os.path.join(path, DRIVE_LABEL_NAME)):
         return True
-    clear_unfinished(path)
+    clear_unfinished(LocalStore(path))
     return False
 
 

@@ -22,7 +22,7 @@ import blake3
 
 from ..chunks.chunker import Chunker, is_large
 from ..chunks.stream import FileEnd, RawChunk
-from ..drive import DriveReader, file_blake3, header_and
+from ..drive import DriveReader, header_and
 from ..errors import DestinationError, SneakernetError, SourceError, UsageError
 from ..format import (
     CATALOG_NAME,
@@ -98,7 +98,7 @@ def find_finished(paths: Iterator[str], chunk_size: int, segment_size: int, leve
 def _check_segments(reader: DriveReader, segments: list[SegmentRecord]) -> None:
     """Every segment of a finished drive, read whole and hashed: only proven bytes are kept."""
     for segment in segments:
-        if file_blake3(reader.file(segment.name)) != (segment.size, segment.blake3):
+        if reader.hash_file(segment.name) != (segment.size, segment.blake3):
             raise DestinationError(f"segment {segment.name} does not match its BLAKE3")
 
 

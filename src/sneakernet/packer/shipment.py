@@ -22,6 +22,7 @@ from ..format import (
     ManifestRecord,
     drive_label,
 )
+from ..io.store import DriveStore, LocalStore
 from ..options import PackOptions
 from ..progress import NullProgress, Progress, begin_drive
 from ..space.budget import RECORD_BOUND, DriveBudget, DriveSpace, Placement, record_bound
@@ -48,9 +49,17 @@ class ShipmentWriter:
     decides when a drive is full, and this writer is the drives it fills (opened, finished, named in refusals)."""
 
     def __init__(
-        self, targets: DriveTargets, options: PackOptions, catalog_size: int, shipment: str, created: str
+        self,
+        targets: DriveTargets,
+        options: PackOptions,
+        catalog_size: int,
+        shipment: str,
+        created: str,
+        open_store: Callable[[str], DriveStore] = LocalStore,
     ) -> None:
         self.targets = targets
+        #: The store each drive is written through, from its path.
+        self.open_store = open_store
         self.options = options
         self.catalog_size = catalog_size
         self.shipment = shipment
@@ -171,7 +180,7 @@ class ShipmentWriter:
         self.sizes[index] = slot.size
         log.info("%s: filling %s (room for %d bytes)", drive_label(index), slot.path, slot.capacity)
         begin_drive(self.progress, drive_label(index))
-        self.drive = DriveWriter(slot.path, drive_label(index), header, self.options.segment_size)
+        self.drive = DriveWriter(self.open_store(slot.path), drive_label(index), header, self.options.segment_size)
         return DriveBudget(slot.capacity, self.catalog_size), self.drive.manifest
 
     def finish_drive(self, space: DriveSpace) -> None:

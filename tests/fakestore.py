@@ -1,0 +1,89 @@
+"""A drive store with faults injected (io/store.py's seam): drive/ writes a local directory through it, and a test
+decides what goes wrong: the n-th write fails, the drive fills up, an fsync fails, or something happens just
+before a file is started."""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable
+
+from sneakernet.io.store import LocalStore, PartialFile
+
+
+class FaultyStore(LocalStore):
+    """A local drive directory whose writes fail as told (LocalStore's write_atomic goes through :meth:`create`).
+
+    ``fail_write``: the n-th write (1-based, counted over every file written through this store) raises EIO;
+    ``full_after``: once this many bytes were written through the store, a write raises ENOSPC (the drive full);
+    ``only``: the names (a predicate) whose writes count and fail (default all); ``fail_sync``: every fsync of a
+    file written raises EIO; ``before_create(name)``: called before each file is started (a test fills the disk
+    there, say). :attr:`written` is the bytes written so far, :attr:`writes` the writes counted.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        fail_write: int | None = None,
+        full_after: int | None = None,
+        only: Callable[[str], bool] = lambda name: True,
+        fail_sync: bool = False,
+        before_create: Callable[[str], None] | None = None,
+    ) -> None:
+        super().__init__(path)
+        self.fail_write = fail_write
+        self.full_after = full_after
+        self.only = only
+        self.fail_sync = fail_sync
+        self.before_create = before_create
+        self.written = 0
+        self.writes = 0
+
+    def create(self, name: str) -> PartialFile:
+        if self.before_create is not None:
+            self.before_create(name)
+        return FaultyPartial(super().create(name), self)
+
+    def reopen(self, name: str, keep: int) -> PartialFile:
+        return FaultyPartial(super().reopen(name, keep), self)
+
+    def check_write(self, name: str, size: int) -> None:
+        """Raise the fault this write meets, if any (before a byte of it is written)."""
+        if not self.only(name):
+            return
+        self.writes += 1
+        if self.fail_write is not None and self.writes == self.fail_write:
+            raise OSError(errno.EIO, os.strerror(errno.EIO), os.path.join(self.path, name))
+        if self.full_after is not None and self.written + size > self.full_after:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.path.join(self.path, name))
+        self.written += size
+
+
+class FaultyPartial:
+    """A file written through a :class:`FaultyStore`: its writes and fsyncs meet the store's faults."""
+
+    def __init__(self, inner: PartialFile, store: FaultyStore) -> None:
+        self.inner = inner
+        self.store = store
+        self.name = inner.name
+
+    @property
+    def size(self) -> int:
+        return self.inner.size
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.store.check_write(self.name, len(data))
+        self.inner.write(data)
+
+    def sync(self) -> None:
+        if self.store.fail_sync and self.store.only(self.name):
+            raise OSError(errno.EIO, os.strerror(errno.EIO), os.path.join(self.store.path, self.name))
+        self.inner.sync()
+
+    def commit(self) -> None:
+        self.sync()
+        self.inner.commit()
+
+    def abort(self) -> None:
+        self.inner.abort()
