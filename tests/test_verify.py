@@ -282,9 +282,9 @@ class ReadSpy:
         whole = verify_module.segment_blake3
 
         # ... or hashed whole, a segment at a time (ahead, on another thread, in the order verify uses them).
-        def spying_whole(path: str, threads: int, advance: Any) -> str | None:
+        def spying_whole(path: str, threads: int, advance: Any, *slice_size: int) -> str | None:
             self.reads.append((f"{SEGMENTS_DIR}/{os.path.basename(path)}", os.path.getsize(path)))
-            return whole(path, threads, advance)
+            return whole(path, threads, advance, *slice_size)
 
         monkeypatch.setattr(verify_module, "segment_blake3", spying_whole)
 

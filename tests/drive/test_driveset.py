@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sneakernet.drive import DriveKey, DriveSet, GivenDrive, ListedDrive, same_drive_groups
-from sneakernet.format import CatalogDrive, DriveLabel
+from sneakernet.format import CatalogDrive, CatalogParity, DriveLabel
 
 DIGEST = "ab" * 32
 
@@ -73,3 +73,23 @@ def test_groups_join_the_copies_of_a_drive_and_what_must_go_together() -> None:
     assert same_drive_groups(given) == [[0, 2], [1]]
     assert same_drive_groups(given, ["x", "y", "y"]) == [[0, 1, 2]]  # /c joins /a as a copy and /b by device
     assert same_drive_groups([GivenDrive("/x"), GivenDrive("/y")]) == [[0], [1]]
+
+
+def test_version_2_drives_and_parity_drives_by_their_role_and_lane() -> None:
+    parity = DriveLabel("s", 1, "parity-0001", "c", "t", 10, DIGEST, 1, 5, 0, version=2, role="parity")
+    data = DriveLabel("s", 3, "drive-0003", "c", "t", 10, DIGEST, 1, 5, 5, version=2, lane=2, lane_seq=1)
+    given = [GivenDrive.of("/p", parity), GivenDrive.of("/d", data)]
+    assert [(g.key, g.lane, g.lane_seq) for g in given] == [
+        (DriveKey("parity", 1), None, None),
+        (DriveKey("data", 3), 2, 1),
+    ]
+    catalog = [
+        ListedDrive.of(CatalogDrive(3, "drive-0003", 10, DIGEST, 5, lane=2, lane_seq=1)),
+        ListedDrive.of(CatalogDrive(1, "drive-0001", 10, DIGEST, 5, lane=1, lane_seq=1)),
+        ListedDrive.of(CatalogParity(1, "parity-0001", 1, 0, 10, DIGEST, 5)),
+        ListedDrive.of(CatalogParity(2, "parity-0002", 1, 1, 10, DIGEST, 5)),
+    ]
+    drives = DriveSet.build(given, {"s": catalog})
+    assert [d.key.label for d in drives.listed] == ["drive-0001", "drive-0003", "parity-0001", "parity-0002"]
+    assert [d.key.label for d in drives.missing()] == ["drive-0001", "parity-0002"]
+    assert drives.lanes() == {2: [DriveKey("data", 3)]}

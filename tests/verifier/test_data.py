@@ -34,3 +34,57 @@ def test_hashing_ahead_drops_a_drive_it_is_told_to_forget() -> None:
         release.set()
         ahead.close()
     assert hashed == [os.path.join("d1", "segments/s000001.seg"), os.path.join("d2", "segments/s000001.seg")]
+
+
+def _segmented_drive(tmp_path: Any) -> Any:
+    """One drive of ten segments, two 64 KiB chunks each (pack's own output)."""
+    from sneakernet import PackOptions, pack
+
+    source = tmp_path / "src"
+    source.mkdir()
+    for i in range(10):
+        (source / f"f{i}.bin").write_bytes(os.urandom(100_000))
+    options = PackOptions(chunk_size=64 * 1024, segment_size=140_000, reserve=0)
+    pack(str(source), out=str(tmp_path / "out"), drive_size=10**8, options=options)
+    return tmp_path / "out" / "drive-0001"
+
+
+def test_each_segment_is_walked_frame_by_frame_right_after_it_is_hashed(tmp_path: Any, monkeypatch: Any) -> None:
+    """The frames of a segment hashed whole are walked while its pages are in the page cache, before the next
+    segment is hashed (walked after the last one, an 8 TB drive's would be read a second time), and its progress
+    is saved once they are (a resumed run skips the segment: its frames must have been walked)."""
+    import importlib
+
+    from sneakernet.drive import DriveReader
+    from sneakernet.verifier import StateDir, verify
+
+    data = importlib.import_module("sneakernet.verifier.data")
+    drive = _segmented_drive(tmp_path)
+    events: list[tuple[str, str]] = []
+    real_hash, real_frames = data.segment_blake3, DriveReader.frame_problem
+
+    def hashing(path: str, *args: Any) -> Any:
+        events.append(("hash", "segments/" + os.path.basename(path)))
+        return real_hash(path, *args)
+
+    def walking(reader: DriveReader, chunk: Any) -> Any:
+        events.append(("frame", chunk.segment))
+        return real_frames(reader, chunk)
+
+    class Saves(StateDir):
+        def save(self, state: Any) -> None:
+            events.append(("saved", state.done_segments[-1]))
+            super().save(state)
+
+    monkeypatch.setattr(data, "segment_blake3", hashing)
+    monkeypatch.setattr(DriveReader, "frame_problem", walking)
+    # A 100% sample: the segments are hashed here, in order, not ahead on another thread.
+    report = verify([str(drive)], sample_percent=100, state_dir=Saves(str(tmp_path / "state")))
+    assert report.ok and report.drives[0].chunks_checked == 20
+    segments = sorted({name for _, name in events})
+    assert len(segments) == 10
+    expected = [event for name in segments for event in [("hash", name), ("frame", name), ("frame", name)]]
+    assert [e for e in events if e[0] != "saved"] == expected
+    for name in segments:  # saved after its two chunks were walked, before the next segment is hashed
+        saved = events.index(("saved", name))
+        assert events[saved - 2 : saved] == [("frame", name), ("frame", name)]

@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..format import CatalogDrive, DriveLabel
+from ..format import ROLE_DATA, ROLE_PARITY, CatalogDrive, CatalogParity, DriveLabel, role_label
 
-DATA = "data"
-PARITY = "parity"
+DATA = ROLE_DATA
+PARITY = ROLE_PARITY
 
 
 @dataclass(frozen=True, order=True)
@@ -30,7 +30,7 @@ class DriveKey:
     @property
     def label(self) -> str:
         """``drive-0003`` or ``parity-0001`` (docs/format.md 19.3)."""
-        return f"{'drive' if self.role == DATA else 'parity'}-{self.number:04d}"
+        return role_label(self.role, self.number)
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,9 @@ class GivenDrive:
     def of(cls, path: str, label: DriveLabel | None) -> GivenDrive:
         if label is None:
             return cls(path)
-        # Version 1 drives are all data drives of one lane (docs/format.md 19.3).
-        return cls(path, label.shipment, DriveKey(DATA, label.drive), None, None, label.manifest_blake3)
+        # Version 1 drives are data drives, of no lane (one writer filled them in order).
+        key = DriveKey(label.role, label.drive)
+        return cls(path, label.shipment, key, label.lane, label.lane_seq, label.manifest_blake3)
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,11 @@ class ListedDrive:
     manifest_blake3: str | None = None
 
     @classmethod
-    def of(cls, record: CatalogDrive) -> ListedDrive:
-        return cls(DriveKey(DATA, record.drive), record.label, None, None, record.manifest_blake3)
+    def of(cls, record: CatalogDrive | CatalogParity) -> ListedDrive:
+        """A catalog's data drive record, or (version 2) its parity drive record."""
+        if isinstance(record, CatalogParity):
+            return cls(DriveKey(PARITY, record.drive), record.label, None, None, record.manifest_blake3)
+        return cls(DriveKey(DATA, record.drive), record.label, record.lane, record.lane_seq, record.manifest_blake3)
 
 
 @dataclass

@@ -63,16 +63,19 @@ LABEL_LIMIT = 1 << 16
 HASH_SLICE = 64 * 2**20
 
 
-def segment_blake3(path: str, threads: int, advance: Callable[[int], None]) -> str | None:
+def segment_blake3(path: str, threads: int, advance: Callable[[int], None], slice_size: int = HASH_SLICE) -> str | None:
     """The BLAKE3 of a whole local (segment) file, None if it cannot be read (see :func:`mapped_blake3`)."""
     directory, name = os.path.split(path)
-    return mapped_blake3(LocalStore(directory or "."), name, threads, advance)
+    return mapped_blake3(LocalStore(directory or "."), name, threads, advance, slice_size)
 
 
-def mapped_blake3(store: DriveStore, name: str, threads: int, advance: Callable[[int], None]) -> str | None:
+def mapped_blake3(
+    store: DriveStore, name: str, threads: int, advance: Callable[[int], None], slice_size: int = HASH_SLICE
+) -> str | None:
     """The BLAKE3 of a whole (segment) file of ``store``, None if it cannot be read: hashed from a memory map in
-    slices of :data:`HASH_SLICE` on ``threads`` threads, as b3sum does; each slice's pages are let go once hashed,
-    so memory stays at a slice. ``advance`` is told the bytes of every slice."""
+    slices of ``slice_size`` on ``threads`` threads, as b3sum does; each slice's pages are let go once hashed, so
+    memory stays at a slice (many drives hashed at once each take a smaller one). ``advance`` is told the bytes of
+    every slice."""
     hasher = blake3.blake3(max_threads=threads)
     try:
         if (info := store.stat(name)) is not None and info.size == 0:
@@ -82,8 +85,8 @@ def mapped_blake3(store: DriveStore, name: str, threads: int, advance: Callable[
             size = len(mapped)
             view = memoryview(mapped)
             try:
-                for start in range(0, size, HASH_SLICE):
-                    end = min(start + HASH_SLICE, size)
+                for start in range(0, size, slice_size):
+                    end = min(start + slice_size, size)
                     hasher.update(view[start:end])
                     with contextlib.suppress(OSError, ValueError, AttributeError):
                         mapped.madvise(mmap.MADV_DONTNEED, start, end - start)
@@ -175,9 +178,11 @@ class DriveReader:
         with self.store.open(name) as handle:
             return stream_blake3(handle)
 
-    def segment_blake3(self, name: str, threads: int, advance: Callable[[int], None]) -> str | None:
+    def segment_blake3(
+        self, name: str, threads: int, advance: Callable[[int], None], slice_size: int = HASH_SLICE
+    ) -> str | None:
         """The BLAKE3 of segment ``name`` hashed whole (see :func:`mapped_blake3`), None if it cannot be read."""
-        return mapped_blake3(self.store, name, threads, advance)
+        return mapped_blake3(self.store, name, threads, advance, slice_size)
 
     def checksums(self) -> Checksums:
         """The drive's B3SUMS, parsed (an OSError when it cannot be read)."""

@@ -16,6 +16,7 @@ from dataclasses import asdict
 import blake3
 
 from ..drive import ChunkMap, DriveReader, segment_blake3
+from ..drive.reader import HASH_SLICE
 from ..errors import FormatError
 from ..format import MANIFEST_NAME, ChunkRecord, FileRecord, show_path
 from ..progress import DriveProgress
@@ -36,8 +37,10 @@ class HashAhead:
     interpreter lock free, and BLAKE3 spreads each slice over ``threads`` threads), while the main thread checks
     manifests and catalogs: a full check of intact drives then costs about the hashing alone."""
 
-    def __init__(self, threads: int, hash_segment: SegmentHash | None = None) -> None:
+    def __init__(self, threads: int, hash_segment: SegmentHash | None = None, slice_size: int = HASH_SLICE) -> None:
         self.threads = threads
+        #: Bytes of a segment mapped at a time (see drive.segment_blake3).
+        self.slice_size = slice_size
         #: What hashes a segment file (None: segment_blake3, as the data pass does).
         self.hash_segment = hash_segment
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sneakernet-verify-ahead")
@@ -51,8 +54,10 @@ class HashAhead:
 
     def _hash(self, drive: str, segment: str) -> str | None:
         # The progress is told when the digest is used, on the main thread.
-        hash_segment = self.hash_segment or segment_blake3
-        return hash_segment(os.path.join(drive, segment), self.threads, lambda _: None)
+        path = os.path.join(drive, segment)
+        if self.hash_segment is not None:
+            return self.hash_segment(path, self.threads, lambda _: None)
+        return segment_blake3(path, self.threads, lambda _: None, self.slice_size)
 
     def take(self, drive: str, segment: str) -> Future[str | None] | None:
         with self.lock:
@@ -116,24 +121,12 @@ class DataCheck:
             self._resume_from(state)
         if self.settings.mode == Mode.FULL:
             # Segments hashed whole and found intact need no chunk read: the pass below only names damage.
-            whole = selected - done
-            selected = self._check_whole_segments(whole, state)
-            self._check_frames(whole - selected)
+            selected = self._check_whole_segments(selected - done, state)
         if selected or self.settings.mode != Mode.FULL:
             self._check_chunks(selected, done, state)
         self.reader.close()
         if state is not None and self.settings.state is not None:
             self.settings.state.clear(state.key)
-
-    def _check_frames(self, intact: set[str]) -> None:
-        """Each chunk of the ``intact`` segments (hashed whole, matching) is exactly one zstd frame of its raw size:
-        the segment's hash says its bytes are as packed, not that the chunk records cut them into single frames (a
-        second frame inside a chunk would pass). Only frame and block headers are read, from the memory map."""
-        if not intact:
-            return
-        for chunk in self._chunk_records():
-            if chunk.segment in intact and (reason := self.reader.frame_problem(chunk)) is not None:
-                self.report.add_damaged(chunk, reason)
 
     def _check_chunks(self, selected: set[str], done: set[str], state: VerifyState | None) -> None:
         """Check the chunks of ``selected`` segments (not ``done``) one by one, on the pool."""
@@ -260,28 +253,58 @@ class DataCheck:
         as packed, so its chunks need no hash of their own: the intact drive, the usual case, is read once at
         b3sum's speed. A segment missing, of the wrong size, unreadable or with another hash goes to the
         chunk-by-chunk pass, which names each damaged chunk and so each hurt file.
+
+        The segment's hash says its bytes are as packed, not that the chunk records cut them into single frames (a
+        second frame inside a chunk would pass): each chunk of an intact segment is walked, frame and block
+        headers only, as soon as its segment is hashed, while the segment's pages are still in the page cache (a
+        walk after the drive's last segment would read an 8 TB drive a second time). Its progress is saved once
+        its chunks are walked.
         """
         damaged: set[str] = set()
-        for name in sorted(segments):
-            record = self.manifest.segments[name]
-            if self.segment_sizes.get(name) != record.size:
-                damaged.add(name)
+        intact: dict[str, bool] = {}
+        walking: str | None = None
+        for chunk in self._chunk_records():
+            name = chunk.segment
+            if name not in segments:
                 continue
-            self.hashed_whole.add(name)
-            ahead = self.ahead.take(self.path, name) if self.ahead is not None else None
-            if ahead is not None:
-                digest = ahead.result()
-                self.progress.advance(record.size)
-            else:
-                digest = segment_blake3(self.reader.file(name), self.settings.workers, self.progress.advance)
-            if digest != record.blake3:
+            if name not in intact:
+                if walking is not None and state is not None:
+                    self._segment_done(walking, state)
+                intact[name] = self._hash_whole(name)
+                walking = name if intact[name] else None
+                if not intact[name]:
+                    damaged.add(name)
+            if intact[name] and (reason := self.reader.frame_problem(chunk)) is not None:
+                self.report.add_damaged(chunk, reason)
+        if walking is not None and state is not None:
+            self._segment_done(walking, state)
+        # A segment no chunk record names (the structure check says so) is hashed all the same.
+        for name in sorted(segments - intact.keys()):
+            if not self._hash_whole(name):
                 damaged.add(name)
-                continue
-            self.report.bytes_checked += record.size
-            self.report.chunks_checked += record.chunks
-            if state is not None:
+            elif state is not None:
                 self._segment_done(name, state)
         return damaged
+
+    def _hash_whole(self, name: str) -> bool:
+        """Whether segment ``name`` hashed whole (ahead, or here) is the one the manifest records."""
+        record = self.manifest.segments[name]
+        if self.segment_sizes.get(name) != record.size:
+            return False
+        self.hashed_whole.add(name)
+        ahead = self.ahead.take(self.path, name) if self.ahead is not None else None
+        if ahead is not None:
+            digest = ahead.result()
+            self.progress.advance(record.size)
+        else:
+            digest = segment_blake3(
+                self.reader.file(name), self.settings.workers, self.progress.advance, self.settings.hash_slice
+            )
+        if digest != record.blake3:
+            return False
+        self.report.bytes_checked += record.size
+        self.report.chunks_checked += record.chunks
+        return True
 
 
 class FileHasher:

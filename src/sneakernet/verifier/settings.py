@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from ..drive.reader import HASH_SLICE
 from .state import StateStore
 
 
@@ -32,3 +33,6 @@ class Settings:
     workers: int = 1
     #: The shipment's catalog, for a drive that carries none (--catalog).
     catalog: str | None = None
+    #: Bytes of a segment mapped at a time while it is hashed whole (drive.reader.HASH_SLICE; smaller when many
+    #: drives are checked at once, so that their mapped pages stay bounded: see run.py).
+    hash_slice: int = HASH_SLICE
