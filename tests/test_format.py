@@ -421,14 +421,14 @@ VERSIONED = [
 
 
 @pytest.mark.parametrize(("what", "raw", "parse"), VERSIONED, ids=[v[0] for v in VERSIONED])
-@pytest.mark.parametrize("version", [2, 3, 2**16])
+@pytest.mark.parametrize("version", [3, 4, 2**16])
 def test_a_newer_version_says_to_upgrade(what: str, raw: dict[str, Any], parse: Any, version: int) -> None:
     with pytest.raises(UnsupportedVersion) as info:
         parse(changed(raw, version=version))
     assert info.value.exit_code == ExitCode.USAGE == 2
     kind = raw["format"].split("-")[1]
     assert str(info.value) == (
-        f"this {kind} is format version {version}, written by a newer sneakernet; this one reads version 1: upgrade"
+        f"this {kind} is format version {version}, written by a newer sneakernet; this one reads version 2: upgrade"
     )
 
 
@@ -441,16 +441,16 @@ def test_a_version_no_sneakernet_writes_is_damage(what: str, raw: dict[str, Any]
     assert info.value.exit_code == 2
     shown = repr(version) if len(repr(version)) <= 40 else repr(version)[:40] + "..."
     assert str(info.value) == (
-        f"{what} has format version {shown}, which no sneakernet writes (this one reads version 1): "
+        f"{what} has format version {shown}, which no sneakernet writes (this one reads version 2): "
         "it is damaged or not sneakernet's"
     )
 
 
 @pytest.mark.parametrize(("what", "raw", "parse"), VERSIONED, ids=[v[0] for v in VERSIONED])
 def test_version_is_checked_before_the_fields(what: str, raw: dict[str, Any], parse: Any) -> None:
-    # A version 2 record may have other fields: the version is what the reader must report.
+    # A version 3 record may have other fields: the version is what the reader must report.
     with pytest.raises(UnsupportedVersion):
-        parse({"type": "header", "format": raw["format"], "version": 2})
+        parse({"type": "header", "format": raw["format"], "version": 3})
 
 
 @pytest.mark.parametrize(("what", "raw", "parse"), VERSIONED, ids=[v[0] for v in VERSIONED])
@@ -833,16 +833,16 @@ def test_golden_checksums_pass_b3sum_check() -> None:
 
 # --- a drive of a newer format version, through the command line ---------------------------------------------
 
-UPGRADE = "this drive is format version 2, written by a newer sneakernet; this one reads version 1: upgrade"
+UPGRADE = "this drive is format version 3, written by a newer sneakernet; this one reads version 2: upgrade"
 
 
 def newer_drive(tmp_path: Path) -> Path:
-    """A copy of the golden fixture's last drive as a version 2 writer could leave it: drive.json says version 2
+    """A copy of the golden fixture's last drive as a version 3 writer could leave it: drive.json says version 3
     and nothing else on the drive follows version 1 (a v1 reader must not look past drive.json)."""
     drive = tmp_path / "drive-0003"
     shutil.copytree(drives()[2], drive)
     label = json.loads((drive / DRIVE_LABEL_NAME).read_text("ascii"))
-    (drive / DRIVE_LABEL_NAME).write_text(json.dumps({**label, "version": 2, "role": "parity"}, indent=2) + "\n")
+    (drive / DRIVE_LABEL_NAME).write_text(json.dumps({**label, "version": 3, "role": "parity"}, indent=2) + "\n")
     (drive / MANIFEST_NAME).write_bytes(b"not a version 1 manifest")
     shutil.rmtree(drive / "segments")
     return drive
@@ -880,7 +880,7 @@ def test_a_newer_catalog_is_not_called_damaged(tmp_path: Path) -> None:
     with open(Path(drives()[2], CATALOG_NAME), "rb") as handle:
         records = [r for r in read_records(handle, "catalog") if r is not None]
     writer = RecordFileWriter(catalog)
-    for record in [{**records[0], "version": 2}, *records[1:]]:
+    for record in [{**records[0], "version": 3}, *records[1:]]:
         writer.write(record)
     writer.close()
     dest = tmp_path / "dest"

@@ -1144,10 +1144,10 @@ def test_quiet_prints_only_problems(ship: list[Path]) -> None:
 
 def test_a_drive_of_an_unknown_format_version_is_exit_2(ship: list[Path]) -> None:
     drive = ship[0]
-    replace_text(drive / DRIVE_LABEL_NAME, '"version": 1', '"version": 2')
+    replace_text(drive / DRIVE_LABEL_NAME, '"version": 1', '"version": 3')
     code, out, _ = run("verify", drive)
     assert code == 2
-    assert "this drive is format version 2, written by a newer sneakernet; this one reads version 1: upgrade" in out
+    assert "this drive is format version 3, written by a newer sneakernet; this one reads version 2: upgrade" in out
 
 
 def test_an_intact_drive_is_read_once_a_segment_at_a_time(seg_drive: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -34,6 +34,9 @@ class PackOptions:
     excludes: tuple[str, ...] = ()
     skip_unreadable: bool = False
     threads: int = 0
+    #: The format version written: 1 unless a version 2 feature is used (docs/format.md 19, intro). 2 with no such
+    #: feature (one lane, no parity, no encryption) is for the library and the tests only, not on the command line.
+    format_version: int = 1
 
     def check(self) -> None:
         if not MIN_CHUNK_SIZE <= self.chunk_size <= MAX_CHUNK_SIZE:
@@ -44,6 +47,8 @@ class PackOptions:
             raise UsageError(f"zstd level must be between 1 and 22, not {self.level}")
         if self.reserve is not None and self.reserve < 0:
             raise UsageError("reserve cannot be negative")
+        if self.format_version not in (1, 2):
+            raise UsageError(f"format version must be 1 or 2, not {self.format_version}")
 
     @property
     def workers(self) -> int:

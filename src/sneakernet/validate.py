@@ -33,6 +33,7 @@ from .format import (
     EntryRecord,
     FileRecord,
     HardlinkRecord,
+    LaneTable,
     ManifestHeader,
     ManifestRecord,
     Metadata,
@@ -203,10 +204,15 @@ class ManifestCheck:
     overlapping), the ``segment`` record after its chunks with their count and total size, no segment beyond the
     header's ``segment_size``. A segment whose hash matches then holds exactly the chunks the records describe.
 
+    In version 2 (docs/format.md 19.4) every non-final piece must continue on the next drive of this drive's lane:
+    ``lanes``, the shipment's data drives by lane (from its catalog), says which that is; without them (a drive
+    checked without its catalog) the field's presence alone is checked, by the parser.
+
     :meth:`check` returns the problems of one record; :meth:`finish` those only the end can tell.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, lanes: LaneTable | None = None) -> None:
+        self.lanes = lanes
         self.header: ManifestHeader | None = None
         #: The number of the segment being filled (0: none yet), and its chunks and bytes so far.
         self.segment = 0
@@ -223,7 +229,11 @@ class ManifestCheck:
         if isinstance(record, SegmentRecord):
             return self._segment(record)
         if isinstance(record, FileRecord | DirRecord | SymlinkRecord | HardlinkRecord | SkippedRecord):
-            return entry_problems(record)
+            problems = entry_problems(record)
+            if type(record) is FileRecord and record.next_drive is not None and self.lanes and self.header:
+                problem = self.lanes.next_drive_problem(self.header.drive, record.next_drive)
+                problems += [f"file {show_path(record.path)!r}: {problem}"] if problem else []
+            return problems
         return []
 
     def _chunk(self, chunk: ChunkRecord) -> list[str]:
@@ -376,19 +386,28 @@ class CatalogIndex:
         if row:
             yield f"{show_path(bytes(row[0]))!r} lies inside {show_path(bytes(row[1]))!r}, a {row[2]}"
 
-    def compare(self, drive: int) -> Iterator[str]:
+    def compare(self, drive: int, lane: Iterable[int] | None = None) -> Iterator[str]:
         """The entries :meth:`load_seen` loaded, of drive ``drive``, against the catalog's (built by :meth:`build`):
         every path the drive finishes is listed for this drive with its kind and size, a piece continuing on
-        the next drive lies within its file's drives, and the catalog lists no more entries for this drive."""
+        the next drive lies within its file's drives, and the catalog lists no more entries for this drive.
+
+        ``lane`` (version 2, docs/format.md 19.5): the drives of this drive's lane; a file with a piece here must
+        lie in that lane (its drives are then a chain of the lane, the catalog reader having checked that each
+        entry's drives are one lane's)."""
         db, table = self.db, self.table
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS lane_drives (drive INTEGER PRIMARY KEY)")
+        db.execute("DELETE FROM lane_drives")
+        if lane is not None:
+            db.executemany("INSERT OR IGNORE INTO lane_drives VALUES (?)", ((d,) for d in lane))
         bad = db.execute(
             f"SELECT s.path, s.kind, s.size, s.role, c.kind, c.size, c.first_drive, c.last_drive FROM drive_seen AS s "
             f"LEFT JOIN {table} AS c ON c.path = s.path WHERE c.path IS NULL OR c.kind != s.kind "
             "OR (s.role != 'piece' AND (c.size != s.size OR c.last_drive != ?)) "
             "OR (s.role IN ('whole', 'entry') AND c.first_drive != ?) "
             "OR (s.role = 'tail' AND c.first_drive >= ?) "
-            "OR (s.role = 'piece' AND NOT (c.first_drive <= ? AND ? < c.last_drive)) LIMIT 1",
-            (drive, drive, drive, drive, drive),
+            "OR (s.role = 'piece' AND NOT (c.first_drive <= ? AND ? < c.last_drive)) "
+            "OR (? AND s.role IN ('piece', 'tail') AND c.first_drive NOT IN (SELECT drive FROM lane_drives)) LIMIT 1",
+            (drive, drive, drive, drive, drive, lane is not None),
         ).fetchone()
         if bad is not None:
             yield _mismatch(drive, *bad)
@@ -407,15 +426,16 @@ class CatalogIndex:
                 f"{drive}, the manifest has {finals}{what}"
             )
 
-    def link_problems(self, drive: int) -> Iterator[str]:
+    def link_problems(self, drive: int, ordered: bool = True) -> Iterator[str]:
         """Hard links of the entries :meth:`load_seen` loaded whose target the catalog does not list as a regular
         file finished on this drive or an earlier one (docs/format.md 6.2 rule 8). Restore refuses such a link as
-        an entry when it meets it (it cannot tell before the target's drive is in); verify says so up front."""
+        an entry when it meets it (it cannot tell before the target's drive is in); verify says so up front.
+        Not ``ordered`` (version 2, 19.4: the target may be in another lane), the target may finish on any drive."""
         row = self.db.execute(
             f"SELECT s.path, s.target, c.kind, c.last_drive FROM drive_seen AS s LEFT JOIN {self.table} AS c "
             "ON c.path = s.target WHERE s.kind = 'hardlink' AND (c.path IS NULL OR c.kind != 'file' "
-            "OR c.last_drive > ?) LIMIT 1",
-            (drive,),
+            "OR (? AND c.last_drive > ?)) LIMIT 1",
+            (ordered, drive),
         ).fetchone()
         if row is None:
             return

@@ -174,15 +174,18 @@ def test_labels_per_role() -> None:
 @pytest.mark.parametrize(
     "parse",
     [
-        lambda: DriveLabel.from_json(data_label().to_json()),
-        lambda: ManifestHeader.from_json(v2_header().to_json()),
-        lambda: CatalogHeader.from_json(CatalogHeader("s", 0, H1, "c", "t", 0, 0, 0, version=2).to_json()),
+        lambda versions: DriveLabel.from_json(data_label().to_json(), versions),
+        lambda versions: ManifestHeader.from_json(v2_header().to_json(), versions),
+        lambda versions: CatalogHeader.from_json(
+            CatalogHeader("s", 0, H1, "c", "t", 0, 0, 0, version=2).to_json(), versions
+        ),
     ],
 )
-def test_version_2_is_still_refused_where_it_is_not_read_end_to_end(parse: Any) -> None:
-    assert 2 not in READ_VERSIONS
-    with pytest.raises(UnsupportedVersion, match=r"format version 2, written by a newer sneakernet.*upgrade"):
-        parse()
+def test_version_2_is_read_by_default_and_refused_where_a_reader_asks_for_1(parse: Any) -> None:
+    assert {1, 2} == READ_VERSIONS
+    assert parse(None).version == 2
+    with pytest.raises(UnsupportedVersion, match=r"format version 2, written by a newer sneakernet.*reads version 1"):
+        parse({1})
 
 
 # --- manifest header and records ------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ the end leaves every drive finished and checkable, and ``pack --resume`` writes 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
 from ..errors import DestinationError
@@ -19,6 +19,7 @@ from ..format import (
     CatalogDrive,
     CatalogEntry,
     CatalogHeader,
+    CatalogParity,
     DirRecord,
     DriveLabel,
     EndRecord,
@@ -27,7 +28,7 @@ from ..format import (
     SymlinkRecord,
 )
 from ..format.checksums import checksum_lines
-from ..format.container import RecordWriter
+from ..format.container import RecordWriter, encode_record
 from ..io.atomic import COPY_BLOCK, copy_atomic, write_error
 from ..io.store import DriveStore
 
@@ -50,6 +51,35 @@ def catalog_entry(record: object, drive: int, first_drive: dict[bytes, int]) -> 
     return None
 
 
+def catalog_body(
+    header: CatalogHeader, labels: list[DriveLabel], lines: BinaryIO, parity: Sequence[CatalogParity] = ()
+) -> Iterator[bytes]:
+    """The catalog's lines after its header, the end record included: version 2's summary (docs/format.md 19.5),
+    a drive record per label, version 2's ``parity`` records, the spooled entry ``lines`` (read from their start),
+    the end record. Version 2's fingerprint is the hash of these lines but the parity records
+    (:func:`~sneakernet.format.body_fingerprint`), so the writer reads them twice: once to hash them, once to write
+    them after the header that holds the hash."""
+    records = 1  # the header
+    if header.version >= 2:
+        records += 1
+        yield encode_record(header.summary().to_json())
+    for label in labels:
+        drive = CatalogDrive(
+            label.drive, label.label, label.manifest_size, label.manifest_blake3, label.stored_bytes,
+            lane=label.lane, lane_seq=label.lane_seq,
+        )  # fmt: skip
+        records += 1
+        yield encode_record(drive.to_json())
+    for record in parity:
+        records += 1
+        yield encode_record(record.to_json())
+    lines.seek(0)
+    for line in lines:
+        records += 1
+        yield line
+    yield encode_record(EndRecord(records + 1).to_json())
+
+
 def write_catalog(
     stores: list[DriveStore], labels: list[DriveLabel], header: CatalogHeader, bound: int, lines: BinaryIO
 ) -> str:
@@ -63,15 +93,8 @@ def write_catalog(
         try:
             writer = RecordWriter(target)
             writer.write(header.to_json())
-            for label in labels:
-                drive = CatalogDrive(
-                    label.drive, label.label, label.manifest_size, label.manifest_blake3, label.stored_bytes
-                )
-                writer.write(drive.to_json())
-            lines.seek(0)
-            for line in lines:
+            for line in catalog_body(header, labels, lines):
                 writer.write_line(line)
-            writer.write(EndRecord(writer.records + 1).to_json())
             size, digest = writer.close()
             if size > bound:
                 raise AssertionError(f"catalog of {size} bytes exceeds the {bound} bytes reserved for it")

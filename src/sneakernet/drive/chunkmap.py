@@ -26,6 +26,9 @@ class ChunkMap:
 
     def add_chunk(self, chunk: ChunkRecord) -> None:
         if self.first_chunk is None:
+            if self.header is not None and self.header.version >= 2 and chunk.id != 0:
+                # Version 2 numbers chunks from 0 on every drive (docs/format.md 19.4).
+                raise FormatError(f"the first chunk is chunk {chunk.id}: in format version 2 every drive's is 0")
             self.first_chunk = chunk.id
             self.raw_offsets.append(0)
         expected = self.first_chunk + len(self.raw_offsets) - 1

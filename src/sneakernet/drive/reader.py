@@ -16,7 +16,7 @@ from typing import Any, BinaryIO, TypeVar
 import blake3
 
 from ..chunks.codec import ChunkCodec
-from ..errors import FormatError, IntegrityError, NotADrive, UnfinishedDrive
+from ..errors import FormatError, IntegrityError, NotADrive, UnfinishedDrive, UnsupportedVersion
 from ..format import (
     CHECKSUMS_NAME,
     DRIVE_LABEL_NAME,
@@ -24,10 +24,13 @@ from ..format import (
     MANIFEST_NAME,
     PARTIAL_SUFFIX,
     READERS,
+    CatalogBodyHasher,
+    CatalogCheck,
     CatalogDrive,
     CatalogEntry,
     CatalogHeader,
     CatalogRecord,
+    CatalogSummary,
     ChunkRecord,
     DriveLabel,
     EndRecord,
@@ -35,6 +38,7 @@ from ..format import (
     ManifestRecord,
     SegmentRecord,
     catalog_record_from_json,
+    header_label_problems,
 )
 from ..format.checksums import Checksums, parse_checksums
 from ..format.container import HashingReader, check_single_frame, read_records, type_prefix
@@ -143,6 +147,11 @@ class DriveReader:
         self.label = DriveLabel.from_bytes(data)
         if problems := label_problems(self.label):
             raise FormatError(f"{DRIVE_LABEL_NAME} is out of bounds: {'; '.join(problems)}")
+        if self.label.encrypted:
+            # Until encrypted drives are read (docs/format.md 19.8), never taken for clear ones.
+            raise UnsupportedVersion(
+                f"{path} is an encrypted drive (format version 2), which this sneakernet does not read: upgrade"
+            )
         self._maps: dict[str, mmap.mmap] = {}
         self._maps_lock = threading.Lock()
         #: How the drive's chunks decode: the codec its manifest header names, once :meth:`records` has read it.
@@ -310,6 +319,8 @@ class DriveReader:
                 raise FormatError(f"{what} belongs to another shipment or drive than its {DRIVE_LABEL_NAME}")
             if header.version != self.label.version:
                 raise FormatError(f"{what} is of format version {header.version}, its {DRIVE_LABEL_NAME} of another")
+            if problems := header_label_problems(self.label, header):
+                raise FormatError(f"{what} does not agree with its {DRIVE_LABEL_NAME}: {'; '.join(problems)}")
             self.codec = ChunkCodec.from_header(header)
             return header
 
@@ -328,11 +339,13 @@ def _read_record_file(
     only: tuple[str, ...] | None,
     parse_header: Callable[[dict[str, Any]], H],
     parse: Callable[[dict[str, Any]], R],
+    on_line: Callable[[bytes], None] | None = None,
 ) -> Generator[H | R, None, tuple[int, str]]:
     """The header, then each record through the end record, of the record file at ``path``; returns the size and
     BLAKE3 of the bytes read, once every byte has been read and the file found to be a single zstd frame.
 
-    With ``only`` (record types), the other records are counted but neither parsed nor yielded."""
+    With ``only`` (record types), the other records are counted but neither parsed nor yielded. ``on_line`` is
+    given each line after the header as it is read (see :func:`~sneakernet.format.container.read_records`)."""
     try:
         handle = opener()
     except OSError as exc:
@@ -340,7 +353,7 @@ def _read_record_file(
     with handle:
         source = HashingReader(handle)
         prefixes = None if only is None else tuple(type_prefix(t) for t in (*only, EndRecord.TYPE))
-        raw_records = read_records(source, what, prefixes)
+        raw_records = read_records(source, what, prefixes, on_line)
         first: dict[str, Any] | None = next(raw_records, None)
         yield parse_header(first or {})
         yield from _to_end_record(raw_records, parse, what)
@@ -384,24 +397,55 @@ class CatalogReader:
 
     def records(self, only: tuple[str, ...] | None = None) -> Iterator[CatalogRecord]:
         """The header, then each record through the end record (with ``only``, just those types; see
-        :meth:`DriveReader.records`)."""
+        :meth:`DriveReader.records`).
+
+        Version 2 (docs/format.md 19.5, 19.6): the header yielded carries the counts of the summary record (read
+        before the header is yielded, and yielded after it); a full pass (no ``only``) checks the records' order
+        and lanes (:class:`~sneakernet.format.CatalogCheck`); every pass, once at the end, that the body gives the
+        header's fingerprint."""
         what = f"the catalog {self.path}"
-        drives = [0, 0]  # the header's count, and the drive records read
+        if only is not None:
+            only = (*only, CatalogSummary.TYPE)  # version 2's counts are in it
+        inner = self._records(what, only)
+        first = next(inner)
+        if isinstance(first, CatalogHeader) and not first.summarised:
+            summary = next(inner, None)
+            if not isinstance(summary, CatalogSummary):
+                raise FormatError(f"{what} has no summary record after its header")
+            yield first.with_summary(summary)
+            yield summary
+        else:
+            yield first
+        yield from inner
+
+    def _records(self, what: str, only: tuple[str, ...] | None) -> Iterator[CatalogRecord]:
+        drives = [0, 0]  # the header's (or summary's) count, and the drive records read
         # The records' parser: replaced by that of the version the header states, once it is read.
         parse: Callable[[dict[str, Any]], CatalogRecord] = catalog_record_from_json
+        #: Version 2: the body's hash (the fingerprint) and, in a full pass, the records' order.
+        body: CatalogBodyHasher | None = None
+        order: CatalogCheck | None = None
+        stated = [""]  # the header's fingerprint
 
         def checked_header(raw: dict[str, Any]) -> CatalogHeader:
-            nonlocal parse
+            nonlocal parse, body, order
             header = CatalogHeader.from_json(raw)
             parse = READERS[header.version].catalog_record
-            if problems := catalog_header_problems(header):
+            if header.version == 1 and (problems := catalog_header_problems(header)):
                 raise FormatError(f"{what} has a header out of bounds: {'; '.join(problems)}")
-            drives[0] = header.drives
+            drives[0], stated[0] = header.drives, header.fingerprint
+            if header.version >= 2:
+                body = CatalogBodyHasher()
+                order = CatalogCheck() if only is None else None
             return header
 
         def checked(raw: dict[str, Any]) -> CatalogRecord:
             # Every record within the bounds of docs/format.md section 11 before anyone sizes anything by it.
             record = parse(raw)
+            if order is not None and not isinstance(record, CatalogHeader) and (problems := order.add(record)):
+                raise FormatError(f"{what} is not in order: {'; '.join(problems)}")
+            if isinstance(record, CatalogSummary):
+                drives[0] = record.drives
             if isinstance(record, CatalogEntry):
                 problems = catalog_entry_problems(record, drives[0])
             elif isinstance(record, CatalogDrive):
@@ -415,8 +459,18 @@ class CatalogReader:
                 raise FormatError(f"{what} has a record out of bounds: {'; '.join(problems)}")
             return record
 
+        def hash_line(line: bytes) -> None:
+            if body is not None:
+                body.update(line)
+
         opener = functools.partial(open_drive_file, self.path)
-        self.size, self.blake3 = yield from _read_record_file(opener, what, only, checked_header, checked)
+        self.size, self.blake3 = yield from _read_record_file(opener, what, only, checked_header, checked, hash_line)
+        if order is not None and (problems := order.finish()):
+            raise FormatError(f"{what} is not whole: {'; '.join(problems)}")
+        if body is not None and body.hexdigest() != stated[0]:
+            raise IntegrityError(
+                f"{what} does not give the fingerprint in its header: its records were changed (docs/format.md 19.6)"
+            )
 
     def drives(self) -> tuple[CatalogHeader, list[CatalogDrive]]:
         """The header and the drive list, after reading the whole catalog (entries counted, not parsed)."""

@@ -115,6 +115,10 @@ class DriveWriter:
                 segments=len(self.segments),
                 stored_bytes=self.stored_bytes,
                 raw_bytes=self.raw_bytes,
+                version=self.header.version,
+                lane=self.header.lane,
+                lane_seq=self.header.lane_seq,
+                encrypted=self.header.cipher is not None,
             )
             label_bytes = label.to_bytes()
             sums = [(s.name, s.blake3) for s in self.segments]

@@ -35,6 +35,7 @@ from .fingerprint import (
     body_fingerprint,
     catalog_is_consistent,
     fingerprint,
+    shipment_fingerprint,
     short_fingerprint,
 )
 from .headers import (
@@ -210,6 +211,7 @@ __all__ = [
     "path_json",
     "role_label",
     "segment_name",
+    "shipment_fingerprint",
     "short_fingerprint",
     "show_path",
     "version_reader",

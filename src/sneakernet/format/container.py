@@ -172,14 +172,20 @@ def _parse_line(text: str) -> Any:
 
 
 def read_records(
-    source: BinaryIO | HashingReader, what: str, only: tuple[bytes, ...] | None = None, *, cut: bool = False
+    source: BinaryIO | HashingReader,
+    what: str,
+    only: tuple[bytes, ...] | None = None,
+    on_line: Callable[[bytes], None] | None = None,
+    *,
+    cut: bool = False,
 ) -> Iterator[dict[str, Any] | None]:
     """Each record of a zstd JSON Lines stream, as a dict; :class:`FormatError` naming ``what`` on damage.
 
     With ``only`` (line prefixes from :func:`type_prefix`), the first line and lines starting with one of them
     are parsed and every other line yields None: a cheap way to walk one kind of record while still counting all.
     The caller checks the header (the first record) and the end record's count; this reader only promises
-    that each record it yields was a whole, well-formed line.
+    that each record it yields was a whole, well-formed line. ``on_line`` is given every whole line after the
+    first, parsed or not, as its bytes (version 2's fingerprint hashes a catalog's body, docs/format.md 19.6).
 
     With ``cut``, ``source`` may be a frame cut short (a writer's flushed ``.partial``, format.md 19.10): it is
     decoded as far as its bytes go, and a line cut at its end is the FormatError of any damage.
@@ -203,6 +209,8 @@ def read_records(
         number += 1
         if len(line) > MAX_LINE or not line.endswith(b"\n"):
             raise FormatError(f"{what} is damaged or cut short at line {number}")
+        if on_line is not None and number > 1:
+            on_line(line)
         if only is not None and number > 1 and not line.startswith(only):
             yield None
             continue

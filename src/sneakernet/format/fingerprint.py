@@ -54,12 +54,20 @@ def body_fingerprint(lines: Iterable[bytes]) -> str:
     return hasher.hexdigest()
 
 
+def shipment_fingerprint(header: CatalogHeader, drives: list[CatalogDrive]) -> str:
+    """The fingerprint a catalog's records give: version 1's over its drives' manifest hashes; version 2's is over
+    its body, which the catalog reader checks as it reads it (it refuses a body that does not give the header's),
+    so for a catalog read whole it is the header's."""
+    if header.version >= 2:
+        return header.fingerprint
+    return fingerprint(d.manifest_blake3 for d in drives)
+
+
 def catalog_is_consistent(header: CatalogHeader, drives: list[CatalogDrive]) -> bool:
-    """Whether a version 1 catalog lists drives 1..N and its drives' manifest hashes give its fingerprint (a
-    version 2 catalog's fingerprint is over its body: :class:`CatalogBodyHasher`)."""
+    """Whether a catalog read whole lists drives 1..N and gives its fingerprint (:func:`shipment_fingerprint`)."""
     # Counted first: a header claiming 10^12 drives must not make a list of them.
     numbered = len(drives) == header.drives and all(d.drive == n for n, d in enumerate(drives, 1))
-    return numbered and fingerprint(d.manifest_blake3 for d in drives) == header.fingerprint
+    return numbered and shipment_fingerprint(header, drives) == header.fingerprint
 
 
 def short_fingerprint(full: str) -> str:

@@ -420,7 +420,7 @@ READERS: dict[int, VersionReader] = {
 #: told otherwise, and refuse the others of :data:`READERS` as a newer release's ("upgrade"), so that a version 2
 #: drive is never read by code that does not follow it yet. Code that reads only records (a writer reading back
 #: its own version 2 drive, tests) passes ``versions=READERS``.
-READ_VERSIONS: frozenset[int] = frozenset({1})
+READ_VERSIONS: frozenset[int] = frozenset({1, 2})
 #: Versions above this are not taken for a newer release's (a damaged or hostile number is called so).
 MAX_FORMAT_VERSION = 2**16
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import BinaryIO
 
 from .._version import __version__
@@ -75,6 +75,9 @@ class ShipmentWriter:
         #: The catalog's entry lines, in order, as JSON Lines (uncompressed, in a temporary file).
         self.catalog_lines: BinaryIO = tempfile.TemporaryFile(prefix="sneakernet-catalog-")  # noqa: SIM115
         self.paths: dict[int, bytes] = {}
+        #: Version 2 numbers each drive's chunks from 0 (docs/format.md 19.4): the stream's id of the open
+        #: drive's first chunk, which its chunk and piece records count from.
+        self.first_chunk: int | None = None
         self.stored_raw_bytes = 0
         #: Each drive's size (before the reserve) by drive number, for the drives this run filled.
         self.sizes: dict[int, int] = {}
@@ -110,13 +113,16 @@ class ShipmentWriter:
         extra = RECORD_BOUND + sum(record_bound(len(self.paths[s.file_index])) for s in raw.slices)
         drive, placement = self._ensure_room(len(chunk.stored), extra)
         assert placement is not None
-        drive.add_chunk(chunk, placement.new_segment)
+        if self.first_chunk is None:
+            self.first_chunk = raw.id if self.options.format_version >= 2 else 0
+        chunk_id = raw.id - self.first_chunk
+        drive.add_chunk(chunk if chunk_id == chunk.id else replace(chunk, id=chunk_id), placement.new_segment)
         if chunk.method == "store":
             self.stored_raw_bytes += chunk.raw_size
         for piece in raw.slices:
             open_piece = self.pieces.get(piece.file_index)
             if open_piece is None:
-                self.pieces[piece.file_index] = _Piece(raw.id, piece.chunk_offset, piece.file_offset, piece.length)
+                self.pieces[piece.file_index] = _Piece(chunk_id, piece.chunk_offset, piece.file_offset, piece.length)
                 self.fill.pieces_bound += record_bound(len(self.paths[piece.file_index]))
             else:
                 open_piece.length += piece.length
@@ -142,6 +148,9 @@ class ShipmentWriter:
     def _catalog(self, entry: CatalogEntry | None) -> None:
         """Spool the catalog's entry lines as entries are written: the catalog needs no second read of manifests."""
         if entry is not None:
+            if self.options.format_version >= 2:
+                # One lane: a file's drives are consecutive numbers, one piece on each (docs/format.md 19.4).
+                entry = replace(entry, pieces=entry.last_drive - entry.first_drive + 1)
             self.catalog_lines.write(entry.to_line())
 
     def finish(self) -> None:
@@ -176,7 +185,11 @@ class ShipmentWriter:
             tool=f"sneakernet {__version__}",
             level=self.options.level,
         )
+        if self.options.format_version >= 2:
+            # One lane (lanes are the packer's to deal; this writer fills drives one after another).
+            header = replace(header, version=2, lane=1, lane_seq=index)
         self.slot = slot
+        self.first_chunk = None
         self.sizes[index] = slot.size
         log.info("%s: filling %s (room for %d bytes)", drive_label(index), slot.path, slot.capacity)
         begin_drive(self.progress, drive_label(index))
@@ -187,8 +200,13 @@ class ShipmentWriter:
         """Finish the open drive: the pieces of files that continue on the next drive, its manifest, its label."""
         assert self.drive is not None
         # Pieces of files that continue on the next drive end here.
+        # In version 2 they name the drive that goes on with them: in one lane, the next one opened.
+        next_drive = self.drive.header.drive + 1 if self.options.format_version >= 2 else None
         for index, piece in self.pieces.items():
-            record = FileRecord(self.paths[index], piece.offset, piece.length, piece.chunk, piece.chunk_offset, False)
+            record = FileRecord(
+                self.paths[index], piece.offset, piece.length, piece.chunk, piece.chunk_offset, False,
+                next_drive=next_drive,
+            )  # fmt: skip
             self.drive.add_record(record)
             self.first_drive.setdefault(record.path, self.drive.header.drive)
         self.pieces = {}

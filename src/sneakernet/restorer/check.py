@@ -12,6 +12,7 @@ from ..format import (
     DirRecord,
     FileRecord,
     HardlinkRecord,
+    LaneTable,
     ManifestHeader,
     SymlinkRecord,
     short_fingerprint,
@@ -53,7 +54,8 @@ def validate_drive(reader: DriveReader, journal: Journal, includes: Includes | N
         raise FormatError("its manifest is not the one the catalog names for this drive (a drive of another copy?)")
     if includes:
         journal.make_aliases()
-    check = ManifestCheck()
+    lanes, lane = catalog_lanes(journal, reader.label.drive)
+    check = ManifestCheck(lanes)
     index = journal.catalog_index()
 
     def entries() -> Iterator[Seen]:
@@ -80,6 +82,18 @@ def validate_drive(reader: DriveReader, journal: Journal, includes: Includes | N
         if problems := check.finish():
             raise FormatError(problems[0])
 
-    for problem in itertools.chain(index.load_seen(entries()), index.compare(reader.label.drive)):
+    for problem in itertools.chain(index.load_seen(entries()), index.compare(reader.label.drive, lane)):
         raise FormatError(problem)
     return chunk_map
+
+
+def catalog_lanes(journal: Journal, drive: int) -> tuple[LaneTable | None, list[int] | None]:
+    """Version 2: the catalog's data drives by lane, and the drives of ``drive``'s lane (None, None: version 1)."""
+    positions: list[list[int]] | None = journal.get_json("lanes")
+    if not positions:
+        return None, None
+    table = LaneTable()
+    for number, (lane, seq) in enumerate(positions, 1):
+        table.add(number, lane, seq)
+    own = table.position(drive)
+    return table, [n for n, (lane, _) in enumerate(positions, 1) if own is not None and lane == own[0]]

@@ -74,6 +74,8 @@ def journal_for(
             "files": header.files,
             "manifests": [d.manifest_blake3 for d in drives],
             "labels": [d.label for d in drives],
+            # Version 2: each data drive's lane and place in it, what a piece's next_drive must follow (19.4).
+            "lanes": [[d.lane, d.lane_seq] for d in drives] if header.version >= 2 else None,
             "includes": [p.decode("utf-8", "surrogateescape") for p in includes.patterns],
             # Restored over what DEST held (--force): what each install replaces is counted and named.
             "over_existing": over_existing,

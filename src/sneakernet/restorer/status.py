@@ -93,6 +93,16 @@ class _Absent:
         self.on_drive[drive] = (files + 1, size_so_far + size)
 
 
+def _carriers(first: int, last: int, drives: int, lanes: list[list[int]] | None) -> set[int]:
+    """The drives that carry an entry from ``first`` to ``last`` (of the shipment's ``drives``): in version 2 only
+    those of its lane (``lanes``: each drive's lane and place, docs/format.md 19.4), not every number between."""
+    span = range(first, min(last, drives) + 1)
+    if not lanes or not 1 <= last <= len(lanes):
+        return set(span)
+    lane = lanes[last - 1][0]
+    return {d for d in span if d <= len(lanes) and lanes[d - 1][0] == lane}
+
+
 def _absent_entries(journal: Journal, includes: Includes, restored: set[int], drives: int) -> _Absent:
     """Every wanted entry of the catalog that the journal does not call done, and the drives not restored (of
     the shipment's ``drives``, whatever an entry claims) that they wait on. A hard link waits on the drives of
@@ -100,6 +110,7 @@ def _absent_entries(journal: Journal, includes: Includes, restored: set[int], dr
     entry's when that is wanted (counted there)."""
     out = _Absent()
     aliases = journal.has_aliases()
+    lanes: list[list[int]] | None = journal.get_json("lanes")
     for absent in _absent_windows(journal, includes):
         out.count += len(absent)
         links = [row.path for row in absent if row.kind == "hardlink"]
@@ -107,11 +118,11 @@ def _absent_entries(journal: Journal, includes: Includes, restored: set[int], dr
         via = journal.alias_contents(links + targets) if aliases and links else {}
         target_states = journal.states(targets)
         for row in absent:
-            carriers = set(range(row.first_drive, min(row.last_drive, drives) + 1))
+            carriers = _carriers(row.first_drive, row.last_drive, drives, lanes)
             size = row.size if row.kind == "file" else 0
             content = via.get(row.path) or (via.get(row.target) if row.target is not None else None)
             if content is not None:
-                carriers.update(range(content[0], min(content[1], drives) + 1))
+                carriers.update(_carriers(content[0], content[1], drives, lanes))
                 size = int(content[2] or 0) if row.path in via else 0
             needed = sorted(d for d in carriers if d not in restored)
             for drive in needed:

@@ -23,8 +23,9 @@ from ..format import (
     CatalogEntry,
     CatalogHeader,
     DriveLabel,
+    LaneTable,
     catalog_is_consistent,
-    fingerprint,
+    shipment_fingerprint,
     short_fingerprint,
     show_path,
 )
@@ -158,7 +159,7 @@ class CatalogCheck:
         if header.shipment != label.shipment:
             # Decided once the manifest is read: drive.json may be the damaged one (see StructureCheck).
             return
-        computed = fingerprint(d.manifest_blake3 for d in drives)
+        computed = shipment_fingerprint(header, drives)
         if not catalog_is_consistent(header, drives):
             report.add(Kind.CATALOG, f"{CATALOG_NAME} is inconsistent: its drive list does not give its fingerprint")
         self.own = next((d for d in drives if d.drive == label.drive), None)
@@ -228,11 +229,18 @@ class CatalogCheck:
         index, own = self.index, self.own
         if not loaded or index is None or own is None or own.manifest_blake3 != self.reader.manifest_blake3:
             return  # no catalog to compare, or another problem already says the two do not belong together
-        drive = self.reader.label.drive
-        for problem in index.compare(drive):
+        drive, lanes = self.reader.label.drive, self.lanes()
+        lane = None if lanes is None else [d.drive for d in self.drives if d.lane == own.lane]
+        for problem in index.compare(drive, lane):
             self.report.add(Kind.CATALOG, problem)
-        for problem in index.link_problems(drive):
+        for problem in index.link_problems(drive, ordered=lanes is None):
             self.report.add(Kind.MANIFEST, f"{MANIFEST_NAME}: {problem}")
+
+    def lanes(self) -> LaneTable | None:
+        """Version 2: the catalog's data drives by lane (what a piece's ``next_drive`` must follow), else None."""
+        if self.header is None or self.header.version < 2:
+            return None
+        return LaneTable.of(self.drives)
 
     def paths_on_drive(self) -> list[str]:
         """The catalog's paths with bytes on this drive: what a damaged manifest may hurt."""

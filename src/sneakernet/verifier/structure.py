@@ -110,7 +110,7 @@ class StructureCheck:
     def _check_manifest(self, retried: bool = False) -> bool:
         """One pass over the manifest: its structure, hash, and the chunk map; False when it cannot be trusted."""
         assert self.reader is not None and self.catalog is not None
-        check = ManifestCheck()
+        check = ManifestCheck(self.catalog.lanes())
         self.unlisted = 0
         index = CatalogIndex(self.db)  # this drive's paths only: no catalog table needed
         bad = [0]  # records refused: they are not compared with the catalog (nothing hostile goes to SQLite)
