@@ -310,3 +310,28 @@ def test_status_counts_what_waits_on_the_drives_of_its_lane_only(tmp_path: Path)
     waiting = {w["drive"]: (w["files"], w["bytes"]) for w in json.loads(out)["waiting"]}
     # a/big (pieces on drives 1 and 3, lane 1) waits on drive 1 only: drive 2 is lane 2's, between the two numbers.
     assert waiting == {1: (2, 66536), 2: (4, 16)}
+
+
+def test_a_damaged_manifest_hurts_the_paths_of_its_lane_only(tmp_path: Path) -> None:
+    drives = copy_fixture(tmp_path)
+    manifest = drives[1] / MANIFEST_NAME
+    data = bytearray(manifest.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    manifest.write_bytes(bytes(data))
+    code, out, _ = invoke_cli("verify", "--json", drives[1])
+    assert code == 1
+    (problem,) = [p for p in json.loads(out)["drives"][0]["problems"] if p["kind"] == "manifest"]
+    # a/big spans drive numbers 1 to 3 but lies in lane 1: drive 2 (lane 2) carries none of it.
+    assert problem["paths"] == ["a/y", "b", "b/link", "b/sym"]
+
+
+def test_an_encrypted_drive_is_refused_in_one_line(tmp_path: Path) -> None:
+    drives = copy_fixture(tmp_path)
+    label = json.loads((drives[0] / DRIVE_LABEL_NAME).read_text())
+    label["encrypted"] = True
+    del label["raw_bytes"]
+    (drives[0] / DRIVE_LABEL_NAME).write_text(json.dumps(label, indent=2) + "\n")
+    code, _, err = invoke_cli("ls", drives[0])
+    assert code == 2
+    assert err.endswith("is an encrypted drive (format version 2), which this sneakernet does not read: upgrade\n")
+    assert err.count("\n") == 1

@@ -243,16 +243,23 @@ class CatalogCheck:
         return LaneTable.of(self.drives)
 
     def paths_on_drive(self) -> list[str]:
-        """The catalog's paths with bytes on this drive: what a damaged manifest may hurt."""
+        """The catalog's paths with bytes on this drive: what a damaged manifest may hurt (in version 2, of the
+        entries whose drives span this one's number, those of its lane only)."""
         drive = self.reader.label.drive
         catalog = self.reader.file(CATALOG_NAME)
         if not os.path.exists(catalog):
             return []
+        lanes = self.lanes()
+        own = lanes.position(drive) if lanes is not None else None
+
+        def here(entry: CatalogEntry) -> bool:
+            if not entry.first_drive <= drive <= entry.last_drive:
+                return False
+            return lanes is None or own is None or (lanes.position(entry.last_drive) or (0, 0))[0] == own[0]
+
         try:
             return [
-                show_path(r.path)
-                for r in CatalogReader(catalog).records()
-                if isinstance(r, CatalogEntry) and r.first_drive <= drive <= r.last_drive
+                show_path(r.path) for r in CatalogReader(catalog).records() if isinstance(r, CatalogEntry) and here(r)
             ]
         except FormatError:
             return []
