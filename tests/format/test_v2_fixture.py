@@ -335,3 +335,15 @@ def test_an_encrypted_drive_is_refused_in_one_line(tmp_path: Path) -> None:
     assert code == 2
     assert err.endswith("is an encrypted drive (format version 2), which this sneakernet does not read: upgrade\n")
     assert err.count("\n") == 1
+
+
+def test_a_parity_drive_given_as_a_data_drive_is_refused_in_one_line(tmp_path: Path) -> None:
+    drives = copy_fixture(tmp_path)
+    label = json.loads((drives[0] / DRIVE_LABEL_NAME).read_text())
+    for name in ("lane", "lane_seq", "raw_bytes"):
+        del label[name]
+    label.update(role="parity", label="parity-0001", group=1, row=0)
+    (drives[0] / DRIVE_LABEL_NAME).write_text(json.dumps(label, indent=2) + "\n")
+    code, out, _ = invoke_cli("verify", drives[0])
+    assert code == 2
+    assert "is a parity drive (parity-0001), not a data drive: give the shipment's data drives" in out

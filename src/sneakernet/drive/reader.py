@@ -24,6 +24,7 @@ from ..format import (
     MANIFEST_NAME,
     PARTIAL_SUFFIX,
     READERS,
+    ROLE_PARITY,
     CatalogBodyHasher,
     CatalogCheck,
     CatalogDrive,
@@ -147,6 +148,11 @@ class DriveReader:
         self.label = DriveLabel.from_bytes(data)
         if problems := label_problems(self.label):
             raise FormatError(f"{DRIVE_LABEL_NAME} is out of bounds: {'; '.join(problems)}")
+        if self.label.role == ROLE_PARITY:
+            # A parity drive has no chunk records nor entries (docs/format.md 19.7.5): its own readers read it.
+            raise UnsupportedVersion(
+                f"{path} is a parity drive ({self.label.label}), not a data drive: give the shipment's data drives"
+            )
         if self.label.encrypted:
             # Until encrypted drives are read (docs/format.md 19.8), never taken for clear ones.
             raise UnsupportedVersion(
