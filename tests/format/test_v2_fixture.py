@@ -347,3 +347,30 @@ def test_a_parity_drive_given_as_a_data_drive_is_refused_in_one_line(tmp_path: P
     code, out, _ = invoke_cli("verify", drives[0])
     assert code == 2
     assert "is a parity drive (parity-0001), not a data drive: give the shipment's data drives" in out
+
+
+def test_parity_records_in_the_catalog_leave_its_fingerprint(tmp_path: Path) -> None:
+    from sneakernet.drive.catalog import catalog_body
+    from sneakernet.format import CatalogParity
+
+    records = list(CatalogReader(str(DRIVES[0] / CATALOG_NAME)).records())
+    header = records[0]
+    assert isinstance(header, CatalogHeader)
+    labels = [DriveReader(str(d)).label for d in DRIVES]
+    spool = tmp_path / "entries"
+    spool.write_bytes(b"".join(r.to_line() for r in records if isinstance(r, CatalogEntry)))
+    parity = [CatalogParity(1, "parity-0001", 1, 0, 100, "ab" * 32, 4 << 20)]
+    with open(spool, "rb") as lines:
+        plain = list(catalog_body(header, labels, lines))
+        with_parity = list(catalog_body(header, labels, lines, parity))
+    assert body_fingerprint(plain) == body_fingerprint(with_parity) == header.fingerprint
+    assert len(with_parity) == len(plain) + 1 and with_parity[3 + 1].startswith(b'{"type":"parity"')
+    # And a reader takes the catalog with them (19.5: catalogs differing only in parity records are one).
+    catalog = tmp_path / CATALOG_NAME
+    writer = RecordWriter(catalog)
+    writer.write(header.to_json())
+    for line in with_parity:
+        writer.write_line(line)
+    writer.close()
+    read = list(CatalogReader(str(catalog)).records())
+    assert [r for r in read if isinstance(r, CatalogParity)] == parity

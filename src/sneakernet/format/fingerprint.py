@@ -26,20 +26,22 @@ def fingerprint(manifest_hashes: Iterable[str]) -> str:
 #: How a version 2 catalog's parity records begin (``type`` comes first in every record, section 5): the lines the
 #: fingerprint leaves out, so that parity added later keeps it (docs/format.md 19.6).
 PARITY_LINE_START = b'{"type":"parity"'
+#: How the end record begins: left out too, since its count counts the parity records.
+END_LINE_START = b'{"type":"end"'
 
 
 class CatalogBodyHasher:
     """Version 2's fingerprint, streaming (docs/format.md 19.6): fed the catalog's decompressed lines after the
-    header, each with its ``\\n``, in file order, it hashes all but the ``parity`` records. The writer feeds it
-    the body as it spools it; a reader feeds it every line it reads after the header, then compares
+    header, each with its ``\\n``, in file order, it hashes all but the ``parity`` records and the end record. The
+    writer feeds it the body as it spools it; a reader feeds it every line it reads after the header, then compares
     :meth:`hexdigest` with the header's fingerprint. By hand: ``zstd -dc catalog.jsonl.zst | tail -n +2 |
-    grep -v '^{"type":"parity"' | b3sum --no-names``."""
+    head -n -1 | grep -v '^{"type":"parity"' | b3sum --no-names``."""
 
     def __init__(self) -> None:
         self._hasher = blake3.blake3()
 
     def update(self, line: bytes) -> None:
-        if not line.startswith(PARITY_LINE_START):
+        if not line.startswith((PARITY_LINE_START, END_LINE_START)):
             self._hasher.update(line)
 
     def hexdigest(self) -> str:
