@@ -1615,6 +1615,7 @@ def test_ls(shipments: dict[str, Packed]) -> None:
             "size": e["size"],
             "first_drive": e["first_drive"],
             "last_drive": e["last_drive"],
+            "drives": list(range(e["first_drive"], e["last_drive"] + 1)),  # version 1: every drive between
         }
         for e in catalog_entries(drive)
     ]

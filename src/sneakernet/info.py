@@ -9,7 +9,7 @@ from typing import Any
 
 from .drive import CatalogReader, DriveReader
 from .errors import NotADrive, UsageError
-from .format import CATALOG_NAME, CatalogEntry, CatalogHeader, short_fingerprint, show_path
+from .format import CATALOG_NAME, CatalogDrive, CatalogEntry, CatalogHeader, LaneTable, short_fingerprint, show_path
 from .output import versioned
 
 
@@ -83,9 +83,12 @@ class ListedEntry:
     size: int
     first_drive: int
     last_drive: int
+    #: The drives holding the path's pieces, in order: first_drive ... last_drive in version 1; in version 2 the
+    #: drives of one lane (docs/format.md 19.4), which need not be every number between.
+    drives: tuple[int, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return versioned(self.__dict__)
+        return versioned({**self.__dict__, "drives": list(self.drives)})
 
 
 def ls(drive: str) -> Iterator[ListedEntry]:
@@ -98,6 +101,13 @@ def ls(drive: str) -> Iterator[ListedEntry]:
             "drives at the very end: run the same pack with --resume), or it is one of the first drives of a --swap "
             "pack, where only the last drive carries it: ls that one"
         )
+    lanes = LaneTable()  # the drive records come before the entries
     for record in CatalogReader(path).records():
-        if isinstance(record, CatalogEntry):
-            yield ListedEntry(show_path(record.path), record.kind, record.size, record.first_drive, record.last_drive)
+        if isinstance(record, CatalogDrive):
+            lanes.add(record.drive, record.lane or 1, record.lane_seq or record.drive)
+        elif isinstance(record, CatalogEntry):
+            drives = lanes.chain(record.first_drive, record.pieces) if record.pieces else None
+            yield ListedEntry(
+                show_path(record.path), record.kind, record.size, record.first_drive, record.last_drive,
+                tuple(drives or range(record.first_drive, record.last_drive + 1)),
+            )  # fmt: skip

@@ -367,10 +367,19 @@ def test_parity_records_in_the_catalog_leave_its_fingerprint(tmp_path: Path) -> 
     assert len(with_parity) == len(plain) + 1 and with_parity[3 + 1].startswith(b'{"type":"parity"')
     # And a reader takes the catalog with them (19.5: catalogs differing only in parity records are one).
     catalog = tmp_path / CATALOG_NAME
-    writer = RecordWriter(catalog)
+    writer = RecordFileWriter(catalog)
     writer.write(header.to_json())
     for line in with_parity:
         writer.write_line(line)
     writer.close()
     read = list(CatalogReader(str(catalog)).records())
     assert [r for r in read if isinstance(r, CatalogParity)] == parity
+
+
+def test_ls_names_the_drives_of_a_lane_not_the_numbers_between() -> None:
+    code, out, _ = invoke_cli("ls", DRIVES[1])
+    assert code == 0
+    assert "file               66536 drive 1,3       a/big" in out.splitlines()
+    code, out, _ = invoke_cli("ls", "--json", DRIVES[1])
+    listed = {e["path"]: e["drives"] for e in map(json.loads, out.splitlines())}
+    assert listed == {"a": [1], "a/y": [2], "b": [2], "b/link": [2], "b/sym": [2], "a/big": [1, 3], "a/x": [3]}

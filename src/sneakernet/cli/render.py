@@ -344,9 +344,11 @@ def print_status(state: ShipmentStatus) -> None:
 
 def ls_line(entry: ListedEntry) -> str:
     """One path of ``ls``: kind, size, the drives that hold it, path."""
-    drives = (
-        str(entry.first_drive) if entry.first_drive == entry.last_drive else f"{entry.first_drive}-{entry.last_drive}"
-    )
+    numbers = entry.drives or (entry.first_drive, entry.last_drive)
+    if list(numbers) == list(range(numbers[0], numbers[-1] + 1)):
+        drives = str(numbers[0]) if len(numbers) == 1 else f"{numbers[0]}-{numbers[-1]}"
+    else:  # format version 2: a lane's drives, not every number between (docs/format.md 19.4)
+        drives = ",".join(map(str, numbers))
     return f"{entry.kind:8} {entry.size:>15} drive {drives:9} {entry.path}"
 
 
