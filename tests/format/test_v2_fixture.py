@@ -344,9 +344,12 @@ def test_a_parity_drive_given_as_a_data_drive_is_refused_in_one_line(tmp_path: P
         del label[name]
     label.update(role="parity", label="parity-0001", group=1, row=0)
     (drives[0] / DRIVE_LABEL_NAME).write_text(json.dumps(label, indent=2) + "\n")
-    code, out, _ = invoke_cli("verify", drives[0])
-    assert code == 2
-    assert "is a parity drive (parity-0001), not a data drive: give the shipment's data drives" in out
+    # verify checks a parity drive with the parity checks (19.7.5); restore and ls read data drives only.
+    for command in (["restore", drives[0], "--into", tmp_path / "dest"], ["ls", drives[0]]):
+        code, _, err = invoke_cli(*command)
+        assert code == 2
+        assert err.endswith("is a parity drive (parity-0001), not a data drive: give the shipment's data drives\n")
+    assert not (tmp_path / "dest").exists()
 
 
 def test_parity_records_in_the_catalog_leave_its_fingerprint(tmp_path: Path) -> None:
