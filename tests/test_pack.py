@@ -516,7 +516,7 @@ def test_chunks_of_small_files_are_encoded_side_by_side(tmp_path: Path, monkeypa
     10 s) for the other at a barrier."""
     for number in range(400):
         write_file(tmp_path / "src" / f"f{number:03d}.txt", random.Random(number).randbytes(2000))
-    pack_module = importlib.import_module("sneakernet.packer")
+    pack_module = importlib.import_module("sneakernet.packer.pipeline")
     real, barrier = pack_module.encode, threading.Barrier(2, timeout=10)
 
     def side_by_side(chunk: Any, codec: Any) -> Any:

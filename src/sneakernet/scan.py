@@ -81,8 +81,12 @@ class ScanSpool:
     a pickle of its own, so no Unpickler's memo outlives a batch and memory stays bounded by one batch.
     """
 
-    def __init__(self) -> None:
-        self._file: BinaryIO = tempfile.TemporaryFile(prefix="sneakernet-scan-")  # noqa: SIM115
+    def __init__(self, path: str | None = None) -> None:
+        #: At ``path`` when given (a pack's lanes read it back from their own processes), else anonymous.
+        self.path = path
+        self._file: BinaryIO = (
+            open(path, "x+b") if path else tempfile.TemporaryFile(prefix="sneakernet-scan-")  # noqa: SIM115
+        )
         self._batch: list[tuple[Any, ...]] = []
 
     def add(self, entry: SourceEntry | Unreadable) -> None:
@@ -100,29 +104,46 @@ class ScanSpool:
         self._flush()
         self._file.flush()
         self._file.seek(0)
-        make = SourceEntry._make
-        while True:
-            try:
-                batch = pickle.load(self._file)
-            except EOFError:
-                return
-            for fields in batch:
-                yield make(fields) if len(fields) != 2 else Unreadable(*fields)
+        return _spooled(self._file)
+
+    def sync(self) -> None:
+        """Every entry added so far in the file, for another process to read (:func:`read_spool`)."""
+        self._flush()
+        self._file.flush()
 
     def close(self) -> None:
         self._file.close()
 
 
-def scan(root: str | os.PathLike[str] | Source, excludes: Sequence[str] = ()) -> tuple[ScanTotals, ScanSpool]:
+def _spooled(file: BinaryIO) -> Iterator[SourceEntry | Unreadable]:
+    make = SourceEntry._make
+    while True:
+        try:
+            batch = pickle.load(file)
+        except EOFError:
+            return
+        for fields in batch:
+            yield make(fields) if len(fields) != 2 else Unreadable(*fields)
+
+
+def read_spool(path: str) -> Iterator[SourceEntry | Unreadable]:
+    """The entries of the spool a scan wrote at ``path`` (``scan(..., spool_path=path)``), in walk order."""
+    with open(path, "rb") as file:
+        yield from _spooled(file)
+
+
+def scan(
+    root: str | os.PathLike[str] | Source, excludes: Sequence[str] = (), spool_path: str | None = None
+) -> tuple[ScanTotals, ScanSpool]:
     """Walk ``root`` (a directory, or a source) once: totals, problems (special files, unreadable entries) and a
-    spool of the entries.
+    spool of the entries (at ``spool_path`` when given, a new file).
 
     Raises :class:`SourceError` when ``root`` is missing or not a directory.
     """
     source = LocalSource(root) if isinstance(root, str | os.PathLike) else root
     entries = source.walk(Excluder(excludes) if excludes else None)  # raises before any spool is made
     totals = ScanTotals()
-    spool = ScanSpool()
+    spool = ScanSpool(spool_path)
     linked: set[tuple[int, int]] = set()
     for item in entries:
         if isinstance(item, Excluded):

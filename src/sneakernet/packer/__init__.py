@@ -12,30 +12,29 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
+import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from functools import partial
 from typing import Any
 
-from ..chunks.codec import ChunkCodec
-from ..chunks.pipeline import encode, encode_in_order
-from ..chunks.stream import EncodedChunk, FileEnd
 from ..drive.catalog import catalog_body, copy_catalog, finish_shipment
 from ..drive.files import clear_unfinished
 from ..errors import DestinationError, UsageError
-from ..format import CatalogHeader, ManifestRecord, body_fingerprint, fingerprint
+from ..format import CatalogHeader, body_fingerprint, fingerprint
 from ..io.source import LocalSource, Source
 from ..io.store import DriveStore, LocalStore
 from ..options import PackOptions
 from ..progress import NullProgress, Progress
 from ..scan import scan
 from .checks import _check_space, _refuse_bad_input
-from .reader import SourceReader
-from .resume import FinishedDrives, ReplayingReader, find_finished, replay
+from .coordinator import Lanes, cut_walk, pack_in_lanes
+from .pipeline import run_pipeline
+from .resume import FinishedDrives, find_finished
 from .shipment import ShipmentWriter
-from .summary import PackSummary, ReadTally
+from .summary import PackSummary
 from .targets import DriveTargets, NextDrive
 
 
@@ -52,6 +51,7 @@ def pack(
     catalog_dir: str | None = None,
     assume_ratio: float | None = None,
     open_store: Callable[[str], DriveStore] | None = None,
+    at_once: int = 1,
 ) -> PackSummary:
     """Pack the tree at ``source`` into ``out/drive-NNNN`` directories of ``drive_size`` bytes, or onto the
     mounted ``drives`` in order (each up to its free space or ``drive_size``, whichever is smaller).
@@ -77,6 +77,12 @@ def pack(
 
     ``open_store`` gives the store (io/store.py) through which each drive directory is written: a local directory
     (:class:`~sneakernet.io.store.LocalStore`) unless a test hands in one that fails.
+
+    With ``at_once`` N above 1, N drives are written at the same time (format version 2, docs/format.md 19.3): the
+    walk is cut into N lanes of similar estimated size (at ``assume_ratio``, else uncompressed), each packed by a
+    process of its own onto drives of its own (coordinator.py). A lane that fails stops alone: the others finish
+    their drives, then its error is raised. Fewer lanes than N are cut when the walk cannot fill N; with one lane,
+    the shipment is version 1 as without ``at_once``.
     """
     open_store = open_store or LocalStore
     options = options or PackOptions()
@@ -88,8 +94,14 @@ def pack(
         raise UsageError("resuming a pack of format version 2 is not supported yet: pack again from the start")
     targets = DriveTargets(out, drives, drive_size, options.reserve, resume, next_drive)
     tree = LocalSource(source) if isinstance(source, str | os.PathLike) else source
+    work = _lanes_work_dir(at_once, tree, next_drive, resume)
     own_record = tree.restore_record_excludes()
-    totals, spool = scan(tree, options.excludes + own_record)
+    try:
+        totals, spool = scan(tree, options.excludes + own_record, os.path.join(work, "walk.spool") if work else None)
+    except BaseException:
+        if work:
+            shutil.rmtree(work, ignore_errors=True)
+        raise
     try:
         _refuse_bad_input(totals, options, tree)
         finished = (
@@ -105,6 +117,14 @@ def pack(
                 os.makedirs(out, exist_ok=True)
             except OSError as exc:
                 raise DestinationError(f"cannot make the output directory {out}: {exc.strerror}") from exc
+        ranges = cut_walk(spool.entries, at_once, assume_ratio or 1.0) if work else []
+        if len(ranges) > 1:
+            assert isinstance(tree, LocalSource) and work is not None
+            spool.sync()
+            lanes = Lanes(
+                tree, spool.path or "", work, targets, options, ranges, shipment, created, catalog_size, open_store
+            )
+            return pack_in_lanes(lanes, totals, progress, catalog_dir, started, bool(own_record))
         if resume:
             for path in list(targets.drive_paths())[len(finished.labels) :]:
                 clear_unfinished(open_store(path))
@@ -113,7 +133,7 @@ def pack(
         writer.progress = progress
         progress.start(totals.unique_bytes)
         try:
-            tally, chunks = _run_pipeline(tree, spool, writer, options, progress, replayed)
+            tally, chunks = run_pipeline(tree, spool.entries(), writer, options, progress, replayed)
             writer.finish()
         except BaseException:
             writer.abort()
@@ -122,6 +142,8 @@ def pack(
             progress.close()
     finally:
         spool.close()
+        if work:
+            shutil.rmtree(work, ignore_errors=True)
     drive_paths = [
         os.path.join(out, label.label) if out else drives[0 if next_drive else label.drive - 1]
         for label in writer.labels
@@ -181,53 +203,26 @@ def pack(
     )
 
 
+def _lanes_work_dir(at_once: int, tree: Source, next_drive: NextDrive | None, resume: bool) -> str | None:
+    """A temporary directory for the lanes' files (the walk's spool, each lane's entry lines), or None for a pack
+    of one lane; refuses what lanes cannot do."""
+    if at_once < 1:
+        raise UsageError(f"--at-once must be at least 1, not {at_once}")
+    if at_once == 1:
+        return None
+    if next_drive is not None:
+        raise UsageError("--at-once writes several drives at the same time, --swap one after another at one dock")
+    if resume:
+        raise UsageError(
+            "--resume of a pack onto several drives at once is not supported yet: empty the drives and pack again"
+        )
+    if not isinstance(tree, LocalSource):
+        raise UsageError("--at-once packs a local directory only")
+    return tempfile.mkdtemp(prefix="sneakernet-lanes-")
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _run_pipeline(
-    source: Source,
-    spool: Any,
-    writer: ShipmentWriter,
-    options: PackOptions,
-    progress: Progress,
-    replayed: Iterator[tuple[ManifestRecord, Callable[[], bytes]]] | None = None,
-) -> tuple[ReadTally, int]:
-    """Three stages that overlap: a thread reads the source (and hashes whole files), a pool encodes chunks, and
-    this thread writes in order; at most a few chunks per worker are in flight, so memory stays flat.
-
-    With ``replayed`` (a resumed pack: the records of the finished drives), the stream's first items are only
-    compared with those records, without reading files, until they run out; then packing goes on for real.
-
-    Returns what the reader counted (read once its thread has ended) and the number of chunks in the shipment.
-    """
-    tally = ReadTally()
-    if replayed is None:
-        reader = SourceReader(source, options, tally, paths=writer.paths, on_bytes=progress.advance)
-        items, chunks = reader.items(spool.entries()), 0
-    else:
-        replaying = ReplayingReader(source, options, tally, paths=writer.paths, on_bytes=progress.advance)
-        items = replaying.items(spool.entries())
-        chunks = replay(items, replaying, replayed, writer.paths)
-    files: dict[int, str] = {}
-    for item, encoded in encode_in_order(items, partial(encode, codec=ChunkCodec(options.level)), options.workers):
-        _write_item(writer, item, encoded, files)
-        chunks += encoded is not None
-    return tally, chunks
-
-
-def _write_item(writer: ShipmentWriter, item: Any, encoded: EncodedChunk | None, files: dict[int, str]) -> None:
-    """Write one item of the stream; ``files`` carries the whole-file hashes of a group chunk to its files' ends,
-    which follow the chunk."""
-    if encoded is not None:
-        writer.add_chunk(encoded, item)
-        files.update(encoded.file_blake3)
-    elif isinstance(item, FileEnd):
-        if item.with_chunk:
-            item.blake3, item.with_chunk = files.pop(item.index), False
-        writer.end_file(item)
-    else:
-        writer.add_entry(item)
 
 
 def _drive_summaries(paths: list[str], writer: ShipmentWriter) -> list[dict[str, Any]]:

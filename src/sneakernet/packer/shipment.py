@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from .._version import __version__
 from ..chunks.stream import EncodedChunk, FileEnd, RawChunk
@@ -14,6 +15,7 @@ from ..drive import DriveWriter
 from ..drive.catalog import catalog_entry
 from ..errors import DestinationError, OutOfSpace
 from ..format import (
+    FORMAT_VERSION_2,
     CatalogEntry,
     DriveLabel,
     EntryRecord,
@@ -29,9 +31,25 @@ from ..space.budget import RECORD_BOUND, DriveBudget, DriveSpace, Placement, rec
 from ..space.fill import Fill, Manifest
 from ..units import format_size
 from .resume import FinishedDrives, replayed_records, store_bytes
-from .targets import DriveSlot, DriveTargets
+from .targets import DriveSlot
 
 log = logging.getLogger(__name__)
+
+
+class Slots(Protocol):
+    """Where drive number ``index`` goes (:class:`~sneakernet.packer.targets.DriveTargets`, or a lane's view of
+    the same drives); None when no drive is left."""
+
+    def slot(self, index: int) -> DriveSlot | None: ...
+
+
+@dataclass(frozen=True)
+class Lane:
+    """The lane a writer fills (format version 2, docs/format.md 19.3): its number, and how it takes the number of
+    every drive after its first (the first is the lane's own number) from the process that coordinates the pack."""
+
+    lane: int
+    take_number: Callable[[], int]
 
 
 @dataclass
@@ -49,17 +67,28 @@ class ShipmentWriter:
     decides when a drive is full, and this writer is the drives it fills (opened, finished, named in refusals)."""
 
     def __init__(
-        self,
-        targets: DriveTargets,
-        options: PackOptions,
-        catalog_size: int,
-        shipment: str,
-        created: str,
-        open_store: Callable[[str], DriveStore] = LocalStore,
-    ) -> None:
+        self, targets: Slots, options: PackOptions, catalog_size: int, shipment: str, created: str,
+        open_store: Callable[[str], DriveStore] = LocalStore, lane: Lane | None = None,
+        catalog_lines: BinaryIO | None = None,
+    ) -> None:  # fmt: skip
         self.targets = targets
         #: The store each drive is written through, from its path.
         self.open_store = open_store
+        if lane is None and options.format_version >= 2:
+            # Version 2 with one lane (the library's PackOptions(format_version=2)): drives numbered in order.
+            lane = Lane(1, itertools.count(2).__next__)
+        #: Set: format version 2, the lane this writer fills (docs/format.md 19.3-19.4); None: version 1, as ever.
+        self.lane = lane
+        #: The number taken for the next drive, when a piece had to name it before the drive opened (next_drive).
+        self._next_number: int | None = None
+        #: Chunks on the open drive (version 2 numbers chunks from 0 on every drive).
+        self._drive_chunks = 0
+        #: Pieces so far of each file spanning drives, until its final record (version 2's catalog counts them).
+        self.piece_counts: dict[bytes, int] = {}
+        #: Each drive's entry lines in :attr:`catalog_lines`, as (start, end) offsets by drive number: a lane's
+        #: lines are merged with the other lanes' by drive number at the end.
+        self.entry_ranges: dict[int, tuple[int, int]] = {}
+        self._entries_from = 0
         self.options = options
         self.catalog_size = catalog_size
         self.shipment = shipment
@@ -73,11 +102,8 @@ class ShipmentWriter:
         #: The first drive of each file whose pieces span drives, until its final record.
         self.first_drive: dict[bytes, int] = {}
         #: The catalog's entry lines, in order, as JSON Lines (uncompressed, in a temporary file).
-        self.catalog_lines: BinaryIO = tempfile.TemporaryFile(prefix="sneakernet-catalog-")  # noqa: SIM115
+        self.catalog_lines: BinaryIO = catalog_lines or tempfile.TemporaryFile(prefix="sneakernet-catalog-")  # noqa: SIM115
         self.paths: dict[int, bytes] = {}
-        #: Version 2 numbers each drive's chunks from 0 (docs/format.md 19.4): the stream's id of the open
-        #: drive's first chunk, which its chunk and piece records count from.
-        self.first_chunk: int | None = None
         self.stored_raw_bytes = 0
         #: Each drive's size (before the reserve) by drive number, for the drives this run filled.
         self.sizes: dict[int, int] = {}
@@ -113,16 +139,16 @@ class ShipmentWriter:
         extra = RECORD_BOUND + sum(record_bound(len(self.paths[s.file_index])) for s in raw.slices)
         drive, placement = self._ensure_room(len(chunk.stored), extra)
         assert placement is not None
-        if self.first_chunk is None:
-            self.first_chunk = raw.id if self.options.format_version >= 2 else 0
-        chunk_id = raw.id - self.first_chunk
-        drive.add_chunk(chunk if chunk_id == chunk.id else replace(chunk, id=chunk_id), placement.new_segment)
+        if self.lane is not None:
+            chunk = replace(chunk, id=self._drive_chunks)
+        self._drive_chunks += 1
+        record = drive.add_chunk(chunk, placement.new_segment)
         if chunk.method == "store":
             self.stored_raw_bytes += chunk.raw_size
         for piece in raw.slices:
             open_piece = self.pieces.get(piece.file_index)
             if open_piece is None:
-                self.pieces[piece.file_index] = _Piece(chunk_id, piece.chunk_offset, piece.file_offset, piece.length)
+                self.pieces[piece.file_index] = _Piece(record.id, piece.chunk_offset, piece.file_offset, piece.length)
                 self.fill.pieces_bound += record_bound(len(self.paths[piece.file_index]))
             else:
                 open_piece.length += piece.length
@@ -148,9 +174,10 @@ class ShipmentWriter:
     def _catalog(self, entry: CatalogEntry | None) -> None:
         """Spool the catalog's entry lines as entries are written: the catalog needs no second read of manifests."""
         if entry is not None:
-            if self.options.format_version >= 2:
-                # One lane: a file's drives are consecutive numbers, one piece on each (docs/format.md 19.4).
-                entry = replace(entry, pieces=entry.last_drive - entry.first_drive + 1)
+            if self.lane is not None:
+                # Version 2 counts a file's pieces (19.5): one per drive, the final one here.
+                pieces = self.piece_counts.pop(entry.path, 0) + 1 if entry.kind == "file" else 1
+                entry = replace(entry, pieces=pieces)
             self.catalog_lines.write(entry.to_line())
 
     def finish(self) -> None:
@@ -169,8 +196,13 @@ class ShipmentWriter:
 
     def open_drive(self) -> tuple[DriveBudget, Manifest]:
         """Open drive ``len(labels) + 1`` in its slot; :class:`OutOfSpace` when no slot is left."""
-        index = len(self.labels) + 1
+        index = self._open_number()
         slot = self.targets.slot(index)
+        if slot is None and self.lane is not None:
+            raise OutOfSpace(
+                f"lane {self.lane.lane} needs another drive and the drives given are used up (its drives so far are "
+                "finished): give more or larger drives, or fewer --at-once, and pack again"
+            )
         if slot is None:
             raise OutOfSpace(
                 f"the {index - 1} drives given are full and data is left to pack; every one of them is finished: "
@@ -185,11 +217,11 @@ class ShipmentWriter:
             tool=f"sneakernet {__version__}",
             level=self.options.level,
         )
-        if self.options.format_version >= 2:
-            # One lane (lanes are the packer's to deal; this writer fills drives one after another).
-            header = replace(header, version=2, lane=1, lane_seq=index)
+        if self.lane is not None:
+            header = replace(header, version=FORMAT_VERSION_2, lane=self.lane.lane, lane_seq=len(self.labels) + 1)
         self.slot = slot
-        self.first_chunk = None
+        self._drive_chunks = 0
+        self._entries_from = self.catalog_lines.tell()
         self.sizes[index] = slot.size
         log.info("%s: filling %s (room for %d bytes)", drive_label(index), slot.path, slot.capacity)
         begin_drive(self.progress, drive_label(index))
@@ -199,9 +231,9 @@ class ShipmentWriter:
     def finish_drive(self, space: DriveSpace) -> None:
         """Finish the open drive: the pieces of files that continue on the next drive, its manifest, its label."""
         assert self.drive is not None
-        # Pieces of files that continue on the next drive end here.
-        # In version 2 they name the drive that goes on with them: in one lane, the next one opened.
-        next_drive = self.drive.header.drive + 1 if self.options.format_version >= 2 else None
+        # Pieces of files that continue on the next drive end here; in version 2 each names that drive, whose
+        # number is taken now (it opens next).
+        next_drive = self._take_next_number() if self.pieces and self.lane is not None else None
         for index, piece in self.pieces.items():
             record = FileRecord(
                 self.paths[index], piece.offset, piece.length, piece.chunk, piece.chunk_offset, False,
@@ -209,7 +241,10 @@ class ShipmentWriter:
             )  # fmt: skip
             self.drive.add_record(record)
             self.first_drive.setdefault(record.path, self.drive.header.drive)
+            if self.lane is not None:
+                self.piece_counts[record.path] = self.piece_counts.get(record.path, 0) + 1
         self.pieces = {}
+        self.entry_ranges[self.drive.header.drive] = (self._entries_from, self.catalog_lines.tell())
         self.labels.append(self.drive.finish())
         label = self.labels[-1]
         log.info(
@@ -218,6 +253,23 @@ class ShipmentWriter:
         )  # fmt: skip
         self.checksums.append(self.drive.checksums)
         self.drive = None
+
+    def _open_number(self) -> int:
+        """The number of the drive to open: the next in order (version 1); a lane's own number for its first
+        drive, else the number taken for it already or the next free one (version 2, 19.3)."""
+        if self.lane is None:
+            return len(self.labels) + 1
+        if not self.labels:
+            return self.lane.lane
+        number, self._next_number = self._take_next_number(), None
+        return number
+
+    def _take_next_number(self) -> int:
+        """The next drive's number, taken from the coordinating process once (a lane only)."""
+        assert self.lane is not None
+        if self._next_number is None:
+            self._next_number = self.lane.take_number()
+        return self._next_number
 
     def too_small(self) -> DestinationError:
         assert self.slot is not None

@@ -1,0 +1,303 @@
+"""Packing onto several drives at once: the walk cut into lanes (space/lanes.py), one process per lane
+(lane.py), the drive numbers given out as drives open, and, once every lane is done, the version 2 catalog merged
+from the lanes' entry lists in drive number order and written to every drive (docs/format.md 19.3-19.6).
+
+This module is the coordinating process's side: it starts the lanes, relays their progress, and merges what they
+return. A lane that fails stops alone; the others finish their drives, and the run then raises the failed lane's
+error (the catalog is not written: the shipment is detectably unfinished, every finished drive checkable alone).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import queue
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any, BinaryIO
+
+from .._version import __version__
+from ..drive.catalog import catalog_body, copy_catalog, finish_shipment
+from ..format import FORMAT_VERSION_2, CatalogHeader, DriveLabel, body_fingerprint
+from ..io.source import KIND_FILE, LocalSource, SourceEntry, Unreadable
+from ..io.store import DriveStore, LocalStore
+from ..options import PackOptions
+from ..progress import Progress, begin_drive
+from ..scan import ScanTotals
+from ..space.lanes import LaneRange, cut_lanes, entry_weight
+from .lane import LaneDrive, LaneDrives, LaneResult, LaneTask, init_lane_process, pack_lane
+from .summary import LISTED_PATHS, PackSummary, ReadTally
+from .targets import DriveTargets
+
+log = logging.getLogger(__name__)
+
+
+def walk_weights(entries: Iterator[SourceEntry | Unreadable], ratio: float = 1.0) -> Iterator[int]:
+    """Each entry's lane weight (:func:`~sneakernet.space.lanes.entry_weight`) in walk order: a file's data at
+    ``ratio``, once per inode (a further name of a hard-linked file stores nothing), plus its record."""
+    linked: set[tuple[int, int]] = set()
+    for entry in entries:
+        data = 0
+        if isinstance(entry, SourceEntry) and entry.kind == KIND_FILE:
+            data = entry.size
+            if entry.nlink > 1:
+                key = (entry.dev, entry.ino)
+                data = 0 if key in linked else data
+                linked.add(key)
+        yield entry_weight(len(entry.path), data, ratio)
+
+
+def cut_walk(entries: Any, lanes: int, ratio: float = 1.0) -> list[LaneRange]:
+    """The lanes of the walk that ``entries()`` gives (called twice: once to weigh it all, once to cut it)."""
+    total = sum(walk_weights(entries(), ratio))
+    return list(cut_lanes(walk_weights(entries(), ratio), lanes, total))
+
+
+@dataclass
+class LanesOutcome:
+    """The lanes' results merged: every drive in number order, the reader's counts, the catalog's body."""
+
+    drives: list[LaneDrive]
+    labels: list[DriveLabel]
+    tally: ReadTally
+    chunks: int
+    stored_raw_bytes: int
+    lanes: int
+
+
+def run_lanes(tasks: list[LaneTask], progress: Progress) -> list[LaneResult]:
+    """Run every lane in a process of its own at once; their results in lane order.
+
+    Processes are started with ``spawn`` (a fresh interpreter: no lock or thread of this one is copied into them).
+    Progress messages from the lanes are relayed to ``progress`` by a thread of this process.
+    """
+    context = multiprocessing.get_context("spawn")
+    counter = context.Value("q", len(tasks))  # numbers 1 ... L are the lanes' first drives
+    messages = context.Queue()
+    relay = threading.Thread(target=_relay, args=(messages, progress), name="sneakernet-lane-progress", daemon=True)
+    relay.start()
+    try:
+        with ProcessPoolExecutor(
+            len(tasks), mp_context=context, initializer=init_lane_process, initargs=(counter, messages)
+        ) as pool:
+            futures = [pool.submit(pack_lane, task) for task in tasks]
+            return [future.result() for future in futures]
+    finally:
+        messages.put(None)
+        relay.join()
+
+
+def _relay(messages: Any, progress: Progress) -> None:
+    while True:
+        try:
+            message = messages.get()
+        except (EOFError, OSError, queue.Empty):
+            return
+        if message is None:
+            return
+        kind, _lane, value = message
+        if kind == "bytes":
+            progress.advance(value)
+        else:
+            begin_drive(progress, value)
+
+
+def merge_lanes(results: list[LaneResult]) -> LanesOutcome:
+    """The lanes' results as one shipment's: raises the first failed lane's error once every lane has ended (after
+    logging each failure); else every drive in number order, which must be 1 ... K without gaps."""
+    failed = [result for result in results if result.error is not None]
+    for result in failed:
+        assert result.error is not None
+        log.error("lane %d stopped: %s", result.lane, result.error.message)
+    if failed:
+        first = failed[0]
+        assert first.error is not None
+        error = first.error.error()
+        others = [r.lane for r in results if r.error is None]
+        if others or len(failed) > 1:
+            done = ", ".join(map(str, others)) or "none"
+            stopped = ", ".join(str(r.lane) for r in failed)
+            error = type(error)(f"{first.error.message} (lanes stopped: {stopped}; lanes that finished: {done})")
+        raise error
+    drives = sorted((drive for result in results for drive in result.drives), key=lambda d: d.drive_label.drive)
+    labels = [drive.drive_label for drive in drives]
+    if [label.drive for label in labels] != list(range(1, len(labels) + 1)):
+        raise AssertionError(f"lanes numbered their drives {[label.drive for label in labels]}, not 1 ... K")
+    tally = ReadTally()
+    for result in results:
+        _add_tally(tally, result.tally)
+    return LanesOutcome(
+        drives=drives,
+        labels=labels,
+        tally=tally,
+        chunks=sum(r.chunks for r in results),
+        stored_raw_bytes=sum(r.stored_raw_bytes for r in results),
+        lanes=len(results),
+    )
+
+
+def _add_tally(total: ReadTally, lane: ReadTally) -> None:
+    for name in ("files", "dirs", "symlinks", "hardlinks", "raw_bytes", "skipped_count", "changed_count"):
+        setattr(total, name, getattr(total, name) + getattr(lane, name))
+    total.skipped = (total.skipped + lane.skipped)[:LISTED_PATHS]
+    total.changed = (total.changed + lane.changed)[:LISTED_PATHS]
+
+
+def merge_entries(outcome: LanesOutcome, entries_files: dict[int, str], merged: BinaryIO) -> None:
+    """The catalog's entry lines of every drive, in drive number order (docs/format.md 19.5), copied into
+    ``merged`` from each lane's file (``entries_files``, by lane) a drive's range at a time: memory does not grow
+    with the shipment."""
+    for drive, label in zip(outcome.drives, outcome.labels, strict=True):
+        assert label.lane is not None
+        start, end = drive.entries
+        with open(entries_files[label.lane], "rb") as lines:
+            lines.seek(start)
+            left = end - start
+            while left > 0:
+                block = lines.read(min(left, 1 << 20))
+                if not block:
+                    raise AssertionError(f"lane {label.lane}'s entries end before drive {label.drive}'s range")
+                merged.write(block)
+                left -= len(block)
+
+
+def catalog_header(shipment: str, fingerprint: str, created: str, outcome: LanesOutcome) -> CatalogHeader:
+    """The version 2 catalog's header: shipment, fingerprint, created, tool (its counts are the summary's)."""
+    tally = outcome.tally
+    return CatalogHeader(
+        shipment=shipment,
+        drives=len(outcome.labels),
+        fingerprint=fingerprint,
+        created=created,
+        tool=f"sneakernet {__version__}",
+        files=tally.files,
+        raw_bytes=tally.raw_bytes,
+        stored_bytes=sum(label.stored_bytes for label in outcome.labels),
+        version=FORMAT_VERSION_2,
+        lanes=outcome.lanes,
+    )
+
+
+def lane_options(options: PackOptions, lanes: int) -> PackOptions:
+    """A lane's options: unless told how many threads to encode on, each lane takes its share of the cores."""
+    if options.threads:
+        return options
+    return replace(options, threads=max(1, (os.cpu_count() or 1) // lanes))
+
+
+def lane_tasks(
+    ranges: list[LaneRange], spool: str, source: str, options: PackOptions, drives: LaneDrives, shipment: str,
+    created: str, catalog_size: int, work_dir: str, open_store: Callable[[str], DriveStore] = LocalStore,
+) -> list[LaneTask]:  # fmt: skip
+    """One task per lane; each lane's catalog entry lines go to ``work_dir/lane-N.entries``."""
+    per_lane = lane_options(options, len(ranges))
+
+    def task(r: LaneRange) -> LaneTask:
+        return LaneTask(
+            lane=r.lane, start=r.start, stop=r.stop, spool=spool, source=source, options=per_lane, drives=drives,
+            shipment=shipment, created=created, catalog_size=catalog_size,
+            entries_path=os.path.join(work_dir, f"lane-{r.lane}.entries"), open_store=open_store,
+        )  # fmt: skip
+
+    return [task(r) for r in ranges]
+
+
+@dataclass(frozen=True)
+class Lanes:
+    """A pack onto several drives at once, as pack() has set it up: the source, the walk's spool (a file the
+    lanes read), the work directory, the drives, the options, the lanes cut, the shipment's identity and the
+    catalog's reservation."""
+
+    source: LocalSource
+    spool: str
+    work: str
+    targets: DriveTargets
+    options: PackOptions
+    ranges: list[LaneRange]
+    shipment: str
+    created: str
+    catalog_size: int
+    open_store: Callable[[str], DriveStore] = LocalStore
+
+    def tasks(self) -> list[LaneTask]:
+        targets = self.targets
+        drives = LaneDrives(targets.out, tuple(targets.drives), targets.drive_size, targets.reserve)
+        return lane_tasks(
+            self.ranges, self.spool, os.fsdecode(self.source.root), self.options, drives, self.shipment,
+            self.created, self.catalog_size, self.work, self.open_store,
+        )  # fmt: skip
+
+
+def pack_in_lanes(
+    lanes: Lanes, totals: ScanTotals, progress: Progress, catalog_dir: str | None, started: float,
+    restore_record_left_out: bool,
+) -> PackSummary:  # fmt: skip
+    """Pack ``lanes`` at once, then write the merged version 2 catalog to every drive (and to ``catalog_dir``)."""
+    tasks = lanes.tasks()
+    log.info("packing %d lanes at once: %s", len(tasks), ", ".join(f"{t.stop - t.start} entries" for t in tasks))
+    progress.start(totals.unique_bytes)
+    try:
+        results = run_lanes(tasks, progress)
+    finally:
+        progress.close()
+    outcome = merge_lanes(results)
+    stores = [lanes.open_store(drive.path) for drive in outcome.drives]
+    with tempfile.TemporaryFile(prefix="sneakernet-catalog-", dir=lanes.work) as merged:
+        merge_entries(outcome, {t.lane: t.entries_path for t in tasks}, merged)
+        header = catalog_header(lanes.shipment, "", lanes.created, outcome)
+        # The fingerprint of version 2 is the catalog body's (docs/format.md 19.6), hashed before it is written.
+        fingerprint = body_fingerprint(catalog_body(header, outcome.labels, merged))
+        header = replace(header, fingerprint=fingerprint)
+        checksums = [drive.checksums for drive in outcome.drives]
+        finish_shipment(stores, outcome.labels, checksums, header, lanes.catalog_size, merged)
+    catalog_copy = None
+    if catalog_dir:
+        catalog_copy = os.path.join(catalog_dir, f"{lanes.shipment}.catalog.jsonl.zst")
+        copy_catalog(stores[-1], catalog_copy)
+    tally = outcome.tally
+    return PackSummary(
+        shipment=lanes.shipment,
+        fingerprint=fingerprint,
+        drives=[_drive_summary(drive, label) for drive, label in zip(outcome.drives, outcome.labels, strict=True)],
+        files=tally.files,
+        dirs=tally.dirs,
+        symlinks=tally.symlinks,
+        hardlinks=tally.hardlinks,
+        raw_bytes=tally.raw_bytes,
+        stored_bytes=header.stored_bytes,
+        stored_raw_bytes=outcome.stored_raw_bytes,
+        chunks=outcome.chunks,
+        excluded_entries=totals.excluded_entries,
+        excluded_bytes=totals.excluded_bytes,
+        skipped=tally.skipped,
+        skipped_count=tally.skipped_count,
+        changed=tally.changed,
+        changed_count=tally.changed_count,
+        seconds=time.monotonic() - started,
+        catalog_copy=catalog_copy,
+        restore_record_left_out=restore_record_left_out,
+        lanes=outcome.lanes,
+    )
+
+
+def _drive_summary(drive: LaneDrive, label: DriveLabel) -> dict[str, Any]:
+    return {
+        "drive": label.drive,
+        "label": label.label,
+        "lane": label.lane,
+        "lane_seq": label.lane_seq,
+        "path": drive.path,
+        "segments": label.segments,
+        "stored_bytes": label.stored_bytes,
+        "raw_bytes": label.raw_bytes,
+        "manifest_blake3": label.manifest_blake3,
+        "size": drive.size,
+    }
+
+
+__all__ = ["Lanes", "LanesOutcome", "cut_walk", "merge_entries", "merge_lanes", "pack_in_lanes", "run_lanes"]

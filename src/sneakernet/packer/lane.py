@@ -1,0 +1,254 @@
+"""One lane of a pack, end to end, in a process of its own: :func:`pack_lane` (docs/format.md 19.3-19.4).
+
+A lane is a contiguous run of the walk's entries written onto its own drives, one after another, by its own
+pipeline and writer. Lanes run in processes, not threads, so that a lane's per-file work (opening, reading and
+hashing small files, building records) does not share one interpreter lock with the others. Everything that
+crosses the process boundary is plain data: a :class:`LaneTask` in, a :class:`LaneResult` out. The one thing the
+lanes share while they run is the count of drive numbers, held by the coordinating process (:class:`DriveNumbers`),
+and the progress they report through a queue.
+
+A lane that fails (an I/O error, a full drive) stops alone: its error comes back in its result, as plain data, and
+the other lanes go on.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import errors
+from ..errors import DestinationError, SneakernetError
+from ..format import DriveLabel, drive_label
+from ..io.source import KIND_FILE, LocalSource, SourceEntry, Unreadable
+from ..io.store import DriveStore, LocalStore
+from ..options import PackOptions
+from ..progress import NullProgress, Progress
+from ..scan import read_spool
+from ..space.budget import default_reserve
+from .pipeline import run_pipeline
+from .shipment import Lane, ShipmentWriter
+from .summary import ReadTally
+from .targets import DriveSlot
+
+
+@dataclass(frozen=True)
+class LaneDrives:
+    """Where a shipment's drives go, as plain data for a lane's process: ``OUT/drive-NNNN`` of ``drive_size`` (the
+    ``out`` form), or the mounted ``drives``, drive number *n* on ``drives[n - 1]`` (19.3: drives given up front are
+    numbered in the order given)."""
+
+    out: str | None
+    drives: tuple[str, ...]
+    drive_size: int | None
+    reserve: int | None
+
+    def slot(self, index: int) -> DriveSlot | None:
+        """Drive number ``index``'s place and room; None when the given drives are used up."""
+        if self.out:
+            assert self.drive_size is not None
+            size = self.drive_size
+            return DriveSlot(index, os.path.join(self.out, drive_label(index)), size - self._reserve(size), size)
+        if index > len(self.drives):
+            return None
+        path = self.drives[index - 1]
+        free = shutil.disk_usage(path).free
+        size = min(free, self.drive_size) if self.drive_size else free
+        return DriveSlot(index, path, size - self._reserve(size), size)
+
+    def path(self, index: int) -> str:
+        """Where drive number ``index`` is."""
+        return os.path.join(self.out, drive_label(index)) if self.out else self.drives[index - 1]
+
+    def _reserve(self, size: int) -> int:
+        return self.reserve if self.reserve is not None else default_reserve(size)
+
+
+@dataclass(frozen=True)
+class LaneTask:
+    """What one lane's process is given: the lane, its entries (``start`` ... ``stop - 1`` of the walk spooled at
+    ``spool``), the source's root, the options, the drives, the shipment's identity, the catalog's reservation, and
+    the file its catalog entry lines go to."""
+
+    lane: int
+    start: int
+    stop: int
+    spool: str
+    source: str
+    options: PackOptions
+    drives: LaneDrives
+    shipment: str
+    created: str
+    catalog_size: int
+    entries_path: str
+    #: How each drive directory is opened for writing (a class or function a lane's process can import).
+    open_store: Callable[[str], DriveStore] = LocalStore
+
+
+@dataclass(frozen=True)
+class LaneDrive:
+    """One drive a lane finished: its label (drive.json's fields), path, B3SUMS entries, size before the reserve,
+    and where its catalog entry lines lie in the lane's entries file."""
+
+    label: dict[str, Any]
+    path: str
+    checksums: list[tuple[str, str]]
+    size: int | None
+    entries: tuple[int, int]
+
+    @property
+    def drive_label(self) -> DriveLabel:
+        # A label this sneakernet has just written, read back: both versions are accepted.
+        return DriveLabel.from_json(self.label, versions=(1, 2))
+
+
+@dataclass(frozen=True)
+class LaneError:
+    """Why a lane stopped: the error's class name in :mod:`sneakernet.errors`, and its message."""
+
+    kind: str
+    message: str
+
+    def error(self) -> SneakernetError:
+        """The error again, of its class (a :class:`SneakernetError` whose class is not known: the root)."""
+        cls = getattr(errors, self.kind, SneakernetError)
+        if not (isinstance(cls, type) and issubclass(cls, SneakernetError)):
+            cls = SneakernetError
+        return cls(self.message)
+
+
+@dataclass
+class LaneResult:
+    """What a lane did: its finished drives in order, what its reader counted, its chunks, the stored-as-is raw
+    bytes; ``error`` when it stopped early (its drives so far are finished, the one it was writing is not)."""
+
+    lane: int
+    drives: list[LaneDrive] = field(default_factory=list)
+    tally: ReadTally = field(default_factory=ReadTally)
+    chunks: int = 0
+    stored_raw_bytes: int = 0
+    error: LaneError | None = None
+
+
+class DriveNumbers:
+    """The count of data drive numbers, kept by the coordinating process and shared by the lanes' processes
+    (docs/format.md 19.3): lane *i*'s first drive is drive *i*, every later drive takes the next free number when
+    it is opened. ``counter`` is a ``multiprocessing`` integer with a lock, made by the coordinator."""
+
+    def __init__(self, counter: Any) -> None:
+        self.counter = counter
+
+    def take(self) -> int:
+        with self.counter.get_lock():
+            self.counter.value += 1
+            return int(self.counter.value)
+
+
+class QueueProgress:
+    """A lane's progress, sent to the coordinating process through ``queue``: bytes in batches of at least
+    :data:`PROGRESS_BATCH` (a message per small file would cost more than the file), and the drive begun."""
+
+    def __init__(self, queue: Any, lane: int) -> None:
+        self.queue = queue
+        self.lane = lane
+        self._pending = 0
+
+    def start(self, total_bytes: int) -> None:
+        pass
+
+    def advance(self, done_bytes: int) -> None:
+        self._pending += done_bytes
+        if self._pending >= PROGRESS_BATCH:
+            self.queue.put(("bytes", self.lane, self._pending))
+            self._pending = 0
+
+    def drive(self, label: str) -> None:
+        self.queue.put(("drive", self.lane, label))
+
+    def close(self) -> None:
+        if self._pending:
+            self.queue.put(("bytes", self.lane, self._pending))
+            self._pending = 0
+
+
+#: Bytes a lane reads between two progress messages: 4 MiB, a chunk.
+PROGRESS_BATCH = 4 * 2**20
+
+# Set in each lane's process by :func:`init_lane_process` (a pool's initializer: what a process inherits).
+_numbers: DriveNumbers | None = None
+_queue: Any = None
+
+
+def init_lane_process(counter: Any, queue: Any) -> None:
+    """A lane process's start: the shared drive number count and the progress queue."""
+    global _numbers, _queue
+    _numbers, _queue = DriveNumbers(counter), queue
+
+
+def lane_entries(
+    entries: Iterator[SourceEntry | Unreadable], start: int, stop: int, hardlinks: dict[tuple[int, int], bytes]
+) -> Iterator[SourceEntry | Unreadable]:
+    """The entries ``start`` ... ``stop - 1`` of the walk; while passing the ones before, the first name of each
+    hard-linked file among them goes into ``hardlinks``, so that a further name in this lane becomes a link to it
+    (19.4: a hard link's target is the file's first name in walk order, which may lie in another lane)."""
+    for index, entry in enumerate(entries):
+        if index >= stop:
+            return
+        if index >= start:
+            yield entry
+        elif isinstance(entry, SourceEntry) and entry.kind == KIND_FILE and entry.nlink > 1:
+            hardlinks.setdefault((entry.dev, entry.ino), entry.path)
+
+
+def pack_lane(task: LaneTask) -> LaneResult:
+    """Pack lane ``task.lane`` onto its drives (run in a lane's process, after :func:`init_lane_process`; called
+    directly with a single process, it takes drive numbers from ``numbers``)."""
+    assert _numbers is not None, "init_lane_process first"
+    progress: Progress = QueueProgress(_queue, task.lane) if _queue is not None else NullProgress()
+    return run_lane(task, _numbers, progress)
+
+
+def run_lane(task: LaneTask, numbers: DriveNumbers, progress: Progress) -> LaneResult:
+    """One lane end to end, in this process: what :func:`pack_lane` runs."""
+    result = LaneResult(task.lane)
+    options = task.options
+    with open(task.entries_path, "w+b") as lines:
+        writer = ShipmentWriter(
+            task.drives, options, task.catalog_size, task.shipment, task.created, task.open_store,
+            lane=Lane(task.lane, numbers.take), catalog_lines=lines,
+        )  # fmt: skip
+        writer.progress = progress
+        hardlinks: dict[tuple[int, int], bytes] = {}
+        entries = lane_entries(read_spool(task.spool), task.start, task.stop, hardlinks)
+        try:
+            result.tally, result.chunks = run_pipeline(
+                LocalSource(task.source), entries, writer, options, progress, hardlinks=hardlinks
+            )
+            writer.finish()
+        except (SneakernetError, OSError) as exc:
+            writer.abort()
+            result.error = _lane_error(exc)
+        except BaseException:
+            writer.abort()
+            raise
+        finally:
+            progress.close()
+        result.stored_raw_bytes = writer.stored_raw_bytes
+        for label, sums in zip(writer.labels, writer.checksums, strict=True):
+            path = task.drives.path(label.drive)
+            result.drives.append(
+                LaneDrive(label.to_json(), path, sums, writer.sizes.get(label.drive), writer.entry_ranges[label.drive])
+            )
+    return result
+
+
+def _lane_error(exc: SneakernetError | OSError) -> LaneError:
+    if isinstance(exc, SneakernetError):
+        return LaneError(type(exc).__name__, str(exc))
+    # An OSError the drive's writer did not name (it names its own): said as a destination's failure.
+    return LaneError(DestinationError.__name__, f"lane failed: {exc.strerror or exc}")
+
+
+__all__ = ["DriveNumbers", "LaneDrives", "LaneResult", "LaneTask", "pack_lane", "run_lane"]

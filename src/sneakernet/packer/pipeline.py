@@ -1,0 +1,71 @@
+"""The pack's pipeline over one writer: the source read into the chunk stream on a thread, chunks encoded on a
+pool, items written in order (:func:`run_pipeline`); one per pack, or one per lane in each lane's process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any
+
+from ..chunks.codec import ChunkCodec
+from ..chunks.pipeline import encode, encode_in_order
+from ..chunks.stream import EncodedChunk, FileEnd
+from ..format import ManifestRecord
+from ..io.source import Source, SourceEntry, Unreadable
+from ..options import PackOptions
+from ..progress import Progress
+from .reader import SourceReader
+from .resume import ReplayingReader, replay
+from .shipment import ShipmentWriter
+from .summary import ReadTally
+
+
+def run_pipeline(
+    source: Source,
+    entries: Iterator[SourceEntry | Unreadable],
+    writer: ShipmentWriter,
+    options: PackOptions,
+    progress: Progress,
+    replayed: Iterator[tuple[ManifestRecord, Callable[[], bytes]]] | None = None,
+    hardlinks: dict[tuple[int, int], bytes] | None = None,
+) -> tuple[ReadTally, int]:
+    """Three stages that overlap: a thread reads the source (and hashes whole files), a pool encodes chunks, and
+    this thread writes in order; at most a few chunks per worker are in flight, so memory stays flat.
+
+    With ``replayed`` (a resumed pack: the records of the finished drives), the stream's first items are only
+    compared with those records, without reading files, until they run out; then packing goes on for real.
+    ``hardlinks`` (a lane: the first names of hard-linked files met in the walk before the lane's entries) makes
+    a further name of one of those a hard link to it.
+
+    Returns what the reader counted (read once its thread has ended) and the number of chunks in the shipment.
+    """
+    tally = ReadTally()
+    if replayed is None:
+        reader = SourceReader(source, options, tally, paths=writer.paths, on_bytes=progress.advance)
+        if hardlinks is not None:
+            # The same dict: the lane's entries fill it as they pass the walk before the lane (lane.lane_entries).
+            reader._hardlinks = hardlinks
+        items, chunks = reader.items(entries), 0
+    else:
+        replaying = ReplayingReader(source, options, tally, paths=writer.paths, on_bytes=progress.advance)
+        items = replaying.items(entries)
+        chunks = replay(items, replaying, replayed, writer.paths)
+    files: dict[int, str] = {}
+    for item, encoded in encode_in_order(items, partial(encode, codec=ChunkCodec(options.level)), options.workers):
+        write_item(writer, item, encoded, files)
+        chunks += encoded is not None
+    return tally, chunks
+
+
+def write_item(writer: ShipmentWriter, item: Any, encoded: EncodedChunk | None, files: dict[int, str]) -> None:
+    """Write one item of the stream; ``files`` carries the whole-file hashes of a group chunk to its files' ends,
+    which follow the chunk."""
+    if encoded is not None:
+        writer.add_chunk(encoded, item)
+        files.update(encoded.file_blake3)
+    elif isinstance(item, FileEnd):
+        if item.with_chunk:
+            item.blake3, item.with_chunk = files.pop(item.index), False
+        writer.end_file(item)
+    else:
+        writer.add_entry(item)

@@ -1,0 +1,408 @@
+"""pack onto several drives at once (lanes, format version 2, docs/format.md 19.3-19.6): every drive read back
+alone by hand from the spec (drive.json, manifest, segments, B3SUMS), files followed through ``next_drive``, the
+catalog checked record by record and its fingerprint recomputed; failures that stop one lane only."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import multiprocessing
+import os
+import random
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import blake3
+import pytest
+
+from conftest import make_edge_tree, source_entries, write_file
+from sneakernet import PackOptions, pack
+from sneakernet.chunks.compress import decode_chunk
+from sneakernet.errors import OutOfSpace, UsageError
+from sneakernet.format import (
+    CATALOG_NAME,
+    CHECKSUMS_NAME,
+    DRIVE_LABEL_NAME,
+    MANIFEST_NAME,
+    CatalogBodyHasher,
+    CatalogCheck,
+    CatalogEntry,
+    CatalogHeader,
+    ChunkRecord,
+    DirRecord,
+    DriveLabel,
+    EndRecord,
+    FileRecord,
+    HardlinkRecord,
+    ManifestHeader,
+    SymlinkRecord,
+    catalog_record_from_v2,
+    manifest_record_from_v2,
+)
+from sneakernet.format.checksums import parse_checksums
+from sneakernet.format.container import read_records
+from sneakernet.packer.lane import DriveNumbers
+
+SMALL = PackOptions(chunk_size=256 * 1024, segment_size=600 * 1024, reserve=0)
+V2 = (1, 2)
+FIXTURES = Path(__file__).parent / "fixtures"
+#: The golden fixture of a pack onto two lanes (tests/fixtures/make_format_v2_lanes.py), pinned when it was made.
+LANES_FIXTURE = FIXTURES / "format-v2-lanes" / "shipment"
+LANES_FINGERPRINT = "7177aebd35b21fd807375ae32f85d7acba5e09225cb64de277d750ddc82d3416"
+
+
+@dataclass
+class Drive:
+    """One drive read alone, by hand: its label, its manifest's records, its chunks' raw bytes by id."""
+
+    path: Path
+    label: DriveLabel
+    header: ManifestHeader
+    records: list[object]
+    chunks: dict[int, bytes] = field(default_factory=dict)
+
+
+def read_drive(path: Path, finished_shipment: bool = True) -> Drive:
+    """Read a version 2 data drive as a stranger with format.md would: every hash checked (the catalog's in B3SUMS
+    when the shipment was finished)."""
+    label = DriveLabel.from_bytes((path / DRIVE_LABEL_NAME).read_bytes(), versions=V2)
+    manifest = (path / MANIFEST_NAME).read_bytes()
+    assert blake3.blake3(manifest).hexdigest() == label.manifest_blake3
+    sums = parse_checksums((path / CHECKSUMS_NAME).read_bytes())
+    assert sums.problem is None
+    assert {name for name, _ in sums.entries} >= {MANIFEST_NAME, DRIVE_LABEL_NAME}
+    assert (CATALOG_NAME in {name for name, _ in sums.entries}) == finished_shipment
+    for name, digest in sums.entries:
+        assert blake3.blake3((path / name).read_bytes()).hexdigest() == digest, (path, name)
+    with open(path / MANIFEST_NAME, "rb") as handle:
+        raw = list(read_records(handle, "manifest"))
+    assert raw[0] is not None
+    header = ManifestHeader.from_json(raw[0], versions=V2)
+    records = [manifest_record_from_v2(r) for r in raw[1:] if r is not None]
+    assert isinstance(records[-1], EndRecord) and records[-1].records == len(raw)
+    drive = Drive(path, label, header, records[:-1])
+    ids = []
+    for record in drive.records:
+        if isinstance(record, ChunkRecord):
+            ids.append(record.id)
+            with open(path / record.segment, "rb") as segment:
+                segment.seek(record.offset)
+                stored = segment.read(record.stored_size)
+            assert blake3.blake3(stored).hexdigest() == record.stored_blake3
+            data = decode_chunk(stored, record.raw_size)
+            assert blake3.blake3(data).hexdigest() == record.raw_blake3
+            drive.chunks[record.id] = data
+    assert ids == list(range(len(ids))), "chunk ids count from 0 on every drive"
+    return drive
+
+
+def piece_bytes(drive: Drive, piece: FileRecord) -> bytes:
+    out, chunk, skip, left = [], piece.chunk, piece.chunk_offset, piece.length
+    while left:
+        data = drive.chunks[chunk][skip : skip + left]  # a piece's chunks are on its own drive
+        out.append(data)
+        left -= len(data)
+        chunk, skip = chunk + 1, 0
+    return b"".join(out)
+
+
+@dataclass
+class Shipment:
+    drives: dict[int, Drive]
+    files: dict[bytes, bytes]
+    kinds: dict[bytes, str]
+    links: dict[bytes, bytes]
+    entries: list[CatalogEntry]
+    header: CatalogHeader
+
+
+def read_shipment(paths: list[Path]) -> Shipment:
+    """Every drive alone, then the shipment: files followed from their first piece through ``next_drive``."""
+    drives = {d.label.drive: d for d in map(read_drive, paths)}
+    assert sorted(drives) == list(range(1, len(drives) + 1))
+    for number, drive in drives.items():
+        assert drive.label.version == drive.header.version == 2
+        assert (drive.header.drive, drive.header.lane, drive.header.lane_seq) == (
+            number, drive.label.lane, drive.label.lane_seq,
+        )  # fmt: skip
+    lanes: dict[int, list[int]] = {}
+    for number in sorted(drives):
+        lanes.setdefault(drives[number].label.lane or 0, []).append(number)
+    assert sorted(lanes) == list(range(1, len(lanes) + 1))
+    for lane, numbers in lanes.items():
+        assert numbers[0] == lane, "a lane's first drive has the lane's number"
+        assert [drives[n].label.lane_seq for n in numbers] == list(range(1, len(numbers) + 1))
+    successor = {a: b for numbers in lanes.values() for a, b in itertools.pairwise(numbers)}
+    files: dict[bytes, bytes] = {}
+    kinds: dict[bytes, str] = {}
+    links: dict[bytes, bytes] = {}
+    first_pieces: dict[bytes, tuple[int, FileRecord]] = {}
+    pieces_by_drive: dict[tuple[int, bytes], FileRecord] = {}
+    for number, drive in drives.items():
+        for record in drive.records:
+            if isinstance(record, FileRecord):
+                key = (number, record.path)
+                assert key not in pieces_by_drive
+                pieces_by_drive[key] = record
+                if record.final:
+                    assert record.next_drive is None
+                else:
+                    assert record.next_drive == successor.get(number), "next_drive is the lane's next drive"
+                if record.offset == 0:
+                    assert record.path not in first_pieces, record.path
+                    first_pieces[record.path] = (number, record)
+            elif isinstance(record, DirRecord | SymlinkRecord):
+                assert record.path not in kinds
+                kinds[record.path] = "dir" if isinstance(record, DirRecord) else "symlink"
+            elif isinstance(record, HardlinkRecord):
+                links[record.path] = record.target
+    for path, (number, piece) in first_pieces.items():
+        data = []
+        while True:
+            assert piece.offset == sum(map(len, data))
+            data.append(piece_bytes(drives[number], piece))
+            if piece.final:
+                break
+            assert piece.next_drive is not None
+            number = piece.next_drive
+            piece = pieces_by_drive.pop((number, path))
+        whole = b"".join(data)
+        assert piece.size == len(whole) and piece.blake3 == blake3.blake3(whole).hexdigest()
+        files[path] = whole
+        kinds[path] = "file"
+    assert all(r.offset == 0 for r in pieces_by_drive.values()), "every piece is on a chain"
+    header, entries = read_catalogs(drives)
+    return Shipment(drives, files, kinds, links, entries, header)
+
+
+def read_catalogs(drives: dict[int, Drive]) -> tuple[CatalogHeader, list[CatalogEntry]]:
+    """The catalog, byte-identical on every drive: its records in order (format.lanes.CatalogCheck), its
+    fingerprint the BLAKE3 of its body (19.6)."""
+    copies = {(d.path / CATALOG_NAME).read_bytes() for d in drives.values()}
+    assert len(copies) == 1
+    path = next(iter(drives.values())).path / CATALOG_NAME
+    check = CatalogCheck()
+    hasher = CatalogBodyHasher()
+    entries: list[CatalogEntry] = []
+    with open(path, "rb") as handle:
+        raw = list(read_records(handle, "catalog"))
+    assert raw[0] is not None
+    header = CatalogHeader.from_json(raw[0], versions=V2)
+    problems = []
+    for record in raw[1:]:
+        assert record is not None
+        hasher.update(_line(record))
+        parsed = catalog_record_from_v2(record)
+        problems += check.add(parsed)
+        if isinstance(parsed, CatalogEntry):
+            entries.append(parsed)
+    problems += check.finish()
+    assert problems == []
+    assert hasher.hexdigest() == header.fingerprint
+    assert check.summary is not None and check.summary.drives == len(drives)
+    for drive in drives.values():
+        finals = [
+            r.path for r in drive.records
+            if isinstance(r, DirRecord | SymlinkRecord | HardlinkRecord) or (isinstance(r, FileRecord) and r.final)
+        ]  # fmt: skip
+        assert [e.path for e in entries if e.drive == drive.label.drive] == finals
+    return header, entries
+
+
+def _line(record: dict[str, object]) -> bytes:
+    from sneakernet.format.container import encode_record
+
+    return encode_record(record)
+
+
+def test_two_lanes_write_every_byte_once_each_drive_alone(tmp_path: Path) -> None:
+    src = make_edge_tree(tmp_path / "src", big_size=2_500_000)
+    rng = random.Random(3)
+    for i in range(120):
+        write_file(src / "zz" / f"small{i:03d}.bin", rng.randbytes(rng.randint(0, 9000)))
+    write_file(src / "aa" / "first-name.txt", b"one inode, two names in two lanes\n")
+    os.link(src / "aa" / "first-name.txt", src / "zz" / "hardlink-across-lanes")
+    summary = pack(src, out=str(tmp_path / "out"), drive_size=1_200_000, options=SMALL, at_once=2)
+    assert summary.lanes == 2
+    paths = sorted((tmp_path / "out").iterdir())
+    assert len(paths) == len(summary.drives) >= 4
+    shipment = read_shipment(paths)
+    assert {d.label.lane for d in shipment.drives.values()} == {1, 2}
+    expected = source_entries(src)
+    hardlinked = {p for p in expected if p in shipment.links}
+    assert set(shipment.kinds) | hardlinked == set(expected)
+    for path, entry in expected.items():
+        if path in shipment.links:
+            assert expected[shipment.links[path]].data == entry.data
+        elif entry.kind == "file":
+            assert shipment.files[path] == entry.data, path
+        else:
+            assert shipment.kinds[path] == entry.kind, path
+    # The hard link's target lies in lane 1, the link in lane 2 (its first name in walk order is the target).
+    lane_of = {e.path: shipment.drives[e.drive].label.lane for e in shipment.entries}
+    assert shipment.links[b"zz/hardlink-across-lanes"] == b"aa/first-name.txt"
+    assert (lane_of[b"aa/first-name.txt"], lane_of[b"zz/hardlink-across-lanes"]) == (1, 2)
+    # A file spans drives: its entry says how many, its chain says which.
+    big = next(e for e in shipment.entries if e.path == b"arrays/big.npy")
+    assert big.pieces is not None and big.pieces >= 2 and big.first_drive != big.drive
+    assert summary.fingerprint == shipment.header.fingerprint
+    assert summary.files == sum(1 for kind in shipment.kinds.values() if kind == "file")
+
+
+def test_given_drives_are_numbered_in_the_order_given(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    rng = random.Random(5)
+    for i in range(12):
+        write_file(src / f"f{i:02d}.bin", rng.randbytes(300_000))
+    mounts = [tmp_path / f"mnt{i}" for i in range(7)]
+    for mount in mounts:
+        mount.mkdir()
+    summary = pack(src, drives=[str(m) for m in mounts], drive_size=1_800_000, options=SMALL, at_once=2)
+    used = [m for m in mounts if (m / DRIVE_LABEL_NAME).exists()]
+    assert used == mounts[: len(used)] and len(used) >= 4, "the drives used are the first ones given"
+    shipment = read_shipment(used)
+    for number, drive in shipment.drives.items():
+        assert drive.path == mounts[number - 1], "drive n is on the n-th drive given"
+    assert [d["drive"] for d in summary.drives] == sorted(shipment.drives)
+    assert {d.label.lane for d in shipment.drives.values()} == {1, 2}
+    assert sorted(shipment.files) == sorted(os.fsencode(p.name) for p in src.iterdir())
+
+
+def test_a_walk_too_small_for_two_lanes_stays_version_1(tmp_path: Path) -> None:
+    write_file(tmp_path / "src" / "only.bin", b"x" * 1000)
+    summary = pack(tmp_path / "src", out=str(tmp_path / "out"), drive_size=2_000_000, options=SMALL, at_once=2)
+    assert summary.lanes == 1
+    label = DriveLabel.from_bytes((tmp_path / "out" / "drive-0001" / DRIVE_LABEL_NAME).read_bytes())
+    assert label.version == 1
+
+
+def test_lanes_refuse_what_they_cannot_do(tmp_path: Path) -> None:
+    write_file(tmp_path / "src" / "a", b"a")
+    (tmp_path / "mnt").mkdir()
+    with pytest.raises(UsageError, match="at least 1"):
+        pack(tmp_path / "src", out=str(tmp_path / "out"), drive_size=10**6, at_once=0)
+    with pytest.raises(UsageError, match="--swap"):
+        pack(tmp_path / "src", drives=[str(tmp_path / "mnt")], at_once=2, next_drive=lambda n, p: None)
+    assert not (tmp_path / "out").exists()
+
+
+def _take_numbers(counter: object, out: object) -> None:
+    numbers = DriveNumbers(counter)
+    for _ in range(200):
+        out.put(numbers.take())  # type: ignore[attr-defined]
+
+
+def test_drive_numbers_taken_by_several_processes_are_unique() -> None:
+    context = multiprocessing.get_context("spawn")
+    counter = context.Value("q", 3)
+    out = context.Queue()
+    workers = [context.Process(target=_take_numbers, args=(counter, out)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    taken = [out.get(timeout=60) for _ in range(600)]
+    for worker in workers:
+        worker.join()
+    assert sorted(taken) == list(range(4, 604))
+
+
+def _mount_tmpfs(path: Path, size: str) -> bool:
+    path.mkdir()
+    return (
+        os.geteuid() == 0
+        and subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", path]).returncode == 0
+    )
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounts a small tmpfs (root)")
+def test_a_drive_filling_early_stops_only_its_lane(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    rng = random.Random(9)
+    for i in range(8):
+        write_file(src / f"f{i}.bin", rng.randbytes(400_000))
+    big, small = tmp_path / "big", tmp_path / "small"
+    big.mkdir()
+    assert _mount_tmpfs(small, "1500k")  # lane 2's half of the data (1.6 MB) does not fit on it
+    try:
+        with pytest.raises(OutOfSpace) as caught:
+            pack(src, drives=[str(big), str(small)], options=SMALL, at_once=2, assume_ratio=0.2)
+        assert "lane 2 needs another drive" in str(caught.value) and "lanes that finished: 1" in str(caught.value)
+        # Both drives are finished, whole and checkable alone: lane 1's with all its entries, lane 2's full; no
+        # catalog anywhere (the shipment is not complete).
+        lane_one, lane_two = read_drive(big, finished_shipment=False), read_drive(small, finished_shipment=False)
+        assert (lane_one.label.lane, lane_two.label.lane) == (1, 2)
+        assert not (big / CATALOG_NAME).exists() and not (small / CATALOG_NAME).exists()
+        finals = {r.path for r in lane_one.records if isinstance(r, FileRecord) and r.final}
+        assert finals == {b"f0.bin", b"f1.bin", b"f2.bin", b"f3.bin"}
+    finally:
+        subprocess.run(["umount", small], check=False)
+
+
+def load_lanes_generator() -> Any:
+    spec = importlib.util.spec_from_file_location("make_format_v2_lanes", FIXTURES / "make_format_v2_lanes.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("make_format_v2_lanes", module)  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_golden_lanes_fixture_reads_as_its_source() -> None:
+    """The committed shipment of two lanes, read by hand from docs/format.md 19: lane 1's large file chained over
+    drives 1, 3 and 4 (numbers given as drives opened), lane 2 starting inside lane 1's directory and holding a
+    hard link to a file of lane 1."""
+    gen = load_lanes_generator()
+    shipment = read_shipment(sorted(LANES_FIXTURE.iterdir()))
+    assert shipment.header.fingerprint == LANES_FINGERPRINT
+    lanes = {n: (d.label.lane, d.label.lane_seq) for n, d in shipment.drives.items()}
+    assert lanes == {1: (1, 1), 2: (2, 1), 3: (1, 2), 4: (1, 3)}
+    for entry in gen.source_entries():
+        if entry.kind == "file":
+            assert shipment.files[entry.path] == entry.data, entry.path
+        elif entry.kind == "hardlink":
+            assert shipment.links[entry.path] == entry.target
+        else:
+            assert shipment.kinds[entry.path] == entry.kind, entry.path
+    assert len(shipment.kinds) + len(shipment.links) == len(gen.source_entries())
+    by_path = {e.path: e for e in shipment.entries}
+    big = by_path[b"a/big.bin"]
+    assert (big.first_drive, big.drive, big.pieces) == (1, 4, 3)
+    assert by_path[b"a"].drive == 1 and by_path[b"a/in-lane-2.txt"].drive == 2
+    assert by_path[b"b/same-as-aaa.txt"].drive == 2 and by_path[b"a/aaa.txt"].drive == 1
+
+
+class Recorded:
+    """A progress that notes what the lanes' processes report through the coordinator."""
+
+    def __init__(self) -> None:
+        self.total = self.done = 0
+        self.drives: list[str] = []
+        self.closed = False
+
+    def start(self, total_bytes: int) -> None:
+        self.total = total_bytes
+
+    def advance(self, done_bytes: int) -> None:
+        self.done += done_bytes
+
+    def drive(self, label: str) -> None:
+        self.drives.append(label)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_the_lanes_progress_reaches_the_coordinator(tmp_path: Path) -> None:
+    rng = random.Random(4)
+    for i in range(6):
+        write_file(tmp_path / "src" / f"f{i}.bin", rng.randbytes(500_000))
+    progress = Recorded()
+    summary = pack(
+        tmp_path / "src", out=str(tmp_path / "out"), drive_size=1_400_000, options=SMALL, at_once=2,
+        progress=progress,
+    )  # fmt: skip
+    assert progress.total == progress.done == 3_000_000 and progress.closed
+    assert sorted(progress.drives) == sorted(d["label"] for d in summary.drives)
+    assert {"drive-0001", "drive-0002"} <= set(progress.drives)
