@@ -33,6 +33,14 @@ if TYPE_CHECKING:
     "--drive", "drives", metavar="PATH", multiple=True, help="Fill this mounted, empty drive (repeat, in order)."
 )
 @click.option(
+    "--at-once",
+    type=click.IntRange(1, 256),
+    default=1,
+    metavar="N",
+    help="Write N drives at the same time, each filled by a lane of its own (format version 2; docs/pack.md, "
+    "Several drives at once).  [default: 1, drives filled in order]",
+)
+@click.option(
     "--drive-size",
     type=SIZE,
     help="Size of each drive: 8TB, 500GB, 7.2TiB. Needed with --out; caps --drive's free space.",
@@ -88,6 +96,7 @@ def pack_command(
     source: str,
     out: str | None,
     drives: tuple[str, ...],
+    at_once: int,
     drive_size: int | None,
     assume_ratio: float | None,
     chunk_size: int,
@@ -112,6 +121,7 @@ def pack_command(
     Examples:
       sneakernet pack dataset/ --out shipment/ --drive-size 8TB
       sneakernet pack dataset/ --drive /mnt/usb1 --drive /mnt/usb2
+      sneakernet pack dataset/ --drive /mnt/usb1 --drive /mnt/usb2 --at-once 2    # both drives at the same time
       sneakernet pack dataset/ --drive /mnt/usb1 --drive /mnt/usb2 --assume-ratio 0.7   # plan's ratio
       sneakernet pack dataset/ --out shipment/ --drive-size 500GB --exclude '*.tmp' --json
       sneakernet pack dataset/ --out shipment/ --drive-size 8TB --resume    # after an interruption
@@ -161,6 +171,7 @@ def pack_command(
             next_drive=next_drive,
             catalog_dir=catalog_dir,
             assume_ratio=assume_ratio,
+            at_once=at_once,
         ),
     )
     if as_json:
