@@ -253,10 +253,11 @@ def drop_caches() -> None:
 
 def timed(command: list[str]) -> float:
     started = time.monotonic()
-    result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    result = subprocess.run(command, capture_output=True, check=False)
     seconds = time.monotonic() - started
     if result.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed ({result.returncode}): {result.stderr.decode()[-2000:]}")
+        said = (result.stdout + result.stderr).decode(errors="replace")[-2000:]
+        raise SystemExit(f"{' '.join(command)} failed ({result.returncode}): {said}")
     return seconds
 
 

@@ -12,6 +12,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -452,3 +453,38 @@ def test_pack_at_once_on_the_command_line_refuses_resume(tmp_path: Path) -> None
         "sneakernet: error: --resume of a pack onto several drives at once is not supported yet: empty the drives "
         "and pack again"
     )
+
+
+KILLED_PACK = """
+import sys
+import time
+from sneakernet import PackOptions, pack
+pack(sys.argv[1], out=sys.argv[2], drive_size=3_000_000, options=PackOptions(chunk_size=64 * 1024, reserve=0),
+     at_once=2)
+"""
+
+
+def _sizes(root: Path) -> dict[str, int]:
+    return {str(p): p.stat().st_size for p in root.rglob("*") if p.is_file()}
+
+
+def test_a_pack_killed_with_sigkill_leaves_no_lane_writing(tmp_path: Path) -> None:
+    """SIGKILL of the coordinating process ends its lanes too (they die with it), mid-drive: what they were
+    writing is left unfinished (no drive.json on it), and nothing changes on the drives after the kill."""
+    rng = random.Random(11)
+    for i in range(60):
+        write_file(tmp_path / "src" / f"f{i:02d}.bin", rng.randbytes(400_000))
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-c", KILLED_PACK, str(tmp_path / "src"), str(out)])
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(out.glob("drive-*/segments/*"))) < 2:
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    time.sleep(1.0)  # a lane still running would write on
+    before = _sizes(out)
+    time.sleep(1.5)
+    assert _sizes(out) == before, "a lane went on writing after the pack was killed"
+    drives = sorted(out.iterdir())
+    assert drives and not all((d / DRIVE_LABEL_NAME).exists() for d in drives)
+    assert not any((d / CATALOG_NAME).exists() for d in drives)

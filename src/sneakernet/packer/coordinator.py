@@ -81,13 +81,20 @@ def run_lanes(tasks: list[LaneTask], progress: Progress) -> list[LaneResult]:
     messages = context.Queue()
     relay = threading.Thread(target=_relay, args=(messages, progress), name="sneakernet-lane-progress", daemon=True)
     relay.start()
+    pool = ProcessPoolExecutor(
+        len(tasks), mp_context=context, initializer=init_lane_process, initargs=(counter, messages, os.getpid())
+    )
     try:
-        with ProcessPoolExecutor(
-            len(tasks), mp_context=context, initializer=init_lane_process, initargs=(counter, messages)
-        ) as pool:
-            futures = [pool.submit(pack_lane, task) for task in tasks]
-            return [future.result() for future in futures]
+        futures = [pool.submit(pack_lane, task) for task in tasks]
+        return [future.result() for future in futures]
+    except BaseException:
+        # Interrupted here (SIGTERM, Ctrl-C) or a lane's process lost: stop the lanes now rather than let them run
+        # on unseen. A lane killed mid-drive leaves that drive without drive.json: unfinished, as a crash leaves it.
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        raise
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         messages.put(None)
         relay.join()
 

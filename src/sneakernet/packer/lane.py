@@ -13,8 +13,10 @@ the other lanes go on.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -181,10 +183,28 @@ _numbers: DriveNumbers | None = None
 _queue: Any = None
 
 
-def init_lane_process(counter: Any, queue: Any) -> None:
-    """A lane process's start: the shared drive number count and the progress queue."""
+def init_lane_process(counter: Any, queue: Any, parent: int | None = None) -> None:
+    """A lane process's start: the shared drive number count and the progress queue; and it dies with the
+    coordinating process ``parent`` (a pack killed with SIGKILL must not leave lanes writing on unseen)."""
     global _numbers, _queue
+    _die_with_parent(parent)
     _numbers, _queue = DriveNumbers(counter), queue
+
+
+#: prctl's option to get a signal when the parent ends (linux/prctl.h).
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int | None) -> None:
+    """Have the kernel kill this process when its parent ends (Linux; elsewhere nothing is done), and end now if
+    the parent ``parent`` is already gone."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
 
 
 def lane_entries(
