@@ -22,9 +22,10 @@ import pytest
 
 from conftest import invoke_cli as cli
 from conftest import make_edge_tree, source_entries, write_file
+from fakestore import FaultyStore
 from sneakernet import PackOptions, pack
 from sneakernet.chunks.compress import decode_chunk
-from sneakernet.errors import OutOfSpace, UsageError
+from sneakernet.errors import DestinationError, OutOfSpace, UsageError
 from sneakernet.format import (
     CATALOG_NAME,
     CHECKSUMS_NAME,
@@ -47,6 +48,7 @@ from sneakernet.format import (
 )
 from sneakernet.format.checksums import parse_checksums
 from sneakernet.format.container import read_records
+from sneakernet.io.store import LocalStore
 from sneakernet.packer.lane import DriveNumbers
 from test_json import validate
 from test_restore import assert_same_tree
@@ -488,3 +490,37 @@ def test_a_pack_killed_with_sigkill_leaves_no_lane_writing(tmp_path: Path) -> No
     drives = sorted(out.iterdir())
     assert drives and not all((d / DRIVE_LABEL_NAME).exists() for d in drives)
     assert not any((d / CATALOG_NAME).exists() for d in drives)
+
+
+@dataclass(frozen=True)
+class FailingDrive:
+    """Opens every drive as a local directory but ``path``, whose ``fail_write``-th write raises EIO (a store
+    a lane's process can unpickle: this module's class, by name)."""
+
+    path: str
+    fail_write: int
+
+    def __call__(self, path: str) -> LocalStore:
+        return FaultyStore(path, fail_write=self.fail_write) if path == self.path else LocalStore(path)
+
+
+def test_an_io_error_on_one_drive_stops_only_its_lane(tmp_path: Path) -> None:
+    rng = random.Random(12)
+    for i in range(8):
+        write_file(tmp_path / "src" / f"f{i}.bin", rng.randbytes(300_000))
+    mounts = [tmp_path / f"mnt{i}" for i in range(1, 4)]
+    for mount in mounts:
+        mount.mkdir()
+    failing = FailingDrive(str(mounts[1]), fail_write=3)  # drive 2: lane 2's first drive
+    with pytest.raises(DestinationError) as caught:
+        pack(tmp_path / "src", drives=[str(m) for m in mounts], drive_size=3_000_000, options=SMALL, at_once=2,
+             open_store=failing)  # fmt: skip
+    message = str(caught.value)
+    assert "drive-0002" in message and "lanes stopped: 2; lanes that finished: 1" in message
+    lane_one = read_drive(mounts[0], finished_shipment=False)
+    assert lane_one.label.lane == 1
+    assert {r.path for r in lane_one.records if isinstance(r, FileRecord) and r.final} == {
+        f"f{i}.bin".encode() for i in range(4)
+    }
+    assert not (mounts[1] / DRIVE_LABEL_NAME).exists(), "the failed drive is left unfinished"
+    assert not any((m / CATALOG_NAME).exists() for m in mounts)
