@@ -58,7 +58,7 @@ V2 = (1, 2)
 FIXTURES = Path(__file__).parent / "fixtures"
 #: The golden fixture of a pack onto two lanes (tests/fixtures/make_format_v2_lanes.py), pinned when it was made.
 LANES_FIXTURE = FIXTURES / "format-v2-lanes" / "shipment"
-LANES_FINGERPRINT = "7177aebd35b21fd807375ae32f85d7acba5e09225cb64de277d750ddc82d3416"
+LANES_FINGERPRINT = "91098588c1b82a8ad9816f913b72937f5326aa216f350dc71ed462fab4e5eaa8"
 
 
 @dataclass
@@ -378,6 +378,30 @@ def test_golden_lanes_fixture_reads_as_its_source() -> None:
     assert (big.first_drive, big.drive, big.pieces) == (1, 4, 3)
     assert by_path[b"a"].drive == 1 and by_path[b"a/in-lane-2.txt"].drive == 2
     assert by_path[b"b/same-as-aaa.txt"].drive == 2 and by_path[b"a/aaa.txt"].drive == 1
+
+
+def test_golden_lanes_fixture_verifies_and_restores(tmp_path: Path) -> None:
+    """sneakernet's own commands on the committed two-lane shipment: every drive verifies, and restored drive by
+    drive (lane 2's first, so the hard link's target comes later) it gives the generator's tree."""
+    gen = load_lanes_generator()
+    drives = sorted(LANES_FIXTURE.iterdir())
+    code, out, err = cli("verify", *drives)
+    assert code == 0, (out, err)
+    dest = tmp_path / "dest"
+    for drive in [drives[1], drives[3], drives[0], drives[2]]:
+        code, out, err = cli("restore", drive, "--into", dest)
+        assert code in (0, 3), (drive, out, err)
+    assert code == 0, (out, err)
+    for entry in gen.source_entries():
+        path = os.path.join(os.fsencode(dest), entry.path)
+        if entry.kind == "file":
+            assert Path(os.fsdecode(path)).read_bytes() == entry.data, entry.path
+        elif entry.kind == "hardlink":
+            assert os.stat(path).st_ino == os.stat(os.path.join(os.fsencode(dest), entry.target)).st_ino
+        elif entry.kind == "symlink":
+            assert os.readlink(path) == entry.target
+        else:
+            assert os.path.isdir(path)
 
 
 class Recorded:
