@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from sneakernet.cli import main
 from sneakernet.drive import DriveReader
 from sneakernet.format import ChunkRecord, DirRecord, FileRecord, HardlinkRecord, SkippedRecord, SymlinkRecord
-from sneakernet.restorer.drive import SETID_BITS
+from sneakernet.restorer.drive_restorer import SETID_BITS
 
 #: Fixed mtimes with nanoseconds, so a lost sub-second part shows.
 MTIME_NS = 1_700_000_000_123_456_789

@@ -527,7 +527,7 @@ def test_drive_json_damage_is_blamed_on_drive_json(fault_ship: Shipment, tmp_pat
 KILL_CHILD = r"""
 import importlib, json, os, signal, sys
 restore = importlib.import_module("sneakernet.restorer")
-drive = importlib.import_module("sneakernet.restorer.drive")
+drive = importlib.import_module("sneakernet.restorer.drive_restorer")
 catalog = importlib.import_module("sneakernet.restorer.catalog")
 journal = importlib.import_module("sneakernet.restorer.journal")
 tree = importlib.import_module("sneakernet.io.tree")
@@ -950,7 +950,7 @@ def test_restore_disk_full_again_and_again_until_it_fits(
     with exit 4, the journal keeps what is done, and the last run gives the identical tree. ``large``: every file
     takes the large-file path (its writes on the writer pool, its hash on the lane)."""
     if path == "large":
-        monkeypatch.setattr(importlib.import_module("sneakernet.restorer.drive"), "POOLED_FILE_LIMIT", 1)
+        monkeypatch.setattr(importlib.import_module("sneakernet.restorer.drive_restorer"), "POOLED_FILE_LIMIT", 1)
     mount = small_tmpfs("1m")
     dest = mount / "dest"
     full = restore_until_done(kill_ship, dest, mount, [kill_ship.drives], 1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import fcntl
 import fnmatch
 import importlib
@@ -64,18 +65,18 @@ from craft import (
 )
 from sneakernet import PackOptions, PackSummary, pack
 from sneakernet.drive import DriveReader
-from sneakernet.errors import FormatError, UsageError
+from sneakernet.errors import FormatError, SneakernetError, UsageError
 from sneakernet.format import CATALOG_NAME, ChunkRecord, FileRecord, decode_path, show_path
 from sneakernet.format.container import read_records
 from sneakernet.io.source import SourceEntry, walk
-from sneakernet.io.tree import SafeTree
+from sneakernet.io.tree import LocalParts, SafeTree
 from sneakernet.restorer import RestoreReport, ShipmentStatus, restore, status
 from sneakernet.restorer.journal import FINISHED_NAME, JOURNAL_DIR
 from sneakernet.units import format_size
 from sneakernet.validate import UnsafePath
 
 # The module, not the function of the same name (the package may export ``restore``).
-drive_module = importlib.import_module("sneakernet.restorer.drive")
+drive_module = importlib.import_module("sneakernet.restorer.drive_restorer")
 
 DRIVE = 1_500_000
 SMALL = PackOptions(chunk_size=256 * 1024, reserve=0)
@@ -495,7 +496,7 @@ def test_a_run_killed_while_it_removed_the_finished_journal_is_finished_by_the_n
 KILLER = r"""
 import importlib, os, shutil, signal, sys
 restore = importlib.import_module("sneakernet.restorer")
-drive = importlib.import_module("sneakernet.restorer.drive")
+drive = importlib.import_module("sneakernet.restorer.drive_restorer")
 catalog = importlib.import_module("sneakernet.restorer.catalog")
 journal = importlib.import_module("sneakernet.restorer.journal")
 tree = importlib.import_module("sneakernet.io.tree")
@@ -1547,7 +1548,7 @@ def test_short_writes_never_reach_a_final_name(shipments: dict[str, Packed], tmp
     victims = {name: (ship.src / name).read_bytes() for name in ("images/noise.png", "text/doc003.jsonl")}
     shortened: set[str] = set()
 
-    class ShortFirstWrites(SafeTree):
+    class ShortFirstWrites(LocalParts):
         def write(self, fd: int, data: bytes | memoryview, offset: int) -> int:
             for name, content in victims.items():
                 if name not in shortened and offset == 0 and len(data) > 1 and data == content[: len(data)]:
@@ -1555,10 +1556,76 @@ def test_short_writes_never_reach_a_final_name(shipments: dict[str, Packed], tmp
                     return super().write(fd, bytes(data)[: len(data) // 2], offset)
             return super().write(fd, data, offset)
 
+    class ShortFirstWritesTree(SafeTree):
+        def open_parts(self) -> LocalParts:
+            return ShortFirstWrites(super().open_parts().fd)
+
     dest = tmp_path / "dest"
-    restore([str(d) for d in ship.drives], str(dest), open_destination=ShortFirstWrites)
+    restore([str(d) for d in ship.drives], str(dest), open_destination=ShortFirstWritesTree)
     assert shortened == set(victims) and len(victims) == 2
     assert_final_names_exact(ship.src, dest)
+
+
+class FailingParts(LocalParts):
+    """The parts directory of a destination that fails: the ``at``-th call of ``operation`` raises ``error``."""
+
+    def __init__(self, fd: int, operation: str, at: int, error: int) -> None:
+        super().__init__(fd)
+        self.operation, self.left, self.error = operation, at, error
+        self.failed = False
+
+    def _maybe_fail(self, operation: str) -> None:
+        if operation == self.operation and not self.failed:
+            self.left -= 1
+            if self.left == 0:
+                self.failed = True
+                raise OSError(self.error, os.strerror(self.error))
+
+    def create(self, name: bytes) -> int:
+        self._maybe_fail("create")
+        return super().create(name)
+
+    def write(self, fd: int, data: bytes | memoryview, offset: int) -> int:
+        self._maybe_fail("write")
+        return super().write(fd, data, offset)
+
+    def seal(self, fd: int, mode: int, mtime_ns: int, owner: tuple[int, int] | None) -> None:
+        self._maybe_fail("seal")
+        super().seal(fd, mode, mtime_ns, owner)
+
+
+@pytest.mark.parametrize(
+    ("operation", "at", "error", "code"),
+    [
+        ("create", 5, errno.EIO, 2),
+        ("write", 12, errno.ENOSPC, 4),
+        ("write", 3, errno.EIO, 2),
+        ("seal", 7, errno.EIO, 2),
+    ],
+)
+def test_a_parts_directory_that_fails_stops_cleanly_and_the_next_run_finishes_identical(
+    shipments: dict[str, Packed], tmp_path: Path, operation: str, at: int, error: int, code: int
+) -> None:
+    """A fault in the parts directory (through the destination's Parts seam, no patched internals): one line and
+    the documented exit code, no wrong byte under a final name; the same restore again finishes identical."""
+    ship = shipments["edge"]
+    dest = tmp_path / "dest"
+    made: list[FailingParts] = []
+
+    class FailingTree(SafeTree):
+        def open_parts(self) -> LocalParts:
+            made.append(FailingParts(super().open_parts().fd, operation, at, error))
+            return made[-1]
+
+    with pytest.raises(SneakernetError) as raised:
+        restore([str(d) for d in ship.drives], str(dest), open_destination=FailingTree)
+    assert made and made[0].failed
+    assert raised.value.exit_code == code and "\n" not in str(raised.value)
+    assert "run the same restore again" in str(raised.value)
+    assert_final_names_exact(ship.src, dest)
+    report = restore([str(d) for d in ship.drives], str(dest))
+    assert report.status.finished
+    assert_same_tree(ship.src, dest)
 
 
 # --- 10. case-insensitive destinations ----------------------------------------------------------------------------

@@ -352,7 +352,7 @@ def test_hard_link_to_something_not_a_regular_file_is_found_by_verify(tmp_path: 
 def test_a_drive_that_changes_between_the_check_and_the_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A hostile device serves the genuine manifest while restore checks it, then a forged one (and forged
     segments, every hash recomputed) while it writes: what is written is what was checked, never the forgery."""
-    drive_module = importlib.import_module("sneakernet.restorer.drive")
+    drive_module = importlib.import_module("sneakernet.restorer.drive_restorer")
     # More files than restore installs in one batch, each in a chunk of its own: the first batch is installed
     # before either pass reaches the manifest's end (where its BLAKE3 is checked).
     names = [f"notes{i:04d}.txt" for i in range(drive_module.BATCH_FILES + drive_module.LOOKUP_WINDOW + 10)]

@@ -24,6 +24,8 @@ from ..format import RESERVED_NAME, show_path
 from ..validate import UnsafePath, check_path
 from .atomic import sync_filesystem
 
+#: The parts directory's name in the destination's reserved directory.
+PARTS_NAME = "parts"
 #: Directory descriptors kept open: entries come in walk order, so a few cover the directories in use.
 OPEN_DIRS = 64
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -39,9 +41,10 @@ class InTheWay(UnsafePath):
 
 
 class Destination(Protocol):
-    """What restore does to its destination, beside its own directory's files (journal, parts, records): paths
-    are checked shipment paths, ``part`` names a file in the parts directory ``parts_fd``. :class:`SafeTree` is
-    the local implementation; a test passes a fake (a subclass that fails where it wants) to restore instead."""
+    """What restore does to its destination, beside its own directory's files (journal, records): paths are
+    checked shipment paths, ``part_name`` names a file in the parts directory ``parts_fd`` (:meth:`open_parts`).
+    :class:`SafeTree` is the local implementation; a test passes a fake (a subclass that fails where it wants) to
+    restore instead."""
 
     root: str
 
@@ -63,9 +66,109 @@ class Destination(Protocol):
 
     def folds_names(self) -> bool: ...
 
+    def sync(self, fd: int) -> None: ...
+
+    def open_parts(self) -> Parts: ...
+
+
+class Parts(Protocol):
+    """The parts directory, DEST/.sneakernet/parts, where restore assembles files under names of its own before
+    they are installed: the only code that touches its files. Names are bare names in it; ``fd`` is the
+    directory's descriptor (:meth:`Destination.install` renames from it). :class:`LocalParts` is the local
+    implementation; a test gives a fake (a subclass that fails where it wants) through its destination's
+    :meth:`Destination.open_parts`."""
+
+    fd: int
+
+    def create(self, name: bytes) -> int: ...
+
+    def open(self, name: bytes, writable: bool = False) -> int: ...
+
+    def stat(self, name: bytes) -> os.stat_result | None: ...
+
+    def identity(self, fd: int) -> tuple[int, int] | None: ...
+
+    def remove(self, name: bytes) -> None: ...
+
+    def names(self) -> list[bytes]: ...
+
     def write(self, fd: int, data: bytes | memoryview, offset: int) -> int: ...
 
-    def sync(self, fd: int) -> None: ...
+    def read(self, fd: int, size: int, offset: int) -> bytes: ...
+
+    def truncate(self, fd: int, size: int) -> None: ...
+
+    def seal(self, fd: int, mode: int, mtime_ns: int, owner: tuple[int, int] | None) -> None: ...
+
+    def close_file(self, fd: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class LocalParts:
+    """:class:`Parts` on a local directory, reached through ``dir_fd`` (the caller's descriptor of it, which this
+    object now owns): every part is made ``O_EXCL|O_NOFOLLOW`` (never a file that exists, whatever it is: a
+    planted hard link or symlink is refused, not written through) and opened ``O_NOFOLLOW``, none inherited by the
+    programs a hook may run."""
+
+    #: How a part is made: 0o600 until it is finished (see :meth:`seal`).
+    NEW = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC
+
+    def __init__(self, dir_fd: int) -> None:
+        self.fd = dir_fd
+
+    def create(self, name: bytes) -> int:
+        """Make part ``name``: a descriptor open for reading and writing (OSError as the system gives it)."""
+        return os.open(name, self.NEW, 0o600, dir_fd=self.fd)
+
+    def open(self, name: bytes, writable: bool = False) -> int:
+        """Open the existing part ``name`` without following a symlink (OSError: missing, or not openable)."""
+        mode = os.O_RDWR if writable else os.O_RDONLY | os.O_NONBLOCK  # a FIFO put there never blocks the read
+        return os.open(name, mode | os.O_NOFOLLOW | _CLOEXEC, dir_fd=self.fd)
+
+    def stat(self, name: bytes) -> os.stat_result | None:
+        """``name`` itself (a symlink not followed); None when there is none."""
+        try:
+            return os.stat(name, dir_fd=self.fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+
+    def identity(self, fd: int) -> tuple[int, int] | None:
+        """``(st_dev, st_ino)`` of the open part ``fd``; None when it is not a regular file."""
+        st = os.fstat(fd)
+        return (st.st_dev, st.st_ino) if stat.S_ISREG(st.st_mode) else None
+
+    def remove(self, name: bytes) -> None:
+        """Remove ``name`` (gone already: nothing to do)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=self.fd)
+
+    def names(self) -> list[bytes]:
+        """Every name in the directory (as many as files spanning drives in progress, and one batch)."""
+        return [os.fsencode(name) for name in os.listdir(self.fd)]
+
+    def write(self, fd: int, data: bytes | memoryview, offset: int) -> int:
+        """One ``pwrite`` into a part: how many bytes it took (a filling disk takes fewer)."""
+        return os.pwrite(fd, data, offset)
+
+    def read(self, fd: int, size: int, offset: int) -> bytes:
+        return os.pread(fd, size, offset)
+
+    def truncate(self, fd: int, size: int) -> None:
+        os.ftruncate(fd, size)
+
+    def seal(self, fd: int, mode: int, mtime_ns: int, owner: tuple[int, int] | None) -> None:
+        """A finished part's owner (when given), permission bits and mtime, as its file will have them."""
+        if owner is not None:
+            os.fchown(fd, *owner)
+        os.fchmod(fd, mode)
+        os.utime(fd, ns=(mtime_ns, mtime_ns))
+
+    def close_file(self, fd: int) -> None:
+        os.close(fd)
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
 class DestinationFactory(Protocol):
@@ -267,9 +370,14 @@ class SafeTree:
             os.remove(probe)
         return folded
 
-    def write(self, fd: int, data: bytes | memoryview, offset: int) -> int:
-        """One ``pwrite`` of a file being assembled: how many bytes it took (a filling disk takes fewer)."""
-        return os.pwrite(fd, data, offset)
+    def open_parts(self) -> LocalParts:
+        """Restore's parts directory (``.sneakernet/parts``), each level opened with ``O_NOFOLLOW`` from the root: a
+        symlink put in place of either directory is refused (OSError ELOOP or ENOTDIR), never followed."""
+        top = os.open(RESERVED_NAME, _DIR_FLAGS, dir_fd=self.root_fd)
+        try:
+            return LocalParts(os.open(PARTS_NAME, _DIR_FLAGS, dir_fd=top))
+        finally:
+            os.close(top)
 
     def sync(self, fd: int) -> None:
         """Make what was written and renamed on ``fd``'s filesystem durable (syncfs, else sync)."""

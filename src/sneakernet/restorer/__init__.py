@@ -12,13 +12,13 @@ Durability: finished files are installed in batches. A batch's files are written
 ``syncfs`` (else ``os.sync()``) makes them durable, then they are renamed to their final names, then the journal
 commits them. A crash at any point leaves every final name either absent, or holding the exact, synced bytes.
 
-Modules, each importing only those before it here: ``states`` (every state, as enums), ``report`` (outcomes,
-status, the report), ``journal`` (all of restore's SQL), ``finished`` (the finished record), ``includes``
-(--include), ``cursor`` (a drive's raw stream), ``destination`` (DEST as a whole: its errors, free space and
-lock), ``parts`` (part files), ``install`` (links, recovery, the last drive's finish), ``catalog`` (the catalog
-copy and its mending), ``session`` (the journal opened or started), ``check`` (a drive checked before writing),
-``pieces`` and ``drive`` (writing one drive), ``unit`` (one drive's unit of work), ``status``, ``run``
-(restore()). Everything made in DEST goes through a :class:`~sneakernet.io.tree.Destination`.
+Modules, each importing only those before it here: ``states`` (every state, as enums), ``report`` (outcomes, status,
+the report), ``journal`` (all of restore's SQL), ``finished`` (the finished record), ``includes`` (--include),
+``cursor`` (a drive's raw stream), ``destination`` (DEST as a whole: its errors, free space and lock), ``parts``
+(part files), ``install`` (links, recovery, the last drive's finish), ``catalog`` (the catalog copy and its
+mending), ``session`` (the journal opened or started), ``check`` (a drive checked before writing), ``pieces`` (the
+parts of files spanning drives) and ``drive_restorer`` (writing one drive), ``unit`` (one drive's unit of work),
+``status``, ``run`` (restore()). Everything made in DEST goes through a :class:`~sneakernet.io.tree.Destination`.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import os
 import stat
 
 from ..format import show_path
-from ..io.tree import Destination
+from ..io.tree import Destination, Parts
 from ..validate import UnsafePath
 from .journal import Journal
 from .parts import legacy_part_name
@@ -39,26 +39,23 @@ def link_waiting(journal: Journal, tree: Destination, target: bytes) -> None:
             journal.set_state(path, EntryState.FAILED)
 
 
-def recover_installing(journal: Journal, tree: Destination, parts_fd: int) -> None:
+def recover_installing(journal: Journal, tree: Destination, parts: Parts) -> None:
     """Finish the installs a killed run had started: parts that were verified and synced but maybe not renamed
     (each the part the journal recorded for it, and the very file when its identity was recorded)."""
     for entry in list(journal.entries("file", EntryState.INSTALLING)):
         known = journal.part(entry.path)
         name, identity = (known[0], known[1:]) if known else (legacy_part_name(entry.path), (None, None))
-        try:
-            st = os.stat(name, dir_fd=parts_fd, follow_symlinks=False)
-        except FileNotFoundError:
-            st = None  # renamed before the kill
+        st = parts.stat(name)  # None: renamed before the kill
         if st is not None and not (stat.S_ISREG(st.st_mode) and identity in ((None, None), (st.st_dev, st.st_ino))):
             # Not the part that was hashed: never installed (nor left to be taken for it).
             with contextlib.suppress(OSError):
-                os.unlink(name, dir_fd=parts_fd)
+                parts.remove(name)
             journal.set_state(entry.path, EntryState.FAILED)
             journal.drop_pieces(entry.path)
             journal.drop_parts([entry.path])
             continue
         if st is not None:
-            tree.install(parts_fd, name, entry.path)
+            tree.install(parts.fd, name, entry.path)
         journal.set_state(entry.path, EntryState.DONE)
         journal.drop_pieces(entry.path)
         journal.drop_parts([entry.path])

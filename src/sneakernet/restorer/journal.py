@@ -20,11 +20,12 @@ from ..format import FINISHED_NAME as FINISHED_NAME  # where restore and its tes
 from ..format import JOURNAL_NAME as JOURNAL_NAME
 from ..format import RESERVED_NAME
 from ..io.atomic import install
+from ..io.tree import PARTS_NAME
 from ..validate import CatalogIndex
 from .states import DriveState, EntryState
 
 JOURNAL_DIR = RESERVED_NAME
-PARTS_DIR = "parts"
+PARTS_DIR = PARTS_NAME
 CATALOG_COPY = "catalog.jsonl.zst"
 #: Bumped when the tables change; a journal of another version is refused, never misread.
 JOURNAL_VERSION = 1

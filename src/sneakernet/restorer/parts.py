@@ -1,5 +1,6 @@
 """Part files in DEST/.sneakernet/parts: where a file's bytes are assembled before it is installed, made
-O_EXCL|O_NOFOLLOW under random names; the writer pool's jobs and the hash lane."""
+O_EXCL|O_NOFOLLOW under random names, every operation on them through the destination's
+:class:`~sneakernet.io.tree.Parts`; the writer pool's jobs and the hash lane."""
 
 from __future__ import annotations
 
@@ -15,13 +16,9 @@ import blake3
 
 from ..errors import DestinationError, OutOfSpace
 from ..format import FileRecord, Metadata
-from ..io.tree import Destination
-from .destination import CLOEXEC, space_error
+from ..io.tree import Destination, Parts
+from .destination import space_error
 from .journal import PARTS_DIR, Entry, Journal
-
-#: How a part is made: a new file (never one that exists, whatever it is: a planted hard link or symlink is
-#: refused, not written through), not inherited by the programs a hook may run.
-NEW_PART = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | CLOEXEC
 
 
 def new_part_name() -> bytes:
@@ -68,24 +65,19 @@ def piece_problem(
     return None
 
 
-def create_part(parts_fd: int, name: bytes, dest: str) -> int:
-    """Make part ``name`` in the parts directory (``O_EXCL|O_NOFOLLOW``); a descriptor open for reading and writing."""
+def create_part(parts: Parts, name: bytes, dest: str) -> int:
+    """Make part ``name`` (``O_EXCL|O_NOFOLLOW``); a descriptor open for reading and writing."""
     try:
-        return os.open(name, NEW_PART, 0o600, dir_fd=parts_fd)
+        return parts.create(name)
     except OSError as exc:
         raise space_error(exc, dest) from exc
 
 
-def open_parts(dest: str) -> int:
-    """DEST/.sneakernet/parts, each level opened with O_NOFOLLOW: every part is reached through this descriptor,
-    and a symlink put in place of either directory is refused, never followed."""
-    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | CLOEXEC
+def open_parts(tree: Destination, dest: str) -> Parts:
+    """DEST/.sneakernet/parts (:meth:`Destination.open_parts`): every part is reached through it, and a symlink put
+    in place of either directory is refused, never followed."""
     try:
-        top = os.open(Journal.directory(dest), flags)
-        try:
-            return os.open(PARTS_DIR, flags, dir_fd=top)
-        finally:
-            os.close(top)
+        return tree.open_parts()
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):
             raise DestinationError(
@@ -95,15 +87,14 @@ def open_parts(dest: str) -> int:
         raise space_error(exc, dest) from exc
 
 
-def sweep_parts(journal: Journal, parts_fd: int) -> None:
+def sweep_parts(journal: Journal, parts: Parts) -> None:
     """Remove the parts no journal entry names: those of files a killed run was writing (made again from the
     drive) and any file put there meanwhile."""
     kept = journal.part_names()
-    for name in os.listdir(parts_fd):
-        raw = os.fsencode(name)
-        if raw not in kept:
-            with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
-                os.unlink(raw, dir_fd=parts_fd)
+    for name in parts.names():
+        if name not in kept:
+            with contextlib.suppress(IsADirectoryError, PermissionError):
+                parts.remove(name)
 
 
 def legacy_part_name(path: bytes) -> bytes:
@@ -138,17 +129,17 @@ class HashLane:
 
 
 def write_files(
-    tree: Destination,
-    parts_fd: int,
+    parts: Parts,
+    dest: str,
     files: list[tuple[bytes, list[memoryview | bytes], int, str, Metadata, tuple[int, int] | None]],
 ) -> list[str | None]:
     """On the writer pool: the files of one job, in order (see :func:`_write_file`)."""
-    return [_write_file(tree, parts_fd, *file) for file in files]
+    return [_write_file(parts, dest, *file) for file in files]
 
 
 def _write_file(
-    tree: Destination,
-    parts_fd: int,
+    parts: Parts,
+    dest: str,
     part: bytes,
     datas: list[memoryview | bytes],
     size: int,
@@ -158,32 +149,35 @@ def _write_file(
 ) -> str | None:
     """On the writer pool: write a whole file's bytes into its part, hashing them as they go; set its metadata.
     Returns None when it matched its BLAKE3, else why not."""
-    fd = create_part(parts_fd, part, tree.root)
+    fd = create_part(parts, part, dest)
     try:
         hasher = blake3.blake3()
         offset = 0
         for data in datas:
-            pwrite_all(tree, fd, data, offset)
+            pwrite_all(parts, fd, data, offset, dest)
             hasher.update(data)
             offset += len(data)
         if offset != size or hasher.hexdigest() != expected:
             return "does not match its BLAKE3"
-        if owner is not None:
-            os.fchown(fd, *owner)
-        os.fchmod(fd, meta.mode)
-        os.utime(fd, ns=(meta.mtime_ns, meta.mtime_ns))
+        seal_part(parts, fd, meta, owner, dest)
     finally:
-        os.close(fd)
+        parts.close_file(fd)
     return None
 
 
-def pwrite_all(tree: Destination, fd: int, data: memoryview | bytes, offset: int) -> None:
-    """Write all of ``data`` at ``offset`` of a part of ``tree``: a short write (a filling disk) is continued, never
-    ignored."""
-    dest = tree.root
+def seal_part(parts: Parts, fd: int, meta: Metadata, owner: tuple[int, int] | None, dest: str) -> None:
+    """A finished part's metadata, as its file will have it (see :meth:`Parts.seal`)."""
+    try:
+        parts.seal(fd, meta.mode, meta.mtime_ns, owner)
+    except OSError as exc:
+        raise space_error(exc, dest) from exc
+
+
+def pwrite_all(parts: Parts, fd: int, data: memoryview | bytes, offset: int, dest: str) -> None:
+    """Write all of ``data`` at ``offset`` of a part: a short write (a filling disk) is continued, never ignored."""
     while data:
         try:
-            written = tree.write(fd, data, offset)
+            written = parts.write(fd, data, offset)
         except OSError as exc:
             raise space_error(exc, dest) from exc
         if written == 0:

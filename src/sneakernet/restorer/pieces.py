@@ -4,44 +4,64 @@ a piece that comes early parked in a part of its own."""
 from __future__ import annotations
 
 import contextlib
-import os
-import stat
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import blake3
 
 from ..drive import ChunkMap, DriveReader
 from ..format import FileRecord, Metadata
-from ..io.tree import Destination
+from ..io.tree import Parts
 from ..progress import Progress
 from .cursor import ChunkCursor
-from .destination import CLOEXEC
 from .journal import Journal
 from .parts import HashLane, contiguous_end, create_part, new_part_name, parked_key, piece_problem, pwrite_all
 from .report import DriveOutcome
 
 
+class Fail(Protocol):
+    """How the drive restorer is told that ``path`` is not restored (see DriveRestorer.fail)."""
+
+    def __call__(self, path: bytes, reason: str, keep_part: bool = False, *, part: bytes | None = None) -> None: ...
+
+
+#: How the drive restorer is given a file whose bytes are all in its part, verified: it installs it in a batch
+#: (``fd``, ``part``, ``path``, metadata, size, spanning drives).
+Finish = Callable[[int, bytes, bytes, Metadata, int, bool], None]
+
+
 class PartWriter:
-    """The part files of one drive's restore (mixed into :class:`~sneakernet.restorer.drive.DriveRestorer`): a
-    piece of a file spanning drives, a part opened or made, a piece's bytes written into it."""
+    """The part files of one drive's restore, given to its :class:`~sneakernet.restorer.drive_restorer.
+    DriveRestorer`: a piece of a file spanning drives, a part opened or made, a piece's bytes written into it.
+    It tells the drive restorer, through ``fail`` and ``finish``, of a file that fails or is complete."""
 
-    reader: DriveReader
-    drive: int
-    map: ChunkMap
-    journal: Journal
-    tree: Destination
-    outcome: DriveOutcome
-    progress: Progress
-    parts_fd: int
-    hash_lane: HashLane | None
-    spanning: dict[bytes, tuple[Any, int]]
+    def __init__(
+        self,
+        reader: DriveReader,
+        chunk_map: ChunkMap,
+        journal: Journal,
+        parts: Parts,
+        outcome: DriveOutcome,
+        progress: Progress,
+        spanning: dict[bytes, tuple[Any, int]],
+        fail: Fail,
+        finish: Finish,
+    ) -> None:
+        self.reader = reader
+        self.drive = reader.label.drive
+        self.map = chunk_map
+        self.journal = journal
+        self.parts = parts
+        self.dest = journal.dest
+        self.outcome = outcome
+        self.progress = progress
+        self.spanning = spanning
+        self._fail = fail
+        self._finish = finish
+        #: Set by the drive restorer while it runs (see DriveRestorer.hash_lane).
+        self.hash_lane: HashLane | None = None
 
-    # Given by DriveRestorer, which owns the drive's outcome and installs finished files: declared, not stubbed.
-    _fail: Callable[..., None]
-    _finish: Callable[..., None]
-
-    def _piece(self, record: FileRecord, path: bytes, cursor: ChunkCursor) -> None:
+    def piece(self, record: FileRecord, path: bytes, cursor: ChunkCursor) -> None:
         """A piece of a file spanning drives. The part only ever holds the file's bytes from 0 on, as far as the
         pieces given so far reach without a gap: a piece that lies beyond (its drive came before the one holding
         the bytes before it) waits in a part of its own, as long as itself, until those come. So a part never
@@ -66,13 +86,13 @@ class PartWriter:
             hasher, upto = blake3.blake3(), 0
         if upto != record.offset:
             hasher = None
-        opened = self._open_part(path, whole=False)
+        opened = self.open_part(path, whole=False)
         if opened is None:
             return
         fd, part = opened
         try:
-            os.ftruncate(fd, end)  # whatever a killed run wrote past the pieces recorded
-            if self._write_piece(fd, record, cursor, hasher, record.offset):
+            self.parts.truncate(fd, end)  # whatever a killed run wrote past the pieces recorded
+            if self.write_piece(fd, record, cursor, hasher, record.offset):
                 self._fail(path, f"has damaged bytes on {self.reader.label.label}", keep_part=True)
                 return
             absorbed = self._absorb(fd, path, pieces, record.offset + record.length, hasher)
@@ -85,7 +105,7 @@ class PartWriter:
             if entry is not None and entry.size == absorbed:
                 self._finish_spanning(fd, part, path)
         finally:
-            os.close(fd)
+            self.parts.close_file(fd)
 
     def _park(self, record: FileRecord, path: bytes, cursor: ChunkCursor) -> bool:
         """Write a piece that does not follow the part's bytes into a part of its own (a random name, recorded in
@@ -93,19 +113,17 @@ class PartWriter:
         key = parked_key(path, self.drive)
         known = self.journal.part(key)
         if known is not None:  # a killed run's: made again
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(known[0], dir_fd=self.parts_fd)
+            self.parts.remove(known[0])
         name = new_part_name()
-        fd = create_part(self.parts_fd, name, self.journal.dest)
+        fd = create_part(self.parts, name, self.dest)
         try:
-            st = os.fstat(fd)
-            self.journal.set_parts([(key, name, st.st_dev, st.st_ino)])
-            broken = self._write_piece(fd, record, cursor, None, 0)
+            self.journal.set_parts([(key, name, *self._identity(fd))])
+            broken = self.write_piece(fd, record, cursor, None, 0)
         finally:
-            os.close(fd)
+            self.parts.close_file(fd)
         if broken:
             self._fail(path, f"has damaged bytes on {self.reader.label.label}", keep_part=True)
-            self._drop_parked(key)
+            self.drop_parked(key)
         return broken
 
     def _absorb(self, fd: int, path: bytes, pieces: list[tuple[int, int, int]], end: int, hasher: Any) -> int | None:
@@ -122,13 +140,15 @@ class PartWriter:
                 return None
             try:
                 position = 0
-                while position < length and (data := os.pread(source, min(1 << 22, length - position), position)):
+                while position < length and (
+                    data := self.parts.read(source, min(1 << 22, length - position), position)
+                ):
                     if hasher is not None:
                         hasher.update(data)
-                    pwrite_all(self.tree, fd, data, end + position)
+                    pwrite_all(self.parts, fd, data, end + position, self.dest)
                     position += len(data)
             finally:
-                os.close(source)
+                self.parts.close_file(source)
             if position != length:
                 self._fail(path, f"lost bytes of its piece of drive {drive} from DEST/.sneakernet/parts")
                 return None
@@ -142,57 +162,54 @@ class PartWriter:
             return None
         name, dev, ino = known
         try:
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | CLOEXEC, dir_fd=self.parts_fd)
+            fd = self.parts.open(name)
         except OSError:
             return None
-        st = os.fstat(fd)
-        if (st.st_dev, st.st_ino) != (dev, ino) or not stat.S_ISREG(st.st_mode):
-            os.close(fd)
+        if self.parts.identity(fd) != (dev, ino):
+            self.parts.close_file(fd)
             return None
         return fd
 
-    def _drop_parked(self, key: bytes) -> None:
+    def drop_parked(self, key: bytes) -> None:
         known = self.journal.part(key)
         if known is not None:
-            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
-                os.unlink(known[0], dir_fd=self.parts_fd)
+            with contextlib.suppress(IsADirectoryError):
+                self.parts.remove(known[0])
             self.journal.drop_parts([key])
 
-    def _drop_pieces(self, path: bytes) -> None:
+    def drop_pieces(self, path: bytes) -> None:
         """Forget the pieces of ``path`` and remove the parts of their own that any of them waited in."""
         for _, _, drive in self.journal.pieces(path):
-            self._drop_parked(parked_key(path, drive))
+            self.drop_parked(parked_key(path, drive))
         self.journal.drop_pieces(path)
 
-    def _open_part(self, path: bytes, whole: bool) -> tuple[int, bytes] | None:
+    def open_part(self, path: bytes, whole: bool) -> tuple[int, bytes] | None:
         """The part to write ``path``'s bytes into, and its name: a new one (O_EXCL, a random name) for a whole file
         or the first piece of a file spanning drives; else the one the journal recorded, refused (the file fails,
         None) when it is gone or is not the file that was made (replaced since an earlier drive wrote into it)."""
         known = None if whole else self.journal.part(path)
         if known is None:
             name = new_part_name()
-            fd = create_part(self.parts_fd, name, self.journal.dest)
+            fd = create_part(self.parts, name, self.dest)
             if not whole:
-                st = os.fstat(fd)
-                self.journal.set_parts([(path, name, st.st_dev, st.st_ino)])
+                self.journal.set_parts([(path, name, *self._identity(fd))])
             return fd, name
         name, dev, ino = known
         try:
-            fd = os.open(name, os.O_RDWR | os.O_NOFOLLOW | CLOEXEC, dir_fd=self.parts_fd)
+            fd = self.parts.open(name, writable=True)
         except FileNotFoundError:
             self._fail(path, "lost its part (the bytes of its earlier drives) from DEST/.sneakernet/parts")
             return None
         except OSError as exc:
             self._fail(path, f"has a part that cannot be opened ({exc.strerror}): it is not the file restore made")
             return None
-        st = os.fstat(fd)
-        if (st.st_dev, st.st_ino) != (dev, ino) or not stat.S_ISREG(st.st_mode):
-            os.close(fd)
+        if self.parts.identity(fd) != (dev, ino):
+            self.parts.close_file(fd)
             self._fail(path, "has a part that was replaced since an earlier drive wrote into it: not installed")
             return None
         return fd, name
 
-    def _write_piece(self, fd: int, record: FileRecord, cursor: ChunkCursor, hasher: Any, at: int) -> bool:
+    def write_piece(self, fd: int, record: FileRecord, cursor: ChunkCursor, hasher: Any, at: int) -> bool:
         """Write the piece's bytes into ``fd`` from offset ``at`` on, hashing them with ``hasher`` (if any) in
         order; True if some of its chunks are damaged."""
         span = self.map.piece_range(record)
@@ -210,7 +227,7 @@ class PartWriter:
                         hasher.update(data)
                     else:
                         lane.update(hasher, data)
-                pwrite_all(self.tree, fd, data, at + position - span[0])
+                pwrite_all(self.parts, fd, data, at + position - span[0], self.dest)
                 self.outcome.written += len(data)
                 self.progress.advance(len(data))
         finally:
@@ -224,7 +241,7 @@ class PartWriter:
         assert entry is not None and entry.size is not None
         hasher, position = self.spanning.pop(path, (blake3.blake3(), 0))
         # Pieces that came in order in this run were hashed as they were written; the rest is read back.
-        while data := os.pread(fd, 1 << 22, position):
+        while data := self.parts.read(fd, 1 << 22, position):
             hasher.update(data)
             position += len(data)
         if hasher.hexdigest() != entry.blake3:
@@ -233,4 +250,8 @@ class PartWriter:
         assert entry.mode is not None and entry.mtime_ns is not None and entry.uid is not None
         assert entry.gid is not None
         meta = Metadata(entry.mode, entry.mtime_ns, entry.uid, entry.gid)
-        self._finish(fd, part, path, meta, entry.size, spanning=True)
+        self._finish(fd, part, path, meta, entry.size, True)
+
+    def _identity(self, fd: int) -> tuple[int | None, int | None]:
+        """What the journal records of a part just made: its ``(st_dev, st_ino)``."""
+        return self.parts.identity(fd) or (None, None)

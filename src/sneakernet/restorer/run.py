@@ -13,7 +13,7 @@ from ..format import short_fingerprint
 from ..io.tree import DestinationFactory, SafeTree
 from ..progress import NullProgress, Progress
 from .destination import journal_error, only_restore_into, refuse_nested, space_error
-from .drive import Shared
+from .drive_restorer import Shared
 from .finished import read_finished, write_finished
 from .includes import Includes
 from .install import finish_directories, recover_installing, settle_links
@@ -142,20 +142,22 @@ def _restore(
         # A run killed while it removed a finished journal (parts first, the journal last) leaves the journal
         # alone: this run finishes again, and needs the parts directory back.
         os.makedirs(os.path.join(Journal.directory(into), PARTS_DIR), exist_ok=True)
-        parts_fd = open_parts(into)
     except OSError as exc:
         journal.close()
         raise space_error(exc, into) from exc
+    tree = open_destination(into, note_replaced=journal.get("over_existing") == "true", listed=LISTED_PATHS)
+    try:
+        parts = open_parts(tree, into)
     except DestinationError:
+        tree.close()
         journal.close()
         raise
-    tree = open_destination(into, note_replaced=journal.get("over_existing") == "true", listed=LISTED_PATHS)
     outcomes: list[DriveOutcome] = []
     try:
-        recover_installing(journal, tree, parts_fd)
-        sweep_parts(journal, parts_fd)
+        recover_installing(journal, tree, parts)
+        sweep_parts(journal, parts)
         includes = Includes(journal.get_json("includes") or [])
-        shared = Shared(journal, tree, parts_fd, progress, includes, tree.folds_names(), keep_setuid)
+        shared = Shared(journal, tree, parts, progress, includes, tree.folds_names(), keep_setuid)
         progress.start(sum(r.label.raw_bytes for r in readers))
         # With --include only a part of each drive is written: its data bytes say nothing of the room it needs.
         check_space = check_space and not includes
@@ -182,7 +184,7 @@ def _restore(
     except sqlite3.OperationalError as exc:
         raise journal_error(exc, into) from exc
     finally:
-        os.close(parts_fd)
+        parts.close()
         tree.close()
         journal.close()
     if status.finished and not keep_journal:

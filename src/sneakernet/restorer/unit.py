@@ -13,7 +13,7 @@ from ..progress import begin_drive
 from ..units import counted
 from .check import shipment_named, validate_drive
 from .destination import check_room, space_error
-from .drive import DriveRestorer, Shared
+from .drive_restorer import DriveRestorer, Shared
 from .journal import Journal
 from .report import DriveOutcome
 from .states import DriveState, OutcomeStatus
@@ -59,7 +59,7 @@ def restore_drive(reader: DriveReader, shared: Shared, check_space: bool = False
     if includes:
         journal.place_aliases(label.drive)
     tree.take_replaced()
-    DriveRestorer(reader, chunk_map, outcome, shared).run()
+    DriveRestorer.of(reader, chunk_map, outcome, shared).run()
     outcome.replaced_count, replaced = tree.take_replaced()
     outcome.replaced = [show_path(p) for p in replaced]
     state = DriveState.DONE if not outcome.failed_count and not outcome.collisions else DriveState.PARTIAL

@@ -1,8 +1,8 @@
-"""Restoring one drive (already checked) into the destination: :class:`DriveRestorer`."""
+"""Restoring one drive (already checked) into the destination: :class:`DriveRestorer`, with the
+:class:`~sneakernet.restorer.pieces.PartWriter` it is given for its part files."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import stat
@@ -25,7 +25,7 @@ from ..format import (
     fold_name,
     show_path,
 )
-from ..io.tree import Destination, InTheWay
+from ..io.tree import Destination, InTheWay, Parts
 from ..progress import Progress
 from ..validate import UnsafePath
 from .check import ENTRY_RECORDS
@@ -34,7 +34,7 @@ from .destination import space_error
 from .includes import Includes
 from .install import link_pending_or_now, link_waiting
 from .journal import Entry, Journal
-from .parts import HashLane, new_part_name, write_files
+from .parts import HashLane, new_part_name, seal_part, write_files
 from .pieces import PartWriter
 from .report import LISTED_PATHS, DriveOutcome
 from .states import EntryState
@@ -111,7 +111,7 @@ class Shared:
 
     journal: Journal
     tree: Destination
-    parts_fd: int
+    parts: Parts
     progress: Progress
     includes: Includes
     #: The destination merges names that differ in case or normalisation (see Destination.folds_names).
@@ -122,8 +122,19 @@ class Shared:
     spanning: dict[bytes, tuple[Any, int]] = field(default_factory=dict)
 
 
-class DriveRestorer(PartWriter):
-    """Writes what one (already validated) drive carries into the destination."""
+class DriveRestorer:
+    """Writes what one (already validated) drive carries into the destination; its part files through the
+    :class:`PartWriter` it is given (made from the same drive and :class:`Shared` by :meth:`of`)."""
+
+    @classmethod
+    def of(cls, reader: DriveReader, chunk_map: ChunkMap, outcome: DriveOutcome, shared: Shared) -> DriveRestorer:
+        """The drive restorer of one drive, with its part writer."""
+        restorer = cls(reader, chunk_map, outcome, shared)
+        restorer.part_writer = PartWriter(
+            reader, chunk_map, shared.journal, shared.parts, outcome, shared.progress, shared.spanning,
+            restorer.fail, restorer.finish,
+        )  # fmt: skip
+        return restorer
 
     def __init__(self, reader: DriveReader, chunk_map: ChunkMap, outcome: DriveOutcome, shared: Shared) -> None:
         self.reader = reader
@@ -132,7 +143,9 @@ class DriveRestorer(PartWriter):
         self.outcome = outcome
         self.journal = shared.journal
         self.tree = shared.tree
-        self.parts_fd = shared.parts_fd
+        self.parts = shared.parts
+        #: Given by :meth:`of`: writes the parts of files spanning drives and of large files.
+        self.part_writer: PartWriter
         self.progress = shared.progress
         self.includes = shared.includes
         self.fold_names = shared.fold_names
@@ -162,6 +175,7 @@ class DriveRestorer(PartWriter):
             ThreadPoolExecutor(workers, thread_name_prefix="sneakernet-write") as writers,
         ):
             self.writers, self.hash_lane = writers, HashLane(HASH_LANE_DEPTH)
+            self.part_writer.hash_lane = self.hash_lane
             # Read ahead two chunks a worker, but never more than PREFETCH_BYTES of chunks (large chunks: fewer).
             chunk_size = self.map.header.chunk_size if self.map.header else MAX_CHUNK_SIZE
             depth = max(1, min(2 * workers, PREFETCH_BYTES // max(chunk_size, 1)))
@@ -170,6 +184,7 @@ class DriveRestorer(PartWriter):
             finally:
                 self.hash_lane.close()
                 self.writers, self.hash_lane = None, None
+                self.part_writer.hash_lane = None
 
     def _run(self, cursor: ChunkCursor) -> None:
         wanted = (FileRecord.TYPE, DirRecord.TYPE, SymlinkRecord.TYPE, HardlinkRecord.TYPE)
@@ -196,7 +211,7 @@ class DriveRestorer(PartWriter):
         entry = self.journal.entry(path)
         if entry is not None:
             if entry.kind != kind:
-                self._fail(path, f"is a {entry.kind} on drive {entry.drive} and a {kind} here")
+                self.fail(path, f"is a {entry.kind} on drive {entry.drive} and a {kind} here")
                 return None
             return entry
         if self.fold_names:
@@ -226,7 +241,7 @@ class DriveRestorer(PartWriter):
         try:
             self.tree.make_dir(record.path)
         except UnsafePath as exc:
-            self._fail(record.path, f"cannot be made: {exc}")
+            self.fail(record.path, f"cannot be made: {exc}")
             return
         meta = record.meta
         self.journal.set_final(record.path, self.drive, 0, "", (meta.mode, meta.mtime_ns, meta.uid, meta.gid))
@@ -241,7 +256,7 @@ class DriveRestorer(PartWriter):
         try:
             self.tree.symlink(record.path, record.target)
         except UnsafePath as exc:
-            self._fail(record.path, f"cannot be made: {exc}")
+            self.fail(record.path, f"cannot be made: {exc}")
             return
         self.tree.set_metadata(record.path, None, record.meta.mtime_ns, self._owner(record.meta.uid, record.meta.gid))
         self.journal.set_state(record.path, EntryState.DONE)
@@ -258,7 +273,7 @@ class DriveRestorer(PartWriter):
                 return
             if alias is None:
                 # validate_drive notes every such link before the drive is restored: never silently dropped.
-                self._fail(record.path, f"is a hard link to {show_path(target)}, which --include leaves out")
+                self.fail(record.path, f"is a hard link to {show_path(target)}, which --include leaves out")
                 return
             target = alias
         entry = self._claim(record.path, "hardlink", target=target)
@@ -272,7 +287,7 @@ class DriveRestorer(PartWriter):
     def _link(self, path: bytes, target: bytes) -> None:
         problem = link_pending_or_now(self.journal, self.tree, path, target)
         if problem is not None:
-            self._fail(path, problem)
+            self.fail(path, problem)
 
     # -- file data --
 
@@ -299,25 +314,25 @@ class DriveRestorer(PartWriter):
         if whole:
             self._whole_file(record, path, cursor)
         else:
-            self._piece(record, path, cursor)
+            self.part_writer.piece(record, path, cursor)
 
     def _whole_file(self, record: FileRecord, path: bytes, cursor: ChunkCursor) -> None:
         """A large file wholly on this drive: written as its chunks come, hashed on the hash lane."""
-        opened = self._open_part(path, whole=True)
+        opened = self.part_writer.open_part(path, whole=True)
         if opened is None:
             return
         fd, part = opened
         hasher = blake3.blake3()
         try:
-            if self._write_piece(fd, record, cursor, hasher, record.offset):
-                self._fail(path, f"has damaged bytes on {self.reader.label.label}", part=part)
+            if self.part_writer.write_piece(fd, record, cursor, hasher, record.offset):
+                self.fail(path, f"has damaged bytes on {self.reader.label.label}", part=part)
             elif hasher.hexdigest() != record.blake3:
-                self._fail(path, "does not match its BLAKE3", part=part)
+                self.fail(path, "does not match its BLAKE3", part=part)
             else:
                 assert record.meta is not None and record.size is not None
-                self._finish(fd, part, path, record.meta, record.size, spanning=False)
+                self.finish(fd, part, path, record.meta, record.size, False)
         finally:
-            os.close(fd)
+            self.parts.close_file(fd)
 
     def _write_whole(self, record: FileRecord, path: bytes, part: bytes, cursor: ChunkCursor) -> None:
         """A file wholly on this drive, the usual case: its (already checked) chunk bytes are handed to the writer
@@ -326,7 +341,7 @@ class DriveRestorer(PartWriter):
         span = self.map.piece_range(record)
         pieces = list(cursor.slices(*span)) if span else []
         if any(data is None for _, data in pieces):
-            self._fail(path, f"has damaged bytes on {self.reader.label.label}")
+            self.fail(path, f"has damaged bytes on {self.reader.label.label}")
             return
         # A small file's slice is copied out: a view would keep its whole chunk alive while the job waits.
         datas = [data if record.size >= SMALL_COPY else bytes(data) for _, data in pieces if data is not None]
@@ -352,7 +367,7 @@ class DriveRestorer(PartWriter):
         # The job lets go of its files' bytes as it is handed over: the batch keeps it (for its results) until
         # the batch is installed, up to BATCH_BYTES later.
         files, job.files = job.files, []
-        job.future = self.writers.submit(write_files, self.tree, self.parts_fd, files)
+        job.future = self.writers.submit(write_files, self.parts, self.journal.dest, files)
         self.inflight.append(job)
         self.inflight_bytes += job.size
         # The jobs hold their chunks' bytes: bound them.
@@ -362,14 +377,12 @@ class DriveRestorer(PartWriter):
             done.future.exception()
             self.inflight_bytes -= done.size
 
-    def _finish(self, fd: int, part: bytes, path: bytes, meta: Metadata, size: int, spanning: bool) -> None:
+    def finish(self, fd: int, part: bytes, path: bytes, meta: Metadata, size: int, spanning: bool) -> None:
+        """A file whose every byte is in its part, verified: its metadata set, it joins the batch to install."""
         meta, cleared = self._file_meta(meta)
-        if self.owner:
-            os.fchown(fd, meta.uid, meta.gid)
-        os.fchmod(fd, meta.mode)
-        os.utime(fd, ns=(meta.mtime_ns, meta.mtime_ns))
-        st = os.fstat(fd)
-        self.batch.append(_Finished(part, path, size, spanning, cleared=cleared, identity=(st.st_dev, st.st_ino)))
+        seal_part(self.parts, fd, meta, self._owner(meta.uid, meta.gid), self.journal.dest)
+        identity = self.parts.identity(fd)
+        self.batch.append(_Finished(part, path, size, spanning, cleared=cleared, identity=identity))
         self.batch_bytes += size
         self.outcome.files += 1
         self.outcome.bytes += size
@@ -381,7 +394,7 @@ class DriveRestorer(PartWriter):
         self._collect_jobs()
         if self.batch:
             log.debug("installing %d files (%d bytes)", len(self.batch), self.batch_bytes)
-            self.tree.sync(self.parts_fd)
+            self.tree.sync(self.parts.fd)
             # Recorded before the renames: a run killed among them finds these and completes them (see
             # recover_installing), as their parts were verified and synced.
             self.journal.set_states([item.path for item in self.batch], EntryState.INSTALLING)
@@ -390,28 +403,28 @@ class DriveRestorer(PartWriter):
             installed = []
             for item in self.batch:
                 if not self._same_part(item):
-                    self._fail(item.path, "has a part that was replaced after it was hashed: not installed")
+                    self.fail(item.path, "has a part that was replaced after it was hashed: not installed")
                     continue
                 try:
-                    self.tree.install(self.parts_fd, item.part, item.path)
+                    self.tree.install(self.parts.fd, item.part, item.path)
                 except UnsafePath as exc:
-                    os.unlink(item.part, dir_fd=self.parts_fd)
+                    self.parts.remove(item.part)
                     # A directory of the destination's where a file goes is in the way; anything else (a symlink
                     # above it, of this very shipment maybe) is not the destination's doing.
                     if isinstance(exc, InTheWay):
                         where = "is a directory in the destination, where the shipment has a file"
-                        self._fail(item.path, where, in_the_way=True)
+                        self.fail(item.path, where, in_the_way=True)
                     else:
-                        self._fail(item.path, f"cannot be installed: {exc}")
+                        self.fail(item.path, f"cannot be installed: {exc}")
                     continue
                 except OSError as exc:
                     raise space_error(exc, self.journal.dest) from exc
                 installed.append(item.path)
                 self.outcome.setid_cleared += item.cleared
                 if item.spanning:
-                    self._drop_pieces(item.path)
+                    self.part_writer.drop_pieces(item.path)
             # The renames are durable before the journal calls the files done.
-            self.tree.sync(self.parts_fd)
+            self.tree.sync(self.parts.fd)
             self.journal.set_states(installed, EntryState.DONE)
             self.journal.drop_parts([item.path for item in self.batch])
             if self.journal.has_pending_links():
@@ -429,7 +442,7 @@ class DriveRestorer(PartWriter):
         for item in self.batch:
             problem = item.problem()
             if problem is not None:
-                self._fail(item.path, problem, part=item.part)
+                self.fail(item.path, problem, part=item.part)
                 continue
             if item.job is not None:
                 self.outcome.files += 1
@@ -444,13 +457,10 @@ class DriveRestorer(PartWriter):
         the pool, made O_EXCL under a random name moments ago, there is nothing to compare)."""
         if item.identity is None:
             return True
-        try:
-            st = os.stat(item.part, dir_fd=self.parts_fd, follow_symlinks=False)
-        except FileNotFoundError:
-            return False
-        return (st.st_dev, st.st_ino) == item.identity
+        st = self.parts.stat(item.part)
+        return st is not None and (st.st_dev, st.st_ino) == item.identity
 
-    def _fail(
+    def fail(
         self, path: bytes, reason: str, keep_part: bool = False, in_the_way: bool = False, part: bytes | None = None
     ) -> None:
         """``path`` is not restored; ``in_the_way``: because of what the destination holds, not the drive.
@@ -462,13 +472,12 @@ class DriveRestorer(PartWriter):
         if len(self.outcome.failed) < LISTED_PATHS:
             self.outcome.failed.append(f"{show_path(path)} {reason}")
         if not keep_part:
-            self._drop_pieces(path)
+            self.part_writer.drop_pieces(path)
             known = self.journal.part(path)
             self.journal.drop_parts([path])
             for name in {part, known[0] if known else None} - {None}:
                 assert name is not None
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(name, dir_fd=self.parts_fd)
+                self.parts.remove(name)
 
     def _owner(self, uid: int, gid: int) -> tuple[int, int] | None:
         return (uid, gid) if self.owner else None
