@@ -1369,14 +1369,15 @@ def test_the_destination_must_be_a_directory_or_lead_to_one(tmp_path: Path, dest
 
 def test_a_second_restore_into_the_same_destination_is_refused_while_one_runs(tmp_path: Path) -> None:
     """Two restores racing over one journal and one parts directory could install each other's half-made work:
-    while one holds the destination, another is refused in one line (exit 2) and writes nothing."""
+    while one holds the destination, another with --no-wait is refused in one line (exit 2) and writes nothing
+    (without it, it waits: test_restore_at_once.py)."""
     drives = write_shipment(tmp_path / "ship", [small_files([("a.txt", b"a\n")])])
     dest = tmp_path / "dest"
     dest.mkdir()
     holder = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what a running restore holds
-        code, out, err = cli("restore", *drives, "--into", dest)
+        code, out, err = cli("restore", *drives, "--into", dest, "--no-wait")
         assert code == 2 and out == "" and len(lines(err)) == 1 and "another restore is writing into" in err
         assert os.listdir(dest) == []
     finally:

@@ -87,6 +87,13 @@ class OutOfSpace(SneakernetError):
     exit_code = ExitCode.NO_SPACE
 
 
+class DriveUnreadable(SneakernetError):
+    """A drive that fails while it is read (an I/O error of the device: pulled out, a failing disk): the work on
+    that drive stops; restore goes on with the other drives and reports it."""
+
+    exit_code = ExitCode.PROBLEMS
+
+
 class CryptoError(SneakernetError):
     """Key material that cannot be used: a bad recipient, identity or passphrase, a wrapped key file that is not
     age's or too weak, or the ``crypt`` extra missing. Its message never holds a secret."""

@@ -54,6 +54,11 @@ if TYPE_CHECKING:
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the report as JSON (schema: docs/restore-report.schema.json)."
 )
+@click.option(
+    "--no-wait",
+    is_flag=True,
+    help="While another restore writes into DEST, exit 2 at once instead of waiting for it to end.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def restore_command(
@@ -67,15 +72,19 @@ def restore_command(
     force: bool,
     no_space_check: bool,
     as_json: bool,
+    no_wait: bool,
     quiet: bool,
 ) -> None:
-    """Restore the files DRIVE carries into DEST; run it once per drive, in any order, as drives arrive.
+    """Restore the files DRIVE carries into DEST; give the drives at hand at once (they are read at the same time),
+    or run it per drive, in any order, as drives arrive.
 
     A file appears under its final name only when complete and matching its BLAKE3. Running a drive twice does
     nothing; a run that was killed resumes. When every wanted entry is in, directory metadata is set, the
     journal is removed (DEST/.sneakernet keeps a record of the finished shipment: status says complete, and a
     drive of it again is a no-op) and the fingerprint is stated. Files lose their setuid and setgid bits (the
-    summary counts them) unless --keep-setuid.
+    summary counts them) unless --keep-setuid. While another restore writes into DEST, this one says so and waits
+    for it to end (--no-wait: exit 2 instead). A drive that fails while read (an I/O error) stops alone: the
+    others go on.
 
     \b
     Examples:
@@ -84,8 +93,9 @@ def restore_command(
       sneakernet restore /mnt/usb --into /data/subset --include 'images/*'
       sneakernet restore /mnt/usb --into /data/dataset --catalog shipment.catalog.jsonl.zst
 
-    Exit codes: 0 every drive given went in cleanly (even with drives still to come); 1 a drive was refused or
-    some files were damaged (named); 2 bad arguments; 4 the destination is full, or too small for the drives'
+    Exit codes: 0 every drive given went in cleanly (even with drives still to come); 1 a drive was refused,
+    failed while read, or some files were damaged (named); 2 bad arguments (or another restore running, with
+    --no-wait); 4 the destination is full, or too small for the drives'
     data up front (nothing written; free space, run again).
     """
     from ..restorer import restore
@@ -113,6 +123,7 @@ def restore_command(
             check_space=not no_space_check,
             on_drive=None if as_json else show,
             keep_setuid=keep_setuid,
+            wait=None if no_wait else _waiting,
         ),
     )
     if as_json:
@@ -120,3 +131,7 @@ def restore_command(
     else:
         print_restore_report(report, shown)
     finish(ctx, restore_code(report))
+
+
+def _waiting(message: str) -> None:
+    click.echo(f"sneakernet: {message}", err=True)

@@ -12,14 +12,15 @@ class Locked(Exception):
 
 
 class DirectoryLock:
-    """An exclusive, non-blocking lock on directory ``path``, held until :meth:`release`."""
+    """An exclusive lock on directory ``path``, held until :meth:`release`."""
 
-    def __init__(self, path: str) -> None:
-        """Lock ``path`` now: :class:`Locked` when another process holds it, OSError when it cannot be opened."""
+    def __init__(self, path: str, wait: bool = False) -> None:
+        """Lock ``path`` now: :class:`Locked` when another process holds it (with ``wait``, once it lets go: a
+        signal's exception, Ctrl-C's, ends the wait), OSError when it cannot be opened."""
         self.path = path
         self.fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
         try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(self.fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(self.fd)
             raise Locked(path) from None

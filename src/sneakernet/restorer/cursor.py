@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import itertools
 from collections import deque
 from collections.abc import Iterator
@@ -9,8 +10,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from ..drive import ChunkMap, DriveReader
-from ..errors import FormatError
+from ..errors import DriveUnreadable, FormatError
 from ..format import ChunkRecord
+
+#: What a chunk read failing with these says: the drive itself fails (pulled out, a failing disk, a mount gone),
+#: not one chunk. Its work stops there (DriveUnreadable) instead of failing each file after it in turn.
+DEVICE_ERRORS = frozenset({errno.EIO, errno.ENXIO, errno.ENODEV, errno.ENOTCONN, errno.ESTALE, errno.ETIMEDOUT})
 
 
 class ChunkCursor:
@@ -75,7 +80,12 @@ class ChunkCursor:
         try:
             # Every byte restore uses is checked again in its file's whole-file BLAKE3.
             return self.reader.read_chunk(record, check_raw=False)
-        except FormatError:
+        except FormatError as exc:
+            cause = exc.__cause__  # the reader's OSError, when reading failed (not the bytes read)
+            if isinstance(cause, OSError) and cause.errno in DEVICE_ERRORS:
+                raise DriveUnreadable(
+                    f"reading {record.segment} on {self.reader.path} failed ({cause.strerror})"
+                ) from cause
             return None
 
 

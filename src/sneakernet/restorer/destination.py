@@ -8,7 +8,7 @@ import errno
 import os
 import shutil
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ..drive import DriveReader
 from ..errors import OutOfSpace, UsageError
@@ -100,18 +100,26 @@ def _ancestor_ids(path: str) -> list[tuple[int, int]]:
 
 
 @contextlib.contextmanager
-def only_restore_into(dest: str) -> Iterator[None]:
+def only_restore_into(dest: str, wait: Callable[[str], None] | None = None) -> Iterator[None]:
     """Hold an exclusive lock on the destination directory itself while restoring into it (io/lock.py): a second
-    restore into the same destination (a second terminal, a drive that arrived meanwhile) is refused instead of
-    racing this one over the journal and the parts."""
+    restore into the same destination (a second terminal, a drive that arrived meanwhile) never races this one
+    over the journal and the parts. It is refused, or with ``wait`` (told why, once) it waits until the lock is
+    let go, then restores (the first run's work is in the journal it then opens)."""
     try:
         os.makedirs(dest, exist_ok=True)
-        lock = DirectoryLock(dest)
-    except Locked:
-        raise UsageError(
-            f"another restore is writing into {dest}: let it finish, then run this one (one run takes "
-            "several drives: give them all to it)"
-        ) from None
+        try:
+            lock = DirectoryLock(dest)
+        except Locked:
+            if wait is None:
+                raise UsageError(
+                    f"another restore is writing into {dest}: let it finish, then run this one (one run takes "
+                    "several drives: give them all to it)"
+                ) from None
+            wait(
+                f"another restore is writing into {dest}: waiting for it to end, then restoring these drives "
+                "(Ctrl-C stops waiting; nothing is written meanwhile)"
+            )
+            lock = DirectoryLock(dest, wait=True)
     except OSError as exc:
         raise space_error(exc, dest) from exc
     try:

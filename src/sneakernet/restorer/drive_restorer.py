@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -15,6 +16,7 @@ from typing import Any
 import blake3
 
 from ..drive import ChunkMap, DriveReader
+from ..errors import DriveUnreadable
 from ..format import (
     MAX_CHUNK_SIZE,
     DirRecord,
@@ -26,16 +28,17 @@ from ..format import (
     show_path,
 )
 from ..io.tree import Destination, InTheWay, Parts
-from ..progress import Progress
+from ..progress import DriveProgress, Progress
 from ..validate import UnsafePath
 from .check import ENTRY_RECORDS
 from .cursor import ChunkCursor, windows
+from .desk import Stopped
 from .destination import space_error
 from .includes import Includes
 from .install import link_pending_or_now, link_waiting
 from .journal import Entry, Journal
 from .parts import HashLane, new_part_name, seal_part, write_files
-from .pieces import PartWriter
+from .pieces import PartWriter, PieceLocks
 from .report import LISTED_PATHS, DriveOutcome
 from .states import EntryState
 
@@ -120,6 +123,10 @@ class Shared:
     #: Files spanning drives whose pieces came in order in this run: their hash so far, and up to where; carried
     #: from one drive to the next.
     spanning: dict[bytes, tuple[Any, int]] = field(default_factory=dict)
+    #: With drives restored at once: one drive at a time works on a file spanning drives.
+    piece_locks: PieceLocks = field(default_factory=PieceLocks)
+    #: Set when the run stops (another drive's work failed, Ctrl-C): each drive's work ends soon (Stopped).
+    stop: threading.Event = field(default_factory=threading.Event)
 
 
 class DriveRestorer:
@@ -127,16 +134,20 @@ class DriveRestorer:
     :class:`PartWriter` it is given (made from the same drive and :class:`Shared` by :meth:`of`)."""
 
     @classmethod
-    def of(cls, reader: DriveReader, chunk_map: ChunkMap, outcome: DriveOutcome, shared: Shared) -> DriveRestorer:
-        """The drive restorer of one drive, with its part writer."""
-        restorer = cls(reader, chunk_map, outcome, shared)
+    def of(
+        cls, reader: DriveReader, chunk_map: ChunkMap, outcome: DriveOutcome, shared: Shared, progress: DriveProgress
+    ) -> DriveRestorer:
+        """The drive restorer of one drive, with its part writer; ``progress``: the drive's."""
+        restorer = cls(reader, chunk_map, outcome, shared, progress)
         restorer.part_writer = PartWriter(
-            reader, chunk_map, shared.journal, shared.parts, outcome, shared.progress, shared.spanning,
-            restorer.fail, restorer.finish,
+            reader, chunk_map, shared.journal, shared.parts, outcome, progress, shared.spanning,
+            restorer.fail, restorer.finish, shared.piece_locks, shared.stop,
         )  # fmt: skip
         return restorer
 
-    def __init__(self, reader: DriveReader, chunk_map: ChunkMap, outcome: DriveOutcome, shared: Shared) -> None:
+    def __init__(
+        self, reader: DriveReader, chunk_map: ChunkMap, outcome: DriveOutcome, shared: Shared, progress: DriveProgress
+    ) -> None:
         self.reader = reader
         self.drive = reader.label.drive
         self.map = chunk_map
@@ -146,11 +157,12 @@ class DriveRestorer:
         self.parts = shared.parts
         #: Given by :meth:`of`: writes the parts of files spanning drives and of large files.
         self.part_writer: PartWriter
-        self.progress = shared.progress
+        self.progress = progress
         self.includes = shared.includes
         self.fold_names = shared.fold_names
         self.keep_setuid = shared.keep_setuid
         self.spanning = shared.spanning
+        self.stop = shared.stop
         self.owner = os.geteuid() == 0
         self.batch: list[_Finished] = []
         self.batch_bytes = 0
@@ -180,7 +192,11 @@ class DriveRestorer:
             chunk_size = self.map.header.chunk_size if self.map.header else MAX_CHUNK_SIZE
             depth = max(1, min(2 * workers, PREFETCH_BYTES // max(chunk_size, 1)))
             try:
-                self._run(ChunkCursor(self.reader, self.map, None if self.includes else pool, depth))
+                try:
+                    self._run(ChunkCursor(self.reader, self.map, None if self.includes else pool, depth))
+                except DriveUnreadable:
+                    self._flush()  # the files it gave whole before it failed are installed
+                    raise
             finally:
                 self.hash_lane.close()
                 self.writers, self.hash_lane = None, None
@@ -192,6 +208,8 @@ class DriveRestorer:
             # The journal's entries of the window's paths in one statement, not one per record.
             self.journal.prefetch([record.path for record in window if isinstance(record, ENTRY_RECORDS)])
             for record in window:
+                if self.stop.is_set():
+                    raise Stopped
                 if isinstance(record, FileRecord):
                     self._file(record, cursor)
                 elif isinstance(record, DirRecord):
@@ -232,6 +250,13 @@ class DriveRestorer:
             )  # fmt: skip
         else:
             entry = Entry(path, kind, self.drive, EntryState.PENDING, None, None, None, None, None, None, target, None)
+        if final is not None and not (final.final and final.offset == 0):
+            # A piece of a file spanning drives: another drive written at once may be adding its entry too.
+            claimed = self.journal.claim_entry(entry)
+            if claimed.kind != kind:
+                self.fail(path, f"is a {claimed.kind} on drive {claimed.drive} and a {kind} here")
+                return None
+            return claimed
         self.journal.add_entry(entry)
         return entry
 

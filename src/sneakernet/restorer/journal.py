@@ -35,6 +35,8 @@ JOURNAL_VERSION = 1
 #: before 3.32), and few enough that a statement stays short.
 ROWS_PER_STATEMENT = 500
 _ENTRY_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#: Entries :meth:`Journal.prefetch` keeps looked up: a few windows of each of several drives restored at once.
+KNOWN_ENTRIES = 16 * ROWS_PER_STATEMENT
 #: Rows of an insert statement: 12 variables each, at most 999 a statement.
 _INSERT_ROWS = 999 // 12
 
@@ -219,9 +221,12 @@ class Journal:
         Each statement lets go of the interpreter lock, and while restore's writer threads are busy, getting it
         back costs several times the statement (measured: 3 us a lookup alone, 18 us beside two threads writing
         files). One statement for hundreds of paths, and the inserts gathered the same way, take that off every
-        file. Replaces what an earlier call looked up.
+        file. Adds to what earlier calls looked up (drives restored at once each look their window up), all of
+        it forgotten once :data:`KNOWN_ENTRIES` would be passed.
         """
-        self._known = dict.fromkeys(paths)
+        if len(self._known) + len(paths) > KNOWN_ENTRIES:
+            self._known = {}
+        self._known.update(dict.fromkeys(paths))
         db = self.db
         for start in range(0, len(paths), ROWS_PER_STATEMENT):
             part = paths[start : start + ROWS_PER_STATEMENT]
@@ -242,6 +247,15 @@ class Journal:
             self._known[entry.path] = entry
         if len(self._pending) >= ROWS_PER_STATEMENT:
             self._insert_pending()
+
+    def claim_entry(self, entry: Entry) -> Entry:
+        """The entry of ``entry.path``: the one there, else ``entry``, added (in one call: drives restored at once
+        may both add the entry of a file spanning them)."""
+        existing = self.entry(entry.path)
+        if existing is not None:
+            return existing
+        self.add_entry(entry)
+        return entry
 
     def _insert_pending(self) -> None:
         rows, self._pending = self._pending, []

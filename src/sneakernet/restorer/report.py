@@ -38,10 +38,20 @@ class DriveOutcome:
     replaced_count: int = 0
     #: Files installed with their setuid/setgid bits cleared (see :data:`SETID_BITS`).
     setid_cleared: int = 0
+    #: How long writing the drive took (its checks before aside).
+    seconds: float = 0.0
 
     @property
     def clean(self) -> bool:
         return self.status in (OutcomeStatus.RESTORED, OutcomeStatus.ALREADY)
+
+    @property
+    def bytes_per_second(self) -> int:
+        """The data bytes the drive wrote a second of its work."""
+        return int(self.written / self.seconds) if self.seconds > 0 else 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.__dict__, "seconds": round(self.seconds, 3), "bytes_per_second": self.bytes_per_second}
 
 
 @dataclass
@@ -87,6 +97,13 @@ class RestoreReport:
     problems: list[str] = field(default_factory=list)
     #: What the user should know that did not stop anything (a damaged catalog copy passed over for another).
     notes: list[str] = field(default_factory=list)
+    #: How long the run took, from its first drive's write to its last's (drives written at once overlap).
+    seconds: float = 0.0
+
+    @property
+    def bytes_per_second(self) -> int:
+        """The data bytes all drives wrote a second of the run (drives written at once add up)."""
+        return int(sum(d.written for d in self.drives) / self.seconds) if self.seconds > 0 else 0
 
     @property
     def clean(self) -> bool:
@@ -100,7 +117,9 @@ class RestoreReport:
     def to_json(self) -> dict[str, Any]:
         return {
             "schema_version": SCHEMA_VERSION,
-            "drives": [d.__dict__ for d in self.drives],
+            "drives": [d.to_json() for d in self.drives],
+            "seconds": round(self.seconds, 3),
+            "bytes_per_second": self.bytes_per_second,
             "problems": self.problems,
             "notes": self.notes,
             "setid_cleared": self.setid_cleared,
@@ -124,4 +143,5 @@ def merge_outcomes(first: DriveOutcome, again: DriveOutcome) -> DriveOutcome:
     merged.collisions = first.collisions + again.collisions
     merged.replaced = (first.replaced + again.replaced)[:LISTED_PATHS]
     merged.replaced_count += first.replaced_count
+    merged.seconds += first.seconds
     return merged

@@ -1,17 +1,19 @@
-"""The restore itself: :func:`restore` takes the drives given, one after the other, and finishes the shipment
-when its last drive is in."""
+"""The restore itself: :func:`restore` takes the drives given, all at once (at_once.py), and finishes the
+shipment when its last drive is in."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 
 from ..drive import DriveReader, refuse_non_directory
 from ..errors import DestinationError, UsageError
 from ..format import short_fingerprint
-from ..io.tree import DestinationFactory, SafeTree
+from ..io.tree import Destination, DestinationFactory, SafeTree
 from ..progress import NullProgress, Progress
+from .at_once import restore_drives
 from .destination import journal_error, only_restore_into, refuse_nested, space_error
 from .drive_restorer import Shared
 from .finished import read_finished, write_finished
@@ -39,8 +41,14 @@ def restore(
     on_drive: Callable[[DriveOutcome], None] | None = None,
     keep_setuid: bool = False,
     open_destination: DestinationFactory = SafeTree,
+    open_reader: Callable[[str], DriveReader] = DriveReader,
+    wait: Callable[[str], None] | None = None,
 ) -> RestoreReport:
     """Restore what ``drives`` carry into ``into``; finish the shipment when its last drive is in.
+
+    The drives are checked one after the other, then written all at once, each on a thread of its own (two copies
+    of one drive one after the other); a drive whose reading fails half way (an I/O error) stops alone, its
+    outcome ``unreadable``.
 
     With ``check_space`` (and no ``include``), drives whose data exceeds the destination's free space are refused
     up front (:func:`check_room`); without it, a destination that fills stops the restore, as it would anyway.
@@ -56,14 +64,18 @@ def restore(
 
     ``open_destination`` opens ``into`` once its journal is there: everything restore makes in it goes through
     the :class:`~sneakernet.io.tree.Destination` it returns (:class:`~sneakernet.io.tree.SafeTree`; a test
-    passes a fake that fails where it wants).
+    passes a fake that fails where it wants), once more for each drive written at once with others.
+    ``open_reader`` opens each drive (:class:`~sneakernet.drive.DriveReader`; a test passes a slow or failing one).
+
+    While another restore writes into ``into``, this one is refused (UsageError); with ``wait``, that is called
+    with a line saying so and the restore waits until the other ends.
     """
     if not drives:
         raise UsageError("give at least one drive to restore")
     refuse_non_directory(into, "destination")
-    readers = [DriveReader(path) for path in drives]
+    readers = [open_reader(path) for path in drives]
     refuse_nested(readers, into)
-    with only_restore_into(into):
+    with only_restore_into(into, wait):
         finished = _restored_already(readers, into, Includes(include), force)
         if finished is not None:
             return finished
@@ -145,7 +157,12 @@ def _restore(
     except OSError as exc:
         journal.close()
         raise space_error(exc, into) from exc
-    tree = open_destination(into, note_replaced=journal.get("over_existing") == "true", listed=LISTED_PATHS)
+    over_existing = journal.get("over_existing") == "true"
+
+    def open_tree() -> Destination:
+        return open_destination(into, note_replaced=over_existing, listed=LISTED_PATHS)
+
+    tree = open_tree()
     try:
         parts = open_parts(tree, into)
     except DestinationError:
@@ -161,15 +178,15 @@ def _restore(
         progress.start(sum(r.label.raw_bytes for r in readers))
         # With --include only a part of each drive is written: its data bytes say nothing of the room it needs.
         check_space = check_space and not includes
-        for reader in readers:
-            outcomes.append(restore_drive(reader, shared, check_space))
-            told(outcomes[-1])
+        started = time.monotonic()
+        outcomes = restore_drives(readers, shared, open_tree, check_space, told)
         # A drive of this run that a later one reopened (it carries a wanted hard link's content) goes again.
         for index, reader in enumerate(readers):
             if journal.drive_state(reader.label.drive) == DriveState.REOPENED:
-                again = restore_drive(reader, shared)
+                again = restore_drive(reader, shared, place=index)
                 told(again)
                 outcomes[index] = merge_outcomes(outcomes[index], again)
+        seconds = time.monotonic() - started
         progress.close()
         status = shipment_status(into, journal)
         problems: list[str] = []
@@ -189,4 +206,4 @@ def _restore(
         journal.close()
     if status.finished and not keep_journal:
         remove_journal(into)
-    return RestoreReport(outcomes, status, problems, notes)
+    return RestoreReport(outcomes, status, problems, notes, seconds)

@@ -48,6 +48,9 @@ class OutcomeStatus(State):
     DAMAGED = "damaged"
     #: Its entries were kept out only by what the destination holds (journal state and report status alike).
     BLOCKED = "blocked"
+    #: It failed half way while read (an I/O error: pulled out, a failing disk); what it wrote is kept, it (or a
+    #: copy) again finishes it.
+    UNREADABLE = "unreadable"
 
 
 class WaitState(State):
