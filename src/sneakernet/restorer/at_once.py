@@ -123,7 +123,7 @@ def _write_at_once(
     with ThreadPoolExecutor(len(wave), thread_name_prefix="sneakernet-drive") as pool:
         for place, drive in wave:
             tree = open_tree()
-            own = replace(shared, journal=desk.client(), tree=tree, progress=progress)
+            own = replace(shared, journal=desk.client(), tree=tree, progress=progress, at_once=len(wave))
             works[pool.submit(write_drive, drive, own)] = (place, tree)
         try:
             desk.serve(list(works), ended)

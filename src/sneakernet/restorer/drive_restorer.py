@@ -47,7 +47,8 @@ log = logging.getLogger(__name__)
 #: Files installed per batch, and bytes: one syncfs and one journal commit per batch.
 BATCH_FILES = 2000
 BATCH_BYTES = 256 * 2**20
-#: Most raw chunk bytes read ahead (each also held stored while it is decoded).
+#: Most raw chunk bytes read ahead (each also held stored while it is decoded); with drives restored at once,
+#: shared between them (see Shared.at_once), as the bytes below: memory stays that of one drive.
 PREFETCH_BYTES = 32 * 2**20
 #: Small files handed to the writer pool in one job, up to this many or this many bytes.
 JOB_FILES = 64
@@ -127,6 +128,8 @@ class Shared:
     piece_locks: PieceLocks = field(default_factory=PieceLocks)
     #: Set when the run stops (another drive's work failed, Ctrl-C): each drive's work ends soon (Stopped).
     stop: threading.Event = field(default_factory=threading.Event)
+    #: Drives written at once: each takes its share of the read-ahead and of the bytes handed to its writers.
+    at_once: int = 1
 
 
 class DriveRestorer:
@@ -176,6 +179,8 @@ class DriveRestorer:
         self.job = _WriterJob()
         self.inflight: deque[_WriterJob] = deque()
         self.inflight_bytes = 0
+        self.inflight_limit = max(INFLIGHT_BYTES // shared.at_once, JOB_BYTES)
+        self.prefetch_bytes = PREFETCH_BYTES // shared.at_once
         #: Paths not restored because their name collides on this destination, and so everything below them.
         self.collided: set[bytes] = set()
 
@@ -190,7 +195,7 @@ class DriveRestorer:
             self.part_writer.hash_lane = self.hash_lane
             # Read ahead two chunks a worker, but never more than PREFETCH_BYTES of chunks (large chunks: fewer).
             chunk_size = self.map.header.chunk_size if self.map.header else MAX_CHUNK_SIZE
-            depth = max(1, min(2 * workers, PREFETCH_BYTES // max(chunk_size, 1)))
+            depth = max(1, min(2 * workers, self.prefetch_bytes // max(chunk_size, 1)))
             try:
                 try:
                     self._run(ChunkCursor(self.reader, self.map, None if self.includes else pool, depth))
@@ -396,7 +401,7 @@ class DriveRestorer:
         self.inflight.append(job)
         self.inflight_bytes += job.size
         # The jobs hold their chunks' bytes: bound them.
-        while self.inflight and self.inflight_bytes > INFLIGHT_BYTES:
+        while self.inflight and self.inflight_bytes > self.inflight_limit:
             done = self.inflight.popleft()
             assert done.future is not None
             done.future.exception()
