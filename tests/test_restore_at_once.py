@@ -338,3 +338,50 @@ def test_the_journal_desk_runs_every_call_on_its_own_thread_in_order() -> None:
         desk.serve([work], lambda work: None)
     with pytest.raises(Stopped):
         work.result()
+
+
+class DrivesShown:
+    """A progress that shows each drive (sneakernet.progress.DrivesProgress): what each drive was told."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.total = 0
+        self.done = 0
+        self.drives: dict[str, list[int]] = {}  # label -> [its total, bytes told, closed]
+
+    def start(self, total_bytes: int) -> None:
+        self.total = total_bytes
+
+    def advance(self, done_bytes: int) -> None:
+        with self.lock:
+            self.done += done_bytes
+
+    def close(self) -> None:
+        pass
+
+    def open_drive(self, label: str, total_bytes: int) -> Any:
+        shown = self
+        self.drives[label] = [total_bytes, 0, 0]
+
+        class Drive:
+            def advance(self, done_bytes: int) -> None:
+                with shown.lock:
+                    shown.drives[label][1] += done_bytes
+                    shown.done += done_bytes
+
+            def close(self) -> None:
+                shown.drives[label][2] += 1
+
+        return Drive()
+
+
+def test_progress_has_a_line_per_drive_restored_at_once(ship: tuple[Path, list[Path]], tmp_path: Path) -> None:
+    """Each drive written at once opens its own progress line, told its own bytes (all it wrote), closed once."""
+    _, drives = ship
+    shown = DrivesShown()
+    report = restore([str(d) for d in drives], str(tmp_path / "dest"), progress=shown)
+    assert sorted(shown.drives) == sorted(d.label for d in report.drives if d.label)
+    for outcome in report.drives:
+        total, told, closed = shown.drives[str(outcome.label)]
+        assert told == outcome.written and closed == 1 and total >= outcome.written
+    assert shown.done == sum(d.written for d in report.drives)
