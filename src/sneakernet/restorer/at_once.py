@@ -120,9 +120,16 @@ def _write_at_once(
             failures.append(failure)
             desk.stop()  # the destination (or a bug) fails them all: the others end soon
 
+    trees: list[Destination] = []
+    try:
+        for _ in wave:  # every tree opened before any drive starts: a drive waits for the journal served below
+            trees.append(open_tree())
+    except BaseException:
+        for tree in trees:
+            tree.close()
+        raise
     with ThreadPoolExecutor(len(wave), thread_name_prefix="sneakernet-drive") as pool:
-        for place, drive in wave:
-            tree = open_tree()
+        for (place, drive), tree in zip(wave, trees, strict=True):
             own = replace(shared, journal=desk.client(), tree=tree, progress=progress, at_once=len(wave))
             works[pool.submit(write_drive, drive, own)] = (place, tree)
         try:

@@ -29,7 +29,7 @@ from .journal import Journal
 UNANSWERED = frozenset(
     {
         "add_entry", "set_final", "set_state", "set_states", "set_parts", "drop_parts", "add_piece", "drop_pieces",
-        "set_drive", "add_alias", "prefetch",
+        "set_drive", "add_alias",
     }
 )  # fmt: skip
 

@@ -181,6 +181,8 @@ class DriveRestorer:
         self.inflight_bytes = 0
         self.inflight_limit = max(INFLIGHT_BYTES // shared.at_once, JOB_BYTES)
         self.prefetch_bytes = PREFETCH_BYTES // shared.at_once
+        #: The journal's entries of the records being restored (see :meth:`_run`): None, none yet.
+        self.window: dict[bytes, Entry | None] = {}
         #: Paths not restored because their name collides on this destination, and so everything below them.
         self.collided: set[bytes] = set()
 
@@ -210,8 +212,9 @@ class DriveRestorer:
     def _run(self, cursor: ChunkCursor) -> None:
         wanted = (FileRecord.TYPE, DirRecord.TYPE, SymlinkRecord.TYPE, HardlinkRecord.TYPE)
         for window in windows(self.reader.records(only=wanted), LOOKUP_WINDOW):
-            # The journal's entries of the window's paths in one statement, not one per record.
-            self.journal.prefetch([record.path for record in window if isinstance(record, ENTRY_RECORDS)])
+            # The journal's entries of the window's paths in one statement, not one per record; kept here too, so
+            # that a drive restored beside others asks the journal's thread once a window, not once a file.
+            self.window = self.journal.prefetch([record.path for record in window if isinstance(record, ENTRY_RECORDS)])
             for record in window:
                 if self.stop.is_set():
                     raise Stopped
@@ -231,7 +234,10 @@ class DriveRestorer:
         self, path: bytes, kind: str, target: bytes | None = None, final: FileRecord | None = None
     ) -> Entry | None:
         """The journal's entry for ``path``, created if new; None when the path must be skipped."""
-        entry = self.journal.entry(path)
+        whole = final is None or (final.final and final.offset == 0)
+        # Only this drive has an entry for a path wholly on it (each path is on one drive, and once on it): what
+        # the window looked up is still true. A piece's entry, which other drives change, is asked for.
+        entry = self.window[path] if whole and path in self.window else self.journal.entry(path)
         if entry is not None:
             if entry.kind != kind:
                 self.fail(path, f"is a {entry.kind} on drive {entry.drive} and a {kind} here")
