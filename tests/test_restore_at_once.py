@@ -130,7 +130,9 @@ def test_drives_restored_at_once_are_identical_to_the_source(
     given = {"given": drives, "reversed": drives[::-1], "shuffled": random.Random(4).sample(drives, len(drives))}
     reads = Reads()
     slow = {drive.name: {"delay": 0.01} for drive in drives}  # a little: every drive takes a while
-    report = restore([str(d) for d in given[order]], str(tmp_path / "dest"), open_reader=readers(reads, **slow))
+    report = restore(
+        [str(d) for d in given[order]], str(tmp_path / "dest"), open_reader=readers(reads, **slow), at_once=len(drives)
+    )
     assert report.status.finished and report.clean
     assert [d.path for d in report.drives] == [str(d) for d in given[order]]
     assert reads.overlapping() >= 1, reads.spans
@@ -140,9 +142,21 @@ def test_drives_restored_at_once_are_identical_to_the_source(
     assert report.bytes_per_second > 0
 
 
+def test_drives_on_one_device_go_one_after_another_by_default(ship: tuple[Path, list[Path]], tmp_path: Path) -> None:
+    """Drives staged on one device (one disk's directories) are read one after another unless --at-once says
+    otherwise, as verify does: their reads never overlap; the tree is the same."""
+    src, drives = ship
+    reads = Reads()
+    slow = {drive.name: {"delay": 0.01} for drive in drives}
+    report = restore([str(d) for d in drives], str(tmp_path / "dest"), open_reader=readers(reads, **slow))
+    assert report.status.finished and len(reads.spans) == len(drives)
+    assert reads.overlapping() == 0, reads.spans
+    assert_identical(src, tmp_path / "dest")
+
+
 def test_json_gives_each_drives_bytes_seconds_and_rate(ship: tuple[Path, list[Path]], tmp_path: Path) -> None:
     src, drives = ship
-    code, out, err = cli("restore", *drives, "--into", tmp_path / "dest", "--json")
+    code, out, err = cli("restore", *drives, "--into", tmp_path / "dest", "--json", "--at-once", str(len(drives)))
     assert code == 0, err
     report = json.loads(out)
     assert [d["path"] for d in report["drives"]] == [str(d) for d in drives]
@@ -170,7 +184,7 @@ def test_a_damaged_drive_among_others_fails_alone(ship: tuple[Path, list[Path]],
     flip_segment_byte(copy)
     given = [drives[0], copy, *drives[2:]]
     dest = tmp_path / "dest"
-    report = restore([str(d) for d in given], str(dest))
+    report = restore([str(d) for d in given], str(dest), at_once=len(given))
     statuses = [str(d.status) for d in report.drives]
     assert statuses == ["restored", "damaged", *["restored"] * (len(drives) - 2)], statuses
     assert report.drives[1].failed and not report.status.finished
@@ -190,7 +204,8 @@ def test_a_drive_that_fails_half_way_stops_alone(ship: tuple[Path, list[Path]], 
     src, drives = ship
     failing = drives[2].name
     dest = tmp_path / "dest"
-    report = restore([str(d) for d in drives], str(dest), open_reader=readers(Reads(), **{failing: {"fail_after": 3}}))
+    opener = readers(Reads(), **{failing: {"fail_after": 3}})
+    report = restore([str(d) for d in drives], str(dest), open_reader=opener, at_once=len(drives))
     outcome = report.drives[2]
     assert str(outcome.status) == "unreadable" and not report.clean
     assert "Input/output error" in outcome.message and "\n" not in outcome.message
@@ -211,8 +226,9 @@ def test_a_throttled_drive_does_not_hold_back_the_others(ship: tuple[Path, list[
     slow_reads = {slow: {"delay": 0.25}}
     dest = tmp_path / "dest"
     report = restore(
-        [str(d) for d in drives], str(dest), open_reader=readers(reads, **slow_reads), on_drive=told.append
-    )
+        [str(d) for d in drives], str(dest), open_reader=readers(reads, **slow_reads), on_drive=told.append,
+        at_once=len(drives),
+    )  # fmt: skip
     assert report.status.finished
     assert [d.label for d in told][-1] == slow
     slowest = next(d for d in report.drives if d.label == slow)
@@ -234,7 +250,7 @@ def pwrite(*args):
         os.kill(os.getpid(), signal.SIGKILL)
     return real(*args)
 os.pwrite = pwrite
-restore(drives, dest)
+restore(drives, dest, at_once=len(drives))
 """
 
 
@@ -264,7 +280,18 @@ def test_a_second_restore_waits_for_the_first_then_restores(ship: tuple[Path, li
     dest.mkdir()
     holder = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
     fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what a running restore holds
-    args = [sys.executable, "-m", "sneakernet", "restore", *map(str, drives), "--into", str(dest), "-q"]
+    args = [
+        sys.executable,
+        "-m",
+        "sneakernet",
+        "restore",
+        *map(str, drives),
+        "--into",
+        str(dest),
+        "-q",
+        "--at-once",
+        "4",
+    ]
     with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as second:
         assert second.stderr is not None
         try:
@@ -379,7 +406,7 @@ def test_progress_has_a_line_per_drive_restored_at_once(ship: tuple[Path, list[P
     """Each drive written at once opens its own progress line, told its own bytes (all it wrote), closed once."""
     _, drives = ship
     shown = DrivesShown()
-    report = restore([str(d) for d in drives], str(tmp_path / "dest"), progress=shown)
+    report = restore([str(d) for d in drives], str(tmp_path / "dest"), progress=shown, at_once=len(drives))
     assert sorted(shown.drives) == sorted(d.label for d in report.drives if d.label)
     for outcome in report.drives:
         total, told, closed = shown.drives[str(outcome.label)]

@@ -18,10 +18,10 @@ import pytest
 from conftest import invoke_cli as run
 from craft import flip_byte, small_files, spanning_file, write_shipment
 from sneakernet.cli.exits import verify_code
+from sneakernet.drive import drive_queues
 from sneakernet.errors import ExitCode, UsageError
 from sneakernet.format import segment_name
 from sneakernet.verifier import DriveReport, StateDir, Status, VerifyReport, VerifyState, verify
-from sneakernet.verifier.run import drive_queues
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "docs" / "verify-report.schema.json").read_text())
 

@@ -55,6 +55,13 @@ if TYPE_CHECKING:
     "--json", "as_json", is_flag=True, help="Print the report as JSON (schema: docs/restore-report.schema.json)."
 )
 @click.option(
+    "--at-once",
+    type=click.IntRange(1, 256),
+    metavar="N",
+    help="Write up to N drives at the same time. Default: drives on different devices at once, drives sharing one "
+    "device one after another.",
+)
+@click.option(
     "--no-wait",
     is_flag=True,
     help="While another restore writes into DEST, exit 2 at once instead of waiting for it to end.",
@@ -72,11 +79,12 @@ def restore_command(
     force: bool,
     no_space_check: bool,
     as_json: bool,
+    at_once: int | None,
     no_wait: bool,
     quiet: bool,
 ) -> None:
-    """Restore the files DRIVE carries into DEST; give the drives at hand at once (they are read at the same time),
-    or run it per drive, in any order, as drives arrive.
+    """Restore the files DRIVE carries into DEST; give the drives at hand at once (those on different devices are
+    read at the same time, --at-once N for more), or run it per drive, in any order, as drives arrive.
 
     A file appears under its final name only when complete and matching its BLAKE3. Running a drive twice does
     nothing; a run that was killed resumes. When every wanted entry is in, directory metadata is set, the
@@ -124,6 +132,7 @@ def restore_command(
             on_drive=None if as_json else show,
             keep_setuid=keep_setuid,
             wait=None if no_wait else _waiting,
+            at_once=at_once,
         ),
     )
     if as_json:

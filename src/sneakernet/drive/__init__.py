@@ -24,7 +24,7 @@ missing and duplicated. The names other packages use are re-exported here.
 
 from .catalog import catalog_entry, copy_catalog, finish_shipment, write_catalog
 from .chunkmap import ChunkMap
-from .driveset import DriveKey, DriveSet, GivenDrive, ListedDrive, same_drive_groups
+from .driveset import DriveKey, DriveSet, GivenDrive, ListedDrive, drive_queues, same_drive_groups
 from .files import (
     FILESYSTEM_ENTRIES,
     SHIPMENT_NAMES,
@@ -53,6 +53,7 @@ __all__ = [
     "catalog_entry",
     "clear_unfinished",
     "copy_catalog",
+    "drive_queues",
     "file_blake3",
     "file_kind",
     "finish_shipment",

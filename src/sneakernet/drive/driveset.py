@@ -154,3 +154,19 @@ def same_drive_groups(given: Sequence[GivenDrive], together: Sequence[object | N
     for index in range(len(given)):
         groups.setdefault(root(index), []).append(index)
     return sorted(groups.values(), key=lambda group: group[0])
+
+
+def drive_queues(given: Sequence[GivenDrive], devices: Sequence[int | None], at_once: int | None) -> list[list[int]]:
+    """The drives given (indexes), in queues worked on at the same time, each queue's drives one after another
+    (verify and restore): by default one queue a device (:func:`same_drive_groups` with ``devices``), with
+    ``at_once`` up to that many queues whatever the devices; the copies of one drive always in one queue."""
+    if at_once is None:
+        return same_drive_groups(given, devices)
+    groups = same_drive_groups(given)
+    if at_once >= len(groups):
+        return groups
+    # Fewer threads than groups: each group to the queue with the fewest drives so far, in given order.
+    queues: list[list[int]] = [[] for _ in range(at_once)]
+    for group in groups:
+        min(queues, key=len).extend(group)
+    return [sorted(q) for q in queues if q]

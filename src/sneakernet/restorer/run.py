@@ -43,12 +43,14 @@ def restore(
     open_destination: DestinationFactory = SafeTree,
     open_reader: Callable[[str], DriveReader] = DriveReader,
     wait: Callable[[str], None] | None = None,
+    at_once: int | None = None,
 ) -> RestoreReport:
     """Restore what ``drives`` carry into ``into``; finish the shipment when its last drive is in.
 
-    The drives are checked one after the other, then written all at once, each on a thread of its own (two copies
-    of one drive one after the other); a drive whose reading fails half way (an I/O error) stops alone, its
-    outcome ``unreadable``.
+    The drives are checked one after the other, then written at once: by default the drives on different devices
+    at once and those sharing a device one after another, with ``at_once`` N up to N at once whatever their
+    devices (two copies of one drive always one after the other); a drive whose reading fails half way (an I/O
+    error) stops alone, its outcome ``unreadable``.
 
     With ``check_space`` (and no ``include``), drives whose data exceeds the destination's free space are refused
     up front (:func:`check_room`); without it, a destination that fills stops the restore, as it would anyway.
@@ -91,6 +93,7 @@ def restore(
             on_drive,
             keep_setuid,
             open_destination,
+            at_once,
         )
 
 
@@ -141,6 +144,7 @@ def _restore(
     on_drive: Callable[[DriveOutcome], None] | None = None,
     keep_setuid: bool = False,
     open_destination: DestinationFactory = SafeTree,
+    at_once: int | None = None,
 ) -> RestoreReport:
     notes: list[str] = []
     told = on_drive or (lambda outcome: None)
@@ -179,7 +183,7 @@ def _restore(
         # With --include only a part of each drive is written: its data bytes say nothing of the room it needs.
         check_space = check_space and not includes
         started = time.monotonic()
-        outcomes = restore_drives(readers, shared, open_tree, check_space, told)
+        outcomes = restore_drives(readers, shared, open_tree, check_space, told, at_once)
         # A drive of this run that a later one reopened (it carries a wanted hard link's content) goes again.
         for index, reader in enumerate(readers):
             if journal.drive_state(reader.label.drive) == DriveState.REOPENED:

@@ -21,14 +21,14 @@ import os
 import time
 from collections.abc import Callable, Sequence
 
-from ..drive import DriveReader, DriveSet, GivenDrive
+from ..drive import DriveReader, DriveSet, GivenDrive, drive_queues
 from ..errors import SneakernetError, UsageError
 from ..format import DriveLabel
 from ..progress import NullProgress, Progress, serialized
 from .catalog import normalise_fingerprint
 from .drive import DriveVerifier, Shared
 from .report import DamagedChunk, DriveReport, Kind, Problem, Status, VerifyReport
-from .run import Run, device_of, drive_queues
+from .run import Run, device_of
 from .settings import Mode, Settings
 from .shipment import check_same_shipment
 from .state import StateDir, StateStore, VerifyState, default_state_dir

@@ -3,7 +3,7 @@ thread checking its drives one after another as verify always did (a drive's str
 drive before it, while its segments are hashed ahead), and every report handed to the caller as soon as its drive
 is done.
 
-Which drives go at once (:func:`drive_queues`): by default the drives on different devices, each device's drives
+Which drives go at once (drive.drive_queues): by default the drives on different devices, each device's drives
 one after another (two drives staged in one directory of one disk would only make its head seek between them),
 and the copies of one drive always one after another (they share verify's saved progress). ``at_once`` N checks up
 to N at once whatever their devices. BLAKE3 and the reads leave the interpreter lock free, so threads are enough
@@ -23,7 +23,7 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 
-from ..drive import GivenDrive, ListedDrive, same_drive_groups
+from ..drive import ListedDrive
 from ..progress import DriveProgress, DrivesProgress
 from .data import HashAhead
 from .drive import DriveVerifier, Scratch, Shared
@@ -43,20 +43,6 @@ STOP_WAIT = 30.0
 class Stopped(BaseException):
     """Raised in a drive's thread when the run stops (Ctrl-C, or another thread's error): not a problem of the
     drive, so no handler of drive errors catches it."""
-
-
-def drive_queues(given: Sequence[GivenDrive], devices: Sequence[int | None], at_once: int | None) -> list[list[int]]:
-    """The drives given (indexes), in queues checked at the same time, each queue's drives one after another."""
-    if at_once is None:
-        return same_drive_groups(given, devices)
-    groups = same_drive_groups(given)
-    if at_once >= len(groups):
-        return groups
-    # Fewer threads than groups: each group to the queue with the fewest drives so far, in given order.
-    queues: list[list[int]] = [[] for _ in range(at_once)]
-    for group in groups:
-        min(queues, key=len).extend(group)
-    return [sorted(q) for q in queues if q]
 
 
 class Run:
