@@ -26,8 +26,7 @@ from conftest import as_restored, drive_dirs, inode_groups, source_entries, writ
 from conftest import invoke_cli as cli
 from sneakernet import PackOptions, pack
 from sneakernet.drive import DriveReader
-from sneakernet.errors import FormatError
-from sneakernet.format import ChunkRecord
+from sneakernet.io.store import LocalStore
 from sneakernet.restorer import DriveOutcome, restore, status
 from sneakernet.restorer.desk import JournalDesk, Stopped
 from sneakernet.restorer.journal import JOURNAL_DIR
@@ -88,36 +87,35 @@ class Reads:
         return sum(a[0] < b[1] and b[0] < a[1] for i, a in enumerate(spans) for b in spans[i + 1 :])
 
 
-class SlowReader(DriveReader):
-    """A drive reader whose chunk reads take ``delay`` seconds more (a throttled drive) and that fails with an I/O
-    error once it has read ``fail_after`` chunks (a drive pulled out), as the real reader reports one: a
-    FormatError from the OSError."""
+class SlowStore(LocalStore):
+    """A drive's directory (io/store.py's seam) whose chunk reads take ``delay`` seconds more (a throttled drive)
+    and fail with EIO once ``fail_after`` of them were made (a drive pulled out), noting in ``reads`` when each
+    drive's reads began and ended."""
 
     def __init__(self, path: str, reads: Reads, delay: float = 0.0, fail_after: int | None = None) -> None:
         super().__init__(path)
-        self.reads, self.delay, self.fail_after = reads, delay, fail_after
+        self.drive, self.reads, self.delay, self.fail_after = path, reads, delay, fail_after
         self.count = 0
         self.count_lock = threading.Lock()
 
-    def read_stored(self, chunk: ChunkRecord) -> bytes:
+    def read_range(self, name: str, offset: int, size: int) -> bytes:
         start = time.monotonic()
         with self.count_lock:
             self.count += 1
             failing = self.fail_after is not None and self.count > self.fail_after
         if failing:
-            cause = OSError(errno.EIO, os.strerror(errno.EIO))
-            raise FormatError(f"cannot read chunk {chunk.id} from {chunk.segment} on {self.path}") from cause
+            raise OSError(errno.EIO, os.strerror(errno.EIO), os.path.join(self.drive, name))
         if self.delay:
             time.sleep(self.delay)
         try:
-            return super().read_stored(chunk)
+            return super().read_range(name, offset, size)
         finally:
-            self.reads.note(self.path, start, time.monotonic())
+            self.reads.note(self.drive, start, time.monotonic())
 
 
 def readers(reads: Reads, **per_drive: dict[str, Any]) -> Callable[[str], DriveReader]:
-    """``open_reader`` for restore: a SlowReader per drive, ``per_drive[label]`` its settings."""
-    return lambda path: SlowReader(path, reads, **per_drive.get(Path(path).name, {}))
+    """``open_reader`` for restore: each drive read through a SlowStore, ``per_drive[label]`` its settings."""
+    return lambda path: DriveReader(path, SlowStore(path, reads, **per_drive.get(Path(path).name, {})))
 
 
 @pytest.mark.parametrize("order", ["given", "reversed", "shuffled"])
