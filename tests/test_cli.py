@@ -549,7 +549,7 @@ def test_a_finished_verify_exits_with_damage_before_a_path_that_is_not_a_drive()
 
     def report(*statuses: Status) -> Any:
         ok = (Status.INTACT, Status.UNEXPECTED_FILES)
-        return SimpleNamespace(drives=[SimpleNamespace(status=s.value, ok=s in ok) for s in statuses])
+        return SimpleNamespace(drives=[SimpleNamespace(status=s.value, ok=s in ok) for s in statuses], recovery=None)
 
     assert verify_code(report(Status.INTACT, Status.UNEXPECTED_FILES)) == ExitCode.OK
     assert verify_code(report(Status.INTACT, Status.NOT_A_DRIVE)) == ExitCode.USAGE

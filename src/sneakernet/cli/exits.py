@@ -103,6 +103,8 @@ def verify_code(report: VerifyReport) -> ExitCode:
 
     if any(not r.ok and r.status != Status.NOT_A_DRIVE.value for r in report.drives):
         return ExitCode.PROBLEMS
+    if report.recovery is not None and report.recovery.status == "lost":
+        return ExitCode.PROBLEMS  # drives missing beyond what the parity drives given rebuild
     if any(r.status == Status.NOT_A_DRIVE.value for r in report.drives):
         return ExitCode.USAGE
     return ExitCode.OK

@@ -181,7 +181,7 @@ def print_verify_report(report: VerifyReport, quiet: bool, shown: dict[int, tupl
         ):
             continue
         click.echo("\n".join(verify_drive_lines(drive)))
-    for line in drive_set_lines(report):
+    for line in [*drive_set_lines(report), *recovery_lines(report)]:
         click.echo(line)
     hurt = sorted({p for r in report.drives for p in r.hurt_paths()})
     intact = sum(r.ok for r in report.drives)
@@ -195,6 +195,22 @@ def print_verify_report(report: VerifyReport, quiet: bool, shown: dict[int, tupl
     if hurt:
         line += f"; {counted(len(hurt), 'file')} hurt: ask the sender to resend them (--json lists chunks and paths)"
     click.echo(line)
+
+
+def recovery_lines(report: VerifyReport) -> list[str]:
+    """With parity drives given: whether the shipment is whole, recoverable or lost, and the files lost."""
+    verdict = report.recovery
+    if verdict is None:
+        return []
+    if verdict.status == "whole":
+        parity = ", ".join(verdict.parity_drives) or "no parity drive that could be used"
+        return [f"shipment: whole: all {verdict.data_drives} data drives given and intact (parity: {parity})"]
+    lines = [f"shipment: {verdict.status}: {message}" for message in verdict.messages]
+    if verdict.lost_paths:
+        rest = len(verdict.lost_paths) - SHOWN_PATHS + verdict.lost_paths_more
+        more = f" and {rest} more" if rest > 0 else ""
+        lines.append(f"  files lost: {', '.join(verdict.lost_paths[:SHOWN_PATHS])}{more}")
+    return lines
 
 
 #: Drives named in a line of drives missing at most; the rest are counted.

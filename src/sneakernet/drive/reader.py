@@ -220,6 +220,11 @@ class DriveReader:
             raise FormatError(f"cannot open the manifest of {self.path}: {exc.strerror}") from exc
         with source:
             write_chunks_atomic(copy, self._read_all(source), 0o600)
+        self.read_copy(copy)
+
+    def read_copy(self, copy: str) -> None:
+        """Read the manifest from ``copy``, a copy of it made off the drive, from now on: checked against drive.json
+        as :meth:`records` reads it, like the drive's own (the parity writer's covered/ copy, restore's pin)."""
         self.manifest_path = copy
         self._pinned = True
 

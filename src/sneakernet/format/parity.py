@@ -241,5 +241,6 @@ def parity_record_from_json(raw: dict[str, Any]) -> CoversRecord | PBlockRecord 
 
 
 def is_parity_label(raw: object) -> bool:
-    """Whether a parsed drive.json says it is a parity drive's (to pick its parser before any other check)."""
-    return isinstance(raw, dict) and raw.get("role") == ROLE_PARITY
+    """Whether a parsed drive.json says it is a parity drive's, of the version this release reads (to pick its
+    parser; one of a newer version is the data drive reader's to refuse, in the words every reader uses)."""
+    return isinstance(raw, dict) and raw.get("role") == ROLE_PARITY and raw.get("version") == PARITY_VERSION

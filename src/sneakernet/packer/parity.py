@@ -345,7 +345,7 @@ class _Group:
             copy_covered(
                 manifest, targets, record.manifest_size, record.manifest_blake3, f"the manifest of {reader.path}"
             )
-            reader.manifest_path = targets[0]  # the pinned copy: what the parity covers is what was checked
+            reader.read_copy(targets[0])  # the pinned copy: what the parity covers is what was checked
             segments = [r for r in reader.records(only=("segment",)) if isinstance(r, SegmentRecord)]
             if sum(segment.size for segment in segments) != reader.label.stored_bytes:
                 raise FormatError(f"the segments of {reader.path} do not add up to the stored_bytes of its drive.json")

@@ -22,11 +22,13 @@ import time
 from collections.abc import Callable, Sequence
 
 from ..drive import DriveReader, DriveSet, GivenDrive, drive_queues
+from ..drive.parity_reader import ParityDriveReader, is_parity_drive
 from ..errors import SneakernetError, UsageError
 from ..format import DriveLabel
 from ..progress import NullProgress, Progress, serialized
 from .catalog import normalise_fingerprint
 from .drive import DriveVerifier, Shared
+from .parity import shipment_verdict
 from .report import DamagedChunk, DriveReport, Kind, Problem, Status, VerifyReport
 from .run import Run, device_of
 from .settings import Mode, Settings
@@ -106,12 +108,15 @@ def verify(
         run.close()
         shown.close()
     check_same_shipment(reports)
+    recovery = shipment_verdict(reports, run.shared.parity, catalog)
     seconds = time.monotonic() - started
-    return VerifyReport(reports, DriveSet.build(given, run.listings), round(seconds, 3))
+    return VerifyReport(reports, DriveSet.build(given, run.listings), round(seconds, 3), recovery)
 
 
 def _label(path: str) -> DriveLabel | None:
     try:
+        if is_parity_drive(path):
+            return ParityDriveReader(path).label
         return DriveReader(path).label
     except (SneakernetError, OSError):
         return None

@@ -12,12 +12,14 @@ import time
 from dataclasses import dataclass, field
 
 from ..drive import DriveReader, ListedDrive
+from ..drive.parity_reader import ParityDriveReader, is_parity_drive
 from ..errors import FormatError, SneakernetError
 from ..format import SEGMENT_NAME, SEGMENTS_DIR, DriveLabel, FileRecord, HardlinkRecord, show_path
 from ..progress import DriveProgress, DrivesProgress, open_drive
 from .catalog import CatalogMemo
 from .damage import chunk_ranges, hurt_paths
 from .data import DataCheck, HashAhead
+from .parity import ParityDriveCheck, ParityFacts
 from .report import DriveReport, Kind, Status
 from .settings import Mode, Settings
 from .shipment import PieceLog, temporary_database
@@ -34,6 +36,8 @@ class Shared:
 
     progress: DrivesProgress
     pieces: PieceLog = field(default_factory=PieceLog)
+    #: What each parity drive checked found, for the shipment's verdict (appended from the drives' threads).
+    parity: list[ParityFacts] = field(default_factory=list)
 
     def close(self) -> None:
         self.pieces.close()
@@ -80,9 +84,13 @@ class DriveVerifier:
 
     def check_structure(self) -> bool:
         """Everything but the segments' contents (see StructureCheck.run): whether the contents are to be checked.
-        A drive that cannot be read to the end of it (an I/O error) is :meth:`unreadable`."""
+        A drive that cannot be read to the end of it (an I/O error) is :meth:`unreadable`. A parity drive is checked
+        whole here (parity.py), its facts kept for the shipment's verdict."""
         log.info("verifying %s (%s)", self.path, self.settings.mode.value)
         self.started = time.monotonic()
+        if is_parity_drive(self.path):
+            self._check_parity()
+            return False
         scratch = self.scratch
         self.structure = StructureCheck(
             self.path, self.report, self.settings, scratch.catalogs, scratch.db, self.shared.pieces
@@ -122,6 +130,19 @@ class DriveVerifier:
         report = self.report
         log.info("%s: %s, %d bytes checked", self.path, report.status, report.bytes_checked)
         return report
+
+    def _check_parity(self) -> None:
+        total = _parity_bytes(self.path) if self.settings.mode != Mode.QUICK else 0
+        progress = _Counted(self, open_drive(self.shared.progress, self._name(), total))
+        try:
+            facts = ParityDriveCheck(self.path, self.report, self.settings, progress).run()
+            if facts is not None:
+                self.shared.parity.append(facts)
+        except (OSError, FormatError) as exc:
+            self.unreadable(exc)
+        finally:
+            progress.close()
+        self._finish()
 
     def unreadable(self, exc: OSError | FormatError) -> None:
         """The check of the drive stopped on ``exc``: the drive is ``unreadable``, whatever was found before."""
@@ -193,6 +214,14 @@ class DriveVerifier:
         if store is None or self.settings.restart:
             return False
         return store.holds(f"{label.shipment}-{label.drive:04d}-")
+
+
+def _parity_bytes(path: str) -> int:
+    """A parity drive's stored bytes (for its progress line), 0 when its drive.json does not read."""
+    try:
+        return ParityDriveReader(path).label.stored_bytes
+    except (SneakernetError, OSError):
+        return 0
 
 
 class _Counted:

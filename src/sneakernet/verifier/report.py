@@ -47,6 +47,10 @@ class Kind(str, Enum):
     #: --deep: a file wholly on the drive whose bytes do not give its whole-file BLAKE3.
     FILE_HASH = "file_hash"
     #: The check stopped on an error reading the drive (see Status.UNREADABLE).
+    #: A parity drive's block whose bytes do not give its pblock hash (docs/format.md 19.7.5).
+    PARITY_BLOCK = "parity_block"
+    #: A parity drive's copy of a covered data drive's drive.json or manifest, missing or damaged.
+    COVERED = "covered"
     UNREADABLE = "unreadable"
 
 
@@ -133,6 +137,28 @@ class DriveReport:
 
 
 @dataclass
+class ShipmentVerdict:
+    """What the drives given together, parity drives among them, say of the shipment (docs/format.md 19.7.6):
+    ``whole`` (every data drive given and intact), ``recoverable`` (what is missing or damaged, the parity drives
+    given rebuild) or ``lost`` (``lost`` names the data drives, ``lost_paths`` the files, at most a thousand, the
+    rest counted in ``lost_paths_more``); ``messages`` says it in lines."""
+
+    status: str
+    data_drives: int
+    parity_drives: list[str]
+    missing: list[str]
+    damaged: list[str]
+    rebuildable: list[str]
+    lost: list[str]
+    lost_paths: list[str]
+    lost_paths_more: int
+    messages: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+@dataclass
 class VerifyReport:
     """The reports of all drives given (in the order given), what of the shipment they are, and the resend list
     for the sender."""
@@ -142,6 +168,8 @@ class VerifyReport:
     drive_set: DriveSet | None = None
     #: How long the run took.
     seconds: float = 0.0
+    #: With parity drives among the drives given: whether the shipment is whole, recoverable or lost.
+    recovery: ShipmentVerdict | None = None
 
     @property
     def ok(self) -> bool:
@@ -163,6 +191,7 @@ class VerifyReport:
             "bytes_per_second": self.bytes_per_second,
             "drives": [report.to_json() for report in self.drives],
             "shipment": shipment_json(self.drive_set),
+            "recovery": self.recovery.to_json() if self.recovery is not None else None,
             "resend": {"chunks": chunks, "paths": paths},
         }
 
