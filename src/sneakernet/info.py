@@ -31,6 +31,12 @@ class DriveInfo:
     files: int | None = None
     shipment_raw_bytes: int | None = None
     shipment_stored_bytes: int | None = None
+    #: Format version 2 (docs/format.md 19.3): the format version, the drive's lane and its place in it (None in 1),
+    #: and the shipment's number of lanes, from the catalog.
+    version: int = 1
+    lane: int | None = None
+    lane_seq: int | None = None
+    lanes: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         out = versioned(self.__dict__)
@@ -44,12 +50,13 @@ def info(drive: str) -> DriveInfo:
     label = reader.label
     result = DriveInfo(
         drive, label.shipment, label.drive, label.label, label.created, label.tool, label.segments,
-        label.stored_bytes, label.raw_bytes,
+        label.stored_bytes, label.raw_bytes, version=label.version, lane=label.lane, lane_seq=label.lane_seq,
     )  # fmt: skip
     header = catalog_header(reader)
     if header is not None:
         result.drives, result.fingerprint, result.files = header.drives, header.fingerprint, header.files
         result.shipment_raw_bytes, result.shipment_stored_bytes = header.raw_bytes, header.stored_bytes
+        result.lanes = header.lanes
     return result
 
 

@@ -386,3 +386,16 @@ def test_ls_names_the_drives_of_a_lane_not_the_numbers_between() -> None:
     code, out, _ = invoke_cli("ls", "--json", DRIVES[1])
     listed = {e["path"]: e["drives"] for e in map(json.loads, out.splitlines())}
     assert listed == {"a": [1], "a/y": [2], "b": [2], "b/link": [2], "b/sym": [2], "a/big": [1, 3], "a/x": [3]}
+
+
+def test_info_tells_the_lane_and_place_of_a_drive() -> None:
+    code, out, _ = invoke_cli("info", DRIVES[2])
+    assert code == 0
+    assert "  format version 2: lane 1 of 2, drive 2 of the lane" in out.splitlines()
+    code, out, _ = invoke_cli("info", "--json", DRIVES[2])
+    found = json.loads(out)
+    assert (found["version"], found["lane"], found["lane_seq"], found["lanes"], found["drives"]) == (2, 1, 2, 2, 3)
+    v1 = Path(__file__).resolve().parents[1] / "fixtures" / "format-v1" / "shipment" / "drive-0001"
+    code, out, _ = invoke_cli("info", "--json", v1)
+    found = json.loads(out)
+    assert (found["version"], found["lane"], found["lane_seq"], found["lanes"]) == (1, None, None, None)

@@ -376,6 +376,11 @@ def print_info(found: DriveInfo) -> None:
         f"  {counted(found.segments, 'segment')}, {format_size(found.stored_bytes)} stored, "
         f"{format_size(found.raw_bytes)} of data",
     ]
+    if found.lane is not None:
+        of_lanes = f" of {found.lanes}" if found.lanes else ""
+        lines.append(
+            f"  format version {found.version}: lane {found.lane}{of_lanes}, drive {found.lane_seq} of the lane"
+        )
     if found.fingerprint:
         lines.append(
             f"  shipment: {counted(found.files or 0, 'file')}, {format_size(found.shipment_raw_bytes or 0)} of data, "
