@@ -404,17 +404,21 @@ def test_the_command_line_loads_only_what_a_command_uses() -> None:
 # --- messages that point the right way ---------------------------------------------------------------------------
 
 #: Runs the command line with SIGTERM sent to itself at the third chunk a drive takes.
-SIGTERM_AT_THIRD_CHUNK = """
+#: The command line, SIGTERMed as the third chunk is written to a segment: pack writes its drives through
+#: packer.LocalStore (the drive store's seam), here a FaultyStore (tests/fakestore.py) that sends the signal.
+SIGTERM_AT_THIRD_CHUNK = f"""
 import os, signal, sys
-import sneakernet.drive.writer as drive_writer
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from fakestore import FaultyStore
+import sneakernet.packer as packer
 from sneakernet.cli import main
-real, calls = drive_writer.DriveWriter.add_chunk, []
-def add_chunk(self, *args, **kwargs):
-    calls.append(1)
-    if len(calls) == 3:
-        os.kill(os.getpid(), signal.SIGTERM)
-    return real(self, *args, **kwargs)
-drive_writer.DriveWriter.add_chunk = add_chunk
+calls = []
+def third_chunk(event, name):
+    if event == "write" and name.endswith(".seg"):
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+packer.LocalStore = lambda path: FaultyStore(path, after=third_chunk)
 main(sys.argv[1:], prog_name="sneakernet")
 """
 
@@ -432,12 +436,15 @@ def test_sigterm_and_ctrl_c_end_pack_saying_resume(tmp_path: Path, monkeypatch: 
     assert code == 0, err
     assert run("verify", *drive_dirs(tmp_path / "out"))[0] == 0
 
-    import sneakernet.drive.writer as drive_writer
+    import sneakernet.packer as packer
+    from fakestore import FaultyStore
 
-    def interrupt(*args: object, **kwargs: object) -> None:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(drive_writer.DriveWriter, "add_chunk", interrupt)
+    # Ctrl-C as the first byte is written to the drive, through the drive store's seam.
+    monkeypatch.setattr(
+        packer,
+        "LocalStore",
+        lambda path: FaultyStore(path, fail_write=1, fault=KeyboardInterrupt()),
+    )
     code, _, err = run("pack", tmp_path / "src", "--out", tmp_path / "out2", *SMALL_DRIVES)
     assert code == 130 and err.startswith("sneakernet: interrupted; ") and "--resume" in err
 

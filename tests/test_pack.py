@@ -439,22 +439,13 @@ def test_sigkill_leaves_the_open_drive_unfinished(edge_tree: Path, tmp_path: Pat
         assert not (drive / CATALOG_NAME).exists()  # the shipment itself never finished
 
 
-def test_interrupt_leaves_partial_files_and_no_label(
-    edge_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    writer_module = importlib.import_module("sneakernet.drive.writer")
-    real = writer_module.DriveWriter.add_chunk
-    calls = []
+def test_interrupt_leaves_partial_files_and_no_label(edge_tree: Path, tmp_path: Path) -> None:
+    def interrupted(path: str) -> FaultyStore:
+        # Ctrl-C as the second chunk is written to a segment.
+        return FaultyStore(path, fail_write=2, fault=KeyboardInterrupt(), only=lambda name: name.endswith(".seg"))
 
-    def interrupted(self, chunk, new_segment):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(self, chunk, new_segment)
-
-    monkeypatch.setattr(writer_module.DriveWriter, "add_chunk", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        pack_tree(edge_tree, tmp_path / "out")
+        pack(edge_tree, out=str(tmp_path / "out"), drive_size=DRIVE, options=SMALL, open_store=interrupted)
     drive = tmp_path / "out" / "drive-0001"
     assert not (drive / DRIVE_LABEL_NAME).exists() and not (drive / MANIFEST_NAME).exists()
     assert (drive / (MANIFEST_NAME + ".partial")).exists()

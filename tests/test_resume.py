@@ -21,62 +21,52 @@ from sneakernet.format.container import read_records
 DRIVE = 1_500_000
 CHUNK = 256 * 1024
 
-KILL_AFTER = """
+#: Packs argv[1] into argv[2] through stores (tests/fakestore.py) that SIGKILL the process after the argv[4]-th
+#: chunk written to a segment (argv[3] "add_chunk") or the argv[4]-th drive finished (argv[3] "finish": its
+#: drive.json made durable).
+KILL_AFTER = f"""
 import os, signal, sys
-import sneakernet.drive.writer as drive_writer
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from fakestore import FaultyStore
 from sneakernet import PackOptions, pack
 
 where, count = sys.argv[3], int(sys.argv[4])
-real = getattr(drive_writer.DriveWriter, where)
 calls = 0
 
-def die_after(self, *args):
+def die_after(event, name):
     global calls
-    result = real(self, *args)
-    calls += 1
-    if calls == count:
-        os.kill(os.getpid(), signal.SIGKILL)
-    return result
+    if (where, event) == ("add_chunk", "write") and name.endswith(".seg") or (
+        (where, event, name) == ("finish", "commit", "drive.json")
+    ):
+        calls += 1
+        if calls == count:
+            os.kill(os.getpid(), signal.SIGKILL)
 
-setattr(drive_writer.DriveWriter, where, die_after)
-pack(sys.argv[1], out=sys.argv[2], drive_size=1_500_000, options=PackOptions(chunk_size=256 * 1024, reserve=0))
+pack(sys.argv[1], out=sys.argv[2], drive_size=1_500_000, options=PackOptions(chunk_size=256 * 1024, reserve=0),
+     open_store=lambda path: FaultyStore(path, after=die_after))
 """
 
 
-#: Packs argv[1] into argv[2] and SIGKILLs itself after the argv[3]-th write of the finish step (the catalog on each
-#: drive, then each B3SUMS): every open, fsync, rename and copy made by pack's finish_shipment counts as one.
-KILL_IN_FINISH = """
-import builtins, importlib, os, shutil, signal, sys
-from sneakernet import PackOptions
-pack_module = importlib.import_module("sneakernet.packer")
-kill_at, calls = int(sys.argv[3]), 0
+#: Packs argv[1] into argv[2] and SIGKILLs itself after the argv[3]-th step of the finish step (the catalog on each
+#: drive, then each B3SUMS): from the catalog's start, every create, write, fsync and commit (rename, fsync of its
+#: directory) of a file on a drive counts as one (the stores of tests/fakestore.py count them).
+KILL_IN_FINISH = f"""
+import os, signal, sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from fakestore import FaultyStore
+from sneakernet import PackOptions, pack
+kill_at, calls, finishing = int(sys.argv[3]), 0, False
 
-def hooked(owner, name):
-    real = getattr(owner, name)
-    def wrapper(*args, **kwargs):
-        global calls
-        result = real(*args, **kwargs)
+def die_at(event, name):
+    global calls, finishing
+    finishing = finishing or (event, name) == ("create", "catalog.jsonl.zst")
+    if finishing:
         calls += 1
         if calls == kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
-        return result
-    return owner, name, real, wrapper
 
-real_finish = pack_module.finish_shipment
-def finish(*args, **kwargs):
-    hooks = [hooked(builtins, "open"), hooked(os, "open"), hooked(os, "fsync"), hooked(os, "replace"),
-             hooked(shutil, "copyfile")]
-    for owner, name, _, wrapper in hooks:
-        setattr(owner, name, wrapper)
-    try:
-        return real_finish(*args, **kwargs)
-    finally:
-        for owner, name, real, _ in hooks:
-            setattr(owner, name, real)
-
-pack_module.finish_shipment = finish
-pack_module.pack(sys.argv[1], out=sys.argv[2], drive_size=1_500_000,
-                 options=PackOptions(chunk_size=256 * 1024, reserve=0))
+pack(sys.argv[1], out=sys.argv[2], drive_size=1_500_000, options=PackOptions(chunk_size=256 * 1024, reserve=0),
+     open_store=lambda path: FaultyStore(path, after=die_at))
 """
 
 

@@ -27,6 +27,7 @@ import pytest
 from conftest import drive_dirs, make_edge_tree, write_file
 from conftest import invoke_cli as run
 from craft import Chunk, RecordFileWriter, file_rec, small_files, write_shipment
+from fakestore import FaultyStore
 from sneakernet import PackOptions, PackSummary, pack
 from sneakernet.chunks.compress import store_frame
 from sneakernet.drive import CatalogReader, DriveReader
@@ -36,7 +37,6 @@ from sneakernet.format import (
     CHECKSUMS_NAME,
     DRIVE_LABEL_NAME,
     MANIFEST_NAME,
-    SEGMENTS_DIR,
     CatalogEntry,
     ChunkRecord,
     DriveLabel,
@@ -59,7 +59,7 @@ from sneakernet.verifier import (
 )
 
 #: The module of verify's data pass: what tests patch to watch or stop its reads.
-verify_module = importlib.import_module("sneakernet.verifier.data")
+verifier = importlib.import_module("sneakernet.verifier")
 
 DRIVE = 1_500_000
 SMALL = PackOptions(chunk_size=256 * 1024, reserve=0)
@@ -279,14 +279,14 @@ class ReadSpy:
                 return _real(reader, chunk)
 
             monkeypatch.setattr(DriveReader, name, spying)
-        whole = verify_module.segment_blake3
+        whole = DriveReader.segment_blake3
 
         # ... or hashed whole, a segment at a time (ahead, on another thread, in the order verify uses them).
-        def spying_whole(path: str, threads: int, advance: Any, *slice_size: int) -> str | None:
-            self.reads.append((f"{SEGMENTS_DIR}/{os.path.basename(path)}", os.path.getsize(path)))
-            return whole(path, threads, advance, *slice_size)
+        def spying_whole(reader: DriveReader, name: str, threads: int, advance: Any, *slice_size: int) -> str | None:
+            self.reads.append((name, os.path.getsize(reader.file(name))))
+            return whole(reader, name, threads, advance, *slice_size)
 
-        monkeypatch.setattr(verify_module, "segment_blake3", spying_whole)
+        monkeypatch.setattr(DriveReader, "segment_blake3", spying_whole)
 
     @property
     def segments(self) -> set[str]:
@@ -297,8 +297,9 @@ class ReadSpy:
         return sum(size for _, size in self.reads)
 
 
-def ctrl_c(*_: Any) -> None:
-    raise KeyboardInterrupt
+def ctrl_c_store(fail_read: Callable[[str], bool]) -> Callable[[str], FaultyStore]:
+    """Drive stores (tests/fakestore.py) in which reading a file that ``fail_read`` names is a Ctrl-C."""
+    return lambda path: FaultyStore(path, fail_read=fail_read, fault=KeyboardInterrupt())
 
 
 class InterruptedStore(StateDir):
@@ -1017,17 +1018,15 @@ def test_restart_starts_over(seg_drive: Path, tmp_path: Path, monkeypatch: pytes
 
 def test_resume_and_restart_through_the_cli(seg_drive: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def interrupted_run(*args: str) -> None:
-        real = verify_module.segment_blake3
         calls: list[int] = []
 
-        def hashing(*rest: Any) -> str | None:
-            calls.append(1)
-            if len(calls) == 4:
-                raise KeyboardInterrupt
-            return real(*rest)
+        def fourth_segment(name: str) -> bool:
+            calls.extend([1] if name.endswith(".seg") else [])
+            return len(calls) == 4
 
         with monkeypatch.context() as patch:
-            patch.setattr(verify_module, "segment_blake3", hashing)
+            # Ctrl-C as the fourth segment is read, through the drive store's seam (verifier.LocalStore).
+            patch.setattr(verifier, "LocalStore", ctrl_c_store(fail_read=fourth_segment))
             code, _, err = run("verify", *args, seg_drive)
         assert code == 130 and "interrupted" in err
         assert len(list(state_dir.iterdir())) == 1
@@ -1050,7 +1049,7 @@ def test_resume_and_restart_through_the_cli(seg_drive: Path, state_dir: Path, mo
 
 def test_interrupted_verify_does_not_speak_of_partial_files(seg_drive: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with monkeypatch.context() as patch:
-        patch.setattr(verify_module, "segment_blake3", ctrl_c)
+        patch.setattr(verifier, "LocalStore", ctrl_c_store(fail_read=lambda name: name.endswith(".seg")))
         code, _, err = run("verify", seg_drive)
     assert code == 130
     assert ".partial" not in err and "left unfinished" not in err

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .drive import CatalogReader, DriveReader
+from .drive import DriveReader
 from .errors import NotADrive, UsageError
 from .format import CATALOG_NAME, CatalogDrive, CatalogEntry, CatalogHeader, LaneTable, short_fingerprint, show_path
 from .output import versioned
@@ -76,10 +76,9 @@ def _one_drive(drive: str) -> DriveReader:
 
 
 def catalog_header(reader: DriveReader) -> CatalogHeader | None:
-    path = reader.file(CATALOG_NAME)
-    if not os.path.exists(path):
+    if reader.stat(CATALOG_NAME) is None:
         return None
-    first = next(CatalogReader(path).records(only=()), None)
+    first = next(reader.catalog().records(only=()), None)
     return first if isinstance(first, CatalogHeader) else None
 
 
@@ -101,15 +100,14 @@ class ListedEntry:
 def ls(drive: str) -> Iterator[ListedEntry]:
     """Every path of the shipment, from the catalog ``drive`` carries, with its size and the drives holding it."""
     reader = _one_drive(drive)
-    path = reader.file(CATALOG_NAME)
-    if not os.path.exists(path):
+    if reader.stat(CATALOG_NAME) is None:
         raise UsageError(
             f"{drive} carries no catalog: either the pack that wrote it has not finished (the catalog goes on the "
             "drives at the very end: run the same pack with --resume), or it is one of the first drives of a --swap "
             "pack, where only the last drive carries it: ls that one"
         )
     lanes = LaneTable()  # the drive records come before the entries
-    for record in CatalogReader(path).records():
+    for record in reader.catalog().records():
         if isinstance(record, CatalogDrive):
             lanes.add(record.drive, record.lane or 1, record.lane_seq or record.drive)
         elif isinstance(record, CatalogEntry):

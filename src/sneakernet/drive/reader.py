@@ -18,6 +18,7 @@ import blake3
 from ..chunks.codec import ChunkCodec
 from ..errors import FormatError, IntegrityError, NotADrive, UnfinishedDrive, UnsupportedVersion
 from ..format import (
+    CATALOG_NAME,
     CHECKSUMS_NAME,
     DRIVE_LABEL_NAME,
     DRIVE_NAME,
@@ -192,6 +193,10 @@ class DriveReader:
         """``(size, BLAKE3 hex)`` of file ``name`` of the drive, read whole (an OSError when it cannot be)."""
         with self.store.open(name) as handle:
             return stream_blake3(handle)
+
+    def catalog(self) -> CatalogReader:
+        """A reader of the drive's own catalog, read through the drive's store."""
+        return CatalogReader(self.file(CATALOG_NAME), functools.partial(self.open, CATALOG_NAME))
 
     def segment_blake3(
         self, name: str, threads: int, advance: Callable[[int], None], slice_size: int = HASH_SLICE
@@ -401,8 +406,10 @@ class CatalogReader:
     and :attr:`size` and :attr:`blake3` are those of the bytes read (for B3SUMS).
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, opener: Callable[[], BinaryIO] | None = None) -> None:
+        #: The catalog's path, for messages: a local file unless ``opener`` (a drive's store) opens it.
         self.path = path
+        self._opener = opener or functools.partial(open_drive_file, path)
         self.size: int | None = None
         self.blake3: str | None = None
 
@@ -474,8 +481,9 @@ class CatalogReader:
             if body is not None:
                 body.update(line)
 
-        opener = functools.partial(open_drive_file, self.path)
-        self.size, self.blake3 = yield from _read_record_file(opener, what, only, checked_header, checked, hash_line)
+        self.size, self.blake3 = yield from _read_record_file(
+            self._opener, what, only, checked_header, checked, hash_line
+        )
         if order is not None and (problems := order.finish()):
             raise FormatError(f"{what} is not whole: {'; '.join(problems)}")
         if body is not None and body.hexdigest() != stated[0]:

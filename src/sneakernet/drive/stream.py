@@ -9,7 +9,6 @@ the damage being found). :meth:`StoredStream.read_at` reads any range (what a re
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Sequence
 from typing import BinaryIO
 
@@ -17,14 +16,18 @@ import blake3
 
 from ..errors import FormatError, IntegrityError
 from ..format import SegmentRecord
-from .files import open_drive_file
+from ..io.store import DriveStore, LocalStore
 
 
 class StoredStream:
     """The stored stream of the drive at ``path`` whose manifest lists ``segments`` (in order)."""
 
-    def __init__(self, path: str, label: str, segments: Sequence[SegmentRecord]) -> None:
+    def __init__(
+        self, path: str, label: str, segments: Sequence[SegmentRecord], store: DriveStore | None = None
+    ) -> None:
         self.path = path
+        #: The drive's files, read through its store (a local directory unless one is given).
+        self.store: DriveStore = store if store is not None else LocalStore(path)
         self.label = label
         self.segments = list(segments)
         #: The stream's length: the sum of its segments' sizes (``stored_bytes`` of its drive.json).
@@ -124,7 +127,7 @@ class StoredStream:
 
     def _open(self, segment: SegmentRecord) -> BinaryIO:
         try:
-            return open_drive_file(os.path.join(self.path, segment.name))
+            return self.store.open(segment.name)
         except OSError as exc:
             raise FormatError(f"cannot read {segment.name} on {self.label} ({self.path}): {exc.strerror}") from exc
 

@@ -25,6 +25,7 @@ from ..drive import DriveReader, DriveSet, GivenDrive, drive_queues
 from ..drive.parity_reader import ParityDriveReader, is_parity_drive
 from ..errors import SneakernetError, UsageError
 from ..format import DriveLabel
+from ..io.store import DriveStore, LocalStore
 from ..progress import NullProgress, Progress, serialized
 from .catalog import normalise_fingerprint
 from .drive import DriveVerifier, Shared
@@ -69,6 +70,7 @@ def verify(
     catalog: str | None = None,
     on_drive: Callable[[DriveReport], None] | None = None,
     at_once: int | None = None,
+    open_store: Callable[[str], DriveStore] | None = None,
 ) -> VerifyReport:
     """Check each drive in ``drives`` alone, read-only, and report what is wrong and which paths it hurts.
 
@@ -79,8 +81,10 @@ def verify(
     report as soon as that drive is checked, on the calling thread (a drive of another shipment among them, or a
     piece of a file that does not fit its piece on another drive, is only known at the end: the returned report
     has that problem, reports already handed over get it added). The returned report lists the drives in the
-    order given, and what of the shipment was given (:class:`~sneakernet.drive.DriveSet`).
+    order given, and what of the shipment was given (:class:`~sneakernet.drive.DriveSet`). ``open_store`` gives the
+    store (io/store.py) each drive is read through: its local directory unless a test hands in one that fails.
     """
+    open_store = open_store or LocalStore
     if not drives:
         raise UsageError("give at least one drive directory to verify")
     if sample_percent is not None and not 0 < sample_percent <= 100:
@@ -93,12 +97,12 @@ def verify(
     started = time.monotonic()
     shown = serialized(progress or NullProgress())
     workers = threads or os.cpu_count() or 1
-    labels = [_label(path) for path in drives]
+    labels = [_label(path, open_store) for path in drives]
     given = [GivenDrive.of(path, label) for path, label in zip(drives, labels, strict=True)]
     queues = drive_queues(given, [device_of(path) for path in drives], at_once)
     shown.start(sum(label.stored_bytes for label in labels if label) if mode != Mode.QUICK else 0)
     store = StateDir(os.fspath(state_dir)) if isinstance(state_dir, str | os.PathLike) else state_dir
-    settings = Settings(mode, wanted, sample_percent, seed, store, restart, workers, catalog)
+    settings = Settings(mode, wanted, sample_percent, seed, store, restart, workers, catalog, open_store=open_store)
     run = Run(drives, settings, shown, len(queues))
     try:
         reports = run.verify(queues, on_drive or (lambda report: None))
@@ -113,10 +117,10 @@ def verify(
     return VerifyReport(reports, DriveSet.build(given, run.listings), round(seconds, 3), recovery)
 
 
-def _label(path: str) -> DriveLabel | None:
+def _label(path: str, open_store: Callable[[str], DriveStore]) -> DriveLabel | None:
     try:
         if is_parity_drive(path):
             return ParityDriveReader(path).label
-        return DriveReader(path).label
+        return DriveReader(path, open_store(path)).label
     except (SneakernetError, OSError):
         return None

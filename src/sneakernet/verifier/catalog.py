@@ -126,11 +126,10 @@ class CatalogCheck:
     def read(self, label: DriveLabel) -> None:
         """Read the catalog whole: its integrity, its shipment, its fingerprint, and this drive's line in it."""
         report = self.report
-        own = self.reader.file(CATALOG_NAME)
         # A drive without its own catalog (all but the last of a --swap pack) can be checked against the sender's.
-        path = own if os.path.exists(own) or self.given is None else self.given
-        external = path != own
-        if not os.path.exists(path):
+        own = self.reader.stat(CATALOG_NAME) is not None
+        given = None if own else self.given
+        if not own and not (given is not None and os.path.exists(given)):
             report.notes.append(
                 "no catalog on this drive: the shipment's packing may not have finished; the drive was checked alone"
             )
@@ -143,12 +142,14 @@ class CatalogCheck:
                     status=Status.UNCONFIRMED,
                 )
             return
+        external = given is not None
+        reader = CatalogReader(given) if given is not None else self.reader.catalog()
         try:
-            digest: str | None = file_blake3(path)[1]
+            digest: str | None = (file_blake3(given) if given is not None else self.reader.hash_file(CATALOG_NAME))[1]
         except OSError:
             digest = None
         try:
-            header, drives = self._parsed(path, digest)
+            header, drives = self._parsed(reader, digest)
         except FormatError as exc:
             report.add(Kind.CATALOG, f"{CATALOG_NAME} is damaged: {exc}")
             self.digest = None if external else digest
@@ -174,7 +175,7 @@ class CatalogCheck:
                     status=Status.WRONG_SHIPMENT,
                 )
 
-    def _parsed(self, path: str, digest: str | None) -> tuple[CatalogHeader, list[CatalogDrive]]:
+    def _parsed(self, reader: CatalogReader, digest: str | None) -> tuple[CatalogHeader, list[CatalogDrive]]:
         """The header and drive list of the catalog whose BLAKE3 is ``digest``, its entries indexed (see
         :attr:`index`). Every drive of a shipment carries the same catalog: one whose bytes were parsed
         whole for an earlier drive of this run is not parsed again."""
@@ -184,7 +185,6 @@ class CatalogCheck:
             for problem in cached_lies:
                 self.report.add(Kind.CATALOG, f"{CATALOG_NAME}: {problem}")
             return cached_header, cached_drives
-        reader = CatalogReader(path)
         index = CatalogIndex(self.db, self.catalogs.new_table())
         found: list[CatalogHeader] = []
         drives: list[CatalogDrive] = []
@@ -217,7 +217,7 @@ class CatalogCheck:
         actual = self.reader.manifest_blake3
         if actual is None:
             try:
-                actual = file_blake3(self.reader.file(MANIFEST_NAME))[1]
+                actual = self.reader.hash_file(MANIFEST_NAME)[1]
             except OSError:
                 return None
         return next((d for d in self.drives if d.manifest_blake3 == actual), None)
@@ -246,8 +246,7 @@ class CatalogCheck:
         """The catalog's paths with bytes on this drive: what a damaged manifest may hurt (in version 2, of the
         entries whose drives span this one's number, those of its lane only)."""
         drive = self.reader.label.drive
-        catalog = self.reader.file(CATALOG_NAME)
-        if not os.path.exists(catalog):
+        if self.reader.stat(CATALOG_NAME) is None:
             return []
         lanes = self.lanes()
         own = lanes.position(drive) if lanes is not None else None
@@ -259,7 +258,7 @@ class CatalogCheck:
 
         try:
             return [
-                show_path(r.path) for r in CatalogReader(catalog).records() if isinstance(r, CatalogEntry) and here(r)
+                show_path(r.path) for r in self.reader.catalog().records() if isinstance(r, CatalogEntry) and here(r)
             ]
         except FormatError:
             return []

@@ -6,7 +6,6 @@ Progress is saved after every finished segment (state.py), so an interrupted pas
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 from collections.abc import Callable, Iterator
@@ -15,7 +14,7 @@ from dataclasses import asdict
 
 import blake3
 
-from ..drive import ChunkMap, DriveReader, segment_blake3
+from ..drive import ChunkMap, DriveReader
 from ..drive.reader import HASH_SLICE
 from ..errors import FormatError
 from ..format import MANIFEST_NAME, ChunkRecord, FileRecord, show_path
@@ -28,8 +27,8 @@ from .state import VerifyState
 #: Chunks being hashed at once, per worker: enough to overlap reading with hashing.
 IN_FLIGHT_PER_WORKER = 2
 
-#: Hashes a segment file whole: ``(path, threads, advance) -> BLAKE3 hex``, None when it cannot be read.
-SegmentHash = Callable[[str, int, Callable[[int], None]], str | None]
+#: Hashes a segment file whole: ``(reader, name, threads, advance) -> BLAKE3 hex``, None when it cannot be read.
+SegmentHash = Callable[[DriveReader, str, int, Callable[[int], None]], str | None]
 
 
 class HashAhead:
@@ -39,25 +38,25 @@ class HashAhead:
 
     def __init__(self, threads: int, hash_segment: SegmentHash | None = None, slice_size: int = HASH_SLICE) -> None:
         self.threads = threads
-        #: Bytes of a segment mapped at a time (see drive.segment_blake3).
+        #: Bytes of a segment mapped at a time (see DriveReader.segment_blake3).
         self.slice_size = slice_size
-        #: What hashes a segment file (None: segment_blake3, as the data pass does).
+        #: What hashes a segment file (None: the drive reader's segment_blake3, as the data pass does).
         self.hash_segment = hash_segment
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sneakernet-verify-ahead")
         self.futures: dict[tuple[str, str], Future[str | None]] = {}
         #: Guards :attr:`futures`: the drive checks of a run may add, take and forget from several threads.
         self.lock = threading.Lock()
 
-    def add(self, drive: str, segment: str) -> None:
+    def add(self, reader: DriveReader, segment: str) -> None:
+        """Hash ``segment`` of the drive ``reader`` reads (through its store), known by the drive's path."""
         with self.lock:
-            self.futures[drive, segment] = self.pool.submit(self._hash, drive, segment)
+            self.futures[reader.path, segment] = self.pool.submit(self._hash, reader, segment)
 
-    def _hash(self, drive: str, segment: str) -> str | None:
+    def _hash(self, reader: DriveReader, segment: str) -> str | None:
         # The progress is told when the digest is used, on the main thread.
-        path = os.path.join(drive, segment)
         if self.hash_segment is not None:
-            return self.hash_segment(path, self.threads, lambda _: None)
-        return segment_blake3(path, self.threads, lambda _: None, self.slice_size)
+            return self.hash_segment(reader, segment, self.threads, lambda _: None)
+        return reader.segment_blake3(segment, self.threads, lambda _: None, self.slice_size)
 
     def take(self, drive: str, segment: str) -> Future[str | None] | None:
         with self.lock:
@@ -297,8 +296,8 @@ class DataCheck:
             digest = ahead.result()
             self.progress.advance(record.size)
         else:
-            digest = segment_blake3(
-                self.reader.file(name), self.settings.workers, self.progress.advance, self.settings.hash_slice
+            digest = self.reader.segment_blake3(
+                name, self.settings.workers, self.progress.advance, self.settings.hash_slice
             )
         if digest != record.blake3:
             return False

@@ -193,20 +193,19 @@ class DriveVerifier:
         if self.settings.mode != Mode.FULL or self.settings.sample_percent is not None:
             return
         try:
-            label = DriveReader(self.path).label
+            reader = DriveReader(self.path, self.settings.open_store(self.path))
         except (SneakernetError, OSError):
             return  # run() says what is wrong with the drive
-        if self._may_resume(label):
+        if self._may_resume(reader.label):
             return
-        segments_dir = os.path.join(self.path, SEGMENTS_DIR)
         try:
-            names = sorted(f"{SEGMENTS_DIR}/{name}" for name in os.listdir(segments_dir))
+            names = [f"{SEGMENTS_DIR}/{name}" for name in reader.list(SEGMENTS_DIR)]
         except OSError:
             return
         self.hashing_ahead = True
         for name in names:
             if SEGMENT_NAME.fullmatch(name):
-                self.scratch.ahead.add(self.path, name)
+                self.scratch.ahead.add(reader, name)
 
     def _may_resume(self, label: DriveLabel) -> bool:
         """Whether a saved progress of this drive (of any manifest or mode) is kept."""

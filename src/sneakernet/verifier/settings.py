@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
 from ..drive.reader import HASH_SLICE
+from ..io.store import DriveStore, LocalStore
 from .state import StateStore
 
 
@@ -36,3 +38,5 @@ class Settings:
     #: Bytes of a segment mapped at a time while it is hashed whole (drive.reader.HASH_SLICE; smaller when many
     #: drives are checked at once, so that their mapped pages stay bounded: see run.py).
     hash_slice: int = HASH_SLICE
+    #: The store each drive is read through, from its path (io/store.py; tests hand in stores that fail).
+    open_store: Callable[[str], DriveStore] = LocalStore

@@ -5,7 +5,6 @@ pieces on the drive), its segment files' presence and sizes, the files that are 
 from __future__ import annotations
 
 import dataclasses
-import os
 import sqlite3
 import stat
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from ..format import (
     SegmentRecord,
     SymlinkRecord,
 )
+from ..io.store import DriveStore
 from ..validate import LISTED_PROBLEMS, CatalogIndex, ManifestCheck, Seen, seen_of
 from .catalog import CatalogCheck, CatalogMemo
 from .report import DriveReport, Kind, Status
@@ -71,8 +71,9 @@ class StructureCheck:
         """Everything but the segments' contents: label, catalog, manifest, segment files, B3SUMS. Whether the
         contents are to be checked too (not when the drive is not one, is unfinished or of another shipment)."""
         report = self.report
+        store = self.settings.open_store(self.path)
         try:
-            self.reader = DriveReader(self.path)
+            self.reader = DriveReader(self.path, store)
         except NotADrive as exc:
             report.add(Kind.NOT_A_DRIVE, str(exc), status=Status.NOT_A_DRIVE)
             return False
@@ -81,7 +82,7 @@ class StructureCheck:
             return False
         except UnfinishedDrive as exc:
             report.add(Kind.UNFINISHED, str(exc), status=Status.UNFINISHED)
-            self._check_unexpected(set())
+            self._check_unexpected(store, set())
             return False
         except FormatError as exc:
             report.add(Kind.LABEL, f"{DRIVE_LABEL_NAME} is damaged: {exc}")
@@ -103,7 +104,7 @@ class StructureCheck:
         catalog.check_against_drive(label)
         self._check_label(label)
         self._check_segment_files()
-        self._check_unexpected(set(self.manifest.segments))
+        self._check_unexpected(self.reader.store, set(self.manifest.segments))
         self._check_checksums(label)
         return True
 
@@ -228,37 +229,35 @@ class StructureCheck:
     def _check_segment_files(self) -> None:
         assert self.reader is not None
         for name, segment in sorted(self.manifest.segments.items()):
-            try:
-                info = os.lstat(self.reader.file(name))
-            except FileNotFoundError:
+            info = self.reader.stat(name)
+            if info is None:
                 self.report.missing.append(name)
                 self.report.add(Kind.MISSING_SEGMENT, f"segment {name} is missing")
                 continue
-            if not stat.S_ISREG(info.st_mode):
+            if not stat.S_ISREG(info.mode):
                 # A FIFO would block a reader, a symlink lead it off the drive: as good as missing.
                 self.report.missing.append(name)
-                self.report.add(
-                    Kind.MISSING_SEGMENT, f"segment {name} is {file_kind(info.st_mode)}, not a regular file"
-                )
+                self.report.add(Kind.MISSING_SEGMENT, f"segment {name} is {file_kind(info.mode)}, not a regular file")
                 continue
-            size = info.st_size
+            size = info.size
             self.segment_sizes[name] = size
             if size < segment.size:
                 self.report.add(Kind.TRUNCATED_SEGMENT, f"segment {name} is truncated: {size} of {segment.size} bytes")
             elif size > segment.size:
                 self.report.add(Kind.OVERSIZED_SEGMENT, f"segment {name} has {size - segment.size} bytes too many")
 
-    def _check_unexpected(self, segments: set[str]) -> None:
+    def _check_unexpected(self, store: DriveStore, segments: set[str]) -> None:
         """Files on the drive that are not part of it (strays, leftovers of an unfinished pack)."""
         expected = {DRIVE_LABEL_NAME, MANIFEST_NAME, CATALOG_NAME, CHECKSUMS_NAME}
-        segments_dir = os.path.join(self.path, SEGMENTS_DIR)
-        for name in sorted(os.listdir(self.path)):
+        segments_dir = store.stat(SEGMENTS_DIR)
+        has_segments_dir = segments_dir is not None and stat.S_ISDIR(segments_dir.mode)
+        for name in sorted(store.list()):
             if name in FILESYSTEM_ENTRIES:
                 continue
-            if name not in expected and not (name == SEGMENTS_DIR and os.path.isdir(segments_dir)):
+            if name not in expected and not (name == SEGMENTS_DIR and has_segments_dir):
                 self._unexpected(name)
-        if os.path.isdir(segments_dir):
-            for name in sorted(os.listdir(segments_dir)):
+        if has_segments_dir:
+            for name in sorted(store.list(SEGMENTS_DIR)):
                 relative = f"{SEGMENTS_DIR}/{name}"
                 if relative not in segments:
                     self._unexpected(relative)
