@@ -3,6 +3,7 @@ a resumed pack may keep of a flushed ``.partial`` manifest, whatever byte the cr
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import re
@@ -28,6 +29,7 @@ from sneakernet.format import (
     Metadata,
     SegmentRecord,
 )
+from sneakernet.format.container import RecordWriter
 from sneakernet.io.store import DriveStore, LocalStore
 
 HEADER = ManifestHeader("a" * 32, 1, "2026-12-03T17:00:00Z", 4096, 3 * 4096, "sneakernet test", level=3)
@@ -182,3 +184,33 @@ def test_a_manifest_finished_but_not_renamed_keeps_every_segment(tmp_path: Path)
     found = UnfinishedManifest.open(LocalStore(drive))
     assert found is not None and found.segments == 4
     assert isinstance(records[-1], SegmentRecord) and list(found.records()) == records
+
+
+@pytest.mark.parametrize("lie", ["offset", "segment of a chunk", "size", "chunks"])
+def test_an_unfinished_manifest_stops_at_a_segment_its_chunks_do_not_add_up_to(tmp_path: Path, lie: str) -> None:
+    """Records that read but are not what the writer wrote (a changed byte in a raw zstd block stays valid JSON)
+    end what is kept, at the segment before them."""
+    drive = tmp_path / "drive"
+    writer, records, _ = write_drive(LocalStore(drive))
+    segments = [i for i, record in enumerate(records) if isinstance(record, SegmentRecord)]
+    third = records[segments[1] + 1 : segments[2] + 1]  # the third segment's records, its segment record last
+    chunk = next(i for i, record in enumerate(third) if isinstance(record, ChunkRecord))
+    if lie == "offset":
+        third[chunk] = dataclasses.replace(third[chunk], offset=third[chunk].offset + 1)
+    elif lie == "segment of a chunk":
+        third[chunk] = dataclasses.replace(third[chunk], segment="segments/s000004.seg")
+    elif lie == "size":
+        third[-1] = dataclasses.replace(third[-1], size=third[-1].size - 1)
+    else:
+        third[-1] = dataclasses.replace(third[-1], chunks=third[-1].chunks + 1)
+    store = LocalStore(drive)
+    target = store.create(MANIFEST_NAME)
+    lines = RecordWriter(target)
+    for record in [HEADER, *records[: segments[1] + 1], *third, *records[segments[2] + 1 :]]:
+        lines.write(record.to_json())
+    lines.flush()
+    target.sync()
+    target.abort()
+    found = UnfinishedManifest.open(store)
+    assert found is not None and found.segments == 2 and list(found.records()) == records[: segments[1] + 1]
+    assert writer.segments[2].name == "segments/s000003.seg"  # the lie was in the third segment

@@ -41,6 +41,7 @@ from ..format import (
     SegmentRecord,
     catalog_record_from_json,
     header_label_problems,
+    segment_name,
 )
 from ..format.checksums import Checksums, parse_checksums
 from ..format.container import HashingReader, check_single_frame, read_records, type_prefix
@@ -516,7 +517,9 @@ class UnfinishedManifest:
 
     :meth:`open` finds how far that goes (one pass; bytes cut short or damaged after it are left, as a crash
     leaves them); :meth:`records` yields those records again (a second pass: never the whole list in memory).
-    Nothing here is checked against the segments' bytes: the caller hashes each kept segment before keeping it.
+    Each kept segment's chunk records lie end to end in it from offset 0 and its segment record sums them up (the
+    first that does not ends what is kept), but nothing here is checked against the segments' bytes, and a byte
+    changed in a hash of a record still reads: the caller hashes each kept segment (and chunk) before keeping it.
     """
 
     def __init__(self, store: DriveStore, header: ManifestHeader, kept: int, segments: int) -> None:
@@ -534,13 +537,21 @@ class UnfinishedManifest:
         that reads, or no segment record after it)."""
         header: ManifestHeader | None = None
         kept = segments = 0
+        # The segment being read: its chunks lie end to end from offset 0, and its record sums them up.
+        size = chunks = 0
         try:
             for number, record in enumerate(_unfinished_records(store)):
                 if number == 0:
                     assert isinstance(record, ManifestHeader)
                     header = record
+                elif isinstance(record, ChunkRecord):
+                    if record.segment != segment_name(segments + 1) or record.offset != size:
+                        break  # not what the writer wrote (damage): keep what came before
+                    size, chunks = size + record.stored_size, chunks + 1
                 elif isinstance(record, SegmentRecord):
-                    kept, segments = number, segments + 1
+                    if (record.name, record.size, record.chunks) != (segment_name(segments + 1), size, chunks):
+                        break
+                    kept, segments, size, chunks = number, segments + 1, 0, 0
         except (OSError, FormatError):
             pass  # where the crash cut the file, or damage: what came before is what may be kept
         if header is None or not segments:
