@@ -9,7 +9,7 @@ import random
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -111,19 +111,21 @@ class Unpacked:
     drive_paths: dict[int, set[bytes]]
 
 
-def unpack(drives: Iterable[Path]) -> Unpacked:
-    """Reassemble every entry from the drives, checking every hash on the way."""
-    chunks: dict[int, tuple[DriveReader, ChunkRecord]] = {}
-    pieces: dict[bytes, list[FileRecord]] = {}
+def unpack(drives: Iterable[Path], open_drive: Callable[[str], DriveReader] = DriveReader) -> Unpacked:
+    """Reassemble every entry from the drives (each opened by ``open_drive``), checking every hash on the way.
+    Version 1 chunk ids count across the shipment (a piece goes on into the next drive's); version 2's per drive."""
+    chunks: dict[tuple[int, int], tuple[DriveReader, ChunkRecord]] = {}
+    pieces: dict[bytes, list[tuple[int, FileRecord]]] = {}
     result = Unpacked({}, {}, {}, set(), {})
     for drive in drives:
-        reader = DriveReader(str(drive))
+        reader = open_drive(str(drive))
+        per_drive = reader.label.drive if reader.label.version >= 2 else 0
         carried = result.drive_paths.setdefault(reader.label.drive, set())
         for record in reader.records():
             if isinstance(record, ChunkRecord):
-                chunks[record.id] = (reader, record)
+                chunks[per_drive, record.id] = (reader, record)
             elif isinstance(record, FileRecord):
-                pieces.setdefault(record.path, []).append(record)
+                pieces.setdefault(record.path, []).append((per_drive, record))
                 carried.add(record.path)
             elif isinstance(record, DirRecord):
                 result.entries[record.path] = Entry("dir", b"", record.meta.mode, record.meta.mtime_ns)
@@ -133,11 +135,12 @@ def unpack(drives: Iterable[Path]) -> Unpacked:
                 result.hardlinks[record.path] = record.target
             elif isinstance(record, SkippedRecord):
                 result.skipped[record.path] = record.reason
-    for path, records in pieces.items():
-        records.sort(key=lambda r: r.offset)
+    for path, placed in pieces.items():
+        placed.sort(key=lambda p: p[1].offset)
+        records = [record for _, record in placed]
         final = records[-1]
         assert final.final and sum(1 for r in records if r.final) == 1, path
-        data = b"".join(_piece_bytes(r, chunks) for r in records)
+        data = b"".join(_piece_bytes(drive, r, chunks) for drive, r in placed)
         assert len(data) == final.size and blake3.blake3(data).hexdigest() == final.blake3, path
         assert final.meta is not None
         result.entries[path] = Entry("file", data, final.meta.mode, final.meta.mtime_ns)
@@ -148,11 +151,13 @@ def unpack(drives: Iterable[Path]) -> Unpacked:
     return result
 
 
-def _piece_bytes(record: FileRecord, chunks: dict[int, tuple[DriveReader, ChunkRecord]]) -> bytes:
+def _piece_bytes(
+    drive: int, record: FileRecord, chunks: dict[tuple[int, int], tuple[DriveReader, ChunkRecord]]
+) -> bytes:
     out, chunk_id, skip = [], record.chunk, record.chunk_offset
     remaining = record.length
     while remaining:
-        reader, chunk = chunks[chunk_id]
+        reader, chunk = chunks[drive, chunk_id]
         raw = reader.read_chunk(chunk)[skip : skip + remaining]
         out.append(raw)
         remaining -= len(raw)

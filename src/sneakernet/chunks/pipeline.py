@@ -120,9 +120,11 @@ def encode(chunk: RawChunk, codec: ChunkCodec) -> EncodedChunk:
         stored=stored,
         method=method,
         raw_size=len(chunk.data),
-        stored_blake3=blake3.blake3(stored).hexdigest(),
+        # A frame to be sealed is hashed by the writer once sealed: its own hash would go unused.
+        stored_blake3="" if codec.sealed else blake3.blake3(stored).hexdigest(),
         raw_blake3=blake3.blake3(chunk.data).hexdigest(),
         file_blake3=files,
+        overhead=codec.stored_size(len(stored)) - len(stored),
     )
     # The writer needs only the slices from here on: let the raw bytes go while the chunk waits its turn.
     chunk.data = b""

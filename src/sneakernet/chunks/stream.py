@@ -59,7 +59,9 @@ class FileEnd:
 
 @dataclass(frozen=True)
 class EncodedChunk:
-    """A chunk ready to be written: id, stored bytes, method, sizes and both hashes."""
+    """A chunk ready to be written: id, stored bytes, method, sizes and both hashes. In an encrypted shipment
+    ``stored`` is the frame the drive writer seals (``overhead`` bytes longer once sealed), and ``stored_blake3``
+    is left empty: the writer hashes the sealed bytes."""
 
     id: int
     stored: bytes
@@ -69,3 +71,10 @@ class EncodedChunk:
     raw_blake3: str
     #: For a group of small files: each file's whole-file BLAKE3, by file index (hashed with the chunk).
     file_blake3: dict[int, str] = field(default_factory=dict)
+    #: What sealing adds to ``stored`` (the tag), 0 in a clear shipment.
+    overhead: int = 0
+
+    @property
+    def stored_size(self) -> int:
+        """The chunk's size on the drive."""
+        return len(self.stored) + self.overhead

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 import blake3
 
 from ..errors import AuthenticationFailed, CryptoError, FormatError
+from ..format import CIPHER as FORMAT_CIPHER
+from ..format import sealed as sealed_records
 
 try:
     from cryptography.exceptions import InvalidTag
@@ -39,12 +41,13 @@ except ImportError as error:  # pragma: no cover - only without the extra
         "encrypted shipments need the 'crypt' extra: pip install 'sneakernet[crypt]' (cryptography, pyrage)"
     ) from error
 
-#: The manifest header's ``cipher`` value; readers refuse any other.
-CIPHER = "chacha20-poly1305"
+#: The manifest header's ``cipher`` value; readers refuse any other (format/names.py holds the one definition).
+CIPHER = FORMAT_CIPHER
 KEY_SIZE = 32
 NONCE_SIZE = 12
 #: The Poly1305 tag appended to each chunk: ``stored_size`` = frame size + TAG_SIZE.
 TAG_SIZE = 16
+assert TAG_SIZE == sealed_records.TAG_SIZE
 #: The first bytes of every chunk's associated data: a version 2 chunk's, of no other use.
 AD_LABEL = b"sneakernet-chunk-v2"
 #: label, shipment id (16), drive (uint32), segment (uint32), chunk id (uint64), offset (uint64), raw_size (uint32).
@@ -241,3 +244,31 @@ class KeyDrawer:
                 f"the random source gave a segment key it gave before, {_DRAW_ATTEMPTS} times: it is broken; "
                 "refusing to seal with it"
             )
+
+
+class SegmentKeys:
+    """The segment keys of one drive, read from its sealed index, by segment number: what opens its chunks. Its
+    ``repr`` counts the keys and shows none."""
+
+    def __init__(self, shipment: str, drive: int) -> None:
+        self.shipment = shipment
+        self.drive = drive
+        self._openers: dict[int, SegmentOpener] = {}
+
+    def __repr__(self) -> str:
+        return f"SegmentKeys(drive={self.drive}, keys={len(self._openers)})"
+
+    def __len__(self) -> int:
+        return len(self._openers)
+
+    def add(self, segment: int, key: SegmentKey) -> None:
+        """Record segment ``segment``'s key; a second key for one segment is a FormatError (a damaged index)."""
+        if segment in self._openers:
+            raise FormatError(f"the sealed index gives segment {segment} two keys")
+        self._openers[segment] = SegmentOpener(key, SegmentPlace(self.shipment, self.drive, segment))
+
+    def opener(self, segment: int) -> SegmentOpener:
+        opener = self._openers.get(segment)
+        if opener is None:
+            raise FormatError(f"the sealed index gives no key for segment {segment}")
+        return opener

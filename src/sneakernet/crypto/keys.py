@@ -122,6 +122,24 @@ class ShipmentIdentity:
         """An age file of ``plaintext`` to this identity: a drive's ``index.age`` or ``catalog.age``."""
         return cast(bytes, pyrage.encrypt(plaintext, [self._native.to_public()]))
 
+    def seal_stream(self, plaintext: Any, sealed: Any) -> None:
+        """:meth:`seal` from a readable stream to a writable one (an age file of any length, in bounded memory:
+        age's payload is 64 KiB chunks). The streams are the caller's; this reads and writes nothing else."""
+        try:
+            pyrage.encrypt_io(plaintext, sealed, [self._native.to_public()])
+        except pyrage.EncryptError:
+            raise CryptoError("a sealed file could not be encrypted to the shipment's key") from None
+
+    def open_stream(self, sealed: Any, plaintext: Any, name: str) -> None:
+        """:meth:`open` from a readable stream to a writable one. age authenticates each 64 KiB chunk before it
+        is written out, and a cut or damaged file fails (:class:`AuthenticationFailed`) at the chunk concerned."""
+        try:
+            pyrage.decrypt_io(sealed, plaintext, [self._native])
+        except pyrage.DecryptError:
+            raise AuthenticationFailed(
+                f"{name} does not open with the shipment's key: it is damaged or belongs to another shipment"
+            ) from None
+
     def open(self, sealed: bytes, name: str) -> bytes:
         """The plaintext of the sealed file ``name`` (``index.age``, ``catalog.age``). Raises
         :class:`AuthenticationFailed` when it does not open: damaged, or sealed for another shipment."""

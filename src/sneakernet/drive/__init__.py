@@ -35,7 +35,8 @@ from .files import (
     open_drive_file,
     refuse_non_directory,
 )
-from .reader import CatalogReader, DriveReader, UnfinishedManifest, header_and, segment_blake3
+from .reader import CatalogReader, DriveReader, header_and, segment_blake3
+from .unfinished import UnfinishedManifest
 from .writer import DriveWriter
 
 __all__ = [

@@ -10,7 +10,17 @@ from typing import BinaryIO
 import blake3
 
 from ..errors import DestinationError
-from ..format import CATALOG_NAME, CHECKSUMS_NAME, DRIVE_LABEL_NAME, MANIFEST_NAME, PARTIAL_SUFFIX, SEGMENTS_DIR
+from ..format import (
+    CATALOG_NAME,
+    CHECKSUMS_NAME,
+    DRIVE_LABEL_NAME,
+    INDEX_NAME,
+    KEYS_DIR,
+    MANIFEST_NAME,
+    PARTIAL_SUFFIX,
+    SEALED_CATALOG_NAME,
+    SEGMENTS_DIR,
+)
 from ..format.parity import COVERED_DIR
 from ..io.store import DriveStore, LocalStore, open_regular
 from ..io.store import file_kind as file_kind
@@ -24,9 +34,13 @@ FILESYSTEM_ENTRIES = frozenset(
     {"lost+found", "System Volume Information", "$RECYCLE.BIN", ".Trashes", ".fseventsd", ".Spotlight-V100",
      ".TemporaryItems", ".DS_Store"}
 )  # fmt: skip
-#: Names pack writes on a drive (and parity writes on a parity drive: covered/); a directory holding any of them
-#: already holds (part of) a shipment.
-SHIPMENT_NAMES = (DRIVE_LABEL_NAME, MANIFEST_NAME, CATALOG_NAME, CHECKSUMS_NAME, SEGMENTS_DIR, COVERED_DIR)
+#: Names pack writes on a drive (and parity writes on a parity drive: covered/; an encrypted shipment's keys/,
+#: index.age and catalog.age, docs/format.md 19.8); a directory holding any of them already holds (part of) a
+#: shipment.
+SHIPMENT_NAMES = (
+    DRIVE_LABEL_NAME, MANIFEST_NAME, CATALOG_NAME, CHECKSUMS_NAME, SEGMENTS_DIR, COVERED_DIR, KEYS_DIR, INDEX_NAME,
+    SEALED_CATALOG_NAME,
+)  # fmt: skip
 
 
 def refuse_non_directory(path: str, role: str) -> None:

@@ -10,8 +10,8 @@ import mmap
 import os
 import stat
 import threading
-from collections.abc import Callable, Generator, Iterable, Iterator
-from typing import Any, BinaryIO, TypeVar
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 import blake3
 
@@ -20,6 +20,7 @@ from ..errors import FormatError, IntegrityError, NotADrive, UnfinishedDrive, Un
 from ..format import (
     CATALOG_NAME,
     CHECKSUMS_NAME,
+    CIPHER,
     DRIVE_LABEL_NAME,
     DRIVE_NAME,
     MANIFEST_NAME,
@@ -38,13 +39,12 @@ from ..format import (
     EndRecord,
     ManifestHeader,
     ManifestRecord,
-    SegmentRecord,
     catalog_record_from_json,
     header_label_problems,
-    segment_name,
 )
 from ..format.checksums import Checksums, parse_checksums
 from ..format.container import HashingReader, check_single_frame, read_records, type_prefix
+from ..format.sealed import public_record_from_json
 from ..io.atomic import COPY_BLOCK, write_chunks_atomic
 from ..io.store import DriveStore, LocalStore, Stat
 from ..validate import (
@@ -56,6 +56,10 @@ from ..validate import (
 )
 from .files import SHIPMENT_NAMES, open_drive_file, stream_blake3
 
+if TYPE_CHECKING:  # the crypt extra is imported only for an encrypted drive (format.md 19.8)
+    from ..crypto.aead import SegmentKeys
+    from ..crypto.keys import ShipmentIdentity
+    from .keys import Unlock
 _NO_MORE: Any = object()
 H = TypeVar("H")
 R = TypeVar("R")
@@ -113,7 +117,10 @@ class DriveReader:
     exact manifest drive.json names, or got a :class:`FormatError`.
     """
 
-    def __init__(self, path: str, store: DriveStore | None = None) -> None:
+    def __init__(
+        self, path: str, store: DriveStore | None = None, key: Unlock | ShipmentIdentity | None = None,
+        versions: Collection[int] | None = None, public: bool = False,
+    ) -> None:  # fmt: skip
         self.path = path
         #: The drive's files (a local directory unless a store is given).
         self.store: DriveStore = store if store is not None else LocalStore(path)
@@ -147,7 +154,8 @@ class DriveReader:
             raise FormatError(f"{label_path} is larger than any drive.json sneakernet writes")
         #: The bytes of drive.json, as B3SUMS hashes them.
         self.label_bytes = data
-        self.label = DriveLabel.from_bytes(data)
+        self.versions = versions  # those read (None: format.READ_VERSIONS, what is read end to end)
+        self.label = DriveLabel.from_bytes(data, versions)
         if problems := label_problems(self.label):
             raise FormatError(f"{DRIVE_LABEL_NAME} is out of bounds: {'; '.join(problems)}")
         if self.label.role == ROLE_PARITY:
@@ -155,15 +163,18 @@ class DriveReader:
             raise UnsupportedVersion(
                 f"{path} is a parity drive ({self.label.label}), not a data drive: give the shipment's data drives"
             )
-        if self.label.encrypted:
-            # Until encrypted drives are read (docs/format.md 19.8), never taken for clear ones.
+        if self.label.encrypted and key is None and not public:
             raise UnsupportedVersion(
                 f"{path} is an encrypted drive (format version 2), which this sneakernet does not read: upgrade"
             )
         self._maps: dict[str, mmap.mmap] = {}
         self._maps_lock = threading.Lock()
-        #: How the drive's chunks decode: the codec its manifest header names, once :meth:`records` has read it.
-        self.codec = ChunkCodec()
+        #: How the drive's chunks decode: the codec its manifest header names, once :meth:`records` has read it (an
+        #: encrypted drive's: sealed, its keys read with the manifest).
+        self.codec = ChunkCodec(cipher=CIPHER if self.label.encrypted else None)
+        self.encrypted = self.label.encrypted
+        #: An encrypted drive's identity once unwrapped from ``key`` (WrongKey here, before anything else is read).
+        self.identity: ShipmentIdentity | None = _unlock(self.store, key) if self.encrypted and key else None
         #: The manifest :meth:`records` reads: the drive's, or (a local path) the copy :meth:`pin_manifest` made.
         self.manifest_path = self.file(MANIFEST_NAME)
         self._pinned = False
@@ -285,7 +296,7 @@ class DriveReader:
             return "its segment is cut short before its end"
         view = memoryview(mapped)[chunk.offset : end]
         try:
-            problem = self.codec.frame_problem(view, chunk.raw_size)
+            problem = self.codec.chunk_problem(view, chunk)
         finally:
             view.release()
         # The pages of block headers touched are let go, as stored_matches does: memory stays flat over a drive.
@@ -313,7 +324,7 @@ class DriveReader:
     def read_chunk(self, chunk: ChunkRecord, check_raw: bool = True) -> bytes:
         """The raw bytes of ``chunk``, with its stored hash checked and, unless the caller hashes every byte it uses
         itself (restore checks whole files), its raw hash too."""
-        raw = self.codec.decode(self.read_stored(chunk), chunk.raw_size)
+        raw = self.codec.decode_record(self.read_stored(chunk), chunk)
         if check_raw and blake3.blake3(raw).hexdigest() != chunk.raw_blake3:
             raise IntegrityError(
                 f"chunk {chunk.id} in {chunk.segment} on {self.path} decodes to other bytes than recorded"
@@ -325,11 +336,22 @@ class DriveReader:
 
         With ``only`` (record types), the other records are counted but neither parsed nor yielded: a fast pass
         for one kind of record, to be made after a full pass has checked every record.
+
+        An encrypted drive read with its key reads as a clear one (drive/index.py); without, its public records.
         """
+        if not (self.encrypted and self.identity is not None):
+            yield from self._manifest_records(only, None)
+            return
+        from .index import merged_records
+
+        yield from merged_records(self, self.identity, only)
+
+    def _manifest_records(self, only: tuple[str, ...] | None, keys: SegmentKeys | None) -> Iterator[Any]:
+        """The manifest's records (an encrypted drive's public ones, its chunks opened by ``keys``)."""
         what = f"the manifest of {self.path}"
 
         def own_header(raw: dict[str, Any]) -> ManifestHeader:
-            header = ManifestHeader.from_json(raw)
+            header = ManifestHeader.from_json(raw, self.versions)
             if problems := manifest_header_problems(header):
                 raise FormatError(f"{what} has a header out of bounds: {'; '.join(problems)}")
             if header.shipment != self.label.shipment or header.drive != self.label.drive:
@@ -338,11 +360,11 @@ class DriveReader:
                 raise FormatError(f"{what} is of format version {header.version}, its {DRIVE_LABEL_NAME} of another")
             if problems := header_label_problems(self.label, header):
                 raise FormatError(f"{what} does not agree with its {DRIVE_LABEL_NAME}: {'; '.join(problems)}")
-            self.codec = ChunkCodec.from_header(header)
+            self.codec = ChunkCodec.from_header(header, keys)
             return header
 
         # The manifest's records are read as the version drive.json states (its header states the same).
-        parse = READERS[self.label.version].manifest_record
+        parse = public_record_from_json if self.encrypted else READERS[self.label.version].manifest_record
         opener = functools.partial(open_drive_file, self.manifest_path) if self._pinned else self._open_manifest
         size, digest = yield from _read_record_file(opener, what, only, own_header, parse)
         self.manifest_size, self.manifest_blake3 = size, digest
@@ -510,80 +532,7 @@ def header_and(records: Iterable[object], header_type: type[H], kind: type[R]) -
     return header, found
 
 
-class UnfinishedManifest:
-    """What a resumed pack may keep of a drive it did not finish (format.md 19.10): the drive writer flushes and
-    fsyncs ``manifest.jsonl.zst.partial`` after each segment record, so the records through the last segment
-    record that reads whole are durable, and every chunk they name is in a segment renamed to its final name.
+def _unlock(store: DriveStore, key: Unlock | ShipmentIdentity) -> ShipmentIdentity:
+    from .keys import unlock  # the crypt extra, for encrypted drives only
 
-    :meth:`open` finds how far that goes (one pass; bytes cut short or damaged after it are left, as a crash
-    leaves them); :meth:`records` yields those records again (a second pass: never the whole list in memory).
-    Each kept segment's chunk records lie end to end in it from offset 0 and its segment record sums them up (the
-    first that does not ends what is kept), but nothing here is checked against the segments' bytes, and a byte
-    changed in a hash of a record still reads: the caller hashes each kept segment (and chunk) before keeping it.
-    """
-
-    def __init__(self, store: DriveStore, header: ManifestHeader, kept: int, segments: int) -> None:
-        self.store = store
-        #: The manifest's header.
-        self.header = header
-        #: The records after the header that may be kept: through the last whole segment record.
-        self.kept = kept
-        #: How many segment records are among them.
-        self.segments = segments
-
-    @classmethod
-    def open(cls, store: DriveStore) -> UnfinishedManifest | None:
-        """The keepable part of ``store``'s ``.partial`` manifest; None if there is none (no such file, no header
-        that reads, or no segment record after it)."""
-        header: ManifestHeader | None = None
-        kept = segments = 0
-        # The segment being read: its chunks lie end to end from offset 0, and its record sums them up.
-        size = chunks = 0
-        try:
-            for number, record in enumerate(_unfinished_records(store)):
-                if number == 0:
-                    assert isinstance(record, ManifestHeader)
-                    header = record
-                elif isinstance(record, ChunkRecord):
-                    if record.segment != segment_name(segments + 1) or record.offset != size:
-                        break  # not what the writer wrote (damage): keep what came before
-                    size, chunks = size + record.stored_size, chunks + 1
-                elif isinstance(record, SegmentRecord):
-                    if (record.name, record.size, record.chunks) != (segment_name(segments + 1), size, chunks):
-                        break
-                    kept, segments, size, chunks = number, segments + 1, 0, 0
-        except (OSError, FormatError):
-            pass  # where the crash cut the file, or damage: what came before is what may be kept
-        if header is None or not segments:
-            return None
-        return cls(store, header, kept, segments)
-
-    def records(self) -> Iterator[ManifestRecord]:
-        """The :attr:`kept` records after the header, in order (a FormatError if the file changed since)."""
-        reading = _unfinished_records(self.store)
-        next(reading)  # the header
-        for _ in range(self.kept):
-            record = next(reading, None)
-            if record is None:
-                raise FormatError(f"the unfinished manifest of {self.store.path} changed while it was read")
-            yield record
-        reading.close()
-
-
-def _unfinished_records(store: DriveStore) -> Generator[ManifestHeader | ManifestRecord, None, None]:
-    """The header, then each record that reads whole, of ``store``'s ``.partial`` manifest (cut anywhere)."""
-    what = f"the unfinished manifest of {store.path}"
-    with store.open(MANIFEST_NAME + PARTIAL_SUFFIX) as handle:
-        raw_records = read_records(handle, what, cut=True)
-        first = next(raw_records, None)
-        header = ManifestHeader.from_json(first or {})
-        if problems := manifest_header_problems(header):
-            raise FormatError(f"{what} has a header out of bounds: {'; '.join(problems)}")
-        yield header
-        parse = READERS[header.version].manifest_record
-        for raw in raw_records:
-            assert raw is not None  # every line is parsed: no ``only``
-            record = parse(raw)
-            if isinstance(record, EndRecord):
-                return  # a manifest finished but never renamed: its records are all there, and the end is not kept
-            yield record
+    return unlock(store, key)

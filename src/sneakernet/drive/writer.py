@@ -21,10 +21,11 @@ from ..format import (
     segment_name,
 )
 from ..format.checksums import checksum_lines
-from ..format.container import RecordWriter
+from ..format.container import RecordWriter, encode_record
 from ..io.atomic import write_error
 from ..io.store import DriveStore, PartialFile
 from ..units import format_size
+from .sealed import DriveSealing, ShipmentSealing
 
 
 class DriveWriter:
@@ -34,9 +35,16 @@ class DriveWriter:
     before drive.json names them; drive.json is durable before :meth:`finish` returns. After each segment record
     the manifest's ``.partial`` is flushed and fsynced (format.md 19.10): a pack killed later leaves a manifest
     whose records through that segment's decode (:func:`~sneakernet.drive.reader.read_unfinished`).
+
+    With ``sealing`` (an encrypted shipment, docs/format.md 19.8), each chunk's frame is sealed with its segment's
+    key as it is written, the manifest gets only the public records, and the entries, the chunks' raw side and the
+    segment keys go to the drive's sealed index (:class:`~sneakernet.drive.sealed.DriveSealing`).
     """
 
-    def __init__(self, store: DriveStore, label: str, header: ManifestHeader, segment_size: int) -> None:
+    def __init__(
+        self, store: DriveStore, label: str, header: ManifestHeader, segment_size: int,
+        sealing: ShipmentSealing | None = None,
+    ) -> None:  # fmt: skip
         self.store = store
         #: Where the drive is, for messages.
         self.path = store.path
@@ -51,6 +59,10 @@ class DriveWriter:
             raise self._os_error(exc, "start") from exc
         self.manifest = RecordWriter(self._manifest_file)
         self.manifest.write(header.to_json())
+        try:
+            self.sealing = DriveSealing(store, header.shipment, header.drive, sealing) if sealing else None
+        except OSError as exc:
+            raise self._os_error(exc, "start") from exc
         self.segments: list[SegmentRecord] = []
         #: The B3SUMS entries, once :meth:`finish` wrote them (pack adds the catalog's later).
         self.checksums: list[tuple[str, str]] = []
@@ -67,30 +79,48 @@ class DriveWriter:
                 self._segment = self.store.create(segment_name(len(self.segments) + 1))
                 self._segment_hasher = blake3.blake3()
                 self._segment_chunks = 0
+                if self.sealing:
+                    self.sealing.open_segment(len(self.segments) + 1)
             offset = self._segment.size
-            self._segment.write(chunk.stored)
+            stored, stored_blake3 = (
+                self.sealing.seal(chunk, offset) if self.sealing else (chunk.stored, chunk.stored_blake3)
+            )
+            self._segment.write(stored)
         except OSError as exc:
             raise self._os_error(exc, "write a segment") from exc
-        self._segment_hasher.update(chunk.stored)
+        self._segment_hasher.update(stored)
         self._segment_chunks += 1
-        self.stored_bytes += len(chunk.stored)
+        self.stored_bytes += len(stored)
         self.raw_bytes += chunk.raw_size
         record = ChunkRecord(
             id=chunk.id,
             segment=segment_name(len(self.segments) + 1),
             offset=offset,
-            stored_size=len(chunk.stored),
+            stored_size=len(stored),
             raw_size=chunk.raw_size,
             method=chunk.method,
-            stored_blake3=chunk.stored_blake3,
+            stored_blake3=stored_blake3,
             raw_blake3=chunk.raw_blake3,
         )
-        self.add_record(record)
+        if self.sealing:
+            self.sealing.add_chunk(record, self.manifest)
+        else:
+            self.add_record(record)
         return record
+
+    @property
+    def records(self) -> RecordWriter | _SealedRecords:
+        """What the drive's records take on it, as the fill measures it: the manifest, and an encrypted drive's
+        sealed index beside it."""
+        return _SealedRecords(self.manifest, self.sealing) if self.sealing else self.manifest
 
     def add_record(self, record: ManifestRecord) -> None:
         try:
-            if isinstance(record, FileRecord):
+            if self.sealing and not isinstance(record, SegmentRecord):
+                self.sealing.add_entry(
+                    record.to_line() if isinstance(record, FileRecord) else encode_record(record.to_json())
+                )
+            elif isinstance(record, FileRecord):
                 self.manifest.write_line(record.to_line())  # the one record every file has: the fast path
             else:
                 self.manifest.write(record.to_json())
@@ -101,6 +131,8 @@ class DriveWriter:
         """Close the last segment, finish the manifest, write B3SUMS and drive.json; the drive is finished."""
         try:
             self._close_segment()
+            if self.sealing:
+                self.sealing.finish(self.manifest)
             self.manifest.write(EndRecord(self.manifest.records + 1).to_json())
             manifest_size, manifest_blake3 = self.manifest.close()
             self._manifest_file.commit()
@@ -118,10 +150,11 @@ class DriveWriter:
                 version=self.header.version,
                 lane=self.header.lane,
                 lane_seq=self.header.lane_seq,
-                encrypted=self.header.cipher is not None,
+                encrypted=self.sealing is not None,
             )
             label_bytes = label.to_bytes()
             sums = [(s.name, s.blake3) for s in self.segments]
+            sums += [(r.name, r.blake3) for r in self.sealing.sealed] if self.sealing else []
             sums += [(MANIFEST_NAME, manifest_blake3), (DRIVE_LABEL_NAME, blake3.blake3(label_bytes).hexdigest())]
             # The renames of segments, manifest and B3SUMS are durable (each made so) before drive.json says the
             # drive is done.
@@ -137,6 +170,8 @@ class DriveWriter:
         if self._segment is not None:
             self._segment.abort()
         self._manifest_file.abort()
+        if self.sealing:
+            self.sealing.abort()
 
     def _close_segment(self) -> None:
         """Make the open segment durable under its final name, record it, and make the manifest's records so far
@@ -161,3 +196,19 @@ class DriveWriter:
             f"cannot {doing} on {self.label} ({self.path}): {exc.strerror}",
             too_large_is_full=True,
         )
+
+
+class _SealedRecords:
+    """An encrypted drive's manifest and sealed index as one :class:`~sneakernet.space.fill.Manifest`: a record
+    about to be written is bounded in both (a chunk's goes to both; an entry's to the index)."""
+
+    def __init__(self, manifest: RecordWriter, sealing: DriveSealing) -> None:
+        self.manifest = manifest
+        self.sealing = sealing
+
+    @property
+    def records(self) -> int:
+        return self.manifest.records
+
+    def size_bound(self, extra: int) -> int:
+        return self.manifest.size_bound(extra) + self.sealing.size_bound(extra)

@@ -18,12 +18,13 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..chunks.codec import ChunkCodec
 from ..drive.catalog import catalog_body, copy_catalog, finish_shipment
 from ..drive.files import clear_unfinished
 from ..errors import DestinationError, UsageError
-from ..format import CatalogHeader, body_fingerprint, fingerprint
+from ..format import CIPHER, CatalogHeader, body_fingerprint, fingerprint
 from ..io.source import LocalSource, Source
 from ..io.store import DriveStore, LocalStore
 from ..options import PackOptions
@@ -36,6 +37,10 @@ from .resume import FinishedDrives, find_finished
 from .shipment import ShipmentWriter
 from .summary import PackSummary
 from .targets import DriveTargets, NextDrive
+
+if TYPE_CHECKING:  # the crypt extra is loaded only by an encrypted pack
+    from ..drive.keys import Encryption
+    from ..drive.sealed import ShipmentSealing
 
 
 def pack(
@@ -52,6 +57,7 @@ def pack(
     assume_ratio: float | None = None,
     open_store: Callable[[str], DriveStore] | None = None,
     at_once: int = 1,
+    encryption: Encryption | None = None,
 ) -> PackSummary:
     """Pack the tree at ``source`` into ``out/drive-NNNN`` directories of ``drive_size`` bytes, or onto the
     mounted ``drives`` in order (each up to its free space or ``drive_size``, whichever is smaller).
@@ -83,9 +89,20 @@ def pack(
     process of its own onto drives of its own (coordinator.py). A lane that fails stops alone: the others finish
     their drives, then its error is raised. Fewer lanes than N are cut when the walk cannot fill N; with one lane,
     the shipment is version 1 as without ``at_once``.
+
+    With ``encryption`` (recipients, a passphrase) the shipment is encrypted (docs/format.md 19.8): format version
+    2, one lane; a fresh shipment identity, wrapped for them in every drive's keys/; chunks sealed, the manifest and
+    catalog split into public and sealed parts. It cannot be resumed yet, swapped at one dock or packed at once.
     """
     open_store = open_store or LocalStore
     options = options or PackOptions()
+    if encryption is not None:
+        if resume or next_drive is not None or at_once > 1:
+            raise UsageError(
+                "an encrypted pack cannot be resumed, swapped at one dock nor written to drives at once yet: pack onto "
+                "--out or --drive from the start"
+            )
+        options = dataclasses.replace(options, format_version=2)
     progress = progress or NullProgress()
     started = time.monotonic()
     options.check()
@@ -110,6 +127,11 @@ def pack(
             else FinishedDrives()
         )
         catalog_size = _check_space(targets, totals, options, finished, assume_ratio)
+        sealing = _sealing(encryption, options) if encryption is not None else None
+        if sealing is not None:
+            from ..drive.sealed_catalog import sealed_catalog_reservation
+
+            catalog_size = sealed_catalog_reservation(catalog_size)
         created = finished.labels[0].created if finished.labels else _now()
         shipment = finished.shipment or uuid.uuid4().hex
         if out:
@@ -131,9 +153,11 @@ def pack(
         writer = ShipmentWriter(targets, options, catalog_size, shipment, created, open_store)
         replayed = writer.take_over(finished) if finished.labels else None
         writer.progress = progress
+        writer.sealing = sealing
         progress.start(totals.unique_bytes)
         try:
-            tally, chunks = run_pipeline(tree, spool.entries(), writer, options, progress, replayed)
+            codec = ChunkCodec(options.level, CIPHER if sealing is not None else None)
+            tally, chunks = run_pipeline(tree, spool.entries(), writer, options, progress, replayed, codec=codec)
             writer.finish()
         except BaseException:
             writer.abort()
@@ -163,16 +187,24 @@ def pack(
             version=options.format_version,
             lanes=1 if options.format_version >= 2 else None,
         )
-        if header.version >= 2:
-            # The fingerprint of version 2 is the catalog body's (docs/format.md 19.6), hashed before it is written.
-            body = body_fingerprint(catalog_body(header, writer.labels, writer.catalog_lines))
-            header = dataclasses.replace(header, fingerprint=body)
-        shipment_fingerprint = header.fingerprint
         stores = [open_store(path) for path in drive_paths]
-        finish_shipment(
-            stores, writer.labels, writer.checksums, header, catalog_size, writer.catalog_lines,
-            swapped=next_drive is not None,
-        )  # fmt: skip
+        if sealing is not None:
+            from ..drive.sealed_catalog import finish_sealed_shipment
+
+            # The public catalog's body, which the fingerprint hashes, pins catalog.age (docs/format.md 19.8.3).
+            header = finish_sealed_shipment(
+                stores, writer.labels, writer.checksums, header, sealing.keys.identity, writer.catalog_lines
+            )
+        else:
+            if header.version >= 2:
+                # The fingerprint of version 2 is the catalog body's (docs/format.md 19.6), hashed before it is written.
+                body = body_fingerprint(catalog_body(header, writer.labels, writer.catalog_lines))
+                header = dataclasses.replace(header, fingerprint=body)
+            finish_shipment(
+                stores, writer.labels, writer.checksums, header, catalog_size, writer.catalog_lines,
+                swapped=next_drive is not None,
+            )  # fmt: skip
+        shipment_fingerprint = header.fingerprint
         if catalog_dir:
             catalog_copy = os.path.join(catalog_dir, f"{shipment}.catalog.jsonl.zst")
             copy_catalog(stores[-1], catalog_copy)
@@ -219,6 +251,13 @@ def _lanes_work_dir(at_once: int, tree: Source, next_drive: NextDrive | None, re
     if not isinstance(tree, LocalSource):
         raise UsageError("--at-once packs a local directory only")
     return tempfile.mkdtemp(prefix="sneakernet-lanes-")
+
+
+def _sealing(encryption: Encryption, options: PackOptions) -> ShipmentSealing:
+    """The keys and sealing of an encrypted pack: a fresh shipment identity, wrapped for its recipients."""
+    from ..drive.sealed import ShipmentSealing
+
+    return ShipmentSealing.new(encryption.wrap(), options.level)
 
 
 def _now() -> str:

@@ -28,6 +28,7 @@ def run_pipeline(
     progress: Progress,
     replayed: Iterator[tuple[ManifestRecord, Callable[[], bytes]]] | None = None,
     hardlinks: dict[tuple[int, int], bytes] | None = None,
+    codec: ChunkCodec | None = None,
 ) -> tuple[ReadTally, int]:
     """Three stages that overlap: a thread reads the source (and hashes whole files), a pool encodes chunks, and
     this thread writes in order; at most a few chunks per worker are in flight, so memory stays flat.
@@ -51,7 +52,8 @@ def run_pipeline(
         items = replaying.items(entries)
         chunks = replay(items, replaying, replayed, writer.paths)
     files: dict[int, str] = {}
-    for item, encoded in encode_in_order(items, partial(encode, codec=ChunkCodec(options.level)), options.workers):
+    codec = codec or ChunkCodec(options.level)  # an encrypted pack's seals each frame, in the drive writer
+    for item, encoded in encode_in_order(items, partial(encode, codec=codec), options.workers):
         write_item(writer, item, encoded, files)
         chunks += encoded is not None
     return tally, chunks

@@ -7,7 +7,7 @@ import logging
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from .._version import __version__
 from ..chunks.stream import EncodedChunk, FileEnd, RawChunk
@@ -15,6 +15,7 @@ from ..drive import DriveWriter
 from ..drive.catalog import catalog_entry
 from ..errors import DestinationError, OutOfSpace
 from ..format import (
+    CIPHER,
     FORMAT_VERSION_2,
     CatalogEntry,
     DriveLabel,
@@ -32,6 +33,9 @@ from ..space.fill import Fill, Manifest
 from ..units import format_size
 from .resume import FinishedDrives, replayed_records, store_bytes
 from .targets import DriveSlot
+
+if TYPE_CHECKING:  # the crypt extra is loaded only by an encrypted pack
+    from ..drive.sealed import ShipmentSealing
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +113,9 @@ class ShipmentWriter:
         self.sizes: dict[int, int] = {}
         #: Told which drive is being filled (the command line's bar names it).
         self.progress: Progress = NullProgress()
+        #: An encrypted shipment's keys and sealing (docs/format.md 19.8; format version 2): each drive's writer
+        #: seals its chunks and splits its records.
+        self.sealing: ShipmentSealing | None = None
 
     def take_over(self, finished: FinishedDrives) -> Iterator[tuple[ManifestRecord, Callable[[], bytes]]]:
         """Continue after the drives an interrupted pack finished: their labels, checksums and catalog entries;
@@ -137,7 +144,7 @@ class ShipmentWriter:
 
     def add_chunk(self, chunk: EncodedChunk, raw: RawChunk) -> None:
         extra = RECORD_BOUND + sum(record_bound(len(self.paths[s.file_index])) for s in raw.slices)
-        drive, placement = self._ensure_room(len(chunk.stored), extra)
+        drive, placement = self._ensure_room(chunk.stored_size, extra)
         assert placement is not None
         if self.lane is not None:
             chunk = replace(chunk, id=self._drive_chunks)
@@ -219,14 +226,18 @@ class ShipmentWriter:
         )
         if self.lane is not None:
             header = replace(header, version=FORMAT_VERSION_2, lane=self.lane.lane, lane_seq=len(self.labels) + 1)
+        if self.sealing is not None:
+            header = replace(header, cipher=CIPHER)
         self.slot = slot
         self._drive_chunks = 0
         self._entries_from = self.catalog_lines.tell()
         self.sizes[index] = slot.size
         log.info("%s: filling %s (room for %d bytes)", drive_label(index), slot.path, slot.capacity)
         begin_drive(self.progress, drive_label(index))
-        self.drive = DriveWriter(self.open_store(slot.path), drive_label(index), header, self.options.segment_size)
-        return DriveBudget(slot.capacity, self.catalog_size), self.drive.manifest
+        self.drive = DriveWriter(
+            self.open_store(slot.path), drive_label(index), header, self.options.segment_size, self.sealing
+        )
+        return DriveBudget(slot.capacity, self.catalog_size), self.drive.records
 
     def finish_drive(self, space: DriveSpace) -> None:
         """Finish the open drive: the pieces of files that continue on the next drive, its manifest, its label."""

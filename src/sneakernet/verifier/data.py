@@ -207,7 +207,7 @@ class DataCheck:
         except FormatError:
             return "stored bytes do not match their BLAKE3 (or cannot be read)", None
         try:
-            raw = self.reader.codec.decode(stored, chunk.raw_size)
+            raw = self.reader.codec.decode_record(stored, chunk)
         except FormatError as exc:
             return f"does not decompress: {exc}", None
         if blake3.blake3(raw).hexdigest() != chunk.raw_blake3:

@@ -1,0 +1,401 @@
+"""A drive's sealed files (docs/format.md 19.8.3): record files (section 5) encrypted to the shipment identity as
+age files, ``index.age`` and ``catalog.age``, written and read as streams.
+
+Writing: records go through zstd into a bounded pipe, which age (pyrage, on a thread of its own) encrypts into
+``NAME.partial`` on the drive; :meth:`SealedWriter.close` fsyncs it and renames it to its final name, so a crash
+leaves at most a ``.partial`` file (section 13). The plaintext never touches a disk and never is whole in memory:
+the pipe holds a few blocks.
+
+Reading: age decrypts the drive's file on a thread into the pipe, and the records are parsed from it one line at a
+time; age authenticates each 64 KiB chunk before it comes out, so a caller never sees a byte that was not sealed
+by the shipment's key. Size and BLAKE3 of the file as read are kept, for the public manifest's ``sealed`` record.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, cast
+
+import blake3
+import zstandard
+
+from ..chunks.codec import ChunkCodec
+from ..chunks.stream import EncodedChunk
+from ..crypto.aead import KeyDrawer, SegmentPlace, SegmentSealer
+from ..crypto.keys import ShipmentIdentity
+from ..errors import AuthenticationFailed, FormatError, SneakernetError
+from ..format import CIPHER, INDEX_NAME, ChunkRecord, EndRecord, SealedRecord, segment_name
+from ..format.container import HashingReader, RecordWriter, encode_record, read_records
+from ..format.sealed import IndexHeader, SegmentKeyRecord, split_chunk
+from ..io.store import DriveStore
+from .keys import WrappedKeys, write_keys
+
+#: Level of the zstd stream inside a sealed file: as the manifest's (format/container.py's RECORD_LEVEL).
+_LEVEL = 1
+#: Blocks the pipe between a stream and age holds before the writing side waits (each at most _BLOCK bytes).
+_PIPE_BLOCKS = 8
+_BLOCK = 1 << 16
+#: As format/container.py's RecordWriter: zstd is flushed after this much input, so the size bound stays tight.
+FLUSH_EVERY = 1 << 20
+_FRAME_SLACK = 64
+#: age's payload is sealed in chunks of 64 KiB, each with a 16-byte tag; its header to one X25519 recipient is
+#: about 200 bytes (a stanza and the MAC), and the payload's nonce 16.
+_AGE_CHUNK = 1 << 16
+_AGE_TAG = 16
+_AGE_HEADER = 512
+
+
+class _Closed(Exception):
+    """The other side of a pipe stopped: the thread on this side stops too."""
+
+
+class _Pipe:
+    """A bounded byte pipe between two threads: ``write`` waits while it is full, ``readinto`` while it is empty;
+    :meth:`close_writing` ends the stream, :meth:`cancel` stops both sides (a reader that stopped early)."""
+
+    def __init__(self) -> None:
+        self._blocks: deque[bytes] = deque()
+        self._head = b""
+        self._ended = False
+        self._cancelled = False
+        self._ready = threading.Condition()
+
+    def write(self, data: Any) -> int:
+        data = bytes(data)
+        for start in range(0, len(data), _BLOCK):
+            with self._ready:
+                while len(self._blocks) >= _PIPE_BLOCKS and not self._cancelled:
+                    self._ready.wait()
+                if self._cancelled:
+                    raise _Closed
+                self._blocks.append(data[start : start + _BLOCK])
+                self._ready.notify_all()
+        return len(data)
+
+    def readinto(self, buffer: Any) -> int:
+        if not self._head:
+            with self._ready:
+                while not self._blocks and not self._ended and not self._cancelled:
+                    self._ready.wait()
+                if self._cancelled:
+                    raise _Closed
+                if not self._blocks:
+                    return 0
+                self._head = self._blocks.popleft()
+                self._ready.notify_all()
+        size = min(len(buffer), len(self._head))
+        buffer[:size] = self._head[:size]
+        self._head = self._head[size:]
+        return size
+
+    def close_writing(self) -> None:
+        with self._ready:
+            self._ended = True
+            self._ready.notify_all()
+
+    def cancel(self) -> None:
+        with self._ready:
+            self._cancelled = True
+            self._ready.notify_all()
+
+
+class _Reading(io.RawIOBase):
+    """The reading end of a pipe as a file object (what pyrage and zstd read from)."""
+
+    def __init__(self, pipe: _Pipe) -> None:
+        self.pipe = pipe
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self.pipe.readinto(buffer)
+
+
+class _Writing(io.RawIOBase):
+    """The writing end of a pipe as a file object; ``sink`` (optional) is a drive file whose bytes are counted
+    and hashed instead."""
+
+    def __init__(self, pipe: _Pipe | None = None, sink: BinaryIO | None = None) -> None:
+        self.pipe = pipe
+        self.sink = sink
+        self.hasher = blake3.blake3()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        if self.sink is not None:
+            self.sink.write(data)
+            self.hasher.update(data)
+            self.size += len(data)
+            return len(data)
+        assert self.pipe is not None
+        self.size += len(data)
+        return self.pipe.write(data)
+
+
+class _Worker(threading.Thread):
+    """Runs one age call on its own thread and keeps what it raised, for the caller's thread to raise."""
+
+    def __init__(self, name: str, call: Any) -> None:
+        super().__init__(name=name, daemon=True)
+        self.call = call
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.call()
+        except BaseException as error:  # handed to the caller's thread, which raises it
+            self.error = error
+
+
+class SealedWriter:
+    """Writes one sealed record file, ``name`` (``index.age``, ``catalog.age``), on the drive ``store``.
+
+    Guarantee: until :meth:`close` returns, the file is only ``NAME.partial``; once it returns, it is durable under
+    its name, and the :class:`SealedRecord` returned gives its size and BLAKE3 (what the public manifest pins)."""
+
+    def __init__(self, store: DriveStore, name: str, identity: ShipmentIdentity) -> None:
+        self.name = name
+        self.records = 0
+        self._file = store.create(name)
+        self._sink = _Writing(sink=cast(BinaryIO, self._file))
+        self._pipe = _Pipe()
+        self._worker = _Worker(
+            f"seal {name}", lambda: identity.seal_stream(_Reading(self._pipe), cast(BinaryIO, self._sink))
+        )
+        self._worker.start()
+        compressor = zstandard.ZstdCompressor(level=_LEVEL, write_checksum=True)
+        self._stream_target = _Writing(self._pipe)
+        self._stream = compressor.stream_writer(cast(BinaryIO, self._stream_target), closefd=False)
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        #: Bytes of records handed to zstd since its last flush, and the compressed bytes it gave out so far.
+        self._unflushed = 0
+        self._compressed = self._stream_target
+
+    def write(self, record: dict[str, Any]) -> None:
+        self.write_line(encode_record(record))
+
+    def write_line(self, line: bytes) -> None:
+        self._pending.append(line)
+        self._pending_size += len(line)
+        self.records += 1
+        self._unflushed += len(line)
+        if self._pending_size >= _BLOCK:
+            self._hand_over()
+        if self._unflushed >= FLUSH_EVERY:
+            self._hand_over()
+            try:
+                self._stream.flush(zstandard.FLUSH_BLOCK)
+            except _Closed:
+                self._raise_worker_error()
+            self._unflushed = 0
+
+    def size_bound(self, extra: int = 0) -> int:
+        """The most bytes the finished file can have if ``extra`` more bytes of records are written: the zstd
+        bound of format/container.py's RecordWriter, plus age's header and its tag per 64 KiB of payload."""
+        pending = self._unflushed + extra
+        payload = self._compressed.size + pending + pending // 1024 + _FRAME_SLACK
+        return payload + (payload // _AGE_CHUNK + 1) * _AGE_TAG + _AGE_HEADER
+
+    def _hand_over(self) -> None:
+        if self._pending:
+            try:
+                self._stream.write(b"".join(self._pending))
+            except _Closed:
+                self._raise_worker_error()
+            self._pending, self._pending_size = [], 0
+
+    def close(self) -> SealedRecord:
+        """Finish the stream, fsync the file and give it its name."""
+        self._hand_over()
+        try:
+            self._stream.close()  # type: ignore[no-untyped-call]
+        except _Closed:
+            self._raise_worker_error()
+        self._pipe.close_writing()
+        self._worker.join()
+        self._raise_worker_error()
+        self._file.commit()
+        return SealedRecord(self.name, self._sink.size, self._sink.hasher.hexdigest())
+
+    def abort(self) -> None:
+        """Stop; the ``.partial`` file stays behind, detectably unfinished."""
+        self._pipe.cancel()
+        self._worker.join()
+        self._file.abort()
+
+    def _raise_worker_error(self) -> None:
+        error = self._worker.error
+        if error is None:
+            return
+        self._pipe.cancel()
+        if isinstance(error, OSError | SneakernetError):
+            raise error
+        raise FormatError(f"cannot seal {self.name}: {type(error).__name__}") from None
+
+
+class SealedReader:
+    """Reads one sealed record file of a drive with the shipment identity: its records, each as a dict, as
+    :func:`~sneakernet.format.container.read_records` gives them; :attr:`size` and :attr:`blake3` of the file
+    once the records have been read to their end."""
+
+    def __init__(self, store: DriveStore, name: str, identity: ShipmentIdentity, what: str) -> None:
+        self.store = store
+        self.name = name
+        self.identity = identity
+        self.what = what
+        self.size: int | None = None
+        self.blake3: str | None = None
+
+    def records(self, only: tuple[bytes, ...] | None = None) -> Iterator[dict[str, Any] | None]:
+        try:
+            handle = self.store.open(self.name)
+        except OSError as exc:
+            raise FormatError(f"cannot open {self.what}: {exc.strerror}") from exc
+        pipe = _Pipe()
+        source = HashingReader(handle)
+
+        def decrypt() -> None:
+            try:
+                self.identity.open_stream(source, _Writing(pipe), self.what)
+            finally:
+                pipe.close_writing()
+
+        worker = _Worker(f"open {self.name}", decrypt)
+        worker.start()
+        try:
+            plain = io.BufferedReader(_Reading(pipe))
+            try:
+                yield from read_records(cast(BinaryIO, plain), self.what, only)
+                # The pipe read to its end (age's thread ends only then); a sealed file holds one zstd frame.
+                if any(iter(lambda: plain.read(_BLOCK), b"")):
+                    raise FormatError(f"{self.what} has bytes after its record stream")
+            except (FormatError, _Closed):
+                worker.join()
+                if worker.error is not None and not isinstance(worker.error, _Closed):
+                    raise self._error(worker.error) from None
+                raise
+            worker.join()
+            if worker.error is not None:
+                raise self._error(worker.error) from None
+            source.drain()
+            self.size, self.blake3 = source.size, source.hasher.hexdigest()
+        finally:
+            pipe.cancel()
+            worker.join()
+            handle.close()
+
+    def _error(self, error: BaseException) -> Exception:
+        if isinstance(error, SneakernetError):
+            return error
+        if isinstance(error, OSError) and error.errno is not None:
+            return FormatError(f"cannot read {self.what}: {error.strerror}")
+        # pyrage's decrypt_io reports a chunk whose tag fails, or a file cut short, as an OSError without errno.
+        return AuthenticationFailed(
+            f"{self.what} does not open with the shipment's key: it is damaged, cut short, or not this shipment's"
+        )
+
+
+@dataclass(frozen=True)
+class ShipmentSealing:
+    """What an encrypted pack shares among its drives: the wrapped keys written on each, the codec that seals
+    chunks and the drawer of segment keys (one key per segment file opened, never one twice)."""
+
+    keys: WrappedKeys = field(repr=False)
+    codec: ChunkCodec
+    drawer: KeyDrawer = field(repr=False)
+
+    @classmethod
+    def new(cls, keys: WrappedKeys, level: int) -> ShipmentSealing:
+        return cls(keys, ChunkCodec(level, CIPHER), KeyDrawer())
+
+
+class DriveSealing:
+    """One encrypted drive's share of the writing (docs/format.md 19.8.3), for :class:`~sneakernet.drive.DriveWriter`:
+    its ``keys/`` files, its sealed index (segment keys, the chunks' raw side, every entry), a sealer per segment.
+
+    The public manifest gets each chunk's public record and, once the index is closed (durable, 19.10), the
+    ``sealed`` records pinning the key files and the index."""
+
+    def __init__(self, store: DriveStore, shipment: str, drive: int, sealing: ShipmentSealing) -> None:
+        self.shipment = shipment
+        self.drive = drive
+        self.sealing = sealing
+        self.key_records = write_keys(store, sealing.keys)
+        self.index = SealedWriter(store, INDEX_NAME, sealing.keys.identity)
+        self.index.write(IndexHeader(shipment, drive).to_json())
+        self._sealer: SegmentSealer | None = None
+        #: The key files' and (once finished) the index's records: what the public manifest and B3SUMS name.
+        self.sealed: list[SealedRecord] = list(self.key_records)
+        #: The buffer chunks are sealed into, kept from chunk to chunk (a fresh 4 MiB object costs more than the
+        #: cipher: bench/crypto.py).
+        self._buffer = bytearray()
+
+    def open_segment(self, number: int) -> None:
+        """Draw the key of segment ``number``, opened for writing: recorded in the index, used for it alone."""
+        self._sealer = self.sealing.drawer.new_segment(SegmentPlace(self.shipment, self.drive, number))
+        self.index.write(SegmentKeyRecord(segment_name(number), self._sealer.key.hex()).to_json())
+
+    def seal(self, chunk: EncodedChunk, offset: int) -> tuple[memoryview, str]:
+        """The stored bytes of ``chunk`` (its frame sealed) at ``offset`` in the open segment, and their BLAKE3;
+        the view is valid until the next call."""
+        assert self._sealer is not None, "a segment is opened before its chunks are sealed"
+        stored = self.sealing.codec.seal(
+            chunk.stored, self._sealer, self._buffer, chunk_id=chunk.id, offset=offset, raw_size=chunk.raw_size
+        )
+        return stored, blake3.blake3(stored).hexdigest()
+
+    def add_chunk(self, record: ChunkRecord, manifest: RecordWriter) -> None:
+        public, sealed = split_chunk(record)
+        manifest.write(public.to_json())
+        self.index.write(sealed.to_json())
+
+    def add_entry(self, line: bytes) -> None:
+        self.index.write_line(line)
+
+    def size_bound(self, extra: int) -> int:
+        """The most bytes the index can have on the drive if ``extra`` more bytes of records are written."""
+        return self.index.size_bound(extra)
+
+    def finish(self, manifest: RecordWriter) -> None:
+        """Close the index (fsynced, renamed) and pin it and the key files in the public manifest."""
+        self.index.write(EndRecord(self.index.records + 1).to_json())
+        self.sealed.append(self.index.close())
+        for record in self.sealed:
+            manifest.write(record.to_json())
+
+    def abort(self) -> None:
+        self.index.abort()
+
+
+def sealed_problems(store: DriveStore, records: list[SealedRecord]) -> list[str]:
+    """What is wrong with the sealed and key files the public manifest (or catalog) of the drive ``store`` pins:
+    each must be there with the size and BLAKE3 of its record (checked without the key: docs/format.md 19.8.4)."""
+    problems = []
+    for record in records:
+        try:
+            size, digest = _hash(store, record.name)
+        except OSError as exc:
+            problems.append(f"{record.name} cannot be read: {exc.strerror}")
+            continue
+        if (size, digest) != (record.size, record.blake3):
+            problems.append(f"{record.name} is damaged: its BLAKE3 is not the one its manifest records")
+    return problems
+
+
+def _hash(store: DriveStore, name: str) -> tuple[int, str]:
+    hasher = blake3.blake3()
+    size = 0
+    with store.open(name) as handle:
+        while data := handle.read(_BLOCK * 16):
+            hasher.update(data)
+            size += len(data)
+    return size, hasher.hexdigest()
