@@ -675,26 +675,29 @@ def test_drive_without_label_is_unfinished(ship: list[Path]) -> None:
 
 
 @pytest.fixture
-def killed_pack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+def killed_pack(tmp_path: Path) -> list[Path]:
     """A pack interrupted while writing its third drive: two finished drives (no catalog), one unfinished."""
-    writer_module = importlib.import_module("sneakernet.drive.writer")
-    real = writer_module.DriveWriter.add_chunk
-    calls: list[int] = []
+    opened: list[str] = []
 
-    def add_chunk(self: Any, chunk: Any, new_segment: bool) -> Any:
-        calls.append(1)
-        if len(calls) == 6:
-            raise KeyboardInterrupt
-        return real(self, chunk, new_segment)
+    def third_drive_interrupted(path: str) -> FaultyStore:
+        # Ctrl-C as the third drive's first chunk is written to its segment (the drive store's seam).
+        if path not in opened:
+            opened.append(path)
+        third = opened.index(path) == 2
+        return FaultyStore(path, fail_write=1 if third else None, fault=KeyboardInterrupt(), only=is_segment)
 
     tree = make_edge_tree(tmp_path / "src")
-    with monkeypatch.context() as patch:
-        patch.setattr(writer_module.DriveWriter, "add_chunk", add_chunk)
-        with pytest.raises(KeyboardInterrupt):
-            pack(str(tree), out=str(tmp_path / "killed"), drive_size=DRIVE, options=SMALL)
+    with pytest.raises(KeyboardInterrupt):
+        pack(
+            str(tree), out=str(tmp_path / "killed"), drive_size=DRIVE, options=SMALL, open_store=third_drive_interrupted
+        )
     drives = drive_dirs(tmp_path / "killed")
     assert [(d / DRIVE_LABEL_NAME).exists() for d in drives] == [True, True, False]
     return drives
+
+
+def is_segment(name: str) -> bool:
+    return name.endswith(".seg")
 
 
 def test_partial_files_of_a_killed_pack(killed_pack: list[Path]) -> None:
