@@ -31,6 +31,8 @@ SCHEMAS = {
     "info": "info.schema.json",
     "ls": "ls-entry.schema.json",
     "parity": "parity-summary.schema.json",
+    "rebuild": "rebuild-result.schema.json",
+    "repair": "rebuild-result.schema.json",
 }
 ERROR = "error.schema.json"
 

@@ -18,6 +18,8 @@ from .pack_cmd import pack_command
 from .parity_cmd import parity_command
 from .plan_cmd import plan_command
 from .progress import PROGRESS_EVERY
+from .rebuild_cmd import rebuild_command
+from .repair_cmd import repair_command
 from .restore_cmd import restore_command
 from .status_cmd import status_command
 from .verify_cmd import verify_command
@@ -61,6 +63,8 @@ for command in (
     plan_command,
     verify_command,
     restore_command,
+    rebuild_command,
+    repair_command,
     status_command,
     ls_command,
     info_command,

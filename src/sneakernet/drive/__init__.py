@@ -19,7 +19,10 @@ DriveStore`, a local directory for :class:`~sneakernet.io.store.LocalStore`); te
 ``writer.py`` writes one drive (steps 1-4), ``catalog.py`` step 5, ``reader.py`` reads a drive and a catalog (and
 what a resumed pack may keep of an unfinished drive), ``chunkmap.py`` places file pieces in a drive's raw stream,
 ``files.py`` names a drive's files and clears an unfinished one, ``driveset.py`` tells a shipment's drives given,
-missing and duplicated. The names other packages use are re-exported here.
+missing and duplicated, ``stream.py`` reads a drive's segments as one stored stream (what parity computes over,
+docs/format.md 19.7.2), ``chunkindex.py`` says which chunks lie over a range of it, and ``rebuilder.py`` rebuilds a
+lost drive's chunks from the others and parity, checked before use. The names other packages use are re-exported
+here.
 """
 
 from .catalog import catalog_entry, copy_catalog, finish_shipment, write_catalog

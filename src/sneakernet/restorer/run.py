@@ -7,6 +7,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 
 from ..drive import DriveReader, refuse_non_directory
 from ..errors import DestinationError, UsageError
@@ -20,6 +21,7 @@ from .finished import read_finished, write_finished
 from .includes import Includes
 from .install import finish_directories, recover_installing, settle_links
 from .journal import PARTS_DIR, Journal
+from .lost import open_drives
 from .parts import open_parts, sweep_parts
 from .report import LISTED_PATHS, DriveOutcome, RestoreReport, merge_outcomes
 from .session import journal_for, remove_journal
@@ -75,13 +77,15 @@ def restore(
     if not drives:
         raise UsageError("give at least one drive to restore")
     refuse_non_directory(into, "destination")
-    readers = [open_reader(path) for path in drives]
-    refuse_nested(readers, into)
-    with only_restore_into(into, wait):
+    with ExitStack() as stack:
+        # Parity drives among them stand in for the data drives of their groups not given (restorer/lost.py).
+        readers, rebuilt = open_drives(drives, stack, open_reader)
+        refuse_nested(readers, into)
+        stack.enter_context(only_restore_into(into, wait))
         finished = _restored_already(readers, into, Includes(include), force)
         if finished is not None:
             return finished
-        return _restore(
+        report = _restore(
             readers,
             into,
             Includes(include),
@@ -95,6 +99,8 @@ def restore(
             open_destination,
             at_once,
         )
+        report.notes += rebuilt
+        return report
 
 
 def _restored_already(readers: list[DriveReader], dest: str, includes: Includes, force: bool) -> RestoreReport | None:

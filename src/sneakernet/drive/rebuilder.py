@@ -1,0 +1,215 @@
+"""Bytes of a lost data drive, rebuilt from the surviving drives of its parity group (docs/format.md 19.7.6).
+
+:class:`Rebuilder` hands out a lost column's chunk, stored bytes, only once they match the chunk's recorded
+``stored_blake3``: so a damaged or hostile parity drive (whose own hashes match its wrong bytes) can make a rebuild
+fail, never make a reader accept a wrong byte. It tries, in order, until one gives the recorded hash:
+
+1. the stripes solved with the lowest surviving rows, every surviving column taken as it reads;
+2. the same after finding, in each stripe, the surviving columns whose chunks there fail their hashes and the rows
+   whose blocks fail their ``pblock`` hashes, and counting them as lost too;
+3. every other choice of surviving rows (a hostile row found by a rebuild that only the other rows make right);
+4. where step 2 left more lost than the rows rebuild, some of the damaged columns taken as they read after all (a
+   damaged chunk over two stripes may be damaged in only one of them).
+
+Memory holds the blocks of the stripe being solved (k + m blocks) and a few rebuilt stripes, never a drive.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import blake3
+
+from ..errors import FormatError
+from ..parity.engine import ParityCode
+from ..parity.layout import stripes_of
+from ..parity.rebuild import Group, StripeLoss, matches, rebuild_stripe, stripe_loss, take_range
+from .chunkindex import ChunkIndex
+from .stream import StoredStream
+
+#: Rebuilt stripes kept: a chunk overlaps two stripes at most (chunks are no larger than a block), and the next
+#: chunk starts where the last one ended, so two are what the next read needs; a few more absorb read-ahead.
+CACHED_STRIPES = 4
+#: Most ways of taking damaged columns as they read that a chunk is tried with (step 4 below).
+MAX_TRIES = 64
+
+
+@dataclass
+class Column:
+    """One data drive of the group as the rebuild reads it: its stream (None: the drive is lost) and, to tell
+    which of its chunks are damaged, the index of its chunks (None: taken as it reads)."""
+
+    stream: StoredStream | None
+    chunks: ChunkIndex | None = None
+
+
+@dataclass
+class Row:
+    """One parity drive of the group: its stream (None: lost) and its ``pblock`` hashes by stripe (None: unknown)."""
+
+    stream: StoredStream | None
+    pblock: Callable[[int], str | None] | None = None
+
+
+class Rebuilder:
+    """Rebuilds chunks of lost columns of one parity group; safe to call from several threads (one at a time)."""
+
+    def __init__(self, group: Group, code: ParityCode, columns: Sequence[Column], rows: Sequence[Row]) -> None:
+        if len(columns) != group.k or len(rows) != group.m or code.k != group.k or code.m != group.m:
+            raise ValueError("the columns, rows and code must be those of the group")
+        self.group = group
+        self.code = code
+        self.columns = columns
+        self.rows = rows
+        self._zeros = bytes(group.block_size)
+        self._cache: OrderedDict[tuple[int, frozenset[int], frozenset[int], tuple[int, ...]], dict[int, bytearray]]
+        self._cache = OrderedDict()
+        self._lock = threading.Lock()
+        #: Chunks rebuilt and found right, and how many needed more than the first try (damage or a bad row).
+        self.rebuilt = 0
+        self.retried = 0
+
+    @property
+    def lost(self) -> tuple[int, ...]:
+        return tuple(c for c, column in enumerate(self.columns) if column.stream is None)
+
+    def stored(self, column: int, offset: int, size: int, stored_blake3: str) -> bytes | None:
+        """The ``size`` stored bytes at stream offset ``offset`` of column ``column`` (one chunk; its drive lost,
+        or the chunk damaged on it), rebuilt from the other columns and the rows, and checked against
+        ``stored_blake3``; None when no way to rebuild them gives that hash."""
+        with self._lock:
+            for attempt, data in enumerate(self._attempts(column, offset, size)):
+                if data is not None and matches(data, size, stored_blake3):
+                    self.rebuilt += 1
+                    self.retried += attempt > 0
+                    return data
+            return None
+
+    def _attempts(self, column: int, offset: int, size: int) -> Iterator[bytes | None]:
+        # The column rebuilt counts as lost even when its drive is here: repair rebuilds a damaged chunk of it.
+        itself = frozenset({column})
+        stripes = stripes_of(offset, size, self.group.block_size)
+        yield self._take(column, offset, size, {s: (itself, frozenset(), None) for s in stripes})
+        found = {s: self._damage(s, column) for s in stripes}
+        if any(cols or rows for cols, rows in found.values()):
+            yield self._take(column, offset, size, {s: (itself | c, r, None) for s, (c, r) in found.items()})
+        choices: set[tuple[int, ...]] = set()
+        for stripe, (cols, rows) in found.items():
+            choices.update(self._loss(stripe, itself | cols, rows).row_choices())
+        for choice in sorted(choices):
+            yield self._take(column, offset, size, {s: (itself | c, r, choice) for s, (c, r) in found.items()})
+        # A damaged chunk makes its column lost over every stripe it overlaps (19.7.6), though its damage may lie
+        # in only one of them: where that leaves too many lost, some damaged columns are taken as they read.
+        options = {s: self._partial_losses(s, itself, c, r) for s, (c, r) in found.items()}
+        for index in range(1, min(MAX_TRIES, max(len(o) for o in options.values()))):
+            plan = {s: (o[min(index, len(o) - 1)], found[s][1], None) for s, o in options.items()}
+            yield self._take(column, offset, size, plan)
+
+    def _partial_losses(
+        self, stripe: int, itself: frozenset[int], damaged: frozenset[int], bad_rows: frozenset[int]
+    ) -> list[frozenset[int]]:
+        """The sets of columns to count as lost in ``stripe``: all the damaged ones first, then, when that is more
+        than the rows can rebuild, every subset of them that the rows can (the largest first)."""
+        whole = itself | damaged
+        if self._loss(stripe, whole, bad_rows).recoverable:
+            return [whole]
+        rows = len(self._loss(stripe, itself, bad_rows).rows)
+        found = [whole]
+        for size in range(min(len(damaged), rows - 1), 0, -1):
+            found += [itself | frozenset(c) for c in itertools.combinations(sorted(damaged), size)]
+        return [*found, itself]
+
+    def _loss(self, stripe: int, damaged: frozenset[int], bad_rows: frozenset[int]) -> StripeLoss:
+        lost_rows = {r for r, row in enumerate(self.rows) if row.stream is None} | bad_rows
+        return stripe_loss(self.group, stripe, {*self.lost, *damaged}, lost_rows)
+
+    def _take(
+        self,
+        column: int,
+        offset: int,
+        size: int,
+        plan: Mapping[int, tuple[frozenset[int], frozenset[int], tuple[int, ...] | None]],
+    ) -> bytes | None:
+        blocks = {}
+        for stripe, (damaged, bad_rows, choice) in plan.items():
+            solved = self._solve(stripe, damaged, bad_rows, choice)
+            if solved is None or column not in solved:
+                return None
+            blocks[stripe] = solved[column]
+        return take_range(offset, size, self.group.block_size, blocks)
+
+    def _solve(
+        self, stripe: int, damaged: frozenset[int], bad_rows: frozenset[int], choice: tuple[int, ...] | None
+    ) -> dict[int, bytearray] | None:
+        loss = self._loss(stripe, damaged, bad_rows)
+        if not loss.recoverable:
+            return None
+        if choice is None or len(choice) != len(loss.columns) or not set(choice) <= set(loss.rows):
+            choice = loss.rows[: len(loss.columns)]
+        key = (stripe, damaged, bad_rows, choice)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        try:
+            columns = {c: self._column_block(c, stripe) for c in range(self.group.k) if c not in loss.columns}
+            rows = {r: self._row_block(r, stripe) for r in choice}
+        except FormatError:
+            return None  # a surviving drive cannot be read here: found as damage on the next attempt
+        solved = rebuild_stripe(self.code, loss, columns, rows, choice)
+        self._cache[key] = solved
+        while len(self._cache) > CACHED_STRIPES:
+            self._cache.popitem(last=False)
+        return solved
+
+    def _column_block(self, column: int, stripe: int) -> bytes | bytearray:
+        stream = self.columns[column].stream
+        if stream is None:  # lost, and past its end in this stripe (else it would be among the loss's columns)
+            return self._zeros
+        return read(stream, stripe * self.group.block_size, self.group.block_size)
+
+    def _row_block(self, row: int, stripe: int) -> bytearray:
+        stream = self.rows[row].stream
+        assert stream is not None
+        return read(stream, stripe * self.group.block_size, self.group.block_size)
+
+    def _damage(self, stripe: int, rebuilding: int) -> tuple[frozenset[int], frozenset[int]]:
+        """The surviving columns with a chunk in ``stripe`` that fails its hash or cannot be read (columns without a
+        chunk index are taken as they read), and the rows whose block fails its ``pblock`` hash or cannot be read."""
+        size = self.group.block_size
+        damaged = set()
+        for c, column in enumerate(self.columns):
+            if c == rebuilding or column.stream is None or column.chunks is None:
+                continue
+            for chunk in column.chunks.overlapping(stripe * size, (stripe + 1) * size):
+                try:
+                    stored = read(column.stream, chunk.offset, chunk.chunk.stored_size)
+                except FormatError:
+                    damaged.add(c)
+                    break
+                if not matches(stored, chunk.chunk.stored_size, chunk.chunk.stored_blake3):
+                    damaged.add(c)
+                    break
+        bad_rows = set()
+        for r, row in enumerate(self.rows):
+            if row.stream is None:
+                continue
+            expected = row.pblock(stripe) if row.pblock is not None else None
+            try:
+                block = read(row.stream, stripe * size, size)
+            except FormatError:
+                bad_rows.add(r)
+                continue
+            if expected is not None and blake3.blake3(block).hexdigest() != expected:
+                bad_rows.add(r)
+        return frozenset(damaged), frozenset(bad_rows)
+
+
+def read(stream: StoredStream, offset: int, size: int) -> bytearray:
+    """``size`` bytes of ``stream`` from ``offset`` (zeros past its end); FormatError when they cannot be read."""
+    out = bytearray(size)
+    stream.read_at(offset, memoryview(out))
+    return out

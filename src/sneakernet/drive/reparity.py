@@ -1,0 +1,101 @@
+"""A lost parity drive computed again (docs/format.md 19.7.6: "a lost parity drive is recomputed from the data
+drives"), byte-identical: its header taken from a parity drive of its group that survives (the same run wrote them
+all with one ``created``, ``tool``, block and segment size), with the lost one's row and number; its blocks encoded
+again from every data drive of the group, each data segment checked against its manifest as it is read; written by
+the parity writer itself (:class:`~sneakernet.drive.parity.ParityDriveWriter`), so its files are the bytes it wrote.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import replace
+
+from ..errors import FormatError, UsageError
+from ..format import PARTIAL_SUFFIX, SEGMENTS_DIR, parity_label
+from ..format.parity import COVERED_DIR, covered_label_name, covered_manifest_name
+from ..parity.engine import ParityCode
+from ..progress import Progress
+from .files import file_blake3
+from .lost import ParityGroup, copy_checked, segments_of
+from .parity import ParityDriveWriter
+from .rebuild import RebuildResult
+from .stream import StoredStream
+
+
+def parity_number(group: ParityGroup, row: int) -> int:
+    """The number of the parity drive of ``row`` in ``group``, as ``sneakernet parity`` numbers them (M per group,
+    group after group), once the surviving ones are found to be numbered so."""
+    m = group.header.parity_drives
+    for present, reader in group.rows.items():
+        if reader.label.drive != (group.number - 1) * m + present + 1:
+            raise FormatError(f"{reader.label.label} is not numbered as sneakernet numbers parity drives")
+    return (group.number - 1) * m + row + 1
+
+
+def lost_rows(group: ParityGroup) -> list[int]:
+    return [row for row in range(group.header.parity_drives) if row not in group.rows]
+
+
+def write_parity_drive(group: ParityGroup, row: int, target: str, progress: Progress) -> RebuildResult:
+    """Write the parity drive of ``row`` of ``group`` onto the empty directory ``target``; every data drive of the
+    group must be given, and one of its parity drives (whose header the lost one shares)."""
+    number = parity_number(group, row)
+    label = parity_label(number)
+    missing = [c.label for c in group.covers if c.drive not in group.data]
+    if missing:
+        raise UsageError(f"recomputing {label} needs every data drive of its group: {', '.join(missing)} not given")
+    if not group.rows:
+        raise UsageError(f"recomputing {label} byte for byte needs another parity drive of its group")
+    source = next(iter(group.rows.values()))
+    header = replace(source.index().header, drive=number, row=row)
+    result = RebuildResult(label, target, sorted(r.label.label for r in group.data.values()))
+    _clear_partials(target)
+    os.makedirs(os.path.join(target, COVERED_DIR), exist_ok=True)
+    for cover in group.covers:
+        # The copies the lost drive held: those of a parity drive of the group, checked against the covers.
+        for name, size, digest in (
+            (covered_label_name(cover.label), cover.drive_json_size, cover.drive_json_blake3),
+            (covered_manifest_name(cover.label), cover.manifest_size, cover.manifest_blake3),
+        ):
+            if not any(
+                copy_checked(r.file(name), os.path.join(target, name), size, digest) for r in group.rows.values()
+            ):
+                raise FormatError(f"no parity drive given holds an intact copy of {name}")
+    streams = [
+        StoredStream(reader.path, reader.label.label, segments_of(reader))
+        for reader in (group.data[c.drive] for c in group.covers)
+    ]
+    code = ParityCode(group.group.k, group.group.m)
+    block = header.block_size
+    data = [memoryview(bytearray(block)) for _ in streams]
+    out = [memoryview(bytearray(block))]
+    writer = ParityDriveWriter(target, label, header, group.covers)
+    try:
+        for _stripe in range(header.stripes):
+            progress.advance(sum(stream.read_into(view) for stream, view in zip(streams, data, strict=True)))
+            code.encode_into(data, out, [row])
+            writer.write(out[0])
+            result.bytes_written += block
+        for stream in streams:
+            stream.check_end()  # every data segment read to its end, so checked against its manifest
+        catalog = source.catalog
+        writer.finish(catalog, file_blake3(catalog)[1] if os.path.exists(catalog) else None)
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        for stream in streams:
+            stream.close()
+    result.segments_written = len(writer.segments)
+    result.finished = True
+    return result
+
+
+def _clear_partials(target: str) -> None:
+    """What an interrupted run left as ``.partial`` (the writer opens its files exclusively)."""
+    for folder in (target, os.path.join(target, SEGMENTS_DIR), os.path.join(target, COVERED_DIR)):
+        with contextlib.suppress(FileNotFoundError):
+            for name in os.listdir(folder):
+                if name.endswith(PARTIAL_SUFFIX):
+                    os.remove(os.path.join(folder, name))
