@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, cast
 
 import blake3
-import zstandard
 
 from ..chunks.codec import ChunkCodec
 from ..chunks.stream import EncodedChunk
@@ -34,14 +33,9 @@ from ..format.sealed import IndexHeader, SegmentKeyRecord, split_chunk
 from ..io.store import DriveStore
 from .keys import WrappedKeys, write_keys
 
-#: Level of the zstd stream inside a sealed file: as the manifest's (format/container.py's RECORD_LEVEL).
-_LEVEL = 1
 #: Blocks the pipe between a stream and age holds before the writing side waits (each at most _BLOCK bytes).
 _PIPE_BLOCKS = 8
 _BLOCK = 1 << 16
-#: As format/container.py's RecordWriter: zstd is flushed after this much input, so the size bound stays tight.
-FLUSH_EVERY = 1 << 20
-_FRAME_SLACK = 64
 #: age's payload is sealed in chunks of 64 KiB, each with a 16-byte tag; its header to one X25519 recipient is
 #: about 200 bytes (a stanza and the MAC), and the payload's nonce 16.
 _AGE_CHUNK = 1 << 16
@@ -163,7 +157,6 @@ class SealedWriter:
 
     def __init__(self, store: DriveStore, name: str, identity: ShipmentIdentity) -> None:
         self.name = name
-        self.records = 0
         self._file = store.create(name)
         self._sink = _Writing(sink=cast(BinaryIO, self._file))
         self._pipe = _Pipe()
@@ -171,53 +164,32 @@ class SealedWriter:
             f"seal {name}", lambda: identity.seal_stream(_Reading(self._pipe), cast(BinaryIO, self._sink))
         )
         self._worker.start()
-        compressor = zstandard.ZstdCompressor(level=_LEVEL, write_checksum=True)
-        self._stream_target = _Writing(self._pipe)
-        self._stream = compressor.stream_writer(cast(BinaryIO, self._stream_target), closefd=False)
-        self._pending: list[bytes] = []
-        self._pending_size = 0
-        #: Bytes of records handed to zstd since its last flush, and the compressed bytes it gave out so far.
-        self._unflushed = 0
-        self._compressed = self._stream_target
+        # The record file's batching, flushing and size bound are format/container.py's; only its bytes go to age.
+        self._records = RecordWriter(_Writing(self._pipe))
+
+    @property
+    def records(self) -> int:
+        return self._records.records
 
     def write(self, record: dict[str, Any]) -> None:
         self.write_line(encode_record(record))
 
     def write_line(self, line: bytes) -> None:
-        self._pending.append(line)
-        self._pending_size += len(line)
-        self.records += 1
-        self._unflushed += len(line)
-        if self._pending_size >= _BLOCK:
-            self._hand_over()
-        if self._unflushed >= FLUSH_EVERY:
-            self._hand_over()
-            try:
-                self._stream.flush(zstandard.FLUSH_BLOCK)
-            except _Closed:
-                self._raise_worker_error()
-            self._unflushed = 0
+        try:
+            self._records.write_line(line)
+        except _Closed:
+            self._raise_worker_error()
 
     def size_bound(self, extra: int = 0) -> int:
-        """The most bytes the finished file can have if ``extra`` more bytes of records are written: the zstd
-        bound of format/container.py's RecordWriter, plus age's header and its tag per 64 KiB of payload."""
-        pending = self._unflushed + extra
-        payload = self._compressed.size + pending + pending // 1024 + _FRAME_SLACK
+        """The most bytes the finished file can have if ``extra`` more bytes of records are written: the record
+        file's bound (format/container.py's RecordWriter), plus age's header and its tag per 64 KiB of payload."""
+        payload = self._records.size_bound(extra)
         return payload + (payload // _AGE_CHUNK + 1) * _AGE_TAG + _AGE_HEADER
-
-    def _hand_over(self) -> None:
-        if self._pending:
-            try:
-                self._stream.write(b"".join(self._pending))
-            except _Closed:
-                self._raise_worker_error()
-            self._pending, self._pending_size = [], 0
 
     def close(self) -> SealedRecord:
         """Finish the stream, fsync the file and give it its name."""
-        self._hand_over()
         try:
-            self._stream.close()  # type: ignore[no-untyped-call]
+            self._records.close()
         except _Closed:
             self._raise_worker_error()
         self._pipe.close_writing()
