@@ -21,7 +21,7 @@ from conftest import invoke_cli as run
 from sneakernet import PackOptions, pack, restore
 from sneakernet.drive import DriveReader
 from sneakernet.drive.lost import ParitySet
-from sneakernet.drive.parityreader import ParityDriveReader, drive_role
+from sneakernet.drive.parity_reader import ParityDriveReader, drive_role
 from sneakernet.errors import FormatError
 from sneakernet.format import ChunkRecord, DriveLabel
 from sneakernet.packer.parity import ParityOptions, add_parity

@@ -36,7 +36,7 @@ from ..parity.engine import ParityCode
 from ..parity.rebuild import Group
 from .chunkindex import ChunkIndex
 from .files import open_drive_file
-from .parityreader import ParityDriveReader
+from .parity_reader import ParityDriveReader
 from .reader import DriveReader
 from .rebuilder import Column, Rebuilder, Row
 from .stream import StoredStream

@@ -1,16 +1,30 @@
 """Reading a parity drive strictly read-only (docs/format.md 19.7.4, 19.7.5): :class:`ParityDriveReader` (drive.json,
-then the manifest, streamed with every rule of 19.7.5 and 19.9 checked, then parity blocks), and
-:func:`is_parity_drive`, which tells a parity drive from a data drive by its drive.json before either is parsed."""
+then the manifest, streamed with every rule of 19.7.5 and 19.9 checked; what one pass learned as a
+:class:`ParityIndex`; its stored stream; its ``pblock`` hashes by stripe through :class:`PBlockLookup`, walked
+forward, never all in memory), and :func:`is_parity_drive` / :func:`drive_role`, which tell a parity drive from a
+data drive by its drive.json before either is parsed. The one parity drive reader of verify, restore, rebuild and
+repair."""
 
 from __future__ import annotations
 
 import functools
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from ..errors import FormatError, NotADrive, UnfinishedDrive
-from ..format import DRIVE_LABEL_NAME, MANIFEST_NAME, READERS, ROLE_PARITY, DriveLabel, EndRecord, segment_name
+from ..errors import FormatError, IntegrityError, NotADrive, UnfinishedDrive
+from ..format import (
+    CATALOG_NAME,
+    DRIVE_LABEL_NAME,
+    MANIFEST_NAME,
+    READERS,
+    ROLE_PARITY,
+    DriveLabel,
+    EndRecord,
+    SegmentRecord,
+    segment_name,
+)
 from ..format.fields import json_object
 from ..format.parity import (
     CoversRecord,
@@ -24,6 +38,7 @@ from ..format.parity import (
 from ..parity.layout import stripe_count
 from .files import holds_shipment, open_drive_file
 from .reader import LABEL_LIMIT, _read_record_file
+from .stream import StoredStream
 
 
 def _label_bytes(path: str) -> bytes | None:
@@ -45,6 +60,21 @@ def is_parity_drive(path: str) -> bool:
         return is_parity_label(json_object(data, DRIVE_LABEL_NAME))
     except FormatError:
         return False
+
+
+def drive_role(path: str) -> str:
+    """``"parity"`` when the drive at ``path`` is a parity drive by its drive.json, else ``"data"`` (whose reader
+    then checks everything else, a missing or damaged drive.json included)."""
+    return ROLE_PARITY if is_parity_drive(path) else "data"
+
+
+@dataclass
+class ParityIndex:
+    """What one pass over a parity manifest learned, all of it small: header, covers, segments."""
+
+    header: ParityHeader
+    covers: list[CoversRecord]
+    segments: list[ParitySegmentRecord]
 
 
 class ParityDriveReader:
@@ -76,13 +106,20 @@ class ParityDriveReader:
         self.header: ParityHeader | None = None
         self.covers: list[CoversRecord] = []
         self.manifest_path = os.path.join(path, MANIFEST_NAME)
+        self._index: ParityIndex | None = None
 
     def file(self, name: str) -> str:
         return os.path.join(self.path, name)
 
-    def records(self) -> Iterator[ParityRecord]:
+    @property
+    def catalog(self) -> str:
+        """The path of its copy of the shipment's catalog (byte-identical to the data drives')."""
+        return self.file(CATALOG_NAME)
+
+    def records(self, only: tuple[str, ...] | None = None) -> Iterator[ParityRecord]:
         """The header, the ``covers`` records, each segment's ``pblock`` records then its ``segment`` record, the end
-        record; any record out of 19.7.5's order or 19.9's bounds is a FormatError where it stands."""
+        record; any record out of 19.7.5's order or 19.9's bounds is a FormatError where it stands. With ``only``
+        (record types), just those records, parsed but not checked for order (which needs them all)."""
         what = f"the manifest of {self.path}"
         order = _Order(what)
 
@@ -104,12 +141,32 @@ class ParityDriveReader:
             return order.check(parity_record_from_json(raw))
 
         opener = functools.partial(open_drive_file, self.manifest_path)
-        size, digest = yield from _read_record_file(opener, what, None, own_header, checked)
-        self.covers = order.covers
+        parse = parity_record_from_json if only is not None else checked
+        size, digest = yield from _read_record_file(opener, what, only, own_header, parse)
         if (size, digest) != (self.label.manifest_size, self.label.manifest_blake3):
-            raise FormatError(f"{what} does not match the BLAKE3 in its {DRIVE_LABEL_NAME}")
+            raise IntegrityError(f"{what} does not match the BLAKE3 in its {DRIVE_LABEL_NAME}")
+        if only is not None:
+            return
+        self.covers = order.covers
         if order.segments != self.label.segments or order.stored != self.label.stored_bytes:
             raise FormatError(f"{what} lists other segments than its {DRIVE_LABEL_NAME} counts")
+
+    def index(self) -> ParityIndex:
+        """The header, covers and segments, after one whole pass of :meth:`records` (which checks their order and
+        counts against the header and drive.json)."""
+        if self._index is None:
+            segments = [r for r in self.records() if isinstance(r, ParitySegmentRecord)]
+            assert self.header is not None
+            self._index = ParityIndex(self.header, self.covers, segments)
+        return self._index
+
+    def stream(self) -> StoredStream:
+        """Its stored stream: the parity blocks of its row, stripe after stripe."""
+        segments = [SegmentRecord(s.name, s.size, s.blake3, s.blocks) for s in self.index().segments]
+        return StoredStream(self.path, self.label.label, segments)
+
+    def pblocks(self) -> PBlockLookup:
+        return PBlockLookup(self)
 
 
 class _Order:
@@ -169,3 +226,35 @@ class _Order:
             ):
                 raise self.fail("states a stripe count that is not that of the drives it covers")
         return record
+
+
+class PBlockLookup:
+    """The ``pblock`` hash of a stripe, by walking the manifest forward (asked back, the walk starts again): memory
+    holds one record, not 1.9 million of an 8 TB parity drive. A manifest that fails its own checks as the walk
+    goes gives no hash (None) from there on: the block is then used unverified, and what is rebuilt from it is
+    still checked chunk by chunk against the data drive's hashes."""
+
+    def __init__(self, reader: ParityDriveReader) -> None:
+        self.reader = reader
+        self._walk: Iterator[ParityRecord] | None = None
+        self._next = 0
+        self._last: PBlockRecord | None = None
+
+    def __call__(self, stripe: int) -> str | None:
+        if self._last is not None and self._last.stripe == stripe:
+            return self._last.blake3
+        if self._walk is None or stripe < self._next:
+            self._walk = self.reader.records(only=(PBlockRecord.TYPE,))
+            self._next = 0
+        try:
+            for record in self._walk:
+                if isinstance(record, PBlockRecord):
+                    self._next = record.stripe + 1
+                    if record.stripe == stripe:
+                        self._last = record
+                        return record.blake3
+                    if record.stripe > stripe:
+                        break
+        except FormatError:
+            self._walk = iter(())
+        return None

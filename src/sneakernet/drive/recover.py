@@ -16,7 +16,7 @@ from ..format import CATALOG_NAME, DRIVE_LABEL_NAME, PARITY_NAME, PARTIAL_SUFFIX
 from ..progress import NullProgress, Progress, begin_drive
 from .files import FILESYSTEM_ENTRIES, SHIPMENT_NAMES
 from .lost import LostDriveReader, ParityGroup, ParitySet
-from .parityreader import ParityDriveReader, drive_role
+from .parity_reader import ParityDriveReader, drive_role
 from .reader import DriveReader
 from .rebuild import RebuildResult, write_drive
 from .reparity import lost_rows, parity_number, write_parity_drive

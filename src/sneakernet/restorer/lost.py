@@ -10,7 +10,7 @@ from contextlib import ExitStack
 
 from ..drive import DriveReader
 from ..drive.lost import LostDriveReader, ParitySet
-from ..drive.parityreader import ParityDriveReader, drive_role
+from ..drive.parity_reader import ParityDriveReader, drive_role
 from ..errors import FormatError
 
 
