@@ -42,6 +42,9 @@ skip_unreadable: true
 threads: 4
 out: shipment/
 drives: [/mnt/usb1, /mnt/usb2]
+encrypt_to: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p]
+recipients_files: [receivers.txt]
+passphrase_file: passphrase.txt
 """
 
 
@@ -58,6 +61,9 @@ def test_every_key(tmp_path: Path) -> None:
         threads=4,
         out="shipment/",
         drives=("/mnt/usb1", "/mnt/usb2"),
+        encrypt_to=("age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",),
+        recipients_files=("receivers.txt",),
+        passphrase_file="passphrase.txt",
     )
     assert set(loaded.given()) == set(KEYS)
 
@@ -69,7 +75,8 @@ def test_example_profile_shows_every_key() -> None:
         assert re.search(rf"^#.*\n{key}:", text, re.MULTILINE), f"examples/sneakernet.yaml: {key} has no comment"
     loaded = load_profile(EXAMPLE)
     assert loaded.drive_size == 8 * 10**12 and loaded.excludes and loaded.drives is None
-    assert set(loaded.given()) == set(KEYS) - {"drives"}
+    # The example encrypts nothing: its encryption keys are shown commented, set to null.
+    assert set(loaded.given()) == set(KEYS) - {"drives", "encrypt_to", "recipients_files", "passphrase_file"}
 
 
 @pytest.mark.parametrize("text", ["", "# nothing but a comment\n", "---\n", "level: null\nreserve: ~\n"])

@@ -43,6 +43,10 @@ class Profile:
     threads: int | None = None
     out: str | None = None
     drives: tuple[str, ...] | None = None
+    #: Encryption (docs/format.md 19.8): public keys and files of them; a passphrase only by file, never here.
+    encrypt_to: tuple[str, ...] | None = None
+    recipients_files: tuple[str, ...] | None = None
+    passphrase_file: str | None = None
 
     def given(self) -> dict[str, Any]:
         """The keys the profile sets, with their values."""
@@ -120,6 +124,9 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "threads": _integer(0, MAX_THREADS),
     "out": _text,
     "drives": _texts("drive path"),
+    "encrypt_to": _texts("public key"),
+    "recipients_files": _texts("recipients file path"),
+    "passphrase_file": _text,
 }
 assert set(_CHECKS) == set(KEYS)
 

@@ -101,6 +101,10 @@ class CryptoError(SneakernetError):
     exit_code = ExitCode.USAGE
 
 
+class KeyNeeded(CryptoError):
+    """An encrypted shipment's drive read where its names or contents are needed, and no key given."""
+
+
 class WrongKey(CryptoError):
     """The identity or passphrase given does not open the shipment's wrapped key: nothing was read further."""
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .drive import DriveReader
 from .errors import NotADrive, UsageError
 from .format import CATALOG_NAME, CatalogDrive, CatalogEntry, CatalogHeader, LaneTable, short_fingerprint, show_path
 from .output import versioned
+
+if TYPE_CHECKING:
+    from .drive.keys import Unlock
 
 
 @dataclass
@@ -37,6 +40,8 @@ class DriveInfo:
     lane: int | None = None
     lane_seq: int | None = None
     lanes: int | None = None
+    #: Whether the shipment is encrypted (docs/format.md 19.8); without its key, the totals are unknown (None).
+    encrypted: bool = False
 
     def to_json(self) -> dict[str, Any]:
         out = versioned(self.__dict__)
@@ -44,27 +49,31 @@ class DriveInfo:
         return out
 
 
-def info(drive: str) -> DriveInfo:
-    """What ``drive`` is: read from drive.json and the catalog's header (nothing else is read)."""
-    reader = _one_drive(drive)
+def info(drive: str, key: Unlock | None = None) -> DriveInfo:
+    """What ``drive`` is: read from drive.json and the catalog's header (nothing else is read). An encrypted
+    drive says what it shows without its key (docs/format.md 19.8.5); with ``key``, the shipment's totals too."""
+    reader = _one_drive(drive, key, public=key is None)
     label = reader.label
     result = DriveInfo(
         drive, label.shipment, label.drive, label.label, label.created, label.tool, label.segments,
         label.stored_bytes, label.raw_bytes, version=label.version, lane=label.lane, lane_seq=label.lane_seq,
+        encrypted=label.encrypted,
     )  # fmt: skip
     header = catalog_header(reader)
     if header is not None:
         result.drives, result.fingerprint, result.files = header.drives, header.fingerprint, header.files
         result.shipment_raw_bytes, result.shipment_stored_bytes = header.raw_bytes, header.stored_bytes
         result.lanes = header.lanes
+    if label.encrypted and reader.identity is None:
+        result.files = result.shipment_raw_bytes = result.shipment_stored_bytes = None
     return result
 
 
-def _one_drive(drive: str) -> DriveReader:
+def _one_drive(drive: str, key: Unlock | None = None, public: bool = False) -> DriveReader:
     """The drive ``drive``; for pack's --out directory, which holds drives, the advice is to give one of them (info and
     ls take one drive, not the ``drive-*`` that verify and restore take)."""
     try:
-        return DriveReader(drive)
+        return DriveReader(drive, key=key, public=public)
     except NotADrive as exc:
         if not exc.drives:
             raise
@@ -78,7 +87,11 @@ def _one_drive(drive: str) -> DriveReader:
 def catalog_header(reader: DriveReader) -> CatalogHeader | None:
     if reader.stat(CATALOG_NAME) is None:
         return None
-    first = next(reader.catalog().records(only=()), None)
+    records = reader.catalog().records(only=())
+    try:
+        first = next(records, None)
+    finally:
+        getattr(records, "close", lambda: None)()  # a generator: an encrypted one's sealed catalog let go
     return first if isinstance(first, CatalogHeader) else None
 
 
@@ -97,9 +110,10 @@ class ListedEntry:
         return versioned({**self.__dict__, "drives": list(self.drives)})
 
 
-def ls(drive: str) -> Iterator[ListedEntry]:
-    """Every path of the shipment, from the catalog ``drive`` carries, with its size and the drives holding it."""
-    reader = _one_drive(drive)
+def ls(drive: str, key: Unlock | None = None) -> Iterator[ListedEntry]:
+    """Every path of the shipment, from the catalog ``drive`` carries, with its size and the drives holding it
+    (an encrypted shipment's with its ``key``: its sealed catalog)."""
+    reader = _one_drive(drive, key)
     if reader.stat(CATALOG_NAME) is None:
         raise UsageError(
             f"{drive} carries no catalog: either the pack that wrote it has not finished (the catalog goes on the "

@@ -333,7 +333,9 @@ def test_an_encrypted_drive_is_refused_in_one_line(tmp_path: Path) -> None:
     (drives[0] / DRIVE_LABEL_NAME).write_text(json.dumps(label, indent=2) + "\n")
     code, _, err = invoke_cli("ls", drives[0])
     assert code == 2
-    assert err.endswith("is an encrypted drive (format version 2), which this sneakernet does not read: upgrade\n")
+    assert err.endswith(
+        "is a drive of an encrypted shipment: give its key with --identity FILE or --passphrase-file FILE\n"
+    )
     assert err.count("\n") == 1
 
 

@@ -8,6 +8,7 @@ import click
 
 from .command import Command
 from .exits import run
+from .keys import key_options, unlock_given
 from .render import print_info
 
 
@@ -19,6 +20,7 @@ from .render import print_info
     is_flag=True,
     help="Print as JSON, the fields of the text by name (schema: docs/info.schema.json).",
 )
+@key_options
 @click.pass_context
 def info_command(ctx: click.Context, drive: str, as_json: bool) -> None:
     """Say what DRIVE is: shipment, fingerprint, drive n of N, label, created, sizes.
@@ -27,12 +29,15 @@ def info_command(ctx: click.Context, drive: str, as_json: bool) -> None:
     Examples:
       sneakernet info /mnt/usb
       sneakernet info /mnt/usb --json
+      sneakernet info /mnt/usb --identity key.txt     # an encrypted shipment, its totals too
 
     Exit codes: 0 shown; 2 not a drive.
     """
     from ..info import info
 
-    found = run(ctx, lambda: info(drive))
+    key = unlock_given(ctx)
+
+    found = run(ctx, lambda: info(drive, key))
     if as_json:
         click.echo(json.dumps(found.to_json(), indent=2))
         return

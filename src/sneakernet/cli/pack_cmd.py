@@ -16,6 +16,7 @@ from ..scan import read_exclude_file
 from .command import Command
 from .context import is_quiet
 from .exits import fail, finish, pack_code, run
+from .keys import encryption_given, encryption_options
 from .params import SIZE, chunking_options, profile_picker
 from .progress import ShownProgress, progress_for
 from .render import print_pack_summary
@@ -75,6 +76,7 @@ if TYPE_CHECKING:
     metavar="DIR",
     help="Keep a copy of the catalog here.  [default with --swap: ~/.local/share/sneakernet/catalogs]",
 )
+@encryption_options
 @click.option("--skip-unreadable", is_flag=True, help="Skip unreadable files (recorded as skipped) instead of failing.")
 @click.option("--threads", type=click.IntRange(0, 256), default=0, help="Encoding threads, 0 for one per core.")
 @click.option(
@@ -108,6 +110,10 @@ def pack_command(
     swap: bool,
     next_drive_cmd: str | None,
     catalog_dir: str | None,
+    encrypt_to: tuple[str, ...],
+    recipients_files: tuple[str, ...],
+    ask_passphrase: bool,
+    passphrase_file: str | None,
     skip_unreadable: bool,
     threads: int,
     resume: bool,
@@ -128,6 +134,7 @@ def pack_command(
       sneakernet pack dataset/ --config sneakernet.yaml --out shipment/
       sneakernet pack dataset/ --drive /mnt/usb --swap                      # one dock, asks for each drive
       sneakernet pack dataset/ --drive /mnt/usb --swap --next-drive-cmd ./mount-next.sh
+      sneakernet pack dataset/ --out shipment/ --drive-size 8TB --encrypt-to age1...   # encrypted
 
     Exit codes: 0 packed; 1 packed, but some files changed while they were read (listed); 2 bad input,
     nothing written; 4 a drive ran out of space; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM). After 4,
@@ -154,6 +161,10 @@ def pack_command(
             "--assume-ratio goes with --drive (--out and --swap take as many drives as the data needs)",
             ExitCode.USAGE,
         )
+    encryption = encryption_given(
+        ctx, pick("encrypt_to", encrypt_to), pick("recipients_files", recipients_files),
+        pick("passphrase_file", passphrase_file), ask_passphrase,
+    )  # fmt: skip
     progress = progress_for("pack", quiet)
     next_drive = _next_drive_asker(next_drive_cmd, progress) if swap else None
     if swap and catalog_dir is None:
@@ -172,6 +183,7 @@ def pack_command(
             catalog_dir=catalog_dir,
             assume_ratio=assume_ratio,
             at_once=at_once,
+            encryption=encryption,
         ),
     )
     if as_json:

@@ -373,18 +373,22 @@ def print_info(found: DriveInfo) -> None:
     lines = [
         f"{found.label}: drive {found.drive}{of}, shipment {found.shipment}",
         f"  created {found.created} by {found.tool}",
-        f"  {counted(found.segments, 'segment')}, {format_size(found.stored_bytes)} stored, "
-        f"{format_size(found.raw_bytes)} of data",
+        f"  {counted(found.segments, 'segment')}, {format_size(found.stored_bytes)} stored"
+        + ("" if found.encrypted else f", {format_size(found.raw_bytes)} of data"),
     ]
     if found.lane is not None:
         of_lanes = f" of {found.lanes}" if found.lanes else ""
         lines.append(
             f"  format version {found.version}: lane {found.lane}{of_lanes}, drive {found.lane_seq} of the lane"
         )
-    if found.fingerprint:
+    if found.encrypted:
+        unknown = found.files is None
+        lines.append(f"  encrypted{': names, sizes and contents need its key (--identity FILE)' if unknown else ''}")
+    if found.fingerprint and found.files is not None:
         lines.append(
             f"  shipment: {counted(found.files or 0, 'file')}, {format_size(found.shipment_raw_bytes or 0)} of data, "
             f"{format_size(found.shipment_stored_bytes or 0)} on drives"
         )
+    if found.fingerprint:
         lines.append(f"  fingerprint: {short_fingerprint(found.fingerprint)}  (full: {found.fingerprint})")
     click.echo("\n".join(lines))

@@ -9,6 +9,7 @@ import click
 
 from .command import Command
 from .exits import finish, restore_code, run
+from .keys import key_options, unlock_given
 from .progress import echo_line, progress_for
 from .render import print_restore_report, restore_drive_lines
 
@@ -66,6 +67,7 @@ if TYPE_CHECKING:
     is_flag=True,
     help="While another restore writes into DEST, exit 2 at once instead of waiting for it to end.",
 )
+@key_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def restore_command(
@@ -100,14 +102,16 @@ def restore_command(
       sneakernet restore shipment/drive-* --into /data/dataset
       sneakernet restore /mnt/usb --into /data/subset --include 'images/*'
       sneakernet restore /mnt/usb --into /data/dataset --catalog shipment.catalog.jsonl.zst
+      sneakernet restore /mnt/usb --into /data/dataset --identity key.txt    # an encrypted shipment
 
     Exit codes: 0 every drive given went in cleanly (even with drives still to come); 1 a drive was refused,
     failed while read, or some files were damaged (named); 2 bad arguments (or another restore running, with
-    --no-wait); 4 the destination is full, or too small for the drives'
-    data up front (nothing written; free space, run again).
+    --no-wait; an encrypted shipment without its key, or with a wrong one: nothing written); 4 the destination
+    is full, or too small for the drives' data up front (nothing written; free space, run again).
     """
     from ..restorer import restore
 
+    key = unlock_given(ctx)
     progress = progress_for("restore", quiet)
 
     shown: set[str] = set()
@@ -133,6 +137,7 @@ def restore_command(
             keep_setuid=keep_setuid,
             wait=None if no_wait else _waiting,
             at_once=at_once,
+            key=key,
         ),
     )
     if as_json:

@@ -103,6 +103,9 @@ class Unlock:
 
     identity: str | None = field(default=None, repr=False)
     passphrase: str | None = field(default=None, repr=False)
+    #: The shipment identities opened so far, by the BLAKE3 of the key files that gave them: every drive of a
+    #: shipment carries the same keys/, so a passphrase's scrypt (a second, 256 MiB) runs once, not once a drive.
+    opened: dict[str, ShipmentIdentity] = field(default_factory=dict, repr=False, compare=False)
 
     def __bool__(self) -> bool:
         return self.identity is not None or self.passphrase is not None
@@ -111,13 +114,16 @@ class Unlock:
     def from_files(cls, identity_file: str | None = None, passphrase_file: str | None = None) -> Unlock:
         """The identity file's text and the passphrase file's first line (its newline not part of it)."""
         identity = _read_secret(identity_file, "identity file") if identity_file else None
-        passphrase = None
-        if passphrase_file:
-            lines = _read_secret(passphrase_file, "passphrase file").splitlines()
-            if not lines or not lines[0]:
-                raise UsageError(f"the passphrase file {passphrase_file} is empty: its first line is the passphrase")
-            passphrase = lines[0]
+        passphrase = read_passphrase_file(passphrase_file) if passphrase_file else None
         return cls(identity, passphrase)
+
+
+def read_passphrase_file(path: str) -> str:
+    """The passphrase of a passphrase file: its first line, without its newline (age's own scripts' form)."""
+    lines = _read_secret(path, "passphrase file").splitlines()
+    if not lines or not lines[0]:
+        raise UsageError(f"the passphrase file {path} is empty: its first line is the passphrase")
+    return lines[0]
 
 
 def _read_secret(path: str, what: str) -> str:
@@ -161,6 +167,15 @@ def unlock(store: DriveStore, given: Unlock | ShipmentIdentity) -> ShipmentIdent
         raise CryptoError("the shipment is encrypted: give its key with --identity FILE or --passphrase-file FILE")
     recipients = read_key_file(store, RECIPIENTS_NAME)
     passphrase_file = read_key_file(store, PASSPHRASE_NAME)
+    seen = blake3.blake3(b"%d:" % len(recipients or b"") + (recipients or b"") + (passphrase_file or b"")).hexdigest()
+    if (known := given.opened.get(seen)) is not None:
+        return known
+    identity = _unwrap(given, recipients, passphrase_file)
+    given.opened[seen] = identity
+    return identity
+
+
+def _unwrap(given: Unlock, recipients: bytes | None, passphrase_file: bytes | None) -> ShipmentIdentity:
     failure: CryptoError | None = None
     if given.identity is not None:
         if recipients is None:

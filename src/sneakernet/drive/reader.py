@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 import blake3
 
 from ..chunks.codec import ChunkCodec
-from ..errors import FormatError, IntegrityError, NotADrive, UnfinishedDrive, UnsupportedVersion
+from ..errors import FormatError, IntegrityError, KeyNeeded, NotADrive, UnfinishedDrive, UnsupportedVersion
 from ..format import (
     CATALOG_NAME,
     CHECKSUMS_NAME,
@@ -27,6 +27,7 @@ from ..format import (
     PARTIAL_SUFFIX,
     READERS,
     ROLE_PARITY,
+    SEALED_CATALOG_NAME,
     CatalogBodyHasher,
     CatalogCheck,
     CatalogDrive,
@@ -39,6 +40,7 @@ from ..format import (
     EndRecord,
     ManifestHeader,
     ManifestRecord,
+    SealedRecord,
     catalog_record_from_json,
     header_label_problems,
 )
@@ -164,8 +166,9 @@ class DriveReader:
                 f"{path} is a parity drive ({self.label.label}), not a data drive: give the shipment's data drives"
             )
         if self.label.encrypted and key is None and not public:
-            raise UnsupportedVersion(
-                f"{path} is an encrypted drive (format version 2), which this sneakernet does not read: upgrade"
+            raise KeyNeeded(
+                f"{path} is a drive of an encrypted shipment: give its key with --identity FILE or "
+                "--passphrase-file FILE"
             )
         self._maps: dict[str, mmap.mmap] = {}
         self._maps_lock = threading.Lock()
@@ -208,7 +211,10 @@ class DriveReader:
 
     def catalog(self) -> CatalogReader:
         """A reader of the drive's own catalog, read through the drive's store."""
-        return CatalogReader(self.file(CATALOG_NAME), functools.partial(self.open, CATALOG_NAME))
+        return CatalogReader(
+            self.file(CATALOG_NAME), functools.partial(self.open, CATALOG_NAME), self.identity,
+            (self.store, SEALED_CATALOG_NAME),
+        )  # fmt: skip
 
     def segment_blake3(
         self, name: str, threads: int, advance: Callable[[int], None], slice_size: int = HASH_SLICE
@@ -429,10 +435,21 @@ class CatalogReader:
     and :attr:`size` and :attr:`blake3` are those of the bytes read (for B3SUMS).
     """
 
-    def __init__(self, path: str, opener: Callable[[], BinaryIO] | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        opener: Callable[[], BinaryIO] | None = None,
+        identity: ShipmentIdentity | None = None,
+        sealed: tuple[DriveStore, str] | None = None,
+    ) -> None:
         #: The catalog's path, for messages: a local file unless ``opener`` (a drive's store) opens it.
         self.path = path
         self._opener = opener or functools.partial(open_drive_file, path)
+        #: An encrypted shipment's identity: with it, the public catalog's ``sealed`` record reads as the entries
+        #: of the sealed catalog it pins (``sealed``: its store and name; by default the file beside ``path``,
+        #: ``catalog.age`` beside ``catalog.jsonl.zst``, ``X.catalog.age`` beside ``X.catalog.jsonl.zst``).
+        self.identity = identity
+        self._sealed = sealed or sealed_beside(path)
         self.size: int | None = None
         self.blake3: str | None = None
 
@@ -445,19 +462,52 @@ class CatalogReader:
         and lanes (:class:`~sneakernet.format.CatalogCheck`); every pass, once at the end, that the body gives the
         header's fingerprint."""
         what = f"the catalog {self.path}"
+        wanted = only
         if only is not None:
-            only = (*only, CatalogSummary.TYPE)  # version 2's counts are in it
+            only = (*only, CatalogSummary.TYPE, SealedRecord.TYPE)  # version 2's counts are in it, or sealed
         inner = self._records(what, only)
         first = next(inner)
-        if isinstance(first, CatalogHeader) and not first.summarised:
-            summary = next(inner, None)
-            if not isinstance(summary, CatalogSummary):
-                raise FormatError(f"{what} has no summary record after its header")
+        if not (isinstance(first, CatalogHeader) and not first.summarised):
+            yield first
+            yield from inner
+            return
+        summary = next(inner, None)
+        if not isinstance(summary, CatalogSummary):
+            raise FormatError(f"{what} has no summary record after its header")
+        if summary.files is not None or self.identity is None:
             yield first.with_summary(summary)
             yield summary
-        else:
-            yield first
-        yield from inner
+            yield from (r for r in inner if wanted is None or r.TYPE in wanted or r.TYPE == EndRecord.TYPE)
+            return
+        yield from self._unsealed(first, inner, wanted)
+
+    def _unsealed(
+        self, header: CatalogHeader, inner: Iterator[CatalogRecord], wanted: tuple[str, ...] | None
+    ) -> Iterator[CatalogRecord]:
+        """An encrypted shipment's public catalog read with its identity (docs/format.md 19.8.3): the sealed
+        catalog's full summary in place of the public one, its entries in place of the ``sealed`` record that pins
+        it (checked against it once read whole), as a clear catalog gives them."""
+        from .sealed_catalog import SealedCatalog  # the crypt extra, for encrypted shipments only
+
+        assert self.identity is not None
+        store, name = self._sealed
+        sealed = SealedCatalog(store, name, self.identity, header.shipment)
+        try:
+            summary = sealed.summary()
+            yield header.with_summary(summary)
+            yield summary
+            for record in inner:
+                if isinstance(record, SealedRecord):
+                    if record.name != SEALED_CATALOG_NAME:
+                        raise FormatError(f"the catalog {self.path} pins {record.name!r}, not {SEALED_CATALOG_NAME}")
+                    for entry in sealed.entries():
+                        if wanted is None or CatalogEntry.TYPE in wanted:
+                            yield entry
+                    sealed.check(record)
+                elif wanted is None or record.TYPE in wanted or isinstance(record, EndRecord):
+                    yield record
+        finally:
+            sealed.close()
 
     def _records(self, what: str, only: tuple[str, ...] | None) -> Iterator[CatalogRecord]:
         drives = [0, 0]  # the header's (or summary's) count, and the drive records read
@@ -517,6 +567,14 @@ class CatalogReader:
     def drives(self) -> tuple[CatalogHeader, list[CatalogDrive]]:
         """The header and the drive list, after reading the whole catalog (entries counted, not parsed)."""
         return header_and(self.records(only=(CatalogDrive.TYPE,)), CatalogHeader, CatalogDrive)
+
+
+def sealed_beside(path: str) -> tuple[DriveStore, str]:
+    """Where the sealed catalog of the public catalog at ``path`` is: the file beside it whose name ends in
+    ``.age`` where the catalog's ends in ``.jsonl.zst``."""
+    directory, name = os.path.split(path)
+    stem = name.removesuffix(".jsonl.zst")
+    return LocalStore(directory or "."), f"{stem}.age" if stem != name else SEALED_CATALOG_NAME
 
 
 def header_and(records: Iterable[object], header_type: type[H], kind: type[R]) -> tuple[H, list[R]]:

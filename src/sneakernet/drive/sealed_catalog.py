@@ -149,34 +149,72 @@ def read_sealed_catalog(
     """The full summary, then every entry, of the sealed catalog of the drive ``store``, opened with ``identity``;
     once read to its end, its size and BLAKE3 must be ``pinned``'s (the public catalog's ``sealed`` record) and its
     header must name ``shipment``. FormatError (or IntegrityError, AuthenticationFailed) otherwise."""
-    what = f"the sealed catalog of {store.path}"
-    reader = SealedReader(store, SEALED_CATALOG_NAME, identity, what)
-    records = reader.records()
-    first: dict[str, Any] | None = next(records, {})
-    header = SealedCatalogHeader.from_json(first or {})
-    if header.shipment != shipment:
-        raise FormatError(f"{what} belongs to another shipment")
-    count, ended = 1, False
-    for raw in records:
-        count += 1
-        assert raw is not None  # read without a filter
-        if ended:
-            raise FormatError(f"{what} has records after its end record")
-        kind = raw.get("type")
-        if kind == CatalogEntry.TYPE:
-            yield CatalogEntry.from_v2(raw)
-        elif kind == CatalogSummary.TYPE and count == 2:
-            summary = CatalogSummary.from_json(raw)
-            if summary.files is None:
-                raise FormatError(f"{what} has a summary without its totals")
-            yield summary
-        elif kind == EndRecord.TYPE:
-            if EndRecord.from_json(raw).records != count:
-                raise FormatError(f"{what} has {count} records, its end record says otherwise")
-            ended = True
-        else:
-            raise FormatError(f"{what} line {count}: a {str(kind)[:40]!r} record has no place in a sealed catalog")
-    if not ended:
-        raise FormatError(f"{what} is cut short: it has no end record")
-    if (reader.size, reader.blake3) != (pinned.size, pinned.blake3):
-        raise IntegrityError(f"{what} does not match the BLAKE3 its public catalog gives")
+    sealed = SealedCatalog(store, SEALED_CATALOG_NAME, identity, shipment)
+    yield sealed.summary()
+    yield from sealed.entries()
+    sealed.check(pinned)
+
+
+class SealedCatalog:
+    """One pass over a sealed catalog (``name`` in ``store``, opened with ``identity``): :meth:`summary` first, then
+    :meth:`entries`, then :meth:`check` against the public catalog's ``sealed`` record, which a reader of the public
+    catalog meets only after its drive records (so the summary's totals are known before the drive records are
+    yielded, and the file is read once)."""
+
+    def __init__(self, store: DriveStore, name: str, identity: ShipmentIdentity, shipment: str) -> None:
+        self.what = f"the sealed catalog of {store.path}"
+        self.shipment = shipment
+        self._reader = SealedReader(store, name, identity, self.what)
+        self._records = self._reader.records()
+        self._count = 1
+        self._ended = False
+
+    def summary(self) -> CatalogSummary:
+        """The full summary (with the totals), after checking the header names the shipment."""
+        first: dict[str, Any] | None = next(self._records, {})
+        header = SealedCatalogHeader.from_json(first or {})
+        if header.shipment != self.shipment:
+            raise FormatError(f"{self.what} belongs to another shipment")
+        raw = next(self._records, None) or {}
+        self._count += 1
+        if raw.get("type") != CatalogSummary.TYPE:
+            raise FormatError(f"{self.what} has no summary after its header")
+        summary = CatalogSummary.from_json(raw)
+        if summary.files is None:
+            raise FormatError(f"{self.what} has a summary without its totals")
+        return summary
+
+    def entries(self) -> Iterator[CatalogEntry]:
+        """Every entry, through the end record (its count checked)."""
+        for raw in self._records:
+            self._count += 1
+            assert raw is not None  # read without a filter
+            if self._ended:
+                raise FormatError(f"{self.what} has records after its end record")
+            kind = raw.get("type")
+            if kind == CatalogEntry.TYPE:
+                yield CatalogEntry.from_v2(raw)
+            elif kind == EndRecord.TYPE:
+                if EndRecord.from_json(raw).records != self._count:
+                    raise FormatError(f"{self.what} has {self._count} records, its end record says otherwise")
+                self._ended = True
+            else:
+                raise FormatError(
+                    f"{self.what} line {self._count}: a {str(kind)[:40]!r} record has no place in a sealed catalog"
+                )
+        if not self._ended:
+            raise FormatError(f"{self.what} is cut short: it has no end record")
+
+    def check(self, pinned: SealedRecord) -> None:
+        """The file read whole is the one ``pinned`` names (size and BLAKE3)."""
+        if not self._ended:
+            for _ in self.entries():
+                pass
+        if (self._reader.size, self._reader.blake3) != (pinned.size, pinned.blake3):
+            raise IntegrityError(f"{self.what} does not match the BLAKE3 its public catalog gives")
+
+    def close(self) -> None:
+        """Stop reading (the age stream's thread let go) when the pass ends early."""
+        close = getattr(self._records, "close", None)
+        if close is not None:
+            close()

@@ -4,21 +4,27 @@ copy is found bad, and indexed in the journal."""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from ..drive import CatalogReader, DriveReader, open_drive_file
+from ..drive.reader import sealed_beside
 from ..errors import FormatError, UnsupportedVersion, UsageError
 from ..format import CATALOG_NAME, CatalogDrive, CatalogEntry, CatalogHeader, catalog_is_consistent, short_fingerprint
 from ..io.atomic import copy_atomic
 from .journal import CATALOG_COPY, Journal
 
+if TYPE_CHECKING:
+    from ..crypto.keys import ShipmentIdentity
 
-def index_catalog(journal: Journal, catalog: str) -> None:
+
+def index_catalog(journal: Journal, catalog: str, identity: ShipmentIdentity | None = None) -> None:
     """The catalog's entries into the journal (validate.CatalogIndex), once per restore: what each drive is
-    checked against. A catalog that lists a path twice or out of drive order lies: UsageError."""
+    checked against (an encrypted shipment's from its sealed catalog beside it, opened with ``identity``). A
+    catalog that lists a path twice or out of drive order lies: UsageError."""
     index = journal.catalog_index()
     if index.built() or journal.get("finished") == "true":
         return
-    entries = (r for r in CatalogReader(catalog).records() if isinstance(r, CatalogEntry))
+    entries = (r for r in CatalogReader(catalog, identity=identity).records() if isinstance(r, CatalogEntry))
     try:
         lies = index.build(entries)
     except FormatError as exc:
@@ -34,6 +40,12 @@ def copy_catalog(catalog: str, copy: str) -> None:
     temporary file O_EXCL|O_NOFOLLOW: a symlink left in the journal directory is refused, never written through."""
     with open_drive_file(catalog) as original:
         copy_atomic(original, copy, 0o600)
+    # An encrypted shipment's entries are in its sealed catalog beside it (docs/format.md 19.8.3): copied too,
+    # still sealed (the receiver's disk gets no plaintext of it but the journal's index).
+    (store, name), (_, copied) = sealed_beside(catalog), sealed_beside(copy)
+    if store.stat(name) is not None:
+        with store.open(name) as original:
+            copy_atomic(original, os.path.join(os.path.dirname(copy), copied), 0o600)
 
 
 def catalog_copy_problem(journal: Journal) -> str | None:

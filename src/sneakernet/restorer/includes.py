@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ..drive import CatalogReader
 from ..errors import UsageError
 from ..format import CatalogEntry
 from ..patterns import Include
+
+if TYPE_CHECKING:
+    from ..crypto.keys import ShipmentIdentity
 
 
 class Includes:
@@ -25,11 +29,11 @@ class Includes:
             return True
         return any(rule.matches(path) for rule in self.rules)
 
-    def refuse_unmatched(self, catalog: str) -> None:
+    def refuse_unmatched(self, catalog: str, identity: ShipmentIdentity | None = None) -> None:
         """A pattern that matches no path of the shipment is a typo, not a wish to restore nothing (tar says so
         too): refused before anything is written. Reads the catalog until every pattern has matched."""
         unmatched = list(self.rules)
-        for record in CatalogReader(catalog).records():
+        for record in CatalogReader(catalog, identity=identity).records():
             if isinstance(record, CatalogEntry):
                 unmatched = [rule for rule in unmatched if not rule.matches(record.path)]
                 if not unmatched:

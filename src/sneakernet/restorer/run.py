@@ -3,11 +3,13 @@ shipment when its last drive is in."""
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
+from typing import TYPE_CHECKING
 
 from ..drive import DriveReader, refuse_non_directory
 from ..errors import DestinationError, UsageError
@@ -29,6 +31,9 @@ from .states import DriveState, OutcomeStatus
 from .status import shipment_status
 from .unit import restore_drive
 
+if TYPE_CHECKING:
+    from ..drive.keys import Unlock
+
 
 def restore(
     drives: Sequence[str],
@@ -46,6 +51,7 @@ def restore(
     open_reader: Callable[[str], DriveReader] = DriveReader,
     wait: Callable[[str], None] | None = None,
     at_once: int | None = None,
+    key: Unlock | None = None,
 ) -> RestoreReport:
     """Restore what ``drives`` carry into ``into``; finish the shipment when its last drive is in.
 
@@ -73,7 +79,12 @@ def restore(
 
     While another restore writes into ``into``, this one is refused (UsageError); with ``wait``, that is called
     with a line saying so and the restore waits until the other ends.
+
+    An encrypted shipment's drives open with ``key`` (docs/format.md 19.8): a wrong one, or none, is refused before
+    anything is written (:class:`~sneakernet.errors.CryptoError`, exit 2).
     """
+    if key is not None and open_reader is DriveReader:
+        open_reader = functools.partial(DriveReader, key=key)
     if not drives:
         raise UsageError("give at least one drive to restore")
     refuse_non_directory(into, "destination")

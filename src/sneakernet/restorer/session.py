@@ -26,6 +26,8 @@ def journal_for(
     """Open the destination's journal, or start one from ``catalog`` or the first good catalog among the drives
     (``notes`` is told of damaged copies passed over)."""
     notes = notes if notes is not None else []
+    # An encrypted shipment's identity, as its drives were opened with (its entries are in its sealed catalog).
+    identity = next((reader.identity for reader in readers if reader.identity is not None), None)
     if Journal.exists(dest):
         journal = open_journal(dest)
         stored = journal.get_json("includes") or []
@@ -38,7 +40,7 @@ def journal_for(
         try:
             mend_catalog_copy(journal, readers, catalog, notes)
             # A run killed while it indexed the catalog (or a journal made before the index existed).
-            index_catalog(journal, os.path.join(Journal.directory(dest), CATALOG_COPY))
+            index_catalog(journal, os.path.join(Journal.directory(dest), CATALOG_COPY), identity)
         except UsageError:
             journal.close()
             raise
@@ -57,7 +59,7 @@ def journal_for(
     else:
         header, drives = read_catalog(catalog)
     if includes:
-        includes.refuse_unmatched(catalog)
+        includes.refuse_unmatched(catalog, identity)
     # The catalog copy first, whole and durable: the journal, made last, is what says a restore exists.
     os.makedirs(os.path.join(Journal.directory(dest), PARTS_DIR), exist_ok=True)
     copy = os.path.join(Journal.directory(dest), CATALOG_COPY)
@@ -82,7 +84,7 @@ def journal_for(
         },
     )
     try:
-        index_catalog(journal, copy)
+        index_catalog(journal, copy, identity)
     except UsageError:
         # Nothing restored yet: the lying catalog leaves no restore behind, another catalog starts afresh.
         journal.close()

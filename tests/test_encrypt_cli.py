@@ -1,0 +1,173 @@
+"""Encrypted shipments from the command line (issue 16, docs/format.md 19.8): pack --encrypt-to, --recipients-file,
+--passphrase-file and the profile's keys; restore, ls and info with --identity or --passphrase-file; a wrong key
+or none is one line, exit 2, nothing written."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from conftest import drive_dirs, invoke_cli, source_entries
+from sneakernet.crypto.keys import ShipmentIdentity
+
+#: Small chunks and segments, so that a few MB of a real tree make several drives of several segments each.
+SHAPE = ("--chunk-size", "64KiB", "--segment-size", "256KiB")
+
+
+def restored(dest: Path) -> dict[bytes, object]:
+    """What a restore put in ``dest``, its finished record (DEST/.sneakernet) left out."""
+    return {path: entry for path, entry in source_entries(dest).items() if not path.startswith(b".sneakernet")}
+
+
+def identity_file(path: Path) -> tuple[Path, str]:
+    """An age identity file (as age-keygen writes one) and its recipient."""
+    identity = ShipmentIdentity.generate()
+    path.write_text(f"# public key: {identity.recipient}\n{identity.secret_line()}\n")
+    return path, identity.recipient
+
+
+@pytest.fixture(scope="module")
+def real_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real tree: seven packages of Python's standard library, sources only (about 1.8 MB, some 100 files)."""
+    root = tmp_path_factory.mktemp("real") / "tree"
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    for name in ("email", "json", "urllib", "logging", "asyncio", "http", "xml"):
+        shutil.copytree(stdlib / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+@pytest.fixture(scope="module")
+def shipped(real_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """The real tree packed with --encrypt-to onto at least 3 drives: (tree, out, the receiver's identity file)."""
+    work = tmp_path_factory.mktemp("shipped")
+    key, recipient = identity_file(work / "key.txt")
+    out = work / "out"
+    code, _, err = invoke_cli("pack", real_tree, "--out", out, "--drive-size", "1100KB", *SHAPE, "--encrypt-to",
+                              recipient)  # fmt: skip
+    assert code == 0, err
+    return real_tree, out, key
+
+
+def test_no_name_nor_sample_of_the_real_tree_is_on_any_drive(shipped) -> None:
+    tree, out, _ = shipped
+    drives = drive_dirs(out)
+    assert len(drives) >= 3
+    names = {part for path in source_entries(tree) for part in path.split(b"/") if len(part) >= 5}
+    samples: set[bytes] = set()
+    for path in tree.rglob("*"):
+        if path.is_file() and path.stat().st_size >= 64:
+            data = path.read_bytes()
+            samples |= {data[:32], data[len(data) // 2 : len(data) // 2 + 32], data[-32:]}
+    assert len(names) > 50 and len(samples) > 200
+    found = []
+    for path in out.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            found += [(path.name, needle) for needle in names | samples if needle in data]
+    assert not found
+
+
+def test_restore_with_the_identity_is_identical_and_with_another_writes_nothing(shipped, tmp_path: Path) -> None:
+    tree, out, key = shipped
+    drives = drive_dirs(out)
+    other, _ = identity_file(tmp_path / "other.txt")
+    for given in (("--identity", other), ()):
+        code, stdout, err = invoke_cli("restore", *drives, "--into", tmp_path / "dest", *given)
+        assert code == 2 and stdout == "" and err.count("\n") == 1, err
+        assert not (tmp_path / "dest").exists()
+    assert "does not open keys/recipients.age" in invoke_cli("restore", *drives, "--into", tmp_path / "d",
+                                                             "--identity", other)[2]  # fmt: skip
+    assert "--identity FILE" in invoke_cli("restore", *drives, "--into", tmp_path / "d")[2]
+    code, _, err = invoke_cli("restore", *reversed(drives), "--into", tmp_path / "dest", "--identity", key)
+    assert code == 0, err
+    assert restored(tmp_path / "dest") == source_entries(tree)
+
+
+def test_a_restore_drive_by_drive_and_status_between(shipped, tmp_path: Path) -> None:
+    tree, out, key = shipped
+    first, *rest = drive_dirs(out)
+    dest = tmp_path / "dest"
+    assert invoke_cli("restore", first, "--into", dest, "--identity", key)[0] == 0
+    # status reads the journal on the receiver's disk: no key needed.
+    code, stdout, _ = invoke_cli("status", "--json", dest)
+    assert code == 3 and len(json.loads(stdout)["waiting"]) == len(rest)
+    for drive in rest:
+        assert invoke_cli("restore", drive, "--into", dest, "--identity", key)[0] == 0
+    assert invoke_cli("status", dest)[0] == 0
+    assert restored(dest) == source_entries(tree)
+    assert os.listdir(dest / ".sneakernet") == ["finished.json"]  # the journal went, its sealed catalog copy too
+
+
+def test_ls_and_info_with_and_without_the_key(shipped, tmp_path: Path) -> None:
+    tree, out, key = shipped
+    drive = drive_dirs(out)[0]
+    code, stdout, _ = invoke_cli("ls", "--json", drive, "--identity", key)
+    assert code == 0
+    listed = {json.loads(line)["path"] for line in stdout.splitlines()}
+    assert listed == {os.fsdecode(path) for path in source_entries(tree)}
+    code, stdout, err = invoke_cli("ls", drive)
+    assert (code, stdout, err.count("\n")) == (2, "", 1) and "encrypted shipment" in err
+    code, stdout, _ = invoke_cli("info", "--json", drive)
+    keyless = json.loads(stdout)
+    assert code == 0 and keyless["encrypted"] is True and keyless["files"] is None and keyless["drives"] >= 3
+    code, stdout, _ = invoke_cli("info", "--json", drive, "--identity", key)
+    keyed = json.loads(stdout)
+    assert keyed["files"] == sum(1 for path in tree.rglob("*") if path.is_file())
+    assert keyed["fingerprint"] == keyless["fingerprint"]
+    assert "names, sizes and contents need its key" in invoke_cli("info", drive)[1]
+
+
+def test_a_passphrase_file_and_a_recipients_file_each_open_the_shipment(real_tree: Path, tmp_path: Path) -> None:
+    key, recipient = identity_file(tmp_path / "key.txt")
+    (tmp_path / "recipients.txt").write_text(f"# the receiver\n{recipient}\n")
+    (tmp_path / "pass.txt").write_text("correct horse battery staple\n")
+    out = tmp_path / "out"
+    code, _, err = invoke_cli("pack", real_tree / "json", "--out", out, "--drive-size", "10MB", *SHAPE,
+                              "--recipients-file", tmp_path / "recipients.txt", "--passphrase-file",
+                              tmp_path / "pass.txt")  # fmt: skip
+    assert code == 0, err
+    drives = drive_dirs(out)
+    assert sorted(os.listdir(drives[0] / "keys")) == ["passphrase.age", "recipients.age"]
+    for n, given in enumerate((("--identity", key), ("--passphrase-file", tmp_path / "pass.txt"))):
+        code, _, err = invoke_cli("restore", *drives, "--into", tmp_path / f"dest{n}", *given)
+        assert code == 0, err
+        assert restored(tmp_path / f"dest{n}") == source_entries(real_tree / "json")
+    (tmp_path / "wrong.txt").write_text("incorrect horse\n")
+    code, _, err = invoke_cli("restore", *drives, "--into", tmp_path / "dest2", "--passphrase-file",
+                              tmp_path / "wrong.txt")  # fmt: skip
+    assert code == 2 and "passphrase given does not open" in err and not (tmp_path / "dest2").exists()
+
+
+def test_the_profile_encrypts_to_its_recipients(real_tree: Path, tmp_path: Path) -> None:
+    key, recipient = identity_file(tmp_path / "key.txt")
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(f"drive_size: 10MB\nchunk_size: 64KiB\nencrypt_to:\n  - {recipient}\n")
+    out = tmp_path / "out"
+    assert invoke_cli("pack", real_tree / "json", "--out", out, "--config", profile)[0] == 0
+    (drive,) = drive_dirs(out)
+    assert json.loads((drive / "drive.json").read_text())["encrypted"] is True
+    assert invoke_cli("restore", drive, "--into", tmp_path / "dest", "--identity", key)[0] == 0
+    profile.write_text("drive_size: 10MB\npassphrase: hunter2\n")
+    code, _, err = invoke_cli("pack", real_tree / "json", "--out", tmp_path / "o2", "--config", profile)
+    assert code == 2 and "unknown key 'passphrase'" in err  # a secret has no place in a profile: passphrase_file
+
+
+def test_bad_encryption_options_are_one_line_before_anything_is_written(real_tree: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    cases = [
+        (("--encrypt-to", "age1notakey"), "is not a valid age X25519 recipient"),
+        (("--encrypt-to", "ssh-dss AAAA"), "neither an age X25519 recipient"),
+        (("--passphrase",), "--passphrase asks on the terminal"),  # the test's stdin is no terminal
+        (("--passphrase-file", tmp_path / "missing.txt"), "cannot read the passphrase file"),
+        (("--recipients-file", tmp_path / "bad.txt"), "bad.txt, line 2: recipient 'age1notakey' is not a valid"),
+    ]
+    (tmp_path / "bad.txt").write_text(f"{ShipmentIdentity.generate().recipient}\nage1notakey\n")
+    for options, message in cases:
+        code, _, err = invoke_cli("pack", real_tree / "json", "--out", out, "--drive-size", "10MB", *options)
+        assert code == 2 and message in err and err.count("\n") == 1, (options, err)
+        assert not out.exists()
