@@ -45,6 +45,9 @@ drives: [/mnt/usb1, /mnt/usb2]
 encrypt_to: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p]
 recipients_files: [receivers.txt]
 passphrase_file: passphrase.txt
+parity: 2
+parity_drives: [/mnt/usb9, /mnt/usb10]
+parity_dir: /var/tmp/parity
 """
 
 
@@ -64,6 +67,9 @@ def test_every_key(tmp_path: Path) -> None:
         encrypt_to=("age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",),
         recipients_files=("receivers.txt",),
         passphrase_file="passphrase.txt",
+        parity=2,
+        parity_drives=("/mnt/usb9", "/mnt/usb10"),
+        parity_dir="/var/tmp/parity",
     )
     assert set(loaded.given()) == set(KEYS)
 
@@ -75,8 +81,15 @@ def test_example_profile_shows_every_key() -> None:
         assert re.search(rf"^#.*\n{key}:", text, re.MULTILINE), f"examples/sneakernet.yaml: {key} has no comment"
     loaded = load_profile(EXAMPLE)
     assert loaded.drive_size == 8 * 10**12 and loaded.excludes and loaded.drives is None
-    # The example encrypts nothing: its encryption keys are shown commented, set to null.
-    assert set(loaded.given()) == set(KEYS) - {"drives", "encrypt_to", "recipients_files", "passphrase_file"}
+    # The example encrypts nothing: its encryption keys are shown commented, set to null; so are the parity drives.
+    assert set(loaded.given()) == set(KEYS) - {
+        "drives",
+        "encrypt_to",
+        "recipients_files",
+        "passphrase_file",
+        "parity_drives",
+        "parity_dir",
+    }
 
 
 @pytest.mark.parametrize("text", ["", "# nothing but a comment\n", "---\n", "level: null\nreserve: ~\n"])

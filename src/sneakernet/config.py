@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 MAX_LEVEL = 22
 #: The most encoding threads, as ``--threads`` takes them.
 MAX_THREADS = 256
+#: The most parity drives a group has (docs/format.md 19.7.1).
+MAX_PARITY = 6
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,10 @@ class Profile:
     encrypt_to: tuple[str, ...] | None = None
     recipients_files: tuple[str, ...] | None = None
     passphrase_file: str | None = None
+    #: pack --parity M, --parity-drive, --parity-dir (docs/pack.md, Parity drives).
+    parity: int | None = None
+    parity_drives: tuple[str, ...] | None = None
+    parity_dir: str | None = None
 
     def given(self) -> dict[str, Any]:
         """The keys the profile sets, with their values."""
@@ -127,6 +133,9 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "encrypt_to": _texts("public key"),
     "recipients_files": _texts("recipients file path"),
     "passphrase_file": _text,
+    "parity": _integer(0, MAX_PARITY),
+    "parity_drives": _texts("parity drive path"),
+    "parity_dir": _text,
 }
 assert set(_CHECKS) == set(KEYS)
 

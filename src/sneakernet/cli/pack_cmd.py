@@ -42,6 +42,27 @@ if TYPE_CHECKING:
     "Several drives at once).  [default: 1, drives filled in order]",
 )
 @click.option(
+    "--parity",
+    type=click.IntRange(0, 6),
+    default=0,
+    metavar="M",
+    help="Also write M parity drives (OUT/parity-NNNN, or --parity-drive), computed while the data drives are "
+    "written: any M of the drives can be lost (docs/pack.md, Parity drives).  [default: 0]",
+)
+@click.option(
+    "--parity-drive",
+    "parity_drives",
+    metavar="PATH",
+    multiple=True,
+    help="With --parity M and --drive: a mounted, empty drive for the parity (repeat, M times).",
+)
+@click.option(
+    "--parity-dir",
+    metavar="DIR",
+    help="With --parity: a local directory of M times a drive's size where the parity adds up until the data "
+    "drives are written.  [default with --out: OUT/.parity-accumulating]",
+)
+@click.option(
     "--drive-size",
     type=SIZE,
     help="Size of each drive: 8TB, 500GB, 7.2TiB. Needed with --out; caps --drive's free space.",
@@ -99,6 +120,9 @@ def pack_command(
     out: str | None,
     drives: tuple[str, ...],
     at_once: int,
+    parity: int,
+    parity_drives: tuple[str, ...],
+    parity_dir: str | None,
     drive_size: int | None,
     assume_ratio: float | None,
     chunk_size: int,
@@ -128,6 +152,7 @@ def pack_command(
       sneakernet pack dataset/ --out shipment/ --drive-size 8TB
       sneakernet pack dataset/ --drive /mnt/usb1 --drive /mnt/usb2
       sneakernet pack dataset/ --drive /mnt/usb1 --drive /mnt/usb2 --at-once 2    # both drives at the same time
+      sneakernet pack dataset/ --out shipment/ --drive-size 8TB --at-once 4 --parity 1  # + parity-0001
       sneakernet pack dataset/ --drive /mnt/usb1 --drive /mnt/usb2 --assume-ratio 0.7   # plan's ratio
       sneakernet pack dataset/ --out shipment/ --drive-size 500GB --exclude '*.tmp' --json
       sneakernet pack dataset/ --out shipment/ --drive-size 8TB --resume    # after an interruption
@@ -184,6 +209,9 @@ def pack_command(
             assume_ratio=assume_ratio,
             at_once=at_once,
             encryption=encryption,
+            parity=pick("parity", parity),
+            parity_drives=pick("parity_drives", parity_drives),
+            parity_dir=pick("parity_dir", parity_dir),
         ),
     )
     if as_json:

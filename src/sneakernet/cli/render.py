@@ -55,6 +55,12 @@ def print_pack_summary(summary: PackSummary, quiet: bool) -> None:
     for drive in summary.drives:
         lane = f"  (lane {drive['lane']})" if summary.lanes > 1 else ""
         lines.append(f"  {drive['label']}: {drive['path']}  {format_size(drive['stored_bytes'])}{lane}")
+    for drive in summary.parity_drives:
+        kept = "  (kept from before)" if drive["kept"] else ""
+        lines.append(f"  {drive['label']}: {drive['path']}  {format_size(drive['stored_bytes'])} of parity{kept}")
+    if summary.parity_drives:
+        total = len(summary.drives) + len(summary.parity_drives)
+        lines.append(f"  any {len(summary.parity_drives)} of the {total} drives can be lost: the others rebuild them")
     if summary.catalog_copy:
         lines.append(f"  the catalog is on the last drive and kept at {summary.catalog_copy}")
     lines.append(f"fingerprint: {summary.short_fingerprint}  (full: {summary.fingerprint})")

@@ -25,6 +25,7 @@ from ..format.container import RecordWriter, encode_record
 from ..io.atomic import write_error
 from ..io.store import DriveStore, PartialFile
 from ..units import format_size
+from .accumulator import ColumnFeed
 from .sealed import DriveSealing, ShipmentSealing
 
 
@@ -43,9 +44,11 @@ class DriveWriter:
 
     def __init__(
         self, store: DriveStore, label: str, header: ManifestHeader, segment_size: int,
-        sealing: ShipmentSealing | None = None,
+        sealing: ShipmentSealing | None = None, feed: ColumnFeed | None = None,
     ) -> None:  # fmt: skip
         self.store = store
+        #: pack --parity: every stored byte goes on, in order, to the parity accumulated in the same pass.
+        self.feed = feed
         #: Where the drive is, for messages.
         self.path = store.path
         self.label = label
@@ -88,6 +91,8 @@ class DriveWriter:
             self._segment.write(stored)
         except OSError as exc:
             raise self._os_error(exc, "write a segment") from exc
+        if self.feed is not None:
+            self.feed.write(stored)
         self._segment_hasher.update(stored)
         self._segment_chunks += 1
         self.stored_bytes += len(stored)
@@ -129,6 +134,8 @@ class DriveWriter:
 
     def finish(self) -> DriveLabel:
         """Close the last segment, finish the manifest, write B3SUMS and drive.json; the drive is finished."""
+        if self.feed is not None:
+            self.feed.close()  # the drive's last partial block: its parity is whole before drive.json is written
         try:
             self._close_segment()
             if self.sealing:

@@ -32,8 +32,10 @@ from ..progress import NullProgress, Progress
 from ..scan import scan
 from .checks import _check_space, _refuse_bad_input
 from .coordinator import Lanes, cut_walk, pack_in_lanes
+from .parity import ParityOptions
 from .pipeline import run_pipeline
 from .resume import FinishedDrives, find_finished
+from .same_pass import finish_parity, prepare_parity
 from .shipment import ShipmentWriter
 from .summary import PackSummary
 from .targets import DriveTargets, NextDrive
@@ -58,6 +60,9 @@ def pack(
     open_store: Callable[[str], DriveStore] | None = None,
     at_once: int = 1,
     encryption: Encryption | None = None,
+    parity: int | ParityOptions = 0,
+    parity_drives: Sequence[str] = (),
+    parity_dir: str | None = None,
 ) -> PackSummary:
     """Pack the tree at ``source`` into ``out/drive-NNNN`` directories of ``drive_size`` bytes, or onto the
     mounted ``drives`` in order (each up to its free space or ``drive_size``, whichever is smaller).
@@ -93,6 +98,11 @@ def pack(
     With ``encryption`` (recipients, a passphrase) the shipment is encrypted (docs/format.md 19.8): format version
     2, one lane; a fresh shipment identity, wrapped for them in every drive's keys/; chunks sealed, the manifest and
     catalog split into public and sealed parts. It cannot be resumed yet, swapped at one dock or packed at once.
+
+    With ``parity`` M, M parity drives are written too (docs/format.md 19.7, 19.10; same_pass.py), their parity added
+    up while the data drives are written: ``out/parity-NNNN``, or the mounted ``parity_drives`` (then ``parity_dir``,
+    a local directory of M times a drive's stored bytes, holds the parity until the data drives are done). They are
+    the drives ``sneakernet parity`` writes for these data drives (``summary.parity_drives``).
     """
     open_store = open_store or LocalStore
     options = options or PackOptions()
@@ -110,6 +120,10 @@ def pack(
         # Resuming replays the finished drives' records, whose chunk ids version 2 counts per drive (19.4).
         raise UsageError("resuming a pack of format version 2 is not supported yet: pack again from the start")
     targets = DriveTargets(out, drives, drive_size, options.reserve, resume, next_drive)
+    same_pass = prepare_parity(
+        parity, out=out, parity_drives=parity_drives, parity_dir=parity_dir, segment_size=options.segment_size,
+        resume=resume, swap=next_drive is not None,
+    )  # fmt: skip
     tree = LocalSource(source) if isinstance(source, str | os.PathLike) else source
     work = _lanes_work_dir(at_once, tree, next_drive, resume)
     own_record = tree.restore_record_excludes()
@@ -144,8 +158,9 @@ def pack(
             assert isinstance(tree, LocalSource) and work is not None
             spool.sync()
             lanes = Lanes(
-                tree, spool.path or "", work, targets, options, ranges, shipment, created, catalog_size, open_store
-            )
+                tree, spool.path or "", work, targets, options, ranges, shipment, created, catalog_size, open_store,
+                same_pass,
+            )  # fmt: skip
             return pack_in_lanes(lanes, totals, progress, catalog_dir, started, bool(own_record))
         if resume:
             for path in list(targets.drive_paths())[len(finished.labels) :]:
@@ -154,6 +169,7 @@ def pack(
         replayed = writer.take_over(finished) if finished.labels else None
         writer.progress = progress
         writer.sealing = sealing
+        writer.parity = same_pass.accumulator() if same_pass is not None else None
         progress.start(totals.unique_bytes)
         try:
             codec = ChunkCodec(options.level, CIPHER if sealing is not None else None)
@@ -164,6 +180,8 @@ def pack(
             raise
         finally:
             progress.close()
+            if writer.parity is not None:
+                writer.parity.close()
     finally:
         spool.close()
         if work:
@@ -210,6 +228,7 @@ def pack(
             copy_catalog(stores[-1], catalog_copy)
     finally:
         writer.catalog_lines.close()
+    parity_results = finish_parity(same_pass, drive_paths, writer.labels[0].created) if same_pass else []
     return PackSummary(
         shipment=shipment,
         fingerprint=shipment_fingerprint,
@@ -232,6 +251,7 @@ def pack(
         resumed_drives=len(finished.labels),
         catalog_copy=catalog_copy,
         restore_record_left_out=bool(own_record),
+        parity_drives=[result.to_json() for result in parity_results],
     )
 
 

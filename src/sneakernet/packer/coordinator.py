@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
 
 from .._version import __version__
+from ..drive.accumulator import AccumulatorSpec
 from ..drive.catalog import catalog_body, copy_catalog, finish_shipment
 from ..format import FORMAT_VERSION_2, CatalogHeader, DriveLabel, body_fingerprint
 from ..io.source import KIND_FILE, LocalSource, SourceEntry, Unreadable
@@ -31,6 +32,7 @@ from ..progress import Progress, begin_drive
 from ..scan import ScanTotals
 from ..space.lanes import LaneRange, cut_lanes, entry_weight
 from .lane import LaneDrive, LaneDrives, LaneResult, LaneTask, init_lane_process, pack_lane
+from .same_pass import SamePassParity, finish_parity
 from .summary import LISTED_PATHS, PackSummary, ReadTally
 from .targets import DriveTargets
 
@@ -200,6 +202,7 @@ def lane_options(options: PackOptions, lanes: int) -> PackOptions:
 def lane_tasks(
     ranges: list[LaneRange], spool: str, source: str, options: PackOptions, drives: LaneDrives, shipment: str,
     created: str, catalog_size: int, work_dir: str, open_store: Callable[[str], DriveStore] = LocalStore,
+    parity: AccumulatorSpec | None = None,
 ) -> list[LaneTask]:  # fmt: skip
     """One task per lane; each lane's catalog entry lines go to ``work_dir/lane-N.entries``."""
     per_lane = lane_options(options, len(ranges))
@@ -208,7 +211,7 @@ def lane_tasks(
         return LaneTask(
             lane=r.lane, start=r.start, stop=r.stop, spool=spool, source=source, options=per_lane, drives=drives,
             shipment=shipment, created=created, catalog_size=catalog_size,
-            entries_path=os.path.join(work_dir, f"lane-{r.lane}.entries"), open_store=open_store,
+            entries_path=os.path.join(work_dir, f"lane-{r.lane}.entries"), open_store=open_store, parity=parity,
         )  # fmt: skip
 
     return [task(r) for r in ranges]
@@ -230,6 +233,8 @@ class Lanes:
     created: str
     catalog_size: int
     open_store: Callable[[str], DriveStore] = LocalStore
+    #: pack --parity: the parity accumulated by the lanes as they write, then written to the parity drives.
+    parity: SamePassParity | None = None
 
     def tasks(self) -> list[LaneTask]:
         targets = self.targets
@@ -237,6 +242,7 @@ class Lanes:
         return lane_tasks(
             self.ranges, self.spool, os.fsdecode(self.source.root), self.options, drives, self.shipment,
             self.created, self.catalog_size, self.work, self.open_store,
+            self.parity.spec if self.parity is not None else None,
         )  # fmt: skip
 
 
@@ -266,6 +272,8 @@ def pack_in_lanes(
     if catalog_dir:
         catalog_copy = os.path.join(catalog_dir, f"{lanes.shipment}.catalog.jsonl.zst")
         copy_catalog(stores[-1], catalog_copy)
+    parity = lanes.parity
+    parity_results = finish_parity(parity, [d.path for d in outcome.drives], lanes.created) if parity else []
     tally = outcome.tally
     return PackSummary(
         shipment=lanes.shipment,
@@ -289,6 +297,7 @@ def pack_in_lanes(
         catalog_copy=catalog_copy,
         restore_record_left_out=restore_record_left_out,
         lanes=outcome.lanes,
+        parity_drives=[result.to_json() for result in parity_results],
     )
 
 

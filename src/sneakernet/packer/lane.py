@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import errors
+from ..drive.accumulator import AccumulatorSpec, ParityAccumulator
 from ..errors import DestinationError, SneakernetError
 from ..format import DriveLabel, drive_label
 from ..io.source import KIND_FILE, LocalSource, SourceEntry, Unreadable
@@ -87,6 +88,8 @@ class LaneTask:
     entries_path: str
     #: How each drive directory is opened for writing (a class or function a lane's process can import).
     open_store: Callable[[str], DriveStore] = LocalStore
+    #: pack --parity: where the lanes add their drives' stored bytes into the parity rows (drive/accumulator.py).
+    parity: AccumulatorSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -240,6 +243,7 @@ def run_lane(task: LaneTask, numbers: DriveNumbers, progress: Progress) -> LaneR
             lane=Lane(task.lane, numbers.take), catalog_lines=lines,
         )  # fmt: skip
         writer.progress = progress
+        writer.parity = ParityAccumulator(task.parity) if task.parity is not None else None
         hardlinks: dict[tuple[int, int], bytes] = {}
         entries = lane_entries(read_spool(task.spool), task.start, task.stop, hardlinks)
         try:
@@ -255,6 +259,8 @@ def run_lane(task: LaneTask, numbers: DriveNumbers, progress: Progress) -> LaneR
             raise
         finally:
             progress.close()
+            if writer.parity is not None:
+                writer.parity.close()
         result.stored_raw_bytes = writer.stored_raw_bytes
         for label, sums in zip(writer.labels, writer.checksums, strict=True):
             path = task.drives.path(label.drive)

@@ -24,6 +24,7 @@ import blake3
 
 from .._version import __version__
 from ..drive import CatalogReader, DriveReader, clear_unfinished, holds_shipment, refuse_non_directory
+from ..drive.accumulator import ParityAccumulator
 from ..drive.parity import ParityDriveWriter, copy_covered
 from ..drive.stream import StoredStream
 from ..errors import DestinationError, FormatError, UsageError
@@ -123,10 +124,12 @@ def add_parity(
     options: ParityOptions | None = None,
     catalog: str | None = None,
     progress: Progress | None = None,
+    created: str | None = None,
 ) -> ParitySummary:
     """Write the parity drives of the shipment whose data drives are ``drives`` (every one of them), into
     ``out``/parity-NNNN or onto the directories ``targets`` (as many as the groups need parity drives). A parity
-    drive left unfinished by an interrupted run is written again with ``options.resume``; finished ones are kept."""
+    drive left unfinished by an interrupted run is written again with ``options.resume``; finished ones are kept.
+    ``created`` is the time their headers record (default: now; pack --parity gives the shipment's)."""
     options = options or ParityOptions()
     options.check()
     progress = progress or NullProgress()
@@ -139,7 +142,7 @@ def add_parity(
     parts = groups(len(readers), options.group_size)
     paths = _parity_paths(out, targets, len(parts) * options.parity)
     finished = [_finished(path, options.resume) for path in paths]
-    created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = created or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     summary = ParitySummary(
         readers[0].label.shipment, len(readers), [(g[0], g[-1]) for g in parts], engine=backend.name
     )
@@ -304,8 +307,12 @@ class _Group:
         ]
         self.writers: dict[int, ParityDriveWriter] = {}
 
-    def write(self, code: ParityCode, progress: Progress) -> list[ParityDriveResult]:
-        """Read every data drive of the group once and write the rows whose parity drive is not finished."""
+    def write(
+        self, code: ParityCode, progress: Progress, accumulated: ParityAccumulator | None = None
+    ) -> list[ParityDriveResult]:
+        """Read every data drive of the group once and write the rows whose parity drive is not finished; with
+        ``accumulated`` (pack --parity: the rows summed while the data drives were written), write those rows'
+        blocks instead, reading no data drive but its drive.json and manifest."""
         results: list[ParityDriveResult] = []
         rows: list[int] = []
         for row, (path, kept) in enumerate(zip(self.paths, self.finished, strict=True)):
@@ -322,7 +329,10 @@ class _Group:
             for row in rows:
                 label = parity_label(self.headers[row].drive)
                 self.writers[row] = ParityDriveWriter(self.paths[row], label, self.headers[row], self.covers)
-            self._pass(code, streams, rows, progress)
+            if accumulated is None:
+                self._pass(code, streams, rows, progress)
+            else:
+                self._drain(accumulated, rows, progress)
         except BaseException:
             for writer in self.writers.values():
                 writer.abort()
@@ -371,6 +381,13 @@ class _Group:
                     progress.advance(read)
         for stream in streams:
             stream.check_end()  # every segment read to its end, so every one checked against its manifest
+
+    def _drain(self, accumulated: ParityAccumulator, rows: list[int], progress: Progress) -> None:
+        """Each row's accumulated blocks handed to its parity drive's writer, stripe after stripe."""
+        begin_drive(progress, ", ".join(parity_label(self.headers[row].drive) for row in rows))
+        for row in rows:
+            for block in accumulated.blocks(row, self.stripes):
+                self.writers[row].write(block)
 
     def finish(self, catalog: str, catalog_blake3: str) -> None:
         for writer in self.writers.values():

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol
 from .._version import __version__
 from ..chunks.stream import EncodedChunk, FileEnd, RawChunk
 from ..drive import DriveWriter
+from ..drive.accumulator import ParityAccumulator
 from ..drive.catalog import catalog_entry
 from ..errors import DestinationError, OutOfSpace
 from ..format import (
@@ -116,6 +117,8 @@ class ShipmentWriter:
         #: An encrypted shipment's keys and sealing (docs/format.md 19.8; format version 2): each drive's writer
         #: seals its chunks and splits its records.
         self.sealing: ShipmentSealing | None = None
+        #: pack --parity: the parity accumulated from every drive's stored bytes as they are written (19.10).
+        self.parity: ParityAccumulator | None = None
 
     def take_over(self, finished: FinishedDrives) -> Iterator[tuple[ManifestRecord, Callable[[], bytes]]]:
         """Continue after the drives an interrupted pack finished: their labels, checksums and catalog entries;
@@ -234,8 +237,9 @@ class ShipmentWriter:
         self.sizes[index] = slot.size
         log.info("%s: filling %s (room for %d bytes)", drive_label(index), slot.path, slot.capacity)
         begin_drive(self.progress, drive_label(index))
+        feed = self.parity.column(index) if self.parity is not None else None
         self.drive = DriveWriter(
-            self.open_store(slot.path), drive_label(index), header, self.options.segment_size, self.sealing
+            self.open_store(slot.path), drive_label(index), header, self.options.segment_size, self.sealing, feed
         )
         return DriveBudget(slot.capacity, self.catalog_size), self.drive.records
 

@@ -44,6 +44,8 @@ class PackSummary:
     restore_record_left_out: bool = False
     #: Lanes written at once (format version 2, pack --at-once); 1 for a pack that filled its drives in order.
     lanes: int = 1
+    #: pack --parity: the parity drives written (label, path, group, row, stored_bytes, kept by a resumed pack).
+    parity_drives: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def short_fingerprint(self) -> str:

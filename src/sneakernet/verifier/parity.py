@@ -33,7 +33,7 @@ from ..format import (
     ManifestRecord,
     SegmentRecord,
     drive_label,
-    fingerprint,
+    shipment_fingerprint,
     show_path,
 )
 from ..format.checksums import parse_checksums
@@ -243,7 +243,8 @@ class ParityDriveCheck:
                 facts.usable = False
                 break
         if self.settings.expected_fingerprint:
-            computed = fingerprint(drive.manifest_blake3 for drive in drives)
+            # Version 2's is the catalog body's (19.6), which the catalog reader checked as it read it.
+            computed = shipment_fingerprint(header, drives)
             self.report.fingerprint_matched = computed.startswith(self.settings.expected_fingerprint)
             if not self.report.fingerprint_matched:
                 self.report.add(

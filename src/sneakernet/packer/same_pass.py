@@ -1,0 +1,169 @@
+"""pack --parity M: parity computed in the same pass as the data drives (docs/format.md 19.10).
+
+While pack writes the data drives (one after another, or several at once in lanes), every stored byte is added into
+M parity rows in a local work directory (drive/accumulator.py); no data drive is read again. Once every data drive
+and the catalog are written, each parity drive is written from its row by the writer ``sneakernet parity`` uses
+(packer/parity.py's group pass), reading of the data drives only their drive.json and manifest (the ``covered/``
+copies), so that the parity drives are byte-identical to what ``sneakernet parity`` writes for the same data drives
+(with the same creation time: pack gives its parity drives the shipment's).
+
+The catalog gets no ``parity`` records: it is written before the parity drives are, as when parity is added after
+the shipment left (19.5, 19.7.7), and every parity drive carries a copy of it.
+
+Parity is computed again from the data drives, as ``sneakernet parity`` does, where the rows cannot be trusted or do
+not fit one group: a resumed pack (what a stopped pack had added is unknown), or more than 251 data drives.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..drive.accumulator import AccumulatorSpec, ParityAccumulator, empty_rows, remove_rows
+from ..errors import DestinationError, UsageError
+from ..parity.engine import ParityCode, load_backend
+from ..parity.matrix import MAX_COLUMNS
+from ..progress import NullProgress, Progress
+from .parity import (
+    ParityDriveResult,
+    ParityOptions,
+    _catalog_on,
+    _check_catalog,
+    _data_drives,
+    _finished,
+    _Group,
+    _parity_paths,
+    add_parity,
+)
+
+#: Where parity accumulates by default with --out: a directory of the output, removed once the parity drives are
+#: written.
+OUT_WORK_DIR = ".parity-accumulating"
+
+
+@dataclass(frozen=True)
+class SamePassParity:
+    """pack --parity's parity drives as set up before packing: the rows' work directory, the parity drives (paths
+    in row order, and which a resumed pack finished), how they are written."""
+
+    spec: AccumulatorSpec
+    targets: tuple[str, ...]
+    finished: tuple[bool, ...]
+    options: ParityOptions
+    #: With --out, the output directory: parity drives beyond one group's go there too (OUT/parity-NNNN).
+    out: str | None = None
+    #: A resumed pack: rows from before the stop are not trusted; parity is computed from the drives at the end.
+    recompute: bool = False
+
+    @property
+    def lane_spec(self) -> AccumulatorSpec | None:
+        """What the data drives' writers add into (None: nothing, the parity is computed at the end)."""
+        return None if self.recompute else self.spec
+
+    def accumulator(self) -> ParityAccumulator | None:
+        spec = self.lane_spec
+        return ParityAccumulator(spec) if spec is not None else None
+
+
+def prepare_parity(
+    parity: int | ParityOptions,
+    *,
+    out: str | None,
+    parity_drives: Sequence[str],
+    parity_dir: str | None,
+    segment_size: int,
+    resume: bool,
+    swap: bool,
+) -> SamePassParity | None:
+    """Check pack's parity options and the parity drives before anything is written; None without parity.
+
+    ``parity`` is M (parity segments of pack's ``segment_size``) or the options of ``sneakernet parity``. With --out
+    the parity drives are OUT/parity-NNNN and the rows accumulate in OUT/.parity-accumulating (or ``parity_dir``);
+    with --drive they are ``parity_drives`` (M mounted, empty drives) and the rows accumulate in ``parity_dir``, a
+    local directory with room for M times a data drive's stored bytes."""
+    if not parity:
+        if parity_drives or parity_dir:
+            raise UsageError("--parity-drive and --parity-dir go with --parity M")
+        return None
+    if swap:
+        raise UsageError(
+            "pack --parity with --swap (one dock) is not supported yet: pack, then add the parity drives with "
+            "sneakernet parity DRIVE... --drive PATH"
+        )
+    if isinstance(parity, ParityOptions):
+        options = dataclasses.replace(parity, resume=resume)
+    else:
+        options = ParityOptions(parity=parity, segment_size=segment_size, resume=resume)
+        if segment_size % options.block_size:
+            raise UsageError(
+                f"with --parity, --segment-size must be a multiple of the {options.block_size >> 20}MiB parity "
+                "block (the parity drives' segments are that size too)"
+            )
+    options.check()
+    if options.group_size != MAX_COLUMNS:
+        raise UsageError(
+            "pack --parity puts the data drives in groups of 251: add smaller groups with sneakernet parity"
+        )
+    m = options.parity
+    if out is not None:
+        if parity_drives:
+            raise UsageError("with --out the parity drives are OUT/parity-NNNN: --parity-drive goes with --drive")
+        targets = _parity_paths(out, (), m)
+        work = parity_dir or os.path.join(out, OUT_WORK_DIR)
+    else:
+        if parity_dir is None:
+            raise UsageError(
+                "pack --parity onto --drive needs --parity-dir DIR, a local directory with room for M times a drive's "
+                "stored bytes, where the parity accumulates before it is written to the parity drives"
+            )
+        targets = _parity_paths(None, parity_drives, m)
+        work = parity_dir
+    finished = tuple(_finished(path, resume) for path in targets)
+    spec = AccumulatorSpec(work, m, options.block_size)
+    if not resume:
+        _empty_rows(spec)
+    return SamePassParity(spec, tuple(targets), finished, options, out, recompute=resume)
+
+
+def _empty_rows(spec: AccumulatorSpec) -> None:
+    try:
+        empty_rows(spec)
+    except OSError as exc:
+        raise DestinationError(f"cannot make the parity work directory {spec.path}: {exc.strerror}") from exc
+
+
+def finish_parity(
+    parity: SamePassParity, data_drives: Sequence[str], created: str, progress: Progress | None = None
+) -> list[ParityDriveResult]:
+    """Write the parity drives once every data drive and the catalog are: from the accumulated rows, or (a resumed
+    pack, more than one group) computed from the data drives as ``sneakernet parity`` does."""
+    progress = progress or NullProgress()
+    if parity.recompute or len(data_drives) > parity.options.group_size:
+        summary = add_parity(
+            data_drives,
+            out=parity.out,
+            targets=() if parity.out else parity.targets,
+            options=dataclasses.replace(parity.options, resume=True),
+            progress=progress,
+            created=created,
+        )
+        remove_rows(parity.spec)
+        return summary.drives
+    readers = _data_drives(data_drives)
+    catalog = _catalog_on(readers)
+    catalog_blake3 = _check_catalog(catalog, readers)
+    accumulator = ParityAccumulator(parity.spec)
+    try:
+        group = _Group(1, readers, list(parity.targets), list(parity.finished), 0, parity.options, created)
+        code = ParityCode(len(readers), parity.options.parity, load_backend())
+        drives = group.write(code, progress, accumulated=accumulator)
+        group.finish(catalog, catalog_blake3)
+    finally:
+        accumulator.close()
+    remove_rows(parity.spec)
+    return drives
+
+
+__all__ = ["SamePassParity", "finish_parity", "prepare_parity"]
