@@ -20,8 +20,10 @@ from sneakernet.drive.rebuilder import Column, Rebuilder, Row, read
 from sneakernet.drive.stream import StoredStream
 from sneakernet.errors import FormatError
 from sneakernet.format import ChunkRecord, ManifestRecord, SegmentRecord
+from sneakernet.parity import mend
 from sneakernet.parity.engine import ParityCode, installed_backends
 from sneakernet.parity.layout import stripes_of
+from sneakernet.parity.mend import WINDOW, Suspect, differences, gray, resolve
 from sneakernet.parity.rebuild import Group, StripeLoss, matches, stripe_loss, take_range, unrecoverable_stripes
 
 if not installed_backends():
@@ -319,3 +321,102 @@ def test_a_damaged_chunk_over_two_stripes_is_taken_as_it_reads_where_its_damage_
     flip_at(drives[2], 10)  # in stripe 0
     rebuild = rebuilder(drives, parity, hashes, lost={0})
     assert rebuild_all(rebuild, drives[0], 0) == stored_of(drives[0])
+
+
+# --- a present drive's chunk mended byte by byte (parity/mend.py) ----------------------------------------------
+
+
+def test_differences_finds_every_differing_byte_across_windows() -> None:
+    a = bytes(3 * WINDOW + 5)
+    b = bytearray(a)
+    for position in (0, WINDOW - 1, WINDOW, 3 * WINDOW + 4):
+        b[position] = 7
+    assert differences(a, b) == [0, WINDOW - 1, WINDOW, 3 * WINDOW + 4]
+    assert differences(a, a) == []
+
+
+def test_gray_gives_every_choice_once_none_first() -> None:
+    fixes = {12: 1, 14: 2, 17: 3}
+    seen = [bytes(b) for b in gray(bytearray(10), 10, [12, 14, 17], fixes)]
+    assert seen[0] == bytes(10)
+    assert len(seen) == len(set(seen)) == 8
+    assert all(s[i - 10] in (0, v) for s in seen for i, v in fixes.items())
+
+
+def test_resolve_settles_the_suspects_with_fewest_undecided_first_and_passes_what_they_learn_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Chunk A (stream bytes 0-19) has its damage at 2 and 12; chunks B (0-5) and C (10-19) of other drives at 4
+    and 14. Parity points at all four; each is A's or another's. A has four undecided positions, past what is
+    tried (two, here); B two: settled first, it gives 4 to B and 2 to A alone, and A's choices are few enough."""
+    monkeypatch.setattr(mend, "MAX_UNDECIDED", 2)
+    rng = random.Random(7)
+    right = {"A": rng.randbytes(20), "B": rng.randbytes(6), "C": rng.randbytes(10)}
+    start = {"A": 0, "B": 0, "C": 10}
+    errors = {"A": [2, 12], "B": [4], "C": [14]}
+    read_as = {key: bytearray(data) for key, data in right.items()}
+    for key, positions in errors.items():
+        for p in positions:
+            read_as[key][p - start[key]] ^= 0x21
+    suspects = []
+    for key, data in right.items():
+        over = [p for p in (2, 4, 12, 14) if start[key] <= p < start[key] + len(data)]
+        fixes = {p: data[p - start[key]] if p in errors[key] else read_as[key][p - start[key]] ^ 0x5A for p in over}
+        suspects.append(Suspect(key, start[key], len(data), fixes))
+    settled: list[object] = []
+
+    def check(suspect: Suspect, data: bytearray) -> bool:
+        if data == right[str(suspect.key)]:
+            settled.append(suspect.key)
+        return data == right[str(suspect.key)]
+
+    assert resolve(suspects, "A", lambda s: bytearray(read_as[str(s.key)]), check) == right["A"]
+    assert settled[0] == "B" and settled[-1] == "A"  # A's four undecided were too many before B was settled
+    # Nothing settles a suspect that no choice makes right (a true overlap): None, never a guess.
+    alone = [Suspect("A", 0, 20, {2: 0})]
+    assert resolve(alone, "A", lambda s: bytearray(read_as["A"]), check) is None
+
+
+def existing_bytes(drive: Drive, chunk: ChunkRecord) -> bytes:
+    with open(drive.root / chunk.segment, "rb") as handle:
+        return os.pread(handle.fileno(), chunk.stored_size, chunk.offset)
+
+
+def spanning_chunk(drive: Drive, stripe: int) -> tuple[int, ChunkRecord]:
+    """A chunk of ``drive`` with bytes in ``stripe`` and the next one: its stream offset and record."""
+    placed = next(p for p in stream_chunks(drive.records) if p.offset < (stripe + 1) * B < p.end - 1)
+    return placed.offset, placed.chunk
+
+
+@pytest.mark.parametrize("seed", [31, 32])
+def test_a_repaired_chunk_and_another_drive_damaged_in_its_stripe_are_told_apart_byte_by_byte(
+    tmp_path: Path, seed: int
+) -> None:
+    """One parity row; drive 1's chunk and drive 2's chunks flipped in the same stripes, at other bytes, and drive 2
+    flipped all over the next stripe too: counting drive 2 lost there is two losses for one row, taking it as it
+    reads rebuilds wrong bytes; mended where parity points, with the forced bytes and the right choice of the
+    ambiguous ones, the chunk comes back."""
+    drives, parity, hashes = shipment(tmp_path, [4 * B, 4 * B, 4 * B], 1, seed)
+    offset, chunk = spanning_chunk(drives[0], 1)
+    flip_at(drives[0], offset + 3)
+    flip_at(drives[0], offset + chunk.stored_size - 2)  # in the next stripe
+    for at in (offset + 7, B + 11):
+        flip_at(drives[1], at)  # beside drive 1's flips, in its stripes
+    for at in range(2 * B + 5, 3 * B, B // 20):
+        flip_at(drives[1], at)  # 20 flips in the next stripe, past what is tried byte by byte
+    right = drives[0].stream[offset : offset + chunk.stored_size]
+    assert existing_bytes(drives[0], chunk) != right
+    # Drive 1 read as lost (as restore reads a missing drive): chunk by chunk it is two losses for one row.
+    assert rebuilder(drives, parity, hashes, lost={0}).stored(0, offset, chunk.stored_size, chunk.stored_blake3) is None
+    rebuild = rebuilder(drives, parity, hashes, lost=set())  # present, as repair reads it
+    assert rebuild.stored(0, offset, chunk.stored_size, chunk.stored_blake3) == right
+    assert rebuild.mended == 1
+
+
+def test_flips_at_the_same_byte_of_two_drives_are_a_true_overlap_never_a_wrong_byte(tmp_path: Path) -> None:
+    drives, parity, hashes = shipment(tmp_path, [4 * B, 4 * B, 4 * B], 1, seed=33)
+    offset, chunk = spanning_chunk(drives[0], 1)
+    for drive in drives[:2]:
+        flip_at(drive, offset + 3)
+    rebuild = rebuilder(drives, parity, hashes, lost=set())
+    assert rebuild.stored(0, offset, chunk.stored_size, chunk.stored_blake3) is None

@@ -219,6 +219,60 @@ def test_flips_spread_over_every_drive_are_repaired_drive_by_drive(packed: Path,
         assert files_of(drive) == originals[index]
 
 
+def flip_anywhere(drives: list[Path], count: int, rng: random.Random) -> set[tuple[int, int]]:
+    """Flip one bit of ``count`` bytes drawn at random over every segment byte of ``drives`` (several drives'
+    flips may share a stripe); the (drive, stream offset) pairs flipped."""
+    places = []
+    for index, drive in enumerate(drives):
+        start = 0
+        for path in sorted((drive / "segments").iterdir()):
+            size = path.stat().st_size
+            places.append((index, start, path, size))
+            start += size
+    total = sum(size for *_, size in places)
+    flipped = set()
+    for at in rng.sample(range(total), count):
+        for index, start, path, size in places:
+            if at < size:
+                data = bytearray(path.read_bytes())
+                data[at] ^= 1 << rng.randrange(8)
+                path.write_bytes(data)
+                flipped.add((index, start + at))
+                break
+            at -= size
+    return flipped
+
+
+def test_random_flips_over_every_drive_one_parity_are_mended_byte_by_byte(packed: Path, tmp_path: Path) -> None:
+    """One parity drive, flips drawn anywhere over every drive's segments (data and parity): stripes with flips on
+    two or three drives are mended byte by byte; each data drive repaired, then the parity drive, each is the
+    original again, its intact segments untouched."""
+    data, parity = copy_ship(packed, tmp_path)
+    shutil.rmtree(parity[1])
+    drives = [*data, parity[0]]
+    originals = [files_of(d) for d in drives]
+    flipped = flip_anywhere(drives, 60, random.Random(11))
+    stripes = {offset // BLOCK for _, offset in flipped}
+    shared = {s for s in stripes if len({d for d, offset in flipped if offset // BLOCK == s}) > 1}
+    assert len(shared) >= 3  # the case chunk by chunk repair could not mend
+    mended = 0
+    for index, drive in enumerate(drives):
+        before = {p.name: p.stat().st_mtime_ns for p in (drive / "segments").iterdir()}
+        intact = {
+            p.name for p in (drive / "segments").iterdir() if p.read_bytes() == originals[index][f"segments/{p.name}"]
+        }
+        result = repair(str(drive), [str(d) for d in drives])
+        assert result.finished, result
+        mended += result.chunks_mended
+        assert files_of(drive) == originals[index]
+        assert result.segments_kept == len(intact) and result.segments_written == len(before) - len(intact)
+        for name in intact:
+            assert (drive / "segments" / name).stat().st_mtime_ns == before[name]
+    assert mended >= 3
+    report = verify([str(d) for d in drives])
+    assert report.ok and all(d.status == "intact" for d in report.drives)
+
+
 @pytest.mark.parametrize("which", [0, 1])
 def test_a_lost_parity_drive_is_computed_again_byte_identical(packed: Path, tmp_path: Path, which: int) -> None:
     data, parity = copy_ship(packed, tmp_path)
@@ -256,3 +310,23 @@ def test_rebuild_and_repair_json_follow_their_schema(packed: Path, tmp_path: Pat
     rebuilt = json.loads(out)
     validate(rebuilt, "rebuild-result.schema.json")
     assert rebuilt["label"] == data[3].name and rebuilt["chunks_rebuilt"] > 0
+
+
+def test_an_interrupted_parity_repair_leaves_each_file_old_or_right_and_runs_again(
+    packed: Path, tmp_path: Path
+) -> None:
+    data, parity = copy_ship(packed, tmp_path)
+    original = files_of(parity[0])
+    flip_bytes([parity[0]], 6, random.Random(12))
+    damaged = files_of(parity[0])
+    stored = sum(json.loads((d / DRIVE_LABEL_NAME).read_bytes())["stored_bytes"] for d in data)
+    given = [str(d) for d in [*data, *parity]]
+    with pytest.raises(KeyboardInterrupt):
+        repair(str(parity[0]), given, progress=Interrupt(stored // 2))
+    for name, content in files_of(parity[0]).items():
+        if not name.endswith(".partial"):
+            assert content in (original[name], damaged[name]), name
+    result = repair(str(parity[0]), given)
+    assert result.finished and 1 <= result.segments_written <= 6 and result.segments_kept >= 1
+    assert files_of(parity[0]) == original
+    assert repair(str(parity[0]), given).segments_written == 0

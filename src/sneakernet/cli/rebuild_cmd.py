@@ -69,7 +69,8 @@ def report(result: RebuildResult, as_json: bool, done: str) -> None:
         echo_line(f"{result.label} could not be {done} whole onto {result.path}: it is left unfinished")
     echo_line(
         f"  segments: {result.segments_written} written, {result.segments_kept} kept; "
-        f"{result.chunks_rebuilt} chunks rebuilt, {format_size(result.bytes_written)} written"
+        f"{result.chunks_rebuilt} chunks rebuilt ({result.chunks_mended} mended byte by byte), "
+        f"{format_size(result.bytes_written)} written"
     )
     if result.files_written:
         echo_line(f"  also written: {', '.join(result.files_written)}")

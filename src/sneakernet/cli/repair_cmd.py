@@ -1,4 +1,4 @@
-"""``sneakernet repair``: a damaged data drive mended in place from the other drives and parity."""
+"""``sneakernet repair``: a damaged data or parity drive mended in place from the other drives (and parity)."""
 
 from __future__ import annotations
 
@@ -20,11 +20,14 @@ from .rebuild_cmd import report
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def repair_command(ctx: click.Context, drive: str, others: tuple[str, ...], as_json: bool, quiet: bool) -> None:
-    """Repair the data drive DRIVE in place from the OTHER drives of its shipment (its other data drives and its
+    """Repair the drive DRIVE in place from the OTHER drives of its shipment (its other data drives and its
     parity drives): every segment whose BLAKE3 is not the one its manifest records is written again, its intact
-    chunks taken from DRIVE and its damaged ones rebuilt from parity, each checked against its recorded BLAKE3; a
-    damaged or missing drive.json, manifest, catalog or B3SUMS is written again from the parity drives' copies.
-    Everything intact is left untouched.
+    chunks taken from DRIVE and its damaged ones rebuilt from parity, or mended byte by byte where parity points
+    at its wrong bytes (when other drives are damaged in the same stripes), each checked against its recorded
+    BLAKE3; a damaged or missing drive.json, manifest, catalog or B3SUMS is written again from the parity drives'
+    copies. A parity drive DRIVE is mended from every data drive of its group, which must be intact (repair them
+    first): its segments and copies that differ from what they give are written again. Everything intact is left
+    untouched.
 
     \b
     Examples:

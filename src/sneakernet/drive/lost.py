@@ -78,8 +78,18 @@ class ParityGroup:
             stored=tuple(c.stored_bytes for c in self.covers),
         )
         self.data: dict[int, DriveReader] = {}
+        #: A data drive being repaired (drive number: its path and the chunk and segment records its covered
+        #: manifest gives): read as it is, so that its damaged chunks can be mended byte by byte.
+        self.damaged: dict[int, tuple[str, DriveReader]] = {}
         self._rebuilder: Rebuilder | None = None
         self._streams: list[StoredStream] = []
+
+    def repairing(self, path: str, lost: LostDriveReader) -> None:
+        """Read the drive ``lost`` reads from the copies as it is at ``path`` too (repair): its chunks that fail
+        their hashes are then mended where parity says they are wrong when rebuilding them whole cannot be."""
+        if self._rebuilder is not None:
+            raise AssertionError("a drive to repair is given before the rebuild starts")
+        self.damaged[lost.cover.drive] = (path, lost)
 
     def column_of(self, drive: int) -> int | None:
         return next((c.column for c in self.covers if c.drive == drive), None)
@@ -90,6 +100,11 @@ class ParityGroup:
             columns = []
             for cover in self.covers:
                 reader = self.data.get(cover.drive)
+                if cover.drive in self.damaged:
+                    path, records = self.damaged[cover.drive]
+                    self._streams.append(StoredStream(path, cover.label, segments_of(records)))
+                    columns.append(Column(self._streams[-1], ChunkIndex(_chunk_records(records))))
+                    continue
                 if reader is None:
                     columns.append(Column(None))
                     continue

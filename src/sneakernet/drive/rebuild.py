@@ -40,6 +40,7 @@ from ..format import (
 from ..format.checksums import checksum_lines
 from ..io.atomic import install, write_atomic, write_error
 from ..output import versioned
+from ..parity.rebuild import matches
 from .chunkmap import ChunkMap
 from .files import file_blake3, open_drive_file
 from .lost import LostDriveReader
@@ -57,6 +58,9 @@ class RebuildResult:
     segments_written: int = 0
     #: Chunks written again: taken from the drive itself when intact there, else rebuilt from parity.
     chunks_rebuilt: int = 0
+    #: Of those, chunks of the drive mended byte by byte where parity says they are wrong (repair: its damage
+    #: and another drive's in one stripe).
+    chunks_mended: int = 0
     bytes_written: int = 0
     #: The drive's other files written again (manifest, drive.json, catalog, B3SUMS), in write order.
     files_written: list[str] = field(default_factory=list)
@@ -151,16 +155,21 @@ class _DriveWriter:
         return True
 
     def _chunk(self, chunk: ChunkRecord, existing: Any) -> bytes | None:
-        """The chunk's stored bytes from the segment already there when they match, else rebuilt (checked)."""
+        """The chunk's stored bytes from the segment already there when they match, else rebuilt, or mended where
+        parity says its bytes are wrong (checked)."""
         if existing is not None:
             try:
                 data = os.pread(existing.fileno(), chunk.stored_size, chunk.offset)
             except OSError:
                 data = b""
-            if len(data) == chunk.stored_size and blake3.blake3(data).hexdigest() == chunk.stored_blake3:
+            if matches(data, chunk.stored_size, chunk.stored_blake3):
                 return data
         self.result.chunks_rebuilt += 1
-        return self.lost.group.rebuilder().stored(self.lost.column, *self._place(chunk))
+        rebuilder = self.lost.group.rebuilder()
+        mended = rebuilder.mended
+        stored = rebuilder.stored(self.lost.column, *self._place(chunk))
+        self.result.chunks_mended += rebuilder.mended - mended
+        return stored
 
     def _place(self, chunk: ChunkRecord) -> tuple[int, int, str]:
         return self.lost.stream_offset(chunk), chunk.stored_size, chunk.stored_blake3

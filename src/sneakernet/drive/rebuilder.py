@@ -9,7 +9,10 @@ fail, never make a reader accept a wrong byte. It tries, in order, until one giv
    whose blocks fail their ``pblock`` hashes, and counting them as lost too;
 3. every other choice of surviving rows (a hostile row found by a rebuild that only the other rows make right);
 4. where step 2 left more lost than the rows rebuild, some of the damaged columns taken as they read after all (a
-   damaged chunk over two stripes may be damaged in only one of them).
+   damaged chunk over two stripes may be damaged in only one of them);
+5. for a chunk of a drive that is present (repair), the chunk as it reads mended byte by byte where parity says
+   some byte is wrong (:mod:`sneakernet.parity.mend`): its own damage and other drives' in the same stripes are
+   told apart, every damaged chunk there checked by its hash, unless two hit the same byte position.
 
 Memory holds the blocks of the stripe being solved (k + m blocks) and a few rebuilt stripes, never a drive.
 """
@@ -25,8 +28,10 @@ from dataclasses import dataclass
 import blake3
 
 from ..errors import FormatError
+from ..format import ChunkRecord
 from ..parity.engine import ParityCode
 from ..parity.layout import stripes_of
+from ..parity.mend import Suspect, differences, resolve
 from ..parity.rebuild import Group, StripeLoss, matches, rebuild_stripe, stripe_loss, take_range
 from .chunkindex import ChunkIndex
 from .stream import StoredStream
@@ -36,6 +41,9 @@ from .stream import StoredStream
 CACHED_STRIPES = 4
 #: Most ways of taking damaged columns as they read that a chunk is tried with (step 4 below).
 MAX_TRIES = 64
+#: Most stripes looked at to mend one chunk byte by byte (step 5): its own, and those the damaged chunks over
+#: them reach in turn (a chunk is at most a block and a bit: three stripes).
+MEND_STRIPES = 8
 
 
 @dataclass
@@ -72,6 +80,8 @@ class Rebuilder:
         #: Chunks rebuilt and found right, and how many needed more than the first try (damage or a bad row).
         self.rebuilt = 0
         self.retried = 0
+        #: Of those, chunks of a present drive mended byte by byte (step 5).
+        self.mended = 0
 
     @property
     def lost(self) -> tuple[int, ...]:
@@ -87,7 +97,103 @@ class Rebuilder:
                     self.rebuilt += 1
                     self.retried += attempt > 0
                     return data
+            if self.columns[column].stream is not None:
+                mended = self._mend(column, offset, size)
+                if mended is not None and matches(mended, size, stored_blake3):
+                    self.rebuilt += 1
+                    self.retried += 1
+                    self.mended += 1
+                    return mended
             return None
+
+    def _mend(self, column: int, offset: int, size: int) -> bytes | None:
+        """Step 5: the chunk of a present column mended byte by byte (parity/mend.py), from every chunk and parity
+        block that fails its hash over its stripes and the stripes they overlap in turn (up to MEND_STRIPES)."""
+        block = self.group.block_size
+        todo = list(stripes_of(offset, size, block))
+        looked: set[int] = set()
+        suspects: dict[tuple[int, int], Suspect[tuple[int, int]]] = {}
+        while todo and len(looked) < MEND_STRIPES:
+            stripe = todo.pop(0)
+            looked.add(stripe)
+            for found in self._suspects(stripe):
+                known = suspects.setdefault(found.key, found)
+                if known is not found:
+                    known.fixes |= found.fixes
+                for other in stripes_of(found.start, found.size, block):
+                    if other not in looked and other not in todo:
+                        todo.append(other)
+        for suspect in suspects.values():
+            suspect.complete = set(stripes_of(suspect.start, suspect.size, block)) <= looked
+        checks = {key: self._hash_check(key) for key in suspects}
+        return resolve(
+            list(suspects.values()),
+            (column, offset),
+            lambda s: read(self._suspect_stream(s.key), s.start, s.size),
+            lambda s, data: checks[s.key](data),
+        )
+
+    def _suspect_stream(self, key: tuple[int, int]) -> StoredStream:
+        # Data chunks are keyed (column, stream offset), parity blocks (-1 - row, stream offset).
+        stream = self.columns[key[0]].stream if key[0] >= 0 else self.rows[-1 - key[0]].stream
+        assert stream is not None
+        return stream
+
+    def _hash_check(self, key: tuple[int, int]) -> Callable[[bytearray], bool]:
+        """Whether bytes are those the suspect ``key`` records: a chunk's ``stored_blake3``, a block's pblock."""
+        if key[0] < 0:
+            pblock = self.rows[-1 - key[0]].pblock
+            expected = pblock(key[1] // self.group.block_size) if pblock is not None else None
+            return lambda data: expected is not None and blake3.blake3(data).hexdigest() == expected
+        chunks = self.columns[key[0]].chunks
+        assert chunks is not None
+        chunk = next(c.chunk for c in chunks.overlapping(key[1], key[1] + 1) if c.offset == key[1])
+        return lambda data: matches(data, chunk.stored_size, chunk.stored_blake3)
+
+    def _suspects(self, stripe: int) -> list[Suspect[tuple[int, int]]]:
+        """Every chunk of a present column and the parity block in ``stripe`` that fail their hash, with the bytes
+        parity gives them where they differ from what reads (one row: the lowest whose block passes its hash, else
+        the lowest present, whose block is then a suspect too); none when a lost column has bytes here."""
+        present = [r for r, row in enumerate(self.rows) if row.stream is not None]
+        if not present or self.group.lost_in(stripe, self.lost):
+            return []
+        bad_rows = self._bad_rows(stripe)
+        row = next((r for r in present if r not in bad_rows), present[0])
+        others = frozenset(range(self.group.m)) - {row}
+        block = self.group.block_size
+        base = stripe * block
+        found = []
+        for c, column in enumerate(self.columns):
+            if column.stream is None or column.chunks is None:
+                continue
+            failed = [
+                chunk
+                for chunk in column.chunks.overlapping(base, base + block)
+                if not self._chunk_intact(column.stream, chunk.offset, chunk.chunk.stored_size, chunk.chunk)
+            ]
+            solved = self._solve(stripe, frozenset({c}), others, None) if failed else None
+            if solved is None or c not in solved:
+                continue
+            try:
+                existing = read(column.stream, base, block)
+            except FormatError:
+                continue
+            at = differences(existing, solved[c])
+            for chunk in failed:
+                fixes = {base + i: solved[c][i] for i in at if chunk.offset <= base + i < chunk.end}
+                found.append(Suspect((c, chunk.offset), chunk.offset, chunk.chunk.stored_size, fixes))
+        if row in bad_rows:
+            try:
+                blocks = [self._column_block(c, stripe) for c in range(self.group.k)]
+                stream = self.rows[row].stream
+                assert stream is not None
+                existing = read(stream, base, block)
+            except FormatError:
+                return found
+            rebuilt = self.code.encode(blocks, [row])[0]
+            fixes = {base + i: rebuilt[i] for i in differences(existing, rebuilt)}
+            found.append(Suspect((-1 - row, base), base, block, fixes))
+        return found
 
     def _attempts(self, column: int, offset: int, size: int) -> Iterator[bytes | None]:
         # The column rebuilt counts as lost even when its drive is here: repair rebuilds a damaged chunk of it.
@@ -176,6 +282,14 @@ class Rebuilder:
         assert stream is not None
         return read(stream, stripe * self.group.block_size, self.group.block_size)
 
+    @staticmethod
+    def _chunk_intact(stream: StoredStream, offset: int, size: int, chunk: ChunkRecord) -> bool:
+        try:
+            stored = read(stream, offset, size)
+        except FormatError:
+            return False
+        return matches(stored, size, chunk.stored_blake3)
+
     def _damage(self, stripe: int, rebuilding: int) -> tuple[frozenset[int], frozenset[int]]:
         """The surviving columns with a chunk in ``stripe`` that fails its hash or cannot be read (columns without a
         chunk index are taken as they read), and the rows whose block fails its ``pblock`` hash or cannot be read."""
@@ -185,14 +299,14 @@ class Rebuilder:
             if c == rebuilding or column.stream is None or column.chunks is None:
                 continue
             for chunk in column.chunks.overlapping(stripe * size, (stripe + 1) * size):
-                try:
-                    stored = read(column.stream, chunk.offset, chunk.chunk.stored_size)
-                except FormatError:
+                if not self._chunk_intact(column.stream, chunk.offset, chunk.chunk.stored_size, chunk.chunk):
                     damaged.add(c)
                     break
-                if not matches(stored, chunk.chunk.stored_size, chunk.chunk.stored_blake3):
-                    damaged.add(c)
-                    break
+        return frozenset(damaged), self._bad_rows(stripe)
+
+    def _bad_rows(self, stripe: int) -> frozenset[int]:
+        """The rows whose block of ``stripe`` fails its ``pblock`` hash or cannot be read."""
+        size = self.group.block_size
         bad_rows = set()
         for r, row in enumerate(self.rows):
             if row.stream is None:
@@ -205,7 +319,7 @@ class Rebuilder:
                 continue
             if expected is not None and blake3.blake3(block).hexdigest() != expected:
                 bad_rows.add(r)
-        return frozenset(damaged), frozenset(bad_rows)
+        return frozenset(bad_rows)
 
 
 def read(stream: StoredStream, offset: int, size: int) -> bytearray:

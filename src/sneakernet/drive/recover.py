@@ -19,7 +19,7 @@ from .lost import LostDriveReader, ParityGroup, ParitySet
 from .parity_reader import ParityDriveReader, drive_role
 from .reader import DriveReader
 from .rebuild import RebuildResult, write_drive
-from .reparity import lost_rows, parity_number, write_parity_drive
+from .reparity import lost_rows, parity_number, repair_parity_drive, write_parity_drive
 
 
 def _split(drives: Sequence[str]) -> tuple[list[str], list[ParityDriveReader]]:
@@ -131,23 +131,43 @@ def _lost_parity(parity_set: ParitySet, which: str | None) -> tuple[ParityGroup,
 def repair(drive: str, others: Sequence[str], progress: Progress | None = None) -> RebuildResult:
     """Mend the data drive ``drive`` in place from ``others`` (the other data drives of its group and its parity
     drives): segments whose BLAKE3 is not the manifest's written again (chunks taken from the drive when intact,
-    else rebuilt), drive.json, manifest, catalog and B3SUMS written again where they differ; the rest untouched."""
+    else rebuilt, else mended byte by byte where parity says they are wrong), drive.json, manifest, catalog and
+    B3SUMS written again where they differ; the rest untouched. A parity drive is mended from every data drive of
+    its group (intact: repair those first): its segments and copies that differ from what they give written again."""
     if drive_role(drive) == "parity":
-        raise UsageError(
-            f"{drive} is a parity drive: rebuild it onto an empty drive from the others (sneakernet rebuild ... --lost "
-            "its label --onto NEW), or write it again with sneakernet parity --resume"
-        )
+        return _repair_parity(drive, others, progress)
     data, parity = _split([path for path in others if os.path.realpath(path) != os.path.realpath(drive)])
     number = _drive_number(drive, parity)
     parity_set = ParitySet([path for path in data if _number_of(path) != number], parity)
     try:
         group, column = _chosen(parity_set, drive_label(number))
         reader = parity_set.open_lost(group, group.covers[column])
+        group.repairing(drive, reader)
         try:
             had_catalog = True if os.path.exists(os.path.join(drive, CATALOG_NAME)) else None
             return _write(reader, drive, _catalog(reader, data, had_catalog), progress)
         finally:
             reader.close()
+    finally:
+        parity_set.close()
+
+
+def _repair_parity(drive: str, others: Sequence[str], progress: Progress | None) -> RebuildResult:
+    given = [path for path in others if os.path.realpath(path) != os.path.realpath(drive)]
+    mending = ParityDriveReader(drive)
+    data = [path for path in given if drive_role(path) == "data"]
+    parity = [mending] + [ParityDriveReader(path) for path in given if drive_role(path) == "parity"]
+    parity_set = ParitySet(data, parity)
+    try:
+        index = mending.index()
+        group = parity_set.groups[index.header.group]
+        shown = progress or NullProgress()
+        shown.start(sum(group.group.stored))  # the data drives are read once
+        begin_drive(shown, mending.label.label)
+        try:
+            return repair_parity_drive(group, index.header.row, shown)
+        finally:
+            shown.close()
     finally:
         parity_set.close()
 

@@ -12,8 +12,9 @@ import os
 from dataclasses import replace
 
 from ..errors import FormatError, UsageError
-from ..format import PARTIAL_SUFFIX, SEGMENTS_DIR, parity_label
+from ..format import DRIVE_LABEL_NAME, MANIFEST_NAME, PARTIAL_SUFFIX, SEGMENTS_DIR, parity_label
 from ..format.parity import COVERED_DIR, covered_label_name, covered_manifest_name
+from ..io.store import KeepingStore
 from ..parity.engine import ParityCode
 from ..progress import Progress
 from .files import file_blake3
@@ -37,9 +38,24 @@ def lost_rows(group: ParityGroup) -> list[int]:
     return [row for row in range(group.header.parity_drives) if row not in group.rows]
 
 
-def write_parity_drive(group: ParityGroup, row: int, target: str, progress: Progress) -> RebuildResult:
-    """Write the parity drive of ``row`` of ``group`` onto the empty directory ``target``; every data drive of the
-    group must be given, and one of its parity drives (whose header the lost one shares)."""
+def repair_parity_drive(group: ParityGroup, row: int, progress: Progress) -> RebuildResult:
+    """Mend the parity drive of ``row`` of ``group`` (given among its parity drives) in place: its blocks encoded
+    again from every data drive of the group (which must be intact: repair them first), and only its files whose
+    bytes differ from what that gives written again (each as ``.partial``, renamed over it); the rest untouched."""
+    store = KeepingStore(group.rows[row].path)
+    result = write_parity_drive(group, row, store.path, progress, store)
+    result.segments_kept = sum(name.startswith(SEGMENTS_DIR + "/") for name in store.kept)
+    result.segments_written = sum(name.startswith(SEGMENTS_DIR + "/") for name in store.written)
+    result.files_written += [name for name in store.written if not name.startswith(SEGMENTS_DIR + "/")]
+    return result
+
+
+def write_parity_drive(
+    group: ParityGroup, row: int, target: str, progress: Progress, store: KeepingStore | None = None
+) -> RebuildResult:
+    """Write the parity drive of ``row`` of ``group`` onto the empty directory ``target`` (or through ``store``,
+    a repair's); every data drive of the group must be given, and one of its parity drives (whose header the lost
+    one shares)."""
     number = parity_number(group, row)
     label = parity_label(number)
     missing = [c.label for c in group.covers if c.drive not in group.data]
@@ -47,21 +63,25 @@ def write_parity_drive(group: ParityGroup, row: int, target: str, progress: Prog
         raise UsageError(f"recomputing {label} needs every data drive of its group: {', '.join(missing)} not given")
     if not group.rows:
         raise UsageError(f"recomputing {label} byte for byte needs another parity drive of its group")
-    source = next(iter(group.rows.values()))
+    source = group.rows.get(row, next(iter(group.rows.values())))
     header = replace(source.index().header, drive=number, row=row)
     result = RebuildResult(label, target, sorted(r.label.label for r in group.data.values()))
     _clear_partials(target)
     os.makedirs(os.path.join(target, COVERED_DIR), exist_ok=True)
     for cover in group.covers:
-        # The copies the lost drive held: those of a parity drive of the group, checked against the covers.
-        for name, size, digest in (
-            (covered_label_name(cover.label), cover.drive_json_size, cover.drive_json_blake3),
-            (covered_manifest_name(cover.label), cover.manifest_size, cover.manifest_blake3),
+        # The copies the drive holds: its data drive's own files, else a parity drive's, checked against the covers.
+        holder = group.data[cover.drive]
+        for name, own, size, digest in (
+            (covered_label_name(cover.label), DRIVE_LABEL_NAME, cover.drive_json_size, cover.drive_json_blake3),
+            (covered_manifest_name(cover.label), MANIFEST_NAME, cover.manifest_size, cover.manifest_blake3),
         ):
-            if not any(
-                copy_checked(r.file(name), os.path.join(target, name), size, digest) for r in group.rows.values()
-            ):
-                raise FormatError(f"no parity drive given holds an intact copy of {name}")
+            copy = os.path.join(target, name)
+            if store is not None and _digest(copy) == (size, digest):
+                continue  # a repair keeps an intact copy as it is
+            sources = [holder.file(own), *(r.file(name) for r in group.rows.values())]
+            if not any(copy_checked(path, copy, size, digest) for path in sources):
+                raise FormatError(f"no drive given holds an intact copy of {name}")
+            result.files_written.append(name)
     streams = [
         StoredStream(reader.path, reader.label.label, segments_of(reader))
         for reader in (group.data[c.drive] for c in group.covers)
@@ -70,7 +90,7 @@ def write_parity_drive(group: ParityGroup, row: int, target: str, progress: Prog
     block = header.block_size
     data = [memoryview(bytearray(block)) for _ in streams]
     out = [memoryview(bytearray(block))]
-    writer = ParityDriveWriter(target, label, header, group.covers)
+    writer = ParityDriveWriter(target, label, header, group.covers, store)
     try:
         for _stripe in range(header.stripes):
             progress.advance(sum(stream.read_into(view) for stream, view in zip(streams, data, strict=True)))
@@ -90,6 +110,13 @@ def write_parity_drive(group: ParityGroup, row: int, target: str, progress: Prog
     result.segments_written = len(writer.segments)
     result.finished = True
     return result
+
+
+def _digest(path: str) -> tuple[int, str] | None:
+    try:
+        return file_blake3(path)
+    except OSError:
+        return None
 
 
 def _clear_partials(target: str) -> None:

@@ -24,6 +24,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
+import blake3
+
 from ..format import PARTIAL_SUFFIX
 from .atomic import install, sync_filesystem
 
@@ -244,3 +246,61 @@ def open_regular(path: str) -> BinaryIO:
     except BaseException:
         os.close(fd)
         raise
+
+
+class _KeptPartial:
+    """A ``.partial`` whose bytes, once committed, replace the final file only when they differ from it."""
+
+    def __init__(self, store: KeepingStore, inner: PartialFile) -> None:
+        self.name = inner.name
+        self.size = inner.size
+        self._store = store
+        self._inner = inner
+        self._hasher = blake3.blake3()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._inner.write(data)
+        self._hasher.update(data)
+        self.size += len(data)
+
+    def sync(self) -> None:
+        self._inner.sync()
+
+    def commit(self) -> None:
+        if self._store.digest(self.name) == (self.size, self._hasher.hexdigest()):
+            self._inner.abort()
+            self._store.remove(self.name + PARTIAL_SUFFIX)
+            self._store.kept.append(self.name)
+            return
+        self._inner.commit()
+        self._store.written.append(self.name)
+
+    def abort(self) -> None:
+        self._inner.abort()
+
+
+class KeepingStore(LocalStore):
+    """A local drive written again in place (repair): every file goes through a ``.partial`` as in LocalStore, but
+    one whose bytes are those already under its final name is dropped, the final file left untouched (its inode
+    and mtime kept). ``kept`` and ``written`` name the files of each kind, in the order committed."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__(path)
+        self.kept: list[str] = []
+        self.written: list[str] = []
+
+    def digest(self, name: str) -> tuple[int, str] | None:
+        """Size and BLAKE3 of the final file ``name``; None when it is not there or cannot be read."""
+        hasher = blake3.blake3()
+        size = 0
+        try:
+            with self.open(name) as handle:
+                while data := handle.read(1 << 20):
+                    hasher.update(data)
+                    size += len(data)
+        except OSError:
+            return None
+        return size, hasher.hexdigest()
+
+    def create(self, name: str) -> PartialFile:
+        return _KeptPartial(self, super().create(name))
