@@ -48,6 +48,9 @@ passphrase_file: passphrase.txt
 parity: 2
 parity_drives: [/mnt/usb9, /mnt/usb10]
 parity_dir: /var/tmp/parity
+scheduler: tcp://head:8786
+drives_from: drives.txt
+work_dir: /cluster/tmp
 """
 
 
@@ -70,6 +73,9 @@ def test_every_key(tmp_path: Path) -> None:
         parity=2,
         parity_drives=("/mnt/usb9", "/mnt/usb10"),
         parity_dir="/var/tmp/parity",
+        scheduler="tcp://head:8786",
+        drives_from="drives.txt",
+        work_dir="/cluster/tmp",
     )
     assert set(loaded.given()) == set(KEYS)
 
@@ -89,6 +95,9 @@ def test_example_profile_shows_every_key() -> None:
         "passphrase_file",
         "parity_drives",
         "parity_dir",
+        "scheduler",
+        "drives_from",
+        "work_dir",
     }
 
 

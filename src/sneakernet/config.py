@@ -53,6 +53,10 @@ class Profile:
     parity: int | None = None
     parity_drives: tuple[str, ...] | None = None
     parity_dir: str | None = None
+    #: A cluster pack (docs/pack.md, "On a Dask cluster"): --scheduler, --drives-from, --work-dir.
+    scheduler: str | None = None
+    drives_from: str | None = None
+    work_dir: str | None = None
 
     def given(self) -> dict[str, Any]:
         """The keys the profile sets, with their values."""
@@ -136,6 +140,9 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "parity": _integer(0, MAX_PARITY),
     "parity_drives": _texts("parity drive path"),
     "parity_dir": _text,
+    "scheduler": _text,
+    "drives_from": _text,
+    "work_dir": _text,
 }
 assert set(_CHECKS) == set(KEYS)
 

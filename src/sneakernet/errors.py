@@ -94,6 +94,20 @@ class DriveUnreadable(SneakernetError):
     exit_code = ExitCode.PROBLEMS
 
 
+class ClusterError(SneakernetError):
+    """A cluster pack (``--scheduler``) that cannot start: the scheduler unreachable, the ``dask`` extra missing, a
+    worker of the drives file not connected, a worker that does not see the source or the work directory."""
+
+    exit_code = ExitCode.USAGE
+
+
+class WorkerLost(SneakernetError):
+    """A cluster pack's worker lost while its lane packed (killed, its host down): that lane's drive being written
+    is unfinished, the other lanes finished theirs; the shipment has no catalog yet."""
+
+    exit_code = ExitCode.PROBLEMS
+
+
 class CryptoError(SneakernetError):
     """Key material that cannot be used: a bad recipient, identity or passphrase, a wrapped key file that is not
     age's or too weak, or the ``crypt`` extra missing. Its message never holds a secret."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sys
@@ -22,7 +23,7 @@ from .progress import ShownProgress, progress_for
 from .render import print_pack_summary
 
 if TYPE_CHECKING:
-    from ..packer import NextDrive
+    from ..packer import NextDrive, PackSummary
 
 
 @click.command("pack", cls=Command)
@@ -86,6 +87,24 @@ if TYPE_CHECKING:
 @click.option(
     "--exclude-from", "exclude_files", metavar="FILE", multiple=True, help="Read exclude patterns from FILE (repeat)."
 )
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Pack as Dask tasks, a lane per worker: tcp://HOST:8786 (a running scheduler) or local:N (N processes "
+    "here); needs the dask extra (docs/pack.md, On a Dask cluster).",
+)
+@click.option(
+    "--drives-from",
+    metavar="FILE",
+    help="With --scheduler: FILE's lines 'WORKER PATH [PATH ...]' give each lane's worker and the drives mounted on "
+    "its host (instead of --out or --drive).",
+)
+@click.option(
+    "--work-dir",
+    metavar="DIR",
+    help="With --scheduler: where the walk and the lanes' entry lists go, a directory every worker sees at the "
+    "same path.  [default: a temporary directory]",
+)
 @click.option("--swap", is_flag=True, help="One dock: swap drives at the one --drive mount point as each fills.")
 @click.option(
     "--next-drive-cmd",
@@ -131,6 +150,9 @@ def pack_command(
     reserve: int | None,
     excludes: tuple[str, ...],
     exclude_files: tuple[str, ...],
+    scheduler: str | None,
+    drives_from: str | None,
+    work_dir: str | None,
     swap: bool,
     next_drive_cmd: str | None,
     catalog_dir: str | None,
@@ -160,10 +182,13 @@ def pack_command(
       sneakernet pack dataset/ --drive /mnt/usb --swap                      # one dock, asks for each drive
       sneakernet pack dataset/ --drive /mnt/usb --swap --next-drive-cmd ./mount-next.sh
       sneakernet pack dataset/ --out shipment/ --drive-size 8TB --encrypt-to age1...   # encrypted
+      sneakernet pack dataset/ --scheduler tcp://head:8786 --drives-from drives.txt   # on a Dask cluster
+      sneakernet pack dataset/ --out shipment/ --drive-size 8TB --scheduler local:4
 
-    Exit codes: 0 packed; 1 packed, but some files changed while they were read (listed); 2 bad input,
-    nothing written; 4 a drive ran out of space; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM). After 4,
-    130 or 143 the same pack with --resume goes on (with 4 and --drive: one more --drive).
+    Exit codes: 0 packed; 1 packed, but some files changed while they were read (listed), or a cluster's
+    worker was lost mid-lane (its drive unfinished); 2 bad input or an unreachable scheduler, nothing
+    written; 4 a drive ran out of space; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM). After 4, 130 or
+    143 the same pack with --resume goes on (with 4 and --drive: one more --drive).
     """
     from ..packer import pack
 
@@ -190,30 +215,34 @@ def pack_command(
         ctx, pick("encrypt_to", encrypt_to), pick("recipients_files", recipients_files),
         pick("passphrase_file", passphrase_file), ask_passphrase,
     )  # fmt: skip
+    scheduler, drives_from = pick("scheduler", scheduler), pick("drives_from", drives_from)
+    work_dir = pick("work_dir", work_dir)
+    if (drives_from or work_dir) and not scheduler:
+        fail(ctx, "--drives-from and --work-dir go with --scheduler", ExitCode.USAGE)
+    if scheduler and catalog_dir is None:
+        catalog_dir = default_catalog_dir()
     progress = progress_for("pack", quiet)
     next_drive = _next_drive_asker(next_drive_cmd, progress) if swap else None
     if swap and catalog_dir is None:
         catalog_dir = default_catalog_dir()
-    summary = run(
-        ctx,
-        lambda: pack(
-            source,
-            out=out,
-            drives=drives,
-            drive_size=drive_size,
-            options=options,
-            progress=progress,
-            resume=resume,
-            next_drive=next_drive,
-            catalog_dir=catalog_dir,
-            assume_ratio=assume_ratio,
-            at_once=at_once,
-            encryption=encryption,
-            parity=pick("parity", parity),
-            parity_drives=pick("parity_drives", parity_drives),
-            parity_dir=pick("parity_dir", parity_dir),
-        ),
-    )
+
+    packing = functools.partial(
+        pack, source, out=out, drives=drives, drive_size=drive_size, options=options, progress=progress,
+        resume=resume, next_drive=next_drive, catalog_dir=catalog_dir, assume_ratio=assume_ratio, at_once=at_once,
+        encryption=encryption, parity=pick("parity", parity), parity_drives=pick("parity_drives", parity_drives),
+        parity_dir=pick("parity_dir", parity_dir),
+    )  # fmt: skip
+
+    def packed() -> PackSummary:
+        if not scheduler:
+            return packing()
+        from ..packer.cluster import DaskLanes, read_drives_file
+
+        hosts = read_drives_file(drives_from) if drives_from else ()
+        with DaskLanes.connect(scheduler, hosts, work_dir) as cluster:
+            return packing(cluster=cluster)
+
+    summary = run(ctx, packed)
     if as_json:
         click.echo(json.dumps(summary.to_json(), indent=2))
     else:

@@ -62,7 +62,9 @@ def print_pack_summary(summary: PackSummary, quiet: bool) -> None:
         total = len(summary.drives) + len(summary.parity_drives)
         lines.append(f"  any {len(summary.parity_drives)} of the {total} drives can be lost: the others rebuild them")
     if summary.catalog_copy:
-        lines.append(f"  the catalog is on the last drive and kept at {summary.catalog_copy}")
+        # Only a swapped pack leaves the catalog on its last drive alone; lanes write it to every drive.
+        where = "every drive" if summary.lanes > 1 else "the last drive"
+        lines.append(f"  the catalog is on {where} and kept at {summary.catalog_copy}")
     lines.append(f"fingerprint: {summary.short_fingerprint}  (full: {summary.fingerprint})")
     click.echo("\n".join(lines))
 

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
-from ..errors import DestinationError
+from ..errors import DestinationError, SneakernetError
 from ..format import (
     CATALOG_NAME,
     CHECKSUMS_NAME,
@@ -156,19 +156,44 @@ def finish_shipment(
     try:
         catalog_digest = write_catalog([store for store, _ in present], labels, header, bound, lines)
         for store, sums in present:
-            try:
-                store.write_atomic(CHECKSUMS_NAME, (checksum_lines([*sums, (CATALOG_NAME, catalog_digest)]),))
-            except OSError as exc:
-                exc.filename = store.path
-                raise
+            _write_checksums(store, sums, catalog_digest)
     except OSError as exc:
-        where = exc.filename or (present[0][0].path if present else "the drives")
-        raise write_error(
-            exc,
-            f"no room left to write the catalog at {where} ({exc.strerror}): every drive is finished and "
-            "checkable; free some space and run the same pack with --resume to add the catalog",
-            f"cannot write the catalog at {where}: {exc.strerror}",
-        ) from exc
+        raise _catalog_error(exc, present[0][0].path if present else "the drives") from exc
+
+
+def install_catalog(
+    source: DriveStore, stores: list[DriveStore], checksums: list[list[tuple[str, str]]], digest: str
+) -> None:
+    """Copy the catalog already written on ``source`` (BLAKE3 ``digest``) to every drive of ``stores``, each then
+    given a B3SUMS (``checksums``: its entries) that covers the catalog too: a cluster pack's hosts each put on
+    their own drives the catalog the client wrote (packer/cluster.py)."""
+    try:
+        for store, sums in zip(stores, checksums, strict=True):
+            copy_between(source, store, CATALOG_NAME)
+            _write_checksums(store, sums, digest)
+    except OSError as exc:
+        raise _catalog_error(exc, stores[0].path if stores else "the drives") from exc
+
+
+def _write_checksums(store: DriveStore, sums: list[tuple[str, str]], catalog_digest: str) -> None:
+    """The drive's final B3SUMS: its entries ``sums`` and the catalog; an OSError names the drive."""
+    try:
+        store.write_atomic(CHECKSUMS_NAME, (checksum_lines([*sums, (CATALOG_NAME, catalog_digest)]),))
+    except OSError as exc:
+        exc.filename = store.path
+        raise
+
+
+def _catalog_error(exc: OSError, where: str) -> SneakernetError:
+    """A failed write of the catalog or B3SUMS as the error the user reads (``where``: the drive, unless the error
+    names one)."""
+    where = exc.filename or where
+    return write_error(
+        exc,
+        f"no room left to write the catalog at {where} ({exc.strerror}): every drive is finished and "
+        "checkable; free some space and run the same pack with --resume to add the catalog",
+        f"cannot write the catalog at {where}: {exc.strerror}",
+    )
 
 
 def copy_catalog(drive: DriveStore, target: str) -> None:

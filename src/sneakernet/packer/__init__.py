@@ -40,9 +40,10 @@ from .shipment import ShipmentWriter
 from .summary import PackSummary
 from .targets import DriveTargets, NextDrive
 
-if TYPE_CHECKING:  # the crypt extra is loaded only by an encrypted pack
+if TYPE_CHECKING:  # the crypt extra is loaded only by an encrypted pack, the dask extra by a cluster pack
     from ..drive.keys import Encryption
     from ..drive.sealed import ShipmentSealing
+    from .cluster import DaskLanes
 
 
 def pack(
@@ -63,6 +64,7 @@ def pack(
     parity: int | ParityOptions = 0,
     parity_drives: Sequence[str] = (),
     parity_dir: str | None = None,
+    cluster: DaskLanes | None = None,
 ) -> PackSummary:
     """Pack the tree at ``source`` into ``out/drive-NNNN`` directories of ``drive_size`` bytes, or onto the
     mounted ``drives`` in order (each up to its free space or ``drive_size``, whichever is smaller).
@@ -103,6 +105,11 @@ def pack(
     up while the data drives are written: ``out/parity-NNNN``, or the mounted ``parity_drives`` (then ``parity_dir``,
     a local directory of M times a drive's stored bytes, holds the parity until the data drives are done). They are
     the drives ``sneakernet parity`` writes for these data drives (``summary.parity_drives``).
+
+    With ``cluster`` (:class:`~sneakernet.packer.cluster.DaskLanes`), the lanes are Dask tasks on its workers
+    (packer/cluster.py): one lane per worker onto ``out`` or ``drives`` (which every worker sees; ``at_once`` N
+    above 1 cuts N lanes), or, when the cluster was given a drives file's lanes, each lane onto its own drives on
+    its worker's host (give neither ``out`` nor ``drives`` then).
     """
     open_store = open_store or LocalStore
     options = options or PackOptions()
@@ -119,13 +126,24 @@ def pack(
     if resume and options.format_version >= 2:
         # Resuming replays the finished drives' records, whose chunk ids version 2 counts per drive (19.4).
         raise UsageError("resuming a pack of format version 2 is not supported yet: pack again from the start")
-    targets = DriveTargets(out, drives, drive_size, options.reserve, resume, next_drive)
+    hosts = cluster is not None and bool(cluster.hosts)
+    if cluster is not None:
+        at_once = at_once if at_once > 1 and not hosts else cluster.lanes
+        if hosts and (out or drives):
+            raise UsageError("--drives-from names every drive and its worker: give neither --out nor --drive")
+        if parity:
+            raise UsageError(
+                "--parity does not go with --scheduler yet: pack with --scheduler, then run sneakernet parity on the "
+                "drives"
+            )
+    # A drives file's drives are on the workers' hosts: checked there, once the work directory is made.
+    targets = None if hosts else DriveTargets(out, drives, drive_size, options.reserve, resume, next_drive)
     same_pass = prepare_parity(
         parity, out=out, parity_drives=parity_drives, parity_dir=parity_dir, segment_size=options.segment_size,
         resume=resume, swap=next_drive is not None,
     )  # fmt: skip
     tree = LocalSource(source) if isinstance(source, str | os.PathLike) else source
-    work = _lanes_work_dir(at_once, tree, next_drive, resume)
+    work = _lanes_work_dir(at_once, tree, next_drive, resume, cluster)
     own_record = tree.restore_record_excludes()
     try:
         totals, spool = scan(tree, options.excludes + own_record, os.path.join(work, "walk.spool") if work else None)
@@ -134,6 +152,11 @@ def pack(
             shutil.rmtree(work, ignore_errors=True)
         raise
     try:
+        if cluster is not None:
+            assert work is not None and isinstance(tree, LocalSource)
+            checked = cluster.check(work, os.fsdecode(tree.root), drive_size, options.reserve)
+            targets = checked or targets
+        assert targets is not None
         _refuse_bad_input(totals, options, tree)
         finished = (
             find_finished(targets.drive_paths(), options.chunk_size, options.segment_size, options.level)
@@ -154,12 +177,13 @@ def pack(
             except OSError as exc:
                 raise DestinationError(f"cannot make the output directory {out}: {exc.strerror}") from exc
         ranges = cut_walk(spool.entries, at_once, assume_ratio or 1.0) if work else []
-        if len(ranges) > 1:
+        if len(ranges) > 1 or cluster is not None:
             assert isinstance(tree, LocalSource) and work is not None
             spool.sync()
             lanes = Lanes(
                 tree, spool.path or "", work, targets, options, ranges, shipment, created, catalog_size, open_store,
                 same_pass,
+                **({"runner": cluster} if cluster is not None else {}),
             )  # fmt: skip
             return pack_in_lanes(lanes, totals, progress, catalog_dir, started, bool(own_record))
         if resume:
@@ -255,12 +279,15 @@ def pack(
     )
 
 
-def _lanes_work_dir(at_once: int, tree: Source, next_drive: NextDrive | None, resume: bool) -> str | None:
+def _lanes_work_dir(
+    at_once: int, tree: Source, next_drive: NextDrive | None, resume: bool, cluster: DaskLanes | None = None
+) -> str | None:
     """A temporary directory for the lanes' files (the walk's spool, each lane's entry lines), or None for a pack
-    of one lane; refuses what lanes cannot do."""
+    of one lane; refuses what lanes cannot do. A cluster's lanes have it in the cluster's work directory, which
+    its workers see."""
     if at_once < 1:
         raise UsageError(f"--at-once must be at least 1, not {at_once}")
-    if at_once == 1:
+    if at_once == 1 and cluster is None:
         return None
     if next_drive is not None:
         raise UsageError("--at-once writes several drives at the same time, --swap one after another at one dock")
@@ -270,7 +297,11 @@ def _lanes_work_dir(at_once: int, tree: Source, next_drive: NextDrive | None, re
         )
     if not isinstance(tree, LocalSource):
         raise UsageError("--at-once packs a local directory only")
-    return tempfile.mkdtemp(prefix="sneakernet-lanes-")
+    where = cluster.work_dir if cluster is not None else None
+    try:
+        return tempfile.mkdtemp(prefix="sneakernet-lanes-", dir=where)
+    except OSError as exc:
+        raise UsageError(f"cannot make a work directory in {where}: {exc.strerror}") from exc
 
 
 def _sealing(encryption: Encryption, options: PackOptions) -> ShipmentSealing:

@@ -18,8 +18,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
-from typing import Any, BinaryIO
+from dataclasses import dataclass, field, replace
+from typing import Any, BinaryIO, Protocol
 
 from .._version import __version__
 from ..drive.accumulator import AccumulatorSpec
@@ -109,11 +109,16 @@ def _relay(messages: Any, progress: Progress) -> None:
             return
         if message is None:
             return
-        kind, _lane, value = message
-        if kind == "bytes":
-            progress.advance(value)
-        else:
-            begin_drive(progress, value)
+        relay_message(progress, message)
+
+
+def relay_message(progress: Progress, message: tuple[str, int, Any]) -> None:
+    """A lane's progress message (lane.py's QueueProgress: bytes read, or a drive begun) told to ``progress``."""
+    kind, _lane, value = message
+    if kind == "bytes":
+        progress.advance(value)
+    else:
+        begin_drive(progress, value)
 
 
 def merge_lanes(results: list[LaneResult]) -> LanesOutcome:
@@ -217,6 +222,34 @@ def lane_tasks(
     return [task(r) for r in ranges]
 
 
+class LaneRunner(Protocol):
+    """Where the lanes run: processes of this host (:class:`LocalLanes`), or tasks on a Dask cluster
+    (packer/cluster.py). ``run`` runs every lane at once, their results in lane order; ``finish`` writes the merged
+    catalog (``header``, the lanes' entry lines ``merged``) to every drive, and to ``copy_to`` when given."""
+
+    def run(self, tasks: list[LaneTask], progress: Progress) -> list[LaneResult]: ...
+
+    def finish(
+        self, lanes: Lanes, outcome: LanesOutcome, header: CatalogHeader, merged: BinaryIO, copy_to: str | None
+    ) -> None: ...
+
+
+class LocalLanes:
+    """Each lane in a process of this host (:func:`run_lanes`), the catalog written by this process."""
+
+    def run(self, tasks: list[LaneTask], progress: Progress) -> list[LaneResult]:
+        return run_lanes(tasks, progress)
+
+    def finish(
+        self, lanes: Lanes, outcome: LanesOutcome, header: CatalogHeader, merged: BinaryIO, copy_to: str | None
+    ) -> None:
+        stores = [lanes.open_store(drive.path) for drive in outcome.drives]
+        checksums = [drive.checksums for drive in outcome.drives]
+        finish_shipment(stores, outcome.labels, checksums, header, lanes.catalog_size, merged)
+        if copy_to:
+            copy_catalog(stores[-1], copy_to)
+
+
 @dataclass(frozen=True)
 class Lanes:
     """A pack onto several drives at once, as pack() has set it up: the source, the walk's spool (a file the
@@ -235,6 +268,7 @@ class Lanes:
     open_store: Callable[[str], DriveStore] = LocalStore
     #: pack --parity: the parity accumulated by the lanes as they write, then written to the parity drives.
     parity: SamePassParity | None = None
+    runner: LaneRunner = field(default_factory=LocalLanes)
 
     def tasks(self) -> list[LaneTask]:
         targets = self.targets
@@ -255,23 +289,18 @@ def pack_in_lanes(
     log.info("packing %d lanes at once: %s", len(tasks), ", ".join(f"{t.stop - t.start} entries" for t in tasks))
     progress.start(totals.unique_bytes)
     try:
-        results = run_lanes(tasks, progress)
+        results = lanes.runner.run(tasks, progress)
     finally:
         progress.close()
     outcome = merge_lanes(results)
-    stores = [lanes.open_store(drive.path) for drive in outcome.drives]
+    catalog_copy = os.path.join(catalog_dir, f"{lanes.shipment}.catalog.jsonl.zst") if catalog_dir else None
     with tempfile.TemporaryFile(prefix="sneakernet-catalog-", dir=lanes.work) as merged:
         merge_entries(outcome, {t.lane: t.entries_path for t in tasks}, merged)
         header = catalog_header(lanes.shipment, "", lanes.created, outcome)
         # The fingerprint of version 2 is the catalog body's (docs/format.md 19.6), hashed before it is written.
         fingerprint = body_fingerprint(catalog_body(header, outcome.labels, merged))
         header = replace(header, fingerprint=fingerprint)
-        checksums = [drive.checksums for drive in outcome.drives]
-        finish_shipment(stores, outcome.labels, checksums, header, lanes.catalog_size, merged)
-    catalog_copy = None
-    if catalog_dir:
-        catalog_copy = os.path.join(catalog_dir, f"{lanes.shipment}.catalog.jsonl.zst")
-        copy_catalog(stores[-1], catalog_copy)
+        lanes.runner.finish(lanes, outcome, header, merged, catalog_copy)
     parity = lanes.parity
     parity_results = finish_parity(parity, [d.path for d in outcome.drives], lanes.created) if parity else []
     tally = outcome.tally
@@ -316,4 +345,14 @@ def _drive_summary(drive: LaneDrive, label: DriveLabel) -> dict[str, Any]:
     }
 
 
-__all__ = ["Lanes", "LanesOutcome", "cut_walk", "merge_entries", "merge_lanes", "pack_in_lanes", "run_lanes"]
+__all__ = [
+    "LaneRunner",
+    "Lanes",
+    "LanesOutcome",
+    "LocalLanes",
+    "cut_walk",
+    "merge_entries",
+    "merge_lanes",
+    "pack_in_lanes",
+    "run_lanes",
+]
