@@ -171,3 +171,77 @@ def test_bad_encryption_options_are_one_line_before_anything_is_written(real_tre
         code, _, err = invoke_cli("pack", real_tree / "json", "--out", out, "--drive-size", "10MB", *options)
         assert code == 2 and message in err and err.count("\n") == 1, (options, err)
         assert not out.exists()
+
+
+def flip(path: Path, at: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[at] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_verify_without_the_key_checks_every_stored_byte(shipped) -> None:
+    _, out, key = shipped
+    drives = drive_dirs(out)
+    code, stdout, _ = invoke_cli("verify", "--json", *drives)
+    report = json.loads(stdout)
+    assert code == 0 and all(d["status"] == "intact" for d in report["drives"])
+    assert sum(d["bytes_checked"] for d in report["drives"]) == sum(
+        json.loads((d / "drive.json").read_text())["stored_bytes"] for d in drives
+    )
+    assert all(any("names and contents need the key" in note for note in d["notes"]) for d in report["drives"])
+    code, stdout, _ = invoke_cli("verify", "--json", "--deep", *drives, "--identity", key)
+    report = json.loads(stdout)
+    assert code == 0 and sum(d["files_checked"] for d in report["drives"]) > 50
+    assert not any(d["notes"] for d in report["drives"])
+
+
+def test_verify_deep_without_the_key_or_with_another_is_one_line(shipped, tmp_path: Path) -> None:
+    _, out, _ = shipped
+    other, _ = identity_file(tmp_path / "other.txt")
+    for options, message in ((("--deep",), "--deep decodes its chunks, which needs its key"),
+                             (("--identity", other), "does not open keys/recipients.age")):  # fmt: skip
+        code, stdout, err = invoke_cli("verify", *drive_dirs(out), *options)
+        assert code == 2 and stdout == "" and err.count("\n") == 1 and message in err, err
+
+
+def test_verify_names_damage_by_chunk_without_the_key_and_by_file_with_it(shipped, tmp_path: Path) -> None:
+    _, out, key = shipped
+    drive = tmp_path / "drive-0001"
+    shutil.copytree(drive_dirs(out)[0], drive)
+    flip(drive / "segments" / "s000001.seg", 100)
+    code, stdout, _ = invoke_cli("verify", "--json", drive)
+    (keyless,) = json.loads(stdout)["drives"]
+    assert code == 1 and keyless["status"] == "damaged"
+    (chunk,) = keyless["damaged_chunks"]
+    assert chunk["segment"] == "segments/s000001.seg" and chunk["paths"] == []
+    code, stdout, _ = invoke_cli("verify", "--json", drive, "--identity", key)
+    (keyed,) = json.loads(stdout)["drives"]
+    assert code == 1 and [c["id"] for c in keyed["damaged_chunks"]] == [chunk["id"]]
+    assert keyed["damaged_chunks"][0]["paths"]  # the file the chunk holds, named with the key
+
+
+@pytest.mark.parametrize("name", ["index.age", "catalog.age", "keys/recipients.age"])
+def test_a_damaged_sealed_file_is_found_without_the_key(shipped, tmp_path: Path, name: str) -> None:
+    _, out, key = shipped
+    drive = tmp_path / "drive-0001"
+    shutil.copytree(drive_dirs(out)[0], drive)
+    flip(drive / name, (drive / name).stat().st_size - 20)
+    code, stdout, _ = invoke_cli("verify", "--json", drive)
+    (report,) = json.loads(stdout)["drives"]
+    assert code == 1 and report["status"] == "damaged"
+    assert [p["message"] for p in report["problems"] if p["kind"] == "sealed"] == [
+        f"{name} is damaged: it is not the one its record pins (BLAKE3 mismatch)"
+    ]
+    if name != "keys/recipients.age":  # the key file itself: the key no longer opens it
+        code, stdout, _ = invoke_cli("verify", "--json", drive, "--identity", key)
+        assert code == 1 and json.loads(stdout)["drives"][0]["status"] == "damaged"
+
+
+def test_a_stray_file_among_the_keys_is_named(shipped, tmp_path: Path) -> None:
+    _, out, _ = shipped
+    drive = tmp_path / "drive-0001"
+    shutil.copytree(drive_dirs(out)[0], drive)
+    (drive / "keys" / "extra.age").write_bytes(b"x")
+    code, stdout, _ = invoke_cli("verify", "--json", drive)
+    (report,) = json.loads(stdout)["drives"]
+    assert code == 0 and report["unexpected"] == ["keys/extra.age"]

@@ -44,6 +44,7 @@ from .format import (
     segment_name,
     show_path,
 )
+from .format.sealed import PublicChunk
 
 #: The largest file size, piece offset or length a reader accepts: 1 EiB (2^60), more than a million drives of
 #: any size today hold, and far below what overflows a signed 64-bit file offset (off_t, SQLite's INTEGER).
@@ -224,7 +225,7 @@ class ManifestCheck:
         if isinstance(record, ManifestHeader):
             self.header = record
             return manifest_header_problems(record)
-        if isinstance(record, ChunkRecord):
+        if isinstance(record, ChunkRecord | PublicChunk):  # an encrypted drive read without its key: public ones
             return self._chunk(record)
         if isinstance(record, SegmentRecord):
             return self._segment(record)
@@ -236,7 +237,7 @@ class ManifestCheck:
             return problems
         return []
 
-    def _chunk(self, chunk: ChunkRecord) -> list[str]:
+    def _chunk(self, chunk: ChunkRecord | PublicChunk) -> list[str]:
         problems = _over("id", chunk.id, MAX_COUNT)
         if not self.segment_open:
             self.segment, self.segment_open, self.chunks, self.filled = self.segment + 1, True, 0, 0

@@ -11,6 +11,7 @@ from ..errors import ExitCode
 from .command import Command
 from .context import is_quiet
 from .exits import fail, finish, run, verify_code
+from .keys import key_options, unlock_given
 from .progress import echo_line, progress_for
 from .render import print_verify_report, verify_drive_lines
 
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the report as JSON (schema: docs/verify-report.schema.json)."
 )
+@key_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar; print only problems.")
 @click.pass_context
 def verify_command(
@@ -79,7 +81,8 @@ def verify_command(
     By default every stored byte is hashed. Drives on different devices are checked at the same time, each
     drive's result printed as soon as it is done; the drives of the shipment that were not given are named. An
     interrupted verify resumes where it stopped (progress is kept in ~/.cache/sneakernet/verify, never on the
-    drive) unless --restart.
+    drive) unless --restart. An encrypted shipment's drives are checked without its key as far as their stored
+    bytes go (damage named by chunk and segment: names need the key); with --identity or the passphrase, as any.
 
     \b
     Examples:
@@ -88,6 +91,7 @@ def verify_command(
       sneakernet verify /mnt/usb --quick
       sneakernet verify /mnt/usb --sample 5 --json > report.json
       sneakernet verify /mnt/usb1 /mnt/usb2 /mnt/usb3 /mnt/usb4
+      sneakernet verify /mnt/usb --deep --identity key.txt    # an encrypted shipment, names and contents too
 
     Exit codes: 0 every drive intact (files that are not part of a drive are a warning); 1 damage, an
     unfinished drive or a drive of another shipment, whatever else was given; 2 bad arguments or a path that is
@@ -98,6 +102,7 @@ def verify_command(
     if quick and deep:
         fail(ctx, "--quick and --deep do not go together: choose one", ExitCode.USAGE)
     mode = Mode.QUICK if quick else Mode.DEEP if deep else Mode.FULL
+    key = unlock_given(ctx)
     progress = progress_for("verify", quiet)
     shown: dict[int, tuple[str, int]] = {}
 
@@ -123,6 +128,7 @@ def verify_command(
             progress=progress,
             catalog=catalog,
             on_drive=None if as_json else show,
+            key=key,
         ),
     )
     if as_json:

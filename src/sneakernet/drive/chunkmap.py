@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from ..errors import FormatError
 from ..format import ChunkRecord, FileRecord, ManifestHeader, SegmentRecord, show_path
+from ..format.sealed import PublicChunk
 
 
 @dataclass
@@ -24,7 +25,9 @@ class ChunkMap:
     stored_bytes: int = 0
     raw_bytes: int = 0
 
-    def add_chunk(self, chunk: ChunkRecord) -> None:
+    def add_chunk(self, chunk: ChunkRecord | PublicChunk) -> None:
+        """Place ``chunk``: an encrypted drive's public chunk record (read without the key) has no raw size, and
+        takes none of the raw stream: without file records there is no piece to place on it."""
         if self.first_chunk is None:
             if self.header is not None and self.header.version >= 2 and chunk.id != 0:
                 # Version 2 numbers chunks from 0 on every drive (docs/format.md 19.4).
@@ -34,10 +37,11 @@ class ChunkMap:
         expected = self.first_chunk + len(self.raw_offsets) - 1
         if chunk.id != expected:
             raise FormatError(f"chunk ids are not consecutive: {chunk.id} follows {expected - 1}")
-        self.raw_offsets.append(self.raw_offsets[-1] + chunk.raw_size)
+        raw_size = chunk.raw_size if isinstance(chunk, ChunkRecord) else 0
+        self.raw_offsets.append(self.raw_offsets[-1] + raw_size)
         self.chunks_per_segment[chunk.segment] = self.chunks_per_segment.get(chunk.segment, 0) + 1
         self.stored_bytes += chunk.stored_size
-        self.raw_bytes += chunk.raw_size
+        self.raw_bytes += raw_size
 
     def piece_range(self, record: FileRecord) -> tuple[int, int] | None:
         """The raw-stream range a file piece covers on this drive, or None for a piece without bytes."""

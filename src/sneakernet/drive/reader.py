@@ -292,7 +292,10 @@ class DriveReader:
 
     def frame_problem(self, chunk: ChunkRecord) -> str | None:
         """Why ``chunk``'s stored bytes are not exactly one zstd frame of its ``raw_size`` (see compress.frame_problem),
-        read from a memory map of its segment: only the frame's header and block headers are touched."""
+        read from a memory map of its segment: only the frame's header and block headers are touched. An encrypted
+        drive's chunk is opened first (its tag checked); read without the key, its frame is not known (None)."""
+        if self.encrypted and self.identity is None:
+            return None
         try:
             mapped = self._map(chunk.segment)
         except (OSError, ValueError):
@@ -449,7 +452,9 @@ class CatalogReader:
         #: of the sealed catalog it pins (``sealed``: its store and name; by default the file beside ``path``,
         #: ``catalog.age`` beside ``catalog.jsonl.zst``, ``X.catalog.age`` beside ``X.catalog.jsonl.zst``).
         self.identity = identity
-        self._sealed = sealed or sealed_beside(path)
+        self.sealed_file = sealed or sealed_beside(path)
+        #: The ``sealed`` record of an encrypted shipment's public catalog, once read.
+        self.sealed: SealedRecord | None = None
         self.size: int | None = None
         self.blake3: str | None = None
 
@@ -477,37 +482,15 @@ class CatalogReader:
         if summary.files is not None or self.identity is None:
             yield first.with_summary(summary)
             yield summary
-            yield from (r for r in inner if wanted is None or r.TYPE in wanted or r.TYPE == EndRecord.TYPE)
-            return
-        yield from self._unsealed(first, inner, wanted)
-
-    def _unsealed(
-        self, header: CatalogHeader, inner: Iterator[CatalogRecord], wanted: tuple[str, ...] | None
-    ) -> Iterator[CatalogRecord]:
-        """An encrypted shipment's public catalog read with its identity (docs/format.md 19.8.3): the sealed
-        catalog's full summary in place of the public one, its entries in place of the ``sealed`` record that pins
-        it (checked against it once read whole), as a clear catalog gives them."""
-        from .sealed_catalog import SealedCatalog  # the crypt extra, for encrypted shipments only
-
-        assert self.identity is not None
-        store, name = self._sealed
-        sealed = SealedCatalog(store, name, self.identity, header.shipment)
-        try:
-            summary = sealed.summary()
-            yield header.with_summary(summary)
-            yield summary
             for record in inner:
                 if isinstance(record, SealedRecord):
-                    if record.name != SEALED_CATALOG_NAME:
-                        raise FormatError(f"the catalog {self.path} pins {record.name!r}, not {SEALED_CATALOG_NAME}")
-                    for entry in sealed.entries():
-                        if wanted is None or CatalogEntry.TYPE in wanted:
-                            yield entry
-                    sealed.check(record)
-                elif wanted is None or record.TYPE in wanted or isinstance(record, EndRecord):
+                    self.sealed = record
+                if wanted is None or record.TYPE in wanted or isinstance(record, EndRecord):
                     yield record
-        finally:
-            sealed.close()
+            return
+        from .sealed_catalog import unsealed_records  # the crypt extra, for encrypted shipments only
+
+        yield from unsealed_records(self, first, inner, wanted)
 
     def _records(self, what: str, only: tuple[str, ...] | None) -> Iterator[CatalogRecord]:
         drives = [0, 0]  # the header's (or summary's) count, and the drive records read

@@ -218,3 +218,32 @@ class SealedCatalog:
         close = getattr(self._records, "close", None)
         if close is not None:
             close()
+
+
+def unsealed_records(
+    reader: Any, header: CatalogHeader, public: Iterator[Any], wanted: tuple[str, ...] | None
+) -> Iterator[Any]:
+    """An encrypted shipment's public catalog read with its identity (docs/format.md 19.8.3), for ``reader`` (a
+    :class:`~sneakernet.drive.CatalogReader`, not imported: it imports this module) whose ``public`` records follow
+    ``header``: the sealed catalog's full summary in place of the public one, its entries in place of the
+    ``sealed`` record that pins it (checked against it once read whole), as a clear catalog gives them; of
+    ``wanted`` types only, when given (the end record always)."""
+    store, name = reader.sealed_file
+    sealed = SealedCatalog(store, name, reader.identity, header.shipment)
+    try:
+        summary = sealed.summary()
+        yield header.with_summary(summary)
+        yield summary
+        for record in public:
+            if isinstance(record, SealedRecord):
+                reader.sealed = record
+                if record.name != SEALED_CATALOG_NAME:
+                    raise FormatError(f"the catalog {reader.path} pins {record.name!r}, not {SEALED_CATALOG_NAME}")
+                for entry in sealed.entries():
+                    if wanted is None or CatalogEntry.TYPE in wanted:
+                        yield entry
+                sealed.check(record)
+            elif wanted is None or record.TYPE in wanted or isinstance(record, EndRecord):
+                yield record
+    finally:
+        sealed.close()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from ..drive import DriveReader, DriveSet, GivenDrive, drive_queues
 from ..drive.parity_reader import ParityDriveReader, is_parity_drive
@@ -35,6 +36,9 @@ from .run import Run, device_of
 from .settings import Mode, Settings
 from .shipment import check_same_shipment
 from .state import StateDir, StateStore, VerifyState, default_state_dir
+
+if TYPE_CHECKING:
+    from ..drive.keys import Unlock
 
 __all__ = [
     "DamagedChunk",
@@ -71,6 +75,7 @@ def verify(
     on_drive: Callable[[DriveReport], None] | None = None,
     at_once: int | None = None,
     open_store: Callable[[str], DriveStore] | None = None,
+    key: Unlock | None = None,
 ) -> VerifyReport:
     """Check each drive in ``drives`` alone, read-only, and report what is wrong and which paths it hurts.
 
@@ -83,6 +88,11 @@ def verify(
     has that problem, reports already handed over get it added). The returned report lists the drives in the
     order given, and what of the shipment was given (:class:`~sneakernet.drive.DriveSet`). ``open_store`` gives the
     store (io/store.py) each drive is read through: its local directory unless a test hands in one that fails.
+
+    An encrypted shipment's drives (docs/format.md 19.8.4) are checked without ``key`` as far as their stored bytes
+    go (every segment, chunk, sealed file and the catalog against the fingerprint; names and contents left unread,
+    the report says so); with it (an :class:`~sneakernet.drive.keys.Unlock`), as any drive, ``deep`` included. A
+    ``key`` that opens no drive given is :class:`~sneakernet.errors.WrongKey`, raised before anything is checked.
     """
     open_store = open_store or LocalStore
     if not drives:
@@ -98,11 +108,14 @@ def verify(
     shown = serialized(progress or NullProgress())
     workers = threads or os.cpu_count() or 1
     labels = [_label(path, open_store) for path in drives]
+    _refuse_keyless_deep(mode, key, drives, labels, open_store)
     given = [GivenDrive.of(path, label) for path, label in zip(drives, labels, strict=True)]
     queues = drive_queues(given, [device_of(path) for path in drives], at_once)
     shown.start(sum(label.stored_bytes for label in labels if label) if mode != Mode.QUICK else 0)
     store = StateDir(os.fspath(state_dir)) if isinstance(state_dir, str | os.PathLike) else state_dir
-    settings = Settings(mode, wanted, sample_percent, seed, store, restart, workers, catalog, open_store=open_store)
+    settings = Settings(
+        mode, wanted, sample_percent, seed, store, restart, workers, catalog, open_store=open_store, key=key
+    )
     run = Run(drives, settings, shown, len(queues))
     try:
         reports = run.verify(queues, on_drive or (lambda report: None))
@@ -121,6 +134,25 @@ def _label(path: str, open_store: Callable[[str], DriveStore]) -> DriveLabel | N
     try:
         if is_parity_drive(path):
             return ParityDriveReader(path).label
-        return DriveReader(path, open_store(path)).label
+        return DriveReader(path, open_store(path), public=True).label
     except (SneakernetError, OSError):
         return None
+
+
+def _refuse_keyless_deep(
+    mode: Mode,
+    key: Unlock | None,
+    drives: Sequence[str],
+    labels: list[DriveLabel | None],
+    open_store: Callable[[str], DriveStore],
+) -> None:
+    """--deep decodes chunks, which an encrypted shipment's need its key for; and a key given must open its drives
+    (a wrong one is one line, before hours of hashing)."""
+    encrypted = [path for path, label in zip(drives, labels, strict=True) if label is not None and label.encrypted]
+    if mode == Mode.DEEP and key is None and encrypted:
+        raise UsageError(
+            f"{encrypted[0]} is a drive of an encrypted shipment: --deep decodes its chunks, which needs its key "
+            "(--identity FILE or --passphrase-file FILE); without, verify checks every stored byte"
+        )
+    if key is not None and encrypted:
+        DriveReader(encrypted[0], open_store(encrypted[0]), key=key)  # WrongKey, or the identity kept in key

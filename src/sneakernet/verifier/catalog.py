@@ -24,6 +24,7 @@ from ..format import (
     CatalogHeader,
     DriveLabel,
     LaneTable,
+    SealedRecord,
     catalog_is_consistent,
     shipment_fingerprint,
     short_fingerprint,
@@ -40,8 +41,8 @@ MIN_FINGERPRINT_DIGITS = 16
 TYPO_DIGITS = 2
 
 #: A catalog parsed whole: the header, the drive list, the index of the entries (None when the catalog lies, see
-#: validate.CatalogIndex) and what it lies about.
-Parsed = tuple[CatalogHeader, list[CatalogDrive], CatalogIndex | None, list[str]]
+#: validate.CatalogIndex), what it lies about, and an encrypted shipment's record of its sealed catalog.
+Parsed = tuple[CatalogHeader, list[CatalogDrive], CatalogIndex | None, list[str], SealedRecord | None]
 
 
 class CatalogMemo:
@@ -122,6 +123,8 @@ class CatalogCheck:
         self.own: CatalogDrive | None = None
         #: The catalog's entries as an index, when the catalog parsed and does not lie.
         self.index: CatalogIndex | None = None
+        #: An encrypted shipment's: the public catalog's record of catalog.age (docs/format.md 19.8.3).
+        self.sealed: SealedRecord | None = None
 
     def read(self, label: DriveLabel) -> None:
         """Read the catalog whole: its integrity, its shipment, its fingerprint, and this drive's line in it."""
@@ -181,7 +184,7 @@ class CatalogCheck:
         whole for an earlier drive of this run is not parsed again."""
         cached = self.catalogs.get(digest) if digest is not None else None
         if cached is not None:
-            cached_header, cached_drives, self.index, cached_lies = cached
+            cached_header, cached_drives, self.index, cached_lies, self.sealed = cached
             for problem in cached_lies:
                 self.report.add(Kind.CATALOG, f"{CATALOG_NAME}: {problem}")
             return cached_header, cached_drives
@@ -197,8 +200,11 @@ class CatalogCheck:
                     drives.append(record)
                 elif isinstance(record, CatalogHeader):
                     found.append(record)
+                elif isinstance(record, SealedRecord):
+                    self.sealed = record
 
         lies = index.build(entries())
+        self.sealed = self.sealed or reader.sealed  # read with the key, the reader took it
         for problem in lies:
             self.report.add(Kind.CATALOG, f"{CATALOG_NAME}: {problem}")
         header = found[0]
@@ -208,7 +214,7 @@ class CatalogCheck:
         if digest is not None:
             if reader.blake3 != digest:
                 raise FormatError("it changed while it was read")
-            self.catalogs.put(digest, (header, drives, None if lies else index, lies))
+            self.catalogs.put(digest, (header, drives, None if lies else index, lies, self.sealed))
         self.index = None if lies else index
         return header, drives
 

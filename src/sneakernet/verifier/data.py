@@ -18,6 +18,7 @@ from ..drive import ChunkMap, DriveReader
 from ..drive.reader import HASH_SLICE
 from ..errors import FormatError
 from ..format import MANIFEST_NAME, ChunkRecord, FileRecord, show_path
+from ..format.sealed import PublicChunk
 from ..progress import DriveProgress
 from ..units import counted
 from .report import DamagedChunk, DriveReport, Kind, Problem, Status
@@ -184,7 +185,7 @@ class DataCheck:
         many chunks (a record whose ``type`` is not its first member would otherwise slip through)."""
         count = 0
         for record in self.reader.records(only=(ChunkRecord.TYPE,)):
-            if isinstance(record, ChunkRecord):
+            if isinstance(record, ChunkRecord | PublicChunk):  # public: an encrypted drive read without its key
                 count += 1
                 yield record
         if count != len(self.manifest.raw_offsets) - 1 + (self.manifest.first_chunk is None):

@@ -193,7 +193,7 @@ class DriveVerifier:
         if self.settings.mode != Mode.FULL or self.settings.sample_percent is not None:
             return
         try:
-            reader = DriveReader(self.path, self.settings.open_store(self.path))
+            reader = DriveReader(self.path, self.settings.open_store(self.path), public=True)
         except (SneakernetError, OSError):
             return  # run() says what is wrong with the drive
         if self._may_resume(reader.label):

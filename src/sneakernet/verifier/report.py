@@ -51,6 +51,8 @@ class Kind(str, Enum):
     PARITY_BLOCK = "parity_block"
     #: A parity drive's copy of a covered data drive's drive.json or manifest, missing or damaged.
     COVERED = "covered"
+    #: An encrypted drive's sealed or key file (index.age, catalog.age, keys/*.age) missing or not as pinned.
+    SEALED = "sealed"
     UNREADABLE = "unreadable"
 
 

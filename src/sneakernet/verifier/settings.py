@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from ..drive.reader import HASH_SLICE
 from ..io.store import DriveStore, LocalStore
 from .state import StateStore
+
+if TYPE_CHECKING:
+    from ..drive.keys import Unlock
 
 
 class Mode(str, Enum):
@@ -40,3 +44,6 @@ class Settings:
     hash_slice: int = HASH_SLICE
     #: The store each drive is read through, from its path (io/store.py; tests hand in stores that fail).
     open_store: Callable[[str], DriveStore] = LocalStore
+    #: What opens an encrypted shipment (--identity, a passphrase); None: its drives are checked without it, every
+    #: stored byte against its recorded BLAKE3, names and contents left unread (docs/format.md 19.8.4).
+    key: Unlock | None = field(default=None, repr=False)

@@ -12,23 +12,29 @@ from collections.abc import Iterator
 import blake3
 
 from ..drive import FILESYSTEM_ENTRIES, ChunkMap, DriveReader, file_kind
-from ..errors import FormatError, NotADrive, UnfinishedDrive, UnsupportedVersion
+from ..errors import CryptoError, FormatError, NotADrive, UnfinishedDrive, UnsupportedVersion
 from ..format import (
     CATALOG_NAME,
     CHECKSUMS_NAME,
     DRIVE_LABEL_NAME,
+    INDEX_NAME,
+    KEYS_DIR,
     MANIFEST_NAME,
     PARTIAL_SUFFIX,
+    SEALED_CATALOG_NAME,
     SEGMENTS_DIR,
+    CatalogDrive,
     ChunkRecord,
     DirRecord,
     DriveLabel,
     FileRecord,
     HardlinkRecord,
     ManifestHeader,
+    SealedRecord,
     SegmentRecord,
     SymlinkRecord,
 )
+from ..format.sealed import PublicChunk
 from ..io.store import DriveStore
 from ..validate import LISTED_PROBLEMS, CatalogIndex, ManifestCheck, Seen, seen_of
 from .catalog import CatalogCheck, CatalogMemo
@@ -66,6 +72,8 @@ class StructureCheck:
         self.segment_sizes: dict[str, int] = {}
         #: Record problems of the manifest not listed one by one (beyond LISTED_PROBLEMS).
         self.unlisted = 0
+        #: An encrypted drive's sealed and key files, as its public manifest pins them, by name.
+        self.sealed: dict[str, SealedRecord] = {}
 
     def run(self) -> bool:
         """Everything but the segments' contents: label, catalog, manifest, segment files, B3SUMS. Whether the
@@ -73,7 +81,7 @@ class StructureCheck:
         report = self.report
         store = self.settings.open_store(self.path)
         try:
-            self.reader = DriveReader(self.path, store)
+            self.reader = self._open(store)
         except NotADrive as exc:
             report.add(Kind.NOT_A_DRIVE, str(exc), status=Status.NOT_A_DRIVE)
             return False
@@ -104,9 +112,30 @@ class StructureCheck:
         catalog.check_against_drive(label)
         self._check_label(label)
         self._check_segment_files()
+        if label.encrypted:
+            self._check_sealed()
         self._check_unexpected(self.reader.store, set(self.manifest.segments))
         self._check_checksums(label)
         return True
+
+    def _open(self, store: DriveStore) -> DriveReader:
+        """The drive's reader: an encrypted drive's with the key given, else its public side (docs/format.md
+        19.8.4), the report saying what that leaves unread."""
+        key = self.settings.key
+        reader: DriveReader | None = None
+        if key is not None:
+            try:
+                reader = DriveReader(self.path, store, key=key)
+            except CryptoError as exc:  # another shipment's drive among those the key opens: checked without
+                self.report.notes.append(f"{exc}: checked without the key")
+        if reader is None:
+            reader = DriveReader(self.path, store, public=True)
+        if reader.encrypted and reader.identity is None:
+            self.report.notes.append(
+                "an encrypted shipment's drive, checked without its key: every stored byte against its BLAKE3; "
+                "names and contents need the key (--identity FILE), and damage is named by chunk and segment only"
+            )
+        return reader
 
     def _check_manifest(self, retried: bool = False) -> bool:
         """One pass over the manifest: its structure, hash, and the chunk map; False when it cannot be trusted."""
@@ -123,8 +152,10 @@ class StructureCheck:
                 for problem in problems:
                     self._record_problem(problem)
                 bad[0] += bool(problems)
-                if isinstance(record, ChunkRecord):
+                if isinstance(record, ChunkRecord | PublicChunk):
                     self.manifest.add_chunk(record)
+                elif isinstance(record, SealedRecord):
+                    self.sealed[record.name] = record
                 elif isinstance(record, FileRecord):
                     self.manifest.piece_range(record)  # a piece must lie within this drive's chunks
                     if not problems and (record.offset or not record.final):
@@ -146,7 +177,7 @@ class StructureCheck:
             self.catalog.cross_check(not duplicates and not bad[0])
         except FormatError as exc:
             vouched = self.catalog.vouched_drive()
-            if vouched is not None and not retried:
+            if vouched is not None and not retried and self._label_differs(vouched):
                 # The manifest is one the catalog names: it is drive.json that is wrong. The drive is checked as
                 # the catalog describes it (its number, shipment and manifest hash).
                 label = self.reader.label
@@ -181,6 +212,16 @@ class StructureCheck:
                 )
         return True
 
+    def _label_differs(self, vouched: CatalogDrive) -> bool:
+        """Whether drive.json says otherwise than the catalog's record of the manifest on the drive (else the
+        manifest, or an encrypted drive's index, is what is damaged, and drive.json is not to blame)."""
+        assert self.reader is not None
+        label = self.reader.label
+        return (label.drive, label.manifest_size, label.manifest_blake3, label.lane, label.lane_seq) != (
+            vouched.drive, vouched.manifest_size, vouched.manifest_blake3, vouched.lane, vouched.lane_seq,
+        ) or (self.catalog is not None and self.catalog.header is not None and
+              self.catalog.header.shipment != label.shipment)  # fmt: skip
+
     def _record_problem(self, problem: str) -> None:
         """A record of the manifest that a reader must refuse (see validate.py): a problem, listed up to a limit."""
         listed = sum(p.kind == Kind.MANIFEST for p in self.report.problems)
@@ -190,7 +231,9 @@ class StructureCheck:
         self.report.add(Kind.MANIFEST, f"{MANIFEST_NAME}: {problem}")
 
     def _check_label(self, label: DriveLabel) -> None:
-        found = (len(self.manifest.segments), self.manifest.stored_bytes, self.manifest.raw_bytes)
+        # An encrypted drive's drive.json has no raw size (docs/format.md 19.3): it would tell the files' sizes.
+        raw = 0 if label.encrypted else self.manifest.raw_bytes
+        found = (len(self.manifest.segments), self.manifest.stored_bytes, raw)
         if found != (label.segments, label.stored_bytes, label.raw_bytes):
             self.report.add(
                 Kind.LABEL,
@@ -206,6 +249,9 @@ class StructureCheck:
         expected[DRIVE_LABEL_NAME] = blake3.blake3(self.reader.label_bytes).hexdigest()
         if self.catalog is not None and self.catalog.digest is not None:
             expected[CATALOG_NAME] = self.catalog.digest
+        expected.update((name, record.blake3) for name, record in self.sealed.items())
+        if self.catalog is not None and self.catalog.sealed is not None:
+            expected[SEALED_CATALOG_NAME] = self.catalog.sealed.blake3
         try:
             sums = self.reader.checksums()
         except OSError as exc:
@@ -225,6 +271,24 @@ class StructureCheck:
                 self.report.add(Kind.CHECKSUMS, f"{CHECKSUMS_NAME} disagrees with the drive about {name}")
 
     # -- files on the drive --
+
+    def _check_sealed(self) -> None:
+        """An encrypted drive's sealed files (its index, its key files) against the public manifest's records,
+        and its sealed catalog against the public catalog's (docs/format.md 19.8.4): checkable without the key."""
+        assert self.reader is not None
+        pinned = dict(self.sealed)
+        if self.catalog is not None and self.catalog.sealed is not None and self.catalog.digest is not None:
+            pinned[SEALED_CATALOG_NAME] = self.catalog.sealed
+        if INDEX_NAME not in self.sealed:
+            self.report.add(Kind.SEALED, f"{MANIFEST_NAME} pins no {INDEX_NAME}: the drive's index is not part of it")
+        for name, record in sorted(pinned.items()):
+            try:
+                found = self.reader.hash_file(name)
+            except OSError as exc:
+                self.report.add(Kind.SEALED, f"{name} is missing or cannot be read ({exc.strerror})")
+                continue
+            if found != (record.size, record.blake3):
+                self.report.add(Kind.SEALED, f"{name} is damaged: it is not the one its record pins (BLAKE3 mismatch)")
 
     def _check_segment_files(self) -> None:
         assert self.reader is not None
@@ -249,6 +313,13 @@ class StructureCheck:
     def _check_unexpected(self, store: DriveStore, segments: set[str]) -> None:
         """Files on the drive that are not part of it (strays, leftovers of an unfinished pack)."""
         expected = {DRIVE_LABEL_NAME, MANIFEST_NAME, CATALOG_NAME, CHECKSUMS_NAME}
+        if self.reader is not None and self.reader.label.encrypted:
+            expected |= {INDEX_NAME, SEALED_CATALOG_NAME, KEYS_DIR} | set(self.sealed)
+            keys = store.stat(KEYS_DIR)
+            if keys is not None and stat.S_ISDIR(keys.mode):
+                for name in sorted(store.list(KEYS_DIR)):
+                    if f"{KEYS_DIR}/{name}" not in expected:
+                        self._unexpected(f"{KEYS_DIR}/{name}")
         segments_dir = store.stat(SEGMENTS_DIR)
         has_segments_dir = segments_dir is not None and stat.S_ISDIR(segments_dir.mode)
         for name in sorted(store.list()):
