@@ -1,14 +1,15 @@
 """Parity accumulated while the data drives are written (docs/format.md 19.7.3, 19.10): :class:`ParityAccumulator`.
 
 pack --parity M computes its parity in the same pass as the data: each data drive's writer hands the bytes it
-stores, in order, to a :class:`ColumnFeed`, which adds every block of them into the parity rows, P_j ^= A[j][c]·D_c
-(parity.engine's ``accumulate``: the coefficients do not depend on how many data drives there will be). The rows
+stores, in order, to a :class:`ColumnFeed`, which has them added at their place in its stream into the parity rows,
+P_j ^= A[j][c]·D_c (parity.engine's ``accumulate``: the coefficients do not depend on how many data drives there
+will be; the sums are byte by byte, so the pieces need not be whole blocks). The rows
 are files in a local work directory, one per row, ``row-J.acc``, each at most as long as the longest data drive's
 stored stream; the zeros past a shorter drive's end add nothing. Once every data drive is finished, the parity
 drives are written from these files (packer/same_pass.py) exactly as ``sneakernet parity`` writes them.
 
-Drives written at once (lanes: one process each) add into the same rows: each block's read, add and write is done
-under a POSIX record lock over that block's range in every row file, so two lanes never lose each other's sum; the
+Drives written at once (lanes: one process each) add into the same rows: each piece's read, add and write is done
+under a POSIX record lock over that piece's range in every row file, so two lanes never lose each other's sum; the
 order of the sums does not matter (XOR). A pack stopped while it adds leaves rows of unknown content: a resumed pack
 does not trust them (it computes the parity again from the drives, packer/same_pass.py).
 
@@ -20,16 +21,24 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import mmap
 import os
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ..errors import DestinationError
 from ..parity.engine import ParityCode, load_backend
 from ..parity.layout import BLOCK_SIZE
 from ..parity.matrix import MAX_COLUMNS
 
 #: The accumulator's files in its work directory: one per parity row.
 ROW_NAME = "row-{row}.acc"
+#: Pieces (a chunk's stored bytes each, at most about 4 MiB) waiting for the accumulator's thread: a bound on memory.
+QUEUED = 4
+#: Map the pages of a range at once (Linux), rather than fault them in one by one.
+_POPULATE = getattr(mmap, "MAP_POPULATE", 0)
 
 
 @dataclass(frozen=True)
@@ -43,9 +52,14 @@ class AccumulatorSpec:
 
 class ParityAccumulator:
     """The m parity rows of one group, accumulated from the data drives' stored streams (drive number *n* is
-    column *n* − 1: pack puts its data drives in one group while there are at most 251 of them)."""
+    column *n* − 1: pack puts its data drives in one group while there are at most 251 of them).
 
-    def __init__(self, spec: AccumulatorSpec) -> None:
+    The sums are done by a thread of the accumulator's own (ISA-L, pread and pwrite release the GIL), so that a
+    drive's writer goes on while the bytes it handed are added: at most :data:`QUEUED` pieces wait, each a chunk's
+    stored bytes (immutable: handed on without a copy)."""
+
+    def __init__(self, spec: AccumulatorSpec, adding: bool = True) -> None:
+        """Open the rows of ``spec``; to add into them (with their thread), or only to read their blocks."""
         self.spec = spec
         os.makedirs(spec.path, exist_ok=True)
         self.code = ParityCode(MAX_COLUMNS, spec.rows, load_backend())
@@ -53,7 +67,11 @@ class ParityAccumulator:
             os.open(os.path.join(spec.path, ROW_NAME.format(row=row)), os.O_RDWR | os.O_CREAT, 0o600)
             for row in range(spec.rows)
         ]
-        self._scratch = [bytearray(spec.block_size) for _ in range(spec.rows)]
+        self._queue: queue.Queue[tuple[int, int, bytes | memoryview] | None] = queue.Queue(QUEUED)
+        self._failed: BaseException | None = None
+        self._worker = threading.Thread(target=self._run, name="sneakernet-parity-accumulator", daemon=True)
+        if adding:
+            self._worker.start()
 
     def column(self, drive: int) -> ColumnFeed | None:
         """The feed of data drive ``drive``'s stored stream; None for a drive past the one group's last column
@@ -62,37 +80,93 @@ class ParityAccumulator:
             return None
         return ColumnFeed(self, drive - 1)
 
-    def add(self, column: int, stripe: int, block: memoryview) -> None:
-        """P_j[stripe] ^= A[j][column]·block for every row j, ``block`` the column's bytes from the stripe's start
-        (a whole block, or the drive's last, shorter piece: the rest counts as zeros)."""
-        size = len(block)
-        start = stripe * self.spec.block_size
-        outputs = [memoryview(scratch)[:size] for scratch in self._scratch]
+    def feed(self, column: int, offset: int, data: bytes | memoryview) -> None:
+        """Have bytes ``offset`` ... of column ``column``'s stream added into the rows (``data`` is not changed by
+        the caller afterwards: bytes, or a view of bytes)."""
+        self._raise_failure()
+        self._queue.put((column, offset, data))
+
+    def flush(self) -> None:
+        """Return once every byte fed so far is added into the rows (its error raised here)."""
+        self._queue.join()
+        self._raise_failure()
+
+    def _raise_failure(self) -> None:
+        if self._failed is not None:
+            if isinstance(self._failed, OSError):
+                raise DestinationError(
+                    f"cannot add to the parity in {self.spec.path}: {self._failed.strerror}"
+                ) from self._failed
+            raise self._failed
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                if self._failed is None:
+                    self.add(*item)
+            except BaseException as exc:  # handed to the writer's thread at its next feed or flush
+                self._failed = exc
+            finally:
+                self._queue.task_done()
+
+    def add(self, column: int, offset: int, data: bytes | memoryview) -> None:
+        """Row j's bytes ``offset`` ... ^= A[j][column]·data for every row j (past a row's end so far: zeros).
+
+        Each row's range is summed in place, mapped into memory (no copy in and out, which cost more than the sums):
+        first allocated on disk (posix_fallocate: a full disk is an error here, not a SIGBUS in the mapping later),
+        then mapped and summed, all under a lock over the pages mapped in every row file, since lanes in other
+        processes add into the same rows."""
+        size = len(data)
+        if not size:
+            return
+        start = offset - offset % mmap.ALLOCATIONGRANULARITY
+        length = offset + size - start
         for handle in self._files:
-            fcntl.lockf(handle, fcntl.LOCK_EX, size, start)
+            fcntl.lockf(handle, fcntl.LOCK_EX, length, start)
         try:
-            for handle, output in zip(self._files, outputs, strict=True):
-                read = os.preadv(handle, [output], start)
-                output[read:] = bytes(size - read)  # past the row's end so far: zeros
-            self.code.accumulate(outputs, column, block)
-            for handle, output in zip(self._files, outputs, strict=True):
-                _pwrite_all(handle, output, start)
+            maps = []
+            try:
+                for handle in self._files:
+                    os.posix_fallocate(handle, start, length)
+                    maps.append(mmap.mmap(handle, length, mmap.MAP_SHARED | _POPULATE, offset=start))
+                views = [memoryview(mapped)[offset - start :] for mapped in maps]
+                try:
+                    self.code.accumulate(views, column, data)
+                finally:
+                    for view in views:
+                        view.release()
+            finally:
+                for mapped in maps:
+                    mapped.close()
         finally:
             for handle in self._files:
-                fcntl.lockf(handle, fcntl.LOCK_UN, size, start)
+                fcntl.lockf(handle, fcntl.LOCK_UN, length, start)
 
     def blocks(self, row: int, stripes: int) -> Iterator[memoryview]:
         """Row ``row``'s parity blocks 0 ... ``stripes`` − 1 in order, zeros where nothing was added (one buffer,
         reused: each block is valid until the next is asked for)."""
         block = self.spec.block_size
         buffer = memoryview(bytearray(block))
+        zeros = bytes(block)
         handle = self._files[row]
         for stripe in range(stripes):
             read = os.preadv(handle, [buffer], stripe * block)
-            buffer[read:] = bytes(block - read)
+            buffer[read:] = zeros[read:]
             yield buffer
 
     def close(self) -> None:
+        """Stop the thread (what is still queued is dropped: a closed accumulator's rows are not used unless
+        :meth:`flush` returned) and close the row files."""
+        if self._worker.is_alive():
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    self._queue.get_nowait()
+                    self._queue.task_done()
+            self._queue.put(None)
+            self._worker.join()
         for handle in self._files:
             os.close(handle)
         self._files = []
@@ -116,43 +190,23 @@ def remove_rows(spec: AccumulatorSpec) -> None:
         os.rmdir(spec.path)
 
 
-def _pwrite_all(handle: int, data: memoryview, offset: int) -> None:
-    while data:
-        written = os.pwrite(handle, data, offset)
-        data = data[written:]
-        offset += written
-
-
 class ColumnFeed:
     """One data drive's stored stream, handed in order by its writer (:meth:`write`, then :meth:`close` when the
-    drive is finished): cut into blocks at the stripes' bounds, each added to the rows as it fills."""
+    drive is finished)."""
 
     def __init__(self, accumulator: ParityAccumulator, column: int) -> None:
         self.accumulator = accumulator
         self.column = column
-        self._block = bytearray(accumulator.spec.block_size)
-        self._filled = 0
-        self._stripe = 0
         #: Bytes handed so far: the drive's stored_bytes once it is finished.
         self.fed = 0
 
     def write(self, data: bytes | memoryview) -> None:
-        view = memoryview(data)
-        size = len(self._block)
-        self.fed += len(view)
-        while view:
-            take = min(size - self._filled, len(view))
-            self._block[self._filled : self._filled + take] = view[:take]
-            self._filled += take
-            view = view[take:]
-            if self._filled == size:
-                self.accumulator.add(self.column, self._stripe, memoryview(self._block))
-                self._stripe += 1
-                self._filled = 0
+        """The stream's next bytes (bytes, which the caller does not change afterwards)."""
+        if data:
+            # Added later, on the accumulator's thread: a buffer the caller may reuse is copied first.
+            self.accumulator.feed(self.column, self.fed, data if isinstance(data, bytes) else bytes(data))
+            self.fed += len(data)
 
     def close(self) -> None:
-        """The drive's last, partial block (its stored stream's end: the rest of the stripe counts as zeros)."""
-        if self._filled:
-            self.accumulator.add(self.column, self._stripe, memoryview(self._block)[: self._filled])
-            self._stripe += 1
-            self._filled = 0
+        """The drive is finished: once this returns, all of its bytes are in the rows."""
+        self.accumulator.flush()

@@ -154,7 +154,7 @@ def finish_parity(
     readers = _data_drives(data_drives)
     catalog = _catalog_on(readers)
     catalog_blake3 = _check_catalog(catalog, readers)
-    accumulator = ParityAccumulator(parity.spec)
+    accumulator = ParityAccumulator(parity.spec, adding=False)
     try:
         group = _Group(1, readers, list(parity.targets), list(parity.finished), 0, parity.options, created)
         code = ParityCode(len(readers), parity.options.parity, load_backend())
