@@ -8,7 +8,10 @@ from __future__ import annotations
 import errno
 import mmap
 import os
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import BinaryIO
 
 from sneakernet.io.store import LocalStore, PartialFile
@@ -124,3 +127,20 @@ class FaultyPartial:
 
     def abort(self) -> None:
         self.inner.abort()
+
+
+@dataclass(frozen=True)
+class SlowDrives:
+    """Opens every drive as a local directory whose segment writes each take ``delay`` seconds more (a slow drive):
+    a pack onto several drives at once lasts long enough for a test to kill it while they are all being written.
+    Plain data, so that a lane's process can unpickle it (this module is on its path)."""
+
+    delay: float
+
+    def __call__(self, path: str) -> FaultyStore:
+        return FaultyStore(path, after=partial(_slow_segment, self.delay))
+
+
+def _slow_segment(delay: float, event: str, name: str) -> None:
+    if event == "write" and name.endswith(".seg"):
+        time.sleep(delay)

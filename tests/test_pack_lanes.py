@@ -470,17 +470,6 @@ def test_packed_at_once_verifies_and_restores_identically_in_any_order(tmp_path:
     assert_same_tree(src, dest)
 
 
-def test_pack_at_once_on_the_command_line_refuses_resume(tmp_path: Path) -> None:
-    write_file(tmp_path / "src" / "a", b"a")
-    code, _, err = cli("pack", tmp_path / "src", "--out", tmp_path / "out", "--drive-size", "1GB", "--at-once", "2",
-                       "--resume")  # fmt: skip
-    assert code == 2
-    assert err.strip() == (
-        "sneakernet: error: --resume of a pack onto several drives at once is not supported yet: empty the drives "
-        "and pack again"
-    )
-
-
 KILLED_PACK = """
 import sys
 import time

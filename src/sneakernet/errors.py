@@ -52,6 +52,13 @@ class DestinationError(SneakernetError):
     exit_code = ExitCode.USAGE
 
 
+class LaneStopped(DestinationError):
+    """A drive written at once with others failed (an I/O error, say): its lane stopped, the other lanes finished
+    their drives; the same pack with --resume completes it."""
+
+    exit_code = ExitCode.PROBLEMS
+
+
 class FormatError(SneakernetError):
     """A drive's files do not follow docs/format.md (damaged, truncated, or not sneakernet's)."""
 

@@ -185,10 +185,11 @@ def pack_command(
       sneakernet pack dataset/ --scheduler tcp://head:8786 --drives-from drives.txt   # on a Dask cluster
       sneakernet pack dataset/ --out shipment/ --drive-size 8TB --scheduler local:4
 
-    Exit codes: 0 packed; 1 packed, but some files changed while they were read (listed), or a cluster's
-    worker was lost mid-lane (its drive unfinished); 2 bad input or an unreachable scheduler, nothing
-    written; 4 a drive ran out of space; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM). After 4, 130 or
-    143 the same pack with --resume goes on (with 4 and --drive: one more --drive).
+    Exit codes: 0 packed; 1 packed, but some files changed while they were read (listed), a cluster's
+    worker was lost mid-lane (its drive unfinished), or a drive written --at-once failed while the others
+    finished; 2 bad input or an unreachable scheduler, nothing written; 4 a drive ran out of space; 130
+    interrupted (Ctrl-C); 143 terminated (SIGTERM). After 1 (a failed drive), 4, 130 or 143 the same pack with
+    --resume goes on (with 4 and --drive: one more --drive); with --at-once it keeps every complete segment.
     """
     from ..packer import pack
 

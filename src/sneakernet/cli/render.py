@@ -61,6 +61,13 @@ def print_pack_summary(summary: PackSummary, quiet: bool) -> None:
     if summary.parity_drives:
         total = len(summary.drives) + len(summary.parity_drives)
         lines.append(f"  any {len(summary.parity_drives)} of the {total} drives can be lost: the others rebuild them")
+    if summary.continued_drives or summary.rewritten_bytes:
+        lines.append(
+            f"  resumed: {counted(summary.resumed_drives, 'finished drive')} kept, "
+            f"{counted(summary.kept_segments, 'complete segment')} kept on "
+            f"{counted(summary.continued_drives, 'unfinished drive')} ({format_size(summary.kept_bytes)} kept, "
+            f"{format_size(summary.rewritten_bytes)} written again)"
+        )
     if summary.catalog_copy:
         # Only a swapped pack leaves the catalog on its last drive alone; lanes write it to every drive.
         where = "every drive" if summary.lanes > 1 else "the last drive"

@@ -5,6 +5,8 @@ followed)."""
 from __future__ import annotations
 
 import os
+import stat
+from collections.abc import Collection
 from typing import BinaryIO
 
 import blake3
@@ -75,13 +77,38 @@ def stream_blake3(handle: BinaryIO) -> tuple[int, str]:
     return size, hasher.hexdigest()
 
 
-def clear_unfinished(store: DriveStore) -> None:
+def clear_unfinished(store: DriveStore, keep: Collection[str] = ()) -> int:
     """Remove what an interrupted pack (or parity run) left on the drive it did not finish (only sneakernet's own
-    files)."""
+    files), but the segments named in ``keep`` (``segments/sNNNNNN.seg``: complete segments a resumed pack keeps,
+    format.md 19.10). Returns the bytes of the segment files removed (the work a resume writes again)."""
     try:
         names = store.list()
     except (FileNotFoundError, NotADirectoryError):
-        return
+        return 0
+    removed = 0
     for name in names:
-        if name.removesuffix(PARTIAL_SUFFIX) in SHIPMENT_NAMES:
+        if name.removesuffix(PARTIAL_SUFFIX) not in SHIPMENT_NAMES:
+            continue
+        if name == SEGMENTS_DIR:
+            removed += _clear_segments(store, keep)
+        if name != SEGMENTS_DIR or not keep:
             store.remove(name)
+    return removed
+
+
+def _clear_segments(store: DriveStore, keep: Collection[str]) -> int:
+    """The segment files but ``keep`` removed (all of them are when nothing is kept); their bytes."""
+    removed = 0
+    try:
+        segments = store.list(SEGMENTS_DIR)
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    for segment in segments:
+        name = f"{SEGMENTS_DIR}/{segment}"
+        if name in keep:
+            continue
+        info = store.stat(name)
+        removed += info.size if info is not None and stat.S_ISREG(info.mode) else 0
+        if keep:
+            store.remove(name)
+    return removed

@@ -70,6 +70,18 @@ class UnfinishedManifest:
             return None
         return cls(store, header, kept, segments)
 
+    @staticmethod
+    def read_header(store: DriveStore) -> ManifestHeader | None:
+        """The header of ``store``'s ``.partial`` manifest, None if none reads (no file, or not flushed yet)."""
+        reading = _unfinished_records(store)
+        try:
+            header = next(reading, None)
+        except (OSError, FormatError):
+            return None
+        finally:
+            reading.close()
+        return header if isinstance(header, ManifestHeader) else None
+
     def records(self) -> Iterator[ManifestRecord]:
         """The :attr:`kept` records after the header, in order (a FormatError if the file changed since)."""
         reading = _unfinished_records(self.store)
@@ -85,7 +97,9 @@ class UnfinishedManifest:
 def _unfinished_records(store: DriveStore) -> Generator[ManifestHeader | ManifestRecord, None, None]:
     """The header, then each record that reads whole, of ``store``'s ``.partial`` manifest (cut anywhere)."""
     what = f"the unfinished manifest of {store.path}"
-    with store.open(MANIFEST_NAME + PARTIAL_SUFFIX) as handle:
+    # A manifest renamed to its final name on a drive without drive.json (killed while finishing it) is read too.
+    name = MANIFEST_NAME + PARTIAL_SUFFIX if store.stat(MANIFEST_NAME + PARTIAL_SUFFIX) is not None else MANIFEST_NAME
+    with store.open(name) as handle:
         raw_records = read_records(handle, what, cut=True)
         first = next(raw_records, None)
         header = ManifestHeader.from_json(first or {})

@@ -113,6 +113,26 @@ class DriveWriter:
             self.add_record(record)
         return record
 
+    def keep_chunk(self, record: ChunkRecord) -> None:
+        """Record a chunk that a kept segment already holds (a resumed pack, format.md 19.10): nothing is written to
+        the segment, whose BLAKE3 the caller checked; its segment record follows (:meth:`keep_segment`)."""
+        assert self.sealing is None and self._segment is None, "kept chunks come before any written"
+        self.stored_bytes += record.stored_size
+        self.raw_bytes += record.raw_size
+        self.add_record(record)
+
+    def keep_segment(self, record: SegmentRecord) -> None:
+        """Record a segment an interrupted pack wrote whole, kept as it is; the manifest's records so far are made
+        durable, as after a segment written (:meth:`_close_segment`)."""
+        assert self._segment is None and record.name == segment_name(len(self.segments) + 1)
+        self.segments.append(record)
+        self.add_record(record)
+        try:
+            self.manifest.flush()
+            self._manifest_file.sync()
+        except OSError as exc:
+            raise self._os_error(exc, "write the manifest") from exc
+
     @property
     def records(self) -> RecordWriter | _SealedRecords:
         """What the drive's records take on it, as the fill measures it: the manifest, and an encrypted drive's

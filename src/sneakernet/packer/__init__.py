@@ -32,6 +32,7 @@ from ..progress import NullProgress, Progress
 from ..scan import scan
 from .checks import _check_space, _refuse_bad_input
 from .coordinator import Lanes, cut_walk, pack_in_lanes
+from .lane_resume import find_lane_drives
 from .parity import ParityOptions
 from .pipeline import run_pipeline
 from .resume import FinishedDrives, find_finished
@@ -158,37 +159,41 @@ def pack(
             targets = checked or targets
         assert targets is not None
         _refuse_bad_input(totals, options, tree)
+        ranges = cut_walk(spool.entries, at_once, assume_ratio or 1.0) if work else []
+        found = find_lane_drives(out, list(drives), len(ranges)) if resume and len(ranges) > 1 else None
         finished = (
             find_finished(targets.drive_paths(), options.chunk_size, options.segment_size, options.level)
-            if resume
+            if resume and found is None
             else FinishedDrives()
         )
-        catalog_size = _check_space(targets, totals, options, finished, assume_ratio)
+        # A resumed pack of lanes keeps drives anywhere in the numbering: the drives given are not refused as too
+        # small for what is left (a lane that runs out stops alone, and --resume with more drives goes on).
+        catalog_size = _check_space(targets, totals, options, finished, assume_ratio, refuse=found is None)
         sealing = _sealing(encryption, options) if encryption is not None else None
         if sealing is not None:
             from ..drive.sealed_catalog import sealed_catalog_reservation
 
             catalog_size = sealed_catalog_reservation(catalog_size)
-        created = finished.labels[0].created if finished.labels else _now()
-        shipment = finished.shipment or uuid.uuid4().hex
+        created = (found and found.created) or (finished.labels[0].created if finished.labels else _now())
+        shipment = (found and found.shipment) or finished.shipment or uuid.uuid4().hex
         if out:
             try:
                 os.makedirs(out, exist_ok=True)
             except OSError as exc:
                 raise DestinationError(f"cannot make the output directory {out}: {exc.strerror}") from exc
-        ranges = cut_walk(spool.entries, at_once, assume_ratio or 1.0) if work else []
         if len(ranges) > 1 or cluster is not None:
             assert isinstance(tree, LocalSource) and work is not None
             spool.sync()
             lanes = Lanes(
                 tree, spool.path or "", work, targets, options, ranges, shipment, created, catalog_size, open_store,
-                same_pass,
+                same_pass, found=found,
                 **({"runner": cluster} if cluster is not None else {}),
             )  # fmt: skip
             return pack_in_lanes(lanes, totals, progress, catalog_dir, started, bool(own_record))
+        rewritten = 0
         if resume:
             for path in list(targets.drive_paths())[len(finished.labels) :]:
-                clear_unfinished(open_store(path))
+                rewritten += clear_unfinished(open_store(path))
         writer = ShipmentWriter(targets, options, catalog_size, shipment, created, open_store)
         replayed = writer.take_over(finished) if finished.labels else None
         writer.progress = progress
@@ -273,6 +278,8 @@ def pack(
         changed_count=tally.changed_count,
         seconds=time.monotonic() - started - targets.waited,
         resumed_drives=len(finished.labels),
+        kept_bytes=sum(label.stored_bytes for label in finished.labels),
+        rewritten_bytes=rewritten,
         catalog_copy=catalog_copy,
         restore_record_left_out=bool(own_record),
         parity_drives=[result.to_json() for result in parity_results],
@@ -291,10 +298,6 @@ def _lanes_work_dir(
         return None
     if next_drive is not None:
         raise UsageError("--at-once writes several drives at the same time, --swap one after another at one dock")
-    if resume:
-        raise UsageError(
-            "--resume of a pack onto several drives at once is not supported yet: empty the drives and pack again"
-        )
     if not isinstance(tree, LocalSource):
         raise UsageError("--at-once packs a local directory only")
     where = cluster.work_dir if cluster is not None else None

@@ -51,6 +51,7 @@ def _check_space(
     options: PackOptions,
     finished: FinishedDrives | None = None,
     assume_ratio: float | None = None,
+    refuse: bool = True,
 ) -> int:
     """The catalog bound, after refusing drives too small for the format or, together, for the data (at
     ``assume_ratio`` of its size when given, else uncompressed).
@@ -65,6 +66,6 @@ def _check_space(
     catalog_size = catalog_reservation(
         totals.catalog_entry_bytes, totals.unique_bytes, capacities, options, drive=smallest.path
     )
-    if targets.drives and targets.next_drive is None:
+    if refuse and targets.drives and targets.next_drive is None:
         refuse_given_drives(capacities, catalog_size, left, assume_ratio)
     return catalog_size

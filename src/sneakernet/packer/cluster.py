@@ -105,12 +105,12 @@ class HostDrives(LaneDrives):
     #: Drive number -> path, as this lane's drives were opened (in the lane's process: the task's own copy).
     given: dict[int, str] = field(default_factory=dict, compare=False)
 
-    def slot(self, index: int) -> DriveSlot | None:
+    def slot(self, index: int, kept: int = 0) -> DriveSlot | None:
         if index not in self.given:
             if len(self.given) == len(self.pool):
                 return None
             self.given[index] = self.pool[len(self.given)]
-        slot = LaneDrives(None, (self.given[index],), self.drive_size, self.reserve).slot(1)
+        slot = LaneDrives(None, (self.given[index],), self.drive_size, self.reserve).slot(1, kept)
         return replace(slot, index=index) if slot is not None else None
 
     def path(self, index: int) -> str:

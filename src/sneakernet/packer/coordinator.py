@@ -24,6 +24,7 @@ from typing import Any, BinaryIO, Protocol
 from .._version import __version__
 from ..drive.accumulator import AccumulatorSpec
 from ..drive.catalog import catalog_body, copy_catalog, finish_shipment
+from ..errors import ExitCode, LaneStopped
 from ..format import FORMAT_VERSION_2, CatalogHeader, DriveLabel, body_fingerprint
 from ..io.source import KIND_FILE, LocalSource, SourceEntry, Unreadable
 from ..io.store import DriveStore, LocalStore
@@ -32,6 +33,7 @@ from ..progress import Progress, begin_drive
 from ..scan import ScanTotals
 from ..space.lanes import LaneRange, cut_lanes, entry_weight
 from .lane import LaneDrive, LaneDrives, LaneResult, LaneTask, init_lane_process, pack_lane
+from .lane_resume import LaneResume, LanesFound, ResumeTally
 from .same_pass import SamePassParity, finish_parity
 from .summary import LISTED_PATHS, PackSummary, ReadTally
 from .targets import DriveTargets
@@ -72,20 +74,24 @@ class LanesOutcome:
     lanes: int
 
 
-def run_lanes(tasks: list[LaneTask], progress: Progress) -> list[LaneResult]:
-    """Run every lane in a process of its own at once; their results in lane order.
+def run_lanes(
+    tasks: list[LaneTask], progress: Progress, last: int | None = None, free: list[int] | None = None
+) -> list[LaneResult]:
+    """Run every lane in a process of its own at once; their results in lane order. New drive numbers follow
+    ``last`` (by default the lanes' first drives, 1 ... L); a resumed pack gives out the ``free`` ones first.
 
     Processes are started with ``spawn`` (a fresh interpreter: no lock or thread of this one is copied into them).
     Progress messages from the lanes are relayed to ``progress`` by a thread of this process.
     """
     context = multiprocessing.get_context("spawn")
-    counter = context.Value("q", len(tasks))  # numbers 1 ... L are the lanes' first drives
+    counter = context.Value("q", last or len(tasks))  # numbers 1 ... L are the lanes' first drives
+    free_numbers = context.Array("q", free or [], lock=False)  # guarded by the counter's lock
+    given = context.Value("q", 0, lock=False)
     messages = context.Queue()
     relay = threading.Thread(target=_relay, args=(messages, progress), name="sneakernet-lane-progress", daemon=True)
     relay.start()
-    pool = ProcessPoolExecutor(
-        len(tasks), mp_context=context, initializer=init_lane_process, initargs=(counter, messages, os.getpid())
-    )
+    initargs = (counter, messages, os.getpid(), free_numbers, given)
+    pool = ProcessPoolExecutor(len(tasks), mp_context=context, initializer=init_lane_process, initargs=initargs)
     try:
         futures = [pool.submit(pack_lane, task) for task in tasks]
         return [future.result() for future in futures]
@@ -136,7 +142,10 @@ def merge_lanes(results: list[LaneResult]) -> LanesOutcome:
         if others or len(failed) > 1:
             done = ", ".join(map(str, others)) or "none"
             stopped = ", ".join(str(r.lane) for r in failed)
-            error = type(error)(f"{first.error.message} (lanes stopped: {stopped}; lanes that finished: {done})")
+            message = f"{first.error.message} (lanes stopped: {stopped}; lanes that finished: {done})"
+            # Exit code 2 says nothing was written: here the other lanes wrote their drives (exit 1, LaneStopped).
+            kind = LaneStopped if error.exit_code == ExitCode.USAGE and others else type(error)
+            error = kind(message)
         raise error
     drives = sorted((drive for result in results for drive in result.drives), key=lambda d: d.drive_label.drive)
     labels = [drive.drive_label for drive in drives]
@@ -235,10 +244,15 @@ class LaneRunner(Protocol):
 
 
 class LocalLanes:
-    """Each lane in a process of this host (:func:`run_lanes`), the catalog written by this process."""
+    """Each lane in a process of this host (:func:`run_lanes`), the catalog written by this process; new drive
+    numbers after ``last``, the ``free`` ones first (a resumed pack's, see :func:`run_lanes`)."""
+
+    def __init__(self, last: int | None = None, free: list[int] | None = None) -> None:
+        self.last = last
+        self.free = free
 
     def run(self, tasks: list[LaneTask], progress: Progress) -> list[LaneResult]:
-        return run_lanes(tasks, progress)
+        return run_lanes(tasks, progress, self.last, self.free)
 
     def finish(
         self, lanes: Lanes, outcome: LanesOutcome, header: CatalogHeader, merged: BinaryIO, copy_to: str | None
@@ -269,15 +283,20 @@ class Lanes:
     #: pack --parity: the parity accumulated by the lanes as they write, then written to the parity drives.
     parity: SamePassParity | None = None
     runner: LaneRunner = field(default_factory=LocalLanes)
+    #: A resumed pack: the drives the interrupted one left, by lane (lane_resume.py).
+    found: LanesFound | None = None
 
     def tasks(self) -> list[LaneTask]:
         targets = self.targets
         drives = LaneDrives(targets.out, tuple(targets.drives), targets.drive_size, targets.reserve)
-        return lane_tasks(
+        tasks = lane_tasks(
             self.ranges, self.spool, os.fsdecode(self.source.root), self.options, drives, self.shipment,
             self.created, self.catalog_size, self.work, self.open_store,
             self.parity.spec if self.parity is not None else None,
         )  # fmt: skip
+        if self.found is None:
+            return tasks
+        return [replace(task, resume=self.found.lanes.get(task.lane, LaneResume())) for task in tasks]
 
 
 def pack_in_lanes(
@@ -288,11 +307,18 @@ def pack_in_lanes(
     tasks = lanes.tasks()
     log.info("packing %d lanes at once: %s", len(tasks), ", ".join(f"{t.stop - t.start} entries" for t in tasks))
     progress.start(totals.unique_bytes)
+    found = lanes.found
     try:
-        results = lanes.runner.run(tasks, progress)
+        runner = lanes.runner
+        if found is not None and isinstance(runner, LocalLanes):
+            runner = LocalLanes(found.last, found.free)  # the numbers a resumed pack gives out
+        results = runner.run(tasks, progress)
     finally:
         progress.close()
     outcome = merge_lanes(results)
+    resumed = ResumeTally()
+    for result in results:
+        resumed.add(result.resumed)
     catalog_copy = os.path.join(catalog_dir, f"{lanes.shipment}.catalog.jsonl.zst") if catalog_dir else None
     with tempfile.TemporaryFile(prefix="sneakernet-catalog-", dir=lanes.work) as merged:
         merge_entries(outcome, {t.lane: t.entries_path for t in tasks}, merged)
@@ -327,6 +353,12 @@ def pack_in_lanes(
         restore_record_left_out=restore_record_left_out,
         lanes=outcome.lanes,
         parity_drives=[result.to_json() for result in parity_results],
+        resumed_drives=resumed.finished_drives,
+        continued_drives=resumed.continued_drives,
+        kept_segments=resumed.kept_segments,
+        kept_bytes=resumed.finished_bytes + resumed.kept_bytes,
+        kept_unfinished_bytes=resumed.kept_bytes,
+        rewritten_bytes=resumed.rewritten_bytes,
     )
 
 

@@ -31,7 +31,9 @@ from ..options import PackOptions
 from ..progress import NullProgress, Progress
 from ..scan import read_spool
 from ..space.budget import default_reserve
+from .lane_resume import LaneResume, ResumeTally, take_over_lane
 from .pipeline import run_pipeline
+from .resume import Replayed
 from .shipment import Lane, ShipmentWriter
 from .summary import ReadTally
 from .targets import DriveSlot
@@ -48,8 +50,9 @@ class LaneDrives:
     drive_size: int | None
     reserve: int | None
 
-    def slot(self, index: int) -> DriveSlot | None:
-        """Drive number ``index``'s place and room; None when the given drives are used up."""
+    def slot(self, index: int, kept: int = 0) -> DriveSlot | None:
+        """Drive number ``index``'s place and room (``kept`` bytes already on it count as room: a resumed pack's
+        kept segments); None when the given drives are used up."""
         if self.out:
             assert self.drive_size is not None
             size = self.drive_size
@@ -57,7 +60,7 @@ class LaneDrives:
         if index > len(self.drives):
             return None
         path = self.drives[index - 1]
-        free = shutil.disk_usage(path).free
+        free = shutil.disk_usage(path).free + kept
         size = min(free, self.drive_size) if self.drive_size else free
         return DriveSlot(index, path, size - self._reserve(size), size)
 
@@ -90,6 +93,8 @@ class LaneTask:
     open_store: Callable[[str], DriveStore] = LocalStore
     #: pack --parity: where the lanes add their drives' stored bytes into the parity rows (drive/accumulator.py).
     parity: AccumulatorSpec | None = None
+    #: A resumed pack: the drives of this lane the interrupted one left (lane_resume.py).
+    resume: LaneResume | None = None
 
 
 @dataclass(frozen=True)
@@ -135,18 +140,27 @@ class LaneResult:
     chunks: int = 0
     stored_raw_bytes: int = 0
     error: LaneError | None = None
+    #: What a resumed lane kept of the interrupted pack's drives and wrote again.
+    resumed: ResumeTally = field(default_factory=ResumeTally)
 
 
 class DriveNumbers:
     """The count of data drive numbers, kept by the coordinating process and shared by the lanes' processes
     (docs/format.md 19.3): lane *i*'s first drive is drive *i*, every later drive takes the next free number when
-    it is opened. ``counter`` is a ``multiprocessing`` integer with a lock, made by the coordinator."""
+    it is opened. ``counter`` is a ``multiprocessing`` integer with a lock, made by the coordinator; a resumed pack
+    gives out first the numbers of ``free`` (a ``multiprocessing`` array: numbers an interrupted pack gave out to
+    drives that hold nothing kept), ``given`` counting those taken, so that the drives end up numbered 1 ... K."""
 
-    def __init__(self, counter: Any) -> None:
+    def __init__(self, counter: Any, free: Any = None, given: Any = None) -> None:
         self.counter = counter
+        self.free = free
+        self.given = given
 
     def take(self) -> int:
         with self.counter.get_lock():
+            if self.free is not None and self.given is not None and self.given.value < len(self.free):
+                self.given.value += 1
+                return int(self.free[self.given.value - 1])
             self.counter.value += 1
             return int(self.counter.value)
 
@@ -186,12 +200,13 @@ _numbers: DriveNumbers | None = None
 _queue: Any = None
 
 
-def init_lane_process(counter: Any, queue: Any, parent: int | None = None) -> None:
-    """A lane process's start: the shared drive number count and the progress queue; and it dies with the
-    coordinating process ``parent`` (a pack killed with SIGKILL must not leave lanes writing on unseen)."""
+def init_lane_process(counter: Any, queue: Any, parent: int | None = None, free: Any = None, given: Any = None) -> None:
+    """A lane process's start: the shared drive numbers (:class:`DriveNumbers`) and the progress queue; and it
+    dies with the coordinating process ``parent`` (a pack killed with SIGKILL must not leave lanes writing on
+    unseen)."""
     global _numbers, _queue
     _die_with_parent(parent)
-    _numbers, _queue = DriveNumbers(counter), queue
+    _numbers, _queue = DriveNumbers(counter, free, given), queue
 
 
 #: prctl's option to get a signal when the parent ends (linux/prctl.h).
@@ -247,8 +262,9 @@ def run_lane(task: LaneTask, numbers: DriveNumbers, progress: Progress) -> LaneR
         hardlinks: dict[tuple[int, int], bytes] = {}
         entries = lane_entries(read_spool(task.spool), task.start, task.stop, hardlinks)
         try:
+            replayed = _take_over(task, writer, result) if task.resume is not None else None
             result.tally, result.chunks = run_pipeline(
-                LocalSource(task.source), entries, writer, options, progress, hardlinks=hardlinks
+                LocalSource(task.source), entries, writer, options, progress, replayed, hardlinks=hardlinks
             )
             writer.finish()
         except (SneakernetError, OSError) as exc:
@@ -263,11 +279,20 @@ def run_lane(task: LaneTask, numbers: DriveNumbers, progress: Progress) -> LaneR
                 writer.parity.close()
         result.stored_raw_bytes = writer.stored_raw_bytes
         for label, sums in zip(writer.labels, writer.checksums, strict=True):
-            path = task.drives.path(label.drive)
-            result.drives.append(
-                LaneDrive(label.to_json(), path, sums, writer.sizes.get(label.drive), writer.entry_ranges[label.drive])
-            )
+            path, size = task.drives.path(label.drive), writer.sizes.get(label.drive)
+            lines_at = writer.entry_ranges.get(label.drive, (0, 0))  # none when a resumed lane failed taking it over
+            result.drives.append(LaneDrive(label.to_json(), path, sums, size, lines_at))
     return result
+
+
+def _take_over(task: LaneTask, writer: ShipmentWriter, result: LaneResult) -> Iterator[Replayed]:
+    """A resumed lane's drives checked and taken over by its writer: the records to replay."""
+    assert task.resume is not None
+    taken = take_over_lane(
+        task.resume, task.lane, task.shipment, task.options, task.open_store, task.entries_path + ".kept"
+    )
+    result.resumed = taken.tally
+    return writer.take_over(taken.finished, taken.kept, taken.next_number)
 
 
 def _lane_error(exc: SneakernetError | OSError) -> LaneError:

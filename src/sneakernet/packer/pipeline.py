@@ -3,19 +3,18 @@ pool, items written in order (:func:`run_pipeline`); one per pack, or one per la
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
 from ..chunks.codec import ChunkCodec
 from ..chunks.pipeline import encode, encode_in_order
 from ..chunks.stream import EncodedChunk, FileEnd
-from ..format import ManifestRecord
 from ..io.source import Source, SourceEntry, Unreadable
 from ..options import PackOptions
 from ..progress import Progress
 from .reader import SourceReader
-from .resume import ReplayingReader, replay
+from .resume import Replayed, ReplayingReader, replay
 from .shipment import ShipmentWriter
 from .summary import ReadTally
 
@@ -26,31 +25,32 @@ def run_pipeline(
     writer: ShipmentWriter,
     options: PackOptions,
     progress: Progress,
-    replayed: Iterator[tuple[ManifestRecord, Callable[[], bytes]]] | None = None,
+    replayed: Iterator[Replayed] | None = None,
     hardlinks: dict[tuple[int, int], bytes] | None = None,
     codec: ChunkCodec | None = None,
 ) -> tuple[ReadTally, int]:
     """Three stages that overlap: a thread reads the source (and hashes whole files), a pool encodes chunks, and
     this thread writes in order; at most a few chunks per worker are in flight, so memory stays flat.
 
-    With ``replayed`` (a resumed pack: the records of the finished drives), the stream's first items are only
-    compared with those records, without reading files, until they run out; then packing goes on for real.
+    With ``replayed`` (a resumed pack: the records of the finished drives, and a lane's of the complete segments
+    of its unfinished drive), the stream's first items are only compared with those records, without reading
+    files, until they run out (the unfinished drive's are written again on it, see ShipmentWriter.keep); then
+    packing goes on for real.
     ``hardlinks`` (a lane: the first names of hard-linked files met in the walk before the lane's entries) makes
     a further name of one of those a hard link to it.
 
     Returns what the reader counted (read once its thread has ended) and the number of chunks in the shipment.
     """
     tally = ReadTally()
-    if replayed is None:
-        reader = SourceReader(source, options, tally, paths=writer.paths, on_bytes=progress.advance)
-        if hardlinks is not None:
-            # The same dict: the lane's entries fill it as they pass the walk before the lane (lane.lane_entries).
-            reader._hardlinks = hardlinks
-        items, chunks = reader.items(entries), 0
-    else:
-        replaying = ReplayingReader(source, options, tally, paths=writer.paths, on_bytes=progress.advance)
-        items = replaying.items(entries)
-        chunks = replay(items, replaying, replayed, writer.paths)
+    reader_class = SourceReader if replayed is None else ReplayingReader
+    reader = reader_class(source, options, tally, paths=writer.paths, on_bytes=progress.advance)
+    if hardlinks is not None:
+        # The same dict: the lane's entries fill it as they pass the walk before the lane (lane.lane_entries).
+        reader._hardlinks = hardlinks
+    items, chunks = reader.items(entries), 0
+    if replayed is not None:
+        assert isinstance(reader, ReplayingReader)
+        chunks = replay(items, reader, replayed, writer.paths, writer.keep)
     files: dict[int, str] = {}
     codec = codec or ChunkCodec(options.level)  # an encrypted pack's seals each frame, in the drive writer
     for item, encoded in encode_in_order(items, partial(encode, codec=codec), options.workers):

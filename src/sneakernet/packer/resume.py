@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import blake3
 
@@ -74,25 +74,43 @@ def find_finished(paths: Iterator[str], chunk_size: int, segment_size: int, leve
     for index, path in enumerate(paths, 1):
         if not os.path.exists(os.path.join(path, "drive.json")):
             break
-        try:
-            reader = DriveReader(path)
-            header, segments = header_and(reader.records(), ManifestHeader, SegmentRecord)
-            _check_segments(reader, segments)
-        except SneakernetError as exc:
-            raise DestinationError(f"cannot resume: finished drive {path} does not check out ({exc})") from exc
-        label = reader.label
+        label, header, checksums = check_finished(path, chunk_size, segment_size, level)
+        if label.version >= 2:
+            raise UsageError(
+                f"cannot resume: {path} was packed onto several drives at once: give the same --at-once as the "
+                "interrupted pack"
+            )
         if label.drive != index or (found.shipment and label.shipment != found.shipment):
             raise DestinationError(f"cannot resume: {path} is not drive {index} of the interrupted shipment")
-        if (header.chunk_size, header.segment_size) != (chunk_size, segment_size) or header.level not in (None, level):
-            raise UsageError(
-                f"cannot resume: {path} was packed with chunk size {header.chunk_size}, segment size "
-                f"{header.segment_size}, level {header.level}: give the same options as the interrupted pack"
-            )
         found.paths.append(path)
         found.labels.append(label)
-        found.checksums.append(_checksums(reader))
+        found.checksums.append(checksums)
         found.header = found.header or header
     return found
+
+
+def check_finished(
+    path: str, chunk_size: int, segment_size: int, level: int
+) -> tuple[DriveLabel, ManifestHeader, list[tuple[str, str]]]:
+    """A finished drive re-read whole (manifest, every segment hashed, B3SUMS) and its options checked against the
+    resumed pack's: its label, manifest header and B3SUMS entries but the catalog's."""
+    try:
+        reader = DriveReader(path)
+        header, segments = header_and(reader.records(), ManifestHeader, SegmentRecord)
+        _check_segments(reader, segments)
+    except SneakernetError as exc:
+        raise DestinationError(f"cannot resume: finished drive {path} does not check out ({exc})") from exc
+    check_options(path, header, chunk_size, segment_size, level)
+    return reader.label, header, _checksums(reader)
+
+
+def check_options(path: str, header: ManifestHeader, chunk_size: int, segment_size: int, level: int) -> None:
+    """Refuse to resume onto a drive packed with other options: the resumed pack could not give the same chunks."""
+    if (header.chunk_size, header.segment_size) != (chunk_size, segment_size) or header.level not in (None, level):
+        raise UsageError(
+            f"cannot resume: {path} was packed with chunk size {header.chunk_size}, segment size "
+            f"{header.segment_size}, level {header.level}: give the same options as the interrupted pack"
+        )
 
 
 def _check_segments(reader: DriveReader, segments: list[SegmentRecord]) -> None:
@@ -126,26 +144,53 @@ def out_drive_paths(out: str) -> Iterator[str]:
 Item = ChunkRecord | FileRecord | DirRecord | SymlinkRecord | HardlinkRecord | SkippedRecord
 
 
+class Replayed(NamedTuple):
+    """A record that stands for an item of the pack stream, with a function that reads a chunk's raw bytes back
+    from its drive; ``kept``: a record of an unfinished drive's complete segments (lanes.py), which the writer
+    writes again on that drive as the item is matched (finished drives' records are only matched)."""
+
+    record: ManifestRecord
+    read_back: Callable[[], bytes]
+    kept: bool = False
+
+
 def replayed_records(
-    finished: FinishedDrives, on_record: Callable[[ManifestRecord, int], None]
-) -> Iterator[tuple[ManifestRecord, Callable[[], bytes]]]:
+    finished: FinishedDrives,
+    on_record: Callable[[ManifestRecord, int], None],
+    on_drive: Callable[[DriveLabel | None], None] | None = None,
+) -> Iterator[Replayed]:
     """The records of the finished drives that stand for items of the pack stream, in order (chunks, final file
     records, directories, symlinks, hard links, skipped entries), each with a function that reads a chunk's raw
-    bytes back from its drive; ``on_record`` sees every record with its drive number."""
+    bytes back from its drive; ``on_record`` sees every record with its drive number, ``on_drive`` each drive's
+    label before its records and None after the last.
+
+    Version 2 numbers chunks per drive (19.4) and a lane's stream across its drives: a chunk record is given with
+    the lane's number (its id plus the chunks of the lane's drives before it), which the stream's chunk carries."""
+    base = 0
     for path, label in zip(finished.paths, finished.labels, strict=True):
         reader = DriveReader(path)
+        if on_drive is not None:
+            on_drive(label)
+        chunks = 0
         for record in reader.records():
             on_record(record, label.drive)
             if isinstance(record, ManifestHeader | SegmentRecord | EndRecord):
                 continue
             if isinstance(record, FileRecord) and not record.final:
                 continue
-            yield record, partial(_read_back, reader, record)
+            if isinstance(record, ChunkRecord):
+                chunks += 1
+                if label.version >= 2:
+                    record = replace(record, id=record.id + base)
+            yield Replayed(record, partial(_read_back, reader, record))
+        base += chunks
+    if on_drive is not None:
+        on_drive(None)
 
 
 def _read_back(reader: DriveReader, record: ManifestRecord) -> bytes:
     assert isinstance(record, ChunkRecord)
-    return reader.read_chunk(record)
+    return reader.read_chunk(record)  # by segment and offset: a lane's chunk number is not the drive's id
 
 
 def match(item: object, record: ManifestRecord, paths: dict[int, bytes]) -> None:
@@ -180,12 +225,14 @@ def store_bytes(record: ManifestRecord) -> int:
 def replay(
     items: Iterator[Any],
     reader: ReplayingReader,
-    records: Iterator[tuple[ManifestRecord, Callable[[], bytes]]],
+    records: Iterator[Replayed],
     paths: dict[int, bytes],
+    keep: Callable[[Any, ManifestRecord], None] | None = None,
 ) -> int:
     """Consume the stream's ``items`` that the finished drives already hold (their ``records``, see
     :func:`replayed_records`), checking each; then have ``reader`` go live. ``paths`` are the writer's paths of
-    files still open. Returns the number of chunks replayed."""
+    files still open. A record marked ``kept`` (an unfinished drive's complete segments) is handed with its item to
+    ``keep`` once matched: the writer records it again on that drive. Returns the number of chunks replayed."""
     expected = next(records, None)
     reader.dry = expected is not None
     chunks = 0
@@ -195,15 +242,18 @@ def replay(
             raise SourceError(
                 "the source has fewer entries than the interrupted pack wrote: it changed; start over without --resume"
             )
-        record, read_back = expected
+        record, read_back = expected.record, expected.read_back
         match(item, record, paths)
+        if expected.kept:
+            assert keep is not None
+            keep(item, record)
         if isinstance(item, RawChunk):
             chunks += 1
             reader.last_replayed = (item, read_back)
             if len(item.slices) == 1 and item.slices[0].chunk_offset == 0 and isinstance(record, ChunkRecord):
                 reader.replayed_chunks.setdefault(item.slices[0].file_index, []).append(record.raw_blake3)
         elif isinstance(item, FileEnd):
-            del paths[item.index]
+            paths.pop(item.index, None)  # a kept record's file end was the writer's, which forgets its path itself
             reader.replayed_chunks.pop(item.index, None)
         expected = next(records, None)
     reader.go_live()
@@ -290,7 +340,8 @@ class ReplayingReader(SourceReader):
         still be what that chunk holds.
         """
         self.dry = False
-        assert self._chunker is not None
+        if self._chunker is None:
+            return  # nothing was replayed (a resumed lane that had written nothing to keep): all is read live
         for index in self._chunker.dry_files():
             data, end = self._read_whole(index)
             self._chunker.fill(index, data)

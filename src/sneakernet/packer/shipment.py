@@ -7,7 +7,8 @@ import logging
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from functools import partial
+from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
 
 from .._version import __version__
 from ..chunks.stream import EncodedChunk, FileEnd, RawChunk
@@ -19,12 +20,16 @@ from ..format import (
     CIPHER,
     FORMAT_VERSION_2,
     CatalogEntry,
+    ChunkRecord,
     DriveLabel,
     EntryRecord,
     FileRecord,
     ManifestHeader,
     ManifestRecord,
+    SegmentRecord,
     drive_label,
+    segment_name,
+    show_path,
 )
 from ..io.store import DriveStore, LocalStore
 from ..options import PackOptions
@@ -32,7 +37,8 @@ from ..progress import NullProgress, Progress, begin_drive
 from ..space.budget import RECORD_BOUND, DriveBudget, DriveSpace, Placement, record_bound
 from ..space.fill import Fill, Manifest
 from ..units import format_size
-from .resume import FinishedDrives, replayed_records, store_bytes
+from .lane_resume import KeptDrive
+from .resume import FinishedDrives, Replayed, replayed_records, store_bytes
 from .targets import DriveSlot
 
 if TYPE_CHECKING:  # the crypt extra is loaded only by an encrypted pack
@@ -45,7 +51,9 @@ class Slots(Protocol):
     """Where drive number ``index`` goes (:class:`~sneakernet.packer.targets.DriveTargets`, or a lane's view of
     the same drives); None when no drive is left."""
 
-    def slot(self, index: int) -> DriveSlot | None: ...
+    def slot(self, index: int, kept: int = 0) -> DriveSlot | None:
+        """``kept``: bytes already on the drive that stay (a resumed pack's kept segments), counted as free."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -119,22 +127,101 @@ class ShipmentWriter:
         self.sealing: ShipmentSealing | None = None
         #: pack --parity: the parity accumulated from every drive's stored bytes as they are written (19.10).
         self.parity: ParityAccumulator | None = None
+        #: A resumed lane's unfinished drive, while it is opened again and its kept records written again.
+        self._reopen: KeptDrive | None = None
+        self._keeping = False
+        #: The finished drive whose records are being taken over (its catalog lines' range is closed at the next).
+        self._absorbing: int | None = None
 
-    def take_over(self, finished: FinishedDrives) -> Iterator[tuple[ManifestRecord, Callable[[], bytes]]]:
+    def take_over(
+        self, finished: FinishedDrives, kept: KeptDrive | None = None, next_number: int | None = None
+    ) -> Iterator[Replayed]:
         """Continue after the drives an interrupted pack finished: their labels, checksums and catalog entries;
-        returns the records to replay (see :func:`~sneakernet.packer.resume.replay`)."""
+        returns the records to replay (see :func:`~sneakernet.packer.resume.replay`). A lane's records of its
+        unfinished drive's complete segments (``kept``) follow, to be written again on that drive as they are
+        matched (:meth:`keep`); ``next_number`` is the number the lane's next drive must take, when given."""
         self.labels = list(finished.labels)
         self.checksums = list(finished.checksums)
+        replayed = replayed_records(finished, self._absorb, self._absorb_drive)
+        return self._then_kept(replayed, kept, next_number)
 
-        def absorb(record: ManifestRecord, drive: int) -> None:
-            self._catalog(catalog_entry(record, drive, self.first_drive))
-            self.stored_raw_bytes += store_bytes(record)
+    def _absorb(self, record: ManifestRecord, drive: int) -> None:
+        """A finished drive's record, as its catalog entry (and, in version 2, the count of a file's pieces)."""
+        if self.lane is not None and isinstance(record, FileRecord) and not record.final:
+            self.piece_counts[record.path] = self.piece_counts.get(record.path, 0) + 1
+        self._catalog(catalog_entry(record, drive, self.first_drive))
+        self.stored_raw_bytes += store_bytes(record)
 
-        return replayed_records(finished, absorb)
+    def _absorb_drive(self, label: DriveLabel | None) -> None:
+        """Where each finished drive's catalog lines start and end (a lane's are merged by drive number)."""
+        if self._absorbing is not None:
+            self.entry_ranges[self._absorbing] = (self._entries_from, self.catalog_lines.tell())
+        self._absorbing = label.drive if label is not None else None
+        self._entries_from = self.catalog_lines.tell()
+
+    def _then_kept(
+        self, replayed: Iterator[Replayed], kept: KeptDrive | None, next_number: int | None
+    ) -> Iterator[Replayed]:
+        chunks = 0
+        for item in replayed:
+            chunks += isinstance(item.record, ChunkRecord)
+            yield item
+        # A lane without a drive kept opens its first under its own number (_open_number): no pin is needed.
+        self._next_number = next_number if self.labels else None
+        if kept is None:
+            return
+        # The unfinished drive opens again under its number, its manifest written anew from the header up.
+        self._reopen = kept
+        self.fill.open()
+        self._reopen, self._keeping = None, True
+        for record in kept.records():
+            if isinstance(record, SegmentRecord):
+                assert self.drive is not None
+                self.drive.keep_segment(record)
+                continue
+            if isinstance(record, ChunkRecord):
+                record = replace(record, id=record.id + chunks)  # the lane's number of it, as in replayed_records
+                yield Replayed(record, partial(kept.read_back, record), True)
+            else:
+                yield Replayed(record, _no_chunk, True)
+        self._keeping = False
+        assert self.fill.space is not None
+        # The kept segments are closed: the next chunk opens a segment of its own after them.
+        self.fill.space.segment_used = self.options.segment_size
+
+    def keep(self, item: object, record: ManifestRecord) -> None:
+        """Write again, on the reopened drive, a record of its kept segments matched with its stream ``item``:
+        a chunk is recorded (its bytes are in a kept segment), entries and file ends as when first written."""
+        assert self._keeping and self.drive is not None and self.fill.space is not None
+        if isinstance(record, ChunkRecord):
+            assert isinstance(item, RawChunk)
+            space = self.fill.space
+            if space.segments == 0 or record.segment != segment_name(space.segments):
+                space.segments, space.segment_used = space.segments + 1, 0
+            space.segment_used += record.stored_size
+            space.data_bytes += record.stored_size
+            chunk = replace(record, id=self._drive_chunks)
+            self._drive_chunks += 1
+            self.drive.keep_chunk(chunk)
+            self.stored_raw_bytes += store_bytes(chunk)
+            self._open_pieces(chunk.id, item)
+        elif isinstance(record, FileRecord):
+            assert isinstance(item, FileEnd) and record.size is not None and record.meta is not None
+            written = self.end_file(FileEnd(item.index, record.size, record.blake3, record.meta, record.changed))
+            if written != record:
+                raise DestinationError(
+                    f"cannot resume: {show_path(record.path)} on {self.drive.path} does not replay as it was written: "
+                    "start over without --resume"
+                )
+        else:
+            self.add_entry(cast(EntryRecord, record))  # a directory, symlink, hard link or skipped entry
 
     def _ensure_room(self, stored_size: int, extra_records: int) -> tuple[DriveWriter, Placement | None]:
         """Make the current drive take ``stored_size`` chunk bytes (0: no chunk) and ``extra_records`` manifest
         bytes, finishing it and opening the next when they do not fit (:meth:`Fill.room`)."""
+        if self._keeping:
+            assert self.drive is not None
+            return self.drive, None  # kept records were written on this drive: they fit
         placement = self.fill.room(stored_size, extra_records)
         assert self.drive is not None
         return self.drive, placement
@@ -155,15 +242,19 @@ class ShipmentWriter:
         record = drive.add_chunk(chunk, placement.new_segment)
         if chunk.method == "store":
             self.stored_raw_bytes += chunk.raw_size
+        self._open_pieces(record.id, raw)
+
+    def _open_pieces(self, chunk_id: int, raw: RawChunk) -> None:
+        """The pieces of the files chunk ``chunk_id`` holds: opened on this drive, or grown."""
         for piece in raw.slices:
             open_piece = self.pieces.get(piece.file_index)
             if open_piece is None:
-                self.pieces[piece.file_index] = _Piece(record.id, piece.chunk_offset, piece.file_offset, piece.length)
+                self.pieces[piece.file_index] = _Piece(chunk_id, piece.chunk_offset, piece.file_offset, piece.length)
                 self.fill.pieces_bound += record_bound(len(self.paths[piece.file_index]))
             else:
                 open_piece.length += piece.length
 
-    def end_file(self, end: FileEnd) -> None:
+    def end_file(self, end: FileEnd) -> FileRecord:
         path = self.paths[end.index]
         # Room first: should the drive fill here, the open piece is closed on it and the final record, empty,
         # goes on the next drive. An open piece's record is already counted in the fill's pieces_bound.
@@ -180,6 +271,7 @@ class ShipmentWriter:
         )  # fmt: skip
         drive.add_record(record)
         self._catalog(catalog_entry(record, drive.header.drive, self.first_drive))
+        return record
 
     def _catalog(self, entry: CatalogEntry | None) -> None:
         """Spool the catalog's entry lines as entries are written: the catalog needs no second read of manifests."""
@@ -207,7 +299,7 @@ class ShipmentWriter:
     def open_drive(self) -> tuple[DriveBudget, Manifest]:
         """Open drive ``len(labels) + 1`` in its slot; :class:`OutOfSpace` when no slot is left."""
         index = self._open_number()
-        slot = self.targets.slot(index)
+        slot = self.targets.slot(index, self._reopen.kept_bytes if self._reopen else 0)
         if slot is None and self.lane is not None:
             raise OutOfSpace(
                 f"lane {self.lane.lane} needs another drive and the drives given are used up (its drives so far are "
@@ -271,7 +363,10 @@ class ShipmentWriter:
 
     def _open_number(self) -> int:
         """The number of the drive to open: the next in order (version 1); a lane's own number for its first
-        drive, else the number taken for it already or the next free one (version 2, 19.3)."""
+        drive, else the number taken for it already or the next free one (version 2, 19.3); a resumed lane's
+        unfinished drive keeps its own."""
+        if self._reopen is not None:
+            return self._reopen.number
         if self.lane is None:
             return len(self.labels) + 1
         if not self.labels:
@@ -292,3 +387,7 @@ class ShipmentWriter:
             f"{self.slot.path} cannot take even one chunk with its records in "
             f"{format_size(self.slot.capacity)}: use larger drives or a smaller --chunk-size"
         )
+
+
+def _no_chunk() -> bytes:
+    raise AssertionError("only a chunk's record reads bytes back")

@@ -38,6 +38,14 @@ class PackSummary:
     seconds: float = 0.0
     #: Drives a resumed pack kept from the interrupted one.
     resumed_drives: int = 0
+    #: Unfinished drives a resumed pack of several lanes went on writing, and their complete segments it kept.
+    continued_drives: int = 0
+    kept_segments: int = 0
+    #: Segment bytes a resumed pack kept: of the finished drives and the complete segments of unfinished ones
+    #: (those alone: ``kept_unfinished_bytes``); and the segment bytes found after them, written again.
+    kept_bytes: int = 0
+    kept_unfinished_bytes: int = 0
+    rewritten_bytes: int = 0
     #: The sender's copy of the catalog, when one was asked for (one dock: only the last drive carries it).
     catalog_copy: str | None = None
     #: The source is a restored tree: its top-level .sneakernet held only a finished restore's record, left out.

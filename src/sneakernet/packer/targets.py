@@ -88,8 +88,9 @@ class DriveTargets:
     def _reserve_for(self, size: int) -> int:
         return self.reserve if self.reserve is not None else default_reserve(size)
 
-    def slot(self, index: int) -> DriveSlot | None:
-        """Drive ``index`` (1-based), or None when the given drives are used up."""
+    def slot(self, index: int, kept: int = 0) -> DriveSlot | None:
+        """Drive ``index`` (1-based), or None when the given drives are used up; ``kept`` bytes already on it
+        stay there (a resumed pack's kept segments) and count as room."""
         if self.out:
             assert self.drive_size is not None
             path = os.path.join(self.out, drive_label(index))
@@ -101,7 +102,7 @@ class DriveTargets:
             return None
         else:
             path = self.drives[index - 1]
-        free = shutil.disk_usage(path).free
+        free = shutil.disk_usage(path).free + kept
         size = min(free, self.drive_size) if self.drive_size else free
         return DriveSlot(index, path, size - self._reserve_for(size), size)
 

@@ -1,0 +1,207 @@
+"""pack --at-once N --resume (packer/lane_resume.py, docs/format.md 19.10): a pack of several lanes killed with
+SIGKILL while several drives are being written resumes with the same command, keeps its finished drives and every
+complete segment of its unfinished ones (the very files: inode and mtime unchanged), writes only what follows, and
+gives a shipment that verifies and restores identical to the source, with the same segments, lane by lane, as an
+uninterrupted pack; a failed drive stops its lane alone, and --resume completes it."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import blake3
+import pytest
+
+from conftest import invoke_cli as cli
+from conftest import write_file
+from sneakernet import PackOptions, pack
+from sneakernet.errors import LaneStopped
+from sneakernet.format import CATALOG_NAME, DRIVE_LABEL_NAME, DriveLabel
+from test_json import validate
+from test_restore import assert_same_tree
+
+TESTS = Path(__file__).parent
+CHUNK, SEGMENT, DRIVE = 64 * 1024, 512 * 1024, 2_500_000
+OPTIONS = PackOptions(chunk_size=CHUNK, segment_size=SEGMENT, reserve=0)
+
+#: Packs argv[1] into argv[2] onto drives of DRIVE bytes, argv[3] lanes at once, every segment write slowed by
+#: argv[4] seconds (tests/fakestore.py's SlowDrives), so that the test can kill it mid-way.
+SLOW_PACK = f"""
+import sys
+sys.path.insert(0, {str(TESTS)!r})
+from fakestore import SlowDrives
+from sneakernet import PackOptions, pack
+if __name__ == "__main__":
+    pack(sys.argv[1], out=sys.argv[2], drive_size={DRIVE},
+         options=PackOptions(chunk_size={CHUNK}, segment_size={SEGMENT}, reserve=0), at_once=int(sys.argv[3]),
+         open_store=SlowDrives(float(sys.argv[4])))
+"""
+
+
+def make_source(root: Path, seed: int, files: int = 36) -> Path:
+    """Incompressible files of 50-400 KB, a few small ones and a large one spanning drives: every kind of cut."""
+    rng = random.Random(seed)
+    for i in range(files):
+        write_file(root / f"d{i % 4}" / f"f{i:02d}.bin", rng.randbytes(rng.randrange(50_000, 400_000)))
+    for i in range(20):
+        write_file(root / "small" / f"s{i:02d}.txt", rng.randbytes(rng.randrange(1, 3000)))
+    write_file(root / "d2" / "large.bin", rng.randbytes(1_800_000))
+    return root
+
+
+def segments_of(drive: Path) -> dict[str, tuple[int, int]]:
+    """The final segment files of a drive: (inode, mtime_ns) by name."""
+    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (drive / "segments").glob("*.seg")}
+
+
+def unfinished_with_segments(out: Path) -> dict[Path, int]:
+    return {
+        d: len(list((d / "segments").glob("*.seg")))
+        for d in out.glob("drive-*")
+        if not (d / DRIVE_LABEL_NAME).exists() and list((d / "segments").glob("*.seg"))
+    }
+
+
+def kill_while_writing(
+    src: Path, out: Path, lanes: int, segments: int, delay: float = 0.02, on_one: int = 1, also: str = "*"
+) -> None:
+    """Start the slowed pack and SIGKILL it once at least two drives are unfinished with ``segments`` complete
+    segment files among them, ``on_one`` of them on one drive (and a file matching ``also`` is in ``out``)."""
+    process = subprocess.Popen([sys.executable, "-c", SLOW_PACK, str(src), str(out), str(lanes), str(delay)])
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            found = unfinished_with_segments(out) if out.exists() else {}
+            ready = len(found) >= 2 and sum(found.values()) >= segments and max(found.values()) >= on_one
+            if ready and any(out.glob(also)):
+                break
+            time.sleep(0.01)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == -9, "the pack ended before it could be killed: slow it down"
+
+
+def lane_segments(out: Path) -> dict[tuple[int, int], list[tuple[str, str]]]:
+    """Each finished drive's segments (name, BLAKE3) by (lane, lane_seq): the drives' contents but their numbers."""
+    found = {}
+    for drive in out.glob("drive-*"):
+        label = DriveLabel.from_bytes((drive / DRIVE_LABEL_NAME).read_bytes(), versions=(1, 2))
+        names = sorted((drive / "segments").glob("*.seg"))
+        found[(label.lane or 1, label.lane_seq or 1)] = [
+            (p.name, blake3.blake3(p.read_bytes()).hexdigest()) for p in names
+        ]
+    return found
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_pack_killed_while_several_drives_are_written_resumes_keeping_complete_segments(
+    tmp_path: Path, seed: int
+) -> None:
+    src = make_source(tmp_path / "src", seed)
+    out = tmp_path / "out"
+    rng = random.Random(seed)
+    kill_while_writing(src, out, 3, rng.randrange(2, 7))
+    before = {d: segments_of(d) for d in unfinished_with_segments(out)}
+    assert len(before) >= 2
+    finished_before = {d for d in out.glob("drive-*") if (d / DRIVE_LABEL_NAME).exists()}
+    finished_times = {d: (d / DRIVE_LABEL_NAME).stat().st_mtime_ns for d in finished_before}
+
+    args = ["--drive-size", str(DRIVE), "--chunk-size", "64KiB", "--segment-size", "512KiB", "--reserve", "0"]
+    code, stdout, err = cli("pack", src, "--out", out, *args, "--at-once", "3", "--resume", "--json")
+    assert code == 0, err
+    summary = json.loads(stdout)
+    validate(summary, "pack-summary.schema.json")
+    # Every complete segment of the unfinished drives is the same file as before: kept, not written again.
+    unchanged = sum(
+        1 for drive, segments in before.items() for name, stamp in segments.items()
+        if segments_of(drive).get(name) == stamp
+    )  # fmt: skip
+    assert summary["kept_segments"] == unchanged > 0
+    assert summary["continued_drives"] >= 1
+    assert summary["resumed_drives"] == len(finished_before)
+    assert all((d / DRIVE_LABEL_NAME).stat().st_mtime_ns == finished_times[d] for d in finished_before)
+    kept_size = sum(
+        (d / "segments" / n).stat().st_size for d, s in before.items() for n in s if segments_of(d).get(n) == s[n]
+    )
+    assert summary["kept_unfinished_bytes"] == kept_size
+    assert summary["kept_bytes"] >= kept_size
+
+    drives = sorted(out.glob("drive-*"))
+    assert [d.name for d in drives] == [f"drive-{n:04d}" for n in range(1, len(drives) + 1)]
+    code, stdout, err = cli("verify", *drives, "--fingerprint", summary["short_fingerprint"])
+    assert code == 0, (stdout, err)
+    code, _, err = cli("restore", *drives, "--into", tmp_path / "dest")
+    assert code == 0, err
+    assert_same_tree(src, tmp_path / "dest")
+    # An uninterrupted pack of the same tree writes the same segments on each drive of each lane.
+    whole = pack(src, out=str(tmp_path / "whole"), drive_size=DRIVE, options=OPTIONS, at_once=3)
+    assert whole.lanes == summary["lanes"] == 3
+    assert lane_segments(out) == lane_segments(tmp_path / "whole")
+
+
+def test_a_resume_keeps_only_segments_that_match_their_hash(tmp_path: Path) -> None:
+    """A kept segment changed since (one byte) and everything after it are written again; the one before is kept."""
+    src = make_source(tmp_path / "src", 3)
+    out = tmp_path / "out"
+    kill_while_writing(src, out, 2, 3, on_one=2)
+    drive, count = max(unfinished_with_segments(out).items(), key=lambda item: item[1])
+    assert count >= 2
+    before = segments_of(drive)
+    damaged = drive / "segments" / "s000002.seg"
+    data = bytearray(damaged.read_bytes())
+    data[100] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    summary = pack(src, out=str(out), drive_size=DRIVE, options=OPTIONS, at_once=2, resume=True)
+    after = segments_of(drive)
+    assert after["s000001.seg"] == before["s000001.seg"]
+    assert after["s000002.seg"] != before["s000002.seg"]
+    assert summary.rewritten_bytes >= len(data)
+    code, stdout, err = cli("verify", *sorted(out.glob("drive-*")))
+    assert code == 0, (stdout, err)
+    code, _, err = cli("restore", *sorted(out.glob("drive-*")), "--into", tmp_path / "dest")
+    assert code == 0, err
+    assert_same_tree(src, tmp_path / "dest")
+
+
+def test_a_failed_drive_stops_its_lane_and_resume_completes_it(tmp_path: Path) -> None:
+    """An I/O error on one drive (a fake store) stops only its lane, exit 1, the others finish; --resume keeps the
+    failed drive's complete segments and finishes it."""
+    from test_pack_lanes import FailingDrive
+
+    src = make_source(tmp_path / "src", 4, files=24)
+    mounts = [tmp_path / f"mnt{i}" for i in range(1, 9)]
+    for mount in mounts:
+        mount.mkdir()
+    drives = [str(m) for m in mounts]
+    failing = FailingDrive(str(mounts[1]), fail_write=12)  # drive 2, lane 2's first: after a few segments
+    with pytest.raises(LaneStopped) as caught:
+        pack(src, drives=drives, drive_size=DRIVE, options=OPTIONS, at_once=2, open_store=failing)
+    assert caught.value.exit_code == 1 and "lanes stopped: 2; lanes that finished: 1" in str(caught.value)
+    assert not (mounts[1] / DRIVE_LABEL_NAME).exists()
+    before = segments_of(mounts[1])
+    assert before, "the failed drive has complete segments"
+    summary = pack(src, drives=drives, drive_size=DRIVE, options=OPTIONS, at_once=2, resume=True)
+    assert summary.continued_drives == 1 and summary.kept_segments == len(before)
+    assert all(segments_of(mounts[1])[name] == stamp for name, stamp in before.items())
+    used = [d["path"] for d in summary.drives]
+    code, stdout, err = cli("verify", *used)
+    assert code == 0, (stdout, err)
+    code, _, err = cli("restore", *used, "--into", tmp_path / "dest")
+    assert code == 0, err
+    assert_same_tree(src, tmp_path / "dest")
+
+
+def test_a_resume_with_another_at_once_is_refused(tmp_path: Path) -> None:
+    src = make_source(tmp_path / "src", 5)
+    out = tmp_path / "out"
+    kill_while_writing(src, out, 3, 2, also="drive-0003/segments/*.seg")
+    code, _, err = cli("pack", src, "--out", out, "--drive-size", str(DRIVE), "--chunk-size", "64KiB",
+                       "--segment-size", "512KiB", "--reserve", "0", "--at-once", "2", "--resume")  # fmt: skip
+    assert code == 2
+    assert "of lane 3, which --at-once 2 does not cut so: give the same --at-once as the interrupted pack" in err
+    assert not any((d / CATALOG_NAME).exists() for d in out.glob("drive-*"))
