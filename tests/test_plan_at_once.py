@@ -84,3 +84,30 @@ def test_at_once_needs_a_drive_speed(tree: Path) -> None:
         plan(tree, drive_size=2 * MB, at_once=0, drive_speed="1MB/s")
     with pytest.raises(UsageError, match="cannot read rate"):
         plan(tree, drive_size=2 * MB, drive_speed="fast")
+
+
+def test_plan_parity_says_the_parity_drives_pack_writes(tree: Path, tmp_path: Path) -> None:
+    code, data = run_json("plan", tree, "--drive-size", "2MB", "--chunk-size", "64KiB", "--segment-size", "4MiB",
+                          "--parity", "2")  # fmt: skip
+    assert code == 0
+    parity = data["parity"]
+    assert parity["parity"] == parity["survives_lost_drives"] == 2
+    assert parity["data_drives"] == data["drives_needed"] and parity["groups"] == 1
+    assert parity["drives_total"] == data["drives_needed"] + 2
+    # A parity drive holds whole 4 MiB blocks: over drives of 2 MB it needs more room than a data drive has.
+    assert parity["parity_drive_stored_bytes"] == 4 << 20
+    assert parity["parity_drive_used_bytes"] > parity["parity_drive_stored_bytes"]
+    assert parity["parity_drive_fits"] is False
+    assert parity["accumulate_bytes"] == 2 * max(drive["stored_bytes"] for drive in data["drives"])
+    code, out, _ = run("plan", tree, "--drive-size", "2MB", "--chunk-size", "64KiB", "--segment-size", "4MiB",
+                       "--parity", "2")  # fmt: skip
+    total = data["drives_needed"] + 2
+    assert f"any 2 of the {total} drives can be lost or unreadable" in out
+    assert "does NOT fit" in out
+    code, summary = run_json("pack", tree, "--out", tmp_path / "out", "--drive-size", "2MB", "--chunk-size", "64KiB",
+                             "--segment-size", "4MiB", "--parity", "2", "-q")  # fmt: skip
+    assert code == 0
+    assert len(summary["drives"]) == data["drives_needed"]
+    assert [d["stored_bytes"] for d in summary["parity_drives"]] == [parity["parity_drive_stored_bytes"]] * 2
+    _, without = run_json("plan", tree, "--drive-size", "2MB", "--chunk-size", "64KiB")
+    assert without["parity"] is None

@@ -44,6 +44,14 @@ from .render import print_plan
     metavar="N",
     help="With --drive-speed: N drives written and read at the same time (pack --at-once N).  [default: 1]",
 )
+@click.option(
+    "--parity",
+    type=click.IntRange(0, 6),
+    default=0,
+    metavar="M",
+    help="Say what pack --parity M adds: the parity drives, their size, the room they need while packing, and how "
+    "many drives may be lost.  [default: 0]",
+)
 @chunking_options
 @click.option(
     "--exclude",
@@ -74,6 +82,7 @@ def plan_command(
     rate: str | None,
     drive_speed: str | None,
     at_once: int,
+    parity: int,
     chunk_size: int,
     segment_size: int,
     level: int,
@@ -94,6 +103,7 @@ def plan_command(
       sneakernet plan dataset/ --drive-size 8TB --drives 10 --link 1Gbps --link 10Gbit
       sneakernet plan dataset/ --config sneakernet.yaml --rate 200MB/s
       sneakernet plan dataset/ --drive-size 8TB --drive-speed 250MB/s --at-once 10
+      sneakernet plan dataset/ --drive-size 8TB --parity 2                 # and 2 parity drives
       sneakernet plan dataset/ --drive-size 500GB --json
 
     Exit codes: 0 planned (even when --drives N is not enough: see drives_suffice in --json); 2 bad input,
@@ -119,6 +129,7 @@ def plan_command(
             rate=rate,
             at_once=at_once,
             drive_speed=drive_speed,
+            parity=pick("parity", parity),
         ),
     )
     if as_json:

@@ -121,8 +121,32 @@ def print_plan(result: Plan) -> None:
     )
     lines.append(f"packing: {format_duration(result.pack_seconds)} at {format_size(result.pack_rate)}/s ({how})")
     lines.extend(_at_once_lines(result))
+    lines.extend(_parity_lines(result))
     lines.extend(f"note: {note}" for note in result.notes)
     click.echo("\n".join(lines))
+
+
+def _parity_lines(result: Plan) -> list[str]:
+    """With --parity M: the parity drives, their size, the room while packing, and what they survive."""
+    parity = result.parity
+    if parity is None:
+        return []
+    groups = f" ({parity.groups} groups, {parity.parity} each)" if parity.groups > 1 else ""
+    fits = "fits" if parity.fits else "does NOT fit: give parity drives larger than the data drives"
+    lines = [
+        f"parity: {counted(parity.parity_drives, 'parity drive')}{groups} beside the "
+        f"{counted(parity.data_drives, 'data drive')}, {parity.drives_total} drives in all: any {parity.parity} of "
+        + (f"the {parity.drives_total}" if parity.groups == 1 else "each group's")
+        + " drives can be lost or unreadable and the shipment still restores whole",
+        f"  each parity drive: {format_size(parity.stored_bytes)} of parity, {format_size(parity.used_bytes)} on the "
+        f"drive at most ({fits} a {format_size(result.drive_size)} drive)",
+    ]
+    if parity.accumulate_bytes:
+        lines.append(
+            f"  while packing: {format_size(parity.accumulate_bytes)} of local room for the parity as it adds up "
+            "(--parity-dir; with --out, in OUT)"
+        )
+    return lines
 
 
 def _at_once_lines(result: Plan) -> list[str]:

@@ -31,12 +31,14 @@ from collections.abc import Iterator, Sequence
 from ..errors import UsageError
 from ..io.source import LocalSource, Source, check_source
 from ..options import DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL, DEFAULT_SEGMENT_SIZE, PackOptions
+from ..parity.matrix import MAX_ROWS
 from ..patterns import Excluder
 from ..space.budget import DriveBudget, default_reserve
 from ..space.reserve import catalog_reservation, data_room, holds
 from ..units import Link, counted, format_size, parse_rate
 from .durations import StepTimes, step_times
 from .estimate import EstimatedFill, place
+from .parity import parity_plan
 from .report import DriveFill, LinkTime, Plan, filesystem_room, pack_seconds_estimate
 from .sample import SAMPLE_MAX, Sample, StreamSampler
 from .walk import EventSpool, Walk
@@ -61,6 +63,7 @@ def plan(
     sample_bytes: int | None = None,
     at_once: int = 1,
     drive_speed: str | Link | None = None,
+    parity: int = 0,
 ) -> Plan:
     """Plan packing ``source`` (a directory, or a :class:`~sneakernet.io.source.Source` as pack takes) onto drives
     of ``drive_size`` bytes, as ``pack(source, out=..., drive_size=..., options=PackOptions(...))`` with the same
@@ -69,7 +72,9 @@ def plan(
     Reads the metadata and a sample of at most ``sample_bytes`` (default: :func:`default_sample_bytes`). With
     ``drives``, says whether that many drives suffice. ``rate`` (such as ``"200MB/s"``, or a :class:`Link`)
     replaces the pack rate measured on the sample. With ``drive_speed`` (one drive's rate, such as ``"250MB/s"``),
-    the plan says how long pack, verify and restore take with ``at_once`` drives at once (durations.py). Raises
+    the plan says how long pack, verify and restore take with ``at_once`` drives at once (durations.py). With
+    ``parity`` M, it says what pack --parity M adds: the parity drives, their size and the room they need
+    (parity.py). Raises
     :class:`UsageError`, :class:`SourceError` or :class:`DestinationError` for what pack would refuse up front.
     """
     started = time.monotonic()
@@ -86,6 +91,8 @@ def plan(
     options.check()
     if at_once < 1:
         raise UsageError(f"--at-once must be at least 1, not {at_once}")
+    if not 0 <= parity <= MAX_ROWS:
+        raise UsageError(f"--parity is 0 to {MAX_ROWS} parity drives, not {parity}")
     if at_once > 1 and drive_speed is None:
         raise UsageError("--at-once goes with --drive-speed RATE, how fast one drive writes (e.g. 250MB/s)")
     speed = drive_speed if isinstance(drive_speed, Link) or drive_speed is None else parse_rate(drive_speed)
@@ -156,6 +163,10 @@ def plan(
         full = max((drive.stored_bytes for drive in estimated.drives), default=0)
         result.at_once = step_times(
             stored_bytes, len(estimated.drives), full, totals.entries, at_once, speed.bytes_per_second, pack_seconds
+        )
+    if parity:
+        result.parity = parity_plan(
+            parity, [(d.stored_bytes, d.used_bytes) for d in estimated.drives], capacity, catalog_size
         )
     result.notes.extend(_notes(result, sample))
     result.seconds = time.monotonic() - started

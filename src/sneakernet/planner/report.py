@@ -6,11 +6,14 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..output import SCHEMA_VERSION
 from ..units import Link
 from .durations import StepTimes
+
+if TYPE_CHECKING:
+    from .parity import ParityPlan
 from .sample import Sample
 
 
@@ -83,6 +86,8 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     #: With a drive speed: each step's time with N drives at once (plan --at-once N --drive-speed RATE).
     at_once: StepTimes | None = None
+    #: With plan --parity M: the parity drives pack --parity M would write.
+    parity: ParityPlan | None = None
 
     @property
     def drives_needed(self) -> int:
@@ -133,6 +138,7 @@ class Plan:
             },
             "links": [link.to_json() for link in self.links],
             "at_once": self.at_once.to_json() if self.at_once else None,
+            "parity": self.parity.to_json() if self.parity else None,
             "filesystem_room": filesystem_room(self.drive_size),
             "notes": self.notes,
             "seconds": round(self.seconds, 3),
