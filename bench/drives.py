@@ -2,34 +2,36 @@
 """Drives as the limit: N drives simulated by FUSE mounts throttled to a rate, and sneakernet's pack, verify and
 restore onto (from) all of them at once, as multiples of one drive's rate measured in the same run.
 
-    python bench/drives.py run --drives 4 --rate 40MB/s --size 400MB          # the issue's acceptance run
-    python bench/drives.py mount BACKING MOUNTPOINT --rate 40MB/s             # one throttled drive, foreground
+    python bench/drives.py run --drives 4 --rate 40MB/s --size 400MB --baseline   # the issue's acceptance run
+    python bench/throttle_fs.py BACKING MOUNTPOINT --rate 40MB/s                   # one throttled drive, by hand
 
-Each drive is a passthrough FUSE filesystem over a backing directory (libfuse3 from Debian's ``fuse3``, the
-``mfusepy`` binding from PyPI; /dev/fuse works as root), run as a process of its own, whose reads and writes go
-through one token bucket per mount: like a disk, a drive does one thing at a time at its rate, so reading and
-writing the same drive share its rate. ``statfs`` reports the backing filesystem's, capped at ``--drive-size``.
+Each drive is a process of bench/throttle_fs.py (the one FUSE harness of bench/: a passthrough whose reads and
+writes share one token bucket, as a disk does one thing at a time; libfuse3 from Debian's ``fuse3``, ``mfusepy``
+from the ``bench`` extra; root). As root, the drives' backing directories and a copy of the dataset are in a tmpfs
+of this run (``WORKDIR/ram``): only the throttle limits a drive, and the source is read from memory (the drives
+are what is measured, not the machine's one disk, which every simulated drive would otherwise share).
 
-``run`` does, in one run, alternating nothing (each step is measured once per repeat, medians reported):
+``run`` does, in each of ``--repeats`` repeats (medians reported):
 
-1. **one drive's rate**: ``--probe`` bytes written to drive 1 with an fsync, then read back with the page cache
-   dropped (``sync; echo 3 > /proc/sys/vm/drop_caches``, root);
-2. **pack**: ``sneakernet pack DATA --drive D1 ... --drive DN --at-once N`` (and, with ``--baseline``, the same
-   data onto drive 1 alone), the dataset being ``--size`` bytes of incompressible files;
+1. **one drive's rate**: ``--probe`` bytes (by default a drive's share of the dataset, what each drive takes in
+   the at-once run) written to drive 1 with an fsync, then read back with the page cache dropped (``sync; echo 3
+   > /proc/sys/vm/drop_caches``, root);
+2. **pack**: with ``--baseline``, ``sneakernet pack DATA --drive D1`` (one drive alone); then ``sneakernet pack
+   DATA --drive D1 ... --drive DN --at-once N``, the dataset being ``--size`` bytes of incompressible files;
 3. **verify**: ``sneakernet verify D1 ... DN`` after dropping the page cache;
 4. **restore**: ``sneakernet restore D1 ... DN --into T`` into a tmpfs, after dropping the page cache.
 
 Each step's aggregate rate is the dataset's bytes over the step's wall time, reported with its multiple of the one
-drive's write (pack) or read (verify, restore) rate. Results go to ``--out`` (JSON) and stdout. Nothing of this
-runs in the test suite.
+drive's write (pack) or read (verify, restore) rate; and its peak memory, sampled every 50 ms over the command's
+whole process tree (with lanes, the pack's fork server and lane processes): the largest sum of their RSS (pages
+shared by forked processes counted in each) and the largest single process. Results go to ``--out`` (JSON) and
+stdout. Nothing of this runs in the test suite.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
-import errno
 import json
 import os
 import shutil
@@ -43,9 +45,6 @@ from typing import Any
 
 UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
 DEFAULT_WORKDIR = "/tmp/sneakernet-drives"
-#: Bytes a drive may run ahead of its rate (a disk's cache): a few FUSE requests, so short bursts are not throttled
-#: to a crawl while the average stays at the rate.
-BURST = 1 << 20
 
 
 def parse_size(text: str) -> int:
@@ -56,163 +55,38 @@ def parse_size(text: str) -> int:
     return int(upper)
 
 
-class Bucket:
-    """One drive's rate: every read and write waits its turn, ``size / rate`` seconds of the drive's time."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self._lock = threading.Lock()
-        self._free_at = time.monotonic()
-
-    def take(self, size: int) -> None:
-        with self._lock:
-            now = time.monotonic()
-            start = max(self._free_at, now - BURST / self.rate)
-            self._free_at = start + size / self.rate
-            wait = self._free_at - now
-        if wait > 0:
-            time.sleep(wait)
-
-
-def passthrough(backing: str, bucket: Bucket, capacity: int | None) -> Any:
-    """A passthrough FUSE filesystem over ``backing`` whose reads and writes take ``bucket``'s time."""
-    import mfusepy
-
-    class Throttled(mfusepy.Operations):  # type: ignore[misc]
-        use_ns = True
-
-        def _full(self, path: str) -> str:
-            return os.path.join(backing, path.lstrip("/"))
-
-        def _call(self, function: Any, *args: Any) -> Any:
-            try:
-                return function(*args)
-            except OSError as exc:
-                raise mfusepy.FuseOSError(exc.errno or errno.EIO) from exc
-
-        def access(self, path: str, amode: int) -> None:
-            if not os.access(self._full(path), amode):
-                raise mfusepy.FuseOSError(errno.EACCES)
-
-        def getattr(self, path: str, fh: Any = None) -> dict[str, Any]:
-            st = self._call(os.lstat, self._full(path))
-            keys = ("st_mode", "st_nlink", "st_uid", "st_gid", "st_size", "st_atime_ns", "st_mtime_ns", "st_ctime_ns")
-            out = {key.removesuffix("_ns"): getattr(st, key) for key in keys}
-            out["st_ino"] = st.st_ino
-            return out
-
-        def readdir(self, path: str, fh: Any) -> list[str]:
-            return [".", "..", *self._call(os.listdir, self._full(path))]
-
-        def readlink(self, path: str) -> str:
-            return str(self._call(os.readlink, self._full(path)))
-
-        def mkdir(self, path: str, mode: int) -> None:
-            self._call(os.mkdir, self._full(path), mode)
-
-        def rmdir(self, path: str) -> None:
-            self._call(os.rmdir, self._full(path))
-
-        def unlink(self, path: str) -> None:
-            self._call(os.unlink, self._full(path))
-
-        def rename(self, old: str, new: str) -> None:
-            self._call(os.rename, self._full(old), self._full(new))
-
-        def symlink(self, target: str, source: str) -> None:
-            self._call(os.symlink, source, self._full(target))
-
-        def link(self, target: str, source: str) -> None:
-            self._call(os.link, self._full(source), self._full(target))
-
-        def chmod(self, path: str, mode: int) -> None:
-            self._call(os.chmod, self._full(path), mode)
-
-        def chown(self, path: str, uid: int, gid: int) -> None:
-            self._call(os.chown, self._full(path), uid, gid)
-
-        def utimens(self, path: str, times: Any = None) -> None:
-            full = self._full(path)
-            try:
-                os.utime(full, ns=tuple(times), follow_symlinks=False) if times else os.utime(full)
-            except OSError as exc:
-                raise mfusepy.FuseOSError(exc.errno or errno.EIO) from exc
-
-        def truncate(self, path: str, length: int, fh: Any = None) -> None:
-            self._call(os.truncate, self._full(path) if fh is None else fh, length)
-
-        def open(self, path: str, flags: int) -> int:
-            return int(self._call(os.open, self._full(path), flags))
-
-        def create(self, path: str, mode: int, fi: Any = None) -> int:
-            return int(self._call(os.open, self._full(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode))
-
-        def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
-            data = self._call(os.pread, fh, size, offset)
-            bucket.take(len(data))
-            return bytes(data)
-
-        def write(self, path: str, data: bytes, offset: int, fh: int) -> int:
-            bucket.take(len(data))
-            return int(self._call(os.pwrite, fh, data, offset))
-
-        def flush(self, path: str, fh: int) -> None:
-            pass
-
-        def fsync(self, path: str, datasync: int, fh: int) -> None:
-            self._call(os.fdatasync if datasync else os.fsync, fh)
-
-        def release(self, path: str, fh: int) -> None:
-            self._call(os.close, fh)
-
-        def statfs(self, path: str) -> dict[str, int]:
-            st = os.statvfs(backing)
-            out = {key: getattr(st, key) for key in ("f_bsize", "f_frsize", "f_blocks", "f_bfree", "f_bavail",
-                                                    "f_files", "f_ffree", "f_favail", "f_namemax")}  # fmt: skip
-            if capacity is not None:
-                blocks = capacity // st.f_frsize
-                free = max(0, blocks - _tree_bytes(backing) // st.f_frsize)
-                out.update(f_blocks=blocks, f_bfree=min(free, out["f_bfree"]), f_bavail=min(free, out["f_bavail"]))
-            return out
-
-    return Throttled()
-
-
-def _tree_bytes(root: str) -> int:
-    total = 0
-    for dirpath, _, names in os.walk(root):
-        for name in names:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
-    return total
-
-
-def mount(args: argparse.Namespace) -> None:
-    """One throttled drive in the foreground, until it is unmounted (``fusermount3 -u MOUNTPOINT``)."""
-    import mfusepy
-
-    os.makedirs(args.mountpoint, exist_ok=True)
-    operations = passthrough(os.path.abspath(args.backing), Bucket(parse_size(args.rate)), args.drive_size)
-    mfusepy.FUSE(operations, args.mountpoint, foreground=True, nothreads=False, default_permissions=True)
-
-
 class Drives:
-    """N throttled mounts under ``workdir``: started as processes of their own, unmounted at the end."""
+    """N throttled drives under ``workdir``: each a throttle_fs.py process serving ``backing-N`` at ``drive-N``,
+    unmounted at the end. As root the backing directories (and a copy of the dataset, ``--data-in-ram``) are in a
+    tmpfs of their own, so that only the throttle limits a drive: backings on the machine's disk would make the
+    simulated drives share its flushes (pack fsyncs every segment), which separate drives do not."""
 
-    def __init__(self, workdir: Path, count: int, rate: str, drive_size: int | None) -> None:
-        self.backings = [workdir / f"backing-{n}" for n in range(1, count + 1)]
+    def __init__(self, workdir: Path, count: int, rate: str, drive_size: int | None, ram_bytes: int = 0) -> None:
+        self.ram = workdir / "ram" if ram_bytes else None
+        self.ram_bytes = ram_bytes
+        base = self.ram or workdir
+        self.backings = [base / f"backing-{n}" for n in range(1, count + 1)]
         self.mounts = [workdir / f"drive-{n}" for n in range(1, count + 1)]
         self.rate, self.drive_size = rate, drive_size
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def __enter__(self) -> Drives:
-        for backing, mountpoint in zip(self.backings, self.mounts, strict=True):
+        for mountpoint in self.mounts:
             if os.path.ismount(mountpoint):
                 subprocess.run(["fusermount3", "-u", mountpoint], check=False)
+        if self.ram is not None:
+            if os.path.ismount(self.ram):
+                subprocess.run(["umount", str(self.ram)], check=False)
+            self.ram.mkdir(parents=True, exist_ok=True)
+            mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.ram_bytes}", "tmpfs", str(self.ram)])
+            if mounted.returncode != 0:
+                print("drives.py: no tmpfs for the backings (not root?): they are on disk", file=sys.stderr)
+        script = Path(__file__).resolve().with_name("throttle_fs.py")
+        for backing, mountpoint in zip(self.backings, self.mounts, strict=True):
             shutil.rmtree(backing, ignore_errors=True)
             backing.mkdir(parents=True)
             mountpoint.mkdir(parents=True, exist_ok=True)
-            command = [sys.executable, __file__, "mount", str(backing), str(mountpoint), "--rate", self.rate]
+            command = [sys.executable, str(script), str(backing), str(mountpoint), "--rate", self.rate]
             if self.drive_size:
                 command += ["--drive-size", str(self.drive_size)]
             self.processes.append(subprocess.Popen(command))
@@ -232,6 +106,8 @@ class Drives:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+        if self.ram is not None and os.path.ismount(self.ram):
+            subprocess.run(["umount", str(self.ram)], check=False)
 
     def empty(self) -> None:
         """Every drive emptied through its backing directory (not throttled: not part of any step)."""
@@ -251,33 +127,72 @@ def drop_caches() -> None:
         raise SystemExit(f"cannot drop the page cache ({exc.strerror}): run as root") from exc
 
 
-def timed(command: list[str]) -> float:
+def timed(command: list[str]) -> tuple[float, int, int]:
+    """Seconds of ``command``, and the peak of its process tree's RSS: the largest sum, the largest process."""
     started = time.monotonic()
-    result = subprocess.run(command, capture_output=True, check=False)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    peaks = [0, 0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.05):
+            sizes = tree_rss(process.pid)
+            peaks[0], peaks[1] = max(peaks[0], sum(sizes)), max([peaks[1], *sizes])
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    output, _ = process.communicate()
     seconds = time.monotonic() - started
-    if result.returncode != 0:
-        said = (result.stdout + result.stderr).decode(errors="replace")[-2000:]
-        raise SystemExit(f"{' '.join(command)} failed ({result.returncode}): {said}")
-    return seconds
+    done.set()
+    sampler.join()
+    if process.returncode != 0:
+        said = output.decode(errors="replace")[-2000:]
+        raise SystemExit(f"{' '.join(command)} failed ({process.returncode}): {said}")
+    return seconds, peaks[0], peaks[1]
+
+
+def tree_rss(root: int) -> list[int]:
+    """The RSS in bytes of ``root`` and every process descended from it (from /proc)."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(name)] = int(fields[1])
+        rss[int(name)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    return [rss[pid] for pid in tree if pid in rss]
 
 
 def probe(drive: Path, size: int) -> tuple[float, float]:
-    """One drive's write rate (with fsync) and cold read rate, in bytes per second."""
+    """One drive's write rate (``size`` bytes with an fsync) and cold read rate, in bytes per second."""
     block = os.urandom(1 << 20)
     path = drive / "probe.bin"
     started = time.monotonic()
     with open(path, "wb") as handle:
-        for _ in range(size // len(block)):
-            handle.write(block)
+        left = size
+        while left > 0:
+            left -= handle.write(block[:left])
         handle.flush()
         os.fsync(handle.fileno())
     write_rate = size / (time.monotonic() - started)
     drop_caches()
     started = time.monotonic()
+    read = 0
     with open(path, "rb") as handle:
-        while handle.read(1 << 20):
-            pass
-    read_rate = size / (time.monotonic() - started)
+        while data := handle.read(1 << 20):
+            read += len(data)
+    read_rate = read / (time.monotonic() - started)
     path.unlink()
     return write_rate, read_rate
 
@@ -308,11 +223,7 @@ def run(args: argparse.Namespace) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     data = workdir / "data"
     size = make_dataset(data, parse_size(args.size), parse_size(args.file_size))
-    (data / ".complete").rename(workdir / ".complete")  # not part of what is packed
-    try:
-        results = measure(args, workdir, data, size)
-    finally:
-        (workdir / ".complete").rename(data / ".complete")
+    results = measure(args, workdir, data, size)
     text = json.dumps(results, indent=2)
     print(text)
     if args.out:
@@ -320,38 +231,61 @@ def run(args: argparse.Namespace) -> None:
         Path(args.out).write_text(text + "\n")
 
 
+def source_copy(data: Path, drives: Drives) -> Path:
+    """The dataset to pack: a copy in the drives' tmpfs (read from memory), else the cache on disk, read once now so
+    that pack reads it warm; ``.complete``, the cache's marker, is not part of it."""
+    if drives.ram is not None and os.path.ismount(drives.ram):
+        copy = drives.ram / "data"
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(data, copy, ignore=shutil.ignore_patterns(".complete"))
+        return copy
+    (data / ".complete").unlink()
+    for path in data.iterdir():
+        path.read_bytes()
+    return data
+
+
 def measure(args: argparse.Namespace, workdir: Path, data: Path, size: int) -> dict[str, Any]:
     tool = sneakernet()
     subprocess.run([tool, "--version"], check=True, stdout=subprocess.DEVNULL)
     restore_into = workdir / "restore"
-    times: dict[str, list[float]] = {}
+    times: dict[str, list[tuple[float, int, int]]] = {}
     rates: list[tuple[float, float]] = []
     steps = args.steps.split(",")
-    with Drives(workdir, args.drives, args.rate, parse_size(args.drive_size) if args.drive_size else None) as drives:
+    drive_size = parse_size(args.drive_size) if args.drive_size else None
+    # One drive is measured on what each drive takes at once: its share of the dataset (the same burst, the same
+    # length of sustained writing).
+    probe_bytes = parse_size(args.probe) if args.probe else -(-size // args.drives)
+    # The drives' backings (the dataset once, spread over them), the dataset's copy, a probe, and room to spare.
+    ram = 2 * size + probe_bytes + (256 << 20) if os.geteuid() == 0 else 0
+    with Drives(workdir, args.drives, args.rate, drive_size, ram) as drives:
+        source = str(source_copy(data, drives))
         mounts = [str(m) for m in drives.mounts]
-        for _ in range(args.repeats):
-            drives.empty()
-            rates.append(probe(drives.mounts[0], parse_size(args.probe)))
-            if args.baseline and "pack" in steps:
-                drop_caches()
-                times.setdefault("pack_one_drive", []).append(timed([tool, "pack", str(data), "--drive", mounts[0]]))
+        try:
+            for _ in range(args.repeats):
                 drives.empty()
-            drive_args = [arg for m in mounts for arg in ("--drive", m)]
-            drop_caches()
-            times.setdefault("pack", []).append(
-                timed([tool, "pack", str(data), *drive_args, "--at-once", str(len(mounts))])
-            )
-            used = [m for m in mounts if os.path.exists(os.path.join(m, "drive.json"))]
-            if "verify" in steps:
-                drop_caches()
-                times.setdefault("verify", []).append(timed([tool, "verify", *used]))
-            if "restore" in steps:
-                _fresh_tmpfs(restore_into, size)
-                drop_caches()
-                times.setdefault("restore", []).append(
-                    timed([tool, "restore", *used, "--into", str(restore_into / "into")])
+                rates.append(probe(drives.mounts[0], probe_bytes))
+                if args.baseline and "pack" in steps:
+                    times.setdefault("pack_one_drive", []).append(timed([tool, "pack", source, "--drive", mounts[0]]))
+                    drives.empty()
+                drive_args = [arg for m in mounts for arg in ("--drive", m)]
+                times.setdefault("pack", []).append(
+                    timed([tool, "pack", source, *drive_args, "--at-once", str(len(mounts))])
                 )
-                subprocess.run(["umount", str(restore_into)], check=False)
+                used = [m for m in mounts if os.path.exists(os.path.join(m, "drive.json"))]
+                if "verify" in steps:
+                    drop_caches()
+                    times.setdefault("verify", []).append(timed([tool, "verify", *used]))
+                if "restore" in steps:
+                    _fresh_tmpfs(restore_into, size)
+                    drop_caches()
+                    times.setdefault("restore", []).append(
+                        timed([tool, "restore", *used, "--into", str(restore_into / "into")])
+                    )
+                    subprocess.run(["umount", str(restore_into)], check=False)
+        finally:
+            if source == str(data):
+                (data / ".complete").write_text(f"{size} {parse_size(args.file_size)}")
     write_rate = statistics.median(r[0] for r in rates)
     read_rate = statistics.median(r[1] for r in rates)
     report: dict[str, Any] = {
@@ -361,12 +295,14 @@ def measure(args: argparse.Namespace, workdir: Path, data: Path, size: int) -> d
         "dataset_bytes": size,
         "file_size": parse_size(args.file_size),
         "repeats": args.repeats,
-        "one_drive_write_mb_s": round(write_rate / 1e6, 1),
-        "one_drive_read_mb_s": round(read_rate / 1e6, 1),
+        "backings_in_ram": ram > 0,
+        "one_drive_write_mb_s": [round(r[0] / 1e6, 1) for r in rates],
+        "one_drive_read_mb_s": [round(r[1] / 1e6, 1) for r in rates],
         "load_average": os.getloadavg(),
         "steps": {},
     }
-    for step, seconds in times.items():
+    for step, runs in times.items():
+        seconds = [run[0] for run in runs]
         median = statistics.median(seconds)
         rate = size / median
         base = write_rate if step.startswith("pack") else read_rate
@@ -375,6 +311,8 @@ def measure(args: argparse.Namespace, workdir: Path, data: Path, size: int) -> d
             "median_seconds": round(median, 2),
             "mb_s": round(rate / 1e6, 1),
             "x_one_drive": round(rate / base, 2),
+            "peak_rss_tree_mb": round(max(run[1] for run in runs) / 1e6),
+            "peak_rss_process_mb": round(max(run[2] for run in runs) / 1e6),
         }
     return report
 
@@ -392,25 +330,20 @@ def _fresh_tmpfs(path: Path, size: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    one = sub.add_parser("mount", help="one throttled drive, in the foreground")
-    one.add_argument("backing")
-    one.add_argument("mountpoint")
-    one.add_argument("--rate", default="40MB/s")
-    one.add_argument("--drive-size", type=int, default=None)
     many = sub.add_parser("run", help="pack, verify and restore onto N throttled drives at once")
     many.add_argument("--drives", type=int, default=4)
     many.add_argument("--rate", default="40MB/s")
     many.add_argument("--size", default="400MB")
     many.add_argument("--file-size", default="10MB")
     many.add_argument("--drive-size", default=None, help="cap each drive's reported size")
-    many.add_argument("--probe", default="64MB", help="bytes written and read to measure one drive")
+    many.add_argument("--probe", default=None, help="bytes written and read to measure one drive (a drive's share)")
     many.add_argument("--repeats", type=int, default=3)
     many.add_argument("--steps", default="pack,verify,restore")
     many.add_argument("--baseline", action="store_true", help="also pack onto one drive alone")
     many.add_argument("--workdir", default=DEFAULT_WORKDIR)
     many.add_argument("--out", default=None)
     args = parser.parse_args()
-    mount(args) if args.command == "mount" else run(args)
+    run(args)
 
 
 if __name__ == "__main__":

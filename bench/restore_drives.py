@@ -5,7 +5,8 @@ the same run.
 
     python bench/restore_drives.py --drives 4 --rate 40MB/s --size 400MB        # issue 14's restore figure
 
-The drives are bench/drives.py's FUSE mounts throttled to ``--rate`` (fuse3 and the bench extra's mfusepy; root).
+The drives are bench/drives.py's FUSE mounts (bench/throttle_fs.py processes, their backings in a tmpfs) throttled
+to ``--rate`` (fuse3 and the bench extra's mfusepy; root).
 The dataset (``--size`` bytes of incompressible files of ``--file-size``) is packed once with ``pack --out`` into
 ``--workdir``, N drives of about ``--size / N`` each (not throttled, not timed), and each drive is copied onto its
 mount; so this measures restore alone, whatever pack can do. Each repeat drops the page cache before each timed
@@ -85,7 +86,8 @@ def main() -> None:
     rss: list[int] = []
     own: list[int] = []
     reads: list[float] = []
-    with Drives(work, args.drives, args.rate, None) as mounted:
+    ram = 2 * size + parse_size(args.probe) + (256 << 20) if os.geteuid() == 0 else 0  # the backings in a tmpfs
+    with Drives(work, args.drives, args.rate, None, ram) as mounted:
         mounted.empty()
         drives = []
         for source, mount in zip(staged, mounted.mounts, strict=True):

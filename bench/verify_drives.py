@@ -132,7 +132,8 @@ def mount_throttled(drives: list[Path], mounts: Path, rate: str, python: str) ->
     for drive in drives:
         mountpoint = mounts / drive.parent.name
         mountpoint.mkdir(parents=True, exist_ok=True)
-        servers.append(subprocess.Popen([python, str(script), str(drive.parent), str(mountpoint), "--rate", rate]))
+        command = [python, str(script), str(drive.parent), str(mountpoint), "--rate", rate, "--read-only"]
+        servers.append(subprocess.Popen(command))
         served.append(mountpoint / drive.name)
     deadline = time.monotonic() + 30
     while not all(os.path.ismount(d.parent) for d in served):

@@ -50,6 +50,7 @@ from sneakernet.format.checksums import parse_checksums
 from sneakernet.format.container import read_records
 from sneakernet.io.store import LocalStore
 from sneakernet.packer.lane import DriveNumbers
+from sneakernet.packer.summary import PackSummary
 from test_json import validate
 from test_restore import assert_same_tree
 
@@ -425,18 +426,104 @@ class Recorded:
         self.closed = True
 
 
-def test_the_lanes_progress_reaches_the_coordinator(tmp_path: Path) -> None:
-    rng = random.Random(4)
+def _pack_reported(tmp_path: Path, progress: Recorded, seed: int) -> PackSummary:
+    """Six files of 500 KB packed at once onto drives of 1.4 MB (several drives a lane), told to ``progress``."""
+    rng = random.Random(seed)
     for i in range(6):
         write_file(tmp_path / "src" / f"f{i}.bin", rng.randbytes(500_000))
-    progress = Recorded()
-    summary = pack(
+    return pack(
         tmp_path / "src", out=str(tmp_path / "out"), drive_size=1_400_000, options=SMALL, at_once=2,
         progress=progress,
     )  # fmt: skip
+
+
+def test_the_lanes_progress_reaches_the_coordinator(tmp_path: Path) -> None:
+    progress = Recorded()
+    summary = _pack_reported(tmp_path, progress, 4)
     assert progress.total == progress.done == 3_000_000 and progress.closed
     assert sorted(progress.drives) == sorted(d["label"] for d in summary.drives)
     assert {"drive-0001", "drive-0002"} <= set(progress.drives)
+
+
+class DrivesRecorded(Recorded):
+    """A progress that shows drives one by one (:class:`sneakernet.progress.DrivesProgress`): each drive's bytes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.per_drive: dict[str, int] = {}
+        self.open: set[str] = set()
+
+    def open_drive(self, label: str, total_bytes: int) -> Any:
+        assert label not in self.per_drive, f"{label} opened twice"
+        assert total_bytes >= 0
+        self.per_drive[label] = 0
+        self.open.add(label)
+        recorded = self
+
+        class Drive:
+            def advance(self, done_bytes: int) -> None:
+                recorded.per_drive[label] += done_bytes
+                recorded.done += done_bytes
+
+            def close(self) -> None:
+                recorded.open.discard(label)
+
+        return Drive()
+
+
+def test_each_drive_written_at_once_has_its_own_progress(tmp_path: Path) -> None:
+    progress = DrivesRecorded()
+    summary = _pack_reported(tmp_path, progress, 5)
+    assert progress.total == progress.done == 3_000_000 and not progress.open
+    # Every drive had its line; bytes are reported as they are read, ahead of the writing, so a drive's line may
+    # count a little of the next drive's data, but the lines of a lane's drives sum to the lane's data.
+    assert sorted(progress.per_drive) == sorted(d["label"] for d in summary.drives)
+    for lane in (1, 2):
+        drives = [d for d in summary.drives if d["lane"] == lane]
+        assert sum(progress.per_drive[d["label"]] for d in drives) == sum(d["raw_bytes"] for d in drives)
+    for drive in summary.drives:
+        assert drive["seconds"] > 0
+        assert abs(drive["stored_bytes"] / drive["bytes_per_second"] - drive["seconds"]) <= 0.001  # seconds rounded
+
+
+LIBRARY_SCRIPT = """
+import sys
+import threading
+import time
+
+from sneakernet import PackOptions, pack
+from sneakernet.packer.summary import PackSummary
+from sneakernet.packer.coordinator import lane_context
+
+if __name__ == "__main__":  # lanes started from a fork server import this module again (docs/pack.md)
+    if sys.argv[3] == "thread":
+        threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
+    print(lane_context().get_start_method())
+    summary = pack(sys.argv[1], out=sys.argv[2], drive_size=3_000_000, options=PackOptions(chunk_size=64 * 1024,
+                   reserve=0), at_once=2)
+    print(summary.lanes)
+"""
+
+
+@pytest.mark.parametrize("threads", ["none", "thread"])
+def test_a_script_packs_at_once_whether_lanes_fork_or_come_from_a_fork_server(tmp_path: Path, threads: str) -> None:
+    """A single-threaded caller's lanes are forked from it; a caller running another thread gets them from a fork
+    server, which imports the caller's script again (under its guard): both pack the same tree, restored
+    identical."""
+    rng = random.Random(13)
+    for i in range(12):
+        write_file(tmp_path / "src" / f"f{i:02d}.bin", rng.randbytes(200_000))
+    script = tmp_path / "packs.py"
+    script.write_text(LIBRARY_SCRIPT)
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "src"), str(tmp_path / "out"), threads],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    method, lanes = done.stdout.split()
+    assert method == ("fork" if threads == "none" else "forkserver") and lanes == "2"
+    dest = tmp_path / "dest"
+    code, out, err = cli("restore", *sorted((tmp_path / "out").iterdir()), "--into", dest)
+    assert code == 0, (out, err)
+    assert_same_tree(tmp_path / "src", dest)
 
 
 def test_packed_at_once_verifies_and_restores_identically_in_any_order(tmp_path: Path) -> None:
@@ -455,6 +542,7 @@ def test_packed_at_once_verifies_and_restores_identically_in_any_order(tmp_path:
     summary = json.loads(out)
     validate(summary, "pack-summary.schema.json")
     assert summary["lanes"] == 2 and {d["lane"] for d in summary["drives"]} == {1, 2}
+    assert all(d["seconds"] > 0 and d["bytes_per_second"] > 0 for d in summary["drives"])
     used = [Path(d["path"]) for d in summary["drives"]]
     assert used == mounts[: len(used)]
     for drive in used:
@@ -474,6 +562,7 @@ KILLED_PACK = """
 import sys
 import time
 from sneakernet import PackOptions, pack
+from sneakernet.packer.summary import PackSummary
 pack(sys.argv[1], out=sys.argv[2], drive_size=3_000_000, options=PackOptions(chunk_size=64 * 1024, reserve=0),
      at_once=2)
 """

@@ -54,7 +54,10 @@ def print_pack_summary(summary: PackSummary, quiet: bool) -> None:
         lines.append(f"  {counted(summary.changed_count, 'file')} changed while read (exit code 1)")
     for drive in summary.drives:
         lane = f"  (lane {drive['lane']})" if summary.lanes > 1 else ""
-        lines.append(f"  {drive['label']}: {drive['path']}  {format_size(drive['stored_bytes'])}{lane}")
+        # With drives at once each drive's own rate tells a slow drive from the others.
+        rate = drive.get("bytes_per_second") if summary.lanes > 1 else None
+        speed = f", {format_size(rate)}/s" if rate else ""
+        lines.append(f"  {drive['label']}: {drive['path']}  {format_size(drive['stored_bytes'])}{speed}{lane}")
     for drive in summary.parity_drives:
         kept = "  (kept from before)" if drive["kept"] else ""
         lines.append(f"  {drive['label']}: {drive['path']}  {format_size(drive['stored_bytes'])} of parity{kept}")

@@ -31,7 +31,7 @@ from ..options import PackOptions
 from ..progress import NullProgress, Progress
 from ..scan import scan
 from .checks import _check_space, _refuse_bad_input
-from .coordinator import Lanes, cut_walk, pack_in_lanes
+from .coordinator import Lanes, cut_walk, drive_rate, pack_in_lanes, start_lane_server
 from .lane_resume import find_lane_drives
 from .parity import ParityOptions
 from .pipeline import run_pipeline
@@ -145,6 +145,8 @@ def pack(
     )  # fmt: skip
     tree = LocalSource(source) if isinstance(source, str | os.PathLike) else source
     work = _lanes_work_dir(at_once, tree, next_drive, resume, cluster)
+    if work and cluster is None:
+        start_lane_server()  # its imports overlap the scan
     own_record = tree.restore_record_excludes()
     try:
         totals, spool = scan(tree, options.excludes + own_record, os.path.join(work, "walk.spool") if work else None)
@@ -331,6 +333,7 @@ def _drive_summaries(paths: list[str], writer: ShipmentWriter) -> list[dict[str,
             "manifest_blake3": label.manifest_blake3,
             # None for a drive kept from an interrupted pack (--resume): its size was not measured this time.
             "size": writer.sizes.get(label.drive),
+            **drive_rate(label.stored_bytes, writer.seconds.get(label.drive)),
         }
         for path, label in zip(paths, writer.labels, strict=False)
     ]

@@ -239,8 +239,11 @@ class DaskLanes:
             slots.extend(_result(future))
         return ClusterTargets(slots, drive_size, reserve)
 
-    def run(self, tasks: list[LaneTask], progress: Progress) -> list[LaneResult]:
+    def run(
+        self, tasks: list[LaneTask], progress: Progress, total_bytes: int = 0, shares: dict[int, int] | None = None
+    ) -> list[LaneResult]:
         """Every lane as a task at once; their results in lane order (a lane whose worker was lost: its error)."""
+        progress.start(total_bytes)
         distributed = _import_distributed()
         shipment = tasks[0].shipment
         numbers = f"sneakernet-{shipment}-drives"

@@ -29,7 +29,7 @@ from ..format import FORMAT_VERSION_2, CatalogHeader, DriveLabel, body_fingerpri
 from ..io.source import KIND_FILE, LocalSource, SourceEntry, Unreadable
 from ..io.store import DriveStore, LocalStore
 from ..options import PackOptions
-from ..progress import Progress, begin_drive
+from ..progress import DriveProgress, Progress, begin_drive, open_drive
 from ..scan import ScanTotals
 from ..space.lanes import LaneRange, cut_lanes, entry_weight
 from .lane import LaneDrive, LaneDrives, LaneResult, LaneTask, init_lane_process, pack_lane
@@ -75,25 +75,33 @@ class LanesOutcome:
 
 
 def run_lanes(
-    tasks: list[LaneTask], progress: Progress, last: int | None = None, free: list[int] | None = None
-) -> list[LaneResult]:
+    tasks: list[LaneTask], progress: Progress, last: int | None = None, free: list[int] | None = None,
+    total_bytes: int = 0, shares: dict[int, int] | None = None,
+) -> list[LaneResult]:  # fmt: skip
     """Run every lane in a process of its own at once; their results in lane order. New drive numbers follow
     ``last`` (by default the lanes' first drives, 1 ... L); a resumed pack gives out the ``free`` ones first.
 
-    Processes are started with ``spawn`` (a fresh interpreter: no lock or thread of this one is copied into them).
-    Progress messages from the lanes are relayed to ``progress`` by a thread of this process.
+    The lanes start before this process starts a thread (:func:`lane_context`: forked, when nothing else runs
+    here). Then ``progress`` is started with ``total_bytes`` and the lanes' progress messages are relayed to it by a
+    thread of this process: each drive being written has its own :func:`~sneakernet.progress.open_drive`, sized by
+    what is left of its lane's estimated bytes (``shares``, by lane).
     """
-    context = multiprocessing.get_context("spawn")
+    context = lane_context()
     counter = context.Value("q", last or len(tasks))  # numbers 1 ... L are the lanes' first drives
     free_numbers = context.Array("q", free or [], lock=False)  # guarded by the counter's lock
     given = context.Value("q", 0, lock=False)
     messages = context.Queue()
-    relay = threading.Thread(target=_relay, args=(messages, progress), name="sneakernet-lane-progress", daemon=True)
-    relay.start()
     initargs = (counter, messages, os.getpid(), free_numbers, given)
     pool = ProcessPoolExecutor(len(tasks), mp_context=context, initializer=init_lane_process, initargs=initargs)
+    relay: threading.Thread | None = None
     try:
+        # With fork, every lane's process is made at the first submit, before the pool's own thread starts.
         futures = [pool.submit(pack_lane, task) for task in tasks]
+        progress.start(total_bytes)
+        relay = threading.Thread(
+            target=_relay, args=(messages, progress, shares or {}), name="sneakernet-lane-progress", daemon=True
+        )
+        relay.start()
         return [future.result() for future in futures]
     except BaseException:
         # Interrupted here (SIGTERM, Ctrl-C) or a lane's process lost: stop the lanes now rather than let them run
@@ -103,19 +111,77 @@ def run_lanes(
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        messages.put(None)
-        relay.join()
+        if relay is not None:
+            messages.put(None)
+            relay.join()
 
 
-def _relay(messages: Any, progress: Progress) -> None:
-    while True:
-        try:
-            message = messages.get()
-        except (EOFError, OSError, queue.Empty):
-            return
-        if message is None:
-            return
-        relay_message(progress, message)
+#: What a fork server imports once, before it forks the lanes: the caller's main module (as ``spawn`` would in
+#: every lane; a script must keep its pack() under ``if __name__ == "__main__":``) and the lane's code.
+FORKSERVER_PRELOAD = ["__main__", "sneakernet.packer.lane"]
+
+
+def lane_context() -> Any:
+    """The ``multiprocessing`` context the lanes start in.
+
+    ``fork`` when this process runs no other thread, native ones included (Linux's /proc/self/task: the command
+    line's case, whose progress and relay threads start after the lanes): a lane then starts in milliseconds, with
+    nothing to import, and no lock can be held by a thread that is not copied. Else ``forkserver`` (a fresh
+    interpreter started once, which imports the main module and sneakernet once and forks each lane from it), else
+    ``spawn`` (an interpreter and its imports per lane: about 0.3 s of CPU a lane).
+    """
+    if single_threaded():
+        return multiprocessing.get_context("fork")
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(FORKSERVER_PRELOAD)
+    return context
+
+
+def single_threaded() -> bool:
+    """Whether this process runs one thread only, as the kernel counts them (False where it cannot tell)."""
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
+
+
+def start_lane_server() -> None:
+    """Start the fork server now, while the walk is scanned (its imports take a few tenths of a second), if the
+    lanes are to start from one."""
+    context = lane_context()
+    if context.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
+def _relay(messages: Any, progress: Progress, shares: dict[int, int]) -> None:
+    """Hand the lanes' messages to ``progress``: ``("drive", lane, label)`` as a lane opens a drive (its own line,
+    the lane's previous drive done), ``("bytes", lane, n)`` as it reads."""
+    drives: dict[int, DriveProgress] = {}
+    done: dict[int, int] = {}
+    try:
+        while True:
+            try:
+                message = messages.get()
+            except (EOFError, OSError, queue.Empty):
+                return
+            if message is None:
+                return
+            kind, lane, value = message
+            if kind == "bytes":
+                done[lane] = done.get(lane, 0) + value
+                drive = drives.get(lane)
+                (drive or progress).advance(value)
+            else:
+                if lane in drives:
+                    drives.pop(lane).close()
+                drives[lane] = open_drive(progress, value, max(shares.get(lane, 0) - done.get(lane, 0), 0))
+    finally:
+        for drive in drives.values():
+            drive.close()
 
 
 def relay_message(progress: Progress, message: tuple[str, int, Any]) -> None:
@@ -233,10 +299,14 @@ def lane_tasks(
 
 class LaneRunner(Protocol):
     """Where the lanes run: processes of this host (:class:`LocalLanes`), or tasks on a Dask cluster
-    (packer/cluster.py). ``run`` runs every lane at once, their results in lane order; ``finish`` writes the merged
-    catalog (``header``, the lanes' entry lines ``merged``) to every drive, and to ``copy_to`` when given."""
+    (packer/cluster.py). ``run`` runs every lane at once, their results in lane order, and starts ``progress`` with
+    ``total_bytes`` once they are under way (``shares``: each lane's estimated bytes, by lane); ``finish`` writes
+    the merged catalog (``header``, the lanes' entry lines ``merged``) to every drive, and to ``copy_to`` when
+    given."""
 
-    def run(self, tasks: list[LaneTask], progress: Progress) -> list[LaneResult]: ...
+    def run(
+        self, tasks: list[LaneTask], progress: Progress, total_bytes: int = 0, shares: dict[int, int] | None = None
+    ) -> list[LaneResult]: ...
 
     def finish(
         self, lanes: Lanes, outcome: LanesOutcome, header: CatalogHeader, merged: BinaryIO, copy_to: str | None
@@ -251,8 +321,10 @@ class LocalLanes:
         self.last = last
         self.free = free
 
-    def run(self, tasks: list[LaneTask], progress: Progress) -> list[LaneResult]:
-        return run_lanes(tasks, progress, self.last, self.free)
+    def run(
+        self, tasks: list[LaneTask], progress: Progress, total_bytes: int = 0, shares: dict[int, int] | None = None
+    ) -> list[LaneResult]:
+        return run_lanes(tasks, progress, self.last, self.free, total_bytes, shares)
 
     def finish(
         self, lanes: Lanes, outcome: LanesOutcome, header: CatalogHeader, merged: BinaryIO, copy_to: str | None
@@ -306,13 +378,13 @@ def pack_in_lanes(
     """Pack ``lanes`` at once, then write the merged version 2 catalog to every drive (and to ``catalog_dir``)."""
     tasks = lanes.tasks()
     log.info("packing %d lanes at once: %s", len(tasks), ", ".join(f"{t.stop - t.start} entries" for t in tasks))
-    progress.start(totals.unique_bytes)
     found = lanes.found
+    shares = {r.lane: r.weight for r in lanes.ranges}
     try:
         runner = lanes.runner
         if found is not None and isinstance(runner, LocalLanes):
             runner = LocalLanes(found.last, found.free)  # the numbers a resumed pack gives out
-        results = runner.run(tasks, progress)
+        results = runner.run(tasks, progress, totals.unique_bytes, shares)
     finally:
         progress.close()
     outcome = merge_lanes(results)
@@ -374,7 +446,15 @@ def _drive_summary(drive: LaneDrive, label: DriveLabel) -> dict[str, Any]:
         "raw_bytes": label.raw_bytes,
         "manifest_blake3": label.manifest_blake3,
         "size": drive.size,
+        **drive_rate(label.stored_bytes, drive.seconds),
     }
+
+
+def drive_rate(stored_bytes: int, seconds: float | None) -> dict[str, Any]:
+    """A drive's ``seconds`` (from its first byte to its label, None for a drive this run did not write) and its
+    write rate, ``bytes_per_second`` (stored bytes over those seconds)."""
+    rate = round(stored_bytes / seconds) if seconds else None
+    return {"seconds": round(seconds, 3) if seconds is not None else None, "bytes_per_second": rate}
 
 
 __all__ = [

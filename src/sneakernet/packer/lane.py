@@ -100,13 +100,14 @@ class LaneTask:
 @dataclass(frozen=True)
 class LaneDrive:
     """One drive a lane finished: its label (drive.json's fields), path, B3SUMS entries, size before the reserve,
-    and where its catalog entry lines lie in the lane's entries file."""
+    where its catalog entry lines lie in the lane's entries file, and the seconds it was being written."""
 
     label: dict[str, Any]
     path: str
     checksums: list[tuple[str, str]]
     size: int | None
     entries: tuple[int, int]
+    seconds: float | None = None
 
     @property
     def drive_label(self) -> DriveLabel:
@@ -200,12 +201,14 @@ _numbers: DriveNumbers | None = None
 _queue: Any = None
 
 
-def init_lane_process(counter: Any, queue: Any, parent: int | None = None, free: Any = None, given: Any = None) -> None:
+def init_lane_process(
+    counter: Any, queue: Any, coordinator: int | None = None, free: Any = None, given: Any = None
+) -> None:
     """A lane process's start: the shared drive numbers (:class:`DriveNumbers`) and the progress queue; and it
-    dies with the coordinating process ``parent`` (a pack killed with SIGKILL must not leave lanes writing on
+    dies with the coordinating process ``coordinator`` (a pack killed with SIGKILL must not leave lanes writing on
     unseen)."""
     global _numbers, _queue
-    _die_with_parent(parent)
+    _die_with_parent(coordinator)
     _numbers, _queue = DriveNumbers(counter, free, given), queue
 
 
@@ -213,16 +216,30 @@ def init_lane_process(counter: Any, queue: Any, parent: int | None = None, free:
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent(parent: int | None) -> None:
+def _die_with_parent(coordinator: int | None) -> None:
     """Have the kernel kill this process when its parent ends (Linux; elsewhere nothing is done), and end now if
-    the parent ``parent`` is already gone."""
+    the parent or the coordinating process ``coordinator`` is already gone.
+
+    The parent is the coordinator itself (``spawn``) or the fork server it started (``forkserver``), which ends
+    when the coordinator does: either way the lane dies with the pack."""
+    parent = os.getppid()
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except (OSError, AttributeError):
         return
-    if parent is not None and os.getppid() != parent:
+    if coordinator is not None and (os.getppid() != parent or not _alive(coordinator)):
         os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
 
 
 def lane_entries(
@@ -281,7 +298,8 @@ def run_lane(task: LaneTask, numbers: DriveNumbers, progress: Progress) -> LaneR
         for label, sums in zip(writer.labels, writer.checksums, strict=True):
             path, size = task.drives.path(label.drive), writer.sizes.get(label.drive)
             lines_at = writer.entry_ranges.get(label.drive, (0, 0))  # none when a resumed lane failed taking it over
-            result.drives.append(LaneDrive(label.to_json(), path, sums, size, lines_at))
+            seconds = writer.seconds.get(label.drive)
+            result.drives.append(LaneDrive(label.to_json(), path, sums, size, lines_at, seconds))
     return result
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import partial
@@ -120,6 +121,9 @@ class ShipmentWriter:
         self.stored_raw_bytes = 0
         #: Each drive's size (before the reserve) by drive number, for the drives this run filled.
         self.sizes: dict[int, int] = {}
+        #: Seconds each drive this run filled was open (from its first file to its label), by drive number.
+        self.seconds: dict[int, float] = {}
+        self._opened = 0.0
         #: Told which drive is being filled (the command line's bar names it).
         self.progress: Progress = NullProgress()
         #: An encrypted shipment's keys and sealing (docs/format.md 19.8; format version 2): each drive's writer
@@ -327,6 +331,7 @@ class ShipmentWriter:
         self._drive_chunks = 0
         self._entries_from = self.catalog_lines.tell()
         self.sizes[index] = slot.size
+        self._opened = time.monotonic()
         log.info("%s: filling %s (room for %d bytes)", drive_label(index), slot.path, slot.capacity)
         begin_drive(self.progress, drive_label(index))
         feed = self.parity.column(index) if self.parity is not None else None
@@ -354,6 +359,7 @@ class ShipmentWriter:
         self.entry_ranges[self.drive.header.drive] = (self._entries_from, self.catalog_lines.tell())
         self.labels.append(self.drive.finish())
         label = self.labels[-1]
+        self.seconds[label.drive] = time.monotonic() - self._opened
         log.info(
             "%s finished at %s: %d segments, %d bytes stored for %d bytes of data",
             label.label, self.drive.path, label.segments, label.stored_bytes, label.raw_bytes,
