@@ -67,9 +67,12 @@ def commands(
 ) -> Iterator[tuple[tuple[str, ...], click.Command]]:
     """The group first, then every command under it by name (depth first for nested groups)."""
     yield path, command
-    if isinstance(command, click.Group):
-        for name in sorted(command.commands):
-            yield from commands(command.commands[name], (*path, name))
+    if isinstance(command, click.Group):  # through click's API: sneakernet's group imports its commands on demand
+        ctx = click.Context(command)
+        for name in sorted(command.list_commands(ctx)):
+            sub = command.get_command(ctx, name)
+            if sub is not None:
+                yield from commands(sub, (*path, name))
 
 
 def render_help(path: tuple[str, ...]) -> str:

@@ -324,7 +324,7 @@ def test_common_options_after_the_command_name(src: Path, tmp_path: Path) -> Non
     for command in (["plan", src, "--drive-size", "1GB"], ["info", drive], ["ls", drive], ["status", tmp_path]):
         code, _, err = run(*command, "-q")
         assert code in (0, 2) and "no such option" not in err, command
-    for name, command in main.commands.items():
+    for name, command in main.all_commands().items():
         assert {"-q", "-v", "--debug"} <= {opt for param in command.params for opt in param.opts}, name
 
 
@@ -399,6 +399,43 @@ def test_the_command_line_loads_only_what_a_command_uses() -> None:
         " if m in sys.modules))"
     )
     assert loaded == ""
+
+
+#: Runs the command line in a fresh interpreter and prints its exit code and which of NOT_FOR_VERIFY it imported.
+LOADED_BY = """
+import sys
+from sneakernet.cli import main
+try:
+    main(sys.argv[2:], prog_name="sneakernet")
+except SystemExit as end:
+    print(end.code, " ".join(sorted(m for m in sys.argv[1].split() if m in sys.modules)))
+"""
+
+#: What checking an unencrypted drive never needs: pack and its writer, plan's estimates (imported by plan's and
+#: info's rendering), restore, the other commands, and the crypt extra (cryptography, pyrage).
+NOT_FOR_VERIFY = (
+    "sneakernet.packer sneakernet.planner sneakernet.restorer sneakernet.drive.writer sneakernet.drive.sealed "
+    "sneakernet.crypto cryptography pyrage sneakernet.cli.pack_cmd sneakernet.cli.plan_cmd sneakernet.cli.info_cmd "
+    "sneakernet.cli.restore_cmd"
+)
+
+
+def test_verify_loads_only_what_checking_a_drive_needs(
+    src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """verify's start-up is paid on every run (a sixth of verify's CPU on a 200 MB shipment): it imports the command
+    it runs and the reading side of the drive layer, not every command's modules and the writer's crypt extra."""
+    monkeypatch.setenv("SNEAKERNET_STATE_DIR", str(tmp_path / "state"))
+    assert run("pack", src, "--out", tmp_path / "out", "--drive-size", "1GB", "-q")[0] == 0
+    (drive,) = drive_dirs(tmp_path / "out")
+    for args in (["-q", "verify", str(drive)], ["verify", str(drive), "--deep", "--json"]):
+        done = subprocess.run([sys.executable, "-c", LOADED_BY, NOT_FOR_VERIFY, *args], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines()[-1].strip() == "0", (args, done.stdout.splitlines()[-1])
+    # The check is not blind: the same script names what pack loads.
+    args = ["-q", "pack", str(src), "--out", str(tmp_path / "again"), "--drive-size", "1GB"]
+    done = subprocess.run([sys.executable, "-c", LOADED_BY, NOT_FOR_VERIFY, *args], capture_output=True, text=True)
+    assert "sneakernet.packer" in done.stdout and "sneakernet.cli.pack_cmd" in done.stdout, done.stdout
 
 
 # --- messages that point the right way ---------------------------------------------------------------------------

@@ -92,13 +92,13 @@ def drive(shipment: Path, number: int) -> Path:
 def test_every_command_with_json_has_a_schema() -> None:
     with_json = {
         name
-        for name, command in main.commands.items()
+        for name, command in main.all_commands().items()
         if any(isinstance(p, click.Option) and "--json" in p.opts for p in command.params)
     }
     assert with_json == set(SCHEMAS), "a command's --json has no schema in docs/ (add it to SCHEMAS here)"
     for name, schema in SCHEMAS.items():
         assert (DOCS / schema).exists()
-        (option,) = [p for p in main.commands[name].params if isinstance(p, click.Option) and "--json" in p.opts]
+        (option,) = [p for p in main.all_commands()[name].params if isinstance(p, click.Option) and "--json" in p.opts]
         assert f"docs/{schema}" in (option.help or ""), f"{name} --json's help does not name docs/{schema}"
 
 

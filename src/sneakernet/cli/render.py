@@ -9,17 +9,18 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..format import short_fingerprint
-from ..planner import Plan, filesystem_room
 from ..units import counted, format_duration, format_size
 
 if TYPE_CHECKING:
     from ..info import DriveInfo, ListedEntry
     from ..packer import PackSummary
+    from ..planner import Plan
     from ..restorer import DriveOutcome, RestoreReport, ShipmentStatus
     from ..verifier import DriveReport, VerifyReport
 
-# verify's Status and Mode are imported by the functions that use them: rendering pack's summary must not load
-# verify (see tests/test_cli.py, the command line loads only what a command uses).
+# verify's Status and Mode, and the planner, are imported by the functions that use them: rendering pack's summary
+# must not load verify, nor verify's report the planner (see tests/test_cli.py, the command line loads only what a
+# command uses).
 
 
 def print_pack_summary(summary: PackSummary, quiet: bool) -> None:
@@ -176,6 +177,8 @@ def _at_once_lines(result: Plan) -> list[str]:
 
 def _room_line(drive_size: int) -> str:
     """What a drive labelled ``drive_size`` leaves once formatted: --drive-size must be what is left, not the label."""
+    from ..planner import filesystem_room
+
     room = {name: format_size(size) for name, size in filesystem_room(drive_size).items()}
     return (
         f"  a drive labelled {format_size(drive_size)} leaves about {room['ext4']} on ext4 ({room['ext4 -m 0']} with "

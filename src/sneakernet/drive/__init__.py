@@ -25,22 +25,72 @@ lost drive's chunks from the others and parity, checked before use. The names ot
 here.
 """
 
-from .catalog import catalog_entry, copy_catalog, finish_shipment, write_catalog
-from .chunkmap import ChunkMap
-from .driveset import DriveKey, DriveSet, GivenDrive, ListedDrive, drive_queues, same_drive_groups
-from .files import (
-    FILESYSTEM_ENTRIES,
-    SHIPMENT_NAMES,
-    clear_unfinished,
-    file_blake3,
-    file_kind,
-    holds_shipment,
-    open_drive_file,
-    refuse_non_directory,
-)
-from .reader import CatalogReader, DriveReader, header_and, segment_blake3
-from .unfinished import UnfinishedManifest
-from .writer import DriveWriter
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .catalog import catalog_entry, copy_catalog, finish_shipment, write_catalog
+    from .chunkmap import ChunkMap
+    from .driveset import DriveKey, DriveSet, GivenDrive, ListedDrive, drive_queues, same_drive_groups
+    from .files import (
+        FILESYSTEM_ENTRIES,
+        SHIPMENT_NAMES,
+        clear_unfinished,
+        file_blake3,
+        file_kind,
+        holds_shipment,
+        open_drive_file,
+        refuse_non_directory,
+    )
+    from .reader import CatalogReader, DriveReader, header_and, segment_blake3
+    from .unfinished import UnfinishedManifest
+    from .writer import DriveWriter
+
+#: Each name's module, imported on first use: reading a drive (verify, restore, info) does not load the writer and
+#: what it needs (nor the crypt extra for an encrypted shipment's writing).
+_LAZY = {
+    "CatalogReader": ".reader",
+    "ChunkMap": ".chunkmap",
+    "DriveKey": ".driveset",
+    "DriveReader": ".reader",
+    "DriveSet": ".driveset",
+    "DriveWriter": ".writer",
+    "FILESYSTEM_ENTRIES": ".files",
+    "GivenDrive": ".driveset",
+    "ListedDrive": ".driveset",
+    "SHIPMENT_NAMES": ".files",
+    "UnfinishedManifest": ".unfinished",
+    "catalog_entry": ".catalog",
+    "clear_unfinished": ".files",
+    "copy_catalog": ".catalog",
+    "drive_queues": ".driveset",
+    "file_blake3": ".files",
+    "file_kind": ".files",
+    "finish_shipment": ".catalog",
+    "header_and": ".reader",
+    "holds_shipment": ".files",
+    "open_drive_file": ".files",
+    "refuse_non_directory": ".files",
+    "same_drive_groups": ".driveset",
+    "segment_blake3": ".reader",
+    "write_catalog": ".catalog",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "FILESYSTEM_ENTRIES",

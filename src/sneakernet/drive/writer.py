@@ -3,6 +3,8 @@ order of docs/format.md section 13 (see the package's docstring), through the dr
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import blake3
 
 from ..chunks.stream import EncodedChunk
@@ -26,7 +28,9 @@ from ..io.atomic import write_error
 from ..io.store import DriveStore, PartialFile
 from ..units import format_size
 from .accumulator import ColumnFeed
-from .sealed import DriveSealing, ShipmentSealing
+
+if TYPE_CHECKING:  # the crypt extra, imported only for an encrypted shipment (reading drives never needs it)
+    from .sealed import DriveSealing, ShipmentSealing
 
 
 class DriveWriter:
@@ -63,7 +67,7 @@ class DriveWriter:
         self.manifest = RecordWriter(self._manifest_file)
         self.manifest.write(header.to_json())
         try:
-            self.sealing = DriveSealing(store, header.shipment, header.drive, sealing) if sealing else None
+            self.sealing = _drive_sealing(store, header, sealing) if sealing else None
         except OSError as exc:
             raise self._os_error(exc, "start") from exc
         self.segments: list[SegmentRecord] = []
@@ -239,3 +243,9 @@ class _SealedRecords:
 
     def size_bound(self, extra: int) -> int:
         return self.manifest.size_bound(extra) + self.sealing.size_bound(extra)
+
+
+def _drive_sealing(store: DriveStore, header: ManifestHeader, sealing: ShipmentSealing) -> DriveSealing:
+    from .sealed import DriveSealing  # the crypt extra: see the TYPE_CHECKING import
+
+    return DriveSealing(store, header.shipment, header.drive, sealing)
