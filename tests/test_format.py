@@ -213,6 +213,26 @@ def test_file_record_fields() -> None:
     assert "changed" not in unchanged
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    offset=st.integers(0, 2**40),
+    length=st.integers(0, 2**30),
+    chunk=st.integers(0, 2**31),
+    chunk_offset=st.integers(0, 2**30),
+    changed=st.booleans(),
+    mode=st.integers(0, 0o7777),
+)
+def test_a_final_piece_parses_to_the_record_written(
+    offset: int, length: int, chunk: int, chunk_offset: int, changed: bool, mode: int
+) -> None:
+    """A final piece is parsed by one expression (the usual record): each field lands where it was written."""
+    chunk, chunk_offset = (chunk, chunk_offset) if length else (-1, 0)
+    meta = Metadata(mode, 1_700_000_000_123_456_789, 1000, 100)
+    record = FileRecord(b"d/f", offset, length, chunk, chunk_offset, True, offset + length, H1, meta, changed)
+    assert FileRecord.from_json(via_line(record)) == record
+    assert manifest_record_from_json(record.to_json()) == record
+
+
 @settings(max_examples=200, deadline=None)
 @given(path=st.binary(max_size=300), target=st.binary(max_size=300))
 def test_any_bytes_path_round_trips(path: bytes, target: bytes) -> None:
@@ -309,6 +329,17 @@ BAD_RECORDS = [
     (changed(FINAL, path=..., path_b64="not base64!"), "field path_b64 is not valid base64"),
     (changed(FINAL, path=..., path_b64="Y2Fm6Q="), "field path_b64 is not valid base64"),
     (changed(FINAL, path=..., path_b64=5), "field path_b64 is not valid base64"),
+    # What a final piece's one-expression check (FileRecord.from_json's usual record) must leave to the checks below it.
+    (changed(FINAL, chunk_offset=-1), "'chunk_offset' is negative"),
+    (changed(FINAL, offset=-1, size=4), "'offset' is negative"),
+    (changed(FINAL, size="15"), "'size' missing or not int"),
+    (changed(FINAL, size=True), "'size' missing or not int"),
+    (changed(FINAL, blake3=None), "'blake3' missing or not str"),
+    (changed(FINAL, chunk=-2), "'chunk' out of range"),
+    (changed(FINAL, chunk=True), "'chunk' missing or not int"),
+    (changed(FINAL, length=0, size=10, chunk=3), "'chunk' must be -1 exactly when 'length' is 0"),
+    (changed(FINAL, mode=...), "'mode' missing or not int"),
+    (changed(FINAL, path="f\udce9"), "field 'path' holds a lone surrogate"),
     (changed(PIECE, final=...), "'final' missing or not bool"),
     (changed(PIECE, chunk=-1), "'chunk' must be -1 exactly when 'length' is 0"),
     (changed(PIECE, length=0, chunk=-2), "'chunk' out of range"),
@@ -917,7 +948,7 @@ def test_lines_after_the_end_record_are_refused(tmp_path: Path) -> None:
     changed=st.booleans(),
     numbers=st.lists(st.integers(min_value=0, max_value=2**63), min_size=6, max_size=6),
 )
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 def test_fast_lines_are_exactly_the_json_lines(path: bytes, final: bool, changed: bool, numbers: list[int]) -> None:
     """FileRecord.to_line and CatalogEntry.to_line (pack's fast paths) write what encode_record writes."""
     offset, length, chunk_offset, size, mtime, uid = numbers

@@ -3,12 +3,13 @@ and the end record, each a frozen dataclass with its serializer beside its parse
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from ..errors import FormatError
 from .fields import bounded, check, hex_digest, natural, typed
-from .names import MAX_CHUNK_SIZE, MAX_DRIVES, MAX_STORED_SIZE, METHODS, SEALED_NAMES, SEGMENT_NAME
+from .names import HEX64, MAX_CHUNK_SIZE, MAX_DRIVES, MAX_STORED_SIZE, METHODS, SEALED_NAMES, SEGMENT_NAME
 from .paths import decode_path, encode_path, path_json
 
 
@@ -185,7 +186,26 @@ class FileRecord:
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> FileRecord:
-        problems: list[str] = []
+        path, offset, length, chunk, chunk_offset = (
+            raw.get("path"), raw.get("offset"), raw.get("length"), raw.get("chunk"), raw.get("chunk_offset")
+        )  # fmt: skip
+        size, digest = raw.get("size"), raw.get("blake3")
+        # The usual record, a file's final piece (a manifest has one per file), checked in one expression, as
+        # every check below would find it: anything else is checked field by field below, which names what is wrong.
+        if (
+            raw.get("final") is True and type(path) is str and "path_b64" not in raw and type(offset) is int
+            and type(length) is int and type(chunk) is int and type(chunk_offset) is int and type(size) is int
+            and type(digest) is str and offset >= 0 and length >= 0 and chunk_offset >= 0 and size == offset + length
+            and (chunk >= 0 if length else chunk == -1 and chunk_offset == 0) and HEX64.fullmatch(digest)
+        ):  # fmt: skip
+            problems: list[str] = []
+            meta = Metadata.from_json(raw, problems)
+            if not problems:
+                with contextlib.suppress(UnicodeEncodeError):  # a lone surrogate: refused below, with its reason
+                    path_bytes = path.encode("utf-8")
+                    return cls(path_bytes, offset, length, chunk, chunk_offset, True, size, digest, meta,
+                               raw.get("changed") is True)  # fmt: skip
+        problems = []
         final = typed(raw, "final", bool, problems)
         record = cls(
             path=decode_path("path", raw),
