@@ -11,7 +11,7 @@ from contextlib import ExitStack
 from ..drive import DriveReader
 from ..drive.lost import LostDriveReader, ParitySet
 from ..drive.parity_reader import ParityDriveReader, drive_role
-from ..errors import FormatError
+from ..errors import FormatError, UsageError
 
 
 def open_drives(
@@ -29,6 +29,12 @@ def open_drives(
         stack.callback(reader.close)
     if not parity:
         return readers, []
+    if any(reader.encrypted for reader in readers):
+        # An encrypted drive's index (its names and keys) is in its index.age, which parity drives do not copy yet.
+        raise UsageError(
+            "an encrypted shipment's missing drives cannot be rebuilt through parity drives yet: restore the data "
+            "drives that arrived, without the parity drives"
+        )
     parity_set = ParitySet(data, parity)
     stack.callback(parity_set.close)
     notes = []

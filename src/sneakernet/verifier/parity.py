@@ -396,7 +396,7 @@ def _damaged_stripes(report: DriveReport, block_size: int) -> set[int]:
     """The stripes the damaged chunks of a data drive overlap (19.7.6: its column is lost in each)."""
     starts: dict[str, int] = {}
     offset = 0
-    for record in DriveReader(report.path).records(only=(SegmentRecord.TYPE,)):
+    for record in DriveReader(report.path, public=True).records(only=(SegmentRecord.TYPE,)):
         if isinstance(record, SegmentRecord):
             starts[record.name] = offset
             offset += record.size

@@ -281,14 +281,10 @@ class StructureCheck:
             pinned[SEALED_CATALOG_NAME] = self.catalog.sealed
         if INDEX_NAME not in self.sealed:
             self.report.add(Kind.SEALED, f"{MANIFEST_NAME} pins no {INDEX_NAME}: the drive's index is not part of it")
-        for name, record in sorted(pinned.items()):
-            try:
-                found = self.reader.hash_file(name)
-            except OSError as exc:
-                self.report.add(Kind.SEALED, f"{name} is missing or cannot be read ({exc.strerror})")
-                continue
-            if found != (record.size, record.blake3):
-                self.report.add(Kind.SEALED, f"{name} is damaged: it is not the one its record pins (BLAKE3 mismatch)")
+        from ..drive.sealed import sealed_problems  # the crypt extra: an encrypted drive's
+
+        for problem in sealed_problems(self.reader.store, [pinned[name] for name in sorted(pinned)]):
+            self.report.add(Kind.SEALED, problem)
 
     def _check_segment_files(self) -> None:
         assert self.reader is not None
