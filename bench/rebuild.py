@@ -1,16 +1,25 @@
-"""Issue 15's acceptance runs for the parity readers, timed: a real tree (Python's standard library, /usr/share/doc
-and a file larger than a drive) packed onto 6 or more data drives, given 2 parity drives with `sneakernet parity`;
-for random pairs of lost drives (two data, a data and a parity, two parity), `restore` of the rest must give the
-source tree and `rebuild` each lost data drive with every file, B3SUMS included, identical to the original's. Then 1
-parity drive and random single-byte flips over every drive: `repair` mends each data drive, each then verifies
-intact, and the restore is identical (each stripe's flips on one drive, as sparse flips over large drives are).
-Standard library only; it runs the installed `sneakernet` executable.
+"""Issue 15's acceptance runs for the parity readers, timed.
+
+1. Lost drives: a real tree (Python's standard library, /usr/share/doc and a file larger than a drive) packed onto 6
+   or more data drives with `pack --parity 2`; for random pairs of lost drives (two data, a data and a parity, two
+   parity), `restore` of the rest must give the source tree and `rebuild` each lost drive with every file, B3SUMS
+   included, identical to the original's.
+2. A hostile parity drive: parity-0001's blocks replaced by random bytes with every hash over them rewritten to match
+   (tests/craft.py's forge_parity, with the sneakernet library), given to `restore` with a data drive and parity-0002
+   missing: no file restored differs from the source, the files it cannot give are named.
+3. Flips: the tree plus --flip-extra random bytes packed with `pack --parity 1` onto drives of --flip-drive-size
+   (several GB: 1,000 flips over a few hundred MB would put dozens in every stripe of every drive, more than any
+   repair with one parity drive can tell apart), then --flips single-bit flips at bytes drawn uniformly over every
+   segment byte of every drive (data and parity: several drives' flips share stripes); `repair` of each data drive,
+   then of the parity drive; each then verifies intact and is byte-identical, and the restore is identical. It
+   counts the stripes whose flips are on two or more drives, and the true overlaps (two drives flipped at the same
+   stream offset), which no repair with one parity drive can mend.
 
     .venv/bin/python bench/rebuild.py                       # the documented run
-    .venv/bin/python bench/rebuild.py --pairs 2 --flips 200 # quicker
+    .venv/bin/python bench/rebuild.py --pairs 1 --flip-extra 500000000 --flips 200 # quicker
 
-It prints one JSON object (also written to --out): each step's seconds and MB/s of the lost drive's stored bytes,
-medians over the pairs, and the checks' results.
+It runs the installed `sneakernet` executable and prints one JSON object (also written to --out): each step's
+seconds and MB/s of the lost drive's stored bytes, medians over the pairs, and the checks' results.
 """
 
 from __future__ import annotations
@@ -30,7 +39,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "tests"))
 from compare import find_sneakernet
+
+from craft import forge_parity  # the tests' hostile parity drive: sneakernet's own records, hashes rewritten
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -83,46 +95,175 @@ def stored(drive: Path) -> int:
     return int(json.loads((drive / "drive.json").read_bytes())["stored_bytes"])
 
 
-#: The parity block of `sneakernet parity` (docs/format.md 19.7.2): a stripe is this many bytes of each drive.
+#: The parity block of `pack --parity` (docs/format.md 19.7.2): a stripe is this many bytes of each drive.
 BLOCK = 4 << 20
 
 
-def sparse_flips(drives: list[Path], count: int, rng: random.Random) -> int:
-    """Flip ``count`` random bits over ``drives`` (data and parity), each stripe's flips on one drive only (drawn at
-    random among the drives that reach it): what 1,000 flips over 8 TB drives almost surely are, with one parity
-    drive to mend them. The number of stripes damaged."""
-    streams = {d: [(p, p.stat().st_size) for p in sorted((d / "segments").iterdir())] for d in drives}
-    length = {d: sum(size for _, size in s) for d, s in streams.items()}
-    stripes = -(-max(length.values()) // BLOCK)
-    owner = {}
-    for stripe in range(stripes):
-        reaching = [d for d in drives if length[d] > stripe * BLOCK]
-        owner[stripe] = rng.choice(reaching)
-    for _ in range(count):
-        stripe = rng.randrange(stripes)
-        drive = owner[stripe]
-        at = rng.randrange(stripe * BLOCK, min(length[drive], (stripe + 1) * BLOCK))
-        for path, size in streams[drive]:
-            if at < size:
-                with open(path, "r+b") as handle:
-                    handle.seek(at)
-                    byte = handle.read(1)
-                    handle.seek(at)
-                    handle.write(bytes([byte[0] ^ (1 << rng.randrange(8))]))
-                break
-            at -= size
-    return stripes
+def segment_files(drive: Path) -> list[tuple[Path, int]]:
+    return [(p, p.stat().st_size) for p in sorted((drive / "segments").iterdir())]
+
+
+def random_flips(drives: list[Path], count: int, rng: random.Random) -> dict[str, int]:
+    """Flip one random bit of each of ``count`` bytes drawn uniformly over every segment byte of ``drives``; how
+    many stripes got flips, how many of those on two or more drives, and the true overlaps (two drives flipped at
+    the same stream offset: one parity row cannot tell which is wrong there)."""
+    places = []
+    total = 0
+    for index, drive in enumerate(drives):
+        stream = 0
+        for path, size in segment_files(drive):
+            places.append((total, index, stream, path))
+            total += size
+            stream += size
+    flipped: dict[int, set[int]] = {}
+    for at in sorted(rng.sample(range(total), count)):
+        base, index, stream, path = next(p for p in reversed(places) if p[0] <= at)
+        with open(path, "r+b") as handle:
+            handle.seek(at - base)
+            byte = handle.read(1)[0]
+            handle.seek(at - base)
+            handle.write(bytes([byte ^ (1 << rng.randrange(8))]))
+        flipped.setdefault(stream + at - base, set()).add(index)
+    stripes: dict[int, set[int]] = {}
+    for offset, on in flipped.items():
+        stripes.setdefault(offset // BLOCK, set()).update(on)
+    return {
+        "flipped_stripes": len(stripes),
+        "stripes_with_flips_on_several_drives": sum(len(on) > 1 for on in stripes.values()),
+        "true_overlaps": sum(len(on) > 1 for on in flipped.values()),
+    }
+
+
+def lost_pairs(run: Runner, work: Path, ship: Path, source: dict[str, str], pairs: int, rng: random.Random) -> dict:
+    data = sorted(ship.glob("drive-*"))
+    parity = sorted(ship.glob("parity-*"))
+    originals = {d.name: drive_files(d) for d in [*data, *parity]}
+    restore_times, rebuild_rates, found = [], [], []
+    for kind in [("data", "data"), ("data", "parity"), ("parity", "parity")]:
+        for _ in range(pairs):
+            pool = {"data": list(data), "parity": list(parity)}
+            lost = [pool[kind[0]].pop(rng.randrange(len(pool[kind[0]])))]
+            lost.append(pool[kind[1]].pop(rng.randrange(len(pool[kind[1]]))))
+            trial = work / "trial"
+            shutil.rmtree(trial, ignore_errors=True)
+            shutil.copytree(ship, trial / "ship")
+            kept = [trial / "ship" / d.name for d in [*data, *parity] if d not in lost]
+            for drive in lost:
+                shutil.rmtree(trial / "ship" / drive.name)
+            names = [d.name for d in lost]
+            seconds, _ = run("restore", *kept, "--into", trial / "dest")
+            restore_times.append(seconds)
+            same = tree_digest(trial / "dest") == source
+            rebuilt: dict[str, object] = {}
+            if all(d in parity for d in lost):
+                # No parity drive left to take the header from (created, tool, sizes): `rebuild` refuses, and
+                # `sneakernet parity` writes new ones; their blocks and covered copies are the same bytes.
+                seconds, _ = run("parity", *kept, "--out", trial / "new", "--parity", str(len(parity)))
+                for drive in lost:
+                    new = drive_files(trial / "new" / drive.name)
+                    same = [n for n in new if n.startswith(("segments/", "covered/"))]
+                    rebuilt[drive.name] = {
+                        "by": "sneakernet parity (rebuild needs a surviving parity drive of the group)",
+                        "seconds": round(seconds, 2),
+                        "blocks_and_copies_identical": bool(same)
+                        and all(new[n] == originals[drive.name].get(n) for n in same),
+                    }
+                lost = []
+            # The data drive first: a lost parity drive is computed again from every data drive.
+            for drive in sorted(lost, key=lambda d: d.name.startswith("parity")):
+                target = trial / f"new-{drive.name}"
+                seconds, _ = run("rebuild", *kept, "--lost", drive.name, "--onto", target)
+                rebuild_rates.append(stored(target) / seconds / 1e6)
+                rebuilt[drive.name] = {
+                    "seconds": round(seconds, 2),
+                    "identical": drive_files(target) == originals[drive.name],
+                    "b3sums_identical": (target / "B3SUMS").read_bytes() == (drive / "B3SUMS").read_bytes(),
+                }
+                kept.append(target)
+            found.append({"lost": names, "restore_identical": same, "rebuilt": rebuilt})
+            shutil.rmtree(trial)
+    return {
+        "pairs": found,
+        "restore_with_two_lost_seconds_median": round(statistics.median(restore_times), 2),
+        "rebuild_MBps_median": round(statistics.median(rebuild_rates), 1),
+    }
+
+
+def hostile(run: Runner, work: Path, ship: Path, source: dict[str, str], rng: random.Random) -> dict:
+    trial = work / "hostile"
+    shutil.rmtree(trial, ignore_errors=True)
+    shutil.copytree(ship, trial / "ship")
+    data = sorted((trial / "ship").glob("drive-*"))
+    victim = data[rng.randrange(len(data))]
+    shutil.rmtree(victim)
+    shutil.rmtree(trial / "ship" / "parity-0002")
+    forge_parity(trial / "ship" / "parity-0001", rng)
+    kept = [d for d in data if d != victim] + [trial / "ship" / "parity-0001"]
+    _, out = run("restore", *kept, "--into", trial / "dest", ok=(0, 1))
+    restored = tree_digest(trial / "dest")
+    wrong = [path for path, digest in restored.items() if digest != "dir" and source.get(path) != digest]
+    named = sum("not restored" in line for line in out.splitlines())
+    shutil.rmtree(trial)
+    return {"lost": victim.name, "wrong_files_restored": len(wrong), "files_named_not_restored": named}
+
+
+def flips(run: Runner, work: Path, args: argparse.Namespace, rng: random.Random) -> dict:
+    src = work / "src-flips"
+    shutil.copytree(work / "src", src, copy_function=os.link)
+    with open(src / "extra.bin", "wb") as handle:
+        for done in range(0, args.flip_extra, 1 << 26):
+            handle.write(rng.randbytes(min(1 << 26, args.flip_extra - done)))
+    source = tree_digest(src)
+    ship = work / "flips"
+    pack_s, _ = run("pack", src, "--out", ship, "--drive-size", args.flip_drive_size, "--parity", "1")
+    data = sorted(ship.glob("drive-*"))
+    parity = sorted(ship.glob("parity-*"))
+    originals = {d.name: drive_files(d) for d in [*data, *parity]}
+    counts = random_flips([*data, *parity], args.flips, rng)
+    repaired, repair_times = [], []
+    for drive in [*data, *parity]:
+        others = [d for d in [*data, *parity] if d != drive]
+        seconds, out = run("repair", drive, *others, "--json", ok=(0, 1))
+        result = json.loads(out)
+        repair_times.append(seconds)
+        code = subprocess.run([run.sneakernet, "-q", "verify", str(drive)], capture_output=True, check=False).returncode
+        repaired.append(
+            {
+                "drive": drive.name,
+                "seconds": round(seconds, 2),
+                "chunks_rebuilt": result["chunks_rebuilt"],
+                "chunks_mended": result["chunks_mended"],
+                "chunks_lost": len(result["chunks_lost"]),
+                "segments_written": result["segments_written"],
+                "verifies_intact": code == 0,
+                "identical": drive_files(drive) == originals[drive.name],
+            }
+        )
+    _, out = run("restore", *data, "--into", work / "flips-dest", ok=(0, 1))
+    return {
+        "flips_source_bytes": sum(p.stat().st_size for p in src.rglob("*") if p.is_file() and not p.is_symlink()),
+        "flips_data_drives": len(data),
+        "flips_pack_seconds": round(pack_s, 2),
+        "flips": args.flips,
+        **counts,
+        "repaired": repaired,
+        "repair_seconds_median": round(statistics.median(repair_times), 2),
+        "restore_after_repair_identical": tree_digest(work / "flips-dest") == source,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", default="/tmp/sneakernet-bench-rebuild")
-    parser.add_argument("--drive-size", default="30MB")
+    parser.add_argument("--drive-size", default="20MB")
     parser.add_argument("--big", type=int, default=45_000_000, help="bytes of the file larger than a drive")
     parser.add_argument(
         "--pairs", type=int, default=2, help="random pairs of each kind (data+data, data+parity, parity+parity)"
     )
     parser.add_argument("--flips", type=int, default=1000)
+    parser.add_argument("--flip-extra", type=int, default=4_000_000_000, help="random bytes added for the flips")
+    parser.add_argument("--flip-drive-size", default="600MB")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["pairs", "hostile", "flips"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
@@ -134,81 +275,21 @@ def main() -> None:
     src_bytes = make_tree(work / "src", args.big, args.seed)
     source = tree_digest(work / "src")
     ship = work / "ship"
-    pack_s, _ = run("pack", work / "src", "--out", ship, "--drive-size", args.drive_size)
-    data = sorted(ship.glob("drive-*"))
-    parity_s, _ = run("parity", *data, "--out", ship, "--parity", "2")
-    parity = sorted(ship.glob("parity-*"))
+    pack_s, _ = run("pack", work / "src", "--out", ship, "--drive-size", args.drive_size, "--parity", "2")
     result: dict[str, object] = {
         "command": shlex.join([sys.executable, *sys.argv]),
         "source_bytes": src_bytes,
-        "data_drives": len(data),
-        "pack_seconds": round(pack_s, 2),
-        "parity_seconds": round(parity_s, 2),
+        "data_drives": len(list(ship.glob("drive-*"))),
+        "pack_with_parity_2_seconds": round(pack_s, 2),
         "load_before": os.getloadavg(),
     }
-    originals = {d.name: drive_files(d) for d in data}
-    restore_times, rebuild_rates, pairs = [], [], []
-    kinds = [("data", "data"), ("data", "parity"), ("parity", "parity")]
-    for kind in kinds:
-        for _ in range(args.pairs):
-            pool = {"data": list(data), "parity": list(parity)}
-            lost = [pool[kind[0]].pop(rng.randrange(len(pool[kind[0]])))]
-            lost.append(pool[kind[1]].pop(rng.randrange(len(pool[kind[1]]))))
-            trial = work / "trial"
-            shutil.rmtree(trial, ignore_errors=True)
-            shutil.copytree(ship, trial / "ship")
-            kept = [trial / "ship" / d.name for d in [*data, *parity] if d not in lost]
-            for drive in lost:
-                shutil.rmtree(trial / "ship" / drive.name)
-            seconds, _ = run("restore", *kept, "--into", trial / "dest")
-            restore_times.append(seconds)
-            same = tree_digest(trial / "dest") == source
-            rebuilt = {}
-            for drive in lost:
-                if drive in data:
-                    target = trial / f"new-{drive.name}"
-                    seconds, _ = run("rebuild", *kept, "--lost", drive.name, "--onto", target)
-                    rebuild_rates.append(stored(target) / seconds / 1e6)
-                    rebuilt[drive.name] = {
-                        "seconds": round(seconds, 2),
-                        "identical": drive_files(target) == originals[drive.name],
-                        "b3sums_identical": (target / "B3SUMS").read_bytes() == (drive / "B3SUMS").read_bytes(),
-                    }
-            pairs.append({"lost": [d.name for d in lost], "restore_identical": same, "rebuilt": rebuilt})
-            shutil.rmtree(trial)
-    result |= {
-        "pairs": pairs,
-        "restore_with_two_lost_seconds_median": round(statistics.median(restore_times), 2),
-        "rebuild_MBps_median": round(statistics.median(rebuild_rates), 1) if rebuild_rates else None,
-    }
-    # One parity drive and random flips over every drive (data and parity), then repair drive by drive.
-    flips = work / "flips"
-    shutil.copytree(ship, flips / "ship", ignore=shutil.ignore_patterns("parity-*"))
-    fdata = sorted((flips / "ship").glob("drive-*"))
-    run("parity", *fdata, "--out", flips / "ship", "--parity", "1")
-    fparity = sorted((flips / "ship").glob("parity-*"))
-    stripes = sparse_flips([*fdata, *fparity], args.flips, rng)
-    repaired, repair_times = [], []
-    for drive in fdata:
-        others = [d for d in [*fdata, *fparity] if d != drive]
-        seconds, _ = run("repair", drive, *others, ok=(0, 1))
-        repair_times.append(seconds)
-        code = subprocess.run([run.sneakernet, "-q", "verify", str(drive)], capture_output=True, check=False).returncode
-        repaired.append(
-            {
-                "drive": drive.name,
-                "verifies_intact": code == 0,
-                "identical": drive_files(drive) == originals[drive.name],
-            }
-        )
-    run("restore", *fdata, "--into", flips / "dest")
-    result |= {
-        "flips": args.flips,
-        "flipped_stripes": stripes,
-        "repaired": repaired,
-        "repair_seconds_median": round(statistics.median(repair_times), 2),
-        "restore_after_repair_identical": tree_digest(flips / "dest") == source,
-    }
+    if "pairs" not in args.skip:
+        result |= lost_pairs(run, work, ship, source, args.pairs, rng)
+    if "hostile" not in args.skip:
+        result["hostile_parity"] = hostile(run, work, ship, source, rng)
+    if "flips" not in args.skip:
+        result |= flips(run, work, args, rng)
+    result["load_after"] = os.getloadavg()
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

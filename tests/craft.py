@@ -11,7 +11,9 @@ record, drive.json (manifest size and BLAKE3), the catalog (drive records, entri
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import random
 import struct
 import uuid
 from collections.abc import Callable
@@ -23,6 +25,7 @@ import blake3
 import zstandard
 
 from sneakernet.chunks.compress import store_frame
+from sneakernet.drive.parity_reader import ParityDriveReader
 from sneakernet.format import (
     CATALOG_NAME,
     CHECKSUMS_NAME,
@@ -30,13 +33,16 @@ from sneakernet.format import (
     MANIFEST_NAME,
     SEGMENTS_DIR,
     DriveLabel,
+    EndRecord,
     checksum_lines,
     drive_label,
     encode_path,
     fingerprint,
     segment_name,
 )
+from sneakernet.format.checksums import parse_checksums
 from sneakernet.format.container import RecordWriter
+from sneakernet.format.parity import ParitySegmentRecord, PBlockRecord
 
 CREATED = "2026-01-02T03:04:05Z"
 TOOL = "craft 1"
@@ -355,3 +361,36 @@ def tree_of(root: Path) -> list[str]:
         for name in dirnames + filenames:
             names.append(os.path.relpath(os.path.join(dirpath, name), root))
     return sorted(names)
+
+
+def forge_parity(drive: Path, rng: random.Random) -> None:
+    """Rewrite a parity drive's segments with random bytes and every hash over them to match (a hostile drive)."""
+    reader = ParityDriveReader(str(drive))
+    index = reader.index()
+    block = index.header.block_size
+    stripe = 0
+    records: list[dict[str, object]] = [index.header.to_json(), *(c.to_json() for c in index.covers)]
+    segments = []
+    for segment in index.segments:
+        data = rng.randbytes(segment.size)
+        (drive / segment.name).write_bytes(data)
+        for at in range(0, segment.size, block):
+            records.append(PBlockRecord(stripe, blake3.blake3(data[at : at + block]).hexdigest()).to_json())
+            stripe += 1
+        forged = ParitySegmentRecord(segment.name, segment.size, blake3.blake3(data).hexdigest(), segment.blocks)
+        records.append(forged.to_json())
+        segments.append(forged)
+    with open(drive / MANIFEST_NAME, "wb") as sink:
+        writer = RecordWriter(sink)
+        for record in records:
+            writer.write(record)
+        writer.write(EndRecord(writer.records + 1).to_json())
+        size, digest = writer.close()
+    label = DriveLabel.from_bytes((drive / "drive.json").read_bytes(), versions={2})
+    label_bytes = dataclasses.replace(label, manifest_size=size, manifest_blake3=digest).to_bytes()
+    (drive / "drive.json").write_bytes(label_bytes)
+    sums = dict(parse_checksums((drive / CHECKSUMS_NAME).read_bytes()).entries)
+    sums.update({s.name: s.blake3 for s in segments})
+    sums.update({MANIFEST_NAME: digest, "drive.json": blake3.blake3(label_bytes).hexdigest()})
+    (drive / CHECKSUMS_NAME).write_bytes(checksum_lines(list(sums.items())))
+    assert ParityDriveReader(str(drive)).index().header == index.header  # it reads as a good parity drive

@@ -14,9 +14,11 @@ import pytest
 
 from conftest import drive_dirs, make_edge_tree
 from conftest import invoke_cli as run
+from fakestore import FaultyStore
 from sneakernet import PackOptions, pack
 from sneakernet.drive import CatalogReader
 from sneakernet.format import CATALOG_NAME, CatalogEntry, show_path
+from sneakernet.io.store import LocalStore
 from sneakernet.packer.parity import ParityOptions, add_parity
 from sneakernet.verifier import Mode, verify
 
@@ -84,6 +86,27 @@ def test_a_damaged_parity_block_is_named_by_its_stripe(ship: Path) -> None:
     assert [(p.kind, "stripe 5" in p.message) for p in drive.problems] == [("parity_block", True)]
     (quick,) = verify([str(parity(ship)[1])], mode=Mode.QUICK).drives
     assert quick.status == "intact"  # sizes only: the flip is not seen, as on a data drive
+
+
+def test_a_parity_drive_is_read_through_its_store(ship: Path) -> None:
+    """The drive store's seam (verify(open_store=)): a parity drive's segment whose reads fail is damage in its
+    stripes only, a covered copy that cannot be read is named, and the other drives given read as they are."""
+    failing = parity(ship)[0]
+    second = sorted((failing / "segments").iterdir())[1].name
+
+    def unreadable(name: str) -> bool:
+        return name == f"segments/{second}" or name == "covered/drive-0002.json"
+
+    def open_store(path: str) -> LocalStore:
+        return FaultyStore(path, fail_read=unreadable) if path == str(failing) else LocalStore(path)
+
+    report = verify([str(failing), str(parity(ship)[1])], open_store=open_store)
+    (bad, good) = report.drives
+    assert bad.status == "damaged" and good.status == "intact"
+    kinds = {p.kind for p in bad.problems}
+    assert {"parity_block", "covered"} <= kinds
+    assert any(p.kind == "covered" and "drive-0002.json is missing" in p.message for p in bad.problems)
+    assert any(p.kind == "parity_block" and "stripe 4" in p.message for p in bad.problems)
 
 
 def test_covered_copies_catalog_and_b3sums_are_checked(ship: Path) -> None:

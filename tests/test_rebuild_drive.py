@@ -15,6 +15,7 @@ import pytest
 
 from conftest import drive_dirs, make_edge_tree
 from conftest import invoke_cli as run
+from craft import forge_parity
 from sneakernet import PackOptions, pack, verify
 from sneakernet.drive.recover import rebuild, repair
 from sneakernet.errors import DestinationError, UsageError
@@ -22,7 +23,6 @@ from sneakernet.format import DRIVE_LABEL_NAME, MANIFEST_NAME
 from sneakernet.packer.parity import ParityOptions, add_parity
 from sneakernet.parity.engine import installed_backends
 from sneakernet.progress import NullProgress
-from test_rebuild_restore import forge_parity
 
 if not installed_backends():
     pytest.skip("no parity engine installed (the parity or parity-numpy extra)", allow_module_level=True)

@@ -5,25 +5,24 @@ never puts a wrong byte under a final name."""
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import random
 import shutil
 from pathlib import Path
 
-import blake3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import as_restored, drive_dirs, make_edge_tree, source_entries
 from conftest import invoke_cli as run
+from craft import forge_parity
 from sneakernet import PackOptions, pack, restore
 from sneakernet.drive import DriveReader
 from sneakernet.drive.lost import ParitySet
 from sneakernet.drive.parity_reader import ParityDriveReader, drive_role
 from sneakernet.errors import FormatError
-from sneakernet.format import ChunkRecord, DriveLabel
+from sneakernet.format import ChunkRecord
 from sneakernet.packer.parity import ParityOptions, add_parity
 from sneakernet.parity.engine import installed_backends
 from sneakernet.restorer.journal import JOURNAL_DIR
@@ -156,44 +155,6 @@ def test_a_hostile_parity_drive_never_puts_a_wrong_byte_under_a_final_name(
 def paths_on(drive: Path) -> set[bytes]:
     reader = DriveReader(str(drive))
     return {r.path for r in reader.records() if type(r).__name__ == "FileRecord" and r.length}  # type: ignore[attr-defined]
-
-
-def forge_parity(drive: Path, rng: random.Random) -> None:
-    """Rewrite a parity drive's segments with random bytes and every hash over them to match (a hostile drive)."""
-    from sneakernet.format import CHECKSUMS_NAME, MANIFEST_NAME, EndRecord
-    from sneakernet.format.checksums import checksum_lines, parse_checksums
-    from sneakernet.format.container import RecordWriter
-    from sneakernet.format.parity import ParitySegmentRecord, PBlockRecord
-
-    reader = ParityDriveReader(str(drive))
-    index = reader.index()
-    block = index.header.block_size
-    stripe = 0
-    records: list[dict[str, object]] = [index.header.to_json(), *(c.to_json() for c in index.covers)]
-    segments = []
-    for segment in index.segments:
-        data = rng.randbytes(segment.size)
-        (drive / segment.name).write_bytes(data)
-        for at in range(0, segment.size, block):
-            records.append(PBlockRecord(stripe, blake3.blake3(data[at : at + block]).hexdigest()).to_json())
-            stripe += 1
-        forged = ParitySegmentRecord(segment.name, segment.size, blake3.blake3(data).hexdigest(), segment.blocks)
-        records.append(forged.to_json())
-        segments.append(forged)
-    with open(drive / MANIFEST_NAME, "wb") as sink:
-        writer = RecordWriter(sink)
-        for record in records:
-            writer.write(record)
-        writer.write(EndRecord(writer.records + 1).to_json())
-        size, digest = writer.close()
-    label = DriveLabel.from_bytes((drive / "drive.json").read_bytes(), versions={2})
-    label_bytes = dataclasses.replace(label, manifest_size=size, manifest_blake3=digest).to_bytes()
-    (drive / "drive.json").write_bytes(label_bytes)
-    sums = dict(parse_checksums((drive / CHECKSUMS_NAME).read_bytes()).entries)
-    sums.update({s.name: s.blake3 for s in segments})
-    sums.update({MANIFEST_NAME: digest, "drive.json": blake3.blake3(label_bytes).hexdigest()})
-    (drive / CHECKSUMS_NAME).write_bytes(checksum_lines(list(sums.items())))
-    assert ParityDriveReader(str(drive)).index().header == index.header  # it reads as a good parity drive
 
 
 def test_a_parity_drive_of_another_packing_is_refused(packed: tuple[Path, Path], tmp_path: Path) -> None:

@@ -52,10 +52,10 @@ def refuse_non_directory(path: str, role: str) -> None:
         raise DestinationError(f"{role} {path} is {what}: give a directory (it is made if missing)")
 
 
-def holds_shipment(path: str) -> bool:
-    """Whether ``path`` already holds sneakernet files, finished or not."""
+def holds_shipment(path: str, store: DriveStore | None = None) -> bool:
+    """Whether ``path`` (read through ``store`` when given) already holds sneakernet files, finished or not."""
     try:
-        names = LocalStore(path).list()
+        names = (store if store is not None else LocalStore(path)).list()
     except OSError:
         return False
     return any(name.split(".partial")[0] in SHIPMENT_NAMES for name in names)

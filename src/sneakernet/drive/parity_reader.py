@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import functools
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..errors import FormatError, IntegrityError, NotADrive, UnfinishedDrive
 from ..format import (
@@ -35,16 +36,17 @@ from ..format.parity import (
     is_parity_label,
     parity_record_from_json,
 )
+from ..io.store import DriveStore, LocalStore
 from ..parity.layout import stripe_count
-from .files import holds_shipment, open_drive_file
+from .files import holds_shipment, stream_blake3
 from .reader import LABEL_LIMIT, _read_record_file
 from .stream import StoredStream
 
 
-def _label_bytes(path: str) -> bytes | None:
+def _label_bytes(store: DriveStore) -> bytes | None:
     """drive.json's bytes (at most LABEL_LIMIT + 1), None when there is none or it cannot be read."""
     try:
-        with open_drive_file(os.path.join(path, DRIVE_LABEL_NAME)) as handle:
+        with store.open(DRIVE_LABEL_NAME) as handle:
             return handle.read(LABEL_LIMIT + 1)
     except OSError:
         return None
@@ -53,7 +55,7 @@ def _label_bytes(path: str) -> bytes | None:
 def is_parity_drive(path: str) -> bool:
     """Whether ``path``'s drive.json says it is a parity drive (False for anything else, a damaged one included:
     the data drive reader then says what is wrong)."""
-    data = _label_bytes(path)
+    data = _label_bytes(LocalStore(path))
     if data is None or len(data) > LABEL_LIMIT:
         return False
     try:
@@ -84,14 +86,17 @@ class ParityDriveReader:
     19.7.5 and 19.9 so far; once consumed, the manifest was the one drive.json pins (size and BLAKE3), or a
     FormatError was raised."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, store: DriveStore | None = None) -> None:
         self.path = path
-        if not os.path.isdir(path):
-            what = "does not exist" if not os.path.lexists(path) else "is not a directory"
+        #: The drive's files, read through its store (a local directory unless one is given).
+        self.store: DriveStore = store if store is not None else LocalStore(path)
+        root = self.store.stat("")
+        if root is None or not stat.S_ISDIR(root.mode):
+            what = "does not exist" if root is None else "is not a directory"
             raise NotADrive(f"{path} {what}: give a parity drive directory such as OUT/parity-0001")
-        data = _label_bytes(path)
+        data = _label_bytes(self.store)
         if data is None:
-            if holds_shipment(path):
+            if holds_shipment(path, self.store):
                 raise UnfinishedDrive(
                     f"{path} is an unfinished drive: it has no {DRIVE_LABEL_NAME}, it was never finished"
                 )
@@ -110,6 +115,15 @@ class ParityDriveReader:
 
     def file(self, name: str) -> str:
         return os.path.join(self.path, name)
+
+    def open(self, name: str) -> BinaryIO:
+        """File ``name`` of the drive, opened for reading through its store (an OSError when it cannot be)."""
+        return self.store.open(name)
+
+    def hash_file(self, name: str) -> tuple[int, str]:
+        """``(size, BLAKE3 hex)`` of file ``name`` of the drive, read whole (an OSError when it cannot be)."""
+        with self.store.open(name) as handle:
+            return stream_blake3(handle)
 
     @property
     def catalog(self) -> str:
@@ -140,7 +154,7 @@ class ParityDriveReader:
         def checked(raw: dict[str, Any]) -> ParityRecord:
             return order.check(parity_record_from_json(raw))
 
-        opener = functools.partial(open_drive_file, self.manifest_path)
+        opener = functools.partial(self.store.open, MANIFEST_NAME)
         parse = parity_record_from_json if only is not None else checked
         size, digest = yield from _read_record_file(opener, what, only, own_header, parse)
         if (size, digest) != (self.label.manifest_size, self.label.manifest_blake3):
@@ -163,7 +177,7 @@ class ParityDriveReader:
     def stream(self) -> StoredStream:
         """Its stored stream: the parity blocks of its row, stripe after stripe."""
         segments = [SegmentRecord(s.name, s.size, s.blake3, s.blocks) for s in self.index().segments]
-        return StoredStream(self.path, self.label.label, segments)
+        return StoredStream(self.path, self.label.label, segments, self.store)
 
     def pblocks(self) -> PBlockLookup:
         return PBlockLookup(self)

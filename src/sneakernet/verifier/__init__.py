@@ -125,7 +125,7 @@ def verify(
         run.close()
         shown.close()
     check_same_shipment(reports)
-    recovery = shipment_verdict(reports, run.shared.parity, catalog)
+    recovery = shipment_verdict(reports, run.shared.parity, catalog, open_store)
     seconds = time.monotonic() - started
     return VerifyReport(reports, DriveSet.build(given, run.listings), round(seconds, 3), recovery)
 
@@ -133,7 +133,7 @@ def verify(
 def _label(path: str, open_store: Callable[[str], DriveStore]) -> DriveLabel | None:
     try:
         if is_parity_drive(path):
-            return ParityDriveReader(path).label
+            return ParityDriveReader(path, open_store(path)).label
         return DriveReader(path, open_store(path), public=True).label
     except (SneakernetError, OSError):
         return None

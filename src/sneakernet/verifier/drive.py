@@ -132,7 +132,7 @@ class DriveVerifier:
         return report
 
     def _check_parity(self) -> None:
-        total = _parity_bytes(self.path) if self.settings.mode != Mode.QUICK else 0
+        total = _parity_bytes(self.path, self.settings) if self.settings.mode != Mode.QUICK else 0
         progress = _Counted(self, open_drive(self.shared.progress, self._name(), total))
         try:
             facts = ParityDriveCheck(self.path, self.report, self.settings, progress).run()
@@ -215,10 +215,10 @@ class DriveVerifier:
         return store.holds(f"{label.shipment}-{label.drive:04d}-")
 
 
-def _parity_bytes(path: str) -> int:
+def _parity_bytes(path: str, settings: Settings) -> int:
     """A parity drive's stored bytes (for its progress line), 0 when its drive.json does not read."""
     try:
-        return ParityDriveReader(path).label.stored_bytes
+        return ParityDriveReader(path, settings.open_store(path)).label.stored_bytes
     except (SneakernetError, OSError):
         return 0
 

@@ -10,13 +10,15 @@ arithmetic allows; the bytes themselves are checked when they are rebuilt.
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Iterator, Sequence
+import stat
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import blake3
 
-from ..drive import FILESYSTEM_ENTRIES, CatalogReader, ChunkMap, DriveReader, file_blake3, open_drive_file
+from ..drive import FILESYSTEM_ENTRIES, CatalogReader, ChunkMap, DriveReader
 from ..drive.parity_reader import ParityDriveReader
 from ..errors import FormatError, NotADrive, UnfinishedDrive
 from ..format import (
@@ -47,6 +49,7 @@ from ..format.parity import (
     covered_label_name,
     covered_manifest_name,
 )
+from ..io.store import DriveStore, LocalStore
 from ..parity.layout import stripes_of
 from ..progress import DriveProgress
 from .catalog import fingerprint_mismatch
@@ -74,8 +77,9 @@ class ParityFacts:
     block_size: int
     stripes: int
     covers: list[CoversRecord]
-    #: The parity drive's directory: its covered/ copies name what a lost data drive held.
+    #: The parity drive's directory, and its store: its covered/ copies name what a lost data drive held.
     path: str = ""
+    store: DriveStore | None = None
     damaged_stripes: set[int] = field(default_factory=set)
     usable: bool = True
 
@@ -96,7 +100,7 @@ class ParityDriveCheck:
     def run(self) -> ParityFacts | None:
         report = self.report
         try:
-            self.reader = reader = ParityDriveReader(self.path)
+            self.reader = reader = ParityDriveReader(self.path, self.settings.open_store(self.path))
         except NotADrive as exc:
             report.add(Kind.NOT_A_DRIVE, str(exc), status=Status.NOT_A_DRIVE)
             return None
@@ -116,12 +120,12 @@ class ParityDriveCheck:
         assert header is not None
         facts = ParityFacts(
             reader.label.label, header.group, header.row, header.data_drives, header.parity_drives,
-            header.block_size, header.stripes, reader.covers, self.path, self.damaged,
+            header.block_size, header.stripes, reader.covers, self.path, reader.store, self.damaged,
         )  # fmt: skip
-        self._covered(reader.covers)
-        catalog_blake3 = self._catalog(reader.covers, facts)
+        self._covered(reader)
+        catalog_blake3 = self._catalog(reader, facts)
         self._checksums(reader, catalog_blake3)
-        self._strays(reader.covers)
+        self._strays(reader)
         return facts
 
     def _manifest_and_blocks(self, reader: ParityDriveReader) -> None:
@@ -135,19 +139,21 @@ class ParityDriveCheck:
                 pending.append(record)
             elif isinstance(record, ParitySegmentRecord):
                 self.segments.append(record)
-                self._segment(record, pending)
+                self._segment(reader, record, pending)
                 pending = []
 
-    def _segment(self, record: ParitySegmentRecord, blocks: list[PBlockRecord]) -> None:
+    def _segment(self, reader: ParityDriveReader, record: ParitySegmentRecord, blocks: list[PBlockRecord]) -> None:
         header = self.header
         assert header is not None
-        path = os.path.join(self.path, record.name)
         try:
-            size = os.stat(path).st_size
+            found = reader.store.stat(record.name)
         except OSError:
+            found = None
+        if found is None:
             self.report.add(Kind.MISSING_SEGMENT, f"{record.name} is missing: {len(blocks)} parity blocks lost")
             self.damaged.update(block.stripe for block in blocks)
             return
+        size = found.size
         if size != record.size:
             kind = Kind.TRUNCATED_SEGMENT if size < record.size else Kind.OVERSIZED_SEGMENT
             self.report.add(kind, f"{record.name} has {size} bytes, its manifest records {record.size}")
@@ -157,7 +163,7 @@ class ParityDriveCheck:
                     b.stripe for b in blocks if (b.stripe - blocks[0].stripe + 1) * header.block_size > size
                 )
             return
-        bad = self._hash_blocks(path, record, blocks)
+        bad = self._hash_blocks(reader, record, blocks)
         if bad:
             self.damaged.update(bad)
             shown = ", ".join(str(s) for s in bad[:10]) + (", ..." if len(bad) > 10 else "")
@@ -167,14 +173,16 @@ class ParityDriveCheck:
                 "each counts as one more loss in its stripe",
             )
 
-    def _hash_blocks(self, path: str, record: ParitySegmentRecord, blocks: list[PBlockRecord]) -> list[int]:
-        """The stripes of ``blocks`` whose bytes in ``path`` do not give their ``pblock`` hash."""
+    def _hash_blocks(
+        self, reader: ParityDriveReader, record: ParitySegmentRecord, blocks: list[PBlockRecord]
+    ) -> list[int]:
+        """The stripes of ``blocks`` whose bytes in the segment ``record`` do not give their ``pblock`` hash."""
         header = self.header
         assert header is not None
         bad: list[int] = []
         segment_hasher = blake3.blake3()
         try:
-            handle = open_drive_file(path)
+            handle = reader.open(record.name)
         except OSError:
             return [block.stripe for block in blocks]
         with handle:
@@ -192,14 +200,14 @@ class ParityDriveCheck:
             self.report.add(Kind.MANIFEST, f"{record.name}: its blocks match, its segment hash does not")
         return bad
 
-    def _covered(self, covers: list[CoversRecord]) -> None:
-        for record in covers:
+    def _covered(self, reader: ParityDriveReader) -> None:
+        for record in reader.covers:
             for name, size, digest in (
                 (covered_label_name(record.label), record.drive_json_size, record.drive_json_blake3),
                 (covered_manifest_name(record.label), record.manifest_size, record.manifest_blake3),
             ):
                 try:
-                    found = file_blake3(os.path.join(self.path, name))
+                    found: tuple[int, str] | None = reader.hash_file(name)
                 except OSError:
                     found = None
                 if found != (size, digest):
@@ -210,14 +218,17 @@ class ParityDriveCheck:
                         "is on every other parity drive of the group too",
                     )
 
-    def _catalog(self, covers: list[CoversRecord], facts: ParityFacts) -> str | None:
+    def _catalog(self, drive: ParityDriveReader, facts: ParityFacts) -> str | None:
         """Check the ``covers`` records against the catalog (19.7.5); the catalog copy's BLAKE3, when it read."""
-        own = os.path.join(self.path, CATALOG_NAME)
-        path = own if os.path.exists(own) or self.settings.catalog is None else self.settings.catalog
-        if not os.path.exists(path):
+        covers = drive.covers
+        own = _has(drive.store, CATALOG_NAME)
+        if own:
+            reader = CatalogReader(drive.catalog, functools.partial(drive.open, CATALOG_NAME))
+        elif self.settings.catalog is not None and os.path.exists(self.settings.catalog):
+            reader = CatalogReader(self.settings.catalog)  # given apart from the drives: a local file
+        else:
             self.report.notes.append("no catalog on this parity drive: its covers were not checked against one")
             return None
-        reader = CatalogReader(path)
         try:
             header, drives = reader.drives()
         except FormatError as exc:
@@ -253,7 +264,7 @@ class ParityDriveCheck:
                     status=Status.WRONG_SHIPMENT,
                 )
                 facts.usable = False
-        return reader.blake3 if path == own else None
+        return reader.blake3 if own else None
 
     def _checksums(self, reader: ParityDriveReader, catalog_blake3: str | None) -> None:
         """B3SUMS must list what 19.7.4 says, in its order, with the digests found."""
@@ -265,7 +276,7 @@ class ParityDriveCheck:
         expected.append((MANIFEST_NAME, reader.label.manifest_blake3))
         expected.append((DRIVE_LABEL_NAME, blake3.blake3(reader.label_bytes).hexdigest()))
         try:
-            with open_drive_file(reader.file(CHECKSUMS_NAME)) as handle:
+            with reader.open(CHECKSUMS_NAME) as handle:
                 found = parse_checksums(handle.read(CHECKSUMS_LIMIT))
         except OSError as exc:
             self.report.add(Kind.CHECKSUMS, f"{CHECKSUMS_NAME} cannot be read: {exc.strerror}")
@@ -278,15 +289,16 @@ class ParityDriveCheck:
         if found.problem or entries != expected:
             self.report.add(Kind.CHECKSUMS, f"{CHECKSUMS_NAME} does not list what the parity drive holds")
 
-    def _strays(self, covers: list[CoversRecord]) -> None:
+    def _strays(self, reader: ParityDriveReader) -> None:
         """Files that are not part of the parity drive: a warning, as on a data drive."""
+        covers = reader.covers
         known = {CATALOG_NAME, CHECKSUMS_NAME, DRIVE_LABEL_NAME, MANIFEST_NAME, SEGMENTS_DIR, COVERED_DIR}
         listed = {s.name for s in self.segments}
         listed |= {name for c in covers for name in (covered_label_name(c.label), covered_manifest_name(c.label))}
         strays: list[str] = []
         for directory in ("", SEGMENTS_DIR, COVERED_DIR):
             try:
-                names = os.listdir(os.path.join(self.path, directory))
+                names = reader.store.list(directory)
             except OSError:
                 continue
             for name in names:
@@ -305,17 +317,21 @@ class ParityDriveCheck:
 
 
 def shipment_verdict(
-    reports: Sequence[DriveReport], parity: Sequence[ParityFacts], catalog: str | None
+    reports: Sequence[DriveReport],
+    parity: Sequence[ParityFacts],
+    catalog: str | None,
+    open_store: Callable[[str], DriveStore] = LocalStore,
 ) -> ShipmentVerdict | None:
-    """The verdict over the data drives of ``reports`` and the usable parity drives of ``parity``, stripe by stripe
-    as 19.7.6 counts losses; None when no parity drive was given or no catalog says which data drives there are."""
+    """The verdict over the data drives of ``reports`` (read through ``open_store``) and the usable parity drives of
+    ``parity``, stripe by stripe as 19.7.6 counts losses; None when no parity drive was given or no catalog (the
+    one given apart, else a data drive's) says which data drives there are."""
     if not parity:
         return None
-    catalog = catalog or _catalog_of(reports)
-    if catalog is None:
+    open_catalog = functools.partial(CatalogReader, catalog) if catalog else _catalog_of(reports, open_store)
+    if open_catalog is None:
         return None
     try:
-        _, listed = CatalogReader(catalog).drives()
+        _, listed = open_catalog().drives()
     except FormatError:
         return None
     usable = [facts for facts in parity if facts.usable]
@@ -335,7 +351,7 @@ def shipment_verdict(
     for columns, rows in groups.items():
         _group_losses(columns, rows, missing, damaged, unrecoverable)
     _word(verdict, missing, damaged, unrecoverable, usable)
-    _lost_paths(verdict, catalog, unrecoverable, damaged, usable)
+    _lost_paths(verdict, open_catalog, unrecoverable, damaged, usable)
     return verdict
 
 
@@ -347,11 +363,19 @@ def _indexed(report: DriveReport) -> bool:
     return not any(p.kind in (Kind.LABEL.value, Kind.MANIFEST.value) for p in report.problems)
 
 
-def _catalog_of(reports: Sequence[DriveReport]) -> str | None:
+def _catalog_of(
+    reports: Sequence[DriveReport], open_store: Callable[[str], DriveStore]
+) -> Callable[[], CatalogReader] | None:
+    """A reader of the first catalog a drive of ``reports`` carries, read through its store."""
     for report in reports:
-        path = os.path.join(report.path, CATALOG_NAME)
-        if os.path.isfile(path):
-            return path
+        store = open_store(report.path)
+        try:
+            found = store.stat(CATALOG_NAME)
+        except OSError:
+            continue
+        if found is not None and stat.S_ISREG(found.mode):
+            path = os.path.join(report.path, CATALOG_NAME)
+            return functools.partial(CatalogReader, path, functools.partial(store.open, CATALOG_NAME))
     return None
 
 
@@ -444,7 +468,7 @@ def _word(
 
 def _lost_paths(
     verdict: ShipmentVerdict,
-    catalog: str,
+    open_catalog: Callable[[], CatalogReader],
     unrecoverable: dict[int, set[int] | None],
     damaged: dict[int, DriveReport],
     usable: Sequence[ParityFacts],
@@ -463,7 +487,7 @@ def _lost_paths(
             found.update(show_path(path) for path in _paths_in_stripes(number, stripes, usable))
     more = 0
     if whole:
-        for record in CatalogReader(catalog).records(only=(CatalogEntry.TYPE,)):
+        for record in open_catalog().records(only=(CatalogEntry.TYPE,)):
             if isinstance(record, CatalogEntry) and any(record.first_drive <= n <= record.last_drive for n in whole):
                 if len(found) < MOST_PATHS:
                     found.add(show_path(record.path))
@@ -480,7 +504,9 @@ def _paths_in_stripes(number: int, stripes: set[int], usable: Sequence[ParityFac
         record = next((c for c in facts.covers if c.drive == number), None)
         if record is None:
             continue
-        copy = os.path.join(facts.path, covered_manifest_name(record.label))
+        name = covered_manifest_name(record.label)
+        store = facts.store if facts.store is not None else LocalStore(facts.path)
+        copy = _ManifestCopy(store, name, os.path.join(facts.path, name))
         try:
             starts: dict[str, int] = {}
             offset = 0
@@ -504,9 +530,26 @@ def _paths_in_stripes(number: int, stripes: set[int], usable: Sequence[ParityFac
     return set()
 
 
-def _manifest_records(path: str, only: tuple[str, ...]) -> Iterator[ManifestRecord]:
+@dataclass(frozen=True)
+class _ManifestCopy:
+    """A data drive's manifest copy in a parity drive's covered/: its store, its name there, its path (messages)."""
+
+    store: DriveStore
+    name: str
+    path: str
+
+
+def _has(store: DriveStore, name: str) -> bool:
+    try:
+        return store.stat(name) is not None
+    except OSError:
+        return False
+
+
+def _manifest_records(copy: _ManifestCopy, only: tuple[str, ...]) -> Iterator[ManifestRecord]:
     """The records of types ``only`` of a data drive's manifest copy, parsed as its header's version says."""
-    with open_drive_file(path) as handle:
+    path = copy.path
+    with copy.store.open(copy.name) as handle:
         raw_records = read_records(handle, f"the manifest copy {path}", tuple(type_prefix(t) for t in only))
         header = next(raw_records, None) or {}
         version = header.get("version")
