@@ -11,6 +11,7 @@ import random
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import blake3
@@ -18,9 +19,11 @@ import pytest
 
 from conftest import invoke_cli as cli
 from conftest import write_file
+from fakestore import FaultyStore
 from sneakernet import PackOptions, pack
-from sneakernet.errors import LaneStopped
+from sneakernet.errors import LaneStopped, OutOfSpace
 from sneakernet.format import CATALOG_NAME, DRIVE_LABEL_NAME, DriveLabel
+from sneakernet.io.store import LocalStore
 from test_json import validate
 from test_restore import assert_same_tree
 
@@ -168,16 +171,34 @@ def test_a_resume_keeps_only_segments_that_match_their_hash(tmp_path: Path) -> N
     assert_same_tree(src, tmp_path / "dest")
 
 
+def make_mounts(tmp_path: Path) -> tuple[list[Path], list[str]]:
+    mounts = [tmp_path / f"mnt{i}" for i in range(1, 9)]
+    for mount in mounts:
+        mount.mkdir()
+    return mounts, [str(m) for m in mounts]
+
+
+def resume_keeps(src: Path, drives: list[str], stopped: Path, before: dict[str, tuple[int, int]], dest: Path) -> None:
+    """The same pack with --resume continues drive ``stopped`` keeping its complete segments (``before``) as they are;
+    the shipment verifies and restores identical to ``src``."""
+    summary = pack(src, drives=drives, drive_size=DRIVE, options=OPTIONS, at_once=2, resume=True)
+    assert summary.continued_drives == 1 and summary.kept_segments == len(before)
+    assert all(segments_of(stopped)[name] == stamp for name, stamp in before.items())
+    used = [d["path"] for d in summary.drives]
+    code, stdout, err = cli("verify", *used)
+    assert code == 0, (stdout, err)
+    code, _, err = cli("restore", *used, "--into", dest)
+    assert code == 0, err
+    assert_same_tree(src, dest)
+
+
 def test_a_failed_drive_stops_its_lane_and_resume_completes_it(tmp_path: Path) -> None:
     """An I/O error on one drive (a fake store) stops only its lane, exit 1, the others finish; --resume keeps the
     failed drive's complete segments and finishes it."""
     from test_pack_lanes import FailingDrive
 
     src = make_source(tmp_path / "src", 4, files=24)
-    mounts = [tmp_path / f"mnt{i}" for i in range(1, 9)]
-    for mount in mounts:
-        mount.mkdir()
-    drives = [str(m) for m in mounts]
+    mounts, drives = make_mounts(tmp_path)
     failing = FailingDrive(str(mounts[1]), fail_write=12)  # drive 2, lane 2's first: after a few segments
     with pytest.raises(LaneStopped) as caught:
         pack(src, drives=drives, drive_size=DRIVE, options=OPTIONS, at_once=2, open_store=failing)
@@ -185,15 +206,51 @@ def test_a_failed_drive_stops_its_lane_and_resume_completes_it(tmp_path: Path) -
     assert not (mounts[1] / DRIVE_LABEL_NAME).exists()
     before = segments_of(mounts[1])
     assert before, "the failed drive has complete segments"
-    summary = pack(src, drives=drives, drive_size=DRIVE, options=OPTIONS, at_once=2, resume=True)
-    assert summary.continued_drives == 1 and summary.kept_segments == len(before)
-    assert all(segments_of(mounts[1])[name] == stamp for name, stamp in before.items())
-    used = [d["path"] for d in summary.drives]
-    code, stdout, err = cli("verify", *used)
+    resume_keeps(src, drives, mounts[1], before, tmp_path / "dest")
+
+
+@dataclass(frozen=True)
+class FillingDrive:
+    """Opens every drive as a local directory but ``path``, which is full once ``room`` bytes were written to it
+    (ENOSPC; a store a lane's process can unpickle: this module's class, by name)."""
+
+    path: str
+    room: int
+
+    def __call__(self, path: str) -> LocalStore:
+        return FaultyStore(path, full_after=self.room) if path == self.path else LocalStore(path)
+
+
+def test_a_drive_full_stops_its_lane_exit_4_and_resume_completes_it(tmp_path: Path) -> None:
+    """A drive that fills up early (ENOSPC from its store) stops only its lane with exit code 4; the same pack with
+    --resume, once the drive has room, keeps its complete segments and completes it."""
+    src = make_source(tmp_path / "src", 6, files=24)
+    mounts, drives = make_mounts(tmp_path)
+    full = FillingDrive(str(mounts[0]), room=1_200_000)  # drive 1, lane 1's first: full after two segments
+    with pytest.raises(OutOfSpace) as caught:
+        pack(src, drives=drives, drive_size=DRIVE, options=OPTIONS, at_once=2, open_store=full)
+    assert caught.value.exit_code == 4 and "lanes stopped: 1; lanes that finished: 2" in str(caught.value)
+    before = segments_of(mounts[0])
+    assert len(before) >= 1 and not (mounts[0] / DRIVE_LABEL_NAME).exists()
+    resume_keeps(src, drives, mounts[0], before, tmp_path / "dest")
+
+
+def test_a_pack_stopped_while_writing_the_catalog_is_completed(tmp_path: Path) -> None:
+    """Every drive finished, the catalog not everywhere (a kill in the last step): --resume keeps every drive,
+    writes nothing again but the catalog and B3SUMS, and the shipment verifies with the same fingerprint."""
+    src = make_source(tmp_path / "src", 7, files=16)
+    out = tmp_path / "out"
+    first = pack(src, out=str(out), drive_size=DRIVE, options=OPTIONS, at_once=2)
+    drives = sorted(out.glob("drive-*"))
+    for drive in drives[1:]:
+        (drive / CATALOG_NAME).unlink()
+    segments = {d: segments_of(d) for d in drives}
+    summary = pack(src, out=str(out), drive_size=DRIVE, options=OPTIONS, at_once=2, resume=True)
+    assert summary.resumed_drives == len(drives) and summary.rewritten_bytes == 0
+    assert summary.fingerprint == first.fingerprint
+    assert {d: segments_of(d) for d in drives} == segments
+    code, stdout, err = cli("verify", *drives, "--fingerprint", first.short_fingerprint)
     assert code == 0, (stdout, err)
-    code, _, err = cli("restore", *used, "--into", tmp_path / "dest")
-    assert code == 0, err
-    assert_same_tree(src, tmp_path / "dest")
 
 
 def test_a_resume_with_another_at_once_is_refused(tmp_path: Path) -> None:
