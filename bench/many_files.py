@@ -249,13 +249,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    args.workdir.mkdir(parents=True, exist_ok=True)
+def prepare(workdir: Path, count: int, seed: int) -> tuple[str, Path, dict[str, Any], Path]:
+    """The sneakernet to time, the tree (generated unless cached, then read once), its manifest, the logs' folder
+    (bench/cluster.py shares it)."""
+    workdir.mkdir(parents=True, exist_ok=True)
     sneakernet = find_sneakernet()
-    tree, manifest = ensure_tree(args.workdir, args.count, args.seed)
+    tree, manifest = ensure_tree(workdir, count, seed)
     note(f"warm cache: read the tree once in {warm_cache(tree):.1f} s; nothing is dropped from the page cache")
-    out, logs = args.workdir / "many-sneakernet-out", args.workdir / "logs"
+    logs = workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    return sneakernet, tree, manifest, logs
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    sneakernet, tree, manifest, logs = prepare(args.workdir, args.count, args.seed)
+    out = args.workdir / "many-sneakernet-out"
     commands = sides(sneakernet, tree, out, max(2 * manifest["bytes"], 10**9), args.at_once)
     result: dict[str, Any] = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
     result |= {"command": shlex.join([sys.executable, *sys.argv]), "load_before": os.getloadavg()}

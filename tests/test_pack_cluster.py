@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import sys
+import sysconfig
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -52,7 +54,7 @@ def cluster() -> Any:
     with (
         dask.config.set({"distributed.scheduler.allowed-failures": 0}),
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=50
         ) as local,
     ):
         yield local
@@ -110,6 +112,31 @@ def test_packed_across_two_workers_each_drive_verifies_alone_and_restores_identi
     assert_same_tree(src, dest)
 
 
+def test_a_real_tree_packed_with_a_local_cluster_of_two_onto_four_drives(tmp_path: Path) -> None:
+    """Issue 20's acceptance on the command line: --scheduler local:2 (a cluster pack starts and stops) onto 4
+    drives, 2 per worker: each drive verifies alone, the restore is identical."""
+    tree = tmp_path / "tree"
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    for name in ("email", "json", "urllib", "logging", "asyncio", "http", "xml"):  # about 1.8 MB, 200 files
+        shutil.copytree(stdlib / name, tree / name, ignore=shutil.ignore_patterns("__pycache__"))
+    hosts = {"0": [tmp_path / "w0" / "a", tmp_path / "w0" / "b"], "1": [tmp_path / "w1" / "a", tmp_path / "w1" / "b"]}
+    listed = drives_file(tmp_path, hosts)
+    code, out, err = cli(
+        "pack", tree, "--scheduler", "local:2", "--drives-from", listed, "--drive-size", "1000KB", "--chunk-size",
+        "64KiB", "--reserve", "0", "--assume-ratio", "0.4", "--catalog-dir", tmp_path / "catalogs", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    summary = json.loads(out)
+    drives = [Path(d["path"]) for d in summary["drives"]]
+    assert sorted(drives) == sorted(p for paths in hosts.values() for p in paths)
+    for drive in drives:
+        code, out, err = cli("verify", drive)
+        assert code == 0, (drive, out, err)
+    code, out, err = cli("restore", *drives, "--into", tmp_path / "dest")
+    assert code == 0, (out, err)
+    assert_same_tree(tree, tmp_path / "dest")
+
+
 def _drive_contents(root: Path) -> dict[tuple[int, int], tuple[list[bytes], list[Any]]]:
     """Each drive under ``root`` by (lane, lane_seq): its segment files' bytes, and its manifest's records with
     what differs between two packs of one tree taken out (the shipment id, times, the drive numbers)."""
@@ -151,15 +178,16 @@ def test_the_same_drives_as_a_local_pack_onto_as_many_drives_at_once(tmp_path: P
 
 
 def test_every_lanes_progress_reaches_the_client(tmp_path: Path, client: Any) -> None:
+    """More than a progress message's batch (4 MiB) a lane: the lanes' readers report from their own threads."""
     src = tmp_path / "src"
-    for i in range(6):
-        write_file(src / f"f{i}.bin", os.urandom(500_000))
+    for i in range(8):
+        write_file(src / f"f{i}.bin", os.urandom(1_200_000))
     progress = Recorded()
     summary = pack(
-        src, out=str(tmp_path / "out"), drive_size=1_400_000, options=SMALL, cluster=DaskLanes(client),
+        src, out=str(tmp_path / "out"), drive_size=6_000_000, options=SMALL, cluster=DaskLanes(client),
         progress=progress,
     )  # fmt: skip
-    assert progress.done == progress.total == 3_000_000 and progress.closed
+    assert progress.done == progress.total == 9_600_000 and progress.closed
     assert sorted(progress.drives) == sorted(d["label"] for d in summary.drives)
 
 

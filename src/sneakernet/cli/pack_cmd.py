@@ -206,17 +206,17 @@ def pack_command(
     )
     if next_drive_cmd and not swap:
         fail(ctx, "--next-drive-cmd goes with --swap", ExitCode.USAGE)
-    if assume_ratio is not None and (swap or not drives):
+    scheduler, drives_from = pick("scheduler", scheduler), pick("drives_from", drives_from)
+    if assume_ratio is not None and (swap or not (drives or drives_from)):
         fail(
             ctx,
-            "--assume-ratio goes with --drive (--out and --swap take as many drives as the data needs)",
+            "--assume-ratio goes with --drive or --drives-from (--out and --swap take as many drives as needed)",
             ExitCode.USAGE,
         )
     encryption = encryption_given(
         ctx, pick("encrypt_to", encrypt_to), pick("recipients_files", recipients_files),
         pick("passphrase_file", passphrase_file), ask_passphrase,
     )  # fmt: skip
-    scheduler, drives_from = pick("scheduler", scheduler), pick("drives_from", drives_from)
     work_dir = pick("work_dir", work_dir)
     if (drives_from or work_dir) and not scheduler:
         fail(ctx, "--drives-from and --work-dir go with --scheduler", ExitCode.USAGE)

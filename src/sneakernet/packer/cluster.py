@@ -22,6 +22,7 @@ import logging
 import os
 import secrets
 import shlex
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -152,17 +153,39 @@ class DaskLanes:
     walk's spool and the lanes' entry lines go: a directory every worker sees at the same path.
     """
 
-    def __init__(self, client: Any, hosts: Sequence[HostLane] = (), work_dir: str | None = None) -> None:
-        self.client = client
+    def __init__(
+        self, client: Any, hosts: Sequence[HostLane] = (), work_dir: str | None = None, *,
+        starting: Callable[[], Any] | None = None, workers: int = 0,
+    ) -> None:  # fmt: skip
+        """``client``: a ``distributed.Client``; or None with ``starting``, which waits for the client of a cluster
+        of ``workers`` workers starting meanwhile (:meth:`connect`: while pack scans the source)."""
+        self._client = client
+        self._starting = starting
         self.hosts = tuple(hosts)
         self.work_dir = work_dir
-        self._workers = self._scheduler_workers()
-        if not self._workers:
-            raise ClusterError(f"the Dask scheduler at {client.scheduler.address} has no worker")
+        self._expected = workers
+        self._workers: dict[str, dict[str, Any]] = {}
         #: Each lane's workers (addresses), by lane number; all workers when the lanes are not pinned.
-        self.pins = [self._resolve(lane.worker) for lane in self.hosts]
+        self.pins: list[list[str]] = []
         #: The last drive each lane began, told by its progress: named when its worker is lost.
         self._began: dict[int, str] = {}
+        if client is not None:
+            self._ready()
+
+    @property
+    def client(self) -> Any:
+        """The cluster's client, once it is up."""
+        if self._client is None:
+            assert self._starting is not None
+            self._client = self._starting()
+            self._ready()
+        return self._client
+
+    def _ready(self) -> None:
+        self._workers = self._scheduler_workers()
+        if not self._workers:
+            raise ClusterError(f"the Dask scheduler at {self._client.scheduler.address} has no worker")
+        self.pins = [self._resolve(lane.worker) for lane in self.hosts]
 
     @classmethod
     @contextlib.contextmanager
@@ -177,19 +200,20 @@ class DaskLanes:
         scheduler = parse_scheduler(scheduler)
         with contextlib.ExitStack() as stack:
             if scheduler.startswith("local:"):
-                # A lane's worker lost must not run the lane again on a fresh worker: its drive is unfinished.
-                stack.enter_context(dask.config.set({"distributed.scheduler.allowed-failures": 0}))
+                # A lane's worker lost must not run the lane again on a fresh worker: its drive is unfinished. The
+                # workers start from a fork server that imported Dask once: a cluster up in about 2 s, not 4-7 (spawn:
+                # each worker imports Dask and sneakernet anew), without forking this process and its threads.
+                settings = {
+                    "distributed.scheduler.allowed-failures": 0,
+                    "distributed.worker.multiprocessing-method": "forkserver",
+                }
+                stack.enter_context(dask.config.set(settings))
+                workers = int(scheduler[len("local:") :])
                 lanes_per_worker = max([sum(h.worker == w.worker for h in hosts) for w in hosts] or [1])
-                cluster = stack.enter_context(
-                    distributed.LocalCluster(
-                        n_workers=int(scheduler[len("local:") :]),
-                        threads_per_worker=lanes_per_worker,
-                        processes=True,
-                        dashboard_address=None,
-                        silence_logs=logging.ERROR,
-                    )
-                )
-                client = stack.enter_context(distributed.Client(cluster))
+                starting = _LocalStart(distributed, workers, lanes_per_worker)
+                stack.callback(starting.close)
+                yield cls(None, hosts, work_dir, starting=starting.wait, workers=workers)
+                return
             else:
                 try:
                     client = stack.enter_context(distributed.Client(scheduler, timeout=CONNECT_TIMEOUT))
@@ -203,7 +227,7 @@ class DaskLanes:
     @property
     def lanes(self) -> int:
         """How many lanes this cluster packs: one per line of the drives file, else one per worker."""
-        return len(self.hosts) or len(self._workers)
+        return len(self.hosts) or (len(self._workers) if self._client is not None else self._expected)
 
     def _scheduler_workers(self) -> dict[str, dict[str, Any]]:
         return dict(self.client.scheduler_info(n_workers=-1)["workers"])
@@ -224,16 +248,17 @@ class DaskLanes:
         """Before anything is written: every worker that will pack sees the work directory ``work`` (a token
         written here, read there) and the source; with a drives file, each lane's drives are checked on their host
         as pack checks given drives, their room measured (the targets of pack's space check)."""
+        client = self.client  # a local cluster started meanwhile: up now
         token = secrets.token_hex(16)
         with open(os.path.join(work, TOKEN_NAME), "w") as handle:
             handle.write(token)
         workers = sorted({a for pin in self.pins for a in pin}) if self.hosts else self._all()
-        self.client.run(_check_worker, work, token, source, workers=workers)
+        client.run(_check_worker, work, token, source, workers=workers)
         if not self.hosts:
             return None
         slots: list[DriveSlot] = []
         for lane, pin in zip(self.hosts, self.pins, strict=True):
-            future = self.client.submit(
+            future = client.submit(
                 _check_drives, lane.drives, drive_size, reserve, workers=pin, allow_other_workers=False, pure=False
             )
             slots.extend(_result(future))
@@ -348,6 +373,46 @@ class DaskLanes:
             _result(future)
 
 
+class _LocalStart:
+    """A LocalCluster of ``workers`` processes (``threads`` threads each) and its client, started on a thread of its
+    own so that the cluster comes up while pack scans the source; :meth:`wait` gives the client (or raises what
+    the start raised), :meth:`close` ends both."""
+
+    def __init__(self, distributed: Any, workers: int, threads: int) -> None:
+        self.distributed = distributed
+        self.workers = workers
+        self.threads = threads
+        self.cluster: Any = None
+        self.client: Any = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._start, name="sneakernet-dask-start", daemon=True)
+        self.thread.start()
+
+    def _start(self) -> None:
+        try:
+            # The scheduler's HTTP server on any free port: Dask's 8787 may be another cluster's.
+            self.cluster = self.distributed.LocalCluster(
+                n_workers=self.workers, threads_per_worker=self.threads, processes=True, dashboard_address=":0",
+                silence_logs=logging.ERROR,
+            )  # fmt: skip
+            self.client = self.distributed.Client(self.cluster)
+        except BaseException as exc:  # handed to the pack's thread by wait()
+            self.error = exc
+
+    def wait(self) -> Any:
+        self.thread.join()
+        if self.error is not None:
+            raise ClusterError(f"cannot start a local Dask cluster: {self.error}") from self.error
+        return self.client
+
+    def close(self) -> None:
+        self.thread.join()
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
 #: The work directory's token, written by the client and read by every worker (they see the same directory).
 TOKEN_NAME = "cluster-token"
 
@@ -403,14 +468,17 @@ def _install(
 
 class EventQueue:
     """A lane's progress messages sent to the client as worker events (the ``put`` of lane.py's QueueProgress);
-    also where the lane looks, at most every :data:`STOP_CHECK` seconds, whether the client asked it to stop."""
+    also where the lane looks, at most every :data:`STOP_CHECK` seconds, whether the client asked it to stop.
+
+    Made on the task's thread, ``put`` from any (the pipeline's reader calls it): the worker and its client are
+    taken here, where Dask knows them (``Worker.log_event`` and a client's calls may be made from other threads)."""
 
     def __init__(self, topic: str, stop: str) -> None:
         distributed = _import_distributed()
         self.topic = topic
         self.worker = distributed.get_worker()
-        self.stop = distributed.Event(stop)
-        self.looked = time.monotonic()
+        self.stop = distributed.Event(stop, client=distributed.get_client())
+        self.looked = 0.0
 
     def put(self, message: tuple[str, int, Any]) -> None:
         self.worker.log_event(self.topic, message)
