@@ -51,6 +51,7 @@ parity_dir: /var/tmp/parity
 scheduler: tcp://head:8786
 drives_from: drives.txt
 work_dir: /cluster/tmp
+storage_options: {endpoint_url: "http://127.0.0.1:9000", anon: false}
 """
 
 
@@ -76,6 +77,7 @@ def test_every_key(tmp_path: Path) -> None:
         scheduler="tcp://head:8786",
         drives_from="drives.txt",
         work_dir="/cluster/tmp",
+        storage_options={"endpoint_url": "http://127.0.0.1:9000", "anon": False},
     )
     assert set(loaded.given()) == set(KEYS)
 
@@ -98,6 +100,7 @@ def test_example_profile_shows_every_key() -> None:
         "scheduler",
         "drives_from",
         "work_dir",
+        "storage_options",
     }
 
 
@@ -123,6 +126,8 @@ def test_sizes_as_numbers_and_strings(tmp_path: Path) -> None:
         ("drive_size: 8 TBytes\n", 1, "drive_size: cannot read size '8 TBytes'"),
         ("drive_size: 1.5\n", 1, "drive_size: give a size such as 8TB, 500GB, 4MiB or a number of bytes, not 1.5"),
         ("drive_size: 0\n", 1, "drive_size: must be at least 1 B, not 0 B"),
+        ("storage_options: [a]\n", 1, "storage_options: give a mapping of fsspec option names to values"),
+        ("storage_options: {a: [1]}\n", 1, "storage_options: a: give a string, a number, true/false or a mapping"),
         ("drive_size: true\n", 1, "drive_size: give a size such as 8TB"),
         ("drive_size: [8TB]\n", 1, "drive_size: give a size such as 8TB, 500GB, 4MiB or a number of bytes, not a list"),
         ("chunk_size: 1KiB\n", 1, "chunk_size: must be between 65536 and 67108864 bytes (64KiB to 64MiB)"),

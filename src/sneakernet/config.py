@@ -57,6 +57,9 @@ class Profile:
     scheduler: str | None = None
     drives_from: str | None = None
     work_dir: str | None = None
+    #: A URL source's fsspec options (``endpoint_url: http://minio:9000``, ``profile: archive``): never secrets,
+    #: which belong in the environment or ~/.aws, as a profile is a file people share.
+    storage_options: dict[str, Any] | None = None
 
     def given(self) -> dict[str, Any]:
         """The keys the profile sets, with their values."""
@@ -121,6 +124,17 @@ def _texts(what: str) -> Callable[[Any], tuple[str, ...]]:
     return check
 
 
+def _storage_options(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _Refused(f"give a mapping of fsspec option names to values (endpoint_url: ...), not {_shown(value)}")
+    for key, item in value.items():
+        if not isinstance(key, str) or not key:
+            raise _Refused(f"every key must be an option name, not {_shown(key)}")
+        if not isinstance(item, str | int | float | bool | dict) or item is None:
+            raise _Refused(f"{key}: give a string, a number, true/false or a mapping, not {_shown(item)}")
+    return dict(value)
+
+
 _CHECKS: dict[str, Callable[[Any], Any]] = {
     "drive_size": _size(1),
     "chunk_size": _size(
@@ -143,6 +157,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "scheduler": _text,
     "drives_from": _text,
     "work_dir": _text,
+    "storage_options": _storage_options,
 }
 assert set(_CHECKS) == set(KEYS)
 

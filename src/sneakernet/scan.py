@@ -15,7 +15,8 @@ from typing import Any, BinaryIO
 
 from .errors import SourceError
 from .format import is_reserved, show_path
-from .io.source import KIND_DIR, KIND_FILE, KIND_SPECIAL, Excluded, LocalSource, Source, SourceEntry, Unreadable
+from .io.remote import open_source
+from .io.source import KIND_DIR, KIND_FILE, KIND_SPECIAL, Excluded, Source, SourceEntry, Unreadable
 from .patterns import Excluder, exclude_lines
 from .space.budget import catalog_entry_bound
 
@@ -140,7 +141,7 @@ def scan(
 
     Raises :class:`SourceError` when ``root`` is missing or not a directory.
     """
-    source = LocalSource(root) if isinstance(root, str | os.PathLike) else root
+    source = open_source(root)
     entries = source.walk(Excluder(excludes) if excludes else None)  # raises before any spool is made
     totals = ScanTotals()
     spool = ScanSpool(spool_path)

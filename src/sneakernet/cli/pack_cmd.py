@@ -18,7 +18,7 @@ from .command import Command
 from .context import is_quiet
 from .exits import fail, finish, pack_code, run
 from .keys import encryption_given, encryption_options
-from .params import SIZE, chunking_options, profile_picker
+from .params import SIZE, chunking_options, profile_picker, source_of, storage_option
 from .progress import ShownProgress, progress_for
 from .render import print_pack_summary
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 @click.command("pack", cls=Command)
 @click.argument("source", type=click.Path(file_okay=True, dir_okay=True, path_type=str))
+@storage_option
 @click.option(
     "--out", "out", metavar="DIR", help="Write drive directories DIR/drive-0001, DIR/drive-0002, ... (or use --drive)."
 )
@@ -166,6 +167,7 @@ def pack_command(
     as_json: bool,
     quiet: bool,
     config: str | None,
+    storage_options: tuple[str, ...],
 ) -> None:
     """Pack SOURCE into drive-sized directories, each checkable on its own.
 
@@ -184,6 +186,7 @@ def pack_command(
       sneakernet pack dataset/ --out shipment/ --drive-size 8TB --encrypt-to age1...   # encrypted
       sneakernet pack dataset/ --scheduler tcp://head:8786 --drives-from drives.txt   # on a Dask cluster
       sneakernet pack dataset/ --out shipment/ --drive-size 8TB --scheduler local:4
+      sneakernet pack s3://bucket/prefix --out shipment/ --drive-size 8TB   # an object store (the s3 extra)
 
     Exit codes: 0 packed; 1 packed, but some files changed while they were read (listed), a cluster's
     worker was lost mid-lane (its drive unfinished), or a drive written --at-once failed while the others
@@ -222,13 +225,14 @@ def pack_command(
         fail(ctx, "--drives-from and --work-dir go with --scheduler", ExitCode.USAGE)
     if scheduler and catalog_dir is None:
         catalog_dir = default_catalog_dir()
+    tree = source_of(ctx, source, storage_options, pick)
     progress = progress_for("pack", quiet)
     next_drive = _next_drive_asker(next_drive_cmd, progress) if swap else None
     if swap and catalog_dir is None:
         catalog_dir = default_catalog_dir()
 
     packing = functools.partial(
-        pack, source, out=out, drives=drives, drive_size=drive_size, options=options, progress=progress,
+        pack, tree, out=out, drives=drives, drive_size=drive_size, options=options, progress=progress,
         resume=resume, next_drive=next_drive, catalog_dir=catalog_dir, assume_ratio=assume_ratio, at_once=at_once,
         encryption=encryption, parity=pick("parity", parity), parity_drives=pick("parity_drives", parity_drives),
         parity_dir=pick("parity_dir", parity_dir),

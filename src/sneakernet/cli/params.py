@@ -4,7 +4,7 @@ and plan), and the YAML profile's values for options not given on the command li
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
@@ -14,6 +14,9 @@ from ..options import DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL, DEFAULT_SEGMENT_SIZE
 from ..units import parse_size
 from .context import on_command_line
 from .exits import run
+
+if TYPE_CHECKING:
+    from ..io.source import Source
 
 T = TypeVar("T")
 
@@ -77,3 +80,32 @@ def chunking_options(command: Callable[..., T]) -> Callable[..., T]:
     ):
         command = option(command)
     return command
+
+
+def storage_option(command: Callable[..., T]) -> Callable[..., T]:
+    """``--storage-option KEY=VALUE``: an option of a URL's filesystem, as fsspec takes it (repeatable)."""
+    return click.option(
+        "--storage-option",
+        "storage_options",
+        metavar="KEY=VALUE",
+        multiple=True,
+        help="With a URL (s3://bucket/prefix): an option of its filesystem as fsspec takes it, e.g. "
+        "endpoint_url=http://127.0.0.1:9000 or profile=NAME (repeat; a value that reads as JSON is that value). "
+        "Credentials come from the environment, ~/.aws and profiles as usual.",
+    )(command)
+
+
+def source_of(ctx: click.Context, source: str, pairs: tuple[str, ...], pick: Callable[[str, Any], Any]) -> str | Source:
+    """SOURCE as pack and plan read it: a local path as it is, a URL opened with its storage options (the
+    profile's ``storage_options`` unless --storage-option is given; a missing extra or a refused option ends the
+    command in one line, exit 2)."""
+    from ..io.remote import is_url, open_source, parse_storage_options
+
+    given = pick("storage_options", pairs)
+    if not is_url(source):
+        if pairs:
+            raise click.UsageError("--storage-option goes with a URL source (s3://bucket/prefix)", ctx)
+        return source
+    options = run(ctx, lambda: parse_storage_options(given)) if isinstance(given, tuple) else dict(given)
+    tree: Source = run(ctx, lambda: open_source(source, options))
+    return tree

@@ -9,12 +9,13 @@ import click
 from ..planner import DEFAULT_LINKS, plan
 from .command import Command
 from .exits import run
-from .params import SIZE, chunking_options, profile_picker
+from .params import SIZE, chunking_options, profile_picker, source_of, storage_option
 from .render import print_plan
 
 
 @click.command("plan", cls=Command)
 @click.argument("source", type=click.Path(path_type=str))
+@storage_option
 @click.option(
     "--drive-size", type=SIZE, help="Size of each drive: 8TB, 500GB, 7.2TiB (or drive_size in the --config profile)."
 )
@@ -91,6 +92,7 @@ def plan_command(
     threads: int,
     config: str | None,
     as_json: bool,
+    storage_options: tuple[str, ...],
 ) -> None:
     """Estimate a shipment before packing it: drives needed and how full, packing time, and the network instead.
 
@@ -113,10 +115,11 @@ def plan_command(
     profile_drives = pick("drives", ())
     if drive_count is None and profile_drives:
         drive_count = len(profile_drives)
+    tree = source_of(ctx, source, storage_options, pick)
     result = run(
         ctx,
         lambda: plan(
-            source,
+            tree,
             drive_size=pick("drive_size", drive_size),
             drives=drive_count,
             links=links or DEFAULT_LINKS,

@@ -324,6 +324,10 @@ class Source(Protocol):
     def readlink(self, path: bytes) -> bytes:
         """The target of the symlink at ``path``; raises ``FileNotFoundError`` when it is gone."""
 
+    def ahead(self, entries: Iterator[SourceEntry | Unreadable]) -> Iterator[SourceEntry | Unreadable]:
+        """``entries`` (the walk's, which the reader then opens in order), as they are: a source whose reads have a
+        latency (an object store) starts reading the next files' bytes meanwhile."""
+
 
 _SOURCE_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NOCTTY", 0)
 _NOATIME = getattr(os, "O_NOATIME", 0)
@@ -364,6 +368,9 @@ class LocalSource:
 
     def readlink(self, path: bytes) -> bytes:
         return os.readlink(os.path.join(self.root, path))
+
+    def ahead(self, entries: Iterator[SourceEntry | Unreadable]) -> Iterator[SourceEntry | Unreadable]:
+        return entries  # the page cache and the kernel's read-ahead do it for a local file
 
 
 class LocalFile:

@@ -25,6 +25,7 @@ from ..drive.catalog import catalog_body, copy_catalog, finish_shipment
 from ..drive.files import clear_unfinished
 from ..errors import DestinationError, UsageError
 from ..format import CIPHER, CatalogHeader, body_fingerprint, fingerprint
+from ..io.remote import is_url, open_source
 from ..io.source import LocalSource, Source
 from ..io.store import DriveStore, LocalStore
 from ..options import PackOptions
@@ -143,7 +144,8 @@ def pack(
         parity, out=out, parity_drives=parity_drives, parity_dir=parity_dir, segment_size=options.segment_size,
         resume=resume, swap=next_drive is not None,
     )  # fmt: skip
-    tree = LocalSource(source) if isinstance(source, str | os.PathLike) else source
+    # A local directory by the name LocalSource (a test swaps it here), a URL through io/remote.py.
+    tree = LocalSource(source) if isinstance(source, str | os.PathLike) and not is_url(source) else open_source(source)
     work = _lanes_work_dir(at_once, tree, next_drive, resume, cluster)
     if work and cluster is None:
         start_lane_server()  # its imports overlap the scan

@@ -47,7 +47,7 @@ def run_pipeline(
     if hardlinks is not None:
         # The same dict: the lane's entries fill it as they pass the walk before the lane (lane.lane_entries).
         reader._hardlinks = hardlinks
-    items, chunks = reader.items(entries), 0
+    items, chunks = reader.items(source.ahead(entries)), 0
     if replayed is not None:
         assert isinstance(reader, ReplayingReader)
         chunks = replay(items, reader, replayed, writer.paths, writer.keep)

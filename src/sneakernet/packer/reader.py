@@ -165,6 +165,8 @@ class SourceReader:
         after = file.stat()
         changed = grew or size != before.st_size or after.st_size != before.st_size
         changed = changed or after.st_mtime_ns != before.st_mtime_ns
+        # An object's version (io/remote.py's RemoteStat: its ETag or version id) tells a rewrite in the same second.
+        changed = changed or getattr(after, "st_version", 0) != getattr(before, "st_version", 0)
         if changed:
             self.tally.note_changed(self.paths[index])
         self.tally.raw_bytes += size

@@ -29,7 +29,8 @@ import time
 from collections.abc import Iterator, Sequence
 
 from ..errors import UsageError
-from ..io.source import LocalSource, Source, check_source
+from ..io.remote import is_url, open_source
+from ..io.source import Source, check_source
 from ..options import DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL, DEFAULT_SEGMENT_SIZE, PackOptions
 from ..parity.matrix import MAX_ROWS
 from ..patterns import Excluder
@@ -100,11 +101,9 @@ def plan(
     override = rate if isinstance(rate, Link) or rate is None else parse_rate(rate)
     kept = reserve if reserve is not None else default_reserve(drive_size)
     capacity = drive_size - kept
-    if isinstance(source, str | os.PathLike):
+    if isinstance(source, str | os.PathLike) and not is_url(source):
         check_source(source)
-        tree: Source = LocalSource(source)
-    else:
-        tree = source
+    tree = open_source(source)
     sampler = StreamSampler(tree, chunk_size, level, max_bytes=SAMPLE_MAX if sample_bytes is None else sample_bytes)
     events = EventSpool()
     try:
