@@ -9,9 +9,11 @@ import random
 import shutil
 import stat
 import tempfile
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import blake3
 import pytest
@@ -263,3 +265,35 @@ def fast_tmp(tmp_path: Path) -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Any]:
+    """moto's S3 server in a process of its own (tests/s3server.py), one for a test module (it takes a second or
+    two to start)."""
+    from s3server import S3Server
+
+    s3 = S3Server()
+    try:
+        yield s3
+    finally:
+        s3.close()
+
+
+@pytest.fixture
+def bucket(server: Any) -> str:
+    """A new bucket of its own for each test."""
+    name = f"b-{uuid.uuid4().hex[:12]}"
+    server.client().create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def isolated_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No user's ~/.aws, AWS_PROFILE or key reaches a test (``pytestmark = pytest.mark.usefixtures(...)``);
+    journals of URL restores under tmp_path."""
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    for name in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)

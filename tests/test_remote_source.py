@@ -6,8 +6,6 @@ import json
 import os
 import random
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,31 +27,7 @@ from sneakernet.options import PackOptions
 sys.path.insert(0, os.path.dirname(__file__))
 from s3server import S3Server
 
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[S3Server]:
-    s3 = S3Server()
-    try:
-        yield s3
-    finally:
-        s3.close()
-
-
-@pytest.fixture
-def bucket(server: S3Server) -> str:
-    name = f"src-{uuid.uuid4().hex[:12]}"
-    server.client().create_bucket(Bucket=name)
-    return name
-
-
-@pytest.fixture(autouse=True)
-def _credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    # No user's ~/.aws, nor a profile of the machine, reaches the tests.
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
-    for name in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-
+pytestmark = pytest.mark.usefixtures("isolated_aws")
 
 SMALL_CHUNKS = PackOptions(chunk_size=256 * 1024)
 

@@ -3,23 +3,39 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .command import Command
 from .exits import finish, restore_code, run
 from .keys import key_options, unlock_given
+from .params import storage_option
 from .progress import echo_line, progress_for
 from .render import print_restore_report, restore_drive_lines
 
 if TYPE_CHECKING:
-    from ..restorer import DriveOutcome
+    from ..restorer import DriveOutcome, RestoreReport
 
 
 @click.command("restore", cls=Command)
 @click.argument("drives", nargs=-1, required=True, metavar="DRIVE...")
-@click.option("--into", "dest", required=True, metavar="DEST", help="The destination directory.")
+@click.option(
+    "--into",
+    "dest",
+    required=True,
+    metavar="DEST",
+    help="The destination directory, or an object store's URL (s3://bucket/prefix; the s3 extra): each file an "
+    "object, uploaded once checked (docs/restore.md, Into an object store).",
+)
+@click.option(
+    "--journal",
+    metavar="DIR",
+    help="With a URL destination: the local directory of the journal and the parts of files in progress.  "
+    "[default: $XDG_STATE_HOME/sneakernet/restores/<url>]",
+)
+@storage_option
 @click.option(
     "--include",
     "includes",
@@ -84,6 +100,8 @@ def restore_command(
     at_once: int | None,
     no_wait: bool,
     quiet: bool,
+    journal: str | None,
+    storage_options: tuple[str, ...],
 ) -> None:
     """Restore the files DRIVE carries into DEST; give the drives at hand at once (those on different devices are
     read at the same time, --at-once N for more), or run it per drive, in any order, as drives arrive.
@@ -102,6 +120,7 @@ def restore_command(
       sneakernet restore shipment/drive-* --into /data/dataset
       sneakernet restore /mnt/usb --into /data/subset --include 'images/*'
       sneakernet restore /mnt/usb --into /data/dataset --catalog shipment.catalog.jsonl.zst
+      sneakernet restore /mnt/usb --into s3://bucket/dataset --journal ~/dataset.journal
       sneakernet restore /mnt/usb --into /data/dataset --identity key.txt    # an encrypted shipment
 
     Exit codes: 0 every drive given went in cleanly (even with drives still to come); 1 a drive was refused,
@@ -109,8 +128,6 @@ def restore_command(
     --no-wait; an encrypted shipment without its key, or with a wrong one: nothing written); 4 the destination
     is full, or too small for the drives' data up front (nothing written; free space, run again).
     """
-    from ..restorer import restore
-
     key = unlock_given(ctx)
     progress = progress_for("restore", quiet)
 
@@ -122,11 +139,11 @@ def restore_command(
         for line in restore_drive_lines(drive):
             echo_line(line)
 
+    into = _destination(ctx, dest, journal, storage_options)
     report = run(
         ctx,
-        lambda: restore(
+        lambda: into(
             drives,
-            dest,
             include=includes,
             keep_journal=keep_journal,
             force=force,
@@ -145,6 +162,29 @@ def restore_command(
     else:
         print_restore_report(report, shown)
     finish(ctx, restore_code(report))
+
+
+def _destination(
+    ctx: click.Context, dest: str, journal: str | None, pairs: tuple[str, ...]
+) -> Callable[..., RestoreReport]:
+    """How the drives are restored: into a local directory, or into an object store with a local journal."""
+    from ..io.remote import is_url, parse_storage_options
+
+    if not is_url(dest):
+        if journal or pairs:
+            raise click.UsageError("--journal and --storage-option go with a URL destination (s3://bucket/prefix)", ctx)
+        from ..restorer import restore
+
+        return lambda drives, **options: restore(drives, dest, **options)
+    from ..restorer.objects import restore_to_store
+
+    storage = run(ctx, lambda: parse_storage_options(pairs))
+
+    def into_store(drives: tuple[str, ...], **options: Any) -> RestoreReport:
+        options.pop("check_space", None)  # the journal's directory holds only the files in progress
+        return restore_to_store(drives, dest, journal=journal, storage_options=storage, **options)
+
+    return into_store
 
 
 def _waiting(message: str) -> None:

@@ -47,15 +47,17 @@ T = TypeVar("T")
 
 #: The extra that brings each protocol's package, named in the message when it is missing.
 EXTRA_BY_PROTOCOL = {"s3": "s3", "s3a": "s3"}
-#: One ranged GET: large enough that a request's latency is small beside its transfer, small enough that many are
-#: in flight within :data:`AHEAD_BYTES`.
-RANGE_SIZE = 8 << 20
+#: One ranged GET: large enough that a request's latency is small beside its transfer, small enough that several
+#: are in flight within :data:`AHEAD_BYTES` (the test server, which reads a whole object for each range, served
+#: 8 MiB ranges at 160-220 MB/s and 16 MiB ones at 290-360 MB/s: bench/remote.py --raw).
+RANGE_SIZE = 16 << 20
 #: Bytes requested ahead of the reader and not yet taken by it, at most (one range more may be in flight when it
-#: is the only one): with the pipeline's own chunks, pack's peak RSS stays well under 300 MB.
-AHEAD_BYTES = 128 << 20
+#: is the only one): with the pipeline's own chunks and the HTTP client's copies of each body, pack's peak RSS
+#: was 250 MB over 64 MiB objects (bench/remote.py; 128 MiB here gave 333 MB), 80 MB of it the loaded modules.
+AHEAD_BYTES = 48 << 20
 #: Requests in flight at once: an object store answers each after a latency, so many small objects are fetched
-#: side by side.
-REQUESTS = 16
+#: side by side (16 were no faster against the test server, and held more memory).
+REQUESTS = 8
 #: Files looked ahead of the reader at most (their entries are held meanwhile).
 AHEAD_FILES = 2048
 #: Attempts of one request, and the first wait between two (doubling, at most :data:`MAX_BACKOFF` seconds).
@@ -118,8 +120,10 @@ def _transient(exc: BaseException) -> bool:
     return not isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError | NotADirectoryError)
 
 
-def retried(call: Callable[[], T], attempts: int = ATTEMPTS) -> T:
-    """``call()``, tried again after a growing wait when it fails with a transient error."""
+def retried(call: Callable[[], T], attempts: int | None = None) -> T:
+    """``call()``, tried again after a growing wait when it fails with a transient error (:data:`ATTEMPTS` tries
+    in all unless ``attempts`` says)."""
+    attempts = attempts or ATTEMPTS
     delay = BACKOFF
     for attempt in range(attempts):
         try:

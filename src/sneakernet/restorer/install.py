@@ -60,6 +60,8 @@ def recover_installing(journal: Journal, tree: Destination, parts: Parts) -> Non
         journal.drop_pieces(entry.path)
         journal.drop_parts([entry.path])
         link_waiting(journal, tree, entry.path)
+    # What install started is in place before the journal says so (an object store's uploads run on threads).
+    tree.sync(parts.fd)
     journal.commit()
 
 
