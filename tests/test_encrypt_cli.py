@@ -305,3 +305,19 @@ def test_a_passphrase_file_of_a_weak_work_factor_is_refused(real_tree: Path, tmp
     code, _, err = invoke_cli("restore", drive, "--into", tmp_path / "dest", "--passphrase-file", tmp_path / "pass.txt")
     assert code == 2 and err.count("\n") == 1 and "scrypt work factor of 2^10, below the 2^18" in err
     assert not (tmp_path / "dest").exists()
+
+
+def test_plan_counts_what_encryption_adds(real_tree: Path, tmp_path: Path) -> None:
+    from sneakernet.space.reserve import sealed_catalog_reservation
+
+    shape = ("--drive-size", "1100KB", *SHAPE, "--json")
+    clear = json.loads(invoke_cli("plan", real_tree, *shape)[1])
+    sealed = json.loads(invoke_cli("plan", real_tree, *shape, "--encrypt")[1])
+    assert (clear["encrypted"], sealed["encrypted"]) == (False, True)
+    tags = sealed["stored_bytes"] - clear["stored_bytes"]
+    assert tags > 0 and tags % 16 == 0  # a 16-byte tag a chunk
+    assert sealed["catalog_bound"] == sealed_catalog_reservation(clear["catalog_bound"])
+    assert sum(d["used_bytes"] for d in sealed["drives"]) > sum(d["used_bytes"] for d in clear["drives"]) + tags
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(f"encrypt_to: [{ShipmentIdentity.generate().recipient}]\n")
+    assert json.loads(invoke_cli("plan", real_tree, *shape, "--config", profile)[1])["encrypted"] is True

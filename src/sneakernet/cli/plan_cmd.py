@@ -53,6 +53,12 @@ from .render import print_plan
     help="Say what pack --parity M adds: the parity drives, their size, the room they need while packing, and how "
     "many drives may be lost.  [default: 0]",
 )
+@click.option(
+    "--encrypt",
+    is_flag=True,
+    help="Plan an encrypted shipment, as pack --encrypt-to or --passphrase packs it (a profile that encrypts does "
+    "the same): each chunk's tag, the sealed index and catalog.",
+)
 @chunking_options
 @click.option(
     "--exclude",
@@ -84,6 +90,7 @@ def plan_command(
     drive_speed: str | None,
     at_once: int,
     parity: int,
+    encrypt: bool,
     chunk_size: int,
     segment_size: int,
     level: int,
@@ -106,6 +113,7 @@ def plan_command(
       sneakernet plan dataset/ --config sneakernet.yaml --rate 200MB/s
       sneakernet plan dataset/ --drive-size 8TB --drive-speed 250MB/s --at-once 10
       sneakernet plan dataset/ --drive-size 8TB --parity 2                 # and 2 parity drives
+      sneakernet plan dataset/ --drive-size 8TB --encrypt                  # as pack --encrypt-to packs it
       sneakernet plan dataset/ --drive-size 500GB --json
 
     Exit codes: 0 planned (even when --drives N is not enough: see drives_suffice in --json); 2 bad input,
@@ -133,6 +141,7 @@ def plan_command(
             at_once=at_once,
             drive_speed=drive_speed,
             parity=pick("parity", parity),
+            encrypted=encrypt or any(pick(key, None) for key in ("encrypt_to", "recipients_files", "passphrase_file")),
         ),
     )
     if as_json:

@@ -100,6 +100,7 @@ def print_plan(result: Plan) -> None:
         f"on drives: about {format_size(result.stored_bytes)} (ratio {result.ratio:.3f}, from a sample of "
         f"{format_size(result.sample_bytes)} in {counted(result.sample_pieces, 'piece')} of "
         f"{counted(result.sample_files, 'file')}, compressed at level {result.level})"
+        + (", encrypted: each chunk's tag, sealed index and catalog counted" if result.encrypted else "")
     )
     worst = result.drives_if_nothing_compresses
     lines.append(

@@ -36,17 +36,6 @@ from ..io.store import DriveStore
 from .catalog import copy_between
 from .sealed import SealedReader, SealedWriter
 
-#: What an encrypted shipment's catalogs may take beyond the unencrypted catalog's bound (space/budget.py): the
-#: public catalog's fixed part and drive records are a second copy of those, and age adds its header and a 16-byte
-#: tag per 64 KiB to the sealed one (a thousandth of the bound covers the tags).
-SEALED_CATALOG_SLACK = 64 * 1024
-
-
-def sealed_catalog_reservation(catalog_bound: int) -> int:
-    """The room reserved on every drive of an encrypted shipment for its two catalogs, given the bound of an
-    unencrypted catalog of the same shipment."""
-    return catalog_bound + catalog_bound // 1024 + SEALED_CATALOG_SLACK
-
 
 def finish_sealed_shipment(
     stores: list[DriveStore],

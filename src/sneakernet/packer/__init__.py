@@ -31,6 +31,7 @@ from ..io.store import DriveStore, LocalStore
 from ..options import PackOptions
 from ..progress import NullProgress, Progress
 from ..scan import scan
+from ..space.reserve import sealed_catalog_reservation
 from .checks import _check_space, _refuse_bad_input
 from .coordinator import Lanes, cut_walk, drive_rate, pack_in_lanes, start_lane_server
 from .lane_resume import find_lane_drives
@@ -175,8 +176,6 @@ def pack(
         catalog_size = _check_space(targets, totals, options, finished, assume_ratio, refuse=found is None)
         sealing = _sealing(encryption, options) if encryption is not None else None
         if sealing is not None:
-            from ..drive.sealed_catalog import sealed_catalog_reservation
-
             catalog_size = sealed_catalog_reservation(catalog_size)
         created = (found and found.created) or (finished.labels[0].created if finished.labels else _now())
         shipment = (found and found.shipment) or finished.shipment or uuid.uuid4().hex

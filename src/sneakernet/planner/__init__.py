@@ -35,7 +35,7 @@ from ..options import DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL, DEFAULT_SEGMENT_SIZE, P
 from ..parity.matrix import MAX_ROWS
 from ..patterns import Excluder
 from ..space.budget import DriveBudget, default_reserve
-from ..space.reserve import catalog_reservation, data_room, holds
+from ..space.reserve import catalog_reservation, data_room, holds, sealed_catalog_reservation
 from ..units import Link, counted, format_size, parse_rate
 from .durations import StepTimes, step_times
 from .estimate import EstimatedFill, place
@@ -65,6 +65,7 @@ def plan(
     at_once: int = 1,
     drive_speed: str | Link | None = None,
     parity: int = 0,
+    encrypted: bool = False,
 ) -> Plan:
     """Plan packing ``source`` (a directory, or a :class:`~sneakernet.io.source.Source` as pack takes) onto drives
     of ``drive_size`` bytes, as ``pack(source, out=..., drive_size=..., options=PackOptions(...))`` with the same
@@ -75,7 +76,8 @@ def plan(
     replaces the pack rate measured on the sample. With ``drive_speed`` (one drive's rate, such as ``"250MB/s"``),
     the plan says how long pack, verify and restore take with ``at_once`` drives at once (durations.py). With
     ``parity`` M, it says what pack --parity M adds: the parity drives, their size and the room they need
-    (parity.py). Raises
+    (parity.py). With ``encrypted``, as pack --encrypt-to packs it (docs/format.md 19.8: each chunk's tag, the
+    sealed index beside each manifest, the sealed catalog beside the public one). Raises
     :class:`UsageError`, :class:`SourceError` or :class:`DestinationError` for what pack would refuse up front.
     """
     started = time.monotonic()
@@ -113,8 +115,10 @@ def plan(
         sample = sampler.finish(walked.stream_bytes, threads)
         totals = walked.totals
         catalog_size = catalog_reservation(totals.catalog_entry_bytes, totals.unique_bytes, [capacity], options)
-        estimated = EstimatedFill(DriveBudget(capacity, catalog_size), segment_size, drive_size)
-        worst = EstimatedFill(DriveBudget(capacity, catalog_size), segment_size, drive_size)
+        if encrypted:
+            catalog_size = sealed_catalog_reservation(catalog_size)
+        estimated = EstimatedFill(DriveBudget(capacity, catalog_size), segment_size, drive_size, encrypted)
+        worst = EstimatedFill(DriveBudget(capacity, catalog_size), segment_size, drive_size, encrypted)
         stored_bytes = place(events, sample, (estimated, worst), chunk_size)
     finally:
         events.close()
@@ -157,6 +161,7 @@ def plan(
         pack_rate_measured=override is None,
         threads=min(threads or os.cpu_count() or 1, os.cpu_count() or 1),
         links=[LinkTime(link, walked.raw_bytes / link.bytes_per_second) for link in parsed_links],
+        encrypted=encrypted,
     )
     if speed is not None:
         full = max((drive.stored_bytes for drive in estimated.drives), default=0)

@@ -7,6 +7,7 @@ import math
 
 from ..chunks.compress import stored_size_bound
 from ..errors import DestinationError
+from ..format.sealed import TAG_SIZE
 from ..space.budget import RECORD_BOUND, DriveBudget, DriveSpace
 from ..space.fill import Fill
 from ..units import format_size
@@ -24,8 +25,10 @@ class EstimatedFill:
     (directories, symlinks, the ends of the files of the chunk before) are one batch, checked for room at once.
     """
 
-    def __init__(self, budget: DriveBudget, segment_size: int, drive_size: int) -> None:
+    def __init__(self, budget: DriveBudget, segment_size: int, drive_size: int, encrypted: bool = False) -> None:
         self.budget = budget
+        #: An encrypted shipment's (docs/format.md 19.8): each chunk's tag, a public manifest and a sealed index.
+        self.encrypted = encrypted
         self.drive_size = drive_size
         self.drives: list[DriveFill] = []
         self.fill = Fill(self, segment_size)
@@ -40,7 +43,7 @@ class EstimatedFill:
     # --- the drives the fill fills (space.fill.Drives) ---
 
     def open_drive(self) -> tuple[DriveBudget, ManifestEstimate]:
-        self.manifest = ManifestEstimate()
+        self.manifest = ManifestEstimate(copies=2 if self.encrypted else 1)
         self.manifest.add(HEADER_LINE)
         return self.budget, self.manifest
 
@@ -93,6 +96,7 @@ class EstimatedFill:
     def chunk(self, stored: int, raw_size: int, pieces_bound: int, pieces_lines: int) -> None:
         """A chunk of ``stored`` bytes whose files' records take at most ``pieces_bound`` bytes (``pieces_lines``
         as the piece records of a drive finished before their ends)."""
+        stored += TAG_SIZE if self.encrypted else 0
         self._room(stored, RECORD_BOUND + pieces_bound)
         self.manifest.add(CHUNK_LINE)
         self.raw_bytes += raw_size
@@ -122,7 +126,7 @@ def place(events: EventSpool, sample: Sample, fills: tuple[EstimatedFill, Estima
             estimate, stored_only = sample.estimate(a + offset, raw_size)
             bound = stored_size_bound(raw_size)
             stored = bound if stored_only else min(math.ceil(estimate), bound)
-            stored_bytes += stored
+            stored_bytes += stored + (TAG_SIZE if estimated.encrypted else 0)
             estimated.chunk(stored, raw_size, c, d)
             worst.chunk(bound, raw_size, c, d)
     estimated.close()

@@ -38,9 +38,13 @@ class ManifestEstimate:
     records: int = 0
     #: The part of :meth:`size_bound` that changes only when the manifest is flushed.
     base: int = MANIFEST_SLACK
+    #: 2 for an encrypted drive (docs/format.md 19.8.3): its public manifest and its sealed index each take about
+    #: what a clear manifest does for the same records, as pack counts them (the bound of both).
+    copies: int = 1
 
     def add(self, size: int) -> None:
         self.records += 1
+        size *= self.copies
         self.unflushed += size
         if self.unflushed >= FLUSH_EVERY:
             self.flushed += self.unflushed * MANIFEST_RATIO

@@ -88,6 +88,8 @@ class Plan:
     at_once: StepTimes | None = None
     #: With plan --parity M: the parity drives pack --parity M would write.
     parity: ParityPlan | None = None
+    #: Planned as an encrypted shipment (plan --encrypt, or a profile that encrypts).
+    encrypted: bool = False
 
     @property
     def drives_needed(self) -> int:
@@ -139,6 +141,7 @@ class Plan:
             "links": [link.to_json() for link in self.links],
             "at_once": self.at_once.to_json() if self.at_once else None,
             "parity": self.parity.to_json() if self.parity else None,
+            "encrypted": self.encrypted,
             "filesystem_room": filesystem_room(self.drive_size),
             "notes": self.notes,
             "seconds": round(self.seconds, 3),

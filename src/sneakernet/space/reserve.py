@@ -62,6 +62,18 @@ def catalog_reservation(
     return size
 
 
+#: What an encrypted shipment's catalogs may take beyond the unencrypted catalog's bound (space/budget.py): the
+#: public catalog's fixed part and drive records are a second copy of those, and age adds its header and a 16-byte
+#: tag per 64 KiB to the sealed one (a thousandth of the bound covers the tags).
+SEALED_CATALOG_SLACK = 64 * 1024
+
+
+def sealed_catalog_reservation(catalog_bound: int) -> int:
+    """The room reserved on every drive of an encrypted shipment for its two catalogs (docs/format.md 19.8.3),
+    given the bound of an unencrypted catalog of the same shipment: pack's and plan's."""
+    return catalog_bound + catalog_bound // 1024 + SEALED_CATALOG_SLACK
+
+
 def data_room(capacity: int, catalog_size: int) -> int:
     """Segment bytes one drive of ``capacity`` bytes (after the reserve) takes beside the catalog, manifests aside."""
     return DriveBudget(capacity, catalog_size).usable(0)
