@@ -124,6 +124,28 @@ def test_resume_after_sigkill_gives_the_uninterrupted_shipment(
     assert summary.files == len([e for e in source_entries(tree).values() if e.kind == "file"]) - 1  # a hard link
 
 
+def test_resume_keeps_the_complete_segments_of_the_unfinished_drive(tree: Path, tmp_path: Path) -> None:
+    """The drive being written when the pack was killed keeps its complete segments, the very files (inode and
+    mtime), and the shipment is still the uninterrupted one."""
+    small_segments = KILL_AFTER.replace("reserve=0)", "reserve=0, segment_size=512 * 1024)")
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-c", small_segments, str(tree), str(out), "add_chunk", "10"])
+    assert result.returncode == -9
+    unfinished = [d for d in drive_dirs(out) if not (d / DRIVE_LABEL_NAME).exists()]
+    assert len(unfinished) == 1
+    segments = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (unfinished[0] / "segments").glob("*.seg")}
+    assert segments, "the unfinished drive has complete segments"
+    opts = PackOptions(chunk_size=CHUNK, reserve=0, segment_size=512 * 1024)
+    summary = pack(tree, out=str(out), drive_size=DRIVE, options=opts, resume=True)
+    after = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (unfinished[0] / "segments").glob("*.seg")}
+    same = [name for name, stamp in segments.items() if after.get(name) == stamp]
+    assert summary.kept_segments == len(same) > 0 and summary.continued_drives == 1
+    assert summary.kept_unfinished_bytes == sum((unfinished[0] / "segments" / name).stat().st_size for name in same)
+    whole = tmp_path / "whole"
+    pack(tree, out=str(whole), drive_size=DRIVE, options=opts)
+    assert layout(out) == layout(whole)
+
+
 def test_resume_keeps_the_shipment_id_of_finished_drives(tree: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     kill_pack(tree, out, "add_chunk", 7)

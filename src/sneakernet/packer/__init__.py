@@ -34,7 +34,7 @@ from ..scan import scan
 from ..space.reserve import sealed_catalog_reservation
 from .checks import _check_space, _refuse_bad_input
 from .coordinator import Lanes, cut_walk, drive_rate, pack_in_lanes, start_lane_server
-from .lane_resume import find_lane_drives
+from .lane_resume import ResumeTally, find_lane_drives, keep_next_drive
 from .parity import ParityOptions
 from .pipeline import run_pipeline
 from .resume import FinishedDrives, find_finished
@@ -157,6 +157,7 @@ def pack(
         if work:
             shutil.rmtree(work, ignore_errors=True)
         raise
+    kept_dir: str | None = None
     try:
         if cluster is not None:
             assert work is not None and isinstance(tree, LocalSource)
@@ -193,12 +194,20 @@ def pack(
                 **({"runner": cluster} if cluster is not None else {}),
             )  # fmt: skip
             return pack_in_lanes(lanes, totals, progress, catalog_dir, started, bool(own_record))
-        rewritten = 0
+        kept, resumed = None, ResumeTally()
         if resume:
-            for path in list(targets.drive_paths())[len(finished.labels) :]:
-                rewritten += clear_unfinished(open_store(path))
+            later = list(targets.drive_paths())[len(finished.labels) :]
+            if later:
+                kept_dir = tempfile.mkdtemp(prefix="sneakernet-kept-")  # the kept records' copy, off the drive
+                copy = os.path.join(kept_dir, "records")
+                number = len(finished.labels) + 1
+                kept = keep_next_drive(later[0], number, finished.shipment, options, open_store, copy, resumed)
+            for path in later[1 if kept else 0 :]:
+                resumed.rewritten_bytes += clear_unfinished(open_store(path))
+            if kept is not None and not finished.labels:
+                shipment, created = kept.header.shipment, kept.header.created
         writer = ShipmentWriter(targets, options, catalog_size, shipment, created, open_store)
-        replayed = writer.take_over(finished) if finished.labels else None
+        replayed = writer.take_over(finished, kept) if finished.labels or kept else None
         writer.progress = progress
         writer.sealing = sealing
         writer.parity = same_pass.accumulator() if same_pass is not None else None
@@ -216,8 +225,9 @@ def pack(
                 writer.parity.close()
     finally:
         spool.close()
-        if work:
-            shutil.rmtree(work, ignore_errors=True)
+        for temporary in (work, kept_dir):
+            if temporary:
+                shutil.rmtree(temporary, ignore_errors=True)
     drive_paths = [
         os.path.join(out, label.label) if out else drives[0 if next_drive else label.drive - 1]
         for label in writer.labels
@@ -281,8 +291,11 @@ def pack(
         changed_count=tally.changed_count,
         seconds=time.monotonic() - started - targets.waited,
         resumed_drives=len(finished.labels),
-        kept_bytes=sum(label.stored_bytes for label in finished.labels),
-        rewritten_bytes=rewritten,
+        continued_drives=resumed.continued_drives,
+        kept_segments=resumed.kept_segments,
+        kept_bytes=sum(label.stored_bytes for label in finished.labels) + resumed.kept_bytes,
+        kept_unfinished_bytes=resumed.kept_bytes,
+        rewritten_bytes=resumed.rewritten_bytes,
         catalog_copy=catalog_copy,
         restore_record_left_out=bool(own_record),
         parity_drives=[result.to_json() for result in parity_results],

@@ -15,7 +15,8 @@ proven:
   records matched and written again into the drive's new manifest (ShipmentWriter.keep), and packing goes on for
   real on that drive, in a new segment after the kept ones.
 
-What a resume kept and wrote again is counted (:class:`ResumeTally`) for the summary.
+A one-lane pack's resume keeps the complete segments of the drive it was writing the same way
+(:func:`keep_next_drive`). What a resume kept and wrote again is counted (:class:`ResumeTally`) for the summary.
 """
 
 from __future__ import annotations
@@ -274,6 +275,27 @@ class LaneTakeOver:
     tally: ResumeTally
 
 
+def keep_next_drive(
+    path: str, number: int, shipment: str | None, options: PackOptions, open_store: Callable[[str], DriveStore],
+    copy: str, tally: ResumeTally,
+) -> KeptDrive | None:  # fmt: skip
+    """A one-lane (version 1) resume: the complete segments of drive ``number`` at ``path``, the drive that was being
+    written after the finished ones (of ``shipment``, when any finished), as :func:`keep_unfinished` keeps them; None
+    when it holds nothing to keep of this shipment (the caller clears it)."""
+    store = open_store(path)
+    header = UnfinishedManifest.read_header(store)
+    if header is None or header.version != 1 or header.drive != number:
+        return None
+    if shipment is not None and header.shipment != shipment:
+        return None
+    kept = keep_unfinished(store, number, (header.shipment, number, None, None), options, copy, tally)
+    if kept is not None:
+        tally.continued_drives += 1
+        tally.kept_segments += len(kept.segments)
+        tally.kept_bytes += kept.kept_bytes
+    return kept
+
+
 def take_over_lane(
     resume: LaneResume, lane: int, shipment: str, options: PackOptions, open_store: Callable[[str], DriveStore],
     copy: str,
@@ -306,7 +328,7 @@ def take_over_lane(
 
 
 def keep_unfinished(
-    store: DriveStore, number: int, expected: tuple[str, int, int, int], options: PackOptions, copy: str,
+    store: DriveStore, number: int, expected: tuple[str, int, int | None, int | None], options: PackOptions, copy: str,
     tally: ResumeTally,
 ) -> KeptDrive | None:  # fmt: skip
     """The complete segments of unfinished drive ``store`` that a resumed pack keeps: those its ``.partial``
@@ -358,4 +380,6 @@ def _segment_blake3(store: DriveStore, name: str) -> tuple[int, str] | None:
         return None
 
 
-__all__ = ["KeptDrive", "LaneResume", "LanesFound", "ResumeTally", "find_lane_drives", "take_over_lane"]
+__all__ = [
+    "KeptDrive", "LaneResume", "LanesFound", "ResumeTally", "find_lane_drives", "keep_next_drive", "take_over_lane",
+]  # fmt: skip

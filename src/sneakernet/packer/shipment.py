@@ -184,7 +184,8 @@ class ShipmentWriter:
                 self.drive.keep_segment(record)
                 continue
             if isinstance(record, ChunkRecord):
-                record = replace(record, id=record.id + chunks)  # the lane's number of it, as in replayed_records
+                if self.lane is not None:
+                    record = replace(record, id=record.id + chunks)  # the lane's number of it, as replayed_records
                 yield Replayed(record, partial(kept.read_back, record), True)
             else:
                 yield Replayed(record, _no_chunk, True)
@@ -204,7 +205,8 @@ class ShipmentWriter:
                 space.segments, space.segment_used = space.segments + 1, 0
             space.segment_used += record.stored_size
             space.data_bytes += record.stored_size
-            chunk = replace(record, id=self._drive_chunks)
+            # Version 2 numbers chunks per drive (19.4); version 1's ids are the stream's, as recorded.
+            chunk = replace(record, id=self._drive_chunks) if self.lane is not None else record
             self._drive_chunks += 1
             self.drive.keep_chunk(chunk)
             self.stored_raw_bytes += store_bytes(chunk)
