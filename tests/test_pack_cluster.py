@@ -5,6 +5,7 @@ scheduler; the dask extra missing."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -191,14 +192,14 @@ def test_every_lanes_progress_reaches_the_client(tmp_path: Path, client: Any) ->
     assert sorted(progress.drives) == sorted(d["label"] for d in summary.drives)
 
 
-def _kill_worker_at_second_segment(path: str) -> LocalStore:
+def _kill_worker_at_second_segment(path: str, victim: str = "victim") -> LocalStore:
     """The victim drive's store kills its worker's process once its second segment file is begun."""
 
     def after(event: str, name: str) -> None:
         if event == "create" and name.endswith("s000002.seg"):
             os.kill(os.getpid(), signal.SIGKILL)
 
-    return FaultyStore(path, after=after) if path.endswith("victim") else LocalStore(path)
+    return FaultyStore(path, after=after) if path.endswith(victim) else LocalStore(path)
 
 
 def test_a_worker_killed_mid_lane_leaves_its_drive_unfinished_and_the_others_finished(
@@ -220,6 +221,36 @@ def test_a_worker_killed_mid_lane_leaves_its_drive_unfinished_and_the_others_fin
     code, out, err = cli("verify", tmp_path / "w1" / "a")  # the other lane's drive is finished, checkable alone
     assert code == 0, (out, err)
     client.wait_for_workers(2, timeout=60)  # the nanny starts the killed worker again
+
+
+def test_a_worker_killed_mid_lane_then_resume_keeps_the_complete_segments_and_restores_identical(
+    tmp_path: Path, client: Any
+) -> None:
+    """Onto --out: the worker writing drive-0001 killed as it begins its second segment; the same pack with
+    --resume keeps the other lane's finished drive and drive-0001's complete first segment (the same file: inode
+    and mtime), writes the rest, and the shipment verifies and restores identical."""
+    src = tmp_path / "src"
+    for i in range(8):
+        write_file(src / f"f{i}.bin", os.urandom(400_000))
+    out = tmp_path / "out"
+    kill = functools.partial(_kill_worker_at_second_segment, victim="drive-0001")
+    with pytest.raises(WorkerLost, match="run the same pack with --resume"):
+        pack(src, out=str(out), drive_size=3_000_000, options=SMALL, cluster=DaskLanes(client), open_store=kill)
+    first = out / "drive-0001" / "segments" / "s000001.seg"
+    before = os.stat(first)
+    assert not (out / "drive-0001" / DRIVE_LABEL_NAME).exists() and (out / "drive-0002" / DRIVE_LABEL_NAME).exists()
+    client.wait_for_workers(2, timeout=60)  # the nanny starts the killed worker again
+    summary = pack(src, out=str(out), drive_size=3_000_000, options=SMALL, cluster=DaskLanes(client), resume=True)
+    assert summary.kept_segments >= 1 and summary.kept_bytes >= before.st_size, summary
+    after = os.stat(first)
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    drives = sorted(out.glob("drive-*"))
+    for drive in drives:
+        code, _, err = cli("verify", drive)
+        assert code == 0, (drive, err)
+    code, _, err = cli("restore", *drives, "--into", tmp_path / "dest")
+    assert code == 0, err
+    assert_same_tree(src, tmp_path / "dest")
 
 
 def test_an_unreachable_scheduler_is_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -276,3 +307,10 @@ def test_a_worker_that_does_not_see_the_work_directory_or_source_is_refused(tmp_
 def test_a_worker_not_connected_is_refused_before_anything_is_written(tmp_path: Path, client: Any) -> None:
     with pytest.raises(ClusterError, match="no worker host-z is connected"):
         DaskLanes(client, [HostLane("host-z", (str(tmp_path / "d"),))])
+
+
+def test_resume_with_a_drives_file_is_refused_in_one_line(tmp_path: Path, client: Any) -> None:
+    write_file(tmp_path / "src" / "a", b"a")
+    lanes = DaskLanes(client, [HostLane("0", (str(tmp_path / "d0"),)), HostLane("1", (str(tmp_path / "d1"),))])
+    with pytest.raises(UsageError, match="--resume of a pack with --drives-from is not supported yet"):
+        pack(tmp_path / "src", drive_size=10**6, cluster=lanes, resume=True)

@@ -134,6 +134,11 @@ def pack(
         at_once = at_once if at_once > 1 and not hosts else cluster.lanes
         if hosts and (out or drives):
             raise UsageError("--drives-from names every drive and its worker: give neither --out nor --drive")
+        if hosts and resume:
+            raise UsageError(
+                "--resume of a pack with --drives-from is not supported yet: empty the drives and pack again (with "
+                "--out or --drive, --scheduler packs resume)"
+            )
         if parity:
             raise UsageError(
                 "--parity does not go with --scheduler yet: pack with --scheduler, then run sneakernet parity on the "

@@ -33,7 +33,7 @@ from ..errors import ClusterError, DestinationError, SneakernetError, UsageError
 from ..format import CatalogHeader
 from ..io.store import DriveStore, LocalStore
 from ..progress import Progress
-from .coordinator import Lanes, LanesOutcome, relay_message
+from .coordinator import LaneRelay, Lanes, LanesOutcome
 from .lane import DriveNumbers, LaneDrives, LaneError, LaneResult, LaneTask, QueueProgress, run_lane
 from .targets import DriveSlot, DriveTargets
 
@@ -169,6 +169,9 @@ class DaskLanes:
         self.pins: list[list[str]] = []
         #: The last drive each lane began, told by its progress: named when its worker is lost.
         self._began: dict[int, str] = {}
+        #: A resumed pack's drive numbers (lane_resume.py's LanesFound): new ones after ``last``, ``free`` first.
+        self.last: int | None = None
+        self.free: list[int] = []
         if client is not None:
             self._ready()
 
@@ -270,20 +273,17 @@ class DaskLanes:
         """Every lane as a task at once; their results in lane order (a lane whose worker was lost: its error)."""
         progress.start(total_bytes)
         distributed = _import_distributed()
-        shipment = tasks[0].shipment
-        numbers = f"sneakernet-{shipment}-drives"
-        topic = f"sneakernet-{shipment}-progress"
-        stop = distributed.Event(f"sneakernet-{shipment}-stop", client=self.client)
-        # Numbers 1 ... L are the lanes' first drives; later drives take the next (19.3).
-        distributed.Variable(numbers, client=self.client).set(len(tasks))
-
-        def relay(event: tuple[float, tuple[str, int, Any]]) -> None:
-            message = event[1]
-            if message[0] == "drive":
-                self._began[message[1]] = message[2]
-            relay_message(progress, message)
-
-        self.client.subscribe_topic(topic, relay)
+        # Names of this run's own (a resumed pack is the same shipment: its lanes must not meet the stopped run's
+        # stop flag, count, or tasks, which the scheduler may still hold under their keys).
+        run = f"sneakernet-{tasks[0].shipment}-{secrets.token_hex(4)}"
+        numbers, topic = f"{run}-drives", f"{run}-progress"
+        stop = distributed.Event(f"{run}-stop", client=self.client)
+        # Numbers 1 ... L are the lanes' first drives; later drives take the next (19.3); a resumed pack gives out
+        # first the numbers of drives left with nothing kept (lane_resume.py), so the drives end up 1 ... K.
+        distributed.Variable(numbers, client=self.client).set([self.last or len(tasks), list(self.free)])
+        relay = LaneRelay(progress, shares or {})
+        self._began = relay.began
+        self.client.subscribe_topic(topic, lambda event: relay.tell(event[1]))
         futures = []
         try:
             for task in tasks:
@@ -298,7 +298,7 @@ class DaskLanes:
                         workers=pin,
                         allow_other_workers=False,
                         pure=False,
-                        key=f"sneakernet-lane-{shipment}-{task.lane}",
+                        key=f"{run}-lane-{task.lane}",
                     )
                 )
             results = [self._lane_result(task, future) for task, future in zip(tasks, futures, strict=True)]
@@ -311,7 +311,12 @@ class DaskLanes:
             # The lanes' last events may still be on their way: they are counted before the bar closes.
             time.sleep(0.2)
             self.client.unsubscribe_topic(topic)
+            relay.close()
         return results
+
+    def resumed(self, last: int, free: list[int]) -> DaskLanes:
+        self.last, self.free = last, list(free)
+        return self
 
     def _lane_task(self, task: LaneTask) -> LaneTask:
         if not self.hosts:
@@ -335,7 +340,7 @@ class DaskLanes:
                 if self.hosts and not set(self.pins[task.lane - 1]) & set(self._scheduler_workers()):
                     future.cancel()
                     break
-        return LaneResult(task.lane, error=_lost(task.lane, self._began.get(task.lane)))
+        return LaneResult(task.lane, error=_lost(task.lane, self._began.get(task.lane), not self.hosts))
 
     def finish(
         self, lanes: Lanes, outcome: LanesOutcome, header: CatalogHeader, merged: BinaryIO, copy_to: str | None
@@ -422,12 +427,17 @@ def _result(future: Any) -> Any:
     return future.result()
 
 
-def _lost(lane: int, drive: str | None) -> LaneError:
+def _lost(lane: int, drive: str | None, resumable: bool) -> LaneError:
+    """A lane's error when its worker was lost; ``resumable``: its pack can be resumed (not yet with a drives file)."""
     where = f"{drive} is unfinished" if drive else "its drive is unfinished"
+    then = (
+        "run the same pack with --resume to go on"
+        if resumable
+        else "empty the drives and pack again (--resume of a pack with --drives-from is not supported yet)"
+    )
     return LaneError(
         WorkerLost.__name__,
-        f"the worker packing lane {lane} was lost: {where}, the other lanes' drives are finished; empty that "
-        "lane's drives and pack again",
+        f"the worker packing lane {lane} was lost: {where}, the other lanes' drives are finished; {then}",
     )
 
 
@@ -501,9 +511,10 @@ class ClusterNumbers(DriveNumbers):
         distributed = _import_distributed()
         with distributed.Lock(f"{self.name}-lock"):
             count = distributed.Variable(self.name)
-            number = int(count.get()) + 1
-            count.set(number)
-        return number
+            last, free = count.get()
+            number = free.pop(0) if free else last + 1
+            count.set([max(last, number), free])
+        return int(number)
 
 
 def cluster_lane(task: LaneTask, numbers: str, topic: str, stop: str) -> LaneResult:
@@ -514,7 +525,7 @@ def cluster_lane(task: LaneTask, numbers: str, topic: str, stop: str) -> LaneRes
     try:
         os.close(os.open(started, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     except FileExistsError:
-        return LaneResult(task.lane, error=_lost(task.lane, None))
+        return LaneResult(task.lane, error=_lost(task.lane, None, not isinstance(task.drives, HostDrives)))
     try:
         return run_lane(task, ClusterNumbers(numbers), QueueProgress(EventQueue(topic, stop), task.lane))
     except SneakernetError as exc:  # raised before the lane's writer began (its own errors are in the result)

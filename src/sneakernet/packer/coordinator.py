@@ -29,7 +29,7 @@ from ..format import FORMAT_VERSION_2, CatalogHeader, DriveLabel, body_fingerpri
 from ..io.source import KIND_FILE, LocalSource, SourceEntry, Unreadable
 from ..io.store import DriveStore, LocalStore
 from ..options import PackOptions
-from ..progress import DriveProgress, Progress, begin_drive, open_drive
+from ..progress import DriveProgress, Progress, open_drive
 from ..scan import ScanTotals
 from ..space.lanes import LaneRange, cut_lanes, entry_weight
 from .lane import LaneDrive, LaneDrives, LaneResult, LaneTask, init_lane_process, pack_lane
@@ -158,10 +158,8 @@ def start_lane_server() -> None:
 
 
 def _relay(messages: Any, progress: Progress, shares: dict[int, int]) -> None:
-    """Hand the lanes' messages to ``progress``: ``("drive", lane, label)`` as a lane opens a drive (its own line,
-    the lane's previous drive done), ``("bytes", lane, n)`` as it reads."""
-    drives: dict[int, DriveProgress] = {}
-    done: dict[int, int] = {}
+    """Hand the lanes' messages to ``progress`` (:class:`LaneRelay`) until the queue ends."""
+    relay = LaneRelay(progress, shares)
     try:
         while True:
             try:
@@ -170,27 +168,42 @@ def _relay(messages: Any, progress: Progress, shares: dict[int, int]) -> None:
                 return
             if message is None:
                 return
-            kind, lane, value = message
-            if kind == "bytes":
-                done[lane] = done.get(lane, 0) + value
-                drive = drives.get(lane)
-                (drive or progress).advance(value)
-            else:
-                if lane in drives:
-                    drives.pop(lane).close()
-                drives[lane] = open_drive(progress, value, max(shares.get(lane, 0) - done.get(lane, 0), 0))
+            relay.tell(message)
     finally:
-        for drive in drives.values():
+        relay.close()
+
+
+class LaneRelay:
+    """The lanes' progress messages (lane.py's QueueProgress) told to ``progress``: ``("drive", lane, label)`` as a
+    lane opens a drive (its own line, the lane's previous drive done), ``("bytes", lane, n)`` as it reads; a drive's
+    line is sized by what is left of its lane's estimated bytes (``shares``, by lane). Messages come from one
+    thread at a time (the local relay's, or a cluster client's event loop)."""
+
+    def __init__(self, progress: Progress, shares: dict[int, int]) -> None:
+        self.progress = progress
+        self.shares = shares
+        self.drives: dict[int, DriveProgress] = {}
+        self.done: dict[int, int] = {}
+        #: The drive each lane began last (a lost lane's unfinished drive).
+        self.began: dict[int, str] = {}
+
+    def tell(self, message: tuple[str, int, Any]) -> None:
+        kind, lane, value = message
+        if kind == "bytes":
+            self.done[lane] = self.done.get(lane, 0) + value
+            drive = self.drives.get(lane)
+            (drive or self.progress).advance(value)
+            return
+        if lane in self.drives:
+            self.drives.pop(lane).close()
+        self.began[lane] = value
+        left = max(self.shares.get(lane, 0) - self.done.get(lane, 0), 0)
+        self.drives[lane] = open_drive(self.progress, value, left)
+
+    def close(self) -> None:
+        for drive in self.drives.values():
             drive.close()
-
-
-def relay_message(progress: Progress, message: tuple[str, int, Any]) -> None:
-    """A lane's progress message (lane.py's QueueProgress: bytes read, or a drive begun) told to ``progress``."""
-    kind, _lane, value = message
-    if kind == "bytes":
-        progress.advance(value)
-    else:
-        begin_drive(progress, value)
+        self.drives = {}
 
 
 def merge_lanes(results: list[LaneResult]) -> LanesOutcome:
@@ -312,6 +325,10 @@ class LaneRunner(Protocol):
         self, lanes: Lanes, outcome: LanesOutcome, header: CatalogHeader, merged: BinaryIO, copy_to: str | None
     ) -> None: ...
 
+    def resumed(self, last: int, free: list[int]) -> LaneRunner:
+        """This runner for a resumed pack: new drive numbers after ``last``, the ``free`` ones first."""
+        ...
+
 
 class LocalLanes:
     """Each lane in a process of this host (:func:`run_lanes`), the catalog written by this process; new drive
@@ -325,6 +342,9 @@ class LocalLanes:
         self, tasks: list[LaneTask], progress: Progress, total_bytes: int = 0, shares: dict[int, int] | None = None
     ) -> list[LaneResult]:
         return run_lanes(tasks, progress, self.last, self.free, total_bytes, shares)
+
+    def resumed(self, last: int, free: list[int]) -> LocalLanes:
+        return LocalLanes(last, free)
 
     def finish(
         self, lanes: Lanes, outcome: LanesOutcome, header: CatalogHeader, merged: BinaryIO, copy_to: str | None
@@ -382,8 +402,8 @@ def pack_in_lanes(
     shares = {r.lane: r.weight for r in lanes.ranges}
     try:
         runner = lanes.runner
-        if found is not None and isinstance(runner, LocalLanes):
-            runner = LocalLanes(found.last, found.free)  # the numbers a resumed pack gives out
+        if found is not None:
+            runner = runner.resumed(found.last, found.free)  # the numbers a resumed pack gives out
         results = runner.run(tasks, progress, totals.unique_bytes, shares)
     finally:
         progress.close()
