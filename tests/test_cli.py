@@ -420,11 +420,12 @@ NOT_FOR_VERIFY = (
 )
 
 
-def test_verify_loads_only_what_checking_a_drive_needs(
+def test_verify_and_restore_load_only_what_they_need(
     src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """verify's start-up is paid on every run (a sixth of verify's CPU on a 200 MB shipment): it imports the command
-    it runs and the reading side of the drive layer, not every command's modules and the writer's crypt extra."""
+    """verify's and restore's start-up is paid on every run (a sixth of verify's CPU on a 200 MB shipment): each
+    imports the command it runs and the reading side of the drive layer, not every command's modules, the writer's
+    crypt extra or parity's rebuilding."""
     monkeypatch.setenv("SNEAKERNET_STATE_DIR", str(tmp_path / "state"))
     assert run("pack", src, "--out", tmp_path / "out", "--drive-size", "1GB", "-q")[0] == 0
     (drive,) = drive_dirs(tmp_path / "out")
@@ -432,6 +433,17 @@ def test_verify_loads_only_what_checking_a_drive_needs(
         done = subprocess.run([sys.executable, "-c", LOADED_BY, NOT_FOR_VERIFY, *args], capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
         assert done.stdout.splitlines()[-1].strip() == "0", (args, done.stdout.splitlines()[-1])
+    # Restore of drives that all arrived: neither verify, pack, plan, nor the lost-drive machinery of parity (the
+    # rebuilder, ISA-L's engine and its library search through importlib.metadata and subprocess).
+    not_for_restore = (
+        "sneakernet.packer sneakernet.planner sneakernet.verifier sneakernet.drive.writer sneakernet.drive.lost "
+        "sneakernet.drive.rebuilder sneakernet.parity.engine importlib.metadata subprocess cryptography pyrage "
+        "sneakernet.cli.pack_cmd sneakernet.cli.verify_cmd"
+    )
+    args = ["-q", "restore", str(drive), "--into", str(tmp_path / "dest")]
+    done = subprocess.run([sys.executable, "-c", LOADED_BY, not_for_restore, *args], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.splitlines()[-1].strip() == "0", done.stdout + done.stderr
+    assert (tmp_path / "dest" / "a.txt").read_bytes() == b"hello\n" * 1000
     # The check is not blind: the same script names what pack loads.
     args = ["-q", "pack", str(src), "--out", str(tmp_path / "again"), "--drive-size", "1GB"]
     done = subprocess.run([sys.executable, "-c", LOADED_BY, NOT_FOR_VERIFY, *args], capture_output=True, text=True)

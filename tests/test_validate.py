@@ -11,13 +11,12 @@ import contextlib
 import importlib
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import pytest
 
@@ -27,6 +26,8 @@ from sneakernet.chunks.compress import store_frame
 from sneakernet.drive.reader import DriveReader
 from sneakernet.format import CATALOG_NAME, CHECKSUMS_NAME, DRIVE_LABEL_NAME, MANIFEST_NAME
 from sneakernet.format.container import read_records
+from sneakernet.io.store import LocalStore, open_regular
+from sneakernet.restorer import restore
 
 FIXTURE = Path(__file__).parent / "fixtures" / "format-v1"
 
@@ -349,7 +350,55 @@ def test_hard_link_to_something_not_a_regular_file_is_found_by_verify(tmp_path: 
     verify_says(drives, named)
 
 
-def test_a_drive_that_changes_between_the_check_and_the_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+class ChangingDevice(LocalStore):
+    """A hostile device (io/store.py's seam): the genuine drive's files until its manifest, read to its end once
+    (restore's check: the one pass that reads every record), is closed; from then on the forged drive's manifest
+    and segment, every hash recomputed. :attr:`forged_reads` names each file it served from the forgery."""
+
+    SWAPPED = (MANIFEST_NAME, "segments/s000001.seg")
+
+    def __init__(self, path: str, forged: Path) -> None:
+        super().__init__(path)
+        self.forged = forged
+        self.changed = False
+        self.forged_reads: list[str] = []
+
+    def open(self, name: str) -> BinaryIO:
+        if self.changed and name in self.SWAPPED:
+            self.forged_reads.append(name)
+            return open_regular(str(self.forged / name))
+        handle = super().open(name)
+        return cast(BinaryIO, _ChangesOnceRead(handle, self)) if name == MANIFEST_NAME else handle
+
+
+class _ChangesOnceRead:
+    """The genuine manifest's handle: closed after a read found its end, the device changes."""
+
+    def __init__(self, handle: BinaryIO, device: ChangingDevice) -> None:
+        self.handle = handle
+        self.device = device
+        self.read_to_end = False
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.handle.read(size)
+        self.read_to_end = self.read_to_end or (not data and size != 0)
+        return data
+
+    def close(self) -> None:
+        self.handle.close()
+        self.device.changed = self.device.changed or self.read_to_end
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.handle, name)
+
+    def __enter__(self) -> _ChangesOnceRead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def test_a_drive_that_changes_between_the_check_and_the_writes(tmp_path: Path) -> None:
     """A hostile device serves the genuine manifest while restore checks it, then a forged one (and forged
     segments, every hash recomputed) while it writes: what is written is what was checked, never the forgery."""
     drive_module = importlib.import_module("sneakernet.restorer.drive_restorer")
@@ -363,24 +412,23 @@ def test_a_drive_that_changes_between_the_check_and_the_writes(tmp_path: Path, m
     ship = write_shipment(tmp_path / "ship", [drive(b"the real notes\n")])
     shipment = json.loads((ship[0] / DRIVE_LABEL_NAME).read_text())["shipment"]
     forged = write_shipment(tmp_path / "forged", [drive(b"EVIL\n")], shipment=shipment)
-    real_records = DriveReader.records
-    swapped: list[str] = []
+    devices: list[ChangingDevice] = []
 
-    def swap_after_check(self: DriveReader, only: tuple[str, ...] | None = None) -> Iterator[Any]:
-        # The device: the genuine manifest for restore's check (the one pass that reads every record), then the
-        # forgery.
-        yield from real_records(self, only)
-        if only is None and not swapped:
-            swapped.append(self.path)
-            for name in (MANIFEST_NAME, "segments/s000001.seg"):
-                shutil.copyfile(forged[0] / name, ship[0] / name)
+    def open_reader(path: str) -> DriveReader:
+        devices.append(ChangingDevice(path, forged[0]))
+        return DriveReader(path, devices[-1])
 
-    monkeypatch.setattr(DriveReader, "records", swap_after_check)
-    code, out, err = cli("restore", ship[0], "--into", tmp_path / "dest")
-    assert "Traceback" not in err and code == 1, out + err
+    report = restore([str(ship[0])], str(tmp_path / "dest"), open_reader=open_reader)
+    assert not report.clean
     # The forged segment's bytes fail the hashes checked: nothing is installed, and never EVIL.
     assert not any((tmp_path / "dest" / name).exists() for name in names)
-    assert swapped == [str(ship[0])]
+    # The check read the genuine drive whole; the writes were served the forged segment (the manifest they follow
+    # is restore's own copy of the one checked).
+    (device,) = devices
+    assert device.changed and "segments/s000001.seg" in device.forged_reads
+    # The same drive read through an honest device restores: the check above is not blind.
+    report = restore([str(ship[0])], str(tmp_path / "honest"))
+    assert report.clean and (tmp_path / "honest" / names[0]).read_bytes() == b"the real notes\n"
 
 
 def test_the_golden_v1_fixture_still_verifies_and_restores(tmp_path: Path) -> None:

@@ -12,8 +12,6 @@ system's copy is preferred when both are there. ctypes releases the GIL for each
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
-import importlib.metadata
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -79,6 +77,11 @@ def _pointers(stack: ExitStack, blocks: Sequence[Any], writable: bool, size: int
 
 def library_candidates() -> list[str]:
     """The ISA-L libraries this machine has, best first: the system's, then the one pyeclib's wheel carries."""
+    # Imported here, when parity is computed: ctypes.util loads subprocess and importlib.metadata the packaging
+    # machinery (email, zipfile, sockets), a fifth of restore's start-up otherwise.
+    import ctypes.util
+    import importlib.metadata
+
     found: list[str] = []
     system = ctypes.util.find_library("isal")
     found.append(system or "libisal.so.2")

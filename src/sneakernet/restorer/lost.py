@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
+from typing import TYPE_CHECKING
 
 from ..drive import DriveReader
-from ..drive.lost import LostDriveReader, ParitySet
 from ..drive.parity_reader import ParityDriveReader, drive_role
 from ..errors import FormatError, UsageError
+
+if TYPE_CHECKING:  # imported by open_drives when parity drives stand in for missing ones (rebuilder, ISA-L)
+    from ..drive.lost import LostDriveReader
 
 
 def open_drives(
@@ -35,6 +38,8 @@ def open_drives(
             "an encrypted shipment's missing drives cannot be rebuilt through parity drives yet: restore the data "
             "drives that arrived, without the parity drives"
         )
+    from ..drive.lost import ParitySet  # see the TYPE_CHECKING import
+
     parity_set = ParitySet(data, parity)
     stack.callback(parity_set.close)
     notes = []
