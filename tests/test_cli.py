@@ -448,6 +448,16 @@ def test_verify_and_restore_load_only_what_they_need(
     args = ["-q", "pack", str(src), "--out", str(tmp_path / "again"), "--drive-size", "1GB"]
     done = subprocess.run([sys.executable, "-c", LOADED_BY, NOT_FOR_VERIFY, *args], capture_output=True, text=True)
     assert "sneakernet.packer" in done.stdout and "sneakernet.cli.pack_cmd" in done.stdout, done.stdout
+    # A pack of one lane does not load multiprocessing (a pack of several lanes starts their processes with it).
+    for lanes, loaded in (("1", "0"), ("2", "0 concurrent.futures.process multiprocessing")):
+        args = ["-q", "pack", str(src), "--out", str(tmp_path / f"lanes-{lanes}"), "--drive-size", "1GB"]
+        not_for_one_lane = "multiprocessing concurrent.futures.process"
+        done = subprocess.run(
+            [sys.executable, "-c", LOADED_BY, not_for_one_lane, *args, "--at-once", lanes],
+            capture_output=True,
+            text=True,
+        )
+        assert done.stdout.splitlines()[-1].strip() == loaded, done.stdout + done.stderr
 
 
 # --- messages that point the right way ---------------------------------------------------------------------------

@@ -10,14 +10,12 @@ error (the catalog is not written: the shipment is detectably unfinished, every 
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import queue
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO, Protocol
 
@@ -86,6 +84,10 @@ def run_lanes(
     thread of this process: each drive being written has its own :func:`~sneakernet.progress.open_drive`, sized by
     what is left of its lane's estimated bytes (``shares``, by lane).
     """
+    # multiprocessing (and its connections, subprocess, sockets) is imported by a pack of several lanes only: a
+    # fifth of a one-lane pack's start-up.
+    from concurrent.futures import ProcessPoolExecutor
+
     context = lane_context()
     counter = context.Value("q", last or len(tasks))  # numbers 1 ... L are the lanes' first drives
     free_numbers = context.Array("q", free or [], lock=False)  # guarded by the counter's lock
@@ -130,6 +132,8 @@ def lane_context() -> Any:
     interpreter started once, which imports the main module and sneakernet once and forks each lane from it), else
     ``spawn`` (an interpreter and its imports per lane: about 0.3 s of CPU a lane).
     """
+    import multiprocessing  # see run_lanes
+
     if single_threaded():
         return multiprocessing.get_context("fork")
     if "forkserver" not in multiprocessing.get_all_start_methods():
