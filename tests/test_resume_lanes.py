@@ -262,3 +262,18 @@ def test_a_resume_with_another_at_once_is_refused(tmp_path: Path) -> None:
     assert code == 2
     assert "of lane 3, which --at-once 2 does not cut so: give the same --at-once as the interrupted pack" in err
     assert not any((d / CATALOG_NAME).exists() for d in out.glob("drive-*"))
+
+
+def test_the_summary_says_what_a_resume_kept_and_wrote_again(capsys: pytest.CaptureFixture[str]) -> None:
+    from sneakernet.cli.render import print_pack_summary
+    from sneakernet.packer import PackSummary
+
+    summary = PackSummary(
+        shipment="0" * 32, fingerprint="1" * 64, drives=[], resumed_drives=2, continued_drives=1, kept_segments=3,
+        kept_bytes=5_000_000, kept_unfinished_bytes=1_500_000, rewritten_bytes=250_000,
+    )  # fmt: skip
+    print_pack_summary(summary, quiet=False)
+    assert (
+        "  resumed: 2 finished drives kept, 3 complete segments kept on 1 unfinished drive (5 MB kept, 250 KB written "
+        "again)\n"
+    ) in capsys.readouterr().out
