@@ -23,8 +23,9 @@ are what is measured, not the machine's one disk, which every simulated drive wo
 
 Each step's aggregate rate is the dataset's bytes over the step's wall time, reported with its multiple of the one
 drive's write (pack) or read (verify, restore) rate; and its peak memory, sampled every 50 ms over the command's
-whole process tree (with lanes, the pack's fork server and lane processes): the largest sum of their RSS (pages
-shared by forked processes counted in each) and the largest single process. Results go to ``--out`` (JSON) and
+whole process tree (with lanes, the pack's lane processes): the largest sum of their RSS (pages shared by forked
+processes counted in each), the largest single process, and the largest sum of their PSS (each shared page divided
+among its sharers: the memory the step takes). Results go to ``--out`` (JSON) and
 stdout. Nothing of this runs in the test suite.
 """
 
@@ -127,17 +128,20 @@ def drop_caches() -> None:
         raise SystemExit(f"cannot drop the page cache ({exc.strerror}): run as root") from exc
 
 
-def timed(command: list[str]) -> tuple[float, int, int]:
-    """Seconds of ``command``, and the peak of its process tree's RSS: the largest sum, the largest process."""
+def timed(command: list[str]) -> tuple[float, int, int, int]:
+    """Seconds of ``command``, and the peaks of its process tree's memory: the largest sum of RSS, the largest
+    process's RSS, the largest sum of PSS (shared pages divided among the processes sharing them; 0 unless root)."""
     started = time.monotonic()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    peaks = [0, 0]
+    peaks = [0, 0, 0]
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(0.05):
-            sizes = tree_rss(process.pid)
+            pids = process_tree(process.pid)
+            sizes = [rss(pid) for pid in pids]
             peaks[0], peaks[1] = max(peaks[0], sum(sizes)), max([peaks[1], *sizes])
+            peaks[2] = max(peaks[2], sum(pss(pid) for pid in pids))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -148,30 +152,47 @@ def timed(command: list[str]) -> tuple[float, int, int]:
     if process.returncode != 0:
         said = output.decode(errors="replace")[-2000:]
         raise SystemExit(f"{' '.join(command)} failed ({process.returncode}): {said}")
-    return seconds, peaks[0], peaks[1]
+    return seconds, peaks[0], peaks[1], peaks[2]
 
 
-def tree_rss(root: int) -> list[int]:
-    """The RSS in bytes of ``root`` and every process descended from it (from /proc)."""
+def process_tree(root: int) -> list[int]:
+    """``root`` and every process descended from it (from /proc)."""
     parents: dict[int, int] = {}
-    rss: dict[int, int] = {}
     for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as handle:
-                fields = handle.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(name)] = int(fields[1])
-        rss[int(name)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as handle:
+                    parents[int(name)] = int(handle.read().rsplit(b")", 1)[1].split()[1])
+            except OSError:
+                continue
     tree, frontier = {root}, [root]
     while frontier:
         parent = frontier.pop()
         children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
         tree.update(children)
         frontier.extend(children)
-    return [rss[pid] for pid in tree if pid in rss]
+    return sorted(tree)
+
+
+def rss(pid: int) -> int:
+    """``pid``'s resident set in bytes (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return int(handle.read().rsplit(b")", 1)[1].split()[21]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
+def pss(pid: int) -> int:
+    """``pid``'s proportional set in bytes (its pages, each shared one divided by its sharers; 0 if unreadable)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def probe(drive: Path, size: int) -> tuple[float, float]:
@@ -249,7 +270,7 @@ def measure(args: argparse.Namespace, workdir: Path, data: Path, size: int) -> d
     tool = sneakernet()
     subprocess.run([tool, "--version"], check=True, stdout=subprocess.DEVNULL)
     restore_into = workdir / "restore"
-    times: dict[str, list[tuple[float, int, int]]] = {}
+    times: dict[str, list[tuple[float, int, int, int]]] = {}
     rates: list[tuple[float, float]] = []
     steps = args.steps.split(",")
     drive_size = parse_size(args.drive_size) if args.drive_size else None
@@ -313,6 +334,7 @@ def measure(args: argparse.Namespace, workdir: Path, data: Path, size: int) -> d
             "x_one_drive": round(rate / base, 2),
             "peak_rss_tree_mb": round(max(run[1] for run in runs) / 1e6),
             "peak_rss_process_mb": round(max(run[2] for run in runs) / 1e6),
+            "peak_pss_tree_mb": round(max(run[3] for run in runs) / 1e6),
         }
     return report
 

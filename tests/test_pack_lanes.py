@@ -303,6 +303,14 @@ def _take_numbers(counter: object, out: object) -> None:
         out.put(numbers.take())  # type: ignore[attr-defined]
 
 
+def test_many_lanes_keep_fewer_chunks_in_flight_each() -> None:
+    from sneakernet.packer.coordinator import FULL_PIPELINE_LANES, lane_in_flight
+
+    assert lane_in_flight(FULL_PIPELINE_LANES, 1) is None  # a pack alone's pipeline
+    assert lane_in_flight(FULL_PIPELINE_LANES + 1, 1) == 2
+    assert lane_in_flight(10, 2) == 3
+
+
 def test_drive_numbers_taken_by_several_processes_are_unique() -> None:
     context = multiprocessing.get_context("spawn")
     counter = context.Value("q", 3)

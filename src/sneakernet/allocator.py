@@ -27,6 +27,22 @@ TRIM_THRESHOLD = 256 * 2**20
 @functools.cache
 def keep_freed_buffers() -> bool:
     """Set the thresholds (once); False where the C library has no ``mallopt`` (not glibc) or refuses them."""
+    return _thresholds(MMAP_THRESHOLD, TRIM_THRESHOLD)
+
+
+#: A lane among many (pack --at-once N, packer/coordinator.py FULL_PIPELINE_LANES): a chunk buffer freed goes
+#: back to the kernel at once, so that each of N processes does not keep a heap of freed buffers.
+LANE_MMAP_THRESHOLD = 1 * 2**20
+LANE_TRIM_THRESHOLD = 1 * 2**20
+
+
+def give_back_freed_buffers() -> bool:
+    """Undo :func:`keep_freed_buffers` for this process (a lane forked from the command line, one of many):
+    buffers of a chunk's size are mapped and unmapped again; False where ``mallopt`` is missing or refuses."""
+    return _thresholds(LANE_MMAP_THRESHOLD, LANE_TRIM_THRESHOLD)
+
+
+def _thresholds(mmap_threshold: int, trim_threshold: int) -> bool:
     try:
         # The process's own symbols, the C library's among them: ctypes.util.find_library("c") would cost more
         # than a plan's walk (it imports subprocess and may run ldconfig).
@@ -35,4 +51,4 @@ def keep_freed_buffers() -> bool:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
-    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    return bool(mallopt(_M_MMAP_THRESHOLD, mmap_threshold)) and bool(mallopt(_M_TRIM_THRESHOLD, trim_threshold))

@@ -75,3 +75,25 @@ def test_chunks_in_flight_are_counted_not_items() -> None:
     for number in range(10):
         items += [chunk(number), *(f"file {number}.{k}" for k in range(300))]
     assert sum(encoded is not None for _, encoded in encode_in_order(iter(items), side_by_side, workers=2)) == 10
+
+
+@pytest.mark.parametrize("in_flight", [1, 2, 3])
+def test_in_flight_caps_the_chunks_read_but_not_yet_written(in_flight: int) -> None:
+    """A lane among many keeps ``in_flight`` chunks being encoded or waiting for the writer (one more gets in before
+    the window waits), one batch read ahead and the one waiting to be handed over: never more chunks out of the
+    reader than that, however slow the writer (without ``in_flight``, one worker: up to 8)."""
+    produced = consumed = 0
+    most = 0
+
+    def produce() -> Iterator[object]:
+        nonlocal produced, most
+        for number in range(40):
+            produced += 1
+            most = max(most, produced - consumed)
+            yield chunk(number, bytes(1000))
+
+    for _ in encode_in_order(produce(), lambda raw: encode(raw, ChunkCodec(1)), workers=1, in_flight=in_flight):
+        consumed += 1
+        threading.Event().wait(0.002)  # a slow writer: the reader runs as far ahead as it may
+    assert consumed == 40
+    assert most <= in_flight + 3

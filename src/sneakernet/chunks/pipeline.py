@@ -72,23 +72,25 @@ def read_ahead(items: Iterator[Any], batches: int) -> Generator[Any, None, None]
 
 
 def encode_in_order(
-    items: Iterator[Any], encoder: Callable[[RawChunk], EncodedChunk], workers: int
+    items: Iterator[Any], encoder: Callable[[RawChunk], EncodedChunk], workers: int, in_flight: int | None = None
 ) -> Iterator[tuple[Any, EncodedChunk | None]]:
     """Each item of the stream in order, a :class:`RawChunk` with its encoding (``encoder`` run on a pool of
     ``workers`` threads), anything else with None.
 
     Three stages overlap: a thread produces ``items`` (:func:`read_ahead`), the pool encodes, and the caller
-    consumes; at most a few chunks per worker are in flight, so memory stays flat.
+    consumes; at most a few chunks per worker are in flight, so memory stays flat. ``in_flight`` caps the chunks
+    being encoded or waiting to be consumed, with one read ahead (a lane among many: their memory adds up).
     """
     window: deque[tuple[Any, Future[EncodedChunk] | None]] = deque()
     # Enough chunks in flight to keep every worker busy while the writer waits on the oldest one. Chunks are
     # counted, not items: a chunk of small files comes with a record for each file, and counting those would
     # leave one chunk in flight at a time (measured: the encode pool idle half the time on 400 KB images).
-    limit = workers + 2
+    limit = in_flight or workers + 2
+    batches = 1 if in_flight else limit
     encoding = 0
     with (
         ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sneakernet-encode") as pool,
-        contextlib.closing(read_ahead(items, limit)) as ahead,
+        contextlib.closing(read_ahead(items, batches)) as ahead,
     ):
         for item in ahead:
             if isinstance(item, RawChunk):

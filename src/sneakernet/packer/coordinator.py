@@ -296,6 +296,18 @@ def lane_options(options: PackOptions, lanes: int) -> PackOptions:
     return replace(options, threads=max(1, (os.cpu_count() or 1) // lanes))
 
 
+#: Lanes up to which each keeps a pack alone's chunks in flight (its workers + 2, as many read ahead) and its heap
+#: of freed chunk buffers (allocator.keep_freed_buffers); with more, each keeps its workers + 1, reads one ahead
+#: and gives freed buffers back (allocator.give_back_freed_buffers). Measured, 400 MB onto 10 drives at once in a
+#: tmpfs, 4 MiB chunks: the processes' PSS summed at its peak 470 MB with neither, 285 MB with both.
+FULL_PIPELINE_LANES = 2
+
+
+def lane_in_flight(lanes: int, workers: int) -> int | None:
+    """The chunks a lane keeps in flight (None: as a pack alone) when ``lanes`` lanes of ``workers`` run at once."""
+    return None if lanes <= FULL_PIPELINE_LANES else workers + 1
+
+
 def lane_tasks(
     ranges: list[LaneRange], spool: str, source: str, options: PackOptions, drives: LaneDrives, shipment: str,
     created: str, catalog_size: int, work_dir: str, open_store: Callable[[str], DriveStore] = LocalStore,
@@ -303,12 +315,14 @@ def lane_tasks(
 ) -> list[LaneTask]:  # fmt: skip
     """One task per lane; each lane's catalog entry lines go to ``work_dir/lane-N.entries``."""
     per_lane = lane_options(options, len(ranges))
+    in_flight = lane_in_flight(len(ranges), per_lane.workers)
 
     def task(r: LaneRange) -> LaneTask:
         return LaneTask(
             lane=r.lane, start=r.start, stop=r.stop, spool=spool, source=source, options=per_lane, drives=drives,
             shipment=shipment, created=created, catalog_size=catalog_size,
             entries_path=os.path.join(work_dir, f"lane-{r.lane}.entries"), open_store=open_store, parity=parity,
+            in_flight=in_flight,
         )  # fmt: skip
 
     return [task(r) for r in ranges]

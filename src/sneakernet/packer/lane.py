@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import errors
+from ..allocator import give_back_freed_buffers
 from ..drive.accumulator import AccumulatorSpec, ParityAccumulator
 from ..errors import DestinationError, SneakernetError
 from ..format import DriveLabel, drive_label
@@ -95,6 +96,9 @@ class LaneTask:
     parity: AccumulatorSpec | None = None
     #: A resumed pack: the drives of this lane the interrupted one left (lane_resume.py).
     resume: LaneResume | None = None
+    #: Chunks the lane's pipeline keeps in flight, fewer than a pack alone's when many lanes share the memory
+    #: (coordinator.lane_in_flight); None: a pack alone's.
+    in_flight: int | None = None
 
 
 @dataclass(frozen=True)
@@ -268,6 +272,10 @@ def pack_lane(task: LaneTask) -> LaneResult:
 def run_lane(task: LaneTask, numbers: DriveNumbers, progress: Progress) -> LaneResult:
     """One lane end to end, in this process: what :func:`pack_lane` runs."""
     result = LaneResult(task.lane)
+    if task.in_flight is not None:
+        # One of many lanes: no heap of freed chunk buffers kept in each (a forked lane inherits the command
+        # line's keep_freed_buffers).
+        give_back_freed_buffers()
     options = task.options
     with open(task.entries_path, "w+b") as lines:
         writer = ShipmentWriter(
@@ -281,8 +289,9 @@ def run_lane(task: LaneTask, numbers: DriveNumbers, progress: Progress) -> LaneR
         try:
             replayed = _take_over(task, writer, result) if task.resume is not None else None
             result.tally, result.chunks = run_pipeline(
-                LocalSource(task.source), entries, writer, options, progress, replayed, hardlinks=hardlinks
-            )
+                LocalSource(task.source), entries, writer, options, progress, replayed, hardlinks=hardlinks,
+                in_flight=task.in_flight,
+            )  # fmt: skip
             writer.finish()
         except (SneakernetError, OSError) as exc:
             writer.abort()

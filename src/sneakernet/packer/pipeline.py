@@ -28,6 +28,7 @@ def run_pipeline(
     replayed: Iterator[Replayed] | None = None,
     hardlinks: dict[tuple[int, int], bytes] | None = None,
     codec: ChunkCodec | None = None,
+    in_flight: int | None = None,
 ) -> tuple[ReadTally, int]:
     """Three stages that overlap: a thread reads the source (and hashes whole files), a pool encodes chunks, and
     this thread writes in order; at most a few chunks per worker are in flight, so memory stays flat.
@@ -38,6 +39,9 @@ def run_pipeline(
     packing goes on for real.
     ``hardlinks`` (a lane: the first names of hard-linked files met in the walk before the lane's entries) makes
     a further name of one of those a hard link to it.
+
+    ``in_flight`` caps the chunks in flight (:func:`~sneakernet.chunks.pipeline.encode_in_order`; a lane among
+    many).
 
     Returns what the reader counted (read once its thread has ended) and the number of chunks in the shipment.
     """
@@ -53,7 +57,7 @@ def run_pipeline(
         chunks = replay(items, reader, replayed, writer.paths, writer.keep)
     files: dict[int, str] = {}
     codec = codec or ChunkCodec(options.level)  # an encrypted pack's seals each frame, in the drive writer
-    for item, encoded in encode_in_order(items, partial(encode, codec=codec), options.workers):
+    for item, encoded in encode_in_order(items, partial(encode, codec=codec), options.workers, in_flight):
         write_item(writer, item, encoded, files)
         chunks += encoded is not None
     return tally, chunks
