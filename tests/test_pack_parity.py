@@ -24,6 +24,7 @@ from conftest import invoke_cli as run
 from sneakernet import PackOptions, pack, verify
 from sneakernet.drive.stream import StoredStream
 from sneakernet.packer.parity import ParityOptions, add_parity
+from test_swap import Dock as SwapDock
 
 pytest.importorskip("numpy")
 
@@ -132,7 +133,7 @@ def test_pack_parity_text_summary_names_the_parity_drives(tree: Path, tmp_path: 
         (("--out", "{out}", "--drive-size", "1MB", "--parity", "1", "--segment-size", "5MiB"), "multiple of the 4MiB"),
         (("--out", "{out}", "--drive-size", "1MB", "--parity-dir", "{out}"), "go with --parity M"),
         (("--drive", "{d1}", "--parity", "2", "--parity-drive", "{p1}", "--parity-dir", "{out}"), "needs 2 parity"),
-        (("--drive", "{d1}", "--swap", "--parity", "1", "--parity-dir", "{out}"), "--swap"),
+        (("--drive", "{d1}", "--swap", "--parity", "1", "--parity-drive", "{p1}", "--parity-dir", "{out}"), "no "),
     ],
 )
 def test_pack_parity_refusals_are_one_line_exit_2(
@@ -210,3 +211,85 @@ def test_resume_of_a_killed_pack_with_parity_finishes_the_parity(tree: Path, tmp
         assert same_files(out / drive.name, drive) == []
     report = verify([str(d) for d in sorted(out.iterdir())], expected_fingerprint=summary.fingerprint)
     assert report.ok
+
+
+class Dock(SwapDock):
+    """test_swap's dock (each call files the drive in and puts a new, empty one at the mount point), which also
+    swaps in parity drives and keeps what it was asked for."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.asked: list[str] = []
+
+    def next_drive(self, number: int, problem: str | None) -> None:
+        self.asked.append(f"drive-{number:04d}")
+        super().next_drive(number, problem)
+
+    def next_parity_drive(self, label: str, problem: str | None) -> None:
+        self.asked.append(label)
+        self._insert()
+
+
+def test_swap_parity_accumulates_locally_and_writes_the_parity_drives_at_the_end(tree: Path, tmp_path: Path) -> None:
+    dock = Dock(tmp_path)
+    work = tmp_path / "parity-work"
+    summary = pack(
+        str(tree), drives=[str(dock.mount)], drive_size=DRIVE, options=PACKING, next_drive=dock.next_drive,
+        next_parity_drive=dock.next_parity_drive, parity=PARITY, parity_dir=str(work),
+        catalog_dir=str(tmp_path / "sender"),
+    )  # fmt: skip
+    data = len(summary.drives)
+    assert data >= 3
+    # Each data drive then each parity drive was asked for in turn at the one mount point.
+    assert dock.asked == [f"drive-{n:04d}" for n in range(2, data + 1)] + ["parity-0001", "parity-0002"]
+    used, rows = dock.drives[:data], dock.drives[data:]
+    assert [d["path"] for d in summary.parity_drives] == [str(dock.mount)] * 2
+    assert [json.loads((r / "drive.json").read_text())["label"] for r in rows] == ["parity-0001", "parity-0002"]
+    assert not work.exists(), "the local rows and manifest copies are removed once the parity drives are written"
+    # The parity drives are those sneakernet parity writes over the data drives (the catalog is the last drive's).
+    created = json.loads((rows[0] / "drive.json").read_text())["created"]
+    add_parity([str(d) for d in used], out=str(tmp_path / "afterwards"), options=PARITY, created=created)
+    for row, path in enumerate(rows, 1):
+        assert same_files(path, tmp_path / "afterwards" / f"parity-{row:04d}") == []
+    # Two drives lost on the way (a data drive and a parity drive): the rest restore the tree.
+    dest = tmp_path / "dest"
+    given = [d for d in used if d != used[1]] + [rows[1]]
+    code, _, stderr = run("restore", *given, "--into", dest)
+    assert code == 0, stderr
+    for path, entry in source_entries(tree).items():
+        if entry.kind == "file":
+            assert (dest / os.fsdecode(path)).read_bytes() == entry.data, path
+
+
+def test_swap_parity_needs_a_parity_dir(tree: Path, tmp_path: Path) -> None:
+    dock = Dock(tmp_path)
+    code, _, stderr = run("pack", tree, "--drive", dock.mount, "--swap", "--parity", "1", "--next-drive-cmd", "true")
+    assert code == 2 and "needs --parity-dir DIR" in stderr and len(stderr.strip().splitlines()) == 1
+    assert os.listdir(dock.drives[0]) == []
+
+
+def test_cli_swap_parity_asks_the_hook_for_each_parity_drive(
+    tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "shelf" / "drive-0001").mkdir(parents=True)
+    (tmp_path / "mnt").symlink_to(tmp_path / "shelf" / "drive-0001")
+    hook = tmp_path / "next-drive.sh"
+    hook.write_text(
+        "#!/bin/sh\nset -e\n"
+        f'mkdir "{tmp_path}/shelf/$SNEAKERNET_DRIVE_LABEL"\n'
+        f'ln -sfn "{tmp_path}/shelf/$SNEAKERNET_DRIVE_LABEL" "{tmp_path}/mnt"\n'
+    )
+    hook.chmod(0o755)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    code, stdout, stderr = run(
+        "pack", tree, "--drive", tmp_path / "mnt", "--swap", "--next-drive-cmd", hook, "--drive-size", str(DRIVE),
+        "--chunk-size", "64KiB", "--segment-size", "4MiB", "--reserve", "0", "--parity", "1",
+        "--parity-dir", tmp_path / "work", "--json",
+    )  # fmt: skip
+    assert code == 0, stderr
+    summary = json.loads(stdout)
+    shelf = sorted(p.name for p in (tmp_path / "shelf").iterdir())
+    assert shelf == [d["label"] for d in summary["drives"]] + ["parity-0001"]
+    code, out, _ = run("verify", *sorted((tmp_path / "shelf").iterdir()))
+    assert code == 0, out
+    assert "shipment: whole" in out

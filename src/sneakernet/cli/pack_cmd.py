@@ -23,7 +23,9 @@ from .progress import ShownProgress, progress_for
 from .render import print_pack_summary
 
 if TYPE_CHECKING:
-    from ..packer import NextDrive, PackSummary
+    from collections.abc import Callable
+
+    from ..packer import NextDrive, NextParityDrive, PackSummary
 
 
 @click.command("pack", cls=Command)
@@ -62,7 +64,8 @@ if TYPE_CHECKING:
     "--parity-dir",
     metavar="DIR",
     help="With --parity: a local directory of M times a drive's size where the parity adds up until the data "
-    "drives are written.  [default with --out: OUT/.parity-accumulating]",
+    "drives are written (needed with --drive and --swap; with --swap the parity drives are then asked for at the "
+    "same mount point).  [default with --out: OUT/.parity-accumulating]",
 )
 @click.option(
     "--drive-size",
@@ -228,12 +231,14 @@ def pack_command(
     tree = source_of(ctx, source, storage_options, pick)
     progress = progress_for("pack", quiet)
     next_drive = _next_drive_asker(next_drive_cmd, progress) if swap else None
+    next_parity_drive = _parity_drive_asker(next_drive_cmd, progress) if swap else None
     if swap and catalog_dir is None:
         catalog_dir = default_catalog_dir()
 
     packing = functools.partial(
         pack, tree, out=out, drives=drives, drive_size=drive_size, options=options, progress=progress,
-        resume=resume, next_drive=next_drive, catalog_dir=catalog_dir, assume_ratio=assume_ratio, at_once=at_once,
+        resume=resume, next_drive=next_drive, next_parity_drive=next_parity_drive, catalog_dir=catalog_dir,
+        assume_ratio=assume_ratio, at_once=at_once,
         encryption=encryption, parity=pick("parity", parity), parity_drives=pick("parity_drives", parity_drives),
         parity_dir=pick("parity_dir", parity_dir),
     )  # fmt: skip
@@ -268,30 +273,52 @@ def default_catalog_dir() -> str:
 def _next_drive_asker(command: str | None, progress: ShownProgress | None) -> NextDrive:
     """How --swap gets the next drive: a hook command, or a question on the terminal. Either way the progress
     bar steps aside (the question starts on its own line) and its clock stops while the drive is swapped."""
+    ask = _drive_asker(command, progress)
 
-    def by_command(number: int, problem: str | None) -> None:
+    def next_drive(number: int, problem: str | None) -> None:
+        env = {"SNEAKERNET_DRIVE_NUMBER": str(number), "SNEAKERNET_DRIVE_LABEL": f"drive-{number:04d}"}
+        ask(f"drive {number}", env, f"Drive {number - 1} is full and finished. Put in drive {number}", problem)
+
+    return next_drive
+
+
+def _parity_drive_asker(command: str | None, progress: ShownProgress | None) -> NextParityDrive:
+    """How --swap --parity gets each parity drive once the data drives are done, as :func:`_next_drive_asker`
+    gets data drives (the hook sees SNEAKERNET_DRIVE_LABEL=parity-NNNN)."""
+    ask = _drive_asker(command, progress)
+
+    def next_parity_drive(label: str, problem: str | None) -> None:
+        prompt = f"The data drives are finished. Put in an empty drive for {label}"
+        ask(label, {"SNEAKERNET_DRIVE_LABEL": label}, prompt, problem)
+
+    return next_parity_drive
+
+
+def _drive_asker(
+    command: str | None, progress: ShownProgress | None
+) -> Callable[[str, dict[str, str], str, str | None], None]:
+    """Asks for a drive (``what``, as messages name it): runs the hook command with ``env`` added, or asks
+    ``prompt`` on the terminal."""
+
+    def by_command(what: str, env: dict[str, str], prompt: str, problem: str | None) -> None:
         assert command is not None
         if problem is not None:
-            raise DestinationError(f"after --next-drive-cmd, drive {number} is not ready: {problem}")
-        env = {**os.environ, "SNEAKERNET_DRIVE_NUMBER": str(number)}
+            raise DestinationError(f"after --next-drive-cmd, {what} is not ready: {problem}")
         import subprocess
 
         with progress.paused() if progress else contextlib.nullcontext():
-            result = subprocess.run(command, shell=True, env=env)
+            result = subprocess.run(command, shell=True, env={**os.environ, **env})
         if result.returncode != 0:
-            raise DestinationError(f"--next-drive-cmd exited with {result.returncode} for drive {number}: stopped")
+            raise DestinationError(f"--next-drive-cmd exited with {result.returncode} for {what}: stopped")
 
-    def by_terminal(number: int, problem: str | None) -> None:
+    def by_terminal(what: str, env: dict[str, str], prompt: str, problem: str | None) -> None:
         if not sys.stdin.isatty():
             raise UsageError("--swap asks for each drive on the terminal: run it on one, or give --next-drive-cmd")
         with progress.paused() if progress else contextlib.nullcontext():
             if problem:
                 click.echo(f"sneakernet: {problem}", err=True)
-            answer = click.prompt(
-                f"Drive {number - 1} is full and finished. Put in drive {number} and press Enter (q to stop)",
-                default="", show_default=False, err=True,
-            )  # fmt: skip
+            answer = click.prompt(f"{prompt} and press Enter (q to stop)", default="", show_default=False, err=True)
         if answer.strip().lower() == "q":
-            raise DestinationError(f"stopped before drive {number}: the drives so far are finished and checkable")
+            raise DestinationError(f"stopped before {what}: the drives so far are finished and checkable")
 
     return by_command if command else by_terminal

@@ -38,7 +38,7 @@ from .lane_resume import ResumeTally, find_lane_drives, keep_next_drive
 from .parity import ParityOptions
 from .pipeline import run_pipeline
 from .resume import FinishedDrives, find_finished
-from .same_pass import finish_parity, prepare_parity
+from .same_pass import NextParityDrive, finish_parity, keep_catalog, keep_covered, prepare_parity
 from .shipment import ShipmentWriter
 from .summary import PackSummary
 from .targets import DriveTargets, NextDrive
@@ -68,6 +68,7 @@ def pack(
     parity_drives: Sequence[str] = (),
     parity_dir: str | None = None,
     cluster: DaskLanes | None = None,
+    next_parity_drive: NextParityDrive | None = None,
 ) -> PackSummary:
     """Pack the tree at ``source`` into ``out/drive-NNNN`` directories of ``drive_size`` bytes, or onto the
     mounted ``drives`` in order (each up to its free space or ``drive_size``, whichever is smaller).
@@ -107,7 +108,9 @@ def pack(
     With ``parity`` M, M parity drives are written too (docs/format.md 19.7, 19.10; same_pass.py), their parity added
     up while the data drives are written: ``out/parity-NNNN``, or the mounted ``parity_drives`` (then ``parity_dir``,
     a local directory of M times a drive's stored bytes, holds the parity until the data drives are done). They are
-    the drives ``sneakernet parity`` writes for these data drives (``summary.parity_drives``).
+    the drives ``sneakernet parity`` writes for these data drives (``summary.parity_drives``). With ``next_drive``
+    (one dock) and ``parity_dir``, the parity drives are swapped in after the last data drive, each asked for with
+    ``next_parity_drive(label, problem)`` (default: ``next_drive`` with the numbers after the data drives').
 
     With ``cluster`` (:class:`~sneakernet.packer.cluster.DaskLanes`), the lanes are Dask tasks on its workers
     (packer/cluster.py): one lane per worker onto ``out`` or ``drives`` (which every worker sees; ``at_once`` N
@@ -148,7 +151,7 @@ def pack(
     targets = None if hosts else DriveTargets(out, drives, drive_size, options.reserve, resume, next_drive)
     same_pass = prepare_parity(
         parity, out=out, parity_drives=parity_drives, parity_dir=parity_dir, segment_size=options.segment_size,
-        resume=resume, swap=next_drive is not None,
+        resume=resume, swap=drives[0] if next_drive is not None and drives else None,
     )  # fmt: skip
     # A local directory by the name LocalSource (a test swaps it here), a URL through io/remote.py.
     tree = LocalSource(source) if isinstance(source, str | os.PathLike) and not is_url(source) else open_source(source)
@@ -216,6 +219,10 @@ def pack(
         writer.progress = progress
         writer.sealing = sealing
         writer.parity = same_pass.accumulator() if same_pass is not None else None
+        kept: list[str] = []  # --swap --parity: each data drive's manifest, kept as it leaves the dock
+        if same_pass is not None and same_pass.swap:
+            swapping = same_pass
+            writer.on_finished = lambda drive, label: kept.append(keep_covered(swapping, drive.store, label.label))
         progress.start(totals.unique_bytes)
         try:
             codec = ChunkCodec(options.level, CIPHER if sealing is not None else None)
@@ -275,7 +282,15 @@ def pack(
             copy_catalog(stores[-1], catalog_copy)
     finally:
         writer.catalog_lines.close()
-    parity_results = finish_parity(same_pass, drive_paths, writer.labels[0].created) if same_pass else []
+    parity_results = []
+    if same_pass is not None and same_pass.swap:
+        assert next_drive is not None
+        count = len(writer.labels)
+        ask = next_parity_drive or (lambda label, problem: next_drive(count + int(label.rsplit("-", 1)[1]), problem))
+        catalog = keep_catalog(same_pass, stores[-1])
+        parity_results = finish_parity(same_pass, kept, writer.labels[0].created, catalog=catalog, next_drive=ask)
+    elif same_pass is not None:
+        parity_results = finish_parity(same_pass, drive_paths, writer.labels[0].created)
     return PackSummary(
         shipment=shipment,
         fingerprint=shipment_fingerprint,
@@ -358,4 +373,4 @@ def _drive_summaries(paths: list[str], writer: ShipmentWriter) -> list[dict[str,
     ]
 
 
-__all__ = ["NextDrive", "PackOptions", "PackSummary", "pack"]
+__all__ = ["NextDrive", "NextParityDrive", "PackOptions", "PackSummary", "pack"]

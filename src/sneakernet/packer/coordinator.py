@@ -402,7 +402,7 @@ class Lanes:
         tasks = lane_tasks(
             self.ranges, self.spool, os.fsdecode(self.source.root), self.options, drives, self.shipment,
             self.created, self.catalog_size, self.work, self.open_store,
-            self.parity.spec if self.parity is not None else None,
+            self.parity.lane_spec if self.parity is not None else None,
         )  # fmt: skip
         if self.found is None:
             return tasks

@@ -16,13 +16,20 @@ not fit one group: a resumed pack (what a stopped pack had added is unknown), or
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
-from collections.abc import Sequence
+import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..drive.accumulator import AccumulatorSpec, ParityAccumulator, empty_rows, remove_rows
+from ..drive.catalog import copy_catalog
 from ..errors import DestinationError, UsageError
+from ..format import CATALOG_NAME, DRIVE_LABEL_NAME, MANIFEST_NAME, parity_label
+from ..format.parity import COVERED_DIR
+from ..io.atomic import copy_atomic
+from ..io.store import DriveStore
 from ..parity.engine import ParityCode, load_backend
 from ..parity.matrix import MAX_COLUMNS
 from ..progress import NullProgress, Progress
@@ -37,6 +44,7 @@ from .parity import (
     _parity_paths,
     add_parity,
 )
+from .targets import DriveTargets
 
 #: Where parity accumulates by default with --out: a directory of the output, removed once the parity drives are
 #: written.
@@ -56,6 +64,9 @@ class SamePassParity:
     out: str | None = None
     #: A resumed pack: rows from before the stop are not trusted; parity is computed from the drives at the end.
     recompute: bool = False
+    #: One dock (--swap): the parity drives go in one after another at the data drives' mount point, and the
+    #: data drives' drive.json and manifest are kept in the work directory as each is finished.
+    swap: bool = False
 
     @property
     def lane_spec(self) -> AccumulatorSpec | None:
@@ -75,23 +86,20 @@ def prepare_parity(
     parity_dir: str | None,
     segment_size: int,
     resume: bool,
-    swap: bool,
+    swap: str | None,
 ) -> SamePassParity | None:
     """Check pack's parity options and the parity drives before anything is written; None without parity.
 
     ``parity`` is M (parity segments of pack's ``segment_size``) or the options of ``sneakernet parity``. With --out
     the parity drives are OUT/parity-NNNN and the rows accumulate in OUT/.parity-accumulating (or ``parity_dir``);
     with --drive they are ``parity_drives`` (M mounted, empty drives) and the rows accumulate in ``parity_dir``, a
-    local directory with room for M times a data drive's stored bytes."""
+    local directory with room for M times a data drive's stored bytes. With ``swap`` (the one mount point of a
+    --swap pack) they are swapped in there after the last data drive, and ``parity_dir`` also keeps each data
+    drive's drive.json and manifest as it is finished (the parity drives' ``covered/`` copies)."""
     if not parity:
         if parity_drives or parity_dir:
             raise UsageError("--parity-drive and --parity-dir go with --parity M")
         return None
-    if swap:
-        raise UsageError(
-            "pack --parity with --swap (one dock) is not supported yet: pack, then add the parity drives with "
-            "sneakernet parity DRIVE... --drive PATH"
-        )
     if isinstance(parity, ParityOptions):
         options = dataclasses.replace(parity, resume=resume)
     else:
@@ -107,7 +115,16 @@ def prepare_parity(
             "pack --parity puts the data drives in groups of 251: add smaller groups with sneakernet parity"
         )
     m = options.parity
-    if out is not None:
+    if swap is not None:
+        if parity_drives or parity_dir is None:
+            raise UsageError(
+                "pack --parity --swap needs --parity-dir DIR, a local directory with room for M times a drive's stored "
+                "bytes (the parity drives are swapped in at the same mount point after the data drives: no "
+                "--parity-drive)"
+            )
+        targets = [swap] * m
+        work = parity_dir
+    elif out is not None:
         if parity_drives:
             raise UsageError("with --out the parity drives are OUT/parity-NNNN: --parity-drive goes with --drive")
         targets = _parity_paths(out, (), m)
@@ -120,11 +137,11 @@ def prepare_parity(
             )
         targets = _parity_paths(None, parity_drives, m)
         work = parity_dir
-    finished = tuple(_finished(path, resume) for path in targets)
+    finished = tuple(False for _ in targets) if swap else tuple(_finished(path, resume) for path in targets)
     spec = AccumulatorSpec(work, m, options.block_size)
     if not resume:
         _empty_rows(spec)
-    return SamePassParity(spec, tuple(targets), finished, options, out, recompute=resume)
+    return SamePassParity(spec, tuple(targets), finished, options, out, recompute=resume, swap=swap is not None)
 
 
 def _empty_rows(spec: AccumulatorSpec) -> None:
@@ -134,13 +151,30 @@ def _empty_rows(spec: AccumulatorSpec) -> None:
         raise DestinationError(f"cannot make the parity work directory {spec.path}: {exc.strerror}") from exc
 
 
+#: Asked for the next parity drive at a swapping pack's mount point: ``(label, problem with what is mounted or
+#: None)``; returns once an empty drive is there, or raises to stop.
+NextParityDrive = Callable[[str, "str | None"], None]
+
+
 def finish_parity(
-    parity: SamePassParity, data_drives: Sequence[str], created: str, progress: Progress | None = None
+    parity: SamePassParity,
+    data_drives: Sequence[str],
+    created: str,
+    progress: Progress | None = None,
+    catalog: str | None = None,
+    next_drive: NextParityDrive | None = None,
 ) -> list[ParityDriveResult]:
     """Write the parity drives once every data drive and the catalog are: from the accumulated rows, or (a resumed
-    pack, more than one group) computed from the data drives as ``sneakernet parity`` does."""
+    pack, more than one group) computed from the data drives as ``sneakernet parity`` does. ``catalog``: the
+    catalog's file when the data drives given carry none (--swap: ``data_drives`` are then the copies kept in the
+    work directory, and each parity drive is asked for with ``next_drive`` before it is written)."""
     progress = progress or NullProgress()
     if parity.recompute or len(data_drives) > parity.options.group_size:
+        if parity.swap:
+            raise UsageError(
+                "a --swap pack's parity is added up as it packs, over at most 251 data drives: add the parity of "
+                "more with sneakernet parity DRIVE... once the data drives can be mounted together"
+            )
         summary = add_parity(
             data_drives,
             out=parity.out,
@@ -152,18 +186,64 @@ def finish_parity(
         remove_rows(parity.spec)
         return summary.drives
     readers = _data_drives(data_drives)
-    catalog = _catalog_on(readers)
+    catalog = catalog or _catalog_on(readers)
     catalog_blake3 = _check_catalog(catalog, readers)
+    code = ParityCode(len(readers), parity.options.parity, load_backend())
+    # With one dock each parity drive is written alone once it is in place; else all at once.
+    passes = [[row] for row in range(parity.options.parity)] if parity.swap else [list(range(parity.options.parity))]
     accumulator = ParityAccumulator(parity.spec, adding=False)
+    drives: list[ParityDriveResult] = []
     try:
-        group = _Group(1, readers, list(parity.targets), list(parity.finished), 0, parity.options, created)
-        code = ParityCode(len(readers), parity.options.parity, load_backend())
-        drives = group.write(code, progress, accumulated=accumulator)
-        group.finish(catalog, catalog_blake3)
+        for rows in passes:
+            finished = [row not in rows or parity.finished[row] for row in range(parity.options.parity)]
+            if parity.swap:
+                assert next_drive is not None, "a --swap pack asks for its parity drives"
+                _swap_in(parity.targets[rows[0]], parity_label(rows[0] + 1), next_drive)
+                # A reader reads its manifest from the copy it last pinned, on the parity drive gone from the dock.
+                readers = _data_drives(data_drives)
+            group = _Group(1, readers, list(parity.targets), finished, 0, parity.options, created)
+            written = group.write(code, progress, accumulated=accumulator)
+            group.finish(catalog, catalog_blake3)
+            drives += [written[row] for row in rows]
     finally:
         accumulator.close()
+    if parity.swap:  # the kept manifests and catalog: every parity drive now holds its own copies
+        shutil.rmtree(os.path.join(parity.spec.path, COVERED_DIR), ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(parity.spec.path, CATALOG_NAME))
     remove_rows(parity.spec)
     return drives
 
 
-__all__ = ["SamePassParity", "finish_parity", "prepare_parity"]
+def _swap_in(mount: str, label: str, next_drive: NextParityDrive) -> None:
+    """Have an empty drive put in at ``mount`` for the parity drive ``label``: ask until one is there."""
+    problem: str | None = None
+    while True:
+        next_drive(label, problem)
+        problem = DriveTargets.not_ready(mount)
+        if problem is None:
+            return
+
+
+def keep_covered(parity: SamePassParity, store: DriveStore, label: str) -> str:
+    """Keep a swapped drive's drive.json and manifest in the work directory (``covered/LABEL``), where the parity
+    drives' ``covered/`` copies are taken from once the data drives are gone from the dock; its path."""
+    path = os.path.join(parity.spec.path, COVERED_DIR, label)
+    try:
+        os.makedirs(path, exist_ok=True)
+        for name in (MANIFEST_NAME, DRIVE_LABEL_NAME):
+            with store.open(name) as original:
+                copy_atomic(original, os.path.join(path, name))
+    except OSError as exc:
+        raise DestinationError(f"cannot keep {label}'s manifest in {parity.spec.path}: {exc.strerror}") from exc
+    return path
+
+
+def keep_catalog(parity: SamePassParity, store: DriveStore) -> str:
+    """The catalog of a swapped pack's last drive, copied into the work directory for the parity drives."""
+    path = os.path.join(parity.spec.path, CATALOG_NAME)
+    copy_catalog(store, path)
+    return path
+
+
+__all__ = ["NextParityDrive", "SamePassParity", "finish_parity", "keep_catalog", "keep_covered", "prepare_parity"]

@@ -131,6 +131,9 @@ class ShipmentWriter:
         self.sealing: ShipmentSealing | None = None
         #: pack --parity: the parity accumulated from every drive's stored bytes as they are written (19.10).
         self.parity: ParityAccumulator | None = None
+        #: Called with each drive's writer and label once the drive is finished (a swapping pack keeps its
+        #: manifest for the parity drives before the drive leaves the dock).
+        self.on_finished: Callable[[DriveWriter, DriveLabel], None] | None = None
         #: A resumed lane's unfinished drive, while it is opened again and its kept records written again.
         self._reopen: KeptDrive | None = None
         self._keeping = False
@@ -367,6 +370,8 @@ class ShipmentWriter:
             label.label, self.drive.path, label.segments, label.stored_bytes, label.raw_bytes,
         )  # fmt: skip
         self.checksums.append(self.drive.checksums)
+        if self.on_finished is not None:
+            self.on_finished(self.drive, label)
         self.drive = None
 
     def _open_number(self) -> int:

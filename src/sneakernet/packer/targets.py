@@ -116,13 +116,14 @@ class DriveTargets:
             asked = time.monotonic()
             self.next_drive(index, problem)
             self.waited += time.monotonic() - asked
-            problem = self._not_ready(self.drives[0])
+            problem = self.not_ready(self.drives[0])
             if problem is None:
                 self._swapped_in = index
                 return
 
     @staticmethod
-    def _not_ready(path: str) -> str | None:
+    def not_ready(path: str) -> str | None:
+        """What keeps the drive at ``path`` from being filled (nothing mounted, not empty, not writable), or None."""
         if not os.path.isdir(path):
             return f"nothing is mounted at {path}"
         if holds_shipment(path):
