@@ -219,10 +219,10 @@ def pack(
         writer.progress = progress
         writer.sealing = sealing
         writer.parity = same_pass.accumulator() if same_pass is not None else None
-        kept: list[str] = []  # --swap --parity: each data drive's manifest, kept as it leaves the dock
+        covered: list[str] = []  # --swap --parity: each data drive's manifest, kept as it leaves the dock
         if same_pass is not None and same_pass.swap:
             swapping = same_pass
-            writer.on_finished = lambda drive, label: kept.append(keep_covered(swapping, drive.store, label.label))
+            writer.on_finished = lambda drive, label: covered.append(keep_covered(swapping, drive.store, label.label))
         progress.start(totals.unique_bytes)
         try:
             codec = ChunkCodec(options.level, CIPHER if sealing is not None else None)
@@ -288,7 +288,7 @@ def pack(
         count = len(writer.labels)
         ask = next_parity_drive or (lambda label, problem: next_drive(count + int(label.rsplit("-", 1)[1]), problem))
         catalog = keep_catalog(same_pass, stores[-1])
-        parity_results = finish_parity(same_pass, kept, writer.labels[0].created, catalog=catalog, next_drive=ask)
+        parity_results = finish_parity(same_pass, covered, writer.labels[0].created, catalog=catalog, next_drive=ask)
     elif same_pass is not None:
         parity_results = finish_parity(same_pass, drive_paths, writer.labels[0].created)
     return PackSummary(
