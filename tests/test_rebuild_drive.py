@@ -5,6 +5,7 @@ reported with the files they hold, nothing wrong ever under a final name."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -17,9 +18,10 @@ from conftest import drive_dirs, make_edge_tree
 from conftest import invoke_cli as run
 from craft import forge_parity
 from sneakernet import PackOptions, pack, verify
+from sneakernet.drive import DriveReader
 from sneakernet.drive.recover import rebuild, repair
 from sneakernet.errors import DestinationError, UsageError
-from sneakernet.format import DRIVE_LABEL_NAME, MANIFEST_NAME
+from sneakernet.format import DRIVE_LABEL_NAME, MANIFEST_NAME, ChunkRecord, SegmentRecord
 from sneakernet.packer.parity import ParityOptions, add_parity
 from sneakernet.parity.engine import installed_backends
 from sneakernet.progress import NullProgress
@@ -330,3 +332,61 @@ def test_an_interrupted_parity_repair_leaves_each_file_old_or_right_and_runs_aga
     assert result.finished and 1 <= result.segments_written <= 6 and result.segments_kept >= 1
     assert files_of(parity[0]) == original
     assert repair(str(parity[0]), given).segments_written == 0
+
+
+def flip_stream(drive: Path, offset: int) -> None:
+    """Flip a bit of the byte at stream offset ``offset`` of ``drive`` (its segments in order)."""
+    for path in sorted((drive / "segments").iterdir()):
+        size = path.stat().st_size
+        if offset < size:
+            data = bytearray(path.read_bytes())
+            data[offset] ^= 0x08
+            path.write_bytes(data)
+            return
+        offset -= size
+    raise AssertionError("past the end of the stream")
+
+
+def test_a_repair_mends_what_it_can_of_a_segment_and_keeps_a_true_overlap_as_it_reads(
+    packed: Path, tmp_path: Path
+) -> None:
+    """One parity drive; drive 2 and drive 3 flipped at the same stream byte (a true overlap: one parity row cannot
+    tell which is wrong), and drive 2 again in the next chunk of that segment: the segment is written again with
+    the second chunk mended and the first as it read, nothing else changed; the run names the first's files."""
+    rng = random.Random(13)
+    (tmp_path / "src").mkdir()
+    for n in range(4):
+        (tmp_path / "src" / f"f{n}").write_bytes(rng.randbytes(800_000))
+    options = PackOptions(chunk_size=64 * 1024, segment_size=400_000, reserve=0)
+    pack(str(tmp_path / "src"), out=str(tmp_path / "ship"), drive_size=1_500_000, options=options)
+    data = drive_dirs(tmp_path / "ship")
+    add_parity([str(d) for d in data], out=str(tmp_path / "ship"), options=ParityOptions(1, BLOCK, 4 * BLOCK))
+    parity = sorted((tmp_path / "ship").glob("parity-*"))
+    reader = DriveReader(str(data[1]))
+    chunks = [r for r in reader.records() if isinstance(r, ChunkRecord)]
+    starts, at = {}, 0
+    for record in reader.records():
+        if isinstance(record, SegmentRecord):
+            starts[record.name] = at
+            at += record.size
+    first, second = next((a, b) for a, b in itertools.pairwise(chunks) if a.segment == b.segment)
+    overlap = starts[first.segment] + first.offset + 5
+    assert json.loads((data[2] / DRIVE_LABEL_NAME).read_bytes())["stored_bytes"] > overlap
+    original = files_of(data[1])
+    flip_stream(data[1], overlap)
+    flip_stream(data[2], overlap)
+    flip_stream(data[1], starts[second.segment] + second.offset + 7)
+    result = repair(str(data[1]), [str(d) for d in [*data, *parity]])
+    assert not result.finished and result.chunks_lost == [first.id] and result.files_lost
+    assert result.segments_written == 1
+    now = files_of(data[1])
+    segment = bytearray(now[first.segment])
+    right = original[first.segment]
+    assert (
+        segment[second.offset : second.offset + second.stored_size]
+        == right[second.offset : second.offset + second.stored_size]
+    )
+    assert [i for i in range(len(right)) if segment[i] != right[i]] == [first.offset + 5]
+    assert {n: c for n, c in now.items() if n != first.segment} == {
+        n: c for n, c in original.items() if n != first.segment
+    }

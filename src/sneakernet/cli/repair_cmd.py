@@ -35,7 +35,8 @@ def repair_command(ctx: click.Context, drive: str, others: tuple[str, ...], as_j
       sneakernet repair shipment/drive-0002 shipment/drive-* shipment/parity-*
 
     Exit codes: 0 repaired (or nothing to repair); 1 chunks that cannot be rebuilt (the files they hold are named;
-    their segments are left as they were); 2 bad arguments; 4 the drive is full.
+    they stay as they read, the other damaged chunks of their segments mended: run repair again once the other
+    drives are repaired); 2 bad arguments; 4 the drive is full.
     """
     from ..drive.recover import repair
 

@@ -126,26 +126,36 @@ class _DriveWriter:
         self.result.segments_written += 1
 
     def _write(self, partial: str, record: SegmentRecord, chunks: list[ChunkRecord], existing: Any) -> bool:
+        """Write segment ``record`` as ``partial``; whether it is to be renamed into place: when whole, or, in a
+        repair, when some damaged chunks were mended and the others that could not be are kept as they read
+        (no byte that was not there before, and fewer wrong ones: a repair run again, once the drives around it
+        are mended too, may mend the rest)."""
         hasher = blake3.blake3()
         position = 0
-        lost = False
+        lost = mended = 0
+        kept_as_read = True
         try:
             with open(partial, "wb") as out:
                 for chunk in chunks:
                     if chunk.offset != position:
                         raise FormatError(f"the chunks of {record.name} do not follow each other at byte {position}")
-                    stored = self._chunk(chunk, existing)
+                    stored, rebuilt = self._chunk(chunk, existing)
                     if stored is None:
-                        lost = True
+                        lost += 1
                         self.result.chunks_lost.append(chunk.id)
-                        stored = bytes(chunk.stored_size)  # keeps the offsets; this segment is never renamed
+                        stored = self._as_read(chunk, existing)
+                        if stored is None:
+                            kept_as_read = False
+                            stored = bytes(chunk.stored_size)  # keeps the offsets; this segment is never renamed
+                    else:
+                        mended += rebuilt
                     out.write(stored)
                     hasher.update(stored)
                     position += chunk.stored_size
                     self.advance(chunk.stored_size)
-                if lost:
+                if lost and not (kept_as_read and mended):
                     return False
-                if position != record.size or hasher.hexdigest() != record.blake3:
+                if not lost and (position != record.size or hasher.hexdigest() != record.blake3):
                     raise FormatError(f"the rebuilt {record.name} does not match its manifest's BLAKE3")
                 out.flush()
                 os.fsync(out.fileno())
@@ -154,22 +164,29 @@ class _DriveWriter:
         self.result.bytes_written += position
         return True
 
-    def _chunk(self, chunk: ChunkRecord, existing: Any) -> bytes | None:
+    def _chunk(self, chunk: ChunkRecord, existing: Any) -> tuple[bytes | None, bool]:
         """The chunk's stored bytes from the segment already there when they match, else rebuilt, or mended where
-        parity says its bytes are wrong (checked)."""
-        if existing is not None:
-            try:
-                data = os.pread(existing.fileno(), chunk.stored_size, chunk.offset)
-            except OSError:
-                data = b""
-            if matches(data, chunk.stored_size, chunk.stored_blake3):
-                return data
+        parity says its bytes are wrong (checked); and whether they were rebuilt."""
+        data = self._as_read(chunk, existing)
+        if data is not None and matches(data, chunk.stored_size, chunk.stored_blake3):
+            return data, False
         self.result.chunks_rebuilt += 1
         rebuilder = self.lost.group.rebuilder()
         mended = rebuilder.mended
         stored = rebuilder.stored(self.lost.column, *self._place(chunk))
         self.result.chunks_mended += rebuilder.mended - mended
-        return stored
+        return stored, True
+
+    @staticmethod
+    def _as_read(chunk: ChunkRecord, existing: Any) -> bytes | None:
+        """The chunk's bytes in the segment already there, None when there is none or they cannot all be read."""
+        if existing is None:
+            return None
+        try:
+            data = os.pread(existing.fileno(), chunk.stored_size, chunk.offset)
+        except OSError:
+            return None
+        return data if len(data) == chunk.stored_size else None
 
     def _place(self, chunk: ChunkRecord) -> tuple[int, int, str]:
         return self.lost.stream_offset(chunk), chunk.stored_size, chunk.stored_blake3

@@ -19,6 +19,7 @@ Memory holds the blocks of the stripe being solved (k + m blocks) and a few rebu
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import threading
 from collections import OrderedDict
@@ -77,6 +78,7 @@ class Rebuilder:
         self._cache: OrderedDict[tuple[int, frozenset[int], frozenset[int], tuple[int, ...]], dict[int, bytearray]]
         self._cache = OrderedDict()
         self._lock = threading.Lock()
+        self._suspect_cache: OrderedDict[int, list[Suspect[tuple[int, int]]]] = OrderedDict()
         #: Chunks rebuilt and found right, and how many needed more than the first try (damage or a bad row).
         self.rebuilt = 0
         self.retried = 0
@@ -116,9 +118,9 @@ class Rebuilder:
         while todo and len(looked) < MEND_STRIPES:
             stripe = todo.pop(0)
             looked.add(stripe)
-            for found in self._suspects(stripe):
-                known = suspects.setdefault(found.key, found)
-                if known is not found:
+            for found in self._stripe_suspects(stripe):
+                known = suspects.setdefault(found.key, dataclasses.replace(found, fixes=dict(found.fixes)))
+                if known.fixes is not found.fixes:
                     known.fixes |= found.fixes
                 for other in stripes_of(found.start, found.size, block):
                     if other not in looked and other not in todo:
@@ -149,6 +151,18 @@ class Rebuilder:
         assert chunks is not None
         chunk = next(c.chunk for c in chunks.overlapping(key[1], key[1] + 1) if c.offset == key[1])
         return lambda data: matches(data, chunk.stored_size, chunk.stored_blake3)
+
+    def _stripe_suspects(self, stripe: int) -> list[Suspect[tuple[int, int]]]:
+        """:meth:`_suspects`, kept for the next chunks mended over the same stripes (the drives do not change while
+        a rebuild runs; a repaired drive's segment is renamed into place once all its chunks are done)."""
+        if stripe in self._suspect_cache:
+            self._suspect_cache.move_to_end(stripe)
+            return self._suspect_cache[stripe]
+        found = self._suspects(stripe)
+        self._suspect_cache[stripe] = found
+        while len(self._suspect_cache) > 2 * MEND_STRIPES:
+            self._suspect_cache.popitem(last=False)
+        return found
 
     def _suspects(self, stripe: int) -> list[Suspect[tuple[int, int]]]:
         """Every chunk of a present column and the parity block in ``stripe`` that fail their hash, with the bytes
