@@ -23,7 +23,7 @@ from sneakernet.format import ChunkRecord, ManifestRecord, SegmentRecord
 from sneakernet.parity import mend
 from sneakernet.parity.engine import ParityCode, installed_backends
 from sneakernet.parity.layout import stripes_of
-from sneakernet.parity.mend import WINDOW, Suspect, differences, gray, resolve
+from sneakernet.parity.mend import WINDOW, Suspect, differences, resolve, search
 from sneakernet.parity.rebuild import Group, StripeLoss, matches, stripe_loss, take_range, unrecoverable_stripes
 
 if not installed_backends():
@@ -335,12 +335,20 @@ def test_differences_finds_every_differing_byte_across_windows() -> None:
     assert differences(a, a) == []
 
 
-def test_gray_gives_every_choice_once_none_first() -> None:
-    fixes = {12: 1, 14: 2, 17: 3}
-    seen = [bytes(b) for b in gray(bytearray(10), 10, [12, 14, 17], fixes)]
-    assert seen[0] == bytes(10)
-    assert len(seen) == len(set(seen)) == 8
-    assert all(s[i - 10] in (0, v) for s in seen for i, v in fixes.items())
+def test_search_finds_the_one_choice_that_gives_the_hash_and_only_it() -> None:
+    rng = random.Random(3)
+    right = bytearray(rng.randbytes(5000))
+    positions = sorted(rng.sample(range(100, 5100), 10))
+    fixes = {p: right[p - 100] ^ 0x40 for p in positions}
+    damaged = bytearray(right)
+    mine = positions[1::3]
+    for p in mine:  # the suspect's own wrong bytes: parity's byte is the right one there
+        damaged[p - 100] ^= 0x11
+        fixes[p] = right[p - 100]
+    digest = blake3.blake3(right).hexdigest()
+    assert search(damaged, 100, positions, fixes, digest) == right
+    assert search(damaged, 100, [p for p in positions if p != mine[0]], fixes, digest) is None
+    assert search(right, 100, [], {}, digest) == right
 
 
 def test_resolve_settles_the_suspects_with_fewest_undecided_first_and_passes_what_they_learn_on(
@@ -363,18 +371,20 @@ def test_resolve_settles_the_suspects_with_fewest_undecided_first_and_passes_wha
         over = [p for p in (2, 4, 12, 14) if start[key] <= p < start[key] + len(data)]
         fixes = {p: data[p - start[key]] if p in errors[key] else read_as[key][p - start[key]] ^ 0x5A for p in over}
         suspects.append(Suspect(key, start[key], len(data), fixes))
-    settled: list[object] = []
+    tried: list[str] = []
 
-    def check(suspect: Suspect, data: bytearray) -> bool:
-        if data == right[str(suspect.key)]:
-            settled.append(suspect.key)
-        return data == right[str(suspect.key)]
+    def reading(suspect: Suspect[str]) -> bytearray:
+        tried.append(suspect.key)
+        return bytearray(read_as[suspect.key])
 
-    assert resolve(suspects, "A", lambda s: bytearray(read_as[str(s.key)]), check) == right["A"]
-    assert settled[0] == "B" and settled[-1] == "A"  # A's four undecided were too many before B was settled
+    def digest(suspect: Suspect[str]) -> str:
+        return blake3.blake3(right[suspect.key]).hexdigest()
+
+    assert resolve(suspects, "A", reading, digest) == right["A"]
+    assert tried[0] == "B" and tried[-1] == "A"  # A's four undecided were too many before B was settled
     # Nothing settles a suspect that no choice makes right (a true overlap): None, never a guess.
     alone = [Suspect("A", 0, 20, {2: 0})]
-    assert resolve(alone, "A", lambda s: bytearray(read_as["A"]), check) is None
+    assert resolve(alone, "A", lambda s: bytearray(read_as["A"]), digest) is None
 
 
 def existing_bytes(drive: Drive, chunk: ChunkRecord) -> bytes:

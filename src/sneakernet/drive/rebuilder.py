@@ -127,12 +127,11 @@ class Rebuilder:
                         todo.append(other)
         for suspect in suspects.values():
             suspect.complete = set(stripes_of(suspect.start, suspect.size, block)) <= looked
-        checks = {key: self._hash_check(key) for key in suspects}
         return resolve(
             list(suspects.values()),
             (column, offset),
             lambda s: read(self._suspect_stream(s.key), s.start, s.size),
-            lambda s, data: checks[s.key](data),
+            lambda s: self._digest(s.key),
         )
 
     def _suspect_stream(self, key: tuple[int, int]) -> StoredStream:
@@ -141,16 +140,14 @@ class Rebuilder:
         assert stream is not None
         return stream
 
-    def _hash_check(self, key: tuple[int, int]) -> Callable[[bytearray], bool]:
-        """Whether bytes are those the suspect ``key`` records: a chunk's ``stored_blake3``, a block's pblock."""
+    def _digest(self, key: tuple[int, int]) -> str | None:
+        """The BLAKE3 the suspect ``key``'s bytes must have: a chunk's ``stored_blake3``, a block's pblock."""
         if key[0] < 0:
             pblock = self.rows[-1 - key[0]].pblock
-            expected = pblock(key[1] // self.group.block_size) if pblock is not None else None
-            return lambda data: expected is not None and blake3.blake3(data).hexdigest() == expected
+            return pblock(key[1] // self.group.block_size) if pblock is not None else None
         chunks = self.columns[key[0]].chunks
         assert chunks is not None
-        chunk = next(c.chunk for c in chunks.overlapping(key[1], key[1] + 1) if c.offset == key[1])
-        return lambda data: matches(data, chunk.stored_size, chunk.stored_blake3)
+        return next(c.chunk.stored_blake3 for c in chunks.overlapping(key[1], key[1] + 1) if c.offset == key[1])
 
     def _stripe_suspects(self, stripe: int) -> list[Suspect[tuple[int, int]]]:
         """:meth:`_suspects`, kept for the next chunks mended over the same stripes (the drives do not change while

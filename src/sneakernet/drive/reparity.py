@@ -47,6 +47,7 @@ def repair_parity_drive(group: ParityGroup, row: int, progress: Progress) -> Reb
     result.segments_kept = sum(name.startswith(SEGMENTS_DIR + "/") for name in store.kept)
     result.segments_written = sum(name.startswith(SEGMENTS_DIR + "/") for name in store.written)
     result.files_written += [name for name in store.written if not name.startswith(SEGMENTS_DIR + "/")]
+    result.bytes_written = sum(found.size for name in store.written if (found := store.stat(name)) is not None)
     return result
 
 

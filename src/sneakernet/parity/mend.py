@@ -15,15 +15,17 @@ many are undecided at once; the hash is the only judge, so a wrong byte is never
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+import blake3
+
 from .isal import Block
 
-#: Most undecided positions of one suspect whose every choice is tried: 2^12 hashes of a chunk, a few seconds,
-#: spent only where damage of several drives shares a stripe.
-MAX_UNDECIDED = 12
+#: Most undecided positions of one suspect whose every choice is tried (2^16, depth first over hasher copies: about
+#: 2^17 / 16 hashes of a chunk, seconds), spent only where damage of several drives shares a stripe.
+MAX_UNDECIDED = 16
 #: Bytes compared at a time when looking for the positions where two blocks differ.
 WINDOW = 4096
 
@@ -56,34 +58,56 @@ class Suspect(Generic[Key]):
     complete: bool = True
 
 
-def gray(buffer: bytearray, start: int, positions: Sequence[int], fixes: dict[int, int]) -> Iterator[bytearray]:
-    """``buffer`` (a suspect's bytes, position ``start`` first) with every choice of ``positions`` taken from
-    ``fixes`` or left, none first; one byte changes between two choices (Gray code), so each costs one hash. The
-    buffer is changed in place: copy the one kept. It is left as the last choice when the iteration ends."""
-    original = {p: buffer[p - start] for p in positions}
-    yield buffer
-    for step in range(1, 1 << len(positions)):
-        p = positions[(step & -step).bit_length() - 1]
-        here = p - start
-        buffer[here] = fixes[p] if buffer[here] == original[p] else original[p]
-        yield buffer
+def search(data: Block, start: int, positions: Sequence[int], fixes: dict[int, int], digest: str) -> bytearray | None:
+    """``data`` (a suspect's bytes, stream position ``start`` first) with the choice of ``positions`` (sorted)
+    taken from ``fixes`` or left that gives BLAKE3 ``digest``, None when none does. Depth first, each choice of a
+    position's byte extending a copy of the hasher over the bytes before it, so the bytes between two positions
+    are hashed once per choice of the positions before them, not once per choice of all."""
+    view = memoryview(data).cast("B")
+    offsets = [p - start for p in positions]
+    ends = [*offsets[1:], view.nbytes]
+    chosen: list[int] = []
+
+    def walk(depth: int, hasher: blake3.blake3) -> bool:
+        if depth == len(offsets):
+            return hasher.hexdigest() == digest
+        here = offsets[depth]
+        for byte in dict.fromkeys((view[here], fixes[positions[depth]])):
+            branch = hasher.copy()
+            branch.update(bytes([byte]))
+            branch.update(view[here + 1 : ends[depth]])
+            chosen.append(byte)
+            if walk(depth + 1, branch):
+                return True
+            chosen.pop()
+        return False
+
+    first = blake3.blake3()
+    first.update(view[: offsets[0] if offsets else view.nbytes])
+    if not walk(0, first):
+        return None
+    found = bytearray(view)
+    for offset, byte in zip(offsets, chosen, strict=True):
+        found[offset] = byte
+    return found
 
 
 def resolve(
     suspects: Sequence[Suspect[Key]],
     wanted: Key,
     read: Callable[[Suspect[Key]], bytearray],
-    right: Callable[[Suspect[Key], bytearray], bool],
+    digest: Callable[[Suspect[Key]], str | None],
 ) -> bytes | None:
     """The bytes of suspect ``wanted`` mended (see the module's docstring), None when it cannot be settled.
-    ``read`` gives a suspect's bytes as they read, ``right`` says whether mended bytes give its recorded hash."""
+    ``read`` gives a suspect's bytes as they read, ``digest`` the BLAKE3 they must have (None: unknown, never
+    settled)."""
     owners: dict[int, set[Key]] = {}
     for suspect in suspects:
         for position in suspect.fixes:
             owners.setdefault(position, set()).add(suspect.key)
-    pending = {s.key: s for s in suspects if s.complete and s.fixes}
+    pending = {s.key: s for s in suspects if s.complete and s.fixes and digest(s) is not None}
     while wanted in pending:
-        ranked = sorted(pending.values(), key=lambda s: sum(len(owners[p]) > 1 for p in s.fixes))
+        ranked = sorted(pending.values(), key=lambda s: sum(len(owners[p]) > 1 for p in s.fixes if s.key in owners[p]))
         suspect = ranked[0]
         mine = [p for p in sorted(suspect.fixes) if suspect.key in owners[p]]
         undecided = [p for p in mine if len(owners[p]) > 1]
@@ -94,7 +118,9 @@ def resolve(
         for position in mine:
             if len(owners[position]) == 1:
                 buffer[position - suspect.start] = suspect.fixes[position]
-        found = next((b for b in gray(buffer, suspect.start, undecided, suspect.fixes) if right(suspect, b)), None)
+        expected = digest(suspect)
+        assert expected is not None
+        found = search(buffer, suspect.start, undecided, suspect.fixes, expected)
         if found is None:
             continue  # a true overlap, or damage past what is looked at: its positions stay undecided
         for position in mine:
