@@ -10,7 +10,9 @@ incompressible bytes under a prefix and writes the same files in a local directo
 ratio (target: s3 at least 0.7x the local rate) and each side's peak RSS (``/usr/bin/time -f %M``; target under
 300 MB). With --kill, restores the local pack into s3:// in a subprocess, kills it with SIGKILL once a third of the
 objects are up, runs it again with the same journal and counts the objects the second run did not upload again.
-With --raw, the server's own rate: the objects fetched by ranged GETs on a thread pool, nothing packed.
+With --raw, the server's own rate: the objects fetched by ranged GETs on a thread pool, nothing packed. With
+--roundtrip, issue 17's round trip: 2,000 small objects under nested prefixes and the large ones packed from s3://
+onto 3 drives, restored into another bucket and into a local directory, every key and byte compared.
 Slow and noisy on a shared machine: not part of the test suite.
 """
 
@@ -53,6 +55,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--kill", action="store_true", help="also the SIGKILL test of a restore into s3://")
     parser.add_argument("--raw", action="store_true", help="also the server's own rate: the objects by ranged GETs")
+    parser.add_argument("--roundtrip", action="store_true", help="also a tree packed from s3:// restored into s3://")
     parser.add_argument("--small", type=int, default=300, help="small objects beside the large ones for --kill")
     args = parser.parse_args()
     size = parse_size(args.size)
@@ -101,6 +104,8 @@ def main() -> None:
             raw_rate(server, [f"bench/data/large-{i:02d}.bin" for i in range(args.objects)], size)
         if args.kill:
             kill_test(server, env, work, args.small)
+        if args.roundtrip:
+            roundtrip(server, env, work, 2000, args.objects, size)
     finally:
         server.close()
         shutil.rmtree(work, ignore_errors=True)
@@ -178,6 +183,58 @@ def kill_test(server: S3Server, env: dict[str, str], work: Path, small: int) -> 
         f"kill test: {len(before)} of {wanted} objects up when killed ({len(partial)} of a wrong size); the second run "
         f"({again:.1f} s) uploaded {len(uploaded)}, so {kept} of the {len(before)} were not uploaded again; "
         f"{len(listed())} objects at the end"
+    )
+
+
+def roundtrip(server: S3Server, env: dict[str, str], work: Path, small: int, large: int, size: int) -> None:
+    """Issue 17's round trip: a tree of small and large objects under nested prefixes packed from s3:// onto 3
+    drives, restored into another bucket and into a local directory; every key and byte compared."""
+    import hashlib
+    import random
+
+    client = server.client()
+    client.create_bucket(Bucket="round-src")
+    client.create_bucket(Bucket="round-dst")
+    rng = random.Random(17)
+    digests: dict[str, str] = {}
+    for i in range(small):
+        data = rng.randbytes(rng.randint(0, 64_000))
+        key = f"small/{i % 7}/{i // 7 % 5}/obj-{i:05d}.bin"
+        client.put_object(Bucket="round-src", Key=f"tree/{key}", Body=data)
+        digests[key] = hashlib.sha256(data).hexdigest()
+    for i in range(large):
+        data = os.urandom(size)
+        key = f"large/part-{i:02d}.bin"
+        client.put_object(Bucket="round-src", Key=f"tree/{key}", Body=data)
+        digests[key] = hashlib.sha256(data).hexdigest()
+    total = sum(1 for _ in digests)
+    raw = small * 32_000 + large * size
+    endpoint = ["--storage-option", f"endpoint_url={server.endpoint}"]
+    out = work / "round-out"
+    drive_size = str(raw // 3 + raw // 10)
+    sneakernet = [sys.executable, "-m", "sneakernet", "-q"]
+    subprocess.run([*sneakernet, "pack", "s3://round-src/tree", *endpoint, "--out", str(out), "--drive-size",
+                    drive_size], env=env, check=True)  # fmt: skip
+    drives = sorted(str(p) for p in out.iterdir())
+    subprocess.run([*sneakernet, "restore", *drives, "--into", "s3://round-dst/back", "--journal",
+                    str(work / "round-journal"), *endpoint], env=env, check=True)  # fmt: skip
+    got: dict[str, str] = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket="round-dst", Prefix="back/"):
+        for item in page.get("Contents", []):
+            body = client.get_object(Bucket="round-dst", Key=item["Key"])["Body"].read()
+            got[item["Key"][len("back/") :]] = hashlib.sha256(body).hexdigest()
+    subprocess.run([*sneakernet, "restore", *drives, "--into", str(work / "round-local")], env=env, check=True)
+    local = {
+        str(p.relative_to(work / "round-local")): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in (work / "round-local").rglob("*")
+        if p.is_file() and ".sneakernet" not in p.parts
+    }
+    same_s3 = "identical" if got == digests else "DIFFERENT"
+    same_local = "identical" if local == digests else "DIFFERENT"
+    print(
+        f"round trip: {total} objects ({small} small, {large} of {size >> 20} MiB) packed from s3:// onto "
+        f"{len(drives)} drives; into s3:// {same_s3} ({len(got)} objects), into a local directory {same_local} "
+        f"({len(local)} files)"
     )
 
 
