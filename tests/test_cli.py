@@ -412,11 +412,12 @@ except SystemExit as end:
 """
 
 #: What checking an unencrypted drive never needs: pack and its writer, plan's estimates (imported by plan's and
-#: info's rendering), restore, the other commands, and the crypt extra (cryptography, pyrage).
+#: info's rendering), restore, the other commands, the crypt extra (cryptography, pyrage), and, with no parity
+#: drive among the drives given, parity's record types, reader and verdict.
 NOT_FOR_VERIFY = (
     "sneakernet.packer sneakernet.planner sneakernet.restorer sneakernet.drive.writer sneakernet.drive.sealed "
     "sneakernet.crypto cryptography pyrage sneakernet.cli.pack_cmd sneakernet.cli.plan_cmd sneakernet.cli.info_cmd "
-    "sneakernet.cli.restore_cmd"
+    "sneakernet.cli.restore_cmd sneakernet.format.parity sneakernet.drive.parity_reader sneakernet.verifier.parity"
 )
 
 

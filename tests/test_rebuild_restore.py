@@ -20,7 +20,8 @@ from craft import forge_parity
 from sneakernet import PackOptions, pack, restore
 from sneakernet.drive import DriveReader
 from sneakernet.drive.lost import ParitySet
-from sneakernet.drive.parity_reader import ParityDriveReader, drive_role
+from sneakernet.drive.parity_reader import ParityDriveReader
+from sneakernet.drive.role import drive_role
 from sneakernet.errors import FormatError
 from sneakernet.format import ChunkRecord
 from sneakernet.packer.parity import ParityOptions, add_parity

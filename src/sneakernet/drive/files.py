@@ -23,7 +23,7 @@ from ..format import (
     SEALED_CATALOG_NAME,
     SEGMENTS_DIR,
 )
-from ..format.parity import COVERED_DIR
+from ..format.names import COVERED_DIR
 from ..io.store import DriveStore, LocalStore, open_regular
 from ..io.store import file_kind as file_kind
 

@@ -1,9 +1,8 @@
 """Reading a parity drive strictly read-only (docs/format.md 19.7.4, 19.7.5): :class:`ParityDriveReader` (drive.json,
 then the manifest, streamed with every rule of 19.7.5 and 19.9 checked; what one pass learned as a
 :class:`ParityIndex`; its stored stream; its ``pblock`` hashes by stripe through :class:`PBlockLookup`, walked
-forward, never all in memory), and :func:`is_parity_drive` / :func:`drive_role`, which tell a parity drive from a
-data drive by its drive.json before either is parsed. The one parity drive reader of verify, restore, rebuild and
-repair."""
+forward, never all in memory). The one parity drive reader of verify, restore, rebuild and repair; role.py tells a
+parity drive from a data drive by its drive.json before either is parsed."""
 
 from __future__ import annotations
 
@@ -26,48 +25,20 @@ from ..format import (
     SegmentRecord,
     segment_name,
 )
-from ..format.fields import json_object
 from ..format.parity import (
     CoversRecord,
     ParityHeader,
     ParityRecord,
     ParitySegmentRecord,
     PBlockRecord,
-    is_parity_label,
     parity_record_from_json,
 )
 from ..io.store import DriveStore, LocalStore
 from ..parity.layout import stripe_count
 from .files import holds_shipment, stream_blake3
 from .reader import LABEL_LIMIT, _read_record_file
+from .role import label_bytes
 from .stream import StoredStream
-
-
-def _label_bytes(store: DriveStore) -> bytes | None:
-    """drive.json's bytes (at most LABEL_LIMIT + 1), None when there is none or it cannot be read."""
-    try:
-        with store.open(DRIVE_LABEL_NAME) as handle:
-            return handle.read(LABEL_LIMIT + 1)
-    except OSError:
-        return None
-
-
-def is_parity_drive(path: str) -> bool:
-    """Whether ``path``'s drive.json says it is a parity drive (False for anything else, a damaged one included:
-    the data drive reader then says what is wrong)."""
-    data = _label_bytes(LocalStore(path))
-    if data is None or len(data) > LABEL_LIMIT:
-        return False
-    try:
-        return is_parity_label(json_object(data, DRIVE_LABEL_NAME))
-    except FormatError:
-        return False
-
-
-def drive_role(path: str) -> str:
-    """``"parity"`` when the drive at ``path`` is a parity drive by its drive.json, else ``"data"`` (whose reader
-    then checks everything else, a missing or damaged drive.json included)."""
-    return ROLE_PARITY if is_parity_drive(path) else "data"
 
 
 @dataclass
@@ -94,7 +65,7 @@ class ParityDriveReader:
         if root is None or not stat.S_ISDIR(root.mode):
             what = "does not exist" if root is None else "is not a directory"
             raise NotADrive(f"{path} {what}: give a parity drive directory such as OUT/parity-0001")
-        data = _label_bytes(self.store)
+        data = label_bytes(self.store)
         if data is None:
             if holds_shipment(path, self.store):
                 raise UnfinishedDrive(

@@ -16,10 +16,11 @@ from ..format import CATALOG_NAME, DRIVE_LABEL_NAME, PARITY_NAME, PARTIAL_SUFFIX
 from ..progress import NullProgress, Progress, begin_drive
 from .files import FILESYSTEM_ENTRIES, SHIPMENT_NAMES
 from .lost import LostDriveReader, ParityGroup, ParitySet
-from .parity_reader import ParityDriveReader, drive_role
+from .parity_reader import ParityDriveReader
 from .reader import DriveReader
 from .rebuild import RebuildResult, write_drive
 from .reparity import lost_rows, parity_number, repair_parity_drive, write_parity_drive
+from .role import drive_role
 
 
 def _split(drives: Sequence[str]) -> tuple[list[str], list[ParityDriveReader]]:

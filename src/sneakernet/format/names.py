@@ -47,6 +47,21 @@ MAX_DRIVES = 100_000
 ROLE_DATA = "data"
 ROLE_PARITY = "parity"
 ROLES = (ROLE_DATA, ROLE_PARITY)
+#: The directory of a parity drive holding the covered data drives' drive.json and manifest copies.
+COVERED_DIR = "covered"
+#: Parity drives are format version 2 (docs/format.md 19.2).
+PARITY_VERSION = 2
+
+
+def is_parity_label(raw: object) -> bool:
+    """Whether a parsed drive.json says it is a parity drive's, of the version this release reads (to pick its
+    parser; one of a newer version is the data drive reader's to refuse, in the words every reader uses).
+
+    Here, not beside the parity records (format/parity.py), so that telling a drive's role costs no import of
+    them: verify asks it of every drive, and most shipments have no parity drive."""
+    return isinstance(raw, dict) and raw.get("role") == ROLE_PARITY and raw.get("version") == PARITY_VERSION
+
+
 #: The one cipher of version 2's encrypted shipments (docs/format.md 19.8); readers refuse any other.
 CIPHER = "chacha20-poly1305"
 #: The one parity code of version 2 (docs/format.md 19.7.3); readers refuse any other.

@@ -16,13 +16,16 @@ from ..errors import FormatError, UnsupportedVersion
 from ..parity.layout import check_block_size
 from ..parity.matrix import MAX_COLUMNS, MAX_ROWS
 from .fields import check, hex_digest, natural, typed
-from .names import MANIFEST_FORMAT, PARITY_CODE, ROLE_PARITY, SEGMENT_NAME, drive_label
+from .names import COVERED_DIR as COVERED_DIR  # re-exported: its home is names.py, so drive/files.py needs no parity
+from .names import (
+    MANIFEST_FORMAT,
+    PARITY_CODE,
+    PARITY_VERSION,
+    ROLE_PARITY,
+    SEGMENT_NAME,
+    drive_label,
+)
 from .records import EndRecord
-
-#: Parity drives are format version 2 (docs/format.md 19.2).
-PARITY_VERSION = 2
-#: The directory of a parity drive holding the covered data drives' drive.json and manifest copies.
-COVERED_DIR = "covered"
 
 
 def covered_label_name(label: str) -> str:
@@ -238,9 +241,3 @@ def parity_record_from_json(raw: dict[str, Any]) -> CoversRecord | PBlockRecord 
         raise FormatError(f"a parity manifest has no {raw.get('type')!r} records")
     record: CoversRecord | PBlockRecord | ParitySegmentRecord | EndRecord = parse(raw)
     return record
-
-
-def is_parity_label(raw: object) -> bool:
-    """Whether a parsed drive.json says it is a parity drive's, of the version this release reads (to pick its
-    parser; one of a newer version is the data drive reader's to refuse, in the words every reader uses)."""
-    return isinstance(raw, dict) and raw.get("role") == ROLE_PARITY and raw.get("version") == PARITY_VERSION

@@ -10,7 +10,8 @@ from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
 from ..drive import DriveReader
-from ..drive.parity_reader import ParityDriveReader, drive_role
+from ..drive.parity_reader import ParityDriveReader
+from ..drive.role import drive_role
 from ..errors import FormatError, UsageError
 
 if TYPE_CHECKING:  # imported by open_drives when parity drives stand in for missing ones (rebuilder, ISA-L)

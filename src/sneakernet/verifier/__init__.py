@@ -23,14 +23,13 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ..drive import DriveReader, DriveSet, GivenDrive, drive_queues
-from ..drive.parity_reader import ParityDriveReader, is_parity_drive
+from ..drive.role import is_parity_drive
 from ..errors import SneakernetError, UsageError
 from ..format import DriveLabel
 from ..io.store import DriveStore, LocalStore
 from ..progress import NullProgress, Progress, serialized
 from .catalog import normalise_fingerprint
 from .drive import DriveVerifier, Shared
-from .parity import shipment_verdict
 from .report import DamagedChunk, DriveReport, Kind, Problem, Status, VerifyReport
 from .run import Run, device_of
 from .settings import Mode, Settings
@@ -125,7 +124,12 @@ def verify(
         run.close()
         shown.close()
     check_same_shipment(reports)
-    recovery = shipment_verdict(reports, run.shared.parity, catalog, open_store)
+    recovery = None
+    if run.shared.parity:
+        # Parity's verdict, and its record types, are imported only for a shipment given with parity drives.
+        from .parity import shipment_verdict
+
+        recovery = shipment_verdict(reports, run.shared.parity, catalog, open_store)
     seconds = time.monotonic() - started
     return VerifyReport(reports, DriveSet.build(given, run.listings), round(seconds, 3), recovery)
 
@@ -133,6 +137,8 @@ def verify(
 def _label(path: str, open_store: Callable[[str], DriveStore]) -> DriveLabel | None:
     try:
         if is_parity_drive(path):
+            from ..drive.parity_reader import ParityDriveReader
+
             return ParityDriveReader(path, open_store(path)).label
         return DriveReader(path, open_store(path), public=True).label
     except (SneakernetError, OSError):

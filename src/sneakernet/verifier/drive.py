@@ -10,20 +10,23 @@ import os
 import sqlite3
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..drive import DriveReader, ListedDrive
-from ..drive.parity_reader import ParityDriveReader, is_parity_drive
+from ..drive.role import is_parity_drive
 from ..errors import FormatError, SneakernetError
 from ..format import SEGMENT_NAME, SEGMENTS_DIR, DriveLabel, FileRecord, HardlinkRecord, show_path
 from ..progress import DriveProgress, DrivesProgress, open_drive
 from .catalog import CatalogMemo
 from .damage import chunk_ranges, hurt_paths
 from .data import DataCheck, HashAhead
-from .parity import ParityDriveCheck, ParityFacts
 from .report import DriveReport, Kind, Status
 from .settings import Mode, Settings
 from .shipment import PieceLog, temporary_database
 from .structure import StructureCheck
+
+if TYPE_CHECKING:
+    from .parity import ParityFacts
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +135,8 @@ class DriveVerifier:
         return report
 
     def _check_parity(self) -> None:
+        from .parity import ParityDriveCheck  # parity drives' checks and types: imported for a parity drive only
+
         total = _parity_bytes(self.path, self.settings) if self.settings.mode != Mode.QUICK else 0
         progress = _Counted(self, open_drive(self.shared.progress, self._name(), total))
         try:
@@ -217,6 +222,8 @@ class DriveVerifier:
 
 def _parity_bytes(path: str, settings: Settings) -> int:
     """A parity drive's stored bytes (for its progress line), 0 when its drive.json does not read."""
+    from ..drive.parity_reader import ParityDriveReader
+
     try:
         return ParityDriveReader(path, settings.open_store(path)).label.stored_bytes
     except (SneakernetError, OSError):
