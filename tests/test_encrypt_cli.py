@@ -15,6 +15,7 @@ import pytest
 
 from conftest import drive_dirs, invoke_cli, source_entries
 from sneakernet.crypto.keys import ShipmentIdentity
+from sneakernet.options import PackOptions
 
 #: Small chunks and segments, so that a few MB of a real tree make several drives of several segments each.
 SHAPE = ("--chunk-size", "64KiB", "--segment-size", "256KiB")
@@ -321,3 +322,31 @@ def test_plan_counts_what_encryption_adds(real_tree: Path, tmp_path: Path) -> No
     profile = tmp_path / "profile.yaml"
     profile.write_text(f"encrypt_to: [{ShipmentIdentity.generate().recipient}]\n")
     assert json.loads(invoke_cli("plan", real_tree, *shape, "--config", profile)[1])["encrypted"] is True
+
+
+def test_an_encrypted_pack_swapped_at_one_dock(real_tree: Path, tmp_path: Path) -> None:
+    """--swap: the catalogs on the last drive only and, both, in the sender's catalog directory; every drive
+    verifies without the key; the first drive restores with the sender's copy given as --catalog."""
+    from sneakernet.drive.keys import Encryption
+    from sneakernet.packer import pack
+    from test_swap import Dock
+
+    key, recipient = identity_file(tmp_path / "key.txt")
+    dock = Dock(tmp_path)
+    summary = pack(
+        real_tree, drives=[str(dock.mount)], drive_size=1_100_000, next_drive=dock.next_drive,
+        catalog_dir=str(tmp_path / "sender"), encryption=Encryption((recipient,)),
+        options=PackOptions(chunk_size=64 * 1024, segment_size=256 * 1024),
+    )  # fmt: skip
+    used = dock.drives[: len(summary.drives)]
+    assert len(used) >= 3
+    assert [d.name for d in used if (d / "catalog.age").exists()] == [used[-1].name]
+    copy = Path(summary.catalog_copy or "")
+    assert copy.with_name(f"{summary.shipment}.catalog.age").read_bytes() == (used[-1] / "catalog.age").read_bytes()
+    code, _, err = invoke_cli("verify", *used)
+    assert code == 0, err
+    dest = tmp_path / "dest"
+    code, _, err = invoke_cli("restore", used[0], "--into", dest, "--catalog", copy, "--identity", key)
+    assert code == 0, err
+    assert invoke_cli("restore", *used[1:], "--into", dest, "--identity", key)[0] == 0
+    assert restored(dest) == source_entries(real_tree)

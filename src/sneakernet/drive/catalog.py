@@ -16,6 +16,7 @@ from ..errors import DestinationError, SneakernetError
 from ..format import (
     CATALOG_NAME,
     CHECKSUMS_NAME,
+    SEALED_CATALOG_NAME,
     CatalogDrive,
     CatalogEntry,
     CatalogHeader,
@@ -203,5 +204,9 @@ def copy_catalog(drive: DriveStore, target: str) -> None:
         os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
         with drive.open(CATALOG_NAME) as original:
             copy_atomic(original, target)
+        if drive.stat(SEALED_CATALOG_NAME) is not None:
+            # An encrypted shipment's entries: its sealed catalog, beside the copy as X.catalog.age (still sealed).
+            with drive.open(SEALED_CATALOG_NAME) as original:
+                copy_atomic(original, target.removesuffix(".jsonl.zst") + ".age")
     except OSError as exc:
         raise DestinationError(f"cannot keep a copy of the catalog at {target}: {exc.strerror}") from exc

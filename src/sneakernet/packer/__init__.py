@@ -103,7 +103,8 @@ def pack(
 
     With ``encryption`` (recipients, a passphrase) the shipment is encrypted (docs/format.md 19.8): format version
     2, one lane; a fresh shipment identity, wrapped for them in every drive's keys/; chunks sealed, the manifest and
-    catalog split into public and sealed parts. It cannot be resumed yet, swapped at one dock or packed at once.
+    catalog split into public and sealed parts. It cannot be resumed nor packed at once yet; swapped at one dock, its
+    catalogs go on the last drive and, both, into ``catalog_dir``.
 
     With ``parity`` M, M parity drives are written too (docs/format.md 19.7, 19.10; same_pass.py), their parity added
     up while the data drives are written: ``out/parity-NNNN``, or the mounted ``parity_drives`` (then ``parity_dir``,
@@ -120,10 +121,10 @@ def pack(
     open_store = open_store or LocalStore
     options = options or PackOptions()
     if encryption is not None:
-        if resume or next_drive is not None or at_once > 1:
+        if resume or at_once > 1:
             raise UsageError(
-                "an encrypted pack cannot be resumed, swapped at one dock nor written to drives at once yet: pack onto "
-                "--out or --drive from the start"
+                "an encrypted pack cannot be resumed nor written to drives at once yet: pack onto --out or --drive "
+                "(or --swap) from the start"
             )
         options = dataclasses.replace(options, format_version=2)
     progress = progress or NullProgress()
@@ -265,8 +266,9 @@ def pack(
 
             # The public catalog's body, which the fingerprint hashes, pins catalog.age (docs/format.md 19.8.3).
             header = finish_sealed_shipment(
-                stores, writer.labels, writer.checksums, header, sealing.keys.identity, writer.catalog_lines
-            )
+                stores, writer.labels, writer.checksums, header, sealing.keys.identity, writer.catalog_lines,
+                swapped=next_drive is not None,
+            )  # fmt: skip
         else:
             if header.version >= 2:
                 # The fingerprint of version 2 is the catalog body's (docs/format.md 19.6), hashed before it is written.
