@@ -350,3 +350,28 @@ def test_an_encrypted_pack_swapped_at_one_dock(real_tree: Path, tmp_path: Path) 
     assert code == 0, err
     assert invoke_cli("restore", *used[1:], "--into", dest, "--identity", key)[0] == 0
     assert restored(dest) == source_entries(real_tree)
+
+
+def test_pack_parity_in_the_same_pass_over_an_encrypted_shipment(real_tree: Path, tmp_path: Path) -> None:
+    """pack --parity 1 --encrypt-to: the parity drive's bytes are those sneakernet parity writes over the same data
+    drives afterwards (both over the stored, encrypted bytes), and the shipment verifies whole without the key."""
+    _, recipient = identity_file(tmp_path / "key.txt")
+    out = tmp_path / "out"
+    code, _, err = invoke_cli("pack", real_tree, "--out", out, "--drive-size", "1100KB", "--chunk-size", "64KiB",
+                              "--segment-size", "4MiB", "--parity", "1", "--encrypt-to", recipient)  # fmt: skip
+    assert code == 0, err
+    drives = drive_dirs(out)
+    code, stdout, _ = invoke_cli("verify", "--json", *drives, out / "parity-0001")
+    assert code == 0 and json.loads(stdout)["recovery"]["status"] == "whole"
+    again = tmp_path / "again"
+    again.mkdir()
+    for drive in drives:
+        shutil.copytree(drive, again / drive.name)
+    assert invoke_cli("parity", *drive_dirs(again), "--out", again, "--parity", "1")[0] == 0
+    # The parity bytes (the manifests differ by when each was made).
+    segments = sorted(path.name for path in (out / "parity-0001" / "segments").iterdir())
+    assert segments == sorted(path.name for path in (again / "parity-0001" / "segments").iterdir())
+    for name in segments:
+        assert (again / "parity-0001/segments" / name).read_bytes() == (
+            out / "parity-0001/segments" / name
+        ).read_bytes()
