@@ -21,6 +21,7 @@ from conftest import invoke_cli as cli
 from conftest import write_file
 from fakestore import FaultyStore
 from sneakernet import PackOptions, pack
+from sneakernet.drive.unfinished import UnfinishedManifest
 from sneakernet.errors import LaneStopped, OutOfSpace
 from sneakernet.format import CATALOG_NAME, DRIVE_LABEL_NAME, DriveLabel
 from sneakernet.io.store import LocalStore
@@ -69,18 +70,31 @@ def unfinished_with_segments(out: Path) -> dict[Path, int]:
     }
 
 
+def has_segment_record(drive: Path) -> bool:
+    return drive.exists() and UnfinishedManifest.open(LocalStore(drive)) is not None
+
+
 def kill_while_writing(
-    src: Path, out: Path, lanes: int, segments: int, delay: float = 0.02, on_one: int = 1, also: str = "*"
+    src: Path,
+    out: Path,
+    lanes: int,
+    segments: int,
+    delay: float = 0.02,
+    on_one: int = 1,
+    also: str = "*",
+    recorded: str | None = None,
 ) -> None:
     """Start the slowed pack and SIGKILL it once at least two drives are unfinished with ``segments`` complete
-    segment files among them, ``on_one`` of them on one drive (and a file matching ``also`` is in ``out``)."""
+    segment files among them, ``on_one`` of them on one drive (and a file matching ``also`` is in ``out``, and the
+    unfinished manifest of drive ``recorded`` holds a whole segment record: a segment file is renamed into place
+    before its record is made durable, so a kill between the two leaves a drive that resume may clear)."""
     process = subprocess.Popen([sys.executable, "-c", SLOW_PACK, str(src), str(out), str(lanes), str(delay)])
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and process.poll() is None:
             found = unfinished_with_segments(out) if out.exists() else {}
             ready = len(found) >= 2 and sum(found.values()) >= segments and max(found.values()) >= on_one
-            if ready and any(out.glob(also)):
+            if ready and any(out.glob(also)) and (recorded is None or has_segment_record(out / recorded)):
                 break
             time.sleep(0.01)
     finally:
@@ -256,7 +270,7 @@ def test_a_pack_stopped_while_writing_the_catalog_is_completed(tmp_path: Path) -
 def test_a_resume_with_another_at_once_is_refused(tmp_path: Path) -> None:
     src = make_source(tmp_path / "src", 5)
     out = tmp_path / "out"
-    kill_while_writing(src, out, 3, 2, also="drive-0003/segments/*.seg")
+    kill_while_writing(src, out, 3, 2, also="drive-0003/segments/*.seg", recorded="drive-0003")
     code, _, err = cli("pack", src, "--out", out, "--drive-size", str(DRIVE), "--chunk-size", "64KiB",
                        "--segment-size", "512KiB", "--reserve", "0", "--at-once", "2", "--resume")  # fmt: skip
     assert code == 2
