@@ -291,3 +291,24 @@ def test_the_summary_says_what_a_resume_kept_and_wrote_again(capsys: pytest.Capt
         "  resumed: 2 finished drives kept, 3 complete segments kept on 1 unfinished drive (5 MB kept, 250 KB written "
         "again)\n"
     ) in capsys.readouterr().out
+
+
+def test_a_resume_whose_kept_records_end_on_a_group_of_small_files(tmp_path: Path) -> None:
+    # Files of a quarter chunk each fill groups exactly: a group closes as the next file joins the next group, so the
+    # kept records of an unfinished drive end with a group's last file while the next file is already in the
+    # chunker's open group, read dry. The resume raised StopIteration there (its end was not waiting yet).
+    rng = random.Random(7)
+    src = tmp_path / "src"
+    for i in range(240):
+        write_file(src / f"g{i // 60}" / f"q{i:03d}.bin", rng.randbytes(CHUNK // 4))
+    out = tmp_path / "out"
+    kill_while_writing(src, out, 2, 2)
+    args = ["--drive-size", str(DRIVE), "--chunk-size", "64KiB", "--segment-size", "512KiB", "--reserve", "0"]
+    code, stdout, err = cli("pack", src, "--out", out, *args, "--at-once", "2", "--resume", "--json")
+    assert code == 0, err
+    assert json.loads(stdout)["kept_segments"] >= 1
+    drives = sorted(out.glob("drive-*"))
+    assert cli("verify", *drives)[0] == 0
+    code, _, err = cli("restore", *drives, "--into", tmp_path / "dest")
+    assert code == 0, err
+    assert_same_tree(src, tmp_path / "dest")

@@ -271,6 +271,10 @@ class ReplayingReader(SourceReader):
     #: last chunk replayed with a function that reads its bytes back from its drive.
     replayed_chunks: dict[int, list[str]] = field(default_factory=dict)
     last_replayed: tuple[RawChunk, Callable[[], bytes]] | None = None
+    #: A small file added dry to the chunker's group whose end is not yet waiting: the chunker takes the file into
+    #: the next group before the closed group's chunk is handed out, so a replay ending on that chunk finds the
+    #: file in the group (dry) with its end still here.
+    _dry_ends: dict[int, FileEnd] = field(default_factory=dict)
 
     def _read_file(
         self, index: int, entry: SourceEntry, chunker: Chunker
@@ -294,11 +298,13 @@ class ReplayingReader(SourceReader):
             if entry.size == 0:
                 yield FileEnd(index, 0, EMPTY_BLAKE3, meta, False)
                 return
+            self._dry_ends[index] = FileEnd(index, entry.size, None, meta, False)
             closed = chunker.add_small(index, entry.size)
             if closed:
                 yield from closed
                 yield from self._drain_ends()
-            self._pending_ends.append(FileEnd(index, entry.size, None, meta, False))
+            # Read for real by go_live if the replay ended on the chunk just handed out: that end then has its hash.
+            self._pending_ends.append(self._dry_ends.pop(index))
             return
         yield from self._flush_group(chunker)
         offset = 0
@@ -359,13 +365,17 @@ class ReplayingReader(SourceReader):
                 self._replace_end(end)
 
     def _replace_end(self, end: FileEnd) -> None:
+        if end.index in self._dry_ends:
+            self._dry_ends[end.index] = end
         self._pending_ends = [
             end if isinstance(item, FileEnd) and item.index == end.index else item for item in self._pending_ends
         ]
 
     def _read_whole(self, index: int) -> tuple[bytes, FileEnd]:
         """A replayed small file read for real; it must be as the scan saw it."""
-        dry = next(e for e in self._pending_ends if isinstance(e, FileEnd) and e.index == index)
+        dry = self._dry_ends.get(index) or next(
+            e for e in self._pending_ends if isinstance(e, FileEnd) and e.index == index
+        )
         assert isinstance(dry, FileEnd)
         file = self._open_unchanged(index, dry.size, dry.meta.mtime_ns)
         try:
