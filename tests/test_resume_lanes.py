@@ -7,7 +7,9 @@ uninterrupted pack; a failed drive stops its lane alone, and --resume completes 
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -311,4 +313,54 @@ def test_a_resume_whose_kept_records_end_on_a_group_of_small_files(tmp_path: Pat
     assert cli("verify", *drives)[0] == 0
     code, _, err = cli("restore", *drives, "--into", tmp_path / "dest")
     assert code == 0, err
+    assert_same_tree(src, tmp_path / "dest")
+
+
+#: SLOW_PACK, printing the error a library caller gets (its class and exit code) instead of a traceback.
+SLOW_PACK_CAUGHT = SLOW_PACK.replace(
+    "    pack(sys.argv[1]", "    from sneakernet.errors import SneakernetError\n    try:\n     pack(sys.argv[1]"
+).replace(
+    "open_store=SlowDrives(float(sys.argv[4])))\n",
+    "open_store=SlowDrives(float(sys.argv[4])))\n    except SneakernetError as exc:\n"
+    "        print(type(exc).__name__, int(exc.exit_code), exc)\n",
+)
+
+
+def child_pids(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_lane_process_killed_is_one_error_then_resume_completes(tmp_path: Path) -> None:
+    # A lane's process killed (OOM killer, a stray kill) broke the pool: the caller got BrokenProcessPool with a
+    # traceback. Now a LaneStopped (exit 1) that names --resume, and the resume completes.
+    src = make_source(tmp_path / "src", 3)
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-c", SLOW_PACK_CAUGHT, str(src), str(out), "2", "0.02"], stdout=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None and not unfinished_with_segments(out):
+        time.sleep(0.01)
+    lanes = child_pids(process.pid)
+    assert lanes and process.poll() is None, "the pack ended before a lane could be killed"
+    os.kill(lanes[0], signal.SIGKILL)
+    stdout, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, stdout
+    kind, code, message = stdout.strip().splitlines()[-1].split(" ", 2)
+    assert (kind, code) == ("LaneStopped", "1") and "--resume" in message
+    args = ["--drive-size", str(DRIVE), "--chunk-size", "64KiB", "--segment-size", "512KiB", "--reserve", "0"]
+    code_, _, err = cli("pack", src, "--out", out, *args, "--at-once", "2", "--resume")
+    assert code_ == 0, err
+    drives = sorted(out.glob("drive-*"))
+    assert cli("verify", *drives)[0] == 0
+    assert cli("restore", *drives, "--into", tmp_path / "dest")[0] == 0
     assert_same_tree(src, tmp_path / "dest")

@@ -87,6 +87,7 @@ def run_lanes(
     # multiprocessing (and its connections, subprocess, sockets) is imported by a pack of several lanes only: a
     # fifth of a one-lane pack's start-up.
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     context = lane_context()
     counter = context.Value("q", last or len(tasks))  # numbers 1 ... L are the lanes' first drives
@@ -104,7 +105,14 @@ def run_lanes(
             target=_relay, args=(messages, progress, shares or {}), name="sneakernet-lane-progress", daemon=True
         )
         relay.start()
-        return [future.result() for future in futures]
+        try:
+            return [future.result() for future in futures]
+        except BrokenProcessPool as exc:
+            # The pool ends every lane's process when one dies: each drive being written stays unfinished.
+            raise LaneStopped(
+                "a lane's process ended abruptly (killed, or out of memory?), and with it every lane still "
+                "writing: their drives are unfinished; run the same pack with --resume to complete them"
+            ) from exc
     except BaseException:
         # Interrupted here (SIGTERM, Ctrl-C) or a lane's process lost: stop the lanes now rather than let them run
         # on unseen. A lane killed mid-drive leaves that drive without drive.json: unfinished, as a crash leaves it.
