@@ -25,7 +25,7 @@ import blake3
 import zstandard
 
 from sneakernet.chunks.compress import store_frame
-from sneakernet.drive.parity_reader import ParityDriveReader
+from sneakernet.drive.parity.reader import ParityDriveReader
 from sneakernet.format import (
     CATALOG_NAME,
     CHECKSUMS_NAME,

@@ -417,7 +417,7 @@ except SystemExit as end:
 NOT_FOR_VERIFY = (
     "sneakernet.packer sneakernet.planner sneakernet.restorer sneakernet.drive.writer sneakernet.drive.sealed "
     "sneakernet.crypto cryptography pyrage sneakernet.cli.pack_cmd sneakernet.cli.plan_cmd sneakernet.cli.info_cmd "
-    "sneakernet.cli.restore_cmd sneakernet.format.parity sneakernet.drive.parity_reader sneakernet.verifier.parity"
+    "sneakernet.cli.restore_cmd sneakernet.format.parity sneakernet.drive.parity.reader sneakernet.verifier.parity"
 )
 
 
@@ -437,8 +437,8 @@ def test_verify_and_restore_load_only_what_they_need(
     # Restore of drives that all arrived: neither verify, pack, plan, nor the lost-drive machinery of parity (the
     # rebuilder, ISA-L's engine and its library search through importlib.metadata and subprocess).
     not_for_restore = (
-        "sneakernet.packer sneakernet.planner sneakernet.verifier sneakernet.drive.writer sneakernet.drive.lost "
-        "sneakernet.drive.rebuilder sneakernet.parity.engine importlib.metadata subprocess cryptography pyrage "
+        "sneakernet.packer sneakernet.planner sneakernet.verifier sneakernet.drive.writer sneakernet.drive.parity.lost "
+        "sneakernet.drive.parity.rebuilder sneakernet.parity.engine importlib.metadata subprocess cryptography pyrage "
         "sneakernet.cli.pack_cmd sneakernet.cli.verify_cmd"
     )
     args = ["-q", "restore", str(drive), "--into", str(tmp_path / "dest")]

@@ -1,7 +1,7 @@
 """Rebuilding lost data from parity (docs/format.md 19.7.6), the core: the pure stripe arithmetic of parity/rebuild.py,
-the stored stream of drive/stream.py, and drive/rebuilder.py's chunks rebuilt and checked, against drives and parity
-made here (segment files of random bytes, chunks cut over them, parity computed with parity.engine), so that any m
-lost drives are rebuilt, m + 1 are not, and a damaged or hostile parity drive never gives a wrong byte."""
+the stored stream of drive/stream.py, and drive/parity/rebuilder.py's chunks rebuilt and checked, against drives and
+parity made here (segment files of random bytes, chunks cut over them, parity computed with parity.engine), so that any
+m lost drives are rebuilt, m + 1 are not, and a damaged or hostile parity drive never gives a wrong byte."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sneakernet.drive.chunkindex import ChunkIndex, stream_chunks
-from sneakernet.drive.rebuilder import Column, Rebuilder, Row, read
+from sneakernet.drive.parity.chunkindex import ChunkIndex, stream_chunks
+from sneakernet.drive.parity.rebuilder import Column, Rebuilder, Row, read
 from sneakernet.drive.stream import StoredStream
 from sneakernet.errors import FormatError
 from sneakernet.format import ChunkRecord, ManifestRecord, SegmentRecord

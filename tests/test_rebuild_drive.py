@@ -19,7 +19,7 @@ from conftest import invoke_cli as run
 from craft import forge_parity
 from sneakernet import PackOptions, pack, verify
 from sneakernet.drive import DriveReader
-from sneakernet.drive.recover import rebuild, repair
+from sneakernet.drive.parity.recover import rebuild, repair
 from sneakernet.errors import DestinationError, UsageError
 from sneakernet.format import DRIVE_LABEL_NAME, MANIFEST_NAME, ChunkRecord, SegmentRecord
 from sneakernet.packer.parity import ParityOptions, add_parity

@@ -19,8 +19,8 @@ from conftest import invoke_cli as run
 from craft import forge_parity
 from sneakernet import PackOptions, pack, restore
 from sneakernet.drive import DriveReader
-from sneakernet.drive.lost import ParitySet
-from sneakernet.drive.parity_reader import ParityDriveReader
+from sneakernet.drive.parity.lost import ParitySet
+from sneakernet.drive.parity.reader import ParityDriveReader
 from sneakernet.drive.role import drive_role
 from sneakernet.errors import FormatError
 from sneakernet.format import ChunkRecord
@@ -176,7 +176,7 @@ def test_any_m_drives_lost_restore_identical_and_rebuild_byte_identical(
 ) -> None:
     """Random trees and drive sizes, K data drives and M parity drives; any M of the K + M deleted: restore of
     the rest gives the tree, and every deleted data drive is rebuilt byte-identical."""
-    from sneakernet.drive.recover import rebuild
+    from sneakernet.drive.parity.recover import rebuild
 
     base = tmp_path_factory.mktemp("prop")
     rng = random.Random(seed)

@@ -1,4 +1,4 @@
-"""drive/accumulator.py: parity added up piece by piece, in any order of drives and cuts, is the parity encoded
+"""drive/parity/accumulator.py: parity added up piece by piece, in any order of drives and cuts, is the parity encoded
 stripe by stripe from the whole streams (docs/format.md 19.7.3, 19.10); a failure to add is one error, raised."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sneakernet.drive.accumulator import AccumulatorSpec, ParityAccumulator, empty_rows
+from sneakernet.drive.parity.accumulator import AccumulatorSpec, ParityAccumulator, empty_rows
 from sneakernet.errors import DestinationError
 from sneakernet.parity.engine import ParityCode
 

@@ -14,7 +14,7 @@ from .exits import run
 from .progress import echo_line, progress_for
 
 if TYPE_CHECKING:
-    from ..drive.rebuild import RebuildResult
+    from ..drive.parity.rebuild import RebuildResult
 
 
 @click.command("rebuild", cls=Command)
@@ -49,7 +49,7 @@ def rebuild_command(
     Exit codes: 0 rebuilt; 1 chunks that cannot be rebuilt (too many drives lost or damaged over them; the files
     they hold are named; the new drive is left unfinished); 2 bad arguments; 4 the new drive is full.
     """
-    from ..drive.recover import rebuild
+    from ..drive.parity.recover import rebuild
 
     progress = progress_for("rebuild", quiet)
     result = run(ctx, lambda: rebuild(drives, onto, lost, progress))

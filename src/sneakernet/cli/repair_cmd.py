@@ -38,7 +38,7 @@ def repair_command(ctx: click.Context, drive: str, others: tuple[str, ...], as_j
     they stay as they read, the other damaged chunks of their segments mended: run repair again once the other
     drives are repaired); 2 bad arguments; 4 the drive is full.
     """
-    from ..drive.recover import repair
+    from ..drive.parity.recover import repair
 
     progress = progress_for("repair", quiet)
     result = run(ctx, lambda: repair(drive, others, progress))

@@ -20,9 +20,8 @@ DriveStore`, a local directory for :class:`~sneakernet.io.store.LocalStore`); te
 what a resumed pack may keep of an unfinished drive), ``chunkmap.py`` places file pieces in a drive's raw stream,
 ``files.py`` names a drive's files and clears an unfinished one, ``driveset.py`` tells a shipment's drives given,
 missing and duplicated, ``stream.py`` reads a drive's segments as one stored stream (what parity computes over,
-docs/format.md 19.7.2), ``chunkindex.py`` says which chunks lie over a range of it, and ``rebuilder.py`` rebuilds a
-lost drive's chunks from the others and parity, checked before use. The names other packages use are re-exported
-here.
+docs/format.md 19.7.2), and ``parity/`` holds the parity drives' files and what rebuilds a lost drive from them
+(its own docstring lists its modules). The names other packages use are re-exported here.
 """
 
 from __future__ import annotations

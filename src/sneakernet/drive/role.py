@@ -1,5 +1,5 @@
 """A drive's role by its drive.json (:func:`is_parity_drive`, :func:`drive_role`), told before either reader parses
-anything: apart from the parity drive reader (parity_reader.py) so that verify and restore, which ask it of every
+anything: apart from the parity drive reader (parity/reader.py) so that verify and restore, which ask it of every
 drive, import no parity record types for a shipment without parity drives."""
 
 from __future__ import annotations

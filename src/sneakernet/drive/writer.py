@@ -27,7 +27,7 @@ from ..format.container import RecordWriter, encode_record
 from ..io.atomic import write_error
 from ..io.store import DriveStore, PartialFile
 from ..units import format_size
-from .accumulator import ColumnFeed
+from .parity.accumulator import ColumnFeed
 
 if TYPE_CHECKING:  # the crypt extra, imported only for an encrypted shipment (reading drives never needs it)
     from .sealed import DriveSealing, ShipmentSealing

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO, Protocol
 
 from .._version import __version__
-from ..drive.accumulator import AccumulatorSpec
 from ..drive.catalog import catalog_body, copy_catalog, finish_shipment
+from ..drive.parity.accumulator import AccumulatorSpec
 from ..errors import ExitCode, LaneStopped
 from ..format import FORMAT_VERSION_2, CatalogHeader, DriveLabel, body_fingerprint
 from ..io.source import KIND_FILE, LocalSource, SourceEntry, Unreadable

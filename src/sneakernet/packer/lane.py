@@ -23,7 +23,7 @@ from typing import Any
 
 from .. import errors
 from ..allocator import give_back_freed_buffers
-from ..drive.accumulator import AccumulatorSpec, ParityAccumulator
+from ..drive.parity.accumulator import AccumulatorSpec, ParityAccumulator
 from ..errors import DestinationError, SneakernetError
 from ..format import DriveLabel, drive_label
 from ..io.source import KIND_FILE, LocalSource, SourceEntry, Unreadable
@@ -92,7 +92,7 @@ class LaneTask:
     entries_path: str
     #: How each drive directory is opened for writing (a class or function a lane's process can import).
     open_store: Callable[[str], DriveStore] = LocalStore
-    #: pack --parity: where the lanes add their drives' stored bytes into the parity rows (drive/accumulator.py).
+    #: pack --parity: where the lanes add their drives' stored bytes into the parity rows (drive/parity/accumulator.py).
     parity: AccumulatorSpec | None = None
     #: A resumed pack: the drives of this lane the interrupted one left (lane_resume.py).
     resume: LaneResume | None = None

@@ -24,8 +24,8 @@ import blake3
 
 from .._version import __version__
 from ..drive import CatalogReader, DriveReader, clear_unfinished, holds_shipment, refuse_non_directory
-from ..drive.accumulator import ParityAccumulator
-from ..drive.parity import ParityDriveWriter, copy_covered
+from ..drive.parity.accumulator import ParityAccumulator
+from ..drive.parity.writer import ParityDriveWriter, copy_covered
 from ..drive.stream import StoredStream
 from ..errors import DestinationError, FormatError, UsageError
 from ..format import CATALOG_NAME, DRIVE_LABEL_NAME, SegmentRecord, drive_label, parity_label

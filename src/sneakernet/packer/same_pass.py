@@ -1,8 +1,8 @@
 """pack --parity M: parity computed in the same pass as the data drives (docs/format.md 19.10).
 
 While pack writes the data drives (one after another, or several at once in lanes), every stored byte is added into
-M parity rows in a local work directory (drive/accumulator.py); no data drive is read again. Once every data drive
-and the catalog are written, each parity drive is written from its row by the writer ``sneakernet parity`` uses
+M parity rows in a local work directory (drive/parity/accumulator.py); no data drive is read again. Once every data
+drive and the catalog are written, each parity drive is written from its row by the writer ``sneakernet parity`` uses
 (packer/parity.py's group pass), reading of the data drives only their drive.json and manifest (the ``covered/``
 copies), so that the parity drives are byte-identical to what ``sneakernet parity`` writes for the same data drives
 (with the same creation time: pack gives its parity drives the shipment's).
@@ -23,8 +23,8 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ..drive.accumulator import AccumulatorSpec, ParityAccumulator, empty_rows, remove_rows
 from ..drive.catalog import copy_catalog
+from ..drive.parity.accumulator import AccumulatorSpec, ParityAccumulator, empty_rows, remove_rows
 from ..errors import DestinationError, UsageError
 from ..format import CATALOG_NAME, DRIVE_LABEL_NAME, MANIFEST_NAME, parity_label
 from ..format.parity import COVERED_DIR

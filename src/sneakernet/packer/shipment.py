@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
 from .._version import __version__
 from ..chunks.stream import EncodedChunk, FileEnd, RawChunk
 from ..drive import DriveWriter
-from ..drive.accumulator import ParityAccumulator
 from ..drive.catalog import catalog_entry
+from ..drive.parity.accumulator import ParityAccumulator
 from ..errors import DestinationError, OutOfSpace
 from ..format import (
     CIPHER,

@@ -1,7 +1,8 @@
 """Restoring with data drives missing (docs/format.md 19.7.6; issue 15): the parity drives among the drives given
 make every data drive of their groups that was not given readable through them (a
-:class:`~sneakernet.drive.lost.LostDriveReader`: chunks rebuilt on the fly, each checked against its recorded BLAKE3
-before restore uses it), restored after the drives that did arrive, as any drive is, with no spare drive needed."""
+:class:`~sneakernet.drive.parity.lost.LostDriveReader`: chunks rebuilt on the fly, each checked against its recorded
+BLAKE3 before restore uses it), restored after the drives that did arrive, as any drive is, with no spare drive
+needed."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
 from ..drive import DriveReader
-from ..drive.parity_reader import ParityDriveReader
+from ..drive.parity.reader import ParityDriveReader
 from ..drive.role import drive_role
 from ..errors import FormatError, UsageError
 
 if TYPE_CHECKING:  # imported by open_drives when parity drives stand in for missing ones (rebuilder, ISA-L)
-    from ..drive.lost import LostDriveReader
+    from ..drive.parity.lost import LostDriveReader
 
 
 def open_drives(
@@ -39,7 +40,7 @@ def open_drives(
             "an encrypted shipment's missing drives cannot be rebuilt through parity drives yet: restore the data "
             "drives that arrived, without the parity drives"
         )
-    from ..drive.lost import ParitySet  # see the TYPE_CHECKING import
+    from ..drive.parity.lost import ParitySet  # see the TYPE_CHECKING import
 
     parity_set = ParitySet(data, parity)
     stack.callback(parity_set.close)

@@ -137,7 +137,7 @@ def verify(
 def _label(path: str, open_store: Callable[[str], DriveStore]) -> DriveLabel | None:
     try:
         if is_parity_drive(path):
-            from ..drive.parity_reader import ParityDriveReader
+            from ..drive.parity.reader import ParityDriveReader
 
             return ParityDriveReader(path, open_store(path)).label
         return DriveReader(path, open_store(path), public=True).label

@@ -222,7 +222,7 @@ class DriveVerifier:
 
 def _parity_bytes(path: str, settings: Settings) -> int:
     """A parity drive's stored bytes (for its progress line), 0 when its drive.json does not read."""
-    from ..drive.parity_reader import ParityDriveReader
+    from ..drive.parity.reader import ParityDriveReader
 
     try:
         return ParityDriveReader(path, settings.open_store(path)).label.stored_bytes

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import blake3
 
 from ..drive import FILESYSTEM_ENTRIES, CatalogReader, ChunkMap, DriveReader
-from ..drive.parity_reader import ParityDriveReader
+from ..drive.parity.reader import ParityDriveReader
 from ..errors import FormatError, NotADrive, UnfinishedDrive
 from ..format import (
     CATALOG_NAME,

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from ..errors import FormatError, IntegrityError, NotADrive, UnfinishedDrive
-from ..format import (
+from ...errors import FormatError, IntegrityError, NotADrive, UnfinishedDrive
+from ...format import (
     CATALOG_NAME,
     DRIVE_LABEL_NAME,
     MANIFEST_NAME,
@@ -25,7 +25,7 @@ from ..format import (
     SegmentRecord,
     segment_name,
 )
-from ..format.parity import (
+from ...format.parity import (
     CoversRecord,
     ParityHeader,
     ParityRecord,
@@ -33,12 +33,12 @@ from ..format.parity import (
     PBlockRecord,
     parity_record_from_json,
 )
-from ..io.store import DriveStore, LocalStore
-from ..parity.layout import stripe_count
-from .files import holds_shipment, stream_blake3
-from .reader import LABEL_LIMIT, _read_record_file
-from .role import label_bytes
-from .stream import StoredStream
+from ...io.store import DriveStore, LocalStore
+from ...parity.layout import stripe_count
+from ..files import holds_shipment, stream_blake3
+from ..reader import LABEL_LIMIT, _read_record_file
+from ..role import label_bytes
+from ..stream import StoredStream
 
 
 @dataclass

@@ -28,14 +28,14 @@ from dataclasses import dataclass
 
 import blake3
 
-from ..errors import FormatError
-from ..format import ChunkRecord
-from ..parity.engine import ParityCode
-from ..parity.layout import stripes_of
-from ..parity.mend import Suspect, differences, resolve
-from ..parity.rebuild import Group, StripeLoss, matches, rebuild_stripe, stripe_loss, take_range
+from ...errors import FormatError
+from ...format import ChunkRecord
+from ...parity.engine import ParityCode
+from ...parity.layout import stripes_of
+from ...parity.mend import Suspect, differences, resolve
+from ...parity.rebuild import Group, StripeLoss, matches, rebuild_stripe, stripe_loss, take_range
+from ..stream import StoredStream
 from .chunkindex import ChunkIndex
-from .stream import StoredStream
 
 #: Rebuilt stripes kept: a chunk overlaps two stripes at most (chunks are no larger than a block), and the next
 #: chunk starts where the last one ended, so two are what the next read needs; a few more absorb read-ahead.

@@ -1,5 +1,6 @@
 """``rebuild`` and ``repair`` (docs/format.md 19.7.6): a lost data drive written again onto a new drive, and a damaged
-one mended in place, both from the other drives of its parity group, by :func:`~sneakernet.drive.rebuild.write_drive`.
+one mended in place, both from the other drives of its parity group, by
+:func:`~sneakernet.drive.parity.rebuild.write_drive`.
 
 The drives given are told apart by their drive.json (data or parity). The catalog copied onto the drive comes from a
 data drive given when one carries it (the parity drives' copy otherwise); a drive gets one when the drives around it
@@ -11,16 +12,16 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from ..errors import DestinationError, FormatError, UsageError
-from ..format import CATALOG_NAME, DRIVE_LABEL_NAME, PARITY_NAME, PARTIAL_SUFFIX, drive_label, parity_label
-from ..progress import NullProgress, Progress, begin_drive
-from .files import FILESYSTEM_ENTRIES, SHIPMENT_NAMES
+from ...errors import DestinationError, FormatError, UsageError
+from ...format import CATALOG_NAME, DRIVE_LABEL_NAME, PARITY_NAME, PARTIAL_SUFFIX, drive_label, parity_label
+from ...progress import NullProgress, Progress, begin_drive
+from ..files import FILESYSTEM_ENTRIES, SHIPMENT_NAMES
+from ..reader import DriveReader
+from ..role import drive_role
 from .lost import LostDriveReader, ParityGroup, ParitySet
-from .parity_reader import ParityDriveReader
-from .reader import DriveReader
+from .reader import ParityDriveReader
 from .rebuild import RebuildResult, write_drive
 from .reparity import lost_rows, parity_number, repair_parity_drive, write_parity_drive
-from .role import drive_role
 
 
 def _split(drives: Sequence[str]) -> tuple[list[str], list[ParityDriveReader]]:

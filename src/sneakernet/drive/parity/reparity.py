@@ -2,7 +2,8 @@
 drives"), byte-identical: its header taken from a parity drive of its group that survives (the same run wrote them
 all with one ``created``, ``tool``, block and segment size), with the lost one's row and number; its blocks encoded
 again from every data drive of the group, each data segment checked against its manifest as it is read; written by
-the parity writer itself (:class:`~sneakernet.drive.parity.ParityDriveWriter`), so its files are the bytes it wrote.
+the parity writer itself (:class:`~sneakernet.drive.parity.writer.ParityDriveWriter`), so its files are the bytes
+it wrote.
 """
 
 from __future__ import annotations
@@ -11,17 +12,17 @@ import contextlib
 import os
 from dataclasses import replace
 
-from ..errors import FormatError, UsageError
-from ..format import DRIVE_LABEL_NAME, MANIFEST_NAME, PARTIAL_SUFFIX, SEGMENTS_DIR, parity_label
-from ..format.parity import COVERED_DIR, covered_label_name, covered_manifest_name
-from ..io.store import KeepingStore
-from ..parity.engine import ParityCode
-from ..progress import Progress
-from .files import file_blake3
+from ...errors import FormatError, UsageError
+from ...format import DRIVE_LABEL_NAME, MANIFEST_NAME, PARTIAL_SUFFIX, SEGMENTS_DIR, parity_label
+from ...format.parity import COVERED_DIR, covered_label_name, covered_manifest_name
+from ...io.store import KeepingStore
+from ...parity.engine import ParityCode
+from ...progress import Progress
+from ..files import file_blake3
+from ..stream import StoredStream
 from .lost import ParityGroup, copy_checked, segments_of
-from .parity import ParityDriveWriter
 from .rebuild import RebuildResult
-from .stream import StoredStream
+from .writer import ParityDriveWriter
 
 
 def parity_number(group: ParityGroup, row: int) -> int:

@@ -18,8 +18,8 @@ from typing import BinaryIO
 
 import blake3
 
-from ..errors import FormatError, IntegrityError
-from ..format import (
+from ...errors import FormatError, IntegrityError
+from ...format import (
     CATALOG_NAME,
     CHECKSUMS_NAME,
     DRIVE_LABEL_NAME,
@@ -31,9 +31,9 @@ from ..format import (
     EndRecord,
     segment_name,
 )
-from ..format.checksums import checksum_lines
-from ..format.container import RecordWriter
-from ..format.parity import (
+from ...format.checksums import checksum_lines
+from ...format.container import RecordWriter
+from ...format.parity import (
     COVERED_DIR,
     CoversRecord,
     ParityHeader,
@@ -42,10 +42,10 @@ from ..format.parity import (
     covered_label_name,
     covered_manifest_name,
 )
-from ..io.atomic import COPY_BLOCK, install, write_error
-from ..io.store import DriveStore, LocalStore, PartialFile
-from ..units import format_size
-from .files import open_drive_file, stream_blake3
+from ...io.atomic import COPY_BLOCK, install, write_error
+from ...io.store import DriveStore, LocalStore, PartialFile
+from ...units import format_size
+from ..files import open_drive_file, stream_blake3
 
 
 class ParityDriveWriter:

@@ -1,5 +1,5 @@
 """Writing a data drive back from parity (docs/format.md 19.7.6): :func:`write_drive` makes the directory ``target``
-hold exactly the drive a :class:`~sneakernet.drive.lost.LostDriveReader` reads (the same segments, manifest,
+hold exactly the drive a :class:`~sneakernet.drive.parity.lost.LostDriveReader` reads (the same segments, manifest,
 drive.json, catalog and B3SUMS, byte for byte), keeping what is already there and right.
 
 It serves both ``rebuild`` (a lost drive onto a new, empty one) and ``repair`` (a present drive with damage: its
@@ -24,8 +24,8 @@ from typing import Any
 
 import blake3
 
-from ..errors import FormatError
-from ..format import (
+from ...errors import FormatError
+from ...format import (
     CATALOG_NAME,
     CHECKSUMS_NAME,
     DRIVE_LABEL_NAME,
@@ -37,12 +37,12 @@ from ..format import (
     SegmentRecord,
     show_path,
 )
-from ..format.checksums import checksum_lines
-from ..io.atomic import install, write_atomic, write_error
-from ..output import versioned
-from ..parity.rebuild import matches
-from .chunkmap import ChunkMap
-from .files import file_blake3, open_drive_file
+from ...format.checksums import checksum_lines
+from ...io.atomic import install, write_atomic, write_error
+from ...output import versioned
+from ...parity.rebuild import matches
+from ..chunkmap import ChunkMap
+from ..files import file_blake3, open_drive_file
 from .lost import LostDriveReader
 
 

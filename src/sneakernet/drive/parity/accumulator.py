@@ -28,10 +28,10 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ..errors import DestinationError
-from ..parity.engine import ParityCode, load_backend
-from ..parity.layout import BLOCK_SIZE
-from ..parity.matrix import MAX_COLUMNS
+from ...errors import DestinationError
+from ...parity.engine import ParityCode, load_backend
+from ...parity.layout import BLOCK_SIZE
+from ...parity.matrix import MAX_COLUMNS
 
 #: The accumulator's files in its work directory: one per parity row.
 ROW_NAME = "row-{row}.acc"

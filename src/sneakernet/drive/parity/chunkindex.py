@@ -9,8 +9,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from ..errors import FormatError
-from ..format import ChunkRecord, ManifestRecord, SegmentRecord
+from ...errors import FormatError
+from ...format import ChunkRecord, ManifestRecord, SegmentRecord
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterator, Sequence
 
 import blake3
 
-from ..errors import FormatError, IntegrityError, UsageError
-from ..format import (
+from ...errors import FormatError, IntegrityError, UsageError
+from ...format import (
     CATALOG_NAME,
     DRIVE_LABEL_NAME,
     MANIFEST_NAME,
@@ -30,16 +30,16 @@ from ..format import (
     ManifestRecord,
     SegmentRecord,
 )
-from ..format.parity import CoversRecord, covered_label_name, covered_manifest_name
-from ..io.atomic import COPY_BLOCK, install
-from ..parity.engine import ParityCode
-from ..parity.rebuild import Group
+from ...format.parity import CoversRecord, covered_label_name, covered_manifest_name
+from ...io.atomic import COPY_BLOCK, install
+from ...parity.engine import ParityCode
+from ...parity.rebuild import Group
+from ..files import open_drive_file
+from ..reader import DriveReader
+from ..stream import StoredStream
 from .chunkindex import ChunkIndex
-from .files import open_drive_file
-from .parity_reader import ParityDriveReader
-from .reader import DriveReader
+from .reader import ParityDriveReader
 from .rebuilder import Column, Rebuilder, Row
-from .stream import StoredStream
 
 
 def segments_of(reader: DriveReader) -> list[SegmentRecord]:
