@@ -16,6 +16,7 @@ import pytest
 from conftest import drive_dirs, invoke_cli, source_entries
 from sneakernet.crypto.keys import ShipmentIdentity
 from sneakernet.options import PackOptions
+from test_json import validate
 
 #: Small chunks and segments, so that a few MB of a real tree make several drives of several segments each.
 SHAPE = ("--chunk-size", "64KiB", "--segment-size", "256KiB")
@@ -129,10 +130,15 @@ def test_a_passphrase_file_and_a_recipients_file_each_open_the_shipment(real_tre
     (tmp_path / "recipients.txt").write_text(f"# the receiver\n{recipient}\n")
     (tmp_path / "pass.txt").write_text("correct horse battery staple\n")
     out = tmp_path / "out"
-    code, _, err = invoke_cli("pack", real_tree / "json", "--out", out, "--drive-size", "10MB", *SHAPE,
-                              "--recipients-file", tmp_path / "recipients.txt", "--passphrase-file",
-                              tmp_path / "pass.txt")  # fmt: skip
+    code, stdout, err = invoke_cli("pack", "--json", real_tree / "json", "--out", out, "--drive-size", "10MB", *SHAPE,
+                                   "--recipients-file", tmp_path / "recipients.txt", "--passphrase-file",
+                                   tmp_path / "pass.txt")  # fmt: skip
     assert code == 0, err
+    # --json says to whom (how many, a passphrase or not), never a key nor which recipient.
+    summary = json.loads(stdout)
+    validate(summary, "pack-summary.schema.json")
+    assert (summary["encrypted"], summary["encryption"]) == (True, {"recipients": 1, "passphrase": True})
+    assert recipient not in stdout and "correct horse" not in stdout and "AGE-SECRET-KEY" not in stdout
     drives = drive_dirs(out)
     assert sorted(os.listdir(drives[0] / "keys")) == ["passphrase.age", "recipients.age"]
     for n, given in enumerate((("--identity", key), ("--passphrase-file", tmp_path / "pass.txt"))):
@@ -143,6 +149,22 @@ def test_a_passphrase_file_and_a_recipients_file_each_open_the_shipment(real_tre
     code, _, err = invoke_cli("restore", *drives, "--into", tmp_path / "dest2", "--passphrase-file",
                               tmp_path / "wrong.txt")  # fmt: skip
     assert code == 2 and "passphrase given does not open" in err and not (tmp_path / "dest2").exists()
+
+
+def test_the_pack_summary_says_whom_the_shipment_is_encrypted_to(real_tree: Path, tmp_path: Path) -> None:
+    _, first = identity_file(tmp_path / "a.txt")
+    _, second = identity_file(tmp_path / "b.txt")
+    shape = ("--drive-size", "10MB", *SHAPE)
+    code, stdout, err = invoke_cli("pack", real_tree / "json", "--out", tmp_path / "sealed", *shape, "--encrypt-to",
+                                   first, "--encrypt-to", second)  # fmt: skip
+    assert code == 0, err
+    assert "  encrypted to 2 recipients: verify needs no key" in stdout and first not in stdout + err
+    code, stdout, err = invoke_cli("pack", "--json", real_tree / "json", "--out", tmp_path / "clear", *shape)
+    assert code == 0, err
+    clear = json.loads(stdout)
+    validate(clear, "pack-summary.schema.json")
+    assert (clear["encrypted"], clear["encryption"]) == (False, None)
+    assert "encrypted" not in invoke_cli("pack", real_tree / "json", "--out", tmp_path / "clear2", *shape)[1]
 
 
 def test_the_profile_encrypts_to_its_recipients(real_tree: Path, tmp_path: Path) -> None:

@@ -72,12 +72,25 @@ def print_pack_summary(summary: PackSummary, quiet: bool) -> None:
             f"{counted(summary.continued_drives, 'unfinished drive')} ({format_size(summary.kept_bytes)} kept, "
             f"{format_size(summary.rewritten_bytes)} written again)"
         )
+    if summary.encryption is not None:
+        lines.append(f"  {_encrypted_to(summary.encryption)}")
     if summary.catalog_copy:
         # Only a swapped pack leaves the catalog on its last drive alone; lanes write it to every drive.
         where = "every drive" if summary.lanes > 1 else "the last drive"
         lines.append(f"  the catalog is on {where} and kept at {summary.catalog_copy}")
     lines.append(f"fingerprint: {summary.short_fingerprint}  (full: {summary.fingerprint})")
     click.echo("\n".join(lines))
+
+
+def _encrypted_to(encryption: dict[str, Any]) -> str:
+    """``encrypted to 2 recipients and a passphrase: ...``: whom pack's summary says it can say (how many, never
+    which key)."""
+    to = [counted(encryption["recipients"], "recipient")] if encryption["recipients"] else []
+    to += ["a passphrase"] if encryption["passphrase"] else []
+    return (
+        f"encrypted to {' and '.join(to)}: verify needs no key; names and contents need theirs (restore --identity "
+        "FILE or --passphrase-file FILE)"
+    )
 
 
 def _drive_sizes(sizes: list[int]) -> str:

@@ -70,6 +70,11 @@ class Encryption:
             raise UsageError("an encrypted shipment needs a recipient (--encrypt-to) or a passphrase")
         return cls(tuple(found), passphrase)
 
+    def summary(self) -> dict[str, int | bool]:
+        """What pack's summary says of it (public, as the drives' keys/ files show it, docs/format.md 19.8.5):
+        how many recipients, and whether a passphrase opens the shipment. Never a key, nor whom."""
+        return {"recipients": len(self.recipients), "passphrase": bool(self.passphrase)}
+
     def wrap(self) -> WrappedKeys:
         """A fresh shipment identity, wrapped for these recipients and this passphrase."""
         return wrap_keys([parse_recipient(text) for text in self.recipients], self.passphrase)

@@ -202,7 +202,9 @@ def pack(
                 same_pass, found=found,
                 **({"runner": cluster} if cluster is not None else {}),
             )  # fmt: skip
-            return pack_in_lanes(lanes, totals, progress, catalog_dir, started, bool(own_record))
+            laned = pack_in_lanes(lanes, totals, progress, catalog_dir, started, bool(own_record))
+            laned.encryption = encryption.summary() if encryption is not None else None
+            return laned
         kept, resumed = None, ResumeTally()
         if resume:
             later = list(targets.drive_paths())[len(finished.labels) :]
@@ -321,6 +323,7 @@ def pack(
         catalog_copy=catalog_copy,
         restore_record_left_out=bool(own_record),
         parity_drives=[result.to_json() for result in parity_results],
+        encryption=encryption.summary() if encryption is not None else None,
     )
 
 

@@ -54,6 +54,13 @@ class PackSummary:
     lanes: int = 1
     #: pack --parity: the parity drives written (label, path, group, row, stored_bytes, kept by a resumed pack).
     parity_drives: list[dict[str, Any]] = field(default_factory=list)
+    #: An encrypted shipment (docs/format.md 19.8): to how many recipients its identity is wrapped, and whether a
+    #: passphrase opens it too; never a key nor a recipient's text. None for a shipment in the clear.
+    encryption: dict[str, Any] | None = None
+
+    @property
+    def encrypted(self) -> bool:
+        return self.encryption is not None
 
     @property
     def short_fingerprint(self) -> str:
@@ -65,7 +72,7 @@ class PackSummary:
 
     def to_json(self) -> dict[str, Any]:
         out = versioned(self.__dict__)
-        out.update(short_fingerprint=self.short_fingerprint, ratio=round(self.ratio, 4))
+        out.update(short_fingerprint=self.short_fingerprint, ratio=round(self.ratio, 4), encrypted=self.encrypted)
         out["rate_bytes_per_second"] = round(self.raw_bytes / self.seconds) if self.seconds else None
         return out
 
