@@ -7,12 +7,12 @@ to every chunk (zstd level 3, BLAKE3), on the same 4 MiB buffers.
 
 For each kind of data (``text``: words, compresses about 3:1; ``floats``: float32-like arrays, about 0.9;
 ``random``: incompressible) it reports, in GB/s of input per core (the median of ``--repeats`` runs, each over
-``--buffers`` different 4 MiB buffers): ``seal`` and ``open`` (ChaCha20-Poly1305 through SegmentSealer and
-SegmentOpener, associated data and all, each returning a new bytes object), ``seal_into`` (into one buffer kept
-from chunk to chunk, as a writer would), ``aes-256-gcm`` (the AEAD 19.8.2 did not pick, for reference),
-``blake3`` and ``zstd-3`` (compress). Then what encryption adds to pack's work on a chunk: sealing its zstd frame,
-into a kept buffer, over compressing it and hashing the raw bytes and the stored ones (the ``added`` column, in
-per cent).
+``--buffers`` different 4 MiB buffers), for each cipher of docs/format.md 19.8.2 (``aes``: AES-256-GCM, what pack
+writes by default; ``chacha``: ChaCha20-Poly1305): ``seal`` (SegmentSealer.seal_into, associated data and all, into
+one buffer kept from chunk to chunk, as the drive writer does) and ``open`` (SegmentOpener, a new bytes object per
+chunk); then ``blake3`` and ``zstd-3`` (compress). Then what encryption adds to pack's work on a chunk with each
+cipher: sealing its zstd frame, into a kept buffer, over compressing it and hashing the raw bytes and the stored
+ones (the ``added`` columns, in per cent).
 
 The process is pinned to one CPU (``--cpu``, default the first it may use). Needs the ``crypt`` extra.
 """
@@ -34,9 +34,9 @@ sys.path.insert(0, str(REPO / "src"))
 
 import blake3  # noqa: E402
 import zstandard  # noqa: E402
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
 
 from sneakernet.crypto.aead import KeyDrawer, SegmentKey, SegmentOpener, SegmentPlace  # noqa: E402
+from sneakernet.format import CIPHER_AES_GCM, CIPHER_CHACHA, CIPHERS  # noqa: E402
 
 BUFFER = 4 * 1024 * 1024
 WORDS = b"the of and to in is that for it as with was on be by at this from data model train shard token".split()
@@ -64,17 +64,24 @@ def median_seconds(run: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
-def seal_segment_into(frames: list[bytes], place: SegmentPlace, out: bytearray) -> None:
-    """Seal ``frames`` into one buffer kept from chunk to chunk, as a drive writer would before writing it."""
-    sealer = KeyDrawer().new_segment(place)
+#: Each cipher a manifest header may name (docs/format.md 19.8.2), by its column's short name.
+SHORT = {CIPHER_AES_GCM: "aes", CIPHER_CHACHA: "chacha"}
+assert set(SHORT) == set(CIPHERS)
+
+
+def seal_segment_into(frames: list[bytes], place: SegmentPlace, out: bytearray, cipher: str) -> SegmentKey:
+    """Seal ``frames`` into one buffer kept from chunk to chunk, as a drive writer does before writing it, with a
+    fresh key; the key, for opening."""
+    sealer = KeyDrawer(cipher=cipher).new_segment(place)
     offset = 0
     for index, frame in enumerate(frames):
         offset += sealer.seal_into(frame, out, chunk_id=index, offset=offset, raw_size=BUFFER)
+    return sealer.key
 
 
-def seal_segment(frames: list[bytes], place: SegmentPlace) -> tuple[SegmentKey, list[bytes]]:
-    """Seal ``frames`` as one segment's chunks, back to back, with a fresh key (as a drive writer does)."""
-    sealer = KeyDrawer().new_segment(place)
+def seal_segment(frames: list[bytes], place: SegmentPlace, cipher: str) -> tuple[SegmentKey, list[bytes]]:
+    """Seal ``frames`` as one segment's chunks, back to back, with a fresh key: the key and each sealed chunk."""
+    sealer = KeyDrawer(cipher=cipher).new_segment(place)
     sealed, offset = [], 0
     for index, frame in enumerate(frames):
         sealed.append(sealer.seal(frame, chunk_id=index, offset=offset, raw_size=BUFFER))
@@ -89,26 +96,21 @@ def measure(kind: str, count: int, repeats: int, seed: int) -> dict[str, float]:
     place = SegmentPlace("0123456789abcdef0123456789abcdef", drive=1, segment=1)
     compressor = zstandard.ZstdCompressor(level=3)
     frames = [compressor.compress(buffer) for buffer in buffers]
-    key, sealed = seal_segment(buffers, place)
-    segment = SegmentOpener(key, place)
-    offsets = [i * (BUFFER + 16) for i in range(count)]
-    aes = AESGCM(AESGCM.generate_key(bit_length=256))
     out = bytearray(BUFFER + 4096)  # an incompressible chunk's frame is a little longer than the chunk
+    seconds: dict[str, float] = {}
+    for cipher, short in SHORT.items():
+        key, sealed = seal_segment(buffers, place, cipher)
+        segment = SegmentOpener(key, place, cipher)
+        offsets = [i * (BUFFER + 16) for i in range(count)]
 
-    def open_all() -> None:
-        for i, stored in enumerate(sealed):
-            segment.open(stored, index=i, chunk_id=i, offset=offsets[i], raw_size=BUFFER)
+        def open_all(segment: SegmentOpener = segment, sealed: list[bytes] = sealed, offsets: list[int] = offsets):
+            for i, stored in enumerate(sealed):
+                segment.open(stored, index=i, chunk_id=i, offset=offsets[i], raw_size=BUFFER)
 
-    seconds = {
-        "seal": median_seconds(lambda: seal_segment(buffers, place), repeats),
-        "seal_into": median_seconds(lambda: seal_segment_into(buffers, place, out), repeats),
-        "open": median_seconds(open_all, repeats),
-        "aes-256-gcm": median_seconds(
-            lambda: [aes.encrypt(i.to_bytes(12, "little"), b, None) for i, b in enumerate(buffers)], repeats
-        ),
-        "blake3": median_seconds(lambda: [blake3.blake3(b).digest() for b in buffers], repeats),
-        "zstd-3": median_seconds(lambda: [compressor.compress(b) for b in buffers], repeats),
-    }
+        seconds[f"{short} seal"] = median_seconds(lambda c=cipher: seal_segment_into(buffers, place, out, c), repeats)
+        seconds[f"{short} open"] = median_seconds(open_all, repeats)
+    seconds["blake3"] = median_seconds(lambda: [blake3.blake3(b).digest() for b in buffers], repeats)
+    seconds["zstd-3"] = median_seconds(lambda: [compressor.compress(b) for b in buffers], repeats)
     result = {name: size / value / 1e9 for name, value in seconds.items()}
     result["ratio"] = sum(map(len, frames)) / size
     # pack's work on a chunk today: compress it, hash the raw bytes and the stored frame; encryption adds the seal
@@ -120,7 +122,9 @@ def measure(kind: str, count: int, repeats: int, seed: int) -> dict[str, float]:
         ],
         repeats,
     )
-    result["added_percent"] = 100 * median_seconds(lambda: seal_segment_into(frames, place, out), repeats) / today
+    for cipher, short in SHORT.items():
+        added = median_seconds(lambda c=cipher: seal_segment_into(frames, place, out, c), repeats)
+        result[f"added {short}"] = 100 * added / today
     return result
 
 
@@ -135,16 +139,24 @@ def main() -> int:
     cpu = args.cpu if args.cpu is not None else min(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {cpu})
     print(f"one core (cpu {cpu}), {args.buffers} x 4 MiB buffers, median of {args.repeats} runs, GB/s of input")
-    columns = ["seal", "seal_into", "open", "aes-256-gcm", "blake3", "zstd-3"]
-    print(f"{'data':8}" + "".join(f"{c:>13}" for c in columns) + f"{'zstd ratio':>12}{'added':>8}")
+    columns = [f"{short} {what}" for short in SHORT.values() for what in ("seal", "open")] + ["blake3", "zstd-3"]
+    added = [f"added {short}" for short in SHORT.values()]
+    print(
+        f"{'data':8}"
+        + "".join(f"{c:>13}" for c in columns)
+        + f"{'zstd ratio':>12}"
+        + "".join(f"{a:>14}" for a in added)
+    )
     results = {}
     for kind in ("text", "floats", "random"):
         figures = results[kind] = measure(kind, args.buffers, args.repeats, args.seed)
         print(
             f"{kind:8}"
             + "".join(f"{figures[c]:13.2f}" for c in columns)
-            + f"{figures['ratio']:12.2f}{figures['added_percent']:7.1f}%"
+            + f"{figures['ratio']:12.2f}"
+            + "".join(f"{figures[a]:13.1f}%" for a in added)
         )
+    print("seal: into a buffer kept from chunk to chunk, as the drive writer does; open: a new bytes object each")
     print("added: sealing the zstd frame, over compressing it plus hashing the raw and stored bytes (pack's work)")
     if args.json:
         args.json.write_text(json.dumps({"cpu": cpu, "buffers": args.buffers, "results": results}, indent=2) + "\n")

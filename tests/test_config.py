@@ -45,6 +45,7 @@ drives: [/mnt/usb1, /mnt/usb2]
 encrypt_to: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p]
 recipients_files: [receivers.txt]
 passphrase_file: passphrase.txt
+cipher: chacha20-poly1305
 parity: 2
 parity_drives: [/mnt/usb9, /mnt/usb10]
 parity_dir: /var/tmp/parity
@@ -71,6 +72,7 @@ def test_every_key(tmp_path: Path) -> None:
         encrypt_to=("age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",),
         recipients_files=("receivers.txt",),
         passphrase_file="passphrase.txt",
+        cipher="chacha20-poly1305",
         parity=2,
         parity_drives=("/mnt/usb9", "/mnt/usb10"),
         parity_dir="/var/tmp/parity",
@@ -137,6 +139,8 @@ def test_sizes_as_numbers_and_strings(tmp_path: Path) -> None:
         ("level: 3.0\n", 1, "level: give a whole number from 1 to 22, not 3.0"),
         ("threads: 1000\n", 1, "threads: must be from 0 to 256, not 1000"),
         ("skip_unreadable: maybe\n", 1, "skip_unreadable: give true or false, not 'maybe'"),
+        ("cipher: aes-128-gcm\n", 1, "cipher: give one of aes-256-gcm, chacha20-poly1305, not 'aes-128-gcm'"),
+        ("cipher: [aes-256-gcm]\n", 1, "cipher: give one of aes-256-gcm, chacha20-poly1305, not a list"),
         ("excludes: '*.tmp'\n", 1, "excludes: give a list of patterns (one '- item' a line, or [a, b]), not '*.tmp'"),
         ("excludes:\n  - '*.tmp'\n  - 3\n", 2, "excludes: every item must be a pattern (a string), not 3"),
         ("drives: /mnt/usb\n", 1, "drives: give a list of drive paths"),

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pyrage
 import pytest
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.poly1305 import Poly1305
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -27,15 +28,18 @@ from sneakernet.crypto import aead, agefile, keys
 from sneakernet.crypto.aead import KeyDrawer, SegmentKey, SegmentOpener, SegmentPlace
 from sneakernet.crypto.keys import ShipmentIdentity
 from sneakernet.errors import AuthenticationFailed, CryptoError, ExitCode, FormatError, WrongKey
+from sneakernet.format import CIPHER_AES_GCM, CIPHER_CHACHA, CIPHERS, DEFAULT_CIPHER
 
 SHIPMENT = "0123456789abcdef0123456789abcdef"
 OTHER_SHIPMENT = "fedcba9876543210fedcba9876543210"
 PLACE = SegmentPlace(SHIPMENT, drive=1, segment=1)
+#: Every chunk test runs with each cipher a manifest header may name (docs/format.md 19.8.2).
+each_cipher = pytest.mark.parametrize("cipher", CIPHERS)
 
 
-def sealed_segment(frames: list[bytes], place: SegmentPlace = PLACE, first_id: int = 0):
+def sealed_segment(frames: list[bytes], place: SegmentPlace = PLACE, first_id: int = 0, cipher: str = DEFAULT_CIPHER):
     """Seal ``frames`` as one segment's chunks, back to back: (sealer, [(chunk_id, offset, raw_size, stored)])."""
-    sealer = KeyDrawer().new_segment(place)
+    sealer = KeyDrawer(cipher=cipher).new_segment(place)
     chunks = []
     offset = 0
     for n, frame in enumerate(frames):
@@ -81,13 +85,14 @@ def test_associated_data_refuses_a_value_out_of_its_field(
         aead.associated_data(*args)
 
 
+@each_cipher
 @settings(max_examples=40, deadline=None)
 @given(frames=st.lists(st.binary(max_size=300), min_size=1, max_size=6), drive=st.integers(0, 2**32 - 1))
-def test_seal_then_open_gives_each_frame_back(frames: list[bytes], drive: int) -> None:
+def test_seal_then_open_gives_each_frame_back(cipher: str, frames: list[bytes], drive: int) -> None:
     place = SegmentPlace(SHIPMENT, drive=drive, segment=3)
-    sealer, chunks = sealed_segment(frames, place, first_id=10)
-    assert sealer.sealed == len(frames)
-    opener = SegmentOpener(SegmentKey.from_hex(sealer.key.hex()), place)
+    sealer, chunks = sealed_segment(frames, place, first_id=10, cipher=cipher)
+    assert sealer.sealed == len(frames) and sealer.cipher == cipher
+    opener = SegmentOpener(SegmentKey.from_hex(sealer.key.hex()), place, cipher)
     for index, ((chunk_id, offset, raw_size, stored), frame) in enumerate(zip(chunks, frames, strict=True)):
         assert len(stored) == len(frame) + aead.TAG_SIZE
         assert opener.open(stored, index=index, chunk_id=chunk_id, offset=offset, raw_size=raw_size) == frame
@@ -97,9 +102,10 @@ def test_seal_then_open_gives_each_frame_back(frames: list[bytes], drive: int) -
     assert got == frames[-1]
 
 
-def test_every_flipped_byte_fails_authentication() -> None:
-    sealer, [(chunk_id, offset, raw_size, stored)] = sealed_segment([b"a frame of some bytes"])
-    opener = SegmentOpener(sealer.key, PLACE)
+@each_cipher
+def test_every_flipped_byte_fails_authentication(cipher: str) -> None:
+    sealer, [(chunk_id, offset, raw_size, stored)] = sealed_segment([b"a frame of some bytes"], cipher=cipher)
+    opener = SegmentOpener(sealer.key, PLACE, cipher)
     for position, bit in itertools.product(range(len(stored)), (0x01, 0x80)):
         damaged = bytearray(stored)
         damaged[position] ^= bit
@@ -110,13 +116,14 @@ def test_every_flipped_byte_fails_authentication() -> None:
             opener.open(cut, index=0, chunk_id=chunk_id, offset=offset, raw_size=raw_size)
 
 
-def test_a_chunk_anywhere_but_its_place_fails_authentication() -> None:
+@each_cipher
+def test_a_chunk_anywhere_but_its_place_fails_authentication(cipher: str) -> None:
     """Swapped chunks of equal size, a chunk moved to another index, offset, segment, drive or shipment, another
-    chunk id, a raw_size the index lies about, another segment's key: each changes the key, nonce or associated
-    data."""
-    sealer, chunks = sealed_segment([b"first frame!", b"other frame!"])  # equal sizes
+    chunk id, a raw_size the index lies about, another segment's key, the other cipher named by a changed header:
+    each changes the key, nonce, associated data or algorithm."""
+    sealer, chunks = sealed_segment([b"first frame!", b"other frame!"], cipher=cipher)  # equal sizes
     (id0, off0, raw0, stored0), (id1, off1, raw1, stored1) = chunks
-    opener = SegmentOpener(sealer.key, PLACE)
+    opener = SegmentOpener(sealer.key, PLACE, cipher)
     assert opener.open(stored1, index=1, chunk_id=id1, offset=off1, raw_size=raw1) == b"other frame!"
     wrong = [
         (opener, stored1, {"index": 0, "chunk_id": id0, "offset": off0, "raw_size": raw0}),  # swapped into 0's place
@@ -132,12 +139,16 @@ def test_a_chunk_anywhere_but_its_place_fails_authentication() -> None:
         SegmentPlace(OTHER_SHIPMENT, drive=1, segment=1),  # another shipment
     ):
         wrong.append(
-            (SegmentOpener(sealer.key, place), stored0, {"index": 0, "chunk_id": id0, "offset": off0, "raw_size": raw0})
+            (
+                SegmentOpener(sealer.key, place, cipher),
+                stored0,
+                {"index": 0, "chunk_id": id0, "offset": off0, "raw_size": raw0},
+            )
         )
-    other_key = KeyDrawer().new_segment(PLACE).key  # same place, another segment file's key
-    wrong.append(
-        (SegmentOpener(other_key, PLACE), stored0, {"index": 0, "chunk_id": id0, "offset": off0, "raw_size": raw0})
-    )
+    other_key = KeyDrawer(cipher=cipher).new_segment(PLACE).key  # same place, another segment file's key
+    (other_cipher,) = set(CIPHERS) - {cipher}  # the same key and place, the header's cipher changed
+    for any_opener in (SegmentOpener(other_key, PLACE, cipher), SegmentOpener(sealer.key, PLACE, other_cipher)):
+        wrong.append((any_opener, stored0, {"index": 0, "chunk_id": id0, "offset": off0, "raw_size": raw0}))
     for case, (any_opener, stored, where) in enumerate(wrong):
         with pytest.raises(AuthenticationFailed):
             any_opener.open(stored, **where)
@@ -149,7 +160,8 @@ def test_a_chunk_sealed_by_hand_from_the_document_is_byte_identical() -> None:
     as the Poly1305 key, the body from block 1, the tag over the padded associated data, ciphertext and lengths),
     with the key, nonce and 63 bytes of associated data as the table gives them, gives the very bytes sealed."""
     frames = [b"a zstd frame, say", b"the next chunk's frame, a little longer"]
-    sealer, chunks = sealed_segment(frames, SegmentPlace(SHIPMENT, drive=3, segment=12), first_id=40)
+    place = SegmentPlace(SHIPMENT, drive=3, segment=12)
+    sealer, chunks = sealed_segment(frames, place, first_id=40, cipher=CIPHER_CHACHA)
     for index, ((chunk_id, offset, raw_size, stored), frame) in enumerate(zip(chunks, frames, strict=True)):
         ad = b"sneakernet-chunk-v2" + bytes.fromhex(SHIPMENT) + struct.pack("<IIQQI", 3, 12, chunk_id, offset, raw_size)
         assert len(ad) == 63
@@ -167,6 +179,22 @@ def test_a_chunk_sealed_by_hand_from_the_document_is_byte_identical() -> None:
         assert stored == body + mac.finalize()
 
 
+def test_an_aes_gcm_chunk_sealed_by_hand_from_the_document_is_byte_identical() -> None:
+    """docs/format.md 19.8.2 for AES-256-GCM: its body is AES-256 in counter mode from the counter block ``nonce ||
+    00000002`` (block 1, big endian, is the tag's mask: NIST SP 800-38D with a 96-bit nonce), and the tag is GCM's
+    over the 63 bytes of associated data the table gives: rebuilt from those parts, the very bytes sealed."""
+    frames = [b"a zstd frame, say", b"the next chunk's frame, a little longer" * 3]
+    place = SegmentPlace(SHIPMENT, drive=3, segment=12)
+    sealer, chunks = sealed_segment(frames, place, first_id=40, cipher=CIPHER_AES_GCM)
+    for index, ((chunk_id, offset, raw_size, stored), frame) in enumerate(zip(chunks, frames, strict=True)):
+        ad = b"sneakernet-chunk-v2" + bytes.fromhex(SHIPMENT) + struct.pack("<IIQQI", 3, 12, chunk_id, offset, raw_size)
+        chunk_nonce = index.to_bytes(12, "little")
+        counter = chunk_nonce + (2).to_bytes(4, "big")  # the IV openssl's -aes-256-ctr takes
+        body = Cipher(algorithms.AES(sealer.key.secret), modes.CTR(counter)).encryptor().update(frame)
+        assert stored[:-16] == body
+        assert stored == AESGCM(sealer.key.secret).encrypt(chunk_nonce, frame, ad)  # the tag: GCM's, over that AD
+
+
 def test_a_sealer_numbers_its_chunks_and_refuses_to_go_back() -> None:
     sealer = KeyDrawer().new_segment(PLACE)
     first = sealer.seal(b"x" * 10, chunk_id=0, offset=0, raw_size=10)
@@ -175,12 +203,13 @@ def test_a_sealer_numbers_its_chunks_and_refuses_to_go_back() -> None:
     assert sealer.sealed == 1
     second = sealer.seal(b"x" * 10, chunk_id=0, offset=len(first) + 100, raw_size=10)
     assert second != first  # the same frame at the next index: another nonce, other bytes
-    opener = SegmentOpener(sealer.key, PLACE)
+    opener = SegmentOpener(sealer.key, PLACE, sealer.cipher)
     assert opener.open(second, index=1, chunk_id=0, offset=len(first) + 100, raw_size=10) == b"x" * 10
 
 
-def test_seal_into_a_kept_buffer_numbers_the_chunks_as_seal_does() -> None:
-    sealer = KeyDrawer().new_segment(PLACE)
+@each_cipher
+def test_seal_into_a_kept_buffer_numbers_the_chunks_as_seal_does(cipher: str) -> None:
+    sealer = KeyDrawer(cipher=cipher).new_segment(PLACE)
     out = bytearray(100)
     frames = [b"one frame", b"another, longer frame", b""]
     offset, stored = 0, []
@@ -192,7 +221,7 @@ def test_seal_into_a_kept_buffer_numbers_the_chunks_as_seal_does() -> None:
     with pytest.raises(ValueError, match="a buffer of 100 bytes cannot hold a sealed chunk of 116"):
         sealer.seal_into(bytes(100), out, chunk_id=3, offset=offset, raw_size=100)
     assert sealer.sealed == 3
-    opener = SegmentOpener(sealer.key, PLACE)
+    opener = SegmentOpener(sealer.key, PLACE, cipher)
     offset = 0
     for index, (frame, chunk) in enumerate(zip(frames, stored, strict=True)):
         assert opener.open(chunk, index=index, chunk_id=index, offset=offset, raw_size=len(frame)) == frame
@@ -212,10 +241,19 @@ def test_the_drawer_never_hands_out_one_key_twice() -> None:
         KeyDrawer(random=lambda n: bytes(31)).new_segment(PLACE)
 
 
+def test_a_cipher_sneakernet_does_not_know_is_refused() -> None:
+    assert DEFAULT_CIPHER == CIPHER_AES_GCM == KeyDrawer().new_segment(PLACE).cipher
+    with pytest.raises(CryptoError, match="cipher 'aes-128-gcm' is not one of aes-256-gcm, chacha20-poly1305"):
+        KeyDrawer(cipher="aes-128-gcm")
+    key = KeyDrawer().new_segment(PLACE).key
+    with pytest.raises(FormatError, match="cipher 'xchacha20-poly1305' is not one of"):
+        SegmentOpener(key, PLACE, "xchacha20-poly1305")
+
+
 def test_no_key_in_any_repr_str_or_error() -> None:
     sealer, [(chunk_id, offset, raw_size, stored)] = sealed_segment([b"frame"])
     secret = sealer.key.hex()
-    opener = SegmentOpener(sealer.key, PLACE)
+    opener = SegmentOpener(sealer.key, PLACE, sealer.cipher)
     texts = [repr(sealer), repr(sealer.key), str(sealer.key), repr(opener), repr(KeyDrawer())]
     for call in (
         lambda: opener.open(stored[:-1] + b"!", index=0, chunk_id=chunk_id, offset=offset, raw_size=raw_size),
@@ -239,16 +277,21 @@ def test_errors_are_the_projects_with_their_exit_codes() -> None:
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed (Debian package openssl)")
-def test_openssl_decrypts_a_sealed_chunk_by_hand_as_documented(tmp_path) -> None:
-    """docs/format.md 19.8.6: drop the tag, `openssl enc -d -chacha20` with the IV = block counter 1 (`01000000`)
-    then the nonce (the chunk's index in its segment, little endian) gives the frame back."""
+@each_cipher
+def test_openssl_decrypts_a_sealed_chunk_by_hand_as_documented(tmp_path, cipher: str) -> None:
+    """docs/format.md 19.8.6: drop the tag; `openssl enc -d -chacha20` with the IV = block counter 1 (`01000000`)
+    then the nonce (the chunk's index in its segment, little endian), or `openssl enc -d -aes-256-ctr` with the IV =
+    the nonce then counter 2 (`00000002`), gives the frame back."""
     frames = [b"the first frame " * 7, b"the second frame, which we recover by hand " * 5]
-    sealer, chunks = sealed_segment(frames)
+    sealer, chunks = sealed_segment(frames, cipher=cipher)
     for index, (_, _, _, stored) in enumerate(chunks):
-        iv = "01000000" + aead.nonce(index).hex()
+        if cipher == CIPHER_CHACHA:
+            how = f"-chacha20 -iv 01000000{aead.nonce(index).hex()}"
+        else:
+            how = f"-aes-256-ctr -iv {aead.nonce(index).hex()}00000002"
         (tmp_path / "chunk.enc").write_bytes(stored)
         run = subprocess.run(
-            f"head -c -16 chunk.enc | openssl enc -d -chacha20 -K {sealer.key.hex()} -iv {iv}",
+            f"head -c -16 chunk.enc | openssl enc -d {how} -K {sealer.key.hex()}",
             shell=True,
             cwd=tmp_path,
             capture_output=True,

@@ -12,9 +12,11 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from conftest import drive_dirs, invoke_cli, source_entries
 from sneakernet.crypto.keys import ShipmentIdentity
+from sneakernet.format import CIPHER_AES_GCM, CIPHER_CHACHA
 from sneakernet.options import PackOptions
 from test_json import validate
 
@@ -25,6 +27,26 @@ SHAPE = ("--chunk-size", "64KiB", "--segment-size", "256KiB")
 def restored(dest: Path) -> dict[bytes, object]:
     """What a restore put in ``dest``, its finished record (DEST/.sneakernet) left out."""
     return {path: entry for path, entry in source_entries(dest).items() if not path.startswith(b".sneakernet")}
+
+
+def header_cipher(drive: Path) -> str | None:
+    """The ``cipher`` of the drive's manifest header (its first line)."""
+    with zstandard.ZstdDecompressor().stream_reader((drive / "manifest.jsonl.zst").open("rb")) as plain:
+        first = plain.read(4096).split(b"\n", 1)[0]
+    return json.loads(first).get("cipher")
+
+
+def by_hand_script() -> str:
+    """docs/format.md 19.8.6's steps, as a bash script."""
+    text = (Path(__file__).parents[1] / "docs" / "format.md").read_text(encoding="utf-8")
+    section = text[text.index("#### 19.8.6") : text.index("### 19.9")]
+    return section[section.index("```sh\n") + 6 : section.index("```\n", section.index("```sh\n") + 6)]
+
+
+needs_by_hand_tools = pytest.mark.skipif(
+    not all(shutil.which(tool) for tool in ("age", "zstd", "jq", "openssl", "b3sum", "bash")),
+    reason="the by-hand steps need age, zstd, jq, openssl, b3sum and bash",
+)
 
 
 def identity_file(path: Path) -> tuple[Path, str]:
@@ -73,6 +95,7 @@ def test_no_name_nor_sample_of_the_real_tree_is_on_any_drive(shipped) -> None:
             data = path.read_bytes()
             found += [(path.name, needle) for needle in names | samples if needle in data]
     assert not found
+    assert {header_cipher(drive) for drive in drives} == {CIPHER_AES_GCM}  # what pack writes unless told
 
 
 def test_restore_with_the_identity_is_identical_and_with_another_writes_nothing(shipped, tmp_path: Path) -> None:
@@ -195,6 +218,14 @@ def test_bad_encryption_options_are_one_line_before_anything_is_written(real_tre
         code, _, err = invoke_cli("pack", real_tree / "json", "--out", out, "--drive-size", "10MB", *options)
         assert code == 2 and message in err and err.count("\n") == 1, (options, err)
         assert not out.exists()
+    recipient = ShipmentIdentity.generate().recipient
+    for options, message in (
+        (("--encrypt-to", recipient, "--cipher", "aes-128-gcm"), "'aes-128-gcm' is not one of 'aes-256-gcm', 'chacha"),
+        (("--cipher", CIPHER_CHACHA), "--cipher goes with --encrypt-to, --recipients-file or a passphrase"),
+    ):  # click's usage errors: the usage line, then the error's one line
+        code, _, err = invoke_cli("pack", real_tree / "json", "--out", out, "--drive-size", "10MB", *options)
+        assert code == 2 and message in err.splitlines()[-1], (options, err)
+        assert not out.exists()
 
 
 def flip(path: Path, at: int) -> None:
@@ -292,10 +323,7 @@ def test_parity_over_an_encrypted_shipment_needs_no_key(shipped, tmp_path: Path)
     assert code == 2 and "cannot be rebuilt through parity drives yet" in err and not (tmp_path / "dest").exists()
 
 
-@pytest.mark.skipif(
-    not all(shutil.which(tool) for tool in ("age", "zstd", "jq", "openssl", "b3sum", "bash")),
-    reason="the by-hand steps need age, zstd, jq, openssl, b3sum and bash",
-)
+@needs_by_hand_tools
 def test_age_and_the_by_hand_steps_recover_a_file_of_the_shipment(shipped, tmp_path: Path) -> None:
     """`age -d -i key.txt` on the wrapped key, then docs/format.md 19.8.6's steps, on a drive pack wrote."""
     tree, out, key = shipped
@@ -305,13 +333,60 @@ def test_age_and_the_by_hand_steps_recover_a_file_of_the_shipment(shipped, tmp_p
     last = [len(drive_dirs(out))]
     # A small file (one piece in one chunk, as the steps take it), wholly on the drive.
     wanted = next(e for e in listed if e["kind"] == "file" and e["drives"] == last and 1000 < e["size"] < 30_000)
-    text = (Path(__file__).parents[1] / "docs" / "format.md").read_text(encoding="utf-8")
-    section = text[text.index("#### 19.8.6") : text.index("### 19.9")]
-    script = section[section.index("```sh\n") + 6 : section.index("```\n", section.index("```sh\n") + 6)]
     env = {**os.environ, "DRIVE": str(drive), "KEY": str(key), "FILE": wanted["path"]}
-    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=env, capture_output=True)
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", by_hand_script()], cwd=tmp_path, env=env,
+                          capture_output=True)  # fmt: skip
     assert done.returncode == 0, done.stderr.decode()
     assert (tmp_path / "recovered").read_bytes() == (tree / wanted["path"]).read_bytes()
+
+
+def test_pack_cipher_chacha20_poly1305_is_written_checked_and_read_back(real_tree: Path, tmp_path: Path) -> None:
+    """--cipher chacha20-poly1305 (for a CPU without AES instructions): every manifest header names it; verify
+    without the key and with it, restore identical, a flipped byte found; the by-hand steps open it too."""
+    key, recipient = identity_file(tmp_path / "key.txt")
+    tree, out = real_tree, tmp_path / "out"
+    code, _, err = invoke_cli("pack", tree, "--out", out, "--drive-size", "1100KB", *SHAPE, "--encrypt-to", recipient,
+                              "--cipher", CIPHER_CHACHA)  # fmt: skip
+    assert code == 0, err
+    drives = drive_dirs(out)
+    assert len(drives) >= 2 and {header_cipher(drive) for drive in drives} == {CIPHER_CHACHA}
+    for given in ((), ("--deep", "--identity", key)):
+        code, _, err = invoke_cli("verify", *drives, *given)
+        assert code == 0, err
+    code, _, err = invoke_cli("restore", *drives, "--into", tmp_path / "dest", "--identity", key)
+    assert code == 0, err
+    assert restored(tmp_path / "dest") == source_entries(tree)
+    if all(shutil.which(tool) for tool in ("age", "zstd", "jq", "openssl", "b3sum", "bash")):
+        _, stdout, _ = invoke_cli("ls", "--json", drives[0], "--identity", key)
+        wanted = next(
+            e for e in map(json.loads, stdout.splitlines())
+            if e["kind"] == "file" and e["drives"] == [1] and 1000 < e["size"] < 30_000
+        )  # fmt: skip
+        env = {**os.environ, "DRIVE": str(drives[0]), "KEY": str(key), "FILE": wanted["path"]}
+        (tmp_path / "hand").mkdir()
+        done = subprocess.run(["bash", "-euo", "pipefail", "-c", by_hand_script()], cwd=tmp_path / "hand", env=env,
+                              capture_output=True)  # fmt: skip
+        assert done.returncode == 0, done.stderr.decode()
+        assert (tmp_path / "hand" / "recovered").read_bytes() == (tree / wanted["path"]).read_bytes()
+    segment = sorted((drives[0] / "segments").iterdir())[0]
+    flip(segment, 100)
+    code, _, _ = invoke_cli("verify", drives[0], "--identity", key)
+    assert code == 1
+
+
+def test_the_profile_names_the_cipher_and_the_command_line_wins(real_tree: Path, tmp_path: Path) -> None:
+    _, recipient = identity_file(tmp_path / "key.txt")
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(f"drive_size: 10MB\ncipher: chacha20-poly1305\nencrypt_to:\n  - {recipient}\n")
+    source = real_tree / "json"
+    assert invoke_cli("pack", source, "--out", tmp_path / "o1", "--config", profile)[0] == 0
+    assert header_cipher(drive_dirs(tmp_path / "o1")[0]) == CIPHER_CHACHA
+    assert invoke_cli("pack", source, "--out", tmp_path / "o2", "--config", profile, "--cipher", CIPHER_AES_GCM)[0] == 0
+    assert header_cipher(drive_dirs(tmp_path / "o2")[0]) == CIPHER_AES_GCM
+    profile.write_text("drive_size: 10MB\ncipher: chacha20-poly1305\n")  # a clear pack: the profile's cipher unused
+    assert invoke_cli("pack", source, "--out", tmp_path / "o3", "--config", profile)[0] == 0
+    (drive,) = drive_dirs(tmp_path / "o3")
+    assert json.loads((drive / "drive.json").read_text())["version"] == 1 and header_cipher(drive) is None
 
 
 def test_a_passphrase_file_of_a_weak_work_factor_is_refused(real_tree: Path, tmp_path: Path) -> None:

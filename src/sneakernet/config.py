@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from .errors import SneakernetError, UsageError
-from .format import MAX_CHUNK_SIZE
+from .format import CIPHERS, MAX_CHUNK_SIZE
 from .options import MIN_CHUNK_SIZE
 from .units import format_size, parse_size
 
@@ -49,6 +49,8 @@ class Profile:
     encrypt_to: tuple[str, ...] | None = None
     recipients_files: tuple[str, ...] | None = None
     passphrase_file: str | None = None
+    #: The chunks' cipher (docs/format.md 19.8.2), one of format.CIPHERS; pack's default when left out.
+    cipher: str | None = None
     #: pack --parity M, --parity-drive, --parity-dir (docs/pack.md, Parity drives).
     parity: int | None = None
     parity_drives: tuple[str, ...] | None = None
@@ -124,6 +126,15 @@ def _texts(what: str) -> Callable[[Any], tuple[str, ...]]:
     return check
 
 
+def _choice(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in choices:
+            raise _Refused(f"give one of {', '.join(choices)}, not {_shown(value)}")
+        return str(value)
+
+    return check
+
+
 def _storage_options(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _Refused(f"give a mapping of fsspec option names to values (endpoint_url: ...), not {_shown(value)}")
@@ -151,6 +162,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "encrypt_to": _texts("public key"),
     "recipients_files": _texts("recipients file path"),
     "passphrase_file": _text,
+    "cipher": _choice(CIPHERS),
     "parity": _integer(0, MAX_PARITY),
     "parity_drives": _texts("parity drive path"),
     "parity_dir": _text,

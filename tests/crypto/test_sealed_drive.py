@@ -37,7 +37,9 @@ from sneakernet.errors import (
     WrongKey,
 )
 from sneakernet.format import (
-    CIPHER,
+    CIPHER_CHACHA,
+    CIPHERS,
+    DEFAULT_CIPHER,
     INDEX_NAME,
     MANIFEST_NAME,
     PASSPHRASE_NAME,
@@ -60,6 +62,8 @@ from sneakernet.io.store import LocalStore
 SHIPMENT = "0123456789abcdef0123456789abcdef"
 META = Metadata(0o644, 1_700_000_000_000_000_000, 1000, 1000)
 HAVE_AGE = shutil.which("age") is not None
+#: The drive tests that seal and open chunks run with each cipher a manifest header may name (19.8.2).
+each_cipher = pytest.mark.parametrize("cipher", CIPHERS)
 
 
 @pytest.fixture(scope="module")
@@ -195,10 +199,10 @@ def test_identity_and_passphrase_files_are_read_as_age_reads_them(tmp_path: Path
 # --- the drive writer, sealing --------------------------------------------------------------------------------
 
 
-def header() -> ManifestHeader:
+def header(cipher: str = DEFAULT_CIPHER) -> ManifestHeader:
     return ManifestHeader(
         SHIPMENT, 1, "2026-12-03T17:00:00Z", 65536, 200_000, "sneakernet test", version=2, level=3, lane=1,
-        lane_seq=1, cipher=CIPHER,
+        lane_seq=1, cipher=cipher,
     )  # fmt: skip
 
 
@@ -212,10 +216,11 @@ def write_sealed_drive(
     keys,
     chunks: int = 12,
     extra: list[FileRecord] = (),  # type: ignore[assignment]
+    cipher: str = DEFAULT_CIPHER,
 ) -> tuple[list[ChunkRecord], list[bytes], ShipmentSealing]:
     """An encrypted drive of ``chunks`` chunks (segments of at most 90,000 bytes), a file record after each."""
-    sealing = ShipmentSealing.new(keys, 3)
-    writer = DriveWriter(LocalStore(root), "drive-0001", header(), 200_000, sealing)
+    sealing = ShipmentSealing.new(keys, 3, cipher)
+    writer = DriveWriter(LocalStore(root), "drive-0001", header(cipher), 200_000, sealing)
     rng = random.Random(3)
     records, raws = [], []
     for n in range(chunks):
@@ -259,9 +264,11 @@ def read_chunk(root: Path, record: ChunkRecord, codec: ChunkCodec) -> bytes:
     return codec.decode_record(stored, record)
 
 
-def test_an_encrypted_drive_reads_back_whole_with_the_identity(tmp_path: Path, keys) -> None:
-    written, raws, _ = write_sealed_drive(tmp_path, keys)
+@each_cipher
+def test_an_encrypted_drive_reads_back_whole_with_the_identity(tmp_path: Path, keys, cipher: str) -> None:
+    written, raws, _ = write_sealed_drive(tmp_path, keys, cipher=cipher)
     public = public_records(tmp_path)
+    assert public[0].cipher == cipher
     assert {type(r) for r in public[1:]} == {PublicChunk, SegmentRecord, SealedRecord, EndRecord}
     assert [r.name for r in public if isinstance(r, SealedRecord)] == [RECIPIENTS_NAME, INDEX_NAME]
     records, keys_read = merged(tmp_path, keys.identity)
@@ -275,8 +282,11 @@ def test_an_encrypted_drive_reads_back_whole_with_the_identity(tmp_path: Path, k
     assert len(segments) >= 3 and sum(s.chunks for s in segments) == 12
     assert [r.index for r in chunks] == [n for s in segments for n in range(s.chunks)]
     assert len(keys_read) == len(segments)
-    codec = ChunkCodec(3, CIPHER, keys_read)
+    codec = ChunkCodec(3, cipher, keys_read)
     assert [read_chunk(tmp_path, r, codec) for r in chunks] == raws
+    (other,) = set(CIPHERS) - {cipher}  # a header that names the other cipher: every chunk fails its tag
+    with pytest.raises(AuthenticationFailed):
+        read_chunk(tmp_path, chunks[0], ChunkCodec(3, other, keys_read))
     assert [r.path for r in records if isinstance(r, FileRecord)] == [b"secret-dir/file-%d.bin" % n for n in range(12)]
     assert isinstance(records[-1], EndRecord)
     only = merged(tmp_path, keys.identity, only=(FileRecord.TYPE,))[0]
@@ -297,16 +307,17 @@ def test_nothing_readable_is_left_on_an_encrypted_drive(tmp_path: Path, keys) ->
         assert word not in manifest_text
 
 
-def test_every_segment_gets_its_own_key_and_a_chunk_out_of_place_fails(tmp_path: Path, keys) -> None:
-    write_sealed_drive(tmp_path / "one", keys)
-    write_sealed_drive(tmp_path / "two", keys)  # the same chunks again: a resumed pack writing a drive anew
+@each_cipher
+def test_every_segment_gets_its_own_key_and_a_chunk_out_of_place_fails(tmp_path: Path, keys, cipher: str) -> None:
+    write_sealed_drive(tmp_path / "one", keys, cipher=cipher)
+    write_sealed_drive(tmp_path / "two", keys, cipher=cipher)  # the same chunks again: a drive written anew
     one, keys_one = merged(tmp_path / "one", keys.identity)
     two, keys_two = merged(tmp_path / "two", keys.identity)
     chunks_one = [r for r in one if isinstance(r, OpenableChunk)]
     chunks_two = [r for r in two if isinstance(r, OpenableChunk)]
     # The same frames at the same places under other keys: other stored bytes.
     assert all(a.stored_blake3 != b.stored_blake3 for a, b in zip(chunks_one, chunks_two, strict=True))
-    codec = ChunkCodec(3, CIPHER, keys_one)
+    codec = ChunkCodec(3, cipher, keys_one)
     first, second = chunks_one[0], chunks_one[2]  # two chunks of one segment, of the same raw size
     assert first.segment == second.segment and first.raw_size == second.raw_size
     with open(tmp_path / "one" / first.segment, "rb") as handle:
@@ -321,9 +332,9 @@ def test_every_segment_gets_its_own_key_and_a_chunk_out_of_place_fails(tmp_path:
         with pytest.raises(AuthenticationFailed):
             codec.decode_record(stored, wrong)
     with pytest.raises(AuthenticationFailed):  # the same place on the other drive: another key
-        ChunkCodec(3, CIPHER, keys_two).decode_record(stored, second)
+        ChunkCodec(3, cipher, keys_two).decode_record(stored, second)
     with pytest.raises(FormatError, match="needs the shipment's key"):
-        ChunkCodec(3, CIPHER).decode_record(stored, second)
+        ChunkCodec(3, cipher).decode_record(stored, second)
 
 
 def test_an_index_that_disagrees_with_its_public_manifest_is_refused(tmp_path: Path, keys) -> None:
@@ -362,20 +373,25 @@ def test_public_records_refuse_what_would_show_plaintext() -> None:
         public_record_from_json({**base, "stored_size": 16})
 
 
-def test_the_codec_refuses_another_cipher_and_sizes_sealed_chunks() -> None:
-    with pytest.raises(FormatError, match="is not chacha20-poly1305"):
-        ChunkCodec(3, "aes-256-gcm")
-    assert ChunkCodec(3, CIPHER).stored_size(100) == 116 and ChunkCodec(3).stored_size(100) == 100
+def test_the_codec_refuses_another_cipher_and_sizes_sealed_chunks(tmp_path: Path, keys) -> None:
+    for name in ("aes-128-gcm", "AES-256-GCM", "chacha20"):
+        with pytest.raises(FormatError, match=f"cipher '{name}' is not one of aes-256-gcm, chacha20-poly1305"):
+            ChunkCodec(3, name)
+    for cipher in CIPHERS:
+        assert ChunkCodec(3, cipher).stored_size(100) == 116 and ChunkCodec(3).stored_size(100) == 100
+    with pytest.raises(ValueError, match="the header names chacha20-poly1305, the sealing aes-256-gcm"):
+        DriveWriter(LocalStore(tmp_path), "drive-0001", header(CIPHER_CHACHA), 200_000, ShipmentSealing.new(keys, 3))
     assert os.path.basename(INDEX_NAME) == "index.age"
 
 
 # --- the drive reader -------------------------------------------------------------------------------------------
 
 
+@each_cipher
 def test_the_drive_reader_reads_an_encrypted_drive_with_its_key_and_its_public_side_without(
-    tmp_path: Path, keys, receiver: ShipmentIdentity
+    tmp_path: Path, keys, receiver: ShipmentIdentity, cipher: str
 ) -> None:
-    _, raws, _ = write_sealed_drive(tmp_path, keys)
+    _, raws, _ = write_sealed_drive(tmp_path, keys, cipher=cipher)
     label = json.loads((tmp_path / "drive.json").read_text())
     assert label["encrypted"] is True and label["version"] == 2 and "raw_bytes" not in label
     sums = (tmp_path / "B3SUMS").read_text()
@@ -432,15 +448,18 @@ def test_an_interrupted_encrypted_drive_is_left_unfinished(tmp_path: Path, keys)
     not all(shutil.which(tool) for tool in ("age", "zstd", "jq", "openssl", "b3sum", "bash")),
     reason="the by-hand steps need age, zstd, jq, openssl, b3sum and bash",
 )
-def test_a_file_is_recovered_by_hand_as_section_19_8_6_says(tmp_path: Path, receiver: ShipmentIdentity) -> None:
-    """Section 19.8.6's own script, run on an encrypted drive: the receiver's key opens keys/, the index, the
-    chunk (a file in the middle of a chunk, in a later segment, so that offsets and the nonce count)."""
+@each_cipher
+def test_a_file_is_recovered_by_hand_as_section_19_8_6_says(
+    tmp_path: Path, receiver: ShipmentIdentity, cipher: str
+) -> None:
+    """Section 19.8.6's own script, run on an encrypted drive of either cipher: the receiver's key opens keys/, the
+    index, the chunk (a file in the middle of a chunk, in a later segment, so that offsets and the nonce count)."""
     keys = wrap_keys([parse_recipient(receiver.recipient)], None)
     rng = random.Random(3)
     raws = [chunk(n, rng).data for n in range(12)]
     small = raws[10][1000:1300]
     record = FileRecord(b"sub/small.txt", 0, 300, 10, 1000, True, 300, blake3.blake3(small).hexdigest(), META, False)
-    written, _, _ = write_sealed_drive(tmp_path / "drive", keys, extra=[record])
+    written, _, _ = write_sealed_drive(tmp_path / "drive", keys, extra=[record], cipher=cipher)
     assert written[10].segment != "segments/s000001.seg" and written[10].offset > 0 and written[10].method == "zstd"
     (tmp_path / "key.txt").write_text(receiver.secret_line() + "\n")
     text = (Path(__file__).parents[2] / "docs" / "format.md").read_text(encoding="utf-8")

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from sneakernet.errors import FormatError, UnsupportedVersion
 from sneakernet.format import (
-    CIPHER,
+    CIPHER_AES_GCM,
+    CIPHER_CHACHA,
     MAX_DRIVES,
     READ_VERSIONS,
     READERS,
@@ -192,7 +193,7 @@ def test_version_2_is_read_by_default_and_refused_where_a_reader_asks_for_1(pars
 
 
 def test_manifest_header_round_trips_with_lane_and_cipher() -> None:
-    for header in (v2_header(), v2_header(cipher=CIPHER, level=None)):
+    for header in (v2_header(), v2_header(cipher=CIPHER_CHACHA, level=None), v2_header(cipher=CIPHER_AES_GCM)):
         raw = line_of(header)
         assert list(raw)[:8] == ["type", "format", "version", "shipment", "role", "drive", "lane", "lane_seq"]
         assert ManifestHeader.from_json(raw, ALL) == header
@@ -201,8 +202,10 @@ def test_manifest_header_round_trips_with_lane_and_cipher() -> None:
 @pytest.mark.parametrize(
     ("changes", "problem"),
     [
-        ({"cipher": "aes-256-gcm"}, "cipher 'aes-256-gcm' is not 'chacha20-poly1305'"),
+        ({"cipher": "aes-128-gcm"}, "cipher 'aes-128-gcm' is not one of format version 2's (aes-256-gcm, chacha20"),
+        ({"cipher": "AES-256-GCM"}, "cipher 'AES-256-GCM' is not one of"),
         ({"cipher": None}, "cipher None is not"),
+        ({"cipher": ["aes-256-gcm"]}, "cipher ['aes-256-gcm'] is not"),
         ({"role": "mirror"}, "role 'mirror' is not one of"),
         ({"lane": ...}, "'lane' missing"),
         ({"lane_seq": -1}, "'lane_seq' is -1, outside 1"),
@@ -222,7 +225,7 @@ def test_a_parity_header_is_not_a_data_header() -> None:
 
 def test_header_must_agree_with_drive_json() -> None:
     assert header_label_problems(data_label(), v2_header()) == []
-    problems = header_label_problems(data_label(), v2_header(lane=1, lane_seq=5, drive=4, cipher=CIPHER))
+    problems = header_label_problems(data_label(), v2_header(lane=1, lane_seq=5, drive=4, cipher=CIPHER_AES_GCM))
     assert problems == [
         "the manifest's drive is 4, drive.json's 3",
         "the manifest's lane is 1, drive.json's 2",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AuthenticationFailed, FormatError
-from ..format import CIPHER, ChunkRecord, ManifestHeader
+from ..format import CIPHERS, ChunkRecord, ManifestHeader
 from ..format.sealed import TAG_SIZE, OpenableChunk
 from ..options import DEFAULT_LEVEL
 from .compress import decode_chunk, encode_chunk, frame_problem
@@ -31,14 +31,17 @@ class ChunkCodec:
 
     #: The zstd level chunks are compressed at (decoding does not depend on it).
     level: int = DEFAULT_LEVEL
-    #: The cipher of an encrypted shipment (:data:`~sneakernet.format.sealed.CIPHER`), None for a clear one.
+    #: The cipher of an encrypted shipment (one of :data:`~sneakernet.format.CIPHERS`, as its manifest header names
+    #: it), None for a clear one.
     cipher: str | None = None
     #: An encrypted drive's segment keys, from its sealed index: what lets a reader open its chunks.
     keys: SegmentKeys | None = None
 
     def __post_init__(self) -> None:
-        if self.cipher not in (None, CIPHER):
-            raise FormatError(f"cipher {str(self.cipher)[:40]!r} is not {CIPHER}, the one sneakernet reads")
+        if self.cipher is not None and self.cipher not in CIPHERS:
+            raise FormatError(
+                f"cipher {str(self.cipher)[:40]!r} is not one of {', '.join(CIPHERS)}, the ones sneakernet reads"
+            )
 
     @classmethod
     def from_header(cls, header: ManifestHeader, keys: SegmentKeys | None = None) -> ChunkCodec:
@@ -76,9 +79,9 @@ class ChunkCodec:
     def open(self, stored: bytes | memoryview, chunk: ChunkRecord) -> bytes:
         """The frame of an encrypted drive's ``chunk`` from its ``stored`` bytes, the tag checked
         (:class:`~sneakernet.errors.AuthenticationFailed` when it does not match)."""
-        if self.keys is None or not isinstance(chunk, OpenableChunk):
+        if self.keys is None or self.cipher is None or not isinstance(chunk, OpenableChunk):
             raise FormatError(f"chunk {chunk.id} is encrypted: reading it needs the shipment's key")
-        return self.keys.opener(chunk.segment_number).open(
+        return self.keys.opener(chunk.segment_number, self.cipher).open(
             stored, index=chunk.index, chunk_id=chunk.id, offset=chunk.offset, raw_size=chunk.raw_size
         )
 

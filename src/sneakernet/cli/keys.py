@@ -1,5 +1,5 @@
 """The key options of the commands that read or write an encrypted shipment (docs/format.md 19.8): pack's
-recipients and passphrase, the reading commands' identity and passphrase; a passphrase typed on the terminal is
+recipients, passphrase and cipher, the reading commands' identity and passphrase; a passphrase typed on the terminal is
 asked here, never echoed, never written anywhere. The crypt extra is imported only when one is given."""
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, TypeVar
 import click
 
 from ..errors import UsageError
+from ..format import CIPHER_CHACHA, CIPHERS, DEFAULT_CIPHER
+from .context import on_command_line
 from .exits import run
 
 if TYPE_CHECKING:
@@ -78,7 +80,7 @@ def unlock_given(ctx: click.Context) -> Unlock | None:
 
 
 def encryption_options(command: Callable[..., T]) -> Callable[..., T]:
-    """pack's --encrypt-to, --recipients-file, --passphrase and --passphrase-file."""
+    """pack's --encrypt-to, --recipients-file, --passphrase, --passphrase-file and --cipher."""
     for option in reversed(
         [
             click.option(
@@ -100,6 +102,11 @@ def encryption_options(command: Callable[..., T]) -> Callable[..., T]:
                 "--passphrase-file", metavar="FILE", type=click.Path(dir_okay=False, path_type=str),
                 help="Encrypt to the passphrase on the first line of FILE (for scripts).",
             ),
+            click.option(
+                "--cipher", type=click.Choice(CIPHERS), default=None, metavar="NAME",
+                help=f"The cipher of an encrypted shipment's chunks (docs/format.md 19.8.2): {DEFAULT_CIPHER}, or "
+                f"{CIPHER_CHACHA} for a CPU without AES instructions.  [default: {DEFAULT_CIPHER}]",
+            ),
         ]
     ):  # fmt: skip
         command = option(command)
@@ -112,9 +119,12 @@ def encryption_given(
     recipients_files: tuple[str, ...],
     passphrase_file: str | None,
     ask_passphrase: bool,
+    cipher: str | None = None,
 ) -> Encryption | None:
     """How pack encrypts, from its options (None: not encrypted); every recipient checked before anything is read."""
     if not (encrypt_to or recipients_files or passphrase_file or ask_passphrase):
+        if on_command_line(ctx, "cipher"):  # a profile's cipher is for the packs it encrypts
+            raise click.UsageError("--cipher goes with --encrypt-to, --recipients-file or a passphrase")
         return None
     if passphrase_file and ask_passphrase:
         raise click.UsageError("--passphrase asks for it, --passphrase-file reads it: give one of them")
@@ -125,7 +135,7 @@ def encryption_given(
         passphrase = read_passphrase_file(passphrase_file) if passphrase_file else None
         if ask_passphrase:
             passphrase = ask_on_terminal("Passphrase to encrypt the shipment to", confirm=True)
-        return Encryption.from_arguments(encrypt_to, recipients_files, passphrase)
+        return Encryption.from_arguments(encrypt_to, recipients_files, passphrase, cipher or DEFAULT_CIPHER)
 
     return run(ctx, given)
 

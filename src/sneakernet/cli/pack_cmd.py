@@ -164,6 +164,7 @@ def pack_command(
     recipients_files: tuple[str, ...],
     ask_passphrase: bool,
     passphrase_file: str | None,
+    cipher: str | None,
     skip_unreadable: bool,
     threads: int,
     resume: bool,
@@ -221,7 +222,7 @@ def pack_command(
         )
     encryption = encryption_given(
         ctx, pick("encrypt_to", encrypt_to), pick("recipients_files", recipients_files),
-        pick("passphrase_file", passphrase_file), ask_passphrase,
+        pick("passphrase_file", passphrase_file), ask_passphrase, pick("cipher", cipher),
     )  # fmt: skip
     work_dir = pick("work_dir", work_dir)
     if (drives_from or work_dir) and not scheduler:

@@ -1,11 +1,13 @@
-"""The chunk transform of an encrypted shipment (docs/format.md 19.8.2): ChaCha20-Poly1305 (RFC 8439) per chunk.
+"""The chunk transform of an encrypted shipment (docs/format.md 19.8.2): an AEAD per chunk, AES-256-GCM (what pack
+writes unless told otherwise) or ChaCha20-Poly1305 (RFC 8439), as the manifest header's ``cipher`` names it.
 
 A chunk's stored bytes are its version 1 frame sealed with the key of its segment, the 16-byte tag appended. The
 nonce is the chunk's index among the chunks of its segment; the associated data binds the chunk to its place (the
 shipment, drive, segment, chunk id, offset in the segment and raw size), so a chunk moved or swapped anywhere, or
 a sealed index that lies about its raw size, fails authentication.
 
-Why a (key, nonce) pair can never repeat, which is what ChaCha20-Poly1305's secrecy rests on:
+Why a (key, nonce) pair can never repeat, which is what both ciphers' secrecy rests on (a GCM nonce used twice
+gives away the authentication key too):
 
 1. A key that seals comes only from :meth:`KeyDrawer.new_segment`: 32 fresh random bytes, and the drawer refuses
    to hand out a key it handed out before (it keeps a digest of each, never the key).
@@ -14,6 +16,7 @@ Why a (key, nonce) pair can never repeat, which is what ChaCha20-Poly1305's secr
    so a writer cannot pass an index at all, nor seal two chunks at one place (offsets must go forward).
 4. A key read back from a sealed index (:meth:`SegmentKey.from_hex`) can only open, never seal: a resumed pack
    that writes a segment again opens a new file and draws a new key (19.8.1), so no key outlives its one file.
+5. A key serves one cipher: the sealer's, which the drive's manifest header names; an opener uses the header's.
 
 This module is pure: bytes in, bytes out, no file I/O. No exception text or ``repr`` here holds a key.
 """
@@ -30,22 +33,25 @@ from dataclasses import dataclass, field
 import blake3
 
 from ..errors import AuthenticationFailed, CryptoError, FormatError
-from ..format import CIPHER as FORMAT_CIPHER
+from ..format import CIPHER_AES_GCM, CIPHER_CHACHA, CIPHERS, DEFAULT_CIPHER
 from ..format import sealed as sealed_records
 
 try:
     from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 except ImportError as error:  # pragma: no cover - only without the extra
     raise CryptoError(
         "encrypted shipments need the 'crypt' extra: pip install 'sneakernet[crypt]' (cryptography, pyrage)"
     ) from error
 
-#: The manifest header's ``cipher`` value; readers refuse any other (format/names.py holds the one definition).
-CIPHER = FORMAT_CIPHER
+#: Each ``cipher`` value of a manifest header (format/names.py's CIPHERS) and the AEAD it names: both take a 32-byte
+#: key, a 12-byte nonce and append a 16-byte tag, so everything else here is the same for both.
+AEAD = AESGCM | ChaCha20Poly1305
+_AEADS: dict[str, type[AESGCM] | type[ChaCha20Poly1305]] = {CIPHER_AES_GCM: AESGCM, CIPHER_CHACHA: ChaCha20Poly1305}
+assert tuple(sorted(_AEADS)) == tuple(sorted(CIPHERS))
 KEY_SIZE = 32
 NONCE_SIZE = 12
-#: The Poly1305 tag appended to each chunk: ``stored_size`` = frame size + TAG_SIZE.
+#: The tag appended to each chunk (GCM's and Poly1305's alike): ``stored_size`` = frame size + TAG_SIZE.
 TAG_SIZE = 16
 assert TAG_SIZE == sealed_records.TAG_SIZE
 #: The first bytes of every chunk's associated data: a version 2 chunk's, of no other use.
@@ -86,6 +92,14 @@ def nonce(index: int) -> bytes:
     return index.to_bytes(NONCE_SIZE, "little")
 
 
+def _aead(cipher: str, key: SegmentKey) -> AEAD:
+    """The AEAD object of ``cipher`` (a manifest header's ``cipher`` value) keyed with ``key``."""
+    kind = _AEADS.get(cipher)
+    if kind is None:
+        raise FormatError(f"cipher {str(cipher)[:40]!r} is not one of {', '.join(CIPHERS)}, the ones sneakernet reads")
+    return kind(key.secret)
+
+
 @dataclass(frozen=True)
 class SegmentKey:
     """The 32-byte key of one segment file. Its ``repr`` and ``str`` hide the key; :meth:`hex` is what the sealed
@@ -124,16 +138,17 @@ class SegmentPlace:
 
 
 class SegmentSealer:
-    """Seals the chunks of one segment file, in the order they are written to it. Made only by
+    """Seals the chunks of one segment file with ``cipher``, in the order they are written to it. Made only by
     :meth:`KeyDrawer.new_segment`, one per key; it counts the chunks itself, so each gets its own nonce.
 
     Not for two threads at once: a segment file is written by one writer, in order (a lock makes a misuse safe,
     not useful)."""
 
-    def __init__(self, key: SegmentKey, place: SegmentPlace) -> None:
+    def __init__(self, key: SegmentKey, place: SegmentPlace, cipher: str) -> None:
         self.key = key
         self.place = place
-        self._aead = ChaCha20Poly1305(key.secret)
+        self.cipher = cipher
+        self._aead = _aead(cipher, key)
         self._count = 0
         self._next_offset = 0
         self._lock = threading.Lock()
@@ -183,11 +198,13 @@ class SegmentSealer:
 
 
 class SegmentOpener:
-    """Opens the chunks of one segment with its key (read from the sealed index): any chunk, in any order."""
+    """Opens the chunks of one segment with its key (read from the sealed index) and the ``cipher`` its drive's
+    manifest header names: any chunk, in any order."""
 
-    def __init__(self, key: SegmentKey, place: SegmentPlace) -> None:
+    def __init__(self, key: SegmentKey, place: SegmentPlace, cipher: str) -> None:
         self.place = place
-        self._aead = ChaCha20Poly1305(key.secret)
+        self.cipher = cipher
+        self._aead = _aead(cipher, key)
 
     def __repr__(self) -> str:
         return f"SegmentOpener({self.place!r})"
@@ -209,7 +226,7 @@ class SegmentOpener:
             ) from None
 
 
-def _encrypt_into(aead: ChaCha20Poly1305, nonce: bytes, frame: bytes | memoryview, ad: bytes, out: memoryview) -> None:
+def _encrypt_into(aead: AEAD, nonce: bytes, frame: bytes | memoryview, ad: bytes, out: memoryview) -> None:
     if hasattr(aead, "encrypt_into"):  # cryptography 45 and later
         aead.encrypt_into(nonce, frame, ad, out)
     else:  # pragma: no cover - older cryptography
@@ -217,11 +234,15 @@ def _encrypt_into(aead: ChaCha20Poly1305, nonce: bytes, frame: bytes | memoryvie
 
 
 class KeyDrawer:
-    """Draws the segment keys of a pack: each :meth:`new_segment` call returns a sealer with a fresh key, never one
-    handed out before by this drawer (it keeps a BLAKE3 digest of each key, not the key). Safe for several drive
-    writers at once. ``random`` (n -> n random bytes) is the seam tests use; it is ``secrets.token_bytes``."""
+    """Draws the segment keys of a pack: each :meth:`new_segment` call returns a sealer of ``cipher`` with a fresh
+    key, never one handed out before by this drawer (it keeps a BLAKE3 digest of each key, not the key). Safe for
+    several drive writers at once. ``random`` (n -> n random bytes) is the seam tests use; it is
+    ``secrets.token_bytes``."""
 
-    def __init__(self, random: Callable[[int], bytes] = secrets.token_bytes) -> None:
+    def __init__(self, random: Callable[[int], bytes] = secrets.token_bytes, cipher: str = DEFAULT_CIPHER) -> None:
+        if cipher not in CIPHERS:
+            raise CryptoError(f"cipher {str(cipher)[:40]!r} is not one of {', '.join(CIPHERS)}")
+        self.cipher = cipher
         self._random = random
         self._drawn: set[bytes] = set()
         self._lock = threading.Lock()
@@ -239,7 +260,7 @@ class KeyDrawer:
                 digest = blake3.blake3(secret).digest()
                 if digest not in self._drawn:
                     self._drawn.add(digest)
-                    return SegmentSealer(SegmentKey(secret), place)
+                    return SegmentSealer(SegmentKey(secret), place, self.cipher)
             raise CryptoError(
                 f"the random source gave a segment key it gave before, {_DRAW_ATTEMPTS} times: it is broken; "
                 "refusing to seal with it"
@@ -247,28 +268,34 @@ class KeyDrawer:
 
 
 class SegmentKeys:
-    """The segment keys of one drive, read from its sealed index, by segment number: what opens its chunks. Its
-    ``repr`` counts the keys and shows none."""
+    """The segment keys of one drive, read from its sealed index, by segment number: what opens its chunks with the
+    cipher its manifest header names (:meth:`opener`). Its ``repr`` counts the keys and shows none."""
 
     def __init__(self, shipment: str, drive: int) -> None:
         self.shipment = shipment
         self.drive = drive
+        self._keys: dict[int, SegmentKey] = {}
         self._openers: dict[int, SegmentOpener] = {}
 
     def __repr__(self) -> str:
         return f"SegmentKeys(drive={self.drive}, keys={len(self._openers)})"
 
     def __len__(self) -> int:
-        return len(self._openers)
+        return len(self._keys)
 
     def add(self, segment: int, key: SegmentKey) -> None:
         """Record segment ``segment``'s key; a second key for one segment is a FormatError (a damaged index)."""
-        if segment in self._openers:
+        if segment in self._keys:
             raise FormatError(f"the sealed index gives segment {segment} two keys")
-        self._openers[segment] = SegmentOpener(key, SegmentPlace(self.shipment, self.drive, segment))
+        self._keys[segment] = key
 
-    def opener(self, segment: int) -> SegmentOpener:
+    def opener(self, segment: int, cipher: str) -> SegmentOpener:
+        """The opener of segment ``segment``'s chunks with ``cipher`` (the manifest header's), made once."""
         opener = self._openers.get(segment)
-        if opener is None:
+        if opener is not None and opener.cipher == cipher:
+            return opener
+        key = self._keys.get(segment)
+        if key is None:
             raise FormatError(f"the sealed index gives no key for segment {segment}")
+        opener = self._openers[segment] = SegmentOpener(key, SegmentPlace(self.shipment, self.drive, segment), cipher)
         return opener

@@ -24,7 +24,7 @@ from ..crypto.keys import (
     wrap_with_passphrase,
 )
 from ..errors import CryptoError, FormatError, UsageError
-from ..format import KEYS_DIR, PASSPHRASE_NAME, RECIPIENTS_NAME, SealedRecord
+from ..format import CIPHERS, DEFAULT_CIPHER, KEYS_DIR, PASSPHRASE_NAME, RECIPIENTS_NAME, SealedRecord
 from ..io.store import DriveStore
 
 #: A wrapped key file is a few hundred bytes (a line of plaintext, a stanza per recipient); one larger than this
@@ -50,15 +50,23 @@ class WrappedKeys:
 @dataclass(frozen=True)
 class Encryption:
     """How a pack encrypts (docs/format.md 19.8.1): the recipients the shipment identity is wrapped for (age
-    ``age1...``, ``ssh-ed25519``, ``ssh-rsa`` public key lines) and a passphrase. Its ``repr`` hides the passphrase."""
+    ``age1...``, ``ssh-ed25519``, ``ssh-rsa`` public key lines), a passphrase, and the cipher of its chunks (19.8.2:
+    AES-256-GCM unless ChaCha20-Poly1305 is asked for, on a CPU without AES instructions). Its ``repr`` hides the
+    passphrase."""
 
     recipients: tuple[str, ...] = ()
     passphrase: str | None = field(default=None, repr=False)
+    cipher: str = DEFAULT_CIPHER
+
+    def __post_init__(self) -> None:
+        if self.cipher not in CIPHERS:
+            raise UsageError(f"cipher {str(self.cipher)[:40]!r} is not one of {', '.join(CIPHERS)}: give one of them")
 
     @classmethod
     def from_arguments(
-        cls, recipients: tuple[str, ...], recipients_files: tuple[str, ...], passphrase: str | None
-    ) -> Encryption:
+        cls, recipients: tuple[str, ...], recipients_files: tuple[str, ...], passphrase: str | None,
+        cipher: str = DEFAULT_CIPHER,
+    ) -> Encryption:  # fmt: skip
         """The recipients given one by one and those of each recipients file (one a line, ``#`` comments, as age
         reads one), each checked now: a bad one is refused before anything is packed."""
         found = [parse_recipient(text).text for text in recipients]
@@ -68,7 +76,7 @@ class Encryption:
             ]
         if not found and not passphrase:
             raise UsageError("an encrypted shipment needs a recipient (--encrypt-to) or a passphrase")
-        return cls(tuple(found), passphrase)
+        return cls(tuple(found), passphrase, cipher)
 
     def summary(self) -> dict[str, int | bool]:
         """What pack's summary says of it (public, as the drives' keys/ files show it, docs/format.md 19.8.5):

@@ -20,7 +20,7 @@ from ..errors import FormatError, IntegrityError, KeyNeeded, NotADrive, Unfinish
 from ..format import (
     CATALOG_NAME,
     CHECKSUMS_NAME,
-    CIPHER,
+    DEFAULT_CIPHER,
     DRIVE_LABEL_NAME,
     DRIVE_NAME,
     MANIFEST_NAME,
@@ -173,8 +173,8 @@ class DriveReader:
         self._maps: dict[str, mmap.mmap] = {}
         self._maps_lock = threading.Lock()
         #: How the drive's chunks decode: the codec its manifest header names, once :meth:`records` has read it (an
-        #: encrypted drive's: sealed, its keys read with the manifest).
-        self.codec = ChunkCodec(cipher=CIPHER if self.label.encrypted else None)
+        #: encrypted drive's: sealed, its keys read with the manifest, its cipher the header's).
+        self.codec = ChunkCodec(cipher=DEFAULT_CIPHER if self.label.encrypted else None)
         self.encrypted = self.label.encrypted
         #: An encrypted drive's identity once unwrapped from ``key`` (WrongKey here, before anything else is read).
         self.identity: ShipmentIdentity | None = _unlock(self.store, key) if self.encrypted and key else None

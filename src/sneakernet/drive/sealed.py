@@ -27,7 +27,7 @@ from ..chunks.stream import EncodedChunk
 from ..crypto.aead import KeyDrawer, SegmentPlace, SegmentSealer
 from ..crypto.keys import ShipmentIdentity
 from ..errors import AuthenticationFailed, FormatError, SneakernetError
-from ..format import CIPHER, INDEX_NAME, ChunkRecord, EndRecord, SealedRecord, segment_name
+from ..format import DEFAULT_CIPHER, INDEX_NAME, ChunkRecord, EndRecord, SealedRecord, segment_name
 from ..format.container import HashingReader, RecordWriter, encode_record, read_records
 from ..format.sealed import IndexHeader, SegmentKeyRecord, split_chunk
 from ..io.store import DriveStore
@@ -279,15 +279,21 @@ class SealedReader:
 @dataclass(frozen=True)
 class ShipmentSealing:
     """What an encrypted pack shares among its drives: the wrapped keys written on each, the codec that seals
-    chunks and the drawer of segment keys (one key per segment file opened, never one twice)."""
+    chunks (its ``cipher`` is what every manifest header names) and the drawer of segment keys (one key per segment
+    file opened, never one twice)."""
 
     keys: WrappedKeys = field(repr=False)
     codec: ChunkCodec
     drawer: KeyDrawer = field(repr=False)
 
     @classmethod
-    def new(cls, keys: WrappedKeys, level: int) -> ShipmentSealing:
-        return cls(keys, ChunkCodec(level, CIPHER), KeyDrawer())
+    def new(cls, keys: WrappedKeys, level: int, cipher: str = DEFAULT_CIPHER) -> ShipmentSealing:
+        return cls(keys, ChunkCodec(level, cipher), KeyDrawer(cipher=cipher))
+
+    @property
+    def cipher(self) -> str:
+        assert self.codec.cipher is not None
+        return self.codec.cipher
 
 
 class DriveSealing:

@@ -50,6 +50,8 @@ class DriveWriter:
         self, store: DriveStore, label: str, header: ManifestHeader, segment_size: int,
         sealing: ShipmentSealing | None = None, feed: ColumnFeed | None = None,
     ) -> None:  # fmt: skip
+        if sealing is not None and header.cipher != sealing.cipher:  # a reader opens chunks with the header's
+            raise ValueError(f"the header names {header.cipher}, the sealing {sealing.cipher}: they must agree")
         self.store = store
         #: pack --parity: every stored byte goes on, in order, to the parity accumulated in the same pass.
         self.feed = feed

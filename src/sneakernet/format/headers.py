@@ -24,7 +24,7 @@ from .catalog import (
 from .fields import bounded, check, hex_digest, json_object, natural, typed
 from .names import (
     CATALOG_FORMAT,
-    CIPHER,
+    CIPHERS,
     DRIVE_LABEL_FORMAT,
     DRIVE_LABEL_NAME,
     FORMAT_VERSION,
@@ -115,8 +115,9 @@ class ManifestHeader:
         if role is not None and role != ROLE_DATA:
             problems.append(f"role {role!r} is not one of {', '.join(ROLES)}")
         cipher = raw.get("cipher")
-        if "cipher" in raw and cipher != CIPHER:
-            problems.append(f"cipher {cipher!r} is not {CIPHER!r}, the one cipher of format version 2")
+        if "cipher" in raw and cipher not in CIPHERS:
+            shown = repr(cipher)[:40]
+            problems.append(f"cipher {shown} is not one of format version 2's ({', '.join(CIPHERS)})")
         header = cls(
             shipment=typed(raw, "shipment", str, problems),
             drive=bounded(raw, "drive", 1, MAX_DRIVES, problems),
@@ -129,7 +130,7 @@ class ManifestHeader:
             role=ROLE_DATA,
             lane=bounded(raw, "lane", 1, MAX_DRIVES, problems),
             lane_seq=bounded(raw, "lane_seq", 1, MAX_DRIVES, problems),
-            cipher=CIPHER if "cipher" in raw else None,
+            cipher=cipher if cipher in CIPHERS else None,
         )
         if header.chunk_size > MAX_CHUNK_SIZE:
             problems.append(f"chunk_size above the limit of {MAX_CHUNK_SIZE}")

@@ -62,8 +62,14 @@ def is_parity_label(raw: object) -> bool:
     return isinstance(raw, dict) and raw.get("role") == ROLE_PARITY and raw.get("version") == PARITY_VERSION
 
 
-#: The one cipher of version 2's encrypted shipments (docs/format.md 19.8); readers refuse any other.
-CIPHER = "chacha20-poly1305"
+#: The chunk ciphers of version 2's encrypted shipments (docs/format.md 19.8.2), as the manifest header's ``cipher``
+#: names them; readers refuse any other.
+CIPHER_AES_GCM = "aes-256-gcm"
+CIPHER_CHACHA = "chacha20-poly1305"
+CIPHERS = (CIPHER_AES_GCM, CIPHER_CHACHA)
+#: What pack writes unless told otherwise: AES-256-GCM, about 3.5 times ChaCha20-Poly1305's speed on a CPU with AES
+#: instructions (measured, 19.8.2), which keeps an encrypted pack within 10% of a clear one's time.
+DEFAULT_CIPHER = CIPHER_AES_GCM
 #: The one parity code of version 2 (docs/format.md 19.7.3); readers refuse any other.
 PARITY_CODE = "gf256-0x11d-snapraid-cauchy"
 #: The files a ``sealed`` record may name (docs/format.md 19.8.3): the sealed index and catalog, the key files.

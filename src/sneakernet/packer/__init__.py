@@ -24,7 +24,7 @@ from ..chunks.codec import ChunkCodec
 from ..drive.catalog import catalog_body, copy_catalog, finish_shipment
 from ..drive.files import clear_unfinished
 from ..errors import DestinationError, UsageError
-from ..format import CIPHER, CatalogHeader, body_fingerprint, fingerprint
+from ..format import CatalogHeader, body_fingerprint, fingerprint
 from ..io.remote import is_url, open_source
 from ..io.source import LocalSource, Source
 from ..io.store import DriveStore, LocalStore
@@ -228,7 +228,7 @@ def pack(
             writer.on_finished = lambda drive, label: covered.append(keep_covered(swapping, drive.store, label.label))
         progress.start(totals.unique_bytes)
         try:
-            codec = ChunkCodec(options.level, CIPHER if sealing is not None else None)
+            codec = ChunkCodec(options.level, sealing.cipher if sealing is not None else None)
             tally, chunks = run_pipeline(tree, spool.entries(), writer, options, progress, replayed, codec=codec)
             writer.finish()
         except BaseException:
@@ -352,7 +352,7 @@ def _sealing(encryption: Encryption, options: PackOptions) -> ShipmentSealing:
     """The keys and sealing of an encrypted pack: a fresh shipment identity, wrapped for its recipients."""
     from ..drive.sealed import ShipmentSealing
 
-    return ShipmentSealing.new(encryption.wrap(), options.level)
+    return ShipmentSealing.new(encryption.wrap(), options.level, encryption.cipher)
 
 
 def _now() -> str:

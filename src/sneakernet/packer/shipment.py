@@ -18,7 +18,6 @@ from ..drive.catalog import catalog_entry
 from ..drive.parity.accumulator import ParityAccumulator
 from ..errors import DestinationError, OutOfSpace
 from ..format import (
-    CIPHER,
     FORMAT_VERSION_2,
     CatalogEntry,
     ChunkRecord,
@@ -331,7 +330,7 @@ class ShipmentWriter:
         if self.lane is not None:
             header = replace(header, version=FORMAT_VERSION_2, lane=self.lane.lane, lane_seq=len(self.labels) + 1)
         if self.sealing is not None:
-            header = replace(header, cipher=CIPHER)
+            header = replace(header, cipher=self.sealing.cipher)
         self.slot = slot
         self._drive_chunks = 0
         self._entries_from = self.catalog_lines.tell()
