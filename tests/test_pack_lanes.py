@@ -25,7 +25,7 @@ from conftest import make_edge_tree, source_entries, write_file
 from fakestore import FaultyStore
 from sneakernet import PackOptions, pack
 from sneakernet.chunks.compress import decode_chunk
-from sneakernet.errors import DestinationError, OutOfSpace, UsageError
+from sneakernet.errors import DestinationError, LaneStopped, OutOfSpace, UsageError
 from sneakernet.format import (
     CATALOG_NAME,
     CHECKSUMS_NAME,
@@ -322,6 +322,24 @@ def test_drive_numbers_taken_by_several_processes_are_unique() -> None:
     for worker in workers:
         worker.join()
     assert sorted(taken) == list(range(4, 604))
+
+
+def test_lanes_that_leave_a_drive_number_unused_stop_in_one_line() -> None:
+    # A resumed lane that no longer needs a number it was given (the interrupted pack's drives begun but not kept
+    # are given out again first) left 1, 3: merge_lanes raised an AssertionError, a traceback from the command line.
+    from sneakernet.packer.coordinator import merge_lanes
+    from sneakernet.packer.lane import LaneDrive, LaneResult
+
+    shipment = FIXTURES / "format-v2-lanes" / "shipment"
+
+    def finished(number: int) -> LaneDrive:
+        label = json.loads((shipment / f"drive-{number:04d}" / DRIVE_LABEL_NAME).read_text())
+        return LaneDrive(label, str(shipment / f"drive-{number:04d}"), [], None, (0, 0))
+
+    with pytest.raises(LaneStopped, match=r"left drive number 2 unused.*no catalog was written"):
+        merge_lanes([LaneResult(1, [finished(1)]), LaneResult(2, [finished(3)])])
+    whole = merge_lanes([LaneResult(1, [finished(1), finished(3)]), LaneResult(2, [finished(2)])])
+    assert [label.drive for label in whole.labels] == [1, 2, 3]
 
 
 def _mount_tmpfs(path: Path, size: str) -> bool:

@@ -364,3 +364,71 @@ def test_a_lane_process_killed_is_one_error_then_resume_completes(tmp_path: Path
     assert cli("verify", *drives)[0] == 0
     assert cli("restore", *drives, "--into", tmp_path / "dest")[0] == 0
     assert_same_tree(src, tmp_path / "dest")
+
+
+#: The command line (cli.app.main, with its SIGTERM handler) packing argv[1:] onto drives whose segment writes are
+#: slowed by 0.02 s (SlowDrives as pack's default store), so that a test can signal a lane's process mid-way.
+SLOW_CLI = f"""
+import sys
+sys.path.insert(0, {str(TESTS)!r})
+from fakestore import SlowDrives
+import sneakernet.packer
+sneakernet.packer.LocalStore = SlowDrives(0.02)
+from sneakernet.cli.app import main
+if __name__ == "__main__":
+    main(sys.argv[1:])
+"""
+
+
+def lane_pids(pid: int) -> list[int]:
+    """The lanes' processes of the pack ``pid``: its children but multiprocessing's resource tracker."""
+    return [
+        child for child in child_pids(pid) if b"resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes()
+    ]
+
+
+def test_a_lane_process_terminated_is_one_line_on_stderr(tmp_path: Path) -> None:
+    # A forked lane inherited the command line's SIGTERM handler: a lane ended with SIGTERM (by the pool when
+    # another lane was lost, or a stray kill) printed multiprocessing's traceback of it on stderr, and the pack
+    # said "terminated" with exit 143. Now the lane just ends, and the pack says so in one line, exit 1.
+    src = make_source(tmp_path / "src", 4)
+    out = tmp_path / "out"
+    args = ["--drive-size", str(DRIVE), "--chunk-size", "64KiB", "--segment-size", "512KiB", "--reserve", "0"]
+    argv = ["pack", str(src), "--out", str(out), *args, "--at-once", "2", "-q"]
+    process = subprocess.Popen([sys.executable, "-c", SLOW_CLI, *argv], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None and not unfinished_with_segments(out):
+        time.sleep(0.01)
+    lanes = lane_pids(process.pid)
+    assert len(lanes) == 2 and process.poll() is None, "the pack ended before a lane could be terminated"
+    os.kill(lanes[0], signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 1, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "--resume" in lines[0], stderr
+    code, _, err = cli("pack", src, "--out", out, *args, "--at-once", "2", "--resume")
+    assert code == 0, err
+    assert cli("verify", *sorted(out.glob("drive-*")))[0] == 0
+
+
+#: SLOW_PACK_CAUGHT resuming (argv[4]: seconds each segment write is slowed by).
+SLOW_RESUME_CAUGHT = SLOW_PACK_CAUGHT.replace("at_once=int(sys.argv[3]),", "at_once=int(sys.argv[3]), resume=True,")
+
+
+def test_a_source_changed_on_resume_stops_every_lane(tmp_path: Path) -> None:
+    # On resume, the lane that found the source changed stopped alone while the others wrote on, to the end of
+    # their drives, for a shipment that can never be finished. Now every lane stops at once (lane.LaneHalt).
+    src = make_source(tmp_path / "src", 5)
+    out = tmp_path / "out"
+    kill_while_writing(src, out, 2, 2)
+    labels = sorted(out.glob(f"drive-*/{DRIVE_LABEL_NAME}"))
+    first = src / "d0" / "f00.bin"  # lane 1's first file: on its first drive, kept
+    first.write_bytes(random.Random(0).randbytes(first.stat().st_size))
+    resumed = subprocess.run(
+        [sys.executable, "-c", SLOW_RESUME_CAUGHT, str(src), str(out), "2", "0.05"],
+        stdout=subprocess.PIPE, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    kind, code, message = resumed.stdout.strip().splitlines()[-1].split(" ", 2)
+    assert (kind, code) == ("LaneStopped", "1"), resumed.stdout
+    assert "changed since the interrupted pack" in message and "lanes that finished: none" in message, message
+    assert sorted(out.glob(f"drive-*/{DRIVE_LABEL_NAME}")) == labels  # lane 2 finished no drive more

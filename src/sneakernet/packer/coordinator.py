@@ -93,8 +93,9 @@ def run_lanes(
     counter = context.Value("q", last or len(tasks))  # numbers 1 ... L are the lanes' first drives
     free_numbers = context.Array("q", free or [], lock=False)  # guarded by the counter's lock
     given = context.Value("q", 0, lock=False)
+    halt = context.RawValue("q", 0)  # the lanes' stop flag (lane.LaneHalt)
     messages = context.Queue()
-    initargs = (counter, messages, os.getpid(), free_numbers, given)
+    initargs = (counter, messages, os.getpid(), free_numbers, given, halt)
     pool = ProcessPoolExecutor(len(tasks), mp_context=context, initializer=init_lane_process, initargs=initargs)
     relay: threading.Thread | None = None
     try:
@@ -220,28 +221,32 @@ class LaneRelay:
 
 def merge_lanes(results: list[LaneResult]) -> LanesOutcome:
     """The lanes' results as one shipment's: raises the first failed lane's error once every lane has ended (after
-    logging each failure); else every drive in number order, which must be 1 ... K without gaps."""
+    logging each failure; a lane halted by another's failure, lane.LaneHalt, is not the one told); else every
+    drive in number order, which must be 1 ... K without gaps."""
     failed = [result for result in results if result.error is not None]
     for result in failed:
         assert result.error is not None
         log.error("lane %d stopped: %s", result.lane, result.error.message)
     if failed:
-        first = failed[0]
+        first = next((r for r in failed if r.error is not None and not r.error.halted), failed[0])
         assert first.error is not None
         error = first.error.error()
-        others = [r.lane for r in results if r.error is None]
-        if others or len(failed) > 1:
-            done = ", ".join(map(str, others)) or "none"
+        finished = [r.lane for r in results if r.error is None]
+        # Lanes halted mid-way by the first's failure (lane.LaneHalt) wrote on too, up to then.
+        wrote = finished or [r.lane for r in failed if r is not first and r.error and r.error.halted]
+        if finished or len(failed) > 1:
+            done = ", ".join(map(str, finished)) or "none"
             stopped = ", ".join(str(r.lane) for r in failed)
             message = f"{first.error.message} (lanes stopped: {stopped}; lanes that finished: {done})"
-            # Exit code 2 says nothing was written: here the other lanes wrote their drives (exit 1, LaneStopped).
-            kind = LaneStopped if error.exit_code == ExitCode.USAGE and others else type(error)
+            # Exit code 2 says nothing was written: here the other lanes wrote drives (exit 1, LaneStopped).
+            kind = LaneStopped if error.exit_code == ExitCode.USAGE and wrote else type(error)
             error = kind(message)
         raise error
     drives = sorted((drive for result in results for drive in result.drives), key=lambda d: d.drive_label.drive)
     labels = [drive.drive_label for drive in drives]
-    if [label.drive for label in labels] != list(range(1, len(labels) + 1)):
-        raise AssertionError(f"lanes numbered their drives {[label.drive for label in labels]}, not 1 ... K")
+    numbers = [label.drive for label in labels]
+    if numbers != list(range(1, len(labels) + 1)):
+        raise numbering_gap(numbers)
     tally = ReadTally()
     for result in results:
         _add_tally(tally, result.tally)
@@ -252,6 +257,22 @@ def merge_lanes(results: list[LaneResult]) -> LanesOutcome:
         chunks=sum(r.chunks for r in results),
         stored_raw_bytes=sum(r.stored_raw_bytes for r in results),
         lanes=len(results),
+    )
+
+
+def numbering_gap(numbers: list[int]) -> LaneStopped:
+    """The error of lanes that finished their drives numbered ``numbers`` with a gap (docs/format.md 19.3: 1 ... K).
+
+    A resumed pack gives the numbers its interrupted run gave out to drives that kept nothing to its lanes first;
+    a lane that no longer needs them (the drives or the source are not as they were: larger drives, files gone)
+    leaves one unused below a kept drive's. Every drive is finished, but the catalog cannot be written over a gap:
+    said in one line (it was an AssertionError)."""
+    missing = sorted(set(range(1, max(numbers) + 1)) - set(numbers))
+    shown = ", ".join(map(str, missing[:5])) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    return LaneStopped(
+        f"the lanes finished their drives but left drive number {shown} unused (the resumed pack needed fewer "
+        "drives than the interrupted one had begun: other drives or another source?), so no catalog was written: "
+        "resume with the drives and source of the interrupted pack, or empty the drives and pack again"
     )
 
 

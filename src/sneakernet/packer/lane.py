@@ -121,10 +121,12 @@ class LaneDrive:
 
 @dataclass(frozen=True)
 class LaneError:
-    """Why a lane stopped: the error's class name in :mod:`sneakernet.errors`, and its message."""
+    """Why a lane stopped: the error's class name in :mod:`sneakernet.errors`, and its message; ``halted`` when it
+    stopped only because another lane's failure dooms the shipment (:class:`LaneHalt`)."""
 
     kind: str
     message: str
+    halted: bool = False
 
     def error(self) -> SneakernetError:
         """The error again, of its class (a :class:`SneakernetError` whose class is not known: the root)."""
@@ -170,25 +172,59 @@ class DriveNumbers:
             return int(self.counter.value)
 
 
+class LaneHalt:
+    """The lanes' shared stop flag: a byte of shared memory (a ``multiprocessing`` RawValue made by the
+    coordinator), 0 until a lane whose failure dooms the whole shipment (the source changed, :func:`dooms_all`)
+    writes its number there. Every lane looks at it as it reads (:class:`QueueProgress`, at each file and chunk:
+    a read of shared memory, no lock) and stops at once: the others no longer write on, for minutes, drives that
+    can never be part of a shipment."""
+
+    def __init__(self, flag: Any) -> None:
+        self.flag = flag
+
+    def set(self, lane: int) -> None:
+        self.flag.value = lane
+
+    def check(self) -> None:
+        if self.flag.value:
+            raise LaneHalted(f"stopped: lane {self.flag.value} failed")
+
+
+class LaneHalted(errors.LaneStopped):
+    """A lane stopped by :class:`LaneHalt`: another lane's error is the one to tell."""
+
+
+def dooms_all(exc: BaseException) -> bool:
+    """Whether a lane's failure stops every lane: a source error (the source is every lane's; on resume, "the
+    source changed since the interrupted pack"). A drive's failure (I/O error, full) stops its lane alone."""
+    return isinstance(exc, errors.SourceError)
+
+
 class QueueProgress:
     """A lane's progress, sent to the coordinating process through ``queue``: bytes in batches of at least
-    :data:`PROGRESS_BATCH` (a message per small file would cost more than the file), and the drive begun."""
+    :data:`PROGRESS_BATCH` (a message per small file would cost more than the file), and the drive begun; at every
+    call, the lanes' stop flag looked at (``halt``, :class:`LaneHalt`)."""
 
-    def __init__(self, queue: Any, lane: int) -> None:
+    def __init__(self, queue: Any, lane: int, halt: LaneHalt | None = None) -> None:
         self.queue = queue
         self.lane = lane
         self._pending = 0
+        self.halt = halt
 
     def start(self, total_bytes: int) -> None:
         pass
 
     def advance(self, done_bytes: int) -> None:
+        if self.halt is not None:
+            self.halt.check()
         self._pending += done_bytes
         if self._pending >= PROGRESS_BATCH:
             self.queue.put(("bytes", self.lane, self._pending))
             self._pending = 0
 
     def drive(self, label: str) -> None:
+        if self.halt is not None:
+            self.halt.check()
         self.queue.put(("drive", self.lane, label))
 
     def close(self) -> None:
@@ -203,17 +239,33 @@ PROGRESS_BATCH = 4 * 2**20
 # Set in each lane's process by :func:`init_lane_process` (a pool's initializer: what a process inherits).
 _numbers: DriveNumbers | None = None
 _queue: Any = None
+_halt: LaneHalt | None = None
 
 
 def init_lane_process(
-    counter: Any, queue: Any, coordinator: int | None = None, free: Any = None, given: Any = None
+    counter: Any, queue: Any, coordinator: int | None = None, free: Any = None, given: Any = None, halt: Any = None
 ) -> None:
-    """A lane process's start: the shared drive numbers (:class:`DriveNumbers`) and the progress queue; and it
-    dies with the coordinating process ``coordinator`` (a pack killed with SIGKILL must not leave lanes writing on
-    unseen)."""
-    global _numbers, _queue
+    """A lane process's start: the shared drive numbers (:class:`DriveNumbers`), the progress queue and the lanes'
+    stop flag (``halt``, :class:`LaneHalt`); and it dies with the coordinating process ``coordinator`` (a pack
+    killed with SIGKILL must not leave lanes writing on unseen)."""
+    global _numbers, _queue, _halt
+    quiet_lane_signals()
     _die_with_parent(coordinator)
     _numbers, _queue = DriveNumbers(counter, free, given), queue
+    _halt = LaneHalt(halt) if halt is not None else None
+
+
+def quiet_lane_signals() -> None:
+    """A lane's process ends on SIGTERM without a word and leaves Ctrl-C to the coordinating process.
+
+    A forked lane inherits the command line's SIGTERM handler, which raises in Python: a lane ended by the pool
+    (another lane lost) or by a stray kill printed multiprocessing's traceback of it on stderr, and the pack ended
+    as "terminated" rather than with its one line. With the default action the process just ends, its drive left
+    unfinished as a crash leaves it, and the coordinator says so once (LaneStopped). Ctrl-C reaches every process
+    of the terminal's group: the coordinator stops the lanes itself (run_lanes), so a lane ignores SIGINT rather
+    than print a KeyboardInterrupt of its own."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 #: prctl's option to get a signal when the parent ends (linux/prctl.h).
@@ -265,12 +317,13 @@ def pack_lane(task: LaneTask) -> LaneResult:
     """Pack lane ``task.lane`` onto its drives (run in a lane's process, after :func:`init_lane_process`; called
     directly with a single process, it takes drive numbers from ``numbers``)."""
     assert _numbers is not None, "init_lane_process first"
-    progress: Progress = QueueProgress(_queue, task.lane) if _queue is not None else NullProgress()
-    return run_lane(task, _numbers, progress)
+    progress: Progress = QueueProgress(_queue, task.lane, _halt) if _queue is not None else NullProgress()
+    return run_lane(task, _numbers, progress, _halt)
 
 
-def run_lane(task: LaneTask, numbers: DriveNumbers, progress: Progress) -> LaneResult:
-    """One lane end to end, in this process: what :func:`pack_lane` runs."""
+def run_lane(task: LaneTask, numbers: DriveNumbers, progress: Progress, halt: LaneHalt | None = None) -> LaneResult:
+    """One lane end to end, in this process: what :func:`pack_lane` runs. A failure that dooms every lane
+    (:func:`dooms_all`) sets ``halt``, the lanes' stop flag."""
     result = LaneResult(task.lane)
     if task.in_flight is not None:
         # One of many lanes: no heap of freed chunk buffers kept in each (a forked lane inherits the command
@@ -295,6 +348,8 @@ def run_lane(task: LaneTask, numbers: DriveNumbers, progress: Progress) -> LaneR
             writer.finish()
         except (SneakernetError, OSError) as exc:
             writer.abort()
+            if halt is not None and dooms_all(exc):
+                halt.set(task.lane)
             result.error = _lane_error(exc)
         except BaseException:
             writer.abort()
@@ -323,6 +378,8 @@ def _take_over(task: LaneTask, writer: ShipmentWriter, result: LaneResult) -> It
 
 
 def _lane_error(exc: SneakernetError | OSError) -> LaneError:
+    if isinstance(exc, LaneHalted):
+        return LaneError(errors.LaneStopped.__name__, str(exc), halted=True)
     if isinstance(exc, SneakernetError):
         return LaneError(type(exc).__name__, str(exc))
     # An OSError the drive's writer did not name (it names its own): said as a destination's failure.
