@@ -318,9 +318,49 @@ def test_parity_over_an_encrypted_shipment_needs_no_key(shipped, tmp_path: Path)
     assert code == 0 and (recovery["status"], recovery["missing"]) == ("recoverable", ["drive-0001"])
     names = {part for path in source_entries(tree) for part in path.split(b"/") if len(part) >= 5}
     assert not [path for path in parity.rglob("*") if path.is_file() and any(n in path.read_bytes() for n in names)]
-    # Rebuilding a missing encrypted drive through parity needs its sealed index, which parity drives lack yet.
-    code, _, err = invoke_cli("restore", *drives[1:], parity, "--into", tmp_path / "dest", "--identity", key)
-    assert code == 2 and "cannot be rebuilt through parity drives yet" in err and not (tmp_path / "dest").exists()
+    # Each covered drive's sealed index is on the parity drive, listed in its B3SUMS after its manifest's copy.
+    sums = (parity / "B3SUMS").read_text()
+    assert [line.split("  ")[1] for line in sums.splitlines() if "drive-0002" in line] == [
+        "covered/drive-0002.json", "covered/drive-0002.manifest.jsonl.zst", "covered/drive-0002.index.age"
+    ]  # fmt: skip
+    assert (parity / "covered/drive-0002.index.age").read_bytes() == (drives[1] / "index.age").read_bytes()
+    if shutil.which("b3sum"):
+        assert subprocess.run(["b3sum", "--check", "--quiet", "B3SUMS"], cwd=parity).returncode == 0
+    lost_drive_through_parity(tree, drives, parity, key, tmp_path)
+    # A damaged copy is named by keyless verify; the data drive's own sealed index, damaged, is repaired from it.
+    shutil.copytree(parity, tmp_path / "flipped" / "parity-0001")
+    flip(tmp_path / "flipped/parity-0001/covered/drive-0002.index.age", 40)
+    code, stdout, _ = invoke_cli("verify", "--json", tmp_path / "flipped/parity-0001")
+    problems = json.loads(stdout)["drives"][0]["problems"]
+    assert code == 1 and any("covered/drive-0002.index.age is damaged" in p["message"] for p in problems), problems
+    flip(drives[1] / "index.age", 40)
+    assert invoke_cli("verify", drives[1])[0] == 1
+    code, _, err = invoke_cli("repair", drives[1], drives[0], drives[2], parity)
+    assert code == 0, err
+    assert invoke_cli("verify", drives[1])[0] == 0
+    assert (drives[1] / "index.age").read_bytes() == (parity / "covered/drive-0002.index.age").read_bytes()
+
+
+def lost_drive_through_parity(tree: Path, drives: list[Path], parity: Path, key: Path, tmp_path: Path) -> None:
+    """drive-0001 lost: restore through the parity drive with the identity is identical, without one line exit 2
+    and nothing written; rebuild (no key needed) gives it back byte for byte, verified keyless."""
+    others = (*drives[1:], parity)
+    code, stdout, err = invoke_cli("restore", *others, "--into", tmp_path / "nokey")
+    assert (code, stdout, err.count("\n")) == (2, "", 1) and "--identity FILE" in err, err
+    assert not (tmp_path / "nokey").exists()
+    code, _, err = invoke_cli("restore", *others, "--into", tmp_path / "dest", "--identity", key)
+    assert code == 0, err
+    assert restored(tmp_path / "dest") == source_entries(tree)
+    code, _, err = invoke_cli("rebuild", *others, "--onto", tmp_path / "drive-0001")
+    assert code == 0, err
+    rebuilt = tmp_path / "drive-0001"
+    lost = drives[0]
+    files = sorted(str(p.relative_to(lost)) for p in lost.rglob("*") if p.is_file())
+    assert files == sorted(str(p.relative_to(rebuilt)) for p in rebuilt.rglob("*") if p.is_file())
+    assert (rebuilt / "B3SUMS").read_bytes() == (lost / "B3SUMS").read_bytes()
+    assert all((rebuilt / name).read_bytes() == (lost / name).read_bytes() for name in files)
+    code, stdout, _ = invoke_cli("verify", "--json", rebuilt)
+    assert code == 0 and json.loads(stdout)["drives"][0]["status"] == "intact", stdout
 
 
 @needs_by_hand_tools
@@ -451,8 +491,9 @@ def test_an_encrypted_pack_swapped_at_one_dock(real_tree: Path, tmp_path: Path) 
 
 def test_pack_parity_in_the_same_pass_over_an_encrypted_shipment(real_tree: Path, tmp_path: Path) -> None:
     """pack --parity 1 --encrypt-to: the parity drive's bytes are those sneakernet parity writes over the same data
-    drives afterwards (both over the stored, encrypted bytes), and the shipment verifies whole without the key."""
-    _, recipient = identity_file(tmp_path / "key.txt")
+    drives afterwards (both over the stored, encrypted bytes), and the shipment verifies whole without the key; a
+    data drive lost, it is restored and rebuilt through that parity drive."""
+    key, recipient = identity_file(tmp_path / "key.txt")
     out = tmp_path / "out"
     code, _, err = invoke_cli("pack", real_tree, "--out", out, "--drive-size", "1100KB", "--chunk-size", "64KiB",
                               "--segment-size", "4MiB", "--parity", "1", "--encrypt-to", recipient)  # fmt: skip
@@ -472,3 +513,11 @@ def test_pack_parity_in_the_same_pass_over_an_encrypted_shipment(real_tree: Path
         assert (again / "parity-0001/segments" / name).read_bytes() == (
             out / "parity-0001/segments" / name
         ).read_bytes()
+    # The covered copies (sealed indexes too) are the data drives' own bytes, as sneakernet parity's are.
+    for drive in drives:
+        for suffix in (".json", ".manifest.jsonl.zst", ".index.age"):
+            name = f"covered/{drive.name}{suffix}"
+            assert (out / "parity-0001" / name).read_bytes() == (again / "parity-0001" / name).read_bytes()
+    work = tmp_path / "work"
+    work.mkdir()
+    lost_drive_through_parity(real_tree, drives, out / "parity-0001", key, work)

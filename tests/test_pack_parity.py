@@ -261,6 +261,38 @@ def test_swap_parity_accumulates_locally_and_writes_the_parity_drives_at_the_end
             assert (dest / os.fsdecode(path)).read_bytes() == entry.data, path
 
 
+def test_swap_parity_of_an_encrypted_pack_carries_the_sealed_indexes(tree: Path, tmp_path: Path) -> None:
+    """--swap --parity --encrypt-to: each data drive's index.age kept with its manifest as it leaves the dock goes
+    to the parity drives' covered/ as sneakernet parity puts it there; a data drive lost, the rest restore the tree
+    with the identity."""
+    from sneakernet.crypto.keys import ShipmentIdentity
+    from sneakernet.drive.keys import Encryption
+
+    identity = ShipmentIdentity.generate()
+    (tmp_path / "key.txt").write_text(identity.secret_line() + "\n")
+    dock = Dock(tmp_path)
+    summary = pack(
+        str(tree), drives=[str(dock.mount)], drive_size=DRIVE, options=PACKING, next_drive=dock.next_drive,
+        next_parity_drive=dock.next_parity_drive, parity=PARITY, parity_dir=str(tmp_path / "parity-work"),
+        catalog_dir=str(tmp_path / "sender"), encryption=Encryption((identity.recipient,)),
+    )  # fmt: skip
+    data = len(summary.drives)
+    used, rows = dock.drives[:data], dock.drives[data:]
+    labels = [json.loads((d / "drive.json").read_text())["label"] for d in used]
+    assert data >= 2 and all((r / "covered" / f"{label}.index.age").is_file() for r in rows for label in labels)
+    created = json.loads((rows[0] / "drive.json").read_text())["created"]
+    add_parity([str(d) for d in used], out=str(tmp_path / "afterwards"), options=PARITY, created=created,
+               catalog=str(tmp_path / "sender" / f"{summary.shipment}.catalog.jsonl.zst"))  # fmt: skip
+    for row, path in enumerate(rows, 1):
+        assert same_files(path, tmp_path / "afterwards" / f"parity-{row:04d}") == []
+    given = [d for d in used if d != used[0]] + [rows[1]]
+    code, _, stderr = run("restore", *given, "--into", tmp_path / "dest", "--identity", tmp_path / "key.txt")
+    assert code == 0, stderr
+    for path, entry in source_entries(tree).items():
+        if entry.kind == "file":
+            assert (tmp_path / "dest" / os.fsdecode(path)).read_bytes() == entry.data, path
+
+
 def test_swap_parity_needs_a_parity_dir(tree: Path, tmp_path: Path) -> None:
     dock = Dock(tmp_path)
     code, _, stderr = run("pack", tree, "--drive", dock.mount, "--swap", "--parity", "1", "--next-drive-cmd", "true")

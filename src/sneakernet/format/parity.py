@@ -38,6 +38,12 @@ def covered_manifest_name(label: str) -> str:
     return f"{COVERED_DIR}/{label}.manifest.jsonl.zst"
 
 
+def covered_index_name(label: str) -> str:
+    """Where a parity drive keeps the copy of an encrypted data drive ``label``'s sealed index (19.7.4, 19.8.3):
+    ``covered/drive-0001.index.age``, pinned by the ``sealed`` record of the manifest copy beside it."""
+    return f"{COVERED_DIR}/{label}.index.age"
+
+
 def _version_first(raw: dict[str, Any], expected_format: str, what: str) -> None:
     """``format`` then ``version`` before any other field (section 2): a parity drive is version 2."""
     if raw.get("format") != expected_format:

@@ -28,11 +28,12 @@ from ..drive.parity.accumulator import ParityAccumulator
 from ..drive.parity.writer import ParityDriveWriter, copy_covered
 from ..drive.stream import StoredStream
 from ..errors import DestinationError, FormatError, UsageError
-from ..format import CATALOG_NAME, DRIVE_LABEL_NAME, SegmentRecord, drive_label, parity_label
+from ..format import CATALOG_NAME, DRIVE_LABEL_NAME, INDEX_NAME, SealedRecord, SegmentRecord, drive_label, parity_label
 from ..format.parity import (
     COVERED_DIR,
     CoversRecord,
     ParityHeader,
+    covered_index_name,
     covered_label_name,
     covered_manifest_name,
 )
@@ -356,7 +357,14 @@ class _Group:
                 manifest, targets, record.manifest_size, record.manifest_blake3, f"the manifest of {reader.path}"
             )
             reader.read_copy(targets[0])  # the pinned copy: what the parity covers is what was checked
-            segments = [r for r in reader.records(only=("segment",)) if isinstance(r, SegmentRecord)]
+            records = list(reader.records(only=(SegmentRecord.TYPE, SealedRecord.TYPE)))
+            segments = [r for r in records if isinstance(r, SegmentRecord)]
+            index = next((r for r in records if isinstance(r, SealedRecord) and r.name == INDEX_NAME), None)
+            if index is not None:
+                # An encrypted drive's names and segment keys: a rebuild of it needs them too (19.7.4, 19.8.3).
+                copies = [os.path.join(self.paths[row], covered_index_name(record.label)) for row in rows]
+                what = f"the {INDEX_NAME} of {reader.path}"
+                copy_covered(reader.file(INDEX_NAME), copies, index.size, index.blake3, what)
             if sum(segment.size for segment in segments) != reader.label.stored_bytes:
                 raise FormatError(f"the segments of {reader.path} do not add up to the stored_bytes of its drive.json")
             streams.append(StoredStream(reader.path, reader.label.label, segments))

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from ..drive.catalog import copy_catalog
 from ..drive.parity.accumulator import AccumulatorSpec, ParityAccumulator, empty_rows, remove_rows
 from ..errors import DestinationError, UsageError
-from ..format import CATALOG_NAME, DRIVE_LABEL_NAME, MANIFEST_NAME, parity_label
+from ..format import CATALOG_NAME, DRIVE_LABEL_NAME, INDEX_NAME, MANIFEST_NAME, parity_label
 from ..format.parity import COVERED_DIR
 from ..io.atomic import copy_atomic
 from ..io.store import DriveStore
@@ -231,7 +231,9 @@ def keep_covered(parity: SamePassParity, store: DriveStore, label: str) -> str:
     path = os.path.join(parity.spec.path, COVERED_DIR, label)
     try:
         os.makedirs(path, exist_ok=True)
-        for name in (MANIFEST_NAME, DRIVE_LABEL_NAME):
+        # An encrypted drive's sealed index goes to covered/ too (its names and segment keys, 19.7.4).
+        sealed = (INDEX_NAME,) if store.stat(INDEX_NAME) is not None else ()
+        for name in (*sealed, MANIFEST_NAME, DRIVE_LABEL_NAME):
             with store.open(name) as original:
                 copy_atomic(original, os.path.join(path, name))
     except OSError as exc:

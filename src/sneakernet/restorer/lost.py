@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from ..drive import DriveReader
 from ..drive.parity.reader import ParityDriveReader
 from ..drive.role import drive_role
-from ..errors import FormatError, UsageError
+from ..errors import FormatError
 
 if TYPE_CHECKING:  # imported by open_drives when parity drives stand in for missing ones (rebuilder, ISA-L)
     from ..drive.parity.lost import LostDriveReader
@@ -34,19 +34,16 @@ def open_drives(
         stack.callback(reader.close)
     if not parity:
         return readers, []
-    if any(reader.encrypted for reader in readers):
-        # An encrypted drive's index (its names and keys) is in its index.age, which parity drives do not copy yet.
-        raise UsageError(
-            "an encrypted shipment's missing drives cannot be rebuilt through parity drives yet: restore the data "
-            "drives that arrived, without the parity drives"
-        )
+    # An encrypted shipment's lost drives read with the identity its drives given were opened with: their sealed
+    # index from the parity drives' covered/ copies (docs/format.md 19.7.4), their chunks rebuilt as stored.
+    identity = next((reader.identity for reader in readers if reader.identity is not None), None)
     from ..drive.parity.lost import ParitySet  # see the TYPE_CHECKING import
 
     parity_set = ParitySet(data, parity)
     stack.callback(parity_set.close)
     notes = []
     for group, cover in parity_set.lost():
-        lost = parity_set.open_lost(group, cover)
+        lost = parity_set.open_lost(group, cover, identity)
         stack.callback(lost.close)
         readers.append(lost)
         notes.append(rebuilt_note(lost))

@@ -25,6 +25,7 @@ from ..format import (
     CATALOG_NAME,
     CHECKSUMS_NAME,
     DRIVE_LABEL_NAME,
+    INDEX_NAME,
     MANIFEST_NAME,
     READERS,
     SEGMENTS_DIR,
@@ -33,6 +34,7 @@ from ..format import (
     FileRecord,
     HardlinkRecord,
     ManifestRecord,
+    SealedRecord,
     SegmentRecord,
     drive_label,
     shipment_fingerprint,
@@ -46,6 +48,7 @@ from ..format.parity import (
     ParityHeader,
     ParitySegmentRecord,
     PBlockRecord,
+    covered_index_name,
     covered_label_name,
     covered_manifest_name,
 )
@@ -95,6 +98,8 @@ class ParityDriveCheck:
         self.reader: ParityDriveReader | None = None
         self.header: ParityHeader | None = None
         self.segments: list[ParitySegmentRecord] = []
+        #: The ``sealed`` records of the encrypted covered drives' indexes, by label (their copies' pins).
+        self._indexes: dict[str, SealedRecord] = {}
         self.damaged: set[int] = set()
 
     def run(self) -> ParityFacts | None:
@@ -202,10 +207,14 @@ class ParityDriveCheck:
 
     def _covered(self, reader: ParityDriveReader) -> None:
         for record in reader.covers:
-            for name, size, digest in (
+            copies = [
                 (covered_label_name(record.label), record.drive_json_size, record.drive_json_blake3),
                 (covered_manifest_name(record.label), record.manifest_size, record.manifest_blake3),
-            ):
+            ]
+            index = self._covered_index(reader, record)
+            if index is not None:  # an encrypted drive's sealed index, pinned by the manifest copy (19.7.4)
+                copies.append((covered_index_name(record.label), index.size, index.blake3))
+            for name, size, digest in copies:
                 try:
                     found: tuple[int, str] | None = reader.hash_file(name)
                 except OSError:
@@ -217,6 +226,23 @@ class ParityDriveCheck:
                         f"{name} is {what}: the copy of {record.label}'s index, which a rebuild of that drive needs, "
                         "is on every other parity drive of the group too",
                     )
+
+    def _covered_index(self, reader: ParityDriveReader, record: CoversRecord) -> SealedRecord | None:
+        """The ``sealed`` record of ``index.age`` in the covered manifest copy of ``record``'s drive (kept for B3SUMS),
+        None for a drive in the clear or a copy that does not read (named as damaged by its own check)."""
+        name = covered_manifest_name(record.label)
+        copy = _ManifestCopy(reader.store, name, os.path.join(reader.path, name))
+        try:
+            found = next(
+                (r for r in _manifest_records(copy, (SealedRecord.TYPE,)) if getattr(r, "name", "") == INDEX_NAME),
+                None,
+            )
+        except (OSError, FormatError):
+            found = None
+        if isinstance(found, SealedRecord):
+            self._indexes[record.label] = found
+            return found
+        return None
 
     def _catalog(self, drive: ParityDriveReader, facts: ParityFacts) -> str | None:
         """Check the ``covers`` records against the catalog (19.7.5); the catalog copy's BLAKE3, when it read."""
@@ -273,6 +299,8 @@ class ParityDriveCheck:
         for record in reader.covers:
             expected.append((covered_label_name(record.label), record.drive_json_blake3))
             expected.append((covered_manifest_name(record.label), record.manifest_blake3))
+            if (index := self._indexes.get(record.label)) is not None:
+                expected.append((covered_index_name(record.label), index.blake3))
         expected.append((MANIFEST_NAME, reader.label.manifest_blake3))
         expected.append((DRIVE_LABEL_NAME, blake3.blake3(reader.label_bytes).hexdigest()))
         try:
@@ -295,6 +323,7 @@ class ParityDriveCheck:
         known = {CATALOG_NAME, CHECKSUMS_NAME, DRIVE_LABEL_NAME, MANIFEST_NAME, SEGMENTS_DIR, COVERED_DIR}
         listed = {s.name for s in self.segments}
         listed |= {name for c in covers for name in (covered_label_name(c.label), covered_manifest_name(c.label))}
+        listed |= {covered_index_name(label) for label in self._indexes}
         strays: list[str] = []
         for directory in ("", SEGMENTS_DIR, COVERED_DIR):
             try:

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 
 from ...errors import FormatError
 from ...format import ChunkRecord, ManifestRecord, SegmentRecord
+from ...format.sealed import PublicChunk
 
 
 @dataclass(frozen=True)
 class StreamChunk:
     """A chunk of a data drive where parity sees it: its bytes ``offset`` ... ``offset + size`` of the stream."""
 
-    chunk: ChunkRecord
+    chunk: ChunkRecord | PublicChunk
     offset: int
 
     @property
@@ -32,7 +33,7 @@ def stream_chunks(records: Iterable[ManifestRecord]) -> Iterator[StreamChunk]:
     start = 0  # where the segment being filled starts in the stream
     filling: str | None = None
     for record in records:
-        if isinstance(record, ChunkRecord):
+        if isinstance(record, ChunkRecord | PublicChunk):  # an encrypted drive read without its key: public chunks
             if filling is None:
                 filling = record.segment
             if record.segment != filling:

@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import blake3
 
@@ -24,13 +25,16 @@ from ...errors import FormatError, IntegrityError, UsageError
 from ...format import (
     CATALOG_NAME,
     DRIVE_LABEL_NAME,
+    INDEX_NAME,
     MANIFEST_NAME,
     PARTIAL_SUFFIX,
     ChunkRecord,
     ManifestRecord,
+    SealedRecord,
     SegmentRecord,
 )
-from ...format.parity import CoversRecord, covered_label_name, covered_manifest_name
+from ...format.container import read_records, type_prefix
+from ...format.parity import CoversRecord, covered_index_name, covered_label_name, covered_manifest_name
 from ...io.atomic import COPY_BLOCK, install
 from ...parity.engine import ParityCode
 from ...parity.rebuild import Group
@@ -40,6 +44,10 @@ from ..stream import StoredStream
 from .chunkindex import ChunkIndex
 from .reader import ParityDriveReader
 from .rebuilder import Column, Rebuilder, Row
+
+if TYPE_CHECKING:  # the crypt extra, for encrypted drives only
+    from ...crypto.keys import ShipmentIdentity
+    from ..keys import Unlock
 
 
 def segments_of(reader: DriveReader) -> list[SegmentRecord]:
@@ -151,7 +159,7 @@ class ParitySet:
         for number, readers in sorted(by_group.items()):
             self.groups[number] = ParityGroup(number, readers)
         for path in data_paths:
-            reader = DriveReader(path)
+            reader = DriveReader(path, public=True)  # parity is over the stored bytes: no key needed (19.8)
             if shipments and reader.label.shipment not in shipments:
                 raise UsageError(f"{path} is a drive of shipment {reader.label.shipment}, the parity drives of another")
             for group in self.groups.values():
@@ -170,12 +178,31 @@ class ParitySet:
         found = [(g, c) for g in self.groups.values() for c in g.covers if c.drive not in g.data]
         return sorted(found, key=lambda pair: pair[1].drive)
 
-    def open_lost(self, group: ParityGroup, cover: CoversRecord) -> LostDriveReader:
-        return LostDriveReader(group, cover)
+    def open_lost(
+        self, group: ParityGroup, cover: CoversRecord, key: Unlock | ShipmentIdentity | None = None
+    ) -> LostDriveReader:
+        return LostDriveReader(group, cover, key)
 
     def close(self) -> None:
         for group in self.groups.values():
             group.close()
+
+
+def sealed_files(manifest: str) -> list[SealedRecord]:
+    """The ``sealed`` records of the data drive's manifest at ``manifest`` (a checked copy): its key files and its
+    ``index.age``, none for a drive in the clear (docs/format.md 19.8.3)."""
+    with open_drive_file(manifest) as handle:
+        return [
+            SealedRecord.from_json(raw)
+            for raw in read_records(handle, f"the manifest {manifest}", (type_prefix(SealedRecord.TYPE),))
+            if raw is not None and raw.get("type") == SealedRecord.TYPE
+        ]
+
+
+def sealed_index(manifest: str) -> SealedRecord | None:
+    """The ``sealed`` record of ``index.age`` in the data drive's manifest at ``manifest``, None for a drive in the
+    clear: what pins an encrypted drive's covered index (docs/format.md 19.7.4)."""
+    return next((record for record in sealed_files(manifest) if record.name == INDEX_NAME), None)
 
 
 def copy_checked(source: str, target: str, size: int, digest: str) -> bool:
@@ -206,17 +233,24 @@ class LostDriveReader(DriveReader):
     """A data drive that is not there, read through its parity group: drive.json and manifest from a parity drive's
     ``covered/`` copies (checked against its ``covers`` record), every chunk rebuilt and checked before use.
 
+    An encrypted drive's sealed index comes from the parity drive's ``covered/`` copy, its ``keys/`` files (the same on
+    every drive of the shipment) from a data drive of the group given, each checked against the ``sealed`` records of
+    its manifest: with ``key`` it reads as any encrypted drive read with its key, without it as its public records
+    (which is all a rebuild needs: parity is over the stored bytes).
+
     ``path`` is the parity drive's (for messages and the checks on where a drive lies); the copies are kept in a
     private directory until :meth:`close`."""
 
-    def __init__(self, group: ParityGroup, cover: CoversRecord) -> None:
+    def __init__(self, group: ParityGroup, cover: CoversRecord, key: Unlock | ShipmentIdentity | None = None) -> None:
         self.group = group
         self.cover = cover
         self.column = cover.column
         self._staging = tempfile.mkdtemp(prefix=f"sneakernet-{cover.label}-")
         try:
             source = self._stage()
-            super().__init__(self._staging)
+            #: The sealed and key files an encrypted drive's manifest pins, each staged beside it (in its order).
+            self.sealed = self._stage_sealed(source)
+            super().__init__(self._staging, key=key, public=key is None)
         except BaseException:
             shutil.rmtree(self._staging, ignore_errors=True)
             raise
@@ -252,6 +286,27 @@ class LostDriveReader(DriveReader):
             f"no parity drive given holds an intact copy of {cover.label}'s drive.json and manifest: it cannot be "
             "rebuilt"
         )
+
+    def _stage_sealed(self, source: ParityDriveReader) -> list[SealedRecord]:
+        """An encrypted drive's sealed index (the parity drive's covered copy) and key files (a data drive's of the
+        group) staged beside its manifest, each checked against its ``sealed`` record; FormatError when one cannot
+        be."""
+        records = sealed_files(os.path.join(self._staging, MANIFEST_NAME))
+        for record in records:
+            target = os.path.join(self._staging, record.name)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            if record.name == INDEX_NAME:
+                sources = [source.file(covered_index_name(self.cover.label))]
+                sources += [r.file(covered_index_name(self.cover.label)) for r in self.group.rows.values()]
+            else:  # the key files: the same bytes on every data drive of the shipment (19.8.1)
+                sources = [reader.file(record.name) for reader in self.group.data.values()]
+            if not any(copy_checked(path, target, record.size, record.blake3) for path in sources):
+                where = "parity drive given" if record.name == INDEX_NAME else "data drive given of its group"
+                raise FormatError(
+                    f"no {where} holds an intact copy of {self.cover.label}'s {record.name}, which its encrypted "
+                    "drive needs: it cannot be rebuilt"
+                )
+        return records
 
     def file(self, name: str) -> str:
         return os.path.join(self._staging, name)

@@ -31,6 +31,7 @@ from ...format import (
     DRIVE_LABEL_NAME,
     MANIFEST_NAME,
     PARTIAL_SUFFIX,
+    SEALED_CATALOG_NAME,
     SEGMENTS_DIR,
     ChunkRecord,
     FileRecord,
@@ -38,6 +39,7 @@ from ...format import (
     show_path,
 )
 from ...format.checksums import checksum_lines
+from ...format.sealed import PublicChunk
 from ...io.atomic import install, write_atomic, write_error
 from ...output import versioned
 from ...parity.rebuild import matches
@@ -222,7 +224,7 @@ def write_drive(
     sums: list[tuple[str, str]] = []
     chunks: list[ChunkRecord] = []
     for record in lost.records(only=(ChunkRecord.TYPE, SegmentRecord.TYPE)):
-        if isinstance(record, ChunkRecord):
+        if isinstance(record, ChunkRecord | PublicChunk):  # an encrypted drive's public chunks: rebuilt keyless
             chunks.append(record)
         elif isinstance(record, SegmentRecord):
             writer.segment(record, chunks)
@@ -231,10 +233,21 @@ def write_drive(
     if result.chunks_lost:
         result.files_lost = files_over(lost, set(result.chunks_lost))
         return result
+    for sealed in lost.sealed:  # an encrypted drive's key files and sealed index, staged and checked (19.8.3)
+        os.makedirs(os.path.dirname(os.path.join(target, sealed.name)), exist_ok=True)
+        sums.append((sealed.name, writer.copy(sealed.name, lost.file(sealed.name))))
     sums.append((MANIFEST_NAME, writer.copy(MANIFEST_NAME, lost.file(MANIFEST_NAME))))
     label_digest = blake3.blake3(lost.label_bytes).hexdigest()
     sums.append((DRIVE_LABEL_NAME, label_digest))
     if catalog is not None:
+        if lost.encrypted:  # catalog.age, byte-identical on every drive, before the public catalog that pins it
+            sealed_catalog = os.path.join(os.path.dirname(catalog), SEALED_CATALOG_NAME)
+            if not os.path.exists(sealed_catalog):
+                raise FormatError(
+                    f"{lost.cover.label} carried the sealed catalog ({SEALED_CATALOG_NAME}): give a data drive that "
+                    "has it too"
+                )
+            sums.append((SEALED_CATALOG_NAME, writer.copy(SEALED_CATALOG_NAME, sealed_catalog)))
         sums.append((CATALOG_NAME, writer.copy(CATALOG_NAME, catalog)))
     checksums = checksum_lines(sums)
     if _file_digest(os.path.join(target, CHECKSUMS_NAME)) != (len(checksums), blake3.blake3(checksums).hexdigest()):

@@ -30,6 +30,7 @@ import blake3
 
 from ...errors import FormatError
 from ...format import ChunkRecord
+from ...format.sealed import PublicChunk
 from ...parity.engine import ParityCode
 from ...parity.layout import stripes_of
 from ...parity.mend import Suspect, differences, resolve
@@ -294,7 +295,7 @@ class Rebuilder:
         return read(stream, stripe * self.group.block_size, self.group.block_size)
 
     @staticmethod
-    def _chunk_intact(stream: StoredStream, offset: int, size: int, chunk: ChunkRecord) -> bool:
+    def _chunk_intact(stream: StoredStream, offset: int, size: int, chunk: ChunkRecord | PublicChunk) -> bool:
         try:
             stored = read(stream, offset, size)
         except FormatError:

@@ -34,7 +34,7 @@ def _split(drives: Sequence[str]) -> tuple[list[str], list[ParityDriveReader]]:
 
 def _catalog(lost: LostDriveReader, data: Sequence[str], had_one: bool | None = None) -> str | None:
     """The catalog to copy onto ``lost``'s drive, None when it carried none."""
-    readers = [DriveReader(path) for path in data]
+    readers = [DriveReader(path, public=True) for path in data]
     carrying = [r for r in readers if os.path.exists(r.file(CATALOG_NAME))]
     last = max([r.label.drive for r in readers] + [c.drive for c in lost.group.covers])
     if had_one is None:
@@ -186,7 +186,7 @@ def _write(reader: LostDriveReader, target: str, catalog: str | None, progress: 
 
 def _number_of(path: str) -> int | None:
     try:
-        return DriveReader(path).label.drive
+        return DriveReader(path, public=True).label.drive
     except (FormatError, DestinationError):
         return None
 

@@ -13,14 +13,14 @@ import os
 from dataclasses import replace
 
 from ...errors import FormatError, UsageError
-from ...format import DRIVE_LABEL_NAME, MANIFEST_NAME, PARTIAL_SUFFIX, SEGMENTS_DIR, parity_label
-from ...format.parity import COVERED_DIR, covered_label_name, covered_manifest_name
+from ...format import DRIVE_LABEL_NAME, INDEX_NAME, MANIFEST_NAME, PARTIAL_SUFFIX, SEGMENTS_DIR, parity_label
+from ...format.parity import COVERED_DIR, covered_index_name, covered_label_name, covered_manifest_name
 from ...io.store import KeepingStore
 from ...parity.engine import ParityCode
 from ...progress import Progress
 from ..files import file_blake3
 from ..stream import StoredStream
-from .lost import ParityGroup, copy_checked, segments_of
+from .lost import ParityGroup, copy_checked, sealed_index, segments_of
 from .rebuild import RebuildResult
 from .writer import ParityDriveWriter
 
@@ -84,6 +84,7 @@ def write_parity_drive(
             if not any(copy_checked(path, copy, size, digest) for path in sources):
                 raise FormatError(f"no drive given holds an intact copy of {name}")
             result.files_written.append(name)
+        _copy_index(target, cover.label, holder.file(INDEX_NAME), group, store is not None, result)
     streams = [
         StoredStream(reader.path, reader.label.label, segments_of(reader))
         for reader in (group.data[c.drive] for c in group.covers)
@@ -112,6 +113,22 @@ def write_parity_drive(
     result.segments_written = len(writer.segments)
     result.finished = True
     return result
+
+
+def _copy_index(target: str, label: str, own: str, group: ParityGroup, repair: bool, result: RebuildResult) -> None:
+    """An encrypted data drive's sealed index copied as its ``covered/`` copy (from the data drive, else a parity
+    drive's copy), checked against the ``sealed`` record of the manifest copy just made; nothing for a clear one."""
+    name = covered_index_name(label)
+    pinned = sealed_index(os.path.join(target, covered_manifest_name(label)))
+    if pinned is None:
+        return
+    copy = os.path.join(target, name)
+    if repair and _digest(copy) == (pinned.size, pinned.blake3):
+        return
+    sources = [own, *(r.file(name) for r in group.rows.values())]
+    if not any(copy_checked(path, copy, pinned.size, pinned.blake3) for path in sources):
+        raise FormatError(f"no drive given holds an intact copy of {name}")
+    result.files_written.append(name)
 
 
 def _digest(path: str) -> tuple[int, str] | None:

@@ -39,6 +39,7 @@ from ...format.parity import (
     ParityHeader,
     ParitySegmentRecord,
     PBlockRecord,
+    covered_index_name,
     covered_label_name,
     covered_manifest_name,
 )
@@ -131,6 +132,7 @@ class ParityDriveWriter:
             for record in self.covers:
                 sums.append((covered_label_name(record.label), record.drive_json_blake3))
                 sums.append((covered_manifest_name(record.label), record.manifest_blake3))
+                sums += self._covered_index(record.label)
             label = DriveLabel(
                 shipment=self.header.shipment,
                 drive=self.header.drive,
@@ -157,6 +159,15 @@ class ParityDriveWriter:
         except OSError as exc:
             raise self.error(exc, "finish the parity drive") from exc
         return label
+
+    def _covered_index(self, label: str) -> list[tuple[str, str]]:
+        """The B3SUMS line of the copy of an encrypted data drive's sealed index, when it has one (19.7.4): the copy
+        was checked against its manifest's ``sealed`` record as it was written, and is hashed again as it lies."""
+        name = covered_index_name(label)
+        if self.store.stat(name) is None:
+            return []
+        with self.store.open(name) as copy:
+            return [(name, stream_blake3(copy)[1])]
 
     def _copy_catalog(self, catalog: str, digest: str) -> None:
         try:
