@@ -30,6 +30,7 @@ from ..options import PackOptions
 from ..progress import DriveProgress, Progress, open_drive
 from ..scan import ScanTotals
 from ..space.lanes import LaneRange, cut_lanes, entry_weight
+from .ahead import ParityAhead
 from .lane import LaneDrive, LaneDrives, LaneResult, LaneTask, init_lane_process, pack_lane
 from .lane_resume import LaneResume, LanesFound, ResumeTally
 from .same_pass import SamePassParity, finish_parity
@@ -74,10 +75,11 @@ class LanesOutcome:
 
 def run_lanes(
     tasks: list[LaneTask], progress: Progress, last: int | None = None, free: list[int] | None = None,
-    total_bytes: int = 0, shares: dict[int, int] | None = None,
+    total_bytes: int = 0, shares: dict[int, int] | None = None, beside: Callable[[], None] | None = None,
 ) -> list[LaneResult]:  # fmt: skip
     """Run every lane in a process of its own at once; their results in lane order. New drive numbers follow
     ``last`` (by default the lanes' first drives, 1 ... L); a resumed pack gives out the ``free`` ones first.
+    ``beside`` is called once the lanes' processes are made (it may start a thread: pack --parity's ahead.py).
 
     The lanes start before this process starts a thread (:func:`lane_context`: forked, when nothing else runs
     here). Then ``progress`` is started with ``total_bytes`` and the lanes' progress messages are relayed to it by a
@@ -101,6 +103,8 @@ def run_lanes(
     try:
         # With fork, every lane's process is made at the first submit, before the pool's own thread starts.
         futures = [pool.submit(pack_lane, task) for task in tasks]
+        if beside is not None:
+            beside()
         progress.start(total_bytes)
         relay = threading.Thread(
             target=_relay, args=(messages, progress, shares or {}), name="sneakernet-lane-progress", daemon=True
@@ -386,9 +390,10 @@ class LocalLanes:
         self.free = free
 
     def run(
-        self, tasks: list[LaneTask], progress: Progress, total_bytes: int = 0, shares: dict[int, int] | None = None
-    ) -> list[LaneResult]:
-        return run_lanes(tasks, progress, self.last, self.free, total_bytes, shares)
+        self, tasks: list[LaneTask], progress: Progress, total_bytes: int = 0, shares: dict[int, int] | None = None,
+        beside: Callable[[], None] | None = None,
+    ) -> list[LaneResult]:  # fmt: skip
+        return run_lanes(tasks, progress, self.last, self.free, total_bytes, shares, beside)
 
     def resumed(self, last: int, free: list[int]) -> LocalLanes:
         return LocalLanes(last, free)
@@ -447,13 +452,26 @@ def pack_in_lanes(
     log.info("packing %d lanes at once: %s", len(tasks), ", ".join(f"{t.stop - t.start} entries" for t in tasks))
     found = lanes.found
     shares = {r.lane: r.weight for r in lanes.ranges}
+    runner = lanes.runner
+    if found is not None:
+        runner = runner.resumed(found.last, found.free)  # the numbers a resumed pack gives out
+    # pack --parity onto drives written at once: the parity drives written as the lanes go (ahead.py).
+    parity = lanes.parity
+    local = isinstance(runner, LocalLanes)
+    ahead = ParityAhead(parity, len(tasks)) if parity and local and ParityAhead.fits(parity, len(tasks)) else None
     try:
-        runner = lanes.runner
-        if found is not None:
-            runner = runner.resumed(found.last, found.free)  # the numbers a resumed pack gives out
-        results = runner.run(tasks, progress, totals.unique_bytes, shares)
+        if ahead is not None:
+            assert isinstance(runner, LocalLanes)
+            results = runner.run(tasks, progress, totals.unique_bytes, shares, beside=ahead.start)
+        else:
+            results = runner.run(tasks, progress, totals.unique_bytes, shares)
+    except BaseException:
+        if ahead is not None:
+            ahead.abort()
+        raise
     finally:
         progress.close()
+    written_ahead = ahead.stop() if ahead is not None else None
     outcome = merge_lanes(results)
     resumed = ResumeTally()
     for result in results:
@@ -466,8 +484,8 @@ def pack_in_lanes(
         fingerprint = body_fingerprint(catalog_body(header, outcome.labels, merged))
         header = replace(header, fingerprint=fingerprint)
         lanes.runner.finish(lanes, outcome, header, merged, catalog_copy)
-    parity = lanes.parity
-    parity_results = finish_parity(parity, [d.path for d in outcome.drives], lanes.created) if parity else []
+    drives = [d.path for d in outcome.drives]
+    parity_results = finish_parity(parity, drives, lanes.created, ahead=written_ahead) if parity else []
     tally = outcome.tally
     return PackSummary(
         shipment=lanes.shipment,

@@ -12,6 +12,8 @@ catalog lists. A version 1 shipment may be covered (19.7.7): its drives stay exa
 
 from __future__ import annotations
 
+import itertools
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -24,8 +26,8 @@ import blake3
 
 from .._version import __version__
 from ..drive import CatalogReader, DriveReader, clear_unfinished, holds_shipment, refuse_non_directory
-from ..drive.parity.accumulator import ParityAccumulator
-from ..drive.parity.writer import ParityDriveWriter, copy_covered
+from ..drive.parity.accumulator import ParityAccumulator, check_block
+from ..drive.parity.writer import ParityDriveWriter, StaleParity, copy_covered
 from ..drive.stream import StoredStream
 from ..errors import DestinationError, FormatError, UsageError
 from ..format import CATALOG_NAME, DRIVE_LABEL_NAME, INDEX_NAME, SealedRecord, SegmentRecord, drive_label, parity_label
@@ -50,6 +52,8 @@ from ..progress import NullProgress, Progress, begin_drive
 MEMORY = 64 << 20
 #: Data drives read at the same time: one thread each, up to this many (a group has at most 251).
 READ_THREADS = 32
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -309,11 +313,17 @@ class _Group:
         self.writers: dict[int, ParityDriveWriter] = {}
 
     def write(
-        self, code: ParityCode, progress: Progress, accumulated: ParityAccumulator | None = None
+        self,
+        code: ParityCode,
+        progress: Progress,
+        accumulated: ParityAccumulator | None = None,
+        ahead: Sequence[ParityDriveWriter] | None = None,
     ) -> list[ParityDriveResult]:
         """Read every data drive of the group once and write the rows whose parity drive is not finished; with
-        ``accumulated`` (pack --parity: the rows summed while the data drives were written), write those rows'
-        blocks instead, reading no data drive but its drive.json and manifest."""
+        ``accumulated`` (pack --parity: the rows summed while the data drives were written, sealed), write those
+        rows' blocks instead, reading no data drive but its drive.json and manifest, each block checked against the
+        row's seal; ``ahead``: the writers, by row, that wrote the first blocks while the data drives were written
+        (packer/ahead.py), gone on with where those blocks are the sealed rows'."""
         results: list[ParityDriveResult] = []
         rows: list[int] = []
         for row, (path, kept) in enumerate(zip(self.paths, self.finished, strict=True)):
@@ -328,8 +338,7 @@ class _Group:
         streams = self._copy_covered(rows)
         try:
             for row in rows:
-                label = parity_label(self.headers[row].drive)
-                self.writers[row] = ParityDriveWriter(self.paths[row], label, self.headers[row], self.covers)
+                self.writers[row] = self._writer(row, accumulated, ahead[row] if ahead else None)
             if accumulated is None:
                 self._pass(code, streams, rows, progress)
             else:
@@ -390,12 +399,32 @@ class _Group:
         for stream in streams:
             stream.check_end()  # every segment read to its end, so every one checked against its manifest
 
+    def _writer(
+        self, row: int, accumulated: ParityAccumulator | None, ahead: ParityDriveWriter | None
+    ) -> ParityDriveWriter:
+        """Row ``row``'s writer: the one that wrote ahead if every block it wrote is the sealed row's, else new."""
+        label = parity_label(self.headers[row].drive)
+        if ahead is not None and accumulated is not None:
+            try:
+                ahead.begin(self.headers[row], self.covers, accumulated.sealed(row))
+                return ahead
+            except StaleParity as stale:  # its segments are written again, each over the one of its name
+                log.info("%s: written again from its first block (%s)", label, stale)
+                ahead.abort()
+        return ParityDriveWriter(self.paths[row], label, self.headers[row], self.covers)
+
     def _drain(self, accumulated: ParityAccumulator, rows: list[int], progress: Progress) -> None:
-        """Each row's accumulated blocks handed to its parity drive's writer, stripe after stripe."""
+        """Each row's accumulated blocks handed to its parity drive's writer, stripe after stripe (after those a
+        writer wrote ahead), each checked against the row's seal before the drive is finished."""
         begin_drive(progress, ", ".join(parity_label(self.headers[row].drive) for row in rows))
         for row in rows:
-            for block in accumulated.blocks(row, self.stripes):
-                self.writers[row].write(block)
+            writer = self.writers[row]
+            start = writer.stripes
+            expected = itertools.islice(accumulated.sealed(row), start, None)
+            for stripe, block in enumerate(accumulated.blocks(row, self.stripes, start), start):
+                digest = writer.write(block)
+                assert digest is not None, "a whole block"
+                check_block(next(expected, None), digest, row, stripe, accumulated.spec)
 
     def finish(self, catalog: str, catalog_blake3: str) -> None:
         for writer in self.writers.values():

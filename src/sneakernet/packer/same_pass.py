@@ -25,12 +25,14 @@ from dataclasses import dataclass
 
 from ..drive.catalog import copy_catalog
 from ..drive.parity.accumulator import AccumulatorSpec, ParityAccumulator, empty_rows, remove_rows
+from ..drive.parity.writer import ParityDriveWriter
 from ..errors import DestinationError, UsageError
 from ..format import CATALOG_NAME, DRIVE_LABEL_NAME, INDEX_NAME, MANIFEST_NAME, parity_label
 from ..format.parity import COVERED_DIR
 from ..io.atomic import copy_atomic
 from ..io.store import DriveStore
 from ..parity.engine import ParityCode, load_backend
+from ..parity.layout import stripe_count
 from ..parity.matrix import MAX_COLUMNS
 from ..progress import NullProgress, Progress
 from .parity import (
@@ -163,13 +165,18 @@ def finish_parity(
     progress: Progress | None = None,
     catalog: str | None = None,
     next_drive: NextParityDrive | None = None,
+    ahead: Sequence[ParityDriveWriter] | None = None,
 ) -> list[ParityDriveResult]:
-    """Write the parity drives once every data drive and the catalog are: from the accumulated rows, or (a resumed
-    pack, more than one group) computed from the data drives as ``sneakernet parity`` does. ``catalog``: the
-    catalog's file when the data drives given carry none (--swap: ``data_drives`` are then the copies kept in the
-    work directory, and each parity drive is asked for with ``next_drive`` before it is written)."""
+    """Write the parity drives once every data drive and the catalog are: from the accumulated rows, sealed first
+    (each block's BLAKE3 kept, each block written checked against it), or (a resumed pack, more than one group)
+    computed from the data drives as ``sneakernet parity`` does. ``catalog``: the catalog's file when the data drives
+    given carry none (--swap: ``data_drives`` are then the copies kept in the work directory, and each parity drive
+    is asked for with ``next_drive`` before it is written). ``ahead``: the parity drives' writers that wrote their
+    first blocks while the data drives were written (packer/ahead.py), by row."""
     progress = progress or NullProgress()
     if parity.recompute or len(data_drives) > parity.options.group_size:
+        for writer in ahead or ():
+            writer.abort()
         if parity.swap:
             raise UsageError(
                 "a --swap pack's parity is added up as it packs, over at most 251 data drives: add the parity of "
@@ -194,6 +201,7 @@ def finish_parity(
     accumulator = ParityAccumulator(parity.spec, adding=False)
     drives: list[ParityDriveResult] = []
     try:
+        accumulator.seal(stripe_count((r.label.stored_bytes for r in readers), parity.options.block_size))
         for rows in passes:
             finished = [row not in rows or parity.finished[row] for row in range(parity.options.parity)]
             if parity.swap:
@@ -202,7 +210,7 @@ def finish_parity(
                 # A reader reads its manifest from the copy it last pinned, on the parity drive gone from the dock.
                 readers = _data_drives(data_drives)
             group = _Group(1, readers, list(parity.targets), finished, 0, parity.options, created)
-            written = group.write(code, progress, accumulated=accumulator)
+            written = group.write(code, progress, accumulated=accumulator, ahead=ahead)
             group.finish(catalog, catalog_blake3)
             drives += [written[row] for row in rows]
     finally:

@@ -13,6 +13,13 @@ under a POSIX record lock over that piece's range in every row file, so two lane
 order of the sums does not matter (XOR). A pack stopped while it adds leaves rows of unknown content: a resumed pack
 does not trust them (it computes the parity again from the drives, packer/same_pass.py).
 
+Beside the rows, ``fed.pos`` says how far each column's bytes are added (one 8-byte count per column, written by
+the thread that adds them, :data:`FINISHED` once the drive is), so that the packing process can write the stripes
+every data drive has passed to the parity drives while the lanes go on (packer/ahead.py). Once every data drive is
+finished the rows are *sealed* (:meth:`ParityAccumulator.seal`): each block's BLAKE3 is kept in ``row-J.b3``, and
+every block written to a parity drive is checked against it (a row damaged or changed in the work directory after
+that would otherwise become a wrong parity drive, whose own hashes would agree with it).
+
 The work directory is scratch, like the lanes' spool, not a drive: its files are written with plain calls, never
 fsynced, and removed once the parity drives are finished.
 """
@@ -28,13 +35,23 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ...errors import DestinationError
+import blake3
+
+from ...errors import DestinationError, IntegrityError
 from ...parity.engine import ParityCode, load_backend
 from ...parity.layout import BLOCK_SIZE
 from ...parity.matrix import MAX_COLUMNS
 
 #: The accumulator's files in its work directory: one per parity row.
 ROW_NAME = "row-{row}.acc"
+#: Each row's block digests once the rows are sealed (32 bytes of BLAKE3 per block, in stripe order).
+SEAL_NAME = "row-{row}.b3"
+#: How far each column's stored stream is added into the rows: MAX_COLUMNS little-endian signed 8-byte counts.
+FED_NAME = "fed.pos"
+#: A column's count once its drive is finished (every byte of it added).
+FINISHED = (1 << 63) - 1
+#: The records of a parity drive's blocks written ahead of the data drives' end (packer/ahead.py), by row.
+AHEAD_NAME = "ahead-{row}.jsonl"
 #: Pieces (a chunk's stored bytes each, at most about 4 MiB) waiting for the accumulator's thread: a bound on memory.
 QUEUED = 4
 #: Map the pages of a range at once (Linux), rather than fault them in one by one.
@@ -67,6 +84,12 @@ class ParityAccumulator:
             os.open(os.path.join(spec.path, ROW_NAME.format(row=row)), os.O_RDWR | os.O_CREAT, 0o600)
             for row in range(spec.rows)
         ]
+        self._fed_file = os.open(os.path.join(spec.path, FED_NAME), os.O_RDWR | os.O_CREAT, 0o600)
+        if os.fstat(self._fed_file).st_size < MAX_COLUMNS * 8:
+            os.ftruncate(self._fed_file, MAX_COLUMNS * 8)
+        self._fed_map = mmap.mmap(self._fed_file, MAX_COLUMNS * 8)
+        #: One count per column, shared with the lanes' processes (aligned 8-byte stores: never seen half written).
+        self._fed = memoryview(self._fed_map).cast("q")
         self._queue: queue.Queue[tuple[int, int, bytes | memoryview] | None] = queue.Queue(QUEUED)
         self._failed: BaseException | None = None
         self._worker = threading.Thread(target=self._run, name="sneakernet-parity-accumulator", daemon=True)
@@ -106,7 +129,9 @@ class ParityAccumulator:
                 if item is None:
                     return
                 if self._failed is None:
-                    self.add(*item)
+                    column, offset, data = item
+                    self.add(column, offset, data)
+                    self._fed[column] = offset + len(data)  # in order: the column's bytes before it are added
             except BaseException as exc:  # handed to the writer's thread at its next feed or flush
                 self._failed = exc
             finally:
@@ -145,17 +170,41 @@ class ParityAccumulator:
             for handle in self._files:
                 fcntl.lockf(handle, fcntl.LOCK_UN, length, start)
 
-    def blocks(self, row: int, stripes: int) -> Iterator[memoryview]:
-        """Row ``row``'s parity blocks 0 ... ``stripes`` − 1 in order, zeros where nothing was added (one buffer,
-        reused: each block is valid until the next is asked for)."""
-        block = self.spec.block_size
-        buffer = memoryview(bytearray(block))
-        zeros = bytes(block)
-        handle = self._files[row]
-        for stripe in range(stripes):
-            read = os.preadv(handle, [buffer], stripe * block)
-            buffer[read:] = zeros[read:]
-            yield buffer
+    def finished(self, column: int) -> None:
+        """Column ``column``'s drive is finished: every byte of it is in the rows (after :meth:`flush`)."""
+        self._fed[column] = FINISHED
+
+    def fed(self) -> list[int]:
+        """How far each column's bytes are in the rows, by column (:data:`FINISHED` for a finished drive)."""
+        return self._fed.tolist()
+
+    def blocks(self, row: int, stripes: int, start: int = 0) -> Iterator[memoryview]:
+        """Row ``row``'s parity blocks ``start`` ... ``stripes`` − 1 in order, zeros where nothing was added (one
+        buffer, reused: each block is valid until the next is asked for)."""
+        buffer = memoryview(bytearray(self.spec.block_size))
+        for stripe in range(start, stripes):
+            yield self.block(row, stripe, buffer)
+
+    def block(self, row: int, stripe: int, buffer: memoryview) -> memoryview:
+        """Row ``row``'s block ``stripe`` read into ``buffer`` (a block's size), zeros past what was added."""
+        read = os.preadv(self._files[row], [buffer], stripe * self.spec.block_size)
+        buffer[read:] = bytes(len(buffer) - read)
+        return buffer
+
+    def seal(self, stripes: int) -> None:
+        """Every data drive is finished: keep each row's block digests (``row-J.b3``), which every block written to
+        a parity drive is then checked against (:meth:`sealed`, :func:`check_block`)."""
+        for row in range(self.spec.rows):
+            path = os.path.join(self.spec.path, SEAL_NAME.format(row=row))
+            with open(path, "wb") as digests:
+                for block in self.blocks(row, stripes):
+                    digests.write(blake3.blake3(block).digest())
+
+    def sealed(self, row: int) -> Iterator[bytes]:
+        """Row ``row``'s block digests as :meth:`seal` kept them, in stripe order (read as they are asked for)."""
+        with open(os.path.join(self.spec.path, SEAL_NAME.format(row=row)), "rb") as digests:
+            while digest := digests.read(32):
+                yield digest
 
     def close(self) -> None:
         """Stop the thread (what is still queued is dropped: a closed accumulator's rows are not used unless
@@ -170,22 +219,37 @@ class ParityAccumulator:
         for handle in self._files:
             os.close(handle)
         self._files = []
+        if self._fed_file >= 0:
+            self._fed.release()
+            self._fed_map.close()
+            os.close(self._fed_file)
+            self._fed_file = -1
+
+
+def check_block(expected: bytes | None, written: str, row: int, stripe: int, spec: AccumulatorSpec) -> None:
+    """A parity block written to a drive (its BLAKE3 ``written``) against the row's sealed digest ``expected``."""
+    if expected is None or expected.hex() != written:
+        raise IntegrityError(
+            f"the parity row {row} in {spec.path} changed after the data drives were finished (stripe {stripe}): "
+            "the work directory is damaged or in use by something else; its parity drive is left unfinished: "
+            "run the same pack with --resume (it computes the parity from the data drives)"
+        )
 
 
 def empty_rows(spec: AccumulatorSpec) -> None:
-    """Rows of length 0, before the first drive adds into them (a stopped run may have left some behind)."""
+    """Rows of length 0 and no column fed, before the first drive adds into them (a stopped run may have left
+    some behind)."""
     os.makedirs(spec.path, exist_ok=True)
-    for row in range(spec.rows):
-        os.close(
-            os.open(os.path.join(spec.path, ROW_NAME.format(row=row)), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        )
+    for name in [ROW_NAME.format(row=row) for row in range(spec.rows)] + [FED_NAME]:
+        os.close(os.open(os.path.join(spec.path, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
 
 
 def remove_rows(spec: AccumulatorSpec) -> None:
     """Delete the row files and the work directory (once the parity drives are finished)."""
-    for row in range(spec.rows):
+    names = [name.format(row=row) for row in range(spec.rows) for name in (ROW_NAME, SEAL_NAME, AHEAD_NAME)]
+    for name in [*names, FED_NAME]:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(spec.path, ROW_NAME.format(row=row)))
+            os.unlink(os.path.join(spec.path, name))
     with contextlib.suppress(OSError):  # not empty: something else the user keeps there
         os.rmdir(spec.path)
 
@@ -210,3 +274,4 @@ class ColumnFeed:
     def close(self) -> None:
         """The drive is finished: once this returns, all of its bytes are in the rows."""
         self.accumulator.flush()
+        self.accumulator.finished(self.column)

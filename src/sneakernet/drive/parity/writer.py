@@ -5,15 +5,18 @@ covered data drives' files made in one read for every parity drive of a group.
 Write order, which makes a crash detectable as on a data drive (section 13): the ``covered/`` copies first (each
 atomic), then each parity segment as ``sNNNNNN.seg.partial``, fsynced, renamed; the manifest (``.partial``, ended,
 fsynced, renamed); the catalog copy; B3SUMS; drive.json last. A parity drive without drive.json is unfinished
-whatever else it holds.
+whatever else it holds. A writer made :meth:`~ParityDriveWriter.ahead` (pack --parity onto drives written at once)
+writes its first segments before the data drives are finished, so before the ``covered/`` copies: its records wait
+in a scratch file until :meth:`~ParityDriveWriter.begin` starts the manifest.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import BinaryIO
 
 import blake3
@@ -32,7 +35,7 @@ from ...format import (
     segment_name,
 )
 from ...format.checksums import checksum_lines
-from ...format.container import RecordWriter
+from ...format.container import RecordWriter, encode_record
 from ...format.parity import (
     COVERED_DIR,
     CoversRecord,
@@ -49,12 +52,54 @@ from ...units import format_size
 from ..files import open_drive_file, stream_blake3
 
 
+class StaleParity(Exception):
+    """A block a writer made :meth:`ParityDriveWriter.ahead` wrote is not the finished row's: the drive is to be
+    written again from the start (a data drive opened after those blocks were written added into them)."""
+
+
 class ParityDriveWriter:
     """Writes one parity drive: its row's parity blocks, handed in order (in pieces that never straddle a block),
     then :meth:`finish`.
 
     Guarantee: nothing under a final name is partial; the segments, the manifest and the copies are durable before
     drive.json names them, and drive.json is durable before :meth:`finish` returns."""
+
+    #: Where the records of the blocks and segments written go: the manifest, or the scratch file until begin().
+    _lines: Callable[[bytes], object]
+    #: A writer made ahead(): the scratch file of its records until begin().
+    _scratch: BinaryIO | None
+
+    @classmethod
+    def ahead(
+        cls, path: str, label: str, block_size: int, segment_size: int, scratch: str, store: DriveStore | None = None
+    ) -> ParityDriveWriter:
+        """A writer of the parity blocks known before the data drives are finished (their header and ``covers``
+        records are not): the records of what it writes go to the file ``scratch`` until :meth:`begin`."""
+        writer = cls.__new__(cls)
+        writer._open(path, label, block_size, segment_size, store)
+        handle: BinaryIO = open(scratch, "w+b")  # noqa: SIM115 - closed by begin() or abort()
+        writer._scratch = handle
+        writer._lines = handle.write
+        return writer
+
+    def begin(self, header: ParityHeader, covers: Sequence[CoversRecord], expected: Iterator[bytes]) -> None:
+        """Start the manifest of a writer made :meth:`ahead`, now that the data drives are finished: its header,
+        ``covers``, then the records of the blocks already written, each block's BLAKE3 checked against the finished
+        row's (``expected``, in stripe order). :class:`StaleParity` if one differs (:meth:`abort`, then write the
+        drive again)."""
+        if (header.block_size, header.segment_size) != (self.block_size, self._per_segment * self.block_size):
+            raise ValueError("the header's block or segment size is not the one the blocks were written in")
+        self._start_manifest(header, covers)
+        scratch, self._scratch = self._scratch, None
+        assert scratch is not None
+        with scratch:
+            scratch.seek(0)
+            for line in scratch:
+                if line.startswith(b'{"type":"pblock"'):
+                    block = PBlockRecord.from_json(json.loads(line))
+                    if next(expected, None) != bytes.fromhex(block.blake3):
+                        raise StaleParity(f"{self.label}'s parity block {block.stripe} is not the finished row's")
+                self.manifest.write_line(line)
 
     def __init__(
         self,
@@ -64,25 +109,25 @@ class ParityDriveWriter:
         covers: Sequence[CoversRecord],
         store: DriveStore | None = None,
     ) -> None:
+        self._open(path, label, header.block_size, header.segment_size, store)
+        self._start_manifest(header, covers)
+
+    def _open(self, path: str, label: str, block_size: int, segment_size: int, store: DriveStore | None) -> None:
         self.path = path
         #: The parity drive's files (a local directory unless a store is given), as for a data drive's writer.
         self.store: DriveStore = store if store is not None else LocalStore(path)
         self.label = label
-        self.header = header
-        self.covers = list(covers)
-        self._per_segment = header.segment_size // header.block_size
+        self.block_size = block_size
+        self._per_segment = segment_size // block_size
+        self._scratch = None
+        self._manifest_file: PartialFile | None = None
+        self.segments: list[ParitySegmentRecord] = []
+        self.stored_bytes = 0
         try:
             self.store.make_dir(SEGMENTS_DIR)
             self.store.make_dir(COVERED_DIR)
-            self._manifest_file = self.store.create(MANIFEST_NAME)
         except OSError as exc:
             raise self.error(exc, "start") from exc
-        self.manifest = RecordWriter(self._manifest_file)
-        self.manifest.write(header.to_json())
-        for record in self.covers:
-            self.manifest.write(record.to_json())
-        self.segments: list[ParitySegmentRecord] = []
-        self.stored_bytes = 0
         self._segment: PartialFile | None = None
         self._segment_hasher = blake3.blake3()
         self._segment_blocks = 0
@@ -90,10 +135,29 @@ class ParityDriveWriter:
         self._block_filled = 0
         self._stripe = 0
 
-    def write(self, data: memoryview | bytes | bytearray) -> None:
-        """Append ``data``, the next bytes of this row's parity stream (a whole block, or a piece of one)."""
+    def _start_manifest(self, header: ParityHeader, covers: Sequence[CoversRecord]) -> None:
+        self.header = header
+        self.covers = list(covers)
+        try:
+            self._manifest_file = self.store.create(MANIFEST_NAME)
+        except OSError as exc:
+            raise self.error(exc, "start") from exc
+        self.manifest = RecordWriter(self._manifest_file)
+        self._lines = self.manifest.write_line
+        self.manifest.write(header.to_json())
+        for record in self.covers:
+            self.manifest.write(record.to_json())
+
+    @property
+    def stripes(self) -> int:
+        """The whole blocks written so far."""
+        return self._stripe
+
+    def write(self, data: memoryview | bytes | bytearray) -> str | None:
+        """Append ``data``, the next bytes of this row's parity stream (a whole block, or a piece of one); the
+        BLAKE3 of the block it completes, if it completes one."""
         size = len(data)
-        block = self.header.block_size
+        block = self.block_size
         if self._block_filled + size > block:
             raise ValueError("a piece of parity handed to the writer straddles two blocks")
         try:
@@ -107,14 +171,17 @@ class ParityDriveWriter:
         self._block_hasher.update(data)
         self._block_filled += size
         self.stored_bytes += size
-        if self._block_filled == block:
-            self.manifest.write_line(PBlockRecord(self._stripe, self._block_hasher.hexdigest()).to_line())
-            self._stripe += 1
-            self._segment_blocks += 1
-            self._block_hasher = blake3.blake3()
-            self._block_filled = 0
-            if self._segment_blocks == self._per_segment:
-                self._close_segment()
+        if self._block_filled != block:
+            return None
+        digest = self._block_hasher.hexdigest()
+        self._lines(PBlockRecord(self._stripe, digest).to_line())
+        self._stripe += 1
+        self._segment_blocks += 1
+        self._block_hasher = blake3.blake3()
+        self._block_filled = 0
+        if self._segment_blocks == self._per_segment:
+            self._close_segment()
+        return digest
 
     def finish(self, catalog: str | None, catalog_blake3: str | None) -> DriveLabel:
         """Close the last segment, finish the manifest, copy the shipment's catalog from the file ``catalog`` (its
@@ -123,6 +190,7 @@ class ParityDriveWriter:
             raise AssertionError(
                 f"{self.label} got {self._stripe} parity blocks, its header says {self.header.stripes}"
             )
+        assert self._manifest_file is not None, "begin() starts the manifest of a writer made ahead()"
         try:
             self._close_segment()
             self.manifest.write(EndRecord(self.manifest.records + 1).to_json())
@@ -187,7 +255,11 @@ class ParityDriveWriter:
         if self._segment is not None:
             self._segment.abort()
             self._segment = None
-        self._manifest_file.abort()
+        if self._manifest_file is not None:
+            self._manifest_file.abort()
+        if self._scratch is not None:
+            self._scratch.close()
+            self._scratch = None
 
     def _open_segment(self) -> None:
         self._segment = self.store.create(segment_name(len(self.segments) + 1))
@@ -204,7 +276,7 @@ class ParityDriveWriter:
         size = self.stored_bytes - self._segment_start
         record = ParitySegmentRecord(name, size, self._segment_hasher.hexdigest(), self._segment_blocks)
         self.segments.append(record)
-        self.manifest.write(record.to_json())
+        self._lines(encode_record(record.to_json()))
 
     def error(self, exc: OSError, doing: str) -> Exception:
         return write_error(
