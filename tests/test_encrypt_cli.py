@@ -521,3 +521,21 @@ def test_pack_parity_in_the_same_pass_over_an_encrypted_shipment(real_tree: Path
     work = tmp_path / "work"
     work.mkdir()
     lost_drive_through_parity(real_tree, drives, out / "parity-0001", key, work)
+
+
+def test_an_encrypted_pack_at_once_with_parity_survives_a_lost_drive(real_tree: Path, tmp_path: Path) -> None:
+    """--at-once 2 --parity 1 --encrypt-to: each lane seals its own drives with the same keys/; verify needs no
+    key, a data drive lost is restored and rebuilt through the parity drive."""
+    key, recipient = identity_file(tmp_path / "key.txt")
+    out = tmp_path / "out"
+    code, stdout, err = invoke_cli("pack", "--json", real_tree, "--out", out, "--drive-size", "1100KB",
+                                   "--chunk-size", "64KiB", "--segment-size", "4MiB", "--at-once", "2", "--parity",
+                                   "1", "--encrypt-to", recipient)  # fmt: skip
+    assert code == 0, err
+    summary = json.loads(stdout)
+    assert summary["lanes"] == 2 and summary["encrypted"] is True
+    drives = drive_dirs(out)
+    assert len({(drive / "keys/recipients.age").read_bytes() for drive in drives}) == 1
+    code, stdout, _ = invoke_cli("verify", "--json", *drives, out / "parity-0001")
+    assert code == 0 and json.loads(stdout)["recovery"]["status"] == "whole"
+    lost_drive_through_parity(real_tree, drives, out / "parity-0001", key, tmp_path)

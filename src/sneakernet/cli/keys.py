@@ -80,7 +80,7 @@ def unlock_given(ctx: click.Context) -> Unlock | None:
 
 
 def encryption_options(command: Callable[..., T]) -> Callable[..., T]:
-    """pack's --encrypt-to, --recipients-file, --passphrase, --passphrase-file and --cipher."""
+    """pack's --encrypt-to, --recipients-file, --passphrase, --passphrase-file, --identity (resume) and --cipher."""
     for option in reversed(
         [
             click.option(
@@ -101,6 +101,12 @@ def encryption_options(command: Callable[..., T]) -> Callable[..., T]:
             click.option(
                 "--passphrase-file", metavar="FILE", type=click.Path(dir_okay=False, path_type=str),
                 help="Encrypt to the passphrase on the first line of FILE (for scripts).",
+            ),
+            click.option(
+                "--identity", "identity_file", metavar="FILE", type=click.Path(dir_okay=False, path_type=str),
+                help="With --resume of an encrypted pack: the identity file of one of its recipients (age-keygen's "
+                "or an SSH private key), which reads what the interrupted pack wrote (a passphrase pack: its "
+                "--passphrase-file does).",
             ),
             click.option(
                 "--cipher", type=click.Choice(CIPHERS), default=None, metavar="NAME",
@@ -138,6 +144,21 @@ def encryption_given(
         return Encryption.from_arguments(encrypt_to, recipients_files, passphrase, cipher or DEFAULT_CIPHER)
 
     return run(ctx, given)
+
+
+def resume_unlock(ctx: click.Context, identity_file: str | None, resume: bool, encrypted: bool) -> Unlock | None:
+    """pack --resume's key to what an interrupted encrypted pack wrote: ``--identity FILE``, None when not given."""
+    if identity_file is None:
+        return None
+    if not (resume and encrypted):
+        raise click.UsageError("--identity goes with --resume of an encrypted pack (--encrypt-to ...)")
+
+    def opened() -> Unlock:
+        from ..drive.keys import Unlock
+
+        return Unlock.from_files(identity_file)
+
+    return run(ctx, opened)
 
 
 def ask_on_terminal(prompt: str, confirm: bool) -> str:

@@ -17,7 +17,7 @@ from ..scan import read_exclude_file
 from .command import Command
 from .context import is_quiet
 from .exits import fail, finish, pack_code, run
-from .keys import encryption_given, encryption_options
+from .keys import encryption_given, encryption_options, resume_unlock
 from .params import SIZE, chunking_options, profile_picker, source_of, storage_option
 from .progress import ShownProgress, progress_for
 from .render import print_pack_summary
@@ -164,6 +164,7 @@ def pack_command(
     recipients_files: tuple[str, ...],
     ask_passphrase: bool,
     passphrase_file: str | None,
+    identity_file: str | None,
     cipher: str | None,
     skip_unreadable: bool,
     threads: int,
@@ -224,6 +225,7 @@ def pack_command(
         ctx, pick("encrypt_to", encrypt_to), pick("recipients_files", recipients_files),
         pick("passphrase_file", passphrase_file), ask_passphrase, pick("cipher", cipher),
     )  # fmt: skip
+    unlock = resume_unlock(ctx, identity_file, resume, encryption is not None)
     work_dir = pick("work_dir", work_dir)
     if (drives_from or work_dir) and not scheduler:
         fail(ctx, "--drives-from and --work-dir go with --scheduler", ExitCode.USAGE)
@@ -241,7 +243,7 @@ def pack_command(
         resume=resume, next_drive=next_drive, next_parity_drive=next_parity_drive, catalog_dir=catalog_dir,
         assume_ratio=assume_ratio, at_once=at_once,
         encryption=encryption, parity=pick("parity", parity), parity_drives=pick("parity_drives", parity_drives),
-        parity_dir=pick("parity_dir", parity_dir),
+        parity_dir=pick("parity_dir", parity_dir), unlock=unlock,
     )  # fmt: skip
 
     def packed() -> PackSummary:

@@ -26,12 +26,21 @@ from ..chunks.codec import ChunkCodec
 from ..chunks.stream import EncodedChunk
 from ..crypto.aead import KeyDrawer, SegmentPlace, SegmentSealer
 from ..crypto.keys import ShipmentIdentity
-from ..errors import AuthenticationFailed, FormatError, SneakernetError
-from ..format import DEFAULT_CIPHER, INDEX_NAME, ChunkRecord, EndRecord, SealedRecord, segment_name
+from ..errors import AuthenticationFailed, FormatError, KeyNeeded, SneakernetError
+from ..format import (
+    DEFAULT_CIPHER,
+    INDEX_NAME,
+    PASSPHRASE_NAME,
+    RECIPIENTS_NAME,
+    ChunkRecord,
+    EndRecord,
+    SealedRecord,
+    segment_name,
+)
 from ..format.container import HashingReader, RecordWriter, encode_record, read_records
 from ..format.sealed import IndexHeader, SegmentKeyRecord, split_chunk
 from ..io.store import DriveStore
-from .keys import WrappedKeys, write_keys
+from .keys import Unlock, WrappedKeys, read_key_file, unlock, write_keys
 
 #: Blocks the pipe between a stream and age holds before the writing side waits (each at most _BLOCK bytes).
 _PIPE_BLOCKS = 8
@@ -295,6 +304,28 @@ class ShipmentSealing:
         assert self.codec.cipher is not None
         return self.codec.cipher
 
+    def spec(self) -> SealingSpec:
+        """This sealing as plain data for a lane's process (:class:`SealingSpec`)."""
+        return SealingSpec(self.keys.identity.secret_line(), tuple(self.keys.files.items()), self.cipher)
+
+
+@dataclass(frozen=True)
+class SealingSpec:
+    """A :class:`ShipmentSealing` as plain data, for a lane's process (packer/lane.py): the shipment identity's
+    line, the wrapped key files' bytes and the cipher. It crosses only the local pipe to a lane process of this
+    host (pickled in memory, never written anywhere); its ``repr`` shows the cipher alone. Each lane draws its own
+    segment keys (:class:`~sneakernet.crypto.aead.KeyDrawer`): 32 fresh random bytes per segment file."""
+
+    secret: str = field(repr=False)
+    files: tuple[tuple[str, bytes], ...] = field(repr=False)
+    cipher: str
+
+    def identity(self) -> ShipmentIdentity:
+        return ShipmentIdentity.from_secret_line(self.secret)
+
+    def sealing(self, level: int) -> ShipmentSealing:
+        return ShipmentSealing.new(WrappedKeys(self.identity(), dict(self.files)), level, self.cipher)
+
 
 class DriveSealing:
     """One encrypted drive's share of the writing (docs/format.md 19.8.3), for :class:`~sneakernet.drive.DriveWriter`:
@@ -352,6 +383,31 @@ class DriveSealing:
 
     def abort(self) -> None:
         self.index.abort()
+
+
+def resumed_sealing(
+    stores: Iterator[DriveStore], given: Unlock | None, level: int, cipher: str
+) -> ShipmentSealing | None:
+    """The sealing of a resumed encrypted pack (docs/format.md 19.10): the shipment identity the interrupted pack
+    wrapped in the ``keys/`` of the first drive of ``stores`` that has them, opened with ``given``, and those very
+    key files (so that every drive of the shipment keeps the same bytes); segment keys are drawn afresh, one per
+    segment file the resumed pack writes. None when no drive has key files (nothing of the shipment to keep).
+
+    Raises :class:`~sneakernet.errors.KeyNeeded` when there is something to keep and nothing opens it, WrongKey
+    when what was given does not."""
+    for store in stores:
+        files = {name: data for name in (RECIPIENTS_NAME, PASSPHRASE_NAME) if (data := read_key_file(store, name))}
+        if not files:
+            continue
+        if not given:
+            raise KeyNeeded(
+                "resuming an encrypted pack reads what the interrupted one wrote, which needs its key: give "
+                "--identity FILE (one of its recipients') or the --passphrase-file it was packed with, or pack "
+                "again from the start onto empty drives"
+            )
+        identity = unlock(store, given)
+        return ShipmentSealing.new(WrappedKeys(identity, files), level, cipher)
+    return None
 
 
 def sealed_problems(store: DriveStore, records: list[SealedRecord]) -> list[str]:

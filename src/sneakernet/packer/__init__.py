@@ -24,7 +24,7 @@ from ..chunks.codec import ChunkCodec
 from ..drive.catalog import catalog_body, copy_catalog, finish_shipment
 from ..drive.files import clear_unfinished
 from ..errors import DestinationError, UsageError
-from ..format import CatalogHeader, body_fingerprint, fingerprint
+from ..format import DRIVE_LABEL_NAME, CatalogHeader, body_fingerprint, fingerprint
 from ..io.remote import is_url, open_source
 from ..io.source import LocalSource, Source
 from ..io.store import DriveStore, LocalStore
@@ -44,7 +44,7 @@ from .summary import PackSummary
 from .targets import DriveTargets, NextDrive
 
 if TYPE_CHECKING:  # the crypt extra is loaded only by an encrypted pack, the dask extra by a cluster pack
-    from ..drive.keys import Encryption
+    from ..drive.keys import Encryption, Unlock
     from ..drive.sealed import ShipmentSealing
     from .cluster import DaskLanes
 
@@ -69,6 +69,7 @@ def pack(
     parity_dir: str | None = None,
     cluster: DaskLanes | None = None,
     next_parity_drive: NextParityDrive | None = None,
+    unlock: Unlock | None = None,
 ) -> PackSummary:
     """Pack the tree at ``source`` into ``out/drive-NNNN`` directories of ``drive_size`` bytes, or onto the
     mounted ``drives`` in order (each up to its free space or ``drive_size``, whichever is smaller).
@@ -102,9 +103,11 @@ def pack(
     the shipment is version 1 as without ``at_once``.
 
     With ``encryption`` (recipients, a passphrase) the shipment is encrypted (docs/format.md 19.8): format version
-    2, one lane; a fresh shipment identity, wrapped for them in every drive's keys/; chunks sealed, the manifest and
-    catalog split into public and sealed parts. It cannot be resumed nor packed at once yet; swapped at one dock, its
-    catalogs go on the last drive and, both, into ``catalog_dir``.
+    2; a fresh shipment identity, wrapped for them in every drive's keys/; chunks sealed, each segment file under a
+    fresh random key, the manifest and catalog split into public and sealed parts. Swapped at one dock, its catalogs
+    go on the last drive and, both, into ``catalog_dir``. Written at once (``at_once``), each lane seals its own
+    drives. Resumed, the drives the interrupted pack finished are read with the key (``unlock``, or the passphrase
+    of ``encryption``) and kept, and its unfinished drives written again from their start under fresh keys.
 
     With ``parity`` M, M parity drives are written too (docs/format.md 19.7, 19.10; same_pass.py), their parity added
     up while the data drives are written: ``out/parity-NNNN``, or the mounted ``parity_drives`` (then ``parity_dir``,
@@ -120,17 +123,22 @@ def pack(
     """
     open_store = open_store or LocalStore
     options = options or PackOptions()
+    # An encrypted pack resumed is packed as lanes are (one lane, or --at-once's), whose resume keeps version 2
+    # drives (lane_resume.py): the one-lane resume keeps version 1 ones only.
+    sealed_resume = encryption is not None and resume
     if encryption is not None:
-        if resume or at_once > 1:
+        if sealed_resume and next_drive is not None:
+            raise UsageError("--resume of an encrypted --swap pack is not supported yet: pack again from the start")
+        if cluster is not None:
             raise UsageError(
-                "an encrypted pack cannot be resumed nor written to drives at once yet: pack onto --out or --drive "
-                "(or --swap) from the start"
+                "--scheduler does not go with an encrypted pack yet (the shipment's key would travel to the workers): "
+                "pack with --at-once on this host"
             )
         options = dataclasses.replace(options, format_version=2)
     progress = progress or NullProgress()
     started = time.monotonic()
     options.check()
-    if resume and options.format_version >= 2:
+    if resume and options.format_version >= 2 and not sealed_resume:
         # Resuming replays the finished drives' records, whose chunk ids version 2 counts per drive (19.4).
         raise UsageError("resuming a pack of format version 2 is not supported yet: pack again from the start")
     hosts = cluster is not None and bool(cluster.hosts)
@@ -156,7 +164,7 @@ def pack(
     )  # fmt: skip
     # A local directory by the name LocalSource (a test swaps it here), a URL through io/remote.py.
     tree = LocalSource(source) if isinstance(source, str | os.PathLike) and not is_url(source) else open_source(source)
-    work = _lanes_work_dir(at_once, tree, next_drive, resume, cluster)
+    work = _lanes_work_dir(at_once, tree, next_drive, resume, cluster, lanes=sealed_resume)
     if work and cluster is None:
         start_lane_server()  # its imports overlap the scan
     own_record = tree.restore_record_excludes()
@@ -175,7 +183,18 @@ def pack(
         assert targets is not None
         _refuse_bad_input(totals, options, tree)
         ranges = cut_walk(spool.entries, at_once, assume_ratio or 1.0) if work else []
-        found = find_lane_drives(out, list(drives), len(ranges)) if resume and len(ranges) > 1 else None
+        laned = len(ranges) > 1 or cluster is not None or sealed_resume
+        sealing = None
+        if encryption is not None:
+            # Resumed, the interrupted pack's identity and key files (opened with the key given); else fresh ones.
+            sealing = _resumed_sealing(encryption, unlock, out, drives, options) if resume else None
+            sealing = sealing or _sealing(encryption, options)
+        key = sealing.keys.identity if sealing is not None else None
+        found = find_lane_drives(out, list(drives), len(ranges), key) if resume and laned else None
+        if found is not None and found.encrypted not in (None, sealing is not None):
+            # Checked before any lane starts: a shipment is encrypted on every drive or on none (19.8).
+            how = "encrypted" if found.encrypted else "not encrypted"
+            raise UsageError(f"cannot resume: the interrupted pack's drives are {how}: give its options")
         finished = (
             find_finished(targets.drive_paths(), options.chunk_size, options.segment_size, options.level)
             if resume and found is None
@@ -184,7 +203,6 @@ def pack(
         # A resumed pack of lanes keeps drives anywhere in the numbering: the drives given are not refused as too
         # small for what is left (a lane that runs out stops alone, and --resume with more drives goes on).
         catalog_size = _check_space(targets, totals, options, finished, assume_ratio, refuse=found is None)
-        sealing = _sealing(encryption, options) if encryption is not None else None
         if sealing is not None:
             catalog_size = sealed_catalog_reservation(catalog_size)
         created = (found and found.created) or (finished.labels[0].created if finished.labels else _now())
@@ -194,17 +212,17 @@ def pack(
                 os.makedirs(out, exist_ok=True)
             except OSError as exc:
                 raise DestinationError(f"cannot make the output directory {out}: {exc.strerror}") from exc
-        if len(ranges) > 1 or cluster is not None:
+        if laned:
             assert isinstance(tree, LocalSource) and work is not None
             spool.sync()
             lanes = Lanes(
                 tree, spool.path or "", work, targets, options, ranges, shipment, created, catalog_size, open_store,
-                same_pass, found=found,
+                same_pass, found=found, sealing=sealing,
                 **({"runner": cluster} if cluster is not None else {}),
             )  # fmt: skip
-            laned = pack_in_lanes(lanes, totals, progress, catalog_dir, started, bool(own_record))
-            laned.encryption = encryption.summary() if encryption is not None else None
-            return laned
+            summary = pack_in_lanes(lanes, totals, progress, catalog_dir, started, bool(own_record))
+            summary.encryption = encryption.summary() if encryption is not None else None
+            return summary
         kept, resumed = None, ResumeTally()
         if resume:
             later = list(targets.drive_paths())[len(finished.labels) :]
@@ -328,14 +346,15 @@ def pack(
 
 
 def _lanes_work_dir(
-    at_once: int, tree: Source, next_drive: NextDrive | None, resume: bool, cluster: DaskLanes | None = None
-) -> str | None:
+    at_once: int, tree: Source, next_drive: NextDrive | None, resume: bool, cluster: DaskLanes | None = None,
+    lanes: bool = False,
+) -> str | None:  # fmt: skip
     """A temporary directory for the lanes' files (the walk's spool, each lane's entry lines), or None for a pack
-    of one lane; refuses what lanes cannot do. A cluster's lanes have it in the cluster's work directory, which
-    its workers see."""
+    of one lane (unless ``lanes``: packed as lanes are); refuses what lanes cannot do. A cluster's lanes have it in
+    the cluster's work directory, which its workers see."""
     if at_once < 1:
         raise UsageError(f"--at-once must be at least 1, not {at_once}")
-    if at_once == 1 and cluster is None:
+    if at_once == 1 and cluster is None and not lanes:
         return None
     if next_drive is not None:
         raise UsageError("--at-once writes several drives at the same time, --swap one after another at one dock")
@@ -353,6 +372,24 @@ def _sealing(encryption: Encryption, options: PackOptions) -> ShipmentSealing:
     from ..drive.sealed import ShipmentSealing
 
     return ShipmentSealing.new(encryption.wrap(), options.level, encryption.cipher)
+
+
+def _resumed_sealing(
+    encryption: Encryption, unlock: Unlock | None, out: str | None, drives: Sequence[str], options: PackOptions
+) -> ShipmentSealing | None:
+    """A resumed encrypted pack's sealing: the interrupted pack's identity, opened from the key files of the drives
+    it left (finished drives first) with ``unlock`` or, without one, the passphrase it packs with; None when no drive
+    holds any (nothing to keep: a fresh shipment)."""
+    from ..drive.keys import Unlock
+    from ..drive.sealed import resumed_sealing
+
+    paths = list(drives)
+    if out and os.path.isdir(out) and not paths:
+        paths = sorted(os.path.join(out, n) for n in os.listdir(out) if n.startswith("drive-"))
+    paths.sort(key=lambda path: not os.path.exists(os.path.join(path, DRIVE_LABEL_NAME)))
+    given = unlock or (Unlock(passphrase=encryption.passphrase) if encryption.passphrase else None)
+    stores = (LocalStore(path) for path in paths)
+    return resumed_sealing(stores, given, options.level, encryption.cipher)
 
 
 def _now() -> str:

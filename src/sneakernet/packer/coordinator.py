@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from .._version import __version__
 from ..drive.catalog import catalog_body, copy_catalog, finish_shipment
@@ -36,6 +36,9 @@ from .lane_resume import LaneResume, LanesFound, ResumeTally
 from .same_pass import SamePassParity, finish_parity
 from .summary import LISTED_PATHS, PackSummary, ReadTally
 from .targets import DriveTargets
+
+if TYPE_CHECKING:  # the crypt extra, for an encrypted pack only
+    from ..drive.sealed import ShipmentSealing
 
 log = logging.getLogger(__name__)
 
@@ -429,6 +432,9 @@ class Lanes:
     runner: LaneRunner = field(default_factory=LocalLanes)
     #: A resumed pack: the drives the interrupted one left, by lane (lane_resume.py).
     found: LanesFound | None = None
+    #: An encrypted pack (docs/format.md 19.8): the shipment's identity and key files, the same on every lane's
+    #: drives; each lane draws its own segment keys.
+    sealing: ShipmentSealing | None = None
 
     def tasks(self) -> list[LaneTask]:
         targets = self.targets
@@ -438,6 +444,9 @@ class Lanes:
             self.created, self.catalog_size, self.work, self.open_store,
             self.parity.lane_spec if self.parity is not None else None,
         )  # fmt: skip
+        if self.sealing is not None:
+            spec = self.sealing.spec()
+            tasks = [replace(task, sealing=spec) for task in tasks]
         if self.found is None:
             return tasks
         return [replace(task, resume=self.found.lanes.get(task.lane, LaneResume())) for task in tasks]
@@ -480,10 +489,13 @@ def pack_in_lanes(
     with tempfile.TemporaryFile(prefix="sneakernet-catalog-", dir=lanes.work) as merged:
         merge_entries(outcome, {t.lane: t.entries_path for t in tasks}, merged)
         header = catalog_header(lanes.shipment, "", lanes.created, outcome)
-        # The fingerprint of version 2 is the catalog body's (docs/format.md 19.6), hashed before it is written.
-        fingerprint = body_fingerprint(catalog_body(header, outcome.labels, merged))
-        header = replace(header, fingerprint=fingerprint)
-        lanes.runner.finish(lanes, outcome, header, merged, catalog_copy)
+        if lanes.sealing is not None:
+            header = _finish_sealed(lanes, outcome, header, merged, catalog_copy)
+        else:
+            # The fingerprint of version 2 is the catalog body's (docs/format.md 19.6), hashed before it is written.
+            header = replace(header, fingerprint=body_fingerprint(catalog_body(header, outcome.labels, merged)))
+            lanes.runner.finish(lanes, outcome, header, merged, catalog_copy)
+        fingerprint = header.fingerprint
     drives = [d.path for d in outcome.drives]
     parity_results = finish_parity(parity, drives, lanes.created, ahead=written_ahead) if parity else []
     tally = outcome.tally
@@ -517,6 +529,22 @@ def pack_in_lanes(
         kept_unfinished_bytes=resumed.kept_bytes,
         rewritten_bytes=resumed.rewritten_bytes,
     )
+
+
+def _finish_sealed(
+    lanes: Lanes, outcome: LanesOutcome, header: CatalogHeader, merged: BinaryIO, copy_to: str | None
+) -> CatalogHeader:
+    """An encrypted shipment's catalogs (the sealed one and the public one that pins it) on every drive, and in
+    ``copy_to`` with its ``.age`` beside; the header with the fingerprint of the public catalog's body."""
+    from ..drive.sealed_catalog import finish_sealed_shipment  # the crypt extra, for an encrypted pack only
+
+    assert lanes.sealing is not None
+    stores = [lanes.open_store(drive.path) for drive in outcome.drives]
+    checksums = [drive.checksums for drive in outcome.drives]
+    header = finish_sealed_shipment(stores, outcome.labels, checksums, header, lanes.sealing.keys.identity, merged)
+    if copy_to:
+        copy_catalog(stores[-1], copy_to)
+    return header
 
 
 def _drive_summary(drive: LaneDrive, label: DriveLabel) -> dict[str, Any]:

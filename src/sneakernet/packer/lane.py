@@ -19,10 +19,11 @@ import shutil
 import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from ..allocator import give_back_freed_buffers
+from ..chunks.codec import ChunkCodec
 from ..drive.parity.accumulator import AccumulatorSpec, ParityAccumulator
 from ..errors import DestinationError, SneakernetError
 from ..format import DriveLabel, drive_label
@@ -38,6 +39,9 @@ from .resume import Replayed
 from .shipment import Lane, ShipmentWriter
 from .summary import ReadTally
 from .targets import DriveSlot
+
+if TYPE_CHECKING:  # the crypt extra, for an encrypted pack only
+    from ..drive.sealed import SealingSpec
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,8 @@ class LaneTask:
     #: Chunks the lane's pipeline keeps in flight, fewer than a pack alone's when many lanes share the memory
     #: (coordinator.lane_in_flight); None: a pack alone's.
     in_flight: int | None = None
+    #: An encrypted shipment (docs/format.md 19.8): its identity and key files, which every lane writes the same.
+    sealing: SealingSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -337,13 +343,16 @@ def run_lane(task: LaneTask, numbers: DriveNumbers, progress: Progress, halt: La
         )  # fmt: skip
         writer.progress = progress
         writer.parity = ParityAccumulator(task.parity) if task.parity is not None else None
+        # Each lane draws its own segment keys (fresh random ones, one per segment file it opens).
+        writer.sealing = task.sealing.sealing(options.level) if task.sealing is not None else None
+        codec = ChunkCodec(options.level, writer.sealing.cipher) if writer.sealing is not None else None
         hardlinks: dict[tuple[int, int], bytes] = {}
         entries = lane_entries(read_spool(task.spool), task.start, task.stop, hardlinks)
         try:
             replayed = _take_over(task, writer, result) if task.resume is not None else None
             result.tally, result.chunks = run_pipeline(
                 LocalSource(task.source), entries, writer, options, progress, replayed, hardlinks=hardlinks,
-                in_flight=task.in_flight,
+                codec=codec, in_flight=task.in_flight,
             )  # fmt: skip
             writer.finish()
         except (SneakernetError, OSError) as exc:
@@ -370,8 +379,9 @@ def run_lane(task: LaneTask, numbers: DriveNumbers, progress: Progress, halt: La
 def _take_over(task: LaneTask, writer: ShipmentWriter, result: LaneResult) -> Iterator[Replayed]:
     """A resumed lane's drives checked and taken over by its writer: the records to replay."""
     assert task.resume is not None
+    key = writer.sealing.keys.identity if writer.sealing is not None else None
     taken = take_over_lane(
-        task.resume, task.lane, task.shipment, task.options, task.open_store, task.entries_path + ".kept"
+        task.resume, task.lane, task.shipment, task.options, task.open_store, task.entries_path + ".kept", key
     )
     result.resumed = taken.tally
     return writer.take_over(taken.finished, taken.kept, taken.next_number)

@@ -26,6 +26,7 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import blake3
 
@@ -48,6 +49,9 @@ from ..format.container import encode_record
 from ..io.store import DriveStore, LocalStore
 from ..options import PackOptions
 from .resume import FinishedDrives, check_finished, check_options
+
+if TYPE_CHECKING:  # the crypt extra, for an encrypted pack only
+    from ..crypto.keys import ShipmentIdentity
 
 #: A drive directory under ``--out``: drive-NNNN (numbers of more digits once past 9999).
 _OUT_DRIVE = re.compile(r"drive-(\d{4,})")
@@ -92,6 +96,8 @@ class LanesFound:
     lanes: dict[int, LaneResume] = field(default_factory=dict)
     free: list[int] = field(default_factory=list)
     last: int = 0
+    #: Whether the finished drives are encrypted (None: none finished).
+    encrypted: bool | None = None
 
 
 @dataclass
@@ -105,7 +111,7 @@ class _Found:
     label: DriveLabel | None = None
 
 
-def find_lane_drives(out: str | None, drives: list[str], lanes: int) -> LanesFound:
+def find_lane_drives(out: str | None, drives: list[str], lanes: int, key: ShipmentIdentity | None = None) -> LanesFound:
     """The drives under ``out`` (``drive-NNNN``) or the given ``drives`` (drive *n* on the *n*-th), sorted into
     ``lanes`` lanes; unfinished drives whose header never reached the disk are cleared (their numbers are given out
     again). Raises :class:`DestinationError` for drives of another shipment or out of lane order, and
@@ -128,6 +134,11 @@ def find_lane_drives(out: str | None, drives: list[str], lanes: int) -> LanesFou
             )
         if drive.label is not None:
             finished.setdefault(drive.lane, []).append(drive)
+            if found.encrypted not in (None, drive.label.encrypted):
+                raise DestinationError(
+                    f"cannot resume: {path} is encrypted as the other drives are not, or not as they are"
+                )
+            found.encrypted = drive.label.encrypted
         elif drive.lane in unfinished:
             raise DestinationError(
                 f"cannot resume: {unfinished[drive.lane].path} and {path} are both the drive lane {drive.lane} was "
@@ -137,7 +148,7 @@ def find_lane_drives(out: str | None, drives: list[str], lanes: int) -> LanesFou
             unfinished[drive.lane] = drive
     taken: set[int] = set()
     for lane in range(1, lanes + 1):
-        found.lanes[lane] = resume = _lane_resume(lane, finished.get(lane, []), unfinished.get(lane))
+        found.lanes[lane] = resume = _lane_resume(lane, finished.get(lane, []), unfinished.get(lane), key)
         taken.update(number for number, _ in resume.finished)
         taken.update(n for n in (resume.next_number, resume.unfinished and resume.unfinished[0]) if n)
     found.last = max(seen | taken)
@@ -162,7 +173,7 @@ def _read_drive(number: int, path: str, found: LanesFound) -> _Found | None:
     store = LocalStore(path)
     if store.stat(DRIVE_LABEL_NAME) is not None:
         try:
-            label = DriveReader(path).label
+            label = DriveReader(path, public=True).label
         except SneakernetError as exc:
             raise DestinationError(f"cannot resume: finished drive {path} does not check out ({exc})") from exc
         if label.version < 2 or label.role != ROLE_DATA or label.lane is None or label.lane_seq is None:
@@ -188,7 +199,9 @@ def _same_shipment(found: LanesFound, shipment: str, created: str, number: int, 
     found.shipment, found.created = shipment, found.created or created
 
 
-def _lane_resume(lane: int, finished: list[_Found], unfinished: _Found | None) -> LaneResume:
+def _lane_resume(
+    lane: int, finished: list[_Found], unfinished: _Found | None, key: ShipmentIdentity | None = None
+) -> LaneResume:
     """A lane's drives in lane order, checked to follow each other, and the number its next drive must take."""
     finished.sort(key=lambda d: d.lane_seq)
     for seq, drive in enumerate(finished, 1):
@@ -204,7 +217,7 @@ def _lane_resume(lane: int, finished: list[_Found], unfinished: _Found | None) -
         )
     pinned: int | None = lane if not finished else None
     if finished and unfinished is None:
-        pinned = _next_drive(finished[-1].path)
+        pinned = _next_drive(finished[-1].path, key)
     return LaneResume(
         tuple((d.number, d.path) for d in finished),
         (unfinished.number, unfinished.path) if unfinished else None,
@@ -212,11 +225,11 @@ def _lane_resume(lane: int, finished: list[_Found], unfinished: _Found | None) -
     )
 
 
-def _next_drive(path: str) -> int | None:
+def _next_drive(path: str, key: ShipmentIdentity | None = None) -> int | None:
     """The drive a finished drive's last pieces continue on (``next_drive``), None when every file ends on it."""
     following = None
     try:
-        for record in DriveReader(path).records(only=("file",)):
+        for record in DriveReader(path, key=key).records(only=("file",)):
             if isinstance(record, FileRecord) and not record.final:
                 following = record.next_drive
     except SneakernetError as exc:
@@ -298,15 +311,22 @@ def keep_next_drive(
 
 def take_over_lane(
     resume: LaneResume, lane: int, shipment: str, options: PackOptions, open_store: Callable[[str], DriveStore],
-    copy: str,
+    copy: str, key: ShipmentIdentity | None = None,
 ) -> LaneTakeOver:  # fmt: skip
     """Check lane ``lane``'s finished drives whole and keep its unfinished drive's complete segments (their
-    records copied to ``copy``); what follows them on that drive is cleared."""
-    finished, tally = FinishedDrives(), ResumeTally()
+    records copied to ``copy``); what follows them on that drive is cleared.
+
+    An encrypted shipment's (``key``, its identity): the finished drives are read with it, and the unfinished
+    drive is cleared whole and written again from its start, every segment file under a fresh key (its sealed
+    index is finished only with the drive, so the kept segments' keys and records could not be read back)."""
+    finished, tally = FinishedDrives(key=key), ResumeTally()
     for seq, (number, path) in enumerate(resume.finished, 1):
-        label, header, checksums = check_finished(path, options.chunk_size, options.segment_size, options.level)
+        label, header, checksums = check_finished(path, options.chunk_size, options.segment_size, options.level, key)
         if (label.shipment, label.drive, label.lane, label.lane_seq) != (shipment, number, lane, seq):
             raise DestinationError(f"cannot resume: {path} is not drive {seq} of lane {lane} of the shipment")
+        if label.encrypted != (key is not None):  # a shipment is encrypted on every drive or on none (19.8)
+            how = "encrypted" if label.encrypted else "not encrypted"
+            raise UsageError(f"cannot resume: {path} is {how}: give the options of the interrupted pack")
         finished.paths.append(path)
         finished.labels.append(label)
         finished.checksums.append(checksums)
@@ -317,6 +337,9 @@ def take_over_lane(
         return LaneTakeOver(finished, None, resume.next_number, tally)
     number, path = resume.unfinished
     store = open_store(path)
+    if key is not None:
+        tally.rewritten_bytes += clear_unfinished(store)
+        return LaneTakeOver(finished, None, number, tally)
     expected = (shipment, number, lane, len(resume.finished) + 1)
     kept = keep_unfinished(store, number, expected, options, copy, tally)
     if kept is not None:

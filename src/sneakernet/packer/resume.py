@@ -38,6 +38,7 @@ from ..format import (
     ManifestHeader,
     ManifestRecord,
     Metadata,
+    SealedRecord,
     SegmentRecord,
     SkippedRecord,
     SymlinkRecord,
@@ -58,6 +59,8 @@ class FinishedDrives:
     #: Each drive's B3SUMS entries without the catalog's (which is written again at the end).
     checksums: list[list[tuple[str, str]]] = field(default_factory=list)
     header: ManifestHeader | None = None
+    #: An encrypted shipment's identity, which their records are read with (docs/format.md 19.8.3).
+    key: Any = field(default=None, repr=False)
 
     @property
     def shipment(self) -> str | None:
@@ -90,12 +93,13 @@ def find_finished(paths: Iterator[str], chunk_size: int, segment_size: int, leve
 
 
 def check_finished(
-    path: str, chunk_size: int, segment_size: int, level: int
+    path: str, chunk_size: int, segment_size: int, level: int, key: Any = None
 ) -> tuple[DriveLabel, ManifestHeader, list[tuple[str, str]]]:
     """A finished drive re-read whole (manifest, every segment hashed, B3SUMS) and its options checked against the
-    resumed pack's: its label, manifest header and B3SUMS entries but the catalog's."""
+    resumed pack's: its label, manifest header and B3SUMS entries but the catalog's. An encrypted drive is read with
+    ``key`` (its sealed index read to its end, checked against the public manifest's ``sealed`` record)."""
     try:
-        reader = DriveReader(path)
+        reader = DriveReader(path, key=key)
         header, segments = header_and(reader.records(), ManifestHeader, SegmentRecord)
         _check_segments(reader, segments)
     except SneakernetError as exc:
@@ -168,21 +172,22 @@ def replayed_records(
     the lane's number (its id plus the chunks of the lane's drives before it), which the stream's chunk carries."""
     base = 0
     for path, label in zip(finished.paths, finished.labels, strict=True):
-        reader = DriveReader(path)
+        reader = DriveReader(path, key=finished.key)
         if on_drive is not None:
             on_drive(label)
         chunks = 0
         for record in reader.records():
             on_record(record, label.drive)
-            if isinstance(record, ManifestHeader | SegmentRecord | EndRecord):
-                continue
+            if isinstance(record, ManifestHeader | SegmentRecord | SealedRecord | EndRecord):
+                continue  # an encrypted drive's sealed records pin its files: no item of the stream
             if isinstance(record, FileRecord) and not record.final:
                 continue
+            stored = record  # read back as the drive records it: an encrypted chunk's id is in its associated data
             if isinstance(record, ChunkRecord):
                 chunks += 1
                 if label.version >= 2:
                     record = replace(record, id=record.id + base)
-            yield Replayed(record, partial(_read_back, reader, record))
+            yield Replayed(record, partial(_read_back, reader, stored))
         base += chunks
     if on_drive is not None:
         on_drive(None)
