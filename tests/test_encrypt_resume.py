@@ -138,7 +138,6 @@ def test_an_encrypted_pack_killed_then_resumed_reuses_no_nonce(tmp_path: Path, l
 
 def test_resuming_an_encrypted_pack_without_its_key_is_one_line(tmp_path: Path) -> None:
     src = make_source(tmp_path / "src", seed=3)
-    _, recipient = ShipmentIdentity.generate(), None
     receiver = ShipmentIdentity.generate()
     out = tmp_path / "out"
     shape = ("--drive-size", str(DRIVE), "--chunk-size", "64KiB", "--segment-size", "256KiB", "--reserve", "0")
@@ -153,7 +152,6 @@ def test_resuming_an_encrypted_pack_without_its_key_is_one_line(tmp_path: Path) 
                        "--identity", other)  # fmt: skip
     assert (code, err.count("\n")) == (2, 1) and "does not open" in err, err
     assert sorted(str(p) for p in out.rglob("*")) == before  # nothing touched
-    assert recipient is None
     code, _, err = cli("pack", src, "--out", tmp_path / "o2", *shape, "--encrypt-to", receiver.recipient,
                        "--identity", other)  # fmt: skip
     assert code == 2 and "--identity goes with --resume" in err
@@ -171,3 +169,35 @@ def test_resuming_a_clear_pack_with_encryption_is_refused(tmp_path: Path) -> Non
                        ShipmentIdentity.generate().recipient)  # fmt: skip
     assert (code, err.count("\n")) == (2, 1) and "drives are not encrypted: give its options" in err, err
     assert all(not (drive / "keys").exists() for drive in out.glob("drive-*"))
+
+
+@pytest.mark.parametrize("how", ["passphrase", "identity"])
+def test_resume_from_the_command_line_with_the_passphrase_or_an_identity(tmp_path: Path, how: str) -> None:
+    """A pack whose last drive never got its drive.json, resumed by the same command: with the passphrase it packs
+    to (no other key needed), or --encrypt-to with --identity; the summary says what the drives' keys/ say."""
+    src = make_source(tmp_path / "src", seed=5)
+    identity = ShipmentIdentity.generate()
+    (tmp_path / "key.txt").write_text(identity.secret_line() + "\n")
+    (tmp_path / "pass.txt").write_text("correct horse battery staple\n")
+    if how == "passphrase":
+        keys: tuple[object, ...] = ("--passphrase-file", tmp_path / "pass.txt")
+        resume_keys, opens = keys, keys
+    else:
+        keys = ("--encrypt-to", identity.recipient)
+        resume_keys, opens = (*keys, "--identity", tmp_path / "key.txt"), ("--identity", tmp_path / "key.txt")
+    out = tmp_path / "out"
+    shape = ("--drive-size", str(DRIVE), "--chunk-size", "64KiB", "--segment-size", "256KiB", "--reserve", "0")
+    assert cli("pack", src, "--out", out, *shape, *keys)[0] == 0
+    drives = sorted(out.glob("drive-*"))
+    (drives[-1] / DRIVE_LABEL_NAME).unlink()
+    code, stdout, err = cli("pack", "--json", src, "--out", out, *shape, *resume_keys, "--resume")
+    assert code == 0, err
+    summary = json.loads(stdout)
+    assert summary["resumed_drives"] == len(drives) - 1 and summary["encrypted"] is True
+    assert summary["encryption"] == {"recipients": int(how == "identity"), "passphrase": how == "passphrase"}
+    # Every drive, kept or written again, carries the interrupted pack's very key file.
+    assert len({key.read_bytes() for key in out.glob("drive-*/keys/*.age")}) == 1
+    assert cli("verify", *sorted(out.glob("drive-*")))[0] == 0
+    code, _, err = cli("restore", *sorted(out.glob("drive-*")), "--into", tmp_path / "dest", *opens)
+    assert code == 0, err
+    assert_same_tree(src, tmp_path / "dest")

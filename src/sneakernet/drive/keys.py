@@ -18,6 +18,7 @@ from ..crypto.keys import (
     ShipmentIdentity,
     parse_recipient,
     parse_recipients,
+    recipient_kinds,
     unwrap_with_identities,
     unwrap_with_passphrase,
     wrap_for_recipients,
@@ -41,6 +42,14 @@ class WrappedKeys:
 
     identity: ShipmentIdentity = field(repr=False)
     files: dict[str, bytes] = field(repr=False)
+
+    def summary(self) -> dict[str, int | bool]:
+        """What pack's summary says of them, read off the files the drives carry (public, docs/format.md 19.8.5: a
+        resumed pack's are the interrupted one's): how many recipients ``keys/recipients.age`` is wrapped for, and
+        whether ``keys/passphrase.age`` is there. Never a key, nor whom."""
+        wrapped = self.files.get(RECIPIENTS_NAME)
+        recipients = len(recipient_kinds(wrapped)) if wrapped is not None else 0
+        return {"recipients": recipients, "passphrase": PASSPHRASE_NAME in self.files}
 
     def records(self) -> list[SealedRecord]:
         """The public manifest's ``sealed`` records of the key files."""
@@ -77,11 +86,6 @@ class Encryption:
         if not found and not passphrase:
             raise UsageError("an encrypted shipment needs a recipient (--encrypt-to) or a passphrase")
         return cls(tuple(found), passphrase, cipher)
-
-    def summary(self) -> dict[str, int | bool]:
-        """What pack's summary says of it (public, as the drives' keys/ files show it, docs/format.md 19.8.5):
-        how many recipients, and whether a passphrase opens the shipment. Never a key, nor whom."""
-        return {"recipients": len(self.recipients), "passphrase": bool(self.passphrase)}
 
     def wrap(self) -> WrappedKeys:
         """A fresh shipment identity, wrapped for these recipients and this passphrase."""
