@@ -160,7 +160,9 @@ def test_a_passphrase_file_and_a_recipients_file_each_open_the_shipment(real_tre
     # --json says to whom (how many, a passphrase or not), never a key nor which recipient.
     summary = json.loads(stdout)
     validate(summary, "pack-summary.schema.json")
-    assert (summary["encrypted"], summary["encryption"]) == (True, {"recipients": 1, "passphrase": True})
+    assert (summary["encrypted"], summary["encryption"]) == (
+        True, {"recipients": 1, "passphrase": True, "cipher": "aes-256-gcm"},
+    )  # fmt: skip
     assert recipient not in stdout and "correct horse" not in stdout and "AGE-SECRET-KEY" not in stdout
     drives = drive_dirs(out)
     assert sorted(os.listdir(drives[0] / "keys")) == ["passphrase.age", "recipients.age"]
@@ -181,7 +183,7 @@ def test_the_pack_summary_says_whom_the_shipment_is_encrypted_to(real_tree: Path
     code, stdout, err = invoke_cli("pack", real_tree / "json", "--out", tmp_path / "sealed", *shape, "--encrypt-to",
                                    first, "--encrypt-to", second)  # fmt: skip
     assert code == 0, err
-    assert "  encrypted to 2 recipients: verify needs no key" in stdout and first not in stdout + err
+    assert "  encrypted (aes-256-gcm) to 2 recipients: verify needs no key" in stdout and first not in stdout + err
     code, stdout, err = invoke_cli("pack", "--json", real_tree / "json", "--out", tmp_path / "clear", *shape)
     assert code == 0, err
     clear = json.loads(stdout)

@@ -194,7 +194,9 @@ def test_resume_from_the_command_line_with_the_passphrase_or_an_identity(tmp_pat
     assert code == 0, err
     summary = json.loads(stdout)
     assert summary["resumed_drives"] == len(drives) - 1 and summary["encrypted"] is True
-    assert summary["encryption"] == {"recipients": int(how == "identity"), "passphrase": how == "passphrase"}
+    assert summary["encryption"] == {
+        "recipients": int(how == "identity"), "passphrase": how == "passphrase", "cipher": "aes-256-gcm",
+    }  # fmt: skip
     # Every drive, kept or written again, carries the interrupted pack's very key file.
     assert len({key.read_bytes() for key in out.glob("drive-*/keys/*.age")}) == 1
     assert cli("verify", *sorted(out.glob("drive-*")))[0] == 0

@@ -83,13 +83,13 @@ def print_pack_summary(summary: PackSummary, quiet: bool) -> None:
 
 
 def _encrypted_to(encryption: dict[str, Any]) -> str:
-    """``encrypted to 2 recipients and a passphrase: ...``: whom pack's summary says it can say (how many, never
-    which key)."""
+    """``encrypted (aes-256-gcm) to 2 recipients and a passphrase: ...``: how, and whom pack's summary says it can
+    say (how many, never which key)."""
     to = [counted(encryption["recipients"], "recipient")] if encryption["recipients"] else []
     to += ["a passphrase"] if encryption["passphrase"] else []
     return (
-        f"encrypted to {' and '.join(to)}: verify needs no key; names and contents need theirs (restore --identity "
-        "FILE or --passphrase-file FILE)"
+        f"encrypted ({encryption['cipher']}) to {' and '.join(to)}: verify needs no key; names and contents need "
+        "theirs (restore --identity FILE or --passphrase-file FILE)"
     )
 
 

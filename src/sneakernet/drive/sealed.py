@@ -304,6 +304,11 @@ class ShipmentSealing:
         assert self.codec.cipher is not None
         return self.codec.cipher
 
+    def summary(self) -> dict[str, int | bool | str]:
+        """What pack's summary says of the encryption (public, docs/format.md 19.8.5): the key files' recipient
+        count and passphrase (:meth:`WrappedKeys.summary`), and the cipher every manifest header names."""
+        return {**self.keys.summary(), "cipher": self.cipher}
+
     def spec(self) -> SealingSpec:
         """This sealing as plain data for a lane's process (:class:`SealingSpec`)."""
         return SealingSpec(self.keys.identity.secret_line(), tuple(self.keys.files.items()), self.cipher)

@@ -221,7 +221,7 @@ def pack(
                 **({"runner": cluster} if cluster is not None else {}),
             )  # fmt: skip
             summary = pack_in_lanes(lanes, totals, progress, catalog_dir, started, bool(own_record))
-            summary.encryption = sealing.keys.summary() if sealing is not None else None
+            summary.encryption = sealing.summary() if sealing is not None else None
             return summary
         kept, resumed = None, ResumeTally()
         if resume:
@@ -341,7 +341,7 @@ def pack(
         catalog_copy=catalog_copy,
         restore_record_left_out=bool(own_record),
         parity_drives=[result.to_json() for result in parity_results],
-        encryption=sealing.keys.summary() if sealing is not None else None,
+        encryption=sealing.summary() if sealing is not None else None,
     )
 
 
