@@ -8,13 +8,17 @@ stores. Plain data, no I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..format import Metadata
 
 
-@dataclass(frozen=True)
-class Slice:
-    """``length`` bytes of file ``file_index`` from ``file_offset``, at ``chunk_offset`` in their chunk."""
+class Slice(NamedTuple):
+    """``length`` bytes of file ``file_index`` from ``file_offset``, at ``chunk_offset`` in their chunk.
+
+    A named tuple, not a frozen dataclass: one is made for every small file (measured: 0.9 us a frozen dataclass,
+    a fraction of that a tuple).
+    """
 
     file_index: int
     file_offset: int

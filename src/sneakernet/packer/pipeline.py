@@ -3,6 +3,7 @@ pool, items written in order (:func:`run_pipeline`); one per pack, or one per la
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from functools import partial
 from typing import Any
@@ -57,9 +58,15 @@ def run_pipeline(
         chunks = replay(items, reader, replayed, writer.paths, writer.keep)
     files: dict[int, str] = {}
     codec = codec or ChunkCodec(options.level)  # an encrypted pack's seals each frame, in the drive writer
-    for item, encoded in encode_in_order(items, partial(encode, codec=codec), options.workers, in_flight):
-        write_item(writer, item, encoded, files)
-        chunks += encoded is not None
+    # A pack makes several objects a file, and every so many the collector walks all it tracks, the imported
+    # modules' functions and classes among them: frozen, they are left out of its walks until the pack ends.
+    gc.freeze()
+    try:
+        for item, encoded in encode_in_order(items, partial(encode, codec=codec), options.workers, in_flight):
+            write_item(writer, item, encoded, files)
+            chunks += encoded is not None
+    finally:
+        gc.unfreeze()
     return tally, chunks
 
 

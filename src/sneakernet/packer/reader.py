@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import blake3
 
@@ -43,13 +45,13 @@ class SourceReader:
             if isinstance(entry, Unreadable):
                 self.tally.note_skipped(entry.path, f"unreadable: {entry.reason}")
                 yield SkippedRecord(entry.path, f"unreadable: {entry.reason}")
+            elif entry.kind == KIND_FILE:  # most entries are: a small one mostly yields nothing (its end waits)
+                yield from self._file(index, entry, chunker)
             elif entry.kind == KIND_DIR:
                 self.tally.dirs += 1
                 yield DirRecord(entry.path, _meta(entry))
             elif entry.kind == KIND_SYMLINK:
                 yield from self._symlink(entry)
-            elif entry.kind == KIND_FILE:
-                yield from self._file(index, entry, chunker)
             else:
                 self.tally.note_skipped(entry.path, SPECIAL)
                 yield SkippedRecord(entry.path, SPECIAL)
@@ -74,7 +76,10 @@ class SourceReader:
         yield from chunker.close_group()
         yield from self._drain_ends()
 
-    def _file(self, index: int, entry: SourceEntry, chunker: Chunker) -> Iterator[EntryRecord | RawChunk | FileEnd]:
+    def _file(self, index: int, entry: SourceEntry, chunker: Chunker) -> Iterable[EntryRecord | RawChunk | FileEnd]:
+        """What file ``entry`` adds to the stream: a list for a small file (mostly empty), a generator for a large
+        one. Plain functions down to the read, not generators: a generator per file and per level costs more than
+        a small file's own syscalls."""
         if entry.nlink > 1:
             key = (entry.dev, entry.ino)
             if key in self._hardlinks:
@@ -83,29 +88,28 @@ class SourceReader:
                 if self._pending_ends:
                     # The target may be a small file still waiting for its group chunk: the link follows its record.
                     self._pending_ends.append(link)
-                else:
-                    yield link
-                return
-        yield from self._read_file(index, entry, chunker)
+                    return ()
+                return (link,)
+        return self._read_file(index, entry, chunker)
 
     def _read_file(
         self, index: int, entry: SourceEntry, chunker: Chunker
-    ) -> Iterator[EntryRecord | RawChunk | FileEnd]:
-        """Open the file and read it into the stream (its first name, for a hard-linked file)."""
+    ) -> Iterable[EntryRecord | RawChunk | FileEnd]:
+        """Open the file and read it into the stream (its first name, for a hard-linked file): a small file here
+        and now, a large one as the generator returned is consumed (which closes the file)."""
         try:
             file = self.source.open(entry.path)
         except FileNotFoundError:
             self.tally.note_skipped(entry.path, VANISHED)
-            yield SkippedRecord(entry.path, VANISHED)
-            return
+            return (SkippedRecord(entry.path, VANISHED),)
         except OSError as exc:
             if not self.options.skip_unreadable:
                 raise SourceError(
                     f"cannot read {_show(entry.path)}: {exc.strerror}; fix it or pack with --skip-unreadable"
                 ) from exc
             self.tally.note_skipped(entry.path, f"unreadable: {exc.strerror}")
-            yield SkippedRecord(entry.path, f"unreadable: {exc.strerror}")
-            return
+            return (SkippedRecord(entry.path, f"unreadable: {exc.strerror}"),)
+        handed_over = False
         try:
             before = file.stat()
             if entry.nlink > 1:
@@ -113,28 +117,36 @@ class SourceReader:
             self.paths[index] = entry.path
             self.tally.files += 1
             if is_large(before.st_size, self.options.chunk_size):
-                yield from self._large_file(index, file, before, chunker)
-            else:
-                yield from self._small_file(index, file, before, chunker)
+                handed_over = True
+                return _closing(self._large_file(index, file, before, chunker), file)
+            return self._small_file(index, file, before, chunker)
         finally:
-            file.close()
+            if not handed_over:
+                file.close()
 
     def _small_file(
         self, index: int, file: SourceFile, before: FileStat, chunker: Chunker
-    ) -> Iterator[RawChunk | FileEnd | HardlinkRecord]:
+    ) -> Iterable[RawChunk | FileEnd | HardlinkRecord]:
+        size = before.st_size
         # Ask for one byte more than the size: getting it means the file grew while it was read.
-        data = file.read(before.st_size + 1, before.st_size)
-        grew = len(data) > before.st_size
-        data = data[: before.st_size]
+        data = file.read(size + 1, size)
+        grew = len(data) > size
+        if grew:
+            data = data[:size]
         self.on_bytes(len(data))
-        end = self._end(index, file, before, len(data), EMPTY_BLAKE3 if not data else None, grew, bool(data))
         if not data:
-            yield end
-            return
+            return (self._end(index, file, before, 0, EMPTY_BLAKE3, grew),)
+        end = self._end(index, file, before, len(data), None, grew, True)
         closed = chunker.add_small(index, data)
         if closed:
-            yield from closed
-            yield from self._drain_ends()
+            return self._closed_group(closed, end)
+        self._pending_ends.append(end)
+        return ()
+
+    def _closed_group(self, closed: list[RawChunk], end: FileEnd) -> Iterator[RawChunk | FileEnd | HardlinkRecord]:
+        """The group a small file closed, the ends of its files, then that file's end waits for the next group."""
+        yield from closed
+        yield from self._drain_ends()
         self._pending_ends.append(end)
 
     def _large_file(
@@ -163,10 +175,15 @@ class SourceReader:
         with_chunk: bool = False,
     ) -> FileEnd:  # fmt: skip
         after = file.stat()
-        changed = grew or size != before.st_size or after.st_size != before.st_size
-        changed = changed or after.st_mtime_ns != before.st_mtime_ns
-        # An object's version (io/remote.py's RemoteStat: its ETag or version id) tells a rewrite in the same second.
-        changed = changed or getattr(after, "st_version", 0) != getattr(before, "st_version", 0)
+        changed = (
+            grew
+            or size != before.st_size
+            or after.st_size != before.st_size
+            or after.st_mtime_ns != before.st_mtime_ns
+            # An object's version (io/remote.py's RemoteStat: its ETag or version id) tells a rewrite in the same
+            # second; a local file's stat has none.
+            or (type(after) is not os.stat_result and _version(after) != _version(before))
+        )
         if changed:
             self.tally.note_changed(self.paths[index])
         self.tally.raw_bytes += size
@@ -175,6 +192,18 @@ class SourceReader:
 
 
 EMPTY_BLAKE3 = blake3.blake3(b"").hexdigest()
+
+
+def _version(stat: FileStat) -> object:
+    return getattr(stat, "st_version", 0)
+
+
+def _closing(items: Iterator[RawChunk | FileEnd | HardlinkRecord], file: SourceFile) -> Iterator[Any]:
+    """``items``, then ``file`` closed (also when the consumer stops early)."""
+    try:
+        yield from items
+    finally:
+        file.close()
 
 
 def _meta(entry: SourceEntry) -> Metadata:

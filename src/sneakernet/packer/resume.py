@@ -13,7 +13,7 @@ All of the replay is here (:class:`ReplayingReader`, :func:`replay`, :func:`matc
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, NamedTuple
@@ -283,7 +283,7 @@ class ReplayingReader(SourceReader):
 
     def _read_file(
         self, index: int, entry: SourceEntry, chunker: Chunker
-    ) -> Iterator[EntryRecord | RawChunk | FileEnd]:
+    ) -> Iterable[EntryRecord | RawChunk | FileEnd]:
         if self.dry:
             return self._dry_file(index, entry, chunker)
         return super()._read_file(index, entry, chunker)
