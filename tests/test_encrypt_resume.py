@@ -203,3 +203,32 @@ def test_resume_from_the_command_line_with_the_passphrase_or_an_identity(tmp_pat
     code, _, err = cli("restore", *sorted(out.glob("drive-*")), "--into", tmp_path / "dest", *opens)
     assert code == 0, err
     assert_same_tree(src, tmp_path / "dest")
+
+
+def test_a_resume_with_another_cipher_is_refused_and_with_the_same_one_completes(tmp_path: Path) -> None:
+    """Every drive of a shipment names one cipher (docs/format.md 19.8.2): a pack written with --cipher
+    chacha20-poly1305 and resumed without it (AES-256-GCM) is refused in one line, nothing touched; resumed with it,
+    the new drive names it too and the shipment restores identical."""
+    src = make_source(tmp_path / "src", seed=6)
+    identity = ShipmentIdentity.generate()
+    (tmp_path / "key.txt").write_text(identity.secret_line() + "\n")
+    keys = ("--encrypt-to", identity.recipient, "--identity", tmp_path / "key.txt")
+    out = tmp_path / "out"
+    shape = ("--drive-size", str(DRIVE), "--chunk-size", "64KiB", "--segment-size", "256KiB", "--reserve", "0")
+    assert cli("pack", src, "--out", out, *shape, *keys[:2], "--cipher", "chacha20-poly1305")[0] == 0
+    drives = sorted(out.glob("drive-*"))
+    assert len(drives) >= 2
+    (drives[-1] / DRIVE_LABEL_NAME).unlink()
+    before = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
+    code, _, err = cli("pack", src, "--out", out, *shape, *keys, "--resume")
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"{drives[0]} was packed with --cipher chacha20-poly1305: give the same options" in err
+    assert {path: path.read_bytes() for path in out.rglob("*") if path.is_file()} == before
+    code, _, err = cli("pack", src, "--out", out, *shape, *keys, "--cipher", "chacha20-poly1305", "--resume")
+    assert code == 0, err
+    for drive in sorted(out.glob("drive-*")):
+        with open(drive / MANIFEST_NAME, "rb") as handle:
+            assert next(read_records(handle, "manifest"))["cipher"] == "chacha20-poly1305"  # type: ignore[index]
+    code, _, err = cli("restore", *sorted(out.glob("drive-*")), "--into", tmp_path / "dest", *keys[2:])
+    assert code == 0, err
+    assert_same_tree(src, tmp_path / "dest")

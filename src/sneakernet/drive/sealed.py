@@ -26,10 +26,12 @@ from ..chunks.codec import ChunkCodec
 from ..chunks.stream import EncodedChunk
 from ..crypto.aead import KeyDrawer, SegmentPlace, SegmentSealer
 from ..crypto.keys import ShipmentIdentity
-from ..errors import AuthenticationFailed, FormatError, KeyNeeded, SneakernetError
+from ..errors import AuthenticationFailed, FormatError, KeyNeeded, SneakernetError, UsageError
 from ..format import (
     DEFAULT_CIPHER,
     INDEX_NAME,
+    MANIFEST_NAME,
+    PARTIAL_SUFFIX,
     PASSPHRASE_NAME,
     RECIPIENTS_NAME,
     ChunkRecord,
@@ -399,7 +401,8 @@ def resumed_sealing(
     segment file the resumed pack writes. None when no drive has key files (nothing of the shipment to keep).
 
     Raises :class:`~sneakernet.errors.KeyNeeded` when there is something to keep and nothing opens it, WrongKey
-    when what was given does not."""
+    when what was given does not, UsageError when that drive's manifest header names another ``cipher`` than the
+    resumed pack's (every drive of a shipment names the same one, 19.8.2)."""
     for store in stores:
         files = {name: data for name in (RECIPIENTS_NAME, PASSPHRASE_NAME) if (data := read_key_file(store, name))}
         if not files:
@@ -411,7 +414,29 @@ def resumed_sealing(
                 "again from the start onto empty drives"
             )
         identity = unlock(store, given)
+        written = written_cipher(store)
+        if written is not None and written != cipher:
+            raise UsageError(
+                f"cannot resume: {store.path} was packed with --cipher {written}: give the same options as the "
+                "interrupted pack"
+            )
         return ShipmentSealing.new(WrappedKeys(identity, files), level, cipher)
+    return None
+
+
+def written_cipher(store: DriveStore) -> str | None:
+    """The ``cipher`` the manifest header of the drive ``store`` names, finished or not (its ``.partial``); None
+    when there is no header to read (a drive killed before its first flush: the resume's own checks judge it)."""
+    for name, cut in ((MANIFEST_NAME, False), (MANIFEST_NAME + PARTIAL_SUFFIX, True)):
+        if store.stat(name) is None:
+            continue
+        try:
+            with store.open(name) as handle:
+                header = next(read_records(handle, name, cut=cut), None)
+        except (OSError, FormatError):
+            return None
+        cipher = header.get("cipher") if isinstance(header, dict) else None
+        return cipher if isinstance(cipher, str) else None
     return None
 
 
