@@ -147,7 +147,9 @@ class DriveWriter:
 
     def add_record(self, record: ManifestRecord) -> None:
         try:
-            if self.sealing and not isinstance(record, SegmentRecord):
+            if type(record) is FileRecord and self.sealing is None:
+                self.manifest.write_line(record.to_line())  # the one record every file has: the fast path
+            elif self.sealing and not isinstance(record, SegmentRecord):
                 self.sealing.add_entry(
                     record.to_line() if isinstance(record, FileRecord) else encode_record(record.to_json())
                 )

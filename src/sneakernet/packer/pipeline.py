@@ -19,6 +19,10 @@ from .resume import Replayed, ReplayingReader, replay
 from .shipment import ShipmentWriter
 from .summary import ReadTally
 
+#: Allocations between two collections of the youngest generation while packing (Python's default is 700): the
+#: objects of a file's records mostly die young by their reference counts, and each collection costs a walk.
+GC_THRESHOLD = 20_000
+
 
 def run_pipeline(
     source: Source,
@@ -61,11 +65,14 @@ def run_pipeline(
     # A pack makes several objects a file, and every so many the collector walks all it tracks, the imported
     # modules' functions and classes among them: frozen, they are left out of its walks until the pack ends.
     gc.freeze()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(GC_THRESHOLD, *thresholds[1:])
     try:
         for item, encoded in encode_in_order(items, partial(encode, codec=codec), options.workers, in_flight):
             write_item(writer, item, encoded, files)
             chunks += encoded is not None
     finally:
+        gc.set_threshold(*thresholds)
         gc.unfreeze()
     return tally, chunks
 
